@@ -1,0 +1,209 @@
+//! The command-line walk: header pre-pass (`-mask`, then `-img`, as nanoBragg.c does), then the
+//! flags in order. In c-parity mode an argument applies every flag the C `strstr` tests would
+//! apply; in the default mode only the exact names and synonyms of the flag table.
+
+use super::defs::{self, Arity, Ctx, Flag};
+use super::raw::{Mode, RawArgs};
+use crate::error::{Error, Result};
+use crate::io::smv;
+
+pub enum Command {
+    Help,
+    Run(Box<RawArgs>),
+}
+
+const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
+
+/// A flag is an argument starting with '-' that is not a number (negative values are values).
+fn is_flag_token(t: &str) -> bool {
+    t.starts_with('-') && t.len() > 1 && t.parse::<f64>().is_err()
+}
+
+pub fn parse(args: &[String], time_seed: i64) -> Result<Command> {
+    if args.iter().any(|a| a == "-h" || a == "--help" || a == "-help") {
+        return Ok(Command::Help);
+    }
+    let mode = if args.iter().any(|a| a == "-c_parity" || a == "--c-parity") { Mode::CParity } else { Mode::Default };
+    let mut raw = RawArgs::c_initial(mode, time_seed);
+    read_headers(&mut raw, args)?;
+    let mut i = 0;
+    while i < args.len() {
+        let token = args[i].as_str();
+        if !is_flag_token(token) {
+            return Err(Error::Usage(format!("unexpected argument '{token}' (values must follow their flag)")));
+        }
+        let flags = match mode {
+            Mode::CParity => defs::find_c_matches(token),
+            Mode::Default => defs::find_exact(token).into_iter().collect(),
+        };
+        if flags.is_empty() {
+            return Err(Error::Usage(format!("unknown flag '{token}' (nanobragg -h lists every flag)")));
+        }
+        let mut consumed = 0;
+        for flag in flags {
+            let values = take_values(flag, token, &args[i + 1..])?;
+            let ctx = Ctx { mode, is_last: i + 1 == args.len() };
+            (flag.apply)(&mut raw, &values, &ctx)?;
+            consumed = consumed.max(values.len());
+        }
+        i += 1 + consumed;
+    }
+    Ok(Command::Run(Box::new(raw)))
+}
+
+/// The values that follow a flag, checked for count (C silently skips a flag whose values are
+/// missing; we refuse).
+fn take_values<'a>(flag: &Flag, token: &str, rest: &'a [String]) -> Result<Vec<&'a str>> {
+    let missing = |n: usize| Error::Usage(format!("{token}: expects {n} value(s) {}", flag.values));
+    let n = match flag.arity {
+        Arity::Fixed(n) => n,
+        Arity::UpTo6 => rest.iter().take(6).take_while(|t| !t.starts_with('-')).count().max(1),
+        Arity::Misset => {
+            if rest.first().is_some_and(|t| t.contains("rand")) { 1 } else { 3 }
+        }
+    };
+    if rest.len() < n || rest[..n].iter().any(|t| is_flag_token(t) && !t.contains("rand")) {
+        return Err(missing(n));
+    }
+    Ok(rest[..n].iter().map(String::as_str).collect())
+}
+
+/// nanoBragg.c reads the `-mask` header and then the `-img` header before any flag, so flags
+/// override headers and `-img` beats `-mask` whatever the order typed (REFERENCE §5).
+fn read_headers(raw: &mut RawArgs, args: &[String]) -> Result<()> {
+    let mode = raw.mode;
+    let named = |key: &str| -> Option<String> {
+        let mut found = None;
+        for (i, a) in args.iter().enumerate() {
+            let hit = match mode {
+                Mode::CParity => a.contains(key),
+                Mode::Default => a == key,
+            };
+            if hit && i + 1 < args.len() {
+                found = Some(args[i + 1].clone());
+            }
+        }
+        found
+    };
+    if let Some(mask) = named("-mask") {
+        let image = smv::read_smv(mask.as_ref())?;
+        apply_header(raw, &image, true);
+        raw.mask_pixels = Some(image.data);
+        raw.mask = Some(mask.into());
+    }
+    if let Some(img) = named("-img") {
+        let image = smv::read_smv(img.as_ref())?;
+        apply_header(raw, &image, false);
+        raw.img = Some(img.into());
+    }
+    Ok(())
+}
+
+fn apply_header(raw: &mut RawArgs, image: &smv::SmvImage, flip_beam_y: bool) {
+    let parity = raw.mode == Mode::CParity;
+    let value = |key: &str| {
+        if parity { smv::header_value(&image.header, key) } else { smv::header_value_exact(&image.header, key) }
+    };
+    raw.fpixels = image.width as i64;
+    raw.spixels = image.height as i64;
+    if let Some(v) = value("PIXEL_SIZE") {
+        raw.pixel_size = v / 1000.0;
+    }
+    raw.detsize_f = raw.pixel_size * raw.fpixels as f64;
+    raw.detsize_s = raw.pixel_size * raw.spixels as f64;
+    if let Some(v) = value("DISTANCE") {
+        raw.distance = v / 1000.0;
+    }
+    if let Some(v) = value("CLOSE_DISTANCE") {
+        raw.close_distance = v / 1000.0;
+        raw.close_distance_from_header = true;
+    }
+    if let Some(v) = value("WAVELENGTH") {
+        raw.lambda0 = v / 1e10;
+    }
+    if let Some(v) = value("BEAM_CENTER_X") {
+        raw.xbeam = v / 1000.0;
+    }
+    if let Some(v) = value("BEAM_CENTER_Y") {
+        // the mask reader flips Y, the img reader does not (as C and the spec)
+        raw.ybeam = if flip_beam_y { raw.detsize_s - v / 1000.0 } else { v / 1000.0 };
+    }
+    let (orgx_key, orgy_key) = if parity { ("ORGX", "ORGY") } else { ("XDS_ORGX", "XDS_ORGY") };
+    if let Some(v) = value(orgx_key) {
+        raw.orgx = v;
+    }
+    if let Some(v) = value(orgy_key) {
+        raw.orgy = v;
+    }
+    if let Some(v) = value("PHI") {
+        raw.phi0 = v / RTD;
+    }
+    if let Some(v) = value("OSC_RANGE") {
+        raw.osc = v / RTD;
+    }
+    // C reads TWOTHETA into a variable it never uses; the default mode honours it
+    if !parity && let Some(v) = value("TWOTHETA") {
+        raw.twotheta = v / RTD;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<RawArgs> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match parse(&args, -1)? {
+            Command::Run(r) => Ok(*r),
+            Command::Help => panic!("unexpected help"),
+        }
+    }
+
+    #[test]
+    fn twotheta_axis_collision_only_in_c_parity() {
+        let c = run(&["-c_parity", "-twotheta", "20", "-twotheta_axis", "0", "1", "0"]).unwrap();
+        assert_eq!(c.twotheta, 0.0);
+        let d = run(&["-twotheta", "20", "-twotheta_axis", "0", "1", "0"]).unwrap();
+        assert!((d.twotheta * RTD - 20.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn curved_det_last_argument() {
+        assert!(!run(&["-c_parity", "-curved_det"]).unwrap().curved_det);
+        assert!(run(&["-curved_det"]).unwrap().curved_det);
+    }
+
+    #[test]
+    fn negative_numbers_are_values() {
+        let r = run(&["-sdet_vector", "0", "-1", "0"]).unwrap();
+        assert_eq!(r.sdet, [0.0, -1.0, 0.0]);
+    }
+
+    #[test]
+    fn errors_name_the_flag() {
+        let e = run(&["-distance"]).unwrap_err().to_string();
+        assert!(e.contains("-distance"), "{e}");
+        let e = run(&["-distance", "far"]).unwrap_err().to_string();
+        assert!(e.contains("-distance") && e.contains("far"), "{e}");
+        let e = run(&["-bogus"]).unwrap_err().to_string();
+        assert!(e.contains("-bogus"), "{e}");
+        let e = run(&["-detpixels", "0"]).unwrap_err().to_string();
+        assert!(e.contains("-detpixels"), "{e}");
+        let e = run(&["-misset", "1", "2"]).unwrap_err().to_string();
+        assert!(e.contains("-misset"), "{e}");
+    }
+
+    #[test]
+    fn cell_takes_up_to_six_values() {
+        let r = run(&["-cell", "70", "80", "90", "75", "85", "95", "-N", "3"]).unwrap();
+        assert_eq!(r.cell[0..3], [70.0, 80.0, 90.0]);
+        assert_eq!(r.na, 3.0);
+    }
+
+    #[test]
+    fn misset_random_word() {
+        let r = run(&["-misset", "random", "-misset_seed", "7"]).unwrap();
+        assert_eq!(r.misset, super::super::raw::Misset::Random);
+        assert_eq!(r.misset_seed, -7);
+    }
+}

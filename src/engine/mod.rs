@@ -1,0 +1,64 @@
+//! Rendering engines: the f64 CPU reference and the WebGPU kernel, both fed the same plan.
+
+pub mod cpu;
+pub mod gpu;
+pub mod plan;
+
+use crate::cli::raw::EngineChoice;
+use crate::error::Result;
+use plan::Plan;
+
+/// nanoBragg.c's end-of-run statistics over the rendered pixels.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RenderStats {
+    pub max_i: f64,
+    /// image index of the (first) brightest pixel
+    pub max_at: usize,
+    pub mean: f64,
+    pub rms: f64,
+    pub rmsd: f64,
+    /// solid angle summed over all sub-pixels (divide by steps for the detector's share)
+    pub omega_sum: f64,
+}
+
+/// Which engine produced an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineUsed {
+    Cpu,
+    Gpu { adapter: String, backend: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    /// float image, fast-major (index = slow·fpixels + fast)
+    pub image: Vec<f32>,
+    pub stats: RenderStats,
+    /// c-parity: the pixel where nanoBragg.c's one-shot interpolation switch flipped
+    pub interpolation_switched_at: Option<usize>,
+    pub engine: EngineUsed,
+}
+
+impl Rendered {
+    fn from_pixels(plan: &Plan, pixels: &[cpu::PixelOut], switched_at: Option<usize>) -> Rendered {
+        let image: Vec<f32> = pixels.iter().map(|p| p.value).collect();
+        let mut stats = cpu::statistics(plan, &image);
+        stats.omega_sum = pixels.iter().map(|p| p.omega_sum).sum();
+        Rendered { image, stats, interpolation_switched_at: switched_at, engine: EngineUsed::Cpu }
+    }
+}
+
+/// Render with the chosen engine. `auto` takes the GPU when an adapter exists and says plainly
+/// when it falls back to the CPU.
+pub fn render(plan: &Plan, choice: EngineChoice, backend: Option<&str>) -> Result<Rendered> {
+    match choice {
+        EngineChoice::Cpu => Ok(cpu::render(plan)),
+        EngineChoice::Gpu => gpu::render(plan, backend),
+        EngineChoice::Auto => match gpu::render(plan, backend) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                eprintln!("note: {e}; using the CPU engine");
+                Ok(cpu::render(plan))
+            }
+        },
+    }
+}

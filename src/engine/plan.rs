@@ -1,0 +1,313 @@
+//! The flat plan both engines consume: everything constant across pixels, precomputed once in
+//! f64 (lattice vectors per φ step × mosaic domain, sources, structure-factor grid, scale).
+//! The CPU engine reads it directly; the GPU engine packs it into buffers. They differ only
+//! in arithmetic.
+
+use crate::cli::raw::{Mode, XtalShape};
+use crate::model::Experiment;
+use crate::physics::{V3, dot, magnitude, rotate_axis, rotate_umat, unitize};
+
+/// Thomson cross section of the electron (m²).
+pub const R_E_SQR: f64 = 7.94079248018965e-30;
+pub const AVOGADRO: f64 = 6.02214179e23;
+/// forward structure factor and molar mass of water, for the `-water` background
+const WATER_F: f64 = 2.57;
+const WATER_MW: f64 = 18.0;
+
+#[derive(Clone, Copy, Debug)]
+pub struct PlanSource {
+    /// unit vector along the incident beam (towards the sample)
+    pub incident: V3,
+    pub lambda: f64,
+    pub weight: f64,
+}
+
+/// How structure factors between grid points are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interpolation {
+    /// nearest grid point (or default_F outside the grid)
+    Nearest,
+    /// tricubic; a term whose 4×4×4 neighbourhood leaves the grid falls back to nearest
+    PerTerm,
+    /// tricubic until the first term (in single-thread visiting order) leaves the grid, then
+    /// nearest for the rest of the run: nanoBragg.c's shared `interpolate` switch
+    OneShotSwitch,
+}
+
+/// The one (pixel, layer, sub-pixel, source) that reaches the φ loop first in C's visiting
+/// order: only it sees the lattice of `lattice_first` (c-parity φ carry-over, REFERENCE §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirstTerm {
+    pub pixel: usize,
+    pub layer: usize,
+    pub sub: usize,
+    pub source: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct StructureGrid {
+    pub min: [i32; 3],
+    pub max: [i32; 3],
+    pub count: [usize; 3],
+    pub values: Vec<f64>,
+}
+
+impl StructureGrid {
+    pub fn at(&self, h: i32, k: i32, l: i32) -> f64 {
+        let [h0, k0, l0] = self.min;
+        self.values[((h - h0) as usize * self.count[1] + (k - k0) as usize) * self.count[2] + (l - l0) as usize]
+    }
+    pub fn contains(&self, h: i32, k: i32, l: i32) -> bool {
+        h >= self.min[0] && h <= self.max[0] && k >= self.min[1] && k <= self.max[1] && l >= self.min[2] && l <= self.max[2]
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub mode: Mode,
+    pub fpixels: usize,
+    pub spixels: usize,
+    /// inclusive fast min, fast max, slow min, slow max
+    pub roi: [usize; 4],
+    pub mask: Option<Vec<u16>>,
+    pub pix0: V3,
+    pub fdet: V3,
+    pub sdet: V3,
+    pub odet: V3,
+    pub beam: V3,
+    pub pixel_size: f64,
+    pub subpixel_size: f64,
+    pub oversample: usize,
+    pub distance: f64,
+    pub close_distance: f64,
+    pub curved: bool,
+    pub point_pixel: bool,
+    pub thick: f64,
+    pub thickstep: f64,
+    pub thicksteps: usize,
+    pub mu: f64,
+    pub oversample_thick: bool,
+    pub oversample_polar: bool,
+    pub oversample_omega: bool,
+    pub sources: Vec<PlanSource>,
+    pub kahn: f64,
+    pub nopolar: bool,
+    pub polar_axis: V3,
+    pub dmin: f64,
+    pub phisteps: usize,
+    pub domains: usize,
+    /// φ of each step in degrees (for traces)
+    pub phi_deg: Vec<f64>,
+    /// real-space a, b, c (m) for each φ step × mosaic domain, index φ·domains + domain
+    pub lattice: Vec<[V3; 3]>,
+    /// c-parity only: the lattice seen by `first_term` (otherwise empty)
+    pub lattice_first: Vec<[V3; 3]>,
+    pub first_term: Option<FirstTerm>,
+    pub shape: XtalShape,
+    pub n: [f64; 3],
+    pub fudge: f64,
+    /// reciprocal vectors (Å⁻¹) for the Gaussian and top-hat shapes
+    pub a_star: V3,
+    pub b_star: V3,
+    pub c_star: V3,
+    pub grid: Option<StructureGrid>,
+    pub default_f: f64,
+    pub interpolation: Interpolation,
+    /// photons·sr⁻¹ of water background added to every pixel's running sum
+    pub i_bg: f64,
+    pub has_water: bool,
+    /// r_e² · fluence / steps
+    pub scale: f64,
+    pub steps: usize,
+}
+
+impl Plan {
+    pub fn new(e: &Experiment) -> Plan {
+        let d = &e.detector;
+        let c = &e.crystal;
+        let s = &e.sampling;
+        let steps = e.steps();
+        let grid = c.structure_factors.as_ref().map(|sf| {
+            let (h, k, l) = sf.counts();
+            StructureGrid {
+                min: [sf.h_min, sf.k_min, sf.l_min],
+                max: [sf.h_max, sf.k_max, sf.l_max],
+                count: [h, k, l],
+                values: sf.values.clone(),
+            }
+        });
+        let interpolation = match (c.interpolate, e.mode) {
+            (false, _) => Interpolation::Nearest,
+            (true, Mode::Default) => Interpolation::PerTerm,
+            (true, Mode::CParity) => Interpolation::OneShotSwitch,
+        };
+        let water = c.water_size;
+        let i_bg = WATER_F * WATER_F * R_E_SQR * e.beam.fluence * water * water * water * 1e6 * AVOGADRO / WATER_MW;
+        let mut plan = Plan {
+            mode: e.mode,
+            fpixels: d.fpixels,
+            spixels: d.spixels,
+            roi: d.roi,
+            mask: d.mask.clone(),
+            pix0: d.pix0,
+            fdet: d.fdet,
+            sdet: d.sdet,
+            odet: d.odet,
+            beam: e.beam.direction,
+            pixel_size: d.pixel_size,
+            subpixel_size: d.pixel_size / s.oversample as f64,
+            oversample: s.oversample,
+            distance: d.distance,
+            close_distance: d.close_distance,
+            curved: d.curved,
+            point_pixel: d.point_pixel,
+            thick: d.thick,
+            thickstep: d.thickstep,
+            thicksteps: d.thicksteps,
+            mu: d.mu,
+            oversample_thick: s.oversample_thick,
+            oversample_polar: s.oversample_polar,
+            oversample_omega: s.oversample_omega,
+            sources: e
+                .beam
+                .sources
+                .iter()
+                .map(|src| PlanSource { incident: src.direction.map(|x| -x), lambda: src.lambda, weight: src.weight })
+                .collect(),
+            kahn: e.beam.polarization,
+            nopolar: e.beam.nopolar,
+            polar_axis: e.beam.polar_vector,
+            dmin: c.dmin,
+            phisteps: s.phisteps,
+            domains: c.mosaic_umats.len(),
+            phi_deg: (0..s.phisteps).map(|t| s.phi(t).to_degrees()).collect(),
+            lattice: Vec::new(),
+            lattice_first: Vec::new(),
+            first_term: None,
+            shape: c.shape,
+            n: c.n,
+            fudge: c.fudge,
+            a_star: c.a_star,
+            b_star: c.b_star,
+            c_star: c.c_star,
+            grid,
+            default_f: c.default_f,
+            interpolation,
+            i_bg,
+            has_water: water != 0.0,
+            scale: R_E_SQR * e.beam.fluence / steps as f64,
+            steps,
+        };
+        plan.lattice = lattices(e, &spindle_orientations(e, e.mode == Mode::CParity, false));
+        if e.mode == Mode::CParity {
+            plan.lattice_first = lattices(e, &spindle_orientations(e, true, true));
+            if plan.lattice_first != plan.lattice {
+                plan.first_term = first_term(&plan);
+            }
+        }
+        plan
+    }
+
+    pub fn pixels(&self) -> usize {
+        self.fpixels * self.spixels
+    }
+
+    pub fn renders(&self, fast: usize, slow: usize) -> bool {
+        let [x0, x1, y0, y1] = self.roi;
+        fast >= x0 && fast <= x1 && slow >= y0 && slow <= y1 && self.mask.as_ref().is_none_or(|m| m[slow * self.fpixels + fast] != 0)
+    }
+
+    /// Sub-pixel position relative to the sample (m), curved detectors included.
+    pub fn subpixel_position(&self, fast: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> V3 {
+        let os = self.oversample;
+        let fdet = self.subpixel_size * (fast * os + sub_f) as f64 + self.subpixel_size / 2.0;
+        let sdet = self.subpixel_size * (slow * os + sub_s) as f64 + self.subpixel_size / 2.0;
+        let odet = layer as f64 * self.thickstep;
+        let pos: V3 = std::array::from_fn(|i| fdet * self.fdet[i] + sdet * self.sdet[i] + odet * self.odet[i] + self.pix0[i]);
+        if !self.curved {
+            return pos;
+        }
+        // every pixel at `distance`: detector coordinates become angles about sdet, then fdet
+        let toward = [self.distance * self.beam[0], self.distance * self.beam[1], self.distance * self.beam[2]];
+        let swung = rotate_axis(toward, self.sdet, pos[1] / self.distance);
+        rotate_axis(swung, self.fdet, pos[2] / self.distance)
+    }
+
+    /// Whether `-dmin` drops this scattering direction for this source.
+    pub fn beyond_dmin(&self, scattering: V3) -> bool {
+        let stol = 0.5 * magnitude(scattering);
+        self.dmin > 0.0 && stol > 0.0 && self.dmin > 0.5 / stol
+    }
+
+    /// Scattering vector (m⁻¹) for a diffracted unit vector and a source.
+    pub fn scattering(diffracted: V3, src: &PlanSource) -> V3 {
+        std::array::from_fn(|i| (diffracted[i] - src.incident[i]) / src.lambda)
+    }
+}
+
+/// The real-space vectors at each φ step, before mosaic. In c-parity mode a step with φ = 0
+/// keeps whatever the previous rotation left (C rotates only `if (phi != 0.0)`): the first
+/// φ loop of the run starts from the unrotated crystal, every later loop from the last
+/// rotated step of the loop before.
+fn spindle_orientations(e: &Experiment, carry_over: bool, first_loop: bool) -> Vec<[V3; 3]> {
+    let c = &e.crystal;
+    let s = &e.sampling;
+    let fresh = |phi: f64| [c.a0, c.b0, c.c0].map(|v| rotate_axis(v, c.spindle, phi));
+    let unrotated = [c.a0, c.b0, c.c0];
+    if !carry_over {
+        return (0..s.phisteps).map(|t| fresh(s.phi(t))).collect();
+    }
+    let last_rotated = (0..s.phisteps).rev().find(|&t| s.phi(t) != 0.0);
+    let mut held = match (first_loop, last_rotated) {
+        (false, Some(t)) => fresh(s.phi(t)),
+        _ => unrotated,
+    };
+    (0..s.phisteps)
+        .map(|t| {
+            if s.phi(t) != 0.0 {
+                held = fresh(s.phi(t));
+            }
+            held
+        })
+        .collect()
+}
+
+/// Apply each mosaic domain to each φ orientation (C skips the product when the spread is 0).
+fn lattices(e: &Experiment, spindle: &[[V3; 3]]) -> Vec<[V3; 3]> {
+    let c = &e.crystal;
+    spindle
+        .iter()
+        .flat_map(|abc| {
+            c.mosaic_umats.iter().map(move |u| if c.mosaic_spread > 0.0 { abc.map(|v| rotate_umat(v, u)) } else { *abc })
+        })
+        .collect()
+}
+
+/// Find the first term that enters the φ loop in single-thread visiting order: the first
+/// rendered pixel, layer, sub-pixel and source that `-dmin` does not skip.
+fn first_term(p: &Plan) -> Option<FirstTerm> {
+    for slow in 0..p.spixels {
+        for fast in 0..p.fpixels {
+            if !p.renders(fast, slow) {
+                continue;
+            }
+            for layer in 0..p.thicksteps {
+                for sub in 0..p.oversample * p.oversample {
+                    let pos = p.subpixel_position(fast, slow, sub / p.oversample, sub % p.oversample, layer);
+                    let (diffracted, _) = unitize(pos);
+                    for (source, src) in p.sources.iter().enumerate() {
+                        if !p.beyond_dmin(Plan::scattering(diffracted, src)) {
+                            return Some(FirstTerm { pixel: slow * p.fpixels + fast, layer, sub, source });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Shortcut used by tests and traces: fractional Miller indices of a scattering vector.
+pub fn miller(lattice: &[V3; 3], scattering: V3) -> V3 {
+    [dot(lattice[0], scattering), dot(lattice[1], scattering), dot(lattice[2], scattering)]
+}

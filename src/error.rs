@@ -1,0 +1,34 @@
+//! One error type for every way a run can be refused. Each variant renders as a single
+//! user-facing sentence; `main` prints it and exits non-zero (never a panic).
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad command line: unknown flag, missing or non-numeric value, out-of-range number.
+    #[error("{0}")]
+    Usage(String),
+    /// A malformed input file; `location` is e.g. "line 12" or "header key SIZE1".
+    #[error("{}: {location}: {message}", path.display())]
+    Parse { path: PathBuf, location: String, message: String },
+    /// The operating system refused to read or write a file.
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    /// The job does not fit (memory, GPU limits, absurd grid sizes).
+    #[error("{0}")]
+    Resource(String),
+    /// No usable GPU, device lost, GPU out of memory.
+    #[error("GPU: {0}")]
+    Gpu(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn parse(path: &Path, location: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Parse { path: path.to_path_buf(), location: location.into(), message: message.into() }
+    }
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io { path: path.to_path_buf(), source }
+    }
+}

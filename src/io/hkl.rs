@@ -1,0 +1,290 @@
+//! Structure-factor tables from `h k l F` text files.
+//!
+//! nanoBragg.c reads HKL files with `fscanf("%lg%lg%lg%lg")` and stops silently at the first
+//! token that is not a number, so a leading `#` comment makes it fail with "not enough HKL
+//! indices" (REFERENCE.md §5). This reader accepts a superset — comments, blank lines, commas,
+//! extra columns — and refuses malformed lines with their line number instead of stopping early.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Largest dense grid (cells) a reader will allocate: 2^28 doubles are 2 GiB.
+pub const MAX_GRID_CELLS: usize = 1 << 28;
+
+/// Dense table of F over inclusive Miller-index ranges, l fastest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StructureFactors {
+    pub h_min: i32,
+    pub h_max: i32,
+    pub k_min: i32,
+    pub k_max: i32,
+    pub l_min: i32,
+    pub l_max: i32,
+    pub values: Vec<f64>,
+}
+
+/// Inclusive index ranges of a grid, before anything is allocated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct GridRanges {
+    pub h: (i32, i32),
+    pub k: (i32, i32),
+    pub l: (i32, i32),
+}
+
+impl GridRanges {
+    /// Number of cells, or `None` when a range is empty or the grid exceeds `MAX_GRID_CELLS`.
+    /// `pad` adds that many extra slots per dimension (Fdump.bin stores one).
+    pub(crate) fn cells(&self, pad: i64) -> Option<usize> {
+        let mut total: i64 = 1;
+        for (lo, hi) in [self.h, self.k, self.l] {
+            let count = i64::from(hi) - i64::from(lo) + 1;
+            if count < 1 {
+                return None;
+            }
+            total = total.checked_mul(count + pad)?;
+        }
+        usize::try_from(total).ok().filter(|&n| n <= MAX_GRID_CELLS)
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!("h {}..{}, k {}..{}, l {}..{}", self.h.0, self.h.1, self.k.0, self.k.1, self.l.0, self.l.1)
+    }
+
+    /// The refusal message for a grid that `cells` rejected.
+    pub(crate) fn too_large_message(&self, pad: i64) -> String {
+        let product: i128 = [self.h, self.k, self.l]
+            .iter()
+            .map(|(lo, hi)| i128::from(*hi) - i128::from(*lo) + 1 + i128::from(pad))
+            .product();
+        format!("index ranges {} need {product} grid cells, more than the limit of {MAX_GRID_CELLS}", self.describe())
+    }
+
+    /// (h, k, l) counts of the inclusive ranges (0 for an empty range).
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        let count = |(lo, hi): (i32, i32)| usize::try_from(i64::from(hi) - i64::from(lo) + 1).unwrap_or(0);
+        (count(self.h), count(self.k), count(self.l))
+    }
+
+    /// The grid over these ranges holding `values` (l fastest); the caller sized them by `cells(0)`.
+    pub(crate) fn with_values(&self, values: Vec<f64>) -> StructureFactors {
+        StructureFactors {
+            h_min: self.h.0,
+            h_max: self.h.1,
+            k_min: self.k.0,
+            k_max: self.k.1,
+            l_min: self.l.0,
+            l_max: self.l.1,
+            values,
+        }
+    }
+}
+
+impl StructureFactors {
+    /// (h, k, l) counts of the inclusive ranges.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        GridRanges { h: (self.h_min, self.h_max), k: (self.k_min, self.k_max), l: (self.l_min, self.l_max) }.counts()
+    }
+
+    /// Position of (h, k, l) in `values`, or `None` outside the grid.
+    fn index(&self, h: i32, k: i32, l: i32) -> Option<usize> {
+        let offset = |v: i32, lo: i32, hi: i32| (lo..=hi).contains(&v).then(|| (i64::from(v) - i64::from(lo)) as usize);
+        let (_, kc, lc) = self.counts();
+        let (dh, dk, dl) =
+            (offset(h, self.h_min, self.h_max)?, offset(k, self.k_min, self.k_max)?, offset(l, self.l_min, self.l_max)?);
+        Some((dh * kc + dk) * lc + dl)
+    }
+
+    /// F at (h, k, l), or `None` outside the grid.
+    pub fn get(&self, h: i32, k: i32, l: i32) -> Option<f64> {
+        self.values.get(self.index(h, k, l)?).copied()
+    }
+}
+
+/// One parsed reflection.
+struct Entry {
+    hkl: [i32; 3],
+    f: f64,
+}
+
+/// Reads an HKL file into a dense grid spanning the listed indices; cells not listed get
+/// `default_f`, and a reflection listed twice keeps its last value (as the C fill loop does).
+/// Returns the grid and the number of reflections read.
+pub fn read_hkl(path: &Path, default_f: f64) -> Result<(StructureFactors, usize)> {
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = String::from_utf8_lossy(&text);
+    let mut entries = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        if let Some(entry) = parse_line(line).map_err(|msg| Error::parse(path, format!("line {}", number + 1), msg))? {
+            entries.push(entry);
+        }
+    }
+    let ranges = index_ranges(&entries)
+        .ok_or_else(|| Error::parse(path, "whole file", "no reflections (expected lines of `h k l F`)"))?;
+    let cells = ranges.cells(0).ok_or_else(|| Error::parse(path, "whole file", ranges.too_large_message(0)))?;
+    let mut grid = ranges.with_values(vec![default_f; cells]);
+    for entry in &entries {
+        let [h, k, l] = entry.hkl;
+        if let Some(i) = grid.index(h, k, l) {
+            grid.values[i] = entry.f;
+        }
+    }
+    Ok((grid, entries.len()))
+}
+
+/// `None` for blank and comment-only lines.
+fn parse_line(line: &str) -> std::result::Result<Option<Entry>, String> {
+    let content = line.split('#').next().unwrap_or("");
+    let tokens: Vec<&str> = content.split(|c: char| c.is_whitespace() || c == ',').filter(|t| !t.is_empty()).collect();
+    if tokens.is_empty() {
+        return Ok(None);
+    }
+    if tokens.len() < 4 {
+        return Err(format!("expected `h k l F`, found {} field(s)", tokens.len()));
+    }
+    let mut numbers = [0.0; 4];
+    for (slot, token) in numbers.iter_mut().zip(&tokens) {
+        *slot = token.parse::<f64>().map_err(|_| format!("`{token}` is not a number"))?;
+    }
+    let [h, k, l, f] = numbers;
+    if !f.is_finite() {
+        return Err(format!("structure factor `{}` is not finite", tokens[3]));
+    }
+    Ok(Some(Entry { hkl: [miller(h, "h")?, miller(k, "k")?, miller(l, "l")?], f }))
+}
+
+/// A Miller index: integral (written as `1` or `1.0`) and within the i32 range.
+fn miller(x: f64, name: &str) -> std::result::Result<i32, String> {
+    let rounded = x.round();
+    if !x.is_finite() || (x - rounded).abs() > 1e-6 {
+        return Err(format!("{name} = {x} is not an integer"));
+    }
+    if rounded < f64::from(i32::MIN) || rounded > f64::from(i32::MAX) {
+        return Err(format!("{name} = {x} is out of range"));
+    }
+    Ok(rounded as i32)
+}
+
+fn index_ranges(entries: &[Entry]) -> Option<GridRanges> {
+    let first = entries.first()?.hkl;
+    let mut lo = first;
+    let mut hi = first;
+    for e in entries {
+        for d in 0..3 {
+            lo[d] = lo[d].min(e.hkl[d]);
+            hi[d] = hi[d].max(e.hkl[d]);
+        }
+    }
+    Some(GridRanges { h: (lo[0], hi[0]), k: (lo[1], hi[1]), l: (lo[2], hi[2]) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn temp_file(content: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new().suffix(".hkl").tempfile().unwrap();
+        f.write_all(content.as_bytes()).unwrap();
+        f
+    }
+
+    fn read_text(content: &str, default_f: f64) -> Result<(StructureFactors, usize)> {
+        let f = temp_file(content);
+        read_hkl(f.path(), default_f)
+    }
+
+    fn parse_error(content: &str, location: &str, fragment: &str) {
+        let f = temp_file(content);
+        let err = read_hkl(f.path(), 0.0).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Parse { .. }), "{text}");
+        assert!(text.contains(&f.path().display().to_string()), "{text}");
+        assert!(text.contains(location), "{text}");
+        assert!(text.contains(fragment), "{text}");
+    }
+
+    #[test]
+    fn reads_grid_with_default_fill() {
+        let (sf, n) = read_text("0 0 0 10\n1 -1 2 20.5\n", 3.0).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!((sf.h_min, sf.h_max, sf.k_min, sf.k_max, sf.l_min, sf.l_max), (0, 1, -1, 0, 0, 2));
+        assert_eq!(sf.counts(), (2, 2, 3));
+        assert_eq!(sf.values.len(), 12);
+        assert_eq!(sf.get(0, 0, 0), Some(10.0));
+        assert_eq!(sf.get(1, -1, 2), Some(20.5));
+        assert_eq!(sf.get(1, 0, 1), Some(3.0));
+        assert_eq!(sf.get(2, 0, 0), None);
+        assert_eq!(sf.get(i32::MIN, i32::MAX, 0), None);
+        // Layout: ((h-h_min)*k_count + (k-k_min))*l_count + (l-l_min).
+        assert_eq!(sf.values[2 * 3 + 2], 20.5);
+    }
+
+    #[test]
+    fn accepts_comments_blanks_commas_extra_columns_and_duplicates() {
+        let text = "# header\n\n  1, 2, 3, 4.5  # trailing\n1.0 2 3.000000 7 0.3 extra\n\t\n-1 0 0 1e2\n";
+        let (sf, n) = read_text(text, 0.0).unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(sf.get(1, 2, 3), Some(7.0));
+        assert_eq!(sf.get(-1, 0, 0), Some(100.0));
+        assert_eq!(sf.get(0, 1, 1), Some(0.0));
+    }
+
+    #[test]
+    fn error_too_few_numbers() {
+        parse_error("1 2 3 4\n1 2 3\n", "line 2", "found 3");
+    }
+
+    #[test]
+    fn error_non_numeric_token() {
+        parse_error("1 2 3 4\n\n1 x 3 4\n", "line 3", "`x` is not a number");
+    }
+
+    #[test]
+    fn error_non_integral_index() {
+        parse_error("1 2 3.5 4\n", "line 1", "l = 3.5 is not an integer");
+        parse_error("1e20 2 3 4\n", "line 1", "out of range");
+    }
+
+    #[test]
+    fn error_non_finite_f() {
+        parse_error("1 2 3 nan\n", "line 1", "not finite");
+        parse_error("1 2 3 4\n1 2 3 inf\n", "line 2", "not finite");
+    }
+
+    #[test]
+    fn error_no_reflections() {
+        parse_error("# only a comment\n\n", "whole file", "no reflections");
+        parse_error("", "whole file", "no reflections");
+    }
+
+    #[test]
+    fn error_grid_too_large_refused_before_allocation() {
+        parse_error("-2000000000 0 0 1\n2000000000 1000 1000 1\n", "whole file", "limit of 268435456");
+        let f = temp_file("0 0 0 1\n1000 1000 1000 1\n");
+        let text = read_hkl(f.path(), 0.0).unwrap_err().to_string();
+        assert!(text.contains("h 0..1000, k 0..1000, l 0..1000") && text.contains("1003003001"), "{text}");
+    }
+
+    #[test]
+    fn missing_file_is_io_error() {
+        let err = read_hkl(Path::new("/nonexistent/x.hkl"), 0.0).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }));
+    }
+
+    #[test]
+    fn garbage_bytes_never_panic() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), [0xffu8, 0x00, b'1', b' ', 0x80, b'\n', b'#']).unwrap();
+        assert!(read_hkl(f.path(), 0.0).is_err());
+    }
+
+    #[test]
+    fn golden_inputs_parse() {
+        let Some(golden) = crate::io::golden_dir() else { return };
+        for name in ["P1.hkl", "scaled.hkl", "smooth.hkl"] {
+            let (sf, n) = read_hkl(&golden.join("inputs").join(name), 0.0).unwrap();
+            let (hc, kc, lc) = sf.counts();
+            assert!(n > 0 && n <= hc * kc * lc, "{name}");
+        }
+    }
+}

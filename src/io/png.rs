@@ -1,0 +1,103 @@
+//! 8-bit grayscale PNG previews of float images: linear or logarithmic scaling, with the
+//! white point set by `-pngscale` or by a high percentile of the rendered pixels.
+
+use crate::error::{Error, Result};
+use crate::model::Output;
+use std::path::Path;
+
+/// Fraction of rendered pixels that stay below white when no scale is given.
+pub const DEFAULT_PERCENTILE: f64 = 99.5;
+
+pub struct PngOptions<F: Fn(usize) -> bool> {
+    /// multiply values by this before clamping to 255 (0 = automatic)
+    pub scale: f64,
+    pub log: bool,
+    pub percentile: f64,
+    /// pixels outside the ROI / mask are drawn black and ignored by the automatic scale
+    pub rendered: F,
+}
+
+impl<F: Fn(usize) -> bool> PngOptions<F> {
+    pub fn from_output(o: &Output, rendered: F) -> Self {
+        PngOptions { scale: o.pngscale, log: o.png_log, percentile: DEFAULT_PERCENTILE, rendered }
+    }
+}
+
+/// Value at the given percentile of the rendered, finite pixels (0 when there are none).
+pub fn percentile(image: &[f32], rendered: impl Fn(usize) -> bool, pct: f64) -> f64 {
+    let mut v: Vec<f32> = image.iter().enumerate().filter(|&(i, x)| rendered(i) && x.is_finite()).map(|(_, &x)| x).collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    let last = v.len() - 1;
+    let rank = (((pct / 100.0) * last as f64).round() as usize).min(last);
+    let (_, x, _) = v.select_nth_unstable_by(rank, |a, b| a.total_cmp(b));
+    *x as f64
+}
+
+/// Gray levels for the image: monotone in the value, 0 for pixels not rendered.
+pub fn gray_levels<F: Fn(usize) -> bool>(image: &[f32], opts: &PngOptions<F>) -> Vec<u8> {
+    let white = if opts.scale > 0.0 { 255.0 / opts.scale } else { percentile(image, &opts.rendered, opts.percentile) };
+    let map = |x: f64| -> f64 {
+        if white <= 0.0 || !x.is_finite() || x <= 0.0 {
+            return 0.0;
+        }
+        if opts.log {
+            // log(1 + x/w0) normalised so that `white` maps to 255; w0 resolves faint detail
+            let w0 = white / 1000.0;
+            255.0 * (1.0 + x / w0).ln() / (1.0 + white / w0).ln()
+        } else {
+            255.0 * x / white
+        }
+    };
+    image
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| if (opts.rendered)(i) { map(x as f64).clamp(0.0, 255.0) as u8 } else { 0 })
+        .collect()
+}
+
+pub fn encode_png(width: usize, height: usize, gray: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let encoder = image::codecs::png::PngEncoder::new(&mut out);
+    image::ImageEncoder::write_image(encoder, gray, width as u32, height as u32, image::ExtendedColorType::L8)
+        .map_err(|e| Error::Resource(format!("PNG encoding failed: {e}")))?;
+    Ok(out)
+}
+
+pub fn write_png<F: Fn(usize) -> bool>(path: &Path, width: usize, height: usize, image: &[f32], opts: &PngOptions<F>) -> Result<()> {
+    let bytes = encode_png(width, height, &gray_levels(image, opts))?;
+    super::write_atomic(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaling_is_monotone_and_bounded() {
+        let img: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        for log in [false, true] {
+            let g = gray_levels(&img, &PngOptions { scale: 0.0, log, percentile: 99.5, rendered: |_| true });
+            assert!(g.windows(2).all(|w| w[0] <= w[1]));
+            assert_eq!(g[0], 0);
+            assert_eq!(*g.last().unwrap(), 255);
+        }
+    }
+
+    #[test]
+    fn unrendered_pixels_are_black() {
+        let img = vec![5.0f32; 10];
+        let g = gray_levels(&img, &PngOptions { scale: 10.0, log: false, percentile: 99.5, rendered: |i| i != 3 });
+        assert_eq!(g[3], 0);
+        assert_eq!(g[0], 50);
+    }
+
+    #[test]
+    fn png_round_trip_size() {
+        let bytes = encode_png(3, 2, &[0, 50, 100, 150, 200, 250]).unwrap();
+        let img = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((img.width(), img.height()), (3, 2));
+        assert_eq!(img.to_luma8().into_raw(), vec![0, 50, 100, 150, 200, 250]);
+    }
+}

@@ -1,0 +1,191 @@
+//! The crystal lattice: reciprocal vectors from `-cell` or a MOSFLM matrix, misset, then the
+//! real-space vectors, following nanoBragg.c's sequence (spec: crystal orientation).
+
+use crate::cli::raw::{Misset, Mode, RawArgs};
+use crate::error::{Error, Result};
+use crate::io::mat::read_mosflm_matrix;
+use crate::physics::{V3, cross, dot, magnitude, rescale, rotate_umat, rotate_xyz, scale};
+use crate::rng::{Ran1, mosaic_rotation_umat, umat2misset};
+
+pub struct Lattice {
+    /// real-space vectors in metres
+    pub a: V3,
+    pub b: V3,
+    pub c: V3,
+    /// reciprocal vectors in Å⁻¹
+    pub a_star: V3,
+    pub b_star: V3,
+    pub c_star: V3,
+    pub cell: [f64; 6],
+    pub volume_a3: f64,
+    pub misset: Option<V3>,
+}
+
+/// Reciprocal vectors of a cell given by lengths (Å) and angles (radians), in the standard
+/// setting with a* along x; also returns the cell volume.
+fn reciprocal_from_cell(p: [f64; 6]) -> ([V3; 3], f64) {
+    let [a, mut b, mut c, mut alpha, mut beta, mut gamma] = p;
+    if b <= 0.0 { b = a; }
+    if c <= 0.0 { c = a; }
+    let right = std::f64::consts::FRAC_PI_2;
+    if alpha <= 0.0 { alpha = right; }
+    if beta <= 0.0 { beta = right; }
+    if gamma <= 0.0 { gamma = right; }
+    let aavg = (alpha + beta + gamma) / 2.0;
+    let skew = (aavg.sin() * (aavg - alpha).sin() * (aavg - beta).sin() * (aavg - gamma).sin()).abs();
+    let mut v_cell = 2.0 * a * b * c * skew.sqrt();
+    if v_cell <= 0.0 {
+        log::warn!("impossible unit cell volume: {v_cell}");
+        v_cell = f64::MIN_POSITIVE;
+    }
+    let v_star = 1.0 / v_cell;
+    let fix = |x: f64| if x <= 0.0 { (x.abs()).max(f64::MIN_POSITIVE) } else { x };
+    let a_star_len = fix(b * c * alpha.sin() * v_star);
+    let b_star_len = fix(c * a * beta.sin() * v_star);
+    let c_star_len = fix(a * b * gamma.sin() * v_star);
+    let clamp_sin = |x: f64| x.clamp(-1.0, 1.0);
+    let clamp_cos = |x: f64| if x * x > 1.0 { 1.0 } else { x };
+    let sin_gamma_star = clamp_sin(c * v_star / a_star_len / b_star_len);
+    let cos_alpha_star = clamp_cos((beta.cos() * gamma.cos() - alpha.cos()) / (beta.sin() * gamma.sin()));
+    let cos_beta_star = clamp_cos((gamma.cos() * alpha.cos() - beta.cos()) / (gamma.sin() * alpha.sin()));
+    let cos_gamma_star = clamp_cos((alpha.cos() * beta.cos() - gamma.cos()) / (alpha.sin() * beta.sin()));
+    let a_star = [a_star_len, 0.0, 0.0];
+    let b_star = [b_star_len * cos_gamma_star, b_star_len * sin_gamma_star, 0.0];
+    let c_star = [
+        c_star_len * cos_beta_star,
+        c_star_len * (cos_alpha_star - cos_beta_star * cos_gamma_star) / sin_gamma_star,
+        c_star_len * v_cell / (a * b * c * sin_gamma_star),
+    ];
+    ([a_star, b_star, c_star], v_cell)
+}
+
+/// A random orientation: C draws it with a 90-radian "cap" (REFERENCE: misset random);
+/// the default mode draws a uniform rotation (Shoemake's quaternion) from the same generator.
+fn random_orientation(mode: Mode, seed: i64) -> [f64; 9] {
+    let mut rng = Ran1::new(seed);
+    match mode {
+        Mode::CParity => mosaic_rotation_umat(90.0, &mut rng),
+        Mode::Default => {
+            let (u1, u2, u3) = (rng.next() as f64, rng.next() as f64, rng.next() as f64);
+            let tau = 2.0 * std::f64::consts::PI;
+            let (x, y) = ((1.0 - u1).sqrt() * (tau * u2).sin(), (1.0 - u1).sqrt() * (tau * u2).cos());
+            let (z, w) = (u1.sqrt() * (tau * u3).sin(), u1.sqrt() * (tau * u3).cos());
+            [
+                1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - z * w), 2.0 * (x * z + y * w),
+                2.0 * (x * y + z * w), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - x * w),
+                2.0 * (x * z - y * w), 2.0 * (y * z + x * w), 1.0 - 2.0 * (x * x + y * y),
+            ]
+        }
+    }
+}
+
+pub fn build_lattice(r: &RawArgs, lambda0: f64) -> Result<Lattice> {
+    if r.mat.is_none() && (!r.user_cell || r.cell[0] == 0.0) {
+        return Err(Error::Usage("no unit cell: give -cell a b c alpha beta gamma or -mat <matrix file>".into()));
+    }
+    let mut user_v_cell = 0.0;
+    let mut stars = [[0.0; 3]; 3];
+    if r.user_cell {
+        (stars, user_v_cell) = reciprocal_from_cell(r.cell);
+    }
+    if let Some(path) = &r.mat {
+        // MOSFLM matrices carry the wavelength: divide it out with the λ known now
+        let m = read_mosflm_matrix(path)?;
+        stars = m.map(|v| scale(v, 1e-10 / lambda0));
+    }
+    let mut misset = None;
+    match r.misset {
+        Misset::None => {}
+        Misset::Angles(angles) => {
+            stars = stars.map(|v| rotate_xyz(v, angles));
+            misset = Some(angles);
+        }
+        Misset::Random => {
+            let umat = random_orientation(r.mode, r.misset_seed);
+            let angles = umat2misset(&umat);
+            log::info!("random orientation misset angles: {:?} deg", angles.map(f64::to_degrees));
+            stars = match r.mode {
+                Mode::CParity => stars.map(|v| rotate_xyz(v, angles)),
+                Mode::Default => stars.map(|v| rotate_umat(v, &umat)),
+            };
+            misset = Some(angles);
+        }
+    }
+    let [a_star, b_star, c_star] = stars;
+    let mut a_star_cross_b_star = cross(a_star, b_star);
+    let mut b_star_cross_c_star = cross(b_star, c_star);
+    let mut c_star_cross_a_star = cross(c_star, a_star);
+    let mut v_star = dot(a_star, b_star_cross_c_star);
+    if r.user_cell {
+        // keep the typed cell lengths even when a matrix supplies the orientation
+        let [a, b, c] = [r.cell[0], if r.cell[1] > 0.0 { r.cell[1] } else { r.cell[0] }, if r.cell[2] > 0.0 { r.cell[2] } else { r.cell[0] }];
+        b_star_cross_c_star = rescale(b_star_cross_c_star, a / user_v_cell);
+        c_star_cross_a_star = rescale(c_star_cross_a_star, b / user_v_cell);
+        a_star_cross_b_star = rescale(a_star_cross_b_star, c / user_v_cell);
+        v_star = 1.0 / user_v_cell;
+    }
+    let v_cell = 1.0 / v_star;
+    if !v_cell.is_finite() || v_cell == 0.0 {
+        return Err(Error::Usage("the unit cell is degenerate (zero volume): check -cell or the matrix file".into()));
+    }
+    let a = scale(b_star_cross_c_star, v_cell);
+    let b = scale(c_star_cross_a_star, v_cell);
+    let c = scale(a_star_cross_b_star, v_cell);
+    let a_star = scale(cross(b, c), v_star);
+    let b_star = scale(cross(c, a), v_star);
+    let c_star = scale(cross(a, b), v_star);
+    let angle = |x: V3, y: V3| (dot(x, y) / magnitude(x) / magnitude(y)).clamp(-1.0, 1.0).acos().to_degrees();
+    let cell = [magnitude(a), magnitude(b), magnitude(c), angle(b, c), angle(a, c), angle(a, b)];
+    Ok(Lattice {
+        a: scale(a, 1e-10),
+        b: scale(b, 1e-10),
+        c: scale(c, 1e-10),
+        a_star,
+        b_star,
+        c_star,
+        cell,
+        volume_a3: v_cell,
+        misset,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cubic_cell_vectors() {
+        let mut r = RawArgs::c_initial(Mode::Default, -1);
+        r.user_cell = true;
+        r.cell = [100.0, 100.0, 100.0, 90f64.to_radians(), 90f64.to_radians(), 90f64.to_radians()];
+        let l = build_lattice(&r, 1e-10).unwrap();
+        assert!((l.a[0] - 100e-10).abs() < 1e-20);
+        assert!(l.a[1].abs() < 1e-22 && l.a[2].abs() < 1e-22);
+        assert!((l.volume_a3 - 1e6).abs() < 1e-6);
+        assert!((dot(l.a_star, scale(l.a, 1e10)) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn triclinic_reciprocity() {
+        let mut r = RawArgs::c_initial(Mode::Default, -1);
+        r.user_cell = true;
+        r.cell = [70.0, 80.0, 90.0, 75f64.to_radians(), 85f64.to_radians(), 95f64.to_radians()];
+        r.misset = Misset::Angles([0.1, 0.2, 0.3]);
+        let l = build_lattice(&r, 1e-10).unwrap();
+        let real = [scale(l.a, 1e10), scale(l.b, 1e10), scale(l.c, 1e10)];
+        let recip = [l.a_star, l.b_star, l.c_star];
+        for i in 0..3 {
+            for j in 0..3 {
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((dot(real[i], recip[j]) - want).abs() < 1e-12);
+            }
+        }
+        assert!((l.cell[3] - 75.0).abs() < 1e-9 && (l.cell[5] - 95.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn missing_cell_is_an_error() {
+        let r = RawArgs::c_initial(Mode::Default, -1);
+        assert!(build_lattice(&r, 1e-10).is_err());
+    }
+}

@@ -1,0 +1,364 @@
+//! From what was typed to the resolved experiment: nanoBragg.c's set-up sequence, every
+//! default and precedence rule in one place, in the C order.
+
+use super::cell::build_lattice;
+use super::detector::{PlaceInput, convention_basis, place, straighten};
+use super::sampling::{mosaic_domains, phi_steps, range_steps, thickness_steps};
+use super::{Beam, Crystal, Detector, Experiment, Output, Sampling, Source};
+use crate::cli::raw::{InterpolateRequest, Mode, RawArgs};
+use crate::error::{Error, Result};
+use crate::io::{fdump, hkl, sourcefile};
+use crate::physics::{V3, cross, rotate_axis, unitize};
+use crate::rng::{Ran1, mosaic_rotation_umat};
+use std::path::Path;
+
+/// Where nanoBragg.c caches structure factors between runs (always the working directory).
+pub const FDUMP_FILE: &str = "Fdump.bin";
+
+/// Distance of generated sources from the sample (m).
+const SOURCE_DISTANCE: f64 = 10.0;
+
+/// Largest detector we agree to allocate (pixels); bigger requests are refused up front.
+pub const MAX_PIXELS: usize = 1 << 30;
+
+pub fn resolve(r: &RawArgs) -> Result<Experiment> {
+    let (fpixels, spixels, detsize_f, detsize_s) = detector_size(r)?;
+    let (fluence, flux, sample_size) = beam_intensity(r);
+    let mut basis = convention_basis(r, detsize_f, detsize_s, r.pixel_size);
+    straighten(&mut basis);
+    let (osc, phistep, phisteps) = phi_steps(r.osc, r.phistep, r.phisteps);
+    let (hdivrange, hdivstep, hdivsteps) = range_steps(r.hdivrange, r.hdivstep, r.hdivsteps);
+    let (vdivrange, vdivstep, vdivsteps) = range_steps(r.vdivrange, r.vdivstep, r.vdivsteps);
+    let (dispersion, dispstep, dispsteps) = range_steps(r.dispersion, -1.0, r.dispsteps);
+    let (thick, thickstep, thicksteps, mu) = thickness_steps(r.detector_thick, r.detector_thicksteps, r.detector_mu);
+    let (mosaic_spread, domains) = mosaic_domains(r.mosaic_spread, r.mosaic_domains);
+
+    let user_pix0 = if r.mode == Mode::Default { r.pix0 } else { None };
+    let placed = place(&PlaceInput {
+        basis: &basis,
+        rot: r.detector_rot,
+        twotheta: r.twotheta,
+        distance: r.distance,
+        close_distance: r.close_distance,
+        pixel: r.pixel_size,
+        pix0: user_pix0,
+    });
+
+    let lattice = build_lattice(r, r.lambda0)?;
+    let n = crystal_cells(r, sample_size, &lattice);
+    let oversample = oversampling(r, n, &lattice, placed.distance);
+    let (structure_factors, hkls) = structure_factors(r)?;
+    let interpolate = hkls > 0
+        && match r.interpolate {
+            InterpolateRequest::On => true,
+            InterpolateRequest::Off => false,
+            InterpolateRequest::Auto => n.iter().any(|&x| x <= 2.0),
+        };
+
+    let vert = unitize(cross(basis.beam, basis.polar_vector)).0;
+    let sources = match &r.sourcefile {
+        Some(path) => file_sources(r, path, basis.beam)?,
+        None => {
+            let div = Divergence { hdivrange, hdivstep, hdivsteps, vdivrange, vdivstep, vdivsteps, round: r.round_div };
+            generated_sources(&div, (dispersion, dispstep, dispsteps), r.lambda0, basis.beam, basis.polar_vector, vert)
+        }
+    };
+    let divsteps = if r.sourcefile.is_some() { 0 } else { sources.len() / dispsteps as usize };
+
+    let mut mosaic_rng = Ran1::new(r.mosaic_seed);
+    let mosaic_umats = (0..domains)
+        .map(|d| {
+            let u = mosaic_rotation_umat(mosaic_spread as f32, &mut mosaic_rng);
+            // domain 0 is forced to the unrotated crystal (as C)
+            if d == 0 { [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0] } else { u }
+        })
+        .collect();
+
+    let roi = region_of_interest(r, fpixels, spixels);
+    if let Some(mask) = &r.mask_pixels
+        && mask.len() != fpixels * spixels
+    {
+        return Err(Error::Usage(format!(
+            "-mask: the mask has {} pixels but the detector has {}×{}",
+            mask.len(),
+            fpixels,
+            spixels
+        )));
+    }
+
+    Ok(Experiment {
+        mode: r.mode,
+        detector: Detector {
+            convention: basis.convention,
+            pivot: basis.pivot,
+            fpixels,
+            spixels,
+            pixel_size: r.pixel_size,
+            detsize_f,
+            detsize_s,
+            fdet: placed.fdet,
+            sdet: placed.sdet,
+            odet: placed.odet,
+            pix0: placed.pix0,
+            distance: placed.distance,
+            close_distance: placed.close_distance,
+            xbeam: basis.xbeam,
+            ybeam: basis.ybeam,
+            fbeam: placed.fbeam,
+            sbeam: placed.sbeam,
+            xclose: basis.xclose,
+            yclose: basis.yclose,
+            fclose: placed.fclose,
+            sclose: placed.sclose,
+            orgx: placed.orgx,
+            orgy: placed.orgy,
+            dials_origin: placed.dials_origin,
+            twotheta: r.twotheta,
+            curved: r.curved_det,
+            point_pixel: r.point_pixel,
+            thick,
+            thickstep,
+            thicksteps: thicksteps as usize,
+            mu,
+            roi,
+            mask: r.mask_pixels.clone(),
+        },
+        beam: Beam {
+            direction: basis.beam,
+            polar_vector: basis.polar_vector,
+            polarization: r.polarization,
+            nopolar: r.nopolar,
+            lambda0: r.lambda0,
+            sources,
+            fluence,
+            flux,
+            exposure: r.exposure,
+            beamsize: r.beamsize,
+            dispersion,
+            dispsteps: dispsteps as usize,
+            hdivrange,
+            vdivrange,
+            divsteps,
+        },
+        crystal: Crystal {
+            a0: lattice.a,
+            b0: lattice.b,
+            c0: lattice.c,
+            a_star: lattice.a_star,
+            b_star: lattice.b_star,
+            c_star: lattice.c_star,
+            cell: lattice.cell,
+            volume_a3: lattice.volume_a3,
+            n,
+            shape: r.xtal_shape,
+            fudge: r.fudge,
+            spindle: basis.spindle,
+            mosaic_spread,
+            mosaic_umats,
+            structure_factors,
+            default_f: r.default_f,
+            interpolate,
+            dmin: r.dmin,
+            water_size: r.water_size,
+            misset: lattice.misset,
+        },
+        sampling: Sampling {
+            phi0: r.phi0,
+            phistep,
+            phisteps: phisteps as usize,
+            osc,
+            oversample,
+            oversample_thick: r.oversample_thick,
+            oversample_polar: r.oversample_polar,
+            oversample_omega: r.oversample_omega,
+        },
+        output: outputs(r)?,
+    })
+}
+
+/// Pixel counts win over sizes; then sizes are recomputed from the counts (C "fill in blanks").
+fn detector_size(r: &RawArgs) -> Result<(usize, usize, f64, f64)> {
+    let detsize_f = if r.fpixels != 0 { r.pixel_size * r.fpixels as f64 } else { r.detsize_f };
+    let detsize_s = if r.spixels != 0 { r.pixel_size * r.spixels as f64 } else { r.detsize_s };
+    let fpixels = (detsize_f / r.pixel_size - 0.5).ceil();
+    let spixels = (detsize_s / r.pixel_size - 0.5).ceil();
+    if !(fpixels >= 1.0 && spixels >= 1.0) {
+        return Err(Error::Usage(format!(
+            "the detector has no pixels ({fpixels} × {spixels}): check -detpixels, -detsize and -pixel"
+        )));
+    }
+    if fpixels * spixels > MAX_PIXELS as f64 {
+        return Err(Error::Resource(format!(
+            "a {fpixels} × {spixels} detector needs {:.1} GiB for its float image alone; the limit is {} pixels",
+            fpixels * spixels * 4.0 / (1u64 << 30) as f64,
+            MAX_PIXELS
+        )));
+    }
+    Ok((fpixels as usize, spixels as usize, detsize_f, detsize_s))
+}
+
+/// Fluence from flux, and the crystal clipped by a smaller beam.
+fn beam_intensity(r: &RawArgs) -> (f64, f64, V3) {
+    let mut fluence = r.fluence;
+    let mut flux = r.flux;
+    let mut sample = r.sample_size;
+    if flux != 0.0 && r.exposure > 0.0 && r.beamsize >= 0.0 {
+        fluence = flux * r.exposure / r.beamsize / r.beamsize;
+    }
+    if r.beamsize >= 0.0 {
+        for (axis, what) in [(1, "high"), (2, "wide")] {
+            if r.beamsize < sample[axis] {
+                log::warn!("clipping sample ({} m {what}) with beam ({} m)", sample[axis], r.beamsize);
+                sample[axis] = r.beamsize;
+            }
+        }
+    }
+    if r.exposure > 0.0 {
+        flux = fluence / r.exposure * r.beamsize * r.beamsize;
+    }
+    (fluence, flux, sample)
+}
+
+/// Unit cells along a, b, c: from the crystal size when given, never below one.
+fn crystal_cells(r: &RawArgs, sample: V3, l: &super::cell::Lattice) -> [f64; 3] {
+    let mut n = [r.na, r.nb, r.nc];
+    let lengths = [crate::physics::magnitude(l.a), crate::physics::magnitude(l.b), crate::physics::magnitude(l.c)];
+    for i in 0..3 {
+        if sample[i] > 0.0 {
+            n[i] = (sample[i] / lengths[i]).ceil();
+        }
+        if n[i] <= 1.0 {
+            n[i] = 1.0;
+        }
+    }
+    n
+}
+
+/// Sub-pixels per pixel edge: as typed, or enough that the crystal's finest fringe spans three.
+fn oversampling(r: &RawArgs, n: [f64; 3], l: &super::cell::Lattice, distance: f64) -> usize {
+    let sizes = [
+        crate::physics::magnitude(l.a) * n[0],
+        crate::physics::magnitude(l.b) * n[1],
+        crate::physics::magnitude(l.c) * n[2],
+    ];
+    let xtalsize_max = sizes.iter().cloned().fold(sizes[0], f64::max);
+    let reciprocal_pixel_size = r.lambda0 * distance / r.pixel_size;
+    let recommended = ((3.0 * xtalsize_max / reciprocal_pixel_size).ceil() as i64).max(1);
+    let chosen = if r.oversample <= 0 { recommended } else { r.oversample };
+    if chosen < recommended {
+        log::warn!("intensity may vary significantly across a pixel: recommend -oversample {recommended}");
+    }
+    chosen.max(1) as usize
+}
+
+/// Structure factors from `-hkl` (also cached to ./Fdump.bin) or from a previous run's cache.
+fn structure_factors(r: &RawArgs) -> Result<(Option<hkl::StructureFactors>, usize)> {
+    if let Some(path) = &r.hkl {
+        let (sf, entries) = hkl::read_hkl(path, r.default_f)?;
+        if let Err(e) = fdump::write_fdump(Path::new(FDUMP_FILE), &sf) {
+            log::warn!("unable to write dump file {FDUMP_FILE}: {e}");
+        }
+        return Ok((Some(sf), entries));
+    }
+    let dump = Path::new(FDUMP_FILE);
+    if dump.exists() {
+        // as C: a cache from an earlier -hkl run is used whenever -hkl is absent
+        let sf = fdump::read_fdump(dump)?;
+        let (h, k, l) = sf.counts();
+        return Ok((Some(sf), h * k * l));
+    }
+    if r.default_f == 0.0 {
+        return Err(Error::Usage("no structure factors: give -hkl <file> or -default_F <F> (or keep ./Fdump.bin from an earlier run)".into()));
+    }
+    Ok((None, 0))
+}
+
+struct Divergence {
+    hdivrange: f64,
+    hdivstep: f64,
+    hdivsteps: i64,
+    vdivrange: f64,
+    vdivstep: f64,
+    vdivsteps: i64,
+    round: bool,
+}
+
+/// The grid of divergence angles × wavelengths nanoBragg.c generates (elliptically trimmed
+/// with `-round_div`).
+fn generated_sources(d: &Divergence, disp: (f64, f64, i64), lambda0: f64, beam: V3, polar: V3, vert: V3) -> Vec<Source> {
+    let (dispersion, dispstep, dispsteps) = disp;
+    let mut angles = Vec::new();
+    for h in 0..d.hdivsteps {
+        for v in 0..d.vdivsteps {
+            let hdiv = d.hdivstep * h as f64 - d.hdivrange / 2.0;
+            let vdiv = d.vdivstep * v as f64 - d.vdivrange / 2.0;
+            let mut test = (hdiv * hdiv - d.hdivstep * d.hdivstep / 4.0 * (1 - d.hdivsteps % 2) as f64) / d.hdivrange / d.hdivrange;
+            test += (vdiv * vdiv - d.vdivstep * d.vdivstep / 4.0 * (1 - d.vdivsteps % 2) as f64) / d.vdivrange / d.vdivrange;
+            if d.round && test * 4.0 > 1.1 {
+                continue;
+            }
+            angles.push((hdiv, vdiv));
+        }
+    }
+    // C stores 1/n here but never uses it; every generated source counts once
+    let weight = 1.0;
+    let mut sources = Vec::with_capacity(angles.len() * dispsteps as usize);
+    for (hdiv, vdiv) in angles {
+        let toward_source = [-SOURCE_DISTANCE * beam[0], -SOURCE_DISTANCE * beam[1], -SOURCE_DISTANCE * beam[2]];
+        let position = rotate_axis(rotate_axis(toward_source, polar, vdiv), vert, hdiv);
+        for t in 0..dispsteps {
+            let lambda = lambda0 * (1.0 + dispstep * t as f64 - dispersion / 2.0);
+            sources.push(Source { direction: unitize(position).0, lambda, weight });
+        }
+    }
+    sources
+}
+
+/// Sources from `-sourcefile`: missing columns default to a source 10 m up-beam, weight 1
+/// and the central wavelength. C ignores the weight column; the default mode applies it.
+fn file_sources(r: &RawArgs, path: &Path, beam: V3) -> Result<Vec<Source>> {
+    let rows = sourcefile::read_sourcefile(path, r.mode == Mode::CParity)?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let position: V3 = std::array::from_fn(|i| row.position[i].unwrap_or(-SOURCE_DISTANCE * beam[i]));
+            let weight = match r.mode {
+                Mode::CParity => 1.0,
+                Mode::Default => row.weight.unwrap_or(1.0),
+            };
+            Source { direction: unitize(position).0, lambda: row.lambda_m.unwrap_or(r.lambda0), weight }
+        })
+        .collect())
+}
+
+/// Inclusive pixel limits; C's defaults reach one pixel past the edge, which renders nothing.
+fn region_of_interest(r: &RawArgs, fpixels: usize, spixels: usize) -> [usize; 4] {
+    let pick = |v: i64, default: usize| if v < 0 { default } else { v as usize };
+    [pick(r.roi[0], 0), pick(r.roi[1], fpixels), pick(r.roi[2], 0), pick(r.roi[3], spixels)]
+}
+
+fn outputs(r: &RawArgs) -> Result<Output> {
+    let trace_pixel = match r.trace_pixel {
+        None => None,
+        Some((s, f)) if s >= 0 && f >= 0 => Some((s as usize, f as usize)),
+        Some((s, f)) => return Err(Error::Usage(format!("-trace_pixel: pixel ({s}, {f}) is outside the detector"))),
+    };
+    Ok(Output {
+        floatfile: r.floatfile.clone(),
+        intfile: r.intfile.clone(),
+        pgmfile: r.write_pgm.then(|| r.pgmfile.clone()),
+        noisefile: r.calculate_noise.then(|| r.noisefile.clone()),
+        pngfile: r.pngfile.clone(),
+        pngscale: r.pngscale,
+        png_log: r.png_log,
+        intfile_scale: r.intfile_scale,
+        pgm_scale: r.pgm_scale,
+        adc_offset: r.adc_offset,
+        seed: r.seed,
+        printout: r.printout,
+        printout_pixel: r.printout_pixel,
+        trace_pixel,
+        progress: r.progress,
+        quiet: r.quiet,
+    })
+}
