@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod compare;
 pub mod engine;
 pub mod error;
 pub mod io;

@@ -31,14 +31,20 @@ impl Ran1 {
     /// the first call (re)loads the shuffle table. The table is loaded lazily on the first
     /// `next`, exactly when the C does it.
     pub fn new(seed: i64) -> Ran1 {
-        Ran1 { idum: seed, iy: 0, iv: [0; NTAB] }
+        Ran1 {
+            idum: seed,
+            iy: 0,
+            iv: [0; NTAB],
+        }
     }
 
     /// One Schrage step of `idum = IA * idum mod IM`. Wrapping arithmetic only matters for seeds
     /// beyond the `atoi`/`time` range, where the C itself is undefined; it keeps us panic-free.
     fn advance(&mut self) {
         let k = self.idum / IQ;
-        self.idum = IA.wrapping_mul(self.idum.wrapping_sub(k.wrapping_mul(IQ))).wrapping_sub(IR.wrapping_mul(k));
+        self.idum = IA
+            .wrapping_mul(self.idum.wrapping_sub(k.wrapping_mul(IQ)))
+            .wrapping_sub(IR.wrapping_mul(k));
         if self.idum < 0 {
             self.idum = self.idum.wrapping_add(IM);
         }
@@ -47,7 +53,11 @@ impl Ran1 {
     fn load_table(&mut self) {
         // C: a zero or positive idum becomes 1 (so any positive seed behaves like -1);
         // a negative one is negated.
-        self.idum = if self.idum.wrapping_neg() < 1 { 1 } else { -self.idum };
+        self.idum = if self.idum.wrapping_neg() < 1 {
+            1
+        } else {
+            -self.idum
+        };
         for j in (0..NTAB + 8).rev() {
             self.advance();
             if j < NTAB {
@@ -71,7 +81,11 @@ impl Ran1 {
         self.iv[j] = self.idum;
         // C: `temp = AM*iy` is a double product stored in a float, compared against a double.
         let temp = (AM * self.iy as f64) as f32;
-        if f64::from(temp) > RNMX { RNMX as f32 } else { temp }
+        if f64::from(temp) > RNMX {
+            RNMX as f32
+        } else {
+            temp
+        }
     }
 }
 
@@ -111,7 +125,14 @@ pub struct PoissonGen {
 
 impl PoissonGen {
     pub fn new(seed: i64) -> PoissonGen {
-        PoissonGen { rng: Ran1::new(seed), spare: None, old_mean: -1.0, sq: 0.0, alxm: 0.0, g: 0.0 }
+        PoissonGen {
+            rng: Ran1::new(seed),
+            spare: None,
+            old_mean: -1.0,
+            sq: 0.0,
+            alxm: 0.0,
+            g: 0.0,
+        }
     }
 
     /// Unit-variance normal deviate by the polar Box–Muller method; every second call returns
@@ -140,7 +161,11 @@ impl PoissonGen {
             let m = f64::from(mean);
             return (m + m.sqrt() * f64::from(self.gauss())) as f32;
         }
-        if mean < 12.0 { self.poisson_direct(mean) } else { self.poisson_rejection(mean) }
+        if mean < 12.0 {
+            self.poisson_direct(mean)
+        } else {
+            self.poisson_rejection(mean)
+        }
     }
 
     /// Small means: multiply uniform deviates until the product drops below exp(-mean).
@@ -262,7 +287,11 @@ fn normalize(r: &mut Row) -> f64 {
 }
 
 fn unit_cross(a: &Row, b: &Row) -> Row {
-    let mut c = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+    let mut c = [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ];
     normalize(&mut c);
     c
 }
@@ -308,7 +337,11 @@ pub fn umat2misset(umat: &[f64; 9]) -> [f64; 3] {
     normalize(&mut z);
 
     if z[0] * z[0] < 1.0 {
-        [z[1].atan2(z[2]), (-z[0]).atan2((z[1] * z[1] + z[2] * z[2]).sqrt()), y[0].atan2(x[0])]
+        [
+            z[1].atan2(z[2]),
+            (-z[0]).atan2((z[1] * z[1] + z[2] * z[2]).sqrt()),
+            y[0].atan2(x[0]),
+        ]
     } else {
         // C: atan2(1,1)*4 and atan2(1,1)*2, which are exactly π and π/2 in double.
         [PI, FRAC_PI_2, x[1].atan2(-y[1])]
@@ -328,7 +361,12 @@ pub struct NoiseImage {
 /// `poidev` per rendered pixel (so skipped pixels consume no random numbers and stay 0),
 /// `value = poidev + adc`, clamped to 65535 (counted as an overload), then truncated.
 /// `seed` is the C `seed` variable (`-seed N` sets it to -N).
-pub fn noise_image(image: &[f32], rendered: impl Fn(usize) -> bool, seed: i64, adc_offset: f64) -> NoiseImage {
+pub fn noise_image(
+    image: &[f32],
+    rendered: impl Fn(usize) -> bool,
+    seed: i64,
+    adc_offset: f64,
+) -> NoiseImage {
     let mut rng = PoissonGen::new(seed);
     let mut pixels = vec![0u16; image.len()];
     let mut photons = 0.0;
@@ -346,7 +384,11 @@ pub fn noise_image(image: &[f32], rendered: impl Fn(usize) -> bool, seed: i64, a
         }
         *out = to_ushort(value);
     }
-    NoiseImage { pixels, photons, overloads }
+    NoiseImage {
+        pixels,
+        photons,
+        overloads,
+    }
 }
 
 /// C `(unsigned short int) double` as gcc emits it on x86_64: truncate to a 32-bit int
@@ -424,7 +466,10 @@ mod tests {
         }
         let mean = s / n as f64;
         let var = s2 / n as f64 - mean * mean;
-        assert!(mean.abs() < 0.02 && (var - 1.0).abs() < 0.02, "mean {mean} var {var}");
+        assert!(
+            mean.abs() < 0.02 && (var - 1.0).abs() < 0.02,
+            "mean {mean} var {var}"
+        );
     }
 
     const KNOWN_GAUSS_BITS: [u32; 4] = [3192138614, 3212921767, 3203841391, 1074404003];
@@ -432,7 +477,10 @@ mod tests {
     #[test]
     fn poisson_known_sequences() {
         let mut g = PoissonGen::new(-123);
-        let got: Vec<f32> = [0.0, 3.0, 3.0, 50.0, 50.0, 2.0e6, 2.0e6, 0.5].iter().map(|&m| g.poisson(m)).collect();
+        let got: Vec<f32> = [0.0, 3.0, 3.0, 50.0, 50.0, 2.0e6, 2.0e6, 0.5]
+            .iter()
+            .map(|&m| g.poisson(m))
+            .collect();
         assert_eq!(got, KNOWN_POISSON);
     }
 
@@ -473,8 +521,16 @@ mod tests {
 
     #[test]
     fn gammln_matches_factorials() {
-        for (n, fact) in [(1.0f32, 1.0f64), (2.0, 1.0), (5.0, 24.0), (11.0, 3_628_800.0)] {
-            assert!((f64::from(gammln(n)) - fact.ln()).abs() < 1e-5, "gammln({n})");
+        for (n, fact) in [
+            (1.0f32, 1.0f64),
+            (2.0, 1.0),
+            (5.0, 24.0),
+            (11.0, 3_628_800.0),
+        ] {
+            assert!(
+                (f64::from(gammln(n)) - fact.ln()).abs() < 1e-5,
+                "gammln({n})"
+            );
         }
     }
 
@@ -523,11 +579,20 @@ mod tests {
     fn random_misset_matches_c() {
         let mut r = Ran1::new(-12345);
         let m = umat2misset(&mosaic_rotation_umat(90.0, &mut r));
-        assert_eq!(m, [1.8451752577429177, -0.6100155833503615, -1.7073434076993237]);
-        let Some(golden) = crate::io::golden_dir() else { return };
-        let stdout = std::fs::read_to_string(golden.join("a33_misset_random_seed12345/stdout.txt")).unwrap();
+        assert_eq!(
+            m,
+            [1.8451752577429177, -0.6100155833503615, -1.7073434076993237]
+        );
+        let Some(golden) = crate::io::golden_dir() else {
+            return;
+        };
+        let stdout =
+            std::fs::read_to_string(golden.join("a33_misset_random_seed12345/stdout.txt")).unwrap();
         let deg = m.map(f64::to_degrees);
-        let line = format!("random orientation misset angles: {:.6} {:.6} {:.6} deg", deg[0], deg[1], deg[2]);
+        let line = format!(
+            "random orientation misset angles: {:.6} {:.6} {:.6} deg",
+            deg[0], deg[1], deg[2]
+        );
         assert!(stdout.contains(&line), "stdout lacks '{line}'");
     }
 
@@ -598,25 +663,41 @@ mod tests {
     }
 
     fn check_golden_noise(case_dir: &Path) {
-        let read = |name: &str| std::fs::read(case_dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let read = |name: &str| {
+            std::fs::read(case_dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
         let cmd = String::from_utf8_lossy(&read("cmd.txt")).into_owned();
         let seed = seed_from_cmd(&cmd).expect("golden cmd.txt has -seed");
-        let floats: Vec<f32> =
-            read("float.bin").chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let floats: Vec<f32> = read("float.bin")
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
         let noise_file = read("noise.img");
-        let want: Vec<u16> = noise_file[512..].chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+        let want: Vec<u16> = noise_file[512..]
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .collect();
         let got = noise_image(&floats, |_| true, seed, 40.0);
         assert_eq!(got.pixels.len(), want.len());
         let bad = got.pixels.iter().zip(&want).filter(|(g, w)| g != w).count();
         assert_eq!(bad, 0, "{}: {bad} pixels differ", case_dir.display());
         let stdout = String::from_utf8_lossy(&read("stdout.txt")).into_owned();
-        let summary = format!("{:.0} photons on noise image ({} overloads)", got.photons, got.overloads);
-        assert!(stdout.contains(&summary), "{}: stdout lacks '{summary}'", case_dir.display());
+        let summary = format!(
+            "{:.0} photons on noise image ({} overloads)",
+            got.photons, got.overloads
+        );
+        assert!(
+            stdout.contains(&summary),
+            "{}: stdout lacks '{summary}'",
+            case_dir.display()
+        );
     }
 
     #[test]
     fn golden_noise_images_are_reproduced_exactly() {
-        let Some(golden) = crate::io::golden_dir() else { return };
+        let Some(golden) = crate::io::golden_dir() else {
+            return;
+        };
         for case in ["a76_noise_seed123", "a77_noise_seed456_overloads"] {
             check_golden_noise(&golden.join(case));
         }

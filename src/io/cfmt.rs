@@ -28,13 +28,22 @@ pub fn fmt_g(x: f64) -> String {
         strip_fraction_zeros(&format!("{x:.decimals$}")).to_string()
     } else {
         let exp_sign = if exponent < 0 { '-' } else { '+' };
-        format!("{}e{}{:02}", strip_fraction_zeros(mantissa), exp_sign, exponent.unsigned_abs())
+        format!(
+            "{}e{}{:02}",
+            strip_fraction_zeros(mantissa),
+            exp_sign,
+            exponent.unsigned_abs()
+        )
     }
 }
 
 /// Drops trailing zeros after a decimal point, then the point itself if nothing follows it.
 fn strip_fraction_zeros(s: &str) -> &str {
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s }
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
@@ -119,7 +128,10 @@ mod tests {
             values.push(1e5 * (1.0 + f64::from(k) * 1e-6));
         }
         let script = "import sys\nfor line in sys.stdin: print('%g' % float.fromhex(line.strip()))";
-        let input: String = values.iter().map(|x| format!("{}\n", hex_float(*x))).collect();
+        let input: String = values
+            .iter()
+            .map(|x| format!("{}\n", hex_float(*x)))
+            .collect();
         let Some(output) = run_python(script, &input) else {
             eprintln!("!!!!! python3 not available — SKIPPING the %g sweep !!!!!");
             return;
@@ -154,6 +166,8 @@ mod tests {
             .ok()?;
         child.stdin.take()?.write_all(input.as_bytes()).ok()?;
         let out = child.wait_with_output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }

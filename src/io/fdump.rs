@@ -18,22 +18,37 @@ const PAD: i64 = 1;
 /// The header is a few dozen bytes; stop looking for its form feed after this many.
 const MAX_HEADER_BYTES: usize = 256;
 
-/// Writes `sf` in the C Fdump.bin layout, atomically.
+/// Writes `sf` in the C Fdump.bin layout, atomically. Grids beyond `MAX_GRID_CELLS` (only
+/// possible for a hand-built `StructureFactors`) are refused rather than written.
 pub fn write_fdump(path: &Path, sf: &StructureFactors) -> Result<()> {
-    write_atomic(path, &encode_fdump(sf))
+    let ranges = sf.ranges();
+    let padded_cells = ranges.cells(PAD).ok_or_else(|| {
+        Error::Resource(format!(
+            "{}: {}",
+            path.display(),
+            ranges.too_large_message(PAD)
+        ))
+    })?;
+    write_atomic(path, &encode_fdump(sf, padded_cells))
 }
 
-fn encode_fdump(sf: &StructureFactors) -> Vec<u8> {
-    let header =
-        format!("{} {} {} {} {} {}\n\u{c}", sf.h_min, sf.h_max, sf.k_min, sf.k_max, sf.l_min, sf.l_max);
+fn encode_fdump(sf: &StructureFactors, padded_cells: usize) -> Vec<u8> {
+    let header = format!(
+        "{} {} {} {} {} {}\n\u{c}",
+        sf.h_min, sf.h_max, sf.k_min, sf.k_max, sf.l_min, sf.l_max
+    );
     let (hc, kc, lc) = sf.counts();
-    let mut bytes = Vec::with_capacity(header.len() + (hc + 1) * (kc + 1) * (lc + 1) * 8);
+    let mut bytes = Vec::with_capacity(header.len() + padded_cells * 8);
     bytes.extend_from_slice(header.as_bytes());
     for h in 0..=hc {
         for k in 0..=kc {
             for l in 0..=lc {
                 let inside = h < hc && k < kc && l < lc;
-                let value = if inside { sf.values.get((h * kc + k) * lc + l).copied().unwrap_or(0.0) } else { 0.0 };
+                let value = if inside {
+                    sf.values.get((h * kc + k) * lc + l).copied().unwrap_or(0.0)
+                } else {
+                    0.0
+                };
                 bytes.extend_from_slice(&value.to_le_bytes());
             }
         }
@@ -44,18 +59,23 @@ fn encode_fdump(sf: &StructureFactors) -> Vec<u8> {
 /// Reads an Fdump.bin written by nanoBragg.c or `write_fdump`, dropping the spare slots.
 pub fn read_fdump(path: &Path) -> Result<StructureFactors> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (ranges, data_start) = parse_header(&bytes).map_err(|msg| Error::parse(path, "header", msg))?;
-    let padded_cells =
-        ranges.cells(PAD).ok_or_else(|| Error::parse(path, "header", ranges.too_large_message(PAD)))?;
-    let cells = ranges.cells(0).unwrap_or(0);
+    let (ranges, data_start) =
+        parse_header(&bytes).map_err(|msg| Error::parse(path, "header", msg))?;
+    let padded_cells = ranges
+        .cells(PAD)
+        .ok_or_else(|| Error::parse(path, "header", ranges.too_large_message(PAD)))?;
     let data = &bytes[data_start..];
     let needed = padded_cells * 8;
     if data.len() < needed {
-        let msg = format!("truncated: {} needs {needed} bytes of data after the header, found {}", ranges.describe(), data.len());
+        let msg = format!(
+            "truncated: {} needs {needed} bytes of data after the header, found {}",
+            ranges.describe(),
+            data.len()
+        );
         return Err(Error::parse(path, "data", msg));
     }
     let (hc, kc, lc) = ranges.counts();
-    let mut values = Vec::with_capacity(cells);
+    let mut values = Vec::with_capacity(hc * kc * lc);
     let mut doubles = data[..needed].chunks_exact(8).map(le_f64);
     for h in 0..=hc {
         for k in 0..=kc {
@@ -80,19 +100,37 @@ fn le_f64(chunk: &[u8]) -> f64 {
 /// offset of the first data byte.
 fn parse_header(bytes: &[u8]) -> std::result::Result<(GridRanges, usize), String> {
     let window = &bytes[..bytes.len().min(MAX_HEADER_BYTES)];
-    let form_feed = window.iter().position(|&b| b == 0x0c).ok_or("no form feed ending the header")?;
+    let form_feed = window
+        .iter()
+        .position(|&b| b == 0x0c)
+        .ok_or("no form feed ending the header")?;
     let text = std::str::from_utf8(&window[..form_feed]).map_err(|_| "header is not text")?;
     let numbers: Vec<i32> = text
         .split_ascii_whitespace()
-        .map(|t| t.parse::<i32>().map_err(|_| format!("`{t}` is not an integer")))
+        .map(|t| {
+            t.parse::<i32>()
+                .map_err(|_| format!("`{t}` is not an integer"))
+        })
         .collect::<std::result::Result<_, _>>()?;
     let [h0, h1, k0, k1, l0, l1] = numbers[..] else {
-        return Err(format!("expected 6 integers (h_min h_max k_min k_max l_min l_max), found {}", numbers.len()));
+        return Err(format!(
+            "expected 6 integers (h_min h_max k_min k_max l_min l_max), found {}",
+            numbers.len()
+        ));
     };
     if h1 < h0 || k1 < k0 || l1 < l0 {
-        return Err(format!("empty index range h {h0}..{h1}, k {k0}..{k1}, l {l0}..{l1}"));
+        return Err(format!(
+            "empty index range h {h0}..{h1}, k {k0}..{k1}, l {l0}..{l1}"
+        ));
     }
-    Ok((GridRanges { h: (h0, h1), k: (k0, k1), l: (l0, l1) }, form_feed + 1))
+    Ok((
+        GridRanges {
+            h: (h0, h1),
+            k: (k0, k1),
+            l: (l0, l1),
+        },
+        form_feed + 1,
+    ))
 }
 
 #[cfg(test)]
@@ -102,7 +140,15 @@ mod tests {
     fn sample() -> StructureFactors {
         let (h_min, h_max, k_min, k_max, l_min, l_max) = (-1, 1, 0, 2, -2, 1);
         let values = (0..3 * 3 * 4).map(|i| f64::from(i) * 0.25 - 3.0).collect();
-        StructureFactors { h_min, h_max, k_min, k_max, l_min, l_max, values }
+        StructureFactors {
+            h_min,
+            h_max,
+            k_min,
+            k_max,
+            l_min,
+            l_max,
+            values,
+        }
     }
 
     fn parse_error(bytes: &[u8], location: &str, fragment: &str) {
@@ -112,7 +158,10 @@ mod tests {
         let err = read_fdump(&path).unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, Error::Parse { .. }), "{text}");
-        assert!(text.contains(&path.display().to_string()) && text.contains(location), "{text}");
+        assert!(
+            text.contains(&path.display().to_string()) && text.contains(location),
+            "{text}"
+        );
         assert!(text.contains(fragment), "{text}");
     }
 
@@ -151,7 +200,7 @@ mod tests {
 
     #[test]
     fn error_truncated() {
-        let bytes = encode_fdump(&sample());
+        let bytes = encode_fdump(&sample(), 4 * 4 * 5);
         parse_error(&bytes[..bytes.len() - 1], "data", "truncated");
     }
 
@@ -166,21 +215,49 @@ mod tests {
     }
 
     #[test]
+    fn write_refuses_absurd_hand_built_grid() {
+        let mut sf = sample();
+        sf.h_min = i32::MIN;
+        sf.h_max = i32::MAX;
+        let dir = tempfile::tempdir().unwrap();
+        let err = write_fdump(&dir.path().join("Fdump.bin"), &sf).unwrap_err();
+        assert!(matches!(err, Error::Resource(_)), "{err}");
+        assert_eq!(sf.get(0, 0, 0), None);
+    }
+
+    #[test]
     fn error_absurd_ranges() {
-        parse_error(b"-2147483648 2147483647 0 0 0 0\n\x0c", "header", "limit of 268435456");
-        parse_error(b"0 999 0 999 0 999\n\x0c", "header", "1003003001 grid cells");
+        parse_error(
+            b"-2147483648 2147483647 0 0 0 0\n\x0c",
+            "header",
+            "limit of 268435456",
+        );
+        parse_error(
+            b"0 999 0 999 0 999\n\x0c",
+            "header",
+            "1003003001 grid cells",
+        );
     }
 
     #[test]
     fn golden_fdump_reads_cleanly() {
-        let Some(golden) = crate::io::golden_dir() else { return };
+        let Some(golden) = crate::io::golden_dir() else {
+            return;
+        };
         let sf = read_fdump(&golden.join("a40_fdump_read/Fdump.bin")).unwrap();
-        assert_eq!((sf.h_min, sf.h_max, sf.k_min, sf.k_max, sf.l_min, sf.l_max), (-6, 6, -6, 6, -6, 6));
+        assert_eq!(
+            (sf.h_min, sf.h_max, sf.k_min, sf.k_max, sf.l_min, sf.l_max),
+            (-6, 6, -6, 6, -6, 6)
+        );
         assert_eq!(sf.values.len(), 13 * 13 * 13);
-        assert!(sf.values.iter().all(|v| v.is_finite() && (v * 4.0).fract() == 0.0 && *v >= 0.0 && *v < 1e4));
+        assert!(
+            sf.values
+                .iter()
+                .all(|v| v.is_finite() && (v * 4.0).fract() == 0.0 && *v >= 0.0 && *v < 1e4)
+        );
         assert!(sf.values.iter().any(|&v| v > 0.0));
         // Re-encoding reproduces the C file byte for byte (padding slots are zero).
         let original = std::fs::read(golden.join("a40_fdump_read/Fdump.bin")).unwrap();
-        assert_eq!(encode_fdump(&sf), original);
+        assert_eq!(encode_fdump(&sf, 14 * 14 * 14), original);
     }
 }

@@ -47,7 +47,10 @@ impl GridRanges {
     }
 
     pub(crate) fn describe(&self) -> String {
-        format!("h {}..{}, k {}..{}, l {}..{}", self.h.0, self.h.1, self.k.0, self.k.1, self.l.0, self.l.1)
+        format!(
+            "h {}..{}, k {}..{}, l {}..{}",
+            self.h.0, self.h.1, self.k.0, self.k.1, self.l.0, self.l.1
+        )
     }
 
     /// The refusal message for a grid that `cells` rejected.
@@ -56,12 +59,16 @@ impl GridRanges {
             .iter()
             .map(|(lo, hi)| i128::from(*hi) - i128::from(*lo) + 1 + i128::from(pad))
             .product();
-        format!("index ranges {} need {product} grid cells, more than the limit of {MAX_GRID_CELLS}", self.describe())
+        format!(
+            "index ranges {} need {product} grid cells, more than the limit of {MAX_GRID_CELLS}",
+            self.describe()
+        )
     }
 
     /// (h, k, l) counts of the inclusive ranges (0 for an empty range).
     pub(crate) fn counts(&self) -> (usize, usize, usize) {
-        let count = |(lo, hi): (i32, i32)| usize::try_from(i64::from(hi) - i64::from(lo) + 1).unwrap_or(0);
+        let count =
+            |(lo, hi): (i32, i32)| usize::try_from(i64::from(hi) - i64::from(lo) + 1).unwrap_or(0);
         (count(self.h), count(self.k), count(self.l))
     }
 
@@ -82,16 +89,35 @@ impl GridRanges {
 impl StructureFactors {
     /// (h, k, l) counts of the inclusive ranges.
     pub fn counts(&self) -> (usize, usize, usize) {
-        GridRanges { h: (self.h_min, self.h_max), k: (self.k_min, self.k_max), l: (self.l_min, self.l_max) }.counts()
+        self.ranges().counts()
+    }
+
+    pub(crate) fn ranges(&self) -> GridRanges {
+        GridRanges {
+            h: (self.h_min, self.h_max),
+            k: (self.k_min, self.k_max),
+            l: (self.l_min, self.l_max),
+        }
     }
 
     /// Position of (h, k, l) in `values`, or `None` outside the grid.
     fn index(&self, h: i32, k: i32, l: i32) -> Option<usize> {
-        let offset = |v: i32, lo: i32, hi: i32| (lo..=hi).contains(&v).then(|| (i64::from(v) - i64::from(lo)) as usize);
+        let offset = |v: i32, lo: i32, hi: i32| {
+            (lo..=hi)
+                .contains(&v)
+                .then(|| (i64::from(v) - i64::from(lo)) as usize)
+        };
         let (_, kc, lc) = self.counts();
-        let (dh, dk, dl) =
-            (offset(h, self.h_min, self.h_max)?, offset(k, self.k_min, self.k_max)?, offset(l, self.l_min, self.l_max)?);
-        Some((dh * kc + dk) * lc + dl)
+        let (dh, dk, dl) = (
+            offset(h, self.h_min, self.h_max)?,
+            offset(k, self.k_min, self.k_max)?,
+            offset(l, self.l_min, self.l_max)?,
+        );
+        // Checked because the fields are public: a hand-built grid may not be self-consistent.
+        dh.checked_mul(kc)?
+            .checked_add(dk)?
+            .checked_mul(lc)?
+            .checked_add(dl)
     }
 
     /// F at (h, k, l), or `None` outside the grid.
@@ -114,13 +140,22 @@ pub fn read_hkl(path: &Path, default_f: f64) -> Result<(StructureFactors, usize)
     let text = String::from_utf8_lossy(&text);
     let mut entries = Vec::new();
     for (number, line) in text.lines().enumerate() {
-        if let Some(entry) = parse_line(line).map_err(|msg| Error::parse(path, format!("line {}", number + 1), msg))? {
+        if let Some(entry) = parse_line(line)
+            .map_err(|msg| Error::parse(path, format!("line {}", number + 1), msg))?
+        {
             entries.push(entry);
         }
     }
-    let ranges = index_ranges(&entries)
-        .ok_or_else(|| Error::parse(path, "whole file", "no reflections (expected lines of `h k l F`)"))?;
-    let cells = ranges.cells(0).ok_or_else(|| Error::parse(path, "whole file", ranges.too_large_message(0)))?;
+    let ranges = index_ranges(&entries).ok_or_else(|| {
+        Error::parse(
+            path,
+            "whole file",
+            "no reflections (expected lines of `h k l F`)",
+        )
+    })?;
+    let cells = ranges
+        .cells(0)
+        .ok_or_else(|| Error::parse(path, "whole file", ranges.too_large_message(0)))?;
     let mut grid = ranges.with_values(vec![default_f; cells]);
     for entry in &entries {
         let [h, k, l] = entry.hkl;
@@ -134,22 +169,33 @@ pub fn read_hkl(path: &Path, default_f: f64) -> Result<(StructureFactors, usize)
 /// `None` for blank and comment-only lines.
 fn parse_line(line: &str) -> std::result::Result<Option<Entry>, String> {
     let content = line.split('#').next().unwrap_or("");
-    let tokens: Vec<&str> = content.split(|c: char| c.is_whitespace() || c == ',').filter(|t| !t.is_empty()).collect();
+    let tokens: Vec<&str> = content
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+        .collect();
     if tokens.is_empty() {
         return Ok(None);
     }
     if tokens.len() < 4 {
-        return Err(format!("expected `h k l F`, found {} field(s)", tokens.len()));
+        return Err(format!(
+            "expected `h k l F`, found {} field(s)",
+            tokens.len()
+        ));
     }
     let mut numbers = [0.0; 4];
     for (slot, token) in numbers.iter_mut().zip(&tokens) {
-        *slot = token.parse::<f64>().map_err(|_| format!("`{token}` is not a number"))?;
+        *slot = token
+            .parse::<f64>()
+            .map_err(|_| format!("`{token}` is not a number"))?;
     }
     let [h, k, l, f] = numbers;
     if !f.is_finite() {
         return Err(format!("structure factor `{}` is not finite", tokens[3]));
     }
-    Ok(Some(Entry { hkl: [miller(h, "h")?, miller(k, "k")?, miller(l, "l")?], f }))
+    Ok(Some(Entry {
+        hkl: [miller(h, "h")?, miller(k, "k")?, miller(l, "l")?],
+        f,
+    }))
 }
 
 /// A Miller index: integral (written as `1` or `1.0`) and within the i32 range.
@@ -174,7 +220,11 @@ fn index_ranges(entries: &[Entry]) -> Option<GridRanges> {
             hi[d] = hi[d].max(e.hkl[d]);
         }
     }
-    Some(GridRanges { h: (lo[0], hi[0]), k: (lo[1], hi[1]), l: (lo[2], hi[2]) })
+    Some(GridRanges {
+        h: (lo[0], hi[0]),
+        k: (lo[1], hi[1]),
+        l: (lo[2], hi[2]),
+    })
 }
 
 #[cfg(test)]
@@ -207,7 +257,10 @@ mod tests {
     fn reads_grid_with_default_fill() {
         let (sf, n) = read_text("0 0 0 10\n1 -1 2 20.5\n", 3.0).unwrap();
         assert_eq!(n, 2);
-        assert_eq!((sf.h_min, sf.h_max, sf.k_min, sf.k_max, sf.l_min, sf.l_max), (0, 1, -1, 0, 0, 2));
+        assert_eq!(
+            (sf.h_min, sf.h_max, sf.k_min, sf.k_max, sf.l_min, sf.l_max),
+            (0, 1, -1, 0, 0, 2)
+        );
         assert_eq!(sf.counts(), (2, 2, 3));
         assert_eq!(sf.values.len(), 12);
         assert_eq!(sf.get(0, 0, 0), Some(10.0));
@@ -221,7 +274,8 @@ mod tests {
 
     #[test]
     fn accepts_comments_blanks_commas_extra_columns_and_duplicates() {
-        let text = "# header\n\n  1, 2, 3, 4.5  # trailing\n1.0 2 3.000000 7 0.3 extra\n\t\n-1 0 0 1e2\n";
+        let text =
+            "# header\n\n  1, 2, 3, 4.5  # trailing\n1.0 2 3.000000 7 0.3 extra\n\t\n-1 0 0 1e2\n";
         let (sf, n) = read_text(text, 0.0).unwrap();
         assert_eq!(n, 3);
         assert_eq!(sf.get(1, 2, 3), Some(7.0));
@@ -259,10 +313,17 @@ mod tests {
 
     #[test]
     fn error_grid_too_large_refused_before_allocation() {
-        parse_error("-2000000000 0 0 1\n2000000000 1000 1000 1\n", "whole file", "limit of 268435456");
+        parse_error(
+            "-2000000000 0 0 1\n2000000000 1000 1000 1\n",
+            "whole file",
+            "limit of 268435456",
+        );
         let f = temp_file("0 0 0 1\n1000 1000 1000 1\n");
         let text = read_hkl(f.path(), 0.0).unwrap_err().to_string();
-        assert!(text.contains("h 0..1000, k 0..1000, l 0..1000") && text.contains("1003003001"), "{text}");
+        assert!(
+            text.contains("h 0..1000, k 0..1000, l 0..1000") && text.contains("1003003001"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -280,7 +341,9 @@ mod tests {
 
     #[test]
     fn golden_inputs_parse() {
-        let Some(golden) = crate::io::golden_dir() else { return };
+        let Some(golden) = crate::io::golden_dir() else {
+            return;
+        };
         for name in ["P1.hkl", "scaled.hkl", "smooth.hkl"] {
             let (sf, n) = read_hkl(&golden.join("inputs").join(name), 0.0).unwrap();
             let (hc, kc, lc) = sf.counts();

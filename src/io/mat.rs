@@ -22,11 +22,19 @@ pub fn read_mosflm_matrix(path: &Path) -> Result<[[f64; 3]; 3]> {
         last_line = number + 1;
         for token in line.split_whitespace() {
             let location = format!("line {}", number + 1);
-            let value: f64 = token
-                .parse()
-                .map_err(|_| Error::parse(path, location.as_str(), format!("`{token}` is not a number")))?;
+            let value: f64 = token.parse().map_err(|_| {
+                Error::parse(
+                    path,
+                    location.as_str(),
+                    format!("`{token}` is not a number"),
+                )
+            })?;
             if !value.is_finite() {
-                return Err(Error::parse(path, location, format!("`{token}` is not finite")));
+                return Err(Error::parse(
+                    path,
+                    location,
+                    format!("`{token}` is not finite"),
+                ));
             }
             numbers.push(value);
             if numbers.len() == 9 {
@@ -35,8 +43,15 @@ pub fn read_mosflm_matrix(path: &Path) -> Result<[[f64; 3]; 3]> {
         }
     }
     let [ax, bx, cx, ay, by, cy, az, bz, cz] = numbers[..] else {
-        let msg = format!("expected 9 numbers (3 lines of a* b* c* components), found {}", numbers.len());
-        return Err(Error::parse(path, format!("line {}", last_line.max(1)), msg));
+        let msg = format!(
+            "expected 9 numbers (3 lines of a* b* c* components), found {}",
+            numbers.len()
+        );
+        return Err(Error::parse(
+            path,
+            format!("line {}", last_line.max(1)),
+            msg,
+        ));
     };
     let vectors = [[ax, ay, az], [bx, by, bz], [cx, cy, cz]];
     check_not_singular(&vectors).map_err(|msg| Error::parse(path, "lines 1-3", msg))?;
@@ -45,13 +60,16 @@ pub fn read_mosflm_matrix(path: &Path) -> Result<[[f64; 3]; 3]> {
 
 fn check_not_singular(v: &[[f64; 3]; 3]) -> std::result::Result<(), String> {
     let [a, b, c] = v;
-    let det = a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0]) + a[2] * (b[0] * c[1] - b[1] * c[0]);
+    let det = a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
+        + a[2] * (b[0] * c[1] - b[1] * c[0]);
     let len = |x: &[f64; 3]| (x[0] * x[0] + x[1] * x[1] + x[2] * x[2]).sqrt();
     let scale = len(a) * len(b) * len(c);
     if scale > 0.0 && (det / scale).abs() >= MIN_RELATIVE_VOLUME {
         Ok(())
     } else {
-        Err(format!("the reciprocal vectors are singular (determinant {det:e})"))
+        Err(format!(
+            "the reciprocal vectors are singular (determinant {det:e})"
+        ))
     }
 }
 
@@ -70,7 +88,10 @@ mod tests {
         let err = read_mosflm_matrix(f.path()).unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, Error::Parse { .. }), "{text}");
-        assert!(text.contains(&f.path().display().to_string()) && text.contains(location), "{text}");
+        assert!(
+            text.contains(&f.path().display().to_string()) && text.contains(location),
+            "{text}"
+        );
         assert!(text.contains(fragment), "{text}");
     }
 
@@ -85,7 +106,9 @@ mod tests {
 
     #[test]
     fn golden_a_mat() {
-        let Some(golden) = crate::io::golden_dir() else { return };
+        let Some(golden) = crate::io::golden_dir() else {
+            return;
+        };
         let [a, b, c] = read_mosflm_matrix(&golden.join("inputs/A.mat")).unwrap();
         assert_eq!(a, [-0.02837711, -0.02871390, 0.01050048]);
         assert_eq!(b, [-0.00305386, 0.01019549, -0.03209440]);
@@ -100,7 +123,11 @@ mod tests {
 
     #[test]
     fn error_non_numeric() {
-        parse_error("1 2 3\n4 five 6\n7 8 9\n", "line 2", "`five` is not a number");
+        parse_error(
+            "1 2 3\n4 five 6\n7 8 9\n",
+            "line 2",
+            "`five` is not a number",
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// renamed over the target. On failure the sibling is removed and the target left as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_sibling(path)?;
-    let outcome = write_new_file(&tmp, bytes).and_then(|()| fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    let outcome = write_new_file(&tmp, bytes)
+        .and_then(|()| fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
     if outcome.is_err() {
         // Best effort: the temporary may not even exist if creating it was what failed.
         let _ = fs::remove_file(&tmp);
@@ -39,12 +40,21 @@ fn temp_sibling(path: &Path) -> Result<PathBuf> {
         return Err(Error::io(path, e));
     };
     let unique = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp_name = format!(".{}.{}.{}.tmp", name.to_string_lossy(), std::process::id(), unique);
+    let tmp_name = format!(
+        ".{}.{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        unique
+    );
     Ok(path.with_file_name(tmp_name))
 }
 
 fn write_new_file(tmp: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).open(tmp).map_err(|e| Error::io(tmp, e))?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .map_err(|e| Error::io(tmp, e))?;
     file.write_all(bytes).map_err(|e| Error::io(tmp, e))?;
     file.sync_all().map_err(|e| Error::io(tmp, e))
 }
@@ -60,7 +70,10 @@ pub(crate) fn golden_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("!!!!! golden corpus not found at {} — SKIPPING golden comparison !!!!!", dir.display());
+        eprintln!(
+            "!!!!! golden corpus not found at {} — SKIPPING golden comparison !!!!!",
+            dir.display()
+        );
         None
     }
 }

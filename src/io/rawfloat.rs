@@ -29,7 +29,10 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 pub fn read_float_image(path: &Path, expected_len: Option<usize>) -> Result<Vec<f32>> {
     let bytes = read_maybe_gz(path)?;
     if bytes.len() % 4 != 0 {
-        let msg = format!("{} bytes is not a whole number of 4-byte floats", bytes.len());
+        let msg = format!(
+            "{} bytes is not a whole number of 4-byte floats",
+            bytes.len()
+        );
         return Err(Error::parse(path, "file size", msg));
     }
     let count = bytes.len() / 4;
@@ -37,7 +40,10 @@ pub fn read_float_image(path: &Path, expected_len: Option<usize>) -> Result<Vec<
         let msg = format!("{count} floats, expected {expected}");
         return Err(Error::parse(path, "file size", msg));
     }
-    Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
 }
 
 #[cfg(test)]
@@ -72,21 +78,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let odd = temp_path(&dir, "odd.bin", &[0, 0, 0, 0, 1]);
         let text = read_float_image(&odd, None).unwrap_err().to_string();
-        assert!(text.contains("odd.bin") && text.contains("file size") && text.contains("5 bytes"), "{text}");
+        assert!(
+            text.contains("odd.bin") && text.contains("file size") && text.contains("5 bytes"),
+            "{text}"
+        );
         let short = temp_path(&dir, "short.bin", &[0; 8]);
         let text = read_float_image(&short, Some(3)).unwrap_err().to_string();
-        assert!(text.contains("short.bin") && text.contains("2 floats, expected 3"), "{text}");
+        assert!(
+            text.contains("short.bin") && text.contains("2 floats, expected 3"),
+            "{text}"
+        );
         let bad_gz = temp_path(&dir, "bad.bin.gz", b"not gzip at all");
         let text = read_float_image(&bad_gz, None).unwrap_err().to_string();
-        assert!(text.contains("bad.bin.gz") && text.contains("gzip stream"), "{text}");
+        assert!(
+            text.contains("bad.bin.gz") && text.contains("gzip stream"),
+            "{text}"
+        );
         let err = read_maybe_gz(&dir.path().join("absent.bin")).unwrap_err();
         assert!(matches!(err, Error::Io { .. }));
     }
 
     #[test]
     fn golden_gz_float_image() {
-        let Some(golden) = crate::io::golden_dir() else { return };
-        let floats = read_float_image(&golden.join("a52_supervisor_roi64_literal/float.bin.gz"), None).unwrap();
+        let Some(golden) = crate::io::golden_dir() else {
+            return;
+        };
+        let floats = read_float_image(
+            &golden.join("a52_supervisor_roi64_literal/float.bin.gz"),
+            None,
+        )
+        .unwrap();
         assert!(!floats.is_empty() && floats.iter().all(|v| v.is_finite() && *v >= 0.0));
         assert!(floats.iter().any(|&v| v > 0.0));
     }

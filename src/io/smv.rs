@@ -57,33 +57,46 @@ pub struct SmvHeader {
 /// missing `;` after DIALS_ORIGIN, the closing `}` + form feed and the space padding to 512
 /// bytes are all as nanoBragg.c writes them.
 pub fn encode_smv(h: &SmvHeader, data: &[u16]) -> Vec<u8> {
-    let g = fmt_g;
-    let [o1, o2, o3] = h.dials_origin_mm;
-    let mut text = String::with_capacity(STANDARD_HEADER_BYTES);
-    text.push_str("{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE=unsigned_short;\n");
-    text.push_str(&format!("SIZE1={};\nSIZE2={};\n", h.fpixels, h.spixels));
-    text.push_str(&format!("PIXEL_SIZE={};\nDISTANCE={};\n", g(h.pixel_size_mm), g(h.distance_mm)));
-    text.push_str(&format!("WAVELENGTH={};\n", g(h.wavelength_a)));
-    text.push_str(&format!("BEAM_CENTER_X={};\nBEAM_CENTER_Y={};\n", g(h.beam_center_x_mm), g(h.beam_center_y_mm)));
-    text.push_str(&format!("ADXV_CENTER_X={};\nADXV_CENTER_Y={};\n", g(h.adxv_center_x_mm), g(h.adxv_center_y_mm)));
-    text.push_str(&format!(
-        "MOSFLM_CENTER_X={};\nMOSFLM_CENTER_Y={};\n",
-        g(h.mosflm_center_x_mm),
-        g(h.mosflm_center_y_mm)
-    ));
-    text.push_str(&format!("DENZO_X_BEAM={};\nDENZO_Y_BEAM={};\n", g(h.denzo_x_beam_mm), g(h.denzo_y_beam_mm)));
-    text.push_str(&format!("DIALS_ORIGIN={},{},{}\n", g(o1), g(o2), g(o3)));
-    text.push_str(&format!("XDS_ORGX={};\nXDS_ORGY={};\n", g(h.xds_orgx), g(h.xds_orgy)));
-    text.push_str(&format!("CLOSE_DISTANCE={};\n", g(h.close_distance_mm)));
-    text.push_str(&format!(
-        "PHI={};\nOSC_START={};\nOSC_RANGE={};\n",
-        g(h.phi_deg),
-        g(h.osc_start_deg),
-        g(h.osc_range_deg)
-    ));
-    text.push_str(&format!("TWOTHETA={};\n", g(h.twotheta_deg)));
+    let before_dials = [
+        ("PIXEL_SIZE", h.pixel_size_mm),
+        ("DISTANCE", h.distance_mm),
+        ("WAVELENGTH", h.wavelength_a),
+        ("BEAM_CENTER_X", h.beam_center_x_mm),
+        ("BEAM_CENTER_Y", h.beam_center_y_mm),
+        ("ADXV_CENTER_X", h.adxv_center_x_mm),
+        ("ADXV_CENTER_Y", h.adxv_center_y_mm),
+        ("MOSFLM_CENTER_X", h.mosflm_center_x_mm),
+        ("MOSFLM_CENTER_Y", h.mosflm_center_y_mm),
+        ("DENZO_X_BEAM", h.denzo_x_beam_mm),
+        ("DENZO_Y_BEAM", h.denzo_y_beam_mm),
+    ];
+    let after_dials = [
+        ("XDS_ORGX", h.xds_orgx),
+        ("XDS_ORGY", h.xds_orgy),
+        ("CLOSE_DISTANCE", h.close_distance_mm),
+        ("PHI", h.phi_deg),
+        ("OSC_START", h.osc_start_deg),
+        ("OSC_RANGE", h.osc_range_deg),
+        ("TWOTHETA", h.twotheta_deg),
+    ];
+    let keyed = |pairs: &[(&str, f64)]| -> String {
+        pairs
+            .iter()
+            .map(|(key, value)| format!("{key}={};\n", fmt_g(*value)))
+            .collect()
+    };
+    let [o1, o2, o3] = h.dials_origin_mm.map(fmt_g);
+    let mut text = format!(
+        "{{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE=unsigned_short;\n\
+         SIZE1={};\nSIZE2={};\n",
+        h.fpixels, h.spixels
+    );
+    text.push_str(&keyed(&before_dials));
+    text.push_str(&format!("DIALS_ORIGIN={o1},{o2},{o3}\n"));
+    text.push_str(&keyed(&after_dials));
     text.push_str("DETECTOR_SN=000;\nBEAMLINE=fake;\n}\u{c}");
-    // C: `while (ftell(outfile) < 512) fprintf(" ")` — pads, never truncates.
+    // C: `while (ftell(outfile) < 512) fprintf(" ")` — pads, never truncates, so a long header
+    // pushes the pixels past byte 512 while still claiming HEADER_BYTES=512 (golden a52).
     while text.len() < STANDARD_HEADER_BYTES {
         text.push(' ');
     }
@@ -105,7 +118,9 @@ pub fn header_value(header: &str, key: &str) -> Option<f64> {
     }
     let (pos, _) = header.rmatch_indices(key).next()?;
     let after_key = &header[pos + key.len()..];
-    let Some(eq) = after_key.find('=') else { return Some(0.0) };
+    let Some(eq) = after_key.find('=') else {
+        return Some(0.0);
+    };
     Some(atof_prefix(&after_key[eq + 1..]).unwrap_or(0.0))
 }
 
@@ -127,10 +142,20 @@ fn atof_prefix(s: &str) -> Option<f64> {
     let bytes = s.as_bytes();
     let sign_len = usize::from(matches!(bytes.first(), Some(b'+' | b'-')));
     let unsigned = s.get(sign_len..).unwrap_or("").to_ascii_lowercase();
-    if let Some(word) = ["infinity", "inf", "nan"].into_iter().find(|w| unsigned.starts_with(w)) {
+    if let Some(word) = ["infinity", "inf", "nan"]
+        .into_iter()
+        .find(|w| unsigned.starts_with(w))
+    {
         return s.get(..sign_len + word.len())?.parse().ok();
     }
-    let digits_from = |from: usize| bytes.get(from..).unwrap_or(&[]).iter().take_while(|b| b.is_ascii_digit()).count();
+    let digits_from = |from: usize| {
+        bytes
+            .get(from..)
+            .unwrap_or(&[])
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
     let int_digits = digits_from(sign_len);
     let mut end = sign_len + int_digits;
     let mut frac_digits = 0;
@@ -160,42 +185,78 @@ pub fn read_smv(path: &Path) -> Result<SmvImage> {
     let mut reader = std::io::BufReader::new(file);
     let mut buf = read_up_to(&mut reader, STANDARD_HEADER_BYTES, path)?;
     if buf.first() != Some(&b'{') {
-        return Err(Error::parse(path, "header", "not an SMV image (the header does not start with `{`)"));
+        return Err(Error::parse(
+            path,
+            "header",
+            "not an SMV image (the header does not start with `{`)",
+        ));
     }
     let header_bytes = header_number(&header_text(&buf), "HEADER_BYTES", MAX_HEADER_BYTES, path)?;
     if header_bytes > buf.len() {
         let more = read_up_to(&mut reader, header_bytes - buf.len(), path)?;
         buf.extend_from_slice(&more);
         if buf.len() < header_bytes {
-            let msg = format!("file ends after {} bytes, inside the {header_bytes}-byte header", buf.len());
+            let msg = format!(
+                "file ends after {} bytes, inside the {header_bytes}-byte header",
+                buf.len()
+            );
             return Err(Error::parse(path, "header key HEADER_BYTES", msg));
         }
     }
     let header = header_text(&buf[..header_bytes]);
     let width = header_number(&header, "SIZE1", MAX_PIXELS, path)?;
     let height = header_number(&header, "SIZE2", MAX_PIXELS, path)?;
-    let swap = big_endian(&header).map_err(|msg| Error::parse(path, "header key BYTE_ORDER", msg))?;
-    let pixels = width.checked_mul(height).filter(|&n| n <= MAX_PIXELS).ok_or_else(|| {
-        Error::parse(path, "header keys SIZE1/SIZE2", format!("{width} × {height} pixels exceeds the limit of {MAX_PIXELS}"))
-    })?;
+    let swap =
+        big_endian(&header).map_err(|msg| Error::parse(path, "header key BYTE_ORDER", msg))?;
+    let pixels = width
+        .checked_mul(height)
+        .filter(|&n| n <= MAX_PIXELS)
+        .ok_or_else(|| {
+            Error::parse(
+                path,
+                "header keys SIZE1/SIZE2",
+                format!("{width} × {height} pixels exceeds the limit of {MAX_PIXELS}"),
+            )
+        })?;
     let total = header_bytes + 2 * pixels;
     if total > buf.len() {
         let more = read_up_to(&mut reader, total - buf.len(), path)?;
         buf.extend_from_slice(&more);
     }
     if buf.len() < total {
-        let msg = format!("file has {} bytes, fewer than the {header_bytes}-byte header plus {pixels} 2-byte pixels", buf.len());
+        let msg = format!(
+            "file has {} bytes, fewer than the {header_bytes}-byte header plus {pixels} 2-byte pixels",
+            buf.len()
+        );
         return Err(Error::parse(path, "data", msg));
     }
-    let decode = |b: &[u8]| if swap { u16::from_be_bytes([b[0], b[1]]) } else { u16::from_le_bytes([b[0], b[1]]) };
-    let data = buf[header_bytes..total].chunks_exact(2).map(decode).collect();
-    Ok(SmvImage { header, header_bytes, width, height, data })
+    let decode = |b: &[u8]| {
+        if swap {
+            u16::from_be_bytes([b[0], b[1]])
+        } else {
+            u16::from_le_bytes([b[0], b[1]])
+        }
+    };
+    let data = buf[header_bytes..total]
+        .chunks_exact(2)
+        .map(decode)
+        .collect();
+    Ok(SmvImage {
+        header,
+        header_bytes,
+        width,
+        height,
+        data,
+    })
 }
 
 /// Reads at most `limit` bytes (fewer only at end of file).
 fn read_up_to(reader: &mut impl Read, limit: usize, path: &Path) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(limit.min(1 << 24));
-    reader.take(limit as u64).read_to_end(&mut out).map_err(|e| Error::io(path, e))?;
+    reader
+        .take(limit as u64)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::io(path, e))?;
     Ok(out)
 }
 
@@ -208,23 +269,35 @@ fn header_text(bytes: &[u8]) -> String {
 /// A positive whole-number header value no larger than `max`.
 fn header_number(header: &str, key: &str, max: usize, path: &Path) -> Result<usize> {
     let location = format!("header key {key}");
-    let value = header_value(header, key).ok_or_else(|| Error::parse(path, location.as_str(), "missing"))?;
+    let value = header_value(header, key)
+        .ok_or_else(|| Error::parse(path, location.as_str(), "missing"))?;
     if !(value >= 1.0 && value <= max as f64 && value.fract() == 0.0) {
-        return Err(Error::parse(path, location, format!("{value} is not a whole number between 1 and {max}")));
+        return Err(Error::parse(
+            path,
+            location,
+            format!("{value} is not a whole number between 1 and {max}"),
+        ));
     }
     Ok(value as usize)
 }
 
 /// C `GetFrame` compares the value after the last `BYTE_ORDER=` with the machine's order.
 fn big_endian(header: &str) -> std::result::Result<bool, String> {
-    let (pos, key) = header.rmatch_indices("BYTE_ORDER=").next().ok_or("missing")?;
+    let (pos, key) = header
+        .rmatch_indices("BYTE_ORDER=")
+        .next()
+        .ok_or("missing")?;
     let value = &header[pos + key.len()..];
     if value.starts_with("little_endian") {
         Ok(false)
     } else if value.starts_with("big_endian") {
         Ok(true)
     } else {
-        let shown: String = value.chars().take_while(|c| *c != ';' && *c != '\n').take(32).collect();
+        let shown: String = value
+            .chars()
+            .take_while(|c| *c != ';' && *c != '\n')
+            .take(32)
+            .collect();
         Err(format!("`{shown}` is neither little_endian nor big_endian"))
     }
 }
@@ -271,7 +344,10 @@ mod tests {
         let err = read_smv(f.path()).unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, Error::Parse { .. }), "{text}");
-        assert!(text.contains(&f.path().display().to_string()) && text.contains(location), "{text}");
+        assert!(
+            text.contains(&f.path().display().to_string()) && text.contains(location),
+            "{text}"
+        );
         assert!(text.contains(fragment), "{text}");
     }
 
@@ -289,7 +365,10 @@ mod tests {
         assert_eq!(bytes.len(), 512 + 12);
         assert!(bytes[..512].ends_with(b" "));
         let text = String::from_utf8_lossy(&bytes[..512]).into_owned();
-        assert!(text.contains("DIALS_ORIGIN=-51.3,51.3,-100\nXDS_ORGX=513.5;\n"), "{text}");
+        assert!(
+            text.contains("DIALS_ORIGIN=-51.3,51.3,-100\nXDS_ORGX=513.5;\n"),
+            "{text}"
+        );
         assert!(text.contains("BEAMLINE=fake;\n}\u{c} "), "{text}");
         let f = write_temp(&bytes);
         let img = read_smv(f.path()).unwrap();
@@ -300,7 +379,10 @@ mod tests {
 
     #[test]
     fn reads_big_endian_and_larger_headers() {
-        let mut bytes = header_with("HEADER_BYTES=1024;\nBYTE_ORDER=big_endian;\nSIZE1=2;\nSIZE2=1;\n", 1024);
+        let mut bytes = header_with(
+            "HEADER_BYTES=1024;\nBYTE_ORDER=big_endian;\nSIZE1=2;\nSIZE2=1;\n",
+            1024,
+        );
         bytes.extend_from_slice(&[0x12, 0x34, 0xab, 0xcd]);
         let f = write_temp(&bytes);
         let img = read_smv(f.path()).unwrap();
@@ -310,7 +392,10 @@ mod tests {
 
     #[test]
     fn reads_small_header() {
-        let mut bytes = header_with("HEADER_BYTES=64;\nBYTE_ORDER=little_endian;\nSIZE1=1;\nSIZE2=1;\n", 64);
+        let mut bytes = header_with(
+            "HEADER_BYTES=64;\nBYTE_ORDER=little_endian;\nSIZE1=1;\nSIZE2=1;\n",
+            64,
+        );
         bytes.extend_from_slice(&[0x02, 0x01]);
         let f = write_temp(&bytes);
         assert_eq!(read_smv(f.path()).unwrap().data, [0x0102]);
@@ -363,9 +448,15 @@ mod tests {
 
     #[test]
     fn error_missing_and_invalid_keys() {
-        let no_size2 = header_with("HEADER_BYTES=512;\nBYTE_ORDER=little_endian;\nSIZE1=2;\n", 512);
+        let no_size2 = header_with(
+            "HEADER_BYTES=512;\nBYTE_ORDER=little_endian;\nSIZE1=2;\n",
+            512,
+        );
         parse_error(&no_size2, "header key SIZE2", "missing");
-        let bad_size1 = header_with("HEADER_BYTES=512;\nBYTE_ORDER=little_endian;\nSIZE1=2.5;\nSIZE2=1;\n", 512);
+        let bad_size1 = header_with(
+            "HEADER_BYTES=512;\nBYTE_ORDER=little_endian;\nSIZE1=2.5;\nSIZE2=1;\n",
+            512,
+        );
         parse_error(&bad_size1, "header key SIZE1", "2.5 is not a whole number");
         let no_hb = header_with("BYTE_ORDER=little_endian;\nSIZE1=1;\nSIZE2=1;\n", 512);
         parse_error(&no_hb, "header key HEADER_BYTES", "missing");
@@ -373,13 +464,19 @@ mod tests {
         parse_error(&huge_hb, "header key HEADER_BYTES", "between 1 and");
         let no_order = header_with("HEADER_BYTES=512;\nSIZE1=1;\nSIZE2=1;\n", 512);
         parse_error(&no_order, "header key BYTE_ORDER", "missing");
-        let odd_order = header_with("HEADER_BYTES=512;\nBYTE_ORDER=middle;\nSIZE1=1;\nSIZE2=1;\n", 512);
+        let odd_order = header_with(
+            "HEADER_BYTES=512;\nBYTE_ORDER=middle;\nSIZE1=1;\nSIZE2=1;\n",
+            512,
+        );
         parse_error(&odd_order, "header key BYTE_ORDER", "`middle`");
     }
 
     #[test]
     fn error_absurd_size_refused_before_allocation() {
-        let huge = header_with("HEADER_BYTES=512;\nBYTE_ORDER=little_endian;\nSIZE1=100000;\nSIZE2=100000;\n", 512);
+        let huge = header_with(
+            "HEADER_BYTES=512;\nBYTE_ORDER=little_endian;\nSIZE1=100000;\nSIZE2=100000;\n",
+            512,
+        );
         parse_error(&huge, "SIZE1/SIZE2", "exceeds the limit");
     }
 
@@ -387,15 +484,28 @@ mod tests {
     fn error_truncated() {
         let bytes = encode_smv(&sample_header(), &[1, 2, 3, 4, 5, 6]);
         parse_error(&bytes[..bytes.len() - 1], "data", "fewer than");
-        let long_header = header_with("HEADER_BYTES=2048;\nBYTE_ORDER=little_endian;\nSIZE1=1;\nSIZE2=1;\n", 600);
-        parse_error(&long_header, "header key HEADER_BYTES", "inside the 2048-byte header");
+        let long_header = header_with(
+            "HEADER_BYTES=2048;\nBYTE_ORDER=little_endian;\nSIZE1=1;\nSIZE2=1;\n",
+            600,
+        );
+        parse_error(
+            &long_header,
+            "header key HEADER_BYTES",
+            "inside the 2048-byte header",
+        );
     }
 
     /// Rebuilds the header struct from a C-written header, reading each key strictly.
     fn header_from_text(text: &str) -> SmvHeader {
         let v = |key: &str| header_value_exact(text, key).unwrap_or_else(|| panic!("key {key}"));
-        let dials_line = text.lines().find_map(|l| l.strip_prefix("DIALS_ORIGIN=")).expect("DIALS_ORIGIN");
-        let dials: Vec<f64> = dials_line.split(',').map(|t| t.trim().parse().expect("DIALS_ORIGIN value")).collect();
+        let dials_line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("DIALS_ORIGIN="))
+            .expect("DIALS_ORIGIN");
+        let dials: Vec<f64> = dials_line
+            .split(',')
+            .map(|t| t.trim().parse().expect("DIALS_ORIGIN value"))
+            .collect();
         SmvHeader {
             fpixels: v("SIZE1") as usize,
             spixels: v("SIZE2") as usize,
@@ -426,7 +536,9 @@ mod tests {
     /// says HEADER_BYTES=512 (the padding loop never truncates).
     #[test]
     fn golden_int_images_re_encode_byte_for_byte() {
-        let Some(golden) = crate::io::golden_dir() else { return };
+        let Some(golden) = crate::io::golden_dir() else {
+            return;
+        };
         for file in [
             "a01_simple_cubic_canonical/int.img",
             "a73_scale_adc/int.img",
@@ -439,9 +551,15 @@ mod tests {
             let header = header_from_text(&img.header);
             let header_len = encode_smv(&header, &[]).len();
             assert!(original.len() >= header_len, "{file}");
-            let data: Vec<u16> = original[header_len..].chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+            let data: Vec<u16> = original[header_len..]
+                .chunks_exact(2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .collect();
             assert_eq!(data.len(), img.width * img.height, "{file}");
-            assert!(encode_smv(&header, &data) == original, "{file}: re-encoded bytes differ");
+            assert!(
+                encode_smv(&header, &data) == original,
+                "{file}: re-encoded bytes differ"
+            );
             if header_len == 512 {
                 assert_eq!(img.data, data, "{file}");
             }

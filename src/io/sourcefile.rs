@@ -24,7 +24,11 @@ pub struct SourceRow {
 impl SourceRow {
     fn from_columns(columns: [Option<f64>; COLUMNS]) -> SourceRow {
         let [x, y, z, weight, lambda_m] = columns;
-        SourceRow { position: [x, y, z], weight, lambda_m }
+        SourceRow {
+            position: [x, y, z],
+            weight,
+            lambda_m,
+        }
     }
 }
 
@@ -35,11 +39,16 @@ pub fn read_sourcefile(path: &Path, c_parity: bool) -> Result<Vec<SourceRow>> {
     let text = String::from_utf8_lossy(&bytes);
     let mut rows = Vec::new();
     for (number, raw) in text.split_inclusive('\n').enumerate() {
-        let parsed = parse_line(raw, c_parity).map_err(|msg| Error::parse(path, format!("line {}", number + 1), msg))?;
+        let parsed = parse_line(raw, c_parity)
+            .map_err(|msg| Error::parse(path, format!("line {}", number + 1), msg))?;
         rows.extend(parsed);
     }
     if rows.is_empty() {
-        return Err(Error::parse(path, "whole file", "no sources (expected lines of `X Y Z [weight [lambda]]`)"));
+        return Err(Error::parse(
+            path,
+            "whole file",
+            "no sources (expected lines of `X Y Z [weight [lambda]]`)",
+        ));
     }
     Ok(rows)
 }
@@ -66,7 +75,9 @@ fn parse_line(raw: &str, c_parity: bool) -> std::result::Result<Option<SourceRow
     let mut columns = [missing; COLUMNS];
     let tokens = trimmed.split(DELIMITERS).filter(|t| !t.is_empty());
     for (slot, token) in columns.iter_mut().zip(tokens) {
-        let value: f64 = token.parse().map_err(|_| format!("`{token}` is not a number"))?;
+        let value: f64 = token
+            .parse()
+            .map_err(|_| format!("`{token}` is not a number"))?;
         if !value.is_finite() {
             return Err(format!("`{token}` is not finite"));
         }
@@ -96,7 +107,10 @@ mod tests {
             let err = read_sourcefile(f.path(), c_parity).unwrap_err();
             let text = err.to_string();
             assert!(matches!(err, Error::Parse { .. }), "{text}");
-            assert!(text.contains(&f.path().display().to_string()) && text.contains(location), "{text}");
+            assert!(
+                text.contains(&f.path().display().to_string()) && text.contains(location),
+                "{text}"
+            );
             assert!(text.contains(fragment), "{text}");
         }
     }
@@ -106,7 +120,13 @@ mod tests {
         let text = b"# X Y Z w l\n-10 0 0 1.0 1.0e-10\n\n  \t\n-10,0.02;0:0.5!1.02e-10 99 extra\n-10 0 0.015\n";
         let want = vec![
             row([Some(-10.0), Some(0.0), Some(0.0), Some(1.0), Some(1e-10)]),
-            row([Some(-10.0), Some(0.02), Some(0.0), Some(0.5), Some(1.02e-10)]),
+            row([
+                Some(-10.0),
+                Some(0.02),
+                Some(0.0),
+                Some(0.5),
+                Some(1.02e-10),
+            ]),
             row([Some(-10.0), Some(0.0), Some(0.015), None, None]),
         ];
         assert_eq!(read(text, false).unwrap(), want);
@@ -117,10 +137,16 @@ mod tests {
     fn last_line_without_newline() {
         let text = b"-10 0 0 2\n-10 1 1";
         let default = read(text, false).unwrap();
-        assert_eq!(default[1], row([Some(-10.0), Some(1.0), Some(1.0), None, None]));
+        assert_eq!(
+            default[1],
+            row([Some(-10.0), Some(1.0), Some(1.0), None, None])
+        );
         assert_eq!(default[0].lambda_m, None);
         let parity = read(text, true).unwrap();
-        assert_eq!(parity[1], row([Some(-10.0), Some(1.0), Some(1.0), Some(0.0), Some(0.0)]));
+        assert_eq!(
+            parity[1],
+            row([Some(-10.0), Some(1.0), Some(1.0), Some(0.0), Some(0.0)])
+        );
         assert_eq!(parity[0].lambda_m, None);
     }
 
@@ -128,9 +154,15 @@ mod tests {
     fn crlf_lines() {
         let text = b"-10 0 0\r\n-10 0 0 1 1e-10\r\n";
         let default = read(text, false).unwrap();
-        assert_eq!(default[0], row([Some(-10.0), Some(0.0), Some(0.0), None, None]));
+        assert_eq!(
+            default[0],
+            row([Some(-10.0), Some(0.0), Some(0.0), None, None])
+        );
         let parity = read(text, true).unwrap();
-        assert_eq!(parity[0], row([Some(-10.0), Some(0.0), Some(0.0), Some(0.0), Some(0.0)]));
+        assert_eq!(
+            parity[0],
+            row([Some(-10.0), Some(0.0), Some(0.0), Some(0.0), Some(0.0)])
+        );
         assert_eq!(parity[1], default[1]);
         // "\r" followed by a delimiter before "\n" ends the C line cleanly.
         assert_eq!(read(b"-10 0 0\r \n", true).unwrap()[0].weight, None);
@@ -147,18 +179,27 @@ mod tests {
 
     #[test]
     fn golden_a59_sources() {
-        let Some(golden) = crate::io::golden_dir() else { return };
+        let Some(golden) = crate::io::golden_dir() else {
+            return;
+        };
         let rows = read_sourcefile(&golden.join("a59_sourcefile/sources.txt"), true).unwrap();
         assert_eq!(rows.len(), 4);
         assert_eq!(rows[1].lambda_m, Some(1.02e-10));
         assert_eq!(rows[2].weight, Some(2.0));
         assert_eq!(rows[2].lambda_m, None);
-        assert_eq!(rows[3], row([Some(-10.0), Some(-0.01), Some(-0.01), None, None]));
+        assert_eq!(
+            rows[3],
+            row([Some(-10.0), Some(-0.01), Some(-0.01), None, None])
+        );
     }
 
     #[test]
     fn error_non_numeric() {
-        parse_error(b"-10 0 0\nsource two 0 0\n", "line 2", "`source` is not a number");
+        parse_error(
+            b"-10 0 0\nsource two 0 0\n",
+            "line 2",
+            "`source` is not a number",
+        );
         parse_error(b"-10 0 0 1 1e-10x\n", "line 1", "`1e-10x`");
     }
 
@@ -176,6 +217,9 @@ mod tests {
 
     #[test]
     fn missing_file_is_io_error() {
-        assert!(matches!(read_sourcefile(Path::new("/nonexistent/s.txt"), false), Err(Error::Io { .. })));
+        assert!(matches!(
+            read_sourcefile(Path::new("/nonexistent/s.txt"), false),
+            Err(Error::Io { .. })
+        ));
     }
 }

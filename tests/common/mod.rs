@@ -1,0 +1,96 @@
+//! Shared test plumbing: where the golden corpus is, how a case is laid out in a scratch
+//! directory (the C program was run from inside the case folder, with ../inputs beside it),
+//! and how the CLI is run there.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `$NANOBRAGG_GOLDEN`, else `../shared/golden` beside the repository; None (with a loud
+/// message) when absent.
+pub fn golden_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("NANOBRAGG_GOLDEN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"));
+    if dir.join("MANIFEST.md").exists() {
+        Some(dir)
+    } else {
+        eprintln!("\n**********\nSKIPPED: golden corpus not found at {} (set NANOBRAGG_GOLDEN)\n**********\n", dir.display());
+        None
+    }
+}
+
+/// Every case folder (aNN_*), sorted.
+pub fn cases(golden: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(golden)
+        .expect("read golden dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('a') && golden.join(n).join("cmd.txt").exists())
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn case_args(golden: &Path, case: &str) -> Vec<String> {
+    std::fs::read_to_string(golden.join(case).join("cmd.txt")).expect("cmd.txt").split_whitespace().map(String::from).collect()
+}
+
+pub fn case_features(golden: &Path, case: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(golden.join(case).join("meta.json")).expect("meta.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("meta.json parses");
+    v["features"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+pub fn case_fpixels(golden: &Path, case: &str) -> usize {
+    let text = std::fs::read_to_string(golden.join(case).join("meta.json")).expect("meta.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("meta.json parses");
+    v["fpixels"].as_u64().expect("fpixels") as usize
+}
+
+/// A scratch copy of a case: `<tmp>/inputs` (the shared inputs) and `<tmp>/<case>` holding the
+/// case's own input files; returns (guard, case dir).
+pub fn stage_case(golden: &Path, case: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let inputs = tmp.path().join("inputs");
+    std::fs::create_dir(&inputs).unwrap();
+    for e in std::fs::read_dir(golden.join("inputs")).unwrap().flatten() {
+        std::fs::copy(e.path(), inputs.join(e.file_name())).unwrap();
+    }
+    let dir = tmp.path().join(case);
+    std::fs::create_dir(&dir).unwrap();
+    for name in ["Fdump.bin", "test_pattern.hkl", "sources.txt", "mask.img", "header.img"] {
+        let src = golden.join(case).join(name);
+        if src.exists() {
+            std::fs::copy(&src, dir.join(name)).unwrap();
+        }
+    }
+    (tmp, dir)
+}
+
+pub fn nanobragg(dir: &Path, args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nanobragg")).args(args).current_dir(dir).output().expect("run nanobragg")
+}
+
+pub fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// A file of the corpus, transparently gunzipped when only `<name>.gz` exists.
+pub fn golden_bytes(golden: &Path, case: &str, name: &str) -> Option<Vec<u8>> {
+    let p = golden.join(case).join(name);
+    if p.exists() {
+        return Some(std::fs::read(p).unwrap());
+    }
+    let gz = golden.join(case).join(format!("{name}.gz"));
+    if !gz.exists() {
+        return None;
+    }
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(std::fs::File::open(gz).unwrap()), &mut out).unwrap();
+    Some(out)
+}
+
+pub fn floats(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
