@@ -46,8 +46,8 @@ fn count_off_by_more_than(a: &[i64], b: &[i64], tol: i64) -> usize {
     a.iter().zip(b).filter(|(x, y)| (*x - *y).abs() > tol).count()
 }
 
-/// Check one output of a case; returns a failure description.
-fn check_case(golden: &Path, case: &str, dir: &Path, strict_noise: bool) -> Vec<String> {
+/// Check every output of a case against C's; returns the problems found.
+fn check_case(golden: &Path, case: &str, dir: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     let ours = floats(&std::fs::read(dir.join("float.bin")).unwrap());
     let theirs = floats(&golden_bytes(golden, case, "float.bin").unwrap());
@@ -84,12 +84,16 @@ fn check_case(golden: &Path, case: &str, dir: &Path, strict_noise: bool) -> Vec<
             problems.push(format!("image.pgm: {off} pixels differ by more than 1"));
         }
     }
-    if strict_noise && let Some(c_noise) = golden_bytes(golden, case, "noise.img") {
+    if let Some(c_noise) = golden_bytes(golden, case, "noise.img") {
+        // Poisson draws are exact functions of the float image: bit-identical floats must give
+        // the identical noise image; floats within tolerance may flip a few draws
+        // (the generator alone is pinned to C exactly by the rng unit tests)
         let (_, px_c) = smv_parts(&c_noise);
         let (_, px_o) = smv_parts(&std::fs::read(dir.join("noise.img")).unwrap());
         let off = px_c.iter().zip(&px_o).filter(|(a, b)| a != b).count();
-        if off > 0 {
-            problems.push(format!("noise.img: {off} pixels differ"));
+        let allowed = if ours == theirs { 0 } else { px_c.len() / 100 };
+        if off > allowed {
+            problems.push(format!("noise.img: {off} pixels differ (allowed {allowed})"));
         }
     }
     println!("{case:48} {line}");
@@ -113,7 +117,7 @@ fn run_corpus(mode_args: &[&str], select: impl Fn(&[String]) -> bool, label: &st
             failures.push(format!("{case}: exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr)));
             continue;
         }
-        for p in check_case(&golden, &case, &dir, true) {
+        for p in check_case(&golden, &case, &dir) {
             failures.push(format!("{case}: {p}"));
         }
     }

@@ -318,7 +318,7 @@ pub static FLAGS: &[Flag] = &[
     flag!("-oversample", [], [S("-oversample")], Fixed(1), "<n>", "sub-pixels per pixel edge (default: automatic from crystal size)",
         |r, v, _| { r.oversample = integer("-oversample", v[0])?; Ok(()) }),
     flag!("-roi", [], [S("-roi")], Fixed(4), "<xmin xmax ymin ymax>", "render only these pixels (inclusive, fast then slow)",
-        |r, v, _| { for i in 0..4 { r.roi[i] = integer("-roi", v[i])?; } Ok(()) }),
+        |r, v, _| { for (slot, s) in r.roi.iter_mut().zip(v) { *slot = integer("-roi", s)?; } Ok(()) }),
     // ---- beam
     flag!("-lambda", ["-wave", "-wavelength"], [S("-lambda"), S("-wave")], Fixed(1), "<Å>", "wavelength (default 1)",
         |r, v, _| { r.lambda0 = positive_length("-lambda", v[0])? / 1.0e10; Ok(()) }),
@@ -481,21 +481,20 @@ pub fn find_exact(token: &str) -> Option<&'static Flag> {
 }
 
 /// The flags nanoBragg.c would apply for `token`, in its order, honouring its `continue`s.
-/// Our own flags (no C pattern) match exactly.
+/// Our own flags (no C pattern) match exactly, and only when no C flag does (so
+/// `-pix0_vector_mm` means what it means to C: a `-pix0_vector` match).
 pub fn find_c_matches(token: &str) -> Vec<&'static Flag> {
     let mut found = Vec::new();
-    for f in FLAGS {
-        let hit = if f.c_patterns.is_empty() {
-            f.name == token || f.aliases.contains(&token)
-        } else {
-            f.c_patterns.iter().any(|p| p.matches(token))
-        };
-        if hit {
+    for f in FLAGS.iter().filter(|f| !f.c_patterns.is_empty()) {
+        if f.c_patterns.iter().any(|p| p.matches(token)) {
             found.push(f);
             if f.stop {
                 break;
             }
         }
+    }
+    if found.is_empty() {
+        found.extend(FLAGS.iter().filter(|f| f.c_patterns.is_empty() && (f.name == token || f.aliases.contains(&token))));
     }
     found
 }

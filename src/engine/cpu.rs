@@ -117,10 +117,9 @@ pub fn nearest_f(plan: &Plan, hkl0: [f64; 3]) -> f64 {
 /// range test uses the fractional index).
 pub fn tricubic_f(plan: &Plan, hkl: V3) -> Option<f64> {
     let g = plan.grid.as_ref()?;
-    for i in 0..3 {
-        let range = (g.max[i] - g.min[i] + 1) as f64;
-        let lo = g.min[i] as f64;
-        if hkl[i] - lo + 3.0 > range || hkl[i] - 2.0 < lo {
+    for ((&x, &min), &max) in hkl.iter().zip(&g.min).zip(&g.max) {
+        let (lo, range) = (min as f64, (max - min + 1) as f64);
+        if x - lo + 3.0 > range || x - 2.0 < lo {
             return None;
         }
     }

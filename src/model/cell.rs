@@ -166,21 +166,23 @@ mod tests {
     }
 
     #[test]
-    fn triclinic_reciprocity() {
+    fn triclinic_cell_keeps_typed_lengths_and_angles() {
         let mut r = RawArgs::c_initial(Mode::Default, -1);
         r.user_cell = true;
         r.cell = [70.0, 80.0, 90.0, 75f64.to_radians(), 85f64.to_radians(), 95f64.to_radians()];
         r.misset = Misset::Angles([0.1, 0.2, 0.3]);
         let l = build_lattice(&r, 1e-10).unwrap();
-        let real = [scale(l.a, 1e10), scale(l.b, 1e10), scale(l.c, 1e10)];
-        let recip = [l.a_star, l.b_star, l.c_star];
-        for i in 0..3 {
-            for j in 0..3 {
-                let want = if i == j { 1.0 } else { 0.0 };
-                assert!((dot(real[i], recip[j]) - want).abs() < 1e-12);
-            }
+        // lengths are forced to the typed ones (C's user_cell rescale)
+        for (got, want) in [l.a, l.b, l.c].iter().zip([70.0, 80.0, 90.0]) {
+            assert!((magnitude(*got) * 1e10 - want).abs() < 1e-9);
         }
-        assert!((l.cell[3] - 75.0).abs() < 1e-9 && (l.cell[5] - 95.0).abs() < 1e-9);
+        // C builds the starting reciprocal basis with c*_z = c*·V/(a·b·c·sin γ*), which is
+        // slightly off for oblique cells; the angles come out within a few hundredths of a
+        // degree (kept: the golden triclinic cases depend on it)
+        for (got, want) in l.cell[3..].iter().zip([75.0, 85.0, 95.0]) {
+            assert!((got - want).abs() < 0.05, "{:?}", l.cell);
+        }
+        assert!((dot(scale(l.a, 1e10), l.a_star) - 1.0).abs() < 1e-3);
     }
 
     #[test]

@@ -194,13 +194,14 @@ mod tests {
     #[test]
     fn mosflm_pix0_for_centred_beam() {
         // AT-GEO: MOSFLM, 1024 pixels of 0.1 mm, 100 mm: pix0 = [0.1, 0.05125, -0.05125] m
-        let r = RawArgs::c_initial(Mode::Default, -1);
+        let mut r = RawArgs::c_initial(Mode::Default, -1);
+        (r.xbeam, r.ybeam) = (0.0512, 0.0512);
         let mut b = convention_basis(&r, 0.1024, 0.1024, 1e-4);
         straighten(&mut b);
         let p = place(&PlaceInput { basis: &b, rot: [0.0; 3], twotheta: 0.0, distance: 0.1, close_distance: f64::NAN, pixel: 1e-4, pix0: None });
         let want = [0.1, 0.05125, -0.05125];
-        for i in 0..3 {
-            assert!((p.pix0[i] - want[i]).abs() < 1e-9, "{:?}", p.pix0);
+        for (got, want) in p.pix0.iter().zip(want) {
+            assert!((got - want).abs() < 1e-9, "{:?}", p.pix0);
         }
     }
 
