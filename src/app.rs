@@ -169,6 +169,9 @@ fn write_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<()> {
             at / p.fpixels
         ));
     }
+    if o.printout {
+        print_pixels(p, &r.image, o.printout_pixel);
+    }
     write_atomic(&o.floatfile, &rawfloat::encode_float_image(&r.image))?;
     let (max_x, max_y) = max_position(p, st.max_i, st.max_at);
     say(format!("max_I = {}  at {} {}", fmt_g(st.max_i), fmt_g(max_x), fmt_g(max_y)));
@@ -191,6 +194,17 @@ fn write_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<()> {
         write_atomic(path, &encode_smv(&header, &noise.pixels))?;
     }
     Ok(())
+}
+
+/// `-printout`: every rendered pixel's value, or only the `-printout_pixel fast slow` one.
+fn print_pixels(p: &Plan, image: &[f32], only: Option<(i64, i64)>) {
+    for (idx, v) in image.iter().enumerate() {
+        let (fast, slow) = (idx % p.fpixels, idx / p.fpixels);
+        let selected = only.is_none_or(|(f, s)| f < 0 || (f as usize == fast && s as usize == slow));
+        if selected && p.renders(fast, slow) {
+            println!("{fast:4} {slow:4} : pixel {}", fmt_g(*v as f64));
+        }
+    }
 }
 
 /// C reports the brightest pixel at its last sub-pixel's detector coordinates (m).
