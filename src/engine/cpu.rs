@@ -1,14 +1,28 @@
 //! The f64 CPU engine: the reference every GPU result is checked against. One pixel is summed
 //! in nanoBragg.c's loop order (layers → sub-pixels → sources → φ → mosaic) with its caching
 //! rules (solid angle, polarization and capture fraction from the first sub-pixel unless the
-//! matching `-oversample_*` flag is set); pixels run in parallel with rayon.
+//! matching `-oversample_*` flag is set).
+//!
+//! Speed comes from three things, none of which changes what a pixel sums or in which order:
+//! * [`LANES`] neighbouring pixels of a row run in lock-step. They share every loop bound and
+//!   every lattice orientation, so each term is the same arithmetic on eight scattering
+//!   vectors, which LLVM turns into SIMD code; each pixel still adds its own terms in C's order.
+//! * The grating factor sin(πNh)/sin(πh) is evaluated on the offset from the nearest integer
+//!   with a polynomial sine ([`sinpi`]), instead of two libm sines of large arguments.
+//! * Rows run in parallel with rayon; on x86-64 the row code is also compiled for AVX2 and
+//!   picked at run time. There is no FMA contraction anywhere, so both builds give the same
+//!   bits.
 
 use super::plan::{FirstTerm, Interpolation, Plan, PlanSource};
-use super::{RenderStats, Rendered};
+use super::{EngineUsed, RenderStats, Rendered};
 use crate::cli::raw::XtalShape;
-use crate::physics::{V3, dot, polarization_factor, polin3, sinc3, sincg, unitize};
+use crate::physics::{V3, cross, dot, polin3, sinc3, unitize};
 use rayon::prelude::*;
 use std::f64::consts::PI;
+
+/// Pixels summed in lock-step: eight f64 lanes fill two AVX2 registers, enough independent
+/// work to hide the latency of the sine polynomials.
+const LANES: usize = 8;
 
 /// What one pixel produced.
 #[derive(Clone, Copy, Debug, Default)]
@@ -37,73 +51,658 @@ pub trait Tracer {
 /// Render every pixel; `-c_parity`'s one-shot interpolation switch needs a second pass over
 /// the pixels after the first one where the switch flips.
 pub fn render(plan: &Plan) -> Rendered {
+    let prep = Prepared::new(plan);
+    let mut image = vec![0.0f32; plan.pixels()];
     let interpolate = plan.interpolation != Interpolation::Nearest;
-    let mut pixels = render_pass(plan, 0, interpolate);
+    let first = render_pass(plan, &prep, &mut image, 0, interpolate);
     let mut switched_at = None;
     if plan.interpolation == Interpolation::OneShotSwitch
-        && let Some(first) = pixels.iter().position(|p| p.left_grid)
+        && let Some(at) = first.left_grid_at
     {
-        // C: pixels up to `first` are exact as rendered (the switch flips inside it, and the
-        // pixel itself falls back from that term on); every later pixel uses nearest F
-        let rest = render_pass(plan, first + 1, false);
-        pixels.truncate(first + 1);
-        pixels.extend(rest);
-        switched_at = Some(first);
+        // C: pixels up to `at` are exact as rendered (the switch flips inside it, and the
+        // pixel itself falls back from that term on); every later pixel uses nearest F. Solid
+        // angles do not depend on F, so the first pass's sum stands.
+        render_pass(plan, &prep, &mut image, at + 1, false);
+        switched_at = Some(at);
     }
-    Rendered::from_pixels(plan, &pixels, switched_at)
+    let mut stats = statistics(plan, &image);
+    stats.omega_sum = first.omega_sum;
+    Rendered { image, stats, interpolation_switched_at: switched_at, engine: EngineUsed::Cpu }
 }
 
-fn render_pass(plan: &Plan, start: usize, interpolate: bool) -> Vec<PixelOut> {
+/// Sums over the pixels of one pass.
+#[derive(Clone, Copy, Debug, Default)]
+struct Totals {
+    omega_sum: f64,
+    /// first pixel (in C's visiting order) whose interpolation left the grid
+    left_grid_at: Option<usize>,
+}
+
+impl Totals {
+    /// Fold a later stretch of pixels into this one (order matters for the f64 sum).
+    fn then(self, later: Totals) -> Totals {
+        Totals { omega_sum: self.omega_sum + later.omega_sum, left_grid_at: self.left_grid_at.or(later.left_grid_at) }
+    }
+}
+
+/// Render the pixels with image index ≥ `start` into `image`, rows in parallel. Row sums are
+/// folded in row order, so the totals do not depend on the thread count.
+fn render_pass(plan: &Plan, prep: &Prepared, image: &mut [f32], start: usize, interpolate: bool) -> Totals {
     let ctx = PixelContext { interpolate };
-    (start..plan.pixels())
-        .into_par_iter()
-        .with_min_len(64)
-        .map(|idx| {
-            let (fast, slow) = (idx % plan.fpixels, idx / plan.fpixels);
-            if plan.renders(fast, slow) { render_pixel(plan, fast, slow, ctx, None) } else { PixelOut::default() }
+    let [y0, y1] = [plan.roi[2], plan.roi[3].min(plan.spixels - 1)];
+    let first_row = start / plan.fpixels;
+    let rows: Vec<Totals> = image
+        .par_chunks_mut(plan.fpixels)
+        .enumerate()
+        .skip(first_row.max(y0))
+        .take((y1 + 1).saturating_sub(first_row.max(y0)))
+        .map(|(slow, row)| {
+            let from = if slow == first_row { start % plan.fpixels } else { 0 };
+            render_row(plan, prep, slow, row, from, ctx)
         })
-        .collect()
+        .collect();
+    rows.into_iter().fold(Totals::default(), Totals::then)
 }
 
-/// Lattice factor of one term for the crystal shape (spec: lattice factor), from fractional
-/// indices `hkl` and their nearest integers `hkl0`.
-pub fn lattice_factor(plan: &Plan, hkl: V3, hkl0: [f64; 3]) -> ([f64; 3], f64) {
-    let [na, nb, nc] = plan.n;
-    match plan.shape {
-        XtalShape::Square => {
-            let per_axis: [f64; 3] = std::array::from_fn(|i| if plan.n[i] > 1.0 { sincg(PI * hkl[i], plan.n[i]) } else { 1.0 });
-            let mut f = 1.0;
-            for (i, v) in per_axis.iter().enumerate() {
-                if plan.n[i] > 1.0 {
-                    f *= v;
+/// Whether this x86-64 CPU runs the AVX2 + FMA build of the row code.
+#[cfg(target_arch = "x86_64")]
+fn simd_x86() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// Whether the sine polynomials use fused multiply-adds: wherever the hardware has them, so
+/// that all such machines give the same bits. x86-64 CPUs without FMA round each step
+/// instead (a software fma would be far slower than the C program).
+fn fused() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return simd_x86();
+    #[cfg(not(target_arch = "x86_64"))]
+    return cfg!(target_arch = "aarch64");
+}
+
+/// One row from fast index `from` on, with the fastest code this CPU runs.
+fn render_row(plan: &Plan, prep: &Prepared, slow: usize, row: &mut [f32], from: usize, ctx: PixelContext) -> Totals {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if simd_x86() {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above)
+            return unsafe { render_row_avx2(plan, prep, slow, row, from, ctx) };
+        }
+    }
+    if fused() {
+        render_row_portable::<true>(plan, prep, slow, row, from, ctx)
+    } else {
+        render_row_portable::<false>(plan, prep, slow, row, from, ctx)
+    }
+}
+
+/// The row code compiled for AVX2 and FMA: ceil and round become single instructions and the
+/// lane loops run four f64 per instruction.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn render_row_avx2(plan: &Plan, prep: &Prepared, slow: usize, row: &mut [f32], from: usize, ctx: PixelContext) -> Totals {
+    render_row_portable::<true>(plan, prep, slow, row, from, ctx)
+}
+
+/// Walk the ROI part of a row in groups of [`LANES`] pixels. The group holding the c-parity
+/// first term goes one pixel at a time, since only that pixel sees `lattice_first`.
+#[inline(always)]
+fn render_row_portable<const FUSED: bool>(plan: &Plan, prep: &Prepared, slow: usize, row: &mut [f32], from: usize, ctx: PixelContext) -> Totals {
+    // the ROI may reach past the edge (C's default does)
+    let [x0, x1] = [plan.roi[0], plan.roi[1].min(plan.fpixels - 1)];
+    let first_pixel = plan.first_term.map(|f| f.pixel);
+    let mut totals = Totals::default();
+    let mut record = |fast: usize, out: PixelOut, totals: &mut Totals| {
+        row[fast] = out.value;
+        let left = out.left_grid.then_some(slow * plan.fpixels + fast);
+        *totals = totals.then(Totals { omega_sum: out.omega_sum, left_grid_at: left });
+    };
+    let mut fast = from.max(x0);
+    while fast <= x1 {
+        let end = (fast + LANES).min(x1 + 1);
+        let active: [bool; LANES] = std::array::from_fn(|l| fast + l < end && plan.renders(fast + l, slow));
+        let holds_first = first_pixel.is_some_and(|p| (slow * plan.fpixels + fast..slow * plan.fpixels + end).contains(&p));
+        if holds_first {
+            for (l, f) in (fast..end).enumerate() {
+                if active[l] {
+                    let [out] = sum_pixels::<1, FUSED>(plan, prep, f, slow, [true], ctx, None);
+                    record(f, out, &mut totals);
                 }
             }
-            (per_axis, f)
+        } else if active.contains(&true) {
+            let outs = sum_pixels::<LANES, FUSED>(plan, prep, fast, slow, active, ctx, None);
+            for (l, out) in outs.iter().enumerate().take(end - fast) {
+                record(fast + l, if active[l] { *out } else { PixelOut::default() }, &mut totals);
+            }
         }
+        fast = end;
+    }
+    totals
+}
+
+/// Sum one pixel (even a masked one). `tracer` receives the C trace quantities for the first
+/// sub-pixel, source, φ step and domain.
+pub fn render_pixel(plan: &Plan, fast: usize, slow: usize, ctx: PixelContext, tracer: Option<&mut dyn Tracer>) -> PixelOut {
+    let prep = Prepared::new(plan);
+    let [out] = if fused() {
+        sum_pixels::<1, true>(plan, &prep, fast, slow, [true], ctx, tracer)
+    } else {
+        sum_pixels::<1, false>(plan, &prep, fast, slow, [true], ctx, tracer)
+    };
+    out
+}
+
+/// Everything per render that the plan does not already hold in the form the inner loops want.
+struct Prepared {
+    sources: Vec<Source>,
+    lattice: LatticeShape,
+}
+
+/// A source with its polarization basis worked out once instead of once per pixel.
+struct Source {
+    incident: V3,
+    lambda: f64,
+    weight: f64,
+    /// the incident direction as `polarization_factor` normalises it
+    incident_unit: V3,
+    /// unit B = axis × incident and E = incident × B: the frame ψ is measured in
+    b_in: V3,
+    e_in: V3,
+}
+
+enum LatticeShape {
+    /// parallelepiped: per axis N, whether it takes part (N > 1) and whether N is even (the
+    /// sign of the grating factor then alternates with the nearest index)
+    Square { n: [f64; 3], active: [bool; 3], even: [bool; 3] },
+    /// round, Gaussian and top-hat spots, through the C formulas
+    Other,
+}
+
+impl Prepared {
+    fn new(plan: &Plan) -> Prepared {
+        let polar_axis = unitize(plan.polar_axis).0;
+        let sources = plan
+            .sources
+            .iter()
+            .map(|s: &PlanSource| {
+                let incident_unit = unitize(s.incident).0;
+                let b_in = unitize(cross(polar_axis, incident_unit)).0;
+                let e_in = unitize(cross(incident_unit, b_in)).0;
+                Source { incident: s.incident, lambda: s.lambda, weight: s.weight, incident_unit, b_in, e_in }
+            })
+            .collect();
+        let lattice = match plan.shape {
+            // N comes from integer flags (or ceil of a size ratio), which the sign rule needs
+            XtalShape::Square => LatticeShape::Square {
+                n: plan.n,
+                active: plan.n.map(|n| n > 1.0),
+                even: plan.n.map(|n| n % 2.0 == 0.0),
+            },
+            _ => LatticeShape::Other,
+        };
+        Prepared { sources, lattice }
+    }
+
+    /// Kahn polarization factor, as `physics::polarization_factor` computes it, for a
+    /// diffracted direction (returned normalised: C normalises it in place there).
+    #[inline(always)]
+    fn polarization(&self, kahn: f64, src: &Source, diffracted: V3) -> (f64, V3) {
+        let d = unitize(diffracted).0;
+        let cos2theta = dot(src.incident_unit, d);
+        let cos2theta_sqr = cos2theta * cos2theta;
+        let sin2theta_sqr = 1.0 - cos2theta_sqr;
+        // with K = 0 the ψ term is an exact zero, so skipping it gives the same bits
+        if kahn == 0.0 {
+            return (0.5 * (1.0 + cos2theta_sqr), d);
+        }
+        let psi = -dot(d, src.b_in).atan2(dot(d, src.e_in));
+        (0.5 * (1.0 + cos2theta_sqr - kahn * (2.0 * psi).cos() * sin2theta_sqr), d)
+    }
+}
+
+/// Three components, each across the lanes (structure of arrays, for SIMD).
+type Lv<const L: usize> = [[f64; L]; 3];
+
+/// Running state of the lanes' pixels, mirroring the C variables that persist across a
+/// pixel's loops.
+struct PixelState<const L: usize> {
+    intensity: [f64; L],
+    polar: [f64; L],
+    omega: [f64; L],
+    capture: [f64; L],
+    interpolate: [bool; L],
+    left_grid: [bool; L],
+    omega_sum: [f64; L],
+}
+
+/// A tracer that ignores everything (the normal, untraced render).
+struct Silent;
+
+impl Tracer for Silent {
+    fn value(&mut self, _: &str, _: f64) {}
+    fn vector(&mut self, _: &str, _: V3) {}
+    fn phi_step(&mut self, _: usize, _: f64, _: f64, _: f64, _: f64) {}
+}
+
+#[inline(always)]
+fn lane<const L: usize>(v: &Lv<L>, l: usize) -> V3 {
+    [v[0][l], v[1][l], v[2][l]]
+}
+
+/// Sum `L` neighbouring pixels of row `slow` starting at `fast0`; lanes not `active` are
+/// computed but report nothing. Tracing is for single pixels (`L` = 1).
+///
+/// The hot code here and below uses loops, not closures (`array::from_fn`, `map`): a closure
+/// is a function of its own and would not inherit the AVX2 target feature of the caller.
+#[inline(always)]
+fn sum_pixels<const L: usize, const FUSED: bool>(
+    plan: &Plan,
+    prep: &Prepared,
+    fast0: usize,
+    slow: usize,
+    active: [bool; L],
+    ctx: PixelContext,
+    tracer: Option<&mut dyn Tracer>,
+) -> [PixelOut; L] {
+    let tracing = tracer.is_some();
+    let mut silent = Silent;
+    let tracer: &mut dyn Tracer = match tracer {
+        Some(t) => t,
+        None => &mut silent,
+    };
+    let mut st = PixelState::<L> {
+        intensity: [plan.i_bg; L],
+        polar: [if plan.nopolar { 1.0 } else { 0.0 }; L],
+        omega: [0.0; L],
+        capture: [0.0; L],
+        interpolate: [ctx.interpolate; L],
+        left_grid: [false; L],
+        omega_sum: [0.0; L],
+    };
+    let pixel0 = slow * plan.fpixels + fast0;
+    let os = plan.oversample;
+    for layer in 0..plan.thicksteps {
+        st.capture = [if plan.thick == 0.0 { 1.0 } else { 0.0 }; L];
+        for sub in 0..os * os {
+            let (pos, airpath) = subpixel_rays(plan, fast0, slow, sub / os, sub % os, layer);
+            let mut diffracted = pos;
+            for c in diffracted.iter_mut() {
+                for l in 0..L {
+                    c[l] = if airpath[l] != 0.0 { c[l] / airpath[l] } else { 0.0 };
+                }
+            }
+            update_omega(plan, &mut st, &airpath);
+            for l in 0..L {
+                st.omega_sum[l] += st.omega[l];
+            }
+            if plan.thick != 0.0 || plan.oversample_thick {
+                update_capture(plan, &mut st, &diffracted, layer);
+            }
+            if tracing && sub == 0 && layer == 0 {
+                tracer.vector("pixel_pos_meters", lane(&pos, 0));
+                tracer.value("R_distance_meters", airpath[0]);
+                tracer.value("omega_pixel_sr", st.omega[0]);
+                tracer.vector("diffracted_vec", lane(&diffracted, 0));
+            }
+            for (source, src) in prep.sources.iter().enumerate() {
+                let mut scattering: Lv<L> = [[0.0; L]; 3];
+                for c in 0..3 {
+                    for l in 0..L {
+                        scattering[c][l] = (diffracted[c][l] - src.incident[c]) / src.lambda;
+                    }
+                }
+                let mut live = active;
+                if plan.dmin > 0.0 {
+                    for l in 0..L {
+                        live[l] &= !plan.beyond_dmin(lane(&scattering, l));
+                    }
+                }
+                if !live.contains(&true) {
+                    continue;
+                }
+                for l in 0..L {
+                    if live[l] && (st.polar[l] == 0.0 || plan.oversample_polar) {
+                        let (polar, unit) = prep.polarization(plan.kahn, src, lane(&diffracted, l));
+                        st.polar[l] = polar;
+                        // C normalises `diffracted` in place here, which later sources then see
+                        for c in 0..3 {
+                            diffracted[c][l] = unit[c];
+                        }
+                    }
+                }
+                let first = L == 1 && plan.first_term == Some(FirstTerm { pixel: pixel0, layer, sub, source });
+                let trace_term = tracing && sub == 0 && layer == 0 && source == 0;
+                sum_rotations::<L, FUSED>(plan, prep, &mut st, &scattering, live, src, first, tracer, trace_term);
+            }
+        }
+    }
+    let mut out = [PixelOut::default(); L];
+    for (l, o) in out.iter_mut().enumerate() {
+        let mut value = plan.scale * st.intensity[l];
+        if !plan.oversample_thick {
+            value *= st.capture[l];
+        }
+        if !plan.oversample_polar {
+            value *= st.polar[l];
+        }
+        if !plan.oversample_omega {
+            value *= st.omega[l];
+        }
+        *o = PixelOut { value: value as f32, omega_sum: st.omega_sum[l], left_grid: st.left_grid[l] };
+    }
+    if tracing {
+        tracer.value("I_before_scaling", st.intensity[0]);
+        tracer.value("steps", plan.steps as f64);
+        tracer.value("polar", st.polar[0]);
+        tracer.value("capture_fraction", st.capture[0]);
+        tracer.value("omega_pixel_sr", st.omega[0]);
+        tracer.value("I_pixel_final", out[0].value as f64);
+    }
+    out
+}
+
+/// Sub-pixel positions of the lanes (m) and their distances from the sample.
+#[inline(always)]
+fn subpixel_rays<const L: usize>(plan: &Plan, fast0: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> (Lv<L>, [f64; L]) {
+    let mut pos: Lv<L> = [[0.0; L]; 3];
+    for l in 0..L {
+        let p = plan.flat_subpixel_position(fast0 + l, slow, sub_s, sub_f, layer);
+        for c in 0..3 {
+            pos[c][l] = p[c];
+        }
+    }
+    if plan.curved {
+        for l in 0..L {
+            let p = plan.curve(lane(&pos, l));
+            for c in 0..3 {
+                pos[c][l] = p[c];
+            }
+        }
+    }
+    let mut airpath = [0.0; L];
+    for l in 0..L {
+        airpath[l] = (pos[0][l] * pos[0][l] + pos[1][l] * pos[1][l] + pos[2][l] * pos[2][l]).sqrt();
+    }
+    (pos, airpath)
+}
+
+/// Solid angle: worked out at a pixel's first sub-pixel, or at every one with -oversample_omega.
+#[inline(always)]
+fn update_omega<const L: usize>(plan: &Plan, st: &mut PixelState<L>, airpath: &[f64; L]) {
+    let pix_sqr = plan.pixel_size * plan.pixel_size;
+    for l in 0..L {
+        let r = airpath[l];
+        let fresh = if plan.point_pixel { 1.0 / r / r } else { pix_sqr / r / r * plan.close_distance / r };
+        if st.omega[l] == 0.0 || plan.oversample_omega {
+            st.omega[l] = fresh;
+        }
+    }
+}
+
+/// Fraction of the photons this detector layer absorbs, at a layer's first sub-pixel (or
+/// every one with -oversample_thick).
+#[inline(always)]
+fn update_capture<const L: usize>(plan: &Plan, st: &mut PixelState<L>, diffracted: &Lv<L>, layer: usize) {
+    for l in 0..L {
+        if st.capture[l] == 0.0 || plan.oversample_thick {
+            let parallax = dot(lane(diffracted, l), plan.odet);
+            let depth = plan.thickstep * plan.mu / parallax;
+            st.capture[l] = (-(layer as f64) * depth).exp() - (-((layer + 1) as f64) * depth).exp();
+        }
+    }
+}
+
+/// The φ × mosaic loops of one (sub-pixel, source) for every lane. Each term is computed for
+/// all lanes at once; each lane then adds it to its own sum, so every pixel's sum keeps C's
+/// order.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn sum_rotations<const L: usize, const FUSED: bool>(
+    plan: &Plan,
+    prep: &Prepared,
+    st: &mut PixelState<L>,
+    scattering: &Lv<L>,
+    live: [bool; L],
+    src: &Source,
+    first: bool,
+    t: &mut dyn Tracer,
+    tracing: bool,
+) {
+    let lattices = if first { &plan.lattice_first } else { &plan.lattice };
+    // the -oversample_* factors multiply the running sum after every term (1 when off: exact)
+    let capture = if plan.oversample_thick { st.capture } else { [1.0; L] };
+    let polar = if plan.oversample_polar { st.polar } else { [1.0; L] };
+    let omega = if plan.oversample_omega { st.omega } else { [1.0; L] };
+    for (tic, abc) in lattices.iter().enumerate() {
+        let mut hkl: Lv<L> = [[0.0; L]; 3];
+        let mut hkl0: Lv<L> = [[0.0; L]; 3];
+        for i in 0..3 {
+            for l in 0..L {
+                hkl[i][l] = abc[i][0] * scattering[0][l] + abc[i][1] * scattering[1][l] + abc[i][2] * scattering[2][l];
+                hkl0[i][l] = (hkl[i][l] - 0.5).ceil();
+            }
+        }
+        let f_latt = lattice_factors::<L, FUSED>(plan, prep, &hkl, &hkl0);
+        let (phi_tic, domain) = (tic / plan.domains, tic % plan.domains);
+        if tracing && domain == 0 {
+            trace_orientation(plan, prep, t, phi_tic, abc, lane(scattering, 0), lane(&hkl, 0), lane(&hkl0, 0), f_latt[0]);
+        }
+        let mut keep = live;
+        for l in 0..L {
+            keep[l] &= f_latt[l] != 0.0 || plan.has_water;
+        }
+        let f_cell = structure_factors(plan, st, &keep, &hkl, &hkl0);
+        if tracing && tic == 0 && keep[0] {
+            t.value("F_cell", f_cell[0]);
+        }
+        for l in 0..L {
+            let term = f_cell[l] * f_cell[l] * f_latt[l] * f_latt[l] * src.weight;
+            let summed = (st.intensity[l] + term) * capture[l] * polar[l] * omega[l];
+            st.intensity[l] = if keep[l] { summed } else { st.intensity[l] };
+        }
+    }
+}
+
+/// The trace lines of one φ step (domain 0); the full set at the first step.
+#[allow(clippy::too_many_arguments)]
+fn trace_orientation(plan: &Plan, prep: &Prepared, t: &mut dyn Tracer, phi_tic: usize, abc: &[V3; 3], scattering: V3, hkl: V3, hkl0: V3, f_latt: f64) {
+    let per_axis: V3 = match prep.lattice {
+        LatticeShape::Square { n, active, .. } => std::array::from_fn(|i| if active[i] { grating(hkl[i], hkl0[i], n[i]) } else { 1.0 }),
+        LatticeShape::Other => [1.0; 3],
+    };
+    if phi_tic == 0 {
+        t.vector("scattering_vec_A_inv", scattering);
+        t.vector("rot_a_angstroms", abc[0].map(|x| x * 1e10));
+        t.vector("rot_b_angstroms", abc[1].map(|x| x * 1e10));
+        t.vector("rot_c_angstroms", abc[2].map(|x| x * 1e10));
+        t.vector("hkl_frac", hkl);
+        t.vector("hkl_rounded", hkl0);
+        t.value("F_latt_a", per_axis[0]);
+        t.value("F_latt_b", per_axis[1]);
+        t.value("F_latt_c", per_axis[2]);
+        t.value("F_latt", f_latt);
+    }
+    t.phi_step(phi_tic, plan.phi_deg[phi_tic], hkl[1], per_axis[1], f_latt);
+}
+
+/// Lattice factor of one term for every lane.
+#[inline(always)]
+fn lattice_factors<const L: usize, const FUSED: bool>(plan: &Plan, prep: &Prepared, hkl: &Lv<L>, hkl0: &Lv<L>) -> [f64; L] {
+    let mut f = [0.0; L];
+    match prep.lattice {
+        LatticeShape::Square { n, active, even } => {
+            // one division for the three axes; an axis with N = 1 is skipped (factor 1), as C
+            let (mut num, mut den) = ([1.0; L], [1.0; L]);
+            for i in (0..3).filter(|&i| active[i]) {
+                let (s_n, s_1) = grating_parts::<L, FUSED>(&hkl[i], &hkl0[i], n[i], even[i]);
+                for l in 0..L {
+                    num[l] *= s_n[l];
+                    den[l] *= s_1[l];
+                }
+            }
+            for l in 0..L {
+                f[l] = num[l] / den[l];
+            }
+        }
+        LatticeShape::Other => {
+            for l in 0..L {
+                f[l] = shaped_factor(plan, lane(hkl, l), lane(hkl0, l));
+            }
+        }
+    }
+    f
+}
+
+/// Offsets from an integer index are raised to at least this: the grating factor there is
+/// ±N to far better than f64 precision (its first correction is N²π²δ²/6), and it keeps
+/// 0/0 and underflowing products of three tiny sines away.
+const GRATING_LIMIT: f64 = 1e-20;
+
+/// Numerator and denominator of the grating factor sin(πNh)/sin(πh) of one axis, from the
+/// fractional indices `h` and their nearest integers `h0`, for every lane. With δ = h − h0
+/// (exact in floating point) the factor is (−1)^((N−1)·h0) · sin(πN|δ|)/sin(π|δ|): small
+/// arguments only, and the sign flips with h0 only for even N.
+///
+/// The lane code is written as one short loop per operation, without branches, because LLVM
+/// unrolls these fixed-length loops completely and only then looks for SIMD, and finds it
+/// only in runs of identical straight-line operations.
+#[inline(always)]
+fn grating_parts<const L: usize, const FUSED: bool>(h: &[f64; L], h0: &[f64; L], n: f64, even_n: bool) -> ([f64; L], [f64; L]) {
+    let alternate = if even_n { 2.0 } else { 0.0 };
+    let mut delta = [0.0; L];
+    let mut x = [0.0; L];
+    let mut sign = [0.0; L];
+    for l in 0..L {
+        delta[l] = (h[l] - h0[l]).abs().max(GRATING_LIMIT);
+        x[l] = n * delta[l];
+        sign[l] = 1.0 - alternate * parity(h0[l]);
+    }
+    let mut num = sinpi::<L, FUSED>(&x);
+    for l in 0..L {
+        num[l] *= sign[l];
+    }
+    (num, sinpi_reduced::<L, FUSED>(&delta))
+}
+
+/// The grating factor of one axis (spec: lattice factor, square shape) for N > 1, as the
+/// engine computes it.
+pub fn grating(h: f64, h0: f64, n: f64) -> f64 {
+    let even = n % 2.0 == 0.0;
+    let (num, den) = if fused() { grating_parts::<1, true>(&[h], &[h0], n, even) } else { grating_parts::<1, false>(&[h], &[h0], n, even) };
+    num[0] / den[0]
+}
+
+/// 0 or 1 for an even or odd integer-valued `v` (exact for |v| < 2⁵³).
+#[inline(always)]
+fn parity(v: f64) -> f64 {
+    v - 2.0 * (0.5 * v).floor()
+}
+
+/// sin(πx) for |x| < 2⁵²: x = q + r with q the nearest integer (so r is exact and |r| ≤ ½),
+/// and sin(πx) = (−1)^q · sin(πr).
+#[inline(always)]
+pub fn sinpi<const L: usize, const FUSED: bool>(x: &[f64; L]) -> [f64; L] {
+    let mut q = [0.0; L];
+    let mut r = [0.0; L];
+    for l in 0..L {
+        q[l] = x[l].round_ties_even();
+        r[l] = x[l] - q[l];
+    }
+    let mut s = sinpi_reduced::<L, FUSED>(&r);
+    for l in 0..L {
+        s[l] *= 1.0 - 2.0 * parity(q[l]);
+    }
+    s
+}
+
+/// sin(πr) for |r| ≤ ½ as r·P(r²), P of degree 8: a Chebyshev fit of sin(π√s)/√s on
+/// s ∈ [0, ¼] (mpmath, 40 digits; fit error 7e-19), so the error is f64 rounding: under
+/// 3e-16 absolute, and relative near 0 where the leading coefficient is π itself.
+#[inline(always)]
+pub fn sinpi_reduced<const L: usize, const FUSED: bool>(r: &[f64; L]) -> [f64; L] {
+    const P: [f64; 9] = [
+        3.141592653589793,
+        -5.167712780049969,
+        2.5501640398773007,
+        -0.5992645293189447,
+        0.0821458865731029,
+        -0.007370430505916944,
+        0.0004662998161898394,
+        -2.1903497074626018e-05,
+        7.697826768224191e-07,
+    ];
+    let mut s = [0.0; L];
+    let mut p = [P[8]; L];
+    for l in 0..L {
+        s[l] = r[l] * r[l];
+    }
+    for c in P[..8].iter().rev() {
+        for l in 0..L {
+            p[l] = if FUSED { p[l].mul_add(s[l], *c) } else { p[l] * s[l] + c };
+        }
+    }
+    for l in 0..L {
+        p[l] *= r[l];
+    }
+    p
+}
+
+/// Round, Gaussian and top-hat lattice factors as C computes them, from fractional indices
+/// `hkl` and their nearest integers `hkl0`.
+fn shaped_factor(plan: &Plan, hkl: V3, hkl0: V3) -> f64 {
+    let [na, nb, nc] = plan.n;
+    let d: [f64; 3] = std::array::from_fn(|i| hkl[i] - hkl0[i]);
+    match plan.shape {
         XtalShape::Round => {
-            let d: [f64; 3] = std::array::from_fn(|i| hkl[i] - hkl0[i]);
             let hrad_sqr = d[0] * d[0] * na * na + d[1] * d[1] * nb * nb + d[2] * d[2] * nc * nc;
             // 0.7236: sqrt of the cube-to-sphere volume ratio, as C
-            ([1.0; 3], na * nb * nc * 0.723601254558268 * sinc3(PI * (hrad_sqr * plan.fudge).sqrt()))
+            na * nb * nc * 0.723601254558268 * sinc3(PI * (hrad_sqr * plan.fudge).sqrt())
         }
-        XtalShape::Gauss | XtalShape::Tophat => {
-            let d: [f64; 3] = std::array::from_fn(|i| hkl[i] - hkl0[i]);
+        _ => {
             let dist: V3 = std::array::from_fn(|i| d[0] * plan.a_star[i] + d[1] * plan.b_star[i] + d[2] * plan.c_star[i]);
             let rad_star_sqr = (dist[0] * dist[0] + dist[1] * dist[1] + dist[2] * dist[2]) * na * na * nb * nb * nc * nc;
-            let f = if plan.shape == XtalShape::Gauss {
+            if plan.shape == XtalShape::Gauss {
                 na * nb * nc * (-(rad_star_sqr / 0.63 * plan.fudge)).exp()
             } else if rad_star_sqr * plan.fudge < 0.3969 {
                 na * nb * nc
             } else {
                 0.0
-            };
-            ([1.0; 3], f)
+            }
         }
     }
 }
 
+/// F_cell of one term for the lanes that `keep` it (the others get 0 and no side effects).
+#[inline(always)]
+fn structure_factors<const L: usize>(plan: &Plan, st: &mut PixelState<L>, keep: &[bool; L], hkl: &Lv<L>, hkl0: &Lv<L>) -> [f64; L] {
+    if plan.grid.is_none() {
+        return [plan.default_f; L];
+    }
+    let mut f = [0.0; L];
+    for l in 0..L {
+        if keep[l] {
+            f[l] = structure_factor(plan, &mut st.interpolate[l], &mut st.left_grid[l], lane(hkl, l), lane(hkl0, l));
+        }
+    }
+    f
+}
+
+/// F for one term under the plan's interpolation rule; flips the pixel's switch as C does.
+fn structure_factor(plan: &Plan, interpolate: &mut bool, left_grid: &mut bool, hkl: V3, hkl0: V3) -> f64 {
+    if *interpolate {
+        if let Some(f) = tricubic_f(plan, hkl) {
+            return f;
+        }
+        *left_grid = true;
+        if plan.interpolation == Interpolation::OneShotSwitch {
+            *interpolate = false;
+        }
+    }
+    nearest_f(plan, hkl0)
+}
+
 /// Structure factor by nearest grid point; default_F off the grid.
-pub fn nearest_f(plan: &Plan, hkl0: [f64; 3]) -> f64 {
+pub fn nearest_f(plan: &Plan, hkl0: V3) -> f64 {
     match &plan.grid {
         Some(g) => {
             let [h, k, l] = hkl0.map(|x| x as i32);
@@ -135,166 +734,6 @@ pub fn tricubic_f(plan: &Plan, hkl: V3) -> Option<f64> {
         }
     }
     Some(polin3(&ha, &ka, &la, &ya, hkl[0], hkl[1], hkl[2]))
-}
-
-/// Running state of one pixel, mirroring the C variables that persist across its loops.
-struct PixelState {
-    intensity: f64,
-    polar: f64,
-    omega: f64,
-    capture: f64,
-    interpolate: bool,
-    left_grid: bool,
-    omega_sum: f64,
-}
-
-/// A tracer that ignores everything (the normal, untraced render).
-struct Silent;
-
-impl Tracer for Silent {
-    fn value(&mut self, _: &str, _: f64) {}
-    fn vector(&mut self, _: &str, _: V3) {}
-    fn phi_step(&mut self, _: usize, _: f64, _: f64, _: f64, _: f64) {}
-}
-
-/// Sum one pixel. `tracer` receives the C trace quantities for the first sub-pixel, source,
-/// φ step and domain.
-pub fn render_pixel(plan: &Plan, fast: usize, slow: usize, ctx: PixelContext, tracer: Option<&mut dyn Tracer>) -> PixelOut {
-    let tracing = tracer.is_some();
-    let mut silent = Silent;
-    let tracer: &mut dyn Tracer = match tracer {
-        Some(t) => t,
-        None => &mut silent,
-    };
-    let mut st = PixelState {
-        intensity: plan.i_bg,
-        polar: if plan.nopolar { 1.0 } else { 0.0 },
-        omega: 0.0,
-        capture: 0.0,
-        interpolate: ctx.interpolate,
-        left_grid: false,
-        omega_sum: 0.0,
-    };
-    let pixel = slow * plan.fpixels + fast;
-    let os = plan.oversample;
-    for layer in 0..plan.thicksteps {
-        st.capture = if plan.thick == 0.0 { 1.0 } else { 0.0 };
-        for sub in 0..os * os {
-            let pos = plan.subpixel_position(fast, slow, sub / os, sub % os, layer);
-            let (mut diffracted, airpath) = unitize(pos);
-            if st.omega == 0.0 || plan.oversample_omega {
-                st.omega = if plan.point_pixel {
-                    1.0 / airpath / airpath
-                } else {
-                    plan.pixel_size * plan.pixel_size / airpath / airpath * plan.close_distance / airpath
-                };
-            }
-            st.omega_sum += st.omega;
-            if st.capture == 0.0 || plan.oversample_thick {
-                let parallax = dot(diffracted, plan.odet);
-                let depth = plan.thickstep * plan.mu / parallax;
-                st.capture = (-(layer as f64) * depth).exp() - (-((layer + 1) as f64) * depth).exp();
-            }
-            if tracing && sub == 0 && layer == 0 {
-                tracer.vector("pixel_pos_meters", pos);
-                tracer.value("R_distance_meters", airpath);
-                tracer.value("omega_pixel_sr", st.omega);
-                tracer.vector("diffracted_vec", diffracted);
-            }
-            for (source, src) in plan.sources.iter().enumerate() {
-                let scattering = Plan::scattering(diffracted, src);
-                if plan.beyond_dmin(scattering) {
-                    continue;
-                }
-                if st.polar == 0.0 || plan.oversample_polar {
-                    st.polar = polarization_factor(plan.kahn, src.incident, diffracted, plan.polar_axis);
-                    // C normalises `diffracted` in place here, which later sources then see
-                    diffracted = unitize(diffracted).0;
-                }
-                let first = plan.first_term == Some(FirstTerm { pixel, layer, sub, source });
-                let trace_term = tracing && sub == 0 && layer == 0 && source == 0;
-                sum_rotations(plan, &mut st, scattering, src, first, tracer, trace_term);
-            }
-        }
-    }
-    let mut value = plan.scale * st.intensity;
-    if !plan.oversample_thick {
-        value *= st.capture;
-    }
-    if !plan.oversample_polar {
-        value *= st.polar;
-    }
-    if !plan.oversample_omega {
-        value *= st.omega;
-    }
-    if tracing {
-        tracer.value("I_before_scaling", st.intensity);
-        tracer.value("steps", plan.steps as f64);
-        tracer.value("polar", st.polar);
-        tracer.value("capture_fraction", st.capture);
-        tracer.value("omega_pixel_sr", st.omega);
-        tracer.value("I_pixel_final", value as f32 as f64);
-    }
-    PixelOut { value: value as f32, omega_sum: st.omega_sum, left_grid: st.left_grid }
-}
-
-/// The φ × mosaic loops of one (sub-pixel, source).
-fn sum_rotations(plan: &Plan, st: &mut PixelState, scattering: V3, src: &PlanSource, first: bool, t: &mut dyn Tracer, tracing: bool) {
-    let lattices = if first { &plan.lattice_first } else { &plan.lattice };
-    for phi_tic in 0..plan.phisteps {
-        for domain in 0..plan.domains {
-            let abc = &lattices[phi_tic * plan.domains + domain];
-            let hkl = [dot(abc[0], scattering), dot(abc[1], scattering), dot(abc[2], scattering)];
-            let hkl0 = hkl.map(|x| (x - 0.5).ceil());
-            let (per_axis, f_latt) = lattice_factor(plan, hkl, hkl0);
-            if tracing && domain == 0 {
-                if phi_tic == 0 {
-                    t.vector("scattering_vec_A_inv", scattering);
-                    t.vector("rot_a_angstroms", abc[0].map(|x| x * 1e10));
-                    t.vector("rot_b_angstroms", abc[1].map(|x| x * 1e10));
-                    t.vector("rot_c_angstroms", abc[2].map(|x| x * 1e10));
-                    t.vector("hkl_frac", hkl);
-                    t.vector("hkl_rounded", hkl0);
-                    t.value("F_latt_a", per_axis[0]);
-                    t.value("F_latt_b", per_axis[1]);
-                    t.value("F_latt_c", per_axis[2]);
-                    t.value("F_latt", f_latt);
-                }
-                t.phi_step(phi_tic, plan.phi_deg[phi_tic], hkl[1], per_axis[1], f_latt);
-            }
-            if f_latt == 0.0 && !plan.has_water {
-                continue;
-            }
-            let f_cell = structure_factor(plan, st, hkl, hkl0);
-            if tracing && domain == 0 && phi_tic == 0 {
-                t.value("F_cell", f_cell);
-            }
-            st.intensity += f_cell * f_cell * f_latt * f_latt * src.weight;
-            if plan.oversample_thick {
-                st.intensity *= st.capture;
-            }
-            if plan.oversample_polar {
-                st.intensity *= st.polar;
-            }
-            if plan.oversample_omega {
-                st.intensity *= st.omega;
-            }
-        }
-    }
-}
-
-/// F for one term under the plan's interpolation rule; flips the pixel's switch as C does.
-fn structure_factor(plan: &Plan, st: &mut PixelState, hkl: V3, hkl0: [f64; 3]) -> f64 {
-    if st.interpolate {
-        if let Some(f) = tricubic_f(plan, hkl) {
-            return f;
-        }
-        st.left_grid = true;
-        if plan.interpolation == Interpolation::OneShotSwitch {
-            st.interpolate = false;
-        }
-    }
-    nearest_f(plan, hkl0)
 }
 
 /// Image statistics as nanoBragg.c computes them (over rendered pixels only).

@@ -38,15 +38,6 @@ pub struct Rendered {
     pub engine: EngineUsed,
 }
 
-impl Rendered {
-    fn from_pixels(plan: &Plan, pixels: &[cpu::PixelOut], switched_at: Option<usize>) -> Rendered {
-        let image: Vec<f32> = pixels.iter().map(|p| p.value).collect();
-        let mut stats = cpu::statistics(plan, &image);
-        stats.omega_sum = pixels.iter().map(|p| p.omega_sum).sum();
-        Rendered { image, stats, interpolation_switched_at: switched_at, engine: EngineUsed::Cpu }
-    }
-}
-
 /// Render with the chosen engine. `auto` takes the GPU when an adapter exists and says plainly
 /// when it falls back to the CPU.
 pub fn render(plan: &Plan, choice: EngineChoice, backend: Option<&str>) -> Result<Rendered> {

@@ -219,24 +219,43 @@ impl Plan {
 
     /// Sub-pixel position relative to the sample (m), curved detectors included.
     pub fn subpixel_position(&self, fast: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> V3 {
+        let pos = self.flat_subpixel_position(fast, slow, sub_s, sub_f, layer);
+        if self.curved { self.curve(pos) } else { pos }
+    }
+
+    /// Sub-pixel position on the flat detector plane: pure arithmetic, so the CPU engine can
+    /// compute it for several pixels at once and bend the results afterwards.
+    #[inline(always)]
+    pub fn flat_subpixel_position(&self, fast: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> V3 {
         let os = self.oversample;
         let fdet = self.subpixel_size * (fast * os + sub_f) as f64 + self.subpixel_size / 2.0;
         let sdet = self.subpixel_size * (slow * os + sub_s) as f64 + self.subpixel_size / 2.0;
         let odet = layer as f64 * self.thickstep;
-        let pos: V3 = std::array::from_fn(|i| fdet * self.fdet[i] + sdet * self.sdet[i] + odet * self.odet[i] + self.pix0[i]);
-        if !self.curved {
-            return pos;
+        let mut pos = [0.0; 3];
+        // a loop, not a closure: closures do not inherit the caller's SIMD target features
+        for (i, p) in pos.iter_mut().enumerate() {
+            *p = fdet * self.fdet[i] + sdet * self.sdet[i] + odet * self.odet[i] + self.pix0[i];
         }
-        // every pixel at `distance`: detector coordinates become angles about sdet, then fdet
+        pos
+    }
+
+    /// Curved detector: every pixel at `distance`, detector coordinates become angles about
+    /// sdet, then fdet.
+    pub fn curve(&self, pos: V3) -> V3 {
         let toward = [self.distance * self.beam[0], self.distance * self.beam[1], self.distance * self.beam[2]];
         let swung = rotate_axis(toward, self.sdet, pos[1] / self.distance);
         rotate_axis(swung, self.fdet, pos[2] / self.distance)
     }
 
-    /// Whether `-dmin` drops this scattering direction for this source.
+    /// Whether `-dmin` drops this scattering direction for this source (the length is only
+    /// worked out when a limit is set).
+    #[inline(always)]
     pub fn beyond_dmin(&self, scattering: V3) -> bool {
+        if self.dmin <= 0.0 {
+            return false;
+        }
         let stol = 0.5 * magnitude(scattering);
-        self.dmin > 0.0 && stol > 0.0 && self.dmin > 0.5 / stol
+        stol > 0.0 && self.dmin > 0.5 / stol
     }
 
     /// Scattering vector (m⁻¹) for a diffracted unit vector and a source.
