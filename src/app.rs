@@ -129,18 +129,21 @@ fn in_roi(p: &Plan, idx: usize) -> bool {
 }
 
 /// SMV counts: value·scale + adc, clamped, rounded through a float as C's `floorf(x + 0.5)`.
+/// Row by row (no index division per pixel); the value is never below ½, so truncating is
+/// that floor.
 pub fn int_pixels(p: &Plan, image: &[f32], scale: f64, adc: f64) -> Vec<u16> {
-    image
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            if !in_roi(p, i) {
-                return 0;
-            }
+    let [x0, x1, y0, y1] = p.roi;
+    let mut out = vec![0u16; image.len()];
+    for (slow, (row, pixels)) in out.chunks_mut(p.fpixels).zip(image.chunks(p.fpixels)).enumerate() {
+        if slow < y0 || slow > y1 {
+            continue;
+        }
+        for (o, &v) in row.iter_mut().zip(pixels).take(x1.saturating_add(1)).skip(x0) {
             let test = (v as f64 * scale + adc).clamp(0.0, 65535.0);
-            ((test + 0.5) as f32).floor() as u16
-        })
-        .collect()
+            *o = ((test + 0.5) as f32) as u16;
+        }
+    }
+    out
 }
 
 /// PGM bytes: value·scale truncated, capped at 255.

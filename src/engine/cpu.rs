@@ -19,6 +19,7 @@ use crate::cli::raw::XtalShape;
 use crate::physics::{V3, cross, dot, polin3, sinc3, unitize};
 use rayon::prelude::*;
 use std::f64::consts::PI;
+use std::ops::Range;
 
 /// Pixels summed in lock-step: eight f64 lanes fill two AVX2 registers, enough independent
 /// work to hide the latency of the sine polynomials.
@@ -89,13 +90,13 @@ impl Totals {
 /// folded in row order, so the totals do not depend on the thread count.
 fn render_pass(plan: &Plan, prep: &Prepared, image: &mut [f32], start: usize, interpolate: bool) -> Totals {
     let ctx = PixelContext { interpolate };
-    let [y0, y1] = [plan.roi[2], plan.roi[3].min(plan.spixels - 1)];
+    let (_, slows) = roi_ranges(plan);
     let first_row = start / plan.fpixels;
     let rows: Vec<Totals> = image
         .par_chunks_mut(plan.fpixels)
         .enumerate()
-        .skip(first_row.max(y0))
-        .take((y1 + 1).saturating_sub(first_row.max(y0)))
+        .skip(first_row.max(slows.start))
+        .take(slows.end.saturating_sub(first_row.max(slows.start)))
         .map(|(slow, row)| {
             let from = if slow == first_row { start % plan.fpixels } else { 0 };
             render_row(plan, prep, slow, row, from, ctx)
@@ -118,6 +119,17 @@ fn fused() -> bool {
     return simd_x86();
     #[cfg(not(target_arch = "x86_64"))]
     return cfg!(target_arch = "aarch64");
+}
+
+/// The ROI as ranges of fast and slow indices inside the detector (the ROI may reach past
+/// the edge: C's default does).
+fn roi_ranges(plan: &Plan) -> (Range<usize>, Range<usize>) {
+    let clamp = |lo: usize, hi: usize, n: usize| {
+        let end = (hi + 1).min(n);
+        lo.min(end)..end
+    };
+    let [x0, x1, y0, y1] = plan.roi;
+    (clamp(x0, x1, plan.fpixels), clamp(y0, y1, plan.spixels))
 }
 
 /// One row from fast index `from` on, with the fastest code this CPU runs.
@@ -148,8 +160,7 @@ fn render_row_avx2(plan: &Plan, prep: &Prepared, slow: usize, row: &mut [f32], f
 /// first term goes one pixel at a time, since only that pixel sees `lattice_first`.
 #[inline(always)]
 fn render_row_portable<const FUSED: bool>(plan: &Plan, prep: &Prepared, slow: usize, row: &mut [f32], from: usize, ctx: PixelContext) -> Totals {
-    // the ROI may reach past the edge (C's default does)
-    let [x0, x1] = [plan.roi[0], plan.roi[1].min(plan.fpixels - 1)];
+    let (cols, _) = roi_ranges(plan);
     let first_pixel = plan.first_term.map(|f| f.pixel);
     let mut totals = Totals::default();
     let mut record = |fast: usize, out: PixelOut, totals: &mut Totals| {
@@ -157,9 +168,9 @@ fn render_row_portable<const FUSED: bool>(plan: &Plan, prep: &Prepared, slow: us
         let left = out.left_grid.then_some(slow * plan.fpixels + fast);
         *totals = totals.then(Totals { omega_sum: out.omega_sum, left_grid_at: left });
     };
-    let mut fast = from.max(x0);
-    while fast <= x1 {
-        let end = (fast + LANES).min(x1 + 1);
+    let mut fast = from.max(cols.start);
+    while fast < cols.end {
+        let end = (fast + LANES).min(cols.end);
         let active: [bool; LANES] = std::array::from_fn(|l| fast + l < end && plan.renders(fast + l, slow));
         let holds_first = first_pixel.is_some_and(|p| (slow * plan.fpixels + fast..slow * plan.fpixels + end).contains(&p));
         if holds_first {
@@ -242,22 +253,6 @@ impl Prepared {
         };
         Prepared { sources, lattice }
     }
-
-    /// Kahn polarization factor, as `physics::polarization_factor` computes it, for a
-    /// diffracted direction (returned normalised: C normalises it in place there).
-    #[inline(always)]
-    fn polarization(&self, kahn: f64, src: &Source, diffracted: V3) -> (f64, V3) {
-        let d = unitize(diffracted).0;
-        let cos2theta = dot(src.incident_unit, d);
-        let cos2theta_sqr = cos2theta * cos2theta;
-        let sin2theta_sqr = 1.0 - cos2theta_sqr;
-        // with K = 0 the ψ term is an exact zero, so skipping it gives the same bits
-        if kahn == 0.0 {
-            return (0.5 * (1.0 + cos2theta_sqr), d);
-        }
-        let psi = -dot(d, src.b_in).atan2(dot(d, src.e_in));
-        (0.5 * (1.0 + cos2theta_sqr - kahn * (2.0 * psi).cos() * sin2theta_sqr), d)
-    }
 }
 
 /// Three components, each across the lanes (structure of arrays, for SIMD).
@@ -328,7 +323,8 @@ fn sum_pixels<const L: usize, const FUSED: bool>(
             let mut diffracted = pos;
             for c in diffracted.iter_mut() {
                 for l in 0..L {
-                    c[l] = if airpath[l] != 0.0 { c[l] / airpath[l] } else { 0.0 };
+                    let unit = c[l] / airpath[l];
+                    c[l] = if airpath[l] != 0.0 { unit } else { 0.0 };
                 }
             }
             update_omega(plan, &mut st, &airpath);
@@ -360,16 +356,7 @@ fn sum_pixels<const L: usize, const FUSED: bool>(
                 if !live.contains(&true) {
                     continue;
                 }
-                for l in 0..L {
-                    if live[l] && (st.polar[l] == 0.0 || plan.oversample_polar) {
-                        let (polar, unit) = prep.polarization(plan.kahn, src, lane(&diffracted, l));
-                        st.polar[l] = polar;
-                        // C normalises `diffracted` in place here, which later sources then see
-                        for c in 0..3 {
-                            diffracted[c][l] = unit[c];
-                        }
-                    }
-                }
+                update_polar(plan, src, &mut st, live, &mut diffracted);
                 let first = L == 1 && plan.first_term == Some(FirstTerm { pixel: pixel0, layer, sub, source });
                 let trace_term = tracing && sub == 0 && layer == 0 && source == 0;
                 sum_rotations::<L, FUSED>(plan, prep, &mut st, &scattering, live, src, first, tracer, trace_term);
@@ -401,14 +388,25 @@ fn sum_pixels<const L: usize, const FUSED: bool>(
     out
 }
 
-/// Sub-pixel positions of the lanes (m) and their distances from the sample.
+/// Sub-pixel positions of the lanes (m) and their distances from the sample: the arithmetic
+/// of `Plan::flat_subpixel_position`, one operation at a time across the lanes.
 #[inline(always)]
 fn subpixel_rays<const L: usize>(plan: &Plan, fast0: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> (Lv<L>, [f64; L]) {
+    let os = plan.oversample;
+    let size = plan.subpixel_size;
+    // sub-pixel indices are integers far below 2⁵³, so adding in f64 is exact
+    let first = (fast0 * os + sub_f) as f64;
+    let mut fdet = [0.0; L];
+    for (l, f) in fdet.iter_mut().enumerate() {
+        *f = size * (first + (l * os) as f64) + size / 2.0;
+    }
+    let sdet = size * (slow * os + sub_s) as f64 + size / 2.0;
+    let odet = layer as f64 * plan.thickstep;
     let mut pos: Lv<L> = [[0.0; L]; 3];
-    for l in 0..L {
-        let p = plan.flat_subpixel_position(fast0 + l, slow, sub_s, sub_f, layer);
-        for c in 0..3 {
-            pos[c][l] = p[c];
+    for c in 0..3 {
+        let (along_s, along_o) = (sdet * plan.sdet[c], odet * plan.odet[c]);
+        for l in 0..L {
+            pos[c][l] = fdet[l] * plan.fdet[c] + along_s + along_o + plan.pix0[c];
         }
     }
     if plan.curved {
@@ -426,16 +424,69 @@ fn subpixel_rays<const L: usize>(plan: &Plan, fast0: usize, slow: usize, sub_s: 
     (pos, airpath)
 }
 
+/// Kahn polarization factor for the live lanes that have none yet (or every live lane with
+/// -oversample_polar), as `physics::polarization_factor` computes it. C normalises
+/// `diffracted` in place there, which later sources then see.
+#[inline(always)]
+fn update_polar<const L: usize>(plan: &Plan, src: &Source, st: &mut PixelState<L>, live: [bool; L], diffracted: &mut Lv<L>) {
+    let mut need = live;
+    for l in 0..L {
+        need[l] &= st.polar[l] == 0.0 || plan.oversample_polar;
+    }
+    if !need.contains(&true) {
+        return;
+    }
+    let mut unit: Lv<L> = [[0.0; L]; 3];
+    let mut cos2theta_sqr = [0.0; L];
+    for l in 0..L {
+        let d = lane(diffracted, l);
+        let mag = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+        for c in 0..3 {
+            let scaled = d[c] / mag;
+            unit[c][l] = if mag != 0.0 { scaled } else { 0.0 };
+        }
+        let i = src.incident_unit;
+        let cos2theta = i[0] * unit[0][l] + i[1] * unit[1][l] + i[2] * unit[2][l];
+        cos2theta_sqr[l] = cos2theta * cos2theta;
+    }
+    let mut polar = [0.0; L];
+    for l in 0..L {
+        polar[l] = if plan.kahn == 0.0 {
+            // with K = 0 the ψ term is an exact zero, so leaving it out gives the same bits
+            0.5 * (1.0 + cos2theta_sqr[l])
+        } else {
+            let d = lane(&unit, l);
+            let psi = -dot(d, src.b_in).atan2(dot(d, src.e_in));
+            0.5 * (1.0 + cos2theta_sqr[l] - plan.kahn * (2.0 * psi).cos() * (1.0 - cos2theta_sqr[l]))
+        };
+    }
+    for l in 0..L {
+        if need[l] {
+            st.polar[l] = polar[l];
+            for c in 0..3 {
+                diffracted[c][l] = unit[c][l];
+            }
+        }
+    }
+}
+
 /// Solid angle: worked out at a pixel's first sub-pixel, or at every one with -oversample_omega.
 #[inline(always)]
 fn update_omega<const L: usize>(plan: &Plan, st: &mut PixelState<L>, airpath: &[f64; L]) {
-    let pix_sqr = plan.pixel_size * plan.pixel_size;
-    for l in 0..L {
-        let r = airpath[l];
-        let fresh = if plan.point_pixel { 1.0 / r / r } else { pix_sqr / r / r * plan.close_distance / r };
-        if st.omega[l] == 0.0 || plan.oversample_omega {
-            st.omega[l] = fresh;
+    // computed for every lane and then selected: divisions under a branch stay scalar
+    let mut fresh = [0.0; L];
+    if plan.point_pixel {
+        for l in 0..L {
+            fresh[l] = 1.0 / airpath[l] / airpath[l];
         }
+    } else {
+        let pix_sqr = plan.pixel_size * plan.pixel_size;
+        for l in 0..L {
+            fresh[l] = pix_sqr / airpath[l] / airpath[l] * plan.close_distance / airpath[l];
+        }
+    }
+    for l in 0..L {
+        st.omega[l] = if st.omega[l] == 0.0 || plan.oversample_omega { fresh[l] } else { st.omega[l] };
     }
 }
 
@@ -736,41 +787,52 @@ pub fn tricubic_f(plan: &Plan, hkl: V3) -> Option<f64> {
     Some(polin3(&ha, &ka, &la, &ya, hkl[0], hkl[1], hkl[2]))
 }
 
-/// Image statistics as nanoBragg.c computes them (over rendered pixels only).
+/// Image statistics as nanoBragg.c computes them (over rendered pixels only). Rows are summed
+/// in parallel and the row sums added in row order, so the result does not depend on the
+/// thread count (C's OpenMP reduction does; the values are printed to 6 digits).
 pub fn statistics(plan: &Plan, image: &[f32]) -> RenderStats {
-    let mut max_i = 0.0f64;
-    let mut max_at = 0usize;
-    let (mut sum, mut sumsqr, mut n) = (0.0f64, 0.0f64, 0usize);
-    for slow in 0..plan.spixels {
-        for fast in 0..plan.fpixels {
-            if !plan.renders(fast, slow) {
-                continue;
-            }
-            let v = image[slow * plan.fpixels + fast] as f64;
-            if v > max_i {
-                max_i = v;
-                max_at = slow * plan.fpixels + fast;
-            }
-            sum += v;
-            sumsqr += v * v;
-            n += 1;
-        }
+    #[derive(Clone, Copy, Default)]
+    struct Row {
+        max_i: f64,
+        max_at: usize,
+        sum: f64,
+        sumsqr: f64,
+        n: usize,
     }
-    let mean = sum / n.max(1) as f64;
-    let rms = (sumsqr / (n.max(2) - 1) as f64).sqrt();
+    let (cols, slows) = roi_ranges(plan);
+    let roi_rows = || image.par_chunks(plan.fpixels).enumerate().skip(slows.start).take(slows.len());
+    let rows: Vec<Row> = roi_rows()
+        .map(|(slow, row)| {
+            let mut r = Row::default();
+            for fast in cols.clone() {
+                if plan.mask.as_ref().is_some_and(|m| m[slow * plan.fpixels + fast] == 0) {
+                    continue;
+                }
+                let v = row[fast] as f64;
+                if v > r.max_i {
+                    r.max_i = v;
+                    r.max_at = slow * plan.fpixels + fast;
+                }
+                r.sum += v;
+                r.sumsqr += v * v;
+                r.n += 1;
+            }
+            r
+        })
+        .collect();
+    let total = rows.iter().fold(Row::default(), |acc, r| Row {
+        // the first brightest pixel wins, as in C's single-thread scan
+        max_i: if r.max_i > acc.max_i { r.max_i } else { acc.max_i },
+        max_at: if r.max_i > acc.max_i { r.max_at } else { acc.max_at },
+        sum: acc.sum + r.sum,
+        sumsqr: acc.sumsqr + r.sumsqr,
+        n: acc.n + r.n,
+    });
+    let mean = total.sum / total.n.max(1) as f64;
+    let rms = (total.sumsqr / (total.n.max(2) - 1) as f64).sqrt();
     // C's second pass tests only the ROI (masked pixels are zero and count)
-    let [x0, x1, y0, y1] = plan.roi;
-    let (mut dev, mut m) = (0.0f64, 0usize);
-    for slow in 0..plan.spixels {
-        for fast in 0..plan.fpixels {
-            if fast < x0 || fast > x1 || slow < y0 || slow > y1 {
-                continue;
-            }
-            let d = image[slow * plan.fpixels + fast] as f64 - mean;
-            dev += d * d;
-            m += 1;
-        }
-    }
-    let rmsd = (dev / (m.max(2) - 1) as f64).sqrt();
-    RenderStats { max_i, max_at, mean, rms, rmsd, omega_sum: 0.0 }
+    let devs: Vec<f64> = roi_rows().map(|(_, row)| row[cols.clone()].iter().map(|&v| (v as f64 - mean) * (v as f64 - mean)).sum()).collect();
+    let m = slows.len() * cols.len();
+    let rmsd = (devs.iter().sum::<f64>() / (m.max(2) - 1) as f64).sqrt();
+    RenderStats { max_i: total.max_i, max_at: total.max_at, mean, rms, rmsd, omega_sum: 0.0 }
 }
