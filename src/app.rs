@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 
 /// Run the simulator for command-line `args` (without the program name).
 pub fn run(args: &[String]) -> Result<()> {
+    if args.first().is_some_and(|a| a == "bench") {
+        return crate::bench::run(&args[1..]);
+    }
     let time_seed = -(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1));
     let raw = match parse(args, time_seed)? {
         Command::Help => {

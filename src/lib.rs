@@ -5,6 +5,7 @@
 //! `engine::plan` (flat arrays) → `engine::cpu` / `engine::gpu` → `io` (output files).
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod compare;
 pub mod engine;
