@@ -13,6 +13,10 @@
 //!   picked at run time. There is no FMA contraction anywhere, so both builds give the same
 //!   bits.
 
+// Lane loops index several arrays in step (`a[l] = b[l] * c[l]`); iterator chains would hide
+// the one-operation-per-loop shape that LLVM vectorises.
+#![allow(clippy::needless_range_loop)]
+
 use super::plan::{FirstTerm, Interpolation, Plan, PlanSource};
 use super::{EngineUsed, RenderStats, Rendered};
 use crate::cli::raw::XtalShape;
@@ -672,7 +676,7 @@ pub fn sinpi<const L: usize, const FUSED: bool>(x: &[f64; L]) -> [f64; L] {
 #[inline(always)]
 pub fn sinpi_reduced<const L: usize, const FUSED: bool>(r: &[f64; L]) -> [f64; L] {
     const P: [f64; 9] = [
-        3.141592653589793,
+        PI,
         -5.167712780049969,
         2.5501640398773007,
         -0.5992645293189447,
@@ -835,4 +839,164 @@ pub fn statistics(plan: &Plan, image: &[f32]) -> RenderStats {
     let m = slows.len() * cols.len();
     let rmsd = (devs.iter().sum::<f64>() / (m.max(2) - 1) as f64).sqrt();
     RenderStats { max_i: total.max_i, max_at: total.max_at, mean, rms, rmsd, omega_sum: 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::plan_for;
+    use crate::physics::{polarization_factor, sincg};
+
+    fn plan(args: &str) -> Plan {
+        let mut args: Vec<String> = args.split_whitespace().map(String::from).collect();
+        args.extend(["-floatfile", "/dev/null", "-intfile", "/dev/null", "-nopgm", "-nonoise"].map(String::from));
+        plan_for(&args).expect("test plan resolves")
+    }
+
+    /// sin(πx) from libm after reducing x exactly to r = x − round(x): the reference is then
+    /// accurate to a few 1e-17 (only π·r is rounded).
+    fn sinpi_reference(x: f64) -> f64 {
+        let q = x.round_ties_even();
+        let s = (PI * (x - q)).sin();
+        if q % 2.0 == 0.0 { s } else { -s }
+    }
+
+    #[test]
+    fn sinpi_error_is_below_1e_15_in_both_builds() {
+        let mut worst = [0.0f64; 2];
+        let mut x = -60.0;
+        while x < 60.0 {
+            let want = sinpi_reference(x);
+            worst[0] = worst[0].max((sinpi::<1, true>(&[x])[0] - want).abs());
+            worst[1] = worst[1].max((sinpi::<1, false>(&[x])[0] - want).abs());
+            x += 0.000_731_3;
+        }
+        assert!(worst.iter().all(|&w| w <= 1e-15), "{worst:?}");
+        // small arguments keep their relative accuracy (the leading coefficient is π)
+        for r in [1e-300, 1e-20, 3e-9, 1e-4] {
+            let rel = sinpi_reduced::<1, true>(&[r])[0] / (PI * r).sin() - 1.0;
+            assert!(rel.abs() < 1e-15, "r={r}: {rel}");
+        }
+    }
+
+    #[test]
+    fn grating_agrees_with_the_c_formula() {
+        for n in [2.0, 3.0, 4.0, 5.0, 8.0, 17.0, 50.0] {
+            let mut h = -30.0;
+            while h < 30.0 {
+                let h0 = (h - 0.5f64).ceil();
+                // at (and very near) an integer C's quotient of two rounding residues is noise
+                if (h - h0).abs() < 1e-6 {
+                    h += 0.013_7;
+                    continue;
+                }
+                // C's sin(πNh)/sin(πh) carries an error of about N·|h|·1e-16/|sin πh|
+                let c = sincg(PI * h, n);
+                let tolerance = 1e-13 * n * n * (1.0 + h.abs()) / (PI * (h - h0)).sin().abs().max(1e-3);
+                assert!((grating(h, h0, n) - c).abs() <= tolerance, "N={n} h={h}: {} vs {c}", grating(h, h0, n));
+                h += 0.013_7;
+            }
+            // at an integer index the factor is ±N: negative for even N at odd h
+            for k in -3..=3 {
+                let want = if n % 2.0 == 0.0 && k % 2 != 0 { -n } else { n };
+                assert!((grating(k as f64, k as f64, n) - want).abs() < 1e-13 * n, "N={n} h={k}");
+            }
+        }
+    }
+
+    #[test]
+    fn lane_polarization_is_the_physics_formula_bit_for_bit() {
+        for kahn in [0.0, 0.95] {
+            let p = plan(&format!("-cell 70 80 90 85 95 105 -default_F 10 -detpixels 8 -polar {kahn} -divergence 0.5 -divsteps 3"));
+            let prep = Prepared::new(&p);
+            for (i, src) in prep.sources.iter().enumerate() {
+                let mut st = PixelState::<4> {
+                    intensity: [0.0; 4],
+                    polar: [0.0; 4],
+                    omega: [0.0; 4],
+                    capture: [0.0; 4],
+                    interpolate: [false; 4],
+                    left_grid: [false; 4],
+                    omega_sum: [0.0; 4],
+                };
+                let mut d: Lv<4> = [[0.1, 0.3, 0.9, -0.2], [0.02, -0.7, 0.1, 0.5], [-0.3, 0.2, 0.05, 0.8]];
+                let before = d;
+                update_polar(&p, src, &mut st, [true; 4], &mut d);
+                for l in 0..4 {
+                    let want = polarization_factor(kahn, p.sources[i].incident, lane(&before, l), p.polar_axis);
+                    assert_eq!(st.polar[l].to_bits(), want.to_bits(), "kahn {kahn} source {i} lane {l}");
+                    assert_eq!(lane(&d, l), unitize(lane(&before, l)).0);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lane_positions_are_the_plan_positions_bit_for_bit() {
+        let p = plan("-cell 100 100 100 90 90 90 -default_F 10 -detpixels 37 -oversample 3 -detector_thick 50 -detector_thicksteps 2 -detector_rotx 3 -twotheta 10");
+        for (slow, sub, layer) in [(0, 0, 0), (17, 5, 1), (36, 8, 0)] {
+            let (pos, airpath) = subpixel_rays::<LANES>(&p, 9, slow, sub / 3, sub % 3, layer);
+            for l in 0..LANES {
+                let want = p.subpixel_position(9 + l, slow, sub / 3, sub % 3, layer);
+                assert_eq!(lane(&pos, l), want);
+                assert_eq!(airpath[l], unitize(want).1);
+            }
+        }
+    }
+
+    /// Every pixel of a lane-rendered image equals the same pixel summed alone (the trace
+    /// path), across a ROI and mask edge, a row tail shorter than the lanes and the caching
+    /// rules of oversampling, thickness, polarization and -dmin.
+    #[test]
+    fn lanes_give_the_single_pixel_sums_bit_for_bit() {
+        let cases = [
+            "-cell 70 80 90 85 95 105 -N 5 -default_F 100 -detpixels 21 -distance 60 -misset 10 5 3 -mosaic 0.5 -mosaic_dom 3 \
+             -phisteps 2 -osc 1 -divergence 0.5 -divsteps 3 -oversample 2 -roi 2 18 1 19",
+            "-cell 50 50 50 90 90 90 -N 4 -default_F 10 -detpixels 19 -distance 40 -oversample 2 -oversample_omega -oversample_polar \
+             -oversample_thick -detector_thick 100 -detector_abs 300 -detector_thicksteps 2 -polar 0.9 -dmin 60",
+            "-cell 60 60 60 90 90 90 -Na 3 -Nb 1 -Nc 6 -default_F 20 -detpixels 17 -distance 50 -round_xtal -water 100",
+            "-cell 60 60 60 90 90 90 -N 3 -default_F 20 -detpixels 17 -distance 50 -gauss_xtal -curved_det",
+        ];
+        for args in cases {
+            let p = plan(args);
+            let image = render(&p).image;
+            let ctx = PixelContext { interpolate: p.interpolation != Interpolation::Nearest };
+            for slow in 0..p.spixels {
+                for fast in 0..p.fpixels {
+                    let want = if p.renders(fast, slow) { render_pixel(&p, fast, slow, ctx, None).value } else { 0.0 };
+                    assert_eq!(image[slow * p.fpixels + fast].to_bits(), want.to_bits(), "{args}: pixel ({fast}, {slow})");
+                }
+            }
+            assert!(image.iter().any(|&v| v > 0.0), "{args}: empty image");
+        }
+    }
+
+    #[test]
+    fn images_and_statistics_do_not_depend_on_the_thread_count() {
+        let p = plan("-cell 70 80 90 85 95 105 -N 6 -default_F 100 -detpixels 64 -distance 80 -mosaic 1 -mosaic_dom 4");
+        let on = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| render(&p));
+        let (one, three) = (on(1), on(3));
+        assert_eq!(one.image, three.image);
+        let s = |r: &Rendered| [r.stats.max_i, r.stats.mean, r.stats.rms, r.stats.rmsd, r.stats.omega_sum].map(f64::to_bits);
+        assert_eq!(s(&one), s(&three));
+        assert_eq!(one.stats.max_at, three.stats.max_at);
+    }
+
+    #[test]
+    fn statistics_follow_c_over_roi_and_mask() {
+        let mut p = plan("-cell 100 100 100 90 90 90 -default_F 10 -detpixels 4 -roi 1 3 0 1");
+        let mut mask = vec![1u16; 16];
+        mask[5] = 0;
+        p.mask = Some(mask);
+        let image: Vec<f32> = (0..16).map(|i| i as f32).collect();
+        let st = statistics(&p, &image);
+        // rendered: fast 1..=3 of rows 0 and 1, without pixel 5
+        let rendered = [1.0, 2.0, 3.0, 6.0, 7.0];
+        let mean = rendered.iter().sum::<f64>() / 5.0;
+        assert_eq!((st.max_i, st.max_at, st.mean), (7.0, 7, mean));
+        assert_eq!(st.rms, (rendered.iter().map(|v| v * v).sum::<f64>() / 4.0).sqrt());
+        // C's deviation pass counts the masked pixel (ROI only)
+        let roi = [1.0, 2.0, 3.0, 5.0, 6.0, 7.0];
+        assert_eq!(st.rmsd, (roi.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / 5.0).sqrt());
+    }
 }
