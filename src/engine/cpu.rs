@@ -586,17 +586,27 @@ fn lattice_factors<const L: usize, const FUSED: bool>(plan: &Plan, prep: &Prepar
     let mut f = [0.0; L];
     match prep.lattice {
         LatticeShape::Square { n, active, even } => {
-            // one division for the three axes; an axis with N = 1 is skipped (factor 1), as C
+            // an axis with N = 1 is skipped (factor 1), as C; the sine quotients of large-N
+            // axes share one division
             let (mut num, mut den) = ([1.0; L], [1.0; L]);
+            let mut divide = false;
             for i in (0..3).filter(|&i| active[i]) {
+                if n[i] <= RECURRENCE_MAX_N {
+                    let g = grating_recurrence::<L, FUSED>(&hkl[i], &hkl0[i], n[i], even[i]);
+                    for l in 0..L {
+                        num[l] *= g[l];
+                    }
+                    continue;
+                }
                 let (s_n, s_1) = grating_parts::<L, FUSED>(&hkl[i], &hkl0[i], n[i], even[i]);
                 for l in 0..L {
                     num[l] *= s_n[l];
                     den[l] *= s_1[l];
                 }
+                divide = true;
             }
             for l in 0..L {
-                f[l] = num[l] / den[l];
+                f[l] = if divide { num[l] / den[l] } else { num[l] };
             }
         }
         LatticeShape::Other => {
@@ -639,10 +649,49 @@ fn grating_parts<const L: usize, const FUSED: bool>(h: &[f64; L], h0: &[f64; L],
     (num, sinpi_reduced::<L, FUSED>(&delta))
 }
 
+/// Up to this N the grating factor comes from [`grating_recurrence`]: N − 2 multiply-adds
+/// beat a second sine polynomial and a division, and the recurrence's rounding error
+/// (about N²/6 units in the last place of N) stays below 1e-14.
+const RECURRENCE_MAX_N: f64 = 16.0;
+
+/// The grating factor of one axis for every lane as (−1)^((N−1)·h0) · U_{N−1}(cos πδ),
+/// δ = h − h0: sin(Nθ)/sin θ is the Chebyshev polynomial U_{N−1}(cos θ), which has no
+/// 0/0 at the peak and needs no second sine.
+#[inline(always)]
+fn grating_recurrence<const L: usize, const FUSED: bool>(h: &[f64; L], h0: &[f64; L], n: f64, even_n: bool) -> [f64; L] {
+    let alternate = if even_n { 2.0 } else { 0.0 };
+    let mut delta = [0.0; L];
+    for l in 0..L {
+        delta[l] = h[l] - h0[l];
+    }
+    let cos = cospi_reduced::<L, FUSED>(&delta);
+    // U_0 = 1, U_1 = 2c, U_{k+1} = 2c·U_k − U_{k−1}
+    let mut two_c = [0.0; L];
+    for l in 0..L {
+        two_c[l] = 2.0 * cos[l];
+    }
+    let (mut before, mut u) = ([1.0; L], two_c);
+    for _ in 2..n as usize {
+        for l in 0..L {
+            let next = if FUSED { two_c[l].mul_add(u[l], -before[l]) } else { two_c[l] * u[l] - before[l] };
+            before[l] = u[l];
+            u[l] = next;
+        }
+    }
+    for l in 0..L {
+        u[l] *= 1.0 - alternate * parity(h0[l]);
+    }
+    u
+}
+
 /// The grating factor of one axis (spec: lattice factor, square shape) for N > 1, as the
 /// engine computes it.
 pub fn grating(h: f64, h0: f64, n: f64) -> f64 {
     let even = n % 2.0 == 0.0;
+    if n <= RECURRENCE_MAX_N {
+        let g = if fused() { grating_recurrence::<1, true>(&[h], &[h0], n, even) } else { grating_recurrence::<1, false>(&[h], &[h0], n, even) };
+        return g[0];
+    }
     let (num, den) = if fused() { grating_parts::<1, true>(&[h], &[h0], n, even) } else { grating_parts::<1, false>(&[h], &[h0], n, even) };
     num[0] / den[0]
 }
@@ -698,6 +747,34 @@ pub fn sinpi_reduced<const L: usize, const FUSED: bool>(r: &[f64; L]) -> [f64; L
     }
     for l in 0..L {
         p[l] *= r[l];
+    }
+    p
+}
+
+/// cos(πr) for |r| ≤ ½ as Q(r²), Q of degree 8: a Chebyshev fit of cos(π√s) on s ∈ [0, ¼]
+/// (mpmath, 40 digits; fit error 4e-18); error under 3e-16 absolute.
+#[inline(always)]
+fn cospi_reduced<const L: usize, const FUSED: bool>(r: &[f64; L]) -> [f64; L] {
+    const Q: [f64; 9] = [
+        1.0,
+        -4.934802200544676,
+        4.058712126416497,
+        -1.335262768843447,
+        0.23533063012953284,
+        -0.025806888737002202,
+        0.0019295562724817132,
+        -0.00010456655338748738,
+        4.149564353942586e-06,
+    ];
+    let mut s = [0.0; L];
+    let mut p = [Q[8]; L];
+    for l in 0..L {
+        s[l] = r[l] * r[l];
+    }
+    for c in Q[..8].iter().rev() {
+        for l in 0..L {
+            p[l] = if FUSED { p[l].mul_add(s[l], *c) } else { p[l] * s[l] + c };
+        }
     }
     p
 }
@@ -931,6 +1008,24 @@ mod tests {
                 let want = if n % 2.0 == 0.0 && k % 2 != 0 { -n } else { n };
                 assert!((grating(k as f64, k as f64, n) - want).abs() < 1e-13 * n, "N={n} h={k}");
             }
+        }
+    }
+
+    #[test]
+    fn recurrence_and_sine_quotient_agree_to_1e_14_of_n() {
+        for n in 2..=RECURRENCE_MAX_N as usize {
+            let n = n as f64;
+            let mut worst = 0.0f64;
+            let mut h = -3.0;
+            while h < 3.0 {
+                let h0 = (h - 0.5f64).ceil();
+                let even = n % 2.0 == 0.0;
+                let recurrence = grating_recurrence::<1, true>(&[h], &[h0], n, even)[0];
+                let (num, den) = grating_parts::<1, true>(&[h], &[h0], n, even);
+                worst = worst.max((recurrence - num[0] / den[0]).abs() / n);
+                h += 0.000_917;
+            }
+            assert!(worst < 1e-14, "N={n}: {worst:e}");
         }
     }
 
