@@ -440,16 +440,21 @@ fn update_polar<const L: usize>(plan: &Plan, src: &Source, st: &mut PixelState<L
     if !need.contains(&true) {
         return;
     }
+    let d = &*diffracted;
+    let mut mag = [0.0; L];
+    for l in 0..L {
+        mag[l] = (d[0][l] * d[0][l] + d[1][l] * d[1][l] + d[2][l] * d[2][l]).sqrt();
+    }
     let mut unit: Lv<L> = [[0.0; L]; 3];
+    for c in 0..3 {
+        for l in 0..L {
+            let scaled = d[c][l] / mag[l];
+            unit[c][l] = if mag[l] != 0.0 { scaled } else { 0.0 };
+        }
+    }
+    let i = src.incident_unit;
     let mut cos2theta_sqr = [0.0; L];
     for l in 0..L {
-        let d = lane(diffracted, l);
-        let mag = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
-        for c in 0..3 {
-            let scaled = d[c] / mag;
-            unit[c][l] = if mag != 0.0 { scaled } else { 0.0 };
-        }
-        let i = src.incident_unit;
         let cos2theta = i[0] * unit[0][l] + i[1] * unit[1][l] + i[2] * unit[2][l];
         cos2theta_sqr[l] = cos2theta * cos2theta;
     }
