@@ -25,9 +25,10 @@ use rayon::prelude::*;
 use std::f64::consts::PI;
 use std::ops::Range;
 
-/// Pixels summed in lock-step: eight f64 lanes fill two AVX2 registers, enough independent
-/// work to hide the latency of the sine polynomials.
-const LANES: usize = 8;
+/// Pixels summed in lock-step: sixteen f64 lanes are four AVX2 registers per operation,
+/// enough independent work to hide the latency of the divisions, square roots and
+/// polynomials (measured on W2: 16 lanes 1.6× faster than 8; 24 and 32 slower).
+const LANES: usize = 16;
 
 /// What one pixel produced.
 #[derive(Clone, Copy, Debug, Default)]
@@ -1098,6 +1099,30 @@ mod tests {
                 }
             }
             assert!(image.iter().any(|&v| v > 0.0), "{args}: empty image");
+        }
+    }
+
+    /// The AVX2 build and the portable build of the row code give the same bits (no FMA
+    /// contraction; the polynomials fuse explicitly in both).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_and_portable_rows_are_bit_identical() {
+        if !simd_x86() {
+            eprintln!("no AVX2+FMA on this CPU: nothing to compare");
+            return;
+        }
+        let p = plan("-cell 70 80 90 85 95 105 -N 20 -Nc 7 -default_F 100 -detpixels 24 -distance 60 -misset 10 5 3 -mosaic 0.5 \
+                      -mosaic_dom 2 -oversample 2 -polar 0.5");
+        let prep = Prepared::new(&p);
+        let ctx = PixelContext { interpolate: false };
+        for slow in [0, 11, 23] {
+            let (mut simd, mut portable) = (vec![0.0f32; p.fpixels], vec![0.0f32; p.fpixels]);
+            // SAFETY: simd_x86() said AVX2 and FMA are present
+            let a = unsafe { render_row_avx2(&p, &prep, slow, &mut simd, 0, ctx) };
+            let b = render_row_portable::<true>(&p, &prep, slow, &mut portable, 0, ctx);
+            assert_eq!(simd, portable, "row {slow}");
+            assert_eq!(a.omega_sum.to_bits(), b.omega_sum.to_bits());
+            assert!(simd.iter().all(|&v| v > 0.0));
         }
     }
 
