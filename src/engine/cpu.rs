@@ -639,20 +639,25 @@ const GRATING_LIMIT: f64 = 1e-20;
 /// only in runs of identical straight-line operations.
 #[inline(always)]
 fn grating_parts<const L: usize, const FUSED: bool>(h: &[f64; L], h0: &[f64; L], n: f64, even_n: bool) -> ([f64; L], [f64; L]) {
-    let alternate = if even_n { 2.0 } else { 0.0 };
     let mut delta = [0.0; L];
     let mut x = [0.0; L];
-    let mut sign = [0.0; L];
     for l in 0..L {
         delta[l] = (h[l] - h0[l]).abs().max(GRATING_LIMIT);
         x[l] = n * delta[l];
-        sign[l] = 1.0 - alternate * parity(h0[l]);
     }
     let mut num = sinpi::<L, FUSED>(&x);
-    for l in 0..L {
-        num[l] *= sign[l];
+    if even_n {
+        alternate_sign(&mut num, h0);
     }
     (num, sinpi_reduced::<L, FUSED>(&delta))
+}
+
+/// Multiply by (−1)^h0: the grating sign for even N (for odd N it is always +1).
+#[inline(always)]
+fn alternate_sign<const L: usize>(v: &mut [f64; L], h0: &[f64; L]) {
+    for l in 0..L {
+        v[l] *= 1.0 - 2.0 * parity(h0[l]);
+    }
 }
 
 /// Up to this N the grating factor comes from [`grating_recurrence`]: N − 2 multiply-adds
@@ -665,7 +670,6 @@ const RECURRENCE_MAX_N: f64 = 16.0;
 /// 0/0 at the peak and needs no second sine.
 #[inline(always)]
 fn grating_recurrence<const L: usize, const FUSED: bool>(h: &[f64; L], h0: &[f64; L], n: f64, even_n: bool) -> [f64; L] {
-    let alternate = if even_n { 2.0 } else { 0.0 };
     let mut delta = [0.0; L];
     for l in 0..L {
         delta[l] = h[l] - h0[l];
@@ -684,8 +688,8 @@ fn grating_recurrence<const L: usize, const FUSED: bool>(h: &[f64; L], h0: &[f64
             u[l] = next;
         }
     }
-    for l in 0..L {
-        u[l] *= 1.0 - alternate * parity(h0[l]);
+    if even_n {
+        alternate_sign(&mut u, h0);
     }
     u
 }
