@@ -19,8 +19,8 @@
 
 use super::plan::{FirstTerm, Interpolation, Plan, PlanSource};
 use super::{EngineUsed, RenderStats, Rendered};
-use crate::cli::raw::XtalShape;
-use crate::physics::{V3, cross, dot, sinc3, unitize};
+use crate::cli::raw::{Mode, XtalShape};
+use crate::physics::{V3, cross, dot, sinc3, sincg, unitize};
 use rayon::prelude::*;
 use std::f64::consts::PI;
 use std::ops::Range;
@@ -230,6 +230,9 @@ enum LatticeShape {
     /// parallelepiped: per axis N, whether it takes part (N > 1) and whether N is even (the
     /// sign of the grating factor then alternates with the nearest index)
     Square { n: [f64; 3], active: [bool; 3], even: [bool; 3] },
+    /// parallelepiped in -c_parity mode: C's sin(πNh)/sin(πh) with libm sines of the full
+    /// arguments, so that the image matches the C program bit for bit (at C's speed)
+    SquareAsC { n: [f64; 3], active: [bool; 3] },
     /// round, Gaussian and top-hat spots, through the C formulas
     Other,
 }
@@ -247,13 +250,11 @@ impl Prepared {
                 Source { incident: s.incident, lambda: s.lambda, weight: s.weight, incident_unit, b_in, e_in }
             })
             .collect();
-        let lattice = match plan.shape {
+        let active = plan.n.map(|n| n > 1.0);
+        let lattice = match (plan.shape, plan.mode) {
+            (XtalShape::Square, Mode::CParity) => LatticeShape::SquareAsC { n: plan.n, active },
             // N comes from integer flags (or ceil of a size ratio), which the sign rule needs
-            XtalShape::Square => LatticeShape::Square {
-                n: plan.n,
-                active: plan.n.map(|n| n > 1.0),
-                even: plan.n.map(|n| n % 2.0 == 0.0),
-            },
+            (XtalShape::Square, Mode::Default) => LatticeShape::Square { n: plan.n, active, even: plan.n.map(|n| n % 2.0 == 0.0) },
             _ => LatticeShape::Other,
         };
         Prepared { sources, lattice }
@@ -569,6 +570,7 @@ fn sum_rotations<const L: usize, const FUSED: bool>(
 fn trace_orientation(plan: &Plan, prep: &Prepared, t: &mut dyn Tracer, phi_tic: usize, abc: &[V3; 3], scattering: V3, hkl: V3, hkl0: V3, f_latt: f64) {
     let per_axis: V3 = match prep.lattice {
         LatticeShape::Square { n, active, .. } => std::array::from_fn(|i| if active[i] { grating(hkl[i], hkl0[i], n[i]) } else { 1.0 }),
+        LatticeShape::SquareAsC { n, active } => std::array::from_fn(|i| if active[i] { sincg(PI * hkl[i], n[i]) } else { 1.0 }),
         LatticeShape::Other => [1.0; 3],
     };
     if phi_tic == 0 {
@@ -613,6 +615,14 @@ fn lattice_factors<const L: usize, const FUSED: bool>(plan: &Plan, prep: &Prepar
             }
             for l in 0..L {
                 f[l] = if divide { num[l] / den[l] } else { num[l] };
+            }
+        }
+        LatticeShape::SquareAsC { n, active } => {
+            for l in 0..L {
+                f[l] = 1.0;
+                for i in (0..3).filter(|&i| active[i]) {
+                    f[l] *= sincg(PI * hkl[i][l], n[i]);
+                }
             }
         }
         LatticeShape::Other => {
@@ -962,7 +972,7 @@ pub fn statistics(plan: &Plan, image: &[f32]) -> RenderStats {
 mod tests {
     use super::*;
     use crate::bench::plan_for;
-    use crate::physics::{polarization_factor, sincg};
+    use crate::physics::polarization_factor;
 
     fn plan(args: &str) -> Plan {
         let mut args: Vec<String> = args.split_whitespace().map(String::from).collect();
@@ -1091,6 +1101,8 @@ mod tests {
              -oversample_thick -detector_thick 100 -detector_abs 300 -detector_thicksteps 2 -polar 0.9 -dmin 60",
             "-cell 60 60 60 90 90 90 -Na 3 -Nb 1 -Nc 6 -default_F 20 -detpixels 17 -distance 50 -round_xtal -water 100",
             "-cell 60 60 60 90 90 90 -N 3 -default_F 20 -detpixels 17 -distance 50 -gauss_xtal -curved_det",
+            // C's own grating formula, and the φ carry-over that only the first term sees
+            "-c_parity -cell 70 80 90 85 95 105 -N 6 -default_F 30 -detpixels 19 -distance 60 -phi 0 -osc 90 -phisteps 3",
         ];
         for args in cases {
             let p = plan(args);
