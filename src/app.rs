@@ -25,6 +25,7 @@ pub fn run(args: &[String]) -> Result<()> {
     check_outputs(&raw)?;
     let exp = resolve(&raw)?;
     let plan = Plan::new(&exp);
+    crate::diagnostics::before_render(&exp, &plan)?;
     if !exp.output.quiet {
         print_setup(&exp, &plan);
     }
@@ -34,6 +35,7 @@ pub fn run(args: &[String]) -> Result<()> {
     {
         println!("GPU engine: {adapter} ({backend})");
     }
+    crate::diagnostics::after_render(&exp, &plan, &rendered, raw.backend.as_deref())?;
     write_outputs(&exp, &plan, &rendered)
 }
 

@@ -157,8 +157,9 @@ impl Tracer for Silent {
     fn phi_step(&mut self, _: usize, _: f64, _: f64, _: f64, _: f64) {}
 }
 
-/// Sum one pixel. `tracer` receives the C trace quantities for the first sub-pixel, source,
-/// φ step and domain.
+/// Sum one pixel. `tracer` receives the C trace quantities as nanoBragg.c prints them: the
+/// geometry of every sub-pixel, the lattice terms of source 0 and domain 0 (φ step 0, plus one
+/// `phi_step` per φ step), then the pixel's final factors (`crate::trace` lists the names).
 pub fn render_pixel(plan: &Plan, fast: usize, slow: usize, ctx: PixelContext, tracer: Option<&mut dyn Tracer>) -> PixelOut {
     let tracing = tracer.is_some();
     let mut silent = Silent;
@@ -195,7 +196,7 @@ pub fn render_pixel(plan: &Plan, fast: usize, slow: usize, ctx: PixelContext, tr
                 let depth = plan.thickstep * plan.mu / parallax;
                 st.capture = (-(layer as f64) * depth).exp() - (-((layer + 1) as f64) * depth).exp();
             }
-            if tracing && sub == 0 && layer == 0 {
+            if tracing {
                 tracer.vector("pixel_pos_meters", pos);
                 tracer.value("R_distance_meters", airpath);
                 tracer.value("omega_pixel_sr", st.omega);
@@ -212,7 +213,7 @@ pub fn render_pixel(plan: &Plan, fast: usize, slow: usize, ctx: PixelContext, tr
                     diffracted = unitize(diffracted).0;
                 }
                 let first = plan.first_term == Some(FirstTerm { pixel, layer, sub, source });
-                let trace_term = tracing && sub == 0 && layer == 0 && source == 0;
+                let trace_term = tracing && source == 0;
                 sum_rotations(plan, &mut st, scattering, src, first, tracer, trace_term);
             }
         }
@@ -230,10 +231,10 @@ pub fn render_pixel(plan: &Plan, fast: usize, slow: usize, ctx: PixelContext, tr
     if tracing {
         tracer.value("I_before_scaling", st.intensity);
         tracer.value("steps", plan.steps as f64);
-        tracer.value("polar", st.polar);
         tracer.value("capture_fraction", st.capture);
-        tracer.value("omega_pixel_sr", st.omega);
-        tracer.value("I_pixel_final", value as f32 as f64);
+        tracer.value("polar", st.polar);
+        tracer.value("omega_pixel", st.omega);
+        tracer.value("I_pixel_final", value);
     }
     PixelOut { value: value as f32, omega_sum: st.omega_sum, left_grid: st.left_grid }
 }

@@ -351,6 +351,8 @@ fn outputs(r: &RawArgs) -> Result<Output> {
         pngfile: r.pngfile.clone(),
         pngscale: r.pngscale,
         png_log: r.png_log,
+        png_colormap: r.png_colormap,
+        preview: r.preview,
         intfile_scale: r.intfile_scale,
         pgm_scale: r.pgm_scale,
         adc_offset: r.adc_offset,
@@ -358,6 +360,7 @@ fn outputs(r: &RawArgs) -> Result<Output> {
         printout: r.printout,
         printout_pixel: r.printout_pixel,
         trace_pixel,
+        validate: r.validate,
         progress: r.progress,
         quiet: r.quiet,
     })
