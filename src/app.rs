@@ -35,8 +35,9 @@ pub fn run(args: &[String]) -> Result<()> {
     {
         println!("GPU engine: {adapter} ({backend})");
     }
-    crate::diagnostics::after_render(&exp, &plan, &rendered, raw.backend.as_deref())?;
-    write_outputs(&exp, &plan, &rendered)
+    write_outputs(&exp, &plan, &rendered)?;
+    // after the outputs, so that a failing diagnostic never costs the rendered images
+    crate::diagnostics::after_render(&exp, &plan, &rendered, raw.backend.as_deref())
 }
 
 /// Every output must go somewhere writable and must not be one of the inputs; checked before

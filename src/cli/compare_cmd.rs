@@ -604,10 +604,11 @@ fn print_table(s: &Summary, d: &ImageDiff, r: &RelativeDiff, out: &Path) {
     println!("compared {} pixels (fast {x0}..{x1}, slow {y0}..{y1}){}", d.pixels, if s.sample.is_some() { ", sampled" } else { "" });
     println!("  correlation      {:.9}", d.correlation);
     println!("  rmse             {}", g(d.rmse));
-    let m = s.max_abs_diff_at;
-    println!("  max |a-b|        {} at (fast {}, slow {}): {} vs {}", g(d.max_abs_diff), m.fast, m.slow, g(m.a), g(m.b));
-    let q = s.max_rel_diff_at;
-    println!("  max relative     {} at (fast {}, slow {}): {} vs {} (floor {})", g(r.max_rel_diff), q.fast, q.slow, g(q.a), g(q.b), g(r.floor));
+    let where_ = |value: f64, p: PixelAt| {
+        if value == 0.0 { " (identical images)".to_string() } else { format!(" at (fast {}, slow {}): {} vs {}", p.fast, p.slow, g(p.a), g(p.b)) }
+    };
+    println!("  max |a-b|        {}{}", g(d.max_abs_diff), where_(d.max_abs_diff, s.max_abs_diff_at));
+    println!("  max relative     {}{} (floor {})", g(r.max_rel_diff), where_(r.max_rel_diff, s.max_rel_diff_at), g(r.floor));
     println!("  sum a, sum b     {}, {} (ratio {:.9})", g(d.sum_a), g(d.sum_b), d.sum_ratio);
     println!("  over tolerance   {} pixels (relative > {})", r.over_tolerance, g(r.tolerance));
     println!("wrote {}: summary.json a.png b.png diff.png", out.display());

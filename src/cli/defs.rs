@@ -523,8 +523,8 @@ pub fn help_text() -> String {
     let mut out = String::from(
         "nanobragg: X-ray diffraction images of small crystals (GPU via WebGPU, f64 CPU reference)\n\
          usage: nanobragg [flags]   (every nanoBragg.c flag; units as listed)\n\
-         \x20      nanobragg compare [options] -- <flags>   |   nanobragg trace-diff A B [--tol T]\n\
-         \x20      nanobragg bench [options]   (docs/compare-and-trace.md describes compare and trace-diff)\n\n",
+         \x20      nanobragg compare [options] -- <flags>   |   nanobragg bench [options]\n\
+         \x20      nanobragg trace-diff A.log B.log [--tol T]   (compare, trace-diff: docs/compare-and-trace.md)\n\n",
     );
     for f in FLAGS {
         let mut names = f.name.to_string();
