@@ -220,3 +220,69 @@ pub fn trace_rendered(exp: &Experiment, plan: &Plan, rendered: &Rendered, slow: 
 fn trace_on_gpu(_plan: &Plan, _fast: usize, _slow: usize, _backend: Option<&str>, _tracer: &mut dyn Tracer) -> Result<()> {
     Err(Error::Gpu("GPU trace unavailable".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::parse::{Command, parse};
+    use crate::engine::cpu::PixelContext;
+
+    fn plan_for(extra: &[&str]) -> (Experiment, Plan) {
+        let mut args: Vec<String> = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100", "-N", "5", "-detpixels", "16", "-lambda", "6.2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let Ok(Command::Run(raw)) = parse(&args, -1) else { panic!("flags parse") };
+        let exp = crate::model::resolve(&raw).unwrap();
+        let plan = Plan::new(&exp);
+        (exp, plan)
+    }
+
+    fn traced(extra: &[&str]) -> String {
+        let (exp, plan) = plan_for(extra);
+        let mut r = Recorder::new(&plan, exp.beam.fluence, 8, 8);
+        cpu::render_pixel(&plan, 8, 8, PixelContext { interpolate: false }, Some(&mut r));
+        format_trace("CPU", 8, 8, r.lines())
+    }
+
+    #[test]
+    fn integers_print_like_c_percent_d() {
+        let lines = [TraceLine::Quantity { name: "hkl_rounded".into(), values: vec![-0.0, 2.0, -3.0] }];
+        assert!(format_trace("GPU", 1, 2, &lines).ends_with("TRACE_GPU: hkl_rounded 0 2 -3\n"));
+        let lines = [TraceLine::Quantity { name: "F_cell".into(), values: vec![-0.0] }];
+        assert!(format_trace("GPU", 1, 2, &lines).ends_with("TRACE_GPU: F_cell -0\n"));
+    }
+
+    #[test]
+    fn square_crystal_traces_carry_lattice_factors_and_phi_lines() {
+        let t = traced(&["-phisteps", "3", "-osc", "3"]);
+        assert!(t.starts_with("TRACE_CONFIG: tracing pixel (spixel=8, fpixel=8)\n"), "{t}");
+        assert_eq!(t.matches("TRACE_CPU_PHI phi_tic=").count(), 3, "{t}");
+        assert!(t.contains("TRACE_CPU: F_latt_b ") && t.contains("TRACE_CPU: steps 3\n"), "{t}");
+        assert!(t.contains("TRACE_CPU: fluence_photons_per_m2 1.25932015286227e+29\n"), "{t}");
+    }
+
+    #[test]
+    fn other_crystal_shapes_omit_what_c_prints_only_for_square() {
+        let t = traced(&["-round_xtal"]);
+        assert!(!t.contains("F_latt") && !t.contains("_PHI"), "{t}");
+        assert!(t.contains("TRACE_CPU: F_cell 100\n"), "{t}");
+    }
+
+    #[test]
+    fn geometry_repeats_per_sub_pixel() {
+        let t = traced(&["-oversample", "3"]);
+        assert_eq!(t.matches("TRACE_CPU: pixel_pos_meters ").count(), 9);
+        assert_eq!(t.matches("TRACE_CPU: pix0_vector_meters ").count(), 9);
+        assert_eq!(t.matches("TRACE_CPU: I_pixel_final ").count(), 1);
+    }
+
+    #[test]
+    fn gpu_trace_is_unavailable_until_the_gpu_engine_provides_it() {
+        let (_, plan) = plan_for(&[]);
+        let mut r = Recorder::new(&plan, 1.0, 0, 0);
+        let e = trace_on_gpu(&plan, 0, 0, None, &mut r).unwrap_err().to_string();
+        assert!(e.contains("GPU trace unavailable"), "{e}");
+    }
+}

@@ -9,7 +9,7 @@
 //! differ, 5 I/O or parse error.
 
 use crate::cli::parse::{Command, parse};
-use crate::compare::{ImageDiff, RELATIVE_FLOOR, RelativeDiff, SAMPLE_SEED, diff, recompute, relative_diff, sample_pixels};
+use crate::compare::{ImageDiff, RELATIVE_FLOOR, RelativeDiff, SAMPLE_SEED, Sample, diff, recompute, relative_diff, sample_pixels};
 use crate::engine::plan::Plan;
 use crate::engine::{self, EngineUsed, Rendered, cpu};
 use crate::error::Error;
@@ -259,17 +259,9 @@ struct SampleInfo {
     seed: u64,
 }
 
+/// The agreement numbers of `summary.json`.
 #[derive(Clone, Debug, serde::Serialize)]
-struct Summary {
-    command: Vec<String>,
-    simulation_args: Vec<String>,
-    a: SideInfo,
-    b: SideInfo,
-    /// fast, slow
-    detector_pixels: [usize; 2],
-    /// inclusive fast min, fast max, slow min, slow max
-    roi: [usize; 4],
-    sample: Option<SampleInfo>,
+struct Metrics {
     pixels_compared: usize,
     correlation: f64,
     mse: f64,
@@ -285,12 +277,75 @@ struct Summary {
     sum_ratio: f64,
     tolerance: f64,
     pixels_over_tolerance: usize,
+}
+
+impl Metrics {
+    fn new(plan: &Plan, d: &ImageDiff, r: &RelativeDiff) -> Self {
+        Metrics {
+            pixels_compared: d.pixels,
+            correlation: d.correlation,
+            mse: d.rmse * d.rmse,
+            rmse: d.rmse,
+            max_abs_diff: d.max_abs_diff,
+            max_abs_diff_at: at(plan, d.worst_index, d.worst_a, d.worst_b),
+            max_rel_diff: r.max_rel_diff,
+            max_rel_diff_at: at(plan, r.index, r.a, r.b),
+            rel_floor: r.floor,
+            sum_a: d.sum_a,
+            sum_b: d.sum_b,
+            sum_ratio: d.sum_ratio,
+            tolerance: r.tolerance,
+            pixels_over_tolerance: r.over_tolerance,
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+struct Summary {
+    command: Vec<String>,
+    simulation_args: Vec<String>,
+    a: SideInfo,
+    b: SideInfo,
+    /// fast, slow
+    detector_pixels: [usize; 2],
+    /// inclusive fast min, fast max, slow min, slow max
+    roi: [usize; 4],
+    sample: Option<SampleInfo>,
+    #[serde(flatten)]
+    metrics: Metrics,
     threshold: Option<f64>,
     passed: bool,
     runtime_a_ms: f64,
     runtime_b_ms: f64,
     png_scale_method: String,
     png_white: f64,
+}
+
+/// Which pixels each output covers: the ROI (cropped previews; pixels the simulation renders)
+/// and, within it, the compared ones (all, or the sample).
+struct Selection {
+    roi: [usize; 4],
+    in_roi: Vec<bool>,
+    compared: Vec<bool>,
+}
+
+impl Selection {
+    fn new(plan: &Plan, roi: [usize; 4]) -> Self {
+        let in_roi: Vec<bool> = (0..plan.pixels())
+            .map(|i| {
+                let (f, s) = (i % plan.fpixels, i / plan.fpixels);
+                f >= roi[0] && f <= roi[1] && s >= roi[2] && s <= roi[3] && plan.renders(f, s)
+            })
+            .collect();
+        Selection { roi, compared: in_roi.clone(), in_roi }
+    }
+
+    fn restrict_to(&mut self, sample: &Sample) {
+        self.compared.fill(false);
+        for &i in &sample.pixels {
+            self.compared[i] = true;
+        }
+    }
 }
 
 /// Fail before any rendering when the reference cannot be read or run (the AT-TOOLS-001
@@ -311,55 +366,39 @@ fn run(o: &Options, all_args: &[String]) -> Result<i32, Failure> {
         Command::Run(raw) => raw,
         Command::Help => return Err(Failure::Usage("simulation flags expected after '--', not a help request".into())),
     };
-    let exp = resolve(&raw)?;
-    let plan = Plan::new(&exp);
-    let roi = compare_roi(&plan, o.roi)?;
+    let plan = Plan::new(&resolve(&raw)?);
+    let mut sel = Selection::new(&plan, compare_roi(&plan, o.roi)?);
     std::fs::create_dir_all(&o.out).map_err(|e| Failure::Io(format!("{}: {e}", o.out.display())))?;
     let (a, switched_at) = candidate(o.engine_a, &plan, raw.backend.as_deref())?;
     println!("A runtime: {:.3} s ({})", a.info.runtime_ms / 1e3, a.info.label());
-    let in_roi = |i: usize| {
-        let (f, s) = (i % plan.fpixels, i / plan.fpixels);
-        f >= roi[0] && f <= roi[1] && s >= roi[2] && s <= roi[3] && plan.renders(f, s)
-    };
-    let (b, sample) = reference(o, &plan, &a.image, switched_at, &in_roi)?;
+    let (b, sample) = reference(o, &plan, &a.image, switched_at, &sel.in_roi)?;
     println!("B runtime: {:.3} s ({})", b.info.runtime_ms / 1e3, b.info.label());
-    let compared = |i: usize| in_roi(i) && sample.as_ref().is_none_or(|s| s.pixels.binary_search(&i).is_ok());
-    let d = diff(&a.image, &b.image, compared);
-    let r = relative_diff(&a.image, &b.image, compared, RELATIVE_FLOOR * d.max_b, o.tolerance);
-    let white = write_previews(&o.out, &plan, roi, &a.image, &b.image, &in_roi, &compared, d.max_abs_diff)?;
+    if let Some(s) = &sample {
+        sel.restrict_to(s);
+    }
+    let d = diff(&a.image, &b.image, |i| sel.compared[i]);
+    let r = relative_diff(&a.image, &b.image, |i| sel.compared[i], RELATIVE_FLOOR * d.max_b, o.tolerance);
+    let png_white = write_previews(&o.out, &plan, &sel, &a.image, &b.image, d.max_abs_diff)?;
     let passed = o.threshold.is_none_or(|t| d.correlation >= t);
     let summary = Summary {
-        command: std::iter::once("nanobragg".to_string()).chain(std::iter::once("compare".to_string())).chain(all_args.iter().cloned()).collect(),
+        command: ["nanobragg", "compare"].iter().map(|s| s.to_string()).chain(all_args.iter().cloned()).collect(),
         simulation_args: o.sim_args.clone(),
         detector_pixels: [plan.fpixels, plan.spixels],
-        roi,
+        roi: sel.roi,
         sample: sample.map(|s| SampleInfo { requested: o.sample.unwrap_or(0), pixels: s.pixels.len(), brightest: s.brightest, random: s.random, seed: s.seed }),
-        pixels_compared: d.pixels,
-        correlation: d.correlation,
-        mse: d.rmse * d.rmse,
-        rmse: d.rmse,
-        max_abs_diff: d.max_abs_diff,
-        max_abs_diff_at: at(&plan, d.worst_index, d.worst_a, d.worst_b),
-        max_rel_diff: r.max_rel_diff,
-        max_rel_diff_at: at(&plan, r.index, r.a, r.b),
-        rel_floor: r.floor,
-        sum_a: d.sum_a,
-        sum_b: d.sum_b,
-        sum_ratio: d.sum_ratio,
-        tolerance: o.tolerance,
-        pixels_over_tolerance: r.over_tolerance,
+        metrics: Metrics::new(&plan, &d, &r),
         threshold: o.threshold,
         passed,
         runtime_a_ms: a.info.runtime_ms,
         runtime_b_ms: b.info.runtime_ms,
         png_scale_method: format!("linear, 0 to the {DEFAULT_PERCENTILE}th percentile of both images over the compared pixels"),
-        png_white: white,
+        png_white,
         a: a.info,
         b: b.info,
     };
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Failure::Io(format!("summary.json: {e}")))?;
     write_atomic(&o.out.join("summary.json"), json.as_bytes())?;
-    print_table(&summary, &d, &r, &o.out);
+    print_table(&summary, &o.out);
     if !passed {
         println!("FAIL: correlation {:.9} is below the threshold {}", d.correlation, o.threshold.unwrap_or(f64::NAN));
         return Ok(3);
@@ -390,31 +429,31 @@ fn compare_roi(plan: &Plan, roi: Option<[usize; 4]>) -> Result<[usize; 4], Failu
 
 /// Render the candidate; also returns where it flipped C's interpolation switch (c-parity).
 fn candidate(choice: EngineA, plan: &Plan, backend: Option<&str>) -> Result<(Side, Option<usize>), Failure> {
+    let EngineA::Gpu { explicit } = choice else { return Ok(cpu_candidate(plan, None)) };
     let start = Instant::now();
-    let gpu = match choice {
-        EngineA::Cpu => None,
-        EngineA::Gpu { explicit } => match engine::gpu::render(plan, backend) {
-            Ok(r) => Some(r),
-            Err(e) if explicit => return Err(Failure::Runner(format!("--engine-a gpu: {e}"))),
-            Err(e) => {
-                eprintln!("note: {e}; comparing the CPU engine with the f64 CPU engine instead");
-                None
-            }
-        },
-    };
-    let fell_back = matches!(choice, EngineA::Gpu { .. }) && gpu.is_none();
-    let start = if gpu.is_some() { start } else { Instant::now() };
-    let rendered: Rendered = gpu.unwrap_or_else(|| cpu::render(plan));
-    let mut info = SideInfo::new("cpu", start.elapsed());
-    if let EngineUsed::Gpu { adapter, backend } = &rendered.engine {
-        info.kind = "gpu".into();
-        info.adapter = Some(adapter.clone());
-        info.backend = Some(backend.clone());
+    match engine::gpu::render(plan, backend) {
+        Ok(r) => Ok(candidate_side(r, start.elapsed(), None)),
+        Err(e) if explicit => Err(Failure::Runner(format!("--engine-a gpu: {e}"))),
+        Err(e) => {
+            eprintln!("note: {e}; comparing the CPU engine with the f64 CPU engine instead");
+            Ok(cpu_candidate(plan, Some("no usable GPU adapter: the candidate is the CPU engine".into())))
+        }
     }
-    if fell_back {
-        info.note = Some("no usable GPU adapter: the candidate is the CPU engine".into());
+}
+
+fn cpu_candidate(plan: &Plan, note: Option<String>) -> (Side, Option<usize>) {
+    let start = Instant::now();
+    let r = cpu::render(plan);
+    candidate_side(r, start.elapsed(), note)
+}
+
+fn candidate_side(r: Rendered, runtime: Duration, note: Option<String>) -> (Side, Option<usize>) {
+    let mut info = SideInfo::new("cpu", runtime);
+    if let EngineUsed::Gpu { adapter, backend } = r.engine {
+        (info.kind, info.adapter, info.backend) = ("gpu".into(), Some(adapter), Some(backend));
     }
-    Ok((Side { image: rendered.image, info }, rendered.interpolation_switched_at))
+    info.note = note;
+    (Side { image: r.image, info }, r.interpolation_switched_at)
 }
 
 fn reference(
@@ -422,8 +461,8 @@ fn reference(
     plan: &Plan,
     candidate: &[f32],
     switched_at: Option<usize>,
-    in_roi: &dyn Fn(usize) -> bool,
-) -> Result<(Side, Option<crate::compare::Sample>), Failure> {
+    in_roi: &[bool],
+) -> Result<(Side, Option<Sample>), Failure> {
     let start = Instant::now();
     match &o.reference {
         Reference::CpuEngine => match o.sample {
@@ -432,7 +471,7 @@ fn reference(
                 Ok((Side { image, info: SideInfo::new("cpu", start.elapsed()) }, None))
             }
             Some(n) => {
-                let sample = sample_pixels(candidate, in_roi, n, SAMPLE_SEED);
+                let sample = sample_pixels(candidate, |i| in_roi[i], n, SAMPLE_SEED);
                 let image = recompute(plan, switched_at, &sample.pixels);
                 let mut info = SideInfo::new("cpu", start.elapsed());
                 info.note = Some(format!("{} pixels computed ({} brightest, {} random)", sample.pixels.len(), sample.brightest, sample.random));
@@ -562,32 +601,23 @@ fn roi_indices(plan: &Plan, roi: [usize; 4]) -> Vec<usize> {
 
 /// a.png and b.png on one scale (0 to the 99.5th percentile of both over the compared pixels)
 /// and diff.png (a − b: blue negative, white zero, red positive), all cropped to the ROI;
-/// pixels not compared are black. Returns the white point.
-#[allow(clippy::too_many_arguments)]
-fn write_previews(
-    out: &Path,
-    plan: &Plan,
-    roi: [usize; 4],
-    a: &[f32],
-    b: &[f32],
-    in_roi: &dyn Fn(usize) -> bool,
-    compared: &dyn Fn(usize) -> bool,
-    max_abs_diff: f64,
-) -> Result<f64, Failure> {
-    let idx = roi_indices(plan, roi);
-    let (w, h) = (roi[1] - roi[0] + 1, roi[3] - roi[2] + 1);
+/// a.png shows the whole ROI, b.png and diff.png the compared pixels (others black). Returns
+/// the white point.
+fn write_previews(out: &Path, plan: &Plan, sel: &Selection, a: &[f32], b: &[f32], max_abs_diff: f64) -> Result<f64, Failure> {
+    let idx = roi_indices(plan, sel.roi);
+    let (w, h) = (sel.roi[1] - sel.roi[0] + 1, sel.roi[3] - sel.roi[2] + 1);
     let crop = |img: &[f32]| -> Vec<f32> { idx.iter().map(|&i| img[i]).collect() };
-    let both: Vec<f32> = idx.iter().filter(|&&i| compared(i)).flat_map(|&i| [a[i], b[i]]).collect();
+    let both: Vec<f32> = idx.iter().filter(|&&i| sel.compared[i]).flat_map(|&i| [a[i], b[i]]).collect();
     let white = percentile(&both, |_| true, DEFAULT_PERCENTILE);
     let scale = if white > 0.0 { 255.0 / white } else { 1.0 };
-    for (name, image, shown) in [("a.png", a, in_roi), ("b.png", b, compared)] {
-        let opts = PngOptions { scale, log: false, percentile: DEFAULT_PERCENTILE, colormap: Default::default(), rendered: |j: usize| shown(idx[j]) };
+    for (name, image, shown) in [("a.png", a, &sel.in_roi), ("b.png", b, &sel.compared)] {
+        let opts = PngOptions { scale, log: false, percentile: DEFAULT_PERCENTILE, colormap: Default::default(), rendered: |j: usize| shown[idx[j]] };
         write_atomic(&out.join(name), &encode_png(w, h, &gray_levels(&crop(image), &opts))?)?;
     }
     let rgb: Vec<u8> = idx
         .iter()
         .flat_map(|&i| {
-            if !compared(i) {
+            if !sel.compared[i] {
                 return [0, 0, 0];
             }
             let d = a[i] as f64 - b[i] as f64;
@@ -598,18 +628,80 @@ fn write_previews(
     Ok(white)
 }
 
-fn print_table(s: &Summary, d: &ImageDiff, r: &RelativeDiff, out: &Path) {
+fn print_table(s: &Summary, out: &Path) {
     let g = crate::io::cfmt::fmt_g;
+    let m = &s.metrics;
     let [x0, x1, y0, y1] = s.roi;
-    println!("compared {} pixels (fast {x0}..{x1}, slow {y0}..{y1}){}", d.pixels, if s.sample.is_some() { ", sampled" } else { "" });
-    println!("  correlation      {:.9}", d.correlation);
-    println!("  rmse             {}", g(d.rmse));
+    println!("compared {} pixels (fast {x0}..{x1}, slow {y0}..{y1}){}", m.pixels_compared, if s.sample.is_some() { ", sampled" } else { "" });
+    println!("  correlation      {:.9}", m.correlation);
+    println!("  rmse             {}", g(m.rmse));
     let where_ = |value: f64, p: PixelAt| {
         if value == 0.0 { " (identical images)".to_string() } else { format!(" at (fast {}, slow {}): {} vs {}", p.fast, p.slow, g(p.a), g(p.b)) }
     };
-    println!("  max |a-b|        {}{}", g(d.max_abs_diff), where_(d.max_abs_diff, s.max_abs_diff_at));
-    println!("  max relative     {}{} (floor {})", g(r.max_rel_diff), where_(r.max_rel_diff, s.max_rel_diff_at), g(r.floor));
-    println!("  sum a, sum b     {}, {} (ratio {:.9})", g(d.sum_a), g(d.sum_b), d.sum_ratio);
-    println!("  over tolerance   {} pixels (relative > {})", r.over_tolerance, g(r.tolerance));
+    println!("  max |a-b|        {}{}", g(m.max_abs_diff), where_(m.max_abs_diff, m.max_abs_diff_at));
+    println!("  max relative     {}{} (floor {})", g(m.max_rel_diff), where_(m.max_rel_diff, m.max_rel_diff_at), g(m.rel_floor));
+    println!("  sum a, sum b     {}, {} (ratio {:.9})", g(m.sum_a), g(m.sum_b), m.sum_ratio);
+    println!("  over tolerance   {} pixels (relative > {})", m.pixels_over_tolerance, g(m.tolerance));
     println!("wrote {}: summary.json a.png b.png diff.png", out.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(args: &[&str], env: Option<&str>) -> Result<Options, Failure> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse_options(&args, env.map(Into::into))
+    }
+
+    #[test]
+    fn options_and_defaults() {
+        let o = opts(&["--roi", "1", "2", "3", "4", "--threshold", "0.9", "--", "-N", "5"], None).unwrap();
+        assert_eq!(o.roi, Some([1, 2, 3, 4]));
+        assert_eq!(o.threshold, Some(0.9));
+        assert_eq!(o.out, PathBuf::from(DEFAULT_OUT_DIR));
+        assert_eq!(o.engine_a, EngineA::Gpu { explicit: false });
+        assert_eq!(o.reference, Reference::CpuEngine);
+        assert_eq!(o.sim_args, ["-N", "5"]);
+        assert_eq!(opts(&["--engine-a", "gpu", "--", "-N", "5"], None).unwrap().engine_a, EngineA::Gpu { explicit: true });
+    }
+
+    #[test]
+    fn nb_c_bin_is_the_default_program_reference() {
+        let o = opts(&["--", "-N", "5"], Some("/opt/nanoBragg")).unwrap();
+        assert_eq!(o.reference, Reference::Program { path: "/opt/nanoBragg".into(), from_env: true });
+        // an explicit reference wins over the environment
+        let o = opts(&["--ref", "x.bin", "--", "-N", "5"], Some("/opt/nanoBragg")).unwrap();
+        assert_eq!(o.reference, Reference::File("x.bin".into()));
+    }
+
+    #[test]
+    fn bad_options_are_usage_errors() {
+        for args in [
+            &["-N", "5"][..],
+            &["--"],
+            &["--roi", "1", "2", "--", "-N", "5"],
+            &["--ref", "a", "--ref-bin", "b", "--", "-N", "5"],
+            &["--sample", "10", "--ref", "a", "--", "-N", "5"],
+            &["--tolerance", "-1", "--", "-N", "5"],
+            &["--engine-a", "tpu", "--", "-N", "5"],
+        ] {
+            let f = opts(args, None).unwrap_err();
+            assert_eq!(f.code(), 1, "{args:?}: {}", f.message());
+        }
+    }
+
+    #[test]
+    fn program_runs_elsewhere_with_absolute_inputs_and_our_float_path() {
+        let sim: Vec<String> = ["-hkl", "in/P1.hkl", "-floatfile", "mine.bin", "-mat", "/abs/A.mat", "-N", "5"].iter().map(|s| s.to_string()).collect();
+        let args = program_args(&sim, Path::new("/work/here"), Path::new("/tmp/s/ref_float.bin"));
+        assert_eq!(args, ["-hkl", "/work/here/in/P1.hkl", "-mat", "/abs/A.mat", "-N", "5", "-floatfile", "/tmp/s/ref_float.bin"]);
+    }
+
+    #[test]
+    fn library_errors_map_to_exit_statuses() {
+        assert_eq!(Failure::from(Error::Usage("x".into())).code(), 1);
+        assert_eq!(Failure::from(Error::Gpu("x".into())).code(), 2);
+        assert_eq!(Failure::from(Error::parse(Path::new("f"), "line 1", "bad")).code(), 5);
+    }
 }
