@@ -1,10 +1,85 @@
-//! The WebGPU engine (see issue: GPU engine). Until it lands, asking for it is a clear error
-//! and `-engine auto` falls back to the CPU engine with a notice.
+//! The WebGPU engine: the plan packed into buffers, one compute dispatch per detector tile,
+//! each invocation summing one pixel exactly as `cpu::render_pixel` does, with the
+//! precision-critical geometry carried in f64 or double-float (docs/gpu.md).
+//!
+//! Prints nothing: the caller reports the adapter from `EngineUsed::Gpu`.
 
-use super::Rendered;
-use super::plan::Plan;
-use crate::error::{Error, Result};
+mod context;
+mod job;
+mod layout;
+mod shader;
+#[cfg(test)]
+mod tests;
+mod trace;
 
-pub fn render(_plan: &Plan, _backend: Option<&str>) -> Result<Rendered> {
-    Err(Error::Gpu("the GPU engine is not available in this build".into()))
+pub use context::GpuOptions;
+pub use shader::Precision;
+
+use super::cpu::{self, Tracer};
+use super::plan::{Interpolation, Plan};
+use super::{EngineUsed, Rendered};
+use crate::error::Result;
+use context::GpuContext;
+use job::{Job, Rect};
+use layout::GpuPixelOut;
+
+/// Render `plan` on the adapter `backend` selects (`None`/`auto`: any, `WGPU_BACKEND` honoured).
+pub fn render(plan: &Plan, backend: Option<&str>) -> Result<Rendered> {
+    render_with(plan, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() })
+}
+
+pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
+    let ctx = GpuContext::shared(opts)?;
+    let job = Job::new(&ctx, plan, opts.binding_limit, 1)?;
+    let rect = Rect::roi(plan);
+    let interpolate = plan.interpolation != Interpolation::Nearest;
+    let mut pixels = job.render_rect(plan, rect, 0, interpolate)?;
+    let mut switched_at = None;
+    if plan.interpolation == Interpolation::OneShotSwitch
+        && let Some(first) = pixels.iter().position(|p| p.left_grid != 0)
+    {
+        // as cpu::render: pixels up to the one where C's shared switch flips are final; every
+        // later pixel is rendered again with nearest-neighbour F
+        let switch_pixel = rect.image_index(plan, first);
+        let rest = job.render_rect(plan, rect, switch_pixel + 1, false)?;
+        pixels[first + 1..].copy_from_slice(&rest[first + 1..]);
+        switched_at = Some(switch_pixel);
+    }
+    Ok(assemble(plan, rect, &pixels, switched_at, &ctx))
+}
+
+/// The full float image and statistics from the rectangle's pixels.
+fn assemble(plan: &Plan, rect: Rect, pixels: &[GpuPixelOut], switched_at: Option<usize>, ctx: &GpuContext) -> Rendered {
+    let mut image = vec![0.0f32; plan.pixels()];
+    let mut omega_sum = 0.0f64;
+    for (i, p) in pixels.iter().enumerate() {
+        image[rect.image_index(plan, i)] = p.value;
+        omega_sum += p.omega_sum as f64;
+    }
+    let mut stats = cpu::statistics(plan, &image);
+    stats.omega_sum = omega_sum;
+    Rendered {
+        image,
+        stats,
+        interpolation_switched_at: switched_at,
+        engine: EngineUsed::Gpu { adapter: ctx.adapter_name.clone(), backend: format!("{}, {}", ctx.backend_name, ctx.precision.name()) },
+    }
+}
+
+/// `-trace_pixel` on the GPU: renders the one pixel with a debug buffer and reports the same
+/// named quantities, in the same order, as the CPU engine's tracer. Interpolation starts on
+/// (when the plan interpolates), as for the first pixel of a run.
+pub fn trace_pixel(plan: &Plan, fast: usize, slow: usize, backend: Option<&str>, tracer: &mut dyn Tracer) -> Result<()> {
+    trace_pixel_with(plan, fast, slow, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() }, tracer)
+}
+
+pub fn trace_pixel_with(plan: &Plan, fast: usize, slow: usize, opts: &GpuOptions, tracer: &mut dyn Tracer) -> Result<()> {
+    if fast >= plan.fpixels || slow >= plan.spixels {
+        return Err(crate::error::Error::Usage(format!("trace pixel ({slow}, {fast}) is outside the detector")));
+    }
+    let ctx = GpuContext::shared(opts)?;
+    let job = Job::new(&ctx, plan, opts.binding_limit, trace::slots(plan))?;
+    let slots = job.trace(fast, slow, plan.interpolation != Interpolation::Nearest)?;
+    trace::emit(plan, &slots, tracer);
+    Ok(())
 }

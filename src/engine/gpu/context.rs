@@ -1,0 +1,199 @@
+//! The device side that outlives one render: instance, adapter, device, queue and the compiled
+//! kernel, created once per (backend choice, precision) and shared by every later render in
+//! the process. Also the one place that turns wgpu's failure signals (request errors, error
+//! scopes, uncaptured errors, device loss, failed maps) into `Error::Gpu`.
+
+use super::shader::{Precision, kernel_source};
+use crate::error::{Error, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What to ask the GPU engine for. `Default` = automatic backend (honouring `WGPU_BACKEND`),
+/// native f64 when the adapter has it, the adapter's own binding limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GpuOptions {
+    /// `vulkan`, `metal`, `dx12`, `gl` or `auto` (as `-backend`)
+    pub backend: Option<String>,
+    /// force a precision variant instead of choosing by adapter features
+    pub precision: Option<Precision>,
+    /// cap on the bytes of one storage binding, below the device's own limit: forces the
+    /// tiling and the grid split to happen on small jobs (tests, constrained devices)
+    pub binding_limit: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ContextKey {
+    backends: wgpu::Backends,
+    precision: Option<Precision>,
+}
+
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub pipeline: wgpu::ComputePipeline,
+    pub precision: Precision,
+    pub limits: wgpu::Limits,
+    pub adapter_name: String,
+    pub backend_name: String,
+    /// uncaptured errors and device loss reported by wgpu's callbacks
+    failures: Arc<Mutex<Vec<String>>>,
+    lost: Arc<AtomicBool>,
+}
+
+static CONTEXTS: Mutex<Vec<(ContextKey, Arc<GpuContext>)>> = Mutex::new(Vec::new());
+
+/// The backends a `-backend` value selects; `auto` (or none) means `WGPU_BACKEND` if set,
+/// else all of them.
+pub fn backends_for(choice: Option<&str>) -> Result<wgpu::Backends> {
+    Ok(match choice.unwrap_or("auto") {
+        "auto" => wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
+        "vulkan" => wgpu::Backends::VULKAN,
+        "metal" => wgpu::Backends::METAL,
+        "dx12" => wgpu::Backends::DX12,
+        "gl" => wgpu::Backends::GL,
+        other => return Err(Error::Gpu(format!("unknown backend '{other}' (use vulkan, metal, dx12, gl or auto)"))),
+    })
+}
+
+impl GpuContext {
+    /// The process-wide context for these options, created on first use (and again after a
+    /// device loss).
+    pub fn shared(opts: &GpuOptions) -> Result<Arc<GpuContext>> {
+        let key = ContextKey { backends: backends_for(opts.backend.as_deref())?, precision: opts.precision };
+        let mut cache = CONTEXTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache.retain(|(_, ctx)| !ctx.lost.load(Ordering::SeqCst));
+        if let Some((_, ctx)) = cache.iter().find(|(k, _)| *k == key) {
+            return Ok(ctx.clone());
+        }
+        let ctx = Arc::new(pollster::block_on(GpuContext::create(&key))?);
+        cache.push((key, ctx.clone()));
+        Ok(ctx)
+    }
+
+    async fn create(key: &ContextKey) -> Result<GpuContext> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = key.backends;
+        let instance = wgpu::Instance::new(desc);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("no GPU adapter found ({e})")))?;
+        let has_f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
+        let precision = match key.precision {
+            Some(Precision::F64) if !has_f64 => {
+                return Err(Error::Gpu(format!("adapter {} has no 64-bit float support (SHADER_F64)", adapter.get_info().name)));
+            }
+            Some(p) => p,
+            None if has_f64 => Precision::F64,
+            None => Precision::DoubleFloat,
+        };
+        let features = if precision == Precision::F64 { wgpu::Features::SHADER_F64 } else { wgpu::Features::empty() };
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("nanobragg"),
+                required_features: features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("could not open the GPU device ({e})")))?;
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let lost = Arc::new(AtomicBool::new(false));
+        let sink = failures.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push(e.to_string());
+        }));
+        let (sink, flag) = (failures.clone(), lost.clone());
+        device.set_device_lost_callback(move |reason, message| {
+            flag.store(true, Ordering::SeqCst);
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push(format!("device lost ({reason:?}): {message}"));
+        });
+        let pipeline = build_pipeline(&device, precision).await?;
+        let info = adapter.get_info();
+        Ok(GpuContext {
+            device,
+            queue,
+            pipeline,
+            precision,
+            limits,
+            adapter_name: info.name,
+            backend_name: format!("{:?}", info.backend),
+            failures,
+            lost,
+        })
+    }
+
+    /// Largest storage binding a job may use.
+    pub fn binding_limit(&self, cap: Option<u64>) -> u64 {
+        let device = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        cap.map_or(device, |c| c.min(device))
+    }
+
+    /// Runs `work` inside validation and out-of-memory error scopes and reports whatever they,
+    /// the uncaptured-error handler or the device-lost callback caught, as one `Error::Gpu`.
+    pub fn checked<T>(&self, what: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let result = work();
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        let caught: Vec<String> = {
+            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            let mut all: Vec<String> = oom.into_iter().chain(validation).map(|e| e.to_string()).collect();
+            all.append(&mut failures);
+            all
+        };
+        if !caught.is_empty() {
+            return Err(Error::Gpu(format!("{what} failed on {}: {}", self.adapter_name, caught.join("; "))));
+        }
+        result
+    }
+
+    /// Copies `bytes` bytes of `source` into `staging` and maps them back to the host.
+    pub fn read_back(&self, encoder: wgpu::CommandEncoder, source: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let mut encoder = encoder;
+        encoder.copy_buffer_to_buffer(source, 0, staging, 0, bytes);
+        let submission = self.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..bytes);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Gpu(format!("reading the result back failed: {e}"))),
+            Err(_) => return Err(Error::Gpu("the GPU never answered the read-back request".into())),
+        }
+        let data = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the result back failed: {e}")))?.to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+}
+
+async fn build_pipeline(device: &wgpu::Device, precision: Precision) -> Result<wgpu::ComputePipeline> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let source = kernel_source(precision);
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("nanobragg render"),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some("nanobragg render"),
+        layout: None,
+        module: &module,
+        entry_point: Some("render"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    match scope.pop().await {
+        Some(e) => Err(Error::Gpu(format!("the {} render kernel was rejected: {e}", precision.name()))),
+        None => Ok(pipeline),
+    }
+}
