@@ -52,8 +52,8 @@ struct Params {
     first_layer: u32,
     first_sub: u32,
     first_source: u32,
-    /// 1.0, for w_init
-    one: f32,
+    /// 0, for w_init
+    zero: u32,
 }
 
 struct Dispatch {
@@ -501,7 +501,7 @@ fn masked(pixel: u32) -> bool {
 
 @compute @workgroup_size(64)
 fn render(@builtin(global_invocation_id) gid: vec3<u32>) {
-    w_init(params.one);
+    w_init(params.zero);
     if gid.x >= job.count {
         return;
     }

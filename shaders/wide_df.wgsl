@@ -10,23 +10,25 @@
 // SPIR-V float operations carry no "exact" marking from naga, so a driver compiler may apply
 // algebraic identities that are false in floating point: Mesa's NIR rewrites (a + b) − a to
 // b, which turns TwoSum's error term into 0 (measured on lavapipe). Every intermediate such
-// an identity could see through is therefore multiplied by `opaque_one`, a 1.0 the compiler
-// cannot know: the entry point loads it from a buffer through w_init.
-//
+// an identity could see through therefore passes through `opaque`: an XOR of its bits with a
+// zero the compiler cannot know (loaded from a buffer by the entry point via w_init). A
+// multiplication by an opaque 1.0 is not enough: NIR factors x·1 + y·1 into (x + y)·1 and
+// then sees the pattern again (also measured).
+
 // Same function set as wide_f64.wgsl; the kernel only touches W through these functions.
 
 alias W = vec2<f32>;
 
-var<private> opaque_one: f32;
+var<private> opaque_zero: u32;
 
-/// Must run first in every entry point, with a 1.0 read from a buffer.
-fn w_init(one: f32) {
-    opaque_one = one;
+/// Must run first in every entry point, with a 0 read from a buffer.
+fn w_init(zero: u32) {
+    opaque_zero = zero;
 }
 
 /// x, hidden from algebraic simplification.
 fn opaque(x: f32) -> f32 {
-    return x * opaque_one;
+    return bitcast<f32>(bitcast<u32>(x) ^ opaque_zero);
 }
 
 /// s + e == a + b exactly.

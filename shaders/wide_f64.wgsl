@@ -10,7 +10,7 @@
 alias W = f64;
 
 /// Nothing to set up: native f64 needs no protection from the compiler (see wide_df.wgsl).
-fn w_init(one: f32) {}
+fn w_init(zero: u32) {}
 
 fn w(x: f32) -> W {
     return f64(x);

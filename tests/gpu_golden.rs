@@ -61,3 +61,10 @@ fn golden_corpus_c_parity() {
 fn golden_corpus_default_mode() {
     check_corpus("golden_corpus_default_mode", false, None);
 }
+
+/// The portable double-float kernel (what adapters without SHADER_F64 run), forced here so it
+/// is checked on every machine that has any adapter.
+#[test]
+fn golden_corpus_c_parity_double_float() {
+    check_corpus("golden_corpus_c_parity_double_float", true, Some(Precision::DoubleFloat));
+}

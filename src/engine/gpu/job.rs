@@ -151,7 +151,7 @@ fn params(plan: &Plan, precision: Precision, grid_split: u32) -> Result<GpuParam
         first_layer: first[1] as u32,
         first_sub: first[2] as u32,
         first_source: first[3] as u32,
-        one: 1.0,
+        zero: 0,
     })
 }
 
@@ -249,7 +249,7 @@ impl<'a> Job<'a> {
             let trace_bytes = trace_slots * size_of::<GpuTraceSlot>();
             let dispatch = empty("dispatch", size_of::<GpuDispatch>(), wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
             let output = empty("pixels", out_bytes, storage | wgpu::BufferUsages::COPY_SRC);
-            let trace = input("trace", bytemuck::cast_slice(&vec![GpuTraceSlot::default(); trace_slots]))?;
+            let trace = empty("trace", trace_bytes, storage | wgpu::BufferUsages::COPY_SRC);
             let staging = empty("read-back", out_bytes.max(trace_bytes), wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
             let layout = ctx.pipeline.get_bind_group_layout(0);
             let buffers = [&params, &dispatch, &lattices, &sources, &grid_lo, &grid_hi, &mask, &output, &trace];

@@ -80,8 +80,8 @@ pub struct GpuParams {
     pub first_layer: u32,
     pub first_sub: u32,
     pub first_source: u32,
-    /// always 1.0: the kernel's runtime-opaque one (wide_df.wgsl)
-    pub one: f32,
+    /// always 0: the kernel's runtime-opaque zero (wide_df.wgsl)
+    pub zero: u32,
 }
 
 /// `GpuParams::flags` bits (WGSL `FLAG_*`).
@@ -232,7 +232,7 @@ mod tests {
                 close_distance, thickstep, mu, dmin, scale, i_bg, n_a, n_b, n_c, kahn, fudge, default_f, fpixels,
                 oversample, thicksteps, source_count, phisteps, domains, shape, flags, grid_min_h, grid_min_k,
                 grid_min_l, grid_count_h, grid_count_k, grid_count_l, grid_split, first_pixel, first_layer, first_sub,
-                first_source, one
+                first_source, zero
             ]);
             check_layout!(m, "Dispatch", GpuDispatch, [x0, y0, width, start, count, first_index, trace_pixel, bits]);
             check_layout!(m, "Lattice", GpuLattice, [a, b, c]);

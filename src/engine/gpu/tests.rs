@@ -69,7 +69,7 @@ const SINCG_PROBE: &str = "
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(64)
 fn probe(@builtin(global_invocation_id) gid: vec3<u32>) {
-    w_init(select(0.0, 1.0, arrayLength(&out) > 0u));
+    w_init(select(1u, 0u, arrayLength(&out) > 0u));
     if gid.x < arrayLength(&out) {
         out[gid.x] = sincg_split(split_index(h_in[gid.x]), n_in[gid.x]);
     }
@@ -140,7 +140,7 @@ const ARITHMETIC_PROBE: &str = "
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(64)
 fn probe(@builtin(global_invocation_id) gid: vec3<u32>) {
-    w_init(select(0.0, 1.0, arrayLength(&out) > 0u));
+    w_init(select(1u, 0u, arrayLength(&out) > 0u));
     let i = gid.x / 8u;
     if i >= arrayLength(&a_in) {
         return;
@@ -182,6 +182,51 @@ fn wide_arithmetic_is_accurate_on_the_device() {
                 let err = (got - expect).abs() / size;
                 assert!(err < tolerance, "{} {name}({a}, {b}) = {got}, expected {expect} (rel. error {err:.2e})", precision.name());
             }
+        }
+    }
+}
+
+const CHAIN_PROBE: &str = "
+@group(0) @binding(0) var<storage, read> v: array<W>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn probe(@builtin(global_invocation_id) gid: vec3<u32>) {
+    w_init(select(1u, 0u, arrayLength(&out) > 0u));
+    let i = gid.x * 5u;
+    if i + 4u >= arrayLength(&v) {
+        return;
+    }
+    // a detector position component: f·fdet + s·sdet + pix0, then scaled by 1/|pos|
+    let sum = w_add(w_add(w_mul(v[i], v[i + 1u]), w_mul(v[i + 2u], v[i + 3u])), v[i + 4u]);
+    let r = w_parts(w_div(sum, w_sqrt(w_mul(sum, sum))));
+    let q = w_parts(sum);
+    out[4u * gid.x] = q.x;
+    out[4u * gid.x + 1u] = q.y;
+    out[4u * gid.x + 2u] = r.x;
+    out[4u * gid.x + 3u] = r.y;
+}";
+
+/// Wide results fed into further wide operations keep their low parts. (Single operations on
+/// buffer values passed on lavapipe while chains lost the TwoSum error term to NIR's
+/// algebraic rewriting; this is the test that caught it.)
+#[test]
+fn chained_wide_operations_keep_their_low_parts() {
+    for precision in [Precision::F64, Precision::DoubleFloat] {
+        let Some(ctx) = context(precision) else { return };
+        let rows: Vec<[f64; 5]> = (0..64)
+            .map(|i| {
+                let t = i as f64 * 0.731;
+                [0.1182 + t * 1e-3, -0.005998 / (1.0 + t * 1e-7), 0.17862 - t * 1e-3, -0.99997 / (1.0 + t * 3e-7), 0.216343050492215 + t * 1e-4]
+            })
+            .collect();
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        let out = run_kernel(&ctx, CHAIN_PROBE, &[bytemuck::cast_slice(&wides(&flat, precision))], rows.len() * 4);
+        for (i, r) in rows.iter().enumerate() {
+            let expect = r[0] * r[1] + r[2] * r[3] + r[4];
+            let got = out[4 * i] as f64 + out[4 * i + 1] as f64;
+            let unit = out[4 * i + 2] as f64 + out[4 * i + 3] as f64;
+            assert!(((got - expect) / expect).abs() < 1e-13, "{}: row {i}: {got} vs {expect}", precision.name());
+            assert!((unit - expect.signum()).abs() < 1e-13, "{}: row {i}: x/|x| = {unit}", precision.name());
         }
     }
 }
