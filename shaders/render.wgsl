@@ -39,8 +39,6 @@ struct Params {
     source_count: u32,
     phisteps: u32,
     domains: u32,
-    shape: u32,
-    flags: u32,
     grid_min_h: i32,
     grid_min_k: i32,
     grid_min_l: i32,
@@ -92,20 +90,27 @@ struct TraceSlot {
     written: u32,
 }
 
-// Params.flags
-const FLAG_CURVED: u32 = 1u;
-const FLAG_POINT_PIXEL: u32 = 2u;
-const FLAG_OVERSAMPLE_THICK: u32 = 4u;
-const FLAG_OVERSAMPLE_POLAR: u32 = 8u;
-const FLAG_OVERSAMPLE_OMEGA: u32 = 16u;
-const FLAG_NOPOLAR: u32 = 32u;
-const FLAG_WATER: u32 = 64u;
-const FLAG_ONE_SHOT: u32 = 128u;
-const FLAG_GRID: u32 = 256u;
-const FLAG_THICK: u32 = 512u;
-const FLAG_FIRST_TERM: u32 = 1024u;
+// What the experiment uses, fixed per render as pipeline-overridable constants (values from
+// `layout::overrides`): drivers such as llvmpipe run both sides of a branch under a SIMD mask,
+// so a feature left to a runtime flag costs every pixel even when it is off (measured: the
+// unused curved-detector path alone doubled the time of a flat-detector render).
+override CURVED: bool = false;
+override POINT_PIXEL: bool = false;
+override OVERSAMPLE_THICK: bool = false;
+override OVERSAMPLE_POLAR: bool = false;
+override OVERSAMPLE_OMEGA: bool = false;
+override NOPOLAR: bool = false;
+override WATER: bool = false;
+/// tricubic interpolation may be on at all (it is switched per pass by JOB_INTERPOLATE)
+override INTERPOLATE: bool = false;
+/// c-parity: C's interpolation switch is one-shot
+override ONE_SHOT: bool = false;
+override GRID: bool = false;
+override THICK: bool = false;
+/// c-parity: one term sees the φ carry-over lattice set
+override FIRST_TERM: bool = false;
+override SHAPE: u32 = 0u;
 
-// Params.shape
 const SHAPE_SQUARE: u32 = 0u;
 const SHAPE_ROUND: u32 = 1u;
 const SHAPE_GAUSS: u32 = 2u;
@@ -145,10 +150,6 @@ const T_PHI_STEPS: u32 = 36u;
 @group(0) @binding(6) var<storage, read> mask_bits: array<u32>;
 @group(0) @binding(7) var<storage, read_write> pixels_out: array<PixelOut>;
 @group(0) @binding(8) var<storage, read_write> trace: array<TraceSlot>;
-
-fn has(flag: u32) -> bool {
-    return (params.flags & flag) != 0u;
-}
 
 // ---- trace ----
 
@@ -194,7 +195,7 @@ fn subpixel_position(fast: u32, slow: u32, sub_s: u32, sub_f: u32, layer: u32) -
         place(f, s, o, params.fdet.y, params.sdet.y, params.odet.y, params.pix0.y),
         place(f, s, o, params.fdet.z, params.sdet.z, params.odet.z, params.pix0.z),
     );
-    if !has(FLAG_CURVED) {
+    if !CURVED {
         return pos;
     }
     let toward = w3_scale(params.beam, params.distance);
@@ -203,7 +204,7 @@ fn subpixel_position(fast: u32, slow: u32, sub_s: u32, sub_f: u32, layer: u32) -
 }
 
 fn solid_angle(airpath: W) -> f32 {
-    if has(FLAG_POINT_PIXEL) {
+    if POINT_PIXEL {
         return w_f32(w_div(w_div(w(1.0), airpath), airpath));
     }
     let area = w_mul(params.pixel_size, params.pixel_size);
@@ -257,7 +258,7 @@ struct LatticeFactor {
 fn lattice_factor(m: Miller) -> LatticeFactor {
     let n = vec3<f32>(params.n_a, params.n_b, params.n_c);
     let d = m.delta;
-    if params.shape == SHAPE_SQUARE {
+    if SHAPE == SHAPE_SQUARE {
         var per_axis = vec3<f32>(1.0);
         var f = 1.0;
         for (var i = 0; i < 3; i++) {
@@ -268,14 +269,14 @@ fn lattice_factor(m: Miller) -> LatticeFactor {
         }
         return LatticeFactor(per_axis, f);
     }
-    if params.shape == SHAPE_ROUND {
+    if SHAPE == SHAPE_ROUND {
         let hrad_sqr = d.x * d.x * n.x * n.x + d.y * d.y * n.y * n.y + d.z * d.z * n.z * n.z;
         // 0.7236: sqrt of the cube-to-sphere volume ratio, as C
         return LatticeFactor(vec3<f32>(1.0), n.x * n.y * n.z * 0.723601254558268 * sinc3_pi(sqrt(hrad_sqr * params.fudge)));
     }
     let dist = d.x * w3_f32(params.a_star) + d.y * w3_f32(params.b_star) + d.z * w3_f32(params.c_star);
     let rad_star_sqr = dot(dist, dist) * n.x * n.x * n.y * n.y * n.z * n.z;
-    if params.shape == SHAPE_GAUSS {
+    if SHAPE == SHAPE_GAUSS {
         return LatticeFactor(vec3<f32>(1.0), n.x * n.y * n.z * exp(-(rad_star_sqr / 0.63 * params.fudge)));
     }
     return LatticeFactor(vec3<f32>(1.0), select(0.0, n.x * n.y * n.z, rad_star_sqr * params.fudge < 0.3969));
@@ -301,7 +302,7 @@ fn grid_value(hkl: vec3<i32>) -> f32 {
 
 /// Structure factor by nearest grid point; default_F off the grid.
 fn nearest_f(h0: vec3<i32>) -> f32 {
-    if has(FLAG_GRID) && in_grid(h0) {
+    if GRID && in_grid(h0) {
         return grid_value(h0);
     }
     return params.default_f;
@@ -321,7 +322,7 @@ struct Interpolated {
 }
 
 fn tricubic_f(h: W3) -> Interpolated {
-    if !has(FLAG_GRID) || !axis_in_range(h.x, params.grid_min_h, params.grid_count_h)
+    if !GRID || !axis_in_range(h.x, params.grid_min_h, params.grid_count_h)
         || !axis_in_range(h.y, params.grid_min_k, params.grid_count_k)
         || !axis_in_range(h.z, params.grid_min_l, params.grid_count_l) {
         return Interpolated(false, 0.0);
@@ -359,13 +360,13 @@ struct PixelState {
 
 /// F for one term under the interpolation rule; flips the pixel's switch as C does.
 fn structure_factor(st: ptr<function, PixelState>, m: Miller) -> f32 {
-    if (*st).interpolate {
+    if INTERPOLATE && (*st).interpolate {
         let t = tricubic_f(m.h);
         if t.inside {
             return t.f;
         }
         (*st).left_grid = true;
-        if has(FLAG_ONE_SHOT) {
+        if ONE_SHOT {
             (*st).interpolate = false;
         }
     }
@@ -405,7 +406,7 @@ fn sum_rotations(st: ptr<function, PixelState>, s: W3, weight: f32, first: bool,
             if tracing && domain == 0u {
                 trace_term(phi, lat, s, m, lf);
             }
-            if lf.f == 0.0 && !has(FLAG_WATER) {
+            if lf.f == 0.0 && !WATER {
                 continue;
             }
             let f_cell = structure_factor(st, m);
@@ -413,13 +414,13 @@ fn sum_rotations(st: ptr<function, PixelState>, s: W3, weight: f32, first: bool,
                 trace_f(T_F_CELL, f_cell);
             }
             (*st).intensity = w_add((*st).intensity, w(f_cell * f_cell * lf.f * lf.f * weight));
-            if has(FLAG_OVERSAMPLE_THICK) {
+            if OVERSAMPLE_THICK {
                 (*st).intensity = w_mul((*st).intensity, w((*st).capture));
             }
-            if has(FLAG_OVERSAMPLE_POLAR) {
+            if OVERSAMPLE_POLAR {
                 (*st).intensity = w_mul((*st).intensity, w((*st).polar));
             }
-            if has(FLAG_OVERSAMPLE_OMEGA) {
+            if OVERSAMPLE_OMEGA {
                 (*st).intensity = w_mul((*st).intensity, w((*st).omega));
             }
         }
@@ -435,12 +436,12 @@ fn sum_sources(st: ptr<function, PixelState>, diffracted_in: W3, pixel: u32, lay
         if beyond_dmin(s) {
             continue;
         }
-        if (*st).polar == 0.0 || has(FLAG_OVERSAMPLE_POLAR) {
+        if (*st).polar == 0.0 || OVERSAMPLE_POLAR {
             (*st).polar = polarization_factor(params.kahn, w3_f32(src.incident), w3_f32(diffracted), w3_f32(params.polar_axis));
             // C normalises `diffracted` in place here, which later sources then see
             diffracted = unitize(diffracted).dir;
         }
-        let first = has(FLAG_FIRST_TERM) && pixel == params.first_pixel && layer == params.first_layer
+        let first = FIRST_TERM && pixel == params.first_pixel && layer == params.first_layer
             && sub == params.first_sub && source == params.first_source;
         sum_rotations(st, s, src.weight, first, tracing && source == 0u);
     }
@@ -448,18 +449,18 @@ fn sum_sources(st: ptr<function, PixelState>, diffracted_in: W3, pixel: u32, lay
 
 fn render_pixel(fast: u32, slow: u32, pixel: u32) -> PixelOut {
     let tracing = pixel == job.trace_pixel;
-    var st = PixelState(params.i_bg, select(0.0, 1.0, has(FLAG_NOPOLAR)), 0.0, 0.0, 0.0, (job.bits & JOB_INTERPOLATE) != 0u, false);
+    var st = PixelState(params.i_bg, select(0.0, 1.0, NOPOLAR), 0.0, 0.0, 0.0, INTERPOLATE && (job.bits & JOB_INTERPOLATE) != 0u, false);
     let os = params.oversample;
     for (var layer = 0u; layer < params.thicksteps; layer++) {
-        st.capture = select(1.0, 0.0, has(FLAG_THICK));
+        st.capture = select(1.0, 0.0, THICK);
         for (var sub = 0u; sub < os * os; sub++) {
             let pos = subpixel_position(fast, slow, sub / os, sub % os, layer);
             let unit = unitize(pos);
-            if st.omega == 0.0 || has(FLAG_OVERSAMPLE_OMEGA) {
+            if st.omega == 0.0 || OVERSAMPLE_OMEGA {
                 st.omega = solid_angle(unit.len);
             }
             st.omega_sum += st.omega;
-            if st.capture == 0.0 || has(FLAG_OVERSAMPLE_THICK) {
+            if st.capture == 0.0 || OVERSAMPLE_THICK {
                 st.capture = capture_fraction(w3_f32(unit.dir), layer);
             }
             let first_sub = tracing && sub == 0u && layer == 0u;
@@ -473,13 +474,13 @@ fn render_pixel(fast: u32, slow: u32, pixel: u32) -> PixelOut {
         }
     }
     var value = w_mul(params.scale, st.intensity);
-    if !has(FLAG_OVERSAMPLE_THICK) {
+    if !OVERSAMPLE_THICK {
         value = w_mul(value, w(st.capture));
     }
-    if !has(FLAG_OVERSAMPLE_POLAR) {
+    if !OVERSAMPLE_POLAR {
         value = w_mul(value, w(st.polar));
     }
-    if !has(FLAG_OVERSAMPLE_OMEGA) {
+    if !OVERSAMPLE_OMEGA {
         value = w_mul(value, w(st.omega));
     }
     if tracing {
@@ -499,7 +500,7 @@ fn masked(pixel: u32) -> bool {
     return ((mask_bits[pixel / 32u] >> (pixel % 32u)) & 1u) == 0u;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(256)
 fn render(@builtin(global_invocation_id) gid: vec3<u32>) {
     w_init(params.zero);
     if gid.x >= job.count {

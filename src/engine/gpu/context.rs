@@ -30,7 +30,11 @@ struct ContextKey {
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
-    pub pipeline: wgpu::ComputePipeline,
+    pub bind_group_layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    module: wgpu::ShaderModule,
+    /// one specialisation of the kernel per set of overridable constants seen so far
+    pipelines: Mutex<Vec<(Vec<(&'static str, f64)>, wgpu::ComputePipeline)>>,
     pub precision: Precision,
     pub limits: wgpu::Limits,
     pub adapter_name: String,
@@ -112,12 +116,21 @@ impl GpuContext {
             flag.store(true, Ordering::SeqCst);
             sink.lock().unwrap_or_else(|p| p.into_inner()).push(format!("device lost ({reason:?}): {message}"));
         });
-        let pipeline = build_pipeline(&device, precision).await?;
+        let module = compile_kernel(&device, precision).await?;
+        let bind_group_layout = bind_group_layout(&device);
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("nanobragg"),
+            bind_group_layouts: &[Some(&bind_group_layout)],
+            immediate_size: 0,
+        });
         let info = adapter.get_info();
         Ok(GpuContext {
             device,
             queue,
-            pipeline,
+            bind_group_layout,
+            pipeline_layout,
+            module,
+            pipelines: Mutex::new(Vec::new()),
             precision,
             limits,
             adapter_name: info.name,
@@ -125,6 +138,26 @@ impl GpuContext {
             failures,
             lost,
         })
+    }
+
+    /// The kernel specialised for these overridable constants (compiled on first use).
+    pub fn pipeline(&self, constants: &[(&'static str, f64)]) -> Result<wgpu::ComputePipeline> {
+        let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, p)) = cache.iter().find(|(k, _)| k == constants) {
+            return Ok(p.clone());
+        }
+        let pipeline = self.checked("building the render pipeline", || {
+            Ok(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("nanobragg render"),
+                layout: Some(&self.pipeline_layout),
+                module: &self.module,
+                entry_point: Some("render"),
+                compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+                cache: None,
+            }))
+        })?;
+        cache.push((constants.to_vec(), pipeline.clone()));
+        Ok(pipeline)
     }
 
     /// Largest storage binding a job may use.
@@ -177,23 +210,34 @@ impl GpuContext {
     }
 }
 
-async fn build_pipeline(device: &wgpu::Device, precision: Precision) -> Result<wgpu::ComputePipeline> {
+async fn compile_kernel(device: &wgpu::Device, precision: Precision) -> Result<wgpu::ShaderModule> {
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let source = kernel_source(precision);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("nanobragg render"),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    });
-    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some("nanobragg render"),
-        layout: None,
-        module: &module,
-        entry_point: Some("render"),
-        compilation_options: Default::default(),
-        cache: None,
+        source: wgpu::ShaderSource::Wgsl(kernel_source(precision).into()),
     });
     match scope.pop().await {
         Some(e) => Err(Error::Gpu(format!("the {} render kernel was rejected: {e}", precision.name()))),
-        None => Ok(pipeline),
+        None => Ok(module),
     }
+}
+
+/// The kernel's bindings (render.wgsl): 0 parameters, 1 the dispatch uniform, 2–6 read-only
+/// inputs (lattices, sources, two grid pieces, mask), 7 pixels and 8 trace written.
+/// Explicit rather than derived from the shader, so that bindings the overridable constants
+/// compile out do not change it.
+fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
+    let storage = |read_only| wgpu::BindingType::Buffer {
+        ty: wgpu::BufferBindingType::Storage { read_only },
+        has_dynamic_offset: false,
+        min_binding_size: None,
+    };
+    let uniform = wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None };
+    let types = [storage(true), uniform, storage(true), storage(true), storage(true), storage(true), storage(true), storage(false), storage(false)];
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = types
+        .into_iter()
+        .enumerate()
+        .map(|(i, ty)| wgpu::BindGroupLayoutEntry { binding: i as u32, visibility: wgpu::ShaderStages::COMPUTE, ty, count: None })
+        .collect();
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("nanobragg"), entries: &entries })
 }

@@ -3,18 +3,18 @@
 
 use super::context::GpuContext;
 use super::layout::{
-    GpuDispatch, GpuLattice, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, JOB_MASK, NO_TRACE, flag, shape,
-    wide, wide3,
+    GpuDispatch, GpuLattice, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, JOB_MASK, NO_TRACE, overrides, wide,
+    wide3,
 };
 use super::shader::Precision;
 use crate::cli::raw::XtalShape;
-use crate::engine::plan::{Interpolation, Plan};
+use crate::engine::plan::Plan;
 use crate::error::{Error, Result};
 use std::mem::size_of;
 use wgpu::util::DeviceExt;
 
 /// Threads per workgroup (WGSL `@workgroup_size`).
-const WORKGROUP: u32 = 64;
+const WORKGROUP: u32 = 256;
 /// Rough ceiling on the terms one dispatch evaluates, so no single dispatch runs long enough
 /// to trip an operating system's GPU watchdog on heavy experiments.
 const TERMS_PER_DISPATCH: u64 = 1 << 27;
@@ -51,6 +51,7 @@ impl Rect {
 
 pub struct Job<'a> {
     ctx: &'a GpuContext,
+    pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     dispatch: wgpu::Buffer,
     output: wgpu::Buffer,
@@ -77,22 +78,6 @@ fn check_cells(plan: &Plan) -> Result<()> {
 fn params(plan: &Plan, precision: Precision, grid_split: u32) -> Result<GpuParams> {
     let w = |v: f64| wide(v, precision);
     let w3 = |v| wide3(v, precision);
-    let flags = [
-        (plan.curved, flag::CURVED),
-        (plan.point_pixel, flag::POINT_PIXEL),
-        (plan.oversample_thick, flag::OVERSAMPLE_THICK),
-        (plan.oversample_polar, flag::OVERSAMPLE_POLAR),
-        (plan.oversample_omega, flag::OVERSAMPLE_OMEGA),
-        (plan.nopolar, flag::NOPOLAR),
-        (plan.has_water, flag::WATER),
-        (plan.interpolation == Interpolation::OneShotSwitch, flag::ONE_SHOT),
-        (plan.grid.is_some(), flag::GRID),
-        (plan.thick != 0.0, flag::THICK),
-        (plan.first_term.is_some(), flag::FIRST_TERM),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .fold(0, |acc, (_, bit)| acc | bit);
     let (grid_min, grid_count) = match &plan.grid {
         Some(g) => (g.min, g.count.map(|c| c as i32)),
         None => ([0; 3], [0; 3]),
@@ -133,13 +118,6 @@ fn params(plan: &Plan, precision: Precision, grid_split: u32) -> Result<GpuParam
         source_count: u32_of("source count", plan.sources.len())?,
         phisteps: u32_of("phi steps", plan.phisteps)?,
         domains: u32_of("mosaic domains", plan.domains)?,
-        shape: match plan.shape {
-            XtalShape::Square => shape::SQUARE,
-            XtalShape::Round => shape::ROUND,
-            XtalShape::Gauss => shape::GAUSS,
-            XtalShape::Tophat => shape::TOPHAT,
-        },
-        flags,
         grid_min_h: grid_min[0],
         grid_min_k: grid_min[1],
         grid_min_l: grid_min[2],
@@ -227,6 +205,7 @@ impl<'a> Job<'a> {
         let precision = ctx.precision;
         let (grid_lo, grid_hi, split) = grid_pieces(plan, limit)?;
         let params = params(plan, precision, split)?;
+        let pipeline = ctx.pipeline(&overrides(plan))?;
         let tile = tile_pixels(plan, ctx, limit).min(Rect::roi(plan).pixels().max(1));
         let storage = wgpu::BufferUsages::STORAGE;
         let input = |label: &str, bytes: &[u8]| -> Result<wgpu::Buffer> {
@@ -251,29 +230,27 @@ impl<'a> Job<'a> {
             let output = empty("pixels", out_bytes, storage | wgpu::BufferUsages::COPY_SRC);
             let trace = empty("trace", trace_bytes, storage | wgpu::BufferUsages::COPY_SRC);
             let staging = empty("read-back", out_bytes.max(trace_bytes), wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
-            let layout = ctx.pipeline.get_bind_group_layout(0);
             let buffers = [&params, &dispatch, &lattices, &sources, &grid_lo, &grid_hi, &mask, &output, &trace];
             let entries: Vec<wgpu::BindGroupEntry> = buffers
                 .iter()
                 .enumerate()
                 .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
                 .collect();
-            let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("nanobragg"), layout: &layout, entries: &entries });
-            Ok(Job { ctx, bind_group, dispatch, output, trace, staging, tile, trace_slots, has_mask: plan.mask.is_some(), fpixels: plan.fpixels })
+            let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("nanobragg"), layout: &ctx.bind_group_layout, entries: &entries });
+            Ok(Job { ctx, pipeline, bind_group, dispatch, output, trace, staging, tile, trace_slots, has_mask: plan.mask.is_some(), fpixels: plan.fpixels })
         })
     }
 
-    /// Renders `rect` tile by tile. Pixels with an image index below `first_index` stay zero
-    /// (tiles made only of those are not dispatched at all).
-    pub fn render_rect(&self, plan: &Plan, rect: Rect, first_index: usize, interpolate: bool) -> Result<Vec<GpuPixelOut>> {
+    /// Renders `rect` tile by tile, handing each pixel to `sink` with its index in the
+    /// rectangle. Pixels with an image index below `first_index` are skipped (tiles made only
+    /// of those are not dispatched at all).
+    pub fn render_rect(&self, plan: &Plan, rect: Rect, first_index: usize, interpolate: bool, sink: &mut dyn FnMut(usize, GpuPixelOut)) -> Result<()> {
         let total = rect.pixels();
-        let mut out = Vec::with_capacity(total);
         let bits = if interpolate { JOB_INTERPOLATE } else { 0 } | if self.has_mask { JOB_MASK } else { 0 };
         self.ctx.checked("rendering", || {
             for start in (0..total).step_by(self.tile) {
                 let count = self.tile.min(total - start);
                 if rect.image_index(plan, start + count - 1) < first_index {
-                    out.resize(out.len() + count, GpuPixelOut::default());
                     continue;
                 }
                 let job = GpuDispatch {
@@ -287,11 +264,15 @@ impl<'a> Job<'a> {
                     bits,
                 };
                 let bytes = self.run(job, &self.output, count * size_of::<GpuPixelOut>())?;
-                out.extend(bytemuck::pod_collect_to_vec::<u8, GpuPixelOut>(&bytes));
+                let pixels: Vec<GpuPixelOut> = bytemuck::pod_collect_to_vec(&bytes);
+                for (i, p) in pixels.into_iter().enumerate() {
+                    if rect.image_index(plan, start + i) >= first_index {
+                        sink(start + i, p);
+                    }
+                }
             }
             Ok(())
-        })?;
-        Ok(out)
+        })
     }
 
     /// Renders the one pixel (fast, slow), ignoring ROI and mask as the CPU tracer does, and
@@ -318,7 +299,7 @@ impl<'a> Job<'a> {
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nanobragg tile") });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("render"), timestamp_writes: None });
-            pass.set_pipeline(&ctx.pipeline);
+            pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.dispatch_workgroups(job.count.div_ceil(WORKGROUP), 1, 1);
         }

@@ -6,6 +6,8 @@
 //! shader variant, or an f32 (hi, lo) pair for the double-float variant.
 
 use super::shader::Precision;
+use crate::cli::raw::XtalShape;
+use crate::engine::plan::{Interpolation, Plan};
 use crate::physics::V3;
 use bytemuck::{Pod, Zeroable};
 
@@ -67,8 +69,6 @@ pub struct GpuParams {
     pub source_count: u32,
     pub phisteps: u32,
     pub domains: u32,
-    pub shape: u32,
-    pub flags: u32,
     pub grid_min_h: i32,
     pub grid_min_k: i32,
     pub grid_min_l: i32,
@@ -84,27 +84,31 @@ pub struct GpuParams {
     pub zero: u32,
 }
 
-/// `GpuParams::flags` bits (WGSL `FLAG_*`).
-pub mod flag {
-    pub const CURVED: u32 = 1;
-    pub const POINT_PIXEL: u32 = 2;
-    pub const OVERSAMPLE_THICK: u32 = 4;
-    pub const OVERSAMPLE_POLAR: u32 = 8;
-    pub const OVERSAMPLE_OMEGA: u32 = 16;
-    pub const NOPOLAR: u32 = 32;
-    pub const WATER: u32 = 64;
-    pub const ONE_SHOT: u32 = 128;
-    pub const GRID: u32 = 256;
-    pub const THICK: u32 = 512;
-    pub const FIRST_TERM: u32 = 1024;
-}
-
-/// `GpuParams::shape` values (WGSL `SHAPE_*`; 3 is the top hat).
-pub mod shape {
-    pub const SQUARE: u32 = 0;
-    pub const ROUND: u32 = 1;
-    pub const GAUSS: u32 = 2;
-    pub const TOPHAT: u32 = 3;
+/// The kernel's pipeline-overridable constants for this plan (WGSL `override`s of the same
+/// names): the features the experiment uses, compiled in or out per render.
+pub fn overrides(plan: &Plan) -> Vec<(&'static str, f64)> {
+    let on = |b: bool| if b { 1.0 } else { 0.0 };
+    let shape = match plan.shape {
+        XtalShape::Square => 0.0,
+        XtalShape::Round => 1.0,
+        XtalShape::Gauss => 2.0,
+        XtalShape::Tophat => 3.0,
+    };
+    vec![
+        ("CURVED", on(plan.curved)),
+        ("POINT_PIXEL", on(plan.point_pixel)),
+        ("OVERSAMPLE_THICK", on(plan.oversample_thick)),
+        ("OVERSAMPLE_POLAR", on(plan.oversample_polar)),
+        ("OVERSAMPLE_OMEGA", on(plan.oversample_omega)),
+        ("NOPOLAR", on(plan.nopolar)),
+        ("WATER", on(plan.has_water)),
+        ("INTERPOLATE", on(plan.interpolation != Interpolation::Nearest)),
+        ("ONE_SHOT", on(plan.interpolation == Interpolation::OneShotSwitch)),
+        ("GRID", on(plan.grid.is_some())),
+        ("THICK", on(plan.thick != 0.0)),
+        ("FIRST_TERM", on(plan.first_term.is_some())),
+        ("SHAPE", shape),
+    ]
 }
 
 /// What one dispatch renders (WGSL `Dispatch`, a uniform: 32 bytes).
@@ -230,7 +234,7 @@ mod tests {
             check_layout!(m, "Params", GpuParams, [
                 pix0, fdet, sdet, odet, beam, polar_axis, a_star, b_star, c_star, subpixel_size, pixel_size, distance,
                 close_distance, thickstep, mu, dmin, scale, i_bg, n_a, n_b, n_c, kahn, fudge, default_f, fpixels,
-                oversample, thicksteps, source_count, phisteps, domains, shape, flags, grid_min_h, grid_min_k,
+                oversample, thicksteps, source_count, phisteps, domains, grid_min_h, grid_min_k,
                 grid_min_l, grid_count_h, grid_count_k, grid_count_l, grid_split, first_pixel, first_layer, first_sub,
                 first_source, zero
             ]);
@@ -251,48 +255,46 @@ mod tests {
             let v = line.split('=').nth(1).unwrap().trim().trim_end_matches(';').trim_end_matches('u');
             v.parse().unwrap()
         };
-        let pairs: &[(&str, u64)] = &[
-            ("FLAG_CURVED", flag::CURVED as u64),
-            ("FLAG_POINT_PIXEL", flag::POINT_PIXEL as u64),
-            ("FLAG_OVERSAMPLE_THICK", flag::OVERSAMPLE_THICK as u64),
-            ("FLAG_OVERSAMPLE_POLAR", flag::OVERSAMPLE_POLAR as u64),
-            ("FLAG_OVERSAMPLE_OMEGA", flag::OVERSAMPLE_OMEGA as u64),
-            ("FLAG_NOPOLAR", flag::NOPOLAR as u64),
-            ("FLAG_WATER", flag::WATER as u64),
-            ("FLAG_ONE_SHOT", flag::ONE_SHOT as u64),
-            ("FLAG_GRID", flag::GRID as u64),
-            ("FLAG_THICK", flag::THICK as u64),
-            ("FLAG_FIRST_TERM", flag::FIRST_TERM as u64),
-            ("SHAPE_SQUARE", shape::SQUARE as u64),
-            ("SHAPE_ROUND", shape::ROUND as u64),
-            ("SHAPE_GAUSS", shape::GAUSS as u64),
-            ("JOB_INTERPOLATE", JOB_INTERPOLATE as u64),
-            ("JOB_MASK", JOB_MASK as u64),
-            ("T_PIXEL_POS", slot::PIXEL_POS as u64),
-            ("T_R_DISTANCE", slot::R_DISTANCE as u64),
-            ("T_OMEGA_FIRST", slot::OMEGA_FIRST as u64),
-            ("T_DIFFRACTED", slot::DIFFRACTED as u64),
-            ("T_SCATTERING", slot::SCATTERING as u64),
-            ("T_ROT_A", slot::ROT_A as u64),
-            ("T_ROT_B", slot::ROT_B as u64),
-            ("T_ROT_C", slot::ROT_C as u64),
-            ("T_HKL_FRAC", slot::HKL_FRAC as u64),
-            ("T_HKL_ROUNDED", slot::HKL_ROUNDED as u64),
-            ("T_F_LATT_AXES", slot::F_LATT_AXES as u64),
-            ("T_F_LATT", slot::F_LATT as u64),
-            ("T_F_CELL", slot::F_CELL as u64),
-            ("T_I_BEFORE_SCALING", slot::I_BEFORE_SCALING as u64),
-            ("T_POLAR", slot::POLAR as u64),
-            ("T_CAPTURE", slot::CAPTURE as u64),
-            ("T_OMEGA", slot::OMEGA as u64),
-            ("T_I_FINAL", slot::I_FINAL as u64),
-            ("T_PHI_STEPS", slot::PHI_STEPS as u64),
+        let pairs: &[(&str, usize)] = &[
+            ("JOB_INTERPOLATE", JOB_INTERPOLATE as usize),
+            ("JOB_MASK", JOB_MASK as usize),
+            ("T_PIXEL_POS", slot::PIXEL_POS),
+            ("T_R_DISTANCE", slot::R_DISTANCE),
+            ("T_OMEGA_FIRST", slot::OMEGA_FIRST),
+            ("T_DIFFRACTED", slot::DIFFRACTED),
+            ("T_SCATTERING", slot::SCATTERING),
+            ("T_ROT_A", slot::ROT_A),
+            ("T_ROT_B", slot::ROT_B),
+            ("T_ROT_C", slot::ROT_C),
+            ("T_HKL_FRAC", slot::HKL_FRAC),
+            ("T_HKL_ROUNDED", slot::HKL_ROUNDED),
+            ("T_F_LATT_AXES", slot::F_LATT_AXES),
+            ("T_F_LATT", slot::F_LATT),
+            ("T_F_CELL", slot::F_CELL),
+            ("T_I_BEFORE_SCALING", slot::I_BEFORE_SCALING),
+            ("T_POLAR", slot::POLAR),
+            ("T_CAPTURE", slot::CAPTURE),
+            ("T_OMEGA", slot::OMEGA),
+            ("T_I_FINAL", slot::I_FINAL),
+            ("T_PHI_STEPS", slot::PHI_STEPS),
         ];
         for (name, host) in pairs {
-            assert_eq!(value(name), *host, "{name}");
+            assert_eq!(value(name), *host as u64, "{name}");
         }
-        // the top hat is "anything else" in the kernel
-        assert!(shape::TOPHAT > shape::GAUSS);
+        // the shape numbering of `overrides` (3, the top hat, is the kernel's fall-through)
+        assert_eq!((value("SHAPE_SQUARE"), value("SHAPE_ROUND"), value("SHAPE_GAUSS")), (0, 1, 2));
+    }
+
+    /// The host sets exactly the kernel's overridable constants.
+    #[test]
+    fn overrides_match_the_wgsl() {
+        let module = &modules()[0];
+        let mut wgsl: Vec<String> = module.overrides.iter().filter_map(|(_, o)| o.name.clone()).collect();
+        let plan = crate::engine::gpu::tests::tiny_plan();
+        let mut host: Vec<String> = overrides(&plan).iter().map(|(n, _)| n.to_string()).collect();
+        wgsl.sort();
+        host.sort();
+        assert_eq!(wgsl, host);
     }
 
     #[test]

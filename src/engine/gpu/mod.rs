@@ -21,7 +21,6 @@ use super::{EngineUsed, Rendered};
 use crate::error::Result;
 use context::GpuContext;
 use job::{Job, Rect};
-use layout::GpuPixelOut;
 
 /// Render `plan` on the adapter `backend` selects (`None`/`auto`: any, `WGPU_BACKEND` honoured).
 pub fn render(plan: &Plan, backend: Option<&str>) -> Result<Rendered> {
@@ -32,38 +31,35 @@ pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
     let ctx = GpuContext::shared(opts)?;
     let job = Job::new(&ctx, plan, opts.binding_limit, 1)?;
     let rect = Rect::roi(plan);
-    let interpolate = plan.interpolation != Interpolation::Nearest;
-    let mut pixels = job.render_rect(plan, rect, 0, interpolate)?;
-    let mut switched_at = None;
-    if plan.interpolation == Interpolation::OneShotSwitch
-        && let Some(first) = pixels.iter().position(|p| p.left_grid != 0)
-    {
-        // as cpu::render: pixels up to the one where C's shared switch flips are final; every
-        // later pixel is rendered again with nearest-neighbour F
-        let switch_pixel = rect.image_index(plan, first);
-        let rest = job.render_rect(plan, rect, switch_pixel + 1, false)?;
-        pixels[first + 1..].copy_from_slice(&rest[first + 1..]);
-        switched_at = Some(switch_pixel);
-    }
-    Ok(assemble(plan, rect, &pixels, switched_at, &ctx))
-}
-
-/// The full float image and statistics from the rectangle's pixels.
-fn assemble(plan: &Plan, rect: Rect, pixels: &[GpuPixelOut], switched_at: Option<usize>, ctx: &GpuContext) -> Rendered {
     let mut image = vec![0.0f32; plan.pixels()];
     let mut omega_sum = 0.0f64;
-    for (i, p) in pixels.iter().enumerate() {
+    let mut left_grid = None;
+    job.render_rect(plan, rect, 0, plan.interpolation != Interpolation::Nearest, &mut |i, p| {
         image[rect.image_index(plan, i)] = p.value;
         omega_sum += p.omega_sum as f64;
+        if p.left_grid != 0 && left_grid.is_none() {
+            left_grid = Some(i);
+        }
+    })?;
+    let mut switched_at = None;
+    if plan.interpolation == Interpolation::OneShotSwitch
+        && let Some(first) = left_grid
+    {
+        // as cpu::render: pixels up to the one where C's shared switch flips are final; every
+        // later pixel is rendered again with nearest-neighbour F (its solid angles, and so the
+        // omega sum, do not change)
+        let switch_pixel = rect.image_index(plan, first);
+        job.render_rect(plan, rect, switch_pixel + 1, false, &mut |i, p| image[rect.image_index(plan, i)] = p.value)?;
+        switched_at = Some(switch_pixel);
     }
     let mut stats = cpu::statistics(plan, &image);
     stats.omega_sum = omega_sum;
-    Rendered {
+    Ok(Rendered {
         image,
         stats,
         interpolation_switched_at: switched_at,
         engine: EngineUsed::Gpu { adapter: ctx.adapter_name.clone(), backend: format!("{}, {}", ctx.backend_name, ctx.precision.name()) },
-    }
+    })
 }
 
 /// `-trace_pixel` on the GPU: renders the one pixel with a debug buffer and reports the same

@@ -10,6 +10,13 @@ use std::f64::consts::PI;
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
+/// A small plan that needs no input files.
+pub fn tiny_plan() -> crate::engine::plan::Plan {
+    let args: Vec<String> = ["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "1", "-detpixels", "4"].map(String::from).to_vec();
+    let crate::cli::parse::Command::Run(raw) = crate::cli::parse::parse(&args, -1).unwrap() else { panic!("help?") };
+    crate::engine::plan::Plan::new(&crate::model::resolve(&raw).unwrap())
+}
+
 fn context(precision: Precision) -> Option<Arc<GpuContext>> {
     match GpuContext::shared(&GpuOptions { precision: Some(precision), ..GpuOptions::default() }) {
         Ok(ctx) => Some(ctx),
