@@ -13,6 +13,13 @@ use std::sync::Mutex;
 /// case paths are relative): only one test at a time may move it.
 static CWD: Mutex<()> = Mutex::new(());
 
+/// A message that shows even when the test passes (libtest captures `eprintln!`, not direct
+/// writes to stderr).
+pub fn shout(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n!!!!! {msg}\n");
+}
+
 pub fn require_gpu() -> bool {
     std::env::var("NANOBRAGG_REQUIRE_GPU").as_deref() == Ok("1")
 }
@@ -24,7 +31,7 @@ pub fn gpu_available(test: &str) -> bool {
     match gpu::render_with(&probe, &GpuOptions::default()) {
         Ok(_) => true,
         Err(e @ Error::Gpu(_)) if !require_gpu() => {
-            eprintln!("\n!!!!! {test}: SKIPPED, no usable GPU: {e}\n!!!!! (set NANOBRAGG_REQUIRE_GPU=1 to make this a failure)\n");
+            shout(&format!("{test}: SKIPPED, no usable GPU: {e} (set NANOBRAGG_REQUIRE_GPU=1 to make this a failure)"));
             false
         }
         Err(e) => panic!("{test}: NANOBRAGG_REQUIRE_GPU=1 but the GPU engine failed: {e}"),
@@ -39,7 +46,7 @@ pub fn golden_dir(test: &str) -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("\n!!!!! {test}: SKIPPED, golden corpus not found at {} (set NANOBRAGG_GOLDEN)\n", dir.display());
+        shout(&format!("{test}: SKIPPED, golden corpus not found at {} (set NANOBRAGG_GOLDEN)", dir.display()));
         None
     }
 }

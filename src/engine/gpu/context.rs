@@ -27,6 +27,9 @@ struct ContextKey {
     precision: Option<Precision>,
 }
 
+/// Values of the kernel's overridable constants (`layout::overrides`).
+type Constants = Vec<(&'static str, f64)>;
+
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -34,7 +37,7 @@ pub struct GpuContext {
     pipeline_layout: wgpu::PipelineLayout,
     module: wgpu::ShaderModule,
     /// one specialisation of the kernel per set of overridable constants seen so far
-    pipelines: Mutex<Vec<(Vec<(&'static str, f64)>, wgpu::ComputePipeline)>>,
+    pipelines: Mutex<Vec<(Constants, wgpu::ComputePipeline)>>,
     pub precision: Precision,
     pub limits: wgpu::Limits,
     pub adapter_name: String,
@@ -186,9 +189,9 @@ impl GpuContext {
         result
     }
 
-    /// Copies `bytes` bytes of `source` into `staging` and maps them back to the host.
-    pub fn read_back(&self, encoder: wgpu::CommandEncoder, source: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
-        let mut encoder = encoder;
+    /// Submits `encoder` with a copy of `bytes` bytes of `source` into `staging` appended, and
+    /// maps them back to the host.
+    pub fn read_back(&self, mut encoder: wgpu::CommandEncoder, source: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         encoder.copy_buffer_to_buffer(source, 0, staging, 0, bytes);
         let submission = self.queue.submit([encoder.finish()]);
         let slice = staging.slice(..bytes);

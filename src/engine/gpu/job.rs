@@ -36,9 +36,9 @@ impl Rect {
     /// user ROI may reach beyond the detector); empty when they do not overlap.
     pub fn roi(plan: &Plan) -> Rect {
         let [x0, x1, y0, y1] = plan.roi;
-        let x1 = x1.min(plan.fpixels - 1);
-        let y1 = y1.min(plan.spixels - 1);
-        Rect { x0, y0, width: (x1 + 1).saturating_sub(x0), height: (y1 + 1).saturating_sub(y0) }
+        let x_end = x1.saturating_add(1).min(plan.fpixels);
+        let y_end = y1.saturating_add(1).min(plan.spixels);
+        Rect { x0, y0, width: x_end.saturating_sub(x0), height: y_end.saturating_sub(y0) }
     }
     pub fn pixels(&self) -> usize {
         self.width * self.height

@@ -17,14 +17,25 @@ pub fn tiny_plan() -> crate::engine::plan::Plan {
     crate::engine::plan::Plan::new(&crate::model::resolve(&raw).unwrap())
 }
 
+/// Shown even when the test passes (libtest captures `eprintln!`, not direct stderr writes).
+fn shout(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n!!!!! {msg}\n");
+}
+
 fn context(precision: Precision) -> Option<Arc<GpuContext>> {
     match GpuContext::shared(&GpuOptions { precision: Some(precision), ..GpuOptions::default() }) {
         Ok(ctx) => Some(ctx),
+        // an adapter without f64 still runs the double-float variant: not a missing GPU
+        Err(e) if e.to_string().contains("SHADER_F64") => {
+            shout(&format!("f64 kernel variant NOT TESTED here: {e}"));
+            None
+        }
         Err(e) if std::env::var("NANOBRAGG_REQUIRE_GPU").as_deref() == Ok("1") => {
             panic!("NANOBRAGG_REQUIRE_GPU=1 but the {} GPU context failed: {e}", precision.name())
         }
         Err(e) => {
-            eprintln!("!!!!! SKIPPED ({} kernel): {e}. Set NANOBRAGG_REQUIRE_GPU=1 to make this a failure.", precision.name());
+            shout(&format!("SKIPPED ({} kernel): {e}. Set NANOBRAGG_REQUIRE_GPU=1 to make this a failure.", precision.name()));
             None
         }
     }
@@ -123,7 +134,7 @@ fn sincg_reference_is_the_cpu_sincg_away_from_integers() {
 #[test]
 fn sincg_matches_f64_over_the_whole_range() {
     for precision in [Precision::F64, Precision::DoubleFloat] {
-        let Some(ctx) = context(precision) else { return };
+        let Some(ctx) = context(precision) else { continue };
         let cases = sincg_cases();
         let h: Vec<f64> = cases.iter().map(|c| c.0).collect();
         let n: Vec<f32> = cases.iter().map(|c| c.1 as f32).collect();
@@ -164,7 +175,7 @@ fn probe(@builtin(global_invocation_id) gid: vec3<u32>) {
 #[test]
 fn wide_arithmetic_is_accurate_on_the_device() {
     for precision in [Precision::F64, Precision::DoubleFloat] {
-        let Some(ctx) = context(precision) else { return };
+        let Some(ctx) = context(precision) else { continue };
         let a: Vec<f64> = (0..256).map(|i| (1.0 + i as f64 * 0.618_033_988_749_895).sin() * 10f64.powi(i % 7 - 3)).collect();
         let b: Vec<f64> = (0..256).map(|i| 0.5 + (i as f64 * 0.377_960_518_819_6).cos().abs() * 10f64.powi(i % 5 - 2)).collect();
         let out = run_kernel(&ctx, ARITHMETIC_PROBE, &[bytemuck::cast_slice(&wides(&a, precision)), bytemuck::cast_slice(&wides(&b, precision))], a.len() * 8);
@@ -219,7 +230,7 @@ fn probe(@builtin(global_invocation_id) gid: vec3<u32>) {
 #[test]
 fn chained_wide_operations_keep_their_low_parts() {
     for precision in [Precision::F64, Precision::DoubleFloat] {
-        let Some(ctx) = context(precision) else { return };
+        let Some(ctx) = context(precision) else { continue };
         let rows: Vec<[f64; 5]> = (0..64)
             .map(|i| {
                 let t = i as f64 * 0.731;
