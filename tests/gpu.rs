@@ -221,6 +221,14 @@ impl Tracer for Recorder {
     }
 }
 
+/// The first pixel of `candidates` whose value depends on whether interpolation is on when it
+/// starts: traced with the wrong switch state, it would report a different F_cell.
+fn interpolation_sensitive(plan: &Plan, mut candidates: impl Iterator<Item = usize>) -> (usize, usize) {
+    let at = |i: usize, interpolate| cpu::render_pixel(plan, i % plan.fpixels, i / plan.fpixels, PixelContext { interpolate }, None).value;
+    let i = candidates.find(|&i| at(i, true) != at(i, false)).expect("an interpolation-sensitive pixel");
+    (i % plan.fpixels, i / plan.fpixels)
+}
+
 /// The GPU trace names the same quantities in the same order as the CPU tracer, with values
 /// that agree to f32 precision (the quantities the kernel carries in f32) or better.
 #[test]
@@ -228,13 +236,30 @@ fn gpu_trace_matches_the_cpu_trace() {
     if !gpu_available("gpu_trace_matches_the_cpu_trace") {
         return;
     }
-    // (case, fast, slow): the supervisor's brightest spot, and 4×4 oversampling with
-    // per-sub-pixel solid angle and polarization
-    for (name, fast, slow) in [("a53_", 685, 1039), ("a64_", 60, 105)] {
-        let Some(case) = case(name) else { return };
-        let plan = case.plan(true);
+    let (Some(a53), Some(a64), Some(a38)) = (case("a53_"), case("a64_"), case("a38_")) else { return };
+    // -c_parity's one-shot interpolation switch: in a38 it flips late, so pixels before it
+    // interpolate; here the corner pixel (the first one) leaves the smooth.hkl grid at once,
+    // so the in-grid centre that follows must not
+    let a38 = a38.plan(true);
+    let switch = cpu::render(&a38).interpolation_switched_at.expect("a38 switches interpolation off");
+    let before = interpolation_sensitive(&a38, (0..switch).rev());
+    let smooth = golden_dir("gpu_trace_matches_the_cpu_trace").unwrap().join("inputs/smooth.hkl");
+    let early = plan_from_args(
+        &[
+            "-c_parity", "-hkl", smooth.to_str().unwrap(), "-interpolate", "-default_F", "5", "-cell", "50", "50", "50", "90", "90", "90",
+            "-N", "3", "-lambda", "1", "-distance", "50", "-detpixels", "128", "-pixel", "0.1",
+        ],
+        None,
+    );
+    let switch = cpu::render(&early).interpolation_switched_at.expect("the corner leaves the grid");
+    let after = interpolation_sensitive(&early, switch + 1..early.pixels());
+    // the supervisor's brightest spot; 4×4 oversampling with per-sub-pixel solid angle and
+    // polarization; either side of the interpolation switch
+    let cases = [(&a53.plan(true), (685, 1039), false), (&a64.plan(true), (60, 105), false), (&a38, before, true), (&early, after, false)];
+    for (plan, (fast, slow), interpolate) in cases {
+        let name = format!("pixel ({fast}, {slow})");
         let mut cpu_trace = Recorder::default();
-        cpu::render_pixel(&plan, fast, slow, PixelContext { interpolate: false }, Some(&mut cpu_trace));
+        cpu::render_pixel(&plan, fast, slow, PixelContext { interpolate }, Some(&mut cpu_trace));
         let mut gpu_trace = Recorder::default();
         gpu::trace_pixel(&plan, fast, slow, None, &mut gpu_trace).unwrap();
         let names = |t: &Recorder| t.0.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();

@@ -63,8 +63,7 @@ pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
 }
 
 /// `-trace_pixel` on the GPU: renders the one pixel with a debug buffer and reports the same
-/// named quantities, in the same order, as the CPU engine's tracer. Interpolation starts on
-/// (when the plan interpolates), as for the first pixel of a run.
+/// named quantities, in the same order, as the CPU engine's tracer.
 pub fn trace_pixel(plan: &Plan, fast: usize, slow: usize, backend: Option<&str>, tracer: &mut dyn Tracer) -> Result<()> {
     trace_pixel_with(plan, fast, slow, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() }, tracer)
 }
@@ -75,7 +74,25 @@ pub fn trace_pixel_with(plan: &Plan, fast: usize, slow: usize, opts: &GpuOptions
     }
     let ctx = GpuContext::shared(opts)?;
     let job = Job::new(&ctx, plan, opts.binding_limit, trace::slots(plan))?;
-    let slots = job.trace(fast, slow, plan.interpolation != Interpolation::Nearest)?;
+    let interpolate = interpolation_at(&job, plan, slow * plan.fpixels + fast)?;
+    let slots = job.trace(fast, slow, interpolate)?;
     trace::emit(plan, &slots, tracer);
     Ok(())
+}
+
+/// Whether tricubic interpolation is on when `pixel` starts: with -c_parity's one-shot
+/// switch, only if no rendered pixel before it left the grid (found by rendering the ROI rows
+/// up to its row).
+fn interpolation_at(job: &Job, plan: &Plan, pixel: usize) -> Result<bool> {
+    match plan.interpolation {
+        Interpolation::Nearest => Ok(false),
+        Interpolation::PerTerm => Ok(true),
+        Interpolation::OneShotSwitch => {
+            let roi = Rect::roi(plan);
+            let rows = Rect { height: (pixel / plan.fpixels + 1).saturating_sub(roi.y0).min(roi.height), ..roi };
+            let mut switched = false;
+            job.render_rect(plan, rows, 0, true, &mut |i, p| switched |= p.left_grid != 0 && rows.image_index(plan, i) < pixel)?;
+            Ok(!switched)
+        }
+    }
 }
