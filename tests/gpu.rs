@@ -259,9 +259,9 @@ fn gpu_trace_matches_the_cpu_trace() {
     for (plan, (fast, slow), interpolate) in cases {
         let name = format!("pixel ({fast}, {slow})");
         let mut cpu_trace = Recorder::default();
-        cpu::render_pixel(&plan, fast, slow, PixelContext { interpolate }, Some(&mut cpu_trace));
+        cpu::render_pixel(plan, fast, slow, PixelContext { interpolate }, Some(&mut cpu_trace));
         let mut gpu_trace = Recorder::default();
-        gpu::trace_pixel(&plan, fast, slow, None, &mut gpu_trace).unwrap();
+        gpu::trace_pixel(plan, fast, slow, None, &mut gpu_trace).unwrap();
         let names = |t: &Recorder| t.0.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
         assert_eq!(names(&gpu_trace), names(&cpu_trace), "{name}: trace names differ");
         for ((n, c), (_, g)) in cpu_trace.0.iter().zip(&gpu_trace.0) {
