@@ -45,6 +45,8 @@ pub struct GpuContext {
     /// uncaptured errors and device loss reported by wgpu's callbacks
     failures: Arc<Mutex<Vec<String>>>,
     lost: Arc<AtomicBool>,
+    /// held by one job at a time (see `exclusive`)
+    gate: Mutex<()>,
 }
 
 static CONTEXTS: Mutex<Vec<(ContextKey, Arc<GpuContext>)>> = Mutex::new(Vec::new());
@@ -140,7 +142,17 @@ impl GpuContext {
             backend_name: format!("{:?}", info.backend),
             failures,
             lost,
+            gate: Mutex::new(()),
         })
+    }
+
+    /// Exclusive use of the device until the guard is dropped. wgpu's GL backend panics when a
+    /// thread waits more than a second for the GL context while another thread's long
+    /// dispatch holds it (seen with parallel renders on llvmpipe GL), so jobs on one context
+    /// run one after the other, buffer creation to buffer release. One queue executes them
+    /// in turn anyway.
+    pub fn exclusive(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The kernel specialised for these overridable constants (compiled on first use).

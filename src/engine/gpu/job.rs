@@ -61,6 +61,8 @@ pub struct Job<'a> {
     trace_slots: usize,
     has_mask: bool,
     fpixels: usize,
+    /// last field: released only after the buffers above are dropped
+    _exclusive: std::sync::MutexGuard<'a, ()>,
 }
 
 fn u32_of(what: &str, n: usize) -> Result<u32> {
@@ -201,6 +203,7 @@ impl<'a> Job<'a> {
     /// Uploads the plan. `trace_slots` sizes the trace buffer (1 when not tracing).
     pub fn new(ctx: &'a GpuContext, plan: &Plan, binding_cap: Option<u64>, trace_slots: usize) -> Result<Job<'a>> {
         check_cells(plan)?;
+        let exclusive = ctx.exclusive();
         let limit = ctx.binding_limit(binding_cap);
         let precision = ctx.precision;
         let (grid_lo, grid_hi, split) = grid_pieces(plan, limit)?;
@@ -237,7 +240,20 @@ impl<'a> Job<'a> {
                 .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
                 .collect();
             let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("nanobragg"), layout: &ctx.bind_group_layout, entries: &entries });
-            Ok(Job { ctx, pipeline, bind_group, dispatch, output, trace, staging, tile, trace_slots, has_mask: plan.mask.is_some(), fpixels: plan.fpixels })
+            Ok(Job {
+                ctx,
+                pipeline,
+                bind_group,
+                dispatch,
+                output,
+                trace,
+                staging,
+                tile,
+                trace_slots,
+                has_mask: plan.mask.is_some(),
+                fpixels: plan.fpixels,
+                _exclusive: exclusive,
+            })
         })
     }
 

@@ -44,6 +44,7 @@ fn context(precision: Precision) -> Option<Arc<GpuContext>> {
 /// Runs `entry` of the library source plus `main` with the given read-only inputs bound at
 /// 0, 1, … and an f32 output array after them; returns the outputs.
 fn run_kernel(ctx: &GpuContext, main: &str, inputs: &[&[u8]], outputs: usize) -> Vec<f32> {
+    let _exclusive = ctx.exclusive();
     let source = format!("{}\n{main}", library_source(ctx.precision));
     let device = &ctx.device;
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("probe"), source: wgpu::ShaderSource::Wgsl(source.into()) });
