@@ -53,7 +53,7 @@ static CONTEXTS: Mutex<Vec<(ContextKey, Arc<GpuContext>)>> = Mutex::new(Vec::new
 
 /// The backends a `-backend` value selects; `auto` (or none) means `WGPU_BACKEND` if set,
 /// else all of them.
-pub fn backends_for(choice: Option<&str>) -> Result<wgpu::Backends> {
+fn backends_for(choice: Option<&str>) -> Result<wgpu::Backends> {
     Ok(match choice.unwrap_or("auto") {
         "auto" => wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
         "vulkan" => wgpu::Backends::VULKAN,

@@ -192,7 +192,9 @@ fn mask_bits(plan: &Plan) -> Vec<u32> {
 fn tile_pixels(plan: &Plan, ctx: &GpuContext, limit: u64) -> usize {
     let by_binding = limit / size_of::<GpuPixelOut>() as u64;
     let by_groups = ctx.limits.max_compute_workgroups_per_dimension as u64 * WORKGROUP as u64;
-    let terms = (plan.thicksteps * plan.oversample * plan.oversample * plan.sources.len() * plan.phisteps * plan.domains).max(1) as u64;
+    let terms = [plan.thicksteps, plan.oversample, plan.oversample, plan.sources.len(), plan.phisteps, plan.domains]
+        .iter()
+        .fold(1u64, |acc, &n| acc.saturating_mul(n.max(1) as u64));
     let by_work = (TERMS_PER_DISPATCH / terms).max(WORKGROUP as u64);
     let tile = by_binding.min(by_groups).min(by_work);
     let whole_groups = tile / WORKGROUP as u64 * WORKGROUP as u64;

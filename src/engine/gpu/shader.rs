@@ -3,7 +3,7 @@
 
 const WIDE_F64: &str = include_str!("../../../shaders/wide_f64.wgsl");
 const WIDE_DF: &str = include_str!("../../../shaders/wide_df.wgsl");
-pub const PHYSICS: &str = include_str!("../../../shaders/physics.wgsl");
+const PHYSICS: &str = include_str!("../../../shaders/physics.wgsl");
 const RENDER: &str = include_str!("../../../shaders/render.wgsl");
 
 /// How the kernel carries the precision-critical geometry → h, k, l chain.
