@@ -91,9 +91,10 @@ struct TraceSlot {
 }
 
 // What the experiment uses, fixed per render as pipeline-overridable constants (values from
-// `layout::overrides`): drivers such as llvmpipe run both sides of a branch under a SIMD mask,
-// so a feature left to a runtime flag costs every pixel even when it is off (measured: the
-// unused curved-detector path alone doubled the time of a flat-detector render).
+// `layout::overrides`), so unused features are compiled out. Left as runtime flags they cost
+// every pixel on llvmpipe even when off (measured: the untaken curved-detector branch alone
+// doubled the time of a flat-detector render), as a SIMD driver that runs both sides of a
+// branch under a mask would.
 override CURVED: bool = false;
 override POINT_PIXEL: bool = false;
 override OVERSAMPLE_THICK: bool = false;
