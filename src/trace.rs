@@ -214,11 +214,9 @@ pub fn trace_rendered(exp: &Experiment, plan: &Plan, rendered: &Rendered, slow: 
     Ok(format_trace(engine, slow, fast, recorder.lines()))
 }
 
-/// The GPU engine's pixel trace. `engine::gpu::trace_pixel(plan, fast, slow, backend, tracer)`
-/// is being written on branch `gpu`; until that branch is merged this call site reports that the
-/// GPU trace is unavailable (the merge replaces the body with that call).
-fn trace_on_gpu(_plan: &Plan, _fast: usize, _slow: usize, _backend: Option<&str>, _tracer: &mut dyn Tracer) -> Result<()> {
-    Err(Error::Gpu("GPU trace unavailable".into()))
+/// The GPU engine's pixel trace (a debug buffer written by the traced pixel only).
+fn trace_on_gpu(plan: &Plan, fast: usize, slow: usize, backend: Option<&str>, tracer: &mut dyn Tracer) -> Result<()> {
+    crate::engine::gpu::trace_pixel(plan, fast, slow, backend, tracer)
 }
 
 #[cfg(test)]
@@ -278,11 +276,4 @@ mod tests {
         assert_eq!(t.matches("TRACE_CPU: I_pixel_final ").count(), 1);
     }
 
-    #[test]
-    fn gpu_trace_is_unavailable_until_the_gpu_engine_provides_it() {
-        let (_, plan) = plan_for(&[]);
-        let mut r = Recorder::new(&plan, 1.0, 0, 0);
-        let e = trace_on_gpu(&plan, 0, 0, None, &mut r).unwrap_err().to_string();
-        assert!(e.contains("GPU trace unavailable"), "{e}");
-    }
 }

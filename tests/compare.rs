@@ -120,8 +120,9 @@ fn external_program_reference_runs_with_the_same_flags() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let s = summary(&dir, "p");
     assert_eq!(s["b"]["kind"], "program");
-    assert_eq!(s["correlation"], 1.0);
-    assert_eq!(s["max_abs_diff"], 0.0);
+    // the stand-in renders with `-engine auto`, i.e. on the GPU where one exists
+    assert!(s["correlation"].as_f64().unwrap() >= 0.99999, "{s}");
+    assert!((s["sum_ratio"].as_f64().unwrap() - 1.0).abs() <= 1e-4, "{s}");
     assert!(dir.join("p/ref_stdout.txt").exists() && dir.join("p/ref_stderr.txt").exists());
     // the program ran elsewhere: the case directory holds no image it wrote
     assert!(!dir.join("float.bin").exists());

@@ -1,6 +1,7 @@
 //! Turning the kernel's trace slots into the CPU tracer's calls, in the CPU's order; a slot the
 //! kernel did not write (a term skipped by `-dmin` or by F_latt = 0) is not reported, as on
-//! the CPU.
+//! the CPU. The kernel records the first sub-pixel and layer only, so with oversampling the GPU
+//! trace is shorter than the CPU's (which repeats the per-term lines for every sub-pixel).
 
 use super::layout::{GpuTraceSlot, from_parts, slot};
 use crate::engine::cpu::Tracer;
@@ -59,8 +60,8 @@ pub fn emit(plan: &Plan, raw: &[GpuTraceSlot], t: &mut dyn Tracer) {
     }
     s.value(t, "I_before_scaling", slot::I_BEFORE_SCALING);
     t.value("steps", plan.steps as f64);
-    s.value(t, "polar", slot::POLAR);
     s.value(t, "capture_fraction", slot::CAPTURE);
-    s.value(t, "omega_pixel_sr", slot::OMEGA);
+    s.value(t, "polar", slot::POLAR);
+    s.value(t, "omega_pixel", slot::OMEGA);
     s.value(t, "I_pixel_final", slot::I_FINAL);
 }
