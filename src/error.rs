@@ -20,6 +20,9 @@ pub enum Error {
     /// No usable GPU, device lost, GPU out of memory.
     #[error("GPU: {0}")]
     Gpu(String),
+    /// The user stopped the run (Ctrl-C or a termination signal) before any output was written.
+    #[error("interrupted: the render was stopped and no output file was written")]
+    Interrupted,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -30,5 +33,15 @@ impl Error {
     }
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         Error::Io { path: path.to_path_buf(), source }
+    }
+
+    /// Process exit status: 2 for a bad command line, 130 (the shell's code for SIGINT) for
+    /// an interrupted run, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Interrupted => 130,
+            _ => 1,
+        }
     }
 }

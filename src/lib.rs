@@ -10,6 +10,8 @@ pub mod compare;
 pub mod engine;
 pub mod error;
 pub mod io;
+pub mod limits;
 pub mod model;
 pub mod physics;
+pub mod progress;
 pub mod rng;

@@ -165,6 +165,7 @@ pub static FLAGS: &[Flag] = &[
             for (i, s) in v.iter().enumerate() {
                 let x = number("-cell", s)?;
                 if x < 0.0 { return Err(Error::Usage(format!("-cell: value {x} must not be negative"))); }
+                if i >= 3 && x >= 180.0 { return Err(Error::Usage(format!("-cell: angle {x} must be below 180 degrees"))); }
                 r.cell[i] = if i < 3 { x } else { x / RTD };
             }
             Ok(())
@@ -318,7 +319,7 @@ pub static FLAGS: &[Flag] = &[
     flag!("-oversample", [], [S("-oversample")], Fixed(1), "<n>", "sub-pixels per pixel edge (default: automatic from crystal size)",
         |r, v, _| { r.oversample = integer("-oversample", v[0])?; Ok(()) }),
     flag!("-roi", [], [S("-roi")], Fixed(4), "<xmin xmax ymin ymax>", "render only these pixels (inclusive, fast then slow)",
-        |r, v, _| { for (slot, s) in r.roi.iter_mut().zip(v) { *slot = integer("-roi", s)?; } Ok(()) }),
+        |r, v, _| { for (slot, s) in r.roi.iter_mut().zip(v) { *slot = positive_count("-roi", s)?; } Ok(()) }),
     // ---- beam
     flag!("-lambda", ["-wave", "-wavelength"], [S("-lambda"), S("-wave")], Fixed(1), "<Å>", "wavelength (default 1)",
         |r, v, _| { r.lambda0 = positive_length("-lambda", v[0])? / 1.0e10; Ok(()) }),

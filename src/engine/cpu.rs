@@ -6,6 +6,8 @@
 use super::plan::{FirstTerm, Interpolation, Plan, PlanSource};
 use super::{RenderStats, Rendered};
 use crate::cli::raw::XtalShape;
+use crate::error::Result;
+use crate::progress::RenderControl;
 use crate::physics::{V3, dot, polarization_factor, polin3, sinc3, sincg, unitize};
 use rayon::prelude::*;
 use std::f64::consts::PI;
@@ -35,32 +37,44 @@ pub trait Tracer {
 }
 
 /// Render every pixel; `-c_parity`'s one-shot interpolation switch needs a second pass over
-/// the pixels after the first one where the switch flips.
-pub fn render(plan: &Plan) -> Rendered {
+/// the pixels after the first one where the switch flips. `control` receives finished rows
+/// and can stop the render, which then returns `Error::Interrupted`.
+pub fn render(plan: &Plan, control: &RenderControl) -> Result<Rendered> {
     let interpolate = plan.interpolation != Interpolation::Nearest;
-    let mut pixels = render_pass(plan, 0, interpolate);
+    let mut pixels = render_pass(plan, 0, interpolate, control);
+    control.stop_if_cancelled()?;
     let mut switched_at = None;
     if plan.interpolation == Interpolation::OneShotSwitch
         && let Some(first) = pixels.iter().position(|p| p.left_grid)
     {
         // C: pixels up to `first` are exact as rendered (the switch flips inside it, and the
         // pixel itself falls back from that term on); every later pixel uses nearest F
-        let rest = render_pass(plan, first + 1, false);
+        let rest = render_pass(plan, first + 1, false, control);
+        control.stop_if_cancelled()?;
         pixels.truncate(first + 1);
         pixels.extend(rest);
         switched_at = Some(first);
     }
-    Rendered::from_pixels(plan, &pixels, switched_at)
+    Ok(Rendered::from_pixels(plan, &pixels, switched_at))
 }
 
-fn render_pass(plan: &Plan, start: usize, interpolate: bool) -> Vec<PixelOut> {
+fn render_pass(plan: &Plan, start: usize, interpolate: bool, control: &RenderControl) -> Vec<PixelOut> {
     let ctx = PixelContext { interpolate };
     (start..plan.pixels())
         .into_par_iter()
         .with_min_len(64)
         .map(|idx| {
+            // progress/cancel hook: once cancelled, the remaining pixels are skipped (the
+            // caller discards the image); a row's last pixel counts the row as done
+            if control.cancelled() {
+                return PixelOut::default();
+            }
             let (fast, slow) = (idx % plan.fpixels, idx / plan.fpixels);
-            if plan.renders(fast, slow) { render_pixel(plan, fast, slow, ctx, None) } else { PixelOut::default() }
+            let out = if plan.renders(fast, slow) { render_pixel(plan, fast, slow, ctx, None) } else { PixelOut::default() };
+            if fast + 1 == plan.fpixels {
+                control.row_done();
+            }
+            out
         })
         .collect()
 }

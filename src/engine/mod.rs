@@ -6,6 +6,7 @@ pub mod plan;
 
 use crate::cli::raw::EngineChoice;
 use crate::error::Result;
+use crate::progress::RenderControl;
 use plan::Plan;
 
 /// nanoBragg.c's end-of-run statistics over the rendered pixels.
@@ -48,17 +49,20 @@ impl Rendered {
 }
 
 /// Render with the chosen engine. `auto` takes the GPU when an adapter exists and says plainly
-/// when it falls back to the CPU.
-pub fn render(plan: &Plan, choice: EngineChoice, backend: Option<&str>) -> Result<Rendered> {
-    match choice {
-        EngineChoice::Cpu => Ok(cpu::render(plan)),
+/// when it falls back to the CPU. The CPU engine reports rows to `control` and stops when it
+/// is cancelled; a cancelled run is an `Error::Interrupted` whichever engine ran.
+pub fn render(plan: &Plan, choice: EngineChoice, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
+    let rendered = match choice {
+        EngineChoice::Cpu => cpu::render(plan, control),
         EngineChoice::Gpu => gpu::render(plan, backend),
         EngineChoice::Auto => match gpu::render(plan, backend) {
             Ok(r) => Ok(r),
             Err(e) => {
                 eprintln!("note: {e}; using the CPU engine");
-                Ok(cpu::render(plan))
+                cpu::render(plan, control)
             }
         },
-    }
+    }?;
+    control.stop_if_cancelled()?;
+    Ok(rendered)
 }

@@ -83,6 +83,11 @@ fn parse_line(raw: &str, c_parity: bool) -> std::result::Result<Option<SourceRow
         }
         *slot = Some(value);
     }
+    // C divides by whatever the λ column holds; c-parity keeps that (and its zero-filled
+    // columns), the default mode refuses a wavelength that cannot scatter
+    if let Some(lambda) = columns[COLUMNS - 1].filter(|&l| !c_parity && l <= 0.0) {
+        return Err(format!("wavelength {lambda} (column 5) must be greater than zero"));
+    }
     Ok(Some(SourceRow::from_columns(columns)))
 }
 
@@ -207,6 +212,15 @@ mod tests {
     fn error_non_finite() {
         parse_error(b"-10 0 0 nan\n", "line 1", "`nan` is not finite");
         parse_error(b"\n-10 inf 0\n", "line 2", "not finite");
+    }
+
+    #[test]
+    fn error_non_positive_wavelength_in_default_mode() {
+        let f = tempfile::Builder::new().suffix(".txt").tempfile().unwrap();
+        std::fs::write(f.path(), b"-10 0 0 1 1e-10\n-10 0 0 1 -1e-10\n").unwrap();
+        let text = read_sourcefile(f.path(), false).unwrap_err().to_string();
+        assert!(text.contains("line 2") && text.contains("wavelength"), "{text}");
+        assert_eq!(read_sourcefile(f.path(), true).unwrap()[1].lambda_m, Some(-1e-10));
     }
 
     #[test]

@@ -18,11 +18,31 @@ pub const FDUMP_FILE: &str = "Fdump.bin";
 /// Distance of generated sources from the sample (m).
 const SOURCE_DISTANCE: f64 = 10.0;
 
-/// Largest detector we agree to allocate (pixels); bigger requests are refused up front.
+/// Largest detector we agree to allocate (pixels), whatever the memory; bigger requests are
+/// refused up front. Below it, the memory actually available decides (`limits`).
 pub const MAX_PIXELS: usize = 1 << 30;
+
+/// Peak bytes a run holds per detector pixel: the engine's per-pixel results (24) and the
+/// float image (4), then every encoded output staged at once (float 4, SMV 2 + 2, noise
+/// 2 + 2, PGM 1 + 1, PNG 1 + 1), with room for a mask and its copies.
+pub const BYTES_PER_PIXEL: u64 = 48;
+
+/// Largest source list (generated divergence × dispersion grid) and largest table of
+/// lattice orientations (φ steps × mosaic domains), in entries.
+pub const MAX_TABLE: u64 = 1 << 24;
+
+/// Bytes per structure-factor grid cell while a run holds it: the grid, the engine's copy and
+/// the encoded Fdump.bin.
+const BYTES_PER_GRID_CELL: u64 = 24;
+/// Bytes per lattice-table entry (three vectors of three f64), counted twice for c-parity's
+/// second table; and per source.
+const BYTES_PER_LATTICE: u64 = 2 * 72;
+const BYTES_PER_SOURCE: u64 = 64;
 
 pub fn resolve(r: &RawArgs) -> Result<Experiment> {
     let (fpixels, spixels, detsize_f, detsize_s) = detector_size(r)?;
+    check_mask(r, fpixels, spixels)?;
+    let roi = region_of_interest(r, fpixels, spixels)?;
     let (fluence, flux, sample_size) = beam_intensity(r);
     let mut basis = convention_basis(r, detsize_f, detsize_s, r.pixel_size);
     straighten(&mut basis);
@@ -32,6 +52,11 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
     let (dispersion, dispstep, dispsteps) = range_steps(r.dispersion, -1.0, r.dispsteps);
     let (thick, thickstep, thicksteps, mu) = thickness_steps(r.detector_thick, r.detector_thicksteps, r.detector_mu);
     let (mosaic_spread, domains) = mosaic_domains(r.mosaic_spread, r.mosaic_domains);
+    if r.sourcefile.is_none() {
+        check_table("sources (-hdivsteps × -vdivsteps × -dispsteps)", &[hdivsteps, vdivsteps, dispsteps])?;
+    }
+    check_table("-mosaic_domains", &[domains])?;
+    check_table("orientations (-phisteps × -mosaic_domains)", &[phisteps, domains])?;
 
     let user_pix0 = if r.mode == Mode::Default { r.pix0 } else { None };
     let placed = place(&PlaceInput {
@@ -74,17 +99,18 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
         })
         .collect();
 
-    let roi = region_of_interest(r, fpixels, spixels);
-    if let Some(mask) = &r.mask_pixels
-        && mask.len() != fpixels * spixels
-    {
-        return Err(Error::Usage(format!(
-            "-mask: the mask has {} pixels but the detector has {}×{}",
-            mask.len(),
-            fpixels,
-            spixels
-        )));
-    }
+    let sampling = [sources.len() as u64, domains as u64, phisteps as u64, oversample as u64, oversample as u64, thicksteps as u64];
+    check_steps(&sampling)?;
+    let grid_cells = structure_factors.as_ref().map_or(0, |sf| sf.values.len() as u64);
+    let needed = (fpixels * spixels) as f64 * BYTES_PER_PIXEL as f64
+        + (grid_cells * BYTES_PER_GRID_CELL) as f64
+        + (phisteps as u64 * domains as u64 * BYTES_PER_LATTICE) as f64
+        + (sources.len() as u64 * BYTES_PER_SOURCE) as f64;
+    crate::limits::check_fits(
+        &format!("this run ({fpixels} × {spixels} pixels, {grid_cells} structure factors, {phisteps} φ steps × {domains} mosaic domains)"),
+        needed,
+    )?;
+    let output = outputs(r, fpixels, spixels)?;
 
     Ok(Experiment {
         mode: r.mode,
@@ -172,7 +198,7 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
             oversample_polar: r.oversample_polar,
             oversample_omega: r.oversample_omega,
         },
-        output: outputs(r)?,
+        output,
     })
 }
 
@@ -187,14 +213,54 @@ fn detector_size(r: &RawArgs) -> Result<(usize, usize, f64, f64)> {
             "the detector has no pixels ({fpixels} × {spixels}): check -detpixels, -detsize and -pixel"
         )));
     }
+    let what = format!("a {fpixels} × {spixels} detector (-detpixels, -detsize, -pixel)");
     if fpixels * spixels > MAX_PIXELS as f64 {
         return Err(Error::Resource(format!(
-            "a {fpixels} × {spixels} detector needs {:.1} GiB for its float image alone; the limit is {} pixels",
-            fpixels * spixels * 4.0 / (1u64 << 30) as f64,
-            MAX_PIXELS
+            "{what} needs about {} of memory ({BYTES_PER_PIXEL} bytes per pixel); the limit is {MAX_PIXELS} pixels whatever memory is available",
+            crate::limits::human_bytes(fpixels * spixels * BYTES_PER_PIXEL as f64),
         )));
     }
+    crate::limits::check_fits(&what, fpixels * spixels * BYTES_PER_PIXEL as f64)?;
     Ok((fpixels as usize, spixels as usize, detsize_f, detsize_s))
+}
+
+/// A mask read from an SMV file must cover the detector that the later flags define.
+fn check_mask(r: &RawArgs, fpixels: usize, spixels: usize) -> Result<()> {
+    match (&r.mask, &r.mask_pixels) {
+        (Some(path), Some(mask)) if mask.len() != fpixels * spixels => Err(Error::Usage(format!(
+            "-mask {}: the mask is {}×{} pixels but the detector is {fpixels}×{spixels}",
+            path.display(),
+            r.mask_size.0,
+            r.mask_size.1
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a table (sources, mosaic domains, orientations) whose entry count, the product of
+/// `counts`, exceeds MAX_TABLE; checked before the table is built.
+fn check_table(what: &str, counts: &[i64]) -> Result<()> {
+    let entries = counts.iter().try_fold(1u64, |acc, &n| acc.checked_mul(u64::try_from(n.max(0)).ok()?));
+    match entries {
+        Some(n) if n <= MAX_TABLE => Ok(()),
+        _ => {
+            let shown: Vec<String> = counts.iter().map(|n| n.to_string()).collect();
+            Err(Error::Resource(format!("{what}: {} entries are more than the limit of {MAX_TABLE}", shown.join(" × "))))
+        }
+    }
+}
+
+/// The terms summed per pixel (sources × domains × φ steps × sub-pixels² × layers) must be
+/// countable: beyond 2^64 the normalisation would wrap around.
+fn check_steps(counts: &[u64; 6]) -> Result<()> {
+    if counts.iter().try_fold(1u64, |acc, &n| acc.checked_mul(n)).is_some() {
+        return Ok(());
+    }
+    let [sources, domains, phisteps, os, _, layers] = counts;
+    Err(Error::Resource(format!(
+        "-oversample {os}: {sources} sources × {domains} mosaic domains × {phisteps} φ steps × {os}² sub-pixels × {layers} layers \
+         per pixel is too many terms to count (give a smaller -oversample, or fewer steps)"
+    )))
 }
 
 /// Fluence from flux, and the crystal clipped by a smaller beam.
@@ -251,13 +317,11 @@ fn oversampling(r: &RawArgs, n: [f64; 3], l: &super::cell::Lattice, distance: f6
     chosen.max(1) as usize
 }
 
-/// Structure factors from `-hkl` (also cached to ./Fdump.bin) or from a previous run's cache.
+/// Structure factors from `-hkl` or from a previous run's cache (the caller writes the cache
+/// once the run has succeeded).
 fn structure_factors(r: &RawArgs) -> Result<(Option<hkl::StructureFactors>, usize)> {
     if let Some(path) = &r.hkl {
         let (sf, entries) = hkl::read_hkl(path, r.default_f)?;
-        if let Err(e) = fdump::write_fdump(Path::new(FDUMP_FILE), &sf) {
-            log::warn!("unable to write dump file {FDUMP_FILE}: {e}");
-        }
         return Ok((Some(sf), entries));
     }
     let dump = Path::new(FDUMP_FILE);
@@ -332,17 +396,43 @@ fn file_sources(r: &RawArgs, path: &Path, beam: V3) -> Result<Vec<Source>> {
 }
 
 /// Inclusive pixel limits; C's defaults reach one pixel past the edge, which renders nothing.
-fn region_of_interest(r: &RawArgs, fpixels: usize, spixels: usize) -> [usize; 4] {
-    let pick = |v: i64, default: usize| if v < 0 { default } else { v as usize };
-    [pick(r.roi[0], 0), pick(r.roi[1], fpixels), pick(r.roi[2], 0), pick(r.roi[3], spixels)]
+/// A typed region must lie on the detector, lower limits first (C silently renders nothing).
+fn region_of_interest(r: &RawArgs, fpixels: usize, spixels: usize) -> Result<[usize; 4]> {
+    if r.roi[0] < 0 {
+        return Ok([0, fpixels, 0, spixels]);
+    }
+    let [x0, x1, y0, y1] = r.roi.map(|v| v.max(0) as u64);
+    let (fmax, smax) = (fpixels as u64 - 1, spixels as u64 - 1);
+    let problem = if x0 > x1 || y0 > y1 {
+        Some("the lower limit of a range is above its upper limit")
+    } else if x1 > fmax || y1 > smax {
+        Some("the region leaves the detector")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok([x0, x1, y0, y1].map(|v| v as usize)),
+        Some(why) => Err(Error::Usage(format!(
+            "-roi {x0} {x1} {y0} {y1}: {why} (fast 0..{fmax}, slow 0..{smax} on this {fpixels}×{spixels} detector)"
+        ))),
+    }
 }
 
-fn outputs(r: &RawArgs) -> Result<Output> {
-    let trace_pixel = match r.trace_pixel {
-        None => None,
-        Some((s, f)) if s >= 0 && f >= 0 => Some((s as usize, f as usize)),
-        Some((s, f)) => return Err(Error::Usage(format!("-trace_pixel: pixel ({s}, {f}) is outside the detector"))),
-    };
+/// A pixel typed as (first, second) that must lie on the detector of `limits` (same order).
+fn pixel_on_detector(flag: &str, typed: Option<(i64, i64)>, limits: (usize, usize)) -> Result<Option<(usize, usize)>> {
+    match typed {
+        None => Ok(None),
+        Some((a, b)) if (0..limits.0 as i64).contains(&a) && (0..limits.1 as i64).contains(&b) => Ok(Some((a as usize, b as usize))),
+        Some((a, b)) => Err(Error::Usage(format!(
+            "{flag} {a} {b}: outside the detector (0..{} and 0..{})",
+            limits.0 as i64 - 1,
+            limits.1 as i64 - 1
+        ))),
+    }
+}
+
+fn outputs(r: &RawArgs, fpixels: usize, spixels: usize) -> Result<Output> {
+    let trace_pixel = pixel_on_detector("-trace_pixel", r.trace_pixel, (spixels, fpixels))?;
     Ok(Output {
         floatfile: r.floatfile.clone(),
         intfile: r.intfile.clone(),
