@@ -300,6 +300,13 @@ fn matrix_unreadable_bytes() {
     case.refused(&case.run(&["-mat", "b.mat"]), &["b.mat", "line 1"]);
 }
 
+#[cfg(unix)]
+#[test]
+fn matrix_from_an_endless_device() {
+    let case = Case::new();
+    case.refused(&case.run(&["-mat", "/dev/zero"]), &["/dev/zero", "file size", "1.0 MiB"]);
+}
+
 // ---- SMV images given to -img and -mask
 
 #[test]
@@ -359,6 +366,13 @@ fn sourcefile_without_sources() {
 fn sourcefile_zero_wavelength() {
     let case = Case::new().file("src.txt", "-10 0 0 1 0\n");
     case.refused(&case.run(&["-sourcefile", "src.txt"]), &["src.txt", "line 1", "wavelength"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn sourcefile_from_an_endless_device() {
+    let case = Case::new();
+    case.refused(&case.run(&["-sourcefile", "/dev/zero"]), &["/dev/zero", "file size", "16.0 MiB"]);
 }
 
 // ---- command-line values

@@ -13,9 +13,22 @@ pub mod sourcefile;
 
 use crate::error::{Error, Result};
 use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Reads a whole input file, refusing one larger than `limit` bytes: a device such as
+/// /dev/zero, or the wrong file, would otherwise be read until memory runs out.
+pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        let msg = format!("larger than {}, the limit for this kind of file", crate::limits::human_bytes(limit as f64));
+        return Err(Error::parse(path, "file size", msg));
+    }
+    Ok(bytes)
+}
 
 /// Distinguishes temporary files of concurrent writers inside one process.
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -168,6 +181,19 @@ mod tests {
         write_atomic_all(&[(&first, b"new"), (&second, b"2")]).unwrap();
         assert_eq!((fs::read(&first).unwrap(), fs::read(&second).unwrap()), (b"new".to_vec(), b"2".to_vec()));
         assert!(leftover_tmp_files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn read_limited_refuses_oversized_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.txt");
+        fs::write(&path, b"12345").unwrap();
+        assert_eq!(read_limited(&path, 5).unwrap(), b"12345");
+        let text = read_limited(&path, 4).unwrap_err().to_string();
+        assert!(text.contains("in.txt") && text.contains("file size") && text.contains("4 B"), "{text}");
+        if Path::new("/dev/zero").exists() {
+            assert!(read_limited(Path::new("/dev/zero"), 1 << 16).is_err());
+        }
     }
 
     #[test]

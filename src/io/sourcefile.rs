@@ -9,6 +9,9 @@
 use crate::error::{Error, Result};
 use std::path::Path;
 
+/// Largest source list read (some 300 000 full lines).
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
 /// Column separators of the C reader (`" \t,;:!"`).
 const DELIMITERS: [char; 6] = [' ', '\t', ',', ';', ':', '!'];
 const COLUMNS: usize = 5;
@@ -35,8 +38,13 @@ impl SourceRow {
 /// Reads a source list. Blank lines and `#` comment lines are skipped; numbers beyond the fifth
 /// column are ignored, as in C.
 pub fn read_sourcefile(path: &Path, c_parity: bool) -> Result<Vec<SourceRow>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = String::from_utf8_lossy(&bytes);
+    let bytes = super::read_limited(path, MAX_FILE_BYTES)?;
+    parse_sourcefile(path, &bytes, c_parity)
+}
+
+/// `read_sourcefile` on bytes already in memory; `path` only names them in error messages.
+pub fn parse_sourcefile(path: &Path, bytes: &[u8], c_parity: bool) -> Result<Vec<SourceRow>> {
+    let text = String::from_utf8_lossy(bytes);
     let mut rows = Vec::new();
     for (number, raw) in text.split_inclusive('\n').enumerate() {
         let parsed = parse_line(raw, c_parity)
