@@ -19,7 +19,9 @@ use std::sync::Arc;
 pub fn run(args: &[String]) -> Result<()> {
     let control = Arc::new(RenderControl::default());
     progress::cancel_on_ctrl_c(&control);
-    run_controlled(args, &control)
+    let outcome = run_controlled(args, &control);
+    control.finish();
+    outcome
 }
 
 /// As `run`, stopped through `control` instead of a signal (for callers and tests).
@@ -49,7 +51,7 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
         println!("GPU engine: {adapter} ({backend})");
     }
     let files = encode_outputs(&exp, &plan, &rendered)?;
-    control.stop_if_cancelled()?;
+    control.begin_writing()?;
     let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
     write_atomic_all(&named)?;
     write_structure_factor_cache(&raw, &exp);

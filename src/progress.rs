@@ -5,16 +5,23 @@
 use crate::error::{Error, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// Where a run is: a cancel request counts only while it renders; once it writes its outputs
+/// it finishes them.
+const RENDERING: u8 = 0;
+const CANCELLED: u8 = 1;
+const WRITING: u8 = 2;
+const FINISHED: u8 = 3;
 
 /// Shared between a render and whoever watches or stops it.
 #[derive(Debug, Default)]
 pub struct RenderControl {
     rows_done: AtomicUsize,
-    cancel: AtomicBool,
+    state: AtomicU8,
 }
 
 impl RenderControl {
@@ -27,18 +34,39 @@ impl RenderControl {
         self.rows_done.load(Ordering::Relaxed)
     }
 
-    /// Ask the render to stop; engines notice at their next pixel.
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
+    /// Ask the render to stop; engines notice at their next pixel. False when it is too late
+    /// (outputs being written, or the run over).
+    pub fn cancel(&self) -> bool {
+        self.state.compare_exchange(RENDERING, CANCELLED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
     }
 
     pub fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
+        self.state.load(Ordering::Relaxed) == CANCELLED
     }
 
     /// `Err(Interrupted)` once the render was asked to stop: what it produced is incomplete.
     pub fn stop_if_cancelled(&self) -> Result<()> {
         if self.cancelled() { Err(Error::Interrupted) } else { Ok(()) }
+    }
+
+    /// The render is complete and the outputs are about to be written: from here on a cancel
+    /// request is refused, so no output is left half-written. `Err(Interrupted)` if the
+    /// request came first.
+    pub fn begin_writing(&self) -> Result<()> {
+        match self.state.compare_exchange(RENDERING, WRITING, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(Error::Interrupted),
+        }
+    }
+
+    /// The run has returned, successfully or not.
+    pub fn finish(&self) {
+        self.state.store(FINISHED, Ordering::SeqCst);
+    }
+
+    fn still_cancelled_after(&self, grace: Duration) -> bool {
+        std::thread::sleep(grace);
+        self.cancelled()
     }
 }
 
@@ -46,15 +74,27 @@ impl RenderControl {
 static CURRENT: Mutex<Option<Weak<RenderControl>>> = Mutex::new(None);
 static INSTALL: Once = Once::new();
 
+/// How long an engine has to notice a cancel request before the process leaves anyway.
+const GRACE: Duration = Duration::from_secs(3);
+
 /// Route Ctrl-C (and SIGTERM/SIGHUP) to `control`. The process-wide handler is installed once;
 /// later calls only retarget it, so a library caller may run several simulations in turn.
+///
+/// An engine that does not notice the request in time (one enormous pixel, a GPU dispatch) is
+/// not waited for: the process exits with the "interrupted" error. That is clean because
+/// nothing is written while a run renders, and a run already writing refuses the request.
 pub fn cancel_on_ctrl_c(control: &Arc<RenderControl>) {
     INSTALL.call_once(|| {
         let installed = ctrlc::set_handler(|| {
             let target = CURRENT.lock().ok().and_then(|slot| slot.as_ref().and_then(Weak::upgrade));
-            if let Some(control) = target {
+            if let Some(control) = target
+                && control.cancel()
+            {
                 eprintln!("\nnanobragg: stopping the render (interrupted)");
-                control.cancel();
+                if control.still_cancelled_after(GRACE) {
+                    eprintln!("nanobragg: error: {}", Error::Interrupted);
+                    std::process::exit(Error::Interrupted.exit_code());
+                }
             }
         });
         if let Err(e) = installed {
@@ -122,8 +162,19 @@ mod tests {
         c.row_done();
         assert_eq!(c.rows_done(), 2);
         assert!(c.stop_if_cancelled().is_ok());
-        c.cancel();
+        assert!(c.cancel());
         assert!(matches!(c.stop_if_cancelled(), Err(Error::Interrupted)));
+        assert!(matches!(c.begin_writing(), Err(Error::Interrupted)));
+    }
+
+    #[test]
+    fn writing_refuses_a_late_cancel() {
+        let c = RenderControl::default();
+        assert!(c.begin_writing().is_ok());
+        assert!(!c.cancel());
+        assert!(!c.cancelled());
+        c.finish();
+        assert!(!c.cancel());
     }
 
     #[test]

@@ -69,20 +69,15 @@ fn wait_or_kill(child: &mut std::process::Child, limit: Duration) -> std::proces
     }
 }
 
+/// Starts the binary on `args` with outputs in `dir`, waits until it renders, sends SIGINT and
+/// returns the exit status and stderr.
 #[cfg(unix)]
-#[test]
-fn sigint_stops_a_long_render_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    // hours of work on two cores: the signal always arrives mid-render
-    let mut args: Vec<String> =
-        "-cell 50 50 50 90 90 90 -N 10 -default_F 10 -detpixels 1024 -oversample 10 -mosaic 1 -mosaic_domains 50 -phisteps 10 -osc 1 -engine cpu"
-            .split_whitespace()
-            .map(String::from)
-            .collect();
-    args.extend(output_args(dir.path()));
+fn interrupt_mid_render(dir: &Path, args: &str) -> (std::process::ExitStatus, String) {
+    let mut args: Vec<String> = args.split_whitespace().map(String::from).collect();
+    args.extend(output_args(dir));
     let mut child = Command::new(env!("CARGO_BIN_EXE_nanobragg"))
         .args(&args)
-        .current_dir(dir.path())
+        .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -97,8 +92,36 @@ fn sigint_stops_a_long_render_cleanly() {
     let status = wait_or_kill(&mut child, Duration::from_secs(120));
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
+}
+
+#[cfg(unix)]
+fn assert_interrupted(status: std::process::ExitStatus, stderr: &str, dir: &Path) {
     assert_eq!(status.code(), Some(130), "stderr:\n{stderr}");
-    assert!(stderr.contains("nanobragg: error: interrupted"), "stderr:\n{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("nanobragg: error:")).collect();
+    assert_eq!(errors, ["nanobragg: error: interrupted: the render was stopped and no output file was written"], "stderr:\n{stderr}");
     assert!(!stderr.contains("panicked"), "stderr:\n{stderr}");
-    assert_no_files(dir.path());
+    assert_no_files(dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_stops_a_long_render_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    // hours of work on two cores in short pixels: the engine notices the flag
+    let (status, stderr) = interrupt_mid_render(
+        dir.path(),
+        "-cell 50 50 50 90 90 90 -N 10 -default_F 10 -detpixels 1024 -oversample 10 -mosaic 1 -mosaic_domains 50 -phisteps 10 -osc 1 -engine cpu",
+    );
+    assert_interrupted(status, &stderr, dir.path());
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_stops_a_render_stuck_in_one_pixel() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10^10 sub-pixels in every pixel: no pixel ends soon, so the handler leaves by itself
+    let (status, stderr) =
+        interrupt_mid_render(dir.path(), "-cell 50 50 50 90 90 90 -N 2 -default_F 10 -detpixels 4 -oversample 100000 -engine cpu");
+    assert_interrupted(status, &stderr, dir.path());
 }

@@ -71,7 +71,7 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
 
     let lattice = build_lattice(r, r.lambda0)?;
     let n = crystal_cells(r, sample_size, &lattice);
-    let oversample = oversampling(r, n, &lattice, placed.distance);
+    let oversample = oversampling(r, n, &lattice, placed.distance)?;
     let (structure_factors, hkls) = structure_factors(r)?;
     let interpolate = hkls > 0
         && match r.interpolate {
@@ -100,7 +100,7 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
         .collect();
 
     let sampling = [sources.len() as u64, domains as u64, phisteps as u64, oversample as u64, oversample as u64, thicksteps as u64];
-    check_steps(&sampling)?;
+    check_steps(&sampling, r.oversample <= 0)?;
     let grid_cells = structure_factors.as_ref().map_or(0, |sf| sf.values.len() as u64);
     let needed = (fpixels * spixels) as f64 * BYTES_PER_PIXEL as f64
         + (grid_cells * BYTES_PER_GRID_CELL) as f64
@@ -214,13 +214,14 @@ fn detector_size(r: &RawArgs) -> Result<(usize, usize, f64, f64)> {
         )));
     }
     let what = format!("a {fpixels} × {spixels} detector (-detpixels, -detsize, -pixel)");
+    let needed = fpixels * spixels * BYTES_PER_PIXEL as f64;
+    crate::limits::check_fits(&what, needed)?;
     if fpixels * spixels > MAX_PIXELS as f64 {
         return Err(Error::Resource(format!(
-            "{what} needs about {} of memory ({BYTES_PER_PIXEL} bytes per pixel); the limit is {MAX_PIXELS} pixels whatever memory is available",
-            crate::limits::human_bytes(fpixels * spixels * BYTES_PER_PIXEL as f64),
+            "{what} needs about {} of memory ({BYTES_PER_PIXEL} bytes per pixel); the limit is {MAX_PIXELS} pixels",
+            crate::limits::human_bytes(needed),
         )));
     }
-    crate::limits::check_fits(&what, fpixels * spixels * BYTES_PER_PIXEL as f64)?;
     Ok((fpixels as usize, spixels as usize, detsize_f, detsize_s))
 }
 
@@ -251,15 +252,17 @@ fn check_table(what: &str, counts: &[i64]) -> Result<()> {
 }
 
 /// The terms summed per pixel (sources × domains × φ steps × sub-pixels² × layers) must be
-/// countable: beyond 2^64 the normalisation would wrap around.
-fn check_steps(counts: &[u64; 6]) -> Result<()> {
+/// countable: beyond 2^64 the normalisation would wrap around. `automatic`: the oversampling
+/// was derived from the crystal size, not typed.
+fn check_steps(counts: &[u64; 6], automatic: bool) -> Result<()> {
     if counts.iter().try_fold(1u64, |acc, &n| acc.checked_mul(n)).is_some() {
         return Ok(());
     }
     let [sources, domains, phisteps, os, _, layers] = counts;
+    let origin = if automatic { " (automatic, from the crystal size)" } else { "" };
     Err(Error::Resource(format!(
-        "-oversample {os}: {sources} sources × {domains} mosaic domains × {phisteps} φ steps × {os}² sub-pixels × {layers} layers \
-         per pixel is too many terms to count (give a smaller -oversample, or fewer steps)"
+        "-oversample {os}{origin}: {sources} sources × {domains} mosaic domains × {phisteps} φ steps × {os}² sub-pixels × \
+         {layers} layers per pixel is too many terms to count (give a smaller -oversample, or fewer steps)"
     )))
 }
 
@@ -300,8 +303,14 @@ fn crystal_cells(r: &RawArgs, sample: V3, l: &super::cell::Lattice) -> [f64; 3] 
     n
 }
 
+/// Largest sub-pixel count per pixel edge chosen automatically; a typed -oversample is taken
+/// as typed.
+pub const MAX_AUTO_OVERSAMPLE: i64 = 1000;
+
 /// Sub-pixels per pixel edge: as typed, or enough that the crystal's finest fringe spans three.
-fn oversampling(r: &RawArgs, n: [f64; 3], l: &super::cell::Lattice, distance: f64) -> usize {
+/// An automatic choice beyond MAX_AUTO_OVERSAMPLE (a crystal far larger than the pixel
+/// resolves) is refused rather than started: it would take years.
+fn oversampling(r: &RawArgs, n: [f64; 3], l: &super::cell::Lattice, distance: f64) -> Result<usize> {
     let sizes = [
         crate::physics::magnitude(l.a) * n[0],
         crate::physics::magnitude(l.b) * n[1],
@@ -310,11 +319,18 @@ fn oversampling(r: &RawArgs, n: [f64; 3], l: &super::cell::Lattice, distance: f6
     let xtalsize_max = sizes.iter().cloned().fold(sizes[0], f64::max);
     let reciprocal_pixel_size = r.lambda0 * distance / r.pixel_size;
     let recommended = ((3.0 * xtalsize_max / reciprocal_pixel_size).ceil() as i64).max(1);
+    if r.oversample <= 0 && recommended > MAX_AUTO_OVERSAMPLE {
+        return Err(Error::Resource(format!(
+            "the crystal ({} m across) would need an automatic -oversample of {recommended} ({recommended}² sub-pixels per pixel; \
+             the automatic limit is {MAX_AUTO_OVERSAMPLE}): check -N/-xtalsize, or give -oversample",
+            crate::io::cfmt::fmt_g(xtalsize_max)
+        )));
+    }
     let chosen = if r.oversample <= 0 { recommended } else { r.oversample };
     if chosen < recommended {
         log::warn!("intensity may vary significantly across a pixel: recommend -oversample {recommended}");
     }
-    chosen.max(1) as usize
+    Ok(chosen.max(1) as usize)
 }
 
 /// Structure factors from `-hkl` or from a previous run's cache (the caller writes the cache
