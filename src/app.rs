@@ -37,6 +37,7 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     check_outputs(&raw)?;
     let exp = resolve(&raw)?;
     let plan = Plan::new(&exp);
+    crate::diagnostics::before_render(&exp, &plan)?;
     if !exp.output.quiet {
         print_setup(&exp, &plan);
     }
@@ -55,7 +56,8 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
     write_atomic_all(&named)?;
     write_structure_factor_cache(&raw, &exp);
-    Ok(())
+    // after the outputs, so that a failing diagnostic never costs the rendered images
+    crate::diagnostics::after_render(&exp, &plan, &rendered, raw.backend.as_deref())
 }
 
 /// nanoBragg.c caches the structure factors of every `-hkl` run in ./Fdump.bin; written after
@@ -70,15 +72,18 @@ fn write_structure_factor_cache(raw: &RawArgs, exp: &Experiment) {
 }
 
 /// The output files of a run with the flags that name them, in the order they are written.
-fn outputs_of(raw: &RawArgs) -> Vec<(&'static str, &Path)> {
-    let mut outputs = vec![("-floatfile", raw.floatfile.as_path()), ("-intfile", raw.intfile.as_path())];
+fn outputs_of(raw: &RawArgs) -> Vec<(&'static str, PathBuf)> {
+    let mut outputs = vec![("-floatfile", raw.floatfile.clone()), ("-intfile", raw.intfile.clone())];
     if raw.write_pgm {
-        outputs.push(("-pgmfile", &raw.pgmfile));
+        outputs.push(("-pgmfile", raw.pgmfile.clone()));
     }
     if raw.calculate_noise {
-        outputs.push(("-noisefile", &raw.noisefile));
+        outputs.push(("-noisefile", raw.noisefile.clone()));
     }
-    outputs.extend(raw.pngfile.as_deref().map(|p| ("-pngfile", p)));
+    outputs.extend(raw.pngfile.clone().map(|p| ("-pngfile", p)));
+    if raw.preview {
+        outputs.push(("-preview", crate::preview::preview_path(&raw.floatfile)));
+    }
     outputs
 }
 
@@ -97,7 +102,7 @@ fn inputs_of(raw: &RawArgs) -> Vec<(String, &Path)> {
 fn check_outputs(raw: &RawArgs) -> Result<()> {
     let inputs = inputs_of(raw);
     let outputs = outputs_of(raw);
-    for (i, &(flag, out)) in outputs.iter().enumerate() {
+    for (i, (flag, out)) in outputs.iter().enumerate() {
         let refuse = |why: String| Err(Error::Usage(format!("{flag} {}: {why}", out.display())));
         if let Some((what, _)) = inputs.iter().find(|(_, p)| same_file(p, out)) {
             return refuse(format!("refusing to overwrite {what}"));
@@ -263,8 +268,8 @@ fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<Vec<(PathBuf
         files.push((path.clone(), pgm::encode_pgm(p.fpixels, p.spixels, &pgm_pixels(p, &r.image, scale), scale)));
     }
     if let Some(path) = &o.pngfile {
-        let gray = png::gray_levels(&r.image, &png::PngOptions::from_output(o, |i| in_roi(p, i)));
-        files.push((path.clone(), png::encode_png(p.fpixels, p.spixels, &gray)?));
+        let opts = png::PngOptions::from_output(o, |i| in_roi(p, i));
+        files.push((path.clone(), png::png_bytes(p.fpixels, p.spixels, &r.image, &opts)?));
     }
     if let Some(path) = &o.noisefile {
         let noise = rng::noise_image(&r.image, |i| in_roi(p, i), o.seed, o.adc_offset);

@@ -7,11 +7,14 @@
 pub mod app;
 pub mod cli;
 pub mod compare;
+pub mod diagnostics;
 pub mod engine;
 pub mod error;
 pub mod io;
 pub mod limits;
 pub mod model;
 pub mod physics;
+pub mod preview;
 pub mod progress;
 pub mod rng;
+pub mod trace;

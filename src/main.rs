@@ -2,10 +2,21 @@
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).format_timestamp(None).init();
-    if let Err(e) = utf8_args().and_then(|args| nanobragg::app::run(&args)) {
-        eprintln!("nanobragg: error: {e}");
-        std::process::exit(e.exit_code());
+    let args = match utf8_args() {
+        Ok(args) => args,
+        Err(e) => fail(e),
+    };
+    if let Some(code) = nanobragg::cli::run_subcommand(&args) {
+        std::process::exit(code);
     }
+    if let Err(e) = nanobragg::app::run(&args) {
+        fail(e);
+    }
+}
+
+fn fail(e: nanobragg::error::Error) -> ! {
+    eprintln!("nanobragg: error: {e}");
+    std::process::exit(e.exit_code());
 }
 
 /// The arguments after the program name; one that is not valid UTF-8 is refused by position

@@ -620,6 +620,14 @@ fn two_outputs_on_one_file() {
 }
 
 #[test]
+fn preview_on_top_of_another_output() {
+    let case = Case::new();
+    // -preview writes <float stem>_preview.png beside the float image
+    case.refused(&case.run(&["-preview", "-pngfile", "float_preview.png"]), &["-preview", "float_preview.png", "-pngfile"]);
+    assert!(!case.path("float_preview.png").exists());
+}
+
+#[test]
 fn output_is_an_existing_directory() {
     let case = Case::new();
     std::fs::create_dir(case.path("somedir")).unwrap();

@@ -6,6 +6,7 @@ use super::raw::{
     Convention, EngineChoice, InterpolateRequest, Misset, Mode, Pivot, RawArgs, XtalShape,
 };
 use crate::error::{Error, Result};
+use crate::io::colormap::Colormap;
 
 const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
 
@@ -34,6 +35,8 @@ pub enum Arity {
     UpTo6,
     /// `-misset`: the word `random` or three numbers
     Misset,
+    /// no value, or one attached as `-flag=value` (`-validate=128`)
+    OptionalInline,
 }
 
 /// What the apply function learns besides the values.
@@ -145,6 +148,9 @@ fn positive_length(flag: &str, v: &str) -> Result<f64> {
     }
     Ok(x)
 }
+
+/// Pixels `-validate` recomputes when no count is given.
+pub const DEFAULT_VALIDATE: usize = 64;
 
 /// Every flag, in the order nanoBragg.c tests them (the order matters where one argument
 /// matches several flags in c-parity mode).
@@ -471,6 +477,19 @@ pub static FLAGS: &[Flag] = &[
         |r, v, _| { r.pngscale = positive_length("-pngscale", v[0])?; Ok(()) }),
     flag!("-png_log", [], [], Fixed(0), "", "logarithmic PNG scaling",
         |r, _, _| { r.png_log = true; Ok(()) }),
+    flag!("-png_colormap", ["--png-colormap"], [], Fixed(1), "<gray|viridis|inferno>", "false-colour map for the PNG images (default gray)",
+        |r, v, _| { r.png_colormap = Colormap::parse("-png_colormap", v[0])?; Ok(()) }),
+    flag!("-preview", ["--preview"], [], Fixed(0), "",
+        "print image statistics and write <floatfile stem>_preview.png (max-pooled to at most 1024 pixels a side)",
+        |r, _, _| { r.preview = true; Ok(()) }),
+    flag!("-validate", ["--validate"], [], Arity::OptionalInline, "[=N]",
+        "after a GPU render, recompute N pixels (default 64: brightest + random) on the f64 engine and print the worst relative error",
+        |r, v, _| {
+            let n = match v.first() { Some(s) => positive_count("-validate", s)?, None => DEFAULT_VALIDATE as i64 };
+            if n == 0 { return Err(Error::Usage("-validate: the pixel count must be at least 1".into())); }
+            r.validate = Some(n as usize);
+            Ok(())
+        }),
     flag!("-quiet", ["--quiet"], [], Fixed(0), "", "print only errors",
         |r, _, _| { r.quiet = true; Ok(()) }),
 ];
@@ -505,7 +524,8 @@ pub fn help_text() -> String {
     let mut out = String::from(
         "nanobragg: X-ray diffraction images of small crystals (GPU via WebGPU, f64 CPU reference)\n\
          usage: nanobragg [flags]   (every nanoBragg.c flag; units as listed)\n\
-         \x20      nanobragg compare [options] -- <flags>   |   nanobragg bench [options]\n\n",
+         \x20      nanobragg compare [options] -- <flags>   |   nanobragg bench [options]\n\
+         \x20      nanobragg trace-diff A.log B.log [--tol T]   (compare, trace-diff: docs/compare-and-trace.md)\n\n",
     );
     for f in FLAGS {
         let mut names = f.name.to_string();

@@ -29,7 +29,7 @@ pub fn parse(args: &[String], time_seed: i64) -> Result<Command> {
     read_headers(&mut raw, args)?;
     let mut i = 0;
     while i < args.len() {
-        let token = args[i].as_str();
+        let (token, inline) = split_inline_value(args[i].as_str());
         if !is_flag_token(token) {
             return Err(Error::Usage(format!("unexpected argument '{token}' (values must follow their flag)")));
         }
@@ -42,19 +42,31 @@ pub fn parse(args: &[String], time_seed: i64) -> Result<Command> {
         }
         let mut consumed = 0;
         for flag in flags {
-            let values = take_values(flag, token, &args[i + 1..])?;
+            let (values, used) = take_values(flag, token, inline, &args[i + 1..])?;
             let ctx = Ctx { mode, is_last: i + 1 == args.len() };
             (flag.apply)(&mut raw, &values, &ctx)?;
-            consumed = consumed.max(values.len());
+            consumed = consumed.max(used);
         }
         i += 1 + consumed;
     }
     Ok(Command::Run(Box::new(raw)))
 }
 
-/// The values that follow a flag, checked for count (C silently skips a flag whose values are
-/// missing; we refuse).
-fn take_values<'a>(flag: &Flag, token: &str, rest: &'a [String]) -> Result<Vec<&'a str>> {
+/// `-flag=value` split in two, for the flags whose optional value is written that way (none of
+/// nanoBragg.c's flags contains '=', so nothing else is affected).
+fn split_inline_value(token: &str) -> (&str, Option<&str>) {
+    match token.split_once('=') {
+        Some((name, value)) if defs::find_exact(name).is_some_and(|f| f.arity == Arity::OptionalInline) => (name, Some(value)),
+        _ => (token, None),
+    }
+}
+
+/// The values of a flag and how many following arguments they used, checked for count (C
+/// silently skips a flag whose values are missing; we refuse).
+fn take_values<'a>(flag: &Flag, token: &str, inline: Option<&'a str>, rest: &'a [String]) -> Result<(Vec<&'a str>, usize)> {
+    if flag.arity == Arity::OptionalInline {
+        return Ok((inline.into_iter().collect(), 0));
+    }
     let missing = |n: usize| Error::Usage(format!("{token}: expects {n} value(s) {}", flag.values));
     let n = match flag.arity {
         Arity::Fixed(n) => n,
@@ -62,11 +74,12 @@ fn take_values<'a>(flag: &Flag, token: &str, rest: &'a [String]) -> Result<Vec<&
         Arity::Misset => {
             if rest.first().is_some_and(|t| t.contains("rand")) { 1 } else { 3 }
         }
+        Arity::OptionalInline => 0,
     };
     if rest.len() < n || rest[..n].iter().any(|t| is_flag_token(t) && !t.contains("rand")) {
         return Err(missing(n));
     }
-    Ok(rest[..n].iter().map(String::as_str).collect())
+    Ok((rest[..n].iter().map(String::as_str).collect(), n))
 }
 
 /// nanoBragg.c reads the `-mask` header and then the `-img` header before any flag, so flags
@@ -215,6 +228,25 @@ mod tests {
         let r = run(&["-cell", "70", "80", "90", "75", "85", "95", "-N", "3"]).unwrap();
         assert_eq!(r.cell[0..3], [70.0, 80.0, 90.0]);
         assert_eq!(r.na, 3.0);
+    }
+
+    #[test]
+    fn validate_takes_an_optional_inline_count() {
+        assert_eq!(run(&["-validate"]).unwrap().validate, Some(defs::DEFAULT_VALIDATE));
+        assert_eq!(run(&["-validate=128", "-N", "2"]).unwrap().validate, Some(128));
+        assert_eq!(run(&["-c_parity", "-validate=7"]).unwrap().validate, Some(7));
+        assert!(run(&["-validate=0"]).unwrap_err().to_string().contains("-validate"));
+        assert!(run(&["-validate=many"]).unwrap_err().to_string().contains("many"));
+        // a following number is not swallowed as the count
+        assert!(run(&["-validate", "12"]).is_err());
+    }
+
+    #[test]
+    fn colormap_and_preview_flags() {
+        let r = run(&["-png_colormap", "viridis", "-preview"]).unwrap();
+        assert_eq!(r.png_colormap, crate::io::colormap::Colormap::Viridis);
+        assert!(r.preview);
+        assert!(run(&["-png_colormap", "rainbow"]).unwrap_err().to_string().contains("rainbow"));
     }
 
     #[test]

@@ -6,7 +6,6 @@
 use super::plan::{FirstTerm, Interpolation, Plan, PlanSource};
 use super::{RenderStats, Rendered};
 use crate::cli::raw::XtalShape;
-use crate::error::Result;
 use crate::progress::RenderControl;
 use crate::physics::{V3, dot, polarization_factor, polin3, sinc3, sincg, unitize};
 use rayon::prelude::*;
@@ -37,25 +36,29 @@ pub trait Tracer {
 }
 
 /// Render every pixel; `-c_parity`'s one-shot interpolation switch needs a second pass over
-/// the pixels after the first one where the switch flips. `control` receives finished rows
-/// and can stop the render, which then returns `Error::Interrupted`.
-pub fn render(plan: &Plan, control: &RenderControl) -> Result<Rendered> {
+/// the pixels after the first one where the switch flips.
+pub fn render(plan: &Plan) -> Rendered {
+    render_watched(plan, &RenderControl::default())
+}
+
+/// `render`, reporting finished rows to `control` and stopping early once it is cancelled;
+/// the image is then incomplete, and the caller turns it into `Error::Interrupted`.
+pub fn render_watched(plan: &Plan, control: &RenderControl) -> Rendered {
     let interpolate = plan.interpolation != Interpolation::Nearest;
     let mut pixels = render_pass(plan, 0, interpolate, control);
-    control.stop_if_cancelled()?;
     let mut switched_at = None;
     if plan.interpolation == Interpolation::OneShotSwitch
+        && !control.cancelled()
         && let Some(first) = pixels.iter().position(|p| p.left_grid)
     {
         // C: pixels up to `first` are exact as rendered (the switch flips inside it, and the
         // pixel itself falls back from that term on); every later pixel uses nearest F
         let rest = render_pass(plan, first + 1, false, control);
-        control.stop_if_cancelled()?;
         pixels.truncate(first + 1);
         pixels.extend(rest);
         switched_at = Some(first);
     }
-    Ok(Rendered::from_pixels(plan, &pixels, switched_at))
+    Rendered::from_pixels(plan, &pixels, switched_at)
 }
 
 fn render_pass(plan: &Plan, start: usize, interpolate: bool, control: &RenderControl) -> Vec<PixelOut> {
@@ -171,8 +174,9 @@ impl Tracer for Silent {
     fn phi_step(&mut self, _: usize, _: f64, _: f64, _: f64, _: f64) {}
 }
 
-/// Sum one pixel. `tracer` receives the C trace quantities for the first sub-pixel, source,
-/// φ step and domain.
+/// Sum one pixel. `tracer` receives the C trace quantities as nanoBragg.c prints them: the
+/// geometry of every sub-pixel, the lattice terms of source 0 and domain 0 (φ step 0, plus one
+/// `phi_step` per φ step), then the pixel's final factors (`crate::trace` lists the names).
 pub fn render_pixel(plan: &Plan, fast: usize, slow: usize, ctx: PixelContext, tracer: Option<&mut dyn Tracer>) -> PixelOut {
     let tracing = tracer.is_some();
     let mut silent = Silent;
@@ -209,7 +213,7 @@ pub fn render_pixel(plan: &Plan, fast: usize, slow: usize, ctx: PixelContext, tr
                 let depth = plan.thickstep * plan.mu / parallax;
                 st.capture = (-(layer as f64) * depth).exp() - (-((layer + 1) as f64) * depth).exp();
             }
-            if tracing && sub == 0 && layer == 0 {
+            if tracing {
                 tracer.vector("pixel_pos_meters", pos);
                 tracer.value("R_distance_meters", airpath);
                 tracer.value("omega_pixel_sr", st.omega);
@@ -226,7 +230,7 @@ pub fn render_pixel(plan: &Plan, fast: usize, slow: usize, ctx: PixelContext, tr
                     diffracted = unitize(diffracted).0;
                 }
                 let first = plan.first_term == Some(FirstTerm { pixel, layer, sub, source });
-                let trace_term = tracing && sub == 0 && layer == 0 && source == 0;
+                let trace_term = tracing && source == 0;
                 sum_rotations(plan, &mut st, scattering, src, first, tracer, trace_term);
             }
         }
@@ -244,10 +248,10 @@ pub fn render_pixel(plan: &Plan, fast: usize, slow: usize, ctx: PixelContext, tr
     if tracing {
         tracer.value("I_before_scaling", st.intensity);
         tracer.value("steps", plan.steps as f64);
-        tracer.value("polar", st.polar);
         tracer.value("capture_fraction", st.capture);
-        tracer.value("omega_pixel_sr", st.omega);
-        tracer.value("I_pixel_final", value as f32 as f64);
+        tracer.value("polar", st.polar);
+        tracer.value("omega_pixel", st.omega);
+        tracer.value("I_pixel_final", value);
     }
     PixelOut { value: value as f32, omega_sum: st.omega_sum, left_grid: st.left_grid }
 }

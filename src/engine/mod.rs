@@ -53,13 +53,13 @@ impl Rendered {
 /// is cancelled; a cancelled run is an `Error::Interrupted` whichever engine ran.
 pub fn render(plan: &Plan, choice: EngineChoice, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
     let rendered = match choice {
-        EngineChoice::Cpu => cpu::render(plan, control),
+        EngineChoice::Cpu => Ok(cpu::render_watched(plan, control)),
         EngineChoice::Gpu => gpu::render(plan, backend),
         EngineChoice::Auto => match gpu::render(plan, backend) {
             Ok(r) => Ok(r),
             Err(e) => {
                 eprintln!("note: {e}; using the CPU engine");
-                cpu::render(plan, control)
+                Ok(cpu::render_watched(plan, control))
             }
         },
     }?;

@@ -2,6 +2,7 @@
 //! SMV images, PGM previews, raw float images and source lists.
 
 pub mod cfmt;
+pub mod colormap;
 pub mod fdump;
 pub mod hkl;
 pub mod mat;

@@ -110,7 +110,7 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
         &format!("this run ({fpixels} × {spixels} pixels, {grid_cells} structure factors, {phisteps} φ steps × {domains} mosaic domains)"),
         needed,
     )?;
-    let output = outputs(r, fpixels, spixels)?;
+    let output = outputs(r)?;
 
     Ok(Experiment {
         mode: r.mode,
@@ -434,21 +434,13 @@ fn region_of_interest(r: &RawArgs, fpixels: usize, spixels: usize) -> Result<[us
     }
 }
 
-/// A pixel typed as (first, second) that must lie on the detector of `limits` (same order).
-fn pixel_on_detector(flag: &str, typed: Option<(i64, i64)>, limits: (usize, usize)) -> Result<Option<(usize, usize)>> {
-    match typed {
-        None => Ok(None),
-        Some((a, b)) if (0..limits.0 as i64).contains(&a) && (0..limits.1 as i64).contains(&b) => Ok(Some((a as usize, b as usize))),
-        Some((a, b)) => Err(Error::Usage(format!(
-            "{flag} {a} {b}: outside the detector (0..{} and 0..{})",
-            limits.0 as i64 - 1,
-            limits.1 as i64 - 1
-        ))),
-    }
-}
-
-fn outputs(r: &RawArgs, fpixels: usize, spixels: usize) -> Result<Output> {
-    let trace_pixel = pixel_on_detector("-trace_pixel", r.trace_pixel, (spixels, fpixels))?;
+fn outputs(r: &RawArgs) -> Result<Output> {
+    // (the trace's range on the detector is checked with the plan, before rendering)
+    let trace_pixel = match r.trace_pixel {
+        None => None,
+        Some((s, f)) if s >= 0 && f >= 0 => Some((s as usize, f as usize)),
+        Some((s, f)) => return Err(Error::Usage(format!("-trace_pixel: pixel ({s}, {f}) is outside the detector"))),
+    };
     Ok(Output {
         floatfile: r.floatfile.clone(),
         intfile: r.intfile.clone(),
@@ -457,6 +449,8 @@ fn outputs(r: &RawArgs, fpixels: usize, spixels: usize) -> Result<Output> {
         pngfile: r.pngfile.clone(),
         pngscale: r.pngscale,
         png_log: r.png_log,
+        png_colormap: r.png_colormap,
+        preview: r.preview,
         intfile_scale: r.intfile_scale,
         pgm_scale: r.pgm_scale,
         adc_offset: r.adc_offset,
@@ -464,6 +458,7 @@ fn outputs(r: &RawArgs, fpixels: usize, spixels: usize) -> Result<Output> {
         printout: r.printout,
         printout_pixel: r.printout_pixel,
         trace_pixel,
+        validate: r.validate,
         progress: r.progress,
         quiet: r.quiet,
     })
