@@ -87,7 +87,7 @@ fn interrupt_mid_render(dir: &Path, args: &str) -> (std::process::ExitStatus, St
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let started = stdout.by_ref().map_while(Result::ok).any(|l| l.starts_with("DETECTOR_PIX0_VECTOR"));
     assert!(started, "the run ended before rendering");
-    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let sent = Command::new("sh").args(["-c", &format!("kill -INT {}", child.id())]).status().unwrap();
     assert!(sent.success());
     let status = wait_or_kill(&mut child, Duration::from_secs(120));
     let mut stderr = String::new();
