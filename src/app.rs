@@ -41,11 +41,7 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     if !exp.output.quiet {
         print_setup(&exp, &plan);
     }
-    let display = progress::bar_wanted(exp.output.progress, exp.output.quiet)
-        .then(|| ProgressDisplay::start(Arc::clone(control), plan.spixels));
-    let rendered = engine::render(&plan, raw.engine, raw.backend.as_deref(), control);
-    drop(display);
-    let rendered = rendered?;
+    let rendered = render_with_progress(&exp, &plan, &raw, control)?;
     if let EngineUsed::Gpu { adapter, backend } = &rendered.engine
         && !exp.output.quiet
     {
@@ -58,6 +54,13 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     write_structure_factor_cache(&raw, &exp);
     // after the outputs, so that a failing diagnostic never costs the rendered images
     crate::diagnostics::after_render(&exp, &plan, &rendered, raw.backend.as_deref())
+}
+
+/// The render, with a progress bar on a terminal that disappears however the render ends.
+fn render_with_progress(exp: &Experiment, plan: &Plan, raw: &RawArgs, control: &Arc<RenderControl>) -> Result<Rendered> {
+    let _display = progress::bar_wanted(exp.output.progress, exp.output.quiet)
+        .then(|| ProgressDisplay::start(Arc::clone(control), plan.spixels));
+    engine::render(plan, raw.engine, raw.backend.as_deref(), control)
 }
 
 /// nanoBragg.c caches the structure factors of every `-hkl` run in ./Fdump.bin; written after
