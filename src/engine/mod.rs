@@ -49,9 +49,14 @@ impl Rendered {
 }
 
 /// Render with the chosen engine. `auto` takes the GPU when an adapter exists and says plainly
-/// when it falls back to the CPU. The CPU engine reports rows to `control` and stops when it
-/// is cancelled; a cancelled run is an `Error::Interrupted` whichever engine ran.
-pub fn render(plan: &Plan, choice: EngineChoice, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
+/// when it falls back to the CPU.
+pub fn render(plan: &Plan, choice: EngineChoice, backend: Option<&str>) -> Result<Rendered> {
+    render_watched(plan, choice, backend, &RenderControl::default())
+}
+
+/// `render` that can be stopped: the CPU engine reports rows to `control` and stops when it is
+/// cancelled; a cancelled run is an `Error::Interrupted` whichever engine ran.
+pub fn render_watched(plan: &Plan, choice: EngineChoice, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
     let rendered = match choice {
         EngineChoice::Cpu => Ok(cpu::render_watched(plan, control)),
         EngineChoice::Gpu => gpu::render(plan, backend),
