@@ -342,6 +342,18 @@ fn img_zero_size() {
 }
 
 #[test]
+fn img_header_with_zero_pixel_size() {
+    let case = Case::new().file("p.img", smv("HEADER_BYTES=512;\nBYTE_ORDER=little_endian;\nSIZE1=4;\nSIZE2=4;\nPIXEL_SIZE=0;\n", 16));
+    case.refused(&case.run(&["-img", "p.img"]), &["p.img", "header key PIXEL_SIZE", "greater than zero"]);
+}
+
+#[test]
+fn img_header_with_nan_wavelength() {
+    let case = Case::new().file("w.img", smv("HEADER_BYTES=512;\nBYTE_ORDER=little_endian;\nSIZE1=4;\nSIZE2=4;\nWAVELENGTH=nan;\n", 16));
+    case.refused(&case.run(&["-img", "w.img"]), &["w.img", "header key WAVELENGTH", "not a finite number"]);
+}
+
+#[test]
 fn mask_of_the_wrong_size() {
     let case = Case::new().file("mask.img", smv_square(8));
     // the mask header sets 8×8, the later -detpixels asks for 16×16
