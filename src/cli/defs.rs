@@ -171,6 +171,7 @@ pub static FLAGS: &[Flag] = &[
             for (i, s) in v.iter().enumerate() {
                 let x = number("-cell", s)?;
                 if x < 0.0 { return Err(Error::Usage(format!("-cell: value {x} must not be negative"))); }
+                if i >= 3 && x >= 180.0 { return Err(Error::Usage(format!("-cell: angle {x} must be below 180 degrees"))); }
                 r.cell[i] = if i < 3 { x } else { x / RTD };
             }
             Ok(())
@@ -323,8 +324,8 @@ pub static FLAGS: &[Flag] = &[
         |r, _, _| { r.oversample_omega = true; Ok(()) }, stop),
     flag!("-oversample", [], [S("-oversample")], Fixed(1), "<n>", "sub-pixels per pixel edge (default: automatic from crystal size)",
         |r, v, _| { r.oversample = integer("-oversample", v[0])?; Ok(()) }),
-    flag!("-roi", [], [S("-roi")], Fixed(4), "<xmin xmax ymin ymax>", "render only these pixels (inclusive, fast then slow)",
-        |r, v, _| { for (slot, s) in r.roi.iter_mut().zip(v) { *slot = integer("-roi", s)?; } Ok(()) }),
+    flag!("-roi", [], [S("-roi")], Fixed(4), "<xmin xmax ymin ymax>", "render only these pixels (inclusive, fast then slow; must lie on the detector)",
+        |r, v, _| { for (slot, s) in r.roi.iter_mut().zip(v) { *slot = positive_count("-roi", s)?; } Ok(()) }),
     // ---- beam
     flag!("-lambda", ["-wave", "-wavelength"], [S("-lambda"), S("-wave")], Fixed(1), "<Å>", "wavelength (default 1)",
         |r, v, _| { r.lambda0 = positive_length("-lambda", v[0])? / 1.0e10; Ok(()) }),
@@ -422,9 +423,9 @@ pub static FLAGS: &[Flag] = &[
         |_, _, _| Ok(())),
     flag!("-printout", [], [S("-printout")], Fixed(0), "", "print per-pixel values",
         |r, _, _| { r.printout = true; Ok(()) }),
-    flag!("-noprogress", [], [S("-noprogress")], Fixed(0), "", "no progress meter",
+    flag!("-noprogress", [], [S("-noprogress")], Fixed(0), "", "no progress bar",
         |r, _, _| { r.progress = false; Ok(()) }),
-    flag!("-progress", [], [S("-progress")], Fixed(0), "", "progress meter (default)",
+    flag!("-progress", [], [S("-progress")], Fixed(0), "", "progress bar on a terminal (default; never in pipes, files or CI logs)",
         |r, _, _| { r.progress = true; Ok(()) }),
     flag!("-interpolate", [], [S("-interpolate")], Fixed(0), "", "tricubic interpolation of F (default: on when any N <= 2)",
         |r, _, _| { r.interpolate = InterpolateRequest::On; Ok(()) }),

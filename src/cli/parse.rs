@@ -6,6 +6,7 @@ use super::defs::{self, Arity, Ctx, Flag};
 use super::raw::{Mode, RawArgs};
 use crate::error::{Error, Result};
 use crate::io::smv;
+use std::path::Path;
 
 pub enum Command {
     Help,
@@ -100,64 +101,80 @@ fn read_headers(raw: &mut RawArgs, args: &[String]) -> Result<()> {
     };
     if let Some(mask) = named("-mask") {
         let image = smv::read_smv(mask.as_ref())?;
-        apply_header(raw, &image, true);
+        apply_header(raw, &image, true, mask.as_ref())?;
+        raw.mask_size = (image.width, image.height);
         raw.mask_pixels = Some(image.data);
         raw.mask = Some(mask.into());
     }
     if let Some(img) = named("-img") {
         let image = smv::read_smv(img.as_ref())?;
-        apply_header(raw, &image, false);
+        apply_header(raw, &image, false, img.as_ref())?;
         raw.img = Some(img.into());
     }
     Ok(())
 }
 
-fn apply_header(raw: &mut RawArgs, image: &smv::SmvImage, flip_beam_y: bool) {
+/// Header keys that are lengths or a wavelength: zero or negative values make no detector.
+const POSITIVE_KEYS: [&str; 4] = ["PIXEL_SIZE", "DISTANCE", "CLOSE_DISTANCE", "WAVELENGTH"];
+
+/// A header value as the mode reads it, refused (naming file and key) when it is not a finite
+/// number or, for lengths and the wavelength, not positive.
+fn header_number(image: &smv::SmvImage, key: &str, parity: bool, path: &Path) -> Result<Option<f64>> {
+    let value = if parity { smv::header_value(&image.header, key) } else { smv::header_value_exact(&image.header, key) };
+    match value {
+        Some(v) if !v.is_finite() => Err(Error::parse(path, format!("header key {key}"), format!("value {v} is not a finite number"))),
+        Some(v) if v <= 0.0 && POSITIVE_KEYS.contains(&key) => {
+            Err(Error::parse(path, format!("header key {key}"), format!("value {v} must be greater than zero")))
+        }
+        other => Ok(other),
+    }
+}
+
+fn apply_header(raw: &mut RawArgs, image: &smv::SmvImage, flip_beam_y: bool, path: &Path) -> Result<()> {
     let parity = raw.mode == Mode::CParity;
-    let value = |key: &str| {
-        if parity { smv::header_value(&image.header, key) } else { smv::header_value_exact(&image.header, key) }
-    };
+    let value = |key: &str| header_number(image, key, parity, path);
     raw.fpixels = image.width as i64;
     raw.spixels = image.height as i64;
-    if let Some(v) = value("PIXEL_SIZE") {
+    if let Some(v) = value("PIXEL_SIZE")? {
         raw.pixel_size = v / 1000.0;
     }
     raw.detsize_f = raw.pixel_size * raw.fpixels as f64;
     raw.detsize_s = raw.pixel_size * raw.spixels as f64;
-    if let Some(v) = value("DISTANCE") {
+    if let Some(v) = value("DISTANCE")? {
         raw.distance = v / 1000.0;
     }
-    if let Some(v) = value("CLOSE_DISTANCE") {
+    if let Some(v) = value("CLOSE_DISTANCE")? {
         raw.close_distance = v / 1000.0;
         raw.close_distance_from_header = true;
     }
-    if let Some(v) = value("WAVELENGTH") {
+    if let Some(v) = value("WAVELENGTH")? {
         raw.lambda0 = v / 1e10;
     }
-    if let Some(v) = value("BEAM_CENTER_X") {
+    if let Some(v) = value("BEAM_CENTER_X")? {
         raw.xbeam = v / 1000.0;
     }
-    if let Some(v) = value("BEAM_CENTER_Y") {
+    if let Some(v) = value("BEAM_CENTER_Y")? {
         // the mask reader flips Y, the img reader does not (as C and the spec)
         raw.ybeam = if flip_beam_y { raw.detsize_s - v / 1000.0 } else { v / 1000.0 };
     }
     let (orgx_key, orgy_key) = if parity { ("ORGX", "ORGY") } else { ("XDS_ORGX", "XDS_ORGY") };
-    if let Some(v) = value(orgx_key) {
+    if let Some(v) = value(orgx_key)? {
         raw.orgx = v;
     }
-    if let Some(v) = value(orgy_key) {
+    if let Some(v) = value(orgy_key)? {
         raw.orgy = v;
     }
-    if let Some(v) = value("PHI") {
+    if let Some(v) = value("PHI")? {
         raw.phi0 = v / RTD;
     }
-    if let Some(v) = value("OSC_RANGE") {
+    if let Some(v) = value("OSC_RANGE")? {
         raw.osc = v / RTD;
     }
     // C reads TWOTHETA into a variable it never uses; the default mode honours it
-    if !parity && let Some(v) = value("TWOTHETA") {
+    if !parity && let Some(v) = value("TWOTHETA")? {
         raw.twotheta = v / RTD;
     }
+    Ok(())
 }
 
 #[cfg(test)]

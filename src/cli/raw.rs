@@ -75,6 +75,8 @@ pub struct RawArgs {
     pub mask: Option<PathBuf>,
     /// mask pixels (fast-major), read with the mask header before the flags
     pub mask_pixels: Option<Vec<u16>>,
+    /// the mask's own width × height, for the message when it does not fit the detector
+    pub mask_size: (usize, usize),
     pub sourcefile: Option<PathBuf>,
     pub stolfile: Option<PathBuf>,
 
@@ -207,6 +209,7 @@ impl RawArgs {
             img: None,
             mask: None,
             mask_pixels: None,
+            mask_size: (0, 0),
             sourcefile: None,
             stolfile: None,
             floatfile: "floatimage.bin".into(),

@@ -6,6 +6,7 @@
 use super::plan::{FirstTerm, Interpolation, Plan, PlanSource};
 use super::{RenderStats, Rendered};
 use crate::cli::raw::XtalShape;
+use crate::progress::RenderControl;
 use crate::physics::{V3, dot, polarization_factor, polin3, sinc3, sincg, unitize};
 use rayon::prelude::*;
 use std::f64::consts::PI;
@@ -37,15 +38,22 @@ pub trait Tracer {
 /// Render every pixel; `-c_parity`'s one-shot interpolation switch needs a second pass over
 /// the pixels after the first one where the switch flips.
 pub fn render(plan: &Plan) -> Rendered {
+    render_watched(plan, &RenderControl::default())
+}
+
+/// `render`, reporting finished rows to `control` and stopping early once it is cancelled;
+/// the image is then incomplete, and the caller turns it into `Error::Interrupted`.
+pub fn render_watched(plan: &Plan, control: &RenderControl) -> Rendered {
     let interpolate = plan.interpolation != Interpolation::Nearest;
-    let mut pixels = render_pass(plan, 0, interpolate);
+    let mut pixels = render_pass(plan, 0, interpolate, control);
     let mut switched_at = None;
     if plan.interpolation == Interpolation::OneShotSwitch
+        && !control.cancelled()
         && let Some(first) = pixels.iter().position(|p| p.left_grid)
     {
         // C: pixels up to `first` are exact as rendered (the switch flips inside it, and the
         // pixel itself falls back from that term on); every later pixel uses nearest F
-        let rest = render_pass(plan, first + 1, false);
+        let rest = render_pass(plan, first + 1, false, control);
         pixels.truncate(first + 1);
         pixels.extend(rest);
         switched_at = Some(first);
@@ -53,14 +61,23 @@ pub fn render(plan: &Plan) -> Rendered {
     Rendered::from_pixels(plan, &pixels, switched_at)
 }
 
-fn render_pass(plan: &Plan, start: usize, interpolate: bool) -> Vec<PixelOut> {
+fn render_pass(plan: &Plan, start: usize, interpolate: bool, control: &RenderControl) -> Vec<PixelOut> {
     let ctx = PixelContext { interpolate };
     (start..plan.pixels())
         .into_par_iter()
         .with_min_len(64)
         .map(|idx| {
+            // progress/cancel hook: once cancelled, the remaining pixels are skipped (the
+            // caller discards the image); a row's last pixel counts the row as done
+            if control.cancelled() {
+                return PixelOut::default();
+            }
             let (fast, slow) = (idx % plan.fpixels, idx / plan.fpixels);
-            if plan.renders(fast, slow) { render_pixel(plan, fast, slow, ctx, None) } else { PixelOut::default() }
+            let out = if plan.renders(fast, slow) { render_pixel(plan, fast, slow, ctx, None) } else { PixelOut::default() };
+            if fast + 1 == plan.fpixels {
+                control.row_done();
+            }
+            out
         })
         .collect()
 }

@@ -78,7 +78,7 @@ fn encode(width: usize, height: usize, bytes: &[u8], color: image::ExtendedColor
 }
 
 /// The PNG bytes of a float image under `opts` (grayscale unless a colour map is chosen).
-fn png_bytes<F: Fn(usize) -> bool>(width: usize, height: usize, image: &[f32], opts: &PngOptions<F>) -> Result<Vec<u8>> {
+pub fn png_bytes<F: Fn(usize) -> bool>(width: usize, height: usize, image: &[f32], opts: &PngOptions<F>) -> Result<Vec<u8>> {
     let gray = gray_levels(image, opts);
     if opts.colormap == Colormap::Gray {
         return encode_png(width, height, &gray);

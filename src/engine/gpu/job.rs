@@ -260,9 +260,17 @@ impl<'a> Job<'a> {
     }
 
     /// Renders `rect` tile by tile, handing each pixel to `sink` with its index in the
-    /// rectangle. Pixels with an image index below `first_index` are skipped (tiles made only
-    /// of those are not dispatched at all).
-    pub fn render_rect(&self, plan: &Plan, rect: Rect, first_index: usize, interpolate: bool, sink: &mut dyn FnMut(usize, GpuPixelOut)) -> Result<()> {
+    /// rectangle; an error from `sink` (e.g. an interruption) stops the render. Pixels with an
+    /// image index below `first_index` are skipped (tiles made only of those are not dispatched
+    /// at all).
+    pub fn render_rect(
+        &self,
+        plan: &Plan,
+        rect: Rect,
+        first_index: usize,
+        interpolate: bool,
+        sink: &mut dyn FnMut(usize, GpuPixelOut) -> Result<()>,
+    ) -> Result<()> {
         let total = rect.pixels();
         let bits = if interpolate { JOB_INTERPOLATE } else { 0 } | if self.has_mask { JOB_MASK } else { 0 };
         self.ctx.checked("rendering", || {
@@ -285,7 +293,7 @@ impl<'a> Job<'a> {
                 let pixels: Vec<GpuPixelOut> = bytemuck::pod_collect_to_vec(&bytes);
                 for (i, p) in pixels.into_iter().enumerate() {
                     if rect.image_index(plan, start + i) >= first_index {
-                        sink(start + i, p);
+                        sink(start + i, p)?;
                     }
                 }
             }

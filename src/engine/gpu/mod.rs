@@ -19,6 +19,7 @@ use super::cpu::{self, Tracer};
 use super::plan::{Interpolation, Plan};
 use super::{EngineUsed, Rendered};
 use crate::error::Result;
+use crate::progress::RenderControl;
 use context::GpuContext;
 use job::{Job, Rect};
 
@@ -28,6 +29,16 @@ pub fn render(plan: &Plan, backend: Option<&str>) -> Result<Rendered> {
 }
 
 pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
+    render_controlled(plan, opts, &RenderControl::default())
+}
+
+/// `render` that reports finished rows to `control` and stops at its cancel flag (checked as
+/// each tile's pixels come back).
+pub fn render_watched(plan: &Plan, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
+    render_controlled(plan, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() }, control)
+}
+
+fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<Rendered> {
     let ctx = GpuContext::shared(opts)?;
     let job = Job::new(&ctx, plan, opts.binding_limit, 1)?;
     let rect = Rect::roi(plan);
@@ -40,6 +51,11 @@ pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
         if p.left_grid != 0 && left_grid.is_none() {
             left_grid = Some(i);
         }
+        if (i + 1) % rect.width == 0 {
+            control.row_done();
+            control.stop_if_cancelled()?;
+        }
+        Ok(())
     })?;
     let mut switched_at = None;
     if plan.interpolation == Interpolation::OneShotSwitch
@@ -49,7 +65,10 @@ pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
         // later pixel is rendered again with nearest-neighbour F (its solid angles, and so the
         // omega sum, do not change)
         let switch_pixel = rect.image_index(plan, first);
-        job.render_rect(plan, rect, switch_pixel + 1, false, &mut |i, p| image[rect.image_index(plan, i)] = p.value)?;
+        job.render_rect(plan, rect, switch_pixel + 1, false, &mut |i, p| {
+            image[rect.image_index(plan, i)] = p.value;
+            control.stop_if_cancelled()
+        })?;
         switched_at = Some(switch_pixel);
     }
     let mut stats = cpu::statistics(plan, &image);
@@ -91,7 +110,10 @@ fn interpolation_at(job: &Job, plan: &Plan, pixel: usize) -> Result<bool> {
             let roi = Rect::roi(plan);
             let rows = Rect { height: (pixel / plan.fpixels + 1).saturating_sub(roi.y0).min(roi.height), ..roi };
             let mut switched = false;
-            job.render_rect(plan, rows, 0, true, &mut |i, p| switched |= p.left_grid != 0 && rows.image_index(plan, i) < pixel)?;
+            job.render_rect(plan, rows, 0, true, &mut |i, p| {
+                switched |= p.left_grid != 0 && rows.image_index(plan, i) < pixel;
+                Ok(())
+            })?;
             Ok(!switched)
         }
     }
