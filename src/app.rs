@@ -7,16 +7,25 @@ use crate::engine::{self, EngineUsed, Rendered, plan::Plan};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{SmvHeader, encode_smv};
-use crate::io::{pgm, rawfloat, write_atomic};
-use crate::model::{Experiment, resolve};
+use crate::io::{fdump, pgm, png, rawfloat, write_atomic_all};
+use crate::model::{Experiment, FDUMP_FILE, resolve};
+use crate::progress::{self, ProgressDisplay, RenderControl};
 use crate::rng;
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// Run the simulator for command-line `args` (without the program name).
+/// Run the simulator for command-line `args` (without the program name); Ctrl-C stops it.
 pub fn run(args: &[String]) -> Result<()> {
-    if args.first().is_some_and(|a| a == "bench") {
-        return crate::bench::run(&args[1..]);
-    }
+    let control = Arc::new(RenderControl::default());
+    progress::cancel_on_ctrl_c(&control);
+    let outcome = run_controlled(args, &control);
+    control.finish();
+    outcome
+}
+
+/// As `run`, stopped through `control` instead of a signal (for callers and tests).
+pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<()> {
     let time_seed = -(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1));
     let raw = match parse(args, time_seed)? {
         Command::Help => {
@@ -28,49 +37,120 @@ pub fn run(args: &[String]) -> Result<()> {
     check_outputs(&raw)?;
     let exp = resolve(&raw)?;
     let plan = Plan::new(&exp);
+    crate::diagnostics::before_render(&exp, &plan)?;
     if !exp.output.quiet {
         print_setup(&exp, &plan);
     }
-    let rendered = engine::render(&plan, raw.engine, raw.backend.as_deref())?;
+    let rendered = render_with_progress(&exp, &plan, &raw, control)?;
     if let EngineUsed::Gpu { adapter, backend } = &rendered.engine
         && !exp.output.quiet
     {
         println!("GPU engine: {adapter} ({backend})");
     }
-    write_outputs(&exp, &plan, &rendered)
+    let files = encode_outputs(&exp, &plan, &rendered)?;
+    control.begin_writing()?;
+    let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
+    write_atomic_all(&named)?;
+    write_structure_factor_cache(&raw, &exp);
+    // after the outputs, so that a failing diagnostic never costs the rendered images
+    crate::diagnostics::after_render(&exp, &plan, &rendered, raw.backend.as_deref())
 }
 
-/// Every output must go somewhere writable and must not be one of the inputs; checked before
-/// the (possibly long) render.
-fn check_outputs(raw: &RawArgs) -> Result<()> {
-    let inputs: Vec<&PathBuf> = [&raw.hkl, &raw.mat, &raw.img, &raw.mask, &raw.sourcefile].into_iter().flatten().collect();
-    let mut outputs = vec![&raw.floatfile, &raw.intfile];
+/// The render, with a progress bar on a terminal that disappears however the render ends.
+fn render_with_progress(exp: &Experiment, plan: &Plan, raw: &RawArgs, control: &Arc<RenderControl>) -> Result<Rendered> {
+    let _display = progress::bar_wanted(exp.output.progress, exp.output.quiet)
+        .then(|| ProgressDisplay::start(Arc::clone(control), plan.spixels));
+    engine::render_watched(plan, raw.engine, raw.backend.as_deref(), control)
+}
+
+/// nanoBragg.c caches the structure factors of every `-hkl` run in ./Fdump.bin; written after
+/// the outputs, so a failed or interrupted run leaves no cache behind. Failing to write it is
+/// not fatal (the images are done).
+fn write_structure_factor_cache(raw: &RawArgs, exp: &Experiment) {
+    if let (Some(_), Some(sf)) = (&raw.hkl, &exp.crystal.structure_factors)
+        && let Err(e) = fdump::write_fdump(Path::new(FDUMP_FILE), sf)
+    {
+        log::warn!("unable to write dump file {FDUMP_FILE}: {e}");
+    }
+}
+
+/// The output files of a run with the flags that name them, in the order they are written.
+fn outputs_of(raw: &RawArgs) -> Vec<(&'static str, PathBuf)> {
+    let mut outputs = vec![("-floatfile", raw.floatfile.clone()), ("-intfile", raw.intfile.clone())];
     if raw.write_pgm {
-        outputs.push(&raw.pgmfile);
+        outputs.push(("-pgmfile", raw.pgmfile.clone()));
     }
     if raw.calculate_noise {
-        outputs.push(&raw.noisefile);
+        outputs.push(("-noisefile", raw.noisefile.clone()));
     }
-    outputs.extend(raw.pngfile.iter());
-    for out in outputs {
-        if inputs.iter().any(|i| same_file(i, out)) {
-            return Err(Error::Usage(format!("refusing to overwrite input file {}", out.display())));
+    outputs.extend(raw.pngfile.clone().map(|p| ("-pngfile", p)));
+    if raw.preview {
+        outputs.push(("-preview", crate::preview::preview_path(&raw.floatfile)));
+    }
+    outputs
+}
+
+/// Every file the run reads, described for a refusal message; ./Fdump.bin is always among
+/// them (read when -hkl is absent, rewritten when it is given).
+fn inputs_of(raw: &RawArgs) -> Vec<(String, &Path)> {
+    let typed = [("-hkl", &raw.hkl), ("-mat", &raw.mat), ("-img", &raw.img), ("-mask", &raw.mask), ("-sourcefile", &raw.sourcefile), ("-stol", &raw.stolfile)];
+    let mut inputs: Vec<(String, &Path)> =
+        typed.into_iter().filter_map(|(flag, p)| p.as_deref().map(|p| (format!("the {flag} input"), p))).collect();
+    inputs.push((format!("{FDUMP_FILE}, the structure-factor cache"), Path::new(FDUMP_FILE)));
+    inputs
+}
+
+/// Every output must be a distinct file, not one of the inputs, not a directory, and in a
+/// directory we can create files in; checked before the (possibly long) render.
+fn check_outputs(raw: &RawArgs) -> Result<()> {
+    let inputs = inputs_of(raw);
+    let outputs = outputs_of(raw);
+    for (i, (flag, out)) in outputs.iter().enumerate() {
+        let refuse = |why: String| Err(Error::Usage(format!("{flag} {}: {why}", out.display())));
+        if let Some((what, _)) = inputs.iter().find(|(_, p)| same_file(p, out)) {
+            return refuse(format!("refusing to overwrite {what}"));
         }
-        let dir = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let probe = dir.join(format!(".nanobragg-write-test-{}", std::process::id()));
-        std::fs::write(&probe, b"").map_err(|e| Error::io(out, e))?;
-        let _ = std::fs::remove_file(&probe);
+        if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| same_file(p, out)) {
+            return refuse(format!("the same file is already the {other} output"));
+        }
+        if out.is_dir() {
+            return refuse("is a directory".into());
+        }
+        if let Err(e) = probe_directory(out) {
+            return refuse(format!("cannot create files there: {e}"));
+        }
     }
     Ok(())
 }
 
+/// Creates and removes an empty file beside `out`: the surest test that the rename at the end
+/// of the run will be allowed.
+fn probe_directory(out: &Path) -> std::io::Result<()> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let probe = dir.join(format!(".nanobragg-write-test-{}", std::process::id()));
+    OpenOptions::new().write(true).create_new(true).open(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
+/// Whether two paths name the same file, also when neither exists yet ("x" and "./x").
 fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
+    normalized(a) == normalized(b)
+}
+
+fn normalized(p: &Path) -> PathBuf {
+    if let Ok(full) = p.canonicalize() {
+        return full;
+    }
+    let parent = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match (parent.canonicalize(), p.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => p.to_path_buf(),
     }
 }
 
@@ -154,7 +234,9 @@ pub fn pgm_pixels(p: &Plan, image: &[f32], scale: f64) -> Vec<u8> {
     image.iter().enumerate().map(|(i, &v)| if in_roi(p, i) { (v as f64 * scale).min(255.0) as u8 } else { 0 }).collect()
 }
 
-fn write_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<()> {
+/// Every output file's bytes, printing nanoBragg.c's report lines on the way; nothing is
+/// written here, so the caller can put all files in place at once.
+fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     let o = &e.output;
     let st = &r.stats;
     let quiet = o.quiet;
@@ -178,28 +260,29 @@ fn write_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<()> {
     if o.printout {
         print_pixels(p, &r.image, o.printout_pixel);
     }
-    write_atomic(&o.floatfile, &rawfloat::encode_float_image(&r.image))?;
+    let mut files = vec![(o.floatfile.clone(), rawfloat::encode_float_image(&r.image))];
     let (max_x, max_y) = max_position(p, st.max_i, st.max_at);
     say(format!("max_I = {}  at {} {}", fmt_g(st.max_i), fmt_g(max_x), fmt_g(max_y)));
     say(format!("mean= {} rms= {} rmsd= {}", fmt_g(st.mean), fmt_g(st.rms), fmt_g(st.rmsd)));
     let int_scale = if o.intfile_scale > 0.0 { o.intfile_scale } else if st.max_i > 0.0 { 55000.0 / st.max_i } else { 1.0 };
     say(format!("intfile_scale = {}", fmt_g(int_scale)));
     let header = smv_header(e);
-    write_atomic(&o.intfile, &encode_smv(&header, &int_pixels(p, &r.image, int_scale, o.adc_offset)))?;
+    files.push((o.intfile.clone(), encode_smv(&header, &int_pixels(p, &r.image, int_scale, o.adc_offset))));
     if let Some(path) = &o.pgmfile {
         let scale = if o.pgm_scale > 0.0 { o.pgm_scale } else if st.rmsd > 0.0 { 250.0 / (5.0 * st.rmsd) } else { int_scale };
         say(format!("pgm_scale = {}", fmt_g(scale)));
-        write_atomic(path, &pgm::encode_pgm(p.fpixels, p.spixels, &pgm_pixels(p, &r.image, scale), scale))?;
+        files.push((path.clone(), pgm::encode_pgm(p.fpixels, p.spixels, &pgm_pixels(p, &r.image, scale), scale)));
     }
     if let Some(path) = &o.pngfile {
-        crate::io::png::write_png(path, p.fpixels, p.spixels, &r.image, &crate::io::png::PngOptions::from_output(o, |i| in_roi(p, i)))?;
+        let opts = png::PngOptions::from_output(o, |i| in_roi(p, i));
+        files.push((path.clone(), png::png_bytes(p.fpixels, p.spixels, &r.image, &opts)?));
     }
     if let Some(path) = &o.noisefile {
         let noise = rng::noise_image(&r.image, |i| in_roi(p, i), o.seed, o.adc_offset);
         say(format!("{:.0} photons on noise image ({} overloads)", noise.photons, noise.overloads));
-        write_atomic(path, &encode_smv(&header, &noise.pixels))?;
+        files.push((path.clone(), encode_smv(&header, &noise.pixels)));
     }
-    Ok(())
+    Ok(files)
 }
 
 /// `-printout`: every rendered pixel's value, or only the `-printout_pixel fast slow` one.

@@ -133,6 +133,18 @@ enum EngineArg {
     All,
 }
 
+/// The `bench` subcommand with its arguments (after the word `bench`); returns the exit
+/// status (2 for bad arguments, 1 when a run fails).
+pub fn main(args: &[String]) -> i32 {
+    match run(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("nanobragg bench: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
 /// Run `nanobragg bench` with its arguments (after the word `bench`).
 pub fn run(args: &[String]) -> Result<()> {
     let opts = match <BenchArgs as clap::Parser>::try_parse_from(std::iter::once("nanobragg bench".to_string()).chain(args.iter().cloned())) {

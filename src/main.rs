@@ -1,13 +1,50 @@
 //! Thin entry point: run, print one clear message on error, exit non-zero.
 
 fn main() {
+    quiet_headless_vulkan();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).format_timestamp(None).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Err(e) = nanobragg::app::run(&args) {
-        eprintln!("nanobragg: error: {e}");
-        std::process::exit(match e {
-            nanobragg::error::Error::Usage(_) => 2,
-            _ => 1,
-        });
+    let args = match utf8_args() {
+        Ok(args) => args,
+        Err(e) => fail(e),
+    };
+    if let Some(code) = nanobragg::cli::run_subcommand(&args) {
+        std::process::exit(code);
     }
+    if let Err(e) = nanobragg::app::run(&args) {
+        fail(e);
+    }
+}
+
+/// Mesa's Vulkan drivers print "error: XDG_RUNTIME_DIR is invalid or not set" when the
+/// instance probes its Wayland surface support on a headless machine. nanobragg never opens a
+/// window, so point the variable at the temporary directory when it is missing. This runs
+/// first in `main`, before any thread exists, which is what makes `set_var` sound.
+fn quiet_headless_vulkan() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: single-threaded at this point (start of main)
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
+}
+
+fn fail(e: nanobragg::error::Error) -> ! {
+    eprintln!("nanobragg: error: {e}");
+    std::process::exit(e.exit_code());
+}
+
+/// The arguments after the program name; one that is not valid UTF-8 is refused by position
+/// (`std::env::args` would panic on it).
+fn utf8_args() -> nanobragg::error::Result<Vec<String>> {
+    std::env::args_os()
+        .skip(1)
+        .enumerate()
+        .map(|(i, a)| {
+            a.into_string().map_err(|raw| {
+                nanobragg::error::Error::Usage(format!(
+                    "argument {} ({}) is not valid UTF-8",
+                    i + 1,
+                    raw.to_string_lossy()
+                ))
+            })
+        })
+        .collect()
 }

@@ -6,6 +6,7 @@ use super::raw::{
     Convention, EngineChoice, InterpolateRequest, Misset, Mode, Pivot, RawArgs, XtalShape,
 };
 use crate::error::{Error, Result};
+use crate::io::colormap::Colormap;
 
 const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
 
@@ -34,6 +35,8 @@ pub enum Arity {
     UpTo6,
     /// `-misset`: the word `random` or three numbers
     Misset,
+    /// no value, or one attached as `-flag=value` (`-validate=128`)
+    OptionalInline,
 }
 
 /// What the apply function learns besides the values.
@@ -146,6 +149,9 @@ fn positive_length(flag: &str, v: &str) -> Result<f64> {
     Ok(x)
 }
 
+/// Pixels `-validate` recomputes when no count is given.
+pub const DEFAULT_VALIDATE: usize = 64;
+
 /// Every flag, in the order nanoBragg.c tests them (the order matters where one argument
 /// matches several flags in c-parity mode).
 pub static FLAGS: &[Flag] = &[
@@ -165,6 +171,7 @@ pub static FLAGS: &[Flag] = &[
             for (i, s) in v.iter().enumerate() {
                 let x = number("-cell", s)?;
                 if x < 0.0 { return Err(Error::Usage(format!("-cell: value {x} must not be negative"))); }
+                if i >= 3 && x >= 180.0 { return Err(Error::Usage(format!("-cell: angle {x} must be below 180 degrees"))); }
                 r.cell[i] = if i < 3 { x } else { x / RTD };
             }
             Ok(())
@@ -317,8 +324,8 @@ pub static FLAGS: &[Flag] = &[
         |r, _, _| { r.oversample_omega = true; Ok(()) }, stop),
     flag!("-oversample", [], [S("-oversample")], Fixed(1), "<n>", "sub-pixels per pixel edge (default: automatic from crystal size)",
         |r, v, _| { r.oversample = integer("-oversample", v[0])?; Ok(()) }),
-    flag!("-roi", [], [S("-roi")], Fixed(4), "<xmin xmax ymin ymax>", "render only these pixels (inclusive, fast then slow)",
-        |r, v, _| { for (slot, s) in r.roi.iter_mut().zip(v) { *slot = integer("-roi", s)?; } Ok(()) }),
+    flag!("-roi", [], [S("-roi")], Fixed(4), "<xmin xmax ymin ymax>", "render only these pixels (inclusive, fast then slow; must lie on the detector)",
+        |r, v, _| { for (slot, s) in r.roi.iter_mut().zip(v) { *slot = positive_count("-roi", s)?; } Ok(()) }),
     // ---- beam
     flag!("-lambda", ["-wave", "-wavelength"], [S("-lambda"), S("-wave")], Fixed(1), "<Å>", "wavelength (default 1)",
         |r, v, _| { r.lambda0 = positive_length("-lambda", v[0])? / 1.0e10; Ok(()) }),
@@ -416,9 +423,9 @@ pub static FLAGS: &[Flag] = &[
         |_, _, _| Ok(())),
     flag!("-printout", [], [S("-printout")], Fixed(0), "", "print per-pixel values",
         |r, _, _| { r.printout = true; Ok(()) }),
-    flag!("-noprogress", [], [S("-noprogress")], Fixed(0), "", "no progress meter",
+    flag!("-noprogress", [], [S("-noprogress")], Fixed(0), "", "no progress bar",
         |r, _, _| { r.progress = false; Ok(()) }),
-    flag!("-progress", [], [S("-progress")], Fixed(0), "", "progress meter (default)",
+    flag!("-progress", [], [S("-progress")], Fixed(0), "", "progress bar on a terminal (default; never in pipes, files or CI logs)",
         |r, _, _| { r.progress = true; Ok(()) }),
     flag!("-interpolate", [], [S("-interpolate")], Fixed(0), "", "tricubic interpolation of F (default: on when any N <= 2)",
         |r, _, _| { r.interpolate = InterpolateRequest::On; Ok(()) }),
@@ -470,6 +477,19 @@ pub static FLAGS: &[Flag] = &[
         |r, v, _| { r.pngscale = positive_length("-pngscale", v[0])?; Ok(()) }),
     flag!("-png_log", [], [], Fixed(0), "", "logarithmic PNG scaling",
         |r, _, _| { r.png_log = true; Ok(()) }),
+    flag!("-png_colormap", ["--png-colormap"], [], Fixed(1), "<gray|viridis|inferno>", "false-colour map for the PNG images (default gray)",
+        |r, v, _| { r.png_colormap = Colormap::parse("-png_colormap", v[0])?; Ok(()) }),
+    flag!("-preview", ["--preview"], [], Fixed(0), "",
+        "print image statistics and write <floatfile stem>_preview.png (max-pooled to at most 1024 pixels a side)",
+        |r, _, _| { r.preview = true; Ok(()) }),
+    flag!("-validate", ["--validate"], [], Arity::OptionalInline, "[=N]",
+        "after a GPU render, recompute N pixels (default 64: brightest + random) on the f64 engine and print the worst relative error",
+        |r, v, _| {
+            let n = match v.first() { Some(s) => positive_count("-validate", s)?, None => DEFAULT_VALIDATE as i64 };
+            if n == 0 { return Err(Error::Usage("-validate: the pixel count must be at least 1".into())); }
+            r.validate = Some(n as usize);
+            Ok(())
+        }),
     flag!("-quiet", ["--quiet"], [], Fixed(0), "", "print only errors",
         |r, _, _| { r.quiet = true; Ok(()) }),
 ];
@@ -504,7 +524,8 @@ pub fn help_text() -> String {
     let mut out = String::from(
         "nanobragg: X-ray diffraction images of small crystals (GPU via WebGPU, f64 CPU reference)\n\
          usage: nanobragg [flags]   (every nanoBragg.c flag; units as listed)\n\
-         \x20      nanobragg compare [options] -- <flags>   |   nanobragg bench [options]\n\n",
+         \x20      nanobragg compare [options] -- <flags>   |   nanobragg bench [options]\n\
+         \x20      nanobragg trace-diff A.log B.log [--tol T]   (compare, trace-diff: docs/compare-and-trace.md)\n\n",
     );
     for f in FLAGS {
         let mut names = f.name.to_string();

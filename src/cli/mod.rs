@@ -1,6 +1,19 @@
-//! Command line: the flag table (`defs`), the raw values as typed (`raw`) and the walk over
-//! the arguments (`parse`).
+//! Command line: the flag table (`defs`), the raw values as typed (`raw`), the walk over the
+//! arguments (`parse`), and the subcommands that are not a simulation run (`compare`,
+//! `trace-diff`, `bench`), each with its own options and exit statuses.
 
+pub mod compare_cmd;
 pub mod defs;
 pub mod parse;
 pub mod raw;
+pub mod trace_diff_cmd;
+
+/// Run the subcommand `args` starts with, if any; returns its exit status.
+pub fn run_subcommand(args: &[String]) -> Option<i32> {
+    match args.first()?.as_str() {
+        "compare" => Some(compare_cmd::main(&args[1..])),
+        "trace-diff" => Some(trace_diff_cmd::main(&args[1..])),
+        "bench" => Some(crate::bench::main(&args[1..])),
+        _ => None,
+    }
+}

@@ -6,6 +6,7 @@ use super::defs::{self, Arity, Ctx, Flag};
 use super::raw::{Mode, RawArgs};
 use crate::error::{Error, Result};
 use crate::io::smv;
+use std::path::Path;
 
 pub enum Command {
     Help,
@@ -28,7 +29,7 @@ pub fn parse(args: &[String], time_seed: i64) -> Result<Command> {
     read_headers(&mut raw, args)?;
     let mut i = 0;
     while i < args.len() {
-        let token = args[i].as_str();
+        let (token, inline) = split_inline_value(args[i].as_str());
         if !is_flag_token(token) {
             return Err(Error::Usage(format!("unexpected argument '{token}' (values must follow their flag)")));
         }
@@ -41,19 +42,31 @@ pub fn parse(args: &[String], time_seed: i64) -> Result<Command> {
         }
         let mut consumed = 0;
         for flag in flags {
-            let values = take_values(flag, token, &args[i + 1..])?;
+            let (values, used) = take_values(flag, token, inline, &args[i + 1..])?;
             let ctx = Ctx { mode, is_last: i + 1 == args.len() };
             (flag.apply)(&mut raw, &values, &ctx)?;
-            consumed = consumed.max(values.len());
+            consumed = consumed.max(used);
         }
         i += 1 + consumed;
     }
     Ok(Command::Run(Box::new(raw)))
 }
 
-/// The values that follow a flag, checked for count (C silently skips a flag whose values are
-/// missing; we refuse).
-fn take_values<'a>(flag: &Flag, token: &str, rest: &'a [String]) -> Result<Vec<&'a str>> {
+/// `-flag=value` split in two, for the flags whose optional value is written that way (none of
+/// nanoBragg.c's flags contains '=', so nothing else is affected).
+fn split_inline_value(token: &str) -> (&str, Option<&str>) {
+    match token.split_once('=') {
+        Some((name, value)) if defs::find_exact(name).is_some_and(|f| f.arity == Arity::OptionalInline) => (name, Some(value)),
+        _ => (token, None),
+    }
+}
+
+/// The values of a flag and how many following arguments they used, checked for count (C
+/// silently skips a flag whose values are missing; we refuse).
+fn take_values<'a>(flag: &Flag, token: &str, inline: Option<&'a str>, rest: &'a [String]) -> Result<(Vec<&'a str>, usize)> {
+    if flag.arity == Arity::OptionalInline {
+        return Ok((inline.into_iter().collect(), 0));
+    }
     let missing = |n: usize| Error::Usage(format!("{token}: expects {n} value(s) {}", flag.values));
     let n = match flag.arity {
         Arity::Fixed(n) => n,
@@ -61,11 +74,12 @@ fn take_values<'a>(flag: &Flag, token: &str, rest: &'a [String]) -> Result<Vec<&
         Arity::Misset => {
             if rest.first().is_some_and(|t| t.contains("rand")) { 1 } else { 3 }
         }
+        Arity::OptionalInline => 0,
     };
     if rest.len() < n || rest[..n].iter().any(|t| is_flag_token(t) && !t.contains("rand")) {
         return Err(missing(n));
     }
-    Ok(rest[..n].iter().map(String::as_str).collect())
+    Ok((rest[..n].iter().map(String::as_str).collect(), n))
 }
 
 /// nanoBragg.c reads the `-mask` header and then the `-img` header before any flag, so flags
@@ -87,64 +101,80 @@ fn read_headers(raw: &mut RawArgs, args: &[String]) -> Result<()> {
     };
     if let Some(mask) = named("-mask") {
         let image = smv::read_smv(mask.as_ref())?;
-        apply_header(raw, &image, true);
+        apply_header(raw, &image, true, mask.as_ref())?;
+        raw.mask_size = (image.width, image.height);
         raw.mask_pixels = Some(image.data);
         raw.mask = Some(mask.into());
     }
     if let Some(img) = named("-img") {
         let image = smv::read_smv(img.as_ref())?;
-        apply_header(raw, &image, false);
+        apply_header(raw, &image, false, img.as_ref())?;
         raw.img = Some(img.into());
     }
     Ok(())
 }
 
-fn apply_header(raw: &mut RawArgs, image: &smv::SmvImage, flip_beam_y: bool) {
+/// Header keys that are lengths or a wavelength: zero or negative values make no detector.
+const POSITIVE_KEYS: [&str; 4] = ["PIXEL_SIZE", "DISTANCE", "CLOSE_DISTANCE", "WAVELENGTH"];
+
+/// A header value as the mode reads it, refused (naming file and key) when it is not a finite
+/// number or, for lengths and the wavelength, not positive.
+fn header_number(image: &smv::SmvImage, key: &str, parity: bool, path: &Path) -> Result<Option<f64>> {
+    let value = if parity { smv::header_value(&image.header, key) } else { smv::header_value_exact(&image.header, key) };
+    match value {
+        Some(v) if !v.is_finite() => Err(Error::parse(path, format!("header key {key}"), format!("value {v} is not a finite number"))),
+        Some(v) if v <= 0.0 && POSITIVE_KEYS.contains(&key) => {
+            Err(Error::parse(path, format!("header key {key}"), format!("value {v} must be greater than zero")))
+        }
+        other => Ok(other),
+    }
+}
+
+fn apply_header(raw: &mut RawArgs, image: &smv::SmvImage, flip_beam_y: bool, path: &Path) -> Result<()> {
     let parity = raw.mode == Mode::CParity;
-    let value = |key: &str| {
-        if parity { smv::header_value(&image.header, key) } else { smv::header_value_exact(&image.header, key) }
-    };
+    let value = |key: &str| header_number(image, key, parity, path);
     raw.fpixels = image.width as i64;
     raw.spixels = image.height as i64;
-    if let Some(v) = value("PIXEL_SIZE") {
+    if let Some(v) = value("PIXEL_SIZE")? {
         raw.pixel_size = v / 1000.0;
     }
     raw.detsize_f = raw.pixel_size * raw.fpixels as f64;
     raw.detsize_s = raw.pixel_size * raw.spixels as f64;
-    if let Some(v) = value("DISTANCE") {
+    if let Some(v) = value("DISTANCE")? {
         raw.distance = v / 1000.0;
     }
-    if let Some(v) = value("CLOSE_DISTANCE") {
+    if let Some(v) = value("CLOSE_DISTANCE")? {
         raw.close_distance = v / 1000.0;
         raw.close_distance_from_header = true;
     }
-    if let Some(v) = value("WAVELENGTH") {
+    if let Some(v) = value("WAVELENGTH")? {
         raw.lambda0 = v / 1e10;
     }
-    if let Some(v) = value("BEAM_CENTER_X") {
+    if let Some(v) = value("BEAM_CENTER_X")? {
         raw.xbeam = v / 1000.0;
     }
-    if let Some(v) = value("BEAM_CENTER_Y") {
+    if let Some(v) = value("BEAM_CENTER_Y")? {
         // the mask reader flips Y, the img reader does not (as C and the spec)
         raw.ybeam = if flip_beam_y { raw.detsize_s - v / 1000.0 } else { v / 1000.0 };
     }
     let (orgx_key, orgy_key) = if parity { ("ORGX", "ORGY") } else { ("XDS_ORGX", "XDS_ORGY") };
-    if let Some(v) = value(orgx_key) {
+    if let Some(v) = value(orgx_key)? {
         raw.orgx = v;
     }
-    if let Some(v) = value(orgy_key) {
+    if let Some(v) = value(orgy_key)? {
         raw.orgy = v;
     }
-    if let Some(v) = value("PHI") {
+    if let Some(v) = value("PHI")? {
         raw.phi0 = v / RTD;
     }
-    if let Some(v) = value("OSC_RANGE") {
+    if let Some(v) = value("OSC_RANGE")? {
         raw.osc = v / RTD;
     }
     // C reads TWOTHETA into a variable it never uses; the default mode honours it
-    if !parity && let Some(v) = value("TWOTHETA") {
+    if !parity && let Some(v) = value("TWOTHETA")? {
         raw.twotheta = v / RTD;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -198,6 +228,25 @@ mod tests {
         let r = run(&["-cell", "70", "80", "90", "75", "85", "95", "-N", "3"]).unwrap();
         assert_eq!(r.cell[0..3], [70.0, 80.0, 90.0]);
         assert_eq!(r.na, 3.0);
+    }
+
+    #[test]
+    fn validate_takes_an_optional_inline_count() {
+        assert_eq!(run(&["-validate"]).unwrap().validate, Some(defs::DEFAULT_VALIDATE));
+        assert_eq!(run(&["-validate=128", "-N", "2"]).unwrap().validate, Some(128));
+        assert_eq!(run(&["-c_parity", "-validate=7"]).unwrap().validate, Some(7));
+        assert!(run(&["-validate=0"]).unwrap_err().to_string().contains("-validate"));
+        assert!(run(&["-validate=many"]).unwrap_err().to_string().contains("many"));
+        // a following number is not swallowed as the count
+        assert!(run(&["-validate", "12"]).is_err());
+    }
+
+    #[test]
+    fn colormap_and_preview_flags() {
+        let r = run(&["-png_colormap", "viridis", "-preview"]).unwrap();
+        assert_eq!(r.png_colormap, crate::io::colormap::Colormap::Viridis);
+        assert!(r.preview);
+        assert!(run(&["-png_colormap", "rainbow"]).unwrap_err().to_string().contains("rainbow"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! nanoBragg.c holds after its argument loop, with the same units and "not given" sentinels.
 //! Every derivation from these values lives in `model::resolve`, not here.
 
+use crate::io::colormap::Colormap;
 use std::path::PathBuf;
 
 /// Behaviour switch: the default fixes the verified C defects; `CParity` reproduces them.
@@ -74,6 +75,8 @@ pub struct RawArgs {
     pub mask: Option<PathBuf>,
     /// mask pixels (fast-major), read with the mask header before the flags
     pub mask_pixels: Option<Vec<u16>>,
+    /// the mask's own width × height, for the message when it does not fit the detector
+    pub mask_size: (usize, usize),
     pub sourcefile: Option<PathBuf>,
     pub stolfile: Option<PathBuf>,
 
@@ -85,6 +88,9 @@ pub struct RawArgs {
     pub pngfile: Option<PathBuf>,
     pub pngscale: f64,
     pub png_log: bool,
+    pub png_colormap: Colormap,
+    /// write `<floatfile stem>_preview.png` and print image statistics
+    pub preview: bool,
     pub write_pgm: bool,
     pub calculate_noise: bool,
     pub intfile_scale: f64,
@@ -185,6 +191,8 @@ pub struct RawArgs {
     pub printout_pixel: Option<(i64, i64)>,
     /// (slow, fast) as typed after -trace_pixel
     pub trace_pixel: Option<(i64, i64)>,
+    /// pixels to recompute on the f64 engine after a GPU render
+    pub validate: Option<usize>,
     pub progress: bool,
 }
 
@@ -201,6 +209,7 @@ impl RawArgs {
             img: None,
             mask: None,
             mask_pixels: None,
+            mask_size: (0, 0),
             sourcefile: None,
             stolfile: None,
             floatfile: "floatimage.bin".into(),
@@ -210,6 +219,8 @@ impl RawArgs {
             pngfile: None,
             pngscale: 0.0,
             png_log: false,
+            png_colormap: Colormap::Gray,
+            preview: false,
             write_pgm: true,
             calculate_noise: true,
             intfile_scale: 0.0,
@@ -294,6 +305,7 @@ impl RawArgs {
             printout: false,
             printout_pixel: None,
             trace_pixel: None,
+            validate: None,
             progress: true,
         }
     }

@@ -21,6 +21,7 @@ use super::plan::{FirstTerm, Interpolation, Plan, PlanSource};
 use super::{EngineUsed, RenderStats, Rendered};
 use crate::cli::raw::{Mode, XtalShape};
 use crate::physics::{V3, cross, dot, sinc3, sincg, unitize};
+use crate::progress::RenderControl;
 use rayon::prelude::*;
 use std::f64::consts::PI;
 use std::ops::Range;
@@ -57,18 +58,25 @@ pub trait Tracer {
 /// Render every pixel; `-c_parity`'s one-shot interpolation switch needs a second pass over
 /// the pixels after the first one where the switch flips.
 pub fn render(plan: &Plan) -> Rendered {
+    render_watched(plan, &RenderControl::default())
+}
+
+/// `render`, reporting finished rows to `control` and stopping early once it is cancelled;
+/// the image is then incomplete, and the caller turns it into `Error::Interrupted`.
+pub fn render_watched(plan: &Plan, control: &RenderControl) -> Rendered {
     let prep = Prepared::new(plan);
     let mut image = vec![0.0f32; plan.pixels()];
     let interpolate = plan.interpolation != Interpolation::Nearest;
-    let first = render_pass(plan, &prep, &mut image, 0, interpolate);
+    let first = render_pass(plan, &prep, &mut image, 0, interpolate, control);
     let mut switched_at = None;
     if plan.interpolation == Interpolation::OneShotSwitch
+        && !control.cancelled()
         && let Some(at) = first.left_grid_at
     {
         // C: pixels up to `at` are exact as rendered (the switch flips inside it, and the
         // pixel itself falls back from that term on); every later pixel uses nearest F. Solid
         // angles do not depend on F, so the first pass's sum stands.
-        render_pass(plan, &prep, &mut image, at + 1, false);
+        render_pass(plan, &prep, &mut image, at + 1, false, control);
         switched_at = Some(at);
     }
     let mut stats = statistics(plan, &image);
@@ -92,19 +100,25 @@ impl Totals {
 }
 
 /// Render the pixels with image index ≥ `start` into `image`, rows in parallel. Row sums are
-/// folded in row order, so the totals do not depend on the thread count.
-fn render_pass(plan: &Plan, prep: &Prepared, image: &mut [f32], start: usize, interpolate: bool) -> Totals {
+/// folded in row order, so the totals do not depend on the thread count. Every row of the
+/// pass is counted into `control` when done (rows outside the ROI at once); once `control`
+/// is cancelled the remaining rows are skipped.
+fn render_pass(plan: &Plan, prep: &Prepared, image: &mut [f32], start: usize, interpolate: bool, control: &RenderControl) -> Totals {
     let ctx = PixelContext { interpolate };
     let (_, slows) = roi_ranges(plan);
     let first_row = start / plan.fpixels;
     let rows: Vec<Totals> = image
         .par_chunks_mut(plan.fpixels)
         .enumerate()
-        .skip(first_row.max(slows.start))
-        .take(slows.end.saturating_sub(first_row.max(slows.start)))
+        .skip(first_row)
         .map(|(slow, row)| {
+            if control.cancelled() {
+                return Totals::default();
+            }
             let from = if slow == first_row { start % plan.fpixels } else { 0 };
-            render_row(plan, prep, slow, row, from, ctx)
+            let totals = if slows.contains(&slow) { render_row(plan, prep, slow, row, from, ctx) } else { Totals::default() };
+            control.row_done();
+            totals
         })
         .collect();
     rows.into_iter().fold(Totals::default(), Totals::then)
@@ -196,8 +210,10 @@ fn render_row_portable<const FUSED: bool>(plan: &Plan, prep: &Prepared, slow: us
     totals
 }
 
-/// Sum one pixel (even a masked one). `tracer` receives the C trace quantities for the first
-/// sub-pixel, source, φ step and domain.
+/// Sum one pixel (even a masked one). `tracer` receives the C trace quantities as nanoBragg.c
+/// prints them: the geometry of every sub-pixel, the lattice terms of source 0 and domain 0
+/// (φ step 0, plus one `phi_step` per φ step), then the pixel's final factors (`crate::trace`
+/// lists the names).
 pub fn render_pixel(plan: &Plan, fast: usize, slow: usize, ctx: PixelContext, tracer: Option<&mut dyn Tracer>) -> PixelOut {
     let prep = Prepared::new(plan);
     let [out] = if fused() {
@@ -340,7 +356,7 @@ fn sum_pixels<const L: usize, const FUSED: bool>(
             if plan.thick != 0.0 || plan.oversample_thick {
                 update_capture(plan, &mut st, &diffracted, layer);
             }
-            if tracing && sub == 0 && layer == 0 {
+            if tracing {
                 tracer.vector("pixel_pos_meters", lane(&pos, 0));
                 tracer.value("R_distance_meters", airpath[0]);
                 tracer.value("omega_pixel_sr", st.omega[0]);
@@ -364,32 +380,33 @@ fn sum_pixels<const L: usize, const FUSED: bool>(
                 }
                 update_polar(plan, src, &mut st, live, &mut diffracted);
                 let first = L == 1 && plan.first_term == Some(FirstTerm { pixel: pixel0, layer, sub, source });
-                let trace_term = tracing && sub == 0 && layer == 0 && source == 0;
+                let trace_term = tracing && source == 0;
                 sum_rotations::<L, FUSED>(plan, prep, &mut st, &scattering, live, src, first, tracer, trace_term);
             }
         }
     }
+    let mut value = [0.0; L];
     let mut out = [PixelOut::default(); L];
-    for (l, o) in out.iter_mut().enumerate() {
-        let mut value = plan.scale * st.intensity[l];
+    for l in 0..L {
+        value[l] = plan.scale * st.intensity[l];
         if !plan.oversample_thick {
-            value *= st.capture[l];
+            value[l] *= st.capture[l];
         }
         if !plan.oversample_polar {
-            value *= st.polar[l];
+            value[l] *= st.polar[l];
         }
         if !plan.oversample_omega {
-            value *= st.omega[l];
+            value[l] *= st.omega[l];
         }
-        *o = PixelOut { value: value as f32, omega_sum: st.omega_sum[l], left_grid: st.left_grid[l] };
+        out[l] = PixelOut { value: value[l] as f32, omega_sum: st.omega_sum[l], left_grid: st.left_grid[l] };
     }
     if tracing {
         tracer.value("I_before_scaling", st.intensity[0]);
         tracer.value("steps", plan.steps as f64);
-        tracer.value("polar", st.polar[0]);
         tracer.value("capture_fraction", st.capture[0]);
-        tracer.value("omega_pixel_sr", st.omega[0]);
-        tracer.value("I_pixel_final", out[0].value as f64);
+        tracer.value("polar", st.polar[0]);
+        tracer.value("omega_pixel", st.omega[0]);
+        tracer.value("I_pixel_final", value[0]);
     }
     out
 }

@@ -6,6 +6,7 @@ pub mod plan;
 
 use crate::cli::raw::EngineChoice;
 use crate::error::Result;
+use crate::progress::RenderControl;
 use plan::Plan;
 
 /// nanoBragg.c's end-of-run statistics over the rendered pixels.
@@ -41,15 +42,24 @@ pub struct Rendered {
 /// Render with the chosen engine. `auto` takes the GPU when an adapter exists and says plainly
 /// when it falls back to the CPU.
 pub fn render(plan: &Plan, choice: EngineChoice, backend: Option<&str>) -> Result<Rendered> {
-    match choice {
-        EngineChoice::Cpu => Ok(cpu::render(plan)),
-        EngineChoice::Gpu => gpu::render(plan, backend),
-        EngineChoice::Auto => match gpu::render(plan, backend) {
+    render_watched(plan, choice, backend, &RenderControl::default())
+}
+
+/// `render` that can be stopped: both engines report finished rows to `control` and stop when
+/// it is cancelled; a cancelled run is an `Error::Interrupted` whichever engine ran.
+pub fn render_watched(plan: &Plan, choice: EngineChoice, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
+    let rendered = match choice {
+        EngineChoice::Cpu => Ok(cpu::render_watched(plan, control)),
+        EngineChoice::Gpu => gpu::render_watched(plan, backend, control),
+        EngineChoice::Auto => match gpu::render_watched(plan, backend, control) {
             Ok(r) => Ok(r),
+            Err(crate::error::Error::Interrupted) => Err(crate::error::Error::Interrupted),
             Err(e) => {
                 eprintln!("note: {e}; using the CPU engine");
-                Ok(cpu::render(plan))
+                Ok(cpu::render_watched(plan, control))
             }
         },
-    }
+    }?;
+    control.stop_if_cancelled()?;
+    Ok(rendered)
 }

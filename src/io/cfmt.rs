@@ -1,12 +1,17 @@
 //! C `printf("%g")` formatting. The SMV and PGM headers of nanoBragg.c print their numbers with
 //! `%g` (REFERENCE.md §7), and downstream tools compare header text, so it must match glibc.
 
-/// `%g` with the default precision of 6 significant digits, as glibc prints it: fixed notation
-/// when the decimal exponent X satisfies -4 <= X < 6, otherwise `d.ddddde±XX`; trailing zeros
-/// and a trailing point are removed; non-finite values print as `inf`/`-inf`/`nan` (`-nan` when
-/// the sign bit is set, as glibc does for the default NaN that x86 arithmetic produces).
+/// `%g` with the default precision of 6 significant digits.
 pub fn fmt_g(x: f64) -> String {
-    const PRECISION: i32 = 6;
+    fmt_g_precision(x, 6)
+}
+
+/// `%.<precision>g` as glibc prints it: fixed notation when the decimal exponent X satisfies
+/// -4 <= X < precision, otherwise `d.ddddde±XX`; trailing zeros and a trailing point are
+/// removed; non-finite values print as `inf`/`-inf`/`nan` (`-nan` when the sign bit is set, as
+/// glibc does for the default NaN that x86 arithmetic produces). The pixel traces use 15.
+pub fn fmt_g_precision(x: f64, precision: usize) -> String {
+    let precision = precision.max(1) as i32;
     let sign = if x.is_sign_negative() { "-" } else { "" };
     if x.is_nan() {
         return format!("{sign}nan");
@@ -17,14 +22,14 @@ pub fn fmt_g(x: f64) -> String {
     if x == 0.0 {
         return format!("{sign}0");
     }
-    // Rounding to PRECISION significant digits decides the exponent (9.999995 becomes 1e+01),
-    // so take it from the correctly rounded scientific form; Rust and glibc both round the exact
-    // binary value, ties to even.
-    let sci = format!("{:.*e}", (PRECISION - 1) as usize, x);
+    // Rounding to `precision` significant digits decides the exponent (9.999995 becomes 1e+01
+    // at 6), so take it from the correctly rounded scientific form; Rust and glibc both round
+    // the exact binary value, ties to even.
+    let sci = format!("{:.*e}", (precision - 1) as usize, x);
     let (mantissa, exp_text) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
     let exponent: i32 = exp_text.parse().unwrap_or(0);
-    if (-4..PRECISION).contains(&exponent) {
-        let decimals = (PRECISION - 1 - exponent) as usize;
+    if (-4..precision).contains(&exponent) {
+        let decimals = (precision - 1 - exponent) as usize;
         strip_fraction_zeros(&format!("{x:.decimals$}")).to_string()
     } else {
         let exp_sign = if exponent < 0 { '-' } else { '+' };
@@ -114,9 +119,31 @@ mod tests {
         assert_eq!(fmt_g(-f64::NAN), "-nan");
     }
 
+    #[test]
+    fn fifteen_digits_match_the_c_trace_logs() {
+        // values as nanoBragg.c printed them with %.15g in ../shared/traces
+        for (x, want) in [
+            (0.000524999999999998, "0.000524999999999998"),
+            (9.8167818691559e-07, "9.8167818691559e-07"),
+            (-61449541.4413552, "-61449541.4413552"),
+            (1.25932015286227e29, "1.25932015286227e+29"),
+            (6.12323399573677e-15, "6.12323399573677e-15"),
+            (100.0, "100"),
+            (-0.0, "-0"),
+            (138.216438743572, "138.216438743572"),
+        ] {
+            assert_eq!(fmt_g_precision(x, 15), want);
+        }
+    }
+
     /// Sweep many magnitudes against python3, when it is available, for broader coverage.
     #[test]
     fn matches_python_percent_g_sweep() {
+        sweep_against_python(6);
+        sweep_against_python(15);
+    }
+
+    fn sweep_against_python(precision: usize) {
         let mut values = Vec::new();
         let mut v = 1.234_567_891_234e-12_f64;
         while v < 1e14 {
@@ -127,19 +154,19 @@ mod tests {
             values.push(f64::from(k) * 0.125 + 0.0625);
             values.push(1e5 * (1.0 + f64::from(k) * 1e-6));
         }
-        let script = "import sys\nfor line in sys.stdin: print('%g' % float.fromhex(line.strip()))";
+        let script = format!("import sys\nfor line in sys.stdin: print('%.{precision}g' % float.fromhex(line.strip()))");
         let input: String = values
             .iter()
             .map(|x| format!("{}\n", hex_float(*x)))
             .collect();
-        let Some(output) = run_python(script, &input) else {
+        let Some(output) = run_python(&script, &input) else {
             eprintln!("!!!!! python3 not available — SKIPPING the %g sweep !!!!!");
             return;
         };
         let lines: Vec<&str> = output.lines().collect();
         assert_eq!(lines.len(), values.len());
         for (x, want) in values.iter().zip(lines) {
-            assert_eq!(fmt_g(*x), want, "%g of {x:e}");
+            assert_eq!(fmt_g_precision(*x, precision), want, "%.{precision}g of {x:e}");
         }
     }
 

@@ -13,6 +13,9 @@ use super::write_atomic;
 use crate::error::{Error, Result};
 use std::path::Path;
 
+/// Largest cache read: the header and the largest grid `MAX_GRID_CELLS` allows.
+const MAX_FILE_BYTES: u64 = MAX_HEADER_BYTES as u64 + 8 * super::hkl::MAX_GRID_CELLS as u64;
+
 /// Spare slots per dimension in the file.
 const PAD: i64 = 1;
 /// The header is a few dozen bytes; stop looking for its form feed after this many.
@@ -58,9 +61,14 @@ fn encode_fdump(sf: &StructureFactors, padded_cells: usize) -> Vec<u8> {
 
 /// Reads an Fdump.bin written by nanoBragg.c or `write_fdump`, dropping the spare slots.
 pub fn read_fdump(path: &Path) -> Result<StructureFactors> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = super::read_limited(path, MAX_FILE_BYTES)?;
+    parse_fdump(path, &bytes)
+}
+
+/// `read_fdump` on bytes already in memory; `path` only names them in error messages.
+pub fn parse_fdump(path: &Path, bytes: &[u8]) -> Result<StructureFactors> {
     let (ranges, data_start) =
-        parse_header(&bytes).map_err(|msg| Error::parse(path, "header", msg))?;
+        parse_header(bytes).map_err(|msg| Error::parse(path, "header", msg))?;
     let padded_cells = ranges
         .cells(PAD)
         .ok_or_else(|| Error::parse(path, "header", ranges.too_large_message(PAD)))?;

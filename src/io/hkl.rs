@@ -8,6 +8,9 @@
 use crate::error::{Error, Result};
 use std::path::Path;
 
+/// Largest HKL file read (1 GiB holds some 40 million reflections).
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
 /// Largest dense grid (cells) a reader will allocate: 2^28 doubles are 2 GiB.
 pub const MAX_GRID_CELLS: usize = 1 << 28;
 
@@ -136,8 +139,13 @@ struct Entry {
 /// `default_f`, and a reflection listed twice keeps its last value (as the C fill loop does).
 /// Returns the grid and the number of reflections read.
 pub fn read_hkl(path: &Path, default_f: f64) -> Result<(StructureFactors, usize)> {
-    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = String::from_utf8_lossy(&text);
+    let bytes = super::read_limited(path, MAX_FILE_BYTES)?;
+    parse_hkl(path, &bytes, default_f)
+}
+
+/// `read_hkl` on bytes already in memory; `path` only names them in error messages.
+pub fn parse_hkl(path: &Path, bytes: &[u8], default_f: f64) -> Result<(StructureFactors, usize)> {
+    let text = String::from_utf8_lossy(bytes);
     let mut entries = Vec::new();
     for (number, line) in text.lines().enumerate() {
         if let Some(entry) = parse_line(line)

@@ -8,14 +8,22 @@
 use crate::error::{Error, Result};
 use std::path::Path;
 
+/// Largest matrix file read: a MOSFLM matrix is a few hundred bytes.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 /// |det| of the raw matrix relative to |a*|·|b*|·|c*| (the sine-volume of the three vectors)
 /// below which the vectors are treated as coplanar.
 const MIN_RELATIVE_VOLUME: f64 = 1e-9;
 
 /// Returns `[a_star, b_star, c_star]`, each `[x, y, z]`, exactly as written in the file.
 pub fn read_mosflm_matrix(path: &Path) -> Result<[[f64; 3]; 3]> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = String::from_utf8_lossy(&bytes);
+    let bytes = super::read_limited(path, MAX_FILE_BYTES)?;
+    parse_mosflm_matrix(path, &bytes)
+}
+
+/// `read_mosflm_matrix` on bytes already in memory; `path` only names them in error messages.
+pub fn parse_mosflm_matrix(path: &Path, bytes: &[u8]) -> Result<[[f64; 3]; 3]> {
+    let text = String::from_utf8_lossy(bytes);
     let mut numbers = Vec::with_capacity(9);
     let mut last_line = 0;
     'lines: for (number, line) in text.lines().enumerate() {

@@ -2,6 +2,7 @@
 //! SMV images, PGM previews, raw float images and source lists.
 
 pub mod cfmt;
+pub mod colormap;
 pub mod fdump;
 pub mod hkl;
 pub mod mat;
@@ -13,9 +14,22 @@ pub mod sourcefile;
 
 use crate::error::{Error, Result};
 use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Reads a whole input file, refusing one larger than `limit` bytes: a device such as
+/// /dev/zero, or the wrong file, would otherwise be read until memory runs out.
+pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        let msg = format!("larger than {}, the limit for this kind of file", crate::limits::human_bytes(limit as f64));
+        return Err(Error::parse(path, "file size", msg));
+    }
+    Ok(bytes)
+}
 
 /// Distinguishes temporary files of concurrent writers inside one process.
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -24,14 +38,41 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// the data go to a `.tmp` sibling (same directory, hence same file system) that is then
 /// renamed over the target. On failure the sibling is removed and the target left as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_sibling(path)?;
-    let outcome = write_new_file(&tmp, bytes)
-        .and_then(|()| fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    write_atomic_all(&[(path, bytes)])
+}
+
+/// Writes several files as one step: every file is first written in full to its `.tmp`
+/// sibling, and only when all of them are on disk are they renamed into place. A failure
+/// while writing (disk full, permissions) removes every temporary and changes no target, so a
+/// run never leaves a mix of new and stale outputs. (Renames within a directory do not fail
+/// for lack of space; only a target vanishing or changing type mid-way can stop them.)
+pub fn write_atomic_all(files: &[(&Path, &[u8])]) -> Result<()> {
+    let mut staged = Vec::with_capacity(files.len());
+    let outcome = stage(files, &mut staged).and_then(|()| commit(files, &staged));
     if outcome.is_err() {
-        // Best effort: the temporary may not even exist if creating it was what failed.
-        let _ = fs::remove_file(&tmp);
+        // Best effort: a temporary may not exist (creating it failed, or it was renamed).
+        for tmp in &staged {
+            let _ = fs::remove_file(tmp);
+        }
     }
     outcome
+}
+
+/// Writes each file's temporary, recording it in `staged` before writing so it can be removed.
+fn stage(files: &[(&Path, &[u8])], staged: &mut Vec<PathBuf>) -> Result<()> {
+    for (path, bytes) in files {
+        let tmp = temp_sibling(path)?;
+        staged.push(tmp.clone());
+        write_new_file(&tmp, bytes)?;
+    }
+    Ok(())
+}
+
+fn commit(files: &[(&Path, &[u8])], staged: &[PathBuf]) -> Result<()> {
+    for ((path, _), tmp) in files.iter().zip(staged) {
+        fs::rename(tmp, path).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(())
 }
 
 fn temp_sibling(path: &Path) -> Result<PathBuf> {
@@ -125,6 +166,35 @@ mod tests {
         let err = write_atomic(&target, b"data").unwrap_err();
         assert!(matches!(err, Error::Io { .. }), "{err}");
         assert!(leftover_tmp_files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn write_atomic_all_changes_nothing_when_one_file_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first.bin");
+        fs::write(&first, b"old").unwrap();
+        let unwritable = dir.path().join("missing_dir").join("second.bin");
+        let err = write_atomic_all(&[(&first, b"new"), (&unwritable, b"x")]).unwrap_err();
+        assert!(err.to_string().contains("missing_dir"), "{err}");
+        assert_eq!(fs::read(&first).unwrap(), b"old");
+        assert!(leftover_tmp_files(dir.path()).is_empty());
+        let second = dir.path().join("second.bin");
+        write_atomic_all(&[(&first, b"new"), (&second, b"2")]).unwrap();
+        assert_eq!((fs::read(&first).unwrap(), fs::read(&second).unwrap()), (b"new".to_vec(), b"2".to_vec()));
+        assert!(leftover_tmp_files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn read_limited_refuses_oversized_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.txt");
+        fs::write(&path, b"12345").unwrap();
+        assert_eq!(read_limited(&path, 5).unwrap(), b"12345");
+        let text = read_limited(&path, 4).unwrap_err().to_string();
+        assert!(text.contains("in.txt") && text.contains("file size") && text.contains("4 B"), "{text}");
+        if Path::new("/dev/zero").exists() {
+            assert!(read_limited(Path::new("/dev/zero"), 1 << 16).is_err());
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! 8-bit grayscale PNG previews of float images: linear or logarithmic scaling, with the
-//! white point set by `-pngscale` or by a high percentile of the rendered pixels.
+//! 8-bit PNG previews of float images: linear or logarithmic scaling, with the white point
+//! set by `-pngscale` or by a high percentile of the rendered pixels; grayscale, or false
+//! colour with `-png_colormap`.
 
+use super::colormap::Colormap;
 use crate::error::{Error, Result};
 use crate::model::Output;
 use std::path::Path;
@@ -13,13 +15,14 @@ pub struct PngOptions<F: Fn(usize) -> bool> {
     pub scale: f64,
     pub log: bool,
     pub percentile: f64,
+    pub colormap: Colormap,
     /// pixels outside the ROI / mask are drawn black and ignored by the automatic scale
     pub rendered: F,
 }
 
 impl<F: Fn(usize) -> bool> PngOptions<F> {
     pub fn from_output(o: &Output, rendered: F) -> Self {
-        PngOptions { scale: o.pngscale, log: o.png_log, percentile: DEFAULT_PERCENTILE, rendered }
+        PngOptions { scale: o.pngscale, log: o.png_log, percentile: DEFAULT_PERCENTILE, colormap: o.png_colormap, rendered }
     }
 }
 
@@ -58,16 +61,34 @@ pub fn gray_levels<F: Fn(usize) -> bool>(image: &[f32], opts: &PngOptions<F>) ->
 }
 
 pub fn encode_png(width: usize, height: usize, gray: &[u8]) -> Result<Vec<u8>> {
+    encode(width, height, gray, image::ExtendedColorType::L8)
+}
+
+/// PNG of interleaved RGB bytes (three per pixel).
+pub fn encode_rgb_png(width: usize, height: usize, rgb: &[u8]) -> Result<Vec<u8>> {
+    encode(width, height, rgb, image::ExtendedColorType::Rgb8)
+}
+
+fn encode(width: usize, height: usize, bytes: &[u8], color: image::ExtendedColorType) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let encoder = image::codecs::png::PngEncoder::new(&mut out);
-    image::ImageEncoder::write_image(encoder, gray, width as u32, height as u32, image::ExtendedColorType::L8)
+    image::ImageEncoder::write_image(encoder, bytes, width as u32, height as u32, color)
         .map_err(|e| Error::Resource(format!("PNG encoding failed: {e}")))?;
     Ok(out)
 }
 
+/// The PNG bytes of a float image under `opts` (grayscale unless a colour map is chosen).
+pub fn png_bytes<F: Fn(usize) -> bool>(width: usize, height: usize, image: &[f32], opts: &PngOptions<F>) -> Result<Vec<u8>> {
+    let gray = gray_levels(image, opts);
+    if opts.colormap == Colormap::Gray {
+        return encode_png(width, height, &gray);
+    }
+    let rgb: Vec<u8> = gray.iter().flat_map(|&g| opts.colormap.rgb(g)).collect();
+    encode_rgb_png(width, height, &rgb)
+}
+
 pub fn write_png<F: Fn(usize) -> bool>(path: &Path, width: usize, height: usize, image: &[f32], opts: &PngOptions<F>) -> Result<()> {
-    let bytes = encode_png(width, height, &gray_levels(image, opts))?;
-    super::write_atomic(path, &bytes)
+    super::write_atomic(path, &png_bytes(width, height, image, opts)?)
 }
 
 #[cfg(test)]
@@ -78,7 +99,7 @@ mod tests {
     fn scaling_is_monotone_and_bounded() {
         let img: Vec<f32> = (0..1000).map(|i| i as f32).collect();
         for log in [false, true] {
-            let g = gray_levels(&img, &PngOptions { scale: 0.0, log, percentile: 99.5, rendered: |_| true });
+            let g = gray_levels(&img, &PngOptions { scale: 0.0, log, percentile: 99.5, colormap: Colormap::Gray, rendered: |_| true });
             assert!(g.windows(2).all(|w| w[0] <= w[1]));
             assert_eq!(g[0], 0);
             assert_eq!(*g.last().unwrap(), 255);
@@ -88,9 +109,18 @@ mod tests {
     #[test]
     fn unrendered_pixels_are_black() {
         let img = vec![5.0f32; 10];
-        let g = gray_levels(&img, &PngOptions { scale: 10.0, log: false, percentile: 99.5, rendered: |i| i != 3 });
+        let g = gray_levels(&img, &PngOptions { scale: 10.0, log: false, percentile: 99.5, colormap: Colormap::Gray, rendered: |i| i != 3 });
         assert_eq!(g[3], 0);
         assert_eq!(g[0], 50);
+    }
+
+    #[test]
+    fn colormap_writes_rgb_pixels() {
+        let img = [0.0f32, 1.0];
+        let opts = PngOptions { scale: 255.0, log: false, percentile: 99.5, colormap: Colormap::Inferno, rendered: |_| true };
+        let decoded = image::load_from_memory(&png_bytes(2, 1, &img, &opts).unwrap()).unwrap().to_rgb8();
+        assert_eq!(decoded.get_pixel(0, 0).0, Colormap::Inferno.rgb(0));
+        assert_eq!(decoded.get_pixel(1, 0).0, Colormap::Inferno.rgb(255));
     }
 
     #[test]

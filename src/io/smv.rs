@@ -182,7 +182,12 @@ fn atof_prefix(s: &str) -> Option<f64> {
 /// HEADER_BYTES + 2·SIZE1·SIZE2 bytes.
 pub fn read_smv(path: &Path) -> Result<SmvImage> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = std::io::BufReader::new(file);
+    read_smv_from(path, std::io::BufReader::new(file))
+}
+
+/// `read_smv` from any byte stream; `path` names it in error messages. Reads no further than
+/// the header and the pixels the header announces.
+pub fn read_smv_from(path: &Path, mut reader: impl Read) -> Result<SmvImage> {
     let mut buf = read_up_to(&mut reader, STANDARD_HEADER_BYTES, path)?;
     if buf.first() != Some(&b'{') {
         return Err(Error::parse(

@@ -9,6 +9,9 @@
 use crate::error::{Error, Result};
 use std::path::Path;
 
+/// Largest source list read (some 300 000 full lines).
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
 /// Column separators of the C reader (`" \t,;:!"`).
 const DELIMITERS: [char; 6] = [' ', '\t', ',', ';', ':', '!'];
 const COLUMNS: usize = 5;
@@ -35,8 +38,13 @@ impl SourceRow {
 /// Reads a source list. Blank lines and `#` comment lines are skipped; numbers beyond the fifth
 /// column are ignored, as in C.
 pub fn read_sourcefile(path: &Path, c_parity: bool) -> Result<Vec<SourceRow>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = String::from_utf8_lossy(&bytes);
+    let bytes = super::read_limited(path, MAX_FILE_BYTES)?;
+    parse_sourcefile(path, &bytes, c_parity)
+}
+
+/// `read_sourcefile` on bytes already in memory; `path` only names them in error messages.
+pub fn parse_sourcefile(path: &Path, bytes: &[u8], c_parity: bool) -> Result<Vec<SourceRow>> {
+    let text = String::from_utf8_lossy(bytes);
     let mut rows = Vec::new();
     for (number, raw) in text.split_inclusive('\n').enumerate() {
         let parsed = parse_line(raw, c_parity)
@@ -82,6 +90,11 @@ fn parse_line(raw: &str, c_parity: bool) -> std::result::Result<Option<SourceRow
             return Err(format!("`{token}` is not finite"));
         }
         *slot = Some(value);
+    }
+    // C divides by whatever the λ column holds; c-parity keeps that (and its zero-filled
+    // columns), the default mode refuses a wavelength that cannot scatter
+    if let Some(lambda) = columns[COLUMNS - 1].filter(|&l| !c_parity && l <= 0.0) {
+        return Err(format!("wavelength {lambda} (column 5) must be greater than zero"));
     }
     Ok(Some(SourceRow::from_columns(columns)))
 }
@@ -207,6 +220,15 @@ mod tests {
     fn error_non_finite() {
         parse_error(b"-10 0 0 nan\n", "line 1", "`nan` is not finite");
         parse_error(b"\n-10 inf 0\n", "line 2", "not finite");
+    }
+
+    #[test]
+    fn error_non_positive_wavelength_in_default_mode() {
+        let f = tempfile::Builder::new().suffix(".txt").tempfile().unwrap();
+        std::fs::write(f.path(), b"-10 0 0 1 1e-10\n-10 0 0 1 -1e-10\n").unwrap();
+        let text = read_sourcefile(f.path(), false).unwrap_err().to_string();
+        assert!(text.contains("line 2") && text.contains("wavelength"), "{text}");
+        assert_eq!(read_sourcefile(f.path(), true).unwrap()[1].lambda_m, Some(-1e-10));
     }
 
     #[test]

@@ -22,8 +22,9 @@ pub struct Lattice {
 }
 
 /// Reciprocal vectors of a cell given by lengths (Å) and angles (radians), in the standard
-/// setting with a* along x; also returns the cell volume.
-fn reciprocal_from_cell(p: [f64; 6]) -> ([V3; 3], f64) {
+/// setting with a* along x; also returns the cell volume. A cell without volume (angles that
+/// close no parallelepiped) is refused: every later quantity would be infinite.
+fn reciprocal_from_cell(p: [f64; 6]) -> Result<([V3; 3], f64)> {
     let [a, mut b, mut c, mut alpha, mut beta, mut gamma] = p;
     if b <= 0.0 { b = a; }
     if c <= 0.0 { c = a; }
@@ -32,11 +33,16 @@ fn reciprocal_from_cell(p: [f64; 6]) -> ([V3; 3], f64) {
     if beta <= 0.0 { beta = right; }
     if gamma <= 0.0 { gamma = right; }
     let aavg = (alpha + beta + gamma) / 2.0;
-    let skew = (aavg.sin() * (aavg - alpha).sin() * (aavg - beta).sin() * (aavg - gamma).sin()).abs();
-    let mut v_cell = 2.0 * a * b * c * skew.sqrt();
-    if v_cell <= 0.0 {
-        log::warn!("impossible unit cell volume: {v_cell}");
-        v_cell = f64::MIN_POSITIVE;
+    // negative for angles no parallelepiped has (one larger than the other two together), zero
+    // up to rounding (sin π ≈ 1e-16) for flat ones such as 120° 120° 120°
+    let skew = aavg.sin() * (aavg - alpha).sin() * (aavg - beta).sin() * (aavg - gamma).sin();
+    let v_cell = 2.0 * a * b * c * skew.max(0.0).sqrt();
+    if !(skew > 1e-12 && v_cell > 0.0) {
+        let degrees = [alpha, beta, gamma].map(f64::to_degrees);
+        return Err(Error::Usage(format!(
+            "-cell: the cell {a} {b} {c} {} {} {} has no volume (its angles close no parallelepiped)",
+            degrees[0], degrees[1], degrees[2]
+        )));
     }
     let v_star = 1.0 / v_cell;
     let fix = |x: f64| if x <= 0.0 { (x.abs()).max(f64::MIN_POSITIVE) } else { x };
@@ -56,7 +62,7 @@ fn reciprocal_from_cell(p: [f64; 6]) -> ([V3; 3], f64) {
         c_star_len * (cos_alpha_star - cos_beta_star * cos_gamma_star) / sin_gamma_star,
         c_star_len * v_cell / (a * b * c * sin_gamma_star),
     ];
-    ([a_star, b_star, c_star], v_cell)
+    Ok(([a_star, b_star, c_star], v_cell))
 }
 
 /// A random orientation: C draws it with a 90-radian "cap" (REFERENCE: misset random);
@@ -86,7 +92,7 @@ pub fn build_lattice(r: &RawArgs, lambda0: f64) -> Result<Lattice> {
     let mut user_v_cell = 0.0;
     let mut stars = [[0.0; 3]; 3];
     if r.user_cell {
-        (stars, user_v_cell) = reciprocal_from_cell(r.cell);
+        (stars, user_v_cell) = reciprocal_from_cell(r.cell)?;
     }
     if let Some(path) = &r.mat {
         // MOSFLM matrices carry the wavelength: divide it out with the λ known now

@@ -7,9 +7,10 @@ mod detector;
 mod resolve;
 mod sampling;
 
-pub use resolve::resolve;
+pub use resolve::{BYTES_PER_PIXEL, FDUMP_FILE, MAX_PIXELS, MAX_TABLE, resolve};
 
 use crate::cli::raw::{Convention, Mode, Pivot, XtalShape};
+use crate::io::colormap::Colormap;
 use crate::io::hkl::StructureFactors;
 use crate::physics::V3;
 use std::path::PathBuf;
@@ -159,6 +160,8 @@ pub struct Output {
     pub pngfile: Option<PathBuf>,
     pub pngscale: f64,
     pub png_log: bool,
+    pub png_colormap: Colormap,
+    pub preview: bool,
     pub intfile_scale: f64,
     pub pgm_scale: f64,
     pub adc_offset: f64,
@@ -167,6 +170,8 @@ pub struct Output {
     pub printout_pixel: Option<(i64, i64)>,
     /// (slow, fast)
     pub trace_pixel: Option<(usize, usize)>,
+    /// pixels the f64 engine recomputes after a GPU render (`-validate`)
+    pub validate: Option<usize>,
     pub progress: bool,
     pub quiet: bool,
 }

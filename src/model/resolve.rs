@@ -18,11 +18,31 @@ pub const FDUMP_FILE: &str = "Fdump.bin";
 /// Distance of generated sources from the sample (m).
 const SOURCE_DISTANCE: f64 = 10.0;
 
-/// Largest detector we agree to allocate (pixels); bigger requests are refused up front.
+/// Largest detector we agree to allocate (pixels), whatever the memory; bigger requests are
+/// refused up front. Below it, the memory actually available decides (`limits`).
 pub const MAX_PIXELS: usize = 1 << 30;
+
+/// Peak bytes a run holds per detector pixel: the engine's per-pixel results (24) and the
+/// float image (4), then every encoded output staged at once (float 4, SMV 2 + 2, noise
+/// 2 + 2, PGM 1 + 1, PNG 1 + 1), with room for a mask and its copies.
+pub const BYTES_PER_PIXEL: u64 = 48;
+
+/// Largest source list (generated divergence × dispersion grid) and largest table of
+/// lattice orientations (φ steps × mosaic domains), in entries.
+pub const MAX_TABLE: u64 = 1 << 24;
+
+/// Bytes per structure-factor grid cell while a run holds it: the grid, the engine's copy and
+/// the encoded Fdump.bin.
+const BYTES_PER_GRID_CELL: u64 = 24;
+/// Bytes per lattice-table entry (three vectors of three f64), counted twice for c-parity's
+/// second table; and per source.
+const BYTES_PER_LATTICE: u64 = 2 * 72;
+const BYTES_PER_SOURCE: u64 = 64;
 
 pub fn resolve(r: &RawArgs) -> Result<Experiment> {
     let (fpixels, spixels, detsize_f, detsize_s) = detector_size(r)?;
+    check_mask(r, fpixels, spixels)?;
+    let roi = region_of_interest(r, fpixels, spixels)?;
     let (fluence, flux, sample_size) = beam_intensity(r);
     let mut basis = convention_basis(r, detsize_f, detsize_s, r.pixel_size);
     straighten(&mut basis);
@@ -32,6 +52,11 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
     let (dispersion, dispstep, dispsteps) = range_steps(r.dispersion, -1.0, r.dispsteps);
     let (thick, thickstep, thicksteps, mu) = thickness_steps(r.detector_thick, r.detector_thicksteps, r.detector_mu);
     let (mosaic_spread, domains) = mosaic_domains(r.mosaic_spread, r.mosaic_domains);
+    if r.sourcefile.is_none() {
+        check_table("sources (-hdivsteps × -vdivsteps × -dispsteps)", &[hdivsteps, vdivsteps, dispsteps])?;
+    }
+    check_table("-mosaic_domains", &[domains])?;
+    check_table("orientations (-phisteps × -mosaic_domains)", &[phisteps, domains])?;
 
     let user_pix0 = if r.mode == Mode::Default { r.pix0 } else { None };
     let placed = place(&PlaceInput {
@@ -46,7 +71,7 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
 
     let lattice = build_lattice(r, r.lambda0)?;
     let n = crystal_cells(r, sample_size, &lattice);
-    let oversample = oversampling(r, n, &lattice, placed.distance);
+    let oversample = oversampling(r, n, &lattice, placed.distance)?;
     let (structure_factors, hkls) = structure_factors(r)?;
     let interpolate = hkls > 0
         && match r.interpolate {
@@ -74,17 +99,18 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
         })
         .collect();
 
-    let roi = region_of_interest(r, fpixels, spixels);
-    if let Some(mask) = &r.mask_pixels
-        && mask.len() != fpixels * spixels
-    {
-        return Err(Error::Usage(format!(
-            "-mask: the mask has {} pixels but the detector has {}×{}",
-            mask.len(),
-            fpixels,
-            spixels
-        )));
-    }
+    let sampling = [sources.len() as u64, domains as u64, phisteps as u64, oversample as u64, oversample as u64, thicksteps as u64];
+    check_steps(&sampling, r.oversample <= 0)?;
+    let grid_cells = structure_factors.as_ref().map_or(0, |sf| sf.values.len() as u64);
+    let needed = (fpixels * spixels) as f64 * BYTES_PER_PIXEL as f64
+        + (grid_cells * BYTES_PER_GRID_CELL) as f64
+        + (phisteps as u64 * domains as u64 * BYTES_PER_LATTICE) as f64
+        + (sources.len() as u64 * BYTES_PER_SOURCE) as f64;
+    crate::limits::check_fits(
+        &format!("this run ({fpixels} × {spixels} pixels, {grid_cells} structure factors, {phisteps} φ steps × {domains} mosaic domains)"),
+        needed,
+    )?;
+    let output = outputs(r)?;
 
     Ok(Experiment {
         mode: r.mode,
@@ -172,7 +198,7 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
             oversample_polar: r.oversample_polar,
             oversample_omega: r.oversample_omega,
         },
-        output: outputs(r)?,
+        output,
     })
 }
 
@@ -187,14 +213,57 @@ fn detector_size(r: &RawArgs) -> Result<(usize, usize, f64, f64)> {
             "the detector has no pixels ({fpixels} × {spixels}): check -detpixels, -detsize and -pixel"
         )));
     }
+    let what = format!("a {fpixels} × {spixels} detector (-detpixels, -detsize, -pixel)");
+    let needed = fpixels * spixels * BYTES_PER_PIXEL as f64;
+    crate::limits::check_fits(&what, needed)?;
     if fpixels * spixels > MAX_PIXELS as f64 {
         return Err(Error::Resource(format!(
-            "a {fpixels} × {spixels} detector needs {:.1} GiB for its float image alone; the limit is {} pixels",
-            fpixels * spixels * 4.0 / (1u64 << 30) as f64,
-            MAX_PIXELS
+            "{what} needs about {} of memory ({BYTES_PER_PIXEL} bytes per pixel); the limit is {MAX_PIXELS} pixels",
+            crate::limits::human_bytes(needed),
         )));
     }
     Ok((fpixels as usize, spixels as usize, detsize_f, detsize_s))
+}
+
+/// A mask read from an SMV file must cover the detector that the later flags define.
+fn check_mask(r: &RawArgs, fpixels: usize, spixels: usize) -> Result<()> {
+    match (&r.mask, &r.mask_pixels) {
+        (Some(path), Some(mask)) if mask.len() != fpixels * spixels => Err(Error::Usage(format!(
+            "-mask {}: the mask is {}×{} pixels but the detector is {fpixels}×{spixels}",
+            path.display(),
+            r.mask_size.0,
+            r.mask_size.1
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a table (sources, mosaic domains, orientations) whose entry count, the product of
+/// `counts`, exceeds MAX_TABLE; checked before the table is built.
+fn check_table(what: &str, counts: &[i64]) -> Result<()> {
+    let entries = counts.iter().try_fold(1u64, |acc, &n| acc.checked_mul(u64::try_from(n.max(0)).ok()?));
+    match entries {
+        Some(n) if n <= MAX_TABLE => Ok(()),
+        _ => {
+            let shown: Vec<String> = counts.iter().map(|n| n.to_string()).collect();
+            Err(Error::Resource(format!("{what}: {} entries are more than the limit of {MAX_TABLE}", shown.join(" × "))))
+        }
+    }
+}
+
+/// The terms summed per pixel (sources × domains × φ steps × sub-pixels² × layers) must be
+/// countable: beyond 2^64 the normalisation would wrap around. `automatic`: the oversampling
+/// was derived from the crystal size, not typed.
+fn check_steps(counts: &[u64; 6], automatic: bool) -> Result<()> {
+    if counts.iter().try_fold(1u64, |acc, &n| acc.checked_mul(n)).is_some() {
+        return Ok(());
+    }
+    let [sources, domains, phisteps, os, _, layers] = counts;
+    let origin = if automatic { " (automatic, from the crystal size)" } else { "" };
+    Err(Error::Resource(format!(
+        "-oversample {os}{origin}: {sources} sources × {domains} mosaic domains × {phisteps} φ steps × {os}² sub-pixels × \
+         {layers} layers per pixel is too many terms to count (give a smaller -oversample, or fewer steps)"
+    )))
 }
 
 /// Fluence from flux, and the crystal clipped by a smaller beam.
@@ -234,8 +303,14 @@ fn crystal_cells(r: &RawArgs, sample: V3, l: &super::cell::Lattice) -> [f64; 3] 
     n
 }
 
+/// Largest sub-pixel count per pixel edge chosen automatically; a typed -oversample is taken
+/// as typed.
+pub const MAX_AUTO_OVERSAMPLE: i64 = 1000;
+
 /// Sub-pixels per pixel edge: as typed, or enough that the crystal's finest fringe spans three.
-fn oversampling(r: &RawArgs, n: [f64; 3], l: &super::cell::Lattice, distance: f64) -> usize {
+/// An automatic choice beyond MAX_AUTO_OVERSAMPLE (a crystal far larger than the pixel
+/// resolves) is refused rather than started: it would take years.
+fn oversampling(r: &RawArgs, n: [f64; 3], l: &super::cell::Lattice, distance: f64) -> Result<usize> {
     let sizes = [
         crate::physics::magnitude(l.a) * n[0],
         crate::physics::magnitude(l.b) * n[1],
@@ -244,20 +319,25 @@ fn oversampling(r: &RawArgs, n: [f64; 3], l: &super::cell::Lattice, distance: f6
     let xtalsize_max = sizes.iter().cloned().fold(sizes[0], f64::max);
     let reciprocal_pixel_size = r.lambda0 * distance / r.pixel_size;
     let recommended = ((3.0 * xtalsize_max / reciprocal_pixel_size).ceil() as i64).max(1);
+    if r.oversample <= 0 && recommended > MAX_AUTO_OVERSAMPLE {
+        return Err(Error::Resource(format!(
+            "the crystal ({} m across) would need an automatic -oversample of {recommended} ({recommended}² sub-pixels per pixel; \
+             the automatic limit is {MAX_AUTO_OVERSAMPLE}): check -N/-xtalsize, or give -oversample",
+            crate::io::cfmt::fmt_g(xtalsize_max)
+        )));
+    }
     let chosen = if r.oversample <= 0 { recommended } else { r.oversample };
     if chosen < recommended {
         log::warn!("intensity may vary significantly across a pixel: recommend -oversample {recommended}");
     }
-    chosen.max(1) as usize
+    Ok(chosen.max(1) as usize)
 }
 
-/// Structure factors from `-hkl` (also cached to ./Fdump.bin) or from a previous run's cache.
+/// Structure factors from `-hkl` or from a previous run's cache (the caller writes the cache
+/// once the run has succeeded).
 fn structure_factors(r: &RawArgs) -> Result<(Option<hkl::StructureFactors>, usize)> {
     if let Some(path) = &r.hkl {
         let (sf, entries) = hkl::read_hkl(path, r.default_f)?;
-        if let Err(e) = fdump::write_fdump(Path::new(FDUMP_FILE), &sf) {
-            log::warn!("unable to write dump file {FDUMP_FILE}: {e}");
-        }
         return Ok((Some(sf), entries));
     }
     let dump = Path::new(FDUMP_FILE);
@@ -332,12 +412,30 @@ fn file_sources(r: &RawArgs, path: &Path, beam: V3) -> Result<Vec<Source>> {
 }
 
 /// Inclusive pixel limits; C's defaults reach one pixel past the edge, which renders nothing.
-fn region_of_interest(r: &RawArgs, fpixels: usize, spixels: usize) -> [usize; 4] {
-    let pick = |v: i64, default: usize| if v < 0 { default } else { v as usize };
-    [pick(r.roi[0], 0), pick(r.roi[1], fpixels), pick(r.roi[2], 0), pick(r.roi[3], spixels)]
+/// A typed region must lie on the detector, lower limits first (C silently renders nothing).
+fn region_of_interest(r: &RawArgs, fpixels: usize, spixels: usize) -> Result<[usize; 4]> {
+    if r.roi[0] < 0 {
+        return Ok([0, fpixels, 0, spixels]);
+    }
+    let [x0, x1, y0, y1] = r.roi.map(|v| v.max(0) as u64);
+    let (fmax, smax) = (fpixels as u64 - 1, spixels as u64 - 1);
+    let problem = if x0 > x1 || y0 > y1 {
+        Some("the lower limit of a range is above its upper limit")
+    } else if x1 > fmax || y1 > smax {
+        Some("the region leaves the detector")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok([x0, x1, y0, y1].map(|v| v as usize)),
+        Some(why) => Err(Error::Usage(format!(
+            "-roi {x0} {x1} {y0} {y1}: {why} (fast 0..{fmax}, slow 0..{smax} on this {fpixels}×{spixels} detector)"
+        ))),
+    }
 }
 
 fn outputs(r: &RawArgs) -> Result<Output> {
+    // (the trace's range on the detector is checked with the plan, before rendering)
     let trace_pixel = match r.trace_pixel {
         None => None,
         Some((s, f)) if s >= 0 && f >= 0 => Some((s as usize, f as usize)),
@@ -351,6 +449,8 @@ fn outputs(r: &RawArgs) -> Result<Output> {
         pngfile: r.pngfile.clone(),
         pngscale: r.pngscale,
         png_log: r.png_log,
+        png_colormap: r.png_colormap,
+        preview: r.preview,
         intfile_scale: r.intfile_scale,
         pgm_scale: r.pgm_scale,
         adc_offset: r.adc_offset,
@@ -358,6 +458,7 @@ fn outputs(r: &RawArgs) -> Result<Output> {
         printout: r.printout,
         printout_pixel: r.printout_pixel,
         trace_pixel,
+        validate: r.validate,
         progress: r.progress,
         quiet: r.quiet,
     })

@@ -1,10 +1,120 @@
-//! The WebGPU engine (see issue: GPU engine). Until it lands, asking for it is a clear error
-//! and `-engine auto` falls back to the CPU engine with a notice.
+//! The WebGPU engine: the plan packed into buffers, one compute dispatch per detector tile,
+//! each invocation summing one pixel exactly as `cpu::render_pixel` does, with the
+//! precision-critical geometry carried in f64 or double-float (docs/gpu.md).
+//!
+//! Prints nothing: the caller reports the adapter from `EngineUsed::Gpu`.
 
-use super::Rendered;
-use super::plan::Plan;
-use crate::error::{Error, Result};
+mod context;
+mod job;
+mod layout;
+mod shader;
+#[cfg(test)]
+mod tests;
+mod trace;
 
-pub fn render(_plan: &Plan, _backend: Option<&str>) -> Result<Rendered> {
-    Err(Error::Gpu("the GPU engine is not available in this build".into()))
+pub use context::GpuOptions;
+pub use shader::Precision;
+
+use super::cpu::{self, Tracer};
+use super::plan::{Interpolation, Plan};
+use super::{EngineUsed, Rendered};
+use crate::error::Result;
+use crate::progress::RenderControl;
+use context::GpuContext;
+use job::{Job, Rect};
+
+/// Render `plan` on the adapter `backend` selects (`None`/`auto`: any, `WGPU_BACKEND` honoured).
+pub fn render(plan: &Plan, backend: Option<&str>) -> Result<Rendered> {
+    render_with(plan, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() })
+}
+
+pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
+    render_controlled(plan, opts, &RenderControl::default())
+}
+
+/// `render` that reports finished rows to `control` and stops at its cancel flag (checked as
+/// each tile's pixels come back).
+pub fn render_watched(plan: &Plan, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
+    render_controlled(plan, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() }, control)
+}
+
+fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<Rendered> {
+    let ctx = GpuContext::shared(opts)?;
+    let job = Job::new(&ctx, plan, opts.binding_limit, 1)?;
+    let rect = Rect::roi(plan);
+    let mut image = vec![0.0f32; plan.pixels()];
+    let mut omega_sum = 0.0f64;
+    let mut left_grid = None;
+    job.render_rect(plan, rect, 0, plan.interpolation != Interpolation::Nearest, &mut |i, p| {
+        image[rect.image_index(plan, i)] = p.value;
+        omega_sum += p.omega_sum as f64;
+        if p.left_grid != 0 && left_grid.is_none() {
+            left_grid = Some(i);
+        }
+        if (i + 1) % rect.width == 0 {
+            control.row_done();
+            control.stop_if_cancelled()?;
+        }
+        Ok(())
+    })?;
+    let mut switched_at = None;
+    if plan.interpolation == Interpolation::OneShotSwitch
+        && let Some(first) = left_grid
+    {
+        // as cpu::render: pixels up to the one where C's shared switch flips are final; every
+        // later pixel is rendered again with nearest-neighbour F (its solid angles, and so the
+        // omega sum, do not change)
+        let switch_pixel = rect.image_index(plan, first);
+        job.render_rect(plan, rect, switch_pixel + 1, false, &mut |i, p| {
+            image[rect.image_index(plan, i)] = p.value;
+            control.stop_if_cancelled()
+        })?;
+        switched_at = Some(switch_pixel);
+    }
+    let mut stats = cpu::statistics(plan, &image);
+    stats.omega_sum = omega_sum;
+    Ok(Rendered {
+        image,
+        stats,
+        interpolation_switched_at: switched_at,
+        engine: EngineUsed::Gpu { adapter: ctx.adapter_name.clone(), backend: format!("{}, {}", ctx.backend_name, ctx.precision.name()) },
+    })
+}
+
+/// `-trace_pixel` on the GPU: renders the one pixel with a debug buffer and reports the same
+/// named quantities, in the same order, as the CPU engine's tracer.
+pub fn trace_pixel(plan: &Plan, fast: usize, slow: usize, backend: Option<&str>, tracer: &mut dyn Tracer) -> Result<()> {
+    trace_pixel_with(plan, fast, slow, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() }, tracer)
+}
+
+pub fn trace_pixel_with(plan: &Plan, fast: usize, slow: usize, opts: &GpuOptions, tracer: &mut dyn Tracer) -> Result<()> {
+    if fast >= plan.fpixels || slow >= plan.spixels {
+        return Err(crate::error::Error::Usage(format!("trace pixel ({slow}, {fast}) is outside the detector")));
+    }
+    let ctx = GpuContext::shared(opts)?;
+    let job = Job::new(&ctx, plan, opts.binding_limit, trace::slots(plan))?;
+    let interpolate = interpolation_at(&job, plan, slow * plan.fpixels + fast)?;
+    let slots = job.trace(fast, slow, interpolate)?;
+    trace::emit(plan, &slots, tracer);
+    Ok(())
+}
+
+/// Whether tricubic interpolation is on when `pixel` starts: with -c_parity's one-shot
+/// switch, only if no rendered pixel before it left the grid (found by rendering the ROI rows
+/// up to its row).
+fn interpolation_at(job: &Job, plan: &Plan, pixel: usize) -> Result<bool> {
+    match plan.interpolation {
+        Interpolation::Nearest => Ok(false),
+        Interpolation::PerTerm => Ok(true),
+        Interpolation::OneShotSwitch => {
+            let roi = Rect::roi(plan);
+            let rows = Rect { height: (pixel / plan.fpixels + 1).saturating_sub(roi.y0).min(roi.height), ..roi };
+            let mut switched = false;
+            job.render_rect(plan, rows, 0, true, &mut |i, p| {
+                switched |= p.left_grid != 0 && rows.image_index(plan, i) < pixel;
+                Ok(())
+            })?;
+            Ok(!switched)
+        }
+    }
 }

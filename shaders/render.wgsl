@@ -1,0 +1,519 @@
+// The render kernel: one invocation sums one pixel over layers × sub-pixels × sources × φ ×
+// mosaic domains in exactly the order and with exactly the caching rules of
+// `engine::cpu::render_pixel` (nanoBragg.c's loop). Needs a wide-arithmetic file and
+// physics.wgsl in front of it.
+//
+// One dispatch covers one tile: `job.count` consecutive pixels of the rectangle
+// (job.x0, job.y0, job.width), numbered row by row from `job.start`.
+
+// ---- host-shared layouts: keep in sync with src/engine/gpu/layout.rs ----
+
+struct Params {
+    pix0: W3,
+    fdet: W3,
+    sdet: W3,
+    odet: W3,
+    beam: W3,
+    polar_axis: W3,
+    a_star: W3,
+    b_star: W3,
+    c_star: W3,
+    subpixel_size: W,
+    pixel_size: W,
+    distance: W,
+    close_distance: W,
+    thickstep: W,
+    mu: W,
+    dmin: W,
+    scale: W,
+    i_bg: W,
+    n_a: f32,
+    n_b: f32,
+    n_c: f32,
+    kahn: f32,
+    fudge: f32,
+    default_f: f32,
+    fpixels: u32,
+    oversample: u32,
+    thicksteps: u32,
+    source_count: u32,
+    phisteps: u32,
+    domains: u32,
+    grid_min_h: i32,
+    grid_min_k: i32,
+    grid_min_l: i32,
+    grid_count_h: i32,
+    grid_count_k: i32,
+    grid_count_l: i32,
+    grid_split: u32,
+    first_pixel: u32,
+    first_layer: u32,
+    first_sub: u32,
+    first_source: u32,
+    /// 0, for w_init
+    zero: u32,
+}
+
+struct Dispatch {
+    x0: u32,
+    y0: u32,
+    width: u32,
+    start: u32,
+    count: u32,
+    first_index: u32,
+    trace_pixel: u32,
+    bits: u32,
+}
+
+struct Lattice {
+    a: W3,
+    b: W3,
+    c: W3,
+}
+
+struct Source {
+    incident: W3,
+    lambda: W,
+    weight: f32,
+    pad: u32,
+}
+
+struct PixelOut {
+    value: f32,
+    omega_sum: f32,
+    left_grid: u32,
+}
+
+struct TraceSlot {
+    hi: f32,
+    lo: f32,
+    written: u32,
+}
+
+// What the experiment uses, fixed per render as pipeline-overridable constants (values from
+// `layout::overrides`), so unused features are compiled out. Left as runtime flags they cost
+// every pixel on llvmpipe even when off (measured: the untaken curved-detector branch alone
+// doubled the time of a flat-detector render), as a SIMD driver that runs both sides of a
+// branch under a mask would.
+override CURVED: bool = false;
+override POINT_PIXEL: bool = false;
+override OVERSAMPLE_THICK: bool = false;
+override OVERSAMPLE_POLAR: bool = false;
+override OVERSAMPLE_OMEGA: bool = false;
+override NOPOLAR: bool = false;
+override WATER: bool = false;
+/// tricubic interpolation may be on at all (it is switched per pass by JOB_INTERPOLATE)
+override INTERPOLATE: bool = false;
+/// c-parity: C's interpolation switch is one-shot
+override ONE_SHOT: bool = false;
+override GRID: bool = false;
+override THICK: bool = false;
+/// c-parity: one term sees the φ carry-over lattice set
+override FIRST_TERM: bool = false;
+override SHAPE: u32 = 0u;
+
+const SHAPE_SQUARE: u32 = 0u;
+const SHAPE_ROUND: u32 = 1u;
+const SHAPE_GAUSS: u32 = 2u;
+
+// Dispatch.bits
+const JOB_INTERPOLATE: u32 = 1u;
+const JOB_MASK: u32 = 2u;
+
+// trace slots (one value each; vectors take three)
+const T_PIXEL_POS: u32 = 0u;
+const T_R_DISTANCE: u32 = 3u;
+const T_OMEGA_FIRST: u32 = 4u;
+const T_DIFFRACTED: u32 = 5u;
+const T_SCATTERING: u32 = 8u;
+const T_ROT_A: u32 = 11u;
+const T_ROT_B: u32 = 14u;
+const T_ROT_C: u32 = 17u;
+const T_HKL_FRAC: u32 = 20u;
+const T_HKL_ROUNDED: u32 = 23u;
+const T_F_LATT_AXES: u32 = 26u;
+const T_F_LATT: u32 = 29u;
+const T_F_CELL: u32 = 30u;
+const T_I_BEFORE_SCALING: u32 = 31u;
+const T_POLAR: u32 = 32u;
+const T_CAPTURE: u32 = 33u;
+const T_OMEGA: u32 = 34u;
+const T_I_FINAL: u32 = 35u;
+const T_PHI_STEPS: u32 = 36u;
+
+@group(0) @binding(0) var<storage, read> params: Params;
+@group(0) @binding(1) var<uniform> job: Dispatch;
+@group(0) @binding(2) var<storage, read> lattices: array<Lattice>;
+@group(0) @binding(3) var<storage, read> sources: array<Source>;
+// the structure-factor grid, split across two bindings at index params.grid_split
+@group(0) @binding(4) var<storage, read> grid_lo: array<f32>;
+@group(0) @binding(5) var<storage, read> grid_hi: array<f32>;
+@group(0) @binding(6) var<storage, read> mask_bits: array<u32>;
+@group(0) @binding(7) var<storage, read_write> pixels_out: array<PixelOut>;
+@group(0) @binding(8) var<storage, read_write> trace: array<TraceSlot>;
+
+// ---- trace ----
+
+fn trace_put(slot: u32, v: vec2<f32>) {
+    trace[slot] = TraceSlot(v.x, v.y, 1u);
+}
+
+fn trace_w(slot: u32, v: W) {
+    trace_put(slot, w_parts(v));
+}
+
+fn trace_f(slot: u32, v: f32) {
+    trace_put(slot, vec2<f32>(v, 0.0));
+}
+
+fn trace_w3(slot: u32, v: W3) {
+    trace_w(slot, v.x);
+    trace_w(slot + 1u, v.y);
+    trace_w(slot + 2u, v.z);
+}
+
+// ---- geometry ----
+
+/// Detector coordinate of sub-pixel `index` along one axis: size·index + size/2.
+fn detector_coordinate(index: u32) -> W {
+    return w_add(w_mul(params.subpixel_size, w_int(i32(index))), w_mul(params.subpixel_size, w(0.5)));
+}
+
+/// f·fdet + s·sdet + o·odet + pix0 for one component, in the CPU's order.
+fn place(f: W, s: W, o: W, fdet: W, sdet: W, odet: W, pix0: W) -> W {
+    return w_add(w_add(w_add(w_mul(f, fdet), w_mul(s, sdet)), w_mul(o, odet)), pix0);
+}
+
+/// Sub-pixel position relative to the sample (m); a curved detector puts every pixel at
+/// `distance`, turning detector coordinates into angles about sdet, then fdet.
+fn subpixel_position(fast: u32, slow: u32, sub_s: u32, sub_f: u32, layer: u32) -> W3 {
+    let os = params.oversample;
+    let f = detector_coordinate(fast * os + sub_f);
+    let s = detector_coordinate(slow * os + sub_s);
+    let o = w_mul(w_int(i32(layer)), params.thickstep);
+    let pos = W3(
+        place(f, s, o, params.fdet.x, params.sdet.x, params.odet.x, params.pix0.x),
+        place(f, s, o, params.fdet.y, params.sdet.y, params.odet.y, params.pix0.y),
+        place(f, s, o, params.fdet.z, params.sdet.z, params.odet.z, params.pix0.z),
+    );
+    if !CURVED {
+        return pos;
+    }
+    let toward = w3_scale(params.beam, params.distance);
+    let swung = rotate_axis(toward, params.sdet, w_div(pos.y, params.distance));
+    return rotate_axis(swung, params.fdet, w_div(pos.z, params.distance));
+}
+
+fn solid_angle(airpath: W) -> f32 {
+    if POINT_PIXEL {
+        return w_f32(w_div(w_div(w(1.0), airpath), airpath));
+    }
+    let area = w_mul(params.pixel_size, params.pixel_size);
+    return w_f32(w_div(w_mul(w_div(w_div(area, airpath), airpath), params.close_distance), airpath));
+}
+
+/// Fraction of the photons along `diffracted` absorbed in detector layer `layer`.
+fn capture_fraction(diffracted: vec3<f32>, layer: u32) -> f32 {
+    let parallax = dot(diffracted, w3_f32(params.odet));
+    let depth = w_f32(w_mul(params.thickstep, params.mu)) / parallax;
+    return exp(-f32(layer) * depth) - exp(-f32(layer + 1u) * depth);
+}
+
+/// Scattering vector (m⁻¹) for a diffracted unit vector and a source.
+fn scattering(diffracted: W3, src: Source) -> W3 {
+    return W3(
+        w_div(w_sub(diffracted.x, src.incident.x), src.lambda),
+        w_div(w_sub(diffracted.y, src.incident.y), src.lambda),
+        w_div(w_sub(diffracted.z, src.incident.z), src.lambda),
+    );
+}
+
+/// Whether `-dmin` drops this scattering vector (same test as `Plan::beyond_dmin`).
+fn beyond_dmin(s: W3) -> bool {
+    let stol = w_mul(w(0.5), w_sqrt(w3_dot(s, s)));
+    let zero = w(0.0);
+    return w_lt(zero, params.dmin) && w_lt(zero, stol) && w_lt(w_div(w(0.5), stol), params.dmin);
+}
+
+// ---- one term ----
+
+struct Miller {
+    h: W3,
+    h0: vec3<i32>,
+    delta: vec3<f32>,
+}
+
+fn miller(lat: Lattice, s: W3) -> Miller {
+    let h = W3(w3_dot(lat.a, s), w3_dot(lat.b, s), w3_dot(lat.c, s));
+    let sh = split_index(h.x);
+    let sk = split_index(h.y);
+    let sl = split_index(h.z);
+    return Miller(h, vec3<i32>(sh.h0, sk.h0, sl.h0), vec3<f32>(sh.delta, sk.delta, sl.delta));
+}
+
+struct LatticeFactor {
+    per_axis: vec3<f32>,
+    f: f32,
+}
+
+fn lattice_factor(m: Miller) -> LatticeFactor {
+    let n = vec3<f32>(params.n_a, params.n_b, params.n_c);
+    let d = m.delta;
+    if SHAPE == SHAPE_SQUARE {
+        var per_axis = vec3<f32>(1.0);
+        var f = 1.0;
+        for (var i = 0; i < 3; i++) {
+            if n[i] > 1.0 {
+                per_axis[i] = sincg_split(Split(m.h0[i], d[i]), n[i]);
+                f *= per_axis[i];
+            }
+        }
+        return LatticeFactor(per_axis, f);
+    }
+    if SHAPE == SHAPE_ROUND {
+        let hrad_sqr = d.x * d.x * n.x * n.x + d.y * d.y * n.y * n.y + d.z * d.z * n.z * n.z;
+        // 0.7236: sqrt of the cube-to-sphere volume ratio, as C
+        return LatticeFactor(vec3<f32>(1.0), n.x * n.y * n.z * 0.723601254558268 * sinc3_pi(sqrt(hrad_sqr * params.fudge)));
+    }
+    let dist = d.x * w3_f32(params.a_star) + d.y * w3_f32(params.b_star) + d.z * w3_f32(params.c_star);
+    let rad_star_sqr = dot(dist, dist) * n.x * n.x * n.y * n.y * n.z * n.z;
+    if SHAPE == SHAPE_GAUSS {
+        return LatticeFactor(vec3<f32>(1.0), n.x * n.y * n.z * exp(-(rad_star_sqr / 0.63 * params.fudge)));
+    }
+    return LatticeFactor(vec3<f32>(1.0), select(0.0, n.x * n.y * n.z, rad_star_sqr * params.fudge < 0.3969));
+}
+
+fn grid_at(index: u32) -> f32 {
+    if index < params.grid_split {
+        return grid_lo[index];
+    }
+    return grid_hi[index - params.grid_split];
+}
+
+fn in_grid(hkl: vec3<i32>) -> bool {
+    let lo = vec3<i32>(params.grid_min_h, params.grid_min_k, params.grid_min_l);
+    let count = vec3<i32>(params.grid_count_h, params.grid_count_k, params.grid_count_l);
+    return all(hkl >= lo) && all(hkl < lo + count);
+}
+
+fn grid_value(hkl: vec3<i32>) -> f32 {
+    let d = hkl - vec3<i32>(params.grid_min_h, params.grid_min_k, params.grid_min_l);
+    return grid_at(u32((d.x * params.grid_count_k + d.y) * params.grid_count_l + d.z));
+}
+
+/// Structure factor by nearest grid point; default_F off the grid.
+fn nearest_f(h0: vec3<i32>) -> f32 {
+    if GRID && in_grid(h0) {
+        return grid_value(h0);
+    }
+    return params.default_f;
+}
+
+/// Whether the 4×4×4 neighbourhood of one fractional index stays inside the grid (C tests
+/// the fractional index: h − lo + 3 > range or h − 2 < lo is out).
+fn axis_in_range(h: W, lo: i32, count: i32) -> bool {
+    let past_top = w_lt(w_int(count), w_add(w_sub(h, w_int(lo)), w(3.0)));
+    let below = w_lt(w_sub(h, w(2.0)), w_int(lo));
+    return !past_top && !below;
+}
+
+struct Interpolated {
+    inside: bool,
+    f: f32,
+}
+
+fn tricubic_f(h: W3) -> Interpolated {
+    if !GRID || !axis_in_range(h.x, params.grid_min_h, params.grid_count_h)
+        || !axis_in_range(h.y, params.grid_min_k, params.grid_count_k)
+        || !axis_in_range(h.z, params.grid_min_l, params.grid_count_l) {
+        return Interpolated(false, 0.0);
+    }
+    let fh = w_floor(h.x);
+    let fk = w_floor(h.y);
+    let fl = w_floor(h.z);
+    let corner = vec3<i32>(w_i32(fh), w_i32(fk), w_i32(fl)) - vec3<i32>(1);
+    let wh = lagrange4(w_f32(w_sub(h.x, fh)));
+    let wk = lagrange4(w_f32(w_sub(h.y, fk)));
+    let wl = lagrange4(w_f32(w_sub(h.z, fl)));
+    var f = 0.0;
+    for (var i = 0; i < 4; i++) {
+        for (var j = 0; j < 4; j++) {
+            for (var k = 0; k < 4; k++) {
+                f += wh[i] * wk[j] * wl[k] * grid_value(corner + vec3<i32>(i, j, k));
+            }
+        }
+    }
+    return Interpolated(true, f);
+}
+
+// ---- one pixel ----
+
+/// Running state of one pixel: the C variables that persist across its loops.
+struct PixelState {
+    intensity: W,
+    polar: f32,
+    omega: f32,
+    capture: f32,
+    omega_sum: f32,
+    interpolate: bool,
+    left_grid: bool,
+}
+
+/// F for one term under the interpolation rule; flips the pixel's switch as C does.
+fn structure_factor(st: ptr<function, PixelState>, m: Miller) -> f32 {
+    if INTERPOLATE && (*st).interpolate {
+        let t = tricubic_f(m.h);
+        if t.inside {
+            return t.f;
+        }
+        (*st).left_grid = true;
+        if ONE_SHOT {
+            (*st).interpolate = false;
+        }
+    }
+    return nearest_f(m.h0);
+}
+
+fn trace_term(phi: u32, lat: Lattice, s: W3, m: Miller, lf: LatticeFactor) {
+    let slot = T_PHI_STEPS + 3u * phi;
+    trace_w(slot, m.h.y);
+    trace_f(slot + 1u, lf.per_axis.y);
+    trace_f(slot + 2u, lf.f);
+    if phi != 0u {
+        return;
+    }
+    let angstrom = w(1e10);
+    trace_w3(T_SCATTERING, s);
+    trace_w3(T_ROT_A, w3_scale(lat.a, angstrom));
+    trace_w3(T_ROT_B, w3_scale(lat.b, angstrom));
+    trace_w3(T_ROT_C, w3_scale(lat.c, angstrom));
+    trace_w3(T_HKL_FRAC, m.h);
+    trace_w3(T_HKL_ROUNDED, W3(w_int(m.h0.x), w_int(m.h0.y), w_int(m.h0.z)));
+    trace_f(T_F_LATT_AXES, lf.per_axis.x);
+    trace_f(T_F_LATT_AXES + 1u, lf.per_axis.y);
+    trace_f(T_F_LATT_AXES + 2u, lf.per_axis.z);
+    trace_f(T_F_LATT, lf.f);
+}
+
+/// The φ × mosaic loops of one (sub-pixel, source). `first` selects the c-parity lattice
+/// set stored after the regular one.
+fn sum_rotations(st: ptr<function, PixelState>, s: W3, weight: f32, first: bool, tracing: bool) {
+    let base = select(0u, params.phisteps * params.domains, first);
+    for (var phi = 0u; phi < params.phisteps; phi++) {
+        for (var domain = 0u; domain < params.domains; domain++) {
+            let lat = lattices[base + phi * params.domains + domain];
+            let m = miller(lat, s);
+            let lf = lattice_factor(m);
+            if tracing && domain == 0u {
+                trace_term(phi, lat, s, m, lf);
+            }
+            if lf.f == 0.0 && !WATER {
+                continue;
+            }
+            let f_cell = structure_factor(st, m);
+            if tracing && domain == 0u && phi == 0u {
+                trace_f(T_F_CELL, f_cell);
+            }
+            (*st).intensity = w_add((*st).intensity, w(f_cell * f_cell * lf.f * lf.f * weight));
+            if OVERSAMPLE_THICK {
+                (*st).intensity = w_mul((*st).intensity, w((*st).capture));
+            }
+            if OVERSAMPLE_POLAR {
+                (*st).intensity = w_mul((*st).intensity, w((*st).polar));
+            }
+            if OVERSAMPLE_OMEGA {
+                (*st).intensity = w_mul((*st).intensity, w((*st).omega));
+            }
+        }
+    }
+}
+
+/// The sources of one sub-pixel.
+fn sum_sources(st: ptr<function, PixelState>, diffracted_in: W3, pixel: u32, layer: u32, sub: u32, tracing: bool) {
+    var diffracted = diffracted_in;
+    for (var source = 0u; source < params.source_count; source++) {
+        let src = sources[source];
+        let s = scattering(diffracted, src);
+        if beyond_dmin(s) {
+            continue;
+        }
+        if (*st).polar == 0.0 || OVERSAMPLE_POLAR {
+            (*st).polar = polarization_factor(params.kahn, w3_f32(src.incident), w3_f32(diffracted), w3_f32(params.polar_axis));
+            // C normalises `diffracted` in place here, which later sources then see
+            diffracted = unitize(diffracted).dir;
+        }
+        let first = FIRST_TERM && pixel == params.first_pixel && layer == params.first_layer
+            && sub == params.first_sub && source == params.first_source;
+        sum_rotations(st, s, src.weight, first, tracing && source == 0u);
+    }
+}
+
+fn render_pixel(fast: u32, slow: u32, pixel: u32) -> PixelOut {
+    let tracing = pixel == job.trace_pixel;
+    var st = PixelState(params.i_bg, select(0.0, 1.0, NOPOLAR), 0.0, 0.0, 0.0, INTERPOLATE && (job.bits & JOB_INTERPOLATE) != 0u, false);
+    let os = params.oversample;
+    for (var layer = 0u; layer < params.thicksteps; layer++) {
+        st.capture = select(1.0, 0.0, THICK);
+        for (var sub = 0u; sub < os * os; sub++) {
+            let pos = subpixel_position(fast, slow, sub / os, sub % os, layer);
+            let unit = unitize(pos);
+            if st.omega == 0.0 || OVERSAMPLE_OMEGA {
+                st.omega = solid_angle(unit.len);
+            }
+            st.omega_sum += st.omega;
+            if st.capture == 0.0 || OVERSAMPLE_THICK {
+                st.capture = capture_fraction(w3_f32(unit.dir), layer);
+            }
+            let first_sub = tracing && sub == 0u && layer == 0u;
+            if first_sub {
+                trace_w3(T_PIXEL_POS, pos);
+                trace_w(T_R_DISTANCE, unit.len);
+                trace_f(T_OMEGA_FIRST, st.omega);
+                trace_w3(T_DIFFRACTED, unit.dir);
+            }
+            sum_sources(&st, unit.dir, pixel, layer, sub, first_sub);
+        }
+    }
+    var value = w_mul(params.scale, st.intensity);
+    if !OVERSAMPLE_THICK {
+        value = w_mul(value, w(st.capture));
+    }
+    if !OVERSAMPLE_POLAR {
+        value = w_mul(value, w(st.polar));
+    }
+    if !OVERSAMPLE_OMEGA {
+        value = w_mul(value, w(st.omega));
+    }
+    if tracing {
+        trace_w(T_I_BEFORE_SCALING, st.intensity);
+        trace_f(T_POLAR, st.polar);
+        trace_f(T_CAPTURE, st.capture);
+        trace_f(T_OMEGA, st.omega);
+        trace_f(T_I_FINAL, w_f32(value));
+    }
+    return PixelOut(w_f32(value), st.omega_sum, select(0u, 1u, st.left_grid));
+}
+
+fn masked(pixel: u32) -> bool {
+    if (job.bits & JOB_MASK) == 0u {
+        return false;
+    }
+    return ((mask_bits[pixel / 32u] >> (pixel % 32u)) & 1u) == 0u;
+}
+
+@compute @workgroup_size(256)
+fn render(@builtin(global_invocation_id) gid: vec3<u32>) {
+    w_init(params.zero);
+    if gid.x >= job.count {
+        return;
+    }
+    let index = job.start + gid.x;
+    let fast = job.x0 + index % job.width;
+    let slow = job.y0 + index / job.width;
+    let pixel = slow * params.fpixels + fast;
+    var out = PixelOut(0.0, 0.0, 0u);
+    if pixel >= job.first_index && !masked(pixel) {
+        out = render_pixel(fast, slow, pixel);
+    }
+    pixels_out[gid.x] = out;
+}

@@ -1,0 +1,258 @@
+//! The device side that outlives one render: instance, adapter, device, queue and the compiled
+//! kernel, created once per (backend choice, precision) and shared by every later render in
+//! the process. Also the one place that turns wgpu's failure signals (request errors, error
+//! scopes, uncaptured errors, device loss, failed maps) into `Error::Gpu`.
+
+use super::shader::{Precision, kernel_source};
+use crate::error::{Error, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What to ask the GPU engine for. `Default` = automatic backend (honouring `WGPU_BACKEND`),
+/// native f64 when the adapter has it, the adapter's own binding limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GpuOptions {
+    /// `vulkan`, `metal`, `dx12`, `gl` or `auto` (as `-backend`)
+    pub backend: Option<String>,
+    /// force a precision variant instead of choosing by adapter features
+    pub precision: Option<Precision>,
+    /// cap on the bytes of one storage binding, below the device's own limit: forces the
+    /// tiling and the grid split to happen on small jobs (tests, constrained devices)
+    pub binding_limit: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ContextKey {
+    backends: wgpu::Backends,
+    precision: Option<Precision>,
+}
+
+/// Values of the kernel's overridable constants (`layout::overrides`).
+type Constants = Vec<(&'static str, f64)>;
+
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub bind_group_layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    module: wgpu::ShaderModule,
+    /// one specialisation of the kernel per set of overridable constants seen so far
+    pipelines: Mutex<Vec<(Constants, wgpu::ComputePipeline)>>,
+    pub precision: Precision,
+    pub limits: wgpu::Limits,
+    pub adapter_name: String,
+    pub backend_name: String,
+    /// uncaptured errors and device loss reported by wgpu's callbacks
+    failures: Arc<Mutex<Vec<String>>>,
+    lost: Arc<AtomicBool>,
+    /// held by one job at a time (see `exclusive`)
+    gate: Mutex<()>,
+}
+
+static CONTEXTS: Mutex<Vec<(ContextKey, Arc<GpuContext>)>> = Mutex::new(Vec::new());
+
+/// The backends a `-backend` value selects; `auto` (or none) means `WGPU_BACKEND` if set,
+/// else all of them.
+fn backends_for(choice: Option<&str>) -> Result<wgpu::Backends> {
+    Ok(match choice.unwrap_or("auto") {
+        "auto" => wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
+        "vulkan" => wgpu::Backends::VULKAN,
+        "metal" => wgpu::Backends::METAL,
+        "dx12" => wgpu::Backends::DX12,
+        "gl" => wgpu::Backends::GL,
+        other => return Err(Error::Gpu(format!("unknown backend '{other}' (use vulkan, metal, dx12, gl or auto)"))),
+    })
+}
+
+impl GpuContext {
+    /// The process-wide context for these options, created on first use (and again after a
+    /// device loss).
+    pub fn shared(opts: &GpuOptions) -> Result<Arc<GpuContext>> {
+        let key = ContextKey { backends: backends_for(opts.backend.as_deref())?, precision: opts.precision };
+        let mut cache = CONTEXTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache.retain(|(_, ctx)| !ctx.lost.load(Ordering::SeqCst));
+        if let Some((_, ctx)) = cache.iter().find(|(k, _)| *k == key) {
+            return Ok(ctx.clone());
+        }
+        let ctx = Arc::new(pollster::block_on(GpuContext::create(&key))?);
+        cache.push((key, ctx.clone()));
+        Ok(ctx)
+    }
+
+    async fn create(key: &ContextKey) -> Result<GpuContext> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = key.backends;
+        let instance = wgpu::Instance::new(desc);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("no GPU adapter found ({e})")))?;
+        let has_f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
+        let precision = match key.precision {
+            Some(Precision::F64) if !has_f64 => {
+                return Err(Error::Gpu(format!("adapter {} has no 64-bit float support (SHADER_F64)", adapter.get_info().name)));
+            }
+            Some(p) => p,
+            None if has_f64 => Precision::F64,
+            None => Precision::DoubleFloat,
+        };
+        let features = if precision == Precision::F64 { wgpu::Features::SHADER_F64 } else { wgpu::Features::empty() };
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("nanobragg"),
+                required_features: features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("could not open the GPU device ({e})")))?;
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let lost = Arc::new(AtomicBool::new(false));
+        let sink = failures.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push(e.to_string());
+        }));
+        let (sink, flag) = (failures.clone(), lost.clone());
+        device.set_device_lost_callback(move |reason, message| {
+            flag.store(true, Ordering::SeqCst);
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push(format!("device lost ({reason:?}): {message}"));
+        });
+        let module = compile_kernel(&device, precision).await?;
+        let bind_group_layout = bind_group_layout(&device);
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("nanobragg"),
+            bind_group_layouts: &[Some(&bind_group_layout)],
+            immediate_size: 0,
+        });
+        let info = adapter.get_info();
+        Ok(GpuContext {
+            device,
+            queue,
+            bind_group_layout,
+            pipeline_layout,
+            module,
+            pipelines: Mutex::new(Vec::new()),
+            precision,
+            limits,
+            adapter_name: info.name,
+            backend_name: format!("{:?}", info.backend),
+            failures,
+            lost,
+            gate: Mutex::new(()),
+        })
+    }
+
+    /// Exclusive use of the device until the guard is dropped. wgpu's GL backend panics when a
+    /// thread waits more than a second for the GL context while another thread's long
+    /// dispatch holds it (seen with parallel renders on llvmpipe GL), so jobs on one context
+    /// run one after the other, buffer creation to buffer release. One queue executes them
+    /// in turn anyway.
+    pub fn exclusive(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The kernel specialised for these overridable constants (compiled on first use).
+    pub fn pipeline(&self, constants: &[(&'static str, f64)]) -> Result<wgpu::ComputePipeline> {
+        let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, p)) = cache.iter().find(|(k, _)| k == constants) {
+            return Ok(p.clone());
+        }
+        let pipeline = self.checked("building the render pipeline", || {
+            Ok(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("nanobragg render"),
+                layout: Some(&self.pipeline_layout),
+                module: &self.module,
+                entry_point: Some("render"),
+                compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+                cache: None,
+            }))
+        })?;
+        cache.push((constants.to_vec(), pipeline.clone()));
+        Ok(pipeline)
+    }
+
+    /// Largest storage binding a job may use.
+    pub fn binding_limit(&self, cap: Option<u64>) -> u64 {
+        let device = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        cap.map_or(device, |c| c.min(device))
+    }
+
+    /// Runs `work` inside validation and out-of-memory error scopes and reports whatever they,
+    /// the uncaptured-error handler or the device-lost callback caught, as one `Error::Gpu`.
+    pub fn checked<T>(&self, what: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let result = work();
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        let caught: Vec<String> = {
+            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            let mut all: Vec<String> = oom.into_iter().chain(validation).map(|e| e.to_string()).collect();
+            all.append(&mut failures);
+            all
+        };
+        if !caught.is_empty() {
+            return Err(Error::Gpu(format!("{what} failed on {}: {}", self.adapter_name, caught.join("; "))));
+        }
+        result
+    }
+
+    /// Submits `encoder` with a copy of `bytes` bytes of `source` into `staging` appended, and
+    /// maps them back to the host.
+    pub fn read_back(&self, mut encoder: wgpu::CommandEncoder, source: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        encoder.copy_buffer_to_buffer(source, 0, staging, 0, bytes);
+        let submission = self.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..bytes);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Gpu(format!("reading the result back failed: {e}"))),
+            Err(_) => return Err(Error::Gpu("the GPU never answered the read-back request".into())),
+        }
+        let data = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the result back failed: {e}")))?.to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+}
+
+async fn compile_kernel(device: &wgpu::Device, precision: Precision) -> Result<wgpu::ShaderModule> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("nanobragg render"),
+        source: wgpu::ShaderSource::Wgsl(kernel_source(precision).into()),
+    });
+    match scope.pop().await {
+        Some(e) => Err(Error::Gpu(format!("the {} render kernel was rejected: {e}", precision.name()))),
+        None => Ok(module),
+    }
+}
+
+/// The kernel's bindings (render.wgsl): 0 parameters, 1 the dispatch uniform, 2–6 read-only
+/// inputs (lattices, sources, two grid pieces, mask), 7 pixels and 8 trace written.
+/// Explicit rather than derived from the shader, so that bindings the overridable constants
+/// compile out do not change it.
+fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
+    let storage = |read_only| wgpu::BindingType::Buffer {
+        ty: wgpu::BufferBindingType::Storage { read_only },
+        has_dynamic_offset: false,
+        min_binding_size: None,
+    };
+    let uniform = wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None };
+    let types = [storage(true), uniform, storage(true), storage(true), storage(true), storage(true), storage(true), storage(false), storage(false)];
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = types
+        .into_iter()
+        .enumerate()
+        .map(|(i, ty)| wgpu::BindGroupLayoutEntry { binding: i as u32, visibility: wgpu::ShaderStages::COMPUTE, ty, count: None })
+        .collect();
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("nanobragg"), entries: &entries })
+}

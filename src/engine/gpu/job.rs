@@ -1,0 +1,334 @@
+//! One render's device resources: the plan packed into buffers, and the tiled dispatches over
+//! a rectangle of pixels with their read-back.
+
+use super::context::GpuContext;
+use super::layout::{
+    GpuDispatch, GpuLattice, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, JOB_MASK, NO_TRACE, overrides, wide,
+    wide3,
+};
+use super::shader::Precision;
+use crate::cli::raw::XtalShape;
+use crate::engine::plan::Plan;
+use crate::error::{Error, Result};
+use std::mem::size_of;
+use wgpu::util::DeviceExt;
+
+/// Threads per workgroup (WGSL `@workgroup_size`).
+const WORKGROUP: u32 = 256;
+/// Rough ceiling on the terms one dispatch evaluates, so no single dispatch runs long enough
+/// to trip an operating system's GPU watchdog on heavy experiments.
+const TERMS_PER_DISPATCH: u64 = 1 << 27;
+/// The structure-factor grid may be split over this many storage bindings (`grid_lo`,
+/// `grid_hi` in the kernel).
+const GRID_BINDINGS: u64 = 2;
+
+/// A rectangle of pixels, rendered row by row.
+#[derive(Clone, Copy, Debug)]
+pub struct Rect {
+    pub x0: usize,
+    pub y0: usize,
+    pub width: usize,
+    pub height: usize,
+}
+
+impl Rect {
+    /// The ROI clipped to the detector (C's default ROI ends one past the last pixel, and a
+    /// user ROI may reach beyond the detector); empty when they do not overlap.
+    pub fn roi(plan: &Plan) -> Rect {
+        let [x0, x1, y0, y1] = plan.roi;
+        let x_end = x1.saturating_add(1).min(plan.fpixels);
+        let y_end = y1.saturating_add(1).min(plan.spixels);
+        Rect { x0, y0, width: x_end.saturating_sub(x0), height: y_end.saturating_sub(y0) }
+    }
+    pub fn pixels(&self) -> usize {
+        self.width * self.height
+    }
+    /// Image index of the rectangle's `i`-th pixel.
+    pub fn image_index(&self, plan: &Plan, i: usize) -> usize {
+        (self.y0 + i / self.width) * plan.fpixels + self.x0 + i % self.width
+    }
+}
+
+pub struct Job<'a> {
+    ctx: &'a GpuContext,
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    dispatch: wgpu::Buffer,
+    output: wgpu::Buffer,
+    trace: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    tile: usize,
+    trace_slots: usize,
+    has_mask: bool,
+    fpixels: usize,
+    /// last field: released only after the buffers above are dropped
+    _exclusive: std::sync::MutexGuard<'a, ()>,
+}
+
+fn u32_of(what: &str, n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::Gpu(format!("{what} ({n}) is too large for the GPU kernel")))
+}
+
+/// The kernel's grating factor needs whole numbers of cells (true of every parsed plan).
+fn check_cells(plan: &Plan) -> Result<()> {
+    if plan.shape == XtalShape::Square && plan.n.iter().any(|n| n.fract() != 0.0 || *n > i32::MAX as f64) {
+        return Err(Error::Gpu(format!("the GPU kernel needs whole numbers of unit cells, got {:?}", plan.n)));
+    }
+    Ok(())
+}
+
+fn params(plan: &Plan, precision: Precision, grid_split: u32) -> Result<GpuParams> {
+    let w = |v: f64| wide(v, precision);
+    let w3 = |v| wide3(v, precision);
+    let (grid_min, grid_count) = match &plan.grid {
+        Some(g) => (g.min, g.count.map(|c| c as i32)),
+        None => ([0; 3], [0; 3]),
+    };
+    let first = plan.first_term.map_or([0; 4], |f| [f.pixel, f.layer, f.sub, f.source]);
+    // sub-pixel indices fast·oversample + sub reach the kernel as i32
+    if plan.fpixels.max(plan.spixels) * plan.oversample > i32::MAX as usize {
+        return Err(Error::Gpu("detector size × oversample is too large for the GPU kernel".into()));
+    }
+    Ok(GpuParams {
+        pix0: w3(plan.pix0),
+        fdet: w3(plan.fdet),
+        sdet: w3(plan.sdet),
+        odet: w3(plan.odet),
+        beam: w3(plan.beam),
+        polar_axis: w3(plan.polar_axis),
+        a_star: w3(plan.a_star),
+        b_star: w3(plan.b_star),
+        c_star: w3(plan.c_star),
+        subpixel_size: w(plan.subpixel_size),
+        pixel_size: w(plan.pixel_size),
+        distance: w(plan.distance),
+        close_distance: w(plan.close_distance),
+        thickstep: w(plan.thickstep),
+        mu: w(plan.mu),
+        dmin: w(plan.dmin),
+        scale: w(plan.scale),
+        i_bg: w(plan.i_bg),
+        n_a: plan.n[0] as f32,
+        n_b: plan.n[1] as f32,
+        n_c: plan.n[2] as f32,
+        kahn: plan.kahn as f32,
+        fudge: plan.fudge as f32,
+        default_f: plan.default_f as f32,
+        fpixels: u32_of("detector width", plan.fpixels)?,
+        oversample: u32_of("oversample", plan.oversample)?,
+        thicksteps: u32_of("detector layers", plan.thicksteps)?,
+        source_count: u32_of("source count", plan.sources.len())?,
+        phisteps: u32_of("phi steps", plan.phisteps)?,
+        domains: u32_of("mosaic domains", plan.domains)?,
+        grid_min_h: grid_min[0],
+        grid_min_k: grid_min[1],
+        grid_min_l: grid_min[2],
+        grid_count_h: grid_count[0],
+        grid_count_k: grid_count[1],
+        grid_count_l: grid_count[2],
+        grid_split,
+        first_pixel: u32_of("pixel index", first[0])?,
+        first_layer: first[1] as u32,
+        first_sub: first[2] as u32,
+        first_source: first[3] as u32,
+        zero: 0,
+    })
+}
+
+fn lattices(plan: &Plan, precision: Precision) -> Vec<GpuLattice> {
+    let pack = |abc: &[crate::physics::V3; 3]| GpuLattice {
+        a: wide3(abc[0], precision),
+        b: wide3(abc[1], precision),
+        c: wide3(abc[2], precision),
+    };
+    // c-parity: the first term's lattice set follows the regular one
+    let first: &[_] = if plan.first_term.is_some() { &plan.lattice_first } else { &[] };
+    plan.lattice.iter().chain(first).map(pack).collect()
+}
+
+fn sources(plan: &Plan, precision: Precision) -> Vec<GpuSource> {
+    plan.sources
+        .iter()
+        .map(|s| GpuSource { incident: wide3(s.incident, precision), lambda: wide(s.lambda, precision), weight: s.weight as f32, pad: 0 })
+        .collect()
+}
+
+/// The grid as f32 in at most two pieces of at most `limit` bytes, and the split index.
+fn grid_pieces(plan: &Plan, limit: u64) -> Result<(Vec<f32>, Vec<f32>, u32)> {
+    let Some(g) = &plan.grid else { return Ok((vec![0.0], vec![0.0], 0)) };
+    let values: Vec<f32> = g.values.iter().map(|&v| v as f32).collect();
+    let per_binding = (limit / size_of::<f32>() as u64) as usize;
+    if values.len() as u64 > GRID_BINDINGS * per_binding as u64 {
+        return Err(Error::Gpu(format!(
+            "the structure-factor grid has {} entries; the GPU kernel holds at most {} ({} bindings of {} MiB)",
+            values.len(),
+            GRID_BINDINGS * per_binding as u64,
+            GRID_BINDINGS,
+            limit >> 20
+        )));
+    }
+    if values.len() <= per_binding {
+        let split = u32_of("structure-factor grid", values.len())?;
+        return Ok((values, vec![0.0], split));
+    }
+    let hi = values[per_binding..].to_vec();
+    let mut lo = values;
+    lo.truncate(per_binding);
+    Ok((lo, hi, u32_of("structure-factor grid", per_binding)?))
+}
+
+/// One bit per pixel, 1 = render (the CPU's `mask[i] != 0`).
+fn mask_bits(plan: &Plan) -> Vec<u32> {
+    let Some(mask) = &plan.mask else { return vec![0] };
+    let mut bits = vec![0u32; mask.len().div_ceil(32)];
+    for (i, _) in mask.iter().enumerate().filter(|(_, m)| **m != 0) {
+        bits[i / 32] |= 1 << (i % 32);
+    }
+    bits
+}
+
+/// Pixels per dispatch: within one output binding, the workgroup-count limit and the work
+/// budget, a whole number of workgroups.
+fn tile_pixels(plan: &Plan, ctx: &GpuContext, limit: u64) -> usize {
+    let by_binding = limit / size_of::<GpuPixelOut>() as u64;
+    let by_groups = ctx.limits.max_compute_workgroups_per_dimension as u64 * WORKGROUP as u64;
+    let terms = [plan.thicksteps, plan.oversample, plan.oversample, plan.sources.len(), plan.phisteps, plan.domains]
+        .iter()
+        .fold(1u64, |acc, &n| acc.saturating_mul(n.max(1) as u64));
+    let by_work = (TERMS_PER_DISPATCH / terms).max(WORKGROUP as u64);
+    let tile = by_binding.min(by_groups).min(by_work);
+    let whole_groups = tile / WORKGROUP as u64 * WORKGROUP as u64;
+    whole_groups.max(tile.min(WORKGROUP as u64)).max(1) as usize
+}
+
+impl<'a> Job<'a> {
+    /// Uploads the plan. `trace_slots` sizes the trace buffer (1 when not tracing).
+    pub fn new(ctx: &'a GpuContext, plan: &Plan, binding_cap: Option<u64>, trace_slots: usize) -> Result<Job<'a>> {
+        check_cells(plan)?;
+        let exclusive = ctx.exclusive();
+        let limit = ctx.binding_limit(binding_cap);
+        let precision = ctx.precision;
+        let (grid_lo, grid_hi, split) = grid_pieces(plan, limit)?;
+        let params = params(plan, precision, split)?;
+        let pipeline = ctx.pipeline(&overrides(plan))?;
+        let tile = tile_pixels(plan, ctx, limit).min(Rect::roi(plan).pixels().max(1));
+        let storage = wgpu::BufferUsages::STORAGE;
+        let input = |label: &str, bytes: &[u8]| -> Result<wgpu::Buffer> {
+            if bytes.len() as u64 > limit {
+                return Err(Error::Gpu(format!("{label} needs {} bytes, more than one GPU storage binding ({limit})", bytes.len())));
+            }
+            Ok(ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: bytes, usage: storage }))
+        };
+        let empty = |label: &str, bytes: usize, usage: wgpu::BufferUsages| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: bytes as u64, usage, mapped_at_creation: false })
+        };
+        ctx.checked("uploading the experiment", || {
+            let params = input("parameters", bytemuck::bytes_of(&params))?;
+            let lattices = input("lattice vectors", bytemuck::cast_slice(&lattices(plan, precision)))?;
+            let sources = input("sources", bytemuck::cast_slice(&sources(plan, precision)))?;
+            let grid_lo = input("structure factors", bytemuck::cast_slice(&grid_lo))?;
+            let grid_hi = input("structure factors", bytemuck::cast_slice(&grid_hi))?;
+            let mask = input("mask", bytemuck::cast_slice(&mask_bits(plan)))?;
+            let out_bytes = tile * size_of::<GpuPixelOut>();
+            let trace_bytes = trace_slots * size_of::<GpuTraceSlot>();
+            let dispatch = empty("dispatch", size_of::<GpuDispatch>(), wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
+            let output = empty("pixels", out_bytes, storage | wgpu::BufferUsages::COPY_SRC);
+            let trace = empty("trace", trace_bytes, storage | wgpu::BufferUsages::COPY_SRC);
+            let staging = empty("read-back", out_bytes.max(trace_bytes), wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+            let buffers = [&params, &dispatch, &lattices, &sources, &grid_lo, &grid_hi, &mask, &output, &trace];
+            let entries: Vec<wgpu::BindGroupEntry> = buffers
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+                .collect();
+            let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("nanobragg"), layout: &ctx.bind_group_layout, entries: &entries });
+            Ok(Job {
+                ctx,
+                pipeline,
+                bind_group,
+                dispatch,
+                output,
+                trace,
+                staging,
+                tile,
+                trace_slots,
+                has_mask: plan.mask.is_some(),
+                fpixels: plan.fpixels,
+                _exclusive: exclusive,
+            })
+        })
+    }
+
+    /// Renders `rect` tile by tile, handing each pixel to `sink` with its index in the
+    /// rectangle; an error from `sink` (e.g. an interruption) stops the render. Pixels with an
+    /// image index below `first_index` are skipped (tiles made only of those are not dispatched
+    /// at all).
+    pub fn render_rect(
+        &self,
+        plan: &Plan,
+        rect: Rect,
+        first_index: usize,
+        interpolate: bool,
+        sink: &mut dyn FnMut(usize, GpuPixelOut) -> Result<()>,
+    ) -> Result<()> {
+        let total = rect.pixels();
+        let bits = if interpolate { JOB_INTERPOLATE } else { 0 } | if self.has_mask { JOB_MASK } else { 0 };
+        self.ctx.checked("rendering", || {
+            for start in (0..total).step_by(self.tile) {
+                let count = self.tile.min(total - start);
+                if rect.image_index(plan, start + count - 1) < first_index {
+                    continue;
+                }
+                let job = GpuDispatch {
+                    x0: rect.x0 as u32,
+                    y0: rect.y0 as u32,
+                    width: rect.width as u32,
+                    start: start as u32,
+                    count: count as u32,
+                    first_index: u32_of("pixel index", first_index)?,
+                    trace_pixel: NO_TRACE,
+                    bits,
+                };
+                let bytes = self.run(job, &self.output, count * size_of::<GpuPixelOut>())?;
+                let pixels: Vec<GpuPixelOut> = bytemuck::pod_collect_to_vec(&bytes);
+                for (i, p) in pixels.into_iter().enumerate() {
+                    if rect.image_index(plan, start + i) >= first_index {
+                        sink(start + i, p)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Renders the one pixel (fast, slow), ignoring ROI and mask as the CPU tracer does, and
+    /// returns the trace slots it wrote.
+    pub fn trace(&self, fast: usize, slow: usize, interpolate: bool) -> Result<Vec<GpuTraceSlot>> {
+        let job = GpuDispatch {
+            x0: fast as u32,
+            y0: slow as u32,
+            width: 1,
+            start: 0,
+            count: 1,
+            first_index: 0,
+            trace_pixel: u32_of("pixel index", slow * self.fpixels + fast)?,
+            bits: if interpolate { JOB_INTERPOLATE } else { 0 },
+        };
+        let bytes = self.ctx.checked("tracing", || self.run(job, &self.trace, self.trace_slots * size_of::<GpuTraceSlot>()))?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// One dispatch, then `bytes` of `result` read back.
+    fn run(&self, job: GpuDispatch, result: &wgpu::Buffer, bytes: usize) -> Result<Vec<u8>> {
+        let ctx = self.ctx;
+        ctx.queue.write_buffer(&self.dispatch, 0, bytemuck::bytes_of(&job));
+        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nanobragg tile") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("render"), timestamp_writes: None });
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &self.bind_group, &[]);
+            pass.dispatch_workgroups(job.count.div_ceil(WORKGROUP), 1, 1);
+        }
+        ctx.read_back(encoder, result, &self.staging, bytes as u64)
+    }
+}
