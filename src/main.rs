@@ -1,6 +1,7 @@
 //! Thin entry point: run, print one clear message on error, exit non-zero.
 
 fn main() {
+    die_quietly_on_closed_pipe();
     quiet_headless_vulkan();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).format_timestamp(None).init();
     let args = match utf8_args() {
@@ -47,4 +48,14 @@ fn utf8_args() -> nanobragg::error::Result<Vec<String>> {
             })
         })
         .collect()
+}
+
+/// `nanobragg ... | head` closes stdout early; like other command-line tools, end quietly then
+/// instead of panicking in `println!` (Rust ignores SIGPIPE by default).
+fn die_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of a signal at start-up, before any thread
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

@@ -42,7 +42,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes several files as one step: every file is first written in full to its `.tmp`
-/// sibling, and only when all of them are on disk are they renamed into place. A failure
+/// sibling, and only when all of them are written are they renamed into place. (No `fsync`:
+/// the guarantee is against failed or interrupted runs, not power loss; nanoBragg.c syncs
+/// nothing either, and a sync per file cost more than a small render — docs/performance.md.) A failure
 /// while writing (disk full, permissions) removes every temporary and changes no target, so a
 /// run never leaves a mix of new and stale outputs. (Renames within a directory do not fail
 /// for lack of space; only a target vanishing or changing type mid-way can stop them.)
@@ -96,8 +98,7 @@ fn write_new_file(tmp: &Path, bytes: &[u8]) -> Result<()> {
         .create_new(true)
         .open(tmp)
         .map_err(|e| Error::io(tmp, e))?;
-    file.write_all(bytes).map_err(|e| Error::io(tmp, e))?;
-    file.sync_all().map_err(|e| Error::io(tmp, e))
+    file.write_all(bytes).map_err(|e| Error::io(tmp, e))
 }
 
 /// The golden corpus for tests: `$NANOBRAGG_GOLDEN`, else `<crate>/../shared/golden`. Absent
