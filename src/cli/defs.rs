@@ -475,7 +475,7 @@ pub static FLAGS: &[Flag] = &[
         |r, v, _| { r.pngfile = Some(v[0].into()); Ok(()) }),
     flag!("-pngscale", [], [], Fixed(1), "<factor>", "PNG scale (default: 99.5th percentile maps to white)",
         |r, v, _| { r.pngscale = positive_length("-pngscale", v[0])?; Ok(()) }),
-    flag!("-png_log", [], [], Fixed(0), "", "logarithmic PNG scaling",
+    flag!("-png_log", [], [], Fixed(0), "", "logarithmic PNG scaling: median black, brightest pixel (or 255/-pngscale) white",
         |r, _, _| { r.png_log = true; Ok(()) }),
     flag!("-png_colormap", ["--png-colormap"], [], Fixed(1), "<gray|viridis|inferno>", "false-colour map for the PNG images (default gray)",
         |r, v, _| { r.png_colormap = Colormap::parse("-png_colormap", v[0])?; Ok(()) }),

@@ -39,24 +39,25 @@ pub fn percentile(image: &[f32], rendered: impl Fn(usize) -> bool, pct: f64) -> 
 }
 
 /// Gray levels for the image: monotone in the value, 0 for pixels not rendered.
+///
+/// Linear: `white` (255/`-pngscale`, else the chosen percentile) maps to 255. Logarithmic:
+/// the median rendered value is black and the brightest (or 255/`-pngscale`) white, so spots
+/// stand out over a diffuse background instead of everything above the percentile saturating.
 pub fn gray_levels<F: Fn(usize) -> bool>(image: &[f32], opts: &PngOptions<F>) -> Vec<u8> {
-    let white = if opts.scale > 0.0 { 255.0 / opts.scale } else { percentile(image, &opts.rendered, opts.percentile) };
-    let map = |x: f64| -> f64 {
-        if white <= 0.0 || !x.is_finite() || x <= 0.0 {
-            return 0.0;
-        }
-        if opts.log {
-            // log(1 + x/w0) normalised so that `white` maps to 255; w0 resolves faint detail
-            let w0 = white / 1000.0;
-            255.0 * (1.0 + x / w0).ln() / (1.0 + white / w0).ln()
-        } else {
-            255.0 * x / white
-        }
+    let map: Box<dyn Fn(f64) -> f64> = if opts.log {
+        let white = if opts.scale > 0.0 { 255.0 / opts.scale } else { percentile(image, &opts.rendered, 100.0) };
+        // a mostly empty image has a zero median: start six decades below white instead
+        let black = percentile(image, &opts.rendered, 50.0).max(white * 1e-6);
+        let span = (white / black).ln();
+        Box::new(move |x| if x > black && span > 0.0 { 255.0 * (x / black).ln() / span } else { 0.0 })
+    } else {
+        let white = if opts.scale > 0.0 { 255.0 / opts.scale } else { percentile(image, &opts.rendered, opts.percentile) };
+        Box::new(move |x| if white > 0.0 && x > 0.0 { 255.0 * x / white } else { 0.0 })
     };
     image
         .iter()
         .enumerate()
-        .map(|(i, &x)| if (opts.rendered)(i) { map(x as f64).clamp(0.0, 255.0) as u8 } else { 0 })
+        .map(|(i, &x)| if (opts.rendered)(i) && x.is_finite() { map(x as f64).clamp(0.0, 255.0).round() as u8 } else { 0 })
         .collect()
 }
 
@@ -104,6 +105,20 @@ mod tests {
             assert_eq!(g[0], 0);
             assert_eq!(*g.last().unwrap(), 255);
         }
+    }
+
+    #[test]
+    fn log_scale_keeps_spots_above_a_diffuse_background() {
+        // 99% of the pixels are background between 10 and 20, a few spots reach 1e6
+        let mut img: Vec<f32> = (0..1000).map(|i| 10.0 + (i % 10) as f32).collect();
+        for i in [3, 500, 997] {
+            img[i] = 1e6;
+        }
+        let g = gray_levels(&img, &PngOptions { scale: 0.0, log: true, percentile: 99.5, rendered: |_| true, colormap: Default::default() });
+        assert_eq!(g[500], 255);
+        let background_max = g.iter().enumerate().filter(|(i, _)| ![3, 500, 997].contains(i)).map(|(_, &v)| v).max().unwrap();
+        assert!(background_max < 64, "background saturates: {background_max}");
+        assert!(g[19] > g[10], "log scale stays monotone in the background");
     }
 
     #[test]
