@@ -465,7 +465,7 @@ pub static FLAGS: &[Flag] = &[
     // ---- nanobragg's own flags
     flag!("-c_parity", ["--c-parity"], [], Fixed(0), "", "reproduce nanoBragg.c exactly, verified defects included (see docs/behaviours.md)",
         |_, _, _| Ok(())),
-    flag!("-engine", ["--engine"], [], Fixed(1), "<cpu|gpu|auto>", "rendering engine (default auto: GPU when an adapter exists)",
+    flag!("-engine", ["--engine"], [], Fixed(1), "<cpu|gpu|auto>", "rendering engine (default auto: a hardware GPU when one exists, else the CPU)",
         |r, v, _| { r.engine = match v[0] { "cpu" => EngineChoice::Cpu, "gpu" => EngineChoice::Gpu, "auto" => EngineChoice::Auto,
             other => return Err(Error::Usage(format!("-engine: value '{other}' must be cpu, gpu or auto"))) }; Ok(()) }),
     flag!("-backend", ["--backend"], [], Fixed(1), "<vulkan|metal|dx12|gl|auto>", "GPU API (default auto; WGPU_BACKEND also works)",

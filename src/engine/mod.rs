@@ -39,8 +39,8 @@ pub struct Rendered {
     pub engine: EngineUsed,
 }
 
-/// Render with the chosen engine. `auto` takes the GPU when an adapter exists and says plainly
-/// when it falls back to the CPU.
+/// Render with the chosen engine. `auto` takes the GPU when a hardware adapter exists and says
+/// plainly when it uses the CPU instead.
 pub fn render(plan: &Plan, choice: EngineChoice, backend: Option<&str>) -> Result<Rendered> {
     render_watched(plan, choice, backend, &RenderControl::default())
 }
@@ -51,7 +51,7 @@ pub fn render_watched(plan: &Plan, choice: EngineChoice, backend: Option<&str>, 
     let rendered = match choice {
         EngineChoice::Cpu => Ok(cpu::render_watched(plan, control)),
         EngineChoice::Gpu => gpu::render_watched(plan, backend, control),
-        EngineChoice::Auto => match gpu::render_watched(plan, backend, control) {
+        EngineChoice::Auto => match gpu::render_if_hardware(plan, backend, control) {
             Ok(r) => Ok(r),
             Err(crate::error::Error::Interrupted) => Err(crate::error::Error::Interrupted),
             Err(e) => {

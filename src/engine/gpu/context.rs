@@ -42,6 +42,8 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub adapter_name: String,
     pub backend_name: String,
+    /// the adapter is a software rasteriser on the CPU (lavapipe/llvmpipe, WARP)
+    pub software: bool,
     /// uncaptured errors and device loss reported by wgpu's callbacks
     failures: Arc<Mutex<Vec<String>>>,
     lost: Arc<AtomicBool>,
@@ -138,6 +140,7 @@ impl GpuContext {
             pipelines: Mutex::new(Vec::new()),
             precision,
             limits,
+            software: info.device_type == wgpu::DeviceType::Cpu,
             adapter_name: info.name,
             backend_name: format!("{:?}", info.backend),
             failures,

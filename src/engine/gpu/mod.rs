@@ -38,6 +38,20 @@ pub fn render_watched(plan: &Plan, backend: Option<&str>, control: &RenderContro
     render_controlled(plan, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() }, control)
 }
 
+/// `-engine auto`: render on a hardware adapter only. A software adapter (lavapipe/llvmpipe,
+/// WARP) runs on the same CPU cores as the CPU engine and much slower (docs/performance.md),
+/// so auto declines it; `-engine gpu` still uses it.
+pub fn render_if_hardware(plan: &Plan, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
+    let ctx = GpuContext::shared(&GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() })?;
+    if ctx.software {
+        return Err(crate::error::Error::Gpu(format!(
+            "only a software adapter ({}) is available, slower than the CPU engine (-engine gpu uses it anyway)",
+            ctx.adapter_name
+        )));
+    }
+    render_watched(plan, backend, control)
+}
+
 fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<Rendered> {
     let ctx = GpuContext::shared(opts)?;
     let job = Job::new(&ctx, plan, opts.binding_limit, 1)?;
