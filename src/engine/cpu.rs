@@ -772,18 +772,25 @@ pub fn sinpi_reduced<const L: usize, const FUSED: bool>(r: &[f64; L]) -> [f64; L
         -2.1903497074626018e-05,
         7.697826768224191e-07,
     ];
+    let mut p = poly_in_square::<L, FUSED>(&P, r);
+    for l in 0..L {
+        p[l] *= r[l];
+    }
+    p
+}
+
+/// c₀ + c₁r² + … + c₈r¹⁶ by Horner's rule in s = r², lane by lane.
+#[inline(always)]
+fn poly_in_square<const L: usize, const FUSED: bool>(coeffs: &[f64; 9], r: &[f64; L]) -> [f64; L] {
     let mut s = [0.0; L];
-    let mut p = [P[8]; L];
+    let mut p = [coeffs[8]; L];
     for l in 0..L {
         s[l] = r[l] * r[l];
     }
-    for c in P[..8].iter().rev() {
+    for c in coeffs[..8].iter().rev() {
         for l in 0..L {
             p[l] = if FUSED { p[l].mul_add(s[l], *c) } else { p[l] * s[l] + c };
         }
-    }
-    for l in 0..L {
-        p[l] *= r[l];
     }
     p
 }
@@ -803,17 +810,7 @@ fn cospi_reduced<const L: usize, const FUSED: bool>(r: &[f64; L]) -> [f64; L] {
         -0.00010456655338748738,
         4.149564353942586e-06,
     ];
-    let mut s = [0.0; L];
-    let mut p = [Q[8]; L];
-    for l in 0..L {
-        s[l] = r[l] * r[l];
-    }
-    for c in Q[..8].iter().rev() {
-        for l in 0..L {
-            p[l] = if FUSED { p[l].mul_add(s[l], *c) } else { p[l] * s[l] + c };
-        }
-    }
-    p
+    poly_in_square::<L, FUSED>(&Q, r)
 }
 
 /// Round, Gaussian and top-hat lattice factors as C computes them, from fractional indices

@@ -6,6 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A message that shows even when the test passes (libtest captures `eprintln!`, not direct
+/// writes to stderr).
+pub fn shout(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n!!!!! {msg}\n");
+}
+
 /// `$NANOBRAGG_GOLDEN`, else `../shared/golden` beside the repository; None (with a loud
 /// message) when absent.
 pub fn golden_dir() -> Option<PathBuf> {
@@ -15,7 +22,7 @@ pub fn golden_dir() -> Option<PathBuf> {
     if dir.join("MANIFEST.md").exists() {
         Some(dir)
     } else {
-        eprintln!("\n**********\nSKIPPED: golden corpus not found at {} (set NANOBRAGG_GOLDEN)\n**********\n", dir.display());
+        shout(&format!("SKIPPED: golden corpus not found at {} (set NANOBRAGG_GOLDEN)", dir.display()));
         None
     }
 }

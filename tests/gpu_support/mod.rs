@@ -9,16 +9,13 @@ use nanobragg::error::Error;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::shout;
+
 /// `resolve` works in the process's current directory (it reads and writes ./Fdump.bin, and
 /// case paths are relative): only one test at a time may move it.
 static CWD: Mutex<()> = Mutex::new(());
-
-/// A message that shows even when the test passes (libtest captures `eprintln!`, not direct
-/// writes to stderr).
-pub fn shout(msg: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "\n!!!!! {msg}\n");
-}
 
 pub fn require_gpu() -> bool {
     std::env::var("NANOBRAGG_REQUIRE_GPU").as_deref() == Ok("1")
@@ -38,17 +35,13 @@ pub fn gpu_available(test: &str) -> bool {
     }
 }
 
-/// The golden corpus, or None (with a loud message) when it is absent.
+/// The golden corpus, or None (with a loud message naming the test) when it is absent.
 pub fn golden_dir(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("NANOBRAGG_GOLDEN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        shout(&format!("{test}: SKIPPED, golden corpus not found at {} (set NANOBRAGG_GOLDEN)", dir.display()));
-        None
+    let dir = common::golden_dir();
+    if dir.is_none() {
+        shout(&format!("{test}: SKIPPED (no golden corpus)"));
     }
+    dir
 }
 
 /// Parse and resolve `args` as the CLI does, inside a scratch directory holding copies of
