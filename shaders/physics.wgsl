@@ -92,7 +92,15 @@ fn split_index(h: W) -> Split {
     return Split(w_i32(h0), w_f32(w_sub(h, h0)));
 }
 
-/// sin(π·y) for any f32 y, reduced first: sin(π(m + r)) = (−1)^m sin(π r), |π r| ≤ π/2.
+/// sin(πr) for |r| ≤ ½ as r·P(r²): a degree-5 Chebyshev fit of sin(π√s)/√s on s ∈ [0, ¼]
+/// (error 2e-7 absolute in f32, relative near 0 where P(0) = π). Cheaper than the driver's
+/// general-range sin, which on llvmpipe costs a range reduction per call.
+fn sinpi_reduced(r: f32) -> f32 {
+    let s = r * r;
+    return r * (3.1415927 + s * (-5.1677127 + s * (2.5501633 + s * (-0.5992517 + s * (0.08204942 + s * -0.0070283418)))));
+}
+
+/// sin(π·y) for any f32 y, reduced first: sin(π(m + r)) = (−1)^m sin(π r), |r| ≤ ½.
 /// Returns the reduced sine and the parity of m.
 struct HalfTurns {
     sin_r: f32,
@@ -101,22 +109,56 @@ struct HalfTurns {
 
 fn sin_pi(y: f32) -> HalfTurns {
     let m = round(y);
-    return HalfTurns(sin(PI_F * (y - m)), (i32(m) & 1) != 0);
+    return HalfTurns(sinpi_reduced(y - m), (i32(m) & 1) != 0);
 }
 
 /// The grating factor sincg(π h, N) = sin(πNh)/sin(πh) for an integer N > 1, from h's split.
 /// With h = h0 + δ: sin(πN h) = (−1)^(N·h0) sin(πNδ) and sin(π h) = (−1)^h0 sin(πδ), so the
 /// ratio is (−1)^((N−1)·h0) sin(πNδ)/sin(πδ); at δ = 0 it is that sign times N (the limit,
-/// which is also what C's sin/sin gives at integer h to within rounding).
+/// which is also what C's sin/sin gives at integer h to within rounding). Branch-free: a SIMD
+/// driver would run both sides of a branch anyway.
 fn sincg_split(hs: Split, n: f32) -> f32 {
     let odd_h0 = (((i32(n) - 1) * hs.h0) & 1) != 0;
-    let den = sin(PI_F * hs.delta);
-    if den == 0.0 {
-        return select(n, -n, odd_h0);
-    }
+    let den = sinpi_reduced(hs.delta);
     let num = sin_pi(n * hs.delta);
-    let ratio = num.sin_r / den;
-    return select(ratio, -ratio, odd_h0 != num.odd);
+    let ratio = select(num.sin_r / den, n, den == 0.0);
+    return select(ratio, -ratio, odd_h0 != (num.odd && den != 0.0));
+}
+
+/// Up to this N the grating factor comes from the Chebyshev recurrence (as on the CPU engine):
+/// N − 2 steps of two operations beat a second sine polynomial and a division.
+const RECURRENCE_MAX_N: f32 = 16.0;
+
+/// cos(πr) − 1 for |r| ≤ ½ as s·Q(s), s = r²: a degree-4 Chebyshev fit of (cos(π√s) − 1)/s
+/// on [0, ¼] (relative error 2e-7 in f32), free of the cancellation in cos − 1 near r = 0.
+fn cospi_minus_one(r: f32) -> f32 {
+    let s = r * r;
+    return s * (-4.934802 + s * (4.058711 + s * (-1.3352385 + s * (0.23507044 + s * -0.02462729))));
+}
+
+/// sin(Nθ)/sin θ = U_{N−1}(cos θ) at θ = πδ, with the sign (−1)^((N−1)·h0). The recurrence
+/// U_{k+1} = 2c·U_k − U_{k−1} is run in Reinsch's form on the differences D_k = U_k − U_{k−1}
+/// with e = cos θ − 1 (D_{k+1} = D_k + 2e·U_k, U_{k+1} = U_k + D_{k+1}), which keeps its
+/// relative accuracy at the peak, where c → 1 would otherwise amplify c's rounding by ~N³.
+fn sincg_recurrence(hs: Split, n: f32) -> f32 {
+    let two_e = 2.0 * cospi_minus_one(hs.delta);
+    var d = 1.0 + two_e;
+    var u = 1.0 + d;
+    for (var k = 2; k < i32(n); k++) {
+        d = fma(two_e, u, d);
+        u += d;
+    }
+    let odd = (((i32(n) - 1) * hs.h0) & 1) != 0;
+    return select(u, -u, odd);
+}
+
+/// The grating factor of one axis for N > 1; with N a pipeline constant only one method is
+/// compiled.
+fn grating_factor(hs: Split, n: f32) -> f32 {
+    if n <= RECURRENCE_MAX_N {
+        return sincg_recurrence(hs, n);
+    }
+    return sincg_split(hs, n);
 }
 
 /// The sphere transform 3(sin x − x cos x)/x³ at x = π·s (s ≥ 0). Below x = 1 the closed form

@@ -27,9 +27,6 @@ struct Params {
     dmin: W,
     scale: W,
     i_bg: W,
-    n_a: f32,
-    n_b: f32,
-    n_c: f32,
     kahn: f32,
     fudge: f32,
     default_f: f32,
@@ -111,6 +108,14 @@ override THICK: bool = false;
 /// c-parity: one term sees the φ carry-over lattice set
 override FIRST_TERM: bool = false;
 override SHAPE: u32 = 0u;
+/// unit cells along a, b, c (whole numbers for the square shape)
+override N_A: f32 = 1.0;
+override N_B: f32 = 1.0;
+override N_C: f32 = 1.0;
+/// -dmin is set (otherwise its test is compiled out)
+override DMIN: bool = false;
+/// this pipeline records the trace of job.trace_pixel; every other one has no trace code at all
+override TRACE: bool = false;
 
 const SHAPE_SQUARE: u32 = 0u;
 const SHAPE_ROUND: u32 = 1u;
@@ -230,6 +235,9 @@ fn scattering(diffracted: W3, src: Source) -> W3 {
 
 /// Whether `-dmin` drops this scattering vector (same test as `Plan::beyond_dmin`).
 fn beyond_dmin(s: W3) -> bool {
+    if !DMIN {
+        return false;
+    }
     let stol = w_mul(w(0.5), w_sqrt(w3_dot(s, s)));
     let zero = w(0.0);
     return w_lt(zero, params.dmin) && w_lt(zero, stol) && w_lt(w_div(w(0.5), stol), params.dmin);
@@ -256,31 +264,30 @@ struct LatticeFactor {
     f: f32,
 }
 
+/// One axis's grating factor; 1 for a single cell.
+fn grating(h0: i32, delta: f32, n: f32) -> f32 {
+    return select(1.0, grating_factor(Split(h0, delta), n), n > 1.0);
+}
+
 fn lattice_factor(m: Miller) -> LatticeFactor {
-    let n = vec3<f32>(params.n_a, params.n_b, params.n_c);
     let d = m.delta;
+    let cells = N_A * N_B * N_C;
     if SHAPE == SHAPE_SQUARE {
-        var per_axis = vec3<f32>(1.0);
-        var f = 1.0;
-        for (var i = 0; i < 3; i++) {
-            if n[i] > 1.0 {
-                per_axis[i] = sincg_split(Split(m.h0[i], d[i]), n[i]);
-                f *= per_axis[i];
-            }
-        }
-        return LatticeFactor(per_axis, f);
+        // written out per axis: a loop over vector components becomes indexed scratch memory
+        let per_axis = vec3<f32>(grating(m.h0.x, d.x, N_A), grating(m.h0.y, d.y, N_B), grating(m.h0.z, d.z, N_C));
+        return LatticeFactor(per_axis, per_axis.x * per_axis.y * per_axis.z);
     }
     if SHAPE == SHAPE_ROUND {
-        let hrad_sqr = d.x * d.x * n.x * n.x + d.y * d.y * n.y * n.y + d.z * d.z * n.z * n.z;
+        let hrad_sqr = d.x * d.x * N_A * N_A + d.y * d.y * N_B * N_B + d.z * d.z * N_C * N_C;
         // 0.7236: sqrt of the cube-to-sphere volume ratio, as C
-        return LatticeFactor(vec3<f32>(1.0), n.x * n.y * n.z * 0.723601254558268 * sinc3_pi(sqrt(hrad_sqr * params.fudge)));
+        return LatticeFactor(vec3<f32>(1.0), cells * 0.723601254558268 * sinc3_pi(sqrt(hrad_sqr * params.fudge)));
     }
     let dist = d.x * w3_f32(params.a_star) + d.y * w3_f32(params.b_star) + d.z * w3_f32(params.c_star);
-    let rad_star_sqr = dot(dist, dist) * n.x * n.x * n.y * n.y * n.z * n.z;
+    let rad_star_sqr = dot(dist, dist) * cells * cells;
     if SHAPE == SHAPE_GAUSS {
-        return LatticeFactor(vec3<f32>(1.0), n.x * n.y * n.z * exp(-(rad_star_sqr / 0.63 * params.fudge)));
+        return LatticeFactor(vec3<f32>(1.0), cells * exp(-(rad_star_sqr / 0.63 * params.fudge)));
     }
-    return LatticeFactor(vec3<f32>(1.0), select(0.0, n.x * n.y * n.z, rad_star_sqr * params.fudge < 0.3969));
+    return LatticeFactor(vec3<f32>(1.0), select(0.0, cells, rad_star_sqr * params.fudge < 0.3969));
 }
 
 fn grid_at(index: u32) -> f32 {
@@ -359,21 +366,6 @@ struct PixelState {
     left_grid: bool,
 }
 
-/// F for one term under the interpolation rule; flips the pixel's switch as C does.
-fn structure_factor(st: ptr<function, PixelState>, m: Miller) -> f32 {
-    if INTERPOLATE && (*st).interpolate {
-        let t = tricubic_f(m.h);
-        if t.inside {
-            return t.f;
-        }
-        (*st).left_grid = true;
-        if ONE_SHOT {
-            (*st).interpolate = false;
-        }
-    }
-    return nearest_f(m.h0);
-}
-
 fn trace_term(phi: u32, lat: Lattice, s: W3, m: Miller, lf: LatticeFactor) {
     let slot = T_PHI_STEPS + 3u * phi;
     trace_w(slot, m.h.y);
@@ -395,37 +387,69 @@ fn trace_term(phi: u32, lat: Lattice, s: W3, m: Miller, lf: LatticeFactor) {
     trace_f(T_F_LATT, lf.f);
 }
 
-/// The φ × mosaic loops of one (sub-pixel, source). `first` selects the c-parity lattice
-/// set stored after the regular one.
-fn sum_rotations(st: ptr<function, PixelState>, s: W3, weight: f32, first: bool, tracing: bool) {
-    let base = select(0u, params.phisteps * params.domains, first);
-    for (var phi = 0u; phi < params.phisteps; phi++) {
-        for (var domain = 0u; domain < params.domains; domain++) {
-            let lat = lattices[base + phi * params.domains + domain];
-            let m = miller(lat, s);
-            let lf = lattice_factor(m);
-            if tracing && domain == 0u {
-                trace_term(phi, lat, s, m, lf);
-            }
-            if lf.f == 0.0 && !WATER {
-                continue;
-            }
-            let f_cell = structure_factor(st, m);
-            if tracing && domain == 0u && phi == 0u {
-                trace_f(T_F_CELL, f_cell);
-            }
-            (*st).intensity = w_add((*st).intensity, w(f_cell * f_cell * lf.f * lf.f * weight));
-            if OVERSAMPLE_THICK {
-                (*st).intensity = w_mul((*st).intensity, w((*st).capture));
-            }
-            if OVERSAMPLE_POLAR {
-                (*st).intensity = w_mul((*st).intensity, w((*st).polar));
-            }
-            if OVERSAMPLE_OMEGA {
-                (*st).intensity = w_mul((*st).intensity, w((*st).omega));
-            }
-        }
+/// What the terms of one (sub-pixel, source) have summed so far: since the last fold into
+/// the pixel's wide sum, `sum` (f32) and `factor`, the product of the -oversample_* factor k
+/// over the kept terms; and the pixel's interpolation switch and grid-exit flag.
+struct TermSum {
+    sum: f32,
+    factor: f32,
+    interpolate: bool,
+    left_grid: bool,
+}
+
+/// Adds term `t` (φ step t / domains, domain t % domains) with lattice `lat`, unless `live`
+/// is false (past the last term, or a source dropped by -dmin): a kept term turns the sum I
+/// into (I + term)·k, exactly as the CPU engine's running sum.
+fn add_term(acc_in: TermSum, lat: Lattice, t: u32, live: bool, s: W3, k: f32, weight: f32, tracing: bool) -> TermSum {
+    var acc = acc_in;
+    let m = miller(lat, s);
+    let lf = lattice_factor(m);
+    let domain = t % params.domains;
+    let phi = t / params.domains;
+    if TRACE && tracing && live && domain == 0u {
+        trace_term(phi, lat, s, m, lf);
     }
+    let kept = live && (lf.f != 0.0 || WATER);
+    var f_cell = nearest_f(m.h0);
+    if INTERPOLATE && acc.interpolate && kept {
+        let t = tricubic_f(m.h);
+        f_cell = select(f_cell, t.f, t.inside);
+        acc.left_grid = acc.left_grid || !t.inside;
+        acc.interpolate = t.inside || !ONE_SHOT;
+    }
+    if TRACE && tracing && t == 0u && kept {
+        trace_f(T_F_CELL, f_cell);
+    }
+    let term = f_cell * f_cell * lf.f * lf.f * weight;
+    acc.sum = select(acc.sum, (acc.sum + term) * k, kept);
+    acc.factor = select(acc.factor, acc.factor * k, kept);
+    return acc;
+}
+
+/// The φ × mosaic terms of one (sub-pixel, source), TERM_CHUNK at a time (`sum_chunk`, in the
+/// lattice-fetch file); after each chunk its f32 sum is folded into the wide pixel sum.
+/// `first` selects the c-parity lattice set stored after the regular one.
+fn sum_rotations(st: ptr<function, PixelState>, s: W3, weight: f32, first: bool, live: bool, tracing: bool) {
+    var k = 1.0;
+    if OVERSAMPLE_THICK {
+        k *= (*st).capture;
+    }
+    if OVERSAMPLE_POLAR {
+        k *= (*st).polar;
+    }
+    if OVERSAMPLE_OMEGA {
+        k *= (*st).omega;
+    }
+    let terms = params.phisteps * params.domains;
+    var acc = TermSum(0.0, 1.0, (*st).interpolate, (*st).left_grid);
+    for (var t0 = 0u; t0 < terms; t0 += TERM_CHUNK) {
+        acc = sum_chunk(acc, t0, terms, first, live, s, k, weight, tracing);
+        (*st).intensity = w_add(w_mul((*st).intensity, w(acc.factor)), w(acc.sum));
+        acc.sum = 0.0;
+        acc.factor = 1.0;
+    }
+    (*st).interpolate = acc.interpolate;
+    (*st).left_grid = acc.left_grid;
 }
 
 /// The sources of one sub-pixel.
@@ -434,22 +458,22 @@ fn sum_sources(st: ptr<function, PixelState>, diffracted_in: W3, pixel: u32, lay
     for (var source = 0u; source < params.source_count; source++) {
         let src = sources[source];
         let s = scattering(diffracted, src);
-        if beyond_dmin(s) {
-            continue;
-        }
-        if (*st).polar == 0.0 || OVERSAMPLE_POLAR {
+        // a dropped source still runs its terms (adding nothing): every invocation of a
+        // subgroup must reach the lattice fetch together
+        let live = !beyond_dmin(s);
+        if live && ((*st).polar == 0.0 || OVERSAMPLE_POLAR) {
             (*st).polar = polarization_factor(params.kahn, w3_f32(src.incident), w3_f32(diffracted), w3_f32(params.polar_axis));
             // C normalises `diffracted` in place here, which later sources then see
             diffracted = unitize(diffracted).dir;
         }
         let first = FIRST_TERM && pixel == params.first_pixel && layer == params.first_layer
             && sub == params.first_sub && source == params.first_source;
-        sum_rotations(st, s, src.weight, first, tracing && source == 0u);
+        sum_rotations(st, s, src.weight, first, live, tracing && source == 0u);
     }
 }
 
-fn render_pixel(fast: u32, slow: u32, pixel: u32) -> PixelOut {
-    let tracing = pixel == job.trace_pixel;
+fn render_pixel(fast: u32, slow: u32, pixel: u32, wanted: bool) -> PixelOut {
+    let tracing = TRACE && wanted && pixel == job.trace_pixel;
     var st = PixelState(params.i_bg, select(0.0, 1.0, NOPOLAR), 0.0, 0.0, 0.0, INTERPOLATE && (job.bits & JOB_INTERPOLATE) != 0u, false);
     let os = params.oversample;
     for (var layer = 0u; layer < params.thicksteps; layer++) {
@@ -501,19 +525,22 @@ fn masked(pixel: u32) -> bool {
     return ((mask_bits[pixel / 32u] >> (pixel % 32u)) & 1u) == 0u;
 }
 
-@compute @workgroup_size(256)
-fn render(@builtin(global_invocation_id) gid: vec3<u32>) {
+/// One invocation: pixel `gid` of the dispatch. Invocations past the end, masked pixels and
+/// pixels before `job.first_index` still run (on a clamped pixel, result discarded), so that
+/// control flow stays uniform for the lattice fetch.
+fn render_invocation(gid: u32) {
     w_init(params.zero);
-    if gid.x >= job.count {
-        return;
-    }
-    let index = job.start + gid.x;
+    let valid = gid < job.count;
+    let index = job.start + min(gid, job.count - 1u);
     let fast = job.x0 + index % job.width;
     let slow = job.y0 + index / job.width;
     let pixel = slow * params.fpixels + fast;
-    var out = PixelOut(0.0, 0.0, 0u);
-    if pixel >= job.first_index && !masked(pixel) {
-        out = render_pixel(fast, slow, pixel);
+    let wanted = valid && pixel >= job.first_index && !masked(pixel);
+    var out = render_pixel(fast, slow, pixel, wanted);
+    if !wanted {
+        out = PixelOut(0.0, 0.0, 0u);
     }
-    pixels_out[gid.x] = out;
+    if valid {
+        pixels_out[gid] = out;
+    }
 }

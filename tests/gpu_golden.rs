@@ -6,14 +6,13 @@ mod gpu_support;
 
 use gpu_support::{Agreement, golden_cases, golden_dir, gpu_available};
 use nanobragg::engine::cpu;
-use nanobragg::engine::gpu::{self, GpuOptions, Precision};
+use nanobragg::engine::gpu::{self, Fetch, GpuOptions, Precision};
 
-fn check_corpus(test: &str, c_parity: bool, precision: Option<Precision>) {
+fn check_corpus(test: &str, c_parity: bool, opts: GpuOptions) {
     if !gpu_available(test) {
         return;
     }
     let Some(root) = golden_dir(test) else { return };
-    let opts = GpuOptions { precision, ..GpuOptions::default() };
     let mut failures = Vec::new();
     let mut checked = 0;
     let mut worst: Option<(String, Agreement)> = None;
@@ -35,13 +34,19 @@ fn check_corpus(test: &str, c_parity: bool, precision: Option<Precision>) {
         let mut line = format!("{test} {:<48} {}", case.name, a.describe(plan.fpixels));
         let switch_differs = cpu.interpolation_switched_at != gpu.interpolation_switched_at;
         if switch_differs {
-            line += &format!("  interpolation switch: cpu {:?} gpu {:?}", cpu.interpolation_switched_at, gpu.interpolation_switched_at);
+            line += &format!(
+                "  interpolation switch: cpu {:?} gpu {:?}",
+                cpu.interpolation_switched_at, gpu.interpolation_switched_at
+            );
         }
         eprintln!("{line}");
         if !a.passes() || switch_differs {
             failures.push(line);
         }
-        if worst.as_ref().is_none_or(|(_, w)| a.max_delta > w.max_delta) {
+        if worst
+            .as_ref()
+            .is_none_or(|(_, w)| a.max_delta > w.max_delta)
+        {
             worst = Some((case.name.clone(), a));
         }
     }
@@ -49,22 +54,74 @@ fn check_corpus(test: &str, c_parity: bool, precision: Option<Precision>) {
         eprintln!("{test}: {checked} cases; largest max|Δ|/max in {name}: {w:?}");
     }
     assert!(checked > 0, "{test}: no golden case was checked");
-    assert!(failures.is_empty(), "{test}: {} case(s) out of tolerance:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{test}: {} case(s) out of tolerance:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn golden_corpus_c_parity() {
-    check_corpus("golden_corpus_c_parity", true, None);
+    check_corpus("golden_corpus_c_parity", true, GpuOptions::default());
 }
 
 #[test]
 fn golden_corpus_default_mode() {
-    check_corpus("golden_corpus_default_mode", false, None);
+    check_corpus("golden_corpus_default_mode", false, GpuOptions::default());
 }
 
 /// The portable double-float kernel (what adapters without SHADER_F64 run), forced here so it
 /// is checked on every machine that has any adapter.
 #[test]
 fn golden_corpus_c_parity_double_float() {
-    check_corpus("golden_corpus_c_parity_double_float", true, Some(Precision::DoubleFloat));
+    check_corpus(
+        "golden_corpus_c_parity_double_float",
+        true,
+        GpuOptions {
+            precision: Some(Precision::DoubleFloat),
+            ..GpuOptions::default()
+        },
+    );
+}
+
+/// Each lattice-fetch variant on every case, whatever the automatic choice would be: the
+/// plain loads (what adapters without subgroups run), and the subgroup broadcast also where a
+/// case has fewer terms than one chunk (the chunk's tail lanes must add nothing). Skipped
+/// with a notice on an adapter without subgroups.
+#[test]
+fn golden_corpus_c_parity_each_fetch() {
+    for (test, fetch) in [
+        ("golden_corpus_c_parity_plain_fetch", Fetch::Plain),
+        ("golden_corpus_c_parity_subgroup_fetch", Fetch::Subgroup),
+    ] {
+        let opts = GpuOptions {
+            fetch: Some(fetch),
+            ..GpuOptions::default()
+        };
+        let probe = gpu_support::plan_from_args(
+            &[
+                "-cell",
+                "10",
+                "10",
+                "10",
+                "90",
+                "90",
+                "90",
+                "-default_F",
+                "1",
+                "-detpixels",
+                "4",
+            ],
+            None,
+        );
+        if fetch == Fetch::Subgroup
+            && let Err(e) = gpu::render_with(&probe, &opts)
+        {
+            gpu_support::shout(&format!("{test}: skipped, {e}"));
+            continue;
+        }
+        check_corpus(test, true, opts);
+    }
 }

@@ -3,7 +3,7 @@
 //! the process. Also the one place that turns wgpu's failure signals (request errors, error
 //! scopes, uncaptured errors, device loss, failed maps) into `Error::Gpu`.
 
-use super::shader::{Precision, kernel_source};
+use super::shader::{Fetch, Precision, SUBGROUP_CHUNK, kernel_source};
 use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,8 @@ pub struct GpuOptions {
     pub backend: Option<String>,
     /// force a precision variant instead of choosing by adapter features
     pub precision: Option<Precision>,
+    /// force a lattice-fetch variant instead of choosing by adapter features and workload
+    pub fetch: Option<Fetch>,
     /// cap on the bytes of one storage binding, below the device's own limit: forces the
     /// tiling and the grid split to happen on small jobs (tests, constrained devices)
     pub binding_limit: Option<u64>,
@@ -25,6 +27,7 @@ pub struct GpuOptions {
 struct ContextKey {
     backends: wgpu::Backends,
     precision: Option<Precision>,
+    fetch: Option<Fetch>,
 }
 
 /// Values of the kernel's overridable constants (`layout::overrides`).
@@ -35,10 +38,13 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub bind_group_layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
-    module: wgpu::ShaderModule,
-    /// one specialisation of the kernel per set of overridable constants seen so far
-    pipelines: Mutex<Vec<(Constants, wgpu::ComputePipeline)>>,
+    /// the kernel in each lattice-fetch variant this context may use
+    modules: Vec<(Fetch, wgpu::ShaderModule)>,
+    /// one specialisation of the kernel per fetch variant and set of overridable constants
+    pipelines: Mutex<Vec<((Fetch, Constants), wgpu::ComputePipeline)>>,
     pub precision: Precision,
+    /// the fetch variant forced by `GpuOptions::fetch`
+    forced_fetch: Option<Fetch>,
     pub limits: wgpu::Limits,
     pub adapter_name: String,
     pub backend_name: String,
@@ -62,7 +68,11 @@ fn backends_for(choice: Option<&str>) -> Result<wgpu::Backends> {
         "metal" => wgpu::Backends::METAL,
         "dx12" => wgpu::Backends::DX12,
         "gl" => wgpu::Backends::GL,
-        other => return Err(Error::Gpu(format!("unknown backend '{other}' (use vulkan, metal, dx12, gl or auto)"))),
+        other => {
+            return Err(Error::Gpu(format!(
+                "unknown backend '{other}' (use vulkan, metal, dx12, gl or auto)"
+            )));
+        }
     })
 }
 
@@ -70,8 +80,14 @@ impl GpuContext {
     /// The process-wide context for these options, created on first use (and again after a
     /// device loss).
     pub fn shared(opts: &GpuOptions) -> Result<Arc<GpuContext>> {
-        let key = ContextKey { backends: backends_for(opts.backend.as_deref())?, precision: opts.precision };
-        let mut cache = CONTEXTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = ContextKey {
+            backends: backends_for(opts.backend.as_deref())?,
+            precision: opts.precision,
+            fetch: opts.fetch,
+        };
+        let mut cache = CONTEXTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         cache.retain(|(_, ctx)| !ctx.lost.load(Ordering::SeqCst));
         if let Some((_, ctx)) = cache.iter().find(|(k, _)| *k == key) {
             return Ok(ctx.clone());
@@ -95,13 +111,37 @@ impl GpuContext {
         let has_f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
         let precision = match key.precision {
             Some(Precision::F64) if !has_f64 => {
-                return Err(Error::Gpu(format!("adapter {} has no 64-bit float support (SHADER_F64)", adapter.get_info().name)));
+                return Err(Error::Gpu(format!(
+                    "adapter {} has no 64-bit float support (SHADER_F64)",
+                    adapter.get_info().name
+                )));
             }
             Some(p) => p,
             None if has_f64 => Precision::F64,
             None => Precision::DoubleFloat,
         };
-        let features = if precision == Precision::F64 { wgpu::Features::SHADER_F64 } else { wgpu::Features::empty() };
+        let info = adapter.get_info();
+        let can_broadcast = adapter.features().contains(wgpu::Features::SUBGROUP)
+            && info.subgroup_min_size >= SUBGROUP_CHUNK;
+        if key.fetch == Some(Fetch::Subgroup) && !can_broadcast {
+            return Err(Error::Gpu(format!(
+                "adapter {} has no subgroups of {SUBGROUP_CHUNK} or more invocations",
+                info.name
+            )));
+        }
+        let fetches: Vec<Fetch> = match key.fetch {
+            Some(f) => vec![f],
+            None if can_broadcast => vec![Fetch::Subgroup, Fetch::Plain],
+            None => vec![Fetch::Plain],
+        };
+        let mut features = if precision == Precision::F64 {
+            wgpu::Features::SHADER_F64
+        } else {
+            wgpu::Features::empty()
+        };
+        if fetches.contains(&Fetch::Subgroup) {
+            features |= wgpu::Features::SUBGROUP;
+        }
         let limits = adapter.limits();
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
@@ -116,29 +156,36 @@ impl GpuContext {
         let lost = Arc::new(AtomicBool::new(false));
         let sink = failures.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            sink.lock().unwrap_or_else(|p| p.into_inner()).push(e.to_string());
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e.to_string());
         }));
         let (sink, flag) = (failures.clone(), lost.clone());
         device.set_device_lost_callback(move |reason, message| {
             flag.store(true, Ordering::SeqCst);
-            sink.lock().unwrap_or_else(|p| p.into_inner()).push(format!("device lost ({reason:?}): {message}"));
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(format!("device lost ({reason:?}): {message}"));
         });
-        let module = compile_kernel(&device, precision).await?;
+        let mut modules = Vec::new();
+        for fetch in fetches {
+            modules.push((fetch, compile_kernel(&device, precision, fetch).await?));
+        }
         let bind_group_layout = bind_group_layout(&device);
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("nanobragg"),
             bind_group_layouts: &[Some(&bind_group_layout)],
             immediate_size: 0,
         });
-        let info = adapter.get_info();
         Ok(GpuContext {
             device,
             queue,
             bind_group_layout,
             pipeline_layout,
-            module,
+            modules,
             pipelines: Mutex::new(Vec::new()),
             precision,
+            forced_fetch: key.fetch,
             limits,
             software: info.device_type == wgpu::DeviceType::Cpu,
             adapter_name: info.name,
@@ -158,29 +205,67 @@ impl GpuContext {
         self.gate.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The kernel specialised for these overridable constants (compiled on first use).
-    pub fn pipeline(&self, constants: &[(&'static str, f64)]) -> Result<wgpu::ComputePipeline> {
+    /// The fetch variant for a plan with `terms` φ × mosaic terms per (sub-pixel, source): the
+    /// subgroup broadcast pays off only from a whole chunk of terms on (it evaluates a chunk
+    /// at a time), and its larger kernel takes longer to compile.
+    pub fn fetch_for(&self, terms: usize) -> Fetch {
+        if let Some(f) = self.forced_fetch {
+            return f;
+        }
+        let can_broadcast = self.modules.iter().any(|(f, _)| *f == Fetch::Subgroup);
+        if can_broadcast && terms >= SUBGROUP_CHUNK as usize {
+            Fetch::Subgroup
+        } else {
+            Fetch::Plain
+        }
+    }
+
+    /// The kernel in variant `fetch` specialised for these overridable constants (compiled on
+    /// first use).
+    pub fn pipeline(
+        &self,
+        fetch: Fetch,
+        constants: &[(&'static str, f64)],
+    ) -> Result<wgpu::ComputePipeline> {
         let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, p)) = cache.iter().find(|(k, _)| k == constants) {
+        if let Some((_, p)) = cache
+            .iter()
+            .find(|((f, k), _)| *f == fetch && k == constants)
+        {
             return Ok(p.clone());
         }
+        let Some((_, module)) = self.modules.iter().find(|(f, _)| *f == fetch) else {
+            return Err(Error::Gpu(format!(
+                "the {} kernel is not available on {}",
+                fetch.name(),
+                self.adapter_name
+            )));
+        };
         let pipeline = self.checked("building the render pipeline", || {
-            Ok(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("nanobragg render"),
-                layout: Some(&self.pipeline_layout),
-                module: &self.module,
-                entry_point: Some("render"),
-                compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
-                cache: None,
-            }))
+            Ok(self
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some("nanobragg render"),
+                    layout: Some(&self.pipeline_layout),
+                    module,
+                    entry_point: Some("render"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants,
+                        ..Default::default()
+                    },
+                    cache: None,
+                }))
         })?;
-        cache.push((constants.to_vec(), pipeline.clone()));
+        cache.push(((fetch, constants.to_vec()), pipeline.clone()));
         Ok(pipeline)
     }
 
     /// Largest storage binding a job may use.
     pub fn binding_limit(&self, cap: Option<u64>) -> u64 {
-        let device = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        let device = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
         cap.map_or(device, |c| c.min(device))
     }
 
@@ -194,19 +279,33 @@ impl GpuContext {
         let oom = pollster::block_on(oom.pop());
         let caught: Vec<String> = {
             let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-            let mut all: Vec<String> = oom.into_iter().chain(validation).map(|e| e.to_string()).collect();
+            let mut all: Vec<String> = oom
+                .into_iter()
+                .chain(validation)
+                .map(|e| e.to_string())
+                .collect();
             all.append(&mut failures);
             all
         };
         if !caught.is_empty() {
-            return Err(Error::Gpu(format!("{what} failed on {}: {}", self.adapter_name, caught.join("; "))));
+            return Err(Error::Gpu(format!(
+                "{what} failed on {}: {}",
+                self.adapter_name,
+                caught.join("; ")
+            )));
         }
         result
     }
 
     /// Submits `encoder` with a copy of `bytes` bytes of `source` into `staging` appended, and
     /// maps them back to the host.
-    pub fn read_back(&self, mut encoder: wgpu::CommandEncoder, source: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    pub fn read_back(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        source: &wgpu::Buffer,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<Vec<u8>> {
         encoder.copy_buffer_to_buffer(source, 0, staging, 0, bytes);
         let submission = self.queue.submit([encoder.finish()]);
         let slice = staging.slice(..bytes);
@@ -215,27 +314,45 @@ impl GpuContext {
             let _ = tx.send(r);
         });
         self.device
-            .poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None })
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submission),
+                timeout: None,
+            })
             .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
         match rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(Error::Gpu(format!("reading the result back failed: {e}"))),
-            Err(_) => return Err(Error::Gpu("the GPU never answered the read-back request".into())),
+            Err(_) => {
+                return Err(Error::Gpu(
+                    "the GPU never answered the read-back request".into(),
+                ));
+            }
         }
-        let data = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the result back failed: {e}")))?.to_vec();
+        let data = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu(format!("reading the result back failed: {e}")))?
+            .to_vec();
         staging.unmap();
         Ok(data)
     }
 }
 
-async fn compile_kernel(device: &wgpu::Device, precision: Precision) -> Result<wgpu::ShaderModule> {
+async fn compile_kernel(
+    device: &wgpu::Device,
+    precision: Precision,
+    fetch: Fetch,
+) -> Result<wgpu::ShaderModule> {
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("nanobragg render"),
-        source: wgpu::ShaderSource::Wgsl(kernel_source(precision).into()),
+        source: wgpu::ShaderSource::Wgsl(kernel_source(precision, fetch).into()),
     });
     match scope.pop().await {
-        Some(e) => Err(Error::Gpu(format!("the {} render kernel was rejected: {e}", precision.name()))),
+        Some(e) => Err(Error::Gpu(format!(
+            "the {} render kernel ({}) was rejected: {e}",
+            precision.name(),
+            fetch.name()
+        ))),
         None => Ok(module),
     }
 }
@@ -250,12 +367,34 @@ fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
         has_dynamic_offset: false,
         min_binding_size: None,
     };
-    let uniform = wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None };
-    let types = [storage(true), uniform, storage(true), storage(true), storage(true), storage(true), storage(true), storage(false), storage(false)];
+    let uniform = wgpu::BindingType::Buffer {
+        ty: wgpu::BufferBindingType::Uniform,
+        has_dynamic_offset: false,
+        min_binding_size: None,
+    };
+    let types = [
+        storage(true),
+        uniform,
+        storage(true),
+        storage(true),
+        storage(true),
+        storage(true),
+        storage(true),
+        storage(false),
+        storage(false),
+    ];
     let entries: Vec<wgpu::BindGroupLayoutEntry> = types
         .into_iter()
         .enumerate()
-        .map(|(i, ty)| wgpu::BindGroupLayoutEntry { binding: i as u32, visibility: wgpu::ShaderStages::COMPUTE, ty, count: None })
+        .map(|(i, ty)| wgpu::BindGroupLayoutEntry {
+            binding: i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty,
+            count: None,
+        })
         .collect();
-    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("nanobragg"), entries: &entries })
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("nanobragg"),
+        entries: &entries,
+    })
 }

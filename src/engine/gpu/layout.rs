@@ -57,9 +57,6 @@ pub struct GpuParams {
     pub dmin: Wide,
     pub scale: Wide,
     pub i_bg: Wide,
-    pub n_a: f32,
-    pub n_b: f32,
-    pub n_c: f32,
     pub kahn: f32,
     pub fudge: f32,
     pub default_f: f32,
@@ -82,11 +79,13 @@ pub struct GpuParams {
     pub first_source: u32,
     /// always 0: the kernel's runtime-opaque zero (wide_df.wgsl)
     pub zero: u32,
+    /// the tail padding WGSL gives the struct (its alignment is 8)
+    pub pad: u32,
 }
 
 /// The kernel's pipeline-overridable constants for this plan (WGSL `override`s of the same
 /// names): the features the experiment uses, compiled in or out per render.
-pub fn overrides(plan: &Plan) -> Vec<(&'static str, f64)> {
+pub fn overrides(plan: &Plan, tracing: bool) -> Vec<(&'static str, f64)> {
     let on = |b: bool| if b { 1.0 } else { 0.0 };
     let shape = match plan.shape {
         XtalShape::Square => 0.0,
@@ -102,12 +101,23 @@ pub fn overrides(plan: &Plan) -> Vec<(&'static str, f64)> {
         ("OVERSAMPLE_OMEGA", on(plan.oversample_omega)),
         ("NOPOLAR", on(plan.nopolar)),
         ("WATER", on(plan.has_water)),
-        ("INTERPOLATE", on(plan.interpolation != Interpolation::Nearest)),
-        ("ONE_SHOT", on(plan.interpolation == Interpolation::OneShotSwitch)),
+        (
+            "INTERPOLATE",
+            on(plan.interpolation != Interpolation::Nearest),
+        ),
+        (
+            "ONE_SHOT",
+            on(plan.interpolation == Interpolation::OneShotSwitch),
+        ),
         ("GRID", on(plan.grid.is_some())),
         ("THICK", on(plan.thick != 0.0)),
         ("FIRST_TERM", on(plan.first_term.is_some())),
         ("SHAPE", shape),
+        ("N_A", plan.n[0]),
+        ("N_B", plan.n[1]),
+        ("N_C", plan.n[2]),
+        ("DMIN", on(plan.dmin > 0.0)),
+        ("TRACE", on(tracing)),
     ]
 }
 
@@ -195,17 +205,26 @@ pub mod slot {
 
 #[cfg(test)]
 mod tests {
-    use super::super::shader::{Precision, kernel_source};
+    use super::super::shader::{Fetch, Precision, kernel_source};
     use super::*;
     use std::mem::{offset_of, size_of};
 
     /// (size, [(member name, offset)]) of a WGSL struct, as naga lays it out.
     fn wgsl_layout(module: &naga::Module, name: &str) -> (usize, Vec<(String, usize)>) {
-        let ty = module.types.iter().find(|(_, t)| t.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no struct {name}")).1;
+        let ty = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no struct {name}"))
+            .1;
         match &ty.inner {
-            naga::TypeInner::Struct { members, span } => {
-                (*span as usize, members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect())
-            }
+            naga::TypeInner::Struct { members, span } => (
+                *span as usize,
+                members
+                    .iter()
+                    .map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize))
+                    .collect(),
+            ),
             other => panic!("{name} is not a struct: {other:?}"),
         }
     }
@@ -213,7 +232,10 @@ mod tests {
     fn modules() -> Vec<naga::Module> {
         [Precision::F64, Precision::DoubleFloat]
             .into_iter()
-            .map(|p| naga::front::wgsl::parse_str(&kernel_source(p)).expect("kernel parses"))
+            .map(|p| {
+                naga::front::wgsl::parse_str(&kernel_source(p, Fetch::Subgroup))
+                    .expect("kernel parses")
+            })
             .collect()
     }
 
@@ -230,15 +252,65 @@ mod tests {
     fn host_structs_match_the_wgsl_layouts() {
         for m in &modules() {
             let w3 = wgsl_layout(m, "W3");
-            assert_eq!(w3, (size_of::<[Wide; 3]>(), vec![("x".into(), 0), ("y".into(), 8), ("z".into(), 16)]));
-            check_layout!(m, "Params", GpuParams, [
-                pix0, fdet, sdet, odet, beam, polar_axis, a_star, b_star, c_star, subpixel_size, pixel_size, distance,
-                close_distance, thickstep, mu, dmin, scale, i_bg, n_a, n_b, n_c, kahn, fudge, default_f, fpixels,
-                oversample, thicksteps, source_count, phisteps, domains, grid_min_h, grid_min_k,
-                grid_min_l, grid_count_h, grid_count_k, grid_count_l, grid_split, first_pixel, first_layer, first_sub,
-                first_source, zero
-            ]);
-            check_layout!(m, "Dispatch", GpuDispatch, [x0, y0, width, start, count, first_index, trace_pixel, bits]);
+            assert_eq!(
+                w3,
+                (
+                    size_of::<[Wide; 3]>(),
+                    vec![("x".into(), 0), ("y".into(), 8), ("z".into(), 16)]
+                )
+            );
+            check_layout!(
+                m,
+                "Params",
+                GpuParams,
+                [
+                    pix0,
+                    fdet,
+                    sdet,
+                    odet,
+                    beam,
+                    polar_axis,
+                    a_star,
+                    b_star,
+                    c_star,
+                    subpixel_size,
+                    pixel_size,
+                    distance,
+                    close_distance,
+                    thickstep,
+                    mu,
+                    dmin,
+                    scale,
+                    i_bg,
+                    kahn,
+                    fudge,
+                    default_f,
+                    fpixels,
+                    oversample,
+                    thicksteps,
+                    source_count,
+                    phisteps,
+                    domains,
+                    grid_min_h,
+                    grid_min_k,
+                    grid_min_l,
+                    grid_count_h,
+                    grid_count_k,
+                    grid_count_l,
+                    grid_split,
+                    first_pixel,
+                    first_layer,
+                    first_sub,
+                    first_source,
+                    zero
+                ]
+            );
+            check_layout!(
+                m,
+                "Dispatch",
+                GpuDispatch,
+                [x0, y0, width, start, count, first_index, trace_pixel, bits]
+            );
             check_layout!(m, "Lattice", GpuLattice, [a, b, c]);
             check_layout!(m, "Source", GpuSource, [incident, lambda, weight, pad]);
             check_layout!(m, "PixelOut", GpuPixelOut, [value, omega_sum, left_grid]);
@@ -249,10 +321,19 @@ mod tests {
     /// Every named constant shared with the kernel has the same value on both sides.
     #[test]
     fn constants_match_the_wgsl() {
-        let src = kernel_source(Precision::F64);
+        let src = kernel_source(Precision::F64, Fetch::Plain);
         let value = |name: &str| -> u64 {
-            let line = src.lines().find(|l| l.starts_with(&format!("const {name}:"))).unwrap_or_else(|| panic!("no const {name}"));
-            let v = line.split('=').nth(1).unwrap().trim().trim_end_matches(';').trim_end_matches('u');
+            let line = src
+                .lines()
+                .find(|l| l.starts_with(&format!("const {name}:")))
+                .unwrap_or_else(|| panic!("no const {name}"));
+            let v = line
+                .split('=')
+                .nth(1)
+                .unwrap()
+                .trim()
+                .trim_end_matches(';')
+                .trim_end_matches('u');
             v.parse().unwrap()
         };
         let pairs: &[(&str, usize)] = &[
@@ -282,16 +363,30 @@ mod tests {
             assert_eq!(value(name), *host as u64, "{name}");
         }
         // the shape numbering of `overrides` (3, the top hat, is the kernel's fall-through)
-        assert_eq!((value("SHAPE_SQUARE"), value("SHAPE_ROUND"), value("SHAPE_GAUSS")), (0, 1, 2));
+        assert_eq!(
+            (
+                value("SHAPE_SQUARE"),
+                value("SHAPE_ROUND"),
+                value("SHAPE_GAUSS")
+            ),
+            (0, 1, 2)
+        );
     }
 
     /// The host sets exactly the kernel's overridable constants.
     #[test]
     fn overrides_match_the_wgsl() {
         let module = &modules()[0];
-        let mut wgsl: Vec<String> = module.overrides.iter().filter_map(|(_, o)| o.name.clone()).collect();
+        let mut wgsl: Vec<String> = module
+            .overrides
+            .iter()
+            .filter_map(|(_, o)| o.name.clone())
+            .collect();
         let plan = crate::engine::gpu::tests::tiny_plan();
-        let mut host: Vec<String> = overrides(&plan).iter().map(|(n, _)| n.to_string()).collect();
+        let mut host: Vec<String> = overrides(&plan, false)
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
         wgsl.sort();
         host.sort();
         assert_eq!(wgsl, host);
@@ -302,7 +397,10 @@ mod tests {
         let v = 1.234_567_890_123_456_7e-10;
         assert_eq!(f64::from_bits(wide(v, Precision::F64)), v);
         let packed = wide(v, Precision::DoubleFloat);
-        let (hi, lo) = (f32::from_bits(packed as u32), f32::from_bits((packed >> 32) as u32));
+        let (hi, lo) = (
+            f32::from_bits(packed as u32),
+            f32::from_bits((packed >> 32) as u32),
+        );
         assert!(((from_parts(hi, lo) - v) / v).abs() < 1e-14);
         assert!(lo.abs() <= hi.abs() * f32::EPSILON);
     }

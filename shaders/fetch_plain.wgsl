@@ -1,0 +1,13 @@
+// Term lattices loaded by each invocation itself (adapters without subgroups).
+
+const TERM_CHUNK: u32 = 1u;
+
+fn sum_chunk(acc_in: TermSum, t0: u32, terms: u32, first: bool, live: bool, s: W3, k: f32, weight: f32, tracing: bool) -> TermSum {
+    let lat = lattices[select(0u, terms, first) + t0];
+    return add_term(acc_in, lat, t0, live, s, k, weight, tracing);
+}
+
+@compute @workgroup_size(256)
+fn render(@builtin(global_invocation_id) gid: vec3<u32>) {
+    render_invocation(gid.x);
+}
