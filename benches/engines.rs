@@ -14,16 +14,9 @@ fn main() {
     std::env::set_current_dir(scratch.path()).expect("enter scratch directory");
     let hkl = scratch.path().join("smooth.hkl");
     write_smooth_hkl(&hkl).expect("write smooth.hkl");
-    let plans: Vec<(&str, Plan)> = workloads(Size::Small, &hkl)
-        .into_iter()
-        .map(|w| (w.name, plan_for(&w.args).expect("workload resolves")))
-        .collect();
+    let plans: Vec<(&str, Plan)> = workloads(Size::Small, &hkl).into_iter().map(|w| (w.name, plan_for(&w.args).expect("workload resolves"))).collect();
 
-    let mut c = Criterion::default()
-        .configure_from_args()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
+    let mut c = Criterion::default().configure_from_args().sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
     bench_engine(&mut c, "cpu", &plans, |p| Some(cpu::render(p)));
     match gpu::render(&plans[0].1, None) {
         Ok(_) => bench_engine(&mut c, "gpu", &plans, |p| gpu::render(p, None).ok()),
@@ -33,16 +26,8 @@ fn main() {
 }
 
 /// One group per throughput unit, since criterion reports one unit per benchmark.
-fn bench_engine<R>(
-    c: &mut Criterion,
-    engine: &str,
-    plans: &[(&str, Plan)],
-    render: impl Fn(&Plan) -> Option<R>,
-) {
-    for (unit, count) in [
-        ("pixels", rendered_pixels as fn(&Plan) -> u64),
-        ("terms", terms),
-    ] {
+fn bench_engine<R>(c: &mut Criterion, engine: &str, plans: &[(&str, Plan)], render: impl Fn(&Plan) -> Option<R>) {
+    for (unit, count) in [("pixels", rendered_pixels as fn(&Plan) -> u64), ("terms", terms)] {
         let mut group = c.benchmark_group(format!("{engine}_{unit}"));
         for (name, plan) in plans {
             group.throughput(Throughput::Elements(count(plan)));

@@ -37,7 +37,8 @@ fn unitize(v: W3) -> Unit {
     if w_is_zero(len) {
         return Unit(W3(w(0.0), w(0.0), w(0.0)), len);
     }
-    return Unit(W3(w_div(v.x, len), w_div(v.y, len), w_div(v.z, len)), len);
+    let inv = w_div(w(1.0), len);
+    return Unit(W3(w_mul(v.x, inv), w_mul(v.y, inv), w_mul(v.z, inv)), len);
 }
 
 struct SinCos {
@@ -186,21 +187,22 @@ fn unit_f32(v: vec3<f32>) -> vec3<f32> {
     return v / len;
 }
 
-/// Kahn polarization factor ½(1 + cos²2θ − K·cos 2ψ·sin²2θ). C takes ψ = −atan2(y, x) and
-/// then cos 2ψ; cos 2ψ = (x² − y²)/(x² + y²) is the same number without any trigonometry.
+/// Kahn polarization factor ½(1 + cos²2θ − K·cos 2ψ·sin²2θ) for unit vectors `incident` and
+/// `diffracted`. C takes ψ = −atan2(y, x) and then cos 2ψ; cos 2ψ = (x² − y²)/(x² + y²) is
+/// the same number without any trigonometry. (C also normalises the two unit vectors again,
+/// which changes them by rounding only.)
 fn polarization_factor(kahn: f32, incident: vec3<f32>, diffracted: vec3<f32>, axis: vec3<f32>) -> f32 {
-    let i = unit_f32(incident);
-    let d = unit_f32(diffracted);
-    let cos2theta = dot(i, d);
+    let cos2theta = dot(incident, diffracted);
     let cos2theta_sqr = cos2theta * cos2theta;
     let sin2theta_sqr = 1.0 - cos2theta_sqr;
     var cos_2psi = 1.0;
     if kahn != 0.0 {
-        // the E-vector lies closest to `axis`: B = axis × incident, E = incident × B
-        let b_in = unit_f32(cross(unit_f32(axis), i));
-        let e_in = unit_f32(cross(i, b_in));
-        let y = dot(d, b_in);
-        let x = dot(d, e_in);
+        // the E-vector lies closest to `axis`: B = axis × incident, E = incident × B (a unit
+        // vector already: incident ⟂ B)
+        let b_in = unit_f32(cross(unit_f32(axis), incident));
+        let e_in = cross(incident, b_in);
+        let y = dot(diffracted, b_in);
+        let x = dot(diffracted, e_in);
         let r2 = x * x + y * y;
         if r2 > 0.0 {
             cos_2psi = (x * x - y * y) / r2;

@@ -8,17 +8,20 @@
 
 // ---- host-shared layouts: keep in sync with src/engine/gpu/layout.rs ----
 
+// A uniform buffer (a driver reads one value for all invocations; llvmpipe loads a storage
+// buffer's value lane by lane even at a constant offset). Uniform layout rules: a struct member
+// starts on 16 bytes and what follows it 16-aligned too, hence the @align(16).
 struct Params {
-    pix0: W3,
-    fdet: W3,
-    sdet: W3,
-    odet: W3,
-    beam: W3,
-    polar_axis: W3,
-    a_star: W3,
-    b_star: W3,
-    c_star: W3,
-    subpixel_size: W,
+    @align(16) pix0: W3,
+    @align(16) fdet: W3,
+    @align(16) sdet: W3,
+    @align(16) odet: W3,
+    @align(16) beam: W3,
+    @align(16) polar_axis: W3,
+    @align(16) a_star: W3,
+    @align(16) b_star: W3,
+    @align(16) c_star: W3,
+    @align(16) subpixel_size: W,
     pixel_size: W,
     distance: W,
     close_distance: W,
@@ -49,6 +52,14 @@ struct Params {
     first_source: u32,
     /// 0, for w_init
     zero: u32,
+    // With ONE_SOURCE the source, with ONE_TERM (and no FIRST_TERM) the lattice, read from
+    // here rather than from the storage arrays (see above).
+    @align(16) incident0: W3,
+    @align(16) lambda0: W,
+    weight0: f32,
+    @align(16) lattice0_a: W3,
+    @align(16) lattice0_b: W3,
+    @align(16) lattice0_c: W3,
 }
 
 struct Dispatch {
@@ -116,6 +127,12 @@ override N_C: f32 = 1.0;
 override DMIN: bool = false;
 /// this pipeline records the trace of job.trace_pixel; every other one has no trace code at all
 override TRACE: bool = false;
+/// a -mask image is given (not in the trace pipeline: a trace ignores it, as on the CPU)
+override MASK: bool = false;
+/// one source; one φ × mosaic term and no c-parity first-term set: read them from `params`
+/// (llvmpipe loads from a storage buffer lane by lane even at a constant index)
+override ONE_SOURCE: bool = false;
+override ONE_TERM: bool = false;
 
 const SHAPE_SQUARE: u32 = 0u;
 const SHAPE_ROUND: u32 = 1u;
@@ -123,7 +140,6 @@ const SHAPE_GAUSS: u32 = 2u;
 
 // Dispatch.bits
 const JOB_INTERPOLATE: u32 = 1u;
-const JOB_MASK: u32 = 2u;
 
 // trace slots (one value each; vectors take three)
 const T_PIXEL_POS: u32 = 0u;
@@ -146,8 +162,12 @@ const T_OMEGA: u32 = 34u;
 const T_I_FINAL: u32 = 35u;
 const T_PHI_STEPS: u32 = 36u;
 
-@group(0) @binding(0) var<storage, read> params: Params;
-@group(0) @binding(1) var<uniform> job: Dispatch;
+@group(0) @binding(0) var<uniform> params_in: Params;
+@group(0) @binding(1) var<uniform> job_in: Dispatch;
+// Private copies, filled once per invocation: llvmpipe gathers a buffer value lane by lane at
+// every read (it cannot tell a descriptor's offset is uniform), and cannot keep it out of loops.
+var<private> params: Params;
+var<private> job: Dispatch;
 @group(0) @binding(2) var<storage, read> lattices: array<Lattice>;
 @group(0) @binding(3) var<storage, read> sources: array<Source>;
 // the structure-factor grid, split across two bindings at index params.grid_split
@@ -210,11 +230,13 @@ fn subpixel_position(fast: u32, slow: u32, sub_s: u32, sub_f: u32, layer: u32) -
 }
 
 fn solid_angle(airpath: W) -> f32 {
+    let airpath_sqr = w_mul(airpath, airpath);
     if POINT_PIXEL {
-        return w_f32(w_div(w_div(w(1.0), airpath), airpath));
+        return w_f32(w_div(w(1.0), airpath_sqr));
     }
+    // pixel² · close_distance / airpath³, with one division
     let area = w_mul(params.pixel_size, params.pixel_size);
-    return w_f32(w_div(w_mul(w_div(w_div(area, airpath), airpath), params.close_distance), airpath));
+    return w_f32(w_div(w_mul(area, params.close_distance), w_mul(airpath_sqr, airpath)));
 }
 
 /// Fraction of the photons along `diffracted` absorbed in detector layer `layer`.
@@ -226,10 +248,11 @@ fn capture_fraction(diffracted: vec3<f32>, layer: u32) -> f32 {
 
 /// Scattering vector (m⁻¹) for a diffracted unit vector and a source.
 fn scattering(diffracted: W3, src: Source) -> W3 {
+    let inv_lambda = w_div(w(1.0), src.lambda);
     return W3(
-        w_div(w_sub(diffracted.x, src.incident.x), src.lambda),
-        w_div(w_sub(diffracted.y, src.incident.y), src.lambda),
-        w_div(w_sub(diffracted.z, src.incident.z), src.lambda),
+        w_mul(w_sub(diffracted.x, src.incident.x), inv_lambda),
+        w_mul(w_sub(diffracted.y, src.incident.y), inv_lambda),
+        w_mul(w_sub(diffracted.z, src.incident.z), inv_lambda),
     );
 }
 
@@ -440,8 +463,8 @@ fn sum_rotations(st: ptr<function, PixelState>, s: W3, weight: f32, first: bool,
     if OVERSAMPLE_OMEGA {
         k *= (*st).omega;
     }
-    let terms = params.phisteps * params.domains;
     var acc = TermSum(0.0, 1.0, (*st).interpolate, (*st).left_grid);
+    let terms = params.phisteps * params.domains;
     for (var t0 = 0u; t0 < terms; t0 += TERM_CHUNK) {
         acc = sum_chunk(acc, t0, terms, first, live, s, k, weight, tracing);
         (*st).intensity = w_add(w_mul((*st).intensity, w(acc.factor)), w(acc.sum));
@@ -452,23 +475,31 @@ fn sum_rotations(st: ptr<function, PixelState>, s: W3, weight: f32, first: bool,
     (*st).left_grid = acc.left_grid;
 }
 
+/// Source `source` of one sub-pixel.
+fn add_source(st: ptr<function, PixelState>, diffracted: ptr<function, W3>, source: u32, pixel: u32, layer: u32, sub: u32, tracing: bool) {
+    var src = Source(params.incident0, params.lambda0, params.weight0, 0u);
+    if !ONE_SOURCE {
+        src = sources[source];
+    }
+    let s = scattering(*diffracted, src);
+    // a dropped source still runs its terms (adding nothing): every invocation of a
+    // subgroup must reach the lattice fetch together
+    let live = !beyond_dmin(s);
+    if !NOPOLAR && live && ((*st).polar == 0.0 || OVERSAMPLE_POLAR) {
+        (*st).polar = polarization_factor(params.kahn, w3_f32(src.incident), w3_f32(*diffracted), w3_f32(params.polar_axis));
+        // C normalises `diffracted` in place here, which later sources then see
+        *diffracted = unitize(*diffracted).dir;
+    }
+    let first = FIRST_TERM && pixel == params.first_pixel && layer == params.first_layer
+        && sub == params.first_sub && source == params.first_source;
+    sum_rotations(st, s, src.weight, first, live, tracing && source == 0u);
+}
+
 /// The sources of one sub-pixel.
 fn sum_sources(st: ptr<function, PixelState>, diffracted_in: W3, pixel: u32, layer: u32, sub: u32, tracing: bool) {
     var diffracted = diffracted_in;
     for (var source = 0u; source < params.source_count; source++) {
-        let src = sources[source];
-        let s = scattering(diffracted, src);
-        // a dropped source still runs its terms (adding nothing): every invocation of a
-        // subgroup must reach the lattice fetch together
-        let live = !beyond_dmin(s);
-        if live && ((*st).polar == 0.0 || OVERSAMPLE_POLAR) {
-            (*st).polar = polarization_factor(params.kahn, w3_f32(src.incident), w3_f32(diffracted), w3_f32(params.polar_axis));
-            // C normalises `diffracted` in place here, which later sources then see
-            diffracted = unitize(diffracted).dir;
-        }
-        let first = FIRST_TERM && pixel == params.first_pixel && layer == params.first_layer
-            && sub == params.first_sub && source == params.first_source;
-        sum_rotations(st, s, src.weight, first, live, tracing && source == 0u);
+        add_source(st, &diffracted, source, pixel, layer, sub, tracing);
     }
 }
 
@@ -485,7 +516,7 @@ fn render_pixel(fast: u32, slow: u32, pixel: u32, wanted: bool) -> PixelOut {
                 st.omega = solid_angle(unit.len);
             }
             st.omega_sum += st.omega;
-            if st.capture == 0.0 || OVERSAMPLE_THICK {
+            if (THICK || OVERSAMPLE_THICK) && (st.capture == 0.0 || OVERSAMPLE_THICK) {
                 st.capture = capture_fraction(w3_f32(unit.dir), layer);
             }
             let first_sub = tracing && sub == 0u && layer == 0u;
@@ -519,16 +550,15 @@ fn render_pixel(fast: u32, slow: u32, pixel: u32, wanted: bool) -> PixelOut {
 }
 
 fn masked(pixel: u32) -> bool {
-    if (job.bits & JOB_MASK) == 0u {
-        return false;
-    }
-    return ((mask_bits[pixel / 32u] >> (pixel % 32u)) & 1u) == 0u;
+    return MASK && ((mask_bits[pixel / 32u] >> (pixel % 32u)) & 1u) == 0u;
 }
 
 /// One invocation: pixel `gid` of the dispatch. Invocations past the end, masked pixels and
 /// pixels before `job.first_index` still run (on a clamped pixel, result discarded), so that
 /// control flow stays uniform for the lattice fetch.
 fn render_invocation(gid: u32) {
+    params = params_in;
+    job = job_in;
     w_init(params.zero);
     let valid = gid < job.count;
     let index = job.start + min(gid, job.count - 1u);

@@ -26,10 +26,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// As `run`, stopped through `control` instead of a signal (for callers and tests).
 pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<()> {
-    let time_seed = -(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(1));
+    let time_seed = -(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1));
     let raw = match parse(args, time_seed)? {
         Command::Help => {
             print!("{}", crate::cli::defs::help_text());
@@ -52,10 +49,7 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     }
     let files = encode_outputs(&exp, &plan, &rendered)?;
     control.begin_writing()?;
-    let named: Vec<(&Path, &[u8])> = files
-        .iter()
-        .map(|(p, b)| (p.as_path(), b.as_slice()))
-        .collect();
+    let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
     write_atomic_all(&named)?;
     write_structure_factor_cache(&raw, &exp);
     // after the outputs, so that a failing diagnostic never costs the rendered images
@@ -63,12 +57,7 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
 }
 
 /// The render, with a progress bar on a terminal that disappears however the render ends.
-fn render_with_progress(
-    exp: &Experiment,
-    plan: &Plan,
-    raw: &RawArgs,
-    control: &Arc<RenderControl>,
-) -> Result<Rendered> {
+fn render_with_progress(exp: &Experiment, plan: &Plan, raw: &RawArgs, control: &Arc<RenderControl>) -> Result<Rendered> {
     let _display = progress::bar_wanted(exp.output.progress, exp.output.quiet)
         .then(|| ProgressDisplay::start(Arc::clone(control), plan.spixels));
     engine::render_watched(plan, raw.engine, raw.backend.as_deref(), control)
@@ -87,10 +76,7 @@ fn write_structure_factor_cache(raw: &RawArgs, exp: &Experiment) {
 
 /// The output files of a run with the flags that name them, in the order they are written.
 fn outputs_of(raw: &RawArgs) -> Vec<(&'static str, PathBuf)> {
-    let mut outputs = vec![
-        ("-floatfile", raw.floatfile.clone()),
-        ("-intfile", raw.intfile.clone()),
-    ];
+    let mut outputs = vec![("-floatfile", raw.floatfile.clone()), ("-intfile", raw.intfile.clone())];
     if raw.write_pgm {
         outputs.push(("-pgmfile", raw.pgmfile.clone()));
     }
@@ -107,22 +93,10 @@ fn outputs_of(raw: &RawArgs) -> Vec<(&'static str, PathBuf)> {
 /// Every file the run reads, described for a refusal message; ./Fdump.bin is always among
 /// them (read when -hkl is absent, rewritten when it is given).
 fn inputs_of(raw: &RawArgs) -> Vec<(String, &Path)> {
-    let typed = [
-        ("-hkl", &raw.hkl),
-        ("-mat", &raw.mat),
-        ("-img", &raw.img),
-        ("-mask", &raw.mask),
-        ("-sourcefile", &raw.sourcefile),
-        ("-stol", &raw.stolfile),
-    ];
-    let mut inputs: Vec<(String, &Path)> = typed
-        .into_iter()
-        .filter_map(|(flag, p)| p.as_deref().map(|p| (format!("the {flag} input"), p)))
-        .collect();
-    inputs.push((
-        format!("{FDUMP_FILE}, the structure-factor cache"),
-        Path::new(FDUMP_FILE),
-    ));
+    let typed = [("-hkl", &raw.hkl), ("-mat", &raw.mat), ("-img", &raw.img), ("-mask", &raw.mask), ("-sourcefile", &raw.sourcefile), ("-stol", &raw.stolfile)];
+    let mut inputs: Vec<(String, &Path)> =
+        typed.into_iter().filter_map(|(flag, p)| p.as_deref().map(|p| (format!("the {flag} input"), p))).collect();
+    inputs.push((format!("{FDUMP_FILE}, the structure-factor cache"), Path::new(FDUMP_FILE)));
     inputs
 }
 
@@ -157,10 +131,7 @@ fn probe_directory(out: &Path) -> std::io::Result<()> {
         _ => PathBuf::from("."),
     };
     let probe = dir.join(format!(".nanobragg-write-test-{}", std::process::id()));
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)?;
+    OpenOptions::new().write(true).create_new(true).open(&probe)?;
     std::fs::remove_file(&probe)
 }
 
@@ -186,54 +157,22 @@ fn normalized(p: &Path) -> PathBuf {
 fn print_setup(e: &Experiment, p: &Plan) {
     let d = &e.detector;
     let c = &e.crystal;
-    println!(
-        "nanobragg {} ({:?} mode)",
-        env!("CARGO_PKG_VERSION"),
-        e.mode
-    );
+    println!("nanobragg {} ({:?} mode)", env!("CARGO_PKG_VERSION"), e.mode);
     println!("{:?} convention, pivot {:?}", d.convention, d.pivot);
     println!(
         "Unit Cell: {} {} {} {} {} {}",
-        fmt_g(c.cell[0]),
-        fmt_g(c.cell[1]),
-        fmt_g(c.cell[2]),
-        fmt_g(c.cell[3]),
-        fmt_g(c.cell[4]),
-        fmt_g(c.cell[5])
+        fmt_g(c.cell[0]), fmt_g(c.cell[1]), fmt_g(c.cell[2]), fmt_g(c.cell[3]), fmt_g(c.cell[4]), fmt_g(c.cell[5])
     );
     if let Some(m) = c.misset {
-        println!(
-            "misset angles: {} {} {} deg",
-            fmt_g(m[0].to_degrees()),
-            fmt_g(m[1].to_degrees()),
-            fmt_g(m[2].to_degrees())
-        );
+        println!("misset angles: {} {} {} deg", fmt_g(m[0].to_degrees()), fmt_g(m[1].to_degrees()), fmt_g(m[2].to_degrees()));
     }
-    println!(
-        "  {}x{}x{} cells, {:?} shape",
-        c.n[0], c.n[1], c.n[2], c.shape
-    );
-    println!(
-        "  {} sources, {} mosaic domains, {} phi steps, {}x{} oversample",
-        p.sources.len(),
-        p.domains,
-        p.phisteps,
-        p.oversample,
-        p.oversample
-    );
+    println!("  {}x{}x{} cells, {:?} shape", c.n[0], c.n[1], c.n[2], c.shape);
+    println!("  {} sources, {} mosaic domains, {} phi steps, {}x{} oversample", p.sources.len(), p.domains, p.phisteps, p.oversample, p.oversample);
     println!(
         "  distance={} detsize={}x{} pixel={} meters ({}x{} pixels)",
-        fmt_g(d.distance),
-        fmt_g(d.detsize_f),
-        fmt_g(d.detsize_s),
-        fmt_g(d.pixel_size),
-        d.fpixels,
-        d.spixels
+        fmt_g(d.distance), fmt_g(d.detsize_f), fmt_g(d.detsize_s), fmt_g(d.pixel_size), d.fpixels, d.spixels
     );
-    println!(
-        "DETECTOR_PIX0_VECTOR {:.15} {:.15} {:.15}",
-        d.pix0[0], d.pix0[1], d.pix0[2]
-    );
+    println!("DETECTOR_PIX0_VECTOR {:.15} {:.15} {:.15}", d.pix0[0], d.pix0[1], d.pix0[2]);
 }
 
 /// SMV header values exactly as nanoBragg.c writes them.
@@ -278,20 +217,11 @@ fn in_roi(p: &Plan, idx: usize) -> bool {
 pub fn int_pixels(p: &Plan, image: &[f32], scale: f64, adc: f64) -> Vec<u16> {
     let [x0, x1, y0, y1] = p.roi;
     let mut out = vec![0u16; image.len()];
-    for (slow, (row, pixels)) in out
-        .chunks_mut(p.fpixels)
-        .zip(image.chunks(p.fpixels))
-        .enumerate()
-    {
+    for (slow, (row, pixels)) in out.chunks_mut(p.fpixels).zip(image.chunks(p.fpixels)).enumerate() {
         if slow < y0 || slow > y1 {
             continue;
         }
-        for (o, &v) in row
-            .iter_mut()
-            .zip(pixels)
-            .take(x1.saturating_add(1))
-            .skip(x0)
-        {
+        for (o, &v) in row.iter_mut().zip(pixels).take(x1.saturating_add(1)).skip(x0) {
             let test = (v as f64 * scale + adc).clamp(0.0, 65535.0);
             *o = ((test + 0.5) as f32) as u16;
         }
@@ -301,17 +231,7 @@ pub fn int_pixels(p: &Plan, image: &[f32], scale: f64, adc: f64) -> Vec<u16> {
 
 /// PGM bytes: value·scale truncated, capped at 255.
 pub fn pgm_pixels(p: &Plan, image: &[f32], scale: f64) -> Vec<u8> {
-    image
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            if in_roi(p, i) {
-                (v as f64 * scale).min(255.0) as u8
-            } else {
-                0
-            }
-        })
-        .collect()
+    image.iter().enumerate().map(|(i, &v)| if in_roi(p, i) { (v as f64 * scale).min(255.0) as u8 } else { 0 }).collect()
 }
 
 /// Every output file's bytes, printing nanoBragg.c's report lines on the way; nothing is
@@ -342,58 +262,24 @@ fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<Vec<(PathBuf
     }
     let mut files = vec![(o.floatfile.clone(), rawfloat::encode_float_image(&r.image))];
     let (max_x, max_y) = max_position(p, st.max_i, st.max_at);
-    say(format!(
-        "max_I = {}  at {} {}",
-        fmt_g(st.max_i),
-        fmt_g(max_x),
-        fmt_g(max_y)
-    ));
-    say(format!(
-        "mean= {} rms= {} rmsd= {}",
-        fmt_g(st.mean),
-        fmt_g(st.rms),
-        fmt_g(st.rmsd)
-    ));
-    let int_scale = if o.intfile_scale > 0.0 {
-        o.intfile_scale
-    } else if st.max_i > 0.0 {
-        55000.0 / st.max_i
-    } else {
-        1.0
-    };
+    say(format!("max_I = {}  at {} {}", fmt_g(st.max_i), fmt_g(max_x), fmt_g(max_y)));
+    say(format!("mean= {} rms= {} rmsd= {}", fmt_g(st.mean), fmt_g(st.rms), fmt_g(st.rmsd)));
+    let int_scale = if o.intfile_scale > 0.0 { o.intfile_scale } else if st.max_i > 0.0 { 55000.0 / st.max_i } else { 1.0 };
     say(format!("intfile_scale = {}", fmt_g(int_scale)));
     let header = smv_header(e);
-    files.push((
-        o.intfile.clone(),
-        encode_smv(&header, &int_pixels(p, &r.image, int_scale, o.adc_offset)),
-    ));
+    files.push((o.intfile.clone(), encode_smv(&header, &int_pixels(p, &r.image, int_scale, o.adc_offset))));
     if let Some(path) = &o.pgmfile {
-        let scale = if o.pgm_scale > 0.0 {
-            o.pgm_scale
-        } else if st.rmsd > 0.0 {
-            250.0 / (5.0 * st.rmsd)
-        } else {
-            int_scale
-        };
+        let scale = if o.pgm_scale > 0.0 { o.pgm_scale } else if st.rmsd > 0.0 { 250.0 / (5.0 * st.rmsd) } else { int_scale };
         say(format!("pgm_scale = {}", fmt_g(scale)));
-        files.push((
-            path.clone(),
-            pgm::encode_pgm(p.fpixels, p.spixels, &pgm_pixels(p, &r.image, scale), scale),
-        ));
+        files.push((path.clone(), pgm::encode_pgm(p.fpixels, p.spixels, &pgm_pixels(p, &r.image, scale), scale)));
     }
     if let Some(path) = &o.pngfile {
         let opts = png::PngOptions::from_output(o, |i| in_roi(p, i));
-        files.push((
-            path.clone(),
-            png::png_bytes(p.fpixels, p.spixels, &r.image, &opts)?,
-        ));
+        files.push((path.clone(), png::png_bytes(p.fpixels, p.spixels, &r.image, &opts)?));
     }
     if let Some(path) = &o.noisefile {
         let noise = rng::noise_image(&r.image, |i| in_roi(p, i), o.seed, o.adc_offset);
-        say(format!(
-            "{:.0} photons on noise image ({} overloads)",
-            noise.photons, noise.overloads
-        ));
+        say(format!("{:.0} photons on noise image ({} overloads)", noise.photons, noise.overloads));
         files.push((path.clone(), encode_smv(&header, &noise.pixels)));
     }
     Ok(files)
@@ -403,8 +289,7 @@ fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<Vec<(PathBuf
 fn print_pixels(p: &Plan, image: &[f32], only: Option<(i64, i64)>) {
     for (idx, v) in image.iter().enumerate() {
         let (fast, slow) = (idx % p.fpixels, idx / p.fpixels);
-        let selected =
-            only.is_none_or(|(f, s)| f < 0 || (f as usize == fast && s as usize == slow));
+        let selected = only.is_none_or(|(f, s)| f < 0 || (f as usize == fast && s as usize == slow));
         if selected && p.renders(fast, slow) {
             println!("{fast:4} {slow:4} : pixel {}", fmt_g(*v as f64));
         }

@@ -30,27 +30,12 @@ pub struct Workload {
 /// The workloads, reading structure factors for W4 from `hkl` (see [`write_smooth_hkl`]).
 /// Outputs go to the current directory.
 pub fn workloads(size: Size, hkl: &Path) -> Vec<Workload> {
-    let pixels =
-        |full: usize, small: usize| if size == Size::Full { full } else { small }.to_string();
+    let pixels = |full: usize, small: usize| if size == Size::Full { full } else { small }.to_string();
     let build = |name, summary, flags: &str, detpixels: String| {
         let mut args: Vec<String> = flags.split_whitespace().map(String::from).collect();
         args.extend(["-detpixels".into(), detpixels]);
-        args.extend(
-            [
-                "-floatfile",
-                "float.bin",
-                "-intfile",
-                "int.img",
-                "-nopgm",
-                "-nonoise",
-            ]
-            .map(String::from),
-        );
-        Workload {
-            name,
-            summary,
-            args,
-        }
+        args.extend(["-floatfile", "float.bin", "-intfile", "int.img", "-nopgm", "-nonoise"].map(String::from));
+        Workload { name, summary, args }
     };
     let mut w4 = build(
         "W4",
@@ -58,8 +43,7 @@ pub fn workloads(size: Size, hkl: &Path) -> Vec<Workload> {
         "-cell 50 50 50 90 90 90 -lambda 1 -N 2 -distance 150",
         pixels(256, 128),
     );
-    w4.args
-        .splice(0..0, ["-hkl".to_string(), hkl.display().to_string()]);
+    w4.args.splice(0..0, ["-hkl".to_string(), hkl.display().to_string()]);
     vec![
         build(
             "W1",
@@ -93,10 +77,7 @@ pub fn write_smooth_hkl(path: &Path) -> Result<()> {
         for k in -6..=6 {
             for l in -6..=6 {
                 let (hf, kf, lf) = (h as f64, k as f64, l as f64);
-                let f = 95.0
-                    + 25.0 * (0.9 * hf + 0.2).cos()
-                    + 18.0 * (0.7 * kf - 0.4).sin()
-                    + 12.0 * (0.5 * lf + 1.1).cos()
+                let f = 95.0 + 25.0 * (0.9 * hf + 0.2).cos() + 18.0 * (0.7 * kf - 0.4).sin() + 12.0 * (0.5 * lf + 1.1).cos()
                     + 0.8 * hf * kf
                     - 0.5 * kf * lf
                     + 0.3 * hf * lf;
@@ -111,35 +92,23 @@ pub fn write_smooth_hkl(path: &Path) -> Result<()> {
 pub fn plan_for(args: &[String]) -> Result<Plan> {
     match parse(args, -1)? {
         Command::Run(raw) => Ok(Plan::new(&resolve(&raw)?)),
-        Command::Help => Err(Error::Usage(
-            "a workload cannot be a request for help".into(),
-        )),
+        Command::Help => Err(Error::Usage("a workload cannot be a request for help".into())),
     }
 }
 
 /// Pixels the plan renders.
 pub fn rendered_pixels(plan: &Plan) -> u64 {
-    (0..plan.spixels)
-        .map(|s| (0..plan.fpixels).filter(|&f| plan.renders(f, s)).count() as u64)
-        .sum()
+    (0..plan.spixels).map(|s| (0..plan.fpixels).filter(|&f| plan.renders(f, s)).count() as u64).sum()
 }
 
 /// Terms summed: rendered pixels × sub-pixels × layers × sources × φ steps × mosaic domains.
 pub fn terms(plan: &Plan) -> u64 {
-    let per_pixel = plan.oversample
-        * plan.oversample
-        * plan.thicksteps
-        * plan.sources.len()
-        * plan.phisteps
-        * plan.domains;
+    let per_pixel = plan.oversample * plan.oversample * plan.thicksteps * plan.sources.len() * plan.phisteps * plan.domains;
     rendered_pixels(plan) * per_pixel as u64
 }
 
 #[derive(clap::Parser, Debug)]
-#[command(
-    name = "nanobragg bench",
-    about = "Time the performance workloads W1-W4 (docs/performance.md) on this machine"
-)]
+#[command(name = "nanobragg bench", about = "Time the performance workloads W1-W4 (docs/performance.md) on this machine")]
 struct BenchArgs {
     /// engine to time; `all` times the CPU and the GPU engine
     #[arg(long, value_enum, default_value = "all")]
@@ -178,9 +147,7 @@ pub fn main(args: &[String]) -> i32 {
 
 /// Run `nanobragg bench` with its arguments (after the word `bench`).
 pub fn run(args: &[String]) -> Result<()> {
-    let opts = match <BenchArgs as clap::Parser>::try_parse_from(
-        std::iter::once("nanobragg bench".to_string()).chain(args.iter().cloned()),
-    ) {
+    let opts = match <BenchArgs as clap::Parser>::try_parse_from(std::iter::once("nanobragg bench".to_string()).chain(args.iter().cloned())) {
         Ok(o) => o,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
             print!("{e}");
@@ -202,21 +169,10 @@ pub fn run(args: &[String]) -> Result<()> {
     let hkl = scratch.0.join("smooth.hkl");
     write_smooth_hkl(&hkl)?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "nanobragg bench: {} runs each, median; {cpus} CPUs; render = engine alone, process = whole program",
-        opts.runs
-    );
-    let mut header = format!(
-        "{:<4} {:<6} {:>10} {:>9} {:>9} {:>10}",
-        "work", "engine", "render s", "pixel/s", "term/s", "process s"
-    );
+    println!("nanobragg bench: {} runs each, median; {cpus} CPUs; render = engine alone, process = whole program", opts.runs);
+    let mut header = format!("{:<4} {:<6} {:>10} {:>9} {:>9} {:>10}", "work", "engine", "render s", "pixel/s", "term/s", "process s");
     if let Some(p) = &other {
-        header.push_str(&format!(
-            " {:>10} {:>8}   (other: {})",
-            "other s",
-            "ratio",
-            p.display()
-        ));
+        header.push_str(&format!(" {:>10} {:>8}   (other: {})", "other s", "ratio", p.display()));
     }
     println!("{header}");
     for w in workloads(opts.size, &hkl) {
@@ -239,12 +195,7 @@ pub fn run(args: &[String]) -> Result<()> {
             for _ in 0..opts.runs {
                 process.push(time_process(&ours, &ours_args, &scratch.0, &[])?);
                 if let (Some(p), None) = (&other, other_time) {
-                    theirs.push(time_process(
-                        p,
-                        &w.args,
-                        &scratch.0,
-                        &[("OMP_NUM_THREADS", cpus.to_string())],
-                    )?);
+                    theirs.push(time_process(p, &w.args, &scratch.0, &[("OMP_NUM_THREADS", cpus.to_string())])?);
                 }
             }
             if !theirs.is_empty() {
@@ -262,35 +213,19 @@ pub fn run(args: &[String]) -> Result<()> {
                 process.as_secs_f64()
             );
             if let Some(t) = other_time {
-                row.push_str(&format!(
-                    " {:>10.4} {:>8.2}",
-                    t.as_secs_f64(),
-                    t.as_secs_f64() / process.as_secs_f64()
-                ));
+                row.push_str(&format!(" {:>10.4} {:>8.2}", t.as_secs_f64(), t.as_secs_f64() / process.as_secs_f64()));
             }
             println!("{row}");
         }
-        println!(
-            "     {}: {} — {pixels} pixels, {terms} terms",
-            w.name, w.summary
-        );
+        println!("     {}: {} — {pixels} pixels, {terms} terms", w.name, w.summary);
     }
     Ok(())
 }
 
 /// A rate with three significant digits and an SI prefix ("61.4M").
 fn si(x: f64) -> String {
-    let (scaled, prefix) = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
-        .into_iter()
-        .find(|(s, _)| x >= *s)
-        .map_or((x, ""), |(s, p)| (x / s, p));
-    let decimals = if scaled >= 100.0 {
-        0
-    } else if scaled >= 10.0 {
-        1
-    } else {
-        2
-    };
+    let (scaled, prefix) = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")].into_iter().find(|(s, _)| x >= *s).map_or((x, ""), |(s, p)| (x / s, p));
+    let decimals = if scaled >= 100.0 { 0 } else if scaled >= 10.0 { 1 } else { 2 };
     format!("{scaled:.decimals$}{prefix}")
 }
 
@@ -312,12 +247,7 @@ fn median_render(plan: &Plan, choice: EngineChoice, runs: u32) -> Result<Duratio
 
 /// Wall time of one run of `program`, output discarded; each run starts without the
 /// structure-factor cache so that every run does the same work.
-fn time_process(
-    program: &Path,
-    args: &[String],
-    dir: &Path,
-    env: &[(&str, String)],
-) -> Result<Duration> {
+fn time_process(program: &Path, args: &[String], dir: &Path, env: &[(&str, String)]) -> Result<Duration> {
     let _ = std::fs::remove_file(dir.join("Fdump.bin"));
     let start = Instant::now();
     let status = std::process::Command::new(program)
@@ -330,11 +260,7 @@ fn time_process(
         .map_err(|e| Error::io(program, e))?;
     let elapsed = start.elapsed();
     if !status.success() {
-        return Err(Error::Usage(format!(
-            "{} {} failed ({status})",
-            program.display(),
-            args.join(" ")
-        )));
+        return Err(Error::Usage(format!("{} {} failed ({status})", program.display(), args.join(" "))));
     }
     Ok(elapsed)
 }
@@ -379,26 +305,15 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let hkl = dir.join("smooth.hkl");
         write_smooth_hkl(&hkl).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&hkl).unwrap().lines().count(),
-            13 * 13 * 13
-        );
+        assert_eq!(std::fs::read_to_string(&hkl).unwrap().lines().count(), 13 * 13 * 13);
         let w = workloads(Size::Full, &hkl);
         let w2 = plan_for(&w[1].args).unwrap();
         // 2×2 sub-pixels × 15 sources × 10 φ steps × 10 domains: 6000 terms per pixel on 128²
         assert_eq!(terms(&w2), 128 * 128 * 6000);
         let w1 = plan_for(&w[0].args).unwrap();
-        assert_eq!(
-            (rendered_pixels(&w1), terms(&w1)),
-            (1024 * 1024, 1024 * 1024)
-        );
+        assert_eq!((rendered_pixels(&w1), terms(&w1)), (1024 * 1024, 1024 * 1024));
         let small = workloads(Size::Small, &hkl);
-        assert!(
-            small
-                .iter()
-                .zip(&w)
-                .all(|(s, f)| s.name == f.name && s.args.len() == f.args.len())
-        );
+        assert!(small.iter().zip(&w).all(|(s, f)| s.name == f.name && s.args.len() == f.args.len()));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -29,8 +29,7 @@ pub struct ImageDiff {
 /// Compare over the pixels `include` selects (all when it always returns true).
 pub fn diff(a: &[f32], b: &[f32], include: impl Fn(usize) -> bool) -> ImageDiff {
     assert_eq!(a.len(), b.len(), "images differ in size");
-    let (mut n, mut sa, mut sb, mut saa, mut sbb, mut sab, mut sq) =
-        (0usize, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut n, mut sa, mut sb, mut saa, mut sbb, mut sab, mut sq) = (0usize, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut worst, mut worst_d, mut max_b) = (0usize, -1.0f64, 0.0f64);
     for i in (0..a.len()).filter(|&i| include(i)) {
         let (x, y) = (a[i] as f64, b[i] as f64);
@@ -64,25 +63,13 @@ pub fn diff(a: &[f32], b: &[f32], include: impl Fn(usize) -> bool) -> ImageDiff 
         correlation,
         rmse: (sq / nf).sqrt(),
         max_abs_diff: worst_d,
-        max_diff_over_max: if max_b > 0.0 {
-            worst_d / max_b
-        } else if worst_d == 0.0 {
-            0.0
-        } else {
-            f64::INFINITY
-        },
+        max_diff_over_max: if max_b > 0.0 { worst_d / max_b } else if worst_d == 0.0 { 0.0 } else { f64::INFINITY },
         worst_index: worst,
         worst_a: a.get(worst).map_or(0.0, |&v| v as f64),
         worst_b: b.get(worst).map_or(0.0, |&v| v as f64),
         sum_a: sa,
         sum_b: sb,
-        sum_ratio: if sb != 0.0 {
-            sa / sb
-        } else if sa == 0.0 {
-            1.0
-        } else {
-            f64::INFINITY
-        },
+        sum_ratio: if sb != 0.0 { sa / sb } else if sa == 0.0 { 1.0 } else { f64::INFINITY },
         max_b,
     }
 }
@@ -123,30 +110,12 @@ pub struct RelativeDiff {
 pub const RELATIVE_FLOOR: f64 = 1e-3;
 
 /// Relative differences over the pixels `include` selects, guarded by `floor`.
-pub fn relative_diff(
-    a: &[f32],
-    b: &[f32],
-    include: impl Fn(usize) -> bool,
-    floor: f64,
-    tolerance: f64,
-) -> RelativeDiff {
-    let mut worst = RelativeDiff {
-        floor,
-        max_rel_diff: 0.0,
-        index: 0,
-        a: 0.0,
-        b: 0.0,
-        tolerance,
-        over_tolerance: 0,
-    };
+pub fn relative_diff(a: &[f32], b: &[f32], include: impl Fn(usize) -> bool, floor: f64, tolerance: f64) -> RelativeDiff {
+    let mut worst = RelativeDiff { floor, max_rel_diff: 0.0, index: 0, a: 0.0, b: 0.0, tolerance, over_tolerance: 0 };
     for i in (0..a.len().min(b.len())).filter(|&i| include(i)) {
         let (x, y) = (a[i] as f64, b[i] as f64);
         let rel = (x - y).abs() / y.abs().max(floor);
-        let rel = if rel.is_nan() && x != y {
-            f64::INFINITY
-        } else {
-            rel
-        };
+        let rel = if rel.is_nan() && x != y { f64::INFINITY } else { rel };
         if rel > tolerance {
             worst.over_tolerance += 1;
         }
@@ -179,19 +148,12 @@ pub const SAMPLE_SEED: u64 = 0x6e62_5f73_6565;
 
 /// Up to `n` of the `eligible` pixels: the brightest half (by the candidate's values) and a
 /// seeded uniform sample of the rest.
-pub fn sample_pixels(
-    candidate: &[f32],
-    eligible: impl Fn(usize) -> bool,
-    n: usize,
-    seed: u64,
-) -> Sample {
+pub fn sample_pixels(candidate: &[f32], eligible: impl Fn(usize) -> bool, n: usize, seed: u64) -> Sample {
     let mut pool: Vec<usize> = (0..candidate.len()).filter(|&i| eligible(i)).collect();
     let n = n.min(pool.len());
     let brightest = n.div_ceil(2);
     if brightest > 0 {
-        pool.select_nth_unstable_by(brightest - 1, |&x, &y| {
-            candidate[y].total_cmp(&candidate[x])
-        });
+        pool.select_nth_unstable_by(brightest - 1, |&x, &y| candidate[y].total_cmp(&candidate[x]));
     }
     let (top, rest) = pool.split_at_mut(brightest);
     let mut pixels = top.to_vec();
@@ -203,12 +165,7 @@ pub fn sample_pixels(
         pixels.push(rest[k]);
     }
     pixels.sort_unstable();
-    Sample {
-        pixels,
-        brightest,
-        random: n - brightest,
-        seed,
-    }
+    Sample { pixels, brightest, random: n - brightest, seed }
 }
 
 /// SplitMix64: a small, well-mixed generator for picking sample pixels.
@@ -224,16 +181,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 pub fn recompute(plan: &Plan, switched_at: Option<usize>, pixels: &[usize]) -> Vec<f32> {
     let values: Vec<f32> = pixels
         .par_iter()
-        .map(|&i| {
-            cpu::render_pixel(
-                plan,
-                i % plan.fpixels,
-                i / plan.fpixels,
-                pixel_context(plan, switched_at, i),
-                None,
-            )
-            .value
-        })
+        .map(|&i| cpu::render_pixel(plan, i % plan.fpixels, i / plan.fpixels, pixel_context(plan, switched_at, i), None).value)
         .collect();
     let mut image = vec![0.0f32; plan.pixels()];
     for (&i, v) in pixels.iter().zip(values) {
@@ -292,27 +240,14 @@ mod tests {
         let eligible = |i: usize| i >= 10;
         let s = sample_pixels(&image, eligible, 10, 7);
         assert_eq!((s.brightest, s.random, s.pixels.len()), (5, 5, 10));
-        assert!(
-            s.pixels.windows(2).all(|w| w[0] < w[1]),
-            "sorted and distinct"
-        );
+        assert!(s.pixels.windows(2).all(|w| w[0] < w[1]), "sorted and distinct");
         assert!(s.pixels.iter().all(|&i| i >= 10));
         let mut by_value: Vec<usize> = (10..100).collect();
         by_value.sort_by(|&x, &y| image[y].total_cmp(&image[x]));
-        assert!(
-            by_value[..5].iter().all(|i| s.pixels.contains(i)),
-            "the five brightest are in"
-        );
-        assert_eq!(
-            sample_pixels(&image, eligible, 10, 7),
-            s,
-            "seeded: reproducible"
-        );
+        assert!(by_value[..5].iter().all(|i| s.pixels.contains(i)), "the five brightest are in");
+        assert_eq!(sample_pixels(&image, eligible, 10, 7), s, "seeded: reproducible");
         assert_ne!(sample_pixels(&image, eligible, 10, 8).pixels, s.pixels);
-        assert_eq!(
-            sample_pixels(&image, eligible, 1000, 7).pixels,
-            (10..100).collect::<Vec<_>>()
-        );
+        assert_eq!(sample_pixels(&image, eligible, 1000, 7).pixels, (10..100).collect::<Vec<_>>());
     }
 
     #[test]

@@ -18,17 +18,9 @@ pub fn before_render(exp: &Experiment, plan: &Plan) -> Result<()> {
     }
 }
 
-pub fn after_render(
-    exp: &Experiment,
-    plan: &Plan,
-    rendered: &Rendered,
-    backend: Option<&str>,
-) -> Result<()> {
+pub fn after_render(exp: &Experiment, plan: &Plan, rendered: &Rendered, backend: Option<&str>) -> Result<()> {
     if let Some((slow, fast)) = exp.output.trace_pixel {
-        print!(
-            "{}",
-            trace::trace_rendered(exp, plan, rendered, slow, fast, backend)?
-        );
+        print!("{}", trace::trace_rendered(exp, plan, rendered, slow, fast, backend)?);
     }
     if let Some(n) = exp.output.validate {
         println!("{}", validate(plan, rendered, n));
@@ -44,12 +36,7 @@ pub fn validate(plan: &Plan, rendered: &Rendered, n: usize) -> String {
     if rendered.engine == EngineUsed::Cpu {
         return "note: -validate checks a GPU render against the f64 CPU engine; this run used the CPU engine, nothing to check".into();
     }
-    let sample = sample_pixels(
-        &rendered.image,
-        |i| plan.renders(i % plan.fpixels, i / plan.fpixels),
-        n,
-        SAMPLE_SEED,
-    );
+    let sample = sample_pixels(&rendered.image, |i| plan.renders(i % plan.fpixels, i / plan.fpixels), n, SAMPLE_SEED);
     let reference = recompute(plan, rendered.interpolation_switched_at, &sample.pixels);
     let floor = RELATIVE_FLOOR * rendered.stats.max_i;
     let in_sample = |i: usize| sample.pixels.binary_search(&i).is_ok();

@@ -14,9 +14,7 @@ const CGROUP_CURRENT: &str = "/sys/fs/cgroup/memory.current";
 /// the cgroup limit. `None` when neither is known (not Linux), and callers fall back to their
 /// fixed caps.
 pub fn available_bytes() -> Option<u64> {
-    let system = std::fs::read_to_string(MEMINFO)
-        .ok()
-        .and_then(|t| mem_available(&t));
+    let system = std::fs::read_to_string(MEMINFO).ok().and_then(|t| mem_available(&t));
     let group = cgroup_room(
         std::fs::read_to_string(CGROUP_MAX).ok().as_deref(),
         std::fs::read_to_string(CGROUP_CURRENT).ok().as_deref(),
@@ -56,11 +54,7 @@ pub fn human_bytes(bytes: f64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{value:.0} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    if unit == 0 { format!("{value:.0} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
 /// Refuses `what` when its estimated `needed` bytes exceed the available memory. `needed` is
@@ -111,13 +105,8 @@ mod tests {
 
     #[test]
     fn refusal_names_needed_and_available() {
-        let e = check_fits_in("a 10 × 10 detector", 4096.0, Some(1024))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("a 10 × 10 detector") && e.contains("4.0 KiB") && e.contains("1.0 KiB"),
-            "{e}"
-        );
+        let e = check_fits_in("a 10 × 10 detector", 4096.0, Some(1024)).unwrap_err().to_string();
+        assert!(e.contains("a 10 × 10 detector") && e.contains("4.0 KiB") && e.contains("1.0 KiB"), "{e}");
         assert!(check_fits_in("x", 1024.0, Some(1024)).is_ok());
         assert!(check_fits_in("x", f64::INFINITY, None).is_ok());
         assert!(check_fits_in("x", f64::INFINITY, Some(u64::MAX)).is_err());

@@ -3,9 +3,7 @@
 fn main() {
     die_quietly_on_closed_pipe();
     quiet_headless_vulkan();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .format_timestamp(None)
-        .init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).format_timestamp(None).init();
     let args = match utf8_args() {
         Ok(args) => args,
         Err(e) => fail(e),

@@ -10,11 +10,7 @@ pub fn dot(a: V3, b: V3) -> f64 {
 }
 
 pub fn cross(x: V3, y: V3) -> V3 {
-    [
-        x[1] * y[2] - x[2] * y[1],
-        x[2] * y[0] - x[0] * y[2],
-        x[0] * y[1] - x[1] * y[0],
-    ]
+    [x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]]
 }
 
 pub fn magnitude(v: V3) -> f64 {
@@ -28,11 +24,7 @@ pub fn scale(v: V3, s: f64) -> V3 {
 /// Unit vector and the original length; a zero vector stays zero (as C's `unitize`).
 pub fn unitize(v: V3) -> (V3, f64) {
     let mag = magnitude(v);
-    if mag != 0.0 {
-        ([v[0] / mag, v[1] / mag, v[2] / mag], mag)
-    } else {
-        ([0.0; 3], mag)
-    }
+    if mag != 0.0 { ([v[0] / mag, v[1] / mag, v[2] / mag], mag) } else { ([0.0; 3], mag) }
 }
 
 /// Vector with its direction kept and its length set (C `vector_rescale`).
@@ -41,11 +33,7 @@ pub fn rescale(v: V3, new_magnitude: f64) -> V3 {
     if old <= 0.0 {
         old = 1.0;
     }
-    [
-        new_magnitude / old * v[0],
-        new_magnitude / old * v[1],
-        new_magnitude / old * v[2],
-    ]
+    [new_magnitude / old * v[0], new_magnitude / old * v[1], new_magnitude / old * v[2]]
 }
 
 /// Rotation about x, then y, then z (radians); a zero angle is skipped exactly as in C.
@@ -130,28 +118,16 @@ pub fn polarization_factor(kahn: f64, incident: V3, diffracted: V3, axis: V3) ->
 
 /// Four-point Lagrange interpolation at `x` through (xa[i], ya[i]).
 pub fn polint(xa: &[f64; 4], ya: &[f64; 4], x: f64) -> f64 {
-    let x0 = (x - xa[1]) * (x - xa[2]) * (x - xa[3]) * ya[0]
-        / ((xa[0] - xa[1]) * (xa[0] - xa[2]) * (xa[0] - xa[3]));
-    let x1 = (x - xa[0]) * (x - xa[2]) * (x - xa[3]) * ya[1]
-        / ((xa[1] - xa[0]) * (xa[1] - xa[2]) * (xa[1] - xa[3]));
-    let x2 = (x - xa[0]) * (x - xa[1]) * (x - xa[3]) * ya[2]
-        / ((xa[2] - xa[0]) * (xa[2] - xa[1]) * (xa[2] - xa[3]));
-    let x3 = (x - xa[0]) * (x - xa[1]) * (x - xa[2]) * ya[3]
-        / ((xa[3] - xa[0]) * (xa[3] - xa[1]) * (xa[3] - xa[2]));
+    let x0 = (x - xa[1]) * (x - xa[2]) * (x - xa[3]) * ya[0] / ((xa[0] - xa[1]) * (xa[0] - xa[2]) * (xa[0] - xa[3]));
+    let x1 = (x - xa[0]) * (x - xa[2]) * (x - xa[3]) * ya[1] / ((xa[1] - xa[0]) * (xa[1] - xa[2]) * (xa[1] - xa[3]));
+    let x2 = (x - xa[0]) * (x - xa[1]) * (x - xa[3]) * ya[2] / ((xa[2] - xa[0]) * (xa[2] - xa[1]) * (xa[2] - xa[3]));
+    let x3 = (x - xa[0]) * (x - xa[1]) * (x - xa[2]) * ya[3] / ((xa[3] - xa[0]) * (xa[3] - xa[1]) * (xa[3] - xa[2]));
     x0 + x1 + x2 + x3
 }
 
 /// Tricubic interpolation of a 4×4×4 neighbourhood `ya[h][k][l]` at (x1, x2, x3), nesting the
 /// 1-D interpolation l first, then k, then h (the order nanoBragg.c uses).
-pub fn polin3(
-    x1a: &[f64; 4],
-    x2a: &[f64; 4],
-    x3a: &[f64; 4],
-    ya: &[[[f64; 4]; 4]; 4],
-    x1: f64,
-    x2: f64,
-    x3: f64,
-) -> f64 {
+pub fn polin3(x1a: &[f64; 4], x2a: &[f64; 4], x3a: &[f64; 4], ya: &[[[f64; 4]; 4]; 4], x1: f64, x2: f64, x3: f64) -> f64 {
     let mut along_h = [0.0; 4];
     for (j, plane) in ya.iter().enumerate() {
         let mut along_k = [0.0; 4];
@@ -211,8 +187,7 @@ mod tests {
 
     #[test]
     fn tricubic_reproduces_cubic_polynomials() {
-        let f =
-            |h: f64, k: f64, l: f64| 1.0 + h * h * h - 2.0 * k * k * l + 0.5 * l * l * l + h * k;
+        let f = |h: f64, k: f64, l: f64| 1.0 + h * h * h - 2.0 * k * k * l + 0.5 * l * l * l + h * k;
         let xs = [-1.0, 0.0, 1.0, 2.0];
         let mut ya = [[[0.0; 4]; 4]; 4];
         for i in 0..4 {

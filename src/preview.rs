@@ -27,8 +27,7 @@ pub struct ImageSummary {
 /// Statistics over the pixels the run rendered.
 pub fn summarize(plan: &Plan, image: &[f32]) -> ImageSummary {
     let rendered = |i: usize| plan.renders(i % plan.fpixels, i / plan.fpixels);
-    let (mut n, mut sum, mut zeros, mut max, mut max_idx) =
-        (0usize, 0.0f64, 0usize, f64::NEG_INFINITY, 0usize);
+    let (mut n, mut sum, mut zeros, mut max, mut max_idx) = (0usize, 0.0f64, 0usize, f64::NEG_INFINITY, 0usize);
     for (i, &v) in image.iter().enumerate().filter(|&(i, _)| rendered(i)) {
         let v = v as f64;
         n += 1;
@@ -77,22 +76,10 @@ pub struct Pooled {
 }
 
 /// Max-pool so that the longer side is at most `max_side` (factor 1 leaves the image as is).
-pub fn max_pool(
-    width: usize,
-    height: usize,
-    image: &[f32],
-    rendered: impl Fn(usize) -> bool,
-    max_side: usize,
-) -> Pooled {
+pub fn max_pool(width: usize, height: usize, image: &[f32], rendered: impl Fn(usize) -> bool, max_side: usize) -> Pooled {
     let factor = width.max(height).div_ceil(max_side.max(1)).max(1);
     let (w, h) = (width.div_ceil(factor), height.div_ceil(factor));
-    let mut pooled = Pooled {
-        width: w,
-        height: h,
-        factor,
-        image: vec![0.0; w * h],
-        rendered: vec![false; w * h],
-    };
+    let mut pooled = Pooled { width: w, height: h, factor, image: vec![0.0; w * h], rendered: vec![false; w * h] };
     for (i, &v) in image.iter().enumerate().take(width * height) {
         if !rendered(i) {
             continue;
@@ -108,9 +95,7 @@ pub fn max_pool(
 
 /// `<floatfile stem>_preview.png` beside the float image.
 pub fn preview_path(floatfile: &Path) -> PathBuf {
-    let stem = floatfile
-        .file_stem()
-        .map_or_else(|| "floatimage".into(), |s| s.to_string_lossy().into_owned());
+    let stem = floatfile.file_stem().map_or_else(|| "floatimage".into(), |s| s.to_string_lossy().into_owned());
     floatfile.with_file_name(format!("{stem}_preview.png"))
 }
 
@@ -118,37 +103,12 @@ pub fn preview_path(floatfile: &Path) -> PathBuf {
 pub fn write_preview(o: &Output, plan: &Plan, image: &[f32]) -> Result<()> {
     let summary = summarize(plan, image);
     println!("{}", summary.line());
-    let pooled = max_pool(
-        plan.fpixels,
-        plan.spixels,
-        image,
-        |i| plan.renders(i % plan.fpixels, i / plan.fpixels),
-        MAX_PREVIEW_SIDE,
-    );
-    let scale = if o.pngscale > 0.0 {
-        o.pngscale
-    } else if summary.p99_5 > 0.0 {
-        255.0 / summary.p99_5
-    } else {
-        0.0
-    };
-    let opts = PngOptions {
-        scale,
-        log: o.png_log,
-        percentile: DEFAULT_PERCENTILE,
-        colormap: o.png_colormap,
-        rendered: |j: usize| pooled.rendered[j],
-    };
+    let pooled = max_pool(plan.fpixels, plan.spixels, image, |i| plan.renders(i % plan.fpixels, i / plan.fpixels), MAX_PREVIEW_SIDE);
+    let scale = if o.pngscale > 0.0 { o.pngscale } else if summary.p99_5 > 0.0 { 255.0 / summary.p99_5 } else { 0.0 };
+    let opts = PngOptions { scale, log: o.png_log, percentile: DEFAULT_PERCENTILE, colormap: o.png_colormap, rendered: |j: usize| pooled.rendered[j] };
     let path = preview_path(&o.floatfile);
     write_png(&path, pooled.width, pooled.height, &pooled.image, &opts)?;
-    println!(
-        "preview: wrote {} ({}x{}, max-pooled {}x{})",
-        path.display(),
-        pooled.width,
-        pooled.height,
-        pooled.factor,
-        pooled.factor
-    );
+    println!("preview: wrote {} ({}x{}, max-pooled {}x{})", path.display(), pooled.width, pooled.height, pooled.factor, pooled.factor);
     Ok(())
 }
 
@@ -159,9 +119,7 @@ mod tests {
     #[test]
     fn pooling_keeps_the_brightest_pixel_of_each_block() {
         // 5x3 image pooled to at most 2 wide: factor 3, 2x1 output
-        let img: Vec<f32> = (0..15)
-            .map(|i| if i == 7 { 100.0 } else { i as f32 })
-            .collect();
+        let img: Vec<f32> = (0..15).map(|i| if i == 7 { 100.0 } else { i as f32 }).collect();
         let p = max_pool(5, 3, &img, |_| true, 2);
         assert_eq!((p.width, p.height, p.factor), (2, 1, 3));
         assert_eq!(p.image, vec![100.0, 14.0]);
@@ -181,22 +139,13 @@ mod tests {
     fn large_detectors_fit_the_limit() {
         let (w, h) = (2463, 2527);
         let p = max_pool(w, h, &[], |_| true, MAX_PREVIEW_SIDE);
-        assert!(
-            p.width.max(p.height) <= MAX_PREVIEW_SIDE
-                && p.width.max(p.height) > MAX_PREVIEW_SIDE / 2
-        );
+        assert!(p.width.max(p.height) <= MAX_PREVIEW_SIDE && p.width.max(p.height) > MAX_PREVIEW_SIDE / 2);
         assert_eq!(p.factor, 3);
     }
 
     #[test]
     fn preview_sits_beside_the_float_image() {
-        assert_eq!(
-            preview_path(Path::new("out/float.bin")),
-            PathBuf::from("out/float_preview.png")
-        );
-        assert_eq!(
-            preview_path(Path::new("floatimage.bin")),
-            PathBuf::from("floatimage_preview.png")
-        );
+        assert_eq!(preview_path(Path::new("out/float.bin")), PathBuf::from("out/float_preview.png"));
+        assert_eq!(preview_path(Path::new("floatimage.bin")), PathBuf::from("floatimage_preview.png"));
     }
 }

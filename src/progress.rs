@@ -37,9 +37,7 @@ impl RenderControl {
     /// Ask the render to stop; engines notice at their next pixel. False when it is too late
     /// (outputs being written, or the run over).
     pub fn cancel(&self) -> bool {
-        self.state
-            .compare_exchange(RENDERING, CANCELLED, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
+        self.state.compare_exchange(RENDERING, CANCELLED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
     }
 
     pub fn cancelled(&self) -> bool {
@@ -48,21 +46,14 @@ impl RenderControl {
 
     /// `Err(Interrupted)` once the render was asked to stop: what it produced is incomplete.
     pub fn stop_if_cancelled(&self) -> Result<()> {
-        if self.cancelled() {
-            Err(Error::Interrupted)
-        } else {
-            Ok(())
-        }
+        if self.cancelled() { Err(Error::Interrupted) } else { Ok(()) }
     }
 
     /// The render is complete and the outputs are about to be written: from here on a cancel
     /// request is refused, so no output is left half-written. `Err(Interrupted)` if the
     /// request came first.
     pub fn begin_writing(&self) -> Result<()> {
-        match self
-            .state
-            .compare_exchange(RENDERING, WRITING, Ordering::SeqCst, Ordering::SeqCst)
-        {
+        match self.state.compare_exchange(RENDERING, WRITING, Ordering::SeqCst, Ordering::SeqCst) {
             Ok(_) => Ok(()),
             Err(_) => Err(Error::Interrupted),
         }
@@ -95,10 +86,7 @@ const GRACE: Duration = Duration::from_secs(3);
 pub fn cancel_on_ctrl_c(control: &Arc<RenderControl>) {
     INSTALL.call_once(|| {
         let installed = ctrlc::set_handler(|| {
-            let target = CURRENT
-                .lock()
-                .ok()
-                .and_then(|slot| slot.as_ref().and_then(Weak::upgrade));
+            let target = CURRENT.lock().ok().and_then(|slot| slot.as_ref().and_then(Weak::upgrade));
             if let Some(control) = target
                 && control.cancel()
             {
@@ -136,11 +124,9 @@ const REDRAW: Duration = Duration::from_millis(100);
 impl ProgressDisplay {
     pub fn start(control: Arc<RenderControl>, rows: usize) -> ProgressDisplay {
         let bar = ProgressBar::with_draw_target(Some(rows as u64), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template(
-            "{spinner} rendering [{bar:40}] {pos}/{len} rows  {elapsed} (eta {eta})",
-        )
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style = ProgressStyle::with_template("{spinner} rendering [{bar:40}] {pos}/{len} rows  {elapsed} (eta {eta})")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         let stop = Arc::new(AtomicBool::new(false));
         let watching = Arc::clone(&stop);
@@ -151,10 +137,7 @@ impl ProgressDisplay {
             }
             bar.finish_and_clear();
         });
-        ProgressDisplay {
-            stop,
-            thread: Some(thread),
-        }
+        ProgressDisplay { stop, thread: Some(thread) }
     }
 }
 

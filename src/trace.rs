@@ -32,28 +32,13 @@ use crate::physics::{V3, dot, unitize};
 /// One line of a trace.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TraceLine {
-    Quantity {
-        name: String,
-        values: Vec<f64>,
-    },
+    Quantity { name: String, values: Vec<f64> },
     /// lattice factor at one φ step (source 0, mosaic domain 0)
-    Phi {
-        tic: usize,
-        phi_deg: f64,
-        k_frac: f64,
-        f_latt_b: f64,
-        f_latt: f64,
-    },
+    Phi { tic: usize, phi_deg: f64, k_frac: f64, f_latt_b: f64, f_latt: f64 },
 }
 
 /// Quantities C prints with `%d`.
-const INTEGER_QUANTITIES: &[&str] = &[
-    "hkl_rounded",
-    "steps",
-    "oversample_thick",
-    "oversample_polar",
-    "oversample_omega",
-];
+const INTEGER_QUANTITIES: &[&str] = &["hkl_rounded", "steps", "oversample_thick", "oversample_polar", "oversample_omega"];
 
 /// Quantities C prints only for the parallelepiped (`-square_xtal`) lattice factor.
 const SQUARE_ONLY: &[&str] = &["F_latt_a", "F_latt_b", "F_latt_c", "F_latt"];
@@ -71,14 +56,7 @@ pub struct Recorder<'a> {
 
 impl<'a> Recorder<'a> {
     pub fn new(plan: &'a Plan, fluence: f64, fast: usize, slow: usize) -> Self {
-        Recorder {
-            plan,
-            fluence,
-            fast,
-            slow,
-            lines: Vec::new(),
-            airpath: f64::NAN,
-        }
+        Recorder { plan, fluence, fast, slow, lines: Vec::new(), airpath: f64::NAN }
     }
 
     pub fn lines(&self) -> &[TraceLine] {
@@ -86,10 +64,7 @@ impl<'a> Recorder<'a> {
     }
 
     fn push(&mut self, name: &str, values: Vec<f64>) {
-        self.lines.push(TraceLine::Quantity {
-            name: name.to_string(),
-            values,
-        });
+        self.lines.push(TraceLine::Quantity { name: name.to_string(), values });
     }
 
     fn record(&mut self, name: &str, values: Vec<f64>) {
@@ -112,11 +87,7 @@ impl<'a> Recorder<'a> {
     fn constants_before(&self, name: &str) -> Vec<(&'static str, Vec<f64>)> {
         let p = self.plan;
         match name {
-            "pixel_pos_meters" => vec![
-                ("pix0_vector_meters", p.pix0.to_vec()),
-                ("fdet_vec", p.fdet.to_vec()),
-                ("sdet_vec", p.sdet.to_vec()),
-            ],
+            "pixel_pos_meters" => vec![("pix0_vector_meters", p.pix0.to_vec()), ("fdet_vec", p.fdet.to_vec()), ("sdet_vec", p.sdet.to_vec())],
             "diffracted_vec" => vec![
                 ("close_distance_meters", vec![p.close_distance]),
                 ("obliquity_factor", vec![p.close_distance / self.airpath]),
@@ -164,16 +135,8 @@ impl<'a> Recorder<'a> {
     fn final_cos_2theta(&self) -> f64 {
         let p = self.plan;
         let os = p.oversample;
-        let pos = p.subpixel_position(
-            self.fast,
-            self.slow,
-            os - 1,
-            os - 1,
-            p.thicksteps.saturating_sub(1),
-        );
-        p.sources
-            .last()
-            .map_or(f64::NAN, |src| dot(src.incident, unitize(pos).0))
+        let pos = p.subpixel_position(self.fast, self.slow, os - 1, os - 1, p.thicksteps.saturating_sub(1));
+        p.sources.last().map_or(f64::NAN, |src| dot(src.incident, unitize(pos).0))
     }
 }
 
@@ -186,13 +149,7 @@ impl Tracer for Recorder<'_> {
     }
     fn phi_step(&mut self, tic: usize, phi_deg: f64, k_frac: f64, f_latt_b: f64, f_latt: f64) {
         if self.plan.shape == XtalShape::Square {
-            self.lines.push(TraceLine::Phi {
-                tic,
-                phi_deg,
-                k_frac,
-                f_latt_b,
-                f_latt,
-            });
+            self.lines.push(TraceLine::Phi { tic, phi_deg, k_frac, f_latt_b, f_latt });
         }
     }
 }
@@ -210,25 +167,10 @@ pub fn format_trace(engine: &str, slow: usize, fast: usize, lines: &[TraceLine])
         match line {
             TraceLine::Quantity { name, values } => {
                 let integer = INTEGER_QUANTITIES.contains(&name.as_str());
-                let text: Vec<String> = values
-                    .iter()
-                    .map(|&v| {
-                        if integer {
-                            format!("{}", v as i64)
-                        } else {
-                            g15(v)
-                        }
-                    })
-                    .collect();
+                let text: Vec<String> = values.iter().map(|&v| if integer { format!("{}", v as i64) } else { g15(v) }).collect();
                 out.push_str(&format!("TRACE_{engine}: {name} {}\n", text.join(" ")));
             }
-            TraceLine::Phi {
-                tic,
-                phi_deg,
-                k_frac,
-                f_latt_b,
-                f_latt,
-            } => out.push_str(&format!(
+            TraceLine::Phi { tic, phi_deg, k_frac, f_latt_b, f_latt } => out.push_str(&format!(
                 "TRACE_{engine}_PHI phi_tic={tic} phi_deg={} k_frac={} F_latt_b={} F_latt={}\n",
                 g15(*phi_deg),
                 g15(*k_frac),
@@ -249,33 +191,18 @@ pub fn check_pixel(plan: &Plan, slow: usize, fast: usize) -> Result<()> {
         )));
     }
     if !plan.renders(fast, slow) {
-        return Err(Error::Usage(format!(
-            "-trace_pixel: pixel (slow {slow}, fast {fast}) is not rendered (outside -roi or masked)"
-        )));
+        return Err(Error::Usage(format!("-trace_pixel: pixel (slow {slow}, fast {fast}) is not rendered (outside -roi or masked)")));
     }
     Ok(())
 }
 
 /// Trace pixel (slow, fast) on the engine that produced `rendered`; returns the text to print.
-pub fn trace_rendered(
-    exp: &Experiment,
-    plan: &Plan,
-    rendered: &Rendered,
-    slow: usize,
-    fast: usize,
-    backend: Option<&str>,
-) -> Result<String> {
+pub fn trace_rendered(exp: &Experiment, plan: &Plan, rendered: &Rendered, slow: usize, fast: usize, backend: Option<&str>) -> Result<String> {
     let idx = slow * plan.fpixels + fast;
     let mut recorder = Recorder::new(plan, exp.beam.fluence, fast, slow);
     let engine = match rendered.engine {
         EngineUsed::Cpu => {
-            cpu::render_pixel(
-                plan,
-                fast,
-                slow,
-                pixel_context(plan, rendered.interpolation_switched_at, idx),
-                Some(&mut recorder),
-            );
+            cpu::render_pixel(plan, fast, slow, pixel_context(plan, rendered.interpolation_switched_at, idx), Some(&mut recorder));
             "CPU"
         }
         EngineUsed::Gpu { .. } => {
@@ -288,13 +215,7 @@ pub fn trace_rendered(
 }
 
 /// The GPU engine's pixel trace (a debug buffer written by the traced pixel only).
-fn trace_on_gpu(
-    plan: &Plan,
-    fast: usize,
-    slow: usize,
-    backend: Option<&str>,
-    tracer: &mut dyn Tracer,
-) -> Result<()> {
+fn trace_on_gpu(plan: &Plan, fast: usize, slow: usize, backend: Option<&str>, tracer: &mut dyn Tracer) -> Result<()> {
     crate::engine::gpu::trace_pixel(plan, fast, slow, backend, tracer)
 }
 
@@ -305,30 +226,12 @@ mod tests {
     use crate::engine::cpu::PixelContext;
 
     fn plan_for(extra: &[&str]) -> (Experiment, Plan) {
-        let mut args: Vec<String> = [
-            "-cell",
-            "100",
-            "100",
-            "100",
-            "90",
-            "90",
-            "90",
-            "-default_F",
-            "100",
-            "-N",
-            "5",
-            "-detpixels",
-            "16",
-            "-lambda",
-            "6.2",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args: Vec<String> = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100", "-N", "5", "-detpixels", "16", "-lambda", "6.2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
-        let Ok(Command::Run(raw)) = parse(&args, -1) else {
-            panic!("flags parse")
-        };
+        let Ok(Command::Run(raw)) = parse(&args, -1) else { panic!("flags parse") };
         let exp = crate::model::resolve(&raw).unwrap();
         let plan = Plan::new(&exp);
         (exp, plan)
@@ -337,46 +240,25 @@ mod tests {
     fn traced(extra: &[&str]) -> String {
         let (exp, plan) = plan_for(extra);
         let mut r = Recorder::new(&plan, exp.beam.fluence, 8, 8);
-        cpu::render_pixel(
-            &plan,
-            8,
-            8,
-            PixelContext { interpolate: false },
-            Some(&mut r),
-        );
+        cpu::render_pixel(&plan, 8, 8, PixelContext { interpolate: false }, Some(&mut r));
         format_trace("CPU", 8, 8, r.lines())
     }
 
     #[test]
     fn integers_print_like_c_percent_d() {
-        let lines = [TraceLine::Quantity {
-            name: "hkl_rounded".into(),
-            values: vec![-0.0, 2.0, -3.0],
-        }];
+        let lines = [TraceLine::Quantity { name: "hkl_rounded".into(), values: vec![-0.0, 2.0, -3.0] }];
         assert!(format_trace("GPU", 1, 2, &lines).ends_with("TRACE_GPU: hkl_rounded 0 2 -3\n"));
-        let lines = [TraceLine::Quantity {
-            name: "F_cell".into(),
-            values: vec![-0.0],
-        }];
+        let lines = [TraceLine::Quantity { name: "F_cell".into(), values: vec![-0.0] }];
         assert!(format_trace("GPU", 1, 2, &lines).ends_with("TRACE_GPU: F_cell -0\n"));
     }
 
     #[test]
     fn square_crystal_traces_carry_lattice_factors_and_phi_lines() {
         let t = traced(&["-phisteps", "3", "-osc", "3"]);
-        assert!(
-            t.starts_with("TRACE_CONFIG: tracing pixel (spixel=8, fpixel=8)\n"),
-            "{t}"
-        );
+        assert!(t.starts_with("TRACE_CONFIG: tracing pixel (spixel=8, fpixel=8)\n"), "{t}");
         assert_eq!(t.matches("TRACE_CPU_PHI phi_tic=").count(), 3, "{t}");
-        assert!(
-            t.contains("TRACE_CPU: F_latt_b ") && t.contains("TRACE_CPU: steps 3\n"),
-            "{t}"
-        );
-        assert!(
-            t.contains("TRACE_CPU: fluence_photons_per_m2 1.25932015286227e+29\n"),
-            "{t}"
-        );
+        assert!(t.contains("TRACE_CPU: F_latt_b ") && t.contains("TRACE_CPU: steps 3\n"), "{t}");
+        assert!(t.contains("TRACE_CPU: fluence_photons_per_m2 1.25932015286227e+29\n"), "{t}");
     }
 
     #[test]
@@ -393,4 +275,5 @@ mod tests {
         assert_eq!(t.matches("TRACE_CPU: pix0_vector_meters ").count(), 9);
         assert_eq!(t.matches("TRACE_CPU: I_pixel_final ").count(), 1);
     }
+
 }

@@ -8,11 +8,7 @@ use std::path::Path;
 
 /// Run a golden case's command (plus `extra`) in a scratch copy; returns the float image and
 /// stdout. None when the corpus is absent.
-fn run_case(
-    case: &str,
-    extra: &[&str],
-    edit: impl Fn(&mut Vec<String>),
-) -> Option<(Vec<f32>, String)> {
+fn run_case(case: &str, extra: &[&str], edit: impl Fn(&mut Vec<String>)) -> Option<(Vec<f32>, String)> {
     let golden = golden_dir()?;
     let (_guard, dir) = stage_case(&golden, case);
     let mut args = case_args(&golden, case);
@@ -24,21 +20,10 @@ fn run_case(
 
 fn run_in(dir: &Path, args: &[String]) -> (Vec<f32>, String) {
     let out = nanobragg(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let float_name = args
-        .iter()
-        .position(|a| a == "-floatfile")
-        .map(|i| args[i + 1].clone())
-        .unwrap_or("floatimage.bin".into());
-    (
-        floats(&std::fs::read(dir.join(float_name)).unwrap()),
-        stdout,
-    )
+    let float_name = args.iter().position(|a| a == "-floatfile").map(|i| args[i + 1].clone()).unwrap_or("floatimage.bin".into());
+    (floats(&std::fs::read(dir.join(float_name)).unwrap()), stdout)
 }
 
 fn golden_float(case: &str) -> Option<Vec<f32>> {
@@ -62,19 +47,12 @@ fn differs(a: &[f32], b: &[f32]) -> bool {
 /// c-parity — does not depend on where rendering starts.
 #[test]
 fn phi_carry_over_only_in_c_parity() {
-    let Some((default, parity)) = both_modes("a49_phi_osc90_steps9") else {
-        return;
-    };
+    let Some((default, parity)) = both_modes("a49_phi_osc90_steps9") else { return };
     assert_eq!(Some(&parity), golden_float("a49_phi_osc90_steps9").as_ref());
     assert!(differs(&default, &parity));
     let roi = ["-roi", "100", "140", "100", "140"];
     let (default_roi, _) = run_case("a49_phi_osc90_steps9", &roi, |_| {}).unwrap();
-    let (parity_roi, _) = run_case(
-        "a49_phi_osc90_steps9",
-        &[&roi[..], &["-c_parity"]].concat(),
-        |_| {},
-    )
-    .unwrap();
+    let (parity_roi, _) = run_case("a49_phi_osc90_steps9", &[&roi[..], &["-c_parity"]].concat(), |_| {}).unwrap();
     let first = 100 * 256 + 100;
     // default: a pixel is the same whether or not rendering starts there
     assert_eq!(default_roi[first], default[first]);
@@ -95,40 +73,21 @@ fn interpolation_switch_off_only_in_c_parity() {
         let d = a.iter().position(|x| x == "-distance").unwrap();
         a[d + 1] = "60".into();
     };
-    let Some((default, _)) = run_case("a38_interp_out_of_range", &[], edit) else {
-        return;
-    };
+    let Some((default, _)) = run_case("a38_interp_out_of_range", &[], edit) else { return };
     let (parity, stdout) = run_case("a38_interp_out_of_range", &["-c_parity"], edit).unwrap();
     let (nearest, _) = run_case("a38_interp_out_of_range", &["-nointerpolate"], edit).unwrap();
-    assert!(
-        stdout.contains("out of range for three point interpolation"),
-        "{stdout}"
-    );
-    assert_eq!(
-        parity, nearest,
-        "c-parity: nearest-neighbour F for every pixel after the switch"
-    );
-    assert!(
-        differs(&default, &nearest),
-        "default: tricubic where the grid allows"
-    );
+    assert!(stdout.contains("out of range for three point interpolation"), "{stdout}");
+    assert_eq!(parity, nearest, "c-parity: nearest-neighbour F for every pixel after the switch");
+    assert!(differs(&default, &nearest), "default: tricubic where the grid allows");
 }
 
 /// Named conventions overwrite `-pivot` in C (REFERENCE §2); the default mode honours it.
 #[test]
 fn explicit_pivot_wins_only_in_default_mode() {
-    let Some((default, parity)) = both_modes("a19_quirk_mosflm_pivot_sample_orgx_ignored") else {
-        return;
-    };
+    let Some((default, parity)) = both_modes("a19_quirk_mosflm_pivot_sample_orgx_ignored") else { return };
     assert!(differs(&default, &parity));
-    let (_, out_default) =
-        run_case("a19_quirk_mosflm_pivot_sample_orgx_ignored", &[], |_| {}).unwrap();
-    let (_, out_parity) = run_case(
-        "a19_quirk_mosflm_pivot_sample_orgx_ignored",
-        &["-c_parity"],
-        |_| {},
-    )
-    .unwrap();
+    let (_, out_default) = run_case("a19_quirk_mosflm_pivot_sample_orgx_ignored", &[], |_| {}).unwrap();
+    let (_, out_parity) = run_case("a19_quirk_mosflm_pivot_sample_orgx_ignored", &["-c_parity"], |_| {}).unwrap();
     assert!(out_default.contains("pivot Sample"), "{out_default}");
     assert!(out_parity.contains("pivot Beam"), "{out_parity}");
 }
@@ -136,35 +95,19 @@ fn explicit_pivot_wins_only_in_default_mode() {
 /// `-pix0_vector` is ignored by C (REFERENCE §3); the default mode places the detector there.
 #[test]
 fn pix0_vector_honoured_only_in_default_mode() {
-    let Some((_, out_default)) = run_case("a28_custom_vectors_rotated_basis", &[], |_| {}) else {
-        return;
-    };
-    let (_, out_parity) =
-        run_case("a28_custom_vectors_rotated_basis", &["-c_parity"], |_| {}).unwrap();
-    assert!(
-        out_default.contains(
-            "DETECTOR_PIX0_VECTOR 0.100000000000000 0.020000000000000 -0.030000000000000"
-        ),
-        "{out_default}"
-    );
-    assert!(
-        !out_parity.contains("DETECTOR_PIX0_VECTOR 0.100000000000000 0.020000000000000"),
-        "{out_parity}"
-    );
+    let Some((_, out_default)) = run_case("a28_custom_vectors_rotated_basis", &[], |_| {}) else { return };
+    let (_, out_parity) = run_case("a28_custom_vectors_rotated_basis", &["-c_parity"], |_| {}).unwrap();
+    assert!(out_default.contains("DETECTOR_PIX0_VECTOR 0.100000000000000 0.020000000000000 -0.030000000000000"), "{out_default}");
+    assert!(!out_parity.contains("DETECTOR_PIX0_VECTOR 0.100000000000000 0.020000000000000"), "{out_parity}");
 }
 
 /// `-twotheta_axis` also matches C's `-twotheta` test (REFERENCE §1): typed after `-twotheta`
 /// it resets 2θ. The default mode parses exact names, so flag order no longer matters.
 #[test]
 fn twotheta_axis_collision_only_in_c_parity() {
-    let Some((default, parity)) = both_modes("a27_quirk_twotheta_axis_after_twotheta") else {
-        return;
-    };
+    let Some((default, parity)) = both_modes("a27_quirk_twotheta_axis_after_twotheta") else { return };
     let axis_first = golden_float("a26_twotheta_axis_custom").unwrap();
-    assert_eq!(
-        default, axis_first,
-        "default: same image whatever the flag order"
-    );
+    assert_eq!(default, axis_first, "default: same image whatever the flag order");
     assert!(differs(&parity, &axis_first));
 }
 
@@ -172,9 +115,7 @@ fn twotheta_axis_collision_only_in_c_parity() {
 /// Both are reproducible from `-misset_seed`.
 #[test]
 fn random_misset_differs_and_is_seeded() {
-    let Some((default, parity)) = both_modes("a33_misset_random_seed12345") else {
-        return;
-    };
+    let Some((default, parity)) = both_modes("a33_misset_random_seed12345") else { return };
     assert!(differs(&default, &parity));
     let (again, _) = run_case("a33_misset_random_seed12345", &[], |_| {}).unwrap();
     assert_eq!(default, again);
@@ -193,18 +134,10 @@ fn typed_distance_beats_img_header_only_in_default_mode() {
         args.extend(strings(&["-engine", "cpu"]));
         args.extend(strings(mode));
         run_in(&dir, &args);
-        let header = String::from_utf8_lossy(&std::fs::read(dir.join("int.img")).unwrap()[..512])
-            .into_owned();
-        header
-            .lines()
-            .find(|l| l.starts_with("DISTANCE="))
-            .unwrap()
-            .to_string()
+        let header = String::from_utf8_lossy(&std::fs::read(dir.join("int.img")).unwrap()[..512]).into_owned();
+        header.lines().find(|l| l.starts_with("DISTANCE=")).unwrap().to_string()
     };
-    assert_eq!(
-        header_distance(&["-c_parity"], "150"),
-        header_distance(&["-c_parity"], "120")
-    );
+    assert_eq!(header_distance(&["-c_parity"], "150"), header_distance(&["-c_parity"], "120"));
     assert_ne!(header_distance(&[], "150"), header_distance(&[], "120"));
 }
 
@@ -212,23 +145,14 @@ fn typed_distance_beats_img_header_only_in_default_mode() {
 /// weights are all 1 renders the same in both modes.
 #[test]
 fn source_weights_only_in_default_mode() {
-    let Some((default, parity)) = both_modes("a59_sourcefile") else {
-        return;
-    };
+    let Some((default, parity)) = both_modes("a59_sourcefile") else { return };
     assert!(differs(&default, &parity));
     let Some(golden) = golden_dir() else { return };
     let (_guard, dir) = stage_case(&golden, "a59_sourcefile");
-    std::fs::write(
-        dir.join("sources.txt"),
-        "-10 0 0 1.0 1.0e-10\n-10 0.02 0 1.0 1.02e-10\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("sources.txt"), "-10 0 0 1.0 1.0e-10\n-10 0.02 0 1.0 1.02e-10\n").unwrap();
     let args = case_args(&golden, "a59_sourcefile");
     let (d, _) = run_in(&dir, &[args.clone(), strings(&["-engine", "cpu"])].concat());
-    let (p, _) = run_in(
-        &dir,
-        &[args, strings(&["-engine", "cpu", "-c_parity"])].concat(),
-    );
+    let (p, _) = run_in(&dir, &[args, strings(&["-engine", "cpu", "-c_parity"])].concat());
     assert_eq!(d, p);
 }
 
@@ -237,10 +161,7 @@ fn source_weights_only_in_default_mode() {
 fn curved_det_as_last_argument() {
     let Some(golden) = golden_dir() else { return };
     let (_guard, dir) = stage_case(&golden, "a29_curved_det");
-    let args: Vec<String> = case_args(&golden, "a29_curved_det")
-        .into_iter()
-        .filter(|a| a != "-curved_det")
-        .collect();
+    let args: Vec<String> = case_args(&golden, "a29_curved_det").into_iter().filter(|a| a != "-curved_det").collect();
     let with = |extra: &[&str]| run_in(&dir, &[args.clone(), strings(extra)].concat()).0;
     let flat = with(&["-engine", "cpu"]);
     let curved = golden_float("a29_curved_det").unwrap();

@@ -16,15 +16,7 @@ fn help_is_generated_and_documented() {
     let out = nanobragg(std::path::Path::new("."), &strings(&["-h"]));
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    for flag in [
-        "-hkl",
-        "-mosaic_domains",
-        "-twotheta_axis",
-        "-c_parity",
-        "-engine",
-        "-pngfile",
-        "-oversample_omega",
-    ] {
+    for flag in ["-hkl", "-mosaic_domains", "-twotheta_axis", "-c_parity", "-engine", "-pngfile", "-oversample_omega"] {
         assert!(help.contains(flag), "help lacks {flag}");
     }
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/flags.md");
@@ -32,39 +24,15 @@ fn help_is_generated_and_documented() {
     if std::env::var_os("NANOBRAGG_BLESS").is_some() {
         std::fs::write(&path, &want).unwrap();
     }
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap_or_default(),
-        want,
-        "docs/flags.md is stale: rerun with NANOBRAGG_BLESS=1"
-    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap_or_default(), want, "docs/flags.md is stale: rerun with NANOBRAGG_BLESS=1");
 }
 
 #[test]
 fn unknown_flag_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = nanobragg(
-        dir.path(),
-        &strings(&[
-            "-cell",
-            "100",
-            "100",
-            "100",
-            "90",
-            "90",
-            "90",
-            "-default_F",
-            "1",
-            "-frobnicate",
-        ]),
-    );
+    let out = nanobragg(dir.path(), &strings(&["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "1", "-frobnicate"]));
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("-frobnicate") && !err.contains("panicked"),
-        "{err}"
-    );
-    assert!(
-        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
-        "no output may be written"
-    );
+    assert!(err.contains("-frobnicate") && !err.contains("panicked"), "{err}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "no output may be written");
 }

@@ -17,19 +17,11 @@ fn compare(golden: &Path, dir: &Path, options: &[&str]) -> Output {
     args.push("--".into());
     args.extend(case_args(golden, CASE));
     args.push("-c_parity".into());
-    std::process::Command::new(env!("CARGO_BIN_EXE_nanobragg"))
-        .args(&args)
-        .current_dir(dir)
-        .env_remove("NB_C_BIN")
-        .output()
-        .expect("run nanobragg")
+    std::process::Command::new(env!("CARGO_BIN_EXE_nanobragg")).args(&args).current_dir(dir).env_remove("NB_C_BIN").output().expect("run nanobragg")
 }
 
 fn summary(dir: &Path, out: &str) -> serde_json::Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(dir.join(out).join("summary.json")).expect("summary.json"),
-    )
-    .expect("summary parses")
+    serde_json::from_str(&std::fs::read_to_string(dir.join(out).join("summary.json")).expect("summary.json")).expect("summary parses")
 }
 
 fn png_size(path: &Path) -> (u32, u32) {
@@ -43,47 +35,13 @@ fn compare_writes_a_complete_summary_and_three_previews() {
     let (_guard, dir) = stage_case(&golden, CASE);
     let out = compare(&golden, &dir, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("A runtime:")
-            && stdout.contains("B runtime:")
-            && stdout.contains("correlation"),
-        "{stdout}"
-    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("A runtime:") && stdout.contains("B runtime:") && stdout.contains("correlation"), "{stdout}");
     let s = summary(&dir, "compare_out");
     for key in [
-        "command",
-        "simulation_args",
-        "a",
-        "b",
-        "detector_pixels",
-        "roi",
-        "sample",
-        "pixels_compared",
-        "correlation",
-        "mse",
-        "rmse",
-        "max_abs_diff",
-        "max_abs_diff_at",
-        "max_rel_diff",
-        "max_rel_diff_at",
-        "rel_floor",
-        "sum_a",
-        "sum_b",
-        "sum_ratio",
-        "tolerance",
-        "pixels_over_tolerance",
-        "threshold",
-        "passed",
-        "runtime_a_ms",
-        "runtime_b_ms",
-        "png_scale_method",
-        "png_white",
+        "command", "simulation_args", "a", "b", "detector_pixels", "roi", "sample", "pixels_compared", "correlation", "mse", "rmse",
+        "max_abs_diff", "max_abs_diff_at", "max_rel_diff", "max_rel_diff_at", "rel_floor", "sum_a", "sum_b", "sum_ratio", "tolerance",
+        "pixels_over_tolerance", "threshold", "passed", "runtime_a_ms", "runtime_b_ms", "png_scale_method", "png_white",
     ] {
         assert!(s.get(key).is_some(), "summary.json lacks {key}");
     }
@@ -95,16 +53,10 @@ fn compare_writes_a_complete_summary_and_three_previews() {
     assert!((s["sum_ratio"].as_f64().unwrap() - 1.0).abs() < 1e-4);
     assert_eq!(s["passed"], true);
     for png in ["a.png", "b.png", "diff.png"] {
-        assert_eq!(
-            png_size(&dir.join("compare_out").join(png)),
-            (64, 64),
-            "{png}"
-        );
+        assert_eq!(png_size(&dir.join("compare_out").join(png)), (64, 64), "{png}");
     }
     // identical images: the difference map is white wherever pixels were compared
-    let diff = image::open(dir.join("compare_out/diff.png"))
-        .unwrap()
-        .to_rgb8();
+    let diff = image::open(dir.join("compare_out/diff.png")).unwrap().to_rgb8();
     if s["a"]["kind"] == "cpu" {
         assert!(diff.pixels().all(|p| p.0 == [255, 255, 255]));
     }
@@ -115,12 +67,7 @@ fn correlation_below_threshold_exits_3() {
     let Some(golden) = golden_dir() else { return };
     let (_guard, dir) = stage_case(&golden, CASE);
     let out = compare(&golden, &dir, &["--threshold", "1.1", "--out", "t"]);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(summary(&dir, "t")["passed"], false);
     assert!(String::from_utf8_lossy(&out.stdout).contains("below the threshold"));
 }
@@ -131,28 +78,10 @@ fn reference_float_image_from_c() {
     let (_guard, dir) = stage_case(&golden, CASE);
     let c_float = dir.join("c_float.bin");
     let bytes = golden_bytes(&golden, CASE, "float.bin").unwrap();
-    let c_max = floats(&bytes)
-        .iter()
-        .fold(0.0f64, |m, &v| m.max(v.abs() as f64));
+    let c_max = floats(&bytes).iter().fold(0.0f64, |m, &v| m.max(v.abs() as f64));
     std::fs::write(&c_float, bytes).unwrap();
-    let out = compare(
-        &golden,
-        &dir,
-        &[
-            "--ref",
-            c_float.to_str().unwrap(),
-            "--engine-a",
-            "cpu",
-            "--out",
-            "r",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = compare(&golden, &dir, &["--ref", c_float.to_str().unwrap(), "--engine-a", "cpu", "--out", "r"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let s = summary(&dir, "r");
     assert_eq!(s["b"]["kind"], "file");
     // the f64 CPU engine against nanoBragg.c: the golden acceptance numbers
@@ -164,29 +93,8 @@ fn reference_float_image_from_c() {
 fn sample_and_roi_limit_the_reference() {
     let Some(golden) = golden_dir() else { return };
     let (_guard, dir) = stage_case(&golden, CASE);
-    let out = compare(
-        &golden,
-        &dir,
-        &[
-            "--sample",
-            "50",
-            "--roi",
-            "8",
-            "39",
-            "16",
-            "31",
-            "--engine-a",
-            "cpu",
-            "--out",
-            "s",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = compare(&golden, &dir, &["--sample", "50", "--roi", "8", "39", "16", "31", "--engine-a", "cpu", "--out", "s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let s = summary(&dir, "s");
     assert_eq!(s["pixels_compared"], 50);
     assert_eq!(s["sample"]["pixels"], 50);
@@ -208,32 +116,13 @@ fn external_program_reference_runs_with_the_same_flags() {
     let Some(golden) = golden_dir() else { return };
     let (_guard, dir) = stage_case(&golden, CASE);
     // our own binary stands in for nanoBragg.c: same flags, float image read back
-    let out = compare(
-        &golden,
-        &dir,
-        &[
-            "--ref-bin",
-            env!("CARGO_BIN_EXE_nanobragg"),
-            "--engine-a",
-            "cpu",
-            "--out",
-            "p",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = compare(&golden, &dir, &["--ref-bin", env!("CARGO_BIN_EXE_nanobragg"), "--engine-a", "cpu", "--out", "p"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let s = summary(&dir, "p");
     assert_eq!(s["b"]["kind"], "program");
     // the stand-in renders with `-engine auto`, i.e. on the GPU where one exists
     assert!(s["correlation"].as_f64().unwrap() >= 0.99999, "{s}");
-    assert!(
-        (s["sum_ratio"].as_f64().unwrap() - 1.0).abs() <= 1e-4,
-        "{s}"
-    );
+    assert!((s["sum_ratio"].as_f64().unwrap() - 1.0).abs() <= 1e-4, "{s}");
     assert!(dir.join("p/ref_stdout.txt").exists() && dir.join("p/ref_stderr.txt").exists());
     // the program ran elsewhere: the case directory holds no image it wrote
     assert!(!dir.join("float.bin").exists());
@@ -272,14 +161,7 @@ fn explicit_gpu_candidate_never_silently_becomes_cpu() {
         // an adapter exists: the candidate really is the GPU
         Some(0) => assert_eq!(summary(&dir, "g")["a"]["kind"], "gpu"),
         // none: a runner failure that says why
-        Some(2) => assert!(
-            String::from_utf8_lossy(&out.stderr).contains("GPU"),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        other => panic!(
-            "unexpected status {other:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
+        Some(2) => assert!(String::from_utf8_lossy(&out.stderr).contains("GPU"), "{}", String::from_utf8_lossy(&out.stderr)),
+        other => panic!("unexpected status {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
     }
 }

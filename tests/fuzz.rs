@@ -62,10 +62,7 @@ static ALLOCATOR: Recording = Recording;
 fn observed<T>(f: impl FnOnce() -> T) -> (std::result::Result<T, String>, usize) {
     LARGEST_REQUEST.with(|c| c.set(0));
     let outcome = catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
-        p.downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default()
+        p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
     });
     (outcome, LARGEST_REQUEST.with(Cell::get))
 }
@@ -84,11 +81,7 @@ impl Rng {
         z ^ (z >> 31)
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
+        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
     }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
@@ -96,75 +89,21 @@ impl Rng {
 }
 
 fn seed_for(target: &str) -> u64 {
-    let base: u64 = std::env::var("NANOBRAGG_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20240611);
-    target
-        .bytes()
-        .fold(base, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    let base: u64 = std::env::var("NANOBRAGG_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20240611);
+    target.bytes().fold(base, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
 fn iterations(base: usize) -> usize {
-    let factor: usize = std::env::var("NANOBRAGG_FUZZ_ITERS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+    let factor: usize = std::env::var("NANOBRAGG_FUZZ_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
     base * factor.max(1)
 }
 
 /// Fragments that parsers treat specially: numbers at the edges, separators, header syntax.
 const TOKENS: &[&str] = &[
-    "0",
-    "-1",
-    "1",
-    "-0",
-    "0.5",
-    "1.",
-    ".",
-    "e",
-    "-",
-    "+",
-    "nan",
-    "NaN",
-    "inf",
-    "-inf",
-    "1e308",
-    "-1e308",
-    "1e-320",
-    "1e400",
-    "2147483647",
-    "-2147483648",
-    "2147483648",
-    "4294967296",
-    "9999999999999999999",
-    "2000000",
-    "\n",
-    "\r\n",
-    "\r",
-    "#",
-    " ",
-    "\t",
-    ",",
-    ";",
-    ":",
-    "!",
-    "\x0c",
-    "\0",
-    "{",
-    "}",
-    "=",
-    "HEADER_BYTES=",
-    "SIZE1=",
-    "SIZE2=",
-    "BYTE_ORDER=big_endian;",
-    "BYTE_ORDER=little_endian;",
-    "BYTE_ORDER=",
-    "PIXEL_SIZE=",
-    "DISTANCE=",
-    "WAVELENGTH=",
-    "CLOSE_DISTANCE=",
-    "\u{fffd}",
+    "0", "-1", "1", "-0", "0.5", "1.", ".", "e", "-", "+", "nan", "NaN", "inf", "-inf", "1e308", "-1e308", "1e-320", "1e400",
+    "2147483647", "-2147483648", "2147483648", "4294967296", "9999999999999999999", "2000000", "\n", "\r\n", "\r", "#", " ", "\t",
+    ",", ";", ":", "!", "\x0c", "\0", "{", "}", "=", "HEADER_BYTES=", "SIZE1=", "SIZE2=", "BYTE_ORDER=big_endian;",
+    "BYTE_ORDER=little_endian;", "BYTE_ORDER=", "PIXEL_SIZE=", "DISTANCE=", "WAVELENGTH=", "CLOSE_DISTANCE=", "\u{fffd}",
 ];
 
 /// Largest input a mutation may grow to (keeps every iteration quick).
@@ -223,31 +162,23 @@ fn mutate(rng: &mut Rng, input: &[u8], pool: &[Vec<u8>]) -> Vec<u8> {
 
 /// Replaces one run of digits with a token: the quickest way to reach range and size checks.
 fn replace_number(rng: &mut Rng, out: &mut Vec<u8>) {
-    let digits: Vec<usize> = (0..out.len())
-        .filter(|&i| out[i].is_ascii_digit() && (i == 0 || !out[i - 1].is_ascii_digit()))
-        .collect();
+    let digits: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_ascii_digit() && (i == 0 || !out[i - 1].is_ascii_digit())).collect();
     if digits.is_empty() {
         return;
     }
     let start = *rng.pick(&digits);
-    let end = (start..out.len())
-        .find(|&i| !out[i].is_ascii_digit())
-        .unwrap_or(out.len());
+    let end = (start..out.len()).find(|&i| !out[i].is_ascii_digit()).unwrap_or(out.len());
     out.splice(start..end, rng.pick(TOKENS).bytes());
 }
 
 // ---- outcome classification and the corpus
 
 fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fuzz_corpus")
-        .join(target)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_corpus").join(target)
 }
 
 fn read_corpus(target: &str) -> Vec<Vec<u8>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir(target))
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir(target)).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     files.sort();
     files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
 }
@@ -278,9 +209,7 @@ fn kind_of(message: &str) -> String {
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
 /// Inputs larger than this are not added to the corpus, and no target saves more than
@@ -299,23 +228,13 @@ struct Corpus {
 impl Corpus {
     fn new(target: &'static str, ext: &'static str) -> Corpus {
         let saving = std::env::var_os("NANOBRAGG_FUZZ_SAVE").is_some();
-        Corpus {
-            target,
-            ext,
-            saving,
-            saved: read_corpus(target).len(),
-            kinds: HashSet::new(),
-        }
+        Corpus { target, ext, saving, saved: read_corpus(target).len(), kinds: HashSet::new() }
     }
 
     /// Records the outcome kind; saves the input when the kind is new and saving is on.
     fn observe(&mut self, kind: String, input: &[u8]) {
         let new_kind = self.kinds.insert(kind);
-        if new_kind
-            && self.saving
-            && input.len() <= MAX_CORPUS_FILE
-            && self.saved < MAX_CORPUS_FILES
-        {
+        if new_kind && self.saving && input.len() <= MAX_CORPUS_FILE && self.saved < MAX_CORPUS_FILES {
             let dir = corpus_dir(self.target);
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join(format!("{:016x}.{}", fnv(input), self.ext)), input).unwrap();
@@ -338,33 +257,18 @@ const HANG_LIMIT: Duration = Duration::from_secs(300);
 
 impl HangGuard {
     fn start(target: &'static str) -> HangGuard {
-        let guard = HangGuard {
-            progress: Arc::default(),
-            current: Arc::default(),
-            done: Arc::default(),
-        };
-        let (progress, current, done) = (
-            guard.progress.clone(),
-            guard.current.clone(),
-            guard.done.clone(),
-        );
+        let guard = HangGuard { progress: Arc::default(), current: Arc::default(), done: Arc::default() };
+        let (progress, current, done) = (guard.progress.clone(), guard.current.clone(), guard.done.clone());
         std::thread::spawn(move || {
             let step = Duration::from_millis(200);
             let (mut last, mut still) = (u64::MAX, Duration::ZERO);
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(step);
                 let now = progress.load(Ordering::Relaxed);
-                still = if now == last {
-                    still + step
-                } else {
-                    Duration::ZERO
-                };
+                still = if now == last { still + step } else { Duration::ZERO };
                 last = now;
                 if still >= HANG_LIMIT {
-                    eprintln!(
-                        "fuzz target {target}: no return for {HANG_LIMIT:?} on input:\n{}",
-                        current.lock().unwrap()
-                    );
+                    eprintln!("fuzz target {target}: no return for {HANG_LIMIT:?} on input:\n{}", current.lock().unwrap());
                     std::process::abort();
                 }
             }
@@ -402,11 +306,7 @@ const MIB: usize = 1 << 20;
 
 fn preview(bytes: &[u8]) -> String {
     let shown = &bytes[..bytes.len().min(400)];
-    format!(
-        "{} bytes: {:?}",
-        bytes.len(),
-        String::from_utf8_lossy(shown)
-    )
+    format!("{} bytes: {:?}", bytes.len(), String::from_utf8_lossy(shown))
 }
 
 /// Checks one input; returns a failure description, or the outcome kind.
@@ -414,18 +314,14 @@ fn check_bytes(t: &ByteTarget, path: &Path, input: &[u8]) -> std::result::Result
     let (outcome, largest) = observed(|| (t.run)(path, input));
     let bound = (t.alloc_bound)(input.len());
     if largest > bound {
-        return Err(format!(
-            "asked for {largest} bytes at once (bound {bound}) on {}",
-            preview(input)
-        ));
+        return Err(format!("asked for {largest} bytes at once (bound {bound}) on {}", preview(input)));
     }
     match outcome {
         Err(panic) => Err(format!("panicked ({panic}) on {}", preview(input))),
         Ok(Ok(())) => Ok("ok".into()),
         Ok(Err(e)) => {
             let text = e.to_string();
-            let named = matches!(&e, Error::Parse { location, .. } if !location.is_empty())
-                && text.contains(&path.display().to_string());
+            let named = matches!(&e, Error::Parse { location, .. } if !location.is_empty()) && text.contains(&path.display().to_string());
             if !named || text.contains('\n') {
                 return Err(format!("unhelpful error `{text}` on {}", preview(input)));
             }
@@ -459,24 +355,9 @@ fn fuzz_bytes(t: ByteTarget, seeds: Vec<Vec<u8>>) {
             Err(_) => {}
         }
     }
-    println!(
-        "{}: {count} inputs, {} kinds of outcome, {} corpus files replayed",
-        t.name,
-        corpus.kinds.len(),
-        corpus_inputs.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        t.name,
-        failures.join("\n")
-    );
-    assert!(
-        corpus.kinds.len() > 3,
-        "{}: the mutations reach too few outcomes: {:?}",
-        t.name,
-        corpus.kinds
-    );
+    println!("{}: {count} inputs, {} kinds of outcome, {} corpus files replayed", t.name, corpus.kinds.len(), corpus_inputs.len());
+    assert!(failures.is_empty(), "{} failures:\n{}", t.name, failures.join("\n"));
+    assert!(corpus.kinds.len() > 3, "{}: the mutations reach too few outcomes: {:?}", t.name, corpus.kinds);
 }
 
 fn golden_file(relative: &str) -> Option<Vec<u8>> {
@@ -487,26 +368,13 @@ fn golden_file(relative: &str) -> Option<Vec<u8>> {
 fn golden_head(relative: &str, lines: usize) -> Option<Vec<u8>> {
     let text = golden_file(relative)?;
     let text = String::from_utf8_lossy(&text);
-    Some(
-        text.lines()
-            .take(lines)
-            .map(|l| format!("{l}\n"))
-            .collect::<String>()
-            .into_bytes(),
-    )
+    Some(text.lines().take(lines).map(|l| format!("{l}\n")).collect::<String>().into_bytes())
 }
 
 #[test]
 fn fuzz_hkl() {
-    let mut seeds: Vec<Vec<u8>> = vec![
-        b"0 0 0 10\n1 0 0 20.5\n-1 2 -3 7\n".to_vec(),
-        b"# h k l F\n1, 2, 3, 4.5 # c\n\n2 2 2 1e2\n".to_vec(),
-    ];
-    seeds.extend(
-        ["inputs/P1.hkl", "inputs/smooth.hkl", "inputs/scaled.hkl"]
-            .iter()
-            .filter_map(|f| golden_head(f, 60)),
-    );
+    let mut seeds: Vec<Vec<u8>> = vec![b"0 0 0 10\n1 0 0 20.5\n-1 2 -3 7\n".to_vec(), b"# h k l F\n1, 2, 3, 4.5 # c\n\n2 2 2 1e2\n".to_vec()];
+    seeds.extend(["inputs/P1.hkl", "inputs/smooth.hkl", "inputs/scaled.hkl"].iter().filter_map(|f| golden_head(f, 60)));
     seeds.extend(golden_file("a39_test_pattern_at027/test_pattern.hkl"));
     let target = ByteTarget {
         name: "hkl",
@@ -522,15 +390,7 @@ fn fuzz_hkl() {
 fn small_fdump(ranges: (i32, i32, i32, i32, i32, i32)) -> Vec<u8> {
     let (h_min, h_max, k_min, k_max, l_min, l_max) = ranges;
     let cells = ((h_max - h_min + 1) * (k_max - k_min + 1) * (l_max - l_min + 1)) as usize;
-    let sf = hkl::StructureFactors {
-        h_min,
-        h_max,
-        k_min,
-        k_max,
-        l_min,
-        l_max,
-        values: (0..cells).map(|i| i as f64 * 0.25).collect(),
-    };
+    let sf = hkl::StructureFactors { h_min, h_max, k_min, k_max, l_min, l_max, values: (0..cells).map(|i| i as f64 * 0.25).collect() };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("Fdump.bin");
     fdump::write_fdump(&path, &sf).unwrap();
@@ -539,10 +399,7 @@ fn small_fdump(ranges: (i32, i32, i32, i32, i32, i32)) -> Vec<u8> {
 
 #[test]
 fn fuzz_fdump() {
-    let mut seeds = vec![
-        small_fdump((0, 1, 0, 1, 0, 1)),
-        small_fdump((-2, 1, 0, 0, -1, 3)),
-    ];
+    let mut seeds = vec![small_fdump((0, 1, 0, 1, 0, 1)), small_fdump((-2, 1, 0, 0, -1, 3))];
     seeds.extend(golden_file("a40_fdump_read/Fdump.bin"));
     let target = ByteTarget {
         name: "fdump",
@@ -557,10 +414,7 @@ fn fuzz_fdump() {
 
 #[test]
 fn fuzz_mosflm_matrix() {
-    let mut seeds = vec![
-        b"0.01 0 0\n0 0.02 0\n0 0 0.03\n".to_vec(),
-        b"-0.02 0.01 0.001\n0.003 -0.02 0.01\n0.01 0.01 -0.02\n0 0 0\n".to_vec(),
-    ];
+    let mut seeds = vec![b"0.01 0 0\n0 0.02 0\n0 0 0.03\n".to_vec(), b"-0.02 0.01 0.001\n0.003 -0.02 0.01\n0.01 0.01 -0.02\n0 0 0\n".to_vec()];
     seeds.extend(golden_file("inputs/A.mat"));
     let target = ByteTarget {
         name: "mat",
@@ -603,9 +457,7 @@ fn small_smv(width: usize, height: usize) -> Vec<u8> {
 #[test]
 fn fuzz_smv() {
     let big_endian = {
-        let mut b =
-            b"{\nHEADER_BYTES=1024;\nDIM=2;\nBYTE_ORDER=big_endian;\nSIZE1=2;\nSIZE2=3;\n}\x0c"
-                .to_vec();
+        let mut b = b"{\nHEADER_BYTES=1024;\nDIM=2;\nBYTE_ORDER=big_endian;\nSIZE1=2;\nSIZE2=3;\n}\x0c".to_vec();
         b.resize(1024, b' ');
         b.extend_from_slice(&[0, 1, 0, 2, 0, 3, 1, 0, 2, 0, 3, 0]);
         b
@@ -625,10 +477,7 @@ fn fuzz_smv() {
 
 #[test]
 fn fuzz_sourcefile() {
-    let mut seeds = vec![
-        b"# X Y Z w l\n-10 0 0 1 1e-10\n-10,0.01;0:0.5!1.1e-10\n-10 0 0\n".to_vec(),
-        b"-10 0 0 2\r\n-10 1 1".to_vec(),
-    ];
+    let mut seeds = vec![b"# X Y Z w l\n-10 0 0 1 1e-10\n-10,0.01;0:0.5!1.1e-10\n-10 0 0\n".to_vec(), b"-10 0 0 2\r\n-10 1 1".to_vec()];
     seeds.extend(golden_file("a59_sourcefile/sources.txt"));
     let target = ByteTarget {
         name: "sourcefile",
@@ -657,9 +506,7 @@ const CASE_INPUTS: [&str; 4] = ["test_pattern.hkl", "sources.txt", "mask.img", "
 /// Golden command lines with their file arguments made absolute, as `$GOLDEN/...`. The large
 /// `scaled.hkl` is swapped for `P1.hkl` to keep one resolve quick.
 fn golden_command_lines() -> Vec<Vec<String>> {
-    let Some(golden) = common::golden_dir() else {
-        return Vec::new();
-    };
+    let Some(golden) = common::golden_dir() else { return Vec::new() };
     common::cases(&golden)
         .iter()
         .map(|case| {
@@ -677,50 +524,14 @@ fn golden_command_lines() -> Vec<Vec<String>> {
 }
 
 fn flag_names() -> Vec<&'static str> {
-    nanobragg::cli::defs::FLAGS
-        .iter()
-        .flat_map(|f| std::iter::once(f.name).chain(f.aliases.iter().copied()))
-        .collect()
+    nanobragg::cli::defs::FLAGS.iter().flat_map(|f| std::iter::once(f.name).chain(f.aliases.iter().copied())).collect()
 }
 
 const VALUES: &[&str] = &[
-    "0",
-    "-1",
-    "1",
-    "2",
-    "3",
-    "0.5",
-    "-0",
-    "90",
-    "180",
-    "1e-3",
-    "nan",
-    "inf",
-    "-inf",
-    "1e308",
-    "1e-308",
-    "1e400",
-    "2000000",
-    "99999999999",
-    "4294967296",
-    "18446744073709551616",
-    "random",
-    "beam",
-    "sample",
-    "cpu",
-    "abc",
-    "",
-    "-",
-    "--",
-    "1,2",
-    "0x10",
-    "$GOLDEN/inputs/A.mat",
-    "$GOLDEN/inputs/P1.hkl",
-    "$GOLDEN/a80_img_header/header.img",
-    "$GOLDEN/a79_mask_header_geometry/mask.img",
-    "$GOLDEN/a59_sourcefile/sources.txt",
-    "/nonexistent/file",
-    "/",
+    "0", "-1", "1", "2", "3", "0.5", "-0", "90", "180", "1e-3", "nan", "inf", "-inf", "1e308", "1e-308", "1e400", "2000000",
+    "99999999999", "4294967296", "18446744073709551616", "random", "beam", "sample", "cpu", "abc", "", "-", "--", "1,2", "0x10",
+    "$GOLDEN/inputs/A.mat", "$GOLDEN/inputs/P1.hkl", "$GOLDEN/a80_img_header/header.img", "$GOLDEN/a79_mask_header_geometry/mask.img",
+    "$GOLDEN/a59_sourcefile/sources.txt", "/nonexistent/file", "/",
 ];
 
 fn mutate_args(rng: &mut Rng, args: &[String], flags: &[&str]) -> Vec<String> {
@@ -751,9 +562,7 @@ fn mutate_args(rng: &mut Rng, args: &[String], flags: &[&str]) -> Vec<String> {
 }
 
 fn substitute(args: &[String], golden: &Path) -> Vec<String> {
-    args.iter()
-        .map(|a| a.replace("$GOLDEN", &golden.display().to_string()))
-        .collect()
+    args.iter().map(|a| a.replace("$GOLDEN", &golden.display().to_string())).collect()
 }
 
 /// Parse and resolve; resolve reads the files the arguments name but renders nothing.
@@ -770,24 +579,17 @@ fn check_args(args: &[String], golden: &Path) -> std::result::Result<String, Str
     // the largest tables resolve may build: the structure-factor grid, or a 2^24-entry table
     let bound = (hkl::MAX_GRID_CELLS * 8).max(nanobragg::model::MAX_TABLE as usize * 72) + 64 * MIB;
     if largest > bound {
-        return Err(format!(
-            "asked for {largest} bytes at once (bound {bound}) on {args:?}"
-        ));
+        return Err(format!("asked for {largest} bytes at once (bound {bound}) on {args:?}"));
     }
     match outcome {
         Err(panic) => Err(format!("panicked ({panic}) on {args:?}")),
         Ok(Ok(())) => Ok("ok".into()),
         Ok(Err(e)) => {
             let text = e.to_string();
-            if text.is_empty()
-                || text.contains('\n')
-                || matches!(e, Error::Gpu(_) | Error::Interrupted)
-            {
+            if text.is_empty() || text.contains('\n') || matches!(e, Error::Gpu(_) | Error::Interrupted) {
                 return Err(format!("unhelpful error `{text}` on {args:?}"));
             }
-            Ok(kind_of(
-                &text.replace(&golden.display().to_string(), "$GOLDEN"),
-            ))
+            Ok(kind_of(&text.replace(&golden.display().to_string(), "$GOLDEN")))
         }
     }
 }
@@ -797,21 +599,9 @@ fn fuzz_command_line() {
     let golden = golden_root();
     let flags = flag_names();
     let mut pool = golden_command_lines();
-    pool.push(
-        "-cell 50 50 50 90 90 90 -N 2 -default_F 10 -detpixels 16"
-            .split_whitespace()
-            .map(String::from)
-            .collect(),
-    );
-    let corpus_lines: Vec<Vec<String>> = read_corpus("cli")
-        .iter()
-        .map(|b| {
-            String::from_utf8_lossy(b)
-                .lines()
-                .map(String::from)
-                .collect()
-        })
-        .collect();
+    pool.push("-cell 50 50 50 90 90 90 -N 2 -default_F 10 -detpixels 16".split_whitespace().map(String::from).collect());
+    let corpus_lines: Vec<Vec<String>> =
+        read_corpus("cli").iter().map(|b| String::from_utf8_lossy(b).lines().map(String::from).collect()).collect();
     pool.extend(corpus_lines.iter().cloned());
     let mut corpus = Corpus::new("cli", "args");
     let guard = HangGuard::start("cli");
@@ -833,19 +623,7 @@ fn fuzz_command_line() {
             Err(_) => {}
         }
     }
-    println!(
-        "cli: {count} command lines, {} kinds of outcome, {} corpus files replayed",
-        corpus.kinds.len(),
-        corpus_lines.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "cli failures:\n{}",
-        failures.join("\n")
-    );
-    assert!(
-        corpus.kinds.len() > 10,
-        "the mutations reach too few outcomes: {:?}",
-        corpus.kinds
-    );
+    println!("cli: {count} command lines, {} kinds of outcome, {} corpus files replayed", corpus.kinds.len(), corpus_lines.len());
+    assert!(failures.is_empty(), "cli failures:\n{}", failures.join("\n"));
+    assert!(corpus.kinds.len() > 10, "the mutations reach too few outcomes: {:?}", corpus.kinds);
 }

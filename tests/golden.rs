@@ -23,47 +23,27 @@ const DEFECT_FEATURES: &[&str] = &[
 ];
 
 fn depends_on_defect(features: &[String]) -> bool {
-    let collision =
-        features.iter().any(|f| f == "quirk") && features.iter().any(|f| f == "twotheta_axis");
-    collision
-        || features
-            .iter()
-            .any(|f| DEFECT_FEATURES.contains(&f.as_str()))
+    let collision = features.iter().any(|f| f == "quirk") && features.iter().any(|f| f == "twotheta_axis");
+    collision || features.iter().any(|f| DEFECT_FEATURES.contains(&f.as_str()))
 }
 
 /// SMV header as key → value, and the pixel bytes (the last 2·w·h bytes of the file).
 fn smv_parts(bytes: &[u8]) -> (BTreeMap<String, String>, Vec<u16>) {
-    let end = bytes
-        .iter()
-        .position(|&b| b == b'}')
-        .expect("SMV header ends with }");
+    let end = bytes.iter().position(|&b| b == b'}').expect("SMV header ends with }");
     let text = String::from_utf8_lossy(&bytes[..end]);
     let header: BTreeMap<String, String> = text
         .lines()
         .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| {
-            (
-                k.trim().to_string(),
-                v.trim().trim_end_matches(';').to_string(),
-            )
-        })
+        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_end_matches(';').to_string()))
         .collect();
     let w: usize = header["SIZE1"].parse().unwrap();
     let h: usize = header["SIZE2"].parse().unwrap();
     let data = &bytes[bytes.len() - 2 * w * h..];
-    (
-        header,
-        data.chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect(),
-    )
+    (header, data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
 }
 
 fn count_off_by_more_than(a: &[i64], b: &[i64], tol: i64) -> usize {
-    a.iter()
-        .zip(b)
-        .filter(|(x, y)| (*x - *y).abs() > tol)
-        .count()
+    a.iter().zip(b).filter(|(x, y)| (*x - *y).abs() > tol).count()
 }
 
 /// Check every output of a case against C's; returns the problems found.
@@ -81,11 +61,7 @@ fn check_case(golden: &Path, case: &str, dir: &Path) -> Vec<String> {
         let (h_c, px_c) = smv_parts(&c_int);
         let (h_o, px_o) = smv_parts(&std::fs::read(dir.join("int.img")).unwrap());
         if h_c != h_o {
-            let differing: Vec<_> = h_c
-                .iter()
-                .filter(|(k, v)| h_o.get(*k) != Some(v))
-                .map(|(k, v)| format!("{k}: C {v} ours {:?}", h_o.get(k)))
-                .collect();
+            let differing: Vec<_> = h_c.iter().filter(|(k, v)| h_o.get(*k) != Some(v)).map(|(k, v)| format!("{k}: C {v} ours {:?}", h_o.get(k))).collect();
             problems.push(format!("int.img header differs: {differing:?}"));
         }
         let a: Vec<i64> = px_o.iter().map(|&x| x as i64).collect();
@@ -117,9 +93,7 @@ fn check_case(golden: &Path, case: &str, dir: &Path) -> Vec<String> {
         let off = px_c.iter().zip(&px_o).filter(|(a, b)| a != b).count();
         let allowed = if ours == theirs { 0 } else { px_c.len() / 100 };
         if off > allowed {
-            problems.push(format!(
-                "noise.img: {off} pixels differ (allowed {allowed})"
-            ));
+            problems.push(format!("noise.img: {off} pixels differ (allowed {allowed})"));
         }
     }
     println!("{case:48} {line}");
@@ -140,11 +114,7 @@ fn run_corpus(mode_args: &[&str], select: impl Fn(&[String]) -> bool, label: &st
         let out = nanobragg(&dir, &args);
         ran += 1;
         if !out.status.success() {
-            failures.push(format!(
-                "{case}: exit {:?}: {}",
-                out.status.code(),
-                String::from_utf8_lossy(&out.stderr)
-            ));
+            failures.push(format!("{case}: exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr)));
             continue;
         }
         for p in check_case(&golden, &case, &dir) {
@@ -153,27 +123,15 @@ fn run_corpus(mode_args: &[&str], select: impl Fn(&[String]) -> bool, label: &st
     }
     println!("{label}: {ran} cases run, {} problems", failures.len());
     assert!(ran > 0, "no golden case ran");
-    assert!(
-        failures.is_empty(),
-        "{label} failures:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{label} failures:\n{}", failures.join("\n"));
 }
 
 #[test]
 fn every_case_matches_c_in_c_parity_mode() {
-    run_corpus(
-        &["-c_parity", "-engine", "cpu", "-quiet"],
-        |_| true,
-        "c-parity",
-    );
+    run_corpus(&["-c_parity", "-engine", "cpu", "-quiet"], |_| true, "c-parity");
 }
 
 #[test]
 fn defect_free_cases_match_c_in_default_mode() {
-    run_corpus(
-        &["-engine", "cpu", "-quiet"],
-        |f| !depends_on_defect(f),
-        "default mode",
-    );
+    run_corpus(&["-engine", "cpu", "-quiet"], |f| !depends_on_defect(f), "default mode");
 }

@@ -14,53 +14,21 @@ use nanobragg::error::Error;
 
 fn case(name: &str) -> Option<GoldenCase> {
     let root = golden_dir(name)?;
-    Some(
-        golden_cases(&root)
-            .into_iter()
-            .find(|c| c.name.starts_with(name))
-            .unwrap_or_else(|| panic!("no golden case {name}")),
-    )
+    Some(golden_cases(&root).into_iter().find(|c| c.name.starts_with(name)).unwrap_or_else(|| panic!("no golden case {name}")))
 }
 
 fn cheap_plan(detpixels: usize) -> Plan {
     let n = detpixels.to_string();
     plan_from_args(
-        &[
-            "-cell",
-            "50",
-            "50",
-            "50",
-            "90",
-            "90",
-            "90",
-            "-default_F",
-            "10",
-            "-N",
-            "2",
-            "-lambda",
-            "1",
-            "-distance",
-            "200",
-            "-pixel",
-            "0.05",
-            "-detpixels",
-            &n,
-            "-oversample",
-            "1",
-        ],
+        &["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "10", "-N", "2", "-lambda", "1", "-distance", "200", "-pixel", "0.05", "-detpixels", &n, "-oversample", "1"],
         None,
     )
 }
 
 /// CPU reference values of the given pixels (interpolation as at the start of a run).
 fn cpu_pixels(plan: &Plan, pixels: &[usize]) -> Vec<f32> {
-    let ctx = PixelContext {
-        interpolate: plan.interpolation != nanobragg::engine::plan::Interpolation::Nearest,
-    };
-    pixels
-        .iter()
-        .map(|&i| cpu::render_pixel(plan, i % plan.fpixels, i / plan.fpixels, ctx, None).value)
-        .collect()
+    let ctx = PixelContext { interpolate: plan.interpolation != nanobragg::engine::plan::Interpolation::Nearest };
+    pixels.iter().map(|&i| cpu::render_pixel(plan, i % plan.fpixels, i / plan.fpixels, ctx, None).value).collect()
 }
 
 /// Deterministic pseudo-random pixel indices.
@@ -68,20 +36,14 @@ fn sample(count: usize, pixels: usize, seed: u64) -> Vec<usize> {
     let mut x = seed;
     (0..count)
         .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((x >> 33) as usize) % pixels
         })
         .collect()
 }
 
 /// A backend that cannot exist on this operating system.
-const ABSENT_BACKEND: &str = if cfg!(target_os = "macos") {
-    "dx12"
-} else {
-    "metal"
-};
+const ABSENT_BACKEND: &str = if cfg!(target_os = "macos") { "dx12" } else { "metal" };
 
 #[test]
 fn missing_adapter_is_one_clear_error_and_auto_falls_back() {
@@ -90,16 +52,10 @@ fn missing_adapter_is_one_clear_error_and_auto_falls_back() {
         Err(Error::Gpu(msg)) => assert!(msg.starts_with("no GPU adapter found ("), "{msg}"),
         other => panic!("expected a GPU error, got {:?}", other.map(|r| r.engine)),
     }
-    let fallback =
-        engine::render(&plan, EngineChoice::Auto, Some(ABSENT_BACKEND)).expect("auto falls back");
+    let fallback = engine::render(&plan, EngineChoice::Auto, Some(ABSENT_BACKEND)).expect("auto falls back");
     assert_eq!(fallback.engine, EngineUsed::Cpu);
-    let bad = GpuOptions {
-        backend: Some("cuda".into()),
-        ..GpuOptions::default()
-    };
-    assert!(
-        matches!(gpu::render_with(&plan, &bad), Err(Error::Gpu(m)) if m.contains("unknown backend 'cuda'"))
-    );
+    let bad = GpuOptions { backend: Some("cuda".into()), ..GpuOptions::default() };
+    assert!(matches!(gpu::render_with(&plan, &bad), Err(Error::Gpu(m)) if m.contains("unknown backend 'cuda'")));
 }
 
 #[test]
@@ -109,10 +65,7 @@ fn engine_reports_adapter_and_backend() {
     }
     let r = gpu::render(&cheap_plan(8), None).unwrap();
     match r.engine {
-        EngineUsed::Gpu { adapter, backend } => assert!(
-            !adapter.is_empty() && (backend.ends_with("f64") || backend.ends_with("double-float")),
-            "{adapter} / {backend}"
-        ),
+        EngineUsed::Gpu { adapter, backend } => assert!(!adapter.is_empty() && (backend.ends_with("f64") || backend.ends_with("double-float")), "{adapter} / {backend}"),
         EngineUsed::Cpu => panic!("GPU render reported the CPU engine"),
     }
 }
@@ -129,31 +82,11 @@ fn tiling_and_grid_split_leave_the_image_unchanged() {
     let plan = case.plan(true);
     assert_eq!(plan.grid.as_ref().map(|g| g.values.len()), Some(2197));
     let whole = gpu::render_with(&plan, &GpuOptions::default()).unwrap();
-    let tiled = gpu::render_with(
-        &plan,
-        &GpuOptions {
-            binding_limit: Some(6000),
-            ..GpuOptions::default()
-        },
-    )
-    .unwrap();
+    let tiled = gpu::render_with(&plan, &GpuOptions { binding_limit: Some(6000), ..GpuOptions::default() }).unwrap();
     assert!(whole.interpolation_switched_at.is_some());
-    assert_eq!(
-        whole.interpolation_switched_at,
-        tiled.interpolation_switched_at
-    );
-    assert_eq!(
-        whole.interpolation_switched_at,
-        cpu::render(&plan).interpolation_switched_at
-    );
-    assert!(
-        whole
-            .image
-            .iter()
-            .zip(&tiled.image)
-            .all(|(a, b)| a.to_bits() == b.to_bits()),
-        "tiling changed the image"
-    );
+    assert_eq!(whole.interpolation_switched_at, tiled.interpolation_switched_at);
+    assert_eq!(whole.interpolation_switched_at, cpu::render(&plan).interpolation_switched_at);
+    assert!(whole.image.iter().zip(&tiled.image).all(|(a, b)| a.to_bits() == b.to_bits()), "tiling changed the image");
     assert_eq!(whole.stats.omega_sum, tiled.stats.omega_sum);
 }
 
@@ -164,17 +97,8 @@ fn grid_larger_than_two_bindings_is_refused_clearly() {
     }
     let Some(case) = case("a36_") else { return };
     let plan = case.plan(false);
-    match gpu::render_with(
-        &plan,
-        &GpuOptions {
-            binding_limit: Some(4096),
-            ..GpuOptions::default()
-        },
-    ) {
-        Err(Error::Gpu(msg)) => assert!(
-            msg.contains("structure-factor grid has 2197 entries"),
-            "{msg}"
-        ),
+    match gpu::render_with(&plan, &GpuOptions { binding_limit: Some(4096), ..GpuOptions::default() }) {
+        Err(Error::Gpu(msg)) => assert!(msg.contains("structure-factor grid has 2197 entries"), "{msg}"),
         other => panic!("expected a refusal, got {:?}", other.map(|r| r.engine)),
     }
 }
@@ -190,13 +114,7 @@ fn two_runs_give_bit_identical_images() {
     let a = gpu::render(&plan, None).unwrap();
     let b = gpu::render(&plan, None).unwrap();
     assert!(a.image.iter().any(|&v| v > 0.0));
-    assert!(
-        a.image
-            .iter()
-            .zip(&b.image)
-            .all(|(x, y)| x.to_bits() == y.to_bits()),
-        "two GPU runs differ"
-    );
+    assert!(a.image.iter().zip(&b.image).all(|(x, y)| x.to_bits() == y.to_bits()), "two GPU runs differ");
 }
 
 /// The brightest pixel and then the brightest ones more than `gap` pixels (in fast or slow)
@@ -204,15 +122,8 @@ fn two_runs_give_bit_identical_images() {
 fn bright_spots(image: &[f32], fpixels: usize, count: usize, gap: usize) -> Vec<usize> {
     let mut spots: Vec<usize> = Vec::new();
     for _ in 0..count {
-        let far = |i: usize| {
-            spots.iter().all(|s| {
-                (i % fpixels).abs_diff(s % fpixels) > gap
-                    || (i / fpixels).abs_diff(s / fpixels) > gap
-            })
-        };
-        let best = (0..image.len())
-            .filter(|&i| far(i))
-            .max_by(|&a, &b| image[a].total_cmp(&image[b]).then(b.cmp(&a)));
+        let far = |i: usize| spots.iter().all(|s| (i % fpixels).abs_diff(s % fpixels) > gap || (i / fpixels).abs_diff(s / fpixels) > gap);
+        let best = (0..image.len()).filter(|&i| far(i)).max_by(|&a, &b| image[a].total_cmp(&image[b]).then(b.cmp(&a)));
         spots.extend(best);
     }
     spots
@@ -248,10 +159,7 @@ fn check_sampled(test: &str, plan: &Plan, gpu_image: &[f32], pixels: &[usize]) {
         a.worst_cpu,
         a.worst_gpu
     );
-    assert!(
-        a.passes(),
-        "{test}: GPU and CPU disagree: {a:?} at image pixel {worst}"
-    );
+    assert!(a.passes(), "{test}: GPU and CPU disagree: {a:?} at image pixel {worst}");
 }
 
 /// The supervisor command of golden a52 without its ROI: the full 2463×2527 frame with
@@ -264,32 +172,14 @@ fn supervisor_full_frame_matches_cpu_around_bright_spots() {
         return;
     }
     let Some(mut case) = case("a52_") else { return };
-    let roi = case
-        .args
-        .iter()
-        .position(|a| a == "-roi")
-        .expect("a52 has -roi");
+    let roi = case.args.iter().position(|a| a == "-roi").expect("a52 has -roi");
     case.args.drain(roi..roi + 5);
     let plan = case.plan(true);
-    assert_eq!(
-        (plan.fpixels, plan.spixels, plan.n),
-        (2463, 2527, [36.0, 47.0, 29.0])
-    );
+    assert_eq!((plan.fpixels, plan.spixels, plan.n), (2463, 2527, [36.0, 47.0, 29.0]));
     // 16 MiB bindings: five tiles of about 1.4 M pixels
-    let r = gpu::render_with(
-        &plan,
-        &GpuOptions {
-            binding_limit: Some(16 << 20),
-            ..GpuOptions::default()
-        },
-    )
-    .unwrap();
+    let r = gpu::render_with(&plan, &GpuOptions { binding_limit: Some(16 << 20), ..GpuOptions::default() }).unwrap();
     let spots = bright_spots(&r.image, plan.fpixels, 4, 40);
-    assert!(
-        r.image[spots[0]] > 100.0,
-        "no bright spot found: max {}",
-        r.image[spots[0]]
-    );
+    assert!(r.image[spots[0]] > 100.0, "no bright spot found: max {}", r.image[spots[0]]);
     let mut pixels = windows(&plan, &spots, 12);
     pixels.extend(sample(3000, plan.pixels(), 7));
     check_sampled(test, &plan, &r.image, &pixels);
@@ -308,18 +198,12 @@ fn detector_larger_than_one_binding_matches_cpu() {
     // every 500th row in full (several in every tile), the last pixel, the brightest spot and
     // scattered pixels; tile borders themselves are checked bit-exactly by
     // tiling_and_grid_split_leave_the_image_unchanged
-    let mut pixels: Vec<usize> = (0..plan.spixels)
-        .step_by(500)
-        .flat_map(|row| row * plan.fpixels..(row + 1) * plan.fpixels)
-        .collect();
+    let mut pixels: Vec<usize> = (0..plan.spixels).step_by(500).flat_map(|row| row * plan.fpixels..(row + 1) * plan.fpixels).collect();
     pixels.push(plan.pixels() - 1);
     pixels.extend(windows(&plan, &[r.stats.max_at], 10));
     pixels.extend(sample(5000, plan.pixels(), 11));
     check_sampled(test, &plan, &r.image, &pixels);
-    assert_eq!(
-        r.stats.max_i,
-        r.image.iter().fold(0.0f32, |m, &v| m.max(v)) as f64
-    );
+    assert_eq!(r.stats.max_i, r.image.iter().fold(0.0f32, |m, &v| m.max(v)) as f64);
 }
 
 #[derive(Default)]
@@ -333,32 +217,15 @@ impl Tracer for Recorder {
         self.0.push((name.into(), v.to_vec()));
     }
     fn phi_step(&mut self, tic: usize, phi_deg: f64, k: f64, f_latt_b: f64, f_latt: f64) {
-        self.0.push((
-            format!("phi_step {tic}"),
-            vec![phi_deg, k, f_latt_b, f_latt],
-        ));
+        self.0.push((format!("phi_step {tic}"), vec![phi_deg, k, f_latt_b, f_latt]));
     }
 }
 
 /// The first pixel of `candidates` whose value depends on whether interpolation is on when it
 /// starts: traced with the wrong switch state, it would report a different F_cell.
-fn interpolation_sensitive(
-    plan: &Plan,
-    mut candidates: impl Iterator<Item = usize>,
-) -> (usize, usize) {
-    let at = |i: usize, interpolate| {
-        cpu::render_pixel(
-            plan,
-            i % plan.fpixels,
-            i / plan.fpixels,
-            PixelContext { interpolate },
-            None,
-        )
-        .value
-    };
-    let i = candidates
-        .find(|&i| at(i, true) != at(i, false))
-        .expect("an interpolation-sensitive pixel");
+fn interpolation_sensitive(plan: &Plan, mut candidates: impl Iterator<Item = usize>) -> (usize, usize) {
+    let at = |i: usize, interpolate| cpu::render_pixel(plan, i % plan.fpixels, i / plan.fpixels, PixelContext { interpolate }, None).value;
+    let i = candidates.find(|&i| at(i, true) != at(i, false)).expect("an interpolation-sensitive pixel");
     (i % plan.fpixels, i / plan.fpixels)
 }
 
@@ -369,101 +236,44 @@ fn gpu_trace_matches_the_cpu_trace() {
     if !gpu_available("gpu_trace_matches_the_cpu_trace") {
         return;
     }
-    let (Some(a53), Some(a64), Some(a38)) = (case("a53_"), case("a64_"), case("a38_")) else {
-        return;
-    };
+    let (Some(a53), Some(a64), Some(a38)) = (case("a53_"), case("a64_"), case("a38_")) else { return };
     // -c_parity's one-shot interpolation switch: in a38 it flips late, so pixels before it
     // interpolate; here the corner pixel (the first one) leaves the smooth.hkl grid at once,
     // so the in-grid centre that follows must not
     let a38 = a38.plan(true);
-    let switch = cpu::render(&a38)
-        .interpolation_switched_at
-        .expect("a38 switches interpolation off");
+    let switch = cpu::render(&a38).interpolation_switched_at.expect("a38 switches interpolation off");
     let before = interpolation_sensitive(&a38, (0..switch).rev());
-    let smooth = golden_dir("gpu_trace_matches_the_cpu_trace")
-        .unwrap()
-        .join("inputs/smooth.hkl");
+    let smooth = golden_dir("gpu_trace_matches_the_cpu_trace").unwrap().join("inputs/smooth.hkl");
     let early = plan_from_args(
         &[
-            "-c_parity",
-            "-hkl",
-            smooth.to_str().unwrap(),
-            "-interpolate",
-            "-default_F",
-            "5",
-            "-cell",
-            "50",
-            "50",
-            "50",
-            "90",
-            "90",
-            "90",
-            "-N",
-            "3",
-            "-lambda",
-            "1",
-            "-distance",
-            "50",
-            "-detpixels",
-            "128",
-            "-pixel",
-            "0.1",
+            "-c_parity", "-hkl", smooth.to_str().unwrap(), "-interpolate", "-default_F", "5", "-cell", "50", "50", "50", "90", "90", "90",
+            "-N", "3", "-lambda", "1", "-distance", "50", "-detpixels", "128", "-pixel", "0.1",
         ],
         None,
     );
-    let switch = cpu::render(&early)
-        .interpolation_switched_at
-        .expect("the corner leaves the grid");
+    let switch = cpu::render(&early).interpolation_switched_at.expect("the corner leaves the grid");
     let after = interpolation_sensitive(&early, switch + 1..early.pixels());
     // the supervisor's brightest spot; 4×4 oversampling with per-sub-pixel solid angle and
     // polarization; either side of the interpolation switch
-    let cases = [
-        (&a53.plan(true), (685, 1039), false),
-        (&a64.plan(true), (60, 105), false),
-        (&a38, before, true),
-        (&early, after, false),
-    ];
+    let cases = [(&a53.plan(true), (685, 1039), false), (&a64.plan(true), (60, 105), false), (&a38, before, true), (&early, after, false)];
     for (plan, (fast, slow), interpolate) in cases {
         let name = format!("pixel ({fast}, {slow})");
         let mut cpu_trace = Recorder::default();
-        cpu::render_pixel(
-            plan,
-            fast,
-            slow,
-            PixelContext { interpolate },
-            Some(&mut cpu_trace),
-        );
+        cpu::render_pixel(plan, fast, slow, PixelContext { interpolate }, Some(&mut cpu_trace));
         let mut gpu_trace = Recorder::default();
         gpu::trace_pixel(plan, fast, slow, None, &mut gpu_trace).unwrap();
         // the kernel traces the first sub-pixel and layer; the CPU repeats the per-term block
         // for each of them, so keep its first block and the closing per-pixel lines
-        let second = cpu_trace
-            .0
-            .iter()
-            .enumerate()
-            .filter(|(_, (n, _))| n == "pixel_pos_meters")
-            .nth(1)
-            .map(|(i, _)| i);
-        let closing = cpu_trace
-            .0
-            .iter()
-            .position(|(n, _)| n == "I_before_scaling")
-            .unwrap();
+        let second = cpu_trace.0.iter().enumerate().filter(|(_, (n, _))| n == "pixel_pos_meters").nth(1).map(|(i, _)| i);
+        let closing = cpu_trace.0.iter().position(|(n, _)| n == "I_before_scaling").unwrap();
         if let Some(second) = second {
             cpu_trace.0.drain(second..closing);
         }
         let names = |t: &Recorder| t.0.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-        assert_eq!(
-            names(&gpu_trace),
-            names(&cpu_trace),
-            "{name}: trace names differ"
-        );
+        assert_eq!(names(&gpu_trace), names(&cpu_trace), "{name}: trace names differ");
         for ((n, c), (_, g)) in cpu_trace.0.iter().zip(&gpu_trace.0) {
             for (c, g) in c.iter().zip(g) {
-                assert!(
-                    (c - g).abs() <= 2e-5 * c.abs().max(1e-30),
-                    "{name} {n}: cpu {c} gpu {g}"
-                );
+                assert!((c - g).abs() <= 2e-5 * c.abs().max(1e-30), "{name} {n}: cpu {c} gpu {g}");
             }
         }
     }

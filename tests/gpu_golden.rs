@@ -34,19 +34,13 @@ fn check_corpus(test: &str, c_parity: bool, opts: GpuOptions) {
         let mut line = format!("{test} {:<48} {}", case.name, a.describe(plan.fpixels));
         let switch_differs = cpu.interpolation_switched_at != gpu.interpolation_switched_at;
         if switch_differs {
-            line += &format!(
-                "  interpolation switch: cpu {:?} gpu {:?}",
-                cpu.interpolation_switched_at, gpu.interpolation_switched_at
-            );
+            line += &format!("  interpolation switch: cpu {:?} gpu {:?}", cpu.interpolation_switched_at, gpu.interpolation_switched_at);
         }
         eprintln!("{line}");
         if !a.passes() || switch_differs {
             failures.push(line);
         }
-        if worst
-            .as_ref()
-            .is_none_or(|(_, w)| a.max_delta > w.max_delta)
-        {
+        if worst.as_ref().is_none_or(|(_, w)| a.max_delta > w.max_delta) {
             worst = Some((case.name.clone(), a));
         }
     }
@@ -54,12 +48,7 @@ fn check_corpus(test: &str, c_parity: bool, opts: GpuOptions) {
         eprintln!("{test}: {checked} cases; largest max|Δ|/max in {name}: {w:?}");
     }
     assert!(checked > 0, "{test}: no golden case was checked");
-    assert!(
-        failures.is_empty(),
-        "{test}: {} case(s) out of tolerance:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{test}: {} case(s) out of tolerance:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
@@ -76,14 +65,7 @@ fn golden_corpus_default_mode() {
 /// is checked on every machine that has any adapter.
 #[test]
 fn golden_corpus_c_parity_double_float() {
-    check_corpus(
-        "golden_corpus_c_parity_double_float",
-        true,
-        GpuOptions {
-            precision: Some(Precision::DoubleFloat),
-            ..GpuOptions::default()
-        },
-    );
+    check_corpus("golden_corpus_c_parity_double_float", true, GpuOptions { precision: Some(Precision::DoubleFloat), ..GpuOptions::default() });
 }
 
 /// Each lattice-fetch variant on every case, whatever the automatic choice would be: the
@@ -92,30 +74,9 @@ fn golden_corpus_c_parity_double_float() {
 /// with a notice on an adapter without subgroups.
 #[test]
 fn golden_corpus_c_parity_each_fetch() {
-    for (test, fetch) in [
-        ("golden_corpus_c_parity_plain_fetch", Fetch::Plain),
-        ("golden_corpus_c_parity_subgroup_fetch", Fetch::Subgroup),
-    ] {
-        let opts = GpuOptions {
-            fetch: Some(fetch),
-            ..GpuOptions::default()
-        };
-        let probe = gpu_support::plan_from_args(
-            &[
-                "-cell",
-                "10",
-                "10",
-                "10",
-                "90",
-                "90",
-                "90",
-                "-default_F",
-                "1",
-                "-detpixels",
-                "4",
-            ],
-            None,
-        );
+    for (test, fetch) in [("golden_corpus_c_parity_plain_fetch", Fetch::Plain), ("golden_corpus_c_parity_subgroup_fetch", Fetch::Subgroup)] {
+        let opts = GpuOptions { fetch: Some(fetch), ..GpuOptions::default() };
+        let probe = gpu_support::plan_from_args(&["-cell", "10", "10", "10", "90", "90", "90", "-default_F", "1", "-detpixels", "4"], None);
         if fetch == Fetch::Subgroup
             && let Err(e) = gpu::render_with(&probe, &opts)
         {

@@ -15,19 +15,11 @@ const OUTPUTS: [&str; 4] = ["float.bin", "int.img", "image.pgm", "noise.img"];
 
 fn output_args(dir: &Path) -> Vec<String> {
     let flags = ["-floatfile", "-intfile", "-pgmfile", "-noisefile"];
-    flags
-        .iter()
-        .zip(OUTPUTS)
-        .flat_map(|(f, name)| [f.to_string(), dir.join(name).display().to_string()])
-        .collect()
+    flags.iter().zip(OUTPUTS).flat_map(|(f, name)| [f.to_string(), dir.join(name).display().to_string()]).collect()
 }
 
 fn assert_no_files(dir: &Path) {
-    let left: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let left: Vec<String> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -35,10 +27,7 @@ fn assert_no_files(dir: &Path) {
 fn cancelled_run_returns_interrupted_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut args: Vec<String> =
-        "-cell 50 50 50 90 90 90 -N 2 -default_F 10 -detpixels 32 -engine cpu -quiet"
-            .split_whitespace()
-            .map(String::from)
-            .collect();
+        "-cell 50 50 50 90 90 90 -N 2 -default_F 10 -detpixels 32 -engine cpu -quiet".split_whitespace().map(String::from).collect();
     args.extend(output_args(dir.path()));
     let control = Arc::new(RenderControl::default());
     control.cancel();
@@ -46,11 +35,7 @@ fn cancelled_run_returns_interrupted_and_writes_nothing() {
     assert!(matches!(err, Error::Interrupted), "{err}");
     assert!(err.to_string().contains("interrupted"), "{err}");
     assert_eq!(err.exit_code(), 130);
-    assert_eq!(
-        control.rows_done(),
-        0,
-        "no pixel is rendered after the flag is set"
-    );
+    assert_eq!(control.rows_done(), 0, "no pixel is rendered after the flag is set");
     assert_no_files(dir.path());
 }
 
@@ -100,15 +85,9 @@ fn interrupt_mid_render(dir: &Path, args: &str) -> (std::process::ExitStatus, St
     // the set-up report is printed after the handler is installed and just before rendering
     // (the pipe stays open to the end: a closed one would make the child's next print fail)
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let started = stdout
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.starts_with("DETECTOR_PIX0_VECTOR"));
+    let started = stdout.by_ref().map_while(Result::ok).any(|l| l.starts_with("DETECTOR_PIX0_VECTOR"));
     assert!(started, "the run ended before rendering");
-    let sent = Command::new("sh")
-        .args(["-c", &format!("kill -INT {}", child.id())])
-        .status()
-        .unwrap();
+    let sent = Command::new("sh").args(["-c", &format!("kill -INT {}", child.id())]).status().unwrap();
     assert!(sent.success());
     let status = wait_or_kill(&mut child, Duration::from_secs(120));
     let mut stderr = String::new();
@@ -119,15 +98,8 @@ fn interrupt_mid_render(dir: &Path, args: &str) -> (std::process::ExitStatus, St
 #[cfg(unix)]
 fn assert_interrupted(status: std::process::ExitStatus, stderr: &str, dir: &Path) {
     assert_eq!(status.code(), Some(130), "stderr:\n{stderr}");
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("nanobragg: error:"))
-        .collect();
-    assert_eq!(
-        errors,
-        ["nanobragg: error: interrupted: the render was stopped and no output file was written"],
-        "stderr:\n{stderr}"
-    );
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("nanobragg: error:")).collect();
+    assert_eq!(errors, ["nanobragg: error: interrupted: the render was stopped and no output file was written"], "stderr:\n{stderr}");
     assert!(!stderr.contains("panicked"), "stderr:\n{stderr}");
     assert_no_files(dir);
 }
@@ -149,9 +121,7 @@ fn sigint_stops_a_long_render_cleanly() {
 fn sigint_stops_a_render_stuck_in_one_pixel() {
     let dir = tempfile::tempdir().unwrap();
     // 10^10 sub-pixels in every pixel: no pixel ends soon, so the handler leaves by itself
-    let (status, stderr) = interrupt_mid_render(
-        dir.path(),
-        "-cell 50 50 50 90 90 90 -N 2 -default_F 10 -detpixels 4 -oversample 100000 -engine cpu",
-    );
+    let (status, stderr) =
+        interrupt_mid_render(dir.path(), "-cell 50 50 50 90 90 90 -N 2 -default_F 10 -detpixels 4 -oversample 100000 -engine cpu");
     assert_interrupted(status, &stderr, dir.path());
 }

@@ -13,10 +13,7 @@ use std::path::Path;
 fn children_peak_rss() -> u64 {
     // SAFETY: getrusage only writes the struct it is given
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(
-        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
-        0
-    );
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) }, 0);
     usage.ru_maxrss as u64 * 1024
 }
 
@@ -26,17 +23,7 @@ fn gpu_wanted() -> bool {
 
 fn render(dir: &Path, args: &[String], engine: &str) -> Result<Vec<f32>, String> {
     let mut args = args.to_vec();
-    args.extend(strings(&[
-        "-engine",
-        engine,
-        "-quiet",
-        "-floatfile",
-        "big.bin",
-        "-intfile",
-        "big.img",
-        "-nopgm",
-        "-nonoise",
-    ]));
+    args.extend(strings(&["-engine", engine, "-quiet", "-floatfile", "big.bin", "-intfile", "big.img", "-nopgm", "-nonoise"]));
     let out = nanobragg(dir, &args);
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
@@ -47,39 +34,13 @@ fn render(dir: &Path, args: &[String], engine: &str) -> Result<Vec<f32>, String>
 #[test]
 fn cpu_renders_6000_square_within_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let args = strings(&[
-        "-cell",
-        "100",
-        "100",
-        "100",
-        "90",
-        "90",
-        "90",
-        "-default_F",
-        "100",
-        "-N",
-        "1",
-        "-lambda",
-        "1",
-        "-distance",
-        "500",
-        "-detpixels",
-        "6000",
-        "-pixel",
-        "0.1",
-        "-oversample",
-        "1",
-    ]);
+    let args = strings(&["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100", "-N", "1", "-lambda", "1", "-distance", "500", "-detpixels", "6000", "-pixel", "0.1", "-oversample", "1"]);
     let image = render(dir.path(), &args, "cpu").unwrap();
     assert_eq!(image.len(), 6000 * 6000);
     assert!(image.iter().all(|v| v.is_finite() && *v > 0.0));
     // the float image is 144 MB; no per-term arrays may push the process far beyond it
     #[cfg(unix)]
-    assert!(
-        children_peak_rss() < 2 << 30,
-        "peak RSS {} bytes",
-        children_peak_rss()
-    );
+    assert!(children_peak_rss() < 2 << 30, "peak RSS {} bytes", children_peak_rss());
 }
 
 /// Golden a52's command without its ROI: every pixel of the supervisor detector, on the CPU
@@ -98,31 +59,18 @@ fn supervisor_full_frame_on_both_engines() {
     // default mode: a pixel does not depend on where rendering starts, so inside the golden
     // ROI the full frame equals the ROI render
     let roi_only = render(&dir, &with_roi, "cpu").unwrap();
-    let in_roi =
-        |i: usize| (1007..=1070).contains(&(i % 2463)) && (653..=716).contains(&(i / 2463));
+    let in_roi = |i: usize| (1007..=1070).contains(&(i % 2463)) && (653..=716).contains(&(i / 2463));
     assert_eq!(diff(&cpu, &roi_only, in_roi).max_abs_diff, 0.0);
     match render(&dir, &args, "gpu") {
         Ok(gpu) => {
             let d = diff(&gpu, &cpu, |_| true);
-            assert!(
-                d.correlation >= 0.99999
-                    && d.max_diff_over_max <= 1e-3
-                    && (d.sum_ratio - 1.0).abs() <= 1e-4,
-                "{}",
-                d.summary(2463)
-            );
+            assert!(d.correlation >= 0.99999 && d.max_diff_over_max <= 1e-3 && (d.sum_ratio - 1.0).abs() <= 1e-4, "{}", d.summary(2463));
         }
-        Err(e) if !gpu_wanted() && e.contains("no GPU adapter") => {
-            eprintln!("\n*** SKIPPED the GPU half: {e}")
-        }
+        Err(e) if !gpu_wanted() && e.contains("no GPU adapter") => eprintln!("\n*** SKIPPED the GPU half: {e}"),
         Err(e) => panic!("GPU render failed: {e}"),
     }
     #[cfg(unix)]
-    assert!(
-        children_peak_rss() < 2 << 30,
-        "peak RSS {} bytes",
-        children_peak_rss()
-    );
+    assert!(children_peak_rss() < 2 << 30, "peak RSS {} bytes", children_peak_rss());
 }
 
 /// No adapter for the asked-for API (Metal on Linux, or any API on a machine without one):
@@ -131,39 +79,13 @@ fn supervisor_full_frame_on_both_engines() {
 #[test]
 fn missing_adapter_gives_notice_and_fallback() {
     let dir = tempfile::tempdir().unwrap();
-    let base = strings(&[
-        "-cell",
-        "100",
-        "100",
-        "100",
-        "90",
-        "90",
-        "90",
-        "-default_F",
-        "100",
-        "-N",
-        "3",
-        "-lambda",
-        "1",
-        "-detpixels",
-        "32",
-        "-nopgm",
-        "-nonoise",
-        "-backend",
-        "metal",
-    ]);
+    let base = strings(&["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100", "-N", "3", "-lambda", "1", "-detpixels", "32", "-nopgm", "-nonoise", "-backend", "metal"]);
     let auto = nanobragg(dir.path(), &base);
     let err = String::from_utf8_lossy(&auto.stderr);
     assert!(auto.status.success(), "{err}");
-    assert!(
-        err.contains("no GPU adapter") && err.contains("using the CPU engine"),
-        "{err}"
-    );
+    assert!(err.contains("no GPU adapter") && err.contains("using the CPU engine"), "{err}");
     assert!(dir.path().join("floatimage.bin").exists());
-    let forced = nanobragg(
-        dir.path(),
-        &[base, strings(&["-engine", "gpu", "-floatfile", "gpu.bin"])].concat(),
-    );
+    let forced = nanobragg(dir.path(), &[base, strings(&["-engine", "gpu", "-floatfile", "gpu.bin"])].concat());
     let err = String::from_utf8_lossy(&forced.stderr);
     assert_eq!(forced.status.code(), Some(1), "{err}");
     assert!(err.contains("GPU") && !err.contains("panicked"), "{err}");

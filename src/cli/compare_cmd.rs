@@ -9,17 +9,12 @@
 //! differ, 5 I/O or parse error.
 
 use crate::cli::parse::{Command, parse};
-use crate::compare::{
-    ImageDiff, RELATIVE_FLOOR, RelativeDiff, SAMPLE_SEED, Sample, diff, recompute, relative_diff,
-    sample_pixels,
-};
+use crate::compare::{ImageDiff, RELATIVE_FLOOR, RelativeDiff, SAMPLE_SEED, Sample, diff, recompute, relative_diff, sample_pixels};
 use crate::engine::plan::Plan;
 use crate::engine::{self, EngineUsed, Rendered, cpu};
 use crate::error::Error;
 use crate::io::colormap::signed_rgb;
-use crate::io::png::{
-    DEFAULT_PERCENTILE, PngOptions, encode_png, encode_rgb_png, gray_levels, percentile,
-};
+use crate::io::png::{DEFAULT_PERCENTILE, PngOptions, encode_png, encode_rgb_png, gray_levels, percentile};
 use crate::io::{rawfloat, write_atomic};
 use crate::model::resolve;
 use std::path::{Path, PathBuf};
@@ -73,9 +68,7 @@ impl From<Error> for Failure {
         match e {
             Error::Usage(m) => Failure::Usage(m),
             Error::Parse { .. } | Error::Io { .. } => Failure::Io(e.to_string()),
-            Error::Resource(_) | Error::Gpu(_) | Error::Interrupted => {
-                Failure::Runner(e.to_string())
-            }
+            Error::Resource(_) | Error::Gpu(_) | Error::Interrupted => Failure::Runner(e.to_string()),
         }
     }
 }
@@ -84,9 +77,7 @@ impl From<Error> for Failure {
 enum EngineA {
     Cpu,
     /// `explicit`: typed by the user, so no fallback to the CPU
-    Gpu {
-        explicit: bool,
-    },
+    Gpu { explicit: bool },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -124,32 +115,23 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 fn number<T: std::str::FromStr>(option: &str, v: &str) -> Result<T, Failure> {
-    v.parse::<T>()
-        .map_err(|_| Failure::Usage(format!("{option}: '{v}' is not a valid number")))
+    v.parse::<T>().map_err(|_| Failure::Usage(format!("{option}: '{v}' is not a valid number")))
 }
 
 /// How many values follow each option (None: not an option of compare).
 fn option_arity(option: &str) -> Option<usize> {
     match option {
         "--roi" => Some(4),
-        "--out" | "--outdir" | "--engine-a" | "--ref" | "--ref-bin" | "--c-bin" | "--sample"
-        | "--tolerance" | "--threshold" => Some(1),
+        "--out" | "--outdir" | "--engine-a" | "--ref" | "--ref-bin" | "--c-bin" | "--sample" | "--tolerance" | "--threshold" => Some(1),
         _ => None,
     }
 }
 
-fn parse_options(
-    args: &[String],
-    nb_c_bin: Option<std::ffi::OsString>,
-) -> Result<Options, Failure> {
-    let split = args.iter().position(|a| a == "--").ok_or_else(|| {
-        Failure::Usage(format!("missing '--' before the simulation flags\n{USAGE}"))
-    })?;
+fn parse_options(args: &[String], nb_c_bin: Option<std::ffi::OsString>) -> Result<Options, Failure> {
+    let split = args.iter().position(|a| a == "--").ok_or_else(|| Failure::Usage(format!("missing '--' before the simulation flags\n{USAGE}")))?;
     let (mine, sim) = (&args[..split], &args[split + 1..]);
     if sim.is_empty() {
-        return Err(Failure::Usage(format!(
-            "no simulation flags after '--'\n{USAGE}"
-        )));
+        return Err(Failure::Usage(format!("no simulation flags after '--'\n{USAGE}")));
     }
     let mut o = Options {
         out: PathBuf::from(DEFAULT_OUT_DIR),
@@ -164,21 +146,15 @@ fn parse_options(
     let mut i = 0;
     while i < mine.len() {
         let option = mine[i].as_str();
-        let n = option_arity(option)
-            .ok_or_else(|| Failure::Usage(format!("unknown option '{option}'\n{USAGE}")))?;
-        let values = mine
-            .get(i + 1..i + 1 + n)
-            .ok_or_else(|| Failure::Usage(format!("{option} expects {n} value(s)")))?;
+        let n = option_arity(option).ok_or_else(|| Failure::Usage(format!("unknown option '{option}'\n{USAGE}")))?;
+        let values = mine.get(i + 1..i + 1 + n).ok_or_else(|| Failure::Usage(format!("{option} expects {n} value(s)")))?;
         apply_option(&mut o, option, values)?;
         i += 1 + n;
     }
     if o.reference == Reference::CpuEngine
         && let Some(bin) = nb_c_bin.filter(|b| !b.is_empty())
     {
-        o.reference = Reference::Program {
-            path: PathBuf::from(bin),
-            from_env: true,
-        };
+        o.reference = Reference::Program { path: PathBuf::from(bin), from_env: true };
     }
     if o.sample.is_some() && o.reference != Reference::CpuEngine {
         return Err(Failure::Usage("--sample applies to the f64 CPU engine reference only (not with --ref/--ref-bin/NB_C_BIN)".into()));
@@ -193,21 +169,11 @@ fn apply_option(o: &mut Options, option: &str, v: &[String]) -> Result<(), Failu
             o.engine_a = match v[0].as_str() {
                 "gpu" => EngineA::Gpu { explicit: true },
                 "cpu" => EngineA::Cpu,
-                other => {
-                    return Err(Failure::Usage(format!(
-                        "--engine-a: expected gpu or cpu, got '{other}'"
-                    )));
-                }
+                other => return Err(Failure::Usage(format!("--engine-a: expected gpu or cpu, got '{other}'"))),
             }
         }
         "--ref" => set_reference(&mut o.reference, Reference::File(PathBuf::from(&v[0])))?,
-        "--ref-bin" | "--c-bin" => set_reference(
-            &mut o.reference,
-            Reference::Program {
-                path: PathBuf::from(&v[0]),
-                from_env: false,
-            },
-        )?,
+        "--ref-bin" | "--c-bin" => set_reference(&mut o.reference, Reference::Program { path: PathBuf::from(&v[0]), from_env: false })?,
         "--sample" => match number::<usize>(option, &v[0])? {
             0 => return Err(Failure::Usage("--sample: N must be at least 1".into())),
             n => o.sample = Some(n),
@@ -229,17 +195,13 @@ fn apply_option(o: &mut Options, option: &str, v: &[String]) -> Result<(), Failu
 fn positive(option: &str, v: &str) -> Result<f64, Failure> {
     match number::<f64>(option, v)? {
         x if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(Failure::Usage(format!(
-            "{option}: '{v}' must be a non-negative number"
-        ))),
+        _ => Err(Failure::Usage(format!("{option}: '{v}' must be a non-negative number"))),
     }
 }
 
 fn set_reference(slot: &mut Reference, r: Reference) -> Result<(), Failure> {
     if *slot != Reference::CpuEngine {
-        return Err(Failure::Usage(
-            "give at most one of --ref and --ref-bin".into(),
-        ));
+        return Err(Failure::Usage("give at most one of --ref and --ref-bin".into()));
     }
     *slot = r;
     Ok(())
@@ -263,21 +225,11 @@ struct SideInfo {
 
 impl SideInfo {
     fn new(kind: &str, runtime: Duration) -> Self {
-        SideInfo {
-            kind: kind.into(),
-            adapter: None,
-            backend: None,
-            path: None,
-            note: None,
-            runtime_ms: runtime.as_secs_f64() * 1e3,
-        }
+        SideInfo { kind: kind.into(), adapter: None, backend: None, path: None, note: None, runtime_ms: runtime.as_secs_f64() * 1e3 }
     }
     fn label(&self) -> String {
         match (&self.kind[..], &self.adapter, &self.path) {
-            ("gpu", Some(a), _) => format!(
-                "GPU engine on {a} ({})",
-                self.backend.as_deref().unwrap_or("?")
-            ),
+            ("gpu", Some(a), _) => format!("GPU engine on {a} ({})", self.backend.as_deref().unwrap_or("?")),
             ("cpu", ..) => "f64 CPU engine".into(),
             (kind, _, Some(p)) => format!("{kind} {p}"),
             (kind, ..) => kind.into(),
@@ -385,11 +337,7 @@ impl Selection {
                 f >= roi[0] && f <= roi[1] && s >= roi[2] && s <= roi[3] && plan.renders(f, s)
             })
             .collect();
-        Selection {
-            roi,
-            compared: in_roi.clone(),
-            in_roi,
-        }
+        Selection { roi, compared: in_roi.clone(), in_roi }
     }
 
     fn restrict_to(&mut self, sample: &Sample) {
@@ -404,12 +352,10 @@ impl Selection {
 /// preflight); a bare program name is looked up on PATH when it runs.
 fn preflight(r: &Reference) -> Result<(), Failure> {
     match r {
-        Reference::File(p) if !p.is_file() => {
-            Err(Failure::Io(format!("--ref {}: no such file", p.display())))
+        Reference::File(p) if !p.is_file() => Err(Failure::Io(format!("--ref {}: no such file", p.display()))),
+        Reference::Program { path, .. } if path.components().count() > 1 && !path.is_file() => {
+            Err(Failure::Runner(format!("reference program not found: {}", path.display())))
         }
-        Reference::Program { path, .. } if path.components().count() > 1 && !path.is_file() => Err(
-            Failure::Runner(format!("reference program not found: {}", path.display())),
-        ),
         _ => Ok(()),
     }
 }
@@ -418,98 +364,54 @@ fn run(o: &Options, all_args: &[String]) -> Result<i32, Failure> {
     preflight(&o.reference)?;
     let raw = match parse(&o.sim_args, time_seed())? {
         Command::Run(raw) => raw,
-        Command::Help => {
-            return Err(Failure::Usage(
-                "simulation flags expected after '--', not a help request".into(),
-            ));
-        }
+        Command::Help => return Err(Failure::Usage("simulation flags expected after '--', not a help request".into())),
     };
     let plan = Plan::new(&resolve(&raw)?);
     let mut sel = Selection::new(&plan, compare_roi(&plan, o.roi)?);
-    std::fs::create_dir_all(&o.out)
-        .map_err(|e| Failure::Io(format!("{}: {e}", o.out.display())))?;
+    std::fs::create_dir_all(&o.out).map_err(|e| Failure::Io(format!("{}: {e}", o.out.display())))?;
     let (a, switched_at) = candidate(o.engine_a, &plan, raw.backend.as_deref())?;
-    println!(
-        "A runtime: {:.3} s ({})",
-        a.info.runtime_ms / 1e3,
-        a.info.label()
-    );
+    println!("A runtime: {:.3} s ({})", a.info.runtime_ms / 1e3, a.info.label());
     let (b, sample) = reference(o, &plan, &a.image, switched_at, &sel.in_roi)?;
-    println!(
-        "B runtime: {:.3} s ({})",
-        b.info.runtime_ms / 1e3,
-        b.info.label()
-    );
+    println!("B runtime: {:.3} s ({})", b.info.runtime_ms / 1e3, b.info.label());
     if let Some(s) = &sample {
         sel.restrict_to(s);
     }
     let d = diff(&a.image, &b.image, |i| sel.compared[i]);
-    let r = relative_diff(
-        &a.image,
-        &b.image,
-        |i| sel.compared[i],
-        RELATIVE_FLOOR * d.max_b,
-        o.tolerance,
-    );
+    let r = relative_diff(&a.image, &b.image, |i| sel.compared[i], RELATIVE_FLOOR * d.max_b, o.tolerance);
     let png_white = write_previews(&o.out, &plan, &sel, &a.image, &b.image, d.max_abs_diff)?;
     let passed = o.threshold.is_none_or(|t| d.correlation >= t);
     let summary = Summary {
-        command: ["nanobragg", "compare"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(all_args.iter().cloned())
-            .collect(),
+        command: ["nanobragg", "compare"].iter().map(|s| s.to_string()).chain(all_args.iter().cloned()).collect(),
         simulation_args: o.sim_args.clone(),
         detector_pixels: [plan.fpixels, plan.spixels],
         roi: sel.roi,
-        sample: sample.map(|s| SampleInfo {
-            requested: o.sample.unwrap_or(0),
-            pixels: s.pixels.len(),
-            brightest: s.brightest,
-            random: s.random,
-            seed: s.seed,
-        }),
+        sample: sample.map(|s| SampleInfo { requested: o.sample.unwrap_or(0), pixels: s.pixels.len(), brightest: s.brightest, random: s.random, seed: s.seed }),
         metrics: Metrics::new(&plan, &d, &r),
         threshold: o.threshold,
         passed,
         runtime_a_ms: a.info.runtime_ms,
         runtime_b_ms: b.info.runtime_ms,
-        png_scale_method: format!(
-            "linear, 0 to the {DEFAULT_PERCENTILE}th percentile of both images over the compared pixels"
-        ),
+        png_scale_method: format!("linear, 0 to the {DEFAULT_PERCENTILE}th percentile of both images over the compared pixels"),
         png_white,
         a: a.info,
         b: b.info,
     };
-    let json = serde_json::to_string_pretty(&summary)
-        .map_err(|e| Failure::Io(format!("summary.json: {e}")))?;
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| Failure::Io(format!("summary.json: {e}")))?;
     write_atomic(&o.out.join("summary.json"), json.as_bytes())?;
     print_table(&summary, &o.out);
     if !passed {
-        println!(
-            "FAIL: correlation {:.9} is below the threshold {}",
-            d.correlation,
-            o.threshold.unwrap_or(f64::NAN)
-        );
+        println!("FAIL: correlation {:.9} is below the threshold {}", d.correlation, o.threshold.unwrap_or(f64::NAN));
         return Ok(3);
     }
     Ok(0)
 }
 
 fn time_seed() -> i64 {
-    -(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(1))
+    -(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1))
 }
 
 fn at(plan: &Plan, index: usize, a: f64, b: f64) -> PixelAt {
-    PixelAt {
-        fast: index % plan.fpixels,
-        slow: index / plan.fpixels,
-        a,
-        b,
-    }
+    PixelAt { fast: index % plan.fpixels, slow: index / plan.fpixels, a, b }
 }
 
 /// `--roi` checked against the detector; the whole detector when not given.
@@ -526,24 +428,15 @@ fn compare_roi(plan: &Plan, roi: Option<[usize; 4]>) -> Result<[usize; 4], Failu
 }
 
 /// Render the candidate; also returns where it flipped C's interpolation switch (c-parity).
-fn candidate(
-    choice: EngineA,
-    plan: &Plan,
-    backend: Option<&str>,
-) -> Result<(Side, Option<usize>), Failure> {
-    let EngineA::Gpu { explicit } = choice else {
-        return Ok(cpu_candidate(plan, None));
-    };
+fn candidate(choice: EngineA, plan: &Plan, backend: Option<&str>) -> Result<(Side, Option<usize>), Failure> {
+    let EngineA::Gpu { explicit } = choice else { return Ok(cpu_candidate(plan, None)) };
     let start = Instant::now();
     match engine::gpu::render(plan, backend) {
         Ok(r) => Ok(candidate_side(r, start.elapsed(), None)),
         Err(e) if explicit => Err(Failure::Runner(format!("--engine-a gpu: {e}"))),
         Err(e) => {
             eprintln!("note: {e}; comparing the CPU engine with the f64 CPU engine instead");
-            Ok(cpu_candidate(
-                plan,
-                Some("no usable GPU adapter: the candidate is the CPU engine".into()),
-            ))
+            Ok(cpu_candidate(plan, Some("no usable GPU adapter: the candidate is the CPU engine".into())))
         }
     }
 }
@@ -560,13 +453,7 @@ fn candidate_side(r: Rendered, runtime: Duration, note: Option<String>) -> (Side
         (info.kind, info.adapter, info.backend) = ("gpu".into(), Some(adapter), Some(backend));
     }
     info.note = note;
-    (
-        Side {
-            image: r.image,
-            info,
-        },
-        r.interpolation_switched_at,
-    )
+    (Side { image: r.image, info }, r.interpolation_switched_at)
 }
 
 fn reference(
@@ -581,24 +468,13 @@ fn reference(
         Reference::CpuEngine => match o.sample {
             None => {
                 let image = cpu::render(plan).image;
-                Ok((
-                    Side {
-                        image,
-                        info: SideInfo::new("cpu", start.elapsed()),
-                    },
-                    None,
-                ))
+                Ok((Side { image, info: SideInfo::new("cpu", start.elapsed()) }, None))
             }
             Some(n) => {
                 let sample = sample_pixels(candidate, |i| in_roi[i], n, SAMPLE_SEED);
                 let image = recompute(plan, switched_at, &sample.pixels);
                 let mut info = SideInfo::new("cpu", start.elapsed());
-                info.note = Some(format!(
-                    "{} pixels computed ({} brightest, {} random)",
-                    sample.pixels.len(),
-                    sample.brightest,
-                    sample.random
-                ));
+                info.note = Some(format!("{} pixels computed ({} brightest, {} random)", sample.pixels.len(), sample.brightest, sample.random));
                 Ok((Side { image, info }, Some(sample)))
             }
         },
@@ -636,17 +512,7 @@ fn check_size(path: &Path, floats: usize, plan: &Plan) -> Result<(), Failure> {
 }
 
 /// Input-file flags whose relative paths are made absolute for a program run elsewhere.
-const INPUT_FLAGS: &[&str] = &[
-    "-hkl",
-    "-mat",
-    "-matrix",
-    "-img",
-    "-mask",
-    "-sourcefile",
-    "-stol",
-    "-4stol",
-    "-Q",
-];
+const INPUT_FLAGS: &[&str] = &["-hkl", "-mat", "-matrix", "-img", "-mask", "-sourcefile", "-stol", "-4stol", "-Q"];
 const FLOAT_FLAGS: &[&str] = &["-floatfile", "-floatimage"];
 
 /// The simulation flags for the external program: inputs made absolute, the float image
@@ -678,11 +544,8 @@ struct ScratchDir(PathBuf);
 
 impl ScratchDir {
     fn new() -> Result<Self, Failure> {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("nanobragg-compare-{}-{stamp}", std::process::id()));
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("nanobragg-compare-{}-{stamp}", std::process::id()));
         std::fs::create_dir(&dir).map_err(|e| Failure::Io(format!("{}: {e}", dir.display())))?;
         Ok(ScratchDir(dir))
     }
@@ -697,38 +560,23 @@ impl Drop for ScratchDir {
 
 /// Run the reference program in a scratch directory with the same flags (as nanoBragg.c
 /// writes ./Fdump.bin and default-named images there); its stdout/stderr go to `out`.
-fn run_program(
-    bin: &Path,
-    sim_args: &[String],
-    out: &Path,
-) -> Result<(Vec<f32>, Duration), Failure> {
-    let cwd =
-        std::env::current_dir().map_err(|e| Failure::Io(format!("current directory: {e}")))?;
+fn run_program(bin: &Path, sim_args: &[String], out: &Path) -> Result<(Vec<f32>, Duration), Failure> {
+    let cwd = std::env::current_dir().map_err(|e| Failure::Io(format!("current directory: {e}")))?;
     // a path with a directory part is resolved here, before the program runs elsewhere
-    let program = if bin.components().count() > 1 {
-        cwd.join(bin)
-    } else {
-        bin.to_path_buf()
-    };
+    let program = if bin.components().count() > 1 { cwd.join(bin) } else { bin.to_path_buf() };
     let scratch = ScratchDir::new()?;
     let float_path = scratch.0.join("ref_float.bin");
     let args = program_args(sim_args, &cwd, &float_path);
     // C reads ./Fdump.bin when -hkl is absent; give it the same one it would see here
     if !sim_args.iter().any(|a| a == "-hkl") && cwd.join("Fdump.bin").is_file() {
-        std::fs::copy(cwd.join("Fdump.bin"), scratch.0.join("Fdump.bin"))
-            .map_err(|e| Failure::Io(format!("Fdump.bin: {e}")))?;
+        std::fs::copy(cwd.join("Fdump.bin"), scratch.0.join("Fdump.bin")).map_err(|e| Failure::Io(format!("Fdump.bin: {e}")))?;
     }
     let start = Instant::now();
     let output = Process::new(&program)
         .args(&args)
         .current_dir(&scratch.0)
         .output()
-        .map_err(|e| {
-            Failure::Runner(format!(
-                "cannot run the reference program {}: {e}",
-                bin.display()
-            ))
-        })?;
+        .map_err(|e| Failure::Runner(format!("cannot run the reference program {}: {e}", bin.display())))?;
     let elapsed = start.elapsed();
     write_atomic(&out.join("ref_stdout.txt"), &output.stdout)?;
     write_atomic(&out.join("ref_stderr.txt"), &output.stderr)?;
@@ -741,55 +589,30 @@ fn run_program(
         )));
     }
     if !float_path.is_file() {
-        return Err(Failure::Runner(format!(
-            "the reference program {} wrote no float image",
-            bin.display()
-        )));
+        return Err(Failure::Runner(format!("the reference program {} wrote no float image", bin.display())));
     }
     Ok((rawfloat::read_float_image(&float_path, None)?, elapsed))
 }
 
 /// Full-image indices of the ROI, row by row.
 fn roi_indices(plan: &Plan, roi: [usize; 4]) -> Vec<usize> {
-    (roi[2]..=roi[3])
-        .flat_map(|s| (roi[0]..=roi[1]).map(move |f| s * plan.fpixels + f))
-        .collect()
+    (roi[2]..=roi[3]).flat_map(|s| (roi[0]..=roi[1]).map(move |f| s * plan.fpixels + f)).collect()
 }
 
 /// a.png and b.png on one scale (0 to the 99.5th percentile of both over the compared pixels)
 /// and diff.png (a − b: blue negative, white zero, red positive), all cropped to the ROI;
 /// a.png shows the whole ROI, b.png and diff.png the compared pixels (others black). Returns
 /// the white point.
-fn write_previews(
-    out: &Path,
-    plan: &Plan,
-    sel: &Selection,
-    a: &[f32],
-    b: &[f32],
-    max_abs_diff: f64,
-) -> Result<f64, Failure> {
+fn write_previews(out: &Path, plan: &Plan, sel: &Selection, a: &[f32], b: &[f32], max_abs_diff: f64) -> Result<f64, Failure> {
     let idx = roi_indices(plan, sel.roi);
     let (w, h) = (sel.roi[1] - sel.roi[0] + 1, sel.roi[3] - sel.roi[2] + 1);
     let crop = |img: &[f32]| -> Vec<f32> { idx.iter().map(|&i| img[i]).collect() };
-    let both: Vec<f32> = idx
-        .iter()
-        .filter(|&&i| sel.compared[i])
-        .flat_map(|&i| [a[i], b[i]])
-        .collect();
+    let both: Vec<f32> = idx.iter().filter(|&&i| sel.compared[i]).flat_map(|&i| [a[i], b[i]]).collect();
     let white = percentile(&both, |_| true, DEFAULT_PERCENTILE);
     let scale = if white > 0.0 { 255.0 / white } else { 1.0 };
     for (name, image, shown) in [("a.png", a, &sel.in_roi), ("b.png", b, &sel.compared)] {
-        let opts = PngOptions {
-            scale,
-            log: false,
-            percentile: DEFAULT_PERCENTILE,
-            colormap: Default::default(),
-            rendered: |j: usize| shown[idx[j]],
-        };
-        write_atomic(
-            &out.join(name),
-            &encode_png(w, h, &gray_levels(&crop(image), &opts))?,
-        )?;
+        let opts = PngOptions { scale, log: false, percentile: DEFAULT_PERCENTILE, colormap: Default::default(), rendered: |j: usize| shown[idx[j]] };
+        write_atomic(&out.join(name), &encode_png(w, h, &gray_levels(&crop(image), &opts))?)?;
     }
     let rgb: Vec<u8> = idx
         .iter()
@@ -798,11 +621,7 @@ fn write_previews(
                 return [0, 0, 0];
             }
             let d = a[i] as f64 - b[i] as f64;
-            signed_rgb(if max_abs_diff > 0.0 {
-                d / max_abs_diff
-            } else {
-                0.0
-            })
+            signed_rgb(if max_abs_diff > 0.0 { d / max_abs_diff } else { 0.0 })
         })
         .collect();
     write_atomic(&out.join("diff.png"), &encode_rgb_png(w, h, &rgb)?)?;
@@ -813,48 +632,16 @@ fn print_table(s: &Summary, out: &Path) {
     let g = crate::io::cfmt::fmt_g;
     let m = &s.metrics;
     let [x0, x1, y0, y1] = s.roi;
-    println!(
-        "compared {} pixels (fast {x0}..{x1}, slow {y0}..{y1}){}",
-        m.pixels_compared,
-        if s.sample.is_some() { ", sampled" } else { "" }
-    );
+    println!("compared {} pixels (fast {x0}..{x1}, slow {y0}..{y1}){}", m.pixels_compared, if s.sample.is_some() { ", sampled" } else { "" });
     println!("  correlation      {:.9}", m.correlation);
     println!("  rmse             {}", g(m.rmse));
     let where_ = |value: f64, p: PixelAt| {
-        if value == 0.0 {
-            " (identical images)".to_string()
-        } else {
-            format!(
-                " at (fast {}, slow {}): {} vs {}",
-                p.fast,
-                p.slow,
-                g(p.a),
-                g(p.b)
-            )
-        }
+        if value == 0.0 { " (identical images)".to_string() } else { format!(" at (fast {}, slow {}): {} vs {}", p.fast, p.slow, g(p.a), g(p.b)) }
     };
-    println!(
-        "  max |a-b|        {}{}",
-        g(m.max_abs_diff),
-        where_(m.max_abs_diff, m.max_abs_diff_at)
-    );
-    println!(
-        "  max relative     {}{} (floor {})",
-        g(m.max_rel_diff),
-        where_(m.max_rel_diff, m.max_rel_diff_at),
-        g(m.rel_floor)
-    );
-    println!(
-        "  sum a, sum b     {}, {} (ratio {:.9})",
-        g(m.sum_a),
-        g(m.sum_b),
-        m.sum_ratio
-    );
-    println!(
-        "  over tolerance   {} pixels (relative > {})",
-        m.pixels_over_tolerance,
-        g(m.tolerance)
-    );
+    println!("  max |a-b|        {}{}", g(m.max_abs_diff), where_(m.max_abs_diff, m.max_abs_diff_at));
+    println!("  max relative     {}{} (floor {})", g(m.max_rel_diff), where_(m.max_rel_diff, m.max_rel_diff_at), g(m.rel_floor));
+    println!("  sum a, sum b     {}, {} (ratio {:.9})", g(m.sum_a), g(m.sum_b), m.sum_ratio);
+    println!("  over tolerance   {} pixels (relative > {})", m.pixels_over_tolerance, g(m.tolerance));
     println!("wrote {}: summary.json a.png b.png diff.png", out.display());
 }
 
@@ -869,46 +656,20 @@ mod tests {
 
     #[test]
     fn options_and_defaults() {
-        let o = opts(
-            &[
-                "--roi",
-                "1",
-                "2",
-                "3",
-                "4",
-                "--threshold",
-                "0.9",
-                "--",
-                "-N",
-                "5",
-            ],
-            None,
-        )
-        .unwrap();
+        let o = opts(&["--roi", "1", "2", "3", "4", "--threshold", "0.9", "--", "-N", "5"], None).unwrap();
         assert_eq!(o.roi, Some([1, 2, 3, 4]));
         assert_eq!(o.threshold, Some(0.9));
         assert_eq!(o.out, PathBuf::from(DEFAULT_OUT_DIR));
         assert_eq!(o.engine_a, EngineA::Gpu { explicit: false });
         assert_eq!(o.reference, Reference::CpuEngine);
         assert_eq!(o.sim_args, ["-N", "5"]);
-        assert_eq!(
-            opts(&["--engine-a", "gpu", "--", "-N", "5"], None)
-                .unwrap()
-                .engine_a,
-            EngineA::Gpu { explicit: true }
-        );
+        assert_eq!(opts(&["--engine-a", "gpu", "--", "-N", "5"], None).unwrap().engine_a, EngineA::Gpu { explicit: true });
     }
 
     #[test]
     fn nb_c_bin_is_the_default_program_reference() {
         let o = opts(&["--", "-N", "5"], Some("/opt/nanoBragg")).unwrap();
-        assert_eq!(
-            o.reference,
-            Reference::Program {
-                path: "/opt/nanoBragg".into(),
-                from_env: true
-            }
-        );
+        assert_eq!(o.reference, Reference::Program { path: "/opt/nanoBragg".into(), from_env: true });
         // an explicit reference wins over the environment
         let o = opts(&["--ref", "x.bin", "--", "-N", "5"], Some("/opt/nanoBragg")).unwrap();
         assert_eq!(o.reference, Reference::File("x.bin".into()));
@@ -932,46 +693,15 @@ mod tests {
 
     #[test]
     fn program_runs_elsewhere_with_absolute_inputs_and_our_float_path() {
-        let sim: Vec<String> = [
-            "-hkl",
-            "in/P1.hkl",
-            "-floatfile",
-            "mine.bin",
-            "-mat",
-            "/abs/A.mat",
-            "-N",
-            "5",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let args = program_args(
-            &sim,
-            Path::new("/work/here"),
-            Path::new("/tmp/s/ref_float.bin"),
-        );
-        assert_eq!(
-            args,
-            [
-                "-hkl",
-                "/work/here/in/P1.hkl",
-                "-mat",
-                "/abs/A.mat",
-                "-N",
-                "5",
-                "-floatfile",
-                "/tmp/s/ref_float.bin"
-            ]
-        );
+        let sim: Vec<String> = ["-hkl", "in/P1.hkl", "-floatfile", "mine.bin", "-mat", "/abs/A.mat", "-N", "5"].iter().map(|s| s.to_string()).collect();
+        let args = program_args(&sim, Path::new("/work/here"), Path::new("/tmp/s/ref_float.bin"));
+        assert_eq!(args, ["-hkl", "/work/here/in/P1.hkl", "-mat", "/abs/A.mat", "-N", "5", "-floatfile", "/tmp/s/ref_float.bin"]);
     }
 
     #[test]
     fn library_errors_map_to_exit_statuses() {
         assert_eq!(Failure::from(Error::Usage("x".into())).code(), 1);
         assert_eq!(Failure::from(Error::Gpu("x".into())).code(), 2);
-        assert_eq!(
-            Failure::from(Error::parse(Path::new("f"), "line 1", "bad")).code(),
-            5
-        );
+        assert_eq!(Failure::from(Error::parse(Path::new("f"), "line 1", "bad")).code(), 5);
     }
 }

@@ -68,9 +68,7 @@ pub struct Flag {
 pub fn number(flag: &str, v: &str) -> Result<f64> {
     match v.trim().parse::<f64>() {
         Ok(x) if x.is_finite() => Ok(x),
-        Ok(_) => Err(Error::Usage(format!(
-            "{flag}: value '{v}' is not a finite number"
-        ))),
+        Ok(_) => Err(Error::Usage(format!("{flag}: value '{v}' is not a finite number"))),
         Err(_) => Err(Error::Usage(format!("{flag}: value '{v}' is not a number"))),
     }
 }
@@ -83,11 +81,7 @@ pub fn integer(flag: &str, v: &str) -> Result<i64> {
 }
 
 fn vector(flag: &str, v: &[&str]) -> Result<[f64; 3]> {
-    Ok([
-        number(flag, v[0])?,
-        number(flag, v[1])?,
-        number(flag, v[2])?,
-    ])
+    Ok([number(flag, v[0])?, number(flag, v[1])?, number(flag, v[2])?])
 }
 
 macro_rules! flag {
@@ -121,12 +115,7 @@ fn set_convention(r: &mut RawArgs, c: Convention) {
     };
 }
 
-fn set_custom_vector(
-    r: &mut RawArgs,
-    v: &[&str],
-    flag: &str,
-    which: fn(&mut RawArgs) -> &mut [f64; 3],
-) -> Result<()> {
+fn set_custom_vector(r: &mut RawArgs, v: &[&str], flag: &str, which: fn(&mut RawArgs) -> &mut [f64; 3]) -> Result<()> {
     let vec = vector(flag, v)?;
     r.convention = Convention::Custom;
     *which(r) = vec;
@@ -140,18 +129,14 @@ fn pivot_word(v: &str) -> Result<Pivot> {
     } else if v.contains("sample") {
         Ok(Pivot::Sample)
     } else {
-        Err(Error::Usage(format!(
-            "-pivot: value '{v}' must be 'beam' or 'sample'"
-        )))
+        Err(Error::Usage(format!("-pivot: value '{v}' must be 'beam' or 'sample'")))
     }
 }
 
 fn positive_count(flag: &str, v: &str) -> Result<i64> {
     let n = integer(flag, v)?;
     if n < 0 {
-        return Err(Error::Usage(format!(
-            "{flag}: value {n} must not be negative"
-        )));
+        return Err(Error::Usage(format!("{flag}: value {n} must not be negative")));
     }
     Ok(n)
 }
@@ -159,9 +144,7 @@ fn positive_count(flag: &str, v: &str) -> Result<i64> {
 fn positive_length(flag: &str, v: &str) -> Result<f64> {
     let x = number(flag, v)?;
     if x <= 0.0 {
-        return Err(Error::Usage(format!(
-            "{flag}: value {x} must be greater than zero"
-        )));
+        return Err(Error::Usage(format!("{flag}: value {x} must be greater than zero")));
     }
     Ok(x)
 }
@@ -173,447 +156,104 @@ pub const DEFAULT_VALIDATE: usize = 64;
 /// matches several flags in c-parity mode).
 pub static FLAGS: &[Flag] = &[
     // ---- crystal size and cell
-    flag!(
-        "-Na",
-        [],
-        [S("-Na")],
-        Fixed(1),
-        "<cells>",
-        "unit cells along a (default 1; 0 is clamped to 1)",
-        |r, v, _| {
-            r.na = positive_count("-Na", v[0])? as f64;
-            Ok(())
-        },
-        stop
-    ),
-    flag!(
-        "-Nb",
-        [],
-        [S("-Nb")],
-        Fixed(1),
-        "<cells>",
-        "unit cells along b (default 1)",
-        |r, v, _| {
-            r.nb = positive_count("-Nb", v[0])? as f64;
-            Ok(())
-        },
-        stop
-    ),
-    flag!(
-        "-Nc",
-        [],
-        [S("-Nc")],
-        Fixed(1),
-        "<cells>",
-        "unit cells along c (default 1)",
-        |r, v, _| {
-            r.nc = positive_count("-Nc", v[0])? as f64;
-            Ok(())
-        },
-        stop
-    ),
-    flag!(
-        "-N",
-        [],
-        [E("-N")],
-        Fixed(1),
-        "<cells>",
-        "unit cells along a, b and c",
-        |r, v, _| {
-            let n = positive_count("-N", v[0])? as f64;
-            r.na = n;
-            r.nb = n;
-            r.nc = n;
-            Ok(())
-        },
-        stop
-    ),
-    flag!(
-        "-cell",
-        [],
-        [S("-cell")],
-        Arity::UpTo6,
-        "<a b c alpha beta gamma>",
+    flag!("-Na", [], [S("-Na")], Fixed(1), "<cells>", "unit cells along a (default 1; 0 is clamped to 1)",
+        |r, v, _| { r.na = positive_count("-Na", v[0])? as f64; Ok(()) }, stop),
+    flag!("-Nb", [], [S("-Nb")], Fixed(1), "<cells>", "unit cells along b (default 1)",
+        |r, v, _| { r.nb = positive_count("-Nb", v[0])? as f64; Ok(()) }, stop),
+    flag!("-Nc", [], [S("-Nc")], Fixed(1), "<cells>", "unit cells along c (default 1)",
+        |r, v, _| { r.nc = positive_count("-Nc", v[0])? as f64; Ok(()) }, stop),
+    flag!("-N", [], [E("-N")], Fixed(1), "<cells>", "unit cells along a, b and c",
+        |r, v, _| { let n = positive_count("-N", v[0])? as f64; r.na = n; r.nb = n; r.nc = n; Ok(()) }, stop),
+    flag!("-cell", [], [S("-cell")], Arity::UpTo6, "<a b c alpha beta gamma>",
         "unit cell in Å and degrees (alternative to -mat; missing b, c copy a, missing angles are 90)",
         |r, v, _| {
             r.user_cell = true;
             for (i, s) in v.iter().enumerate() {
                 let x = number("-cell", s)?;
-                if x < 0.0 {
-                    return Err(Error::Usage(format!(
-                        "-cell: value {x} must not be negative"
-                    )));
-                }
-                if i >= 3 && x >= 180.0 {
-                    return Err(Error::Usage(format!(
-                        "-cell: angle {x} must be below 180 degrees"
-                    )));
-                }
+                if x < 0.0 { return Err(Error::Usage(format!("-cell: value {x} must not be negative"))); }
+                if i >= 3 && x >= 180.0 { return Err(Error::Usage(format!("-cell: angle {x} must be below 180 degrees"))); }
                 r.cell[i] = if i < 3 { x } else { x / RTD };
             }
             Ok(())
-        }
-    ),
-    flag!(
-        "-misset",
-        [],
-        [E("-misset")],
-        Arity::Misset,
-        "<rotx roty rotz | random>",
+        }),
+    flag!("-misset", [], [E("-misset")], Arity::Misset, "<rotx roty rotz | random>",
         "crystal misorientation about x, y, z in degrees, or a random orientation",
         |r, v, _| {
-            r.misset = if v.len() == 1 {
-                Misset::Random
-            } else {
+            r.misset = if v.len() == 1 { Misset::Random } else {
                 let a = vector("-misset", v)?;
                 Misset::Angles([a[0] / RTD, a[1] / RTD, a[2] / RTD])
             };
             Ok(())
-        }
-    ),
-    flag!(
-        "-samplesize",
-        ["-sample_size"],
-        [S("-samplesize"), S("-sample_size")],
-        Fixed(1),
-        "<mm>",
-        "crystal size along x, y and z (sets N from the cell)",
-        |r, v, _| set_sample(r, &[0, 1, 2], "-samplesize", v[0])
-    ),
-    flag!(
-        "-sample_thick",
-        ["-sample_x"],
-        [S("-sample_thick"), S("-sample_x")],
-        Fixed(1),
-        "<mm>",
-        "crystal size along x (beam)",
-        |r, v, _| set_sample(r, &[0], "-sample_thick", v[0])
-    ),
-    flag!(
-        "-sample_width",
-        ["-sample_y", "-width"],
-        [S("-sample_width"), S("-sample_y"), S("-width")],
-        Fixed(1),
-        "<mm>",
-        "crystal size along y",
-        |r, v, _| set_sample(r, &[1], "-sample_width", v[0])
-    ),
-    flag!(
-        "-sample_height",
-        ["-sample_z", "-height"],
-        [S("-sample_heigh"), S("-sample_z"), S("-heigh")],
-        Fixed(1),
-        "<mm>",
-        "crystal size along z",
-        |r, v, _| set_sample(r, &[2], "-sample_height", v[0])
-    ),
-    flag!(
-        "-xtalsize",
-        ["-xtal_size"],
-        [S("-xtalsize"), S("-xtal_size")],
-        Fixed(1),
-        "<mm>",
-        "crystal size along x, y and z (alternative to -N)",
-        |r, v, _| set_sample(r, &[0, 1, 2], "-xtalsize", v[0])
-    ),
-    flag!(
-        "-xtal_thick",
-        ["-xtal_x"],
-        [S("-xtal_thick"), S("-xtal_x")],
-        Fixed(1),
-        "<mm>",
-        "crystal size along x",
-        |r, v, _| set_sample(r, &[0], "-xtal_thick", v[0])
-    ),
-    flag!(
-        "-xtal_width",
-        ["-xtal_y"],
-        [S("-xtal_width"), S("-xtal_y"), S("-width")],
-        Fixed(1),
-        "<mm>",
-        "crystal size along y",
-        |r, v, _| set_sample(r, &[1], "-xtal_width", v[0])
-    ),
-    flag!(
-        "-xtal_height",
-        ["-xtal_z"],
-        [S("-xtal_heigh"), S("-xtal_z"), S("-heigh")],
-        Fixed(1),
-        "<mm>",
-        "crystal size along z",
-        |r, v, _| set_sample(r, &[2], "-xtal_height", v[0])
-    ),
-    flag!(
-        "-density",
-        ["-sample_density"],
-        [S("-density"), S("-sample_den")],
-        Fixed(1),
-        "<g/cm^3>",
-        "sample density (accepted for compatibility; nanoBragg.c does not use it)",
-        |_, v, _| number("-density", v[0]).map(drop)
-    ),
-    flag!(
-        "-MW",
-        ["-molecular_weight"],
-        [E("-MW"), S("-molec")],
-        Fixed(1),
-        "<g/mol>",
-        "molecular weight (accepted for compatibility; unused)",
-        |_, v, _| number("-MW", v[0]).map(drop)
-    ),
+        }),
+    flag!("-samplesize", ["-sample_size"], [S("-samplesize"), S("-sample_size")], Fixed(1), "<mm>",
+        "crystal size along x, y and z (sets N from the cell)", |r, v, _| set_sample(r, &[0, 1, 2], "-samplesize", v[0])),
+    flag!("-sample_thick", ["-sample_x"], [S("-sample_thick"), S("-sample_x")], Fixed(1), "<mm>",
+        "crystal size along x (beam)", |r, v, _| set_sample(r, &[0], "-sample_thick", v[0])),
+    flag!("-sample_width", ["-sample_y", "-width"], [S("-sample_width"), S("-sample_y"), S("-width")], Fixed(1), "<mm>",
+        "crystal size along y", |r, v, _| set_sample(r, &[1], "-sample_width", v[0])),
+    flag!("-sample_height", ["-sample_z", "-height"], [S("-sample_heigh"), S("-sample_z"), S("-heigh")], Fixed(1), "<mm>",
+        "crystal size along z", |r, v, _| set_sample(r, &[2], "-sample_height", v[0])),
+    flag!("-xtalsize", ["-xtal_size"], [S("-xtalsize"), S("-xtal_size")], Fixed(1), "<mm>",
+        "crystal size along x, y and z (alternative to -N)", |r, v, _| set_sample(r, &[0, 1, 2], "-xtalsize", v[0])),
+    flag!("-xtal_thick", ["-xtal_x"], [S("-xtal_thick"), S("-xtal_x")], Fixed(1), "<mm>",
+        "crystal size along x", |r, v, _| set_sample(r, &[0], "-xtal_thick", v[0])),
+    flag!("-xtal_width", ["-xtal_y"], [S("-xtal_width"), S("-xtal_y"), S("-width")], Fixed(1), "<mm>",
+        "crystal size along y", |r, v, _| set_sample(r, &[1], "-xtal_width", v[0])),
+    flag!("-xtal_height", ["-xtal_z"], [S("-xtal_heigh"), S("-xtal_z"), S("-heigh")], Fixed(1), "<mm>",
+        "crystal size along z", |r, v, _| set_sample(r, &[2], "-xtal_height", v[0])),
+    flag!("-density", ["-sample_density"], [S("-density"), S("-sample_den")], Fixed(1), "<g/cm^3>",
+        "sample density (accepted for compatibility; nanoBragg.c does not use it)", |_, v, _| number("-density", v[0]).map(drop)),
+    flag!("-MW", ["-molecular_weight"], [E("-MW"), S("-molec")], Fixed(1), "<g/mol>",
+        "molecular weight (accepted for compatibility; unused)", |_, v, _| number("-MW", v[0]).map(drop)),
     // ---- beam centre and pivots
-    flag!(
-        "-Xbeam",
-        [],
-        [S("-Xbeam")],
-        Fixed(1),
-        "<mm>",
-        "direct-beam position along the image's first axis (default: centre); pivot BEAM",
-        |r, v, _| {
-            r.xbeam = number("-Xbeam", v[0])? / 1000.0;
-            r.pivot = Pivot::Beam;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-Ybeam",
-        [],
-        [S("-Ybeam")],
-        Fixed(1),
-        "<mm>",
-        "direct-beam position along the image's second axis (default: centre); pivot BEAM",
-        |r, v, _| {
-            r.ybeam = number("-Ybeam", v[0])? / 1000.0;
-            r.pivot = Pivot::Beam;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-Xclose",
-        [],
-        [S("-Xclose")],
-        Fixed(1),
-        "<mm>",
-        "near point of the detector (CUSTOM convention); pivot SAMPLE",
-        |r, v, _| {
-            r.xclose = number("-Xclose", v[0])? / 1000.0;
-            r.pivot = Pivot::Sample;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-Yclose",
-        [],
-        [S("-Yclose")],
-        Fixed(1),
-        "<mm>",
-        "near point of the detector (CUSTOM convention); pivot SAMPLE",
-        |r, v, _| {
-            r.yclose = number("-Yclose", v[0])? / 1000.0;
-            r.pivot = Pivot::Sample;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-ORGX",
-        [],
-        [S("-ORGX")],
-        Fixed(1),
-        "<pixels>",
-        "XDS origin (fast pixels); pivot SAMPLE",
-        |r, v, _| {
-            r.orgx = number("-ORGX", v[0])?;
-            r.pivot = Pivot::Sample;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-ORGY",
-        [],
-        [S("-ORGY")],
-        Fixed(1),
-        "<pixels>",
-        "XDS origin (slow pixels); pivot SAMPLE",
-        |r, v, _| {
-            r.orgy = number("-ORGY", v[0])?;
-            r.pivot = Pivot::Sample;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-pivot",
-        [],
-        [S("-pivot")],
-        Fixed(1),
-        "<beam|sample>",
+    flag!("-Xbeam", [], [S("-Xbeam")], Fixed(1), "<mm>", "direct-beam position along the image's first axis (default: centre); pivot BEAM",
+        |r, v, _| { r.xbeam = number("-Xbeam", v[0])? / 1000.0; r.pivot = Pivot::Beam; Ok(()) }),
+    flag!("-Ybeam", [], [S("-Ybeam")], Fixed(1), "<mm>", "direct-beam position along the image's second axis (default: centre); pivot BEAM",
+        |r, v, _| { r.ybeam = number("-Ybeam", v[0])? / 1000.0; r.pivot = Pivot::Beam; Ok(()) }),
+    flag!("-Xclose", [], [S("-Xclose")], Fixed(1), "<mm>", "near point of the detector (CUSTOM convention); pivot SAMPLE",
+        |r, v, _| { r.xclose = number("-Xclose", v[0])? / 1000.0; r.pivot = Pivot::Sample; Ok(()) }),
+    flag!("-Yclose", [], [S("-Yclose")], Fixed(1), "<mm>", "near point of the detector (CUSTOM convention); pivot SAMPLE",
+        |r, v, _| { r.yclose = number("-Yclose", v[0])? / 1000.0; r.pivot = Pivot::Sample; Ok(()) }),
+    flag!("-ORGX", [], [S("-ORGX")], Fixed(1), "<pixels>", "XDS origin (fast pixels); pivot SAMPLE",
+        |r, v, _| { r.orgx = number("-ORGX", v[0])?; r.pivot = Pivot::Sample; Ok(()) }),
+    flag!("-ORGY", [], [S("-ORGY")], Fixed(1), "<pixels>", "XDS origin (slow pixels); pivot SAMPLE",
+        |r, v, _| { r.orgy = number("-ORGY", v[0])?; r.pivot = Pivot::Sample; Ok(()) }),
+    flag!("-pivot", [], [S("-pivot")], Fixed(1), "<beam|sample>",
         "detector rotation pivot (nanoBragg.c lets -mosflm/-xds/... override it; the default mode does not)",
-        |r, v, _| {
-            let p = pivot_word(v[0])?;
-            r.pivot = p;
-            r.explicit_pivot = Some(p);
-            Ok(())
-        }
-    ),
-    flag!(
-        "-mosflm",
-        [],
-        [S("-mosflm")],
-        Fixed(0),
-        "",
-        "MOSFLM conventions (default): beam +x, +0.5 pixel centre, pivot BEAM",
-        |r, _, _| {
-            set_convention(r, Convention::Mosflm);
-            Ok(())
-        }
-    ),
-    flag!(
-        "-xds",
-        [],
-        [S("-xds")],
-        Fixed(0),
-        "",
-        "XDS conventions: beam +z, pivot SAMPLE",
-        |r, _, _| {
-            set_convention(r, Convention::Xds);
-            Ok(())
-        }
-    ),
-    flag!(
-        "-adxv",
-        [],
-        [S("-adxv")],
-        Fixed(0),
-        "",
-        "ADXV conventions: beam +z, pivot BEAM",
-        |r, _, _| {
-            set_convention(r, Convention::Adxv);
-            Ok(())
-        }
-    ),
-    flag!(
-        "-denzo",
-        [],
-        [S("-denzo")],
-        Fixed(0),
-        "",
-        "DENZO conventions (MOSFLM without the 0.5 pixel)",
-        |r, _, _| {
-            set_convention(r, Convention::Denzo);
-            Ok(())
-        }
-    ),
-    flag!(
-        "-dials",
-        [],
-        [S("-dials")],
-        Fixed(0),
-        "",
-        "DIALS conventions: beam +z, pivot SAMPLE",
-        |r, _, _| {
-            set_convention(r, Convention::Dials);
-            Ok(())
-        }
-    ),
+        |r, v, _| { let p = pivot_word(v[0])?; r.pivot = p; r.explicit_pivot = Some(p); Ok(()) }),
+    flag!("-mosflm", [], [S("-mosflm")], Fixed(0), "", "MOSFLM conventions (default): beam +x, +0.5 pixel centre, pivot BEAM",
+        |r, _, _| { set_convention(r, Convention::Mosflm); Ok(()) }),
+    flag!("-xds", [], [S("-xds")], Fixed(0), "", "XDS conventions: beam +z, pivot SAMPLE",
+        |r, _, _| { set_convention(r, Convention::Xds); Ok(()) }),
+    flag!("-adxv", [], [S("-adxv")], Fixed(0), "", "ADXV conventions: beam +z, pivot BEAM",
+        |r, _, _| { set_convention(r, Convention::Adxv); Ok(()) }),
+    flag!("-denzo", [], [S("-denzo")], Fixed(0), "", "DENZO conventions (MOSFLM without the 0.5 pixel)",
+        |r, _, _| { set_convention(r, Convention::Denzo); Ok(()) }),
+    flag!("-dials", [], [S("-dials")], Fixed(0), "", "DIALS conventions: beam +z, pivot SAMPLE",
+        |r, _, _| { set_convention(r, Convention::Dials); Ok(()) }),
     // ---- custom vectors (any of them selects the CUSTOM convention)
-    flag!(
-        "-fdet_vector",
-        [],
-        [S("-fdet_vector")],
-        Fixed(3),
-        "<x y z>",
-        "fast detector axis (default 0 0 1); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-fdet_vector", |r| &mut r.fdet)
-    ),
-    flag!(
-        "-sdet_vector",
-        [],
-        [S("-sdet_vector")],
-        Fixed(3),
-        "<x y z>",
-        "slow detector axis (default 0 -1 0); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-sdet_vector", |r| &mut r.sdet)
-    ),
-    flag!(
-        "-odet_vector",
-        [],
-        [S("-odet_vector")],
-        Fixed(3),
-        "<x y z>",
-        "detector normal (default 1 0 0); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-odet_vector", |r| &mut r.odet)
-    ),
-    flag!(
-        "-beam_vector",
-        [],
-        [S("-beam_vector")],
-        Fixed(3),
-        "<x y z>",
-        "x-ray beam direction (default 1 0 0); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-beam_vector", |r| &mut r.beam)
-    ),
-    flag!(
-        "-polar_vector",
-        [],
-        [S("-polar_vector")],
-        Fixed(3),
-        "<x y z>",
-        "E-vector polarization axis (default 0 0 1); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-polar_vector", |r| &mut r.polar_vector)
-    ),
-    flag!(
-        "-spindle_axis",
-        [],
-        [S("-spindle_axis")],
-        Fixed(3),
-        "<x y z>",
-        "right-handed phi rotation axis (default 0 0 1); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-spindle_axis", |r| &mut r.spindle)
-    ),
-    flag!(
-        "-twotheta_axis",
-        [],
-        [S("-twotheta_axis")],
-        Fixed(3),
-        "<x y z>",
-        "detector 2-theta rotation axis (CUSTOM default 0 1 0); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-twotheta_axis", |r| &mut r.twotheta_axis)
-    ),
-    flag!(
-        "-pix0_vector",
-        [],
-        [S("-pix0_vector")],
-        Fixed(3),
-        "<x y z>",
+    flag!("-fdet_vector", [], [S("-fdet_vector")], Fixed(3), "<x y z>", "fast detector axis (default 0 0 1); CUSTOM",
+        |r, v, _| set_custom_vector(r, v, "-fdet_vector", |r| &mut r.fdet)),
+    flag!("-sdet_vector", [], [S("-sdet_vector")], Fixed(3), "<x y z>", "slow detector axis (default 0 -1 0); CUSTOM",
+        |r, v, _| set_custom_vector(r, v, "-sdet_vector", |r| &mut r.sdet)),
+    flag!("-odet_vector", [], [S("-odet_vector")], Fixed(3), "<x y z>", "detector normal (default 1 0 0); CUSTOM",
+        |r, v, _| set_custom_vector(r, v, "-odet_vector", |r| &mut r.odet)),
+    flag!("-beam_vector", [], [S("-beam_vector")], Fixed(3), "<x y z>", "x-ray beam direction (default 1 0 0); CUSTOM",
+        |r, v, _| set_custom_vector(r, v, "-beam_vector", |r| &mut r.beam)),
+    flag!("-polar_vector", [], [S("-polar_vector")], Fixed(3), "<x y z>", "E-vector polarization axis (default 0 0 1); CUSTOM",
+        |r, v, _| set_custom_vector(r, v, "-polar_vector", |r| &mut r.polar_vector)),
+    flag!("-spindle_axis", [], [S("-spindle_axis")], Fixed(3), "<x y z>", "right-handed phi rotation axis (default 0 0 1); CUSTOM",
+        |r, v, _| set_custom_vector(r, v, "-spindle_axis", |r| &mut r.spindle)),
+    flag!("-twotheta_axis", [], [S("-twotheta_axis")], Fixed(3), "<x y z>", "detector 2-theta rotation axis (CUSTOM default 0 1 0); CUSTOM",
+        |r, v, _| set_custom_vector(r, v, "-twotheta_axis", |r| &mut r.twotheta_axis)),
+    flag!("-pix0_vector", [], [S("-pix0_vector")], Fixed(3), "<x y z>",
         "detector origin (first pixel) before rotations, metres; CUSTOM (nanoBragg.c ignores it)",
-        |r, v, _| {
-            let p = vector("-pix0_vector", v)?;
-            r.convention = Convention::Custom;
-            r.pix0 = Some(p);
-            Ok(())
-        }
-    ),
-    flag!(
-        "-pix0_vector_mm",
-        [],
-        [],
-        Fixed(3),
-        "<x y z>",
-        "as -pix0_vector, in millimetres",
-        |r, v, _| {
-            let p = vector("-pix0_vector_mm", v)?;
-            r.convention = Convention::Custom;
-            r.pix0 = Some([p[0] / 1000.0, p[1] / 1000.0, p[2] / 1000.0]);
-            Ok(())
-        }
-    ),
+        |r, v, _| { let p = vector("-pix0_vector", v)?; r.convention = Convention::Custom; r.pix0 = Some(p); Ok(()) }),
+    flag!("-pix0_vector_mm", [], [], Fixed(3), "<x y z>", "as -pix0_vector, in millimetres",
+        |r, v, _| { let p = vector("-pix0_vector_mm", v)?; r.convention = Convention::Custom;
+                    r.pix0 = Some([p[0] / 1000.0, p[1] / 1000.0, p[2] / 1000.0]); Ok(()) }),
     // ---- detector placement
-    flag!(
-        "-distance",
-        [],
-        [S("-distance")],
-        Fixed(1),
-        "<mm>",
-        "sample to detector distance along the beam (default 100); pivot BEAM",
+    flag!("-distance", [], [S("-distance")], Fixed(1), "<mm>", "sample to detector distance along the beam (default 100); pivot BEAM",
         |r, v, c| {
             r.distance = positive_length("-distance", v[0])? / 1000.0;
             r.pivot = Pivot::Beam;
@@ -623,1276 +263,241 @@ pub static FLAGS: &[Flag] = &[
                 r.close_distance_from_header = false;
             }
             Ok(())
-        }
-    ),
-    flag!(
-        "-close_distance",
-        [],
-        [S("-close_distance")],
-        Fixed(1),
-        "<mm>",
-        "sample to detector-plane distance along its normal; pivot SAMPLE",
-        |r, v, _| {
-            r.close_distance = positive_length("-close_distance", v[0])? / 1000.0;
-            r.close_distance_from_header = false;
-            r.pivot = Pivot::Sample;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-detector_abs",
-        ["-detector_absorb"],
-        [S("-detector_abs")],
-        Fixed(1),
-        "<um|inf>",
+        }),
+    flag!("-close_distance", [], [S("-close_distance")], Fixed(1), "<mm>", "sample to detector-plane distance along its normal; pivot SAMPLE",
+        |r, v, _| { r.close_distance = positive_length("-close_distance", v[0])? / 1000.0; r.close_distance_from_header = false; r.pivot = Pivot::Sample; Ok(()) }),
+    flag!("-detector_abs", ["-detector_absorb"], [S("-detector_abs")], Fixed(1), "<um|inf>",
         "sensor attenuation length (default inf: no absorption model)",
         |r, v, _| {
-            if v[0].contains("inf") {
-                r.detector_thick = 0.0;
-                r.detector_mu = 0.0;
-                return Ok(());
-            }
+            if v[0].contains("inf") { r.detector_thick = 0.0; r.detector_mu = 0.0; return Ok(()); }
             let x = number("-detector_abs", v[0])?;
-            if x == 0.0 {
-                r.detector_thick = 0.0;
-                r.detector_mu = 0.0;
-            } else if x < 0.0 {
-                return Err(Error::Usage(format!(
-                    "-detector_abs: value {x} must be positive"
-                )));
-            } else {
-                r.detector_mu = 1.0 / (x * 1e-6);
-            }
+            if x == 0.0 { r.detector_thick = 0.0; r.detector_mu = 0.0; }
+            else if x < 0.0 { return Err(Error::Usage(format!("-detector_abs: value {x} must be positive"))); }
+            else { r.detector_mu = 1.0 / (x * 1e-6); }
             Ok(())
-        }
-    ),
-    flag!(
-        "-detector_thick",
-        [],
-        [E("-detector_thick")],
-        Fixed(1),
-        "<um>",
-        "sensor thickness (default 0)",
-        |r, v, _| {
-            let x = number("-detector_thick", v[0])?;
-            if x < 0.0 {
-                return Err(Error::Usage(format!(
-                    "-detector_thick: value {x} must not be negative"
-                )));
-            }
-            r.detector_thick = x * 1e-6;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-detector_thicksteps",
-        ["-thicksteps"],
-        [S("-detector_thicksteps"), S("-thicksteps")],
-        Fixed(1),
-        "<layers>",
-        "sensor layers (default 1)",
-        |r, v, _| {
-            r.detector_thicksteps = positive_count("-detector_thicksteps", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-twotheta",
-        [],
-        [S("-twotheta")],
-        Fixed(1),
-        "<deg>",
-        "detector swing about the 2-theta axis (default 0); pivot SAMPLE",
-        |r, v, _| {
-            r.twotheta = number("-twotheta", v[0])? / RTD;
-            r.pivot = Pivot::Sample;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-detector_rotx",
-        [],
-        [S("-detector_rotx")],
-        Fixed(1),
-        "<deg>",
-        "detector rotation about x",
-        |r, v, _| {
-            r.detector_rot[0] = number("-detector_rotx", v[0])? / RTD;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-detector_roty",
-        [],
-        [S("-detector_roty")],
-        Fixed(1),
-        "<deg>",
-        "detector rotation about y",
-        |r, v, _| {
-            r.detector_rot[1] = number("-detector_roty", v[0])? / RTD;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-detector_rotz",
-        [],
-        [S("-detector_rotz")],
-        Fixed(1),
-        "<deg>",
-        "detector rotation about z",
-        |r, v, _| {
-            r.detector_rot[2] = number("-detector_rotz", v[0])? / RTD;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-detsize",
-        [],
-        [E("-detsize")],
-        Fixed(1),
-        "<mm>",
-        "detector edge length, both axes (default 102.4)",
-        |r, v, _| {
-            let x = positive_length("-detsize", v[0])? / 1000.0;
-            r.detsize_f = x;
-            r.detsize_s = x;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-detsize_f",
-        [],
-        [S("-detsize_f")],
-        Fixed(1),
-        "<mm>",
-        "detector size along the fast axis",
-        |r, v, _| {
-            r.detsize_f = positive_length("-detsize_f", v[0])? / 1000.0;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-detsize_s",
-        [],
-        [S("-detsize_s")],
-        Fixed(1),
-        "<mm>",
-        "detector size along the slow axis",
-        |r, v, _| {
-            r.detsize_s = positive_length("-detsize_s", v[0])? / 1000.0;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-detpixels",
-        [],
-        [E("-detpixels")],
-        Fixed(1),
-        "<pixels>",
-        "pixels along both axes (overrides -detsize)",
-        |r, v, _| {
-            let n =
-                positive_length("-detpixels", v[0]).and_then(|_| integer("-detpixels", v[0]))?;
-            r.fpixels = n;
-            r.spixels = n;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-detpixels_f",
-        ["-detpixels_x"],
-        [S("-detpixels_f"), S("-detpixels_x")],
-        Fixed(1),
-        "<pixels>",
-        "pixels along the fast axis",
-        |r, v, _| {
-            r.fpixels = positive_length("-detpixels_f", v[0])
-                .and_then(|_| integer("-detpixels_f", v[0]))?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-detpixels_s",
-        ["-detpixels_y"],
-        [S("-detpixels_s"), S("-detpixels_y")],
-        Fixed(1),
-        "<pixels>",
-        "pixels along the slow axis",
-        |r, v, _| {
-            r.spixels = positive_length("-detpixels_s", v[0])
-                .and_then(|_| integer("-detpixels_s", v[0]))?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-curved_det",
-        [],
-        [S("-curved_det")],
-        Fixed(0),
-        "",
-        "spherical detector: every pixel at the same distance",
+        }),
+    flag!("-detector_thick", [], [E("-detector_thick")], Fixed(1), "<um>", "sensor thickness (default 0)",
+        |r, v, _| { let x = number("-detector_thick", v[0])?;
+                    if x < 0.0 { return Err(Error::Usage(format!("-detector_thick: value {x} must not be negative"))); }
+                    r.detector_thick = x * 1e-6; Ok(()) }),
+    flag!("-detector_thicksteps", ["-thicksteps"], [S("-detector_thicksteps"), S("-thicksteps")], Fixed(1), "<layers>",
+        "sensor layers (default 1)", |r, v, _| { r.detector_thicksteps = positive_count("-detector_thicksteps", v[0])?; Ok(()) }),
+    flag!("-twotheta", [], [S("-twotheta")], Fixed(1), "<deg>", "detector swing about the 2-theta axis (default 0); pivot SAMPLE",
+        |r, v, _| { r.twotheta = number("-twotheta", v[0])? / RTD; r.pivot = Pivot::Sample; Ok(()) }),
+    flag!("-detector_rotx", [], [S("-detector_rotx")], Fixed(1), "<deg>", "detector rotation about x",
+        |r, v, _| { r.detector_rot[0] = number("-detector_rotx", v[0])? / RTD; Ok(()) }),
+    flag!("-detector_roty", [], [S("-detector_roty")], Fixed(1), "<deg>", "detector rotation about y",
+        |r, v, _| { r.detector_rot[1] = number("-detector_roty", v[0])? / RTD; Ok(()) }),
+    flag!("-detector_rotz", [], [S("-detector_rotz")], Fixed(1), "<deg>", "detector rotation about z",
+        |r, v, _| { r.detector_rot[2] = number("-detector_rotz", v[0])? / RTD; Ok(()) }),
+    flag!("-detsize", [], [E("-detsize")], Fixed(1), "<mm>", "detector edge length, both axes (default 102.4)",
+        |r, v, _| { let x = positive_length("-detsize", v[0])? / 1000.0; r.detsize_f = x; r.detsize_s = x; Ok(()) }),
+    flag!("-detsize_f", [], [S("-detsize_f")], Fixed(1), "<mm>", "detector size along the fast axis",
+        |r, v, _| { r.detsize_f = positive_length("-detsize_f", v[0])? / 1000.0; Ok(()) }),
+    flag!("-detsize_s", [], [S("-detsize_s")], Fixed(1), "<mm>", "detector size along the slow axis",
+        |r, v, _| { r.detsize_s = positive_length("-detsize_s", v[0])? / 1000.0; Ok(()) }),
+    flag!("-detpixels", [], [E("-detpixels")], Fixed(1), "<pixels>", "pixels along both axes (overrides -detsize)",
+        |r, v, _| { let n = positive_length("-detpixels", v[0]).and_then(|_| integer("-detpixels", v[0]))?; r.fpixels = n; r.spixels = n; Ok(()) }),
+    flag!("-detpixels_f", ["-detpixels_x"], [S("-detpixels_f"), S("-detpixels_x")], Fixed(1), "<pixels>", "pixels along the fast axis",
+        |r, v, _| { r.fpixels = positive_length("-detpixels_f", v[0]).and_then(|_| integer("-detpixels_f", v[0]))?; Ok(()) }),
+    flag!("-detpixels_s", ["-detpixels_y"], [S("-detpixels_s"), S("-detpixels_y")], Fixed(1), "<pixels>", "pixels along the slow axis",
+        |r, v, _| { r.spixels = positive_length("-detpixels_s", v[0]).and_then(|_| integer("-detpixels_s", v[0]))?; Ok(()) }),
+    flag!("-curved_det", [], [S("-curved_det")], Fixed(0), "", "spherical detector: every pixel at the same distance",
         |r, _, c| {
             // nanoBragg.c tests `argc > i+1`, so the switch is lost as the last argument (REFERENCE §1)
-            if !(c.mode == Mode::CParity && c.is_last) {
-                r.curved_det = true;
-            }
+            if !(c.mode == Mode::CParity && c.is_last) { r.curved_det = true; }
             Ok(())
-        }
-    ),
-    flag!(
-        "-pixel",
-        [],
-        [S("-pixel")],
-        Fixed(1),
-        "<mm>",
-        "pixel size (default 0.1)",
-        |r, v, _| {
-            r.pixel_size = positive_length("-pixel", v[0])? / 1000.0;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-point_pixel",
-        [],
-        [S("-point_pixel")],
-        Fixed(0),
-        "",
-        "solid angle 1/R^2 (no pixel obliquity)",
-        |r, _, _| {
-            r.point_pixel = true;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-polar",
-        [],
-        [E("-polar")],
-        Fixed(1),
-        "<kahn>",
-        "Kahn polarization factor (default 0: unpolarized)",
-        |r, v, _| {
-            r.polarization = number("-polar", v[0])?;
-            r.nopolar = false;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-nopolar",
-        [],
-        [S("-nopolar")],
-        Fixed(0),
-        "",
-        "no polarization correction",
-        |r, _, _| {
-            r.nopolar = true;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-oversample_thick",
-        [],
-        [S("-oversample_thick")],
-        Fixed(0),
-        "",
-        "recompute the sensor capture fraction for every sub-pixel",
-        |r, _, _| {
-            r.oversample_thick = true;
-            Ok(())
-        },
-        stop
-    ),
-    flag!(
-        "-oversample_polar",
-        [],
-        [S("-oversample_polar")],
-        Fixed(0),
-        "",
-        "recompute polarization for every sub-pixel",
-        |r, _, _| {
-            r.oversample_polar = true;
-            Ok(())
-        },
-        stop
-    ),
-    flag!(
-        "-oversample_omega",
-        [],
-        [S("-oversample_omega")],
-        Fixed(0),
-        "",
-        "recompute the solid angle for every sub-pixel",
-        |r, _, _| {
-            r.oversample_omega = true;
-            Ok(())
-        },
-        stop
-    ),
-    flag!(
-        "-oversample",
-        [],
-        [S("-oversample")],
-        Fixed(1),
-        "<n>",
-        "sub-pixels per pixel edge (default: automatic from crystal size)",
-        |r, v, _| {
-            r.oversample = integer("-oversample", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-roi",
-        [],
-        [S("-roi")],
-        Fixed(4),
-        "<xmin xmax ymin ymax>",
-        "render only these pixels (inclusive, fast then slow; must lie on the detector)",
-        |r, v, _| {
-            for (slot, s) in r.roi.iter_mut().zip(v) {
-                *slot = positive_count("-roi", s)?;
-            }
-            Ok(())
-        }
-    ),
+        }),
+    flag!("-pixel", [], [S("-pixel")], Fixed(1), "<mm>", "pixel size (default 0.1)",
+        |r, v, _| { r.pixel_size = positive_length("-pixel", v[0])? / 1000.0; Ok(()) }),
+    flag!("-point_pixel", [], [S("-point_pixel")], Fixed(0), "", "solid angle 1/R^2 (no pixel obliquity)",
+        |r, _, _| { r.point_pixel = true; Ok(()) }),
+    flag!("-polar", [], [E("-polar")], Fixed(1), "<kahn>", "Kahn polarization factor (default 0: unpolarized)",
+        |r, v, _| { r.polarization = number("-polar", v[0])?; r.nopolar = false; Ok(()) }),
+    flag!("-nopolar", [], [S("-nopolar")], Fixed(0), "", "no polarization correction",
+        |r, _, _| { r.nopolar = true; Ok(()) }),
+    flag!("-oversample_thick", [], [S("-oversample_thick")], Fixed(0), "", "recompute the sensor capture fraction for every sub-pixel",
+        |r, _, _| { r.oversample_thick = true; Ok(()) }, stop),
+    flag!("-oversample_polar", [], [S("-oversample_polar")], Fixed(0), "", "recompute polarization for every sub-pixel",
+        |r, _, _| { r.oversample_polar = true; Ok(()) }, stop),
+    flag!("-oversample_omega", [], [S("-oversample_omega")], Fixed(0), "", "recompute the solid angle for every sub-pixel",
+        |r, _, _| { r.oversample_omega = true; Ok(()) }, stop),
+    flag!("-oversample", [], [S("-oversample")], Fixed(1), "<n>", "sub-pixels per pixel edge (default: automatic from crystal size)",
+        |r, v, _| { r.oversample = integer("-oversample", v[0])?; Ok(()) }),
+    flag!("-roi", [], [S("-roi")], Fixed(4), "<xmin xmax ymin ymax>", "render only these pixels (inclusive, fast then slow; must lie on the detector)",
+        |r, v, _| { for (slot, s) in r.roi.iter_mut().zip(v) { *slot = positive_count("-roi", s)?; } Ok(()) }),
     // ---- beam
-    flag!(
-        "-lambda",
-        ["-wave", "-wavelength"],
-        [S("-lambda"), S("-wave")],
-        Fixed(1),
-        "<Å>",
-        "wavelength (default 1)",
-        |r, v, _| {
-            r.lambda0 = positive_length("-lambda", v[0])? / 1.0e10;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-energy",
-        [],
-        [S("-energy")],
-        Fixed(1),
-        "<eV>",
-        "photon energy (alternative to -lambda)",
-        |r, v, _| {
-            r.lambda0 = (12398.42 / positive_length("-energy", v[0])?) / 1.0e10;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-fluence",
-        [],
-        [S("-fluence")],
-        Fixed(1),
-        "<photons/m^2>",
-        "integrated incident fluence (default 1.26e29)",
-        |r, v, _| {
-            r.fluence = number("-fluence", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-flux",
-        [],
-        [S("-flux")],
-        Fixed(1),
-        "<photons/s>",
-        "incident flux (with -exposure and -beamsize)",
-        |r, v, _| {
-            r.flux = number("-flux", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-exposure",
-        [],
-        [S("-exposure")],
-        Fixed(1),
-        "<s>",
-        "exposure time (default 1)",
-        |r, v, _| {
-            r.exposure = number("-exposure", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-beamsize",
-        [],
-        [S("-beamsize")],
-        Fixed(1),
-        "<mm>",
-        "beam edge (default 0.1); clips the crystal",
-        |r, v, _| {
-            r.beamsize = number("-beamsize", v[0])? / 1000.0;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-mosaic",
-        ["-mosaic_spread", "-mosaic_spr", "-mosaicity"],
-        [E("-mosaic"), S("-mosaici"), S("-mosaic_spr")],
-        Fixed(1),
-        "<deg>",
+    flag!("-lambda", ["-wave", "-wavelength"], [S("-lambda"), S("-wave")], Fixed(1), "<Å>", "wavelength (default 1)",
+        |r, v, _| { r.lambda0 = positive_length("-lambda", v[0])? / 1.0e10; Ok(()) }),
+    flag!("-energy", [], [S("-energy")], Fixed(1), "<eV>", "photon energy (alternative to -lambda)",
+        |r, v, _| { r.lambda0 = (12398.42 / positive_length("-energy", v[0])?) / 1.0e10; Ok(()) }),
+    flag!("-fluence", [], [S("-fluence")], Fixed(1), "<photons/m^2>", "integrated incident fluence (default 1.26e29)",
+        |r, v, _| { r.fluence = number("-fluence", v[0])?; Ok(()) }),
+    flag!("-flux", [], [S("-flux")], Fixed(1), "<photons/s>", "incident flux (with -exposure and -beamsize)",
+        |r, v, _| { r.flux = number("-flux", v[0])?; Ok(()) }),
+    flag!("-exposure", [], [S("-exposure")], Fixed(1), "<s>", "exposure time (default 1)",
+        |r, v, _| { r.exposure = number("-exposure", v[0])?; Ok(()) }),
+    flag!("-beamsize", [], [S("-beamsize")], Fixed(1), "<mm>", "beam edge (default 0.1); clips the crystal",
+        |r, v, _| { r.beamsize = number("-beamsize", v[0])? / 1000.0; Ok(()) }),
+    flag!("-mosaic", ["-mosaic_spread", "-mosaic_spr", "-mosaicity"], [E("-mosaic"), S("-mosaici"), S("-mosaic_spr")], Fixed(1), "<deg>",
         "isotropic mosaic spread (default 0)",
-        |r, v, _| {
-            let x = number("-mosaic", v[0])?;
-            if x < 0.0 {
-                return Err(Error::Usage(format!(
-                    "-mosaic: value {x} must not be negative"
-                )));
-            }
-            r.mosaic_spread = x / RTD;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-mosaic_domains",
-        ["-mosaic_dom"],
-        [S("-mosaic_dom")],
-        Fixed(1),
-        "<n>",
-        "mosaic domains (default 10 when a spread is given)",
-        |r, v, _| {
-            r.mosaic_domains = positive_count("-mosaic_domains", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-dispersion",
-        [],
-        [S("-dispersion")],
-        Fixed(1),
-        "<percent>",
-        "spectral width Δλ/λ (default 0)",
-        |r, v, _| {
-            r.dispersion = number("-dispersion", v[0])? / 100.0;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-dispsteps",
-        [],
-        [S("-dispsteps")],
-        Fixed(1),
-        "<n>",
-        "wavelengths across the dispersion",
-        |r, v, _| {
-            r.dispsteps = positive_count("-dispsteps", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-divergence",
-        [],
-        [S("-divergence")],
-        Fixed(1),
-        "<mrad>",
-        "beam divergence, both directions",
-        |r, v, _| {
-            let x = number("-divergence", v[0])? / 1000.0;
-            r.hdivrange = x;
-            r.vdivrange = x;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-hdivrange",
-        [],
-        [S("-hdivrange")],
-        Fixed(1),
-        "<mrad>",
-        "horizontal divergence",
-        |r, v, _| {
-            r.hdivrange = number("-hdivrange", v[0])? / 1000.0;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-vdivrange",
-        [],
-        [S("-vdivrange")],
-        Fixed(1),
-        "<mrad>",
-        "vertical divergence",
-        |r, v, _| {
-            r.vdivrange = number("-vdivrange", v[0])? / 1000.0;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-hdivstep",
-        [],
-        [E("-hdivstep")],
-        Fixed(1),
-        "<mrad>",
-        "horizontal divergence step",
-        |r, v, _| {
-            r.hdivstep = number("-hdivstep", v[0])? / 1000.0;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-hdivsteps",
-        [],
-        [S("-hdivsteps")],
-        Fixed(1),
-        "<n>",
-        "horizontal divergence points",
-        |r, v, _| {
-            r.hdivsteps = positive_count("-hdivsteps", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-vdivstep",
-        [],
-        [E("-vdivstep")],
-        Fixed(1),
-        "<mrad>",
-        "vertical divergence step",
-        |r, v, _| {
-            r.vdivstep = number("-vdivstep", v[0])? / 1000.0;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-vdivsteps",
-        [],
-        [S("-vdivsteps")],
-        Fixed(1),
-        "<n>",
-        "vertical divergence points",
-        |r, v, _| {
-            r.vdivsteps = positive_count("-vdivsteps", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-divsteps",
-        [],
-        [S("-divsteps")],
-        Fixed(1),
-        "<n>",
-        "divergence points, both directions",
-        |r, v, _| {
-            let n = positive_count("-divsteps", v[0])?;
-            r.hdivsteps = n;
-            r.vdivsteps = n;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-round_div",
-        [],
-        [S("-round_div")],
-        Fixed(0),
-        "",
-        "trim the divergence grid to an ellipse (default)",
-        |r, _, _| {
-            r.round_div = true;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-square_div",
-        [],
-        [S("-square_div")],
-        Fixed(0),
-        "",
-        "full rectangular divergence grid",
-        |r, _, _| {
-            r.round_div = false;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-adc",
-        [],
-        [S("-adc")],
-        Fixed(1),
-        "<counts>",
-        "offset added to SMV pixels (default 40)",
-        |r, v, _| {
-            r.adc_offset = number("-adc", v[0])?;
-            Ok(())
-        }
-    ),
+        |r, v, _| { let x = number("-mosaic", v[0])?;
+                    if x < 0.0 { return Err(Error::Usage(format!("-mosaic: value {x} must not be negative"))); }
+                    r.mosaic_spread = x / RTD; Ok(()) }),
+    flag!("-mosaic_domains", ["-mosaic_dom"], [S("-mosaic_dom")], Fixed(1), "<n>", "mosaic domains (default 10 when a spread is given)",
+        |r, v, _| { r.mosaic_domains = positive_count("-mosaic_domains", v[0])?; Ok(()) }),
+    flag!("-dispersion", [], [S("-dispersion")], Fixed(1), "<percent>", "spectral width Δλ/λ (default 0)",
+        |r, v, _| { r.dispersion = number("-dispersion", v[0])? / 100.0; Ok(()) }),
+    flag!("-dispsteps", [], [S("-dispsteps")], Fixed(1), "<n>", "wavelengths across the dispersion",
+        |r, v, _| { r.dispsteps = positive_count("-dispsteps", v[0])?; Ok(()) }),
+    flag!("-divergence", [], [S("-divergence")], Fixed(1), "<mrad>", "beam divergence, both directions",
+        |r, v, _| { let x = number("-divergence", v[0])? / 1000.0; r.hdivrange = x; r.vdivrange = x; Ok(()) }),
+    flag!("-hdivrange", [], [S("-hdivrange")], Fixed(1), "<mrad>", "horizontal divergence",
+        |r, v, _| { r.hdivrange = number("-hdivrange", v[0])? / 1000.0; Ok(()) }),
+    flag!("-vdivrange", [], [S("-vdivrange")], Fixed(1), "<mrad>", "vertical divergence",
+        |r, v, _| { r.vdivrange = number("-vdivrange", v[0])? / 1000.0; Ok(()) }),
+    flag!("-hdivstep", [], [E("-hdivstep")], Fixed(1), "<mrad>", "horizontal divergence step",
+        |r, v, _| { r.hdivstep = number("-hdivstep", v[0])? / 1000.0; Ok(()) }),
+    flag!("-hdivsteps", [], [S("-hdivsteps")], Fixed(1), "<n>", "horizontal divergence points",
+        |r, v, _| { r.hdivsteps = positive_count("-hdivsteps", v[0])?; Ok(()) }),
+    flag!("-vdivstep", [], [E("-vdivstep")], Fixed(1), "<mrad>", "vertical divergence step",
+        |r, v, _| { r.vdivstep = number("-vdivstep", v[0])? / 1000.0; Ok(()) }),
+    flag!("-vdivsteps", [], [S("-vdivsteps")], Fixed(1), "<n>", "vertical divergence points",
+        |r, v, _| { r.vdivsteps = positive_count("-vdivsteps", v[0])?; Ok(()) }),
+    flag!("-divsteps", [], [S("-divsteps")], Fixed(1), "<n>", "divergence points, both directions",
+        |r, v, _| { let n = positive_count("-divsteps", v[0])?; r.hdivsteps = n; r.vdivsteps = n; Ok(()) }),
+    flag!("-round_div", [], [S("-round_div")], Fixed(0), "", "trim the divergence grid to an ellipse (default)",
+        |r, _, _| { r.round_div = true; Ok(()) }),
+    flag!("-square_div", [], [S("-square_div")], Fixed(0), "", "full rectangular divergence grid",
+        |r, _, _| { r.round_div = false; Ok(()) }),
+    flag!("-adc", [], [S("-adc")], Fixed(1), "<counts>", "offset added to SMV pixels (default 40)",
+        |r, v, _| { r.adc_offset = number("-adc", v[0])?; Ok(()) }),
     // ---- rotation
-    flag!(
-        "-phi",
-        [],
-        [E("-phi")],
-        Fixed(1),
-        "<deg>",
-        "starting spindle angle (default 0)",
-        |r, v, _| {
-            r.phi0 = number("-phi", v[0])? / RTD;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-osc",
-        [],
-        [S("-osc")],
-        Fixed(1),
-        "<deg>",
-        "oscillation range",
-        |r, v, _| {
-            r.osc = number("-osc", v[0])? / RTD;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-phistep",
-        [],
-        [E("-phistep")],
-        Fixed(1),
-        "<deg>",
-        "spindle step",
-        |r, v, _| {
-            r.phistep = number("-phistep", v[0])? / RTD;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-phisteps",
-        [],
-        [S("-phisteps")],
-        Fixed(1),
-        "<n>",
-        "spindle steps",
-        |r, v, _| {
-            r.phisteps = positive_count("-phisteps", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-dmin",
-        [],
-        [S("-dmin")],
-        Fixed(1),
-        "<Å>",
-        "skip scattering beyond this resolution",
-        |r, v, _| {
-            r.dmin = number("-dmin", v[0])? * 1e-10;
-            Ok(())
-        }
-    ),
+    flag!("-phi", [], [E("-phi")], Fixed(1), "<deg>", "starting spindle angle (default 0)",
+        |r, v, _| { r.phi0 = number("-phi", v[0])? / RTD; Ok(()) }),
+    flag!("-osc", [], [S("-osc")], Fixed(1), "<deg>", "oscillation range",
+        |r, v, _| { r.osc = number("-osc", v[0])? / RTD; Ok(()) }),
+    flag!("-phistep", [], [E("-phistep")], Fixed(1), "<deg>", "spindle step",
+        |r, v, _| { r.phistep = number("-phistep", v[0])? / RTD; Ok(()) }),
+    flag!("-phisteps", [], [S("-phisteps")], Fixed(1), "<n>", "spindle steps",
+        |r, v, _| { r.phisteps = positive_count("-phisteps", v[0])?; Ok(()) }),
+    flag!("-dmin", [], [S("-dmin")], Fixed(1), "<Å>", "skip scattering beyond this resolution",
+        |r, v, _| { r.dmin = number("-dmin", v[0])? * 1e-10; Ok(()) }),
     // ---- input files
-    flag!(
-        "-mat",
-        ["-matrix"],
-        [S("-mat")],
-        Fixed(1),
-        "<file>",
-        "MOSFLM orientation matrix (reciprocal cell × λ)",
-        |r, v, _| {
-            r.mat = Some(v[0].into());
-            Ok(())
-        }
-    ),
-    flag!(
-        "-hkl",
-        [],
-        [S("-hkl")],
-        Fixed(1),
-        "<file>",
-        "structure factors: h k l F per line (also writes ./Fdump.bin)",
-        |r, v, _| {
-            r.hkl = Some(v[0].into());
-            Ok(())
-        }
-    ),
-    flag!(
-        "-default_F",
-        [],
-        [S("-default_F")],
-        Fixed(1),
-        "<F>",
-        "structure factor for unlisted reflections (default 0)",
-        |r, v, _| {
-            r.default_f = number("-default_F", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-img",
-        [],
-        [S("-img")],
-        Fixed(1),
-        "<file.img>",
-        "take detector and beam parameters from an SMV header",
-        |r, v, _| {
-            r.img = Some(v[0].into());
-            Ok(())
-        }
-    ),
-    flag!(
-        "-stolout",
-        [],
-        [S("-stolout")],
-        Fixed(1),
-        "<file>",
-        "accepted for compatibility (nanoBragg.c never writes it)",
-        |_, _, _| Ok(())
-    ),
-    flag!(
-        "-stol",
-        [],
-        [E("-stol")],
-        Fixed(1),
-        "<file>",
-        "amorphous F(stol) table (read by nanoBragg.c, never used)",
-        |r, v, _| {
-            r.stolfile = Some(v[0].into());
-            Ok(())
-        }
-    ),
-    flag!(
-        "-4stol",
-        [],
-        [E("-4stol")],
-        Fixed(1),
-        "<file>",
-        "as -stol with 4·stol units (unused)",
-        |r, v, _| {
-            r.stolfile = Some(v[0].into());
-            Ok(())
-        }
-    ),
-    flag!(
-        "-Q",
-        [],
-        [E("-Q")],
-        Fixed(1),
-        "<file>",
-        "as -stol with Q units (unused)",
-        |r, v, _| {
-            r.stolfile = Some(v[0].into());
-            Ok(())
-        }
-    ),
-    flag!(
-        "-sourcefile",
-        [],
-        [S("-sourcefile")],
-        Fixed(1),
-        "<file>",
-        "sources: X Y Z weight λ per line",
-        |r, v, _| {
-            r.sourcefile = Some(v[0].into());
-            Ok(())
-        }
-    ),
+    flag!("-mat", ["-matrix"], [S("-mat")], Fixed(1), "<file>", "MOSFLM orientation matrix (reciprocal cell × λ)",
+        |r, v, _| { r.mat = Some(v[0].into()); Ok(()) }),
+    flag!("-hkl", [], [S("-hkl")], Fixed(1), "<file>", "structure factors: h k l F per line (also writes ./Fdump.bin)",
+        |r, v, _| { r.hkl = Some(v[0].into()); Ok(()) }),
+    flag!("-default_F", [], [S("-default_F")], Fixed(1), "<F>", "structure factor for unlisted reflections (default 0)",
+        |r, v, _| { r.default_f = number("-default_F", v[0])?; Ok(()) }),
+    flag!("-img", [], [S("-img")], Fixed(1), "<file.img>", "take detector and beam parameters from an SMV header",
+        |r, v, _| { r.img = Some(v[0].into()); Ok(()) }),
+    flag!("-stolout", [], [S("-stolout")], Fixed(1), "<file>", "accepted for compatibility (nanoBragg.c never writes it)",
+        |_, _, _| Ok(())),
+    flag!("-stol", [], [E("-stol")], Fixed(1), "<file>", "amorphous F(stol) table (read by nanoBragg.c, never used)",
+        |r, v, _| { r.stolfile = Some(v[0].into()); Ok(()) }),
+    flag!("-4stol", [], [E("-4stol")], Fixed(1), "<file>", "as -stol with 4·stol units (unused)",
+        |r, v, _| { r.stolfile = Some(v[0].into()); Ok(()) }),
+    flag!("-Q", [], [E("-Q")], Fixed(1), "<file>", "as -stol with Q units (unused)",
+        |r, v, _| { r.stolfile = Some(v[0].into()); Ok(()) }),
+    flag!("-sourcefile", [], [S("-sourcefile")], Fixed(1), "<file>", "sources: X Y Z weight λ per line",
+        |r, v, _| { r.sourcefile = Some(v[0].into()); Ok(()) }),
     // ---- output files
-    flag!(
-        "-floatfile",
-        ["-floatimage"],
-        [S("-floatfile"), S("-floatimage")],
-        Fixed(1),
-        "<file>",
-        "raw float32 image (default floatimage.bin)",
-        |r, v, _| {
-            r.floatfile = v[0].into();
-            Ok(())
-        }
-    ),
-    flag!(
-        "-intfile",
-        ["-intimage"],
-        [S("-intfile"), S("-intimage")],
-        Fixed(1),
-        "<file>",
-        "SMV 16-bit image (default intimage.img)",
-        |r, v, _| {
-            r.intfile = v[0].into();
-            Ok(())
-        }
-    ),
-    flag!(
-        "-pgmfile",
-        ["-pgmimage"],
-        [S("-pgmfile"), S("-pgmimage")],
-        Fixed(1),
-        "<file>",
-        "8-bit PGM preview (default image.pgm)",
-        |r, v, _| {
-            r.pgmfile = v[0].into();
-            r.write_pgm = true;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-noisefile",
-        ["-noiseimage"],
-        [S("-noisefile"), S("-noiseimage")],
-        Fixed(1),
-        "<file>",
-        "SMV image with Poisson noise (default noiseimage.img)",
-        |r, v, _| {
-            r.noisefile = v[0].into();
-            r.calculate_noise = true;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-nonoise",
-        [],
-        [S("-nonoise")],
-        Fixed(0),
-        "",
-        "do not write the noise image",
-        |r, _, _| {
-            r.calculate_noise = false;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-nopgm",
-        [],
-        [S("-nopgm")],
-        Fixed(0),
-        "",
-        "do not write the PGM image",
-        |r, _, _| {
-            r.write_pgm = false;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-scale",
-        [],
-        [S("-scale")],
-        Fixed(1),
-        "<factor>",
-        "SMV int image scale (default: 55000/max)",
-        |r, v, _| {
-            r.intfile_scale = number("-scale", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-pgmscale",
-        [],
-        [S("-pgmscale")],
-        Fixed(1),
-        "<factor>",
-        "PGM scale (default: 250/(5·rmsd))",
-        |r, v, _| {
-            r.pgm_scale = number("-pgmscale", v[0])?;
-            r.write_pgm = true;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-coherent",
-        [],
-        [S("-coherent")],
-        Fixed(0),
-        "",
-        "accepted for compatibility (nanoBragg.c does not use it)",
-        |_, _, _| Ok(())
-    ),
-    flag!(
-        "-printout",
-        [],
-        [S("-printout")],
-        Fixed(0),
-        "",
-        "print per-pixel values",
-        |r, _, _| {
-            r.printout = true;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-noprogress",
-        [],
-        [S("-noprogress")],
-        Fixed(0),
-        "",
-        "no progress bar",
-        |r, _, _| {
-            r.progress = false;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-progress",
-        [],
-        [S("-progress")],
-        Fixed(0),
-        "",
-        "progress bar on a terminal (default; never in pipes, files or CI logs)",
-        |r, _, _| {
-            r.progress = true;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-interpolate",
-        [],
-        [S("-interpolate")],
-        Fixed(0),
-        "",
-        "tricubic interpolation of F (default: on when any N <= 2)",
-        |r, _, _| {
-            r.interpolate = InterpolateRequest::On;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-nointerpolate",
-        [],
-        [S("-nointerpolate")],
-        Fixed(0),
-        "",
-        "nearest-neighbour F",
-        |r, _, _| {
-            r.interpolate = InterpolateRequest::Off;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-round_xtal",
-        [],
-        [S("-round_xtal")],
-        Fixed(0),
-        "",
-        "ellipsoidal crystal (sinc3 spots)",
-        |r, _, _| {
-            r.xtal_shape = XtalShape::Round;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-square_xtal",
-        [],
-        [S("-square_xtal")],
-        Fixed(0),
-        "",
-        "parallelepiped crystal (sincg spots, default)",
-        |r, _, _| {
-            r.xtal_shape = XtalShape::Square;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-gauss_xtal",
-        [],
-        [S("-gauss_xtal")],
-        Fixed(0),
-        "",
-        "Gaussian spots",
-        |r, _, _| {
-            r.xtal_shape = XtalShape::Gauss;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-tophat_spots",
-        ["-binary_spots"],
-        [S("-binary_spots"), S("-tophat_spots")],
-        Fixed(0),
-        "",
-        "flat-top spots",
-        |r, _, _| {
-            r.xtal_shape = XtalShape::Tophat;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-fudge",
-        [],
-        [S("-fudge")],
-        Fixed(1),
-        "<factor>",
-        "spot-shape radius factor (default 1)",
-        |r, v, _| {
-            r.fudge = number("-fudge", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-printout_pixel",
-        [],
-        [S("-printout_pixel")],
-        Fixed(2),
-        "<fast slow>",
-        "print only this pixel with -printout",
-        |r, v, _| {
-            r.printout_pixel = Some((
-                integer("-printout_pixel", v[0])?,
-                integer("-printout_pixel", v[1])?,
-            ));
-            Ok(())
-        }
-    ),
-    flag!(
-        "-trace_pixel",
-        ["-dump_pixel"],
-        [S("-trace_pixel"), S("-dump_pixel")],
-        Fixed(2),
-        "<slow fast>",
-        "trace one pixel's computation",
-        |r, v, _| {
-            r.trace_pixel = Some((
-                integer("-trace_pixel", v[0])?,
-                integer("-trace_pixel", v[1])?,
-            ));
-            Ok(())
-        }
-    ),
-    flag!(
-        "-seed",
-        [],
-        [S("-seed")],
-        Fixed(1),
-        "<n>",
-        "noise seed (default: time)",
-        |r, v, _| {
-            r.seed = -integer("-seed", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-mosaic_seed",
-        [],
-        [S("-mosaic_seed")],
-        Fixed(1),
-        "<n>",
-        "mosaic domain seed (default 12345678)",
-        |r, v, _| {
-            r.mosaic_seed = -integer("-mosaic_seed", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-misset_seed",
-        [],
-        [S("-misset_seed")],
-        Fixed(1),
-        "<n>",
-        "random misset seed (default: time)",
-        |r, v, _| {
-            r.misset_seed = -integer("-misset_seed", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-water",
-        [],
-        [S("-water")],
-        Fixed(1),
-        "<um>",
-        "water thickness for a diffuse background (default 0)",
-        |r, v, _| {
-            r.water_size = number("-water", v[0])? / 1e6;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-mask",
-        [],
-        [S("-mask")],
-        Fixed(1),
-        "<file.img>",
-        "SMV mask: pixels that are 0 are skipped (header sets geometry)",
-        |r, v, _| {
-            r.mask = Some(v[0].into());
-            Ok(())
-        }
-    ),
+    flag!("-floatfile", ["-floatimage"], [S("-floatfile"), S("-floatimage")], Fixed(1), "<file>", "raw float32 image (default floatimage.bin)",
+        |r, v, _| { r.floatfile = v[0].into(); Ok(()) }),
+    flag!("-intfile", ["-intimage"], [S("-intfile"), S("-intimage")], Fixed(1), "<file>", "SMV 16-bit image (default intimage.img)",
+        |r, v, _| { r.intfile = v[0].into(); Ok(()) }),
+    flag!("-pgmfile", ["-pgmimage"], [S("-pgmfile"), S("-pgmimage")], Fixed(1), "<file>", "8-bit PGM preview (default image.pgm)",
+        |r, v, _| { r.pgmfile = v[0].into(); r.write_pgm = true; Ok(()) }),
+    flag!("-noisefile", ["-noiseimage"], [S("-noisefile"), S("-noiseimage")], Fixed(1), "<file>", "SMV image with Poisson noise (default noiseimage.img)",
+        |r, v, _| { r.noisefile = v[0].into(); r.calculate_noise = true; Ok(()) }),
+    flag!("-nonoise", [], [S("-nonoise")], Fixed(0), "", "do not write the noise image",
+        |r, _, _| { r.calculate_noise = false; Ok(()) }),
+    flag!("-nopgm", [], [S("-nopgm")], Fixed(0), "", "do not write the PGM image",
+        |r, _, _| { r.write_pgm = false; Ok(()) }),
+    flag!("-scale", [], [S("-scale")], Fixed(1), "<factor>", "SMV int image scale (default: 55000/max)",
+        |r, v, _| { r.intfile_scale = number("-scale", v[0])?; Ok(()) }),
+    flag!("-pgmscale", [], [S("-pgmscale")], Fixed(1), "<factor>", "PGM scale (default: 250/(5·rmsd))",
+        |r, v, _| { r.pgm_scale = number("-pgmscale", v[0])?; r.write_pgm = true; Ok(()) }),
+    flag!("-coherent", [], [S("-coherent")], Fixed(0), "", "accepted for compatibility (nanoBragg.c does not use it)",
+        |_, _, _| Ok(())),
+    flag!("-printout", [], [S("-printout")], Fixed(0), "", "print per-pixel values",
+        |r, _, _| { r.printout = true; Ok(()) }),
+    flag!("-noprogress", [], [S("-noprogress")], Fixed(0), "", "no progress bar",
+        |r, _, _| { r.progress = false; Ok(()) }),
+    flag!("-progress", [], [S("-progress")], Fixed(0), "", "progress bar on a terminal (default; never in pipes, files or CI logs)",
+        |r, _, _| { r.progress = true; Ok(()) }),
+    flag!("-interpolate", [], [S("-interpolate")], Fixed(0), "", "tricubic interpolation of F (default: on when any N <= 2)",
+        |r, _, _| { r.interpolate = InterpolateRequest::On; Ok(()) }),
+    flag!("-nointerpolate", [], [S("-nointerpolate")], Fixed(0), "", "nearest-neighbour F",
+        |r, _, _| { r.interpolate = InterpolateRequest::Off; Ok(()) }),
+    flag!("-round_xtal", [], [S("-round_xtal")], Fixed(0), "", "ellipsoidal crystal (sinc3 spots)",
+        |r, _, _| { r.xtal_shape = XtalShape::Round; Ok(()) }),
+    flag!("-square_xtal", [], [S("-square_xtal")], Fixed(0), "", "parallelepiped crystal (sincg spots, default)",
+        |r, _, _| { r.xtal_shape = XtalShape::Square; Ok(()) }),
+    flag!("-gauss_xtal", [], [S("-gauss_xtal")], Fixed(0), "", "Gaussian spots",
+        |r, _, _| { r.xtal_shape = XtalShape::Gauss; Ok(()) }),
+    flag!("-tophat_spots", ["-binary_spots"], [S("-binary_spots"), S("-tophat_spots")], Fixed(0), "", "flat-top spots",
+        |r, _, _| { r.xtal_shape = XtalShape::Tophat; Ok(()) }),
+    flag!("-fudge", [], [S("-fudge")], Fixed(1), "<factor>", "spot-shape radius factor (default 1)",
+        |r, v, _| { r.fudge = number("-fudge", v[0])?; Ok(()) }),
+    flag!("-printout_pixel", [], [S("-printout_pixel")], Fixed(2), "<fast slow>", "print only this pixel with -printout",
+        |r, v, _| { r.printout_pixel = Some((integer("-printout_pixel", v[0])?, integer("-printout_pixel", v[1])?)); Ok(()) }),
+    flag!("-trace_pixel", ["-dump_pixel"], [S("-trace_pixel"), S("-dump_pixel")], Fixed(2), "<slow fast>", "trace one pixel's computation",
+        |r, v, _| { r.trace_pixel = Some((integer("-trace_pixel", v[0])?, integer("-trace_pixel", v[1])?)); Ok(()) }),
+    flag!("-seed", [], [S("-seed")], Fixed(1), "<n>", "noise seed (default: time)",
+        |r, v, _| { r.seed = -integer("-seed", v[0])?; Ok(()) }),
+    flag!("-mosaic_seed", [], [S("-mosaic_seed")], Fixed(1), "<n>", "mosaic domain seed (default 12345678)",
+        |r, v, _| { r.mosaic_seed = -integer("-mosaic_seed", v[0])?; Ok(()) }),
+    flag!("-misset_seed", [], [S("-misset_seed")], Fixed(1), "<n>", "random misset seed (default: time)",
+        |r, v, _| { r.misset_seed = -integer("-misset_seed", v[0])?; Ok(()) }),
+    flag!("-water", [], [S("-water")], Fixed(1), "<um>", "water thickness for a diffuse background (default 0)",
+        |r, v, _| { r.water_size = number("-water", v[0])? / 1e6; Ok(()) }),
+    flag!("-mask", [], [S("-mask")], Fixed(1), "<file.img>", "SMV mask: pixels that are 0 are skipped (header sets geometry)",
+        |r, v, _| { r.mask = Some(v[0].into()); Ok(()) }),
     // ---- flags nanoBragg.c silently ignores (the spec lists them); we say so
-    flag!(
-        "-dispstep",
-        [],
-        [],
-        Fixed(1),
-        "<value>",
-        "ignored, as in nanoBragg.c (use -dispsteps)",
-        |_, _, _| {
-            log::warn!("-dispstep is ignored, as nanoBragg.c does; use -dispsteps");
-            Ok(())
-        }
-    ),
-    flag!(
-        "-hdiv",
-        [],
-        [],
-        Fixed(1),
-        "<value>",
-        "ignored, as in nanoBragg.c (use -hdivrange)",
-        |_, _, _| {
-            log::warn!("-hdiv is ignored, as nanoBragg.c does; use -hdivrange");
-            Ok(())
-        }
-    ),
-    flag!(
-        "-vdiv",
-        [],
-        [],
-        Fixed(1),
-        "<value>",
-        "ignored, as in nanoBragg.c (use -vdivrange)",
-        |_, _, _| {
-            log::warn!("-vdiv is ignored, as nanoBragg.c does; use -vdivrange");
-            Ok(())
-        }
-    ),
+    flag!("-dispstep", [], [], Fixed(1), "<value>", "ignored, as in nanoBragg.c (use -dispsteps)",
+        |_, _, _| { log::warn!("-dispstep is ignored, as nanoBragg.c does; use -dispsteps"); Ok(()) }),
+    flag!("-hdiv", [], [], Fixed(1), "<value>", "ignored, as in nanoBragg.c (use -hdivrange)",
+        |_, _, _| { log::warn!("-hdiv is ignored, as nanoBragg.c does; use -hdivrange"); Ok(()) }),
+    flag!("-vdiv", [], [], Fixed(1), "<value>", "ignored, as in nanoBragg.c (use -vdivrange)",
+        |_, _, _| { log::warn!("-vdiv is ignored, as nanoBragg.c does; use -vdivrange"); Ok(()) }),
     // ---- nanobragg's own flags
-    flag!(
-        "-c_parity",
-        ["--c-parity"],
-        [],
-        Fixed(0),
-        "",
-        "reproduce nanoBragg.c exactly, verified defects included (see docs/behaviours.md)",
-        |_, _, _| Ok(())
-    ),
-    flag!(
-        "-engine",
-        ["--engine"],
-        [],
-        Fixed(1),
-        "<cpu|gpu|auto>",
-        "rendering engine (default auto: a hardware GPU when one exists, else the CPU)",
-        |r, v, _| {
-            r.engine = match v[0] {
-                "cpu" => EngineChoice::Cpu,
-                "gpu" => EngineChoice::Gpu,
-                "auto" => EngineChoice::Auto,
-                other => {
-                    return Err(Error::Usage(format!(
-                        "-engine: value '{other}' must be cpu, gpu or auto"
-                    )));
-                }
-            };
-            Ok(())
-        }
-    ),
-    flag!(
-        "-backend",
-        ["--backend"],
-        [],
-        Fixed(1),
-        "<vulkan|metal|dx12|gl|auto>",
-        "GPU API (default auto; WGPU_BACKEND also works)",
-        |r, v, _| {
-            match v[0] {
-                "vulkan" | "metal" | "dx12" | "gl" | "auto" => {
-                    r.backend = Some(v[0].to_string());
-                    Ok(())
-                }
-                other => Err(Error::Usage(format!(
-                    "-backend: value '{other}' must be vulkan, metal, dx12, gl or auto"
-                ))),
-            }
-        }
-    ),
-    flag!(
-        "-pngfile",
-        ["--png"],
-        [],
-        Fixed(1),
-        "<file.png>",
-        "8-bit grayscale PNG preview",
-        |r, v, _| {
-            r.pngfile = Some(v[0].into());
-            Ok(())
-        }
-    ),
-    flag!(
-        "-pngscale",
-        [],
-        [],
-        Fixed(1),
-        "<factor>",
-        "PNG scale (default: 99.5th percentile maps to white)",
-        |r, v, _| {
-            r.pngscale = positive_length("-pngscale", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-png_log",
-        [],
-        [],
-        Fixed(0),
-        "",
-        "logarithmic PNG scaling: median black, brightest pixel (or 255/-pngscale) white",
-        |r, _, _| {
-            r.png_log = true;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-png_colormap",
-        ["--png-colormap"],
-        [],
-        Fixed(1),
-        "<gray|viridis|inferno>",
-        "false-colour map for the PNG images (default gray)",
-        |r, v, _| {
-            r.png_colormap = Colormap::parse("-png_colormap", v[0])?;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-preview",
-        ["--preview"],
-        [],
-        Fixed(0),
-        "",
+    flag!("-c_parity", ["--c-parity"], [], Fixed(0), "", "reproduce nanoBragg.c exactly, verified defects included (see docs/behaviours.md)",
+        |_, _, _| Ok(())),
+    flag!("-engine", ["--engine"], [], Fixed(1), "<cpu|gpu|auto>", "rendering engine (default auto: a hardware GPU when one exists, else the CPU)",
+        |r, v, _| { r.engine = match v[0] { "cpu" => EngineChoice::Cpu, "gpu" => EngineChoice::Gpu, "auto" => EngineChoice::Auto,
+            other => return Err(Error::Usage(format!("-engine: value '{other}' must be cpu, gpu or auto"))) }; Ok(()) }),
+    flag!("-backend", ["--backend"], [], Fixed(1), "<vulkan|metal|dx12|gl|auto>", "GPU API (default auto; WGPU_BACKEND also works)",
+        |r, v, _| { match v[0] { "vulkan" | "metal" | "dx12" | "gl" | "auto" => { r.backend = Some(v[0].to_string()); Ok(()) }
+            other => Err(Error::Usage(format!("-backend: value '{other}' must be vulkan, metal, dx12, gl or auto"))) } }),
+    flag!("-pngfile", ["--png"], [], Fixed(1), "<file.png>", "8-bit grayscale PNG preview",
+        |r, v, _| { r.pngfile = Some(v[0].into()); Ok(()) }),
+    flag!("-pngscale", [], [], Fixed(1), "<factor>", "PNG scale (default: 99.5th percentile maps to white)",
+        |r, v, _| { r.pngscale = positive_length("-pngscale", v[0])?; Ok(()) }),
+    flag!("-png_log", [], [], Fixed(0), "", "logarithmic PNG scaling: median black, brightest pixel (or 255/-pngscale) white",
+        |r, _, _| { r.png_log = true; Ok(()) }),
+    flag!("-png_colormap", ["--png-colormap"], [], Fixed(1), "<gray|viridis|inferno>", "false-colour map for the PNG images (default gray)",
+        |r, v, _| { r.png_colormap = Colormap::parse("-png_colormap", v[0])?; Ok(()) }),
+    flag!("-preview", ["--preview"], [], Fixed(0), "",
         "print image statistics and write <floatfile stem>_preview.png (max-pooled to at most 1024 pixels a side)",
-        |r, _, _| {
-            r.preview = true;
-            Ok(())
-        }
-    ),
-    flag!(
-        "-validate",
-        ["--validate"],
-        [],
-        Arity::OptionalInline,
-        "[=N]",
+        |r, _, _| { r.preview = true; Ok(()) }),
+    flag!("-validate", ["--validate"], [], Arity::OptionalInline, "[=N]",
         "after a GPU render, recompute N pixels (default 64: brightest + random) on the f64 engine and print the worst relative error",
         |r, v, _| {
-            let n = match v.first() {
-                Some(s) => positive_count("-validate", s)?,
-                None => DEFAULT_VALIDATE as i64,
-            };
-            if n == 0 {
-                return Err(Error::Usage(
-                    "-validate: the pixel count must be at least 1".into(),
-                ));
-            }
+            let n = match v.first() { Some(s) => positive_count("-validate", s)?, None => DEFAULT_VALIDATE as i64 };
+            if n == 0 { return Err(Error::Usage("-validate: the pixel count must be at least 1".into())); }
             r.validate = Some(n as usize);
             Ok(())
-        }
-    ),
-    flag!(
-        "-quiet",
-        ["--quiet"],
-        [],
-        Fixed(0),
-        "",
-        "print only errors",
-        |r, _, _| {
-            r.quiet = true;
-            Ok(())
-        }
-    ),
+        }),
+    flag!("-quiet", ["--quiet"], [], Fixed(0), "", "print only errors",
+        |r, _, _| { r.quiet = true; Ok(()) }),
 ];
 
 /// The flag whose canonical name or alias is exactly `token` (also accepting `--name`).
 pub fn find_exact(token: &str) -> Option<&'static Flag> {
-    let bare = token
-        .strip_prefix('-')
-        .filter(|t| t.starts_with('-'))
-        .unwrap_or(token);
-    FLAGS.iter().find(|f| {
-        f.name == token || f.aliases.contains(&token) || f.name == bare || f.aliases.contains(&bare)
-    })
+    let bare = token.strip_prefix('-').filter(|t| t.starts_with('-')).unwrap_or(token);
+    FLAGS.iter().find(|f| f.name == token || f.aliases.contains(&token) || f.name == bare || f.aliases.contains(&bare))
 }
 
 /// The flags nanoBragg.c would apply for `token`, in its order, honouring its `continue`s.
@@ -1909,9 +514,7 @@ pub fn find_c_matches(token: &str) -> Vec<&'static Flag> {
         }
     }
     if found.is_empty() {
-        found.extend(FLAGS.iter().filter(|f| {
-            f.c_patterns.is_empty() && (f.name == token || f.aliases.contains(&token))
-        }));
+        found.extend(FLAGS.iter().filter(|f| f.c_patterns.is_empty() && (f.name == token || f.aliases.contains(&token))));
     }
     found
 }

@@ -21,43 +21,29 @@ fn is_flag_token(t: &str) -> bool {
 }
 
 pub fn parse(args: &[String], time_seed: i64) -> Result<Command> {
-    if args
-        .iter()
-        .any(|a| a == "-h" || a == "--help" || a == "-help")
-    {
+    if args.iter().any(|a| a == "-h" || a == "--help" || a == "-help") {
         return Ok(Command::Help);
     }
-    let mode = if args.iter().any(|a| a == "-c_parity" || a == "--c-parity") {
-        Mode::CParity
-    } else {
-        Mode::Default
-    };
+    let mode = if args.iter().any(|a| a == "-c_parity" || a == "--c-parity") { Mode::CParity } else { Mode::Default };
     let mut raw = RawArgs::c_initial(mode, time_seed);
     read_headers(&mut raw, args)?;
     let mut i = 0;
     while i < args.len() {
         let (token, inline) = split_inline_value(args[i].as_str());
         if !is_flag_token(token) {
-            return Err(Error::Usage(format!(
-                "unexpected argument '{token}' (values must follow their flag)"
-            )));
+            return Err(Error::Usage(format!("unexpected argument '{token}' (values must follow their flag)")));
         }
         let flags = match mode {
             Mode::CParity => defs::find_c_matches(token),
             Mode::Default => defs::find_exact(token).into_iter().collect(),
         };
         if flags.is_empty() {
-            return Err(Error::Usage(format!(
-                "unknown flag '{token}' (nanobragg -h lists every flag)"
-            )));
+            return Err(Error::Usage(format!("unknown flag '{token}' (nanobragg -h lists every flag)")));
         }
         let mut consumed = 0;
         for flag in flags {
             let (values, used) = take_values(flag, token, inline, &args[i + 1..])?;
-            let ctx = Ctx {
-                mode,
-                is_last: i + 1 == args.len(),
-            };
+            let ctx = Ctx { mode, is_last: i + 1 == args.len() };
             (flag.apply)(&mut raw, &values, &ctx)?;
             consumed = consumed.max(used);
         }
@@ -70,49 +56,27 @@ pub fn parse(args: &[String], time_seed: i64) -> Result<Command> {
 /// nanoBragg.c's flags contains '=', so nothing else is affected).
 fn split_inline_value(token: &str) -> (&str, Option<&str>) {
     match token.split_once('=') {
-        Some((name, value))
-            if defs::find_exact(name).is_some_and(|f| f.arity == Arity::OptionalInline) =>
-        {
-            (name, Some(value))
-        }
+        Some((name, value)) if defs::find_exact(name).is_some_and(|f| f.arity == Arity::OptionalInline) => (name, Some(value)),
         _ => (token, None),
     }
 }
 
 /// The values of a flag and how many following arguments they used, checked for count (C
 /// silently skips a flag whose values are missing; we refuse).
-fn take_values<'a>(
-    flag: &Flag,
-    token: &str,
-    inline: Option<&'a str>,
-    rest: &'a [String],
-) -> Result<(Vec<&'a str>, usize)> {
+fn take_values<'a>(flag: &Flag, token: &str, inline: Option<&'a str>, rest: &'a [String]) -> Result<(Vec<&'a str>, usize)> {
     if flag.arity == Arity::OptionalInline {
         return Ok((inline.into_iter().collect(), 0));
     }
     let missing = |n: usize| Error::Usage(format!("{token}: expects {n} value(s) {}", flag.values));
     let n = match flag.arity {
         Arity::Fixed(n) => n,
-        Arity::UpTo6 => rest
-            .iter()
-            .take(6)
-            .take_while(|t| !t.starts_with('-'))
-            .count()
-            .max(1),
+        Arity::UpTo6 => rest.iter().take(6).take_while(|t| !t.starts_with('-')).count().max(1),
         Arity::Misset => {
-            if rest.first().is_some_and(|t| t.contains("rand")) {
-                1
-            } else {
-                3
-            }
+            if rest.first().is_some_and(|t| t.contains("rand")) { 1 } else { 3 }
         }
         Arity::OptionalInline => 0,
     };
-    if rest.len() < n
-        || rest[..n]
-            .iter()
-            .any(|t| is_flag_token(t) && !t.contains("rand"))
-    {
+    if rest.len() < n || rest[..n].iter().any(|t| is_flag_token(t) && !t.contains("rand")) {
         return Err(missing(n));
     }
     Ok((rest[..n].iter().map(String::as_str).collect(), n))
@@ -155,38 +119,18 @@ const POSITIVE_KEYS: [&str; 4] = ["PIXEL_SIZE", "DISTANCE", "CLOSE_DISTANCE", "W
 
 /// A header value as the mode reads it, refused (naming file and key) when it is not a finite
 /// number or, for lengths and the wavelength, not positive.
-fn header_number(
-    image: &smv::SmvImage,
-    key: &str,
-    parity: bool,
-    path: &Path,
-) -> Result<Option<f64>> {
-    let value = if parity {
-        smv::header_value(&image.header, key)
-    } else {
-        smv::header_value_exact(&image.header, key)
-    };
+fn header_number(image: &smv::SmvImage, key: &str, parity: bool, path: &Path) -> Result<Option<f64>> {
+    let value = if parity { smv::header_value(&image.header, key) } else { smv::header_value_exact(&image.header, key) };
     match value {
-        Some(v) if !v.is_finite() => Err(Error::parse(
-            path,
-            format!("header key {key}"),
-            format!("value {v} is not a finite number"),
-        )),
-        Some(v) if v <= 0.0 && POSITIVE_KEYS.contains(&key) => Err(Error::parse(
-            path,
-            format!("header key {key}"),
-            format!("value {v} must be greater than zero"),
-        )),
+        Some(v) if !v.is_finite() => Err(Error::parse(path, format!("header key {key}"), format!("value {v} is not a finite number"))),
+        Some(v) if v <= 0.0 && POSITIVE_KEYS.contains(&key) => {
+            Err(Error::parse(path, format!("header key {key}"), format!("value {v} must be greater than zero")))
+        }
         other => Ok(other),
     }
 }
 
-fn apply_header(
-    raw: &mut RawArgs,
-    image: &smv::SmvImage,
-    flip_beam_y: bool,
-    path: &Path,
-) -> Result<()> {
+fn apply_header(raw: &mut RawArgs, image: &smv::SmvImage, flip_beam_y: bool, path: &Path) -> Result<()> {
     let parity = raw.mode == Mode::CParity;
     let value = |key: &str| header_number(image, key, parity, path);
     raw.fpixels = image.width as i64;
@@ -211,17 +155,9 @@ fn apply_header(
     }
     if let Some(v) = value("BEAM_CENTER_Y")? {
         // the mask reader flips Y, the img reader does not (as C and the spec)
-        raw.ybeam = if flip_beam_y {
-            raw.detsize_s - v / 1000.0
-        } else {
-            v / 1000.0
-        };
+        raw.ybeam = if flip_beam_y { raw.detsize_s - v / 1000.0 } else { v / 1000.0 };
     }
-    let (orgx_key, orgy_key) = if parity {
-        ("ORGX", "ORGY")
-    } else {
-        ("XDS_ORGX", "XDS_ORGY")
-    };
+    let (orgx_key, orgy_key) = if parity { ("ORGX", "ORGY") } else { ("XDS_ORGX", "XDS_ORGY") };
     if let Some(v) = value(orgx_key)? {
         raw.orgx = v;
     }
@@ -255,16 +191,7 @@ mod tests {
 
     #[test]
     fn twotheta_axis_collision_only_in_c_parity() {
-        let c = run(&[
-            "-c_parity",
-            "-twotheta",
-            "20",
-            "-twotheta_axis",
-            "0",
-            "1",
-            "0",
-        ])
-        .unwrap();
+        let c = run(&["-c_parity", "-twotheta", "20", "-twotheta_axis", "0", "1", "0"]).unwrap();
         assert_eq!(c.twotheta, 0.0);
         let d = run(&["-twotheta", "20", "-twotheta_axis", "0", "1", "0"]).unwrap();
         assert!((d.twotheta * RTD - 20.0).abs() < 1e-12);
@@ -305,30 +232,11 @@ mod tests {
 
     #[test]
     fn validate_takes_an_optional_inline_count() {
-        assert_eq!(
-            run(&["-validate"]).unwrap().validate,
-            Some(defs::DEFAULT_VALIDATE)
-        );
-        assert_eq!(
-            run(&["-validate=128", "-N", "2"]).unwrap().validate,
-            Some(128)
-        );
-        assert_eq!(
-            run(&["-c_parity", "-validate=7"]).unwrap().validate,
-            Some(7)
-        );
-        assert!(
-            run(&["-validate=0"])
-                .unwrap_err()
-                .to_string()
-                .contains("-validate")
-        );
-        assert!(
-            run(&["-validate=many"])
-                .unwrap_err()
-                .to_string()
-                .contains("many")
-        );
+        assert_eq!(run(&["-validate"]).unwrap().validate, Some(defs::DEFAULT_VALIDATE));
+        assert_eq!(run(&["-validate=128", "-N", "2"]).unwrap().validate, Some(128));
+        assert_eq!(run(&["-c_parity", "-validate=7"]).unwrap().validate, Some(7));
+        assert!(run(&["-validate=0"]).unwrap_err().to_string().contains("-validate"));
+        assert!(run(&["-validate=many"]).unwrap_err().to_string().contains("many"));
         // a following number is not swallowed as the count
         assert!(run(&["-validate", "12"]).is_err());
     }
@@ -338,12 +246,7 @@ mod tests {
         let r = run(&["-png_colormap", "viridis", "-preview"]).unwrap();
         assert_eq!(r.png_colormap, crate::io::colormap::Colormap::Viridis);
         assert!(r.preview);
-        assert!(
-            run(&["-png_colormap", "rainbow"])
-                .unwrap_err()
-                .to_string()
-                .contains("rainbow")
-        );
+        assert!(run(&["-png_colormap", "rainbow"]).unwrap_err().to_string().contains("rainbow"));
     }
 
     #[test]

@@ -42,11 +42,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
     while i < args.len() {
         if args[i] == "--tol" {
             let v = args.get(i + 1).ok_or("--tol expects a value")?;
-            tolerance = v
-                .parse::<f64>()
-                .ok()
-                .filter(|t| t.is_finite() && *t >= 0.0)
-                .ok_or(format!("--tol: '{v}' is not a non-negative number"))?;
+            tolerance = v.parse::<f64>().ok().filter(|t| t.is_finite() && *t >= 0.0).ok_or(format!("--tol: '{v}' is not a non-negative number"))?;
             i += 2;
         } else if args[i].starts_with("--") {
             return Err(format!("unknown option '{}'\n{USAGE}", args[i]));
@@ -65,10 +61,7 @@ fn load(path: &Path) -> Result<ParsedTrace, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let parsed = parse_trace(&text);
     if parsed.quantities.is_empty() {
-        return Err(format!(
-            "{}: no TRACE_ lines with numeric values",
-            path.display()
-        ));
+        return Err(format!("{}: no TRACE_ lines with numeric values", path.display()));
     }
     Ok(parsed)
 }
@@ -77,41 +70,16 @@ fn values(v: &[f64]) -> String {
     if v.is_empty() {
         return "(absent)".into();
     }
-    v.iter()
-        .map(|&x| fmt_g_precision(x, 15))
-        .collect::<Vec<_>>()
-        .join(" ")
+    v.iter().map(|&x| fmt_g_precision(x, 15)).collect::<Vec<_>>().join(" ")
 }
 
 fn run(o: &Options) -> Result<i32, String> {
     let (a, b) = (load(&o.a)?, load(&o.b)?);
-    let tag = |t: &ParsedTrace| {
-        t.engines
-            .iter()
-            .map(|e| format!("TRACE_{e}"))
-            .collect::<Vec<_>>()
-            .join("+")
-    };
-    println!(
-        "A: {} ({}, {} quantities)",
-        o.a.display(),
-        tag(&a),
-        a.quantities.len()
-    );
-    println!(
-        "B: {} ({}, {} quantities)",
-        o.b.display(),
-        tag(&b),
-        b.quantities.len()
-    );
+    let tag = |t: &ParsedTrace| t.engines.iter().map(|e| format!("TRACE_{e}")).collect::<Vec<_>>().join("+");
+    println!("A: {} ({}, {} quantities)", o.a.display(), tag(&a), a.quantities.len());
+    println!("B: {} ({}, {} quantities)", o.b.display(), tag(&b), b.quantities.len());
     match compare_traces(&a, &b, o.tolerance) {
-        Verdict::Agree {
-            compared,
-            max_relative,
-            worst,
-            only_in_a,
-            only_in_b,
-        } => {
+        Verdict::Agree { compared, max_relative, worst, only_in_a, only_in_b } => {
             let at = worst.map(|w| format!(" (at {w})")).unwrap_or_default();
             println!(
                 "traces agree: {compared} quantities compared, largest relative difference {}{at} \
@@ -123,10 +91,7 @@ fn run(o: &Options) -> Result<i32, String> {
         }
         Verdict::Differ(d) => {
             let line_b = d.line_b.map_or("-".to_string(), |l| l.to_string());
-            println!(
-                "first difference: {} (occurrence {}; A line {}, B line {line_b})",
-                d.name, d.occurrence, d.line_a
-            );
+            println!("first difference: {} (occurrence {}; A line {}, B line {line_b})", d.name, d.occurrence, d.line_a);
             println!("  A: {}", values(&d.a));
             println!("  B: {}", values(&d.b));
             println!("  {}", d.reason);

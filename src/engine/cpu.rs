@@ -81,12 +81,7 @@ pub fn render_watched(plan: &Plan, control: &RenderControl) -> Rendered {
     }
     let mut stats = statistics(plan, &image);
     stats.omega_sum = first.omega_sum;
-    Rendered {
-        image,
-        stats,
-        interpolation_switched_at: switched_at,
-        engine: EngineUsed::Cpu,
-    }
+    Rendered { image, stats, interpolation_switched_at: switched_at, engine: EngineUsed::Cpu }
 }
 
 /// Sums over the pixels of one pass.
@@ -100,10 +95,7 @@ struct Totals {
 impl Totals {
     /// Fold a later stretch of pixels into this one (order matters for the f64 sum).
     fn then(self, later: Totals) -> Totals {
-        Totals {
-            omega_sum: self.omega_sum + later.omega_sum,
-            left_grid_at: self.left_grid_at.or(later.left_grid_at),
-        }
+        Totals { omega_sum: self.omega_sum + later.omega_sum, left_grid_at: self.left_grid_at.or(later.left_grid_at) }
     }
 }
 
@@ -111,14 +103,7 @@ impl Totals {
 /// folded in row order, so the totals do not depend on the thread count. Every row of the
 /// pass is counted into `control` when done (rows outside the ROI at once); once `control`
 /// is cancelled the remaining rows are skipped.
-fn render_pass(
-    plan: &Plan,
-    prep: &Prepared,
-    image: &mut [f32],
-    start: usize,
-    interpolate: bool,
-    control: &RenderControl,
-) -> Totals {
+fn render_pass(plan: &Plan, prep: &Prepared, image: &mut [f32], start: usize, interpolate: bool, control: &RenderControl) -> Totals {
     let ctx = PixelContext { interpolate };
     let (_, slows) = roi_ranges(plan);
     let first_row = start / plan.fpixels;
@@ -130,16 +115,8 @@ fn render_pass(
             if control.cancelled() {
                 return Totals::default();
             }
-            let from = if slow == first_row {
-                start % plan.fpixels
-            } else {
-                0
-            };
-            let totals = if slows.contains(&slow) {
-                render_row(plan, prep, slow, row, from, ctx)
-            } else {
-                Totals::default()
-            };
+            let from = if slow == first_row { start % plan.fpixels } else { 0 };
+            let totals = if slows.contains(&slow) { render_row(plan, prep, slow, row, from, ctx) } else { Totals::default() };
             control.row_done();
             totals
         })
@@ -175,14 +152,7 @@ fn roi_ranges(plan: &Plan) -> (Range<usize>, Range<usize>) {
 }
 
 /// One row from fast index `from` on, with the fastest code this CPU runs.
-fn render_row(
-    plan: &Plan,
-    prep: &Prepared,
-    slow: usize,
-    row: &mut [f32],
-    from: usize,
-    ctx: PixelContext,
-) -> Totals {
+fn render_row(plan: &Plan, prep: &Prepared, slow: usize, row: &mut [f32], from: usize, ctx: PixelContext) -> Totals {
     #[cfg(target_arch = "x86_64")]
     {
         if simd_x86() {
@@ -201,46 +171,27 @@ fn render_row(
 /// lane loops run four f64 per instruction.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn render_row_avx2(
-    plan: &Plan,
-    prep: &Prepared,
-    slow: usize,
-    row: &mut [f32],
-    from: usize,
-    ctx: PixelContext,
-) -> Totals {
+fn render_row_avx2(plan: &Plan, prep: &Prepared, slow: usize, row: &mut [f32], from: usize, ctx: PixelContext) -> Totals {
     render_row_portable::<true>(plan, prep, slow, row, from, ctx)
 }
 
 /// Walk the ROI part of a row in groups of [`LANES`] pixels. The group holding the c-parity
 /// first term goes one pixel at a time, since only that pixel sees `lattice_first`.
 #[inline(always)]
-fn render_row_portable<const FUSED: bool>(
-    plan: &Plan,
-    prep: &Prepared,
-    slow: usize,
-    row: &mut [f32],
-    from: usize,
-    ctx: PixelContext,
-) -> Totals {
+fn render_row_portable<const FUSED: bool>(plan: &Plan, prep: &Prepared, slow: usize, row: &mut [f32], from: usize, ctx: PixelContext) -> Totals {
     let (cols, _) = roi_ranges(plan);
     let first_pixel = plan.first_term.map(|f| f.pixel);
     let mut totals = Totals::default();
     let mut record = |fast: usize, out: PixelOut, totals: &mut Totals| {
         row[fast] = out.value;
         let left = out.left_grid.then_some(slow * plan.fpixels + fast);
-        *totals = totals.then(Totals {
-            omega_sum: out.omega_sum,
-            left_grid_at: left,
-        });
+        *totals = totals.then(Totals { omega_sum: out.omega_sum, left_grid_at: left });
     };
     let mut fast = from.max(cols.start);
     while fast < cols.end {
         let end = (fast + LANES).min(cols.end);
-        let active: [bool; LANES] =
-            std::array::from_fn(|l| fast + l < end && plan.renders(fast + l, slow));
-        let holds_first = first_pixel
-            .is_some_and(|p| (slow * plan.fpixels + fast..slow * plan.fpixels + end).contains(&p));
+        let active: [bool; LANES] = std::array::from_fn(|l| fast + l < end && plan.renders(fast + l, slow));
+        let holds_first = first_pixel.is_some_and(|p| (slow * plan.fpixels + fast..slow * plan.fpixels + end).contains(&p));
         if holds_first {
             for (l, f) in (fast..end).enumerate() {
                 if active[l] {
@@ -251,11 +202,7 @@ fn render_row_portable<const FUSED: bool>(
         } else if active.contains(&true) {
             let outs = sum_pixels::<LANES, FUSED>(plan, prep, fast, slow, active, ctx, None);
             for (l, out) in outs.iter().enumerate().take(end - fast) {
-                record(
-                    fast + l,
-                    if active[l] { *out } else { PixelOut::default() },
-                    &mut totals,
-                );
+                record(fast + l, if active[l] { *out } else { PixelOut::default() }, &mut totals);
             }
         }
         fast = end;
@@ -267,13 +214,7 @@ fn render_row_portable<const FUSED: bool>(
 /// prints them: the geometry of every sub-pixel, the lattice terms of source 0 and domain 0
 /// (φ step 0, plus one `phi_step` per φ step), then the pixel's final factors (`crate::trace`
 /// lists the names).
-pub fn render_pixel(
-    plan: &Plan,
-    fast: usize,
-    slow: usize,
-    ctx: PixelContext,
-    tracer: Option<&mut dyn Tracer>,
-) -> PixelOut {
+pub fn render_pixel(plan: &Plan, fast: usize, slow: usize, ctx: PixelContext, tracer: Option<&mut dyn Tracer>) -> PixelOut {
     let prep = Prepared::new(plan);
     let [out] = if fused() {
         sum_pixels::<1, true>(plan, &prep, fast, slow, [true], ctx, tracer)
@@ -304,11 +245,7 @@ struct Source {
 enum LatticeShape {
     /// parallelepiped: per axis N, whether it takes part (N > 1) and whether N is even (the
     /// sign of the grating factor then alternates with the nearest index)
-    Square {
-        n: [f64; 3],
-        active: [bool; 3],
-        even: [bool; 3],
-    },
+    Square { n: [f64; 3], active: [bool; 3], even: [bool; 3] },
     /// parallelepiped in -c_parity mode: C's sin(πNh)/sin(πh) with libm sines of the full
     /// arguments, so that the image matches the C program bit for bit (at C's speed)
     SquareAsC { n: [f64; 3], active: [bool; 3] },
@@ -326,25 +263,14 @@ impl Prepared {
                 let incident_unit = unitize(s.incident).0;
                 let b_in = unitize(cross(polar_axis, incident_unit)).0;
                 let e_in = unitize(cross(incident_unit, b_in)).0;
-                Source {
-                    incident: s.incident,
-                    lambda: s.lambda,
-                    weight: s.weight,
-                    incident_unit,
-                    b_in,
-                    e_in,
-                }
+                Source { incident: s.incident, lambda: s.lambda, weight: s.weight, incident_unit, b_in, e_in }
             })
             .collect();
         let active = plan.n.map(|n| n > 1.0);
         let lattice = match (plan.shape, plan.mode) {
             (XtalShape::Square, Mode::CParity) => LatticeShape::SquareAsC { n: plan.n, active },
             // N comes from integer flags (or ceil of a size ratio), which the sign rule needs
-            (XtalShape::Square, Mode::Default) => LatticeShape::Square {
-                n: plan.n,
-                active,
-                even: plan.n.map(|n| n % 2.0 == 0.0),
-            },
+            (XtalShape::Square, Mode::Default) => LatticeShape::Square { n: plan.n, active, even: plan.n.map(|n| n % 2.0 == 0.0) },
             _ => LatticeShape::Other,
         };
         Prepared { sources, lattice }
@@ -453,26 +379,9 @@ fn sum_pixels<const L: usize, const FUSED: bool>(
                     continue;
                 }
                 update_polar(plan, src, &mut st, live, &mut diffracted);
-                let first = L == 1
-                    && plan.first_term
-                        == Some(FirstTerm {
-                            pixel: pixel0,
-                            layer,
-                            sub,
-                            source,
-                        });
+                let first = L == 1 && plan.first_term == Some(FirstTerm { pixel: pixel0, layer, sub, source });
                 let trace_term = tracing && source == 0;
-                sum_rotations::<L, FUSED>(
-                    plan,
-                    prep,
-                    &mut st,
-                    &scattering,
-                    live,
-                    src,
-                    first,
-                    tracer,
-                    trace_term,
-                );
+                sum_rotations::<L, FUSED>(plan, prep, &mut st, &scattering, live, src, first, tracer, trace_term);
             }
         }
     }
@@ -489,11 +398,7 @@ fn sum_pixels<const L: usize, const FUSED: bool>(
         if !plan.oversample_omega {
             value[l] *= st.omega[l];
         }
-        out[l] = PixelOut {
-            value: value[l] as f32,
-            omega_sum: st.omega_sum[l],
-            left_grid: st.left_grid[l],
-        };
+        out[l] = PixelOut { value: value[l] as f32, omega_sum: st.omega_sum[l], left_grid: st.left_grid[l] };
     }
     if tracing {
         tracer.value("I_before_scaling", st.intensity[0]);
@@ -509,14 +414,7 @@ fn sum_pixels<const L: usize, const FUSED: bool>(
 /// Sub-pixel positions of the lanes (m) and their distances from the sample: the arithmetic
 /// of `Plan::flat_subpixel_position`, one operation at a time across the lanes.
 #[inline(always)]
-fn subpixel_rays<const L: usize>(
-    plan: &Plan,
-    fast0: usize,
-    slow: usize,
-    sub_s: usize,
-    sub_f: usize,
-    layer: usize,
-) -> (Lv<L>, [f64; L]) {
+fn subpixel_rays<const L: usize>(plan: &Plan, fast0: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> (Lv<L>, [f64; L]) {
     let os = plan.oversample;
     let size = plan.subpixel_size;
     // sub-pixel indices are integers far below 2⁵³, so adding in f64 is exact
@@ -553,13 +451,7 @@ fn subpixel_rays<const L: usize>(
 /// -oversample_polar), as `physics::polarization_factor` computes it. C normalises
 /// `diffracted` in place there, which later sources then see.
 #[inline(always)]
-fn update_polar<const L: usize>(
-    plan: &Plan,
-    src: &Source,
-    st: &mut PixelState<L>,
-    live: [bool; L],
-    diffracted: &mut Lv<L>,
-) {
+fn update_polar<const L: usize>(plan: &Plan, src: &Source, st: &mut PixelState<L>, live: [bool; L], diffracted: &mut Lv<L>) {
     let mut need = live;
     for l in 0..L {
         need[l] &= st.polar[l] == 0.0 || plan.oversample_polar;
@@ -593,8 +485,7 @@ fn update_polar<const L: usize>(
         } else {
             let d = lane(&unit, l);
             let psi = -dot(d, src.b_in).atan2(dot(d, src.e_in));
-            0.5 * (1.0 + cos2theta_sqr[l]
-                - plan.kahn * (2.0 * psi).cos() * (1.0 - cos2theta_sqr[l]))
+            0.5 * (1.0 + cos2theta_sqr[l] - plan.kahn * (2.0 * psi).cos() * (1.0 - cos2theta_sqr[l]))
         };
     }
     for l in 0..L {
@@ -623,23 +514,14 @@ fn update_omega<const L: usize>(plan: &Plan, st: &mut PixelState<L>, airpath: &[
         }
     }
     for l in 0..L {
-        st.omega[l] = if st.omega[l] == 0.0 || plan.oversample_omega {
-            fresh[l]
-        } else {
-            st.omega[l]
-        };
+        st.omega[l] = if st.omega[l] == 0.0 || plan.oversample_omega { fresh[l] } else { st.omega[l] };
     }
 }
 
 /// Fraction of the photons this detector layer absorbs, at a layer's first sub-pixel (or
 /// every one with -oversample_thick).
 #[inline(always)]
-fn update_capture<const L: usize>(
-    plan: &Plan,
-    st: &mut PixelState<L>,
-    diffracted: &Lv<L>,
-    layer: usize,
-) {
+fn update_capture<const L: usize>(plan: &Plan, st: &mut PixelState<L>, diffracted: &Lv<L>, layer: usize) {
     for l in 0..L {
         if st.capture[l] == 0.0 || plan.oversample_thick {
             let parallax = dot(lane(diffracted, l), plan.odet);
@@ -665,52 +547,24 @@ fn sum_rotations<const L: usize, const FUSED: bool>(
     t: &mut dyn Tracer,
     tracing: bool,
 ) {
-    let lattices = if first {
-        &plan.lattice_first
-    } else {
-        &plan.lattice
-    };
+    let lattices = if first { &plan.lattice_first } else { &plan.lattice };
     // the -oversample_* factors multiply the running sum after every term (1 when off: exact)
-    let capture = if plan.oversample_thick {
-        st.capture
-    } else {
-        [1.0; L]
-    };
-    let polar = if plan.oversample_polar {
-        st.polar
-    } else {
-        [1.0; L]
-    };
-    let omega = if plan.oversample_omega {
-        st.omega
-    } else {
-        [1.0; L]
-    };
+    let capture = if plan.oversample_thick { st.capture } else { [1.0; L] };
+    let polar = if plan.oversample_polar { st.polar } else { [1.0; L] };
+    let omega = if plan.oversample_omega { st.omega } else { [1.0; L] };
     for (tic, abc) in lattices.iter().enumerate() {
         let mut hkl: Lv<L> = [[0.0; L]; 3];
         let mut hkl0: Lv<L> = [[0.0; L]; 3];
         for i in 0..3 {
             for l in 0..L {
-                hkl[i][l] = abc[i][0] * scattering[0][l]
-                    + abc[i][1] * scattering[1][l]
-                    + abc[i][2] * scattering[2][l];
+                hkl[i][l] = abc[i][0] * scattering[0][l] + abc[i][1] * scattering[1][l] + abc[i][2] * scattering[2][l];
                 hkl0[i][l] = (hkl[i][l] - 0.5).ceil();
             }
         }
         let f_latt = lattice_factors::<L, FUSED>(plan, prep, &hkl, &hkl0);
         let (phi_tic, domain) = (tic / plan.domains, tic % plan.domains);
         if tracing && domain == 0 {
-            trace_orientation(
-                plan,
-                prep,
-                t,
-                phi_tic,
-                abc,
-                lane(scattering, 0),
-                lane(&hkl, 0),
-                lane(&hkl0, 0),
-                f_latt[0],
-            );
+            trace_orientation(plan, prep, t, phi_tic, abc, lane(scattering, 0), lane(&hkl, 0), lane(&hkl0, 0), f_latt[0]);
         }
         let mut keep = live;
         for l in 0..L {
@@ -730,32 +584,10 @@ fn sum_rotations<const L: usize, const FUSED: bool>(
 
 /// The trace lines of one φ step (domain 0); the full set at the first step.
 #[allow(clippy::too_many_arguments)]
-fn trace_orientation(
-    plan: &Plan,
-    prep: &Prepared,
-    t: &mut dyn Tracer,
-    phi_tic: usize,
-    abc: &[V3; 3],
-    scattering: V3,
-    hkl: V3,
-    hkl0: V3,
-    f_latt: f64,
-) {
+fn trace_orientation(plan: &Plan, prep: &Prepared, t: &mut dyn Tracer, phi_tic: usize, abc: &[V3; 3], scattering: V3, hkl: V3, hkl0: V3, f_latt: f64) {
     let per_axis: V3 = match prep.lattice {
-        LatticeShape::Square { n, active, .. } => std::array::from_fn(|i| {
-            if active[i] {
-                grating(hkl[i], hkl0[i], n[i])
-            } else {
-                1.0
-            }
-        }),
-        LatticeShape::SquareAsC { n, active } => std::array::from_fn(|i| {
-            if active[i] {
-                sincg(PI * hkl[i], n[i])
-            } else {
-                1.0
-            }
-        }),
+        LatticeShape::Square { n, active, .. } => std::array::from_fn(|i| if active[i] { grating(hkl[i], hkl0[i], n[i]) } else { 1.0 }),
+        LatticeShape::SquareAsC { n, active } => std::array::from_fn(|i| if active[i] { sincg(PI * hkl[i], n[i]) } else { 1.0 }),
         LatticeShape::Other => [1.0; 3],
     };
     if phi_tic == 0 {
@@ -775,12 +607,7 @@ fn trace_orientation(
 
 /// Lattice factor of one term for every lane.
 #[inline(always)]
-fn lattice_factors<const L: usize, const FUSED: bool>(
-    plan: &Plan,
-    prep: &Prepared,
-    hkl: &Lv<L>,
-    hkl0: &Lv<L>,
-) -> [f64; L] {
+fn lattice_factors<const L: usize, const FUSED: bool>(plan: &Plan, prep: &Prepared, hkl: &Lv<L>, hkl0: &Lv<L>) -> [f64; L] {
     let mut f = [0.0; L];
     match prep.lattice {
         LatticeShape::Square { n, active, even } => {
@@ -838,12 +665,7 @@ const GRATING_LIMIT: f64 = 1e-20;
 /// unrolls these fixed-length loops completely and only then looks for SIMD, and finds it
 /// only in runs of identical straight-line operations.
 #[inline(always)]
-fn grating_parts<const L: usize, const FUSED: bool>(
-    h: &[f64; L],
-    h0: &[f64; L],
-    n: f64,
-    even_n: bool,
-) -> ([f64; L], [f64; L]) {
+fn grating_parts<const L: usize, const FUSED: bool>(h: &[f64; L], h0: &[f64; L], n: f64, even_n: bool) -> ([f64; L], [f64; L]) {
     let mut delta = [0.0; L];
     let mut x = [0.0; L];
     for l in 0..L {
@@ -874,12 +696,7 @@ const RECURRENCE_MAX_N: f64 = 16.0;
 /// δ = h − h0: sin(Nθ)/sin θ is the Chebyshev polynomial U_{N−1}(cos θ), which has no
 /// 0/0 at the peak and needs no second sine.
 #[inline(always)]
-fn grating_recurrence<const L: usize, const FUSED: bool>(
-    h: &[f64; L],
-    h0: &[f64; L],
-    n: f64,
-    even_n: bool,
-) -> [f64; L] {
+fn grating_recurrence<const L: usize, const FUSED: bool>(h: &[f64; L], h0: &[f64; L], n: f64, even_n: bool) -> [f64; L] {
     let mut delta = [0.0; L];
     for l in 0..L {
         delta[l] = h[l] - h0[l];
@@ -893,11 +710,7 @@ fn grating_recurrence<const L: usize, const FUSED: bool>(
     let (mut before, mut u) = ([1.0; L], two_c);
     for _ in 2..n as usize {
         for l in 0..L {
-            let next = if FUSED {
-                two_c[l].mul_add(u[l], -before[l])
-            } else {
-                two_c[l] * u[l] - before[l]
-            };
+            let next = if FUSED { two_c[l].mul_add(u[l], -before[l]) } else { two_c[l] * u[l] - before[l] };
             before[l] = u[l];
             u[l] = next;
         }
@@ -913,18 +726,10 @@ fn grating_recurrence<const L: usize, const FUSED: bool>(
 pub fn grating(h: f64, h0: f64, n: f64) -> f64 {
     let even = n % 2.0 == 0.0;
     if n <= RECURRENCE_MAX_N {
-        let g = if fused() {
-            grating_recurrence::<1, true>(&[h], &[h0], n, even)
-        } else {
-            grating_recurrence::<1, false>(&[h], &[h0], n, even)
-        };
+        let g = if fused() { grating_recurrence::<1, true>(&[h], &[h0], n, even) } else { grating_recurrence::<1, false>(&[h], &[h0], n, even) };
         return g[0];
     }
-    let (num, den) = if fused() {
-        grating_parts::<1, true>(&[h], &[h0], n, even)
-    } else {
-        grating_parts::<1, false>(&[h], &[h0], n, even)
-    };
+    let (num, den) = if fused() { grating_parts::<1, true>(&[h], &[h0], n, even) } else { grating_parts::<1, false>(&[h], &[h0], n, even) };
     num[0] / den[0]
 }
 
@@ -984,11 +789,7 @@ fn poly_in_square<const L: usize, const FUSED: bool>(coeffs: &[f64; 9], r: &[f64
     }
     for c in coeffs[..8].iter().rev() {
         for l in 0..L {
-            p[l] = if FUSED {
-                p[l].mul_add(s[l], *c)
-            } else {
-                p[l] * s[l] + c
-            };
+            p[l] = if FUSED { p[l].mul_add(s[l], *c) } else { p[l] * s[l] + c };
         }
     }
     p
@@ -1024,16 +825,8 @@ fn shaped_factor(plan: &Plan, hkl: V3, hkl0: V3) -> f64 {
             na * nb * nc * 0.723601254558268 * sinc3(PI * (hrad_sqr * plan.fudge).sqrt())
         }
         _ => {
-            let dist: V3 = std::array::from_fn(|i| {
-                d[0] * plan.a_star[i] + d[1] * plan.b_star[i] + d[2] * plan.c_star[i]
-            });
-            let rad_star_sqr = (dist[0] * dist[0] + dist[1] * dist[1] + dist[2] * dist[2])
-                * na
-                * na
-                * nb
-                * nb
-                * nc
-                * nc;
+            let dist: V3 = std::array::from_fn(|i| d[0] * plan.a_star[i] + d[1] * plan.b_star[i] + d[2] * plan.c_star[i]);
+            let rad_star_sqr = (dist[0] * dist[0] + dist[1] * dist[1] + dist[2] * dist[2]) * na * na * nb * nb * nc * nc;
             if plan.shape == XtalShape::Gauss {
                 na * nb * nc * (-(rad_star_sqr / 0.63 * plan.fudge)).exp()
             } else if rad_star_sqr * plan.fudge < 0.3969 {
@@ -1047,26 +840,14 @@ fn shaped_factor(plan: &Plan, hkl: V3, hkl0: V3) -> f64 {
 
 /// F_cell of one term for the lanes that `keep` it (the others get 0 and no side effects).
 #[inline(always)]
-fn structure_factors<const L: usize>(
-    plan: &Plan,
-    st: &mut PixelState<L>,
-    keep: &[bool; L],
-    hkl: &Lv<L>,
-    hkl0: &Lv<L>,
-) -> [f64; L] {
+fn structure_factors<const L: usize>(plan: &Plan, st: &mut PixelState<L>, keep: &[bool; L], hkl: &Lv<L>, hkl0: &Lv<L>) -> [f64; L] {
     if plan.grid.is_none() {
         return [plan.default_f; L];
     }
     let mut f = [0.0; L];
     for l in 0..L {
         if keep[l] {
-            f[l] = structure_factor(
-                plan,
-                &mut st.interpolate[l],
-                &mut st.left_grid[l],
-                lane(hkl, l),
-                lane(hkl0, l),
-            );
+            f[l] = structure_factor(plan, &mut st.interpolate[l], &mut st.left_grid[l], lane(hkl, l), lane(hkl0, l));
         }
     }
     f
@@ -1074,13 +855,7 @@ fn structure_factors<const L: usize>(
 
 /// F for one term under the plan's interpolation rule; flips the pixel's switch as C does.
 #[inline(always)]
-fn structure_factor(
-    plan: &Plan,
-    interpolate: &mut bool,
-    left_grid: &mut bool,
-    hkl: V3,
-    hkl0: V3,
-) -> f64 {
+fn structure_factor(plan: &Plan, interpolate: &mut bool, left_grid: &mut bool, hkl: V3, hkl0: V3) -> f64 {
     if *interpolate {
         if let Some(f) = tricubic_f(plan, hkl) {
             return f;
@@ -1099,11 +874,7 @@ pub fn nearest_f(plan: &Plan, hkl0: V3) -> f64 {
     match &plan.grid {
         Some(g) => {
             let [h, k, l] = hkl0.map(|x| x as i32);
-            if g.contains(h, k, l) {
-                g.at(h, k, l)
-            } else {
-                plan.default_f
-            }
+            if g.contains(h, k, l) { g.at(h, k, l) } else { plan.default_f }
         }
         None => plan.default_f,
     }
@@ -1138,12 +909,8 @@ pub fn tricubic_f(plan: &Plan, hkl: V3) -> Option<f64> {
     for (i, h_value) in along_h.iter_mut().enumerate() {
         let mut along_k = [0.0; 4];
         for (j, k_value) in along_k.iter_mut().enumerate() {
-            let row = ((first[0] + i as i32 - g.min[0]) as usize * g.count[1]
-                + (first[1] + j as i32 - g.min[1]) as usize)
-                * g.count[2];
-            let ya: &[f64; 4] = g.values[row + l_offset..row + l_offset + 4]
-                .try_into()
-                .expect("four l-neighbours");
+            let row = ((first[0] + i as i32 - g.min[0]) as usize * g.count[1] + (first[1] + j as i32 - g.min[1]) as usize) * g.count[2];
+            let ya: &[f64; 4] = g.values[row + l_offset..row + l_offset + 4].try_into().expect("four l-neighbours");
             *k_value = lagrange_step(&weights[2], ya);
         }
         *h_value = lagrange_step(&weights[1], &along_k);
@@ -1155,27 +922,14 @@ pub fn tricubic_f(plan: &Plan, hkl: V3) -> Option<f64> {
 /// `node`, `node`+1, `node`+2, `node`+3, multiplied in C's order.
 #[inline(always)]
 fn lagrange_numerators(x: f64, node: f64) -> [f64; 4] {
-    let d = [
-        x - node,
-        x - (node + 1.0),
-        x - (node + 2.0),
-        x - (node + 3.0),
-    ];
-    [
-        d[1] * d[2] * d[3],
-        d[0] * d[2] * d[3],
-        d[0] * d[1] * d[3],
-        d[0] * d[1] * d[2],
-    ]
+    let d = [x - node, x - (node + 1.0), x - (node + 2.0), x - (node + 3.0)];
+    [d[1] * d[2] * d[3], d[0] * d[2] * d[3], d[0] * d[1] * d[3], d[0] * d[1] * d[2]]
 }
 
 /// One Lagrange interpolation from its numerators: Σ numerator·y / denominator, in C's order.
 #[inline(always)]
 fn lagrange_step(numerators: &[f64; 4], y: &[f64; 4]) -> f64 {
-    numerators[0] * y[0] / -6.0
-        + numerators[1] * y[1] / 2.0
-        + numerators[2] * y[2] / -2.0
-        + numerators[3] * y[3] / 6.0
+    numerators[0] * y[0] / -6.0 + numerators[1] * y[1] / 2.0 + numerators[2] * y[2] / -2.0 + numerators[3] * y[3] / 6.0
 }
 
 /// Image statistics as nanoBragg.c computes them (over rendered pixels only). Rows are summed
@@ -1191,22 +945,12 @@ pub fn statistics(plan: &Plan, image: &[f32]) -> RenderStats {
         n: usize,
     }
     let (cols, slows) = roi_ranges(plan);
-    let roi_rows = || {
-        image
-            .par_chunks(plan.fpixels)
-            .enumerate()
-            .skip(slows.start)
-            .take(slows.len())
-    };
+    let roi_rows = || image.par_chunks(plan.fpixels).enumerate().skip(slows.start).take(slows.len());
     let rows: Vec<Row> = roi_rows()
         .map(|(slow, row)| {
             let mut r = Row::default();
             for fast in cols.clone() {
-                if plan
-                    .mask
-                    .as_ref()
-                    .is_some_and(|m| m[slow * plan.fpixels + fast] == 0)
-                {
+                if plan.mask.as_ref().is_some_and(|m| m[slow * plan.fpixels + fast] == 0) {
                     continue;
                 }
                 let v = row[fast] as f64;
@@ -1223,16 +967,8 @@ pub fn statistics(plan: &Plan, image: &[f32]) -> RenderStats {
         .collect();
     let total = rows.iter().fold(Row::default(), |acc, r| Row {
         // the first brightest pixel wins, as in C's single-thread scan
-        max_i: if r.max_i > acc.max_i {
-            r.max_i
-        } else {
-            acc.max_i
-        },
-        max_at: if r.max_i > acc.max_i {
-            r.max_at
-        } else {
-            acc.max_at
-        },
+        max_i: if r.max_i > acc.max_i { r.max_i } else { acc.max_i },
+        max_at: if r.max_i > acc.max_i { r.max_at } else { acc.max_at },
         sum: acc.sum + r.sum,
         sumsqr: acc.sumsqr + r.sumsqr,
         n: acc.n + r.n,
@@ -1240,24 +976,10 @@ pub fn statistics(plan: &Plan, image: &[f32]) -> RenderStats {
     let mean = total.sum / total.n.max(1) as f64;
     let rms = (total.sumsqr / (total.n.max(2) - 1) as f64).sqrt();
     // C's second pass tests only the ROI (masked pixels are zero and count)
-    let devs: Vec<f64> = roi_rows()
-        .map(|(_, row)| {
-            row[cols.clone()]
-                .iter()
-                .map(|&v| (v as f64 - mean) * (v as f64 - mean))
-                .sum()
-        })
-        .collect();
+    let devs: Vec<f64> = roi_rows().map(|(_, row)| row[cols.clone()].iter().map(|&v| (v as f64 - mean) * (v as f64 - mean)).sum()).collect();
     let m = slows.len() * cols.len();
     let rmsd = (devs.iter().sum::<f64>() / (m.max(2) - 1) as f64).sqrt();
-    RenderStats {
-        max_i: total.max_i,
-        max_at: total.max_at,
-        mean,
-        rms,
-        rmsd,
-        omega_sum: 0.0,
-    }
+    RenderStats { max_i: total.max_i, max_at: total.max_at, mean, rms, rmsd, omega_sum: 0.0 }
 }
 
 #[cfg(test)]
@@ -1268,17 +990,7 @@ mod tests {
 
     fn plan(args: &str) -> Plan {
         let mut args: Vec<String> = args.split_whitespace().map(String::from).collect();
-        args.extend(
-            [
-                "-floatfile",
-                "/dev/null",
-                "-intfile",
-                "/dev/null",
-                "-nopgm",
-                "-nonoise",
-            ]
-            .map(String::from),
-        );
+        args.extend(["-floatfile", "/dev/null", "-intfile", "/dev/null", "-nopgm", "-nonoise"].map(String::from));
         plan_for(&args).expect("test plan resolves")
     }
 
@@ -1321,22 +1033,14 @@ mod tests {
                 }
                 // C's sin(πNh)/sin(πh) carries an error of about N·|h|·1e-16/|sin πh|
                 let c = sincg(PI * h, n);
-                let tolerance =
-                    1e-13 * n * n * (1.0 + h.abs()) / (PI * (h - h0)).sin().abs().max(1e-3);
-                assert!(
-                    (grating(h, h0, n) - c).abs() <= tolerance,
-                    "N={n} h={h}: {} vs {c}",
-                    grating(h, h0, n)
-                );
+                let tolerance = 1e-13 * n * n * (1.0 + h.abs()) / (PI * (h - h0)).sin().abs().max(1e-3);
+                assert!((grating(h, h0, n) - c).abs() <= tolerance, "N={n} h={h}: {} vs {c}", grating(h, h0, n));
                 h += 0.013_7;
             }
             // at an integer index the factor is ±N: negative for even N at odd h
             for k in -3..=3 {
                 let want = if n % 2.0 == 0.0 && k % 2 != 0 { -n } else { n };
-                assert!(
-                    (grating(k as f64, k as f64, n) - want).abs() < 1e-13 * n,
-                    "N={n} h={k}"
-                );
+                assert!((grating(k as f64, k as f64, n) - want).abs() < 1e-13 * n, "N={n} h={k}");
             }
         }
     }
@@ -1362,9 +1066,7 @@ mod tests {
     #[test]
     fn lane_polarization_is_the_physics_formula_bit_for_bit() {
         for kahn in [0.0, 0.95] {
-            let p = plan(&format!(
-                "-cell 70 80 90 85 95 105 -default_F 10 -detpixels 8 -polar {kahn} -divergence 0.5 -divsteps 3"
-            ));
+            let p = plan(&format!("-cell 70 80 90 85 95 105 -default_F 10 -detpixels 8 -polar {kahn} -divergence 0.5 -divsteps 3"));
             let prep = Prepared::new(&p);
             for (i, src) in prep.sources.iter().enumerate() {
                 let mut st = PixelState::<4> {
@@ -1376,25 +1078,12 @@ mod tests {
                     left_grid: [false; 4],
                     omega_sum: [0.0; 4],
                 };
-                let mut d: Lv<4> = [
-                    [0.1, 0.3, 0.9, -0.2],
-                    [0.02, -0.7, 0.1, 0.5],
-                    [-0.3, 0.2, 0.05, 0.8],
-                ];
+                let mut d: Lv<4> = [[0.1, 0.3, 0.9, -0.2], [0.02, -0.7, 0.1, 0.5], [-0.3, 0.2, 0.05, 0.8]];
                 let before = d;
                 update_polar(&p, src, &mut st, [true; 4], &mut d);
                 for l in 0..4 {
-                    let want = polarization_factor(
-                        kahn,
-                        p.sources[i].incident,
-                        lane(&before, l),
-                        p.polar_axis,
-                    );
-                    assert_eq!(
-                        st.polar[l].to_bits(),
-                        want.to_bits(),
-                        "kahn {kahn} source {i} lane {l}"
-                    );
+                    let want = polarization_factor(kahn, p.sources[i].incident, lane(&before, l), p.polar_axis);
+                    assert_eq!(st.polar[l].to_bits(), want.to_bits(), "kahn {kahn} source {i} lane {l}");
                     assert_eq!(lane(&d, l), unitize(lane(&before, l)).0);
                 }
             }
@@ -1403,9 +1092,7 @@ mod tests {
 
     #[test]
     fn lane_positions_are_the_plan_positions_bit_for_bit() {
-        let p = plan(
-            "-cell 100 100 100 90 90 90 -default_F 10 -detpixels 37 -oversample 3 -detector_thick 50 -detector_thicksteps 2 -detector_rotx 3 -twotheta 10",
-        );
+        let p = plan("-cell 100 100 100 90 90 90 -default_F 10 -detpixels 37 -oversample 3 -detector_thick 50 -detector_thicksteps 2 -detector_rotx 3 -twotheta 10");
         for (slow, sub, layer) in [(0, 0, 0), (17, 5, 1), (36, 8, 0)] {
             let (pos, airpath) = subpixel_rays::<LANES>(&p, 9, slow, sub / 3, sub % 3, layer);
             for l in 0..LANES {
@@ -1434,21 +1121,11 @@ mod tests {
         for args in cases {
             let p = plan(args);
             let image = render(&p).image;
-            let ctx = PixelContext {
-                interpolate: p.interpolation != Interpolation::Nearest,
-            };
+            let ctx = PixelContext { interpolate: p.interpolation != Interpolation::Nearest };
             for slow in 0..p.spixels {
                 for fast in 0..p.fpixels {
-                    let want = if p.renders(fast, slow) {
-                        render_pixel(&p, fast, slow, ctx, None).value
-                    } else {
-                        0.0
-                    };
-                    assert_eq!(
-                        image[slow * p.fpixels + fast].to_bits(),
-                        want.to_bits(),
-                        "{args}: pixel ({fast}, {slow})"
-                    );
+                    let want = if p.renders(fast, slow) { render_pixel(&p, fast, slow, ctx, None).value } else { 0.0 };
+                    assert_eq!(image[slow * p.fpixels + fast].to_bits(), want.to_bits(), "{args}: pixel ({fast}, {slow})");
                 }
             }
             assert!(image.iter().any(|&v| v > 0.0), "{args}: empty image");
@@ -1464,10 +1141,8 @@ mod tests {
             eprintln!("no AVX2+FMA on this CPU: nothing to compare");
             return;
         }
-        let p = plan(
-            "-cell 70 80 90 85 95 105 -N 20 -Nc 7 -default_F 100 -detpixels 24 -distance 60 -misset 10 5 3 -mosaic 0.5 \
-                      -mosaic_dom 2 -oversample 2 -polar 0.5",
-        );
+        let p = plan("-cell 70 80 90 85 95 105 -N 20 -Nc 7 -default_F 100 -detpixels 24 -distance 60 -misset 10 5 3 -mosaic 0.5 \
+                      -mosaic_dom 2 -oversample 2 -polar 0.5");
         let prep = Prepared::new(&p);
         let ctx = PixelContext { interpolate: false };
         for slow in [0, 11, 23] {
@@ -1483,28 +1158,11 @@ mod tests {
 
     #[test]
     fn images_and_statistics_do_not_depend_on_the_thread_count() {
-        let p = plan(
-            "-cell 70 80 90 85 95 105 -N 6 -default_F 100 -detpixels 64 -distance 80 -mosaic 1 -mosaic_dom 4",
-        );
-        let on = |threads| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| render(&p))
-        };
+        let p = plan("-cell 70 80 90 85 95 105 -N 6 -default_F 100 -detpixels 64 -distance 80 -mosaic 1 -mosaic_dom 4");
+        let on = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| render(&p));
         let (one, three) = (on(1), on(3));
         assert_eq!(one.image, three.image);
-        let s = |r: &Rendered| {
-            [
-                r.stats.max_i,
-                r.stats.mean,
-                r.stats.rms,
-                r.stats.rmsd,
-                r.stats.omega_sum,
-            ]
-            .map(f64::to_bits)
-        };
+        let s = |r: &Rendered| [r.stats.max_i, r.stats.mean, r.stats.rms, r.stats.rmsd, r.stats.omega_sum].map(f64::to_bits);
         assert_eq!(s(&one), s(&three));
         assert_eq!(one.stats.max_at, three.stats.max_at);
     }
@@ -1517,43 +1175,22 @@ mod tests {
         let (min, count) = ([-4, -3, -5], [9usize, 8, 11]);
         let mut seed = 12345u64;
         let mut next = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 11) as f64 / (1u64 << 53) as f64
         };
-        let values = (0..count.iter().product::<usize>())
-            .map(|_| 50.0 + 100.0 * next())
-            .collect();
+        let values = (0..count.iter().product::<usize>()).map(|_| 50.0 + 100.0 * next()).collect();
         let max = std::array::from_fn(|i| min[i] + count[i] as i32 - 1);
-        p.grid = Some(StructureGrid {
-            min,
-            max,
-            count,
-            values,
-        });
+        p.grid = Some(StructureGrid { min, max, count, values });
         let g = p.grid.clone().unwrap();
         let mut checked = 0;
         for _ in 0..2000 {
-            let hkl: V3 =
-                std::array::from_fn(|i| min[i] as f64 + 1.0 + (count[i] as f64 - 3.0) * next());
-            let Some(got) = tricubic_f(&p, hkl) else {
-                continue;
-            };
+            let hkl: V3 = std::array::from_fn(|i| min[i] as f64 + 1.0 + (count[i] as f64 - 3.0) * next());
+            let Some(got) = tricubic_f(&p, hkl) else { continue };
             let flr = hkl.map(|x| x.floor() as i32);
-            let axis =
-                |i: usize| -> [f64; 4] { std::array::from_fn(|j| (flr[i] - 1 + j as i32) as f64) };
+            let axis = |i: usize| -> [f64; 4] { std::array::from_fn(|j| (flr[i] - 1 + j as i32) as f64) };
             let (ha, ka, la) = (axis(0), axis(1), axis(2));
-            let ya = std::array::from_fn(|i| {
-                std::array::from_fn(|j| {
-                    std::array::from_fn(|k| g.at(ha[i] as i32, ka[j] as i32, la[k] as i32))
-                })
-            });
-            assert_eq!(
-                got.to_bits(),
-                polin3(&ha, &ka, &la, &ya, hkl[0], hkl[1], hkl[2]).to_bits(),
-                "{hkl:?}"
-            );
+            let ya = std::array::from_fn(|i| std::array::from_fn(|j| std::array::from_fn(|k| g.at(ha[i] as i32, ka[j] as i32, la[k] as i32))));
+            assert_eq!(got.to_bits(), polin3(&ha, &ka, &la, &ya, hkl[0], hkl[1], hkl[2]).to_bits(), "{hkl:?}");
             checked += 1;
         }
         assert!(checked > 500, "only {checked} points inside the grid");
@@ -1571,15 +1208,9 @@ mod tests {
         let rendered = [1.0, 2.0, 3.0, 6.0, 7.0];
         let mean = rendered.iter().sum::<f64>() / 5.0;
         assert_eq!((st.max_i, st.max_at, st.mean), (7.0, 7, mean));
-        assert_eq!(
-            st.rms,
-            (rendered.iter().map(|v| v * v).sum::<f64>() / 4.0).sqrt()
-        );
+        assert_eq!(st.rms, (rendered.iter().map(|v| v * v).sum::<f64>() / 4.0).sqrt());
         // C's deviation pass counts the masked pixel (ROI only)
         let roi = [1.0, 2.0, 3.0, 5.0, 6.0, 7.0];
-        assert_eq!(
-            st.rmsd,
-            (roi.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / 5.0).sqrt()
-        );
+        assert_eq!(st.rmsd, (roi.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / 5.0).sqrt());
     }
 }

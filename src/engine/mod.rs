@@ -47,12 +47,7 @@ pub fn render(plan: &Plan, choice: EngineChoice, backend: Option<&str>) -> Resul
 
 /// `render` that can be stopped: both engines report finished rows to `control` and stop when
 /// it is cancelled; a cancelled run is an `Error::Interrupted` whichever engine ran.
-pub fn render_watched(
-    plan: &Plan,
-    choice: EngineChoice,
-    backend: Option<&str>,
-    control: &RenderControl,
-) -> Result<Rendered> {
+pub fn render_watched(plan: &Plan, choice: EngineChoice, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
     let rendered = match choice {
         EngineChoice::Cpu => Ok(cpu::render_watched(plan, control)),
         EngineChoice::Gpu => gpu::render_watched(plan, backend, control),

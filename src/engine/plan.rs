@@ -55,16 +55,10 @@ pub struct StructureGrid {
 impl StructureGrid {
     pub fn at(&self, h: i32, k: i32, l: i32) -> f64 {
         let [h0, k0, l0] = self.min;
-        self.values[((h - h0) as usize * self.count[1] + (k - k0) as usize) * self.count[2]
-            + (l - l0) as usize]
+        self.values[((h - h0) as usize * self.count[1] + (k - k0) as usize) * self.count[2] + (l - l0) as usize]
     }
     pub fn contains(&self, h: i32, k: i32, l: i32) -> bool {
-        h >= self.min[0]
-            && h <= self.max[0]
-            && k >= self.min[1]
-            && k <= self.max[1]
-            && l >= self.min[2]
-            && l <= self.max[2]
+        h >= self.min[0] && h <= self.max[0] && k >= self.min[1] && k <= self.max[1] && l >= self.min[2] && l <= self.max[2]
     }
 }
 
@@ -148,9 +142,7 @@ impl Plan {
             (true, Mode::CParity) => Interpolation::OneShotSwitch,
         };
         let water = c.water_size;
-        let i_bg =
-            WATER_F * WATER_F * R_E_SQR * e.beam.fluence * water * water * water * 1e6 * AVOGADRO
-                / WATER_MW;
+        let i_bg = WATER_F * WATER_F * R_E_SQR * e.beam.fluence * water * water * water * 1e6 * AVOGADRO / WATER_MW;
         let mut plan = Plan {
             mode: e.mode,
             fpixels: d.fpixels,
@@ -180,11 +172,7 @@ impl Plan {
                 .beam
                 .sources
                 .iter()
-                .map(|src| PlanSource {
-                    incident: src.direction.map(|x| -x),
-                    lambda: src.lambda,
-                    weight: src.weight,
-                })
+                .map(|src| PlanSource { incident: src.direction.map(|x| -x), lambda: src.lambda, weight: src.weight })
                 .collect(),
             kahn: e.beam.polarization,
             nopolar: e.beam.nopolar,
@@ -226,25 +214,11 @@ impl Plan {
 
     pub fn renders(&self, fast: usize, slow: usize) -> bool {
         let [x0, x1, y0, y1] = self.roi;
-        fast >= x0
-            && fast <= x1
-            && slow >= y0
-            && slow <= y1
-            && self
-                .mask
-                .as_ref()
-                .is_none_or(|m| m[slow * self.fpixels + fast] != 0)
+        fast >= x0 && fast <= x1 && slow >= y0 && slow <= y1 && self.mask.as_ref().is_none_or(|m| m[slow * self.fpixels + fast] != 0)
     }
 
     /// Sub-pixel position relative to the sample (m), curved detectors included.
-    pub fn subpixel_position(
-        &self,
-        fast: usize,
-        slow: usize,
-        sub_s: usize,
-        sub_f: usize,
-        layer: usize,
-    ) -> V3 {
+    pub fn subpixel_position(&self, fast: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> V3 {
         let pos = self.flat_subpixel_position(fast, slow, sub_s, sub_f, layer);
         if self.curved { self.curve(pos) } else { pos }
     }
@@ -252,14 +226,7 @@ impl Plan {
     /// Sub-pixel position on the flat detector plane: pure arithmetic, so the CPU engine can
     /// compute it for several pixels at once and bend the results afterwards.
     #[inline(always)]
-    pub fn flat_subpixel_position(
-        &self,
-        fast: usize,
-        slow: usize,
-        sub_s: usize,
-        sub_f: usize,
-        layer: usize,
-    ) -> V3 {
+    pub fn flat_subpixel_position(&self, fast: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> V3 {
         let os = self.oversample;
         let fdet = self.subpixel_size * (fast * os + sub_f) as f64 + self.subpixel_size / 2.0;
         let sdet = self.subpixel_size * (slow * os + sub_s) as f64 + self.subpixel_size / 2.0;
@@ -275,11 +242,7 @@ impl Plan {
     /// Curved detector: every pixel at `distance`, detector coordinates become angles about
     /// sdet, then fdet.
     pub fn curve(&self, pos: V3) -> V3 {
-        let toward = [
-            self.distance * self.beam[0],
-            self.distance * self.beam[1],
-            self.distance * self.beam[2],
-        ];
+        let toward = [self.distance * self.beam[0], self.distance * self.beam[1], self.distance * self.beam[2]];
         let swung = rotate_axis(toward, self.sdet, pos[1] / self.distance);
         rotate_axis(swung, self.fdet, pos[2] / self.distance)
     }
@@ -334,13 +297,7 @@ fn lattices(e: &Experiment, spindle: &[[V3; 3]]) -> Vec<[V3; 3]> {
     spindle
         .iter()
         .flat_map(|abc| {
-            c.mosaic_umats.iter().map(move |u| {
-                if c.mosaic_spread > 0.0 {
-                    abc.map(|v| rotate_umat(v, u))
-                } else {
-                    *abc
-                }
-            })
+            c.mosaic_umats.iter().map(move |u| if c.mosaic_spread > 0.0 { abc.map(|v| rotate_umat(v, u)) } else { *abc })
         })
         .collect()
 }
@@ -355,22 +312,11 @@ fn first_term(p: &Plan) -> Option<FirstTerm> {
             }
             for layer in 0..p.thicksteps {
                 for sub in 0..p.oversample * p.oversample {
-                    let pos = p.subpixel_position(
-                        fast,
-                        slow,
-                        sub / p.oversample,
-                        sub % p.oversample,
-                        layer,
-                    );
+                    let pos = p.subpixel_position(fast, slow, sub / p.oversample, sub % p.oversample, layer);
                     let (diffracted, _) = unitize(pos);
                     for (source, src) in p.sources.iter().enumerate() {
                         if !p.beyond_dmin(Plan::scattering(diffracted, src)) {
-                            return Some(FirstTerm {
-                                pixel: slow * p.fpixels + fast,
-                                layer,
-                                sub,
-                                source,
-                            });
+                            return Some(FirstTerm { pixel: slow * p.fpixels + fast, layer, sub, source });
                         }
                     }
                 }
@@ -382,9 +328,5 @@ fn first_term(p: &Plan) -> Option<FirstTerm> {
 
 /// Shortcut used by tests and traces: fractional Miller indices of a scattering vector.
 pub fn miller(lattice: &[V3; 3], scattering: V3) -> V3 {
-    [
-        dot(lattice[0], scattering),
-        dot(lattice[1], scattering),
-        dot(lattice[2], scattering),
-    ]
+    [dot(lattice[0], scattering), dot(lattice[1], scattering), dot(lattice[2], scattering)]
 }

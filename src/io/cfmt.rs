@@ -154,9 +154,7 @@ mod tests {
             values.push(f64::from(k) * 0.125 + 0.0625);
             values.push(1e5 * (1.0 + f64::from(k) * 1e-6));
         }
-        let script = format!(
-            "import sys\nfor line in sys.stdin: print('%.{precision}g' % float.fromhex(line.strip()))"
-        );
+        let script = format!("import sys\nfor line in sys.stdin: print('%.{precision}g' % float.fromhex(line.strip()))");
         let input: String = values
             .iter()
             .map(|x| format!("{}\n", hex_float(*x)))
@@ -168,11 +166,7 @@ mod tests {
         let lines: Vec<&str> = output.lines().collect();
         assert_eq!(lines.len(), values.len());
         for (x, want) in values.iter().zip(lines) {
-            assert_eq!(
-                fmt_g_precision(*x, precision),
-                want,
-                "%.{precision}g of {x:e}"
-            );
+            assert_eq!(fmt_g_precision(*x, precision), want, "%.{precision}g of {x:e}");
         }
     }
 

@@ -15,41 +15,15 @@ pub enum Colormap {
 }
 
 const VIRIDIS: [[u8; 3]; 16] = [
-    [68, 1, 84],
-    [72, 26, 108],
-    [71, 47, 125],
-    [65, 68, 135],
-    [57, 86, 140],
-    [49, 104, 142],
-    [42, 120, 142],
-    [35, 136, 142],
-    [31, 152, 139],
-    [34, 168, 132],
-    [53, 183, 121],
-    [84, 197, 104],
-    [122, 209, 81],
-    [165, 219, 54],
-    [210, 226, 27],
-    [253, 231, 37],
+    [68, 1, 84], [72, 26, 108], [71, 47, 125], [65, 68, 135], [57, 86, 140], [49, 104, 142],
+    [42, 120, 142], [35, 136, 142], [31, 152, 139], [34, 168, 132], [53, 183, 121], [84, 197, 104],
+    [122, 209, 81], [165, 219, 54], [210, 226, 27], [253, 231, 37],
 ];
 
 const INFERNO: [[u8; 3]; 16] = [
-    [0, 0, 4],
-    [12, 8, 38],
-    [36, 12, 79],
-    [66, 10, 104],
-    [93, 18, 110],
-    [120, 28, 109],
-    [147, 38, 103],
-    [174, 48, 92],
-    [199, 62, 76],
-    [221, 81, 58],
-    [237, 105, 37],
-    [248, 133, 15],
-    [252, 165, 10],
-    [250, 198, 45],
-    [242, 230, 97],
-    [252, 255, 164],
+    [0, 0, 4], [12, 8, 38], [36, 12, 79], [66, 10, 104], [93, 18, 110], [120, 28, 109],
+    [147, 38, 103], [174, 48, 92], [199, 62, 76], [221, 81, 58], [237, 105, 37], [248, 133, 15],
+    [252, 165, 10], [250, 198, 45], [242, 230, 97], [252, 255, 164],
 ];
 
 impl Colormap {
@@ -58,9 +32,7 @@ impl Colormap {
             "gray" | "grey" => Ok(Colormap::Gray),
             "viridis" => Ok(Colormap::Viridis),
             "inferno" => Ok(Colormap::Inferno),
-            other => Err(Error::Usage(format!(
-                "{flag}: value '{other}' must be gray, viridis or inferno"
-            ))),
+            other => Err(Error::Usage(format!("{flag}: value '{other}' must be gray, viridis or inferno"))),
         }
     }
 
@@ -85,17 +57,9 @@ fn interpolate(anchors: &[[u8; 3]; 16], level: u8) -> [u8; 3] {
 
 /// Signed difference map: `t` in [-1, 1] goes from blue (-1) through white (0) to red (+1).
 pub fn signed_rgb(t: f64) -> [u8; 3] {
-    let t = if t.is_finite() {
-        t.clamp(-1.0, 1.0)
-    } else {
-        0.0
-    };
+    let t = if t.is_finite() { t.clamp(-1.0, 1.0) } else { 0.0 };
     let fade = (255.0 * (1.0 - t.abs())).round() as u8;
-    if t < 0.0 {
-        [fade, fade, 255]
-    } else {
-        [255, fade, fade]
-    }
+    if t < 0.0 { [fade, fade, 255] } else { [255, fade, fade] }
 }
 
 #[cfg(test)]
@@ -120,10 +84,7 @@ mod tests {
     fn perceptual_maps_brighten_monotonically() {
         for map in [Colormap::Viridis, Colormap::Inferno] {
             let lum: Vec<f64> = (0..=255u8).map(|l| luminance(map.rgb(l))).collect();
-            assert!(
-                lum.windows(2).all(|w| w[1] >= w[0] - 0.5),
-                "{map:?} darkens somewhere"
-            );
+            assert!(lum.windows(2).all(|w| w[1] >= w[0] - 0.5), "{map:?} darkens somewhere");
             assert!(lum[255] > lum[0] + 150.0, "{map:?} spans too little");
         }
     }
@@ -141,13 +102,8 @@ mod tests {
 
     #[test]
     fn unknown_names_are_refused() {
-        assert_eq!(
-            Colormap::parse("-png_colormap", "viridis").unwrap(),
-            Colormap::Viridis
-        );
-        let e = Colormap::parse("-png_colormap", "jet")
-            .unwrap_err()
-            .to_string();
+        assert_eq!(Colormap::parse("-png_colormap", "viridis").unwrap(), Colormap::Viridis);
+        let e = Colormap::parse("-png_colormap", "jet").unwrap_err().to_string();
         assert!(e.contains("-png_colormap") && e.contains("jet"), "{e}");
     }
 }

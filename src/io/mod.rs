@@ -23,14 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
     if bytes.len() as u64 > limit {
-        let msg = format!(
-            "larger than {}, the limit for this kind of file",
-            crate::limits::human_bytes(limit as f64)
-        );
+        let msg = format!("larger than {}, the limit for this kind of file", crate::limits::human_bytes(limit as f64));
         return Err(Error::parse(path, "file size", msg));
     }
     Ok(bytes)
@@ -186,10 +181,7 @@ mod tests {
         assert!(leftover_tmp_files(dir.path()).is_empty());
         let second = dir.path().join("second.bin");
         write_atomic_all(&[(&first, b"new"), (&second, b"2")]).unwrap();
-        assert_eq!(
-            (fs::read(&first).unwrap(), fs::read(&second).unwrap()),
-            (b"new".to_vec(), b"2".to_vec())
-        );
+        assert_eq!((fs::read(&first).unwrap(), fs::read(&second).unwrap()), (b"new".to_vec(), b"2".to_vec()));
         assert!(leftover_tmp_files(dir.path()).is_empty());
     }
 
@@ -200,10 +192,7 @@ mod tests {
         fs::write(&path, b"12345").unwrap();
         assert_eq!(read_limited(&path, 5).unwrap(), b"12345");
         let text = read_limited(&path, 4).unwrap_err().to_string();
-        assert!(
-            text.contains("in.txt") && text.contains("file size") && text.contains("4 B"),
-            "{text}"
-        );
+        assert!(text.contains("in.txt") && text.contains("file size") && text.contains("4 B"), "{text}");
         if Path::new("/dev/zero").exists() {
             assert!(read_limited(Path::new("/dev/zero"), 1 << 16).is_err());
         }

@@ -22,24 +22,13 @@ pub struct PngOptions<F: Fn(usize) -> bool> {
 
 impl<F: Fn(usize) -> bool> PngOptions<F> {
     pub fn from_output(o: &Output, rendered: F) -> Self {
-        PngOptions {
-            scale: o.pngscale,
-            log: o.png_log,
-            percentile: DEFAULT_PERCENTILE,
-            colormap: o.png_colormap,
-            rendered,
-        }
+        PngOptions { scale: o.pngscale, log: o.png_log, percentile: DEFAULT_PERCENTILE, colormap: o.png_colormap, rendered }
     }
 }
 
 /// Value at the given percentile of the rendered, finite pixels (0 when there are none).
 pub fn percentile(image: &[f32], rendered: impl Fn(usize) -> bool, pct: f64) -> f64 {
-    let mut v: Vec<f32> = image
-        .iter()
-        .enumerate()
-        .filter(|&(i, x)| rendered(i) && x.is_finite())
-        .map(|(_, &x)| x)
-        .collect();
+    let mut v: Vec<f32> = image.iter().enumerate().filter(|&(i, x)| rendered(i) && x.is_finite()).map(|(_, &x)| x).collect();
     if v.is_empty() {
         return 0.0;
     }
@@ -56,45 +45,19 @@ pub fn percentile(image: &[f32], rendered: impl Fn(usize) -> bool, pct: f64) -> 
 /// stand out over a diffuse background instead of everything above the percentile saturating.
 pub fn gray_levels<F: Fn(usize) -> bool>(image: &[f32], opts: &PngOptions<F>) -> Vec<u8> {
     let map: Box<dyn Fn(f64) -> f64> = if opts.log {
-        let white = if opts.scale > 0.0 {
-            255.0 / opts.scale
-        } else {
-            percentile(image, &opts.rendered, 100.0)
-        };
+        let white = if opts.scale > 0.0 { 255.0 / opts.scale } else { percentile(image, &opts.rendered, 100.0) };
         // a mostly empty image has a zero median: start six decades below white instead
         let black = percentile(image, &opts.rendered, 50.0).max(white * 1e-6);
         let span = (white / black).ln();
-        Box::new(move |x| {
-            if x > black && span > 0.0 {
-                255.0 * (x / black).ln() / span
-            } else {
-                0.0
-            }
-        })
+        Box::new(move |x| if x > black && span > 0.0 { 255.0 * (x / black).ln() / span } else { 0.0 })
     } else {
-        let white = if opts.scale > 0.0 {
-            255.0 / opts.scale
-        } else {
-            percentile(image, &opts.rendered, opts.percentile)
-        };
-        Box::new(move |x| {
-            if white > 0.0 && x > 0.0 {
-                255.0 * x / white
-            } else {
-                0.0
-            }
-        })
+        let white = if opts.scale > 0.0 { 255.0 / opts.scale } else { percentile(image, &opts.rendered, opts.percentile) };
+        Box::new(move |x| if white > 0.0 && x > 0.0 { 255.0 * x / white } else { 0.0 })
     };
     image
         .iter()
         .enumerate()
-        .map(|(i, &x)| {
-            if (opts.rendered)(i) && x.is_finite() {
-                map(x as f64).clamp(0.0, 255.0).round() as u8
-            } else {
-                0
-            }
-        })
+        .map(|(i, &x)| if (opts.rendered)(i) && x.is_finite() { map(x as f64).clamp(0.0, 255.0).round() as u8 } else { 0 })
         .collect()
 }
 
@@ -107,12 +70,7 @@ pub fn encode_rgb_png(width: usize, height: usize, rgb: &[u8]) -> Result<Vec<u8>
     encode(width, height, rgb, image::ExtendedColorType::Rgb8)
 }
 
-fn encode(
-    width: usize,
-    height: usize,
-    bytes: &[u8],
-    color: image::ExtendedColorType,
-) -> Result<Vec<u8>> {
+fn encode(width: usize, height: usize, bytes: &[u8], color: image::ExtendedColorType) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let encoder = image::codecs::png::PngEncoder::new(&mut out);
     image::ImageEncoder::write_image(encoder, bytes, width as u32, height as u32, color)
@@ -121,12 +79,7 @@ fn encode(
 }
 
 /// The PNG bytes of a float image under `opts` (grayscale unless a colour map is chosen).
-pub fn png_bytes<F: Fn(usize) -> bool>(
-    width: usize,
-    height: usize,
-    image: &[f32],
-    opts: &PngOptions<F>,
-) -> Result<Vec<u8>> {
+pub fn png_bytes<F: Fn(usize) -> bool>(width: usize, height: usize, image: &[f32], opts: &PngOptions<F>) -> Result<Vec<u8>> {
     let gray = gray_levels(image, opts);
     if opts.colormap == Colormap::Gray {
         return encode_png(width, height, &gray);
@@ -135,13 +88,7 @@ pub fn png_bytes<F: Fn(usize) -> bool>(
     encode_rgb_png(width, height, &rgb)
 }
 
-pub fn write_png<F: Fn(usize) -> bool>(
-    path: &Path,
-    width: usize,
-    height: usize,
-    image: &[f32],
-    opts: &PngOptions<F>,
-) -> Result<()> {
+pub fn write_png<F: Fn(usize) -> bool>(path: &Path, width: usize, height: usize, image: &[f32], opts: &PngOptions<F>) -> Result<()> {
     super::write_atomic(path, &png_bytes(width, height, image, opts)?)
 }
 
@@ -153,16 +100,7 @@ mod tests {
     fn scaling_is_monotone_and_bounded() {
         let img: Vec<f32> = (0..1000).map(|i| i as f32).collect();
         for log in [false, true] {
-            let g = gray_levels(
-                &img,
-                &PngOptions {
-                    scale: 0.0,
-                    log,
-                    percentile: 99.5,
-                    colormap: Colormap::Gray,
-                    rendered: |_| true,
-                },
-            );
+            let g = gray_levels(&img, &PngOptions { scale: 0.0, log, percentile: 99.5, colormap: Colormap::Gray, rendered: |_| true });
             assert!(g.windows(2).all(|w| w[0] <= w[1]));
             assert_eq!(g[0], 0);
             assert_eq!(*g.last().unwrap(), 255);
@@ -176,44 +114,17 @@ mod tests {
         for i in [3, 500, 997] {
             img[i] = 1e6;
         }
-        let g = gray_levels(
-            &img,
-            &PngOptions {
-                scale: 0.0,
-                log: true,
-                percentile: 99.5,
-                rendered: |_| true,
-                colormap: Default::default(),
-            },
-        );
+        let g = gray_levels(&img, &PngOptions { scale: 0.0, log: true, percentile: 99.5, rendered: |_| true, colormap: Default::default() });
         assert_eq!(g[500], 255);
-        let background_max = g
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| ![3, 500, 997].contains(i))
-            .map(|(_, &v)| v)
-            .max()
-            .unwrap();
-        assert!(
-            background_max < 64,
-            "background saturates: {background_max}"
-        );
+        let background_max = g.iter().enumerate().filter(|(i, _)| ![3, 500, 997].contains(i)).map(|(_, &v)| v).max().unwrap();
+        assert!(background_max < 64, "background saturates: {background_max}");
         assert!(g[19] > g[10], "log scale stays monotone in the background");
     }
 
     #[test]
     fn unrendered_pixels_are_black() {
         let img = vec![5.0f32; 10];
-        let g = gray_levels(
-            &img,
-            &PngOptions {
-                scale: 10.0,
-                log: false,
-                percentile: 99.5,
-                colormap: Colormap::Gray,
-                rendered: |i| i != 3,
-            },
-        );
+        let g = gray_levels(&img, &PngOptions { scale: 10.0, log: false, percentile: 99.5, colormap: Colormap::Gray, rendered: |i| i != 3 });
         assert_eq!(g[3], 0);
         assert_eq!(g[0], 50);
     }
@@ -221,16 +132,8 @@ mod tests {
     #[test]
     fn colormap_writes_rgb_pixels() {
         let img = [0.0f32, 1.0];
-        let opts = PngOptions {
-            scale: 255.0,
-            log: false,
-            percentile: 99.5,
-            colormap: Colormap::Inferno,
-            rendered: |_| true,
-        };
-        let decoded = image::load_from_memory(&png_bytes(2, 1, &img, &opts).unwrap())
-            .unwrap()
-            .to_rgb8();
+        let opts = PngOptions { scale: 255.0, log: false, percentile: 99.5, colormap: Colormap::Inferno, rendered: |_| true };
+        let decoded = image::load_from_memory(&png_bytes(2, 1, &img, &opts).unwrap()).unwrap().to_rgb8();
         assert_eq!(decoded.get_pixel(0, 0).0, Colormap::Inferno.rgb(0));
         assert_eq!(decoded.get_pixel(1, 0).0, Colormap::Inferno.rgb(255));
     }

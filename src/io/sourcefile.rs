@@ -94,9 +94,7 @@ fn parse_line(raw: &str, c_parity: bool) -> std::result::Result<Option<SourceRow
     // C divides by whatever the λ column holds; c-parity keeps that (and its zero-filled
     // columns), the default mode refuses a wavelength that cannot scatter
     if let Some(lambda) = columns[COLUMNS - 1].filter(|&l| !c_parity && l <= 0.0) {
-        return Err(format!(
-            "wavelength {lambda} (column 5) must be greater than zero"
-        ));
+        return Err(format!("wavelength {lambda} (column 5) must be greater than zero"));
     }
     Ok(Some(SourceRow::from_columns(columns)))
 }
@@ -229,14 +227,8 @@ mod tests {
         let f = tempfile::Builder::new().suffix(".txt").tempfile().unwrap();
         std::fs::write(f.path(), b"-10 0 0 1 1e-10\n-10 0 0 1 -1e-10\n").unwrap();
         let text = read_sourcefile(f.path(), false).unwrap_err().to_string();
-        assert!(
-            text.contains("line 2") && text.contains("wavelength"),
-            "{text}"
-        );
-        assert_eq!(
-            read_sourcefile(f.path(), true).unwrap()[1].lambda_m,
-            Some(-1e-10)
-        );
+        assert!(text.contains("line 2") && text.contains("wavelength"), "{text}");
+        assert_eq!(read_sourcefile(f.path(), true).unwrap()[1].lambda_m, Some(-1e-10));
     }
 
     #[test]

@@ -26,22 +26,12 @@ pub struct Lattice {
 /// close no parallelepiped) is refused: every later quantity would be infinite.
 fn reciprocal_from_cell(p: [f64; 6]) -> Result<([V3; 3], f64)> {
     let [a, mut b, mut c, mut alpha, mut beta, mut gamma] = p;
-    if b <= 0.0 {
-        b = a;
-    }
-    if c <= 0.0 {
-        c = a;
-    }
+    if b <= 0.0 { b = a; }
+    if c <= 0.0 { c = a; }
     let right = std::f64::consts::FRAC_PI_2;
-    if alpha <= 0.0 {
-        alpha = right;
-    }
-    if beta <= 0.0 {
-        beta = right;
-    }
-    if gamma <= 0.0 {
-        gamma = right;
-    }
+    if alpha <= 0.0 { alpha = right; }
+    if beta <= 0.0 { beta = right; }
+    if gamma <= 0.0 { gamma = right; }
     let aavg = (alpha + beta + gamma) / 2.0;
     // negative for angles no parallelepiped has (one larger than the other two together), zero
     // up to rounding (sin π ≈ 1e-16) for flat ones such as 120° 120° 120°
@@ -55,31 +45,18 @@ fn reciprocal_from_cell(p: [f64; 6]) -> Result<([V3; 3], f64)> {
         )));
     }
     let v_star = 1.0 / v_cell;
-    let fix = |x: f64| {
-        if x <= 0.0 {
-            (x.abs()).max(f64::MIN_POSITIVE)
-        } else {
-            x
-        }
-    };
+    let fix = |x: f64| if x <= 0.0 { (x.abs()).max(f64::MIN_POSITIVE) } else { x };
     let a_star_len = fix(b * c * alpha.sin() * v_star);
     let b_star_len = fix(c * a * beta.sin() * v_star);
     let c_star_len = fix(a * b * gamma.sin() * v_star);
     let clamp_sin = |x: f64| x.clamp(-1.0, 1.0);
     let clamp_cos = |x: f64| if x * x > 1.0 { 1.0 } else { x };
     let sin_gamma_star = clamp_sin(c * v_star / a_star_len / b_star_len);
-    let cos_alpha_star =
-        clamp_cos((beta.cos() * gamma.cos() - alpha.cos()) / (beta.sin() * gamma.sin()));
-    let cos_beta_star =
-        clamp_cos((gamma.cos() * alpha.cos() - beta.cos()) / (gamma.sin() * alpha.sin()));
-    let cos_gamma_star =
-        clamp_cos((alpha.cos() * beta.cos() - gamma.cos()) / (alpha.sin() * beta.sin()));
+    let cos_alpha_star = clamp_cos((beta.cos() * gamma.cos() - alpha.cos()) / (beta.sin() * gamma.sin()));
+    let cos_beta_star = clamp_cos((gamma.cos() * alpha.cos() - beta.cos()) / (gamma.sin() * alpha.sin()));
+    let cos_gamma_star = clamp_cos((alpha.cos() * beta.cos() - gamma.cos()) / (alpha.sin() * beta.sin()));
     let a_star = [a_star_len, 0.0, 0.0];
-    let b_star = [
-        b_star_len * cos_gamma_star,
-        b_star_len * sin_gamma_star,
-        0.0,
-    ];
+    let b_star = [b_star_len * cos_gamma_star, b_star_len * sin_gamma_star, 0.0];
     let c_star = [
         c_star_len * cos_beta_star,
         c_star_len * (cos_alpha_star - cos_beta_star * cos_gamma_star) / sin_gamma_star,
@@ -97,21 +74,12 @@ fn random_orientation(mode: Mode, seed: i64) -> [f64; 9] {
         Mode::Default => {
             let (u1, u2, u3) = (rng.next() as f64, rng.next() as f64, rng.next() as f64);
             let tau = 2.0 * std::f64::consts::PI;
-            let (x, y) = (
-                (1.0 - u1).sqrt() * (tau * u2).sin(),
-                (1.0 - u1).sqrt() * (tau * u2).cos(),
-            );
+            let (x, y) = ((1.0 - u1).sqrt() * (tau * u2).sin(), (1.0 - u1).sqrt() * (tau * u2).cos());
             let (z, w) = (u1.sqrt() * (tau * u3).sin(), u1.sqrt() * (tau * u3).cos());
             [
-                1.0 - 2.0 * (y * y + z * z),
-                2.0 * (x * y - z * w),
-                2.0 * (x * z + y * w),
-                2.0 * (x * y + z * w),
-                1.0 - 2.0 * (x * x + z * z),
-                2.0 * (y * z - x * w),
-                2.0 * (x * z - y * w),
-                2.0 * (y * z + x * w),
-                1.0 - 2.0 * (x * x + y * y),
+                1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - z * w), 2.0 * (x * z + y * w),
+                2.0 * (x * y + z * w), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - x * w),
+                2.0 * (x * z - y * w), 2.0 * (y * z + x * w), 1.0 - 2.0 * (x * x + y * y),
             ]
         }
     }
@@ -119,9 +87,7 @@ fn random_orientation(mode: Mode, seed: i64) -> [f64; 9] {
 
 pub fn build_lattice(r: &RawArgs, lambda0: f64) -> Result<Lattice> {
     if r.mat.is_none() && (!r.user_cell || r.cell[0] == 0.0) {
-        return Err(Error::Usage(
-            "no unit cell: give -cell a b c alpha beta gamma or -mat <matrix file>".into(),
-        ));
+        return Err(Error::Usage("no unit cell: give -cell a b c alpha beta gamma or -mat <matrix file>".into()));
     }
     let mut user_v_cell = 0.0;
     let mut stars = [[0.0; 3]; 3];
@@ -143,10 +109,7 @@ pub fn build_lattice(r: &RawArgs, lambda0: f64) -> Result<Lattice> {
         Misset::Random => {
             let umat = random_orientation(r.mode, r.misset_seed);
             let angles = umat2misset(&umat);
-            log::info!(
-                "random orientation misset angles: {:?} deg",
-                angles.map(f64::to_degrees)
-            );
+            log::info!("random orientation misset angles: {:?} deg", angles.map(f64::to_degrees));
             stars = match r.mode {
                 Mode::CParity => stars.map(|v| rotate_xyz(v, angles)),
                 Mode::Default => stars.map(|v| rotate_umat(v, &umat)),
@@ -161,19 +124,7 @@ pub fn build_lattice(r: &RawArgs, lambda0: f64) -> Result<Lattice> {
     let mut v_star = dot(a_star, b_star_cross_c_star);
     if r.user_cell {
         // keep the typed cell lengths even when a matrix supplies the orientation
-        let [a, b, c] = [
-            r.cell[0],
-            if r.cell[1] > 0.0 {
-                r.cell[1]
-            } else {
-                r.cell[0]
-            },
-            if r.cell[2] > 0.0 {
-                r.cell[2]
-            } else {
-                r.cell[0]
-            },
-        ];
+        let [a, b, c] = [r.cell[0], if r.cell[1] > 0.0 { r.cell[1] } else { r.cell[0] }, if r.cell[2] > 0.0 { r.cell[2] } else { r.cell[0] }];
         b_star_cross_c_star = rescale(b_star_cross_c_star, a / user_v_cell);
         c_star_cross_a_star = rescale(c_star_cross_a_star, b / user_v_cell);
         a_star_cross_b_star = rescale(a_star_cross_b_star, c / user_v_cell);
@@ -181,9 +132,7 @@ pub fn build_lattice(r: &RawArgs, lambda0: f64) -> Result<Lattice> {
     }
     let v_cell = 1.0 / v_star;
     if !v_cell.is_finite() || v_cell == 0.0 {
-        return Err(Error::Usage(
-            "the unit cell is degenerate (zero volume): check -cell or the matrix file".into(),
-        ));
+        return Err(Error::Usage("the unit cell is degenerate (zero volume): check -cell or the matrix file".into()));
     }
     let a = scale(b_star_cross_c_star, v_cell);
     let b = scale(c_star_cross_a_star, v_cell);
@@ -191,20 +140,8 @@ pub fn build_lattice(r: &RawArgs, lambda0: f64) -> Result<Lattice> {
     let a_star = scale(cross(b, c), v_star);
     let b_star = scale(cross(c, a), v_star);
     let c_star = scale(cross(a, b), v_star);
-    let angle = |x: V3, y: V3| {
-        (dot(x, y) / magnitude(x) / magnitude(y))
-            .clamp(-1.0, 1.0)
-            .acos()
-            .to_degrees()
-    };
-    let cell = [
-        magnitude(a),
-        magnitude(b),
-        magnitude(c),
-        angle(b, c),
-        angle(a, c),
-        angle(a, b),
-    ];
+    let angle = |x: V3, y: V3| (dot(x, y) / magnitude(x) / magnitude(y)).clamp(-1.0, 1.0).acos().to_degrees();
+    let cell = [magnitude(a), magnitude(b), magnitude(c), angle(b, c), angle(a, c), angle(a, b)];
     Ok(Lattice {
         a: scale(a, 1e-10),
         b: scale(b, 1e-10),
@@ -226,14 +163,7 @@ mod tests {
     fn cubic_cell_vectors() {
         let mut r = RawArgs::c_initial(Mode::Default, -1);
         r.user_cell = true;
-        r.cell = [
-            100.0,
-            100.0,
-            100.0,
-            90f64.to_radians(),
-            90f64.to_radians(),
-            90f64.to_radians(),
-        ];
+        r.cell = [100.0, 100.0, 100.0, 90f64.to_radians(), 90f64.to_radians(), 90f64.to_radians()];
         let l = build_lattice(&r, 1e-10).unwrap();
         assert!((l.a[0] - 100e-10).abs() < 1e-20);
         assert!(l.a[1].abs() < 1e-22 && l.a[2].abs() < 1e-22);
@@ -245,14 +175,7 @@ mod tests {
     fn triclinic_cell_keeps_typed_lengths_and_angles() {
         let mut r = RawArgs::c_initial(Mode::Default, -1);
         r.user_cell = true;
-        r.cell = [
-            70.0,
-            80.0,
-            90.0,
-            75f64.to_radians(),
-            85f64.to_radians(),
-            95f64.to_radians(),
-        ];
+        r.cell = [70.0, 80.0, 90.0, 75f64.to_radians(), 85f64.to_radians(), 95f64.to_radians()];
         r.misset = Misset::Angles([0.1, 0.2, 0.3]);
         let l = build_lattice(&r, 1e-10).unwrap();
         // lengths are forced to the typed ones (C's user_cell rescale)

@@ -28,42 +28,12 @@ pub struct Basis {
 /// Per-convention vectors: beam, fdet, sdet, odet, twotheta axis, polarization, spindle.
 fn convention_vectors(c: Convention) -> Option<[V3; 7]> {
     match c {
-        Convention::Adxv => Some([
-            [0., 0., 1.],
-            [1., 0., 0.],
-            [0., -1., 0.],
-            [0., 0., 1.],
-            [-1., 0., 0.],
-            [1., 0., 0.],
-            [1., 0., 0.],
-        ]),
-        Convention::Mosflm | Convention::Denzo => Some([
-            [1., 0., 0.],
-            [0., 0., 1.],
-            [0., -1., 0.],
-            [1., 0., 0.],
-            [0., 0., -1.],
-            [0., 0., 1.],
-            [0., 0., 1.],
-        ]),
-        Convention::Xds => Some([
-            [0., 0., 1.],
-            [1., 0., 0.],
-            [0., 1., 0.],
-            [0., 0., 1.],
-            [1., 0., 0.],
-            [1., 0., 0.],
-            [1., 0., 0.],
-        ]),
-        Convention::Dials => Some([
-            [0., 0., 1.],
-            [1., 0., 0.],
-            [0., 1., 0.],
-            [0., 0., 1.],
-            [0., 1., 0.],
-            [0., 1., 0.],
-            [0., 1., 0.],
-        ]),
+        Convention::Adxv => Some([[0., 0., 1.], [1., 0., 0.], [0., -1., 0.], [0., 0., 1.], [-1., 0., 0.], [1., 0., 0.], [1., 0., 0.]]),
+        Convention::Mosflm | Convention::Denzo => {
+            Some([[1., 0., 0.], [0., 0., 1.], [0., -1., 0.], [1., 0., 0.], [0., 0., -1.], [0., 0., 1.], [0., 0., 1.]])
+        }
+        Convention::Xds => Some([[0., 0., 1.], [1., 0., 0.], [0., 1., 0.], [0., 0., 1.], [1., 0., 0.], [1., 0., 0.], [1., 0., 0.]]),
+        Convention::Dials => Some([[0., 0., 1.], [1., 0., 0.], [0., 1., 0.], [0., 0., 1.], [0., 1., 0.], [0., 1., 0.], [0., 1., 0.]]),
         Convention::Custom => None,
     }
 }
@@ -71,16 +41,8 @@ fn convention_vectors(c: Convention) -> Option<[V3; 7]> {
 /// Apply the convention block of nanoBragg.c: beam-centre defaults, basis vectors, the pivot
 /// each named convention forces (the default mode lets an explicit `-pivot` win instead).
 pub fn convention_basis(r: &RawArgs, detsize_f: f64, detsize_s: f64, pixel: f64) -> Basis {
-    let mut fclose = if r.orgx.is_nan() {
-        detsize_f / 2.0
-    } else {
-        (r.orgx - 0.5) * pixel
-    };
-    let mut sclose = if r.orgy.is_nan() {
-        detsize_s / 2.0
-    } else {
-        (r.orgy - 0.5) * pixel
-    };
+    let mut fclose = if r.orgx.is_nan() { detsize_f / 2.0 } else { (r.orgx - 0.5) * pixel };
+    let mut sclose = if r.orgy.is_nan() { detsize_s / 2.0 } else { (r.orgy - 0.5) * pixel };
     let xclose = if r.xclose.is_nan() { fclose } else { r.xclose };
     let yclose = if r.yclose.is_nan() { sclose } else { r.yclose };
     let (mut xbeam, mut ybeam) = (r.xbeam, r.ybeam);
@@ -88,86 +50,41 @@ pub fn convention_basis(r: &RawArgs, detsize_f: f64, detsize_s: f64, pixel: f64)
     let mut pivot = r.pivot;
     match r.convention {
         Convention::Adxv => {
-            if xbeam.is_nan() {
-                xbeam = (detsize_f + pixel) / 2.0;
-            }
-            if ybeam.is_nan() {
-                ybeam = (detsize_s - pixel) / 2.0;
-            }
+            if xbeam.is_nan() { xbeam = (detsize_f + pixel) / 2.0; }
+            if ybeam.is_nan() { ybeam = (detsize_s - pixel) / 2.0; }
             (fbeam, sbeam) = (xbeam, detsize_s - ybeam);
             pivot = Pivot::Beam;
         }
         Convention::Mosflm | Convention::Denzo => {
-            if xbeam.is_nan() {
-                xbeam = (detsize_s + pixel) / 2.0;
-            }
-            if ybeam.is_nan() {
-                ybeam = (detsize_f + pixel) / 2.0;
-            }
+            if xbeam.is_nan() { xbeam = (detsize_s + pixel) / 2.0; }
+            if ybeam.is_nan() { ybeam = (detsize_f + pixel) / 2.0; }
             // MOSFLM puts the first pixel centre at 0.5 pixel; DENZO does not
-            let half = if r.convention == Convention::Mosflm {
-                0.5 * pixel
-            } else {
-                0.0 * pixel
-            };
+            let half = if r.convention == Convention::Mosflm { 0.5 * pixel } else { 0.0 * pixel };
             (fbeam, sbeam) = (ybeam + half, xbeam + half);
             pivot = Pivot::Beam;
         }
         Convention::Xds | Convention::Dials => {
-            if xbeam.is_nan() {
-                xbeam = xclose;
-            }
-            if ybeam.is_nan() {
-                ybeam = yclose;
-            }
+            if xbeam.is_nan() { xbeam = xclose; }
+            if ybeam.is_nan() { ybeam = yclose; }
             (fbeam, sbeam) = (xbeam, ybeam);
             pivot = Pivot::Sample;
         }
         Convention::Custom => {
-            if xbeam.is_nan() {
-                xbeam = xclose;
-            }
-            if ybeam.is_nan() {
-                ybeam = yclose;
-            }
+            if xbeam.is_nan() { xbeam = xclose; }
+            if ybeam.is_nan() { ybeam = yclose; }
             (fbeam, sbeam) = (xbeam, ybeam);
             (fclose, sclose) = (xbeam, ybeam);
         }
     }
-    if r.mode == Mode::Default
-        && let Some(p) = r.explicit_pivot
-    {
+    if r.mode == Mode::Default && let Some(p) = r.explicit_pivot {
         // REFERENCE §2: in C the named conventions overwrite -pivot; we honour the user
         pivot = p;
     }
     let [beam, fdet, sdet, odet, twotheta_axis, polar_vector, spindle] =
-        convention_vectors(r.convention).unwrap_or([
-            r.beam,
-            r.fdet,
-            r.sdet,
-            r.odet,
-            r.twotheta_axis,
-            r.polar_vector,
-            r.spindle,
-        ]);
+        convention_vectors(r.convention).unwrap_or([r.beam, r.fdet, r.sdet, r.odet, r.twotheta_axis, r.polar_vector, r.spindle]);
     Basis {
-        convention: r.convention,
-        pivot,
-        beam,
-        fdet,
-        sdet,
-        odet,
-        twotheta_axis,
-        polar_vector,
-        spindle,
-        xbeam,
-        ybeam,
-        fbeam,
-        sbeam,
-        xclose,
-        yclose,
-        fclose,
-        sclose,
+        convention: r.convention, pivot, beam, fdet, sdet, odet, twotheta_axis, polar_vector, spindle,
+        xbeam, ybeam, fbeam, sbeam, xclose, yclose, fclose, sclose,
     }
 }
 
@@ -222,25 +139,14 @@ pub fn place(p: &PlaceInput) -> Placement {
     if ratio == 0.0 {
         ratio = f64::MIN_POSITIVE;
     }
-    let close_distance = if p.close_distance.is_nan() {
-        (ratio * p.distance).abs()
-    } else {
-        p.close_distance
-    };
+    let close_distance = if p.close_distance.is_nan() { (ratio * p.distance).abs() } else { p.close_distance };
     let distance = close_distance / ratio;
     let swing = |v: V3| rotate_axis(rotate_xyz(v, p.rot), b.twotheta_axis, p.twotheta);
     let mut pix0 = [0.0; 3];
     if let Some(user) = p.pix0 {
         pix0 = swing(user);
     } else if b.pivot == Pivot::Sample {
-        pix0 = swing(lin3(
-            -b.fclose,
-            b.fdet,
-            -b.sclose,
-            b.sdet,
-            close_distance,
-            b.odet,
-        ));
+        pix0 = swing(lin3(-b.fclose, b.fdet, -b.sclose, b.sdet, close_distance, b.odet));
     }
     let (fdet, sdet, odet) = (swing(b.fdet), swing(b.sdet), swing(b.odet));
     if p.pix0.is_none() && b.pivot == Pivot::Beam {
@@ -277,11 +183,7 @@ pub fn place(p: &PlaceInput) -> Placement {
 
 /// s1·v1 + s2·v2 + s3·v3, summed left to right per component as C writes it.
 fn lin3(s1: f64, v1: V3, s2: f64, v2: V3, s3: f64, v3: V3) -> V3 {
-    [
-        s1 * v1[0] + s2 * v2[0] + s3 * v3[0],
-        s1 * v1[1] + s2 * v2[1] + s3 * v3[1],
-        s1 * v1[2] + s2 * v2[2] + s3 * v3[2],
-    ]
+    [s1 * v1[0] + s2 * v2[0] + s3 * v3[0], s1 * v1[1] + s2 * v2[1] + s3 * v3[1], s1 * v1[2] + s2 * v2[2] + s3 * v3[2]]
 }
 
 #[cfg(test)]
@@ -296,15 +198,7 @@ mod tests {
         (r.xbeam, r.ybeam) = (0.0512, 0.0512);
         let mut b = convention_basis(&r, 0.1024, 0.1024, 1e-4);
         straighten(&mut b);
-        let p = place(&PlaceInput {
-            basis: &b,
-            rot: [0.0; 3],
-            twotheta: 0.0,
-            distance: 0.1,
-            close_distance: f64::NAN,
-            pixel: 1e-4,
-            pix0: None,
-        });
+        let p = place(&PlaceInput { basis: &b, rot: [0.0; 3], twotheta: 0.0, distance: 0.1, close_distance: f64::NAN, pixel: 1e-4, pix0: None });
         let want = [0.1, 0.05125, -0.05125];
         for (got, want) in p.pix0.iter().zip(want) {
             assert!((got - want).abs() < 1e-9, "{:?}", p.pix0);

@@ -73,11 +73,7 @@ impl Detector {
     pub fn renders(&self, fast: usize, slow: usize) -> bool {
         let [x0, x1, y0, y1] = self.roi;
         let in_roi = fast >= x0 && fast <= x1 && slow >= y0 && slow <= y1;
-        in_roi
-            && self
-                .mask
-                .as_ref()
-                .is_none_or(|m| m[slow * self.fpixels + fast] != 0)
+        in_roi && self.mask.as_ref().is_none_or(|m| m[slow * self.fpixels + fast] != 0)
     }
 }
 
@@ -184,10 +180,6 @@ impl Experiment {
     /// Terms summed per pixel before normalisation: sources × mosaic × φ × oversample².
     pub fn steps(&self) -> usize {
         let s = &self.sampling;
-        self.beam.sources.len()
-            * self.crystal.mosaic_umats.len()
-            * s.phisteps
-            * s.oversample
-            * s.oversample
+        self.beam.sources.len() * self.crystal.mosaic_umats.len() * s.phisteps * s.oversample * s.oversample
     }
 }

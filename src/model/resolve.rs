@@ -50,26 +50,15 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
     let (hdivrange, hdivstep, hdivsteps) = range_steps(r.hdivrange, r.hdivstep, r.hdivsteps);
     let (vdivrange, vdivstep, vdivsteps) = range_steps(r.vdivrange, r.vdivstep, r.vdivsteps);
     let (dispersion, dispstep, dispsteps) = range_steps(r.dispersion, -1.0, r.dispsteps);
-    let (thick, thickstep, thicksteps, mu) =
-        thickness_steps(r.detector_thick, r.detector_thicksteps, r.detector_mu);
+    let (thick, thickstep, thicksteps, mu) = thickness_steps(r.detector_thick, r.detector_thicksteps, r.detector_mu);
     let (mosaic_spread, domains) = mosaic_domains(r.mosaic_spread, r.mosaic_domains);
     if r.sourcefile.is_none() {
-        check_table(
-            "sources (-hdivsteps × -vdivsteps × -dispsteps)",
-            &[hdivsteps, vdivsteps, dispsteps],
-        )?;
+        check_table("sources (-hdivsteps × -vdivsteps × -dispsteps)", &[hdivsteps, vdivsteps, dispsteps])?;
     }
     check_table("-mosaic_domains", &[domains])?;
-    check_table(
-        "orientations (-phisteps × -mosaic_domains)",
-        &[phisteps, domains],
-    )?;
+    check_table("orientations (-phisteps × -mosaic_domains)", &[phisteps, domains])?;
 
-    let user_pix0 = if r.mode == Mode::Default {
-        r.pix0
-    } else {
-        None
-    };
+    let user_pix0 = if r.mode == Mode::Default { r.pix0 } else { None };
     let placed = place(&PlaceInput {
         basis: &basis,
         rot: r.detector_rot,
@@ -95,64 +84,30 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
     let sources = match &r.sourcefile {
         Some(path) => file_sources(r, path, basis.beam)?,
         None => {
-            let div = Divergence {
-                hdivrange,
-                hdivstep,
-                hdivsteps,
-                vdivrange,
-                vdivstep,
-                vdivsteps,
-                round: r.round_div,
-            };
-            generated_sources(
-                &div,
-                (dispersion, dispstep, dispsteps),
-                r.lambda0,
-                basis.beam,
-                basis.polar_vector,
-                vert,
-            )
+            let div = Divergence { hdivrange, hdivstep, hdivsteps, vdivrange, vdivstep, vdivsteps, round: r.round_div };
+            generated_sources(&div, (dispersion, dispstep, dispsteps), r.lambda0, basis.beam, basis.polar_vector, vert)
         }
     };
-    let divsteps = if r.sourcefile.is_some() {
-        0
-    } else {
-        sources.len() / dispsteps as usize
-    };
+    let divsteps = if r.sourcefile.is_some() { 0 } else { sources.len() / dispsteps as usize };
 
     let mut mosaic_rng = Ran1::new(r.mosaic_seed);
     let mosaic_umats = (0..domains)
         .map(|d| {
             let u = mosaic_rotation_umat(mosaic_spread as f32, &mut mosaic_rng);
             // domain 0 is forced to the unrotated crystal (as C)
-            if d == 0 {
-                [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-            } else {
-                u
-            }
+            if d == 0 { [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0] } else { u }
         })
         .collect();
 
-    let sampling = [
-        sources.len() as u64,
-        domains as u64,
-        phisteps as u64,
-        oversample as u64,
-        oversample as u64,
-        thicksteps as u64,
-    ];
+    let sampling = [sources.len() as u64, domains as u64, phisteps as u64, oversample as u64, oversample as u64, thicksteps as u64];
     check_steps(&sampling, r.oversample <= 0)?;
-    let grid_cells = structure_factors
-        .as_ref()
-        .map_or(0, |sf| sf.values.len() as u64);
+    let grid_cells = structure_factors.as_ref().map_or(0, |sf| sf.values.len() as u64);
     let needed = (fpixels * spixels) as f64 * BYTES_PER_PIXEL as f64
         + (grid_cells * BYTES_PER_GRID_CELL) as f64
         + (phisteps as u64 * domains as u64 * BYTES_PER_LATTICE) as f64
         + (sources.len() as u64 * BYTES_PER_SOURCE) as f64;
     crate::limits::check_fits(
-        &format!(
-            "this run ({fpixels} × {spixels} pixels, {grid_cells} structure factors, {phisteps} φ steps × {domains} mosaic domains)"
-        ),
+        &format!("this run ({fpixels} × {spixels} pixels, {grid_cells} structure factors, {phisteps} φ steps × {domains} mosaic domains)"),
         needed,
     )?;
     let output = outputs(r)?;
@@ -249,16 +204,8 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
 
 /// Pixel counts win over sizes; then sizes are recomputed from the counts (C "fill in blanks").
 fn detector_size(r: &RawArgs) -> Result<(usize, usize, f64, f64)> {
-    let detsize_f = if r.fpixels != 0 {
-        r.pixel_size * r.fpixels as f64
-    } else {
-        r.detsize_f
-    };
-    let detsize_s = if r.spixels != 0 {
-        r.pixel_size * r.spixels as f64
-    } else {
-        r.detsize_s
-    };
+    let detsize_f = if r.fpixels != 0 { r.pixel_size * r.fpixels as f64 } else { r.detsize_f };
+    let detsize_s = if r.spixels != 0 { r.pixel_size * r.spixels as f64 } else { r.detsize_s };
     let fpixels = (detsize_f / r.pixel_size - 0.5).ceil();
     let spixels = (detsize_s / r.pixel_size - 0.5).ceil();
     if !(fpixels >= 1.0 && spixels >= 1.0) {
@@ -294,17 +241,12 @@ fn check_mask(r: &RawArgs, fpixels: usize, spixels: usize) -> Result<()> {
 /// Refuses a table (sources, mosaic domains, orientations) whose entry count, the product of
 /// `counts`, exceeds MAX_TABLE; checked before the table is built.
 fn check_table(what: &str, counts: &[i64]) -> Result<()> {
-    let entries = counts.iter().try_fold(1u64, |acc, &n| {
-        acc.checked_mul(u64::try_from(n.max(0)).ok()?)
-    });
+    let entries = counts.iter().try_fold(1u64, |acc, &n| acc.checked_mul(u64::try_from(n.max(0)).ok()?));
     match entries {
         Some(n) if n <= MAX_TABLE => Ok(()),
         _ => {
             let shown: Vec<String> = counts.iter().map(|n| n.to_string()).collect();
-            Err(Error::Resource(format!(
-                "{what}: {} entries are more than the limit of {MAX_TABLE}",
-                shown.join(" × ")
-            )))
+            Err(Error::Resource(format!("{what}: {} entries are more than the limit of {MAX_TABLE}", shown.join(" × "))))
         }
     }
 }
@@ -313,19 +255,11 @@ fn check_table(what: &str, counts: &[i64]) -> Result<()> {
 /// countable: beyond 2^64 the normalisation would wrap around. `automatic`: the oversampling
 /// was derived from the crystal size, not typed.
 fn check_steps(counts: &[u64; 6], automatic: bool) -> Result<()> {
-    if counts
-        .iter()
-        .try_fold(1u64, |acc, &n| acc.checked_mul(n))
-        .is_some()
-    {
+    if counts.iter().try_fold(1u64, |acc, &n| acc.checked_mul(n)).is_some() {
         return Ok(());
     }
     let [sources, domains, phisteps, os, _, layers] = counts;
-    let origin = if automatic {
-        " (automatic, from the crystal size)"
-    } else {
-        ""
-    };
+    let origin = if automatic { " (automatic, from the crystal size)" } else { "" };
     Err(Error::Resource(format!(
         "-oversample {os}{origin}: {sources} sources × {domains} mosaic domains × {phisteps} φ steps × {os}² sub-pixels × \
          {layers} layers per pixel is too many terms to count (give a smaller -oversample, or fewer steps)"
@@ -343,11 +277,7 @@ fn beam_intensity(r: &RawArgs) -> (f64, f64, V3) {
     if r.beamsize >= 0.0 {
         for (axis, what) in [(1, "high"), (2, "wide")] {
             if r.beamsize < sample[axis] {
-                log::warn!(
-                    "clipping sample ({} m {what}) with beam ({} m)",
-                    sample[axis],
-                    r.beamsize
-                );
+                log::warn!("clipping sample ({} m {what}) with beam ({} m)", sample[axis], r.beamsize);
                 sample[axis] = r.beamsize;
             }
         }
@@ -361,11 +291,7 @@ fn beam_intensity(r: &RawArgs) -> (f64, f64, V3) {
 /// Unit cells along a, b, c: from the crystal size when given, never below one.
 fn crystal_cells(r: &RawArgs, sample: V3, l: &super::cell::Lattice) -> [f64; 3] {
     let mut n = [r.na, r.nb, r.nc];
-    let lengths = [
-        crate::physics::magnitude(l.a),
-        crate::physics::magnitude(l.b),
-        crate::physics::magnitude(l.c),
-    ];
+    let lengths = [crate::physics::magnitude(l.a), crate::physics::magnitude(l.b), crate::physics::magnitude(l.c)];
     for i in 0..3 {
         if sample[i] > 0.0 {
             n[i] = (sample[i] / lengths[i]).ceil();
@@ -384,12 +310,7 @@ pub const MAX_AUTO_OVERSAMPLE: i64 = 1000;
 /// Sub-pixels per pixel edge: as typed, or enough that the crystal's finest fringe spans three.
 /// An automatic choice beyond MAX_AUTO_OVERSAMPLE (a crystal far larger than the pixel
 /// resolves) is refused rather than started: it would take years.
-fn oversampling(
-    r: &RawArgs,
-    n: [f64; 3],
-    l: &super::cell::Lattice,
-    distance: f64,
-) -> Result<usize> {
+fn oversampling(r: &RawArgs, n: [f64; 3], l: &super::cell::Lattice, distance: f64) -> Result<usize> {
     let sizes = [
         crate::physics::magnitude(l.a) * n[0],
         crate::physics::magnitude(l.b) * n[1],
@@ -405,15 +326,9 @@ fn oversampling(
             crate::io::cfmt::fmt_g(xtalsize_max)
         )));
     }
-    let chosen = if r.oversample <= 0 {
-        recommended
-    } else {
-        r.oversample
-    };
+    let chosen = if r.oversample <= 0 { recommended } else { r.oversample };
     if chosen < recommended {
-        log::warn!(
-            "intensity may vary significantly across a pixel: recommend -oversample {recommended}"
-        );
+        log::warn!("intensity may vary significantly across a pixel: recommend -oversample {recommended}");
     }
     Ok(chosen.max(1) as usize)
 }
@@ -450,27 +365,15 @@ struct Divergence {
 
 /// The grid of divergence angles × wavelengths nanoBragg.c generates (elliptically trimmed
 /// with `-round_div`).
-fn generated_sources(
-    d: &Divergence,
-    disp: (f64, f64, i64),
-    lambda0: f64,
-    beam: V3,
-    polar: V3,
-    vert: V3,
-) -> Vec<Source> {
+fn generated_sources(d: &Divergence, disp: (f64, f64, i64), lambda0: f64, beam: V3, polar: V3, vert: V3) -> Vec<Source> {
     let (dispersion, dispstep, dispsteps) = disp;
     let mut angles = Vec::new();
     for h in 0..d.hdivsteps {
         for v in 0..d.vdivsteps {
             let hdiv = d.hdivstep * h as f64 - d.hdivrange / 2.0;
             let vdiv = d.vdivstep * v as f64 - d.vdivrange / 2.0;
-            let mut test = (hdiv * hdiv
-                - d.hdivstep * d.hdivstep / 4.0 * (1 - d.hdivsteps % 2) as f64)
-                / d.hdivrange
-                / d.hdivrange;
-            test += (vdiv * vdiv - d.vdivstep * d.vdivstep / 4.0 * (1 - d.vdivsteps % 2) as f64)
-                / d.vdivrange
-                / d.vdivrange;
+            let mut test = (hdiv * hdiv - d.hdivstep * d.hdivstep / 4.0 * (1 - d.hdivsteps % 2) as f64) / d.hdivrange / d.hdivrange;
+            test += (vdiv * vdiv - d.vdivstep * d.vdivstep / 4.0 * (1 - d.vdivsteps % 2) as f64) / d.vdivrange / d.vdivrange;
             if d.round && test * 4.0 > 1.1 {
                 continue;
             }
@@ -481,19 +384,11 @@ fn generated_sources(
     let weight = 1.0;
     let mut sources = Vec::with_capacity(angles.len() * dispsteps as usize);
     for (hdiv, vdiv) in angles {
-        let toward_source = [
-            -SOURCE_DISTANCE * beam[0],
-            -SOURCE_DISTANCE * beam[1],
-            -SOURCE_DISTANCE * beam[2],
-        ];
+        let toward_source = [-SOURCE_DISTANCE * beam[0], -SOURCE_DISTANCE * beam[1], -SOURCE_DISTANCE * beam[2]];
         let position = rotate_axis(rotate_axis(toward_source, polar, vdiv), vert, hdiv);
         for t in 0..dispsteps {
             let lambda = lambda0 * (1.0 + dispstep * t as f64 - dispersion / 2.0);
-            sources.push(Source {
-                direction: unitize(position).0,
-                lambda,
-                weight,
-            });
+            sources.push(Source { direction: unitize(position).0, lambda, weight });
         }
     }
     sources
@@ -506,17 +401,12 @@ fn file_sources(r: &RawArgs, path: &Path, beam: V3) -> Result<Vec<Source>> {
     Ok(rows
         .iter()
         .map(|row| {
-            let position: V3 =
-                std::array::from_fn(|i| row.position[i].unwrap_or(-SOURCE_DISTANCE * beam[i]));
+            let position: V3 = std::array::from_fn(|i| row.position[i].unwrap_or(-SOURCE_DISTANCE * beam[i]));
             let weight = match r.mode {
                 Mode::CParity => 1.0,
                 Mode::Default => row.weight.unwrap_or(1.0),
             };
-            Source {
-                direction: unitize(position).0,
-                lambda: row.lambda_m.unwrap_or(r.lambda0),
-                weight,
-            }
+            Source { direction: unitize(position).0, lambda: row.lambda_m.unwrap_or(r.lambda0), weight }
         })
         .collect())
 }
@@ -549,11 +439,7 @@ fn outputs(r: &RawArgs) -> Result<Output> {
     let trace_pixel = match r.trace_pixel {
         None => None,
         Some((s, f)) if s >= 0 && f >= 0 => Some((s as usize, f as usize)),
-        Some((s, f)) => {
-            return Err(Error::Usage(format!(
-                "-trace_pixel: pixel ({s}, {f}) is outside the detector"
-            )));
-        }
+        Some((s, f)) => return Err(Error::Usage(format!("-trace_pixel: pixel ({s}, {f}) is outside the detector"))),
     };
     Ok(Output {
         floatfile: r.floatfile.clone(),

@@ -28,9 +28,7 @@ pub struct ParsedTrace {
 pub fn parse_trace(text: &str) -> ParsedTrace {
     let mut parsed = ParsedTrace::default();
     for (n, line) in text.lines().enumerate() {
-        let Some((engine, stream, body)) = split_tag(line.trim()) else {
-            continue;
-        };
+        let Some((engine, stream, body)) = split_tag(line.trim()) else { continue };
         let found = match stream {
             Some("PHI") => phi_quantities(body, n + 1),
             Some(s) => plain_quantity(body, n + 1).map(|mut q| {
@@ -68,34 +66,18 @@ fn plain_quantity(body: &str, line: usize) -> Option<Quantity> {
         _ => body.split_once('=')?,
     };
     let values = numbers(values.split_whitespace())?;
-    (!name.is_empty() && !values.is_empty()).then(|| Quantity {
-        name: name.to_string(),
-        values,
-        line,
-    })
+    (!name.is_empty() && !values.is_empty()).then(|| Quantity { name: name.to_string(), values, line })
 }
 
 /// `phi_tic=3 phi_deg=… k_frac=…` → `phi_tic=3 phi_deg`, `phi_tic=3 k_frac`, … (one scalar each,
 /// so that each is compared on its own scale).
 fn phi_quantities(body: &str, line: usize) -> Option<Vec<Quantity>> {
-    let pairs: Vec<(&str, &str)> = body
-        .split_whitespace()
-        .map(|t| t.split_once('='))
-        .collect::<Option<_>>()?;
-    let tic = pairs
-        .iter()
-        .find(|(k, _)| *k == "phi_tic")
-        .map_or("?", |(_, v)| *v);
+    let pairs: Vec<(&str, &str)> = body.split_whitespace().map(|t| t.split_once('=')).collect::<Option<_>>()?;
+    let tic = pairs.iter().find(|(k, _)| *k == "phi_tic").map_or("?", |(_, v)| *v);
     pairs
         .iter()
         .filter(|(k, _)| *k != "phi_tic")
-        .map(|(k, v)| {
-            Some(Quantity {
-                name: format!("phi_tic={tic} {k}"),
-                values: numbers(std::iter::once(*v))?,
-                line,
-            })
-        })
+        .map(|(k, v)| Some(Quantity { name: format!("phi_tic={tic} {k}"), values: numbers(std::iter::once(*v))?, line }))
         .collect()
 }
 
@@ -135,11 +117,7 @@ pub enum Verdict {
 /// (a vector's tiny components are rounding noise of its big ones; a scalar is its own scale).
 /// Both NaN counts as equal; one NaN as infinitely different.
 pub fn relative_difference(a: &[f64], b: &[f64]) -> f64 {
-    let scale = a
-        .iter()
-        .chain(b)
-        .filter(|x| x.is_finite())
-        .fold(0.0f64, |m, x| m.max(x.abs()));
+    let scale = a.iter().chain(b).filter(|x| x.is_finite()).fold(0.0f64, |m, x| m.max(x.abs()));
     a.iter()
         .zip(b)
         .map(|(&x, &y)| {
@@ -177,20 +155,12 @@ pub fn compare_traces(a: &ParsedTrace, b: &ParsedTrace, tolerance: f64) -> Verdi
             continue;
         };
         compared += 1;
-        let relative = if qa.values.len() == qb.values.len() {
-            relative_difference(&qa.values, &qb.values)
-        } else {
-            f64::INFINITY
-        };
+        let relative = if qa.values.len() == qb.values.len() { relative_difference(&qa.values, &qb.values) } else { f64::INFINITY };
         if relative > tolerance || relative.is_nan() {
             let reason = if relative.is_infinite() && qa.values.len() != qb.values.len() {
                 format!("{} values against {}", qa.values.len(), qb.values.len())
             } else {
-                format!(
-                    "relative difference {} > tolerance {}",
-                    fmt_g(relative),
-                    fmt_g(tolerance)
-                )
+                format!("relative difference {} > tolerance {}", fmt_g(relative), fmt_g(tolerance))
             };
             return Verdict::Differ(Difference {
                 name: qa.name.clone(),
@@ -211,18 +181,8 @@ pub fn compare_traces(a: &ParsedTrace, b: &ParsedTrace, tolerance: f64) -> Verdi
     if let Some(d) = count_mismatch {
         return Verdict::Differ(d);
     }
-    let only_in_b = b
-        .quantities
-        .iter()
-        .filter(|q| !seen.contains_key(q.name.as_str()))
-        .count();
-    Verdict::Agree {
-        compared,
-        max_relative,
-        worst,
-        only_in_a,
-        only_in_b,
-    }
+    let only_in_b = b.quantities.iter().filter(|q| !seen.contains_key(q.name.as_str())).count();
+    Verdict::Agree { compared, max_relative, worst, only_in_a, only_in_b }
 }
 
 fn mismatch(qa: &Quantity, count_a_at_least: usize, count_b: usize) -> Difference {
@@ -239,11 +199,7 @@ fn mismatch(qa: &Quantity, count_a_at_least: usize, count_b: usize) -> Differenc
 }
 
 /// A name common to both traces that B repeats more often than A.
-fn extra_in_b(
-    a: &ParsedTrace,
-    seen: &HashMap<&str, usize>,
-    in_b: &HashMap<&str, Vec<&Quantity>>,
-) -> Option<Difference> {
+fn extra_in_b(a: &ParsedTrace, seen: &HashMap<&str, usize>, in_b: &HashMap<&str, Vec<&Quantity>>) -> Option<Difference> {
     a.quantities.iter().find_map(|qa| {
         let count_a = seen[qa.name.as_str()];
         let list = in_b.get(qa.name.as_str())?;
@@ -296,10 +252,7 @@ mod tests {
                 "F_cell"
             ]
         );
-        assert_eq!(
-            t.quantities[0].values,
-            [0.1, -0.011125, 0.000524999999999998]
-        );
+        assert_eq!(t.quantities[0].values, [0.1, -0.011125, 0.000524999999999998]);
         assert_eq!(t.quantities[0].line, 2);
         assert_eq!(t.quantities[7].values, [0.05]);
     }
@@ -310,13 +263,7 @@ mod tests {
         let b = parse_trace(&C_LOG.replace("TRACE_C", "TRACE_CPU"));
         assert_eq!(b.engines, ["CPU"]);
         match compare_traces(&a, &b, 1e-12) {
-            Verdict::Agree {
-                compared,
-                max_relative,
-                only_in_a,
-                only_in_b,
-                ..
-            } => {
+            Verdict::Agree { compared, max_relative, only_in_a, only_in_b, .. } => {
                 assert_eq!(compared, a.quantities.len());
                 assert_eq!(max_relative, 0.0);
                 assert_eq!((only_in_a, only_in_b), (0, 0));
@@ -328,8 +275,7 @@ mod tests {
     #[test]
     fn first_difference_is_named() {
         let a = parse_trace(C_LOG);
-        let b =
-            parse_trace(&C_LOG.replace("F_latt_b=4.92472322210237", "F_latt_b=4.92472422210237"));
+        let b = parse_trace(&C_LOG.replace("F_latt_b=4.92472322210237", "F_latt_b=4.92472422210237"));
         match compare_traces(&a, &b, 1e-9) {
             Verdict::Differ(d) => {
                 assert_eq!(d.name, "phi_tic=0 F_latt_b");
@@ -339,10 +285,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // within a looser tolerance the same pair agrees
-        assert!(matches!(
-            compare_traces(&a, &b, 1e-6),
-            Verdict::Agree { .. }
-        ));
+        assert!(matches!(compare_traces(&a, &b, 1e-6), Verdict::Agree { .. }));
     }
 
     #[test]
@@ -360,10 +303,7 @@ mod tests {
         let a = parse_trace("TRACE_C: F_cell 1\nTRACE_C: F_cell 2\n");
         let b = parse_trace("TRACE_GPU: F_cell 1\n");
         match compare_traces(&a, &b, 1e-9) {
-            Verdict::Differ(d) => assert!(
-                d.name == "F_cell" && d.occurrence == 2 && d.reason.contains("1 time"),
-                "{d:?}"
-            ),
+            Verdict::Differ(d) => assert!(d.name == "F_cell" && d.occurrence == 2 && d.reason.contains("1 time"), "{d:?}"),
             other => panic!("{other:?}"),
         }
         match compare_traces(&b, &a, 1e-9) {
@@ -371,8 +311,6 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let c = parse_trace("TRACE_C: F_cell 1 2\n");
-        assert!(
-            matches!(compare_traces(&b, &c, 1e-9), Verdict::Differ(d) if d.reason.contains("values against"))
-        );
+        assert!(matches!(compare_traces(&b, &c, 1e-9), Verdict::Differ(d) if d.reason.contains("values against")));
     }
 }

@@ -22,10 +22,7 @@ pub fn golden_dir() -> Option<PathBuf> {
     if dir.join("MANIFEST.md").exists() {
         Some(dir)
     } else {
-        shout(&format!(
-            "SKIPPED: golden corpus not found at {} (set NANOBRAGG_GOLDEN)",
-            dir.display()
-        ));
+        shout(&format!("SKIPPED: golden corpus not found at {} (set NANOBRAGG_GOLDEN)", dir.display()));
         None
     }
 }
@@ -43,24 +40,13 @@ pub fn cases(golden: &Path) -> Vec<String> {
 }
 
 pub fn case_args(golden: &Path, case: &str) -> Vec<String> {
-    std::fs::read_to_string(golden.join(case).join("cmd.txt"))
-        .expect("cmd.txt")
-        .split_whitespace()
-        .map(String::from)
-        .collect()
+    std::fs::read_to_string(golden.join(case).join("cmd.txt")).expect("cmd.txt").split_whitespace().map(String::from).collect()
 }
 
 pub fn case_features(golden: &Path, case: &str) -> Vec<String> {
     let text = std::fs::read_to_string(golden.join(case).join("meta.json")).expect("meta.json");
     let v: serde_json::Value = serde_json::from_str(&text).expect("meta.json parses");
-    v["features"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
+    v["features"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
 }
 
 pub fn case_fpixels(golden: &Path, case: &str) -> usize {
@@ -80,13 +66,7 @@ pub fn stage_case(golden: &Path, case: &str) -> (tempfile::TempDir, PathBuf) {
     }
     let dir = tmp.path().join(case);
     std::fs::create_dir(&dir).unwrap();
-    for name in [
-        "Fdump.bin",
-        "test_pattern.hkl",
-        "sources.txt",
-        "mask.img",
-        "header.img",
-    ] {
+    for name in ["Fdump.bin", "test_pattern.hkl", "sources.txt", "mask.img", "header.img"] {
         let src = golden.join(case).join(name);
         if src.exists() {
             std::fs::copy(&src, dir.join(name)).unwrap();
@@ -96,11 +76,7 @@ pub fn stage_case(golden: &Path, case: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 pub fn nanobragg(dir: &Path, args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nanobragg"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run nanobragg")
+    Command::new(env!("CARGO_BIN_EXE_nanobragg")).args(args).current_dir(dir).output().expect("run nanobragg")
 }
 
 pub fn strings(args: &[&str]) -> Vec<String> {
@@ -118,17 +94,10 @@ pub fn golden_bytes(golden: &Path, case: &str, name: &str) -> Option<Vec<u8>> {
         return None;
     }
     let mut out = Vec::new();
-    std::io::Read::read_to_end(
-        &mut flate2::read::GzDecoder::new(std::fs::File::open(gz).unwrap()),
-        &mut out,
-    )
-    .unwrap();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(std::fs::File::open(gz).unwrap()), &mut out).unwrap();
     Some(out)
 }
 
 pub fn floats(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }

@@ -24,28 +24,11 @@ pub fn require_gpu() -> bool {
 /// Whether the GPU engine can run here; if not, says so loudly (or fails under
 /// NANOBRAGG_REQUIRE_GPU=1). Probes with a one-pixel render.
 pub fn gpu_available(test: &str) -> bool {
-    let probe = plan_from_args(
-        &[
-            "-cell",
-            "50",
-            "50",
-            "50",
-            "90",
-            "90",
-            "90",
-            "-default_F",
-            "1",
-            "-detpixels",
-            "1",
-        ],
-        None,
-    );
+    let probe = plan_from_args(&["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "1", "-detpixels", "1"], None);
     match gpu::render_with(&probe, &GpuOptions::default()) {
         Ok(_) => true,
         Err(e @ Error::Gpu(_)) if !require_gpu() => {
-            shout(&format!(
-                "{test}: SKIPPED, no usable GPU: {e} (set NANOBRAGG_REQUIRE_GPU=1 to make this a failure)"
-            ));
+            shout(&format!("{test}: SKIPPED, no usable GPU: {e} (set NANOBRAGG_REQUIRE_GPU=1 to make this a failure)"));
             false
         }
         Err(e) => panic!("{test}: NANOBRAGG_REQUIRE_GPU=1 but the GPU engine failed: {e}"),
@@ -67,8 +50,7 @@ pub fn plan_from_args(args: &[&str], case: Option<(&Path, &[String])>) -> Plan {
     let scratch = tempfile::tempdir().expect("scratch dir");
     if let Some((dir, files)) = case {
         for f in files {
-            std::fs::copy(dir.join(f), scratch.path().join(f))
-                .unwrap_or_else(|e| panic!("copy {f}: {e}"));
+            std::fs::copy(dir.join(f), scratch.path().join(f)).unwrap_or_else(|e| panic!("copy {f}: {e}"));
         }
     }
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -96,10 +78,7 @@ impl GoldenCase {
     /// Whether the default mode is expected to agree with C here (REFERENCE.md: cases that
     /// exercise a C defect are checked in c-parity mode only).
     pub fn default_mode_applies(&self) -> bool {
-        !self
-            .features
-            .iter()
-            .any(|f| f.contains("quirk") || f == "phi_carryover" || f == "interp_out_of_range")
+        !self.features.iter().any(|f| f.contains("quirk") || f == "phi_carryover" || f == "interp_out_of_range")
     }
 
     pub fn plan(&self, c_parity: bool) -> Plan {
@@ -115,31 +94,16 @@ pub fn golden_cases(root: &Path) -> Vec<GoldenCase> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
         .expect("golden dir")
         .map(|e| e.expect("entry").path())
-        .filter(|p| {
-            p.is_dir()
-                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n.starts_with('a') && n.as_bytes().get(1).is_some_and(u8::is_ascii_digit)
-                })
-        })
+        .filter(|p| p.is_dir() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('a') && n.as_bytes().get(1).is_some_and(u8::is_ascii_digit)))
         .collect();
     dirs.sort();
     let inputs = root.join("inputs");
     dirs.into_iter()
         .map(|dir| {
             let cmd = std::fs::read_to_string(dir.join("cmd.txt")).expect("cmd.txt");
-            let meta: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(dir.join("meta.json")).expect("meta.json"),
-            )
-            .expect("meta json");
+            let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).expect("meta.json")).expect("meta json");
             let strings = |key: &str| -> Vec<String> {
-                meta[key]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default()
+                meta[key].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default()
             };
             // shared inputs by absolute path; local ones are copied next to the run
             let args = cmd
@@ -195,28 +159,15 @@ impl Agreement {
         let cov = sxy - sx * sy / n;
         let (vx, vy) = (sxx - sx * sx / n, syy - sy * sy / n);
         // identical constant images (e.g. all zero) agree perfectly
-        let correlation = if vx == 0.0 && vy == 0.0 && max_delta == 0.0 {
-            1.0
-        } else {
-            cov / (vx * vy).sqrt()
-        };
+        let correlation = if vx == 0.0 && vy == 0.0 && max_delta == 0.0 { 1.0 } else { cov / (vx * vy).sqrt() };
         let sum_ratio = if sx == 0.0 && sy == 0.0 { 1.0 } else { sy / sx };
         let scale = if max_cpu > 0.0 { max_cpu } else { 1.0 };
-        Agreement {
-            correlation,
-            sum_ratio,
-            max_delta: max_delta / scale,
-            worst_pixel: worst,
-            worst_cpu: cpu[worst],
-            worst_gpu: gpu[worst],
-        }
+        Agreement { correlation, sum_ratio, max_delta: max_delta / scale, worst_pixel: worst, worst_cpu: cpu[worst], worst_gpu: gpu[worst] }
     }
 
     /// correlation ≥ 0.99999, |sum ratio − 1| ≤ 1e-4, max|Δ| ≤ 1e-3·max|CPU| (NaN fails).
     pub fn passes(&self) -> bool {
-        self.correlation >= 0.99999
-            && (self.sum_ratio - 1.0).abs() <= 1e-4
-            && self.max_delta <= 1e-3
+        self.correlation >= 0.99999 && (self.sum_ratio - 1.0).abs() <= 1e-4 && self.max_delta <= 1e-3
     }
 
     pub fn describe(&self, fpixels: usize) -> String {

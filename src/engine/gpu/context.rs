@@ -69,9 +69,7 @@ fn backends_for(choice: Option<&str>) -> Result<wgpu::Backends> {
         "dx12" => wgpu::Backends::DX12,
         "gl" => wgpu::Backends::GL,
         other => {
-            return Err(Error::Gpu(format!(
-                "unknown backend '{other}' (use vulkan, metal, dx12, gl or auto)"
-            )));
+            return Err(Error::Gpu(format!("unknown backend '{other}' (use vulkan, metal, dx12, gl or auto)")));
         }
     })
 }
@@ -80,14 +78,8 @@ impl GpuContext {
     /// The process-wide context for these options, created on first use (and again after a
     /// device loss).
     pub fn shared(opts: &GpuOptions) -> Result<Arc<GpuContext>> {
-        let key = ContextKey {
-            backends: backends_for(opts.backend.as_deref())?,
-            precision: opts.precision,
-            fetch: opts.fetch,
-        };
-        let mut cache = CONTEXTS
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = ContextKey { backends: backends_for(opts.backend.as_deref())?, precision: opts.precision, fetch: opts.fetch };
+        let mut cache = CONTEXTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         cache.retain(|(_, ctx)| !ctx.lost.load(Ordering::SeqCst));
         if let Some((_, ctx)) = cache.iter().find(|(k, _)| *k == key) {
             return Ok(ctx.clone());
@@ -102,43 +94,29 @@ impl GpuContext {
         desc.backends = key.backends;
         let instance = wgpu::Instance::new(desc);
         let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                ..Default::default()
-            })
+            .request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })
             .await
             .map_err(|e| Error::Gpu(format!("no GPU adapter found ({e})")))?;
         let has_f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
         let precision = match key.precision {
             Some(Precision::F64) if !has_f64 => {
-                return Err(Error::Gpu(format!(
-                    "adapter {} has no 64-bit float support (SHADER_F64)",
-                    adapter.get_info().name
-                )));
+                return Err(Error::Gpu(format!("adapter {} has no 64-bit float support (SHADER_F64)", adapter.get_info().name)));
             }
             Some(p) => p,
             None if has_f64 => Precision::F64,
             None => Precision::DoubleFloat,
         };
         let info = adapter.get_info();
-        let can_broadcast = adapter.features().contains(wgpu::Features::SUBGROUP)
-            && info.subgroup_min_size >= SUBGROUP_CHUNK;
+        let can_broadcast = adapter.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= SUBGROUP_CHUNK;
         if key.fetch == Some(Fetch::Subgroup) && !can_broadcast {
-            return Err(Error::Gpu(format!(
-                "adapter {} has no subgroups of {SUBGROUP_CHUNK} or more invocations",
-                info.name
-            )));
+            return Err(Error::Gpu(format!("adapter {} has no subgroups of {SUBGROUP_CHUNK} or more invocations", info.name)));
         }
         let fetches: Vec<Fetch> = match key.fetch {
             Some(f) => vec![f],
             None if can_broadcast => vec![Fetch::Subgroup, Fetch::Plain],
             None => vec![Fetch::Plain],
         };
-        let mut features = if precision == Precision::F64 {
-            wgpu::Features::SHADER_F64
-        } else {
-            wgpu::Features::empty()
-        };
+        let mut features = if precision == Precision::F64 { wgpu::Features::SHADER_F64 } else { wgpu::Features::empty() };
         if fetches.contains(&Fetch::Subgroup) {
             features |= wgpu::Features::SUBGROUP;
         }
@@ -156,16 +134,12 @@ impl GpuContext {
         let lost = Arc::new(AtomicBool::new(false));
         let sink = failures.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            sink.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(e.to_string());
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push(e.to_string());
         }));
         let (sink, flag) = (failures.clone(), lost.clone());
         device.set_device_lost_callback(move |reason, message| {
             flag.store(true, Ordering::SeqCst);
-            sink.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(format!("device lost ({reason:?}): {message}"));
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push(format!("device lost ({reason:?}): {message}"));
         });
         let mut modules = Vec::new();
         for fetch in fetches {
@@ -213,48 +187,28 @@ impl GpuContext {
             return f;
         }
         let can_broadcast = self.modules.iter().any(|(f, _)| *f == Fetch::Subgroup);
-        if can_broadcast && terms >= SUBGROUP_CHUNK as usize {
-            Fetch::Subgroup
-        } else {
-            Fetch::Plain
-        }
+        if can_broadcast && terms >= SUBGROUP_CHUNK as usize { Fetch::Subgroup } else { Fetch::Plain }
     }
 
     /// The kernel in variant `fetch` specialised for these overridable constants (compiled on
     /// first use).
-    pub fn pipeline(
-        &self,
-        fetch: Fetch,
-        constants: &[(&'static str, f64)],
-    ) -> Result<wgpu::ComputePipeline> {
+    pub fn pipeline(&self, fetch: Fetch, constants: &[(&'static str, f64)]) -> Result<wgpu::ComputePipeline> {
         let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, p)) = cache
-            .iter()
-            .find(|((f, k), _)| *f == fetch && k == constants)
-        {
+        if let Some((_, p)) = cache.iter().find(|((f, k), _)| *f == fetch && k == constants) {
             return Ok(p.clone());
         }
         let Some((_, module)) = self.modules.iter().find(|(f, _)| *f == fetch) else {
-            return Err(Error::Gpu(format!(
-                "the {} kernel is not available on {}",
-                fetch.name(),
-                self.adapter_name
-            )));
+            return Err(Error::Gpu(format!("the {} kernel is not available on {}", fetch.name(), self.adapter_name)));
         };
         let pipeline = self.checked("building the render pipeline", || {
-            Ok(self
-                .device
-                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some("nanobragg render"),
-                    layout: Some(&self.pipeline_layout),
-                    module,
-                    entry_point: Some("render"),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants,
-                        ..Default::default()
-                    },
-                    cache: None,
-                }))
+            Ok(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("nanobragg render"),
+                layout: Some(&self.pipeline_layout),
+                module,
+                entry_point: Some("render"),
+                compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+                cache: None,
+            }))
         })?;
         cache.push(((fetch, constants.to_vec()), pipeline.clone()));
         Ok(pipeline)
@@ -262,10 +216,7 @@ impl GpuContext {
 
     /// Largest storage binding a job may use.
     pub fn binding_limit(&self, cap: Option<u64>) -> u64 {
-        let device = self
-            .limits
-            .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size);
+        let device = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
         cap.map_or(device, |c| c.min(device))
     }
 
@@ -279,33 +230,19 @@ impl GpuContext {
         let oom = pollster::block_on(oom.pop());
         let caught: Vec<String> = {
             let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-            let mut all: Vec<String> = oom
-                .into_iter()
-                .chain(validation)
-                .map(|e| e.to_string())
-                .collect();
+            let mut all: Vec<String> = oom.into_iter().chain(validation).map(|e| e.to_string()).collect();
             all.append(&mut failures);
             all
         };
         if !caught.is_empty() {
-            return Err(Error::Gpu(format!(
-                "{what} failed on {}: {}",
-                self.adapter_name,
-                caught.join("; ")
-            )));
+            return Err(Error::Gpu(format!("{what} failed on {}: {}", self.adapter_name, caught.join("; "))));
         }
         result
     }
 
     /// Submits `encoder` with a copy of `bytes` bytes of `source` into `staging` appended, and
     /// maps them back to the host.
-    pub fn read_back(
-        &self,
-        mut encoder: wgpu::CommandEncoder,
-        source: &wgpu::Buffer,
-        staging: &wgpu::Buffer,
-        bytes: u64,
-    ) -> Result<Vec<u8>> {
+    pub fn read_back(&self, mut encoder: wgpu::CommandEncoder, source: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         encoder.copy_buffer_to_buffer(source, 0, staging, 0, bytes);
         let submission = self.queue.submit([encoder.finish()]);
         let slice = staging.slice(..bytes);
@@ -314,50 +251,34 @@ impl GpuContext {
             let _ = tx.send(r);
         });
         self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: Some(submission),
-                timeout: None,
-            })
+            .poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None })
             .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
         match rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(Error::Gpu(format!("reading the result back failed: {e}"))),
             Err(_) => {
-                return Err(Error::Gpu(
-                    "the GPU never answered the read-back request".into(),
-                ));
+                return Err(Error::Gpu("the GPU never answered the read-back request".into()));
             }
         }
-        let data = slice
-            .get_mapped_range()
-            .map_err(|e| Error::Gpu(format!("reading the result back failed: {e}")))?
-            .to_vec();
+        let data = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the result back failed: {e}")))?.to_vec();
         staging.unmap();
         Ok(data)
     }
 }
 
-async fn compile_kernel(
-    device: &wgpu::Device,
-    precision: Precision,
-    fetch: Fetch,
-) -> Result<wgpu::ShaderModule> {
+async fn compile_kernel(device: &wgpu::Device, precision: Precision, fetch: Fetch) -> Result<wgpu::ShaderModule> {
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("nanobragg render"),
         source: wgpu::ShaderSource::Wgsl(kernel_source(precision, fetch).into()),
     });
     match scope.pop().await {
-        Some(e) => Err(Error::Gpu(format!(
-            "the {} render kernel ({}) was rejected: {e}",
-            precision.name(),
-            fetch.name()
-        ))),
+        Some(e) => Err(Error::Gpu(format!("the {} render kernel ({}) was rejected: {e}", precision.name(), fetch.name()))),
         None => Ok(module),
     }
 }
 
-/// The kernel's bindings (render.wgsl): 0 parameters, 1 the dispatch uniform, 2–6 read-only
+/// The kernel's bindings (render.wgsl): 0 the parameters and 1 the dispatch (uniforms), 2–6 read-only
 /// inputs (lattices, sources, two grid pieces, mask), 7 pixels and 8 trace written.
 /// Explicit rather than derived from the shader, so that bindings the overridable constants
 /// compile out do not change it.
@@ -367,34 +288,12 @@ fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
         has_dynamic_offset: false,
         min_binding_size: None,
     };
-    let uniform = wgpu::BindingType::Buffer {
-        ty: wgpu::BufferBindingType::Uniform,
-        has_dynamic_offset: false,
-        min_binding_size: None,
-    };
-    let types = [
-        storage(true),
-        uniform,
-        storage(true),
-        storage(true),
-        storage(true),
-        storage(true),
-        storage(true),
-        storage(false),
-        storage(false),
-    ];
+    let uniform = wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None };
+    let types = [uniform, uniform, storage(true), storage(true), storage(true), storage(true), storage(true), storage(false), storage(false)];
     let entries: Vec<wgpu::BindGroupLayoutEntry> = types
         .into_iter()
         .enumerate()
-        .map(|(i, ty)| wgpu::BindGroupLayoutEntry {
-            binding: i as u32,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty,
-            count: None,
-        })
+        .map(|(i, ty)| wgpu::BindGroupLayoutEntry { binding: i as u32, visibility: wgpu::ShaderStages::COMPUTE, ty, count: None })
         .collect();
-    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some("nanobragg"),
-        entries: &entries,
-    })
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("nanobragg"), entries: &entries })
 }

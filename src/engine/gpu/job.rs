@@ -3,8 +3,7 @@
 
 use super::context::GpuContext;
 use super::layout::{
-    GpuDispatch, GpuLattice, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE,
-    JOB_MASK, NO_TRACE, overrides, wide, wide3,
+    GpuDispatch, GpuLattice, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, NO_TRACE, overrides, padded_wide3, wide, wide3,
 };
 use super::shader::Precision;
 use crate::cli::raw::XtalShape;
@@ -38,12 +37,7 @@ impl Rect {
         let [x0, x1, y0, y1] = plan.roi;
         let x_end = x1.saturating_add(1).min(plan.fpixels);
         let y_end = y1.saturating_add(1).min(plan.spixels);
-        Rect {
-            x0,
-            y0,
-            width: x_end.saturating_sub(x0),
-            height: y_end.saturating_sub(y0),
-        }
+        Rect { x0, y0, width: x_end.saturating_sub(x0), height: y_end.saturating_sub(y0) }
     }
     pub fn pixels(&self) -> usize {
         self.width * self.height
@@ -64,48 +58,35 @@ pub struct Job<'a> {
     staging: wgpu::Buffer,
     tile: usize,
     trace_slots: usize,
-    has_mask: bool,
     fpixels: usize,
     /// last field: released only after the buffers above are dropped
     _exclusive: std::sync::MutexGuard<'a, ()>,
 }
 
 fn u32_of(what: &str, n: usize) -> Result<u32> {
-    u32::try_from(n)
-        .map_err(|_| Error::Gpu(format!("{what} ({n}) is too large for the GPU kernel")))
+    u32::try_from(n).map_err(|_| Error::Gpu(format!("{what} ({n}) is too large for the GPU kernel")))
 }
 
 /// The kernel's grating factor needs whole numbers of cells (true of every parsed plan).
 fn check_cells(plan: &Plan) -> Result<()> {
-    if plan.shape == XtalShape::Square
-        && plan
-            .n
-            .iter()
-            .any(|n| n.fract() != 0.0 || *n > i32::MAX as f64)
-    {
-        return Err(Error::Gpu(format!(
-            "the GPU kernel needs whole numbers of unit cells, got {:?}",
-            plan.n
-        )));
+    if plan.shape == XtalShape::Square && plan.n.iter().any(|n| n.fract() != 0.0 || *n > i32::MAX as f64) {
+        return Err(Error::Gpu(format!("the GPU kernel needs whole numbers of unit cells, got {:?}", plan.n)));
     }
     Ok(())
 }
 
 fn params(plan: &Plan, precision: Precision, grid_split: u32) -> Result<GpuParams> {
     let w = |v: f64| wide(v, precision);
-    let w3 = |v| wide3(v, precision);
+    let w3 = |v| padded_wide3(v, precision);
     let (grid_min, grid_count) = match &plan.grid {
         Some(g) => (g.min, g.count.map(|c| c as i32)),
         None => ([0; 3], [0; 3]),
     };
-    let first = plan
-        .first_term
-        .map_or([0; 4], |f| [f.pixel, f.layer, f.sub, f.source]);
+    let first = plan.first_term.map_or([0; 4], |f| [f.pixel, f.layer, f.sub, f.source]);
+    let source0 = plan.sources.first().ok_or_else(|| Error::Gpu("the experiment has no source".into()))?;
     // sub-pixel indices fast·oversample + sub reach the kernel as i32
     if plan.fpixels.max(plan.spixels) * plan.oversample > i32::MAX as usize {
-        return Err(Error::Gpu(
-            "detector size × oversample is too large for the GPU kernel".into(),
-        ));
+        return Err(Error::Gpu("detector size × oversample is too large for the GPU kernel".into()));
     }
     Ok(GpuParams {
         pix0: w3(plan.pix0),
@@ -147,34 +128,28 @@ fn params(plan: &Plan, precision: Precision, grid_split: u32) -> Result<GpuParam
         first_sub: first[2] as u32,
         first_source: first[3] as u32,
         zero: 0,
-        pad: 0,
+        pad0: 0,
+        incident0: w3(source0.incident),
+        lambda0: w(source0.lambda),
+        weight0: source0.weight as f32,
+        pad1: 0,
+        lattice0_a: w3(plan.lattice[0][0]),
+        lattice0_b: w3(plan.lattice[0][1]),
+        lattice0_c: w3(plan.lattice[0][2]),
     })
 }
 
 fn lattices(plan: &Plan, precision: Precision) -> Vec<GpuLattice> {
-    let pack = |abc: &[crate::physics::V3; 3]| GpuLattice {
-        a: wide3(abc[0], precision),
-        b: wide3(abc[1], precision),
-        c: wide3(abc[2], precision),
-    };
+    let pack = |abc: &[crate::physics::V3; 3]| GpuLattice { a: wide3(abc[0], precision), b: wide3(abc[1], precision), c: wide3(abc[2], precision) };
     // c-parity: the first term's lattice set follows the regular one
-    let first: &[_] = if plan.first_term.is_some() {
-        &plan.lattice_first
-    } else {
-        &[]
-    };
+    let first: &[_] = if plan.first_term.is_some() { &plan.lattice_first } else { &[] };
     plan.lattice.iter().chain(first).map(pack).collect()
 }
 
 fn sources(plan: &Plan, precision: Precision) -> Vec<GpuSource> {
     plan.sources
         .iter()
-        .map(|s| GpuSource {
-            incident: wide3(s.incident, precision),
-            lambda: wide(s.lambda, precision),
-            weight: s.weight as f32,
-            pad: 0,
-        })
+        .map(|s| GpuSource { incident: wide3(s.incident, precision), lambda: wide(s.lambda, precision), weight: s.weight as f32, pad: 0 })
         .collect()
 }
 
@@ -221,16 +196,9 @@ fn mask_bits(plan: &Plan) -> Vec<u32> {
 fn tile_pixels(plan: &Plan, ctx: &GpuContext, limit: u64) -> usize {
     let by_binding = limit / size_of::<GpuPixelOut>() as u64;
     let by_groups = ctx.limits.max_compute_workgroups_per_dimension as u64 * WORKGROUP as u64;
-    let terms = [
-        plan.thicksteps,
-        plan.oversample,
-        plan.oversample,
-        plan.sources.len(),
-        plan.phisteps,
-        plan.domains,
-    ]
-    .iter()
-    .fold(1u64, |acc, &n| acc.saturating_mul(n.max(1) as u64));
+    let terms = [plan.thicksteps, plan.oversample, plan.oversample, plan.sources.len(), plan.phisteps, plan.domains]
+        .iter()
+        .fold(1u64, |acc, &n| acc.saturating_mul(n.max(1) as u64));
     let by_work = (TERMS_PER_DISPATCH / terms).max(WORKGROUP as u64);
     let tile = by_binding.min(by_groups).min(by_work);
     let whole_groups = tile / WORKGROUP as u64 * WORKGROUP as u64;
@@ -240,101 +208,51 @@ fn tile_pixels(plan: &Plan, ctx: &GpuContext, limit: u64) -> usize {
 impl<'a> Job<'a> {
     /// Uploads the plan. `trace_slots` sizes the trace buffer (1 when not tracing: only a
     /// job with more slots gets the kernel variant that records a trace).
-    pub fn new(
-        ctx: &'a GpuContext,
-        plan: &Plan,
-        binding_cap: Option<u64>,
-        trace_slots: usize,
-    ) -> Result<Job<'a>> {
+    pub fn new(ctx: &'a GpuContext, plan: &Plan, binding_cap: Option<u64>, trace_slots: usize) -> Result<Job<'a>> {
         check_cells(plan)?;
         let exclusive = ctx.exclusive();
         let limit = ctx.binding_limit(binding_cap);
         let precision = ctx.precision;
         let (grid_lo, grid_hi, split) = grid_pieces(plan, limit)?;
         let params = params(plan, precision, split)?;
-        let pipeline = ctx.pipeline(
-            ctx.fetch_for(plan.phisteps * plan.domains),
-            &overrides(plan, trace_slots > 1),
-        )?;
+        let pipeline = ctx.pipeline(ctx.fetch_for(plan.phisteps * plan.domains), &overrides(plan, trace_slots > 1))?;
         let tile = tile_pixels(plan, ctx, limit).min(Rect::roi(plan).pixels().max(1));
         let storage = wgpu::BufferUsages::STORAGE;
         let input = |label: &str, bytes: &[u8]| -> Result<wgpu::Buffer> {
             if bytes.len() as u64 > limit {
-                return Err(Error::Gpu(format!(
-                    "{label} needs {} bytes, more than one GPU storage binding ({limit})",
-                    bytes.len()
-                )));
+                return Err(Error::Gpu(format!("{label} needs {} bytes, more than one GPU storage binding ({limit})", bytes.len())));
             }
-            Ok(ctx
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(label),
-                    contents: bytes,
-                    usage: storage,
-                }))
+            Ok(ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: bytes, usage: storage }))
         };
         let empty = |label: &str, bytes: usize, usage: wgpu::BufferUsages| {
-            ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: bytes as u64,
-                usage,
-                mapped_at_creation: false,
-            })
+            ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: bytes as u64, usage, mapped_at_creation: false })
         };
         ctx.checked("uploading the experiment", || {
-            let params = input("parameters", bytemuck::bytes_of(&params))?;
-            let lattices = input(
-                "lattice vectors",
-                bytemuck::cast_slice(&lattices(plan, precision)),
-            )?;
+            let params = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("parameters"),
+                contents: bytemuck::bytes_of(&params),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let lattices = input("lattice vectors", bytemuck::cast_slice(&lattices(plan, precision)))?;
             let sources = input("sources", bytemuck::cast_slice(&sources(plan, precision)))?;
             let grid_lo = input("structure factors", bytemuck::cast_slice(&grid_lo))?;
             let grid_hi = input("structure factors", bytemuck::cast_slice(&grid_hi))?;
             let mask = input("mask", bytemuck::cast_slice(&mask_bits(plan)))?;
             let out_bytes = tile * size_of::<GpuPixelOut>();
             let trace_bytes = trace_slots * size_of::<GpuTraceSlot>();
-            let dispatch = empty(
-                "dispatch",
-                size_of::<GpuDispatch>(),
-                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            );
+            let dispatch = empty("dispatch", size_of::<GpuDispatch>(), wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
             let output = empty("pixels", out_bytes, storage | wgpu::BufferUsages::COPY_SRC);
             let trace = empty("trace", trace_bytes, storage | wgpu::BufferUsages::COPY_SRC);
-            let staging = empty(
-                "read-back",
-                out_bytes.max(trace_bytes),
-                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            );
-            let buffers = [
-                &params, &dispatch, &lattices, &sources, &grid_lo, &grid_hi, &mask, &output, &trace,
-            ];
-            let entries: Vec<wgpu::BindGroupEntry> = buffers
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: b.as_entire_binding(),
-                })
-                .collect();
+            let staging = empty("read-back", out_bytes.max(trace_bytes), wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+            let buffers = [&params, &dispatch, &lattices, &sources, &grid_lo, &grid_hi, &mask, &output, &trace];
+            let entries: Vec<wgpu::BindGroupEntry> =
+                buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
             let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("nanobragg"),
                 layout: &ctx.bind_group_layout,
                 entries: &entries,
             });
-            Ok(Job {
-                ctx,
-                pipeline,
-                bind_group,
-                dispatch,
-                output,
-                trace,
-                staging,
-                tile,
-                trace_slots,
-                has_mask: plan.mask.is_some(),
-                fpixels: plan.fpixels,
-                _exclusive: exclusive,
-            })
+            Ok(Job { ctx, pipeline, bind_group, dispatch, output, trace, staging, tile, trace_slots, fpixels: plan.fpixels, _exclusive: exclusive })
         })
     }
 
@@ -351,8 +269,7 @@ impl<'a> Job<'a> {
         sink: &mut dyn FnMut(usize, GpuPixelOut) -> Result<()>,
     ) -> Result<()> {
         let total = rect.pixels();
-        let bits = if interpolate { JOB_INTERPOLATE } else { 0 }
-            | if self.has_mask { JOB_MASK } else { 0 };
+        let bits = if interpolate { JOB_INTERPOLATE } else { 0 };
         self.ctx.checked("rendering", || {
             for start in (0..total).step_by(self.tile) {
                 let count = self.tile.min(total - start);
@@ -394,31 +311,17 @@ impl<'a> Job<'a> {
             trace_pixel: u32_of("pixel index", slow * self.fpixels + fast)?,
             bits: if interpolate { JOB_INTERPOLATE } else { 0 },
         };
-        let bytes = self.ctx.checked("tracing", || {
-            self.run(
-                job,
-                &self.trace,
-                self.trace_slots * size_of::<GpuTraceSlot>(),
-            )
-        })?;
+        let bytes = self.ctx.checked("tracing", || self.run(job, &self.trace, self.trace_slots * size_of::<GpuTraceSlot>()))?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
     /// One dispatch, then `bytes` of `result` read back.
     fn run(&self, job: GpuDispatch, result: &wgpu::Buffer, bytes: usize) -> Result<Vec<u8>> {
         let ctx = self.ctx;
-        ctx.queue
-            .write_buffer(&self.dispatch, 0, bytemuck::bytes_of(&job));
-        let mut encoder = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("nanobragg tile"),
-            });
+        ctx.queue.write_buffer(&self.dispatch, 0, bytemuck::bytes_of(&job));
+        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nanobragg tile") });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("render"),
-                timestamp_writes: None,
-            });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("render"), timestamp_writes: None });
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.dispatch_workgroups(job.count.div_ceil(WORKGROUP), 1, 1);

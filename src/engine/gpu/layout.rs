@@ -35,19 +35,28 @@ pub fn from_parts(hi: f32, lo: f32) -> f64 {
     hi as f64 + lo as f64
 }
 
-/// Constants of one render (WGSL `Params`).
+/// A `W3` in the uniform `Params`: three wide values and the padding to 32 bytes that the
+/// uniform layout rules (WGSL `@align(16)`) put after it.
+pub type PaddedW3 = [Wide; 4];
+
+pub fn padded_wide3(v: V3, precision: Precision) -> PaddedW3 {
+    let [x, y, z] = wide3(v, precision);
+    [x, y, z, 0]
+}
+
+/// Constants of one render (WGSL `Params`, a uniform buffer).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct GpuParams {
-    pub pix0: [Wide; 3],
-    pub fdet: [Wide; 3],
-    pub sdet: [Wide; 3],
-    pub odet: [Wide; 3],
-    pub beam: [Wide; 3],
-    pub polar_axis: [Wide; 3],
-    pub a_star: [Wide; 3],
-    pub b_star: [Wide; 3],
-    pub c_star: [Wide; 3],
+    pub pix0: PaddedW3,
+    pub fdet: PaddedW3,
+    pub sdet: PaddedW3,
+    pub odet: PaddedW3,
+    pub beam: PaddedW3,
+    pub polar_axis: PaddedW3,
+    pub a_star: PaddedW3,
+    pub b_star: PaddedW3,
+    pub c_star: PaddedW3,
     pub subpixel_size: Wide,
     pub pixel_size: Wide,
     pub distance: Wide,
@@ -79,8 +88,15 @@ pub struct GpuParams {
     pub first_source: u32,
     /// always 0: the kernel's runtime-opaque zero (wide_df.wgsl)
     pub zero: u32,
-    /// the tail padding WGSL gives the struct (its alignment is 8)
-    pub pad: u32,
+    pub pad0: u32,
+    /// the one source (ONE_SOURCE) and lattice (ONE_TERM), also read from here
+    pub incident0: PaddedW3,
+    pub lambda0: Wide,
+    pub weight0: f32,
+    pub pad1: u32,
+    pub lattice0_a: PaddedW3,
+    pub lattice0_b: PaddedW3,
+    pub lattice0_c: PaddedW3,
 }
 
 /// The kernel's pipeline-overridable constants for this plan (WGSL `override`s of the same
@@ -101,14 +117,8 @@ pub fn overrides(plan: &Plan, tracing: bool) -> Vec<(&'static str, f64)> {
         ("OVERSAMPLE_OMEGA", on(plan.oversample_omega)),
         ("NOPOLAR", on(plan.nopolar)),
         ("WATER", on(plan.has_water)),
-        (
-            "INTERPOLATE",
-            on(plan.interpolation != Interpolation::Nearest),
-        ),
-        (
-            "ONE_SHOT",
-            on(plan.interpolation == Interpolation::OneShotSwitch),
-        ),
+        ("INTERPOLATE", on(plan.interpolation != Interpolation::Nearest)),
+        ("ONE_SHOT", on(plan.interpolation == Interpolation::OneShotSwitch)),
         ("GRID", on(plan.grid.is_some())),
         ("THICK", on(plan.thick != 0.0)),
         ("FIRST_TERM", on(plan.first_term.is_some())),
@@ -118,6 +128,9 @@ pub fn overrides(plan: &Plan, tracing: bool) -> Vec<(&'static str, f64)> {
         ("N_C", plan.n[2]),
         ("DMIN", on(plan.dmin > 0.0)),
         ("TRACE", on(tracing)),
+        ("MASK", on(plan.mask.is_some() && !tracing)),
+        ("ONE_SOURCE", on(plan.sources.len() == 1)),
+        ("ONE_TERM", on(plan.phisteps * plan.domains == 1 && plan.first_term.is_none())),
     ]
 }
 
@@ -140,7 +153,6 @@ pub struct GpuDispatch {
 pub const NO_TRACE: u32 = u32::MAX;
 /// `GpuDispatch::bits` (WGSL `JOB_*`).
 pub const JOB_INTERPOLATE: u32 = 1;
-pub const JOB_MASK: u32 = 2;
 
 /// Real-space a, b, c (m) of one φ step × mosaic domain (WGSL `Lattice`).
 #[repr(C)]
@@ -211,20 +223,11 @@ mod tests {
 
     /// (size, [(member name, offset)]) of a WGSL struct, as naga lays it out.
     fn wgsl_layout(module: &naga::Module, name: &str) -> (usize, Vec<(String, usize)>) {
-        let ty = module
-            .types
-            .iter()
-            .find(|(_, t)| t.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("no struct {name}"))
-            .1;
+        let ty = module.types.iter().find(|(_, t)| t.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no struct {name}")).1;
         match &ty.inner {
-            naga::TypeInner::Struct { members, span } => (
-                *span as usize,
-                members
-                    .iter()
-                    .map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize))
-                    .collect(),
-            ),
+            naga::TypeInner::Struct { members, span } => {
+                (*span as usize, members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect())
+            }
             other => panic!("{name} is not a struct: {other:?}"),
         }
     }
@@ -232,10 +235,7 @@ mod tests {
     fn modules() -> Vec<naga::Module> {
         [Precision::F64, Precision::DoubleFloat]
             .into_iter()
-            .map(|p| {
-                naga::front::wgsl::parse_str(&kernel_source(p, Fetch::Subgroup))
-                    .expect("kernel parses")
-            })
+            .map(|p| naga::front::wgsl::parse_str(&kernel_source(p, Fetch::Subgroup)).expect("kernel parses"))
             .collect()
     }
 
@@ -252,13 +252,7 @@ mod tests {
     fn host_structs_match_the_wgsl_layouts() {
         for m in &modules() {
             let w3 = wgsl_layout(m, "W3");
-            assert_eq!(
-                w3,
-                (
-                    size_of::<[Wide; 3]>(),
-                    vec![("x".into(), 0), ("y".into(), 8), ("z".into(), 16)]
-                )
-            );
+            assert_eq!(w3, (size_of::<[Wide; 3]>(), vec![("x".into(), 0), ("y".into(), 8), ("z".into(), 16)]));
             check_layout!(
                 m,
                 "Params",
@@ -302,15 +296,16 @@ mod tests {
                     first_layer,
                     first_sub,
                     first_source,
-                    zero
+                    zero,
+                    incident0,
+                    lambda0,
+                    weight0,
+                    lattice0_a,
+                    lattice0_b,
+                    lattice0_c
                 ]
             );
-            check_layout!(
-                m,
-                "Dispatch",
-                GpuDispatch,
-                [x0, y0, width, start, count, first_index, trace_pixel, bits]
-            );
+            check_layout!(m, "Dispatch", GpuDispatch, [x0, y0, width, start, count, first_index, trace_pixel, bits]);
             check_layout!(m, "Lattice", GpuLattice, [a, b, c]);
             check_layout!(m, "Source", GpuSource, [incident, lambda, weight, pad]);
             check_layout!(m, "PixelOut", GpuPixelOut, [value, omega_sum, left_grid]);
@@ -323,22 +318,12 @@ mod tests {
     fn constants_match_the_wgsl() {
         let src = kernel_source(Precision::F64, Fetch::Plain);
         let value = |name: &str| -> u64 {
-            let line = src
-                .lines()
-                .find(|l| l.starts_with(&format!("const {name}:")))
-                .unwrap_or_else(|| panic!("no const {name}"));
-            let v = line
-                .split('=')
-                .nth(1)
-                .unwrap()
-                .trim()
-                .trim_end_matches(';')
-                .trim_end_matches('u');
+            let line = src.lines().find(|l| l.starts_with(&format!("const {name}:"))).unwrap_or_else(|| panic!("no const {name}"));
+            let v = line.split('=').nth(1).unwrap().trim().trim_end_matches(';').trim_end_matches('u');
             v.parse().unwrap()
         };
         let pairs: &[(&str, usize)] = &[
             ("JOB_INTERPOLATE", JOB_INTERPOLATE as usize),
-            ("JOB_MASK", JOB_MASK as usize),
             ("T_PIXEL_POS", slot::PIXEL_POS),
             ("T_R_DISTANCE", slot::R_DISTANCE),
             ("T_OMEGA_FIRST", slot::OMEGA_FIRST),
@@ -363,30 +348,16 @@ mod tests {
             assert_eq!(value(name), *host as u64, "{name}");
         }
         // the shape numbering of `overrides` (3, the top hat, is the kernel's fall-through)
-        assert_eq!(
-            (
-                value("SHAPE_SQUARE"),
-                value("SHAPE_ROUND"),
-                value("SHAPE_GAUSS")
-            ),
-            (0, 1, 2)
-        );
+        assert_eq!((value("SHAPE_SQUARE"), value("SHAPE_ROUND"), value("SHAPE_GAUSS")), (0, 1, 2));
     }
 
     /// The host sets exactly the kernel's overridable constants.
     #[test]
     fn overrides_match_the_wgsl() {
         let module = &modules()[0];
-        let mut wgsl: Vec<String> = module
-            .overrides
-            .iter()
-            .filter_map(|(_, o)| o.name.clone())
-            .collect();
+        let mut wgsl: Vec<String> = module.overrides.iter().filter_map(|(_, o)| o.name.clone()).collect();
         let plan = crate::engine::gpu::tests::tiny_plan();
-        let mut host: Vec<String> = overrides(&plan, false)
-            .iter()
-            .map(|(n, _)| n.to_string())
-            .collect();
+        let mut host: Vec<String> = overrides(&plan, false).iter().map(|(n, _)| n.to_string()).collect();
         wgsl.sort();
         host.sort();
         assert_eq!(wgsl, host);
@@ -397,10 +368,7 @@ mod tests {
         let v = 1.234_567_890_123_456_7e-10;
         assert_eq!(f64::from_bits(wide(v, Precision::F64)), v);
         let packed = wide(v, Precision::DoubleFloat);
-        let (hi, lo) = (
-            f32::from_bits(packed as u32),
-            f32::from_bits((packed >> 32) as u32),
-        );
+        let (hi, lo) = (f32::from_bits(packed as u32), f32::from_bits((packed >> 32) as u32));
         assert!(((from_parts(hi, lo) - v) / v).abs() < 1e-14);
         assert!(lo.abs() <= hi.abs() * f32::EPSILON);
     }

@@ -25,13 +25,7 @@ use job::{Job, Rect};
 
 /// Render `plan` on the adapter `backend` selects (`None`/`auto`: any, `WGPU_BACKEND` honoured).
 pub fn render(plan: &Plan, backend: Option<&str>) -> Result<Rendered> {
-    render_with(
-        plan,
-        &GpuOptions {
-            backend: backend.map(str::to_string),
-            ..GpuOptions::default()
-        },
-    )
+    render_with(plan, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() })
 }
 
 pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
@@ -40,33 +34,15 @@ pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
 
 /// `render` that reports finished rows to `control` and stops at its cancel flag (checked as
 /// each tile's pixels come back).
-pub fn render_watched(
-    plan: &Plan,
-    backend: Option<&str>,
-    control: &RenderControl,
-) -> Result<Rendered> {
-    render_controlled(
-        plan,
-        &GpuOptions {
-            backend: backend.map(str::to_string),
-            ..GpuOptions::default()
-        },
-        control,
-    )
+pub fn render_watched(plan: &Plan, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
+    render_controlled(plan, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() }, control)
 }
 
 /// `-engine auto`: render on a hardware adapter only. A software adapter (lavapipe/llvmpipe,
 /// WARP) runs on the same CPU cores as the CPU engine and much slower (docs/performance.md),
 /// so auto declines it; `-engine gpu` still uses it.
-pub fn render_if_hardware(
-    plan: &Plan,
-    backend: Option<&str>,
-    control: &RenderControl,
-) -> Result<Rendered> {
-    let ctx = GpuContext::shared(&GpuOptions {
-        backend: backend.map(str::to_string),
-        ..GpuOptions::default()
-    })?;
+pub fn render_if_hardware(plan: &Plan, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
+    let ctx = GpuContext::shared(&GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() })?;
     if ctx.software {
         return Err(crate::error::Error::Gpu(format!(
             "only a software adapter ({}) is available, slower than the CPU engine (-engine gpu uses it anyway)",
@@ -83,24 +59,18 @@ fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl) ->
     let mut image = vec![0.0f32; plan.pixels()];
     let mut omega_sum = 0.0f64;
     let mut left_grid = None;
-    job.render_rect(
-        plan,
-        rect,
-        0,
-        plan.interpolation != Interpolation::Nearest,
-        &mut |i, p| {
-            image[rect.image_index(plan, i)] = p.value;
-            omega_sum += p.omega_sum as f64;
-            if p.left_grid != 0 && left_grid.is_none() {
-                left_grid = Some(i);
-            }
-            if (i + 1) % rect.width == 0 {
-                control.row_done();
-                control.stop_if_cancelled()?;
-            }
-            Ok(())
-        },
-    )?;
+    job.render_rect(plan, rect, 0, plan.interpolation != Interpolation::Nearest, &mut |i, p| {
+        image[rect.image_index(plan, i)] = p.value;
+        omega_sum += p.omega_sum as f64;
+        if p.left_grid != 0 && left_grid.is_none() {
+            left_grid = Some(i);
+        }
+        if (i + 1) % rect.width == 0 {
+            control.row_done();
+            control.stop_if_cancelled()?;
+        }
+        Ok(())
+    })?;
     let mut switched_at = None;
     if plan.interpolation == Interpolation::OneShotSwitch
         && let Some(first) = left_grid
@@ -121,45 +91,19 @@ fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl) ->
         image,
         stats,
         interpolation_switched_at: switched_at,
-        engine: EngineUsed::Gpu {
-            adapter: ctx.adapter_name.clone(),
-            backend: format!("{}, {}", ctx.backend_name, ctx.precision.name()),
-        },
+        engine: EngineUsed::Gpu { adapter: ctx.adapter_name.clone(), backend: format!("{}, {}", ctx.backend_name, ctx.precision.name()) },
     })
 }
 
 /// `-trace_pixel` on the GPU: renders the one pixel with a debug buffer and reports the same
 /// named quantities, in the same order, as the CPU engine's tracer.
-pub fn trace_pixel(
-    plan: &Plan,
-    fast: usize,
-    slow: usize,
-    backend: Option<&str>,
-    tracer: &mut dyn Tracer,
-) -> Result<()> {
-    trace_pixel_with(
-        plan,
-        fast,
-        slow,
-        &GpuOptions {
-            backend: backend.map(str::to_string),
-            ..GpuOptions::default()
-        },
-        tracer,
-    )
+pub fn trace_pixel(plan: &Plan, fast: usize, slow: usize, backend: Option<&str>, tracer: &mut dyn Tracer) -> Result<()> {
+    trace_pixel_with(plan, fast, slow, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() }, tracer)
 }
 
-pub fn trace_pixel_with(
-    plan: &Plan,
-    fast: usize,
-    slow: usize,
-    opts: &GpuOptions,
-    tracer: &mut dyn Tracer,
-) -> Result<()> {
+pub fn trace_pixel_with(plan: &Plan, fast: usize, slow: usize, opts: &GpuOptions, tracer: &mut dyn Tracer) -> Result<()> {
     if fast >= plan.fpixels || slow >= plan.spixels {
-        return Err(crate::error::Error::Usage(format!(
-            "trace pixel ({slow}, {fast}) is outside the detector"
-        )));
+        return Err(crate::error::Error::Usage(format!("trace pixel ({slow}, {fast}) is outside the detector")));
     }
     let ctx = GpuContext::shared(opts)?;
     let job = Job::new(&ctx, plan, opts.binding_limit, trace::slots(plan))?;
@@ -178,12 +122,7 @@ fn interpolation_at(job: &Job, plan: &Plan, pixel: usize) -> Result<bool> {
         Interpolation::PerTerm => Ok(true),
         Interpolation::OneShotSwitch => {
             let roi = Rect::roi(plan);
-            let rows = Rect {
-                height: (pixel / plan.fpixels + 1)
-                    .saturating_sub(roi.y0)
-                    .min(roi.height),
-                ..roi
-            };
+            let rows = Rect { height: (pixel / plan.fpixels + 1).saturating_sub(roi.y0).min(roi.height), ..roi };
             let mut switched = false;
             job.render_rect(plan, rows, 0, true, &mut |i, p| {
                 switched |= p.left_grid != 0 && rows.image_index(plan, i) < pixel;

@@ -61,48 +61,29 @@ pub fn library_source(precision: Precision) -> String {
 pub fn kernel_source(precision: Precision, fetch: Fetch) -> String {
     match fetch {
         Fetch::Plain => format!("{}\n{RENDER}\n{FETCH_PLAIN}", library_source(precision)),
-        Fetch::Subgroup => format!(
-            "{}\n{RENDER}\n{}",
-            library_source(precision),
-            per_lane(FETCH_SUBGROUP)
-        ),
+        Fetch::Subgroup => format!("{}\n{RENDER}\n{}", library_source(precision), per_lane(FETCH_SUBGROUP)),
     }
 }
 
 /// fetch_subgroup.wgsl with its `// per lane {` … `// }` block written out once per lane, the
 /// placeholder `LANE` replaced by the lane's number.
 fn per_lane(template: &str) -> String {
-    let (head, rest) = template
-        .split_once("    // per lane {\n")
-        .expect("fetch_subgroup.wgsl has a per-lane block");
-    let (block, tail) = rest
-        .split_once("    // }\n")
-        .expect("the per-lane block is closed");
-    let lanes: String = (0..SUBGROUP_CHUNK)
-        .map(|lane| block.replace("LANE", &lane.to_string()))
-        .collect();
+    let (head, rest) = template.split_once("    // per lane {\n").expect("fetch_subgroup.wgsl has a per-lane block");
+    let (block, tail) = rest.split_once("    // }\n").expect("the per-lane block is closed");
+    let lanes: String = (0..SUBGROUP_CHUNK).map(|lane| block.replace("LANE", &lane.to_string())).collect();
     format!("{head}{lanes}{tail}")
 }
 
 /// naga's validation with the capabilities the device will have (the same check wgpu runs in
 /// `create_shader_module`), as one readable message.
 #[cfg(test)]
-pub fn validate(
-    source: &str,
-    precision: Precision,
-    fetch: Fetch,
-) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
+pub fn validate(source: &str, precision: Precision, fetch: Fetch) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
     use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet};
-    let module = naga::front::wgsl::parse_str(source)
-        .map_err(|e| e.emit_to_string_with_path(source, "kernel.wgsl"))?;
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string_with_path(source, "kernel.wgsl"))?;
     let caps = match precision {
         Precision::F64 => Capabilities::FLOAT64,
         Precision::DoubleFloat => Capabilities::empty(),
-    } | if fetch == Fetch::Subgroup {
-        Capabilities::SUBGROUP
-    } else {
-        Capabilities::empty()
-    };
+    } | if fetch == Fetch::Subgroup { Capabilities::SUBGROUP } else { Capabilities::empty() };
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
         .subgroup_stages(ShaderStages::COMPUTE)
         .subgroup_operations(SubgroupOperationSet::BASIC | SubgroupOperationSet::BALLOT)
@@ -121,8 +102,7 @@ mod tests {
     fn every_kernel_variant_validates() {
         for p in [Precision::F64, Precision::DoubleFloat] {
             for f in FETCHES {
-                let (module, _) = validate(&kernel_source(p, f), p, f)
-                    .unwrap_or_else(|e| panic!("{}, {}:\n{e}", p.name(), f.name()));
+                let (module, _) = validate(&kernel_source(p, f), p, f).unwrap_or_else(|e| panic!("{}, {}:\n{e}", p.name(), f.name()));
                 assert!(module.entry_points.iter().any(|e| e.name == "render"));
             }
         }
@@ -132,10 +112,7 @@ mod tests {
     fn subgroup_fetch_broadcasts_every_lane() {
         let source = kernel_source(Precision::F64, Fetch::Subgroup);
         for lane in 0..SUBGROUP_CHUNK {
-            assert!(
-                source.contains(&format!("subgroupBroadcast(mine.c.z, {lane}u)")),
-                "lane {lane} missing"
-            );
+            assert!(source.contains(&format!("subgroupBroadcast(mine.c.z, {lane}u)")), "lane {lane} missing");
         }
         assert!(!source.contains("LANEu"), "a lane placeholder was left");
         // the plain variant must not need subgroups
@@ -148,17 +125,8 @@ mod tests {
     fn double_float_kernel_needs_no_f64() {
         // the portable variant must validate without FLOAT64; the f64 one must not
         for f in FETCHES {
-            assert!(
-                validate(
-                    &kernel_source(Precision::DoubleFloat, f),
-                    Precision::DoubleFloat,
-                    f
-                )
-                .is_ok()
-            );
-            assert!(
-                validate(&kernel_source(Precision::F64, f), Precision::DoubleFloat, f).is_err()
-            );
+            assert!(validate(&kernel_source(Precision::DoubleFloat, f), Precision::DoubleFloat, f).is_ok());
+            assert!(validate(&kernel_source(Precision::F64, f), Precision::DoubleFloat, f).is_err());
         }
     }
 
@@ -167,26 +135,8 @@ mod tests {
     #[test]
     fn no_f64_transcendentals() {
         use naga::MathFunction as M;
-        let (module, info) = validate(
-            &kernel_source(Precision::F64, Fetch::Subgroup),
-            Precision::F64,
-            Fetch::Subgroup,
-        )
-        .unwrap();
-        let banned = [
-            M::Sin,
-            M::Cos,
-            M::Tan,
-            M::Exp,
-            M::Exp2,
-            M::Log,
-            M::Log2,
-            M::Pow,
-            M::Atan2,
-            M::Sinh,
-            M::Cosh,
-            M::Tanh,
-        ];
+        let (module, info) = validate(&kernel_source(Precision::F64, Fetch::Subgroup), Precision::F64, Fetch::Subgroup).unwrap();
+        let banned = [M::Sin, M::Cos, M::Tan, M::Exp, M::Exp2, M::Log, M::Log2, M::Pow, M::Atan2, M::Sinh, M::Cosh, M::Tanh];
         let mut checked = 0;
         for (handle, func) in module.functions.iter() {
             for (_, expr) in func.expressions.iter() {
@@ -194,22 +144,11 @@ mod tests {
                     && banned.contains(fun)
                 {
                     checked += 1;
-                    let width = info[handle][*arg]
-                        .ty
-                        .inner_with(&module.types)
-                        .scalar_width();
-                    assert_eq!(
-                        width,
-                        Some(4),
-                        "{fun:?} on a {width:?}-byte float in {:?}",
-                        func.name
-                    );
+                    let width = info[handle][*arg].ty.inner_with(&module.types).scalar_width();
+                    assert_eq!(width, Some(4), "{fun:?} on a {width:?}-byte float in {:?}", func.name);
                 }
             }
         }
-        assert!(
-            checked >= 4,
-            "expected the f32 sines and exponentials to be found, saw {checked}"
-        );
+        assert!(checked >= 4, "expected the f32 sines and exponentials to be found, saw {checked}");
     }
 }

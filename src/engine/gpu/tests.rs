@@ -12,24 +12,8 @@ use wgpu::util::DeviceExt;
 
 /// A small plan that needs no input files.
 pub fn tiny_plan() -> crate::engine::plan::Plan {
-    let args: Vec<String> = [
-        "-cell",
-        "50",
-        "50",
-        "50",
-        "90",
-        "90",
-        "90",
-        "-default_F",
-        "1",
-        "-detpixels",
-        "4",
-    ]
-    .map(String::from)
-    .to_vec();
-    let crate::cli::parse::Command::Run(raw) = crate::cli::parse::parse(&args, -1).unwrap() else {
-        panic!("help?")
-    };
+    let args: Vec<String> = ["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "1", "-detpixels", "4"].map(String::from).to_vec();
+    let crate::cli::parse::Command::Run(raw) = crate::cli::parse::parse(&args, -1).unwrap() else { panic!("help?") };
     crate::engine::plan::Plan::new(&crate::model::resolve(&raw).unwrap())
 }
 
@@ -40,10 +24,7 @@ fn shout(msg: &str) {
 }
 
 fn context(precision: Precision) -> Option<Arc<GpuContext>> {
-    match GpuContext::shared(&GpuOptions {
-        precision: Some(precision),
-        ..GpuOptions::default()
-    }) {
+    match GpuContext::shared(&GpuOptions { precision: Some(precision), ..GpuOptions::default() }) {
         Ok(ctx) => Some(ctx),
         // an adapter without f64 still runs the double-float variant: not a missing GPU
         Err(e) if e.to_string().contains("SHADER_F64") => {
@@ -51,16 +32,10 @@ fn context(precision: Precision) -> Option<Arc<GpuContext>> {
             None
         }
         Err(e) if std::env::var("NANOBRAGG_REQUIRE_GPU").as_deref() == Ok("1") => {
-            panic!(
-                "NANOBRAGG_REQUIRE_GPU=1 but the {} GPU context failed: {e}",
-                precision.name()
-            )
+            panic!("NANOBRAGG_REQUIRE_GPU=1 but the {} GPU context failed: {e}", precision.name())
         }
         Err(e) => {
-            shout(&format!(
-                "SKIPPED ({} kernel): {e}. Set NANOBRAGG_REQUIRE_GPU=1 to make this a failure.",
-                precision.name()
-            ));
+            shout(&format!("SKIPPED ({} kernel): {e}. Set NANOBRAGG_REQUIRE_GPU=1 to make this a failure.", precision.name()));
             None
         }
     }
@@ -72,10 +47,7 @@ fn run_kernel(ctx: &GpuContext, main: &str, inputs: &[&[u8]], outputs: usize) ->
     let _exclusive = ctx.exclusive();
     let source = format!("{}\n{main}", library_source(ctx.precision));
     let device = &ctx.device;
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("probe"),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    });
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("probe"), source: wgpu::ShaderSource::Wgsl(source.into()) });
     let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some("probe"),
         layout: None,
@@ -87,40 +59,14 @@ fn run_kernel(ctx: &GpuContext, main: &str, inputs: &[&[u8]], outputs: usize) ->
     let storage = wgpu::BufferUsages::STORAGE;
     let mut buffers: Vec<wgpu::Buffer> = inputs
         .iter()
-        .map(|bytes| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: None,
-                contents: bytes,
-                usage: storage,
-            })
-        })
+        .map(|bytes| device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: bytes, usage: storage }))
         .collect();
     let out_bytes = (outputs * 4) as u64;
-    buffers.push(device.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: out_bytes,
-        usage: storage | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    }));
-    let staging = device.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: out_bytes,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let entries: Vec<wgpu::BindGroupEntry> = buffers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
-        })
-        .collect();
-    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &entries,
-    });
+    buffers.push(device.create_buffer(&wgpu::BufferDescriptor { label: None, size: out_bytes, usage: storage | wgpu::BufferUsages::COPY_SRC, mapped_at_creation: false }));
+    let staging = device.create_buffer(&wgpu::BufferDescriptor { label: None, size: out_bytes, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+    let entries: Vec<wgpu::BindGroupEntry> =
+        buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
     let mut encoder = device.create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -128,9 +74,7 @@ fn run_kernel(ctx: &GpuContext, main: &str, inputs: &[&[u8]], outputs: usize) ->
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups((outputs as u32).div_ceil(64), 1, 1);
     }
-    let bytes = ctx
-        .read_back(encoder, buffers.last().unwrap(), &staging, out_bytes)
-        .expect("probe read-back");
+    let bytes = ctx.read_back(encoder, buffers.last().unwrap(), &staging, out_bytes).expect("probe read-back");
     bytemuck::pod_collect_to_vec(&bytes)
 }
 
@@ -173,16 +117,8 @@ fn sincg_cases() -> Vec<(f64, f64)> {
 fn sincg_reference(h: f64, n: f64) -> f64 {
     let h0 = (h - 0.5).ceil();
     let delta = h - h0;
-    let sign = if ((n as i64 - 1) * h0 as i64) % 2 != 0 {
-        -1.0
-    } else {
-        1.0
-    };
-    if delta == 0.0 {
-        sign * n
-    } else {
-        sign * (PI * n * delta).sin() / (PI * delta).sin()
-    }
+    let sign = if ((n as i64 - 1) * h0 as i64) % 2 != 0 { -1.0 } else { 1.0 };
+    if delta == 0.0 { sign * n } else { sign * (PI * n * delta).sin() / (PI * delta).sin() }
 }
 
 #[test]
@@ -199,21 +135,11 @@ fn sincg_reference_is_the_cpu_sincg_away_from_integers() {
 #[test]
 fn sincg_matches_f64_over_the_whole_range() {
     for precision in [Precision::F64, Precision::DoubleFloat] {
-        let Some(ctx) = context(precision) else {
-            continue;
-        };
+        let Some(ctx) = context(precision) else { continue };
         let cases = sincg_cases();
         let h: Vec<f64> = cases.iter().map(|c| c.0).collect();
         let n: Vec<f32> = cases.iter().map(|c| c.1 as f32).collect();
-        let got = run_kernel(
-            &ctx,
-            SINCG_PROBE,
-            &[
-                bytemuck::cast_slice(&wides(&h, precision)),
-                bytemuck::cast_slice(&n),
-            ],
-            cases.len(),
-        );
+        let got = run_kernel(&ctx, SINCG_PROBE, &[bytemuck::cast_slice(&wides(&h, precision)), bytemuck::cast_slice(&n)], cases.len());
         let mut worst = (0.0, 0.0, 0.0);
         for (&(h, n), &g) in cases.iter().zip(&got) {
             let expect = sincg_reference(h, n);
@@ -222,21 +148,8 @@ fn sincg_matches_f64_over_the_whole_range() {
                 worst = (err, h, n);
             }
         }
-        eprintln!(
-            "sincg {}: worst |Δ|/N = {:.3e} at h = {}, N = {}",
-            precision.name(),
-            worst.0,
-            worst.1,
-            worst.2
-        );
-        assert!(
-            worst.0 < 1e-6,
-            "{}: sincg off by {:.3e}·N at h = {}, N = {}",
-            precision.name(),
-            worst.0,
-            worst.1,
-            worst.2
-        );
+        eprintln!("sincg {}: worst |Δ|/N = {:.3e} at h = {}, N = {}", precision.name(), worst.0, worst.1, worst.2);
+        assert!(worst.0 < 1e-6, "{}: sincg off by {:.3e}·N at h = {}, N = {}", precision.name(), worst.0, worst.1, worst.2);
     }
 }
 
@@ -263,33 +176,16 @@ fn probe(@builtin(global_invocation_id) gid: vec3<u32>) {
 #[test]
 fn wide_arithmetic_is_accurate_on_the_device() {
     for precision in [Precision::F64, Precision::DoubleFloat] {
-        let Some(ctx) = context(precision) else {
-            continue;
-        };
-        let a: Vec<f64> = (0..256)
-            .map(|i| (1.0 + i as f64 * 0.618_033_988_749_895).sin() * 10f64.powi(i % 7 - 3))
-            .collect();
-        let b: Vec<f64> = (0..256)
-            .map(|i| 0.5 + (i as f64 * 0.377_960_518_819_6).cos().abs() * 10f64.powi(i % 5 - 2))
-            .collect();
-        let out = run_kernel(
-            &ctx,
-            ARITHMETIC_PROBE,
-            &[
-                bytemuck::cast_slice(&wides(&a, precision)),
-                bytemuck::cast_slice(&wides(&b, precision)),
-            ],
-            a.len() * 8,
-        );
+        let Some(ctx) = context(precision) else { continue };
+        let a: Vec<f64> = (0..256).map(|i| (1.0 + i as f64 * 0.618_033_988_749_895).sin() * 10f64.powi(i % 7 - 3)).collect();
+        let b: Vec<f64> = (0..256).map(|i| 0.5 + (i as f64 * 0.377_960_518_819_6).cos().abs() * 10f64.powi(i % 5 - 2)).collect();
+        let out = run_kernel(&ctx, ARITHMETIC_PROBE, &[bytemuck::cast_slice(&wides(&a, precision)), bytemuck::cast_slice(&wides(&b, precision))], a.len() * 8);
         // inputs as the device sees them (double-float drops the bits below ~2^-48)
         let seen = |v: f64| {
             let packed = wide(v, precision);
             match precision {
                 Precision::F64 => v,
-                Precision::DoubleFloat => {
-                    f32::from_bits(packed as u32) as f64
-                        + f32::from_bits((packed >> 32) as u32) as f64
-                }
+                Precision::DoubleFloat => f32::from_bits(packed as u32) as f64 + f32::from_bits((packed >> 32) as u32) as f64,
             }
         };
         let tolerance = match precision {
@@ -299,20 +195,11 @@ fn wide_arithmetic_is_accurate_on_the_device() {
         };
         for (i, (&a, &b)) in a.iter().zip(&b).enumerate() {
             let (a, b) = (seen(a), seen(b));
-            let ops = [
-                ("add", a + b, a.abs() + b.abs()),
-                ("mul", a * b, (a * b).abs()),
-                ("div", a / b, (a / b).abs()),
-                ("sqrt", a.abs(), a.abs()),
-            ];
+            let ops = [("add", a + b, a.abs() + b.abs()), ("mul", a * b, (a * b).abs()), ("div", a / b, (a / b).abs()), ("sqrt", a.abs(), a.abs())];
             for (k, (name, expect, size)) in ops.iter().enumerate() {
                 let got = out[i * 8 + 2 * k] as f64 + out[i * 8 + 2 * k + 1] as f64;
                 let err = (got - expect).abs() / size;
-                assert!(
-                    err < tolerance,
-                    "{} {name}({a}, {b}) = {got}, expected {expect} (rel. error {err:.2e})",
-                    precision.name()
-                );
+                assert!(err < tolerance, "{} {name}({a}, {b}) = {got}, expected {expect} (rel. error {err:.2e})", precision.name());
             }
         }
     }
@@ -344,42 +231,21 @@ fn probe(@builtin(global_invocation_id) gid: vec3<u32>) {
 #[test]
 fn chained_wide_operations_keep_their_low_parts() {
     for precision in [Precision::F64, Precision::DoubleFloat] {
-        let Some(ctx) = context(precision) else {
-            continue;
-        };
+        let Some(ctx) = context(precision) else { continue };
         let rows: Vec<[f64; 5]> = (0..64)
             .map(|i| {
                 let t = i as f64 * 0.731;
-                [
-                    0.1182 + t * 1e-3,
-                    -0.005998 / (1.0 + t * 1e-7),
-                    0.17862 - t * 1e-3,
-                    -0.99997 / (1.0 + t * 3e-7),
-                    0.216343050492215 + t * 1e-4,
-                ]
+                [0.1182 + t * 1e-3, -0.005998 / (1.0 + t * 1e-7), 0.17862 - t * 1e-3, -0.99997 / (1.0 + t * 3e-7), 0.216343050492215 + t * 1e-4]
             })
             .collect();
         let flat: Vec<f64> = rows.iter().flatten().copied().collect();
-        let out = run_kernel(
-            &ctx,
-            CHAIN_PROBE,
-            &[bytemuck::cast_slice(&wides(&flat, precision))],
-            rows.len() * 4,
-        );
+        let out = run_kernel(&ctx, CHAIN_PROBE, &[bytemuck::cast_slice(&wides(&flat, precision))], rows.len() * 4);
         for (i, r) in rows.iter().enumerate() {
             let expect = r[0] * r[1] + r[2] * r[3] + r[4];
             let got = out[4 * i] as f64 + out[4 * i + 1] as f64;
             let unit = out[4 * i + 2] as f64 + out[4 * i + 3] as f64;
-            assert!(
-                ((got - expect) / expect).abs() < 1e-13,
-                "{}: row {i}: {got} vs {expect}",
-                precision.name()
-            );
-            assert!(
-                (unit - expect.signum()).abs() < 1e-13,
-                "{}: row {i}: x/|x| = {unit}",
-                precision.name()
-            );
+            assert!(((got - expect) / expect).abs() < 1e-13, "{}: row {i}: {got} vs {expect}", precision.name());
+            assert!((unit - expect.signum()).abs() < 1e-13, "{}: row {i}: x/|x| = {unit}", precision.name());
         }
     }
 }

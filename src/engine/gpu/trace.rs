@@ -30,9 +30,7 @@ impl Slots<'_> {
     }
     fn phi_step(&self, t: &mut dyn Tracer, plan: &Plan, tic: usize) {
         let base = slot::PHI_STEPS + 3 * tic;
-        if let (Some(k), Some(f_latt_b), Some(f_latt)) =
-            (self.get(base), self.get(base + 1), self.get(base + 2))
-        {
+        if let (Some(k), Some(f_latt_b), Some(f_latt)) = (self.get(base), self.get(base + 1), self.get(base + 2)) {
             t.phi_step(tic, plan.phi_deg[tic], k, f_latt_b, f_latt);
         }
     }
