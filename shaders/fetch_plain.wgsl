@@ -5,7 +5,7 @@ const TERM_CHUNK: u32 = 1u;
 fn sum_chunk(acc_in: TermSum, t0: u32, terms: u32, first: bool, live: bool, s: W3, k: f32, weight: f32, tracing: bool) -> TermSum {
     var lat = Lattice(params.lattice0_a, params.lattice0_b, params.lattice0_c);
     if !ONE_TERM {
-        lat = lattices[select(0u, terms, first) + t0];
+        lat = lattice_from_words(lattices[select(0u, terms, first) + t0]);
     }
     return add_term(acc_in, lat, t0, live, s, k, weight, tracing);
 }

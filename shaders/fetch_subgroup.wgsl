@@ -24,11 +24,16 @@ fn pick_lattice(regular: Lattice, first_set: Lattice, first: bool) -> Lattice {
 }
 
 fn sum_chunk(acc_in: TermSum, t0: u32, terms: u32, first: bool, live: bool, s: W3, k: f32, weight: f32, tracing: bool) -> TermSum {
-    let t = min(t0 + lane % TERM_CHUNK, terms - 1u);
-    let mine = lattices[t];
+    let t = min(t0 + lane, terms - 1u);
+    // only the chunk's owners load (a driver that loads lane by lane skips the others)
+    let owner = lane < TERM_CHUNK;
+    var mine = Lattice(params.lattice0_a, params.lattice0_b, params.lattice0_c);
+    if owner {
+        mine = lattice_from_words(lattices[t]);
+    }
     var mine_first = mine;
-    if FIRST_TERM {
-        mine_first = lattices[terms + t];
+    if FIRST_TERM && owner {
+        mine_first = lattice_from_words(lattices[terms + t]);
     }
     var acc = acc_in;
     // per lane {

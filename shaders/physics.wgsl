@@ -26,6 +26,14 @@ fn w3_f32(a: W3) -> vec3<f32> {
     return vec3<f32>(w_f32(a.x), w_f32(a.y), w_f32(a.z));
 }
 
+/// Real-space a, b, c of one φ step × mosaic domain (host side: `GpuLattice`, stored as the
+/// wide file's `LatticeWords`).
+struct Lattice {
+    a: W3,
+    b: W3,
+    c: W3,
+}
+
 struct Unit {
     dir: W3,
     len: W,

@@ -73,11 +73,6 @@ struct Dispatch {
     bits: u32,
 }
 
-struct Lattice {
-    a: W3,
-    b: W3,
-    c: W3,
-}
 
 struct Source {
     incident: W3,
@@ -168,7 +163,7 @@ const T_PHI_STEPS: u32 = 36u;
 // every read (it cannot tell a descriptor's offset is uniform), and cannot keep it out of loops.
 var<private> params: Params;
 var<private> job: Dispatch;
-@group(0) @binding(2) var<storage, read> lattices: array<Lattice>;
+@group(0) @binding(2) var<storage, read> lattices: array<LatticeWords>;
 @group(0) @binding(3) var<storage, read> sources: array<Source>;
 // the structure-factor grid, split across two bindings at index params.grid_split
 @group(0) @binding(4) var<storage, read> grid_lo: array<f32>;

@@ -151,3 +151,15 @@ fn w_parts(a: W) -> vec2<f32> {
 fn w_half_pi() -> W {
     return vec2<f32>(1.5707963705062866, -4.371138828673793e-8);
 }
+
+/// One term's lattice as stored: the nine (hi, lo) pairs of a, b, c in order, two per vector
+/// word, so that it is fetched with five vector loads rather than nine scalar ones.
+alias LatticeWords = array<vec4<f32>, 5>;
+
+fn lattice_from_words(w: LatticeWords) -> Lattice {
+    return Lattice(
+        W3(w[0].xy, w[0].zw, w[1].xy),
+        W3(w[1].zw, w[2].xy, w[2].zw),
+        W3(w[3].xy, w[3].zw, w[4].xy),
+    );
+}

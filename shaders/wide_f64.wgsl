@@ -79,3 +79,12 @@ fn w_parts(a: W) -> vec2<f32> {
 fn w_half_pi() -> W {
     return 1.5707963267948966lf;
 }
+
+/// One term's lattice as stored: a, b, c in three vector words (xyz; w unused), so that it is
+/// fetched with three vector loads rather than nine scalar ones (llvmpipe pays a loop over
+/// the lanes for every load instruction).
+alias LatticeWords = array<vec4<f64>, 3>;
+
+fn lattice_from_words(w: LatticeWords) -> Lattice {
+    return Lattice(W3(w[0].x, w[0].y, w[0].z), W3(w[1].x, w[1].y, w[1].z), W3(w[2].x, w[2].y, w[2].z));
+}

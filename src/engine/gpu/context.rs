@@ -90,13 +90,7 @@ impl GpuContext {
     }
 
     async fn create(key: &ContextKey) -> Result<GpuContext> {
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        desc.backends = key.backends;
-        let instance = wgpu::Instance::new(desc);
-        let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })
-            .await
-            .map_err(|e| Error::Gpu(format!("no GPU adapter found ({e})")))?;
+        let adapter = find_adapter(key.backends).await?;
         let has_f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
         let precision = match key.precision {
             Some(Precision::F64) if !has_f64 => {
@@ -264,6 +258,27 @@ impl GpuContext {
         staging.unmap();
         Ok(data)
     }
+}
+
+/// The adapter of the first of Vulkan/Metal/DX12 that has one, else of GL, among `backends`:
+/// starting GL's EGL as well on every run would cost start-up time for an adapter only used
+/// when nothing else exists.
+async fn find_adapter(backends: wgpu::Backends) -> Result<wgpu::Adapter> {
+    let mut last_error = None;
+    for group in [wgpu::Backends::PRIMARY, wgpu::Backends::SECONDARY] {
+        let wanted = backends & group;
+        if wanted.is_empty() {
+            continue;
+        }
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = wanted;
+        let instance = wgpu::Instance::new(desc);
+        match instance.request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() }).await {
+            Ok(adapter) => return Ok(adapter),
+            Err(e) => last_error = Some(e.to_string()),
+        }
+    }
+    Err(Error::Gpu(format!("no GPU adapter found ({})", last_error.unwrap_or_else(|| "no backend selected".into()))))
 }
 
 async fn compile_kernel(device: &wgpu::Device, precision: Precision, fetch: Fetch) -> Result<wgpu::ShaderModule> {

@@ -3,7 +3,8 @@
 
 use super::context::GpuContext;
 use super::layout::{
-    GpuDispatch, GpuLattice, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, NO_TRACE, overrides, padded_wide3, wide, wide3,
+    GpuDispatch, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, NO_TRACE, Wide, lattice_words, overrides, padded_wide3, wide,
+    wide3,
 };
 use super::shader::Precision;
 use crate::cli::raw::XtalShape;
@@ -139,11 +140,10 @@ fn params(plan: &Plan, precision: Precision, grid_split: u32) -> Result<GpuParam
     })
 }
 
-fn lattices(plan: &Plan, precision: Precision) -> Vec<GpuLattice> {
-    let pack = |abc: &[crate::physics::V3; 3]| GpuLattice { a: wide3(abc[0], precision), b: wide3(abc[1], precision), c: wide3(abc[2], precision) };
+fn lattices(plan: &Plan, precision: Precision) -> Vec<Wide> {
     // c-parity: the first term's lattice set follows the regular one
     let first: &[_] = if plan.first_term.is_some() { &plan.lattice_first } else { &[] };
-    plan.lattice.iter().chain(first).map(pack).collect()
+    plan.lattice.iter().chain(first).flat_map(|abc| lattice_words(abc, precision)).collect()
 }
 
 fn sources(plan: &Plan, precision: Precision) -> Vec<GpuSource> {

@@ -154,13 +154,15 @@ pub const NO_TRACE: u32 = u32::MAX;
 /// `GpuDispatch::bits` (WGSL `JOB_*`).
 pub const JOB_INTERPOLATE: u32 = 1;
 
-/// Real-space a, b, c (m) of one φ step × mosaic domain (WGSL `Lattice`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct GpuLattice {
-    pub a: [Wide; 3],
-    pub b: [Wide; 3],
-    pub c: [Wide; 3],
+/// One term's lattice, real-space a, b, c (m), as the kernel stores it (WGSL `LatticeWords` of
+/// the wide file, unpacked into a `Lattice` by `lattice_from_words`): f64,
+/// each vector in a 4-wide word (w zero); double-float, the nine pairs back to back, padded to
+/// a whole 16-byte word.
+pub fn lattice_words(abc: &[V3; 3], precision: Precision) -> Vec<Wide> {
+    match precision {
+        Precision::F64 => abc.iter().flat_map(|v| [wide(v[0], precision), wide(v[1], precision), wide(v[2], precision), 0]).collect(),
+        Precision::DoubleFloat => abc.iter().flatten().map(|&x| wide(x, precision)).chain([0]).collect(),
+    }
 }
 
 /// WGSL `Source`.
@@ -229,6 +231,21 @@ mod tests {
                 (*span as usize, members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect())
             }
             other => panic!("{name} is not a struct: {other:?}"),
+        }
+    }
+
+    /// The host packs as many bytes per term as the kernel's `LatticeWords` spans, in both
+    /// precisions (the order of the values is checked on the device by the golden tests).
+    #[test]
+    fn lattice_words_match_the_wgsl() {
+        for p in [Precision::F64, Precision::DoubleFloat] {
+            let m = naga::front::wgsl::parse_str(&kernel_source(p, Fetch::Plain)).expect("kernel parses");
+            let words = m.types.iter().find(|(_, t)| t.name.as_deref() == Some("LatticeWords")).map(|(h, _)| h);
+            let mut layouter = naga::proc::Layouter::default();
+            layouter.update(m.to_ctx()).expect("layout");
+            let bytes = layouter[words.expect("LatticeWords is declared")].size as usize;
+            let abc = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]];
+            assert_eq!(lattice_words(&abc, p).len() * size_of::<Wide>(), bytes, "{}", p.name());
         }
     }
 
@@ -306,7 +323,6 @@ mod tests {
                 ]
             );
             check_layout!(m, "Dispatch", GpuDispatch, [x0, y0, width, start, count, first_index, trace_pixel, bits]);
-            check_layout!(m, "Lattice", GpuLattice, [a, b, c]);
             check_layout!(m, "Source", GpuSource, [incident, lambda, weight, pad]);
             check_layout!(m, "PixelOut", GpuPixelOut, [value, omega_sum, left_grid]);
             check_layout!(m, "TraceSlot", GpuTraceSlot, [hi, lo, written]);
