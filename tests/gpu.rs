@@ -278,3 +278,39 @@ fn gpu_trace_matches_the_cpu_trace() {
         }
     }
 }
+
+/// Where the adapter offers a pipeline cache (lavapipe: yes, though it stores only a header),
+/// a GPU run leaves it in NANOBRAGG_CACHE_DIR; a damaged cache file changes nothing in the next
+/// run's image; `off` writes none.
+#[test]
+fn pipeline_cache_is_kept_and_a_damaged_one_is_harmless() {
+    if !gpu_available("pipeline_cache_is_kept_and_a_damaged_one_is_harmless") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let run = |dir: &str, out: &str| {
+        let args = ["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "10", "-N", "3", "-detpixels", "16", "-engine", "gpu", "-floatfile", out];
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_nanobragg"))
+            .args(args)
+            .current_dir(tmp.path())
+            .env("NANOBRAGG_CACHE_DIR", dir)
+            .output()
+            .expect("run nanobragg");
+        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        std::fs::read(tmp.path().join(out)).unwrap()
+    };
+    let first = run(cache.to_str().unwrap(), "a.bin");
+    let files: Vec<_> = std::fs::read_dir(&cache).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let adapter_has_cache = nanobragg::engine::gpu::adapter_keeps_pipelines(None).unwrap_or(false);
+    if !adapter_has_cache {
+        gpu_support::shout("pipeline_cache_is_kept_and_a_damaged_one_is_harmless: the adapter has no pipeline cache; checked only that runs succeed");
+        return;
+    }
+    assert_eq!(files.len(), 1, "one cache file expected in {}: {files:?}", cache.display());
+    std::fs::write(&files[0], b"not a pipeline cache at all").unwrap();
+    assert_eq!(run(cache.to_str().unwrap(), "b.bin"), first, "a damaged cache changed the image");
+    let off = tmp.path().join("off-cache");
+    run("off", "c.bin");
+    assert!(!off.exists() && !tmp.path().join("off").exists(), "NANOBRAGG_CACHE_DIR=off wrote a cache");
+}

@@ -3,6 +3,7 @@
 //! the process. Also the one place that turns wgpu's failure signals (request errors, error
 //! scopes, uncaptured errors, device loss, failed maps) into `Error::Gpu`.
 
+use super::cache::{DiskPipelineCache, cache_dir};
 use super::shader::{Fetch, Precision, SUBGROUP_CHUNK, kernel_source};
 use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +43,8 @@ pub struct GpuContext {
     modules: Vec<(Fetch, wgpu::ShaderModule)>,
     /// one specialisation of the kernel per fetch variant and set of overridable constants
     pipelines: Mutex<Vec<((Fetch, Constants), wgpu::ComputePipeline)>>,
+    /// the driver's compiled pipelines, kept on disk between runs where the adapter allows
+    pipeline_cache: Option<DiskPipelineCache>,
     pub precision: Precision,
     /// the fetch variant forced by `GpuOptions::fetch`
     forced_fetch: Option<Fetch>,
@@ -114,6 +117,10 @@ impl GpuContext {
         if fetches.contains(&Fetch::Subgroup) {
             features |= wgpu::Features::SUBGROUP;
         }
+        let keep_pipelines = adapter.features().contains(wgpu::Features::PIPELINE_CACHE) && cache_dir().is_some();
+        if keep_pipelines {
+            features |= wgpu::Features::PIPELINE_CACHE;
+        }
         let limits = adapter.limits();
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
@@ -139,6 +146,7 @@ impl GpuContext {
         for fetch in fetches {
             modules.push((fetch, compile_kernel(&device, precision, fetch).await?));
         }
+        let pipeline_cache = if keep_pipelines { DiskPipelineCache::open(&device, &info) } else { None };
         let bind_group_layout = bind_group_layout(&device);
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("nanobragg"),
@@ -152,6 +160,7 @@ impl GpuContext {
             pipeline_layout,
             modules,
             pipelines: Mutex::new(Vec::new()),
+            pipeline_cache,
             precision,
             forced_fetch: key.fetch,
             limits,
@@ -201,11 +210,22 @@ impl GpuContext {
                 module,
                 entry_point: Some("render"),
                 compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
-                cache: None,
+                cache: self.pipeline_cache.as_ref().map(DiskPipelineCache::cache),
             }))
         })?;
         cache.push(((fetch, constants.to_vec()), pipeline.clone()));
         Ok(pipeline)
+    }
+
+    pub fn keeps_pipelines(&self) -> bool {
+        self.pipeline_cache.is_some()
+    }
+
+    /// Stores newly compiled pipelines for later runs (a no-op without a pipeline cache).
+    pub fn keep_pipelines(&self) {
+        if let Some(cache) = &self.pipeline_cache {
+            cache.save();
+        }
     }
 
     /// Largest storage binding a job may use.

@@ -4,6 +4,7 @@
 //!
 //! Prints nothing: the caller reports the adapter from `EngineUsed::Gpu`.
 
+mod cache;
 mod context;
 mod job;
 mod layout;
@@ -36,6 +37,12 @@ pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
 /// each tile's pixels come back).
 pub fn render_watched(plan: &Plan, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
     render_controlled(plan, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() }, control)
+}
+
+/// Whether the adapter `backend` selects gets a pipeline cache kept on disk (it offers
+/// `PIPELINE_CACHE` and the cache is not turned off; see `cache`).
+pub fn adapter_keeps_pipelines(backend: Option<&str>) -> Result<bool> {
+    Ok(GpuContext::shared(&GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() })?.keeps_pipelines())
 }
 
 /// `-engine auto`: render on a hardware adapter only. A software adapter (lavapipe/llvmpipe,
@@ -85,6 +92,7 @@ fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl) ->
         })?;
         switched_at = Some(switch_pixel);
     }
+    ctx.keep_pipelines();
     let mut stats = cpu::statistics(plan, &image);
     stats.omega_sum = omega_sum;
     Ok(Rendered {
