@@ -1,4 +1,5 @@
-// Term lattices loaded by each invocation itself (adapters without subgroups).
+// Term lattices loaded by each invocation itself: on adapters without subgroups, and for plans
+// with fewer terms than a subgroup chunk (context.rs, `fetch_for`).
 
 const TERM_CHUNK: u32 = 1u;
 
