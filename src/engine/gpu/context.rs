@@ -51,8 +51,7 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub adapter_name: String,
     pub backend_name: String,
-    /// the adapter is a software rasteriser on the CPU (lavapipe/llvmpipe, WARP)
-    pub software: bool,
+    info: wgpu::AdapterInfo,
     /// uncaptured errors and device loss reported by wgpu's callbacks
     failures: Arc<Mutex<Vec<String>>>,
     lost: Arc<AtomicBool>,
@@ -81,19 +80,27 @@ impl GpuContext {
     /// The process-wide context for these options, created on first use (and again after a
     /// device loss).
     pub fn shared(opts: &GpuOptions) -> Result<Arc<GpuContext>> {
+        GpuContext::shared_if(opts, |_| Ok(()))
+    }
+
+    /// `shared`, but the adapter found must pass `accept` first, before any device is opened
+    /// (a declined adapter costs no device and no kernel compilation).
+    pub fn shared_if(opts: &GpuOptions, accept: impl Fn(&wgpu::AdapterInfo) -> Result<()>) -> Result<Arc<GpuContext>> {
         let key = ContextKey { backends: backends_for(opts.backend.as_deref())?, precision: opts.precision, fetch: opts.fetch };
         let mut cache = CONTEXTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         cache.retain(|(_, ctx)| !ctx.lost.load(Ordering::SeqCst));
         if let Some((_, ctx)) = cache.iter().find(|(k, _)| *k == key) {
+            accept(&ctx.info)?;
             return Ok(ctx.clone());
         }
-        let ctx = Arc::new(pollster::block_on(GpuContext::create(&key))?);
+        let adapter = pollster::block_on(find_adapter(key.backends))?;
+        accept(&adapter.get_info())?;
+        let ctx = Arc::new(pollster::block_on(GpuContext::create(&key, adapter))?);
         cache.push((key, ctx.clone()));
         Ok(ctx)
     }
 
-    async fn create(key: &ContextKey) -> Result<GpuContext> {
-        let adapter = find_adapter(key.backends).await?;
+    async fn create(key: &ContextKey, adapter: wgpu::Adapter) -> Result<GpuContext> {
         let has_f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
         let precision = match key.precision {
             Some(Precision::F64) if !has_f64 => {
@@ -164,9 +171,9 @@ impl GpuContext {
             precision,
             forced_fetch: key.fetch,
             limits,
-            software: info.device_type == wgpu::DeviceType::Cpu,
-            adapter_name: info.name,
+            adapter_name: info.name.clone(),
             backend_name: format!("{:?}", info.backend),
+            info,
             failures,
             lost,
             gate: Mutex::new(()),
@@ -278,6 +285,11 @@ impl GpuContext {
         staging.unmap();
         Ok(data)
     }
+}
+
+/// A software rasteriser running on the CPU (lavapipe/llvmpipe, WARP).
+pub fn is_software(info: &wgpu::AdapterInfo) -> bool {
+    info.device_type == wgpu::DeviceType::Cpu
 }
 
 /// The adapter of the first of Vulkan/Metal/DX12 that has one, else of GL, among `backends`:

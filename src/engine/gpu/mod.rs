@@ -49,14 +49,17 @@ pub fn adapter_keeps_pipelines(backend: Option<&str>) -> Result<bool> {
 /// WARP) runs on the same CPU cores as the CPU engine and much slower (docs/performance.md),
 /// so auto declines it; `-engine gpu` still uses it.
 pub fn render_if_hardware(plan: &Plan, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
-    let ctx = GpuContext::shared(&GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() })?;
-    if ctx.software {
-        return Err(crate::error::Error::Gpu(format!(
-            "only a software adapter ({}) is available, slower than the CPU engine (-engine gpu uses it anyway)",
-            ctx.adapter_name
-        )));
-    }
-    render_watched(plan, backend, control)
+    let opts = GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() };
+    GpuContext::shared_if(&opts, |info| {
+        if context::is_software(info) {
+            return Err(crate::error::Error::Gpu(format!(
+                "only a software adapter ({}) is available, slower than the CPU engine (-engine gpu uses it anyway)",
+                info.name
+            )));
+        }
+        Ok(())
+    })?;
+    render_controlled(plan, &opts, control)
 }
 
 fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<Rendered> {
