@@ -57,6 +57,17 @@ pub struct GpuContext {
     lost: Arc<AtomicBool>,
     /// held by one job at a time (see `exclusive`)
     gate: Mutex<()>,
+    /// buffers of finished jobs, one per role, for the next job to reuse (see `buffer`)
+    pool: Mutex<Vec<Pooled>>,
+    /// buffers allocated so far (not taken from the pool)
+    allocated: std::sync::atomic::AtomicUsize,
+}
+
+/// A device buffer kept between jobs: its role (label and usage) and the buffer.
+pub struct Pooled {
+    pub label: &'static str,
+    pub usage: wgpu::BufferUsages,
+    pub buffer: wgpu::Buffer,
 }
 
 static CONTEXTS: Mutex<Vec<(ContextKey, Arc<GpuContext>)>> = Mutex::new(Vec::new());
@@ -177,6 +188,8 @@ impl GpuContext {
             failures,
             lost,
             gate: Mutex::new(()),
+            pool: Mutex::new(Vec::new()),
+            allocated: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -232,6 +245,36 @@ impl GpuContext {
     pub fn keep_pipelines(&self) {
         if let Some(cache) = &self.pipeline_cache {
             cache.save();
+        }
+    }
+
+    /// A buffer of at least `size` bytes for this role: the one a previous job gave back when
+    /// it is large enough, else a new one. Jobs reuse the device's memory this way instead of
+    /// allocating (and on a real GPU, clearing) every buffer again.
+    pub fn buffer(&self, label: &'static str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = pool.iter().position(|p| p.label == label && p.usage == usage && p.buffer.size() >= size) {
+            return pool.swap_remove(i).buffer;
+        }
+        self.allocated.fetch_add(1, Ordering::Relaxed);
+        self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: size.max(4), usage, mapped_at_creation: false })
+    }
+
+    /// How many buffers jobs on this context have allocated rather than reused.
+    #[cfg(test)]
+    pub fn buffers_allocated(&self) -> usize {
+        self.allocated.load(Ordering::Relaxed)
+    }
+
+    /// Keeps `buffers` for later jobs (one per role: a larger one replaces a smaller).
+    pub fn give_back(&self, buffers: impl IntoIterator<Item = Pooled>) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        for b in buffers {
+            match pool.iter_mut().find(|p| p.label == b.label && p.usage == b.usage) {
+                Some(p) if p.buffer.size() < b.buffer.size() => *p = b,
+                Some(_) => {}
+                None => pool.push(b),
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! One render's device resources: the plan packed into buffers, and the tiled dispatches over
 //! a rectangle of pixels with their read-back.
 
-use super::context::GpuContext;
+use super::context::{GpuContext, Pooled};
 use super::layout::{
     GpuDispatch, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, NO_TRACE, Wide, lattice_words, overrides, padded_wide3, wide,
     wide3,
@@ -11,7 +11,6 @@ use crate::cli::raw::XtalShape;
 use crate::engine::plan::Plan;
 use crate::error::{Error, Result};
 use std::mem::size_of;
-use wgpu::util::DeviceExt;
 
 /// Threads per workgroup (WGSL `@workgroup_size`).
 const WORKGROUP: u32 = 256;
@@ -57,6 +56,8 @@ pub struct Job<'a> {
     output: wgpu::Buffer,
     trace: wgpu::Buffer,
     staging: wgpu::Buffer,
+    /// every buffer of the job, given back to the context's pool when the job ends
+    held: Vec<Pooled>,
     tile: usize,
     trace_slots: usize,
     fpixels: usize,
@@ -217,42 +218,81 @@ impl<'a> Job<'a> {
         let params = params(plan, precision, split)?;
         let pipeline = ctx.pipeline(ctx.fetch_for(plan.phisteps * plan.domains), &overrides(plan, trace_slots > 1))?;
         let tile = tile_pixels(plan, ctx, limit).min(Rect::roi(plan).pixels().max(1));
-        let storage = wgpu::BufferUsages::STORAGE;
-        let input = |label: &str, bytes: &[u8]| -> Result<wgpu::Buffer> {
+        let lattices = lattices(plan, precision);
+        let sources = sources(plan, precision);
+        let mask = mask_bits(plan);
+        let inputs: [(&'static str, &[u8]); 5] = [
+            ("lattice vectors", bytemuck::cast_slice(&lattices)),
+            ("sources", bytemuck::cast_slice(&sources)),
+            ("structure factors", bytemuck::cast_slice(&grid_lo)),
+            ("structure factors (second part)", bytemuck::cast_slice(&grid_hi)),
+            ("mask", bytemuck::cast_slice(&mask)),
+        ];
+        for (label, bytes) in inputs {
             if bytes.len() as u64 > limit {
                 return Err(Error::Gpu(format!("{label} needs {} bytes, more than one GPU storage binding ({limit})", bytes.len())));
             }
-            Ok(ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: bytes, usage: storage }))
-        };
-        let empty = |label: &str, bytes: usize, usage: wgpu::BufferUsages| {
-            ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: bytes as u64, usage, mapped_at_creation: false })
-        };
+        }
+        let (storage, upload, uniform) = (wgpu::BufferUsages::STORAGE, wgpu::BufferUsages::COPY_DST, wgpu::BufferUsages::UNIFORM);
+        let out_bytes = (tile * size_of::<GpuPixelOut>()) as u64;
+        let trace_bytes = (trace_slots * size_of::<GpuTraceSlot>()) as u64;
+        // in binding order (render.wgsl): parameters, dispatch, lattices, sources, grid ×2,
+        // mask, pixels, trace; then the read-back buffer
+        let mut roles: Vec<(&'static str, u64, wgpu::BufferUsages, Option<&[u8]>)> = vec![
+            ("parameters", size_of::<GpuParams>() as u64, uniform | upload, Some(bytemuck::bytes_of(&params))),
+            ("dispatch", size_of::<GpuDispatch>() as u64, uniform | upload, None),
+        ];
+        roles.extend(inputs.iter().map(|&(label, bytes)| (label, bytes.len() as u64, storage | upload, Some(bytes))));
+        roles.extend([
+            ("pixels", out_bytes, storage | wgpu::BufferUsages::COPY_SRC, None),
+            ("trace", trace_bytes, storage | wgpu::BufferUsages::COPY_SRC, None),
+            ("read-back", out_bytes.max(trace_bytes), wgpu::BufferUsages::MAP_READ | upload, None),
+        ]);
         ctx.checked("uploading the experiment", || {
-            let params = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("parameters"),
-                contents: bytemuck::bytes_of(&params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-            let lattices = input("lattice vectors", bytemuck::cast_slice(&lattices(plan, precision)))?;
-            let sources = input("sources", bytemuck::cast_slice(&sources(plan, precision)))?;
-            let grid_lo = input("structure factors", bytemuck::cast_slice(&grid_lo))?;
-            let grid_hi = input("structure factors", bytemuck::cast_slice(&grid_hi))?;
-            let mask = input("mask", bytemuck::cast_slice(&mask_bits(plan)))?;
-            let out_bytes = tile * size_of::<GpuPixelOut>();
-            let trace_bytes = trace_slots * size_of::<GpuTraceSlot>();
-            let dispatch = empty("dispatch", size_of::<GpuDispatch>(), wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
-            let output = empty("pixels", out_bytes, storage | wgpu::BufferUsages::COPY_SRC);
-            let trace = empty("trace", trace_bytes, storage | wgpu::BufferUsages::COPY_SRC);
-            let staging = empty("read-back", out_bytes.max(trace_bytes), wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
-            let buffers = [&params, &dispatch, &lattices, &sources, &grid_lo, &grid_hi, &mask, &output, &trace];
-            let entries: Vec<wgpu::BindGroupEntry> =
-                buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
+            let held: Vec<Pooled> = roles
+                .iter()
+                .map(|&(label, bytes, usage, contents)| {
+                    let buffer = ctx.buffer(label, bytes, usage);
+                    if let Some(data) = contents {
+                        ctx.queue.write_buffer(&buffer, 0, data);
+                    }
+                    Pooled { label, usage, buffer }
+                })
+                .collect();
+            let entries: Vec<wgpu::BindGroupEntry> = held[..9]
+                .iter()
+                .zip(&roles)
+                .enumerate()
+                .map(|(i, (pooled, role))| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    // the bytes this job uses: a reused buffer may be larger
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &pooled.buffer,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(role.1.max(4)),
+                    }),
+                })
+                .collect();
             let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("nanobragg"),
                 layout: &ctx.bind_group_layout,
                 entries: &entries,
             });
-            Ok(Job { ctx, pipeline, bind_group, dispatch, output, trace, staging, tile, trace_slots, fpixels: plan.fpixels, _exclusive: exclusive })
+            let buffer = |i: usize| held[i].buffer.clone();
+            Ok(Job {
+                ctx,
+                pipeline,
+                bind_group,
+                dispatch: buffer(1),
+                output: buffer(7),
+                trace: buffer(8),
+                staging: buffer(9),
+                held,
+                tile,
+                trace_slots,
+                fpixels: plan.fpixels,
+                _exclusive: exclusive,
+            })
         })
     }
 
@@ -327,5 +367,11 @@ impl<'a> Job<'a> {
             pass.dispatch_workgroups(job.count.div_ceil(WORKGROUP), 1, 1);
         }
         ctx.read_back(encoder, result, &self.staging, bytes as u64)
+    }
+}
+
+impl Drop for Job<'_> {
+    fn drop(&mut self) {
+        self.ctx.give_back(std::mem::take(&mut self.held));
     }
 }

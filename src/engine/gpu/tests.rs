@@ -249,3 +249,19 @@ fn chained_wide_operations_keep_their_low_parts() {
         }
     }
 }
+
+/// A second render of the same plan on one context allocates no buffer: every one comes back
+/// from the first job's pool (and the image is the same).
+#[test]
+fn later_jobs_reuse_the_buffers_of_earlier_ones() {
+    // a context of its own (plain fetch forced), so that no other test's jobs run on it
+    let opts = GpuOptions { precision: Some(Precision::DoubleFloat), fetch: Some(super::Fetch::Plain), ..GpuOptions::default() };
+    let Some(_) = context(Precision::DoubleFloat) else { return };
+    let ctx = GpuContext::shared(&opts).expect("a context with plain fetch");
+    let plan = tiny_plan();
+    let first = super::render_with(&plan, &opts).expect("first render");
+    let allocated = ctx.buffers_allocated();
+    let second = super::render_with(&plan, &opts).expect("second render");
+    assert_eq!(ctx.buffers_allocated(), allocated, "the second job allocated buffers");
+    assert_eq!(first.image, second.image);
+}
