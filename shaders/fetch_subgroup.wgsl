@@ -9,7 +9,8 @@
 // reaching sum_chunk together (render_invocation keeps control flow uniform).
 //
 // shader.rs repeats the block between `// per lane {` and `// }` for LANE = 0 … TERM_CHUNK − 1
-// (a broadcast's lane must be a constant).
+// (a broadcast's lane must be a constant). To keep those copies small this variant neither
+// interpolates F nor records a trace: such jobs get the plain variant (context.rs `fetch_for`).
 
 const TERM_CHUNK: u32 = 4u;
 
@@ -48,7 +49,8 @@ fn sum_chunk(acc_in: TermSum, t0: u32, terms: u32, first: bool, live: bool, s: W
             W3(subgroupBroadcast(mine_first.b.x, LANEu), subgroupBroadcast(mine_first.b.y, LANEu), subgroupBroadcast(mine_first.b.z, LANEu)),
             W3(subgroupBroadcast(mine_first.c.x, LANEu), subgroupBroadcast(mine_first.c.y, LANEu), subgroupBroadcast(mine_first.c.z, LANEu)),
         );
-        acc = add_term(acc, pick_lattice(regular, first_set, first), t0 + LANEu, live && t0 + LANEu < terms, s, k, weight, tracing);
+        let term = evaluate_term(pick_lattice(regular, first_set, first), s, live && t0 + LANEu < terms);
+        acc = accumulate(acc, term, nearest_f(term.m.h0), k, weight);
     }
     // }
     return acc;

@@ -415,32 +415,28 @@ struct TermSum {
     left_grid: bool,
 }
 
-/// Adds term `t` (φ step t / domains, domain t % domains) with lattice `lat`, unless `live`
-/// is false (past the last term, or a source dropped by -dmin): a kept term turns the sum I
-/// into (I + term)·k, exactly as the CPU engine's running sum.
-fn add_term(acc_in: TermSum, lat: Lattice, t: u32, live: bool, s: W3, k: f32, weight: f32, tracing: bool) -> TermSum {
-    var acc = acc_in;
+/// One term's Miller indices and lattice factor, and whether it adds anything: `live` is false
+/// past the last term or for a source dropped by -dmin, and a zero lattice factor adds nothing
+/// unless there is water (C skips the term).
+struct Term {
+    m: Miller,
+    lf: LatticeFactor,
+    kept: bool,
+}
+
+fn evaluate_term(lat: Lattice, s: W3, live: bool) -> Term {
     let m = miller(lat, s);
     let lf = lattice_factor(m);
-    let domain = t % params.domains;
-    let phi = t / params.domains;
-    if TRACE && tracing && live && domain == 0u {
-        trace_term(phi, lat, s, m, lf);
-    }
-    let kept = live && (lf.f != 0.0 || WATER);
-    var f_cell = nearest_f(m.h0);
-    if INTERPOLATE && acc.interpolate && kept {
-        let t = tricubic_f(m.h);
-        f_cell = select(f_cell, t.f, t.inside);
-        acc.left_grid = acc.left_grid || !t.inside;
-        acc.interpolate = t.inside || !ONE_SHOT;
-    }
-    if TRACE && tracing && t == 0u && kept {
-        trace_f(T_F_CELL, f_cell);
-    }
-    let term = f_cell * f_cell * lf.f * lf.f * weight;
-    acc.sum = select(acc.sum, (acc.sum + term) * k, kept);
-    acc.factor = select(acc.factor, acc.factor * k, kept);
+    return Term(m, lf, live && (lf.f != 0.0 || WATER));
+}
+
+/// Adds a term with structure factor `f_cell`: a kept term turns the sum I into (I + term)·k,
+/// exactly as the CPU engine's running sum.
+fn accumulate(acc_in: TermSum, term: Term, f_cell: f32, k: f32, weight: f32) -> TermSum {
+    var acc = acc_in;
+    let value = f_cell * f_cell * term.lf.f * term.lf.f * weight;
+    acc.sum = select(acc.sum, (acc.sum + value) * k, term.kept);
+    acc.factor = select(acc.factor, acc.factor * k, term.kept);
     return acc;
 }
 

@@ -70,7 +70,8 @@ fn golden_corpus_c_parity_double_float() {
 
 /// Each lattice-fetch variant on every case, whatever the automatic choice would be: the
 /// plain loads (what adapters without subgroups run), and the subgroup broadcast also where a
-/// case has fewer terms than one chunk (the chunk's tail lanes must add nothing). Skipped
+/// case has fewer terms than one chunk (the chunk's tail lanes must add nothing; cases with
+/// tricubic interpolation keep the plain variant, the only one that interpolates). Skipped
 /// with a notice on an adapter without subgroups.
 #[test]
 fn golden_corpus_c_parity_each_fetch() {

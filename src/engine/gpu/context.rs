@@ -5,6 +5,7 @@
 
 use super::cache::{DiskPipelineCache, cache_dir};
 use super::shader::{Fetch, Precision, SUBGROUP_CHUNK, kernel_source};
+use crate::engine::plan::{Interpolation, Plan};
 use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -126,10 +127,11 @@ impl GpuContext {
         if key.fetch == Some(Fetch::Subgroup) && !can_broadcast {
             return Err(Error::Gpu(format!("adapter {} has no subgroups of {SUBGROUP_CHUNK} or more invocations", info.name)));
         }
+        // the plain variant is always there: interpolating plans and traces need it
         let fetches: Vec<Fetch> = match key.fetch {
-            Some(f) => vec![f],
-            None if can_broadcast => vec![Fetch::Subgroup, Fetch::Plain],
-            None => vec![Fetch::Plain],
+            Some(Fetch::Plain) => vec![Fetch::Plain],
+            _ if can_broadcast => vec![Fetch::Subgroup, Fetch::Plain],
+            _ => vec![Fetch::Plain],
         };
         let mut features = if precision == Precision::F64 { wgpu::Features::SHADER_F64 } else { wgpu::Features::empty() };
         if fetches.contains(&Fetch::Subgroup) {
@@ -202,15 +204,21 @@ impl GpuContext {
         self.gate.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The fetch variant for a plan with `terms` φ × mosaic terms per (sub-pixel, source): the
-    /// subgroup broadcast pays off only from a whole chunk of terms on (it evaluates a chunk
-    /// at a time), and its larger kernel takes longer to compile.
-    pub fn fetch_for(&self, terms: usize) -> Fetch {
-        if let Some(f) = self.forced_fetch {
-            return f;
-        }
+    /// The fetch variant for `plan` (`tracing`: a trace job). The subgroup broadcast pays off
+    /// only from a whole chunk of φ × mosaic terms per (sub-pixel, source) on (it evaluates a
+    /// chunk at a time) and its larger kernel takes longer to compile; it does not interpolate
+    /// F or trace, so those jobs always get the plain variant, even when the subgroup one is
+    /// forced.
+    pub fn fetch_for(&self, plan: &Plan, tracing: bool) -> Fetch {
         let can_broadcast = self.modules.iter().any(|(f, _)| *f == Fetch::Subgroup);
-        if can_broadcast && terms >= SUBGROUP_CHUNK as usize { Fetch::Subgroup } else { Fetch::Plain }
+        if tracing || plan.interpolation != Interpolation::Nearest || !can_broadcast {
+            return Fetch::Plain;
+        }
+        match self.forced_fetch {
+            Some(f) => f,
+            None if plan.phisteps * plan.domains >= SUBGROUP_CHUNK as usize => Fetch::Subgroup,
+            None => Fetch::Plain,
+        }
     }
 
     /// The kernel in variant `fetch` specialised for these overridable constants (compiled on

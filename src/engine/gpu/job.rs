@@ -216,7 +216,8 @@ impl<'a> Job<'a> {
         let precision = ctx.precision;
         let (grid_lo, grid_hi, split) = grid_pieces(plan, limit)?;
         let params = params(plan, precision, split)?;
-        let pipeline = ctx.pipeline(ctx.fetch_for(plan.phisteps * plan.domains), &overrides(plan, trace_slots > 1))?;
+        let tracing = trace_slots > 1;
+        let pipeline = ctx.pipeline(ctx.fetch_for(plan, tracing), &overrides(plan, tracing))?;
         let tile = tile_pixels(plan, ctx, limit).min(Rect::roi(plan).pixels().max(1));
         let lattices = lattices(plan, precision);
         let sources = sources(plan, precision);
