@@ -98,7 +98,7 @@ fn probe(@builtin(global_invocation_id) gid: vec3<u32>) {
 /// h0 + j/N and points a hair either side of them.
 fn sincg_cases() -> Vec<(f64, f64)> {
     let mut cases = Vec::new();
-    for n in [2.0, 3.0, 5.0, 10.0, 29.0, 36.0, 47.0, 50.0] {
+    for n in [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 16.0, 29.0, 36.0, 47.0, 50.0] {
         for i in -5000..=5000 {
             cases.push((i as f64 * 0.01 + 0.00123, n));
         }
