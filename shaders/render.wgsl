@@ -174,8 +174,17 @@ var<private> job: Dispatch;
 
 // ---- trace ----
 
+// The trace buffer holds one block of T_* slots per (layer, sub-pixel), in visiting order, as
+// the CPU trace repeats its per-sub-pixel lines; the per-pixel closing values go to block 0.
+var<private> trace_block: u32;
+
+/// Slots per block (trace.rs `block_slots`).
+fn trace_block_slots() -> u32 {
+    return T_PHI_STEPS + 3u * params.phisteps;
+}
+
 fn trace_put(slot: u32, v: vec2<f32>) {
-    trace[slot] = TraceSlot(v.x, v.y, 1u);
+    trace[trace_block * trace_block_slots() + slot] = TraceSlot(v.x, v.y, 1u);
 }
 
 fn trace_w(slot: u32, v: W) {
@@ -510,14 +519,14 @@ fn render_pixel(fast: u32, slow: u32, pixel: u32, wanted: bool) -> PixelOut {
             if (THICK || OVERSAMPLE_THICK) && (st.capture == 0.0 || OVERSAMPLE_THICK) {
                 st.capture = capture_fraction(w3_f32(unit.dir), layer);
             }
-            let first_sub = tracing && sub == 0u && layer == 0u;
-            if first_sub {
+            if tracing {
+                trace_block = layer * os * os + sub;
                 trace_w3(T_PIXEL_POS, pos);
                 trace_w(T_R_DISTANCE, unit.len);
                 trace_f(T_OMEGA_FIRST, st.omega);
                 trace_w3(T_DIFFRACTED, unit.dir);
             }
-            sum_sources(&st, unit.dir, pixel, layer, sub, first_sub);
+            sum_sources(&st, unit.dir, pixel, layer, sub, tracing);
         }
     }
     var value = w_mul(params.scale, st.intensity);
@@ -531,6 +540,7 @@ fn render_pixel(fast: u32, slow: u32, pixel: u32, wanted: bool) -> PixelOut {
         value = w_mul(value, w(st.omega));
     }
     if tracing {
+        trace_block = 0u;
         trace_w(T_I_BEFORE_SCALING, st.intensity);
         trace_f(T_POLAR, st.polar);
         trace_f(T_CAPTURE, st.capture);

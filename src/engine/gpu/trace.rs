@@ -1,14 +1,24 @@
 //! Turning the kernel's trace slots into the CPU tracer's calls, in the CPU's order; a slot the
 //! kernel did not write (a term skipped by `-dmin` or by F_latt = 0) is not reported, as on
-//! the CPU. The kernel records the first sub-pixel and layer only, so with oversampling the GPU
-//! trace is shorter than the CPU's (which repeats the per-term lines for every sub-pixel).
+//! the CPU. The kernel writes one block of slots per (layer, sub-pixel), in visiting order,
+//! because the CPU (and C) repeat the per-sub-pixel lines for each; the closing per-pixel
+//! values are in block 0.
 
 use super::layout::{GpuTraceSlot, from_parts, slot};
 use crate::engine::cpu::Tracer;
 use crate::engine::plan::Plan;
 
-pub fn slots(plan: &Plan) -> usize {
+/// Slots of one (layer, sub-pixel) block (WGSL `trace_block_slots`).
+fn block_slots(plan: &Plan) -> usize {
     slot::PHI_STEPS + 3 * plan.phisteps
+}
+
+fn blocks(plan: &Plan) -> usize {
+    plan.thicksteps.max(1) * plan.oversample * plan.oversample
+}
+
+pub fn slots(plan: &Plan) -> usize {
+    blocks(plan) * block_slots(plan)
 }
 
 struct Slots<'a>(&'a [GpuTraceSlot]);
@@ -37,7 +47,21 @@ impl Slots<'_> {
 }
 
 pub fn emit(plan: &Plan, raw: &[GpuTraceSlot], t: &mut dyn Tracer) {
-    let s = Slots(raw);
+    for block in raw.chunks(block_slots(plan)) {
+        emit_sub_pixel(plan, &Slots(block), t);
+    }
+    let s = Slots(&raw[..block_slots(plan)]);
+    s.value(t, "I_before_scaling", slot::I_BEFORE_SCALING);
+    t.value("steps", plan.steps as f64);
+    s.value(t, "capture_fraction", slot::CAPTURE);
+    s.value(t, "polar", slot::POLAR);
+    s.value(t, "omega_pixel", slot::OMEGA);
+    s.value(t, "I_pixel_final", slot::I_FINAL);
+}
+
+/// The lines of one (layer, sub-pixel): position, solid angle, direction, then the first
+/// source's terms.
+fn emit_sub_pixel(plan: &Plan, s: &Slots, t: &mut dyn Tracer) {
     s.vector(t, "pixel_pos_meters", slot::PIXEL_POS);
     s.value(t, "R_distance_meters", slot::R_DISTANCE);
     s.value(t, "omega_pixel_sr", slot::OMEGA_FIRST);
@@ -58,10 +82,4 @@ pub fn emit(plan: &Plan, raw: &[GpuTraceSlot], t: &mut dyn Tracer) {
             s.value(t, "F_cell", slot::F_CELL);
         }
     }
-    s.value(t, "I_before_scaling", slot::I_BEFORE_SCALING);
-    t.value("steps", plan.steps as f64);
-    s.value(t, "capture_fraction", slot::CAPTURE);
-    s.value(t, "polar", slot::POLAR);
-    s.value(t, "omega_pixel", slot::OMEGA);
-    s.value(t, "I_pixel_final", slot::I_FINAL);
 }
