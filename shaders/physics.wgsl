@@ -171,7 +171,8 @@ fn sincg_product(hs: Split, n: f32) -> f32 {
 }
 
 /// The grating factor of one axis for N > 1; with N a pipeline constant only one method is
-/// compiled.
+/// compiled. (The CPU engine, in f64, uses the Chebyshev recurrence up to N = 16 and the same
+/// sine quotient above: cpu.rs `grating`.)
 fn grating_factor(hs: Split, n: f32) -> f32 {
     if n <= PRODUCT_MAX_N {
         return sincg_product(hs, n);

@@ -250,7 +250,9 @@ fn capture_fraction(diffracted: vec3<f32>, layer: u32) -> f32 {
     return exp(-f32(layer) * depth) - exp(-f32(layer + 1u) * depth);
 }
 
-/// Scattering vector (m⁻¹) for a diffracted unit vector and a source.
+/// Scattering vector (m⁻¹) for a diffracted unit vector and a source, (d − i)·(1/λ): one
+/// division instead of three (the CPU divides by λ as C does; the results differ in the last
+/// bit).
 fn scattering(diffracted: W3, src: Source) -> W3 {
     let inv_lambda = w_div(w(1.0), src.lambda);
     return W3(

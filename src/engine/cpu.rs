@@ -689,7 +689,10 @@ fn alternate_sign<const L: usize>(v: &mut [f64; L], h0: &[f64; L]) {
 
 /// Up to this N the grating factor comes from [`grating_recurrence`]: N − 2 multiply-adds
 /// beat a second sine polynomial and a division, and the recurrence's rounding error
-/// (about N²/6 units in the last place of N) stays below 1e-14.
+/// (about N²/6 units in the last place of N) stays below 1e-14. The GPU kernel computes the
+/// same factor in f32, where this recurrence loses ~N³ ulps of cos πδ at the peak: there it
+/// is the product over the zeros of U_{N−1} for N ≤ 8 and the same sine quotient above
+/// (physics.wgsl `grating_factor`).
 const RECURRENCE_MAX_N: f64 = 16.0;
 
 /// The grating factor of one axis for every lane as (−1)^((N−1)·h0) · U_{N−1}(cos πδ),

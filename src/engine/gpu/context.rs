@@ -25,6 +25,13 @@ pub struct GpuOptions {
     pub binding_limit: Option<u64>,
 }
 
+impl GpuOptions {
+    /// Defaults except for the backend (`-backend`).
+    pub fn for_backend(backend: Option<&str>) -> GpuOptions {
+        GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct ContextKey {
     backends: wgpu::Backends,
@@ -40,18 +47,20 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub bind_group_layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
-    /// the kernel in each lattice-fetch variant this context may use
-    modules: Vec<(Fetch, wgpu::ShaderModule)>,
+    /// the lattice-fetch variants this context may use
+    fetches: Vec<Fetch>,
+    /// the kernel in each variant used so far (compiled on first use: a run needs one)
+    modules: Mutex<Vec<(Fetch, wgpu::ShaderModule)>>,
     /// one specialisation of the kernel per fetch variant and set of overridable constants
     pipelines: Mutex<Vec<((Fetch, Constants), wgpu::ComputePipeline)>>,
     /// the driver's compiled pipelines, kept on disk between runs where the adapter allows
     pipeline_cache: Option<DiskPipelineCache>,
+    /// a pipeline was compiled since the pipeline cache was last saved
+    unsaved_pipelines: AtomicBool,
     pub precision: Precision,
     /// the fetch variant forced by `GpuOptions::fetch`
     forced_fetch: Option<Fetch>,
     pub limits: wgpu::Limits,
-    pub adapter_name: String,
-    pub backend_name: String,
     info: wgpu::AdapterInfo,
     /// uncaptured errors and device loss reported by wgpu's callbacks
     failures: Arc<Mutex<Vec<String>>>,
@@ -162,10 +171,6 @@ impl GpuContext {
             flag.store(true, Ordering::SeqCst);
             sink.lock().unwrap_or_else(|p| p.into_inner()).push(format!("device lost ({reason:?}): {message}"));
         });
-        let mut modules = Vec::new();
-        for fetch in fetches {
-            modules.push((fetch, compile_kernel(&device, precision, fetch).await?));
-        }
         let pipeline_cache = if keep_pipelines { DiskPipelineCache::open(&device, &info) } else { None };
         let bind_group_layout = bind_group_layout(&device);
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -178,14 +183,14 @@ impl GpuContext {
             queue,
             bind_group_layout,
             pipeline_layout,
-            modules,
+            fetches,
+            modules: Mutex::new(Vec::new()),
             pipelines: Mutex::new(Vec::new()),
             pipeline_cache,
+            unsaved_pipelines: AtomicBool::new(false),
             precision,
             forced_fetch: key.fetch,
             limits,
-            adapter_name: info.name.clone(),
-            backend_name: format!("{:?}", info.backend),
             info,
             failures,
             lost,
@@ -210,7 +215,7 @@ impl GpuContext {
     /// F or trace, so those jobs always get the plain variant, even when the subgroup one is
     /// forced.
     pub fn fetch_for(&self, plan: &Plan, tracing: bool) -> Fetch {
-        let can_broadcast = self.modules.iter().any(|(f, _)| *f == Fetch::Subgroup);
+        let can_broadcast = self.fetches.contains(&Fetch::Subgroup);
         if tracing || plan.interpolation != Interpolation::Nearest || !can_broadcast {
             return Fetch::Plain;
         }
@@ -228,30 +233,54 @@ impl GpuContext {
         if let Some((_, p)) = cache.iter().find(|((f, k), _)| *f == fetch && k == constants) {
             return Ok(p.clone());
         }
-        let Some((_, module)) = self.modules.iter().find(|(f, _)| *f == fetch) else {
-            return Err(Error::Gpu(format!("the {} kernel is not available on {}", fetch.name(), self.adapter_name)));
-        };
+        let module = self.module(fetch)?;
         let pipeline = self.checked("building the render pipeline", || {
             Ok(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some("nanobragg render"),
                 layout: Some(&self.pipeline_layout),
-                module,
+                module: &module,
                 entry_point: Some("render"),
                 compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
                 cache: self.pipeline_cache.as_ref().map(DiskPipelineCache::cache),
             }))
         })?;
         cache.push(((fetch, constants.to_vec()), pipeline.clone()));
+        self.unsaved_pipelines.store(true, Ordering::SeqCst);
         Ok(pipeline)
+    }
+
+    /// The kernel in variant `fetch`, compiled on first use.
+    fn module(&self, fetch: Fetch) -> Result<wgpu::ShaderModule> {
+        if !self.fetches.contains(&fetch) {
+            return Err(Error::Gpu(format!("the {} kernel is not available on {}", fetch.name(), self.info.name)));
+        }
+        let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, m)) = modules.iter().find(|(f, _)| *f == fetch) {
+            return Ok(m.clone());
+        }
+        let module = pollster::block_on(compile_kernel(&self.device, self.precision, fetch))?;
+        modules.push((fetch, module.clone()));
+        Ok(module)
+    }
+
+    pub fn adapter_name(&self) -> &str {
+        &self.info.name
+    }
+
+    pub fn backend_name(&self) -> String {
+        format!("{:?}", self.info.backend)
     }
 
     pub fn keeps_pipelines(&self) -> bool {
         self.pipeline_cache.is_some()
     }
 
-    /// Stores newly compiled pipelines for later runs (a no-op without a pipeline cache).
+    /// Stores newly compiled pipelines for later runs (a no-op without a pipeline cache or
+    /// when no pipeline was compiled since the last save).
     pub fn keep_pipelines(&self) {
-        if let Some(cache) = &self.pipeline_cache {
+        if let Some(cache) = &self.pipeline_cache
+            && self.unsaved_pipelines.swap(false, Ordering::SeqCst)
+        {
             cache.save();
         }
     }
@@ -307,7 +336,7 @@ impl GpuContext {
             all
         };
         if !caught.is_empty() {
-            return Err(Error::Gpu(format!("{what} failed on {}: {}", self.adapter_name, caught.join("; "))));
+            return Err(Error::Gpu(format!("{what} failed on {}: {}", self.info.name, caught.join("; "))));
         }
         result
     }

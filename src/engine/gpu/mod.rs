@@ -26,7 +26,7 @@ use job::{Job, Rect};
 
 /// Render `plan` on the adapter `backend` selects (`None`/`auto`: any, `WGPU_BACKEND` honoured).
 pub fn render(plan: &Plan, backend: Option<&str>) -> Result<Rendered> {
-    render_with(plan, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() })
+    render_with(plan, &GpuOptions::for_backend(backend))
 }
 
 pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
@@ -36,20 +36,20 @@ pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
 /// `render` that reports finished rows to `control` and stops at its cancel flag (checked as
 /// each tile's pixels come back).
 pub fn render_watched(plan: &Plan, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
-    render_controlled(plan, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() }, control)
+    render_controlled(plan, &GpuOptions::for_backend(backend), control)
 }
 
 /// Whether the adapter `backend` selects gets a pipeline cache kept on disk (it offers
 /// `PIPELINE_CACHE` and the cache is not turned off; see `cache`).
 pub fn adapter_keeps_pipelines(backend: Option<&str>) -> Result<bool> {
-    Ok(GpuContext::shared(&GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() })?.keeps_pipelines())
+    Ok(GpuContext::shared(&GpuOptions::for_backend(backend))?.keeps_pipelines())
 }
 
 /// `-engine auto`: render on a hardware adapter only. A software adapter (lavapipe/llvmpipe,
 /// WARP) runs on the same CPU cores as the CPU engine and much slower (docs/performance.md),
 /// so auto declines it; `-engine gpu` still uses it.
 pub fn render_if_hardware(plan: &Plan, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
-    let opts = GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() };
+    let opts = GpuOptions::for_backend(backend);
     GpuContext::shared_if(&opts, |info| {
         if context::is_software(info) {
             return Err(crate::error::Error::Gpu(format!(
@@ -102,14 +102,14 @@ fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl) ->
         image,
         stats,
         interpolation_switched_at: switched_at,
-        engine: EngineUsed::Gpu { adapter: ctx.adapter_name.clone(), backend: format!("{}, {}", ctx.backend_name, ctx.precision.name()) },
+        engine: EngineUsed::Gpu { adapter: ctx.adapter_name().to_string(), backend: format!("{}, {}", ctx.backend_name(), ctx.precision.name()) },
     })
 }
 
 /// `-trace_pixel` on the GPU: renders the one pixel with a debug buffer and reports the same
 /// named quantities, in the same order, as the CPU engine's tracer.
 pub fn trace_pixel(plan: &Plan, fast: usize, slow: usize, backend: Option<&str>, tracer: &mut dyn Tracer) -> Result<()> {
-    trace_pixel_with(plan, fast, slow, &GpuOptions { backend: backend.map(str::to_string), ..GpuOptions::default() }, tracer)
+    trace_pixel_with(plan, fast, slow, &GpuOptions::for_backend(backend), tracer)
 }
 
 pub fn trace_pixel_with(plan: &Plan, fast: usize, slow: usize, opts: &GpuOptions, tracer: &mut dyn Tracer) -> Result<()> {
