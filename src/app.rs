@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{SmvHeader, encode_smv};
 use crate::io::{fdump, pgm, png, rawfloat, write_atomic_all};
-use crate::model::{Experiment, FDUMP_FILE, resolve};
+use crate::model::{Experiment, resolve};
 use crate::progress::{self, ProgressDisplay, RenderControl};
 use crate::rng;
 use std::fs::OpenOptions;
@@ -64,13 +64,22 @@ fn render_with_progress(exp: &Experiment, plan: &Plan, raw: &RawArgs, control: &
 }
 
 /// nanoBragg.c caches the structure factors of every `-hkl` run in ./Fdump.bin; written after
-/// the outputs, so a failed or interrupted run leaves no cache behind. Failing to write it is
-/// not fatal (the images are done).
+/// the outputs, so a failed or interrupted run leaves no cache behind, and atomically, so a
+/// reader never sees half a cache. Not written with `-nofdump`, when `-hkl` already names the
+/// cache, or when the cache's path is another input (C would replace that input with the
+/// binary cache). Failing to write it is not fatal (the images are done).
 fn write_structure_factor_cache(raw: &RawArgs, exp: &Experiment) {
-    if let (Some(_), Some(sf)) = (&raw.hkl, &exp.crystal.structure_factors)
-        && let Err(e) = fdump::write_fdump(Path::new(FDUMP_FILE), sf)
-    {
-        log::warn!("unable to write dump file {FDUMP_FILE}: {e}");
+    let (Some(hkl), Some(sf)) = (&raw.hkl, &exp.crystal.structure_factors) else { return };
+    if !raw.write_fdump || same_file(hkl, &raw.fdump) {
+        return;
+    }
+    let cache = raw.fdump.display();
+    if let Some((what, _)) = typed_inputs(raw).iter().find(|(_, p)| same_file(p, &raw.fdump)) {
+        log::warn!("not writing the structure-factor cache {cache}: it is {what}");
+        return;
+    }
+    if let Err(e) = fdump::write_fdump(&raw.fdump, sf) {
+        log::warn!("unable to write dump file {cache}: {e}");
     }
 }
 
@@ -90,14 +99,22 @@ fn outputs_of(raw: &RawArgs) -> Vec<(&'static str, PathBuf)> {
     outputs
 }
 
-/// Every file the run reads, described for a refusal message; ./Fdump.bin is always among
-/// them (read when -hkl is absent, rewritten when it is given).
+/// Every file the run reads, described for a refusal message; the structure-factor cache is
+/// among them whenever the run may read it (c-parity without -hkl) or write it (-hkl).
 fn inputs_of(raw: &RawArgs) -> Vec<(String, &Path)> {
-    let typed = [("-hkl", &raw.hkl), ("-mat", &raw.mat), ("-img", &raw.img), ("-mask", &raw.mask), ("-sourcefile", &raw.sourcefile), ("-stol", &raw.stolfile)];
-    let mut inputs: Vec<(String, &Path)> =
-        typed.into_iter().filter_map(|(flag, p)| p.as_deref().map(|p| (format!("the {flag} input"), p))).collect();
-    inputs.push((format!("{FDUMP_FILE}, the structure-factor cache"), Path::new(FDUMP_FILE)));
+    let mut inputs = typed_inputs(raw);
+    let cache_read = raw.hkl.is_none() && raw.mode == crate::cli::raw::Mode::CParity;
+    let cache_written = raw.hkl.is_some() && raw.write_fdump;
+    if cache_read || cache_written {
+        inputs.push((format!("{}, the structure-factor cache", raw.fdump.display()), raw.fdump.as_path()));
+    }
     inputs
+}
+
+/// The input files named on the command line (or read from it: -img, -mask headers).
+fn typed_inputs(raw: &RawArgs) -> Vec<(String, &Path)> {
+    let typed = [("-hkl", &raw.hkl), ("-mat", &raw.mat), ("-img", &raw.img), ("-mask", &raw.mask), ("-sourcefile", &raw.sourcefile), ("-stol", &raw.stolfile)];
+    typed.into_iter().filter_map(|(flag, p)| p.as_deref().map(|p| (format!("the {flag} input"), p))).collect()
 }
 
 /// Every output must be a distinct file, not one of the inputs, not a directory, and in a

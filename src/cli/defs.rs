@@ -165,8 +165,18 @@ pub static FLAGS: &[Flag] = &[
     flag!("-N", [], [E("-N")], Fixed(1), "<cells>", "unit cells along a, b and c",
         |r, v, _| { let n = positive_count("-N", v[0])? as f64; r.na = n; r.nb = n; r.nc = n; Ok(()) }, stop),
     flag!("-cell", [], [S("-cell")], Arity::UpTo6, "<a b c alpha beta gamma>",
-        "unit cell in Å and degrees (alternative to -mat; missing b, c copy a, missing angles are 90)",
-        |r, v, _| {
+        "unit cell in Å and degrees (alternative to -mat; with -c_parity fewer values are taken as C does: missing b, c copy a, missing angles are 90)",
+        |r, v, ctx| {
+            // C fills a short -cell silently (b, c = a; angles 90°), so a typo renders another
+            // crystal; the default mode asks for all six
+            if v.len() < 6 {
+                let typed = v.join(" ");
+                match ctx.mode {
+                    Mode::Default => return Err(Error::Usage(format!(
+                        "-cell expects 6 values (a b c alpha beta gamma), got {} ('{typed}')", v.len()))),
+                    Mode::CParity => log::warn!("-cell {typed}: {} of 6 values; as nanoBragg.c, missing lengths copy a and missing angles are 90 degrees", v.len()),
+                }
+            }
             r.user_cell = true;
             for (i, s) in v.iter().enumerate() {
                 let x = number("-cell", s)?;
@@ -386,7 +396,7 @@ pub static FLAGS: &[Flag] = &[
     // ---- input files
     flag!("-mat", ["-matrix"], [S("-mat")], Fixed(1), "<file>", "MOSFLM orientation matrix (reciprocal cell × λ)",
         |r, v, _| { r.mat = Some(v[0].into()); Ok(()) }),
-    flag!("-hkl", [], [S("-hkl")], Fixed(1), "<file>", "structure factors: h k l F per line (also writes ./Fdump.bin)",
+    flag!("-hkl", [], [S("-hkl")], Fixed(1), "<file>", "structure factors: h k l F per line, or an Fdump.bin cache (also writes ./Fdump.bin)",
         |r, v, _| { r.hkl = Some(v[0].into()); Ok(()) }),
     flag!("-default_F", [], [S("-default_F")], Fixed(1), "<F>", "structure factor for unlisted reflections (default 0)",
         |r, v, _| { r.default_f = number("-default_F", v[0])?; Ok(()) }),
@@ -463,6 +473,8 @@ pub static FLAGS: &[Flag] = &[
     flag!("-vdiv", [], [], Fixed(1), "<value>", "ignored, as in nanoBragg.c (use -vdivrange)",
         |_, _, _| { log::warn!("-vdiv is ignored, as nanoBragg.c does; use -vdivrange"); Ok(()) }),
     // ---- nanobragg's own flags
+    flag!("-nofdump", [], [], Fixed(0), "", "do not write the ./Fdump.bin structure-factor cache after an -hkl run",
+        |r, _, _| { r.write_fdump = false; Ok(()) }),
     flag!("-c_parity", ["--c-parity"], [], Fixed(0), "", "reproduce nanoBragg.c exactly, verified defects included (see docs/behaviours.md)",
         |_, _, _| Ok(())),
     flag!("-engine", ["--engine"], [], Fixed(1), "<cpu|gpu|auto>", "rendering engine (default auto: a hardware GPU when one exists, else the CPU)",

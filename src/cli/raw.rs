@@ -5,6 +5,9 @@
 use crate::io::colormap::Colormap;
 use std::path::PathBuf;
 
+/// The cache nanoBragg.c writes after every `-hkl` run, relative to the working directory.
+pub const DEFAULT_FDUMP: &str = "Fdump.bin";
+
 /// Behaviour switch: the default fixes the verified C defects; `CParity` reproduces them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -79,6 +82,11 @@ pub struct RawArgs {
     pub mask_size: (usize, usize),
     pub sourcefile: Option<PathBuf>,
     pub stolfile: Option<PathBuf>,
+    /// where the structure-factor cache lives (C: always ./Fdump.bin); a field, not a
+    /// constant, so that callers and tests choose the directory instead of the process's cwd
+    pub fdump: PathBuf,
+    /// write the cache after an `-hkl` run (C always does; `-nofdump` turns it off)
+    pub write_fdump: bool,
 
     // output files
     pub floatfile: PathBuf,
@@ -212,6 +220,8 @@ impl RawArgs {
             mask_size: (0, 0),
             sourcefile: None,
             stolfile: None,
+            fdump: DEFAULT_FDUMP.into(),
+            write_fdump: true,
             floatfile: "floatimage.bin".into(),
             intfile: "intimage.img".into(),
             pgmfile: "image.pgm".into(),

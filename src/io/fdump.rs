@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use std::path::Path;
 
 /// Largest cache read: the header and the largest grid `MAX_GRID_CELLS` allows.
-const MAX_FILE_BYTES: u64 = MAX_HEADER_BYTES as u64 + 8 * super::hkl::MAX_GRID_CELLS as u64;
+pub(crate) const MAX_FILE_BYTES: u64 = MAX_HEADER_BYTES as u64 + 8 * super::hkl::MAX_GRID_CELLS as u64;
 
 /// Spare slots per dimension in the file.
 const PAD: i64 = 1;
@@ -82,6 +82,16 @@ pub fn parse_fdump(path: &Path, bytes: &[u8]) -> Result<StructureFactors> {
         );
         return Err(Error::parse(path, "data", msg));
     }
+    if data.len() > needed {
+        // C writes exactly the header's grid; more bytes mean the header belongs to another
+        // table (or the file was appended to), and reading any prefix would be a guess
+        let msg = format!(
+            "the header does not match the data: {} needs {needed} bytes of data after the header, found {}",
+            ranges.describe(),
+            data.len()
+        );
+        return Err(Error::parse(path, "data", msg));
+    }
     let (hc, kc, lc) = ranges.counts();
     let mut values = Vec::with_capacity(hc * kc * lc);
     let mut doubles = data[..needed].chunks_exact(8).map(le_f64);
@@ -90,12 +100,34 @@ pub fn parse_fdump(path: &Path, bytes: &[u8]) -> Result<StructureFactors> {
             for l in 0..=lc {
                 let value = doubles.next().unwrap_or(0.0);
                 if h < hc && k < kc && l < lc {
+                    if !value.is_finite() {
+                        // a NaN or infinite F renders a NaN image; no HKL file can produce one
+                        let (hi, ki, li) = (ranges.h.0 as i64 + h as i64, ranges.k.0 as i64 + k as i64, ranges.l.0 as i64 + l as i64);
+                        let msg = format!("F({hi} {ki} {li}) = {value} is not a finite number (a damaged or foreign cache)");
+                        return Err(Error::parse(path, "data", msg));
+                    }
                     values.push(value);
                 }
             }
         }
     }
     Ok(ranges.with_values(values))
+}
+
+/// Whether `bytes` start like a structure-factor cache (six integers, a newline and a form
+/// feed), so that `-hkl` can take a cache by its content whatever its name. HKL text never
+/// holds a form feed, and a cache's header is all ASCII digits, signs and blanks.
+pub fn looks_like_fdump(bytes: &[u8]) -> bool {
+    let window = &bytes[..bytes.len().min(MAX_HEADER_BYTES)];
+    match window.iter().position(|&b| b == 0x0c) {
+        Some(ff) => {
+            let head = &window[..ff];
+            head.ends_with(b"\n")
+                && head.iter().all(|&b| b.is_ascii_digit() || b == b'-' || b == b'+' || b.is_ascii_whitespace())
+                && head.split(|b| b.is_ascii_whitespace()).filter(|t| !t.is_empty()).count() == 6
+        }
+        None => false,
+    }
 }
 
 fn le_f64(chunk: &[u8]) -> f64 {

@@ -135,7 +135,49 @@ struct Entry {
     f: f64,
 }
 
-/// Reads an HKL file into a dense grid spanning the listed indices; cells not listed get
+/// Bytes looked at before the rest of an `-hkl` file is read: enough to recognise a cache
+/// header or binary data, so that a device such as /dev/zero is refused at once instead of
+/// after MAX_FILE_BYTES.
+const PROBE_BYTES: u64 = 64 << 10;
+
+/// What `-hkl` named: the grid, the reflections it listed (every cell of a cache), and
+/// whether the file was a structure-factor cache rather than HKL text.
+pub struct HklInput {
+    pub grid: StructureFactors,
+    pub reflections: usize,
+    pub from_cache: bool,
+}
+
+/// Reads the `-hkl` file: a structure-factor cache (Fdump.bin layout, recognised by its
+/// content whatever its name) or HKL text.
+pub fn read_hkl_or_cache(path: &Path, default_f: f64) -> Result<HklInput> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut bytes = Vec::new();
+    (&mut reader).take(PROBE_BYTES).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    let from_cache = super::fdump::looks_like_fdump(&bytes);
+    let limit = if from_cache { super::fdump::MAX_FILE_BYTES } else { MAX_FILE_BYTES };
+    if !from_cache {
+        check_text(path, &bytes)?;
+    }
+    if bytes.len() as u64 == PROBE_BYTES {
+        reader.take(limit.saturating_add(1) - PROBE_BYTES).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    }
+    if bytes.len() as u64 > limit {
+        let msg = format!("larger than {}, the limit for this kind of file", crate::limits::human_bytes(limit as f64));
+        return Err(Error::parse(path, "file size", msg));
+    }
+    if from_cache {
+        let grid = super::fdump::parse_fdump(path, &bytes)?;
+        let (h, k, l) = grid.counts();
+        return Ok(HklInput { grid, reflections: h * k * l, from_cache });
+    }
+    let (grid, reflections) = parse_hkl(path, &bytes, default_f)?;
+    Ok(HklInput { grid, reflections, from_cache })
+}
+
+/// Reads an HKL text file into a dense grid spanning the listed indices; cells not listed get
 /// `default_f`, and a reflection listed twice keeps its last value (as the C fill loop does).
 /// Returns the grid and the number of reflections read.
 pub fn read_hkl(path: &Path, default_f: f64) -> Result<(StructureFactors, usize)> {
@@ -143,11 +185,30 @@ pub fn read_hkl(path: &Path, default_f: f64) -> Result<(StructureFactors, usize)
     parse_hkl(path, &bytes, default_f)
 }
 
+/// HKL text holds no NUL byte; a file that does is binary (an image, /dev/zero, a compressed
+/// file), refused at the line where the binary data start.
+fn check_text(path: &Path, bytes: &[u8]) -> Result<()> {
+    match bytes.iter().position(|&b| b == 0) {
+        Some(at) => {
+            let line = text_lines(&String::from_utf8_lossy(&bytes[..at])).count().max(1);
+            Err(Error::parse(path, format!("line {line}"), "binary data (a NUL byte), not HKL text"))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Lines ended by LF, CR LF or a lone CR (old Mac files): C's `fscanf` treats every one of
+/// them as white space, so a CR-only file is as readable as any other.
+fn text_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n').flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'))
+}
+
 /// `read_hkl` on bytes already in memory; `path` only names them in error messages.
 pub fn parse_hkl(path: &Path, bytes: &[u8], default_f: f64) -> Result<(StructureFactors, usize)> {
+    check_text(path, bytes)?;
     let text = String::from_utf8_lossy(bytes);
     let mut entries = Vec::new();
-    for (number, line) in text.lines().enumerate() {
+    for (number, line) in text_lines(&text).enumerate() {
         if let Some(entry) = parse_line(line)
             .map_err(|msg| Error::parse(path, format!("line {}", number + 1), msg))?
         {
@@ -177,6 +238,15 @@ pub fn parse_hkl(path: &Path, bytes: &[u8], default_f: f64) -> Result<(Structure
 /// `None` for blank and comment-only lines.
 fn parse_line(line: &str) -> std::result::Result<Option<Entry>, String> {
     let content = line.split('#').next().unwrap_or("");
+    let words: Vec<&str> = content.split_whitespace().collect();
+    // `1 2 3 2,5`: a comma inside a number of a blank-separated line is a decimal comma, which
+    // would silently read as F = 2 and an extra column 5; comma-separated lines (`1,2,3,2.5`
+    // or `1, 2, 3, 2.5`) stay accepted
+    if words.len() > 1
+        && let Some(w) = words.iter().find(|w| w.as_bytes().windows(3).any(|t| t[0].is_ascii_digit() && t[1] == b',' && t[2].is_ascii_digit()))
+    {
+        return Err(format!("`{w}` looks like a decimal comma; write numbers with a decimal point"));
+    }
     let tokens: Vec<&str> = content
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|t| !t.is_empty())

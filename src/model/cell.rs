@@ -24,7 +24,7 @@ pub struct Lattice {
 /// Reciprocal vectors of a cell given by lengths (Å) and angles (radians), in the standard
 /// setting with a* along x; also returns the cell volume. A cell without volume (angles that
 /// close no parallelepiped) is refused: every later quantity would be infinite.
-fn reciprocal_from_cell(p: [f64; 6]) -> Result<([V3; 3], f64)> {
+fn reciprocal_from_cell(p: [f64; 6], mode: Mode) -> Result<([V3; 3], f64)> {
     let [a, mut b, mut c, mut alpha, mut beta, mut gamma] = p;
     if b <= 0.0 { b = a; }
     if c <= 0.0 { c = a; }
@@ -57,10 +57,19 @@ fn reciprocal_from_cell(p: [f64; 6]) -> Result<([V3; 3], f64)> {
     let cos_gamma_star = clamp_cos((alpha.cos() * beta.cos() - gamma.cos()) / (alpha.sin() * beta.sin()));
     let a_star = [a_star_len, 0.0, 0.0];
     let b_star = [b_star_len * cos_gamma_star, b_star_len * sin_gamma_star, 0.0];
+    // With a* along x and b* in the xy plane, the real axis c is perpendicular to both, i.e.
+    // along z, and c·c* = 1 makes c*_z = 1/c exactly. C computes it as c*·V/(a·b·c·sin γ*),
+    // which equals sin γ/(c·sin γ*): right only when γ = γ* (e.g. orthogonal cells), so an
+    // oblique cell comes out with angles up to ~0.05° off and a·a* ≈ 1.0002 (70 80 90 75 85
+    // 95). c-parity keeps C's value (the golden triclinic cases depend on it).
+    let c_star_z = match mode {
+        Mode::CParity => c_star_len * v_cell / (a * b * c * sin_gamma_star),
+        Mode::Default => 1.0 / c,
+    };
     let c_star = [
         c_star_len * cos_beta_star,
         c_star_len * (cos_alpha_star - cos_beta_star * cos_gamma_star) / sin_gamma_star,
-        c_star_len * v_cell / (a * b * c * sin_gamma_star),
+        c_star_z,
     ];
     Ok(([a_star, b_star, c_star], v_cell))
 }
@@ -92,7 +101,7 @@ pub fn build_lattice(r: &RawArgs, lambda0: f64) -> Result<Lattice> {
     let mut user_v_cell = 0.0;
     let mut stars = [[0.0; 3]; 3];
     if r.user_cell {
-        (stars, user_v_cell) = reciprocal_from_cell(r.cell)?;
+        (stars, user_v_cell) = reciprocal_from_cell(r.cell, r.mode)?;
     }
     if let Some(path) = &r.mat {
         // MOSFLM matrices carry the wavelength: divide it out with the λ known now
@@ -171,24 +180,67 @@ mod tests {
         assert!((dot(l.a_star, scale(l.a, 1e10)) - 1.0).abs() < 1e-12);
     }
 
-    #[test]
-    fn triclinic_cell_keeps_typed_lengths_and_angles() {
-        let mut r = RawArgs::c_initial(Mode::Default, -1);
+    fn triclinic(mode: Mode) -> Lattice {
+        let mut r = RawArgs::c_initial(mode, -1);
         r.user_cell = true;
         r.cell = [70.0, 80.0, 90.0, 75f64.to_radians(), 85f64.to_radians(), 95f64.to_radians()];
         r.misset = Misset::Angles([0.1, 0.2, 0.3]);
-        let l = build_lattice(&r, 1e-10).unwrap();
+        build_lattice(&r, 1e-10).unwrap()
+    }
+
+    /// a_i · b*_j for the real axes (Å) and the reciprocal ones (Å⁻¹).
+    fn metric(l: &Lattice) -> [[f64; 3]; 3] {
+        let real = [l.a, l.b, l.c].map(|v| scale(v, 1e10));
+        let recip = [l.a_star, l.b_star, l.c_star];
+        std::array::from_fn(|i| std::array::from_fn(|j| dot(real[i], recip[j])))
+    }
+
+    #[test]
+    fn triclinic_cell_is_exact_in_default_mode() {
+        let l = triclinic(Mode::Default);
+        for (got, want) in [l.a, l.b, l.c].iter().zip([70.0, 80.0, 90.0]) {
+            assert!((magnitude(*got) * 1e10 - want).abs() < 1e-9, "{:?}", l.cell);
+        }
+        // the real-space angles are the typed ones
+        for (got, want) in l.cell[3..].iter().zip([75.0, 85.0, 95.0]) {
+            assert!((got - want).abs() < 1e-9, "{:?}", l.cell);
+        }
+        // reciprocal and real bases are dual: a·a* = 1, a·b* = 0, ...
+        for (i, row) in metric(&l).iter().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((v - want).abs() < 1e-12, "a_{i}·b*_{j} = {v}");
+            }
+        }
+        assert!((l.volume_a3 - dot(scale(l.a, 1e10), cross(scale(l.b, 1e10), scale(l.c, 1e10)))).abs() < 1e-6 * l.volume_a3);
+    }
+
+    #[test]
+    fn triclinic_cell_keeps_cs_construction_in_c_parity() {
+        let l = triclinic(Mode::CParity);
         // lengths are forced to the typed ones (C's user_cell rescale)
         for (got, want) in [l.a, l.b, l.c].iter().zip([70.0, 80.0, 90.0]) {
             assert!((magnitude(*got) * 1e10 - want).abs() < 1e-9);
         }
-        // C builds the starting reciprocal basis with c*_z = c*·V/(a·b·c·sin γ*), which is
-        // slightly off for oblique cells; the angles come out within a few hundredths of a
-        // degree (kept: the golden triclinic cases depend on it)
-        for (got, want) in l.cell[3..].iter().zip([75.0, 85.0, 95.0]) {
-            assert!((got - want).abs() < 0.05, "{:?}", l.cell);
-        }
-        assert!((dot(scale(l.a, 1e10), l.a_star) - 1.0).abs() < 1e-3);
+        // C's c*_z = c*·V/(a·b·c·sin γ*) tilts the cell: the angles come out a few hundredths
+        // of a degree off, measurably so, and a·a* is not 1
+        let off = l.cell[3..].iter().zip([75.0, 85.0, 95.0]).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
+        assert!(off > 1e-3 && off < 0.06, "{:?}", l.cell);
+        let a_dot_a_star = metric(&l)[0][0];
+        assert!((a_dot_a_star - 1.0).abs() > 1e-5 && (a_dot_a_star - 1.0).abs() < 1e-3, "{a_dot_a_star}");
+    }
+
+    #[test]
+    fn orthogonal_cells_agree_between_modes() {
+        // γ = γ* = 90°: C's formula is exact there, so the golden orthogonal cases are unchanged
+        let build = |mode| {
+            let mut r = RawArgs::c_initial(mode, -1);
+            r.user_cell = true;
+            r.cell = [50.0, 60.0, 70.0, 90f64.to_radians(), 90f64.to_radians(), 90f64.to_radians()];
+            build_lattice(&r, 1e-10).unwrap()
+        };
+        let (d, c) = (build(Mode::Default), build(Mode::CParity));
+        assert_eq!((d.a, d.b, d.c), (c.a, c.b, c.c));
     }
 
     #[test]

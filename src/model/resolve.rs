@@ -2,18 +2,15 @@
 //! default and precedence rule in one place, in the C order.
 
 use super::cell::build_lattice;
-use super::detector::{PlaceInput, convention_basis, place, straighten};
+use super::detector::{Basis, PlaceInput, convention_basis, place, straighten};
 use super::sampling::{mosaic_domains, phi_steps, range_steps, thickness_steps};
 use super::{Beam, Crystal, Detector, Experiment, Output, Sampling, Source};
 use crate::cli::raw::{InterpolateRequest, Mode, RawArgs};
 use crate::error::{Error, Result};
 use crate::io::{fdump, hkl, sourcefile};
-use crate::physics::{V3, cross, rotate_axis, unitize};
+use crate::physics::{V3, cross, magnitude, rotate_axis, unitize};
 use crate::rng::{Ran1, mosaic_rotation_umat};
 use std::path::Path;
-
-/// Where nanoBragg.c caches structure factors between runs (always the working directory).
-pub const FDUMP_FILE: &str = "Fdump.bin";
 
 /// Distance of generated sources from the sample (m).
 const SOURCE_DISTANCE: f64 = 10.0;
@@ -39,25 +36,62 @@ const BYTES_PER_GRID_CELL: u64 = 24;
 const BYTES_PER_LATTICE: u64 = 2 * 72;
 const BYTES_PER_SOURCE: u64 = 64;
 
+/// The resolved experiment, step by step in nanoBragg.c's order: the detector, the sampling
+/// counts, the beam's intensity, the crystal, its structure factors, the sources, the memory
+/// check, the outputs.
 pub fn resolve(r: &RawArgs) -> Result<Experiment> {
+    let (detector, basis) = detector(r)?;
+    let counts = sampling_counts(r)?;
+    let (fluence, flux, sample_size) = beam_intensity(r)?;
+    let (lattice, n, oversample) = crystal_size(r, sample_size, detector.distance)?;
+    let (structure_factors, interpolate) = structure_factors_step(r, n)?;
+    let beam = beam(r, &basis, &counts, fluence, flux)?;
+    let crystal = Crystal {
+        a0: lattice.a,
+        b0: lattice.b,
+        c0: lattice.c,
+        a_star: lattice.a_star,
+        b_star: lattice.b_star,
+        c_star: lattice.c_star,
+        cell: lattice.cell,
+        volume_a3: lattice.volume_a3,
+        n,
+        shape: r.xtal_shape,
+        fudge: r.fudge,
+        spindle: basis.spindle,
+        mosaic_spread: counts.mosaic_spread,
+        mosaic_umats: mosaic_orientations(r.mosaic_seed, counts.mosaic_spread, counts.domains),
+        structure_factors,
+        default_f: r.default_f,
+        interpolate,
+        dmin: r.dmin,
+        water_size: r.water_size,
+        misset: lattice.misset,
+    };
+    let sampling = Sampling {
+        phi0: r.phi0,
+        phistep: counts.phistep,
+        phisteps: counts.phisteps as usize,
+        osc: counts.osc,
+        oversample,
+        oversample_thick: r.oversample_thick,
+        oversample_polar: r.oversample_polar,
+        oversample_omega: r.oversample_omega,
+    };
+    check_memory(r, &detector, &beam, &crystal, &sampling)?;
+    let output = outputs(r)?;
+    Ok(Experiment { mode: r.mode, detector, beam, crystal, sampling, output })
+}
+
+/// Step 1, the detector: size, mask, region, the convention's basis and its placement.
+fn detector(r: &RawArgs) -> Result<(Detector, Basis)> {
     let (fpixels, spixels, detsize_f, detsize_s) = detector_size(r)?;
     check_mask(r, fpixels, spixels)?;
     let roi = region_of_interest(r, fpixels, spixels)?;
-    let (fluence, flux, sample_size) = beam_intensity(r);
     let mut basis = convention_basis(r, detsize_f, detsize_s, r.pixel_size);
+    check_axes(r, &basis)?;
     straighten(&mut basis);
-    let (osc, phistep, phisteps) = phi_steps(r.osc, r.phistep, r.phisteps);
-    let (hdivrange, hdivstep, hdivsteps) = range_steps(r.hdivrange, r.hdivstep, r.hdivsteps);
-    let (vdivrange, vdivstep, vdivsteps) = range_steps(r.vdivrange, r.vdivstep, r.vdivsteps);
-    let (dispersion, dispstep, dispsteps) = range_steps(r.dispersion, -1.0, r.dispsteps);
     let (thick, thickstep, thicksteps, mu) = thickness_steps(r.detector_thick, r.detector_thicksteps, r.detector_mu);
-    let (mosaic_spread, domains) = mosaic_domains(r.mosaic_spread, r.mosaic_domains);
-    if r.sourcefile.is_none() {
-        check_table("sources (-hdivsteps × -vdivsteps × -dispsteps)", &[hdivsteps, vdivsteps, dispsteps])?;
-    }
-    check_table("-mosaic_domains", &[domains])?;
-    check_table("orientations (-phisteps × -mosaic_domains)", &[phisteps, domains])?;
-
     let user_pix0 = if r.mode == Mode::Default { r.pix0 } else { None };
     let placed = place(&PlaceInput {
         basis: &basis,
@@ -68,10 +102,83 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
         pixel: r.pixel_size,
         pix0: user_pix0,
     });
+    let detector = Detector {
+        convention: basis.convention,
+        pivot: basis.pivot,
+        fpixels,
+        spixels,
+        pixel_size: r.pixel_size,
+        detsize_f,
+        detsize_s,
+        fdet: placed.fdet,
+        sdet: placed.sdet,
+        odet: placed.odet,
+        pix0: placed.pix0,
+        distance: placed.distance,
+        close_distance: placed.close_distance,
+        xbeam: basis.xbeam,
+        ybeam: basis.ybeam,
+        fbeam: placed.fbeam,
+        sbeam: placed.sbeam,
+        xclose: basis.xclose,
+        yclose: basis.yclose,
+        fclose: placed.fclose,
+        sclose: placed.sclose,
+        orgx: placed.orgx,
+        orgy: placed.orgy,
+        dials_origin: placed.dials_origin,
+        twotheta: r.twotheta,
+        curved: r.curved_det,
+        point_pixel: r.point_pixel,
+        thick,
+        thickstep,
+        thicksteps: thicksteps as usize,
+        mu,
+        roi,
+        mask: r.mask_pixels.clone(),
+    };
+    Ok((detector, basis))
+}
 
+/// The step counts of every sampled dimension, as C derives them from ranges and steps.
+struct SamplingCounts {
+    osc: f64,
+    phistep: f64,
+    phisteps: i64,
+    divergence: Divergence,
+    dispersion: (f64, f64, i64),
+    mosaic_spread: f64,
+    domains: i64,
+}
+
+/// Step 2, sampling: φ, divergence, dispersion and mosaic counts, and the size of the tables
+/// they make.
+fn sampling_counts(r: &RawArgs) -> Result<SamplingCounts> {
+    let (osc, phistep, phisteps) = phi_steps(r.osc, r.phistep, r.phisteps);
+    let (hdivrange, hdivstep, hdivsteps) = range_steps(r.hdivrange, r.hdivstep, r.hdivsteps);
+    let (vdivrange, vdivstep, vdivsteps) = range_steps(r.vdivrange, r.vdivstep, r.vdivsteps);
+    let dispersion = range_steps(r.dispersion, -1.0, r.dispsteps);
+    let (mosaic_spread, domains) = mosaic_domains(r.mosaic_spread, r.mosaic_domains);
+    if r.sourcefile.is_none() {
+        check_table("sources (-hdivsteps × -vdivsteps × -dispsteps)", &[hdivsteps, vdivsteps, dispersion.2])?;
+    }
+    check_table("-mosaic_domains", &[domains])?;
+    check_table("orientations (-phisteps × -mosaic_domains)", &[phisteps, domains])?;
+    let divergence = Divergence { hdivrange, hdivstep, hdivsteps, vdivrange, vdivstep, vdivsteps, round: r.round_div };
+    Ok(SamplingCounts { osc, phistep, phisteps, divergence, dispersion, mosaic_spread, domains })
+}
+
+/// Step 3, the crystal: lattice vectors, unit cells per edge, and the oversampling the
+/// crystal's size calls for at this detector distance.
+fn crystal_size(r: &RawArgs, sample_size: V3, distance: f64) -> Result<(super::cell::Lattice, [f64; 3], usize)> {
     let lattice = build_lattice(r, r.lambda0)?;
     let n = crystal_cells(r, sample_size, &lattice);
-    let oversample = oversampling(r, n, &lattice, placed.distance)?;
+    let oversample = oversampling(r, n, &lattice, distance)?;
+    Ok((lattice, n, oversample))
+}
+
+/// Step 4, the structure factors, and whether they are interpolated.
+fn structure_factors_step(r: &RawArgs, n: [f64; 3]) -> Result<(Option<hkl::StructureFactors>, bool)> {
     let (structure_factors, hkls) = structure_factors(r)?;
     let interpolate = hkls > 0
         && match r.interpolate {
@@ -79,29 +186,57 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
             InterpolateRequest::Off => false,
             InterpolateRequest::Auto => n.iter().any(|&x| x <= 2.0),
         };
+    Ok((structure_factors, interpolate))
+}
 
+/// Step 5, the beam: its sources, from `-sourcefile` or the divergence × dispersion grid.
+fn beam(r: &RawArgs, basis: &Basis, counts: &SamplingCounts, fluence: f64, flux: f64) -> Result<Beam> {
+    let (dispersion, _, dispsteps) = counts.dispersion;
     let vert = unitize(cross(basis.beam, basis.polar_vector)).0;
     let sources = match &r.sourcefile {
         Some(path) => file_sources(r, path, basis.beam)?,
-        None => {
-            let div = Divergence { hdivrange, hdivstep, hdivsteps, vdivrange, vdivstep, vdivsteps, round: r.round_div };
-            generated_sources(&div, (dispersion, dispstep, dispsteps), r.lambda0, basis.beam, basis.polar_vector, vert)
-        }
+        None => generated_sources(&counts.divergence, counts.dispersion, r.lambda0, basis.beam, basis.polar_vector, vert),
     };
     let divsteps = if r.sourcefile.is_some() { 0 } else { sources.len() / dispsteps as usize };
+    Ok(Beam {
+        direction: basis.beam,
+        polar_vector: basis.polar_vector,
+        polarization: r.polarization,
+        nopolar: r.nopolar,
+        lambda0: r.lambda0,
+        sources,
+        fluence,
+        flux,
+        exposure: r.exposure,
+        beamsize: r.beamsize,
+        dispersion,
+        dispsteps: dispsteps as usize,
+        hdivrange: counts.divergence.hdivrange,
+        vdivrange: counts.divergence.vdivrange,
+        divsteps,
+    })
+}
 
-    let mut mosaic_rng = Ran1::new(r.mosaic_seed);
-    let mosaic_umats = (0..domains)
+/// One rotation per mosaic domain from the mosaic seed; domain 0 is forced to the unrotated
+/// crystal (as C).
+fn mosaic_orientations(seed: i64, spread: f64, domains: i64) -> Vec<[f64; 9]> {
+    let mut mosaic_rng = Ran1::new(seed);
+    (0..domains)
         .map(|d| {
-            let u = mosaic_rotation_umat(mosaic_spread as f32, &mut mosaic_rng);
-            // domain 0 is forced to the unrotated crystal (as C)
+            let u = mosaic_rotation_umat(spread as f32, &mut mosaic_rng);
             if d == 0 { [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0] } else { u }
         })
-        .collect();
+        .collect()
+}
 
-    let sampling = [sources.len() as u64, domains as u64, phisteps as u64, oversample as u64, oversample as u64, thicksteps as u64];
-    check_steps(&sampling, r.oversample <= 0)?;
-    let grid_cells = structure_factors.as_ref().map_or(0, |sf| sf.values.len() as u64);
+/// Step 6: the terms per pixel must be countable and the run must fit in memory.
+fn check_memory(r: &RawArgs, detector: &Detector, beam: &Beam, crystal: &Crystal, sampling: &Sampling) -> Result<()> {
+    let (fpixels, spixels) = (detector.fpixels, detector.spixels);
+    let (phisteps, domains, oversample) = (sampling.phisteps, crystal.mosaic_umats.len(), sampling.oversample);
+    let sources = &beam.sources;
+    let counts = [sources.len() as u64, domains as u64, phisteps as u64, oversample as u64, oversample as u64, detector.thicksteps as u64];
+    check_steps(&counts, r.oversample <= 0)?;
+    let grid_cells = crystal.structure_factors.as_ref().map_or(0, |sf| sf.values.len() as u64);
     let needed = (fpixels * spixels) as f64 * BYTES_PER_PIXEL as f64
         + (grid_cells * BYTES_PER_GRID_CELL) as f64
         + (phisteps as u64 * domains as u64 * BYTES_PER_LATTICE) as f64
@@ -109,97 +244,7 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
     crate::limits::check_fits(
         &format!("this run ({fpixels} × {spixels} pixels, {grid_cells} structure factors, {phisteps} φ steps × {domains} mosaic domains)"),
         needed,
-    )?;
-    let output = outputs(r)?;
-
-    Ok(Experiment {
-        mode: r.mode,
-        detector: Detector {
-            convention: basis.convention,
-            pivot: basis.pivot,
-            fpixels,
-            spixels,
-            pixel_size: r.pixel_size,
-            detsize_f,
-            detsize_s,
-            fdet: placed.fdet,
-            sdet: placed.sdet,
-            odet: placed.odet,
-            pix0: placed.pix0,
-            distance: placed.distance,
-            close_distance: placed.close_distance,
-            xbeam: basis.xbeam,
-            ybeam: basis.ybeam,
-            fbeam: placed.fbeam,
-            sbeam: placed.sbeam,
-            xclose: basis.xclose,
-            yclose: basis.yclose,
-            fclose: placed.fclose,
-            sclose: placed.sclose,
-            orgx: placed.orgx,
-            orgy: placed.orgy,
-            dials_origin: placed.dials_origin,
-            twotheta: r.twotheta,
-            curved: r.curved_det,
-            point_pixel: r.point_pixel,
-            thick,
-            thickstep,
-            thicksteps: thicksteps as usize,
-            mu,
-            roi,
-            mask: r.mask_pixels.clone(),
-        },
-        beam: Beam {
-            direction: basis.beam,
-            polar_vector: basis.polar_vector,
-            polarization: r.polarization,
-            nopolar: r.nopolar,
-            lambda0: r.lambda0,
-            sources,
-            fluence,
-            flux,
-            exposure: r.exposure,
-            beamsize: r.beamsize,
-            dispersion,
-            dispsteps: dispsteps as usize,
-            hdivrange,
-            vdivrange,
-            divsteps,
-        },
-        crystal: Crystal {
-            a0: lattice.a,
-            b0: lattice.b,
-            c0: lattice.c,
-            a_star: lattice.a_star,
-            b_star: lattice.b_star,
-            c_star: lattice.c_star,
-            cell: lattice.cell,
-            volume_a3: lattice.volume_a3,
-            n,
-            shape: r.xtal_shape,
-            fudge: r.fudge,
-            spindle: basis.spindle,
-            mosaic_spread,
-            mosaic_umats,
-            structure_factors,
-            default_f: r.default_f,
-            interpolate,
-            dmin: r.dmin,
-            water_size: r.water_size,
-            misset: lattice.misset,
-        },
-        sampling: Sampling {
-            phi0: r.phi0,
-            phistep,
-            phisteps: phisteps as usize,
-            osc,
-            oversample,
-            oversample_thick: r.oversample_thick,
-            oversample_polar: r.oversample_polar,
-            oversample_omega: r.oversample_omega,
-        },
-        output,
-    })
+    )
 }
 
 /// Pixel counts win over sizes; then sizes are recomputed from the counts (C "fill in blanks").
@@ -266,13 +311,36 @@ fn check_steps(counts: &[u64; 6], automatic: bool) -> Result<()> {
     )))
 }
 
-/// Fluence from flux, and the crystal clipped by a smaller beam.
-fn beam_intensity(r: &RawArgs) -> (f64, f64, V3) {
+/// Fluence from flux, and the crystal clipped by a smaller beam. A fluence that is negative,
+/// or infinite because `-flux` is spread over a zero `-beamsize`, renders a negative or NaN
+/// image: the default mode refuses it, c-parity computes it as C does (with a warning; the
+/// finished image is checked for non-finite pixels in both modes).
+fn beam_intensity(r: &RawArgs) -> Result<(f64, f64, V3)> {
     let mut fluence = r.fluence;
     let mut flux = r.flux;
     let mut sample = r.sample_size;
-    if flux != 0.0 && r.exposure > 0.0 && r.beamsize >= 0.0 {
+    let from_flux = flux != 0.0 && r.exposure > 0.0 && r.beamsize >= 0.0;
+    if from_flux {
         fluence = flux * r.exposure / r.beamsize / r.beamsize;
+    }
+    let problem = if from_flux && !fluence.is_finite() {
+        Some(format!(
+            "-beamsize {} with -flux {}: the fluence flux·exposure/beamsize² is not finite; give a -beamsize greater than zero (mm)",
+            r.beamsize * 1e3,
+            r.flux
+        ))
+    } else if from_flux && fluence < 0.0 {
+        Some(format!("-flux {}: the flux must not be negative", r.flux))
+    } else if !from_flux && fluence < 0.0 {
+        Some(format!("-fluence {}: the fluence must not be negative", r.fluence))
+    } else {
+        None
+    };
+    if let Some(why) = problem {
+        match r.mode {
+            Mode::Default => return Err(Error::Usage(why)),
+            Mode::CParity => log::warn!("{why} (kept as nanoBragg.c does with -c_parity)"),
+        }
     }
     if r.beamsize >= 0.0 {
         for (axis, what) in [(1, "high"), (2, "wide")] {
@@ -285,7 +353,40 @@ fn beam_intensity(r: &RawArgs) -> (f64, f64, V3) {
     if r.exposure > 0.0 {
         flux = fluence / r.exposure * r.beamsize * r.beamsize;
     }
-    (fluence, flux, sample)
+    Ok((fluence, flux, sample))
+}
+
+/// Axes that define no direction render NaN or a meaningless image: a zero beam, detector,
+/// spindle, 2θ or polarization vector, or fast and slow detector axes that are parallel. Only
+/// the CUSTOM convention keeps typed vectors (REFERENCE §2), so a bad one names its flag.
+/// The default mode refuses; c-parity warns and renders what C renders.
+fn check_axes(r: &RawArgs, b: &Basis) -> Result<()> {
+    let named = [
+        ("-beam_vector", b.beam),
+        ("-fdet_vector", b.fdet),
+        ("-sdet_vector", b.sdet),
+        ("-spindle_axis", b.spindle),
+        ("-twotheta_axis", b.twotheta_axis),
+        ("-polar_vector", b.polar_vector),
+    ];
+    let mut problem = named.iter().find(|(_, v)| !(magnitude(*v) > 0.0) || v.iter().any(|x| !x.is_finite())).map(|(flag, v)| {
+        format!("{flag} {} {} {}: the vector has no length, so it defines no direction", v[0], v[1], v[2])
+    });
+    let sine = magnitude(cross(b.fdet, b.sdet)) / (magnitude(b.fdet) * magnitude(b.sdet));
+    if problem.is_none() && !(sine > 1e-9) {
+        problem = Some(format!(
+            "-fdet_vector {} {} {} and -sdet_vector {} {} {} are parallel: the detector axes span no plane",
+            b.fdet[0], b.fdet[1], b.fdet[2], b.sdet[0], b.sdet[1], b.sdet[2]
+        ));
+    }
+    match (problem, r.mode) {
+        (None, _) => Ok(()),
+        (Some(why), Mode::Default) => Err(Error::Usage(why)),
+        (Some(why), Mode::CParity) => {
+            log::warn!("{why} (rendered as nanoBragg.c does with -c_parity)");
+            Ok(())
+        }
+    }
 }
 
 /// Unit cells along a, b, c: from the crystal size when given, never below one.
@@ -333,22 +434,34 @@ fn oversampling(r: &RawArgs, n: [f64; 3], l: &super::cell::Lattice, distance: f6
     Ok(chosen.max(1) as usize)
 }
 
-/// Structure factors from `-hkl` or from a previous run's cache (the caller writes the cache
-/// once the run has succeeded).
+/// Structure factors from `-hkl` (HKL text, or a cache recognised by its content) or, in
+/// c-parity mode only, from a previous run's cache. C reads ./Fdump.bin whenever `-hkl` is
+/// absent, even with `-default_F` (REFERENCE §5), so a stray cache silently changes a
+/// "default_F only" run; the default mode reads a cache only when `-hkl` names it. The caller
+/// writes the cache once the run has succeeded.
 fn structure_factors(r: &RawArgs) -> Result<(Option<hkl::StructureFactors>, usize)> {
     if let Some(path) = &r.hkl {
-        let (sf, entries) = hkl::read_hkl(path, r.default_f)?;
-        return Ok((Some(sf), entries));
+        let input = hkl::read_hkl_or_cache(path, r.default_f)?;
+        if input.from_cache && !r.quiet {
+            println!("reading Fs from {}", path.display());
+        }
+        return Ok((Some(input.grid), input.reflections));
     }
-    let dump = Path::new(FDUMP_FILE);
-    if dump.exists() {
-        // as C: a cache from an earlier -hkl run is used whenever -hkl is absent
-        let sf = fdump::read_fdump(dump)?;
+    if r.mode == Mode::CParity && r.fdump.exists() {
+        if !r.quiet {
+            println!("reading Fs from {}", r.fdump.display());
+        }
+        let sf = fdump::read_fdump(&r.fdump)?;
         let (h, k, l) = sf.counts();
         return Ok((Some(sf), h * k * l));
     }
     if r.default_f == 0.0 {
-        return Err(Error::Usage("no structure factors: give -hkl <file> or -default_F <F> (or keep ./Fdump.bin from an earlier run)".into()));
+        let cache = r.fdump.display();
+        let how = match r.mode {
+            Mode::Default => format!("a cache from an earlier -hkl run is read only when named: -hkl {cache}"),
+            Mode::CParity => format!("or keep {cache} from an earlier -hkl run"),
+        };
+        return Err(Error::Usage(format!("no structure factors: give -hkl <file> or -default_F <F> ({how})")));
     }
     Ok((None, 0))
 }
