@@ -47,6 +47,7 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     {
         println!("GPU engine: {adapter} ({backend})");
     }
+    check_finite(&plan, &rendered.image)?;
     let files = encode_outputs(&exp, &plan, &rendered)?;
     control.begin_writing()?;
     let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
@@ -81,6 +82,21 @@ fn write_structure_factor_cache(raw: &RawArgs, exp: &Experiment) {
     if let Err(e) = fdump::write_fdump(&raw.fdump, sf) {
         log::warn!("unable to write dump file {cache}: {e}");
     }
+}
+
+/// The last guard, in both modes: whatever input led to it (c-parity renders what C renders),
+/// an image holding NaN or infinite pixels is refused before any output is written, never
+/// saved with a zero exit status.
+fn check_finite(p: &Plan, image: &[f32]) -> Result<()> {
+    let Some(first) = image.iter().position(|v| !v.is_finite()) else { return Ok(()) };
+    let count = image.iter().filter(|v| !v.is_finite()).count();
+    Err(Error::Usage(format!(
+        "the rendered image has {count} pixel(s) that are not finite numbers (first: fast {} slow {} = {}); nothing was written: \
+         check the beam, detector and crystal values and the input files",
+        first % p.fpixels,
+        first / p.fpixels,
+        image[first]
+    )))
 }
 
 /// The output files of a run with the flags that name them, in the order they are written.

@@ -231,7 +231,11 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
-        let Ok(Command::Run(raw)) = parse(&args, -1) else { panic!("flags parse") };
+        let Ok(Command::Run(mut raw)) = parse(&args, -1) else { panic!("flags parse") };
+        // a structure-factor cache is looked for in an empty directory, never the process's
+        // working directory (a stray ./Fdump.bin once changed F_cell here)
+        let empty = tempfile::tempdir().unwrap();
+        raw.fdump = empty.path().join("Fdump.bin");
         let exp = crate::model::resolve(&raw).unwrap();
         let plan = Plan::new(&exp);
         (exp, plan)
@@ -266,6 +270,19 @@ mod tests {
         let t = traced(&["-round_xtal"]);
         assert!(!t.contains("F_latt") && !t.contains("_PHI"), "{t}");
         assert!(t.contains("TRACE_CPU: F_cell 100\n"), "{t}");
+    }
+
+    #[test]
+    fn a_stray_cache_in_the_cache_directory_is_not_read_in_default_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let sf = crate::io::hkl::StructureFactors { h_min: 0, h_max: 0, k_min: 0, k_max: 0, l_min: 0, l_max: 0, values: vec![7.0] };
+        crate::io::fdump::write_fdump(&dir.path().join("Fdump.bin"), &sf).unwrap();
+        let args: Vec<String> = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100", "-detpixels", "16"].map(String::from).to_vec();
+        let Ok(Command::Run(mut raw)) = parse(&args, -1) else { panic!("flags parse") };
+        raw.fdump = dir.path().join("Fdump.bin");
+        assert!(crate::model::resolve(&raw).unwrap().crystal.structure_factors.is_none());
+        raw.mode = crate::cli::raw::Mode::CParity;
+        assert_eq!(crate::model::resolve(&raw).unwrap().crystal.structure_factors, Some(sf));
     }
 
     #[test]

@@ -233,33 +233,33 @@ fn hkl_binary_garbage() {
     case.refused(&case.run(&["-hkl", "g.hkl"]), &["g.hkl", "line 1"]);
 }
 
-// ---- Fdump.bin left in the working directory
+// ---- damaged structure-factor caches (named by -hkl, or read by -c_parity from the working directory)
 
 #[test]
 fn truncated_fdump_in_cwd() {
     let mut bytes = b"0 1 0 1 0 1\n\x0c".to_vec();
     bytes.extend_from_slice(&[0u8; 100]);
     let case = Case::new().file("Fdump.bin", &bytes);
-    case.refused(&case.run(&[]), &["Fdump.bin", "data", "truncated"]);
+    case.refused(&case.run(&["-hkl", "Fdump.bin"]), &["Fdump.bin", "data", "truncated"]);
     assert_eq!(std::fs::read(case.path("Fdump.bin")).unwrap(), bytes);
 }
 
 #[test]
 fn garbage_fdump_in_cwd() {
     let case = Case::new().file("Fdump.bin", b"\x7fELF\x02\x01\x01 not a cache at all");
-    case.refused(&case.run(&[]), &["Fdump.bin", "header"]);
+    case.refused(&case.run(&["-c_parity"]), &["Fdump.bin", "header"]);
 }
 
 #[test]
 fn fdump_with_absurd_ranges() {
     let case = Case::new().file("Fdump.bin", b"-2147483648 2147483647 0 0 0 0\n\x0c");
-    case.refused(&case.run(&[]), &["Fdump.bin", "header", "limit"]);
+    case.refused(&case.run(&["-hkl", "Fdump.bin"]), &["Fdump.bin", "header", "limit"]);
 }
 
 #[test]
 fn fdump_with_inverted_range() {
     let case = Case::new().file("Fdump.bin", b"5 1 0 0 0 0\n\x0c");
-    case.refused(&case.run(&[]), &["Fdump.bin", "header", "empty index range"]);
+    case.refused(&case.run(&["-hkl", "Fdump.bin"]), &["Fdump.bin", "header", "empty index range"]);
 }
 
 // ---- MOSFLM matrices
@@ -470,13 +470,13 @@ fn zero_pixel_size() {
 #[test]
 fn zero_detector_size() {
     let case = Case::new();
-    case.refused(&case.run_bare(&["-cell", "50", "-default_F", "1", "-detsize", "0"]), &["-detsize", "greater than zero"]);
+    case.refused(&case.run_bare(&["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "1", "-detsize", "0"]), &["-detsize", "greater than zero"]);
 }
 
 #[test]
 fn detector_smaller_than_a_pixel() {
     let case = Case::new();
-    case.refused(&case.run_bare(&["-cell", "50", "-default_F", "1", "-detsize", "0.01"]), &["no pixels", "-detsize"]);
+    case.refused(&case.run_bare(&["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "1", "-detsize", "0.01"]), &["no pixels", "-detsize"]);
 }
 
 /// (Linux: the refusal quotes the memory /proc/meminfo reports.)

@@ -988,13 +988,17 @@ pub fn statistics(plan: &Plan, image: &[f32]) -> RenderStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::plan_for;
     use crate::physics::polarization_factor;
 
     fn plan(args: &str) -> Plan {
         let mut args: Vec<String> = args.split_whitespace().map(String::from).collect();
         args.extend(["-floatfile", "/dev/null", "-intfile", "/dev/null", "-nopgm", "-nonoise"].map(String::from));
-        plan_for(&args).expect("test plan resolves")
+        let Ok(crate::cli::parse::Command::Run(mut raw)) = crate::cli::parse::parse(&args, -1) else { panic!("{args:?} parses") };
+        // -c_parity reads a structure-factor cache when -hkl is absent: look for it in an
+        // empty directory, never the process's working directory
+        let empty = tempfile::tempdir().unwrap();
+        raw.fdump = empty.path().join("Fdump.bin");
+        Plan::new(&crate::model::resolve(&raw).expect("test plan resolves"))
     }
 
     /// sin(πx) from libm after reducing x exactly to r = x − round(x): the reference is then

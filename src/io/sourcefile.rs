@@ -93,6 +93,11 @@ fn parse_line(raw: &str, c_parity: bool) -> std::result::Result<Option<SourceRow
     }
     // C divides by whatever the λ column holds; c-parity keeps that (and its zero-filled
     // columns), the default mode refuses a wavelength that cannot scatter
+    // the default mode applies the weights (C ignores them): a negative one would subtract a
+    // source's image
+    if let Some(weight) = columns[3].filter(|&w| !c_parity && w < 0.0) {
+        return Err(format!("weight {weight} (column 4) must not be negative"));
+    }
     if let Some(lambda) = columns[COLUMNS - 1].filter(|&l| !c_parity && l <= 0.0) {
         return Err(format!("wavelength {lambda} (column 5) must be greater than zero"));
     }

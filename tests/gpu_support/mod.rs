@@ -78,7 +78,8 @@ impl GoldenCase {
     /// Whether the default mode is expected to agree with C here (REFERENCE.md: cases that
     /// exercise a C defect are checked in c-parity mode only).
     pub fn default_mode_applies(&self) -> bool {
-        !self.features.iter().any(|f| f.contains("quirk") || f == "phi_carryover" || f == "interp_out_of_range")
+        // "Fdump": the default mode reads ./Fdump.bin only when -hkl names it
+        !self.features.iter().any(|f| f.contains("quirk") || f == "phi_carryover" || f == "interp_out_of_range" || f == "Fdump")
     }
 
     pub fn plan(&self, c_parity: bool) -> Plan {
