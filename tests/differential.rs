@@ -4,7 +4,8 @@
 //! the GPU gate of the kernel variant used (the variants take turns: f64, double-float, plain
 //! and subgroup fetch). A failing case prints its full command.
 //!
-//! `NANOBRAGG_DIFF_SAMPLES` (default 120) and `NANOBRAGG_DIFF_SEED` choose the run; the long
+//! `NANOBRAGG_DIFF_SAMPLES` (default 160: each GPU render of a new command builds its pipeline,
+//! about half a second on lavapipe) and `NANOBRAGG_DIFF_SEED` choose the run; the long
 //! run is in docs/testing.md. When `NANOBRAGG_C_BIN` names a nanoBragg.c binary, the same
 //! samples' `-c_parity -engine cpu` float images must equal that program's bit for bit.
 
@@ -49,7 +50,7 @@ fn random_commands_agree_on_both_engines() {
     if !gpu_available(test) {
         return;
     }
-    let samples = env_number("NANOBRAGG_DIFF_SAMPLES", 120) as usize;
+    let samples = env_number("NANOBRAGG_DIFF_SAMPLES", 160) as usize;
     let seed = env_number("NANOBRAGG_DIFF_SEED", 0x6e62_6469_6666);
     let variants: Vec<Variant> = Variant::ALL.into_iter().filter(|v| v.available(test)).collect();
     let tmp = tempfile::tempdir().unwrap();
@@ -106,7 +107,7 @@ fn random_commands_agree_on_both_engines() {
     }
     shout(&report);
     assert!(failures.is_empty(), "{test}: {} disagreement(s):\n{}", failures.len(), failures.join("\n"));
-    if samples >= 100 {
+    if samples >= 50 {
         let missing: Vec<_> = counts.iter().filter(|(_, n)| **n == 0).map(|(f, _)| *f).collect();
         assert!(missing.is_empty(), "{test}: flag families never sampled: {missing:?}");
     }
@@ -122,7 +123,7 @@ fn random_commands_match_the_c_program_bit_for_bit() {
         shout(&format!("{test}: SKIPPED (set NANOBRAGG_C_BIN to a nanoBragg.c binary to run it)"));
         return;
     };
-    let samples = env_number("NANOBRAGG_DIFF_SAMPLES", 120) as usize;
+    let samples = env_number("NANOBRAGG_DIFF_SAMPLES", 160) as usize;
     let seed = env_number("NANOBRAGG_DIFF_SEED", 0x6e62_6469_6666);
     let tmp = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
@@ -136,6 +137,9 @@ fn random_commands_match_the_c_program_bit_for_bit() {
             .args(&sample.args)
             .args(["-floatfile", "c_float.bin", "-intfile", "c_int.img", "-nopgm", "-nonoise"])
             .current_dir(&dir)
+            // single-threaded, as the corpus was made: the φ = 0 carry-over and the one-shot
+            // interpolation switch depend on the pixel visiting order
+            .env("OMP_NUM_THREADS", "1")
             .output()
             .expect("run the C program");
         let repro = format!("{} -c_parity -engine cpu   [seed {seed:#x} sample {index}]", sample.command());

@@ -207,8 +207,13 @@ pub struct Gate {
     pub max_relative: f64,
 }
 
-pub const GATE_F64: Gate = Gate { min_correlation: 1.0 - 1e-7, max_delta: 2e-5, max_sum_deviation: 1e-5, max_relative: 1e-4 };
-pub const GATE_DOUBLE_FLOAT: Gate = Gate { min_correlation: 1.0 - 1e-7, max_delta: 2e-5, max_sum_deviation: 1e-5, max_relative: 1e-4 };
+/// f64 geometry (also the plain and subgroup fetch runs, which use it on lavapipe). Measured
+/// worst (golden corpus + 400 random samples, lavapipe): 1 − corr 8.5e-9, max|Δ|/max 7.5e-6,
+/// |sum ratio − 1| 2.5e-6, relative 1.65e-5.
+pub const GATE_F64: Gate = Gate { min_correlation: 1.0 - 1e-7, max_delta: 7.5e-5, max_sum_deviation: 2.5e-5, max_relative: 2e-4 };
+/// double-float geometry. Measured worst: 1 − corr 8.5e-9, max|Δ|/max 7.8e-6, |sum ratio − 1|
+/// 4.2e-6, relative 1.65e-5.
+pub const GATE_DOUBLE_FLOAT: Gate = Gate { min_correlation: 1.0 - 1e-7, max_delta: 8e-5, max_sum_deviation: 4e-5, max_relative: 2e-4 };
 
 /// GPU-vs-CPU agreement of two images, measured by the crate's own `compare` functions (the
 /// numbers `nanobragg compare` reports).
