@@ -221,3 +221,17 @@ fn missing_corpus_fails_the_suite_under_ci() {
     let (ok, text) = run("every_case_matches_c_in_c_parity_mode", Some("false"));
     assert!(ok, "CI=false counts as unset: {text}");
 }
+
+/// The ±1 allowance of the int-image check applies on a .5 boundary only.
+#[test]
+fn int_rounding_allowance_is_only_at_half_counts() {
+    // 100.5 + 0.5 is 101 exactly: either side of the boundary is a correct rounding
+    assert!(int_count_explained(100.5, 100.5, 1.0, 0.0));
+    // 0.3 counts from the boundary: no rounding explains a different count
+    assert!(!int_count_explained(100.2, 100.2, 1.0, 0.0));
+    // float images that differ across the boundary explain it, by their difference only
+    assert!(int_count_explained(100.51, 100.49, 1.0, 0.0));
+    assert!(!int_count_explained(100.4, 100.39, 1.0, 0.0));
+    // the scale and the ADC offset move the boundary: 40 + 2·30.25 = 100.5
+    assert!(int_count_explained(30.25, 30.25, 2.0, 40.0));
+}
