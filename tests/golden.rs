@@ -1,11 +1,18 @@
 //! The acceptance corpus: every case of ../shared/golden through the CLI with the f64 CPU
 //! engine, in `-c_parity` mode (all cases) and in the default mode (cases that exercise none
 //! of the C defects the default mode fixes), against the C program's outputs.
+//!
+//! The gates are the claims of README.md and docs/behaviours.md: in `-c_parity` mode the float
+//! image equals C's bit for bit; in the default mode it meets REFERENCE.md's acceptance
+//! numbers (a01–a03 differ from C at 1e-12..2.5e-8 by design). The SMV int image is equal
+//! except ±1 count where the value sits on a rounding boundary (`int_count_explained`).
 
 mod common;
+mod gpu_support;
 
 use common::*;
 use nanobragg::compare::diff;
+use nanobragg::engine::cpu::statistics;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -46,15 +53,36 @@ fn count_off_by_more_than(a: &[i64], b: &[i64], tol: i64) -> usize {
     a.iter().zip(b).filter(|(x, y)| (*x - *y).abs() > tol).count()
 }
 
+/// Whether an int-image count that differs from C's by one is explained by rounding: the
+/// SMV writer rounds `v·scale + adc` by adding 0.5 and converting to f32 before truncating
+/// (as C stores it), so a value within one f32 step of a .5 boundary — widened by the float
+/// images' own difference there, zero in `-c_parity` mode — may land on either side.
+fn int_count_explained(ours: f32, theirs: f32, scale: f64, adc: f64) -> bool {
+    let t = (theirs as f64 * scale + adc).clamp(0.0, 65535.0);
+    let step = {
+        let r = (t + 0.5) as f32;
+        (f32::from_bits(r.to_bits() + 1) - r) as f64
+    };
+    let boundary_distance = ((t + 0.5) - (t + 0.5).round()).abs();
+    boundary_distance <= step + (ours as f64 - theirs as f64).abs() * scale
+}
+
 /// Check every output of a case against C's; returns the problems found.
-fn check_case(golden: &Path, case: &str, dir: &Path) -> Vec<String> {
+fn check_case(golden: &Path, case: &str, dir: &Path, c_parity: bool) -> Vec<String> {
     let mut problems = Vec::new();
     let ours = floats(&std::fs::read(dir.join("float.bin")).unwrap());
     let theirs = floats(&golden_bytes(golden, case, "float.bin").unwrap());
     let fpixels = case_fpixels(golden, case);
     let d = diff(&ours, &theirs, |_| true);
     let line = d.summary(fpixels);
-    if !(d.correlation >= 0.999999 && d.max_diff_over_max <= 1e-5) {
+    if c_parity {
+        // README.md: "the -c_parity -engine cpu float images are identical to the C
+        // program's bit for bit"
+        let differing = ours.iter().zip(&theirs).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+        if ours.len() != theirs.len() || differing > 0 {
+            problems.push(format!("float.bin is not bit-identical to C: {differing} pixels differ; {line}"));
+        }
+    } else if !(d.correlation >= 0.999999 && d.max_diff_over_max <= 1e-5) {
         problems.push(format!("float.bin {line}"));
     }
     if let Some(c_int) = golden_bytes(golden, case, "int.img") {
@@ -64,11 +92,27 @@ fn check_case(golden: &Path, case: &str, dir: &Path) -> Vec<String> {
             let differing: Vec<_> = h_c.iter().filter(|(k, v)| h_o.get(*k) != Some(v)).map(|(k, v)| format!("{k}: C {v} ours {:?}", h_o.get(k))).collect();
             problems.push(format!("int.img header differs: {differing:?}"));
         }
-        let a: Vec<i64> = px_o.iter().map(|&x| x as i64).collect();
-        let b: Vec<i64> = px_c.iter().map(|&x| x as i64).collect();
-        let off = count_off_by_more_than(&a, &b, 1);
-        if off > 0 {
-            problems.push(format!("int.img: {off} pixels differ by more than 1 count"));
+        let (scale, adc) = int_scale(golden, case, c_parity, &theirs);
+        let mut unexplained = Vec::new();
+        let mut rounding = 0;
+        for (i, (&o, &c)) in px_o.iter().zip(&px_c).enumerate() {
+            if o == c {
+                continue;
+            }
+            if o.abs_diff(c) == 1 && int_count_explained(ours[i], theirs[i], scale, adc) {
+                rounding += 1;
+            } else if unexplained.len() < 5 {
+                unexplained.push(format!("(fast {}, slow {}) ours {o} C {c} float ours {} C {}", i % fpixels, i / fpixels, ours[i], theirs[i]));
+            } else {
+                unexplained.push(String::new());
+            }
+        }
+        if !unexplained.is_empty() {
+            let shown: Vec<_> = unexplained.iter().filter(|s| !s.is_empty()).cloned().collect();
+            problems.push(format!("int.img: {} pixels differ beyond rounding (scale {scale}, adc {adc}), e.g. {shown:?}", unexplained.len()));
+        }
+        if rounding > 0 {
+            println!("{case:48} int.img: {rounding} pixel(s) ±1 on a rounding boundary");
         }
     }
     if let Some(c_pgm) = golden_bytes(golden, case, "image.pgm") {
@@ -100,6 +144,18 @@ fn check_case(golden: &Path, case: &str, dir: &Path) -> Vec<String> {
     problems
 }
 
+/// The SMV int image's scale and ADC offset for a case as the program derives them:
+/// `-intfile_scale`, else 55000 / the brightest unmasked ROI pixel (of C's float image, which
+/// in `-c_parity` mode is ours bit for bit).
+fn int_scale(golden: &Path, case: &str, c_parity: bool, c_float: &[f32]) -> (f64, f64) {
+    let gc = gpu_support::golden_cases(golden).into_iter().find(|c| c.name == case).expect("case");
+    let e = gc.experiment(c_parity);
+    let plan = nanobragg::engine::plan::Plan::new(&e);
+    let max_i = statistics(&plan, c_float).max_i;
+    let scale = if e.output.intfile_scale > 0.0 { e.output.intfile_scale } else if max_i > 0.0 { 55000.0 / max_i } else { 1.0 };
+    (scale, e.output.adc_offset)
+}
+
 fn run_corpus(mode_args: &[&str], select: impl Fn(&[String]) -> bool, label: &str) {
     let Some(golden) = golden_dir() else { return };
     let mut failures = Vec::new();
@@ -117,7 +173,7 @@ fn run_corpus(mode_args: &[&str], select: impl Fn(&[String]) -> bool, label: &st
             failures.push(format!("{case}: exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr)));
             continue;
         }
-        for p in check_case(&golden, &case, &dir) {
+        for p in check_case(&golden, &case, &dir, mode_args.contains(&"-c_parity")) {
             failures.push(format!("{case}: {p}"));
         }
     }
@@ -134,4 +190,48 @@ fn every_case_matches_c_in_c_parity_mode() {
 #[test]
 fn defect_free_cases_match_c_in_default_mode() {
     run_corpus(&["-engine", "cpu", "-quiet"], |f| !depends_on_defect(f), "default mode");
+}
+
+/// The two corpus tests above, run again in a child process of this very test binary with
+/// `NANOBRAGG_GOLDEN` pointing at an empty directory: under `CI=true` each must FAIL naming the
+/// missing corpus (no vacuous pass), and without CI / NANOBRAGG_REQUIRE_GOLDEN it must pass
+/// with the loud SKIPPED notice.
+#[test]
+fn missing_corpus_fails_the_suite_under_ci() {
+    let empty = tempfile::tempdir().unwrap();
+    let run = |test: &str, ci: Option<&str>| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env("NANOBRAGG_GOLDEN", empty.path())
+            .env_remove("CI")
+            .env_remove("NANOBRAGG_REQUIRE_GOLDEN");
+        if let Some(v) = ci {
+            cmd.env("CI", v);
+        }
+        let out = cmd.output().expect("run the test binary");
+        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    for test in ["every_case_matches_c_in_c_parity_mode", "defect_free_cases_match_c_in_default_mode"] {
+        let (ok, text) = run(test, Some("true"));
+        assert!(!ok, "{test} passed under CI=true without a corpus:\n{text}");
+        assert!(text.contains("golden corpus not found") && text.contains("1 failed"), "{test}: {text}");
+        let (ok, text) = run(test, None);
+        assert!(ok && text.contains("SKIPPED: golden corpus not found"), "{test} without CI: {text}");
+    }
+    let (ok, text) = run("every_case_matches_c_in_c_parity_mode", Some("false"));
+    assert!(ok, "CI=false counts as unset: {text}");
+}
+
+/// The ±1 allowance of the int-image check applies on a .5 boundary only.
+#[test]
+fn int_rounding_allowance_is_only_at_half_counts() {
+    // 100.5 + 0.5 is 101 exactly: either side of the boundary is a correct rounding
+    assert!(int_count_explained(100.5, 100.5, 1.0, 0.0));
+    // 0.3 counts from the boundary: no rounding explains a different count
+    assert!(!int_count_explained(100.2, 100.2, 1.0, 0.0));
+    // float images that differ across the boundary explain it, by their difference only
+    assert!(int_count_explained(100.51, 100.49, 1.0, 0.0));
+    assert!(!int_count_explained(100.4, 100.39, 1.0, 0.0));
+    // the scale and the ADC offset move the boundary: 40 + 2·30.25 = 100.5
+    assert!(int_count_explained(30.25, 30.25, 2.0, 40.0));
 }

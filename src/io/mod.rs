@@ -102,22 +102,42 @@ fn write_new_file(tmp: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// The golden corpus for tests: `$NANOBRAGG_GOLDEN`, else `<crate>/../shared/golden`. Absent
-/// corpus → loud message and `None`, so the calling test skips instead of failing.
+/// corpus → loud message and `None`, so the calling test skips; but under CI (`CI`) or
+/// `NANOBRAGG_REQUIRE_GOLDEN` an absent corpus is a failure, since a skipped golden check
+/// passes vacuously (tests/common/mod.rs applies the same rule to the integration tests).
 #[cfg(test)]
 pub(crate) fn golden_dir() -> Option<PathBuf> {
     let dir = match std::env::var_os("NANOBRAGG_GOLDEN") {
         Some(d) => PathBuf::from(d),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"),
     };
+    let on = |name: &str| std::env::var(name).is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "FALSE" | "False"));
+    golden_decision(&dir, on("CI") || on("NANOBRAGG_REQUIRE_GOLDEN")).unwrap_or_else(|msg| panic!("{msg}"))
+}
+
+/// The corpus at `dir` if it is there; otherwise `None` with a loud message, or the failure
+/// message when the corpus is required.
+#[cfg(test)]
+fn golden_decision(dir: &Path, required: bool) -> std::result::Result<Option<PathBuf>, String> {
     if dir.is_dir() {
-        Some(dir)
+        Ok(Some(dir.to_path_buf()))
+    } else if required {
+        Err(format!("golden corpus not found at {} and CI / NANOBRAGG_REQUIRE_GOLDEN is set: the golden comparisons cannot run", dir.display()))
     } else {
-        eprintln!(
-            "!!!!! golden corpus not found at {} — SKIPPING golden comparison !!!!!",
-            dir.display()
-        );
-        None
+        eprintln!("!!!!! golden corpus not found at {} — SKIPPING golden comparison !!!!!", dir.display());
+        Ok(None)
     }
+}
+
+#[cfg(test)]
+#[test]
+fn missing_golden_corpus_fails_only_when_required() {
+    let absent = Path::new("/nonexistent/golden-corpus");
+    assert_eq!(golden_decision(absent, false), Ok(None));
+    let msg = golden_decision(absent, true).unwrap_err();
+    assert!(msg.contains("/nonexistent/golden-corpus") && msg.contains("NANOBRAGG_REQUIRE_GOLDEN"), "{msg}");
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(golden_decision(here, true), Ok(Some(here.to_path_buf())));
 }
 
 #[cfg(test)]

@@ -13,17 +13,50 @@ pub fn shout(msg: &str) {
     let _ = writeln!(std::io::stderr(), "\n!!!!! {msg}\n");
 }
 
+/// Whether an environment switch is on: set, and not empty, `0` or `false`.
+fn switch_on(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "FALSE" | "False"))
+}
+
+/// A missing corpus fails the run (instead of skipping) under CI (`CI`, which CI services set)
+/// or `NANOBRAGG_REQUIRE_GOLDEN`: a golden test that returns early passes vacuously, and an
+/// engine disagreement then goes unseen.
+pub fn golden_required() -> bool {
+    switch_on("CI") || switch_on("NANOBRAGG_REQUIRE_GOLDEN")
+}
+
+/// What to do about the corpus at `dir`: use it, skip (with the message), or fail (with the
+/// message). Kept apart from the environment so that the rule itself is unit-tested.
+pub fn golden_decision(dir: &Path, required: bool) -> Result<Option<PathBuf>, String> {
+    if dir.join("MANIFEST.md").exists() {
+        return Ok(Some(dir.to_path_buf()));
+    }
+    if required {
+        Err(format!(
+            "golden corpus not found at {} and CI / NANOBRAGG_REQUIRE_GOLDEN is set: the golden comparisons cannot run (set NANOBRAGG_GOLDEN to the corpus)",
+            dir.display()
+        ))
+    } else {
+        Ok(None)
+    }
+}
+
 /// `$NANOBRAGG_GOLDEN`, else `../shared/golden` beside the repository; None (with a loud
-/// message) when absent.
+/// message) when absent, or a panic when the corpus is required (`golden_required`).
 pub fn golden_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("NANOBRAGG_GOLDEN")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"));
-    if dir.join("MANIFEST.md").exists() {
-        Some(dir)
-    } else {
-        shout(&format!("SKIPPED: golden corpus not found at {} (set NANOBRAGG_GOLDEN)", dir.display()));
-        None
+    match golden_decision(&dir, golden_required()) {
+        Ok(Some(dir)) => Some(dir),
+        Ok(None) => {
+            shout(&format!(
+                "SKIPPED: golden corpus not found at {} (set NANOBRAGG_GOLDEN; CI or NANOBRAGG_REQUIRE_GOLDEN=1 makes this a failure)",
+                dir.display()
+            ));
+            None
+        }
+        Err(msg) => panic!("{msg}"),
     }
 }
 
