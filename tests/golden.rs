@@ -27,11 +27,21 @@ const DEFECT_FEATURES: &[&str] = &[
     "misset_random",
     "smv_header_ingest",
     "sourcefile",
+    // the default mode reads a structure-factor cache only when -hkl names it
+    "Fdump",
 ];
 
-fn depends_on_defect(features: &[String]) -> bool {
+fn depends_on_defect(features: &[String], args: &[String]) -> bool {
     let collision = features.iter().any(|f| f == "quirk") && features.iter().any(|f| f == "twotheta_axis");
-    collision || features.iter().any(|f| DEFECT_FEATURES.contains(&f.as_str()))
+    collision || features.iter().any(|f| DEFECT_FEATURES.contains(&f.as_str())) || oblique_cell(args)
+}
+
+/// A `-cell` with an angle other than 90°: nanoBragg.c's reciprocal basis for such a cell is
+/// slightly inconsistent (c*_z), which the default mode corrects (docs/behaviours.md), so
+/// these cases differ from C by design. Most are not tagged `triclinic` in meta.json.
+fn oblique_cell(args: &[String]) -> bool {
+    let Some(at) = args.iter().position(|a| a == "-cell") else { return false };
+    args[at + 1..].iter().take(6).skip(3).any(|a| a.parse::<f64>().is_ok_and(|angle| angle != 90.0))
 }
 
 /// SMV header as key → value, and the pixel bytes (the last 2·w·h bytes of the file).
@@ -156,16 +166,16 @@ fn int_scale(golden: &Path, case: &str, c_parity: bool, c_float: &[f32]) -> (f64
     (scale, e.output.adc_offset)
 }
 
-fn run_corpus(mode_args: &[&str], select: impl Fn(&[String]) -> bool, label: &str) {
+fn run_corpus(mode_args: &[&str], select: impl Fn(&[String], &[String]) -> bool, label: &str) {
     let Some(golden) = golden_dir() else { return };
     let mut failures = Vec::new();
     let mut ran = 0;
     for case in cases(&golden) {
-        if !select(&case_features(&golden, &case)) {
+        let mut args = case_args(&golden, &case);
+        if !select(&case_features(&golden, &case), &args) {
             continue;
         }
         let (_guard, dir) = stage_case(&golden, &case);
-        let mut args = case_args(&golden, &case);
         args.extend(strings(mode_args));
         let out = nanobragg(&dir, &args);
         ran += 1;
@@ -184,12 +194,12 @@ fn run_corpus(mode_args: &[&str], select: impl Fn(&[String]) -> bool, label: &st
 
 #[test]
 fn every_case_matches_c_in_c_parity_mode() {
-    run_corpus(&["-c_parity", "-engine", "cpu", "-quiet"], |_| true, "c-parity");
+    run_corpus(&["-c_parity", "-engine", "cpu", "-quiet"], |_, _| true, "c-parity");
 }
 
 #[test]
 fn defect_free_cases_match_c_in_default_mode() {
-    run_corpus(&["-engine", "cpu", "-quiet"], |f| !depends_on_defect(f), "default mode");
+    run_corpus(&["-engine", "cpu", "-quiet"], |f, a| !depends_on_defect(f, a), "default mode");
 }
 
 /// The two corpus tests above, run again in a child process of this very test binary with
