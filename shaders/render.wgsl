@@ -487,7 +487,10 @@ fn add_source(st: ptr<function, PixelState>, diffracted: ptr<function, W3>, sour
     // a dropped source still runs its terms (adding nothing): every invocation of a
     // subgroup must reach the lattice fetch together
     let live = !beyond_dmin(s);
-    if !NOPOLAR && live && ((*st).polar == 0.0 || OVERSAMPLE_POLAR) {
+    // the CPU's test (cpu update_polar): with NOPOLAR the factor starts at 1, so only a plan
+    // whose OVERSAMPLE_POLAR survived -nopolar (c-parity) recomputes it; the first clause
+    // only compiles the call out when it can never run
+    if (!NOPOLAR || OVERSAMPLE_POLAR) && live && ((*st).polar == 0.0 || OVERSAMPLE_POLAR) {
         (*st).polar = polarization_factor(params.kahn, w3_f32(src.incident), w3_f32(*diffracted), w3_f32(params.polar_axis));
         // C normalises `diffracted` in place here, which later sources then see
         *diffracted = unitize(*diffracted).dir;
