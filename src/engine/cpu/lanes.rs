@@ -157,6 +157,9 @@ pub(super) fn sum_pixels<const L: usize, const FUSED: bool>(
         st.capture = [if plan.thick == 0.0 { 1.0 } else { 0.0 }; L];
         for sub in 0..os * os {
             let (pos, airpath) = subpixel_rays(plan, fast0, slow, sub / os, sub % os, layer);
+            // unit vector by dividing each component by the length, as C's `unitize`. Twin:
+            // physics.wgsl `unitize`, which multiplies by the reciprocal in W (one division; the
+            // components can differ in the last bit of W)
             let mut diffracted = pos;
             for c in diffracted.iter_mut() {
                 for l in 0..L {
@@ -178,6 +181,7 @@ pub(super) fn sum_pixels<const L: usize, const FUSED: bool>(
                 tracer.vector("diffracted_vec", lane(&diffracted, 0));
             }
             for (source, src) in prep.sources.iter().enumerate() {
+                // (d − i)/λ as C. Twin: render.wgsl `scattering`, which multiplies by 1/λ
                 let mut scattering: Lv<L> = [[0.0; L]; 3];
                 for c in 0..3 {
                     for l in 0..L {
@@ -228,6 +232,12 @@ pub(super) fn sum_pixels<const L: usize, const FUSED: bool>(
 
 /// Sub-pixel positions of the lanes (m) and their distances from the sample: the arithmetic
 /// of `Plan::flat_subpixel_position`, one operation at a time across the lanes.
+///
+/// Twin: render.wgsl `subpixel_position` (same formula and order, in W). The curved detector
+/// bends the flat position with `Plan::curve`, i.e. two `physics::rotate_axis` calls with libm
+/// sin/cos; the kernel's `rotate_axis` (physics.wgsl) takes sin/cos from `w_sin_cos`, a Taylor
+/// series in W after reduction to |r| ≤ π/4, so curved positions agree to W precision, not
+/// bit for bit.
 #[inline(always)]
 fn subpixel_rays<const L: usize>(plan: &Plan, fast0: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> (Lv<L>, [f64; L]) {
     let os = plan.oversample;
@@ -264,7 +274,13 @@ fn subpixel_rays<const L: usize>(plan: &Plan, fast0: usize, slow: usize, sub_s: 
 
 /// Kahn polarization factor for the live lanes that have none yet (or every live lane with
 /// -oversample_polar), as `physics::polarization_factor` computes it. C normalises
-/// `diffracted` in place there, which later sources then see.
+/// `diffracted` in place there, which later sources then see. Whether the factor is worked
+/// out at all is the plan's resolved rule (`Plan::oversample_polar`, `Plan::nopolar`).
+///
+/// Twin: physics.wgsl `polarization_factor`, called from render.wgsl `add_source` under the
+/// same test. Same formula; differences: f32 instead of f64, cos 2ψ as (x² − y²)/(x² + y²)
+/// instead of C's cos(2·atan2), and the incident direction and the B/E frame are not
+/// normalised again (here they come normalised from `Prepared`, as C normalises them).
 #[inline(always)]
 fn update_polar<const L: usize>(plan: &Plan, src: &Source, st: &mut PixelState<L>, live: [bool; L], diffracted: &mut Lv<L>) {
     let mut need = live;
@@ -314,6 +330,9 @@ fn update_polar<const L: usize>(plan: &Plan, src: &Source, st: &mut PixelState<L
 }
 
 /// Solid angle: worked out at a pixel's first sub-pixel, or at every one with -oversample_omega.
+///
+/// Twin: render.wgsl `solid_angle`. Here in C's order, pixel²/R/R·close/R (three divisions);
+/// there pixel²·close/(R²·R) with one division in W, then rounded to f32.
 #[inline(always)]
 fn update_omega<const L: usize>(plan: &Plan, st: &mut PixelState<L>, airpath: &[f64; L]) {
     // computed for every lane and then selected: divisions under a branch stay scalar
@@ -335,6 +354,8 @@ fn update_omega<const L: usize>(plan: &Plan, st: &mut PixelState<L>, airpath: &[
 
 /// Fraction of the photons this detector layer absorbs, at a layer's first sub-pixel (or
 /// every one with -oversample_thick).
+///
+/// Twin: render.wgsl `capture_fraction`: the same formula in f32 (here f64).
 #[inline(always)]
 fn update_capture<const L: usize>(plan: &Plan, st: &mut PixelState<L>, diffracted: &Lv<L>, layer: usize) {
     for l in 0..L {
@@ -349,6 +370,12 @@ fn update_capture<const L: usize>(plan: &Plan, st: &mut PixelState<L>, diffracte
 /// The φ × mosaic loops of one (sub-pixel, source) for every lane. Each term is computed for
 /// all lanes at once; each lane then adds it to its own sum, so every pixel's sum keeps C's
 /// order.
+///
+/// Twin: render.wgsl `sum_rotations` (with `sum_chunk` in the fetch files and `accumulate`).
+/// Here every kept term turns the f64 sum I into (I + term)·k, k the product of the
+/// -oversample_* factors, as C does. The kernel sums a chunk of terms in f32 the same way,
+/// starting from 0, keeps the product of the k's, and folds the chunk into its W sum as
+/// I·Πk + chunk: the same value up to f32 rounding of the chunk.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn sum_rotations<const L: usize, const FUSED: bool>(

@@ -21,6 +21,14 @@ pub(super) enum LatticeShape {
 }
 
 /// Lattice factor of one term for every lane.
+///
+/// Twin: render.wgsl `lattice_factor` (through physics.wgsl `grating_factor`). Both take the
+/// per-axis grating factor from δ = h − h0 only, with the sign (−1)^((N−1)·h0); they differ
+/// in method and precision: here f64, the Chebyshev recurrence U_{N−1}(cos πδ) up to N = 16
+/// ([`grating_recurrence`]) and the polynomial-sine quotient above ([`grating_parts`]); there
+/// f32, the product over the zeros of U_{N−1} up to N = 8 (`sincg_product`) and the f32 sine
+/// quotient above (`sincg_split`). In c-parity mode this side uses C's own `sincg` on the full
+/// argument (bit-identical to C); the kernel has no such variant.
 #[inline(always)]
 pub(super) fn lattice_factors<const L: usize, const FUSED: bool>(plan: &Plan, prep: &Prepared, hkl: &Lv<L>, hkl0: &Lv<L>) -> [f64; L] {
     let mut f = [0.0; L];
@@ -233,6 +241,11 @@ fn cospi_reduced<const L: usize, const FUSED: bool>(r: &[f64; L]) -> [f64; L] {
 
 /// Round, Gaussian and top-hat lattice factors as C computes them, from fractional indices
 /// `hkl` and their nearest integers `hkl0`.
+///
+/// Twin: the round / Gaussian / top-hat branches of render.wgsl `lattice_factor`, in f32. The
+/// round shape's sphere transform is `physics::sinc3` here (C's closed form at every x,
+/// 1 at x = 0) and physics.wgsl `sinc3_pi` there, which switches to its Taylor series below
+/// x = 1, where the closed form cancels in f32.
 fn shaped_factor(plan: &Plan, hkl: V3, hkl0: V3) -> f64 {
     let [na, nb, nc] = plan.n;
     let d: [f64; 3] = std::array::from_fn(|i| hkl[i] - hkl0[i]);

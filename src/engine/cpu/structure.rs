@@ -35,7 +35,8 @@ fn structure_factor(plan: &Plan, interpolate: &mut bool, left_grid: &mut bool, h
     nearest_f(plan, hkl0)
 }
 
-/// Structure factor by nearest grid point; default_F off the grid.
+/// Structure factor by nearest grid point; default_F off the grid. Twin: render.wgsl
+/// `nearest_f` (the same lookup of the grid rounded to f32).
 #[inline(always)]
 pub(super) fn nearest_f(plan: &Plan, hkl0: V3) -> f64 {
     match &plan.grid {
@@ -54,6 +55,11 @@ pub(super) fn nearest_f(plan: &Plan, hkl0: V3) -> f64 {
 /// is formed once: the grid nodes of an axis are consecutive integers, so every 4-point
 /// Lagrange step along that axis shares one set of numerator products and the denominators
 /// are −6, 2, −2, 6 exactly.
+///
+/// Twin: render.wgsl `tricubic_f` with physics.wgsl `lagrange4`. Same range test (in W) and
+/// the same 4×4×4 neighbourhood; there the weights are formed in local coordinates
+/// t = h − floor(h) in f32 (so |h| ~ 60 costs no precision) and the 64 weighted f32 grid values
+/// are summed directly, instead of the nested f64 Lagrange steps in C's order used here.
 #[inline(always)]
 pub(super) fn tricubic_f(plan: &Plan, hkl: V3) -> Option<f64> {
     let g = plan.grid.as_ref()?;
