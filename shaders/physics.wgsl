@@ -39,7 +39,9 @@ struct Unit {
     len: W,
 }
 
-/// Unit vector and length; a zero vector stays zero (C `unitize`).
+/// Unit vector and length; a zero vector stays zero (C `unitize`). Multiplies by the reciprocal
+/// length (one W division); the CPU twin (cpu/lanes.rs `sum_pixels`, `physics::unitize`)
+/// divides each component as C does, so components can differ in the last bit of W.
 fn unitize(v: W3) -> Unit {
     let len = w_sqrt(w3_dot(v, v));
     if w_is_zero(len) {
@@ -55,7 +57,8 @@ struct SinCos {
 }
 
 /// sin and cos in W by Taylor series after reduction to |r| ≤ π/4 (W has no transcendental
-/// functions; only the curved detector needs this, once per sub-pixel).
+/// functions; only the curved detector needs this, once per sub-pixel). The CPU twin
+/// (`physics::rotate_axis` via `Plan::curve`) uses libm sin/cos in f64.
 fn w_sin_cos(x: W) -> SinCos {
     let quarter = w_floor(w_add(w_div(x, w_half_pi()), w(0.5)));
     let r = w_sub(x, w_mul(quarter, w_half_pi()));
@@ -171,8 +174,10 @@ fn sincg_product(hs: Split, n: f32) -> f32 {
 }
 
 /// The grating factor of one axis for N > 1; with N a pipeline constant only one method is
-/// compiled. (The CPU engine, in f64, uses the Chebyshev recurrence up to N = 16 and the same
-/// sine quotient above: cpu.rs `grating`.)
+/// compiled. CPU twin: cpu/lattice.rs `grating` / `lattice_factors`, in f64: the Chebyshev
+/// recurrence U_{N−1}(cos πδ) up to N = 16 (here the product form, up to N = 8, because the
+/// recurrence loses ~N³ ulps in f32) and the same sine quotient above, with degree-8 instead
+/// of degree-5 polynomials. In c-parity mode the CPU uses C's `sincg` instead.
 fn grating_factor(hs: Split, n: f32) -> f32 {
     if n <= PRODUCT_MAX_N {
         return sincg_product(hs, n);
@@ -182,6 +187,8 @@ fn grating_factor(hs: Split, n: f32) -> f32 {
 
 /// The sphere transform 3(sin x − x cos x)/x³ at x = π·s (s ≥ 0). Below x = 1 the closed form
 /// cancels badly in f32, so its Taylor series (terms to x⁸, next term < 6e-9) is used there.
+/// CPU twin: `physics::sinc3` (cpu/lattice.rs `shaped_factor`), C's closed form at every x in
+/// f64, 1 at x = 0.
 fn sinc3_pi(s: f32) -> f32 {
     let x = PI_F * s;
     if x < 1.0 {
@@ -208,7 +215,8 @@ fn unit_f32(v: vec3<f32>) -> vec3<f32> {
 /// Kahn polarization factor ½(1 + cos²2θ − K·cos 2ψ·sin²2θ) for unit vectors `incident` and
 /// `diffracted`. C takes ψ = −atan2(y, x) and then cos 2ψ; cos 2ψ = (x² − y²)/(x² + y²) is
 /// the same number without any trigonometry. (C also normalises the two unit vectors again,
-/// which changes them by rounding only.)
+/// which changes them by rounding only.) CPU twin: cpu/lanes.rs `update_polar` (C's atan2
+/// form in f64, B/E frame prepared per source), bit-identical to `physics::polarization_factor`.
 fn polarization_factor(kahn: f32, incident: vec3<f32>, diffracted: vec3<f32>, axis: vec3<f32>) -> f32 {
     let cos2theta = dot(incident, diffracted);
     let cos2theta_sqr = cos2theta * cos2theta;
@@ -230,8 +238,9 @@ fn polarization_factor(kahn: f32, incident: vec3<f32>, diffracted: vec3<f32>, ax
 }
 
 /// Lagrange weights of the four grid points at offsets −1, 0, 1, 2 for a point t ∈ [0, 1)
-/// past the second one: the CPU's polint on absolute indices, rewritten in local
-/// coordinates so that |h| ~ 60 costs no f32 precision.
+/// past the second one: the CPU's Lagrange step (cpu/structure.rs `lagrange_numerators`, C's
+/// polint on absolute indices) rewritten in local coordinates so that |h| ~ 60 costs no f32
+/// precision.
 fn lagrange4(t: f32) -> vec4<f32> {
     let a = t + 1.0;
     let b = t;

@@ -1,7 +1,10 @@
 // The render kernel: one invocation sums one pixel over layers × sub-pixels × sources × φ ×
-// mosaic domains in exactly the order and with exactly the caching rules of
-// `engine::cpu::render_pixel` (nanoBragg.c's loop). Needs a wide-arithmetic file and
-// physics.wgsl in front of it.
+// mosaic domains in the same order and with the same caching rules as the CPU engine
+// (src/engine/cpu/lanes.rs `sum_pixels`, nanoBragg.c's loop). What is the same: which terms
+// are summed, in which order, which factors are cached and when they are recomputed. What is
+// not: the arithmetic (W for geometry and the pixel sum, f32 per term, other formulas for some
+// steps); each function below names its CPU twin and says how they differ (docs/gpu.md, "the
+// twin pact"). Needs a wide-arithmetic file and physics.wgsl in front of it.
 //
 // One dispatch covers one tile: `job.count` consecutive pixels of the rectangle
 // (job.x0, job.y0, job.width), numbered row by row from `job.start`.
@@ -214,7 +217,9 @@ fn place(f: W, s: W, o: W, fdet: W, sdet: W, odet: W, pix0: W) -> W {
 }
 
 /// Sub-pixel position relative to the sample (m); a curved detector puts every pixel at
-/// `distance`, turning detector coordinates into angles about sdet, then fdet.
+/// `distance`, turning detector coordinates into angles about sdet, then fdet. CPU twin:
+/// cpu/lanes.rs `subpixel_rays` and `Plan::curve` (same order; the curve's sin/cos come from
+/// `w_sin_cos` here, libm there).
 fn subpixel_position(fast: u32, slow: u32, sub_s: u32, sub_f: u32, layer: u32) -> W3 {
     let os = params.oversample;
     let f = detector_coordinate(fast * os + sub_f);
@@ -233,6 +238,8 @@ fn subpixel_position(fast: u32, slow: u32, sub_s: u32, sub_f: u32, layer: u32) -
     return rotate_axis(swung, params.fdet, w_div(pos.z, params.distance));
 }
 
+/// Solid angle of the pixel seen from the sample. CPU twin: cpu/lanes.rs `update_omega`, in
+/// C's order pixel²/R/R·close/R; here one division in W, rounded to f32.
 fn solid_angle(airpath: W) -> f32 {
     let airpath_sqr = w_mul(airpath, airpath);
     if POINT_PIXEL {
@@ -243,7 +250,8 @@ fn solid_angle(airpath: W) -> f32 {
     return w_f32(w_div(w_mul(area, params.close_distance), w_mul(airpath_sqr, airpath)));
 }
 
-/// Fraction of the photons along `diffracted` absorbed in detector layer `layer`.
+/// Fraction of the photons along `diffracted` absorbed in detector layer `layer`. CPU twin:
+/// cpu/lanes.rs `update_capture` (same formula in f64).
 fn capture_fraction(diffracted: vec3<f32>, layer: u32) -> f32 {
     let parallax = dot(diffracted, w3_f32(params.odet));
     let depth = w_f32(w_mul(params.thickstep, params.mu)) / parallax;
@@ -251,8 +259,8 @@ fn capture_fraction(diffracted: vec3<f32>, layer: u32) -> f32 {
 }
 
 /// Scattering vector (m⁻¹) for a diffracted unit vector and a source, (d − i)·(1/λ): one
-/// division instead of three (the CPU divides by λ as C does; the results differ in the last
-/// bit).
+/// division instead of three (the CPU twin, in cpu/lanes.rs `sum_pixels`, divides by λ as C
+/// does; the results differ in the last bit of W).
 fn scattering(diffracted: W3, src: Source) -> W3 {
     let inv_lambda = w_div(w(1.0), src.lambda);
     return W3(
@@ -298,6 +306,9 @@ fn grating(h0: i32, delta: f32, n: f32) -> f32 {
     return select(1.0, grating_factor(Split(h0, delta), n), n > 1.0);
 }
 
+/// CPU twin: cpu/lattice.rs `lattice_factors` (f64; Chebyshev recurrence up to N = 16 where
+/// this uses the f32 product form up to N = 8; C's own `sincg` in c-parity mode) and
+/// `shaped_factor` (the same C formulas, in f64, with `physics::sinc3` for `sinc3_pi`).
 fn lattice_factor(m: Miller) -> LatticeFactor {
     let d = m.delta;
     let cells = N_A * N_B * N_C;
@@ -337,7 +348,8 @@ fn grid_value(hkl: vec3<i32>) -> f32 {
     return grid_at(u32((d.x * params.grid_count_k + d.y) * params.grid_count_l + d.z));
 }
 
-/// Structure factor by nearest grid point; default_F off the grid.
+/// Structure factor by nearest grid point; default_F off the grid. CPU twin: cpu/structure.rs
+/// `nearest_f` (the grid in f64 there, f32 here).
 fn nearest_f(h0: vec3<i32>) -> f32 {
     if GRID && in_grid(h0) {
         return grid_value(h0);
@@ -358,6 +370,10 @@ struct Interpolated {
     f: f32,
 }
 
+/// Tricubic F over the 4×4×4 neighbourhood, or `inside` false when it leaves the grid. CPU
+/// twin: cpu/structure.rs `tricubic_f`: the same range test; there nested f64 Lagrange steps on
+/// absolute indices in C's order, here `lagrange4` weights in local coordinates and one f32
+/// sum of the 64 weighted values.
 fn tricubic_f(h: W3) -> Interpolated {
     if !GRID || !axis_in_range(h.x, params.grid_min_h, params.grid_count_h)
         || !axis_in_range(h.y, params.grid_min_k, params.grid_count_k)
@@ -442,7 +458,10 @@ fn evaluate_term(lat: Lattice, s: W3, live: bool) -> Term {
 }
 
 /// Adds a term with structure factor `f_cell`: a kept term turns the sum I into (I + term)·k,
-/// exactly as the CPU engine's running sum.
+/// the CPU engine's rule (cpu/lanes.rs `sum_rotations`). Exact: which terms are kept and the
+/// form of the update. Not exact: here the chunk sum starts at 0 in f32 and the product of the
+/// k's is kept beside it, so `sum_rotations` below folds I·Πk + chunk into W, where the CPU
+/// updates one f64 sum term by term.
 fn accumulate(acc_in: TermSum, term: Term, f_cell: f32, k: f32, weight: f32) -> TermSum {
     var acc = acc_in;
     let value = f_cell * f_cell * term.lf.f * term.lf.f * weight;
@@ -452,7 +471,8 @@ fn accumulate(acc_in: TermSum, term: Term, f_cell: f32, k: f32, weight: f32) -> 
 }
 
 /// The φ × mosaic terms of one (sub-pixel, source), TERM_CHUNK at a time (`sum_chunk`, in the
-/// lattice-fetch file); after each chunk its f32 sum is folded into the wide pixel sum.
+/// lattice-fetch file); after each chunk its f32 sum is folded into the wide pixel sum. CPU
+/// twin: cpu/lanes.rs `sum_rotations` (see `accumulate` for how the folding differs).
 /// `first` selects the c-parity lattice set stored after the regular one.
 fn sum_rotations(st: ptr<function, PixelState>, s: W3, weight: f32, first: bool, live: bool, tracing: bool) {
     var k = 1.0;
@@ -487,7 +507,10 @@ fn add_source(st: ptr<function, PixelState>, diffracted: ptr<function, W3>, sour
     // a dropped source still runs its terms (adding nothing): every invocation of a
     // subgroup must reach the lattice fetch together
     let live = !beyond_dmin(s);
-    if !NOPOLAR && live && ((*st).polar == 0.0 || OVERSAMPLE_POLAR) {
+    // the CPU's test (cpu update_polar): with NOPOLAR the factor starts at 1, so only a plan
+    // whose OVERSAMPLE_POLAR survived -nopolar (c-parity) recomputes it; the first clause
+    // only compiles the call out when it can never run
+    if (!NOPOLAR || OVERSAMPLE_POLAR) && live && ((*st).polar == 0.0 || OVERSAMPLE_POLAR) {
         (*st).polar = polarization_factor(params.kahn, w3_f32(src.incident), w3_f32(*diffracted), w3_f32(params.polar_axis));
         // C normalises `diffracted` in place here, which later sources then see
         *diffracted = unitize(*diffracted).dir;

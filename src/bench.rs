@@ -88,7 +88,8 @@ pub fn write_smooth_hkl(path: &Path) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io(path, e))
 }
 
-/// The plan a command line renders (as the program builds it; `-hkl` also writes ./Fdump.bin).
+/// The plan a command line renders, as the program builds it (without `-hkl` it reads
+/// ./Fdump.bin; only a finished run of the program writes that file, `app`).
 pub fn plan_for(args: &[String]) -> Result<Plan> {
     match parse(args, -1)? {
         Command::Run(raw) => Ok(Plan::new(&resolve(&raw)?)),
@@ -164,7 +165,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let ours = std::env::current_exe().map_err(|e| Error::io(Path::new("nanobragg"), e))?;
     let other = opts.vs.as_deref().map(absolute).transpose()?;
     let scratch = Scratch::new()?;
-    // resolving a workload reads and writes ./Fdump.bin: keep that out of the user's directory
+    // resolving a workload may read ./Fdump.bin and the timed program runs write it: keep
+    // both out of the user's directory
     std::env::set_current_dir(&scratch.0).map_err(|e| Error::io(&scratch.0, e))?;
     let hkl = scratch.0.join("smooth.hkl");
     write_smooth_hkl(&hkl)?;

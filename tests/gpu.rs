@@ -307,3 +307,33 @@ fn pipeline_cache_is_kept_and_a_damaged_one_is_harmless() {
     run("off", "c.bin");
     assert!(!off.exists() && !tmp.path().join("off").exists(), "NANOBRAGG_CACHE_DIR=off wrote a cache");
 }
+
+/// The polarization rule is resolved once in the plan, so both engines follow it: with
+/// `-nopolar -oversample_polar` the default mode keeps the factor at 1 and `-c_parity`
+/// recomputes the Kahn factor at every sub-pixel as nanoBragg.c does (docs/behaviours.md).
+/// The GPU agrees with the CPU in both modes, and the two modes really differ.
+#[test]
+fn nopolar_with_oversample_polar_follows_the_mode_on_both_engines() {
+    if !gpu_available("nopolar_with_oversample_polar_follows_the_mode_on_both_engines") {
+        return;
+    }
+    let args = [
+        "-cell", "50", "50", "50", "90", "90", "90", "-default_F", "100", "-N", "5", "-lambda", "1", "-distance", "40", "-detpixels", "64",
+        "-pixel", "0.4", "-polar", "0.7", "-nopolar", "-oversample", "2", "-oversample_polar",
+    ];
+    let mut images = Vec::new();
+    for c_parity in [false, true] {
+        let mut a = args.to_vec();
+        if c_parity {
+            a.push("-c_parity");
+        }
+        let plan = plan_from_args(&a, None);
+        let cpu_image = cpu::render(&plan).image;
+        let gpu_image = gpu::render(&plan, None).expect("GPU render").image;
+        let agreement = Agreement::measure(&cpu_image, &gpu_image);
+        assert!(agreement.passes(), "c_parity {c_parity}: {}", agreement.describe(plan.fpixels));
+        images.push(gpu_image);
+    }
+    let delta = Agreement::measure(&images[0], &images[1]).max_delta;
+    assert!(delta > 0.05, "default and -c_parity GPU images differ by only {delta:e} of the maximum");
+}

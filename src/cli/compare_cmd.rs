@@ -25,18 +25,78 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_TOLERANCE: f64 = 1e-3;
 pub const DEFAULT_OUT_DIR: &str = "compare_out";
 
-const USAGE: &str = "usage: nanobragg compare [options] -- <simulation flags>\n\
-  --out DIR              output directory (default compare_out): summary.json, a.png, b.png, diff.png\n\
-  --engine-a gpu|cpu     candidate engine (default gpu; falls back to cpu, with a note, when no GPU\n\
-  \x20                      adapter exists; an explicit --engine-a gpu fails instead)\n\
-  --ref FILE             reference: a raw float image (e.g. nanoBragg.c's -floatfile output)\n\
-  --ref-bin PATH         reference: run this program with the same flags (default $NB_C_BIN if set)\n\
-  \x20                      otherwise the reference is the f64 CPU engine\n\
-  --sample N             the f64 reference computes only N pixels (brightest half + seeded random)\n\
-  --roi xmin xmax ymin ymax   compare only these pixels (inclusive, fast then slow)\n\
-  --tolerance REL        count pixels whose relative difference exceeds REL (default 1e-3)\n\
-  --threshold CORR       exit 3 when the correlation is below CORR\n\
-exit status: 0 ok, 1 usage, 2 runner failed, 3 below threshold, 4 sizes differ, 5 I/O or parse error\n";
+/// The options before `--`, parsed by clap; the simulation flags after it are the main
+/// program's and are split off first (they look like options to clap).
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "nanobragg compare",
+    override_usage = "nanobragg compare [options] -- <simulation flags>",
+    about = "Render one experiment as a candidate and a reference and report how the two float images agree",
+    after_help = "exit status: 0 ok, 1 usage, 2 runner failed, 3 below threshold, 4 sizes differ, 5 I/O or parse error",
+    allow_negative_numbers = true
+)]
+struct CompareArgs {
+    /// output directory: summary.json, a.png, b.png, diff.png
+    #[arg(long, visible_alias = "outdir", value_name = "DIR", default_value = DEFAULT_OUT_DIR)]
+    out: PathBuf,
+    /// candidate engine [default: gpu, falling back to cpu with a note when no GPU adapter
+    /// exists; an explicit `gpu` fails instead]
+    #[arg(long = "engine-a", value_enum, value_name = "ENGINE")]
+    engine_a: Option<EngineArg>,
+    /// reference: a raw float image (e.g. nanoBragg.c's -floatfile output)
+    #[arg(long = "ref", value_name = "FILE", conflicts_with = "ref_bin")]
+    reference: Option<PathBuf>,
+    /// reference: run this program with the same flags (default $NB_C_BIN if set); otherwise
+    /// the reference is the f64 CPU engine
+    #[arg(long = "ref-bin", visible_alias = "c-bin", value_name = "PATH")]
+    ref_bin: Option<PathBuf>,
+    /// the f64 reference computes only N pixels (brightest half + seeded random)
+    #[arg(long, value_name = "N", value_parser = at_least_one, conflicts_with_all = ["reference", "ref_bin"])]
+    sample: Option<usize>,
+    /// compare only these pixels (inclusive, fast then slow)
+    #[arg(long, num_args = 4, value_names = ["XMIN", "XMAX", "YMIN", "YMAX"])]
+    roi: Option<Vec<usize>>,
+    /// count pixels whose relative difference exceeds REL
+    #[arg(long, value_name = "REL", default_value_t = DEFAULT_TOLERANCE, value_parser = non_negative)]
+    tolerance: f64,
+    /// exit 3 when the correlation is below CORR
+    #[arg(long, value_name = "CORR")]
+    threshold: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum EngineArg {
+    Gpu,
+    Cpu,
+}
+
+fn at_least_one(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(0) => Err("N must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{v}' is not a valid number")),
+    }
+}
+
+fn non_negative(v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("'{v}' must be a non-negative number")),
+    }
+}
+
+/// A clap error as one usage message: "unknown option '--x'" for an unknown option (the
+/// wording the tool has always used), clap's own text otherwise, without its "error: " prefix.
+pub(crate) fn usage_message(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let text = text.trim_end().strip_prefix("error: ").unwrap_or(text.trim_end()).to_string();
+    match (e.kind(), e.get(clap::error::ContextKind::InvalidArg)) {
+        (clap::error::ErrorKind::UnknownArgument, Some(clap::error::ContextValue::String(arg))) => {
+            format!("unknown option '{arg}'\n{text}")
+        }
+        _ => text,
+    }
+}
 
 /// Why compare stopped; each maps to its AT-TOOLS-001 exit status.
 #[derive(Debug)]
@@ -101,11 +161,10 @@ struct Options {
 
 /// Run the subcommand (`args` after the word `compare`); returns the exit status.
 pub fn main(args: &[String]) -> i32 {
-    if args.first().is_some_and(|a| a == "-h" || a == "--help") {
-        print!("{USAGE}");
-        return 0;
-    }
-    match parse_options(args, std::env::var_os("NB_C_BIN")).and_then(|o| run(&o, args)) {
+    match parse_options(args, std::env::var_os("NB_C_BIN")).and_then(|o| match o {
+        Some(o) => run(&o, args),
+        None => Ok(0),
+    }) {
         Ok(code) => code,
         Err(f) => {
             eprintln!("nanobragg compare: error: {}", f.message());
@@ -114,97 +173,60 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
-fn number<T: std::str::FromStr>(option: &str, v: &str) -> Result<T, Failure> {
-    v.parse::<T>().map_err(|_| Failure::Usage(format!("{option}: '{v}' is not a valid number")))
+fn missing_separator() -> Failure {
+    Failure::Usage("missing '--' before the simulation flags (nanobragg compare --help)".into())
 }
 
-/// How many values follow each option (None: not an option of compare).
-fn option_arity(option: &str) -> Option<usize> {
-    match option {
-        "--roi" => Some(4),
-        "--out" | "--outdir" | "--engine-a" | "--ref" | "--ref-bin" | "--c-bin" | "--sample" | "--tolerance" | "--threshold" => Some(1),
-        _ => None,
-    }
-}
-
-fn parse_options(args: &[String], nb_c_bin: Option<std::ffi::OsString>) -> Result<Options, Failure> {
-    let split = args.iter().position(|a| a == "--").ok_or_else(|| Failure::Usage(format!("missing '--' before the simulation flags\n{USAGE}")))?;
-    let (mine, sim) = (&args[..split], &args[split + 1..]);
-    if sim.is_empty() {
-        return Err(Failure::Usage(format!("no simulation flags after '--'\n{USAGE}")));
-    }
-    let mut o = Options {
-        out: PathBuf::from(DEFAULT_OUT_DIR),
-        engine_a: EngineA::Gpu { explicit: false },
-        reference: Reference::CpuEngine,
-        sample: None,
-        roi: None,
-        tolerance: DEFAULT_TOLERANCE,
-        threshold: None,
-        sim_args: sim.to_vec(),
+/// The options, or None when help was asked for (and printed).
+fn parse_options(args: &[String], nb_c_bin: Option<std::ffi::OsString>) -> Result<Option<Options>, Failure> {
+    let (mine, sim) = match args.iter().position(|a| a == "--") {
+        Some(split) => (&args[..split], &args[split + 1..]),
+        None => (args, &[][..]),
     };
-    let mut i = 0;
-    while i < mine.len() {
-        let option = mine[i].as_str();
-        let n = option_arity(option).ok_or_else(|| Failure::Usage(format!("unknown option '{option}'\n{USAGE}")))?;
-        let values = mine.get(i + 1..i + 1 + n).ok_or_else(|| Failure::Usage(format!("{option} expects {n} value(s)")))?;
-        apply_option(&mut o, option, values)?;
-        i += 1 + n;
+    let parsed = <CompareArgs as clap::Parser>::try_parse_from(std::iter::once("nanobragg compare".to_string()).chain(mine.iter().cloned()));
+    let a = match parsed {
+        Ok(a) => a,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            print!("{e}");
+            return Ok(None);
+        }
+        // without `--` the simulation flags are among clap's: say what is missing instead
+        Err(_) if args.len() == mine.len() => return Err(missing_separator()),
+        Err(e) => return Err(Failure::Usage(usage_message(&e))),
+    };
+    if args.len() == mine.len() {
+        return Err(missing_separator());
     }
-    if o.reference == Reference::CpuEngine
+    if sim.is_empty() {
+        return Err(Failure::Usage("no simulation flags after '--' (nanobragg compare --help)".into()));
+    }
+    let mut reference = match (a.reference, a.ref_bin) {
+        (Some(file), _) => Reference::File(file),
+        (None, Some(path)) => Reference::Program { path, from_env: false },
+        (None, None) => Reference::CpuEngine,
+    };
+    if reference == Reference::CpuEngine
         && let Some(bin) = nb_c_bin.filter(|b| !b.is_empty())
     {
-        o.reference = Reference::Program { path: PathBuf::from(bin), from_env: true };
+        reference = Reference::Program { path: PathBuf::from(bin), from_env: true };
     }
-    if o.sample.is_some() && o.reference != Reference::CpuEngine {
+    if a.sample.is_some() && reference != Reference::CpuEngine {
         return Err(Failure::Usage("--sample applies to the f64 CPU engine reference only (not with --ref/--ref-bin/NB_C_BIN)".into()));
     }
-    Ok(o)
-}
-
-fn apply_option(o: &mut Options, option: &str, v: &[String]) -> Result<(), Failure> {
-    match option {
-        "--out" | "--outdir" => o.out = PathBuf::from(&v[0]),
-        "--engine-a" => {
-            o.engine_a = match v[0].as_str() {
-                "gpu" => EngineA::Gpu { explicit: true },
-                "cpu" => EngineA::Cpu,
-                other => return Err(Failure::Usage(format!("--engine-a: expected gpu or cpu, got '{other}'"))),
-            }
-        }
-        "--ref" => set_reference(&mut o.reference, Reference::File(PathBuf::from(&v[0])))?,
-        "--ref-bin" | "--c-bin" => set_reference(&mut o.reference, Reference::Program { path: PathBuf::from(&v[0]), from_env: false })?,
-        "--sample" => match number::<usize>(option, &v[0])? {
-            0 => return Err(Failure::Usage("--sample: N must be at least 1".into())),
-            n => o.sample = Some(n),
+    Ok(Some(Options {
+        out: a.out,
+        engine_a: match a.engine_a {
+            None => EngineA::Gpu { explicit: false },
+            Some(EngineArg::Gpu) => EngineA::Gpu { explicit: true },
+            Some(EngineArg::Cpu) => EngineA::Cpu,
         },
-        "--tolerance" => o.tolerance = positive(option, &v[0])?,
-        "--threshold" => o.threshold = Some(number(option, &v[0])?),
-        "--roi" => {
-            let mut r = [0usize; 4];
-            for (slot, text) in r.iter_mut().zip(v) {
-                *slot = number(option, text)?;
-            }
-            o.roi = Some(r);
-        }
-        other => return Err(Failure::Usage(format!("unknown option '{other}'"))),
-    }
-    Ok(())
-}
-
-fn positive(option: &str, v: &str) -> Result<f64, Failure> {
-    match number::<f64>(option, v)? {
-        x if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(Failure::Usage(format!("{option}: '{v}' must be a non-negative number"))),
-    }
-}
-
-fn set_reference(slot: &mut Reference, r: Reference) -> Result<(), Failure> {
-    if *slot != Reference::CpuEngine {
-        return Err(Failure::Usage("give at most one of --ref and --ref-bin".into()));
-    }
-    *slot = r;
-    Ok(())
+        reference,
+        sample: a.sample,
+        roi: a.roi.map(|r| [r[0], r[1], r[2], r[3]]),
+        tolerance: a.tolerance,
+        threshold: a.threshold,
+        sim_args: sim.to_vec(),
+    }))
 }
 
 /// One side of the comparison, as `summary.json` describes it.
@@ -651,7 +673,7 @@ mod tests {
 
     fn opts(args: &[&str], env: Option<&str>) -> Result<Options, Failure> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        parse_options(&args, env.map(Into::into))
+        parse_options(&args, env.map(Into::into)).map(|o| o.expect("not a help request"))
     }
 
     #[test]

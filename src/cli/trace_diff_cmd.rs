@@ -10,9 +10,30 @@ use std::path::{Path, PathBuf};
 /// agree to ~1e-15; 1e-9 leaves room for a different but equally valid summation.
 pub const DEFAULT_TOLERANCE: f64 = 1e-9;
 
-const USAGE: &str = "usage: nanobragg trace-diff A.log B.log [--tol RELATIVE]  (default 1e-9)\n\
-    Compares the TRACE_ lines of two pixel traces by name and occurrence; prints the first\n\
-    quantity that differs by more than the relative tolerance (exit 1) or \"traces agree\" (exit 0).\n";
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "nanobragg trace-diff",
+    override_usage = "nanobragg trace-diff A.log B.log [--tol RELATIVE]",
+    about = "Compare the TRACE_ lines of two pixel traces by name and occurrence",
+    long_about = "Compares the TRACE_ lines of two pixel traces by name and occurrence; prints the first \
+                  quantity that differs by more than the relative tolerance (exit 1) or \"traces agree\" (exit 0).",
+    after_help = "exit status: 0 the traces agree, 1 they differ, 2 bad arguments or unreadable files"
+)]
+struct TraceDiffArgs {
+    /// the two trace logs (nanoBragg.c's or ours, any engine)
+    #[arg(value_name = "TRACE")]
+    files: Vec<PathBuf>,
+    /// relative tolerance (default 1e-9)
+    #[arg(long, value_name = "RELATIVE", default_value_t = DEFAULT_TOLERANCE, hide_default_value = true, value_parser = non_negative)]
+    tol: f64,
+}
+
+fn non_negative(v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("'{v}' is not a non-negative number")),
+    }
+}
 
 struct Options {
     a: PathBuf,
@@ -22,11 +43,10 @@ struct Options {
 
 /// Run the subcommand; returns the exit status.
 pub fn main(args: &[String]) -> i32 {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        print!("{USAGE}");
-        return 0;
-    }
-    match parse_options(args).and_then(|o| run(&o)) {
+    match parse_options(args).and_then(|o| match o {
+        Some(o) => run(&o),
+        None => Ok(0),
+    }) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("nanobragg trace-diff: error: {message}");
@@ -35,25 +55,20 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
-fn parse_options(args: &[String]) -> Result<Options, String> {
-    let mut files = Vec::new();
-    let mut tolerance = DEFAULT_TOLERANCE;
-    let mut i = 0;
-    while i < args.len() {
-        if args[i] == "--tol" {
-            let v = args.get(i + 1).ok_or("--tol expects a value")?;
-            tolerance = v.parse::<f64>().ok().filter(|t| t.is_finite() && *t >= 0.0).ok_or(format!("--tol: '{v}' is not a non-negative number"))?;
-            i += 2;
-        } else if args[i].starts_with("--") {
-            return Err(format!("unknown option '{}'\n{USAGE}", args[i]));
-        } else {
-            files.push(PathBuf::from(&args[i]));
-            i += 1;
+/// The options, or None when help was asked for (and printed).
+fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
+    let parsed = <TraceDiffArgs as clap::Parser>::try_parse_from(std::iter::once("nanobragg trace-diff".to_string()).chain(args.iter().cloned()));
+    let a = match parsed {
+        Ok(a) => a,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            print!("{e}");
+            return Ok(None);
         }
-    }
-    match <[PathBuf; 2]>::try_from(files) {
-        Ok([a, b]) => Ok(Options { a, b, tolerance }),
-        Err(_) => Err(format!("expected two trace files\n{USAGE}")),
+        Err(e) => return Err(super::compare_cmd::usage_message(&e)),
+    };
+    match <[PathBuf; 2]>::try_from(a.files) {
+        Ok([a_file, b_file]) => Ok(Some(Options { a: a_file, b: b_file, tolerance: a.tol })),
+        Err(_) => Err("expected two trace files (nanobragg trace-diff --help)".into()),
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::cli::raw::{Mode, XtalShape};
 use crate::model::Experiment;
-use crate::physics::{V3, dot, magnitude, rotate_axis, rotate_umat, unitize};
+use crate::physics::{V3, magnitude, rotate_axis, rotate_umat, unitize};
 
 /// Thomson cross section of the electron (m²).
 pub const R_E_SQR: f64 = 7.94079248018965e-30;
@@ -87,10 +87,17 @@ pub struct Plan {
     pub thicksteps: usize,
     pub mu: f64,
     pub oversample_thick: bool,
+    /// The polarization factor is worked out again at every sub-pixel (× source) and multiplied
+    /// into the running sum after each term. Resolved here once for both engines: the flag
+    /// `-oversample_polar`, except that in the default mode `-nopolar` wins (the factor stays
+    /// 1). nanoBragg.c tests only `polar == 0 || oversample_polar`, so with both flags it
+    /// recomputes the factor anyway; `-c_parity` keeps that (docs/behaviours.md).
     pub oversample_polar: bool,
     pub oversample_omega: bool,
     pub sources: Vec<PlanSource>,
     pub kahn: f64,
+    /// `-nopolar`: the polarization factor starts at 1 instead of "not yet worked out", so it is
+    /// only recomputed where `oversample_polar` says so.
     pub nopolar: bool,
     pub polar_axis: V3,
     pub dmin: f64,
@@ -166,7 +173,7 @@ impl Plan {
             thicksteps: d.thicksteps,
             mu: d.mu,
             oversample_thick: s.oversample_thick,
-            oversample_polar: s.oversample_polar,
+            oversample_polar: s.oversample_polar && !(e.beam.nopolar && e.mode == Mode::Default),
             oversample_omega: s.oversample_omega,
             sources: e
                 .beam
@@ -324,9 +331,4 @@ fn first_term(p: &Plan) -> Option<FirstTerm> {
         }
     }
     None
-}
-
-/// Shortcut used by tests and traces: fractional Miller indices of a scattering vector.
-pub fn miller(lattice: &[V3; 3], scattering: V3) -> V3 {
-    [dot(lattice[0], scattering), dot(lattice[1], scattering), dot(lattice[2], scattering)]
 }

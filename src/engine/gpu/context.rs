@@ -5,6 +5,7 @@
 
 use super::cache::{DiskPipelineCache, cache_dir};
 use super::shader::{Fetch, Precision, SUBGROUP_CHUNK, kernel_source};
+use super::layout::binding;
 use crate::engine::plan::{Interpolation, Plan};
 use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -405,8 +406,8 @@ async fn compile_kernel(device: &wgpu::Device, precision: Precision, fetch: Fetc
     }
 }
 
-/// The kernel's bindings (render.wgsl): 0 the parameters and 1 the dispatch (uniforms), 2–6 read-only
-/// inputs (lattices, sources, two grid pieces, mask), 7 pixels and 8 trace written.
+/// The kernel's bindings (render.wgsl; numbered in layout.rs `binding`): the parameters and the
+/// dispatch are uniforms, pixels and trace are written, every other input is read-only storage.
 /// Explicit rather than derived from the shader, so that bindings the overridable constants
 /// compile out do not change it.
 fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
@@ -416,7 +417,11 @@ fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
         min_binding_size: None,
     };
     let uniform = wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None };
-    let types = [uniform, uniform, storage(true), storage(true), storage(true), storage(true), storage(true), storage(false), storage(false)];
+    let types: [wgpu::BindingType; binding::COUNT] = std::array::from_fn(|i| match i {
+        binding::PARAMS | binding::DISPATCH => uniform,
+        binding::PIXELS | binding::TRACE => storage(false),
+        _ => storage(true),
+    });
     let entries: Vec<wgpu::BindGroupLayoutEntry> = types
         .into_iter()
         .enumerate()

@@ -3,8 +3,8 @@
 
 use super::context::{GpuContext, Pooled};
 use super::layout::{
-    GpuDispatch, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, NO_TRACE, Wide, lattice_words, overrides, padded_wide3, wide,
-    wide3,
+    GpuDispatch, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, NO_TRACE, Wide, binding, lattice_words, overrides, padded_wide3,
+    wide, wide3,
 };
 use super::shader::Precision;
 use crate::cli::raw::XtalShape;
@@ -20,6 +20,24 @@ const TERMS_PER_DISPATCH: u64 = 1 << 27;
 /// The structure-factor grid may be split over this many storage bindings (`grid_lo`,
 /// `grid_hi` in the kernel).
 const GRID_BINDINGS: u64 = 2;
+
+/// The job's read-back buffer: not bound, it follows the bindings in `Job::held`.
+const READ_BACK: usize = binding::COUNT;
+
+/// One buffer of a job: its label, size, usage and initial contents.
+struct Role<'b> {
+    label: &'static str,
+    bytes: u64,
+    usage: wgpu::BufferUsages,
+    contents: Option<&'b [u8]>,
+}
+
+impl<'b> Role<'b> {
+    /// A read-only storage input with its contents.
+    fn input((label, bytes): (&'static str, &'b [u8])) -> Role<'b> {
+        Role { label, bytes: bytes.len() as u64, usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST, contents: Some(bytes) }
+    }
+}
 
 /// A rectangle of pixels, rendered row by row.
 #[derive(Clone, Copy, Debug)]
@@ -237,30 +255,40 @@ impl<'a> Job<'a> {
         let (storage, upload, uniform) = (wgpu::BufferUsages::STORAGE, wgpu::BufferUsages::COPY_DST, wgpu::BufferUsages::UNIFORM);
         let out_bytes = (tile * size_of::<GpuPixelOut>()) as u64;
         let trace_bytes = (trace_slots * size_of::<GpuTraceSlot>()) as u64;
-        // in binding order (render.wgsl): parameters, dispatch, lattices, sources, grid ×2,
-        // mask, pixels, trace; then the read-back buffer
-        let mut roles: Vec<(&'static str, u64, wgpu::BufferUsages, Option<&[u8]>)> = vec![
-            ("parameters", size_of::<GpuParams>() as u64, uniform | upload, Some(bytemuck::bytes_of(&params))),
-            ("dispatch", size_of::<GpuDispatch>() as u64, uniform | upload, None),
+        let [lattice_input, source_input, grid_lo_input, grid_hi_input, mask_input] = inputs.map(Role::input);
+        // in binding order, each beside its `binding` number (checked here)
+        let placed = [
+            (binding::PARAMS, Role { label: "parameters", bytes: size_of::<GpuParams>() as u64, usage: uniform | upload, contents: Some(bytemuck::bytes_of(&params)) }),
+            (binding::DISPATCH, Role { label: "dispatch", bytes: size_of::<GpuDispatch>() as u64, usage: uniform | upload, contents: None }),
+            (binding::LATTICES, lattice_input),
+            (binding::SOURCES, source_input),
+            (binding::GRID_LO, grid_lo_input),
+            (binding::GRID_HI, grid_hi_input),
+            (binding::MASK, mask_input),
+            (binding::PIXELS, Role { label: "pixels", bytes: out_bytes, usage: storage | wgpu::BufferUsages::COPY_SRC, contents: None }),
+            (binding::TRACE, Role { label: "trace", bytes: trace_bytes, usage: storage | wgpu::BufferUsages::COPY_SRC, contents: None }),
+            (READ_BACK, Role { label: "read-back", bytes: out_bytes.max(trace_bytes), usage: wgpu::BufferUsages::MAP_READ | upload, contents: None }),
         ];
-        roles.extend(inputs.iter().map(|&(label, bytes)| (label, bytes.len() as u64, storage | upload, Some(bytes))));
-        roles.extend([
-            ("pixels", out_bytes, storage | wgpu::BufferUsages::COPY_SRC, None),
-            ("trace", trace_bytes, storage | wgpu::BufferUsages::COPY_SRC, None),
-            ("read-back", out_bytes.max(trace_bytes), wgpu::BufferUsages::MAP_READ | upload, None),
-        ]);
+        let roles: Vec<Role> = placed
+            .into_iter()
+            .enumerate()
+            .map(|(i, (at, role))| {
+                assert_eq!(i, at, "{}: buffer out of binding order", role.label);
+                role
+            })
+            .collect();
         ctx.checked("uploading the experiment", || {
             let held: Vec<Pooled> = roles
                 .iter()
-                .map(|&(label, bytes, usage, contents)| {
-                    let buffer = ctx.buffer(label, bytes, usage);
-                    if let Some(data) = contents {
+                .map(|role| {
+                    let buffer = ctx.buffer(role.label, role.bytes, role.usage);
+                    if let Some(data) = role.contents {
                         ctx.queue.write_buffer(&buffer, 0, data);
                     }
-                    Pooled { label, usage, buffer }
+                    Pooled { label: role.label, usage: role.usage, buffer }
                 })
                 .collect();
-            let entries: Vec<wgpu::BindGroupEntry> = held[..9]
+            let entries: Vec<wgpu::BindGroupEntry> = held[..binding::COUNT]
                 .iter()
                 .zip(&roles)
                 .enumerate()
@@ -270,7 +298,7 @@ impl<'a> Job<'a> {
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer: &pooled.buffer,
                         offset: 0,
-                        size: wgpu::BufferSize::new(role.1.max(4)),
+                        size: wgpu::BufferSize::new(role.bytes.max(4)),
                     }),
                 })
                 .collect();
@@ -284,10 +312,10 @@ impl<'a> Job<'a> {
                 ctx,
                 pipeline,
                 bind_group,
-                dispatch: buffer(1),
-                output: buffer(7),
-                trace: buffer(8),
-                staging: buffer(9),
+                dispatch: buffer(binding::DISPATCH),
+                output: buffer(binding::PIXELS),
+                trace: buffer(binding::TRACE),
+                staging: buffer(READ_BACK),
                 held,
                 tile,
                 trace_slots,

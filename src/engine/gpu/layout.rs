@@ -193,6 +193,43 @@ pub struct GpuTraceSlot {
     pub written: u32,
 }
 
+/// The kernel's buffer bindings (render.wgsl `@group(0) @binding(n)`), in binding order. Keep
+/// in sync with the WGSL declarations (`bindings_match_the_wgsl` below checks every number
+/// against the parsed shader) and with the binding types in context.rs `bind_group_layout`.
+pub mod binding {
+    /// uniform `params_in`: `GpuParams`
+    pub const PARAMS: usize = 0;
+    /// uniform `job_in`: `GpuDispatch`, rewritten for every dispatch
+    pub const DISPATCH: usize = 1;
+    /// storage `lattices`: `lattice_words` per φ step × domain (then the c-parity first-term set)
+    pub const LATTICES: usize = 2;
+    /// storage `sources`: `GpuSource`
+    pub const SOURCES: usize = 3;
+    /// storage `grid_lo`, `grid_hi`: the structure-factor grid as f32, split at `grid_split`
+    pub const GRID_LO: usize = 4;
+    pub const GRID_HI: usize = 5;
+    /// storage `mask_bits`: one bit per pixel
+    pub const MASK: usize = 6;
+    /// storage, written: `pixels_out` (`GpuPixelOut`) and `trace` (`GpuTraceSlot`)
+    pub const PIXELS: usize = 7;
+    pub const TRACE: usize = 8;
+    /// how many bindings there are
+    pub const COUNT: usize = 9;
+    /// (WGSL variable name, binding) of each, for the layout test
+    #[cfg(test)]
+    pub const NAMES: [(&str, usize); COUNT] = [
+        ("params_in", PARAMS),
+        ("job_in", DISPATCH),
+        ("lattices", LATTICES),
+        ("sources", SOURCES),
+        ("grid_lo", GRID_LO),
+        ("grid_hi", GRID_HI),
+        ("mask_bits", MASK),
+        ("pixels_out", PIXELS),
+        ("trace", TRACE),
+    ];
+}
+
 /// Trace slot numbers (WGSL `T_*`); vectors take three consecutive slots.
 pub mod slot {
     pub const PIXEL_POS: usize = 0;
@@ -246,6 +283,26 @@ mod tests {
             let bytes = layouter[words.expect("LatticeWords is declared")].size as usize;
             let abc = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]];
             assert_eq!(lattice_words(&abc, p).len() * size_of::<Wide>(), bytes, "{}", p.name());
+        }
+    }
+
+    /// Every binding the host fills is the one the kernel declares under that name, and the
+    /// kernel declares no other.
+    #[test]
+    fn bindings_match_the_wgsl() {
+        for m in modules() {
+            let mut declared: Vec<(String, usize)> = m
+                .global_variables
+                .iter()
+                .filter_map(|(_, g)| g.binding.as_ref().map(|b| (g.name.clone().unwrap_or_default(), (b.group, b.binding))))
+                .map(|(name, (group, b))| {
+                    assert_eq!(group, 0, "{name}: one bind group");
+                    (name, b as usize)
+                })
+                .collect();
+            declared.sort_by_key(|&(_, b)| b);
+            let host: Vec<(String, usize)> = binding::NAMES.iter().map(|&(n, b)| (n.to_string(), b)).collect();
+            assert_eq!(declared, host);
         }
     }
 

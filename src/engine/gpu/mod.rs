@@ -1,6 +1,7 @@
 //! The WebGPU engine: the plan packed into buffers, one compute dispatch per detector tile,
-//! each invocation summing one pixel exactly as `cpu::render_pixel` does, with the
-//! precision-critical geometry carried in f64 or double-float (docs/gpu.md).
+//! each invocation summing one pixel with the same terms, order and caching rules as
+//! `cpu::render_pixel` (the arithmetic differs step by step: docs/gpu.md, "The twin pact"),
+//! with the precision-critical geometry carried in f64 or double-float (docs/gpu.md).
 //!
 //! Prints nothing: the caller reports the adapter from `EngineUsed::Gpu`.
 
