@@ -21,12 +21,6 @@ use nanobragg::engine::plan::Plan;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// TEMPORARY (issue 15): with `-nopolar -oversample_polar` the engines disagree about the
-/// polarization factor; the fix of the rule in src/engine and the shaders is in progress
-/// elsewhere. Samples with both flags are still generated and counted but not compared while
-/// this is true. REMOVE (set to false, then delete) once that fix is merged.
-const SKIP_KNOWN_NOPOLAR_OVERSAMPLE_POLAR_BUG: bool = true;
-
 fn env_number(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
         Ok(v) => v.trim().parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
@@ -57,18 +51,12 @@ fn random_commands_agree_on_both_engines() {
     let mut generated = Vec::new();
     let mut failures = Vec::new();
     let mut worst: BTreeMap<&str, Worst> = BTreeMap::new();
-    let mut skipped_known = 0;
     let (mut cpu_time, mut gpu_time) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     for index in 0..samples {
         let dir = tmp.path().join(index.to_string());
         std::fs::create_dir(&dir).unwrap();
         let sample = generate(seed, index, &dir);
         let variant = variants[index % variants.len()];
-        if SKIP_KNOWN_NOPOLAR_OVERSAMPLE_POLAR_BUG && sample.has("nopolar") && sample.has("oversample_polar") {
-            skipped_known += 1;
-            generated.push(sample);
-            continue;
-        }
         for c_parity in [false, true] {
             let started = std::time::Instant::now();
             let (plan, cpu) = render_cpu(&sample, c_parity);
@@ -98,7 +86,7 @@ fn random_commands_agree_on_both_engines() {
         generated.push(sample);
     }
     let counts = coverage(generated.iter());
-    let mut report = format!("{test}: seed {seed:#x}, {samples} samples ({skipped_known} skipped for the known -nopolar -oversample_polar bug); CPU engine {:.1} s, GPU engine {:.1} s\n  coverage:", cpu_time.as_secs_f64(), gpu_time.as_secs_f64());
+    let mut report = format!("{test}: seed {seed:#x}, {samples} samples; CPU engine {:.1} s, GPU engine {:.1} s\n  coverage:", cpu_time.as_secs_f64(), gpu_time.as_secs_f64());
     for (family, n) in &counts {
         report += &format!(" {family}={n}");
     }

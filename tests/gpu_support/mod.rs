@@ -15,8 +15,9 @@ use std::sync::Mutex;
 mod common;
 pub use common::shout;
 
-/// `resolve` works in the process's current directory (it reads and writes ./Fdump.bin, and
-/// case paths are relative): only one test at a time may move it.
+/// `resolve` works in the process's current directory (case paths are relative, and in
+/// `-c_parity` mode it reads ./Fdump.bin when -hkl is absent): only one test at a time may
+/// move it.
 static CWD: Mutex<()> = Mutex::new(());
 
 pub fn require_gpu() -> bool {
@@ -47,7 +48,7 @@ pub fn golden_dir(test: &str) -> Option<PathBuf> {
 }
 
 /// Parse and resolve `args` as the CLI does, inside a scratch directory holding copies of
-/// `local_inputs` (so ./Fdump.bin reads and writes stay there).
+/// `local_inputs` (so a -c_parity ./Fdump.bin read finds the case's cache, never a stray one).
 pub fn plan_from_args(args: &[&str], case: Option<(&Path, &[String])>) -> Plan {
     Plan::new(&experiment_from_args(args, case))
 }
