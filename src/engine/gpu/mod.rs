@@ -5,6 +5,8 @@
 //!
 //! Prints nothing: the caller reports the adapter from `EngineUsed::Gpu`.
 
+#[cfg(test)]
+mod backends;
 mod cache;
 mod context;
 mod job;
