@@ -431,6 +431,114 @@ mod tests {
     }
 
     #[test]
+    fn temporary_names_are_distinct_and_fixed_length() {
+        let names: Vec<String> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4).map(|_| s.spawn(|| random_temp_names().take(5000).collect::<Vec<_>>())).collect();
+            workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        });
+        let distinct: std::collections::HashSet<&String> = names.iter().collect();
+        assert_eq!(distinct.len(), names.len());
+        assert!(names.iter().all(|n| n.len() == TEMP_PREFIX.len() + 16 + TEMP_SUFFIX.len() && n.starts_with(TEMP_PREFIX)));
+    }
+
+    /// Another run's temporary (a name this process did not create) is skipped, not adopted,
+    /// and survives both a successful and a failed write (the old scheme deleted it).
+    #[test]
+    fn a_taken_temporary_name_is_skipped_and_never_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = format!("{TEMP_PREFIX}{:016x}{TEMP_SUFFIX}", 0);
+        fs::write(dir.path().join(&theirs), b"another run's data").unwrap();
+        let ours = format!("{TEMP_PREFIX}{:016x}{TEMP_SUFFIX}", 1);
+        let temp = TempFile::create_in(dir.path(), [theirs.clone(), ours.clone()], None).unwrap();
+        assert_eq!(temp.path(), dir.path().join(&ours));
+        drop(temp);
+        assert!(!dir.path().join(&ours).exists(), "our temporary is removed on drop");
+        assert_eq!(fs::read(dir.path().join(&theirs)).unwrap(), b"another run's data");
+        // every name taken: an error, and still nothing removed
+        assert!(TempFile::create_in(dir.path(), [theirs.clone()], None).is_err());
+        assert_eq!(fs::read(dir.path().join(&theirs)).unwrap(), b"another run's data");
+        // a failed multi-file write leaves the foreign temporary alone too
+        let target = dir.path().join("out.bin");
+        let missing = dir.path().join("missing_dir").join("x.bin");
+        assert!(write_atomic_all(&[(&target, b"new"), (&missing, b"x")]).is_err());
+        assert_eq!(fs::read(dir.path().join(&theirs)).unwrap(), b"another run's data");
+        assert_eq!(leftover_tmp_files(dir.path()), vec![theirs]);
+    }
+
+    /// Two writers of one directory at once, as two runs in separate PID namespaces (same pid)
+    /// are: every write completes and no temporary is left over.
+    #[test]
+    fn concurrent_writers_in_one_directory_do_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        std::thread::scope(|s| {
+            for w in 0..4 {
+                let dir = dir.path();
+                s.spawn(move || {
+                    for round in 0..50 {
+                        let name = dir.join(format!("w{w}.bin"));
+                        write_atomic(&name, format!("{w} {round}").as_bytes()).unwrap();
+                    }
+                });
+            }
+        });
+        for w in 0..4 {
+            assert_eq!(fs::read(dir.path().join(format!("w{w}.bin"))).unwrap(), format!("{w} 49").as_bytes());
+        }
+        assert!(leftover_tmp_files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn output_names_that_cannot_be_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let why = |p: &Path| output_target(p).unwrap_err();
+        assert!(why(Path::new("")).contains("empty"));
+        assert!(why(&dir.path().join("sub/")).contains("directory"));
+        assert!(why(dir.path()).contains("directory"));
+        assert!(why(&dir.path().join("a".repeat(256))).contains("too long"));
+        let longest = dir.path().join("a".repeat(255));
+        assert_eq!(output_target(&longest), Ok(OutputTarget::Replace { file: longest.clone(), mode: None }));
+        write_atomic(&longest, b"fits").unwrap();
+        assert_eq!(fs::read(&longest).unwrap(), b"fits");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn replacing_keeps_the_mode_and_refuses_read_only_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.bin");
+        fs::write(&target, b"old").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&target, b"new").unwrap();
+        assert_eq!(fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o640);
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o444)).unwrap();
+        let err = write_atomic(&target, b"newer").unwrap_err().to_string();
+        assert!(err.contains("read-only"), "{err}");
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_to_a_regular_file_is_kept_and_its_target_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("real")).unwrap();
+        let file = dir.path().join("real").join("data.bin");
+        fs::write(&file, b"old").unwrap();
+        let link = dir.path().join("link.bin");
+        std::os::unix::fs::symlink("real/data.bin", &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read(&file).unwrap(), b"new");
+        // a dangling link: the file it names is created
+        let dangling = dir.path().join("dangling.bin");
+        std::os::unix::fs::symlink("real/made.bin", &dangling).unwrap();
+        write_atomic(&dangling, b"made").unwrap();
+        assert!(fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read(dir.path().join("real").join("made.bin")).unwrap(), b"made");
+        assert!(leftover_tmp_files(dir.path()).is_empty() && leftover_tmp_files(&dir.path().join("real")).is_empty());
+    }
+
+    #[test]
     fn write_atomic_rejects_path_without_file_name() {
         assert!(write_atomic(Path::new("/"), b"x").is_err());
     }
