@@ -7,7 +7,7 @@ use crate::engine::{self, EngineUsed, Rendered, plan::Plan};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{SmvHeader, encode_smv};
-use crate::io::{OutputTarget, TempFile, fdump, output_target, pgm, png, rawfloat, write_atomic_all};
+use crate::io::{OutputTarget, OutputsToWrite, TempFile, fdump, output_target, pgm, png, rawfloat};
 use crate::model::{Experiment, FDUMP_FILE, resolve};
 use crate::progress::{self, ProgressDisplay, RenderControl};
 use crate::rng;
@@ -47,9 +47,11 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
         crate::outln!("GPU engine: {adapter} ({backend})");
     }
     let files = encode_outputs(&exp, &plan, &rendered)?;
-    control.begin_writing()?;
     let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
-    write_atomic_all(&named)?;
+    // opening a FIFO output waits for its reader; Ctrl-C still ends the run during that wait
+    let outputs = OutputsToWrite::open(&named)?;
+    control.begin_writing()?;
+    outputs.write()?;
     write_structure_factor_cache(&raw, &exp);
     // after the outputs, so that a failing diagnostic never costs the rendered images
     crate::diagnostics::after_render(&exp, &plan, &rendered, raw.backend.as_deref())

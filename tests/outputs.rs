@@ -405,3 +405,56 @@ fn an_address_space_limit_is_honoured() {
     succeeded(&under_limit(&["-quiet", "-floatfile", "small.bin", "-intfile", "small.img"]));
     assert!(case.path("small.bin").exists());
 }
+
+/// Both standard streams on a full device: a refused run still ends with its status (not a
+/// panic's 101), and a good run still writes its outputs.
+#[test]
+fn stdout_and_stderr_on_a_full_device() {
+    let open_full = || fs::OpenOptions::new().write(true).open("/dev/full");
+    let (Ok(out1), Ok(err1), Ok(out2), Ok(err2)) = (open_full(), open_full(), open_full(), open_full()) else {
+        eprintln!("no /dev/full here, skipping");
+        return;
+    };
+    let case = Case::new();
+    let refused = case.command(&["-floatfile", "", "-intfile", "int.img"]).stdout(out1).stderr(err1).status().unwrap();
+    assert_eq!(refused.code(), Some(2));
+    case.untouched();
+    let good = case.command(&["-floatfile", "float.bin", "-intfile", "int.img"]).stdout(out2).stderr(err2).status().unwrap();
+    assert_eq!(good.code(), Some(0));
+    assert_eq!(fs::read(case.path("float.bin")).unwrap(), reference_float());
+    assert!(case.path("int.img").exists());
+}
+
+/// A FIFO output nobody reads: the run waits for a reader (as nanoBragg.c), and Ctrl-C still
+/// ends that wait — exit status 130, no output changed, no temporary (the wait comes before
+/// any temporary is made and before the point where a cancel request is refused).
+#[test]
+fn ctrl_c_ends_the_wait_for_a_fifo_reader() {
+    let case = Case::new();
+    mkfifo(&case.path("nobody.fifo"));
+    let mut child = case
+        .command(&["-quiet", "-floatfile", "float.bin", "-intfile", "int.img", "-pngfile", "nobody.fifo"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // let it render and reach the FIFO (if it has not yet, the SIGINT stops the render: the
+    // same outcome)
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: signalling our own child
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // a hang detector, not a timing assertion: the run exits within its 3 s grace
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still waiting for the FIFO's reader after SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    no_panic(&out);
+    case.untouched();
+    assert!(fs::metadata(case.path("nobody.fifo")).unwrap().file_type().is_fifo());
+}

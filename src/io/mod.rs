@@ -300,37 +300,59 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// (Renames within a directory do not fail for lack of space; only a target vanishing or
 /// changing type mid-way can stop them.)
 pub fn write_atomic_all(files: &[(&Path, &[u8])]) -> Result<()> {
-    let mut targets = Vec::with_capacity(files.len());
-    for (path, _) in files {
-        let target = output_target(path).map_err(|why| Error::io(path, std::io::Error::other(why)))?;
-        targets.push(target);
-    }
-    // Dropping `staged` on any early return removes the temporaries made so far.
-    let mut staged = Vec::new();
-    for ((path, bytes), target) in files.iter().zip(&targets) {
-        if let OutputTarget::Replace { file, mode } = target {
-            let mut temp = TempFile::beside(file, *mode).map_err(|e| Error::io(path, e))?;
-            temp.write_all(bytes).map_err(|e| Error::io(path, e))?;
-            staged.push((temp, file));
-        }
-    }
-    for ((path, bytes), target) in files.iter().zip(&targets) {
-        if let OutputTarget::WriteThrough(device) = target {
-            write_through(device, bytes).map_err(|e| Error::io(path, e))?;
-        }
-    }
-    for (temp, file) in staged {
-        temp.rename_to(file).map_err(|e| Error::io(file, e))?;
-    }
-    Ok(())
+    OutputsToWrite::open(files)?.write()
 }
 
-/// Writes into an existing non-regular file. A FIFO blocks here until a reader opens it (as
-/// with nanoBragg.c); with SIGPIPE ignored, a reader that leaves early is an error (EPIPE).
-fn write_through(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = OpenOptions::new().write(true).open(path)?;
-    file.write_all(bytes)?;
-    file.flush()
+/// The outputs of a run, classified, with the non-regular ones already open: opening a FIFO
+/// blocks until a reader comes, and that wait belongs before the point of no return (the run
+/// can still be interrupted then, and no temporary exists yet).
+pub struct OutputsToWrite<'a> {
+    files: &'a [(&'a Path, &'a [u8])],
+    targets: Vec<OutputTarget>,
+    streams: Vec<Option<fs::File>>,
+}
+
+impl<'a> OutputsToWrite<'a> {
+    /// Classifies every output (refusing one that cannot be written) and opens those written
+    /// through; may block on a FIFO without a reader, as nanoBragg.c's `fopen` does.
+    pub fn open(files: &'a [(&'a Path, &'a [u8])]) -> Result<OutputsToWrite<'a>> {
+        let mut targets = Vec::with_capacity(files.len());
+        let mut streams = Vec::with_capacity(files.len());
+        for (path, _) in files {
+            let target = output_target(path).map_err(|why| Error::io(path, std::io::Error::other(why)))?;
+            let stream = match &target {
+                OutputTarget::WriteThrough(device) => Some(OpenOptions::new().write(true).open(device).map_err(|e| Error::io(path, e))?),
+                OutputTarget::Replace { .. } => None,
+            };
+            targets.push(target);
+            streams.push(stream);
+        }
+        Ok(OutputsToWrite { files, targets, streams })
+    }
+
+    /// Writes every output: temporaries, then the open streams, then the renames.
+    pub fn write(self) -> Result<()> {
+        // Dropping `staged` on any early return removes the temporaries made so far.
+        let mut staged = Vec::new();
+        for ((path, bytes), target) in self.files.iter().zip(&self.targets) {
+            if let OutputTarget::Replace { file, mode } = target {
+                let mut temp = TempFile::beside(file, *mode).map_err(|e| Error::io(path, e))?;
+                temp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+                staged.push((temp, file));
+            }
+        }
+        // With SIGPIPE ignored, a FIFO whose reader left is an error (EPIPE), not a signal
+        // that would leave the temporaries behind.
+        for ((path, bytes), stream) in self.files.iter().zip(self.streams) {
+            if let Some(mut stream) = stream {
+                stream.write_all(bytes).and_then(|()| stream.flush()).map_err(|e| Error::io(path, e))?;
+            }
+        }
+        for (temp, file) in staged {
+            temp.rename_to(file).map_err(|e| Error::io(file, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// The golden corpus for tests: `$NANOBRAGG_GOLDEN`, else `<crate>/../shared/golden`. Absent
