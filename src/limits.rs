@@ -63,6 +63,7 @@ fn address_space_limit() -> Option<u64> {
     if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
         return None;
     }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not on every unix
     Some(lim.rlim_cur as u64)
 }
 #[cfg(not(unix))]
