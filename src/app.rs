@@ -7,11 +7,10 @@ use crate::engine::{self, EngineUsed, Rendered, plan::Plan};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{SmvHeader, encode_smv};
-use crate::io::{fdump, pgm, png, rawfloat, write_atomic_all};
+use crate::io::{OutputTarget, OutputsToWrite, TempFile, fdump, output_target, pgm, png, rawfloat};
 use crate::model::{Experiment, resolve};
 use crate::progress::{self, ProgressDisplay, RenderControl};
 use crate::rng;
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,7 +28,7 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     let time_seed = -(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1));
     let raw = match parse(args, time_seed)? {
         Command::Help => {
-            print!("{}", crate::cli::defs::help_text());
+            crate::out!("{}", crate::cli::defs::help_text());
             return Ok(());
         }
         Command::Run(raw) => raw,
@@ -45,13 +44,15 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     if let EngineUsed::Gpu { adapter, backend } = &rendered.engine
         && !exp.output.quiet
     {
-        println!("GPU engine: {adapter} ({backend})");
+        crate::outln!("GPU engine: {adapter} ({backend})");
     }
     check_finite(&plan, &rendered.image)?;
     let files = encode_outputs(&exp, &plan, &rendered)?;
-    control.begin_writing()?;
     let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
-    write_atomic_all(&named)?;
+    // opening a FIFO output waits for its reader; Ctrl-C still ends the run during that wait
+    let outputs = OutputsToWrite::open(&named)?;
+    control.begin_writing()?;
+    outputs.write()?;
     write_structure_factor_cache(&raw, &exp);
     // after the outputs, so that a failing diagnostic never costs the rendered images
     crate::diagnostics::after_render(&exp, &plan, &rendered, raw.backend.as_deref())
@@ -133,39 +134,54 @@ fn typed_inputs(raw: &RawArgs) -> Vec<(String, &Path)> {
     typed.into_iter().filter_map(|(flag, p)| p.as_deref().map(|p| (format!("the {flag} input"), p))).collect()
 }
 
-/// Every output must be a distinct file, not one of the inputs, not a directory, and in a
-/// directory we can create files in; checked before the (possibly long) render.
+/// Every output must be a distinct file, not one of the inputs, not a directory, a name the
+/// file system can hold, not read-only, and (unless it is a device or FIFO, written through) in
+/// a directory we can create files in; checked before the (possibly long) render, so that no
+/// render is wasted on outputs that cannot be written.
 fn check_outputs(raw: &RawArgs) -> Result<()> {
     let inputs = inputs_of(raw);
     let outputs = outputs_of(raw);
     for (i, (flag, out)) in outputs.iter().enumerate() {
         let refuse = |why: String| Err(Error::Usage(format!("{flag} {}: {why}", out.display())));
-        if let Some((what, _)) = inputs.iter().find(|(_, p)| same_file(p, out)) {
+        let target = match output_target(out) {
+            Ok(t) => t,
+            Err(why) => return refuse(why),
+        };
+        // a character device (/dev/null) may take several outputs, and may be an input too:
+        // nothing written there can be read back
+        let shared_device = is_char_device(out);
+        if let Some((what, _)) = inputs.iter().find(|(_, p)| !shared_device && same_file(p, out)) {
             return refuse(format!("refusing to overwrite {what}"));
         }
-        if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| same_file(p, out)) {
+        if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| !shared_device && same_file(p, out)) {
             return refuse(format!("the same file is already the {other} output"));
         }
-        if out.is_dir() {
-            return refuse("is a directory".into());
-        }
-        if let Err(e) = probe_directory(out) {
+        if let OutputTarget::Replace { file, mode } = &target
+            && let Err(e) = probe_directory(file, *mode)
+        {
             return refuse(format!("cannot create files there: {e}"));
         }
     }
     Ok(())
 }
 
-/// Creates and removes an empty file beside `out`: the surest test that the rename at the end
-/// of the run will be allowed.
-fn probe_directory(out: &Path) -> std::io::Result<()> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let probe = dir.join(format!(".nanobragg-write-test-{}", std::process::id()));
-    OpenOptions::new().write(true).create_new(true).open(&probe)?;
-    std::fs::remove_file(&probe)
+/// Creates (and, on drop, removes) a temporary exactly as the write at the end of the run will:
+/// same directory, same kind of name, same mode. The surest test that it will be allowed.
+fn probe_directory(file: &Path, mode: Option<u32>) -> std::io::Result<()> {
+    TempFile::beside(file, mode).map(drop)
+}
+
+fn is_char_device(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
 }
 
 /// Whether two paths name the same file, also when neither exists yet ("x" and "./x").
@@ -190,22 +206,22 @@ fn normalized(p: &Path) -> PathBuf {
 fn print_setup(e: &Experiment, p: &Plan) {
     let d = &e.detector;
     let c = &e.crystal;
-    println!("nanobragg {} ({:?} mode)", env!("CARGO_PKG_VERSION"), e.mode);
-    println!("{:?} convention, pivot {:?}", d.convention, d.pivot);
-    println!(
+    crate::outln!("nanobragg {} ({:?} mode)", env!("CARGO_PKG_VERSION"), e.mode);
+    crate::outln!("{:?} convention, pivot {:?}", d.convention, d.pivot);
+    crate::outln!(
         "Unit Cell: {} {} {} {} {} {}",
         fmt_g(c.cell[0]), fmt_g(c.cell[1]), fmt_g(c.cell[2]), fmt_g(c.cell[3]), fmt_g(c.cell[4]), fmt_g(c.cell[5])
     );
     if let Some(m) = c.misset {
-        println!("misset angles: {} {} {} deg", fmt_g(m[0].to_degrees()), fmt_g(m[1].to_degrees()), fmt_g(m[2].to_degrees()));
+        crate::outln!("misset angles: {} {} {} deg", fmt_g(m[0].to_degrees()), fmt_g(m[1].to_degrees()), fmt_g(m[2].to_degrees()));
     }
-    println!("  {}x{}x{} cells, {:?} shape", c.n[0], c.n[1], c.n[2], c.shape);
-    println!("  {} sources, {} mosaic domains, {} phi steps, {}x{} oversample", p.sources.len(), p.domains, p.phisteps, p.oversample, p.oversample);
-    println!(
+    crate::outln!("  {}x{}x{} cells, {:?} shape", c.n[0], c.n[1], c.n[2], c.shape);
+    crate::outln!("  {} sources, {} mosaic domains, {} phi steps, {}x{} oversample", p.sources.len(), p.domains, p.phisteps, p.oversample, p.oversample);
+    crate::outln!(
         "  distance={} detsize={}x{} pixel={} meters ({}x{} pixels)",
         fmt_g(d.distance), fmt_g(d.detsize_f), fmt_g(d.detsize_s), fmt_g(d.pixel_size), d.fpixels, d.spixels
     );
-    println!("DETECTOR_PIX0_VECTOR {:.15} {:.15} {:.15}", d.pix0[0], d.pix0[1], d.pix0[2]);
+    crate::outln!("DETECTOR_PIX0_VECTOR {:.15} {:.15} {:.15}", d.pix0[0], d.pix0[1], d.pix0[2]);
 }
 
 /// SMV header values exactly as nanoBragg.c writes them.
@@ -275,7 +291,7 @@ fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<Vec<(PathBuf
     let quiet = o.quiet;
     let say = |s: String| {
         if !quiet {
-            println!("{s}");
+            crate::outln!("{s}");
         }
     };
     say(format!(
@@ -324,7 +340,7 @@ fn print_pixels(p: &Plan, image: &[f32], only: Option<(i64, i64)>) {
         let (fast, slow) = (idx % p.fpixels, idx / p.fpixels);
         let selected = only.is_none_or(|(f, s)| f < 0 || (f as usize == fast && s as usize == slow));
         if selected && p.renders(fast, slow) {
-            println!("{fast:4} {slow:4} : pixel {}", fmt_g(*v as f64));
+            crate::outln!("{fast:4} {slow:4} : pixel {}", fmt_g(*v as f64));
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod compare;
+pub mod console;
 pub mod diagnostics;
 pub mod engine;
 pub mod error;

@@ -6,23 +6,108 @@ use crate::error::{Error, Result};
 
 /// Where Linux reports the memory it can hand out without swapping.
 const MEMINFO: &str = "/proc/meminfo";
-/// cgroup v2 limit and usage of this process's group (containers, CI runners).
-const CGROUP_MAX: &str = "/sys/fs/cgroup/memory.max";
-const CGROUP_CURRENT: &str = "/sys/fs/cgroup/memory.current";
+/// Which cgroups this process is in, and where the hierarchies are mounted.
+const SELF_CGROUP: &str = "/proc/self/cgroup";
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// This process's current address-space size (`VmSize:`), for the room under `RLIMIT_AS`.
+const SELF_STATUS: &str = "/proc/self/status";
+/// Address space held back under `RLIMIT_AS` for what the estimates do not count: the worker
+/// threads' stacks and malloc arenas, code, the allocator's slack. Measured (docs/robustness.md):
+/// under `ulimit -v 800000` the largest CPU run that completes peaks at ~150 MiB more address
+/// space than its resident memory. (malloc falls back to an existing arena, and the GPU
+/// probe to the CPU engine, when a limit leaves no room for a new one.)
+const ADDRESS_SPACE_RESERVE: u64 = 192 << 20;
 
-/// Bytes this process can still allocate: the smaller of MemAvailable and the room left under
-/// the cgroup limit. `None` when neither is known (not Linux), and callers fall back to their
-/// fixed caps.
-pub fn available_bytes() -> Option<u64> {
+/// Memory this process can still use, and what limits it (for the refusal message).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Available {
+    pub bytes: u64,
+    pub limited_by: &'static str,
+}
+
+/// What this process can still allocate: the smallest of MemAvailable, the room left under
+/// the cgroup limits (v2 `memory.max` or v1 `memory.limit_in_bytes`, of this process's group
+/// and each group above it), and the address space left under `RLIMIT_AS` (`ulimit -v`). `None`
+/// when none is known (not Linux), and callers fall back to their fixed caps.
+pub fn available() -> Option<Available> {
     let system = std::fs::read_to_string(MEMINFO).ok().and_then(|t| mem_available(&t));
-    let group = cgroup_room(
-        std::fs::read_to_string(CGROUP_MAX).ok().as_deref(),
-        std::fs::read_to_string(CGROUP_CURRENT).ok().as_deref(),
-    );
-    match (system, group) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    let group = std::fs::read_to_string(SELF_CGROUP).ok().and_then(|t| cgroup_limit_room(&t));
+    let address_space = address_space_room();
+    [
+        system.map(|bytes| Available { bytes, limited_by: "free memory" }),
+        group.map(|bytes| Available { bytes, limited_by: "room under the cgroup memory limit" }),
+        address_space.map(|bytes| Available { bytes, limited_by: "address space left under ulimit -v" }),
+    ]
+    .into_iter()
+    .flatten()
+    .min_by_key(|a| a.bytes)
+}
+
+/// Bytes this process can still allocate (see `available`).
+pub fn available_bytes() -> Option<u64> {
+    available().map(|a| a.bytes)
+}
+
+/// Room under `RLIMIT_AS`, less what the process already maps and a reserve for threads and
+/// drivers; `None` without a limit.
+fn address_space_room() -> Option<u64> {
+    let limit = address_space_limit()?;
+    let used = std::fs::read_to_string(SELF_STATUS).ok().and_then(|t| status_kib(&t, "VmSize:")).unwrap_or(0);
+    Some(limit.saturating_sub(used).saturating_sub(ADDRESS_SPACE_RESERVE))
+}
+
+#[cfg(unix)]
+fn address_space_limit() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we pass
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        return None;
     }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not on every unix
+    Some(lim.rlim_cur as u64)
+}
+#[cfg(not(unix))]
+fn address_space_limit() -> Option<u64> {
+    None
+}
+
+/// A `Name:   1234 kB` line of /proc/self/status, in bytes.
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kib: u64 = line[key.len()..].split_whitespace().next()?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// The least room under any memory limit of this process's cgroups (/proc/self/cgroup):
+/// cgroup v2 (`0::/path`) and v1 (`N:memory:/path`), each group and its ancestors. A path that
+/// is not visible (a container's namespace) falls back to the hierarchy's root.
+fn cgroup_limit_room(self_cgroup: &str) -> Option<u64> {
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).ok();
+    let mut room: Option<u64> = None;
+    for line in self_cgroup.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next(), fields.next().unwrap_or(""), fields.next().unwrap_or("/"));
+        let (root, max_file, current_file) = if controllers.is_empty() {
+            (std::path::PathBuf::from(CGROUP_ROOT), "memory.max", "memory.current")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            (std::path::Path::new(CGROUP_ROOT).join("memory"), "memory.limit_in_bytes", "memory.usage_in_bytes")
+        } else {
+            continue;
+        };
+        let mut dir = root.join(path.trim_start_matches('/'));
+        if !dir.is_dir() {
+            dir = root.clone();
+        }
+        loop {
+            if let Some(r) = cgroup_room(read(&dir.join(max_file)).as_deref(), read(&dir.join(current_file)).as_deref()) {
+                room = Some(room.map_or(r, |old| old.min(r)));
+            }
+            if dir == root || !dir.pop() {
+                break;
+            }
+        }
+    }
+    room
 }
 
 /// The `MemAvailable:` line of /proc/meminfo, in bytes.
@@ -38,9 +123,13 @@ fn mem_available(meminfo: &str) -> Option<u64> {
     value.checked_mul(unit)
 }
 
-/// Room under a cgroup v2 limit; `None` when there is no limit ("max") or it cannot be read.
+/// Room under a cgroup limit; `None` when there is no limit (v2 "max", or v1's huge "no
+/// limit" value) or it cannot be read.
 fn cgroup_room(max: Option<&str>, current: Option<&str>) -> Option<u64> {
     let max: u64 = max?.trim().parse().ok()?;
+    if max >= 1 << 62 {
+        return None;
+    }
     let current: u64 = current.and_then(|c| c.trim().parse().ok()).unwrap_or(0);
     Some(max.saturating_sub(current))
 }
@@ -60,15 +149,16 @@ pub fn human_bytes(bytes: f64) -> String {
 /// Refuses `what` when its estimated `needed` bytes exceed the available memory. `needed` is
 /// an f64 so that absurd requests (beyond u64) are still described rather than overflowing.
 pub fn check_fits(what: &str, needed: f64) -> Result<()> {
-    check_fits_in(what, needed, available_bytes())
+    check_fits_in(what, needed, available())
 }
 
-fn check_fits_in(what: &str, needed: f64, available: Option<u64>) -> Result<()> {
+fn check_fits_in(what: &str, needed: f64, available: Option<Available>) -> Result<()> {
     match available {
-        Some(avail) if needed > avail as f64 => Err(Error::Resource(format!(
-            "{what} needs about {} of memory, but only {} is available",
+        Some(avail) if needed > avail.bytes as f64 => Err(Error::Resource(format!(
+            "{what} needs about {} of memory, but only {} is available ({})",
             human_bytes(needed),
-            human_bytes(avail as f64)
+            human_bytes(avail.bytes as f64),
+            avail.limited_by
         ))),
         _ => Ok(()),
     }
@@ -93,6 +183,22 @@ mod tests {
         assert_eq!(cgroup_room(Some("max\n"), Some("400\n")), None);
         assert_eq!(cgroup_room(Some("100"), Some("400")), Some(0));
         assert_eq!(cgroup_room(None, Some("1")), None);
+        assert_eq!(cgroup_room(Some("9223372036854771712\n"), Some("5\n")), None, "v1: no limit");
+    }
+
+    #[test]
+    fn reads_status_sizes() {
+        let status = "Name:\tnanobragg\nVmPeak:\t  20 kB\nVmSize:\t   123456 kB\n";
+        assert_eq!(status_kib(status, "VmSize:"), Some(123456 * 1024));
+        assert_eq!(status_kib(status, "VmRSS:"), None);
+    }
+
+    #[test]
+    fn a_cgroup_without_a_visible_limit_gives_no_room() {
+        // groups that do not exist under /sys/fs/cgroup fall back to the roots, which carry no
+        // limit files in v2 and no limit on an unlimited machine; either way no panic
+        let _ = cgroup_limit_room("0::/no/such/group\n4:memory:/no/such/group\n1:cpu:/\n");
+        assert_eq!(cgroup_limit_room("1:cpu,cpuacct:/\n"), None);
     }
 
     #[test]
@@ -105,11 +211,12 @@ mod tests {
 
     #[test]
     fn refusal_names_needed_and_available() {
-        let e = check_fits_in("a 10 × 10 detector", 4096.0, Some(1024)).unwrap_err().to_string();
-        assert!(e.contains("a 10 × 10 detector") && e.contains("4.0 KiB") && e.contains("1.0 KiB"), "{e}");
-        assert!(check_fits_in("x", 1024.0, Some(1024)).is_ok());
+        let kib = |bytes| Some(Available { bytes, limited_by: "free memory" });
+        let e = check_fits_in("a 10 × 10 detector", 4096.0, kib(1024)).unwrap_err().to_string();
+        assert!(e.contains("a 10 × 10 detector") && e.contains("4.0 KiB") && e.contains("1.0 KiB is available (free memory)"), "{e}");
+        assert!(check_fits_in("x", 1024.0, kib(1024)).is_ok());
         assert!(check_fits_in("x", f64::INFINITY, None).is_ok());
-        assert!(check_fits_in("x", f64::INFINITY, Some(u64::MAX)).is_err());
+        assert!(check_fits_in("x", f64::INFINITY, kib(u64::MAX)).is_err());
     }
 
     #[test]

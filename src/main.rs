@@ -11,6 +11,7 @@ fn main() {
     if let Some(code) = nanobragg::cli::run_subcommand(&args) {
         std::process::exit(code);
     }
+    keep_running_on_closed_pipe();
     if let Err(e) = nanobragg::app::run(&args) {
         fail(e);
     }
@@ -28,7 +29,9 @@ fn quiet_headless_vulkan() {
 }
 
 fn fail(e: nanobragg::error::Error) -> ! {
-    eprintln!("nanobragg: error: {e}");
+    // not eprintln!, which panics when stderr cannot be written
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "nanobragg: error: {e}");
     std::process::exit(e.exit_code());
 }
 
@@ -50,12 +53,25 @@ fn utf8_args() -> nanobragg::error::Result<Vec<String>> {
         .collect()
 }
 
-/// `nanobragg ... | head` closes stdout early; like other command-line tools, end quietly then
-/// instead of panicking in `println!` (Rust ignores SIGPIPE by default).
+/// `nanobragg compare ... | head` closes stdout early; like other command-line tools, the
+/// subcommands end quietly then instead of panicking in `println!` (Rust ignores SIGPIPE by
+/// default).
 fn die_quietly_on_closed_pipe() {
     #[cfg(unix)]
     // SAFETY: restoring the default disposition of a signal at start-up, before any thread
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// A simulation run is different: its report on stdout is a by-product, and `| head` must not
+/// cost the images. SIGPIPE is ignored again, the report is printed through `outln!` (which
+/// drops what a closed pipe refuses), and a FIFO output whose reader left is an error (EPIPE)
+/// that removes the run's temporaries instead of a signal that leaves them behind.
+fn keep_running_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: changing a signal disposition before the run starts any thread
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }

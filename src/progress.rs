@@ -90,9 +90,14 @@ pub fn cancel_on_ctrl_c(control: &Arc<RenderControl>) {
             if let Some(control) = target
                 && control.cancel()
             {
-                eprintln!("\nnanobragg: stopping the render (interrupted)");
+                // not eprintln!, which panics (here: kills the handler thread) if stderr fails
+                let say = |line: String| {
+                    use std::io::Write;
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                };
+                say("\nnanobragg: stopping the render (interrupted)".into());
                 if control.still_cancelled_after(GRACE) {
-                    eprintln!("nanobragg: error: {}", Error::Interrupted);
+                    say(format!("nanobragg: error: {}", Error::Interrupted));
                     std::process::exit(Error::Interrupted.exit_code());
                 }
             }

@@ -484,7 +484,7 @@ fn detector_smaller_than_a_pixel() {
 #[test]
 fn detector_too_large_for_memory() {
     let case = Case::new();
-    case.refused(&case.run(&["-detpixels", "2000000"]), &["2000000 × 2000000", "needs about 174.6 TiB", "but only", "is available"]);
+    case.refused(&case.run(&["-detpixels", "2000000"]), &["2000000 × 2000000", "needs about 72.8 TiB", "but only", "is available"]);
 }
 
 #[cfg(target_os = "linux")]

@@ -19,10 +19,11 @@ const SOURCE_DISTANCE: f64 = 10.0;
 /// refused up front. Below it, the memory actually available decides (`limits`).
 pub const MAX_PIXELS: usize = 1 << 30;
 
-/// Peak bytes a run holds per detector pixel: the engine's per-pixel results (24) and the
-/// float image (4), then every encoded output staged at once (float 4, SMV 2 + 2, noise
-/// 2 + 2, PGM 1 + 1, PNG 1 + 1), with room for a mask and its copies.
-pub const BYTES_PER_PIXEL: u64 = 48;
+/// Peak bytes a run holds per detector pixel, with some margin: measured peak RSS of CPU-engine
+/// runs, 2048² to 4096² pixels, is 15.0 B/pixel with the default outputs (float, SMV, PGM,
+/// noise) and 16.5 with a PNG too (docs/robustness.md: the float image and every encoded output
+/// staged at once). The former 48 refused jobs three times smaller than the machine could run.
+pub const BYTES_PER_PIXEL: u64 = 20;
 
 /// Largest source list (generated divergence × dispersion grid) and largest table of
 /// lattice orientations (φ steps × mosaic domains), in entries.
