@@ -34,7 +34,7 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
         Command::Run(raw) => raw,
     };
     check_outputs(&raw)?;
-    let exp = resolve(&raw)?;
+    let exp = resolve(&raw).map_err(|e| crate::cli::parse::with_input_flag(&raw, e))?;
     let plan = Plan::new(&exp);
     crate::diagnostics::before_render(&exp, &plan)?;
     if !exp.output.quiet {

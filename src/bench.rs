@@ -146,6 +146,20 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
+/// clap's message as the one line every nanobragg error is: without clap's own "error: "
+/// (the caller adds ours), its usage block and its line breaks.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .collect();
+    let joined = parts.join(" ");
+    let message = joined.strip_prefix("error: ").unwrap_or(&joined);
+    format!("{message} (nanobragg bench --help lists the options)")
+}
+
 /// Run `nanobragg bench` with its arguments (after the word `bench`).
 pub fn run(args: &[String]) -> Result<()> {
     let opts = match <BenchArgs as clap::Parser>::try_parse_from(std::iter::once("nanobragg bench".to_string()).chain(args.iter().cloned())) {
@@ -154,7 +168,7 @@ pub fn run(args: &[String]) -> Result<()> {
             print!("{e}");
             return Ok(());
         }
-        Err(e) => return Err(Error::Usage(e.to_string().trim_end().to_string())),
+        Err(e) => return Err(Error::Usage(one_line(&e))),
     };
     let engines: &[(EngineChoice, &str)] = match opts.engine {
         EngineArg::Cpu => &[(EngineChoice::Cpu, "cpu")],

@@ -7,11 +7,16 @@ use crate::engine::plan::Plan;
 use crate::engine::{EngineUsed, Rendered};
 use crate::error::Result;
 use crate::io::cfmt::fmt_g;
-use crate::model::Experiment;
+use crate::model::{Detector, Experiment};
+use crate::physics::{V3, dot};
 use crate::{preview, trace};
 
-/// Checks that must fail before a long render rather than after it.
+/// Checks that must fail before a long render rather than after it, and warnings about the
+/// setup.
 pub fn before_render(exp: &Experiment, plan: &Plan) -> Result<()> {
+    if let Some(warning) = beam_off_detector(&exp.detector, exp.beam.direction) {
+        log::warn!("{warning}");
+    }
     match exp.output.trace_pixel {
         Some((slow, fast)) => trace::check_pixel(plan, slow, fast),
         None => Ok(()),
@@ -29,6 +34,37 @@ pub fn after_render(exp: &Experiment, plan: &Plan, rendered: &Rendered, backend:
         preview::write_preview(&exp.output, plan, &rendered.image)?;
     }
     Ok(())
+}
+
+/// Where the direct beam meets the detector plane, in pixels (fast, slow) from the first
+/// pixel's corner; None when it runs parallel to the plane or away from it.
+pub fn beam_spot(d: &Detector, beam: V3) -> Option<(f64, f64)> {
+    let towards = dot(beam, d.odet);
+    let t = dot(d.pix0, d.odet) / towards;
+    if !(towards != 0.0 && t.is_finite() && t > 0.0) {
+        return None;
+    }
+    let hit = [t * beam[0] - d.pix0[0], t * beam[1] - d.pix0[1], t * beam[2] - d.pix0[2]];
+    Some((dot(hit, d.fdet) / d.pixel_size, dot(hit, d.sdet) / d.pixel_size))
+}
+
+/// A warning when the direct beam misses the detector (a typo in -Xbeam/-Ybeam, or mm given
+/// for pixels, moves every spot): usually a mistake, sometimes meant (a detector swung out
+/// by -twotheta), so a warning and not a refusal.
+pub fn beam_off_detector(d: &Detector, beam: V3) -> Option<String> {
+    let (w, h) = (d.fpixels as f64, d.spixels as f64);
+    match beam_spot(d, beam) {
+        None => Some("the direct beam does not meet the detector plane (it points away from the detector)".into()),
+        Some((f, s)) if !(0.0..=w).contains(&f) || !(0.0..=h).contains(&s) => Some(format!(
+            "the beam centre is off the detector: the direct beam meets its plane at pixel (fast {}, slow {}), \
+             outside the {}x{} pixels",
+            fmt_g(f),
+            fmt_g(s),
+            d.fpixels,
+            d.spixels
+        )),
+        Some(_) => None,
+    }
 }
 
 /// `-validate=N`: recompute N pixels of a GPU render on the f64 engine; the report line.
@@ -55,3 +91,4 @@ pub fn validate(plan: &Plan, rendered: &Rendered, n: usize) -> String {
         fmt_g(floor)
     )
 }
+

@@ -3,7 +3,7 @@
 fn main() {
     die_quietly_on_closed_pipe();
     quiet_headless_vulkan();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).format_timestamp(None).init();
+    init_logger();
     let args = match utf8_args() {
         Ok(args) => args,
         Err(e) => fail(e),
@@ -11,10 +11,43 @@ fn main() {
     if let Some(code) = nanobragg::cli::run_subcommand(&args) {
         std::process::exit(code);
     }
+    if args.is_empty() {
+        // a run needs flags: the short usage, as a usage error (stderr, status 2); `-h` is
+        // the full help, asked for (stdout, status 0)
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), nanobragg::cli::defs::usage_text().as_bytes());
+        std::process::exit(2);
+    }
+    if args.iter().any(|a| a == "--version" || a == "-version") {
+        nanobragg::outln!("nanobragg {}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
+    if args.iter().any(|a| a == "-quiet" || a == "--quiet") {
+        // -quiet prints only errors: warnings are raised to the error level before the
+        // arguments are even parsed, so that parsing's own warnings are silenced too
+        log::set_max_level(log::LevelFilter::Error);
+    }
     keep_running_on_closed_pipe();
     if let Err(e) = nanobragg::app::run(&args) {
         fail(e);
     }
+}
+
+/// Warnings read `nanobragg: warning: ...`, like the error line and without the module path
+/// (`RUST_LOG` still chooses the level, default `warn`).
+fn init_logger() {
+    use std::io::Write;
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format(|out, record| {
+            let level = match record.level() {
+                log::Level::Error => "error",
+                log::Level::Warn => "warning",
+                log::Level::Info => "note",
+                log::Level::Debug => "debug",
+                log::Level::Trace => "trace",
+            };
+            writeln!(out, "nanobragg: {level}: {}", nanobragg::error::shown(&record.args().to_string()))
+        })
+        .init();
 }
 
 /// Mesa's Vulkan drivers print "error: XDG_RUNTIME_DIR is invalid or not set" when the

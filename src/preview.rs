@@ -4,7 +4,7 @@
 use crate::engine::plan::Plan;
 use crate::error::Result;
 use crate::io::cfmt::fmt_g;
-use crate::io::png::{DEFAULT_PERCENTILE, PngOptions, percentile, write_png};
+use crate::io::png::{self, DEFAULT_PERCENTILE, PngOptions, percentile};
 use crate::model::Output;
 use std::path::{Path, PathBuf};
 
@@ -99,15 +99,19 @@ pub fn preview_path(floatfile: &Path) -> PathBuf {
     floatfile.with_file_name(format!("{stem}_preview.png"))
 }
 
-/// Print the summary and write the preview PNG (white point from the full image, as `-pngfile`).
+/// Print the summary and write the preview PNG, its gray levels set by the full image as
+/// `-pngfile`'s are (linear or `-png_log`, `-pngscale`), so the same value looks the same in
+/// both; max-pooling only chooses which values are shown.
 pub fn write_preview(o: &Output, plan: &Plan, image: &[f32]) -> Result<()> {
     let summary = summarize(plan, image);
     println!("{}", summary.line());
-    let pooled = max_pool(plan.fpixels, plan.spixels, image, |i| plan.renders(i % plan.fpixels, i / plan.fpixels), MAX_PREVIEW_SIDE);
-    let scale = if o.pngscale > 0.0 { o.pngscale } else if summary.p99_5 > 0.0 { 255.0 / summary.p99_5 } else { 0.0 };
-    let opts = PngOptions { scale, log: o.png_log, percentile: DEFAULT_PERCENTILE, colormap: o.png_colormap, rendered: |j: usize| pooled.rendered[j] };
+    let rendered = |i: usize| plan.renders(i % plan.fpixels, i / plan.fpixels);
+    let full_levels = png::levels(image, &PngOptions::from_output(o, rendered));
+    let pooled = max_pool(plan.fpixels, plan.spixels, image, rendered, MAX_PREVIEW_SIDE);
+    let opts = PngOptions::from_output(o, |j: usize| pooled.rendered[j]);
     let path = preview_path(&o.floatfile);
-    write_png(&path, pooled.width, pooled.height, &pooled.image, &opts)?;
+    let bytes = png::png_bytes_with(pooled.width, pooled.height, &pooled.image, &opts, full_levels)?;
+    crate::io::write_atomic(&path, &bytes)?;
     println!("preview: wrote {} ({}x{}, max-pooled {}x{})", path.display(), pooled.width, pooled.height, pooled.factor, pooled.factor);
     Ok(())
 }

@@ -135,7 +135,7 @@ fn base_run_succeeds_and_writes_every_output() {
 #[test]
 fn missing_hkl_file() {
     let case = Case::new();
-    case.refused(&case.run(&["-hkl", "nope.hkl"]), &["nope.hkl", "No such file"]);
+    case.refused(&case.run(&["-hkl", "nope.hkl"]), &["nope.hkl", "-hkl nope.hkl: no such file"]);
 }
 
 #[test]

@@ -154,6 +154,18 @@ pub const DEFAULT_VALIDATE: usize = 64;
 
 /// Every flag, in the order nanoBragg.c tests them (the order matters where one argument
 /// matches several flags in c-parity mode).
+///
+/// Synonym audit (against the argument loop of `golden_suite_generator/nanoBragg.c`, branch
+/// `feature/spec-based-2`): every `strstr`/`strcmp` test of that loop is a `c_patterns` entry
+/// here, in C's order, with C's exact-length guards written as `E` (`-detsize` 8, `-detpixels`
+/// 10, `-detector_thick` 15, `-polar` 6, `-mosaic` 7, `-phi` 4, `-phistep` 8, `-hdivstep` and
+/// `-vdivstep` 9, `-stol` 5, `-4stol` 6, `-Q` 2; `strcmp` for `-N`, `-misset`, `-MW`) and its
+/// `continue`s as `stop` (`-Na`, `-Nb`, `-Nc`, `-N`, `-oversample_thick/_polar/_omega`). Every
+/// pattern text is also an exact spelling of the default mode (a name or an alias), so a
+/// synonym C accepts — `-mosaici`, `-sample_heigh`, `-heigh`, `-sample_den`, `-molec` — is
+/// accepted in both modes (unit test `every_c_pattern_is_a_default_spelling`). `-mask` is only
+/// read by C's header pre-pass; its main loop ignores the token and its value, as we do. C
+/// ignores an argument no test matches; `-c_parity` warns and skips it (`parse.rs`).
 pub static FLAGS: &[Flag] = &[
     // ---- crystal size and cell
     flag!("-Na", [], [S("-Na")], Fixed(1), "<cells>", "unit cells along a (default 1; 0 is clamped to 1)",
@@ -201,7 +213,7 @@ pub static FLAGS: &[Flag] = &[
         "crystal size along x (beam)", |r, v, _| set_sample(r, &[0], "-sample_thick", v[0])),
     flag!("-sample_width", ["-sample_y", "-width"], [S("-sample_width"), S("-sample_y"), S("-width")], Fixed(1), "<mm>",
         "crystal size along y", |r, v, _| set_sample(r, &[1], "-sample_width", v[0])),
-    flag!("-sample_height", ["-sample_z", "-height"], [S("-sample_heigh"), S("-sample_z"), S("-heigh")], Fixed(1), "<mm>",
+    flag!("-sample_height", ["-sample_z", "-height", "-sample_heigh", "-heigh"], [S("-sample_heigh"), S("-sample_z"), S("-heigh")], Fixed(1), "<mm>",
         "crystal size along z", |r, v, _| set_sample(r, &[2], "-sample_height", v[0])),
     flag!("-xtalsize", ["-xtal_size"], [S("-xtalsize"), S("-xtal_size")], Fixed(1), "<mm>",
         "crystal size along x, y and z (alternative to -N)", |r, v, _| set_sample(r, &[0, 1, 2], "-xtalsize", v[0])),
@@ -209,11 +221,11 @@ pub static FLAGS: &[Flag] = &[
         "crystal size along x", |r, v, _| set_sample(r, &[0], "-xtal_thick", v[0])),
     flag!("-xtal_width", ["-xtal_y"], [S("-xtal_width"), S("-xtal_y"), S("-width")], Fixed(1), "<mm>",
         "crystal size along y", |r, v, _| set_sample(r, &[1], "-xtal_width", v[0])),
-    flag!("-xtal_height", ["-xtal_z"], [S("-xtal_heigh"), S("-xtal_z"), S("-heigh")], Fixed(1), "<mm>",
+    flag!("-xtal_height", ["-xtal_z", "-xtal_heigh"], [S("-xtal_heigh"), S("-xtal_z"), S("-heigh")], Fixed(1), "<mm>",
         "crystal size along z", |r, v, _| set_sample(r, &[2], "-xtal_height", v[0])),
-    flag!("-density", ["-sample_density"], [S("-density"), S("-sample_den")], Fixed(1), "<g/cm^3>",
+    flag!("-density", ["-sample_density", "-sample_den"], [S("-density"), S("-sample_den")], Fixed(1), "<g/cm^3>",
         "sample density (accepted for compatibility; nanoBragg.c does not use it)", |_, v, _| number("-density", v[0]).map(drop)),
-    flag!("-MW", ["-molecular_weight"], [E("-MW"), S("-molec")], Fixed(1), "<g/mol>",
+    flag!("-MW", ["-molecular_weight", "-molec"], [E("-MW"), S("-molec")], Fixed(1), "<g/mol>",
         "molecular weight (accepted for compatibility; unused)", |_, v, _| number("-MW", v[0]).map(drop)),
     // ---- beam centre and pivots
     flag!("-Xbeam", [], [S("-Xbeam")], Fixed(1), "<mm>", "direct-beam position along the image's first axis (default: centre); pivot BEAM",
@@ -349,7 +361,7 @@ pub static FLAGS: &[Flag] = &[
         |r, v, _| { r.exposure = number("-exposure", v[0])?; Ok(()) }),
     flag!("-beamsize", [], [S("-beamsize")], Fixed(1), "<mm>", "beam edge (default 0.1); clips the crystal",
         |r, v, _| { r.beamsize = number("-beamsize", v[0])? / 1000.0; Ok(()) }),
-    flag!("-mosaic", ["-mosaic_spread", "-mosaic_spr", "-mosaicity"], [E("-mosaic"), S("-mosaici"), S("-mosaic_spr")], Fixed(1), "<deg>",
+    flag!("-mosaic", ["-mosaic_spread", "-mosaic_spr", "-mosaicity", "-mosaici"], [E("-mosaic"), S("-mosaici"), S("-mosaic_spr")], Fixed(1), "<deg>",
         "isotropic mosaic spread (default 0)",
         |r, v, _| { let x = number("-mosaic", v[0])?;
                     if x < 0.0 { return Err(Error::Usage(format!("-mosaic: value {x} must not be negative"))); }
@@ -531,23 +543,157 @@ pub fn find_c_matches(token: &str) -> Vec<&'static Flag> {
     found
 }
 
-/// Usage text generated from the table.
+/// The help sections, each with its flags in the order shown. A flag missing here is listed
+/// under "Other" (and fails the unit test `every_flag_has_a_section`).
+pub const SECTIONS: &[(&str, &[&str])] = &[
+    ("Crystal", &[
+        "-cell", "-N", "-Na", "-Nb", "-Nc", "-misset", "-samplesize", "-sample_thick", "-sample_width",
+        "-sample_height", "-xtalsize", "-xtal_thick", "-xtal_width", "-xtal_height", "-mosaic", "-mosaic_domains",
+        "-default_F", "-interpolate", "-nointerpolate", "-round_xtal", "-square_xtal", "-gauss_xtal",
+        "-tophat_spots", "-fudge", "-dmin", "-water",
+    ]),
+    ("Beam", &[
+        "-lambda", "-energy", "-fluence", "-flux", "-exposure", "-beamsize", "-polar", "-nopolar", "-dispersion",
+        "-dispsteps", "-divergence", "-hdivrange", "-vdivrange", "-hdivstep", "-vdivstep", "-hdivsteps",
+        "-vdivsteps", "-divsteps", "-round_div", "-square_div",
+    ]),
+    ("Detector", &[
+        "-distance", "-close_distance", "-detpixels", "-detpixels_f", "-detpixels_s", "-pixel", "-detsize",
+        "-detsize_f", "-detsize_s", "-Xbeam", "-Ybeam", "-Xclose", "-Yclose", "-ORGX", "-ORGY", "-mosflm", "-xds",
+        "-adxv", "-denzo", "-dials", "-pivot", "-twotheta", "-detector_rotx", "-detector_roty", "-detector_rotz",
+        "-fdet_vector", "-sdet_vector", "-odet_vector", "-beam_vector", "-polar_vector", "-twotheta_axis",
+        "-pix0_vector", "-pix0_vector_mm", "-curved_det", "-point_pixel", "-detector_abs", "-detector_thick",
+        "-detector_thicksteps", "-roi",
+    ]),
+    ("Rotation", &["-phi", "-osc", "-phistep", "-phisteps", "-spindle_axis"]),
+    ("Sampling", &["-oversample", "-oversample_thick", "-oversample_polar", "-oversample_omega"]),
+    ("Files in", &["-hkl", "-mat", "-img", "-mask", "-sourcefile"]),
+    ("Files out", &[
+        "-floatfile", "-intfile", "-pgmfile", "-noisefile", "-nopgm", "-nonoise", "-scale", "-pgmscale", "-adc",
+        "-pngfile", "-pngscale", "-png_log", "-png_colormap",
+    ]),
+    ("Noise and seeds", &["-seed", "-mosaic_seed", "-misset_seed"]),
+    ("GPU and engine (nanobragg's own)", &["-engine", "-backend", "-validate"]),
+    ("Reports", &["-preview", "-trace_pixel", "-printout", "-printout_pixel", "-progress", "-noprogress", "-quiet"]),
+    ("Compatibility with nanoBragg.c", &[
+        "-c_parity", "-density", "-MW", "-coherent", "-stol", "-4stol", "-Q", "-stolout", "-dispstep", "-hdiv",
+        "-vdiv",
+    ]),
+];
+
+/// Help lines are at most this wide.
+pub const HELP_WIDTH: usize = 100;
+/// Where the description column starts.
+const HELP_COLUMN: usize = 32;
+
+/// The lines that open both the help and the bare-`nanobragg` usage.
+fn usage_lines() -> &'static str {
+    "nanobragg: X-ray diffraction images of small crystals (GPU via WebGPU, f64 CPU reference)\n\
+     usage: nanobragg [flags]                 every nanoBragg.c flag, units as listed below\n\
+     \x20      nanobragg compare [options] -- <flags>\n\
+     \x20      nanobragg bench [options]\n\
+     \x20      nanobragg trace-diff A.log B.log [--tol T]\n\
+     \x20      nanobragg -h | --version\n"
+}
+
+/// What bare `nanobragg` prints (to stderr, exit status 2: a run needs flags).
+pub fn usage_text() -> String {
+    format!(
+        "{}\nexample: nanobragg -cell 100 100 100 90 90 90 -default_F 100 -lambda 6.2 -N 5 -distance 100 \\\n\
+         \x20                  -detpixels 1024 -floatfile out.bin -pngfile out.png\n\
+         `nanobragg -h` lists every flag; compare and trace-diff: docs/compare-and-trace.md\n",
+        usage_lines()
+    )
+}
+
+/// Usage text generated from the table: the flags in sections, the description column
+/// aligned, every line at most `HELP_WIDTH` columns (descriptions wrap).
 pub fn help_text() -> String {
-    let mut out = String::from(
-        "nanobragg: X-ray diffraction images of small crystals (GPU via WebGPU, f64 CPU reference)\n\
-         usage: nanobragg [flags]   (every nanoBragg.c flag; units as listed)\n\
-         \x20      nanobragg compare [options] -- <flags>   |   nanobragg bench [options]\n\
-         \x20      nanobragg trace-diff A.log B.log [--tol T]   (compare, trace-diff: docs/compare-and-trace.md)\n\n",
-    );
-    for f in FLAGS {
-        let mut names = f.name.to_string();
-        for a in f.aliases {
-            names.push_str(", ");
-            names.push_str(a);
+    let mut out = format!("{}\n", usage_lines());
+    out.push_str("Flags nanoBragg.c does not have are marked +. \"-flag\" and \"--flag\" are the same flag.\n");
+    let others: Vec<&str> = FLAGS.iter().map(|f| f.name).filter(|n| !SECTIONS.iter().any(|(_, names)| names.contains(n))).collect();
+    let all = SECTIONS.iter().map(|&(title, names)| (title, names.to_vec())).chain((!others.is_empty()).then(|| ("Other", others)));
+    for (title, names) in all {
+        out.push_str(&format!("\n{title}:\n"));
+        for name in names {
+            let Some(flag) = FLAGS.iter().find(|f| f.name == name) else { continue };
+            help_entry(&mut out, flag);
         }
-        out.push_str(&format!("  {:<34} {:<26} {}\n", names, f.values, f.help));
     }
     out
+}
+
+/// One flag's help: `  -name <values>` then the description (with the synonyms), wrapped.
+fn help_entry(out: &mut String, flag: &Flag) {
+    let mark = if flag.c_patterns.is_empty() { "+" } else { " " };
+    let head = format!(" {mark}{} {}", flag.name, flag.values);
+    let head = head.trim_end();
+    let mut text = flag.help.to_string();
+    if !flag.aliases.is_empty() {
+        text.push_str(&format!("; also {}", flag.aliases.join(", ")));
+    }
+    let mut lines = wrap(&text, HELP_WIDTH - HELP_COLUMN).into_iter();
+    let indent = " ".repeat(HELP_COLUMN);
+    if head.chars().count() + 2 <= HELP_COLUMN {
+        let first = lines.next().unwrap_or_default();
+        out.push_str(&format!("{head:<width$}{first}\n", width = HELP_COLUMN));
+    } else {
+        out.push_str(head);
+        out.push('\n');
+    }
+    for line in lines {
+        out.push_str(&format!("{indent}{line}\n"));
+    }
+}
+
+/// Greedy word wrap to `width` characters (a single longer word keeps its own line).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Edit distance (Levenshtein, on characters) between two spellings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// The flag spelling closest to a mistyped `token`, if one is close enough to be what was
+/// meant (at most a quarter of the letters differ, and at most 3).
+pub fn nearest_spelling(token: &str) -> Option<&'static str> {
+    let bare = token.strip_prefix('-').filter(|t| t.starts_with('-')).unwrap_or(token);
+    let limit = (bare.chars().count() / 4).clamp(1, 3);
+    FLAGS
+        .iter()
+        .flat_map(|f| std::iter::once(f.name).chain(f.aliases.iter().copied()))
+        .filter(|s| !s.starts_with("--"))
+        .map(|s| (edit_distance(&bare.to_lowercase(), &s.to_lowercase()), s))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, s)| s)
 }
 
 #[cfg(test)]
@@ -608,7 +754,44 @@ mod tests {
     fn help_lists_every_flag() {
         let h = help_text();
         for f in FLAGS {
-            assert!(h.contains(f.name), "help misses {}", f.name);
+            assert!(h.contains(&format!("{} ", f.name)) || h.contains(&format!("{}\n", f.name)), "help misses {}", f.name);
         }
+        for line in h.lines() {
+            assert!(line.chars().count() <= HELP_WIDTH, "help line wider than {HELP_WIDTH}: {line}");
+        }
+    }
+
+    #[test]
+    fn every_flag_has_a_section() {
+        for f in FLAGS {
+            let n = SECTIONS.iter().filter(|(_, names)| names.contains(&f.name)).count();
+            assert_eq!(n, 1, "{} is in {n} help sections", f.name);
+        }
+        for (title, names) in SECTIONS {
+            for n in *names {
+                assert!(FLAGS.iter().any(|f| f.name == *n), "section {title} names {n}, which is no flag");
+            }
+        }
+    }
+
+    #[test]
+    fn every_c_pattern_is_a_default_spelling() {
+        // a synonym nanoBragg.c accepts is accepted in the default mode too (exactly)
+        for f in FLAGS {
+            for p in f.c_patterns {
+                let (CPattern::Sub(text) | CPattern::Exact(text)) = *p;
+                assert!(find_exact(text).is_some(), "{text} (a nanoBragg.c spelling of {}) is refused by default", f.name);
+            }
+        }
+    }
+
+    #[test]
+    fn nearest_spelling_suggests_close_names_only() {
+        assert_eq!(nearest_spelling("-distence"), Some("-distance"));
+        assert_eq!(nearest_spelling("--distence"), Some("-distance"));
+        assert_eq!(nearest_spelling("-lamda"), Some("-lambda"));
+        assert_eq!(nearest_spelling("-detpixel"), Some("-detpixels"));
+        assert_eq!(nearest_spelling("-frobnicate"), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

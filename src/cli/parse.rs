@@ -4,7 +4,7 @@
 
 use super::defs::{self, Arity, Ctx, Flag};
 use super::raw::{Mode, RawArgs};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, shown};
 use crate::io::smv;
 use std::path::Path;
 
@@ -28,28 +28,67 @@ pub fn parse(args: &[String], time_seed: i64) -> Result<Command> {
     let mut raw = RawArgs::c_initial(mode, time_seed);
     read_headers(&mut raw, args)?;
     let mut i = 0;
+    // the last flag applied, to explain a stray value after it
+    let mut previous: Option<&'static Flag> = None;
     while i < args.len() {
         let (token, inline) = split_inline_value(args[i].as_str());
-        if !is_flag_token(token) {
-            return Err(Error::Usage(format!("unexpected argument '{token}' (values must follow their flag)")));
-        }
         let flags = match mode {
+            _ if !is_flag_token(token) => Vec::new(),
             Mode::CParity => defs::find_c_matches(token),
             Mode::Default => defs::find_exact(token).into_iter().collect(),
         };
         if flags.is_empty() {
-            return Err(Error::Usage(format!("unknown flag '{token}' (nanobragg -h lists every flag)")));
+            if mode == Mode::CParity {
+                // nanoBragg.c tests each argument against its flags and goes on when none
+                // matches: a stray value or an unknown flag changes nothing there
+                log::warn!("ignoring '{}', as nanoBragg.c does", shown(token));
+                i += 1;
+                continue;
+            }
+            return Err(refusal(token, previous));
         }
         let mut consumed = 0;
-        for flag in flags {
+        for &flag in &flags {
             let (values, used) = take_values(flag, token, inline, &args[i + 1..])?;
             let ctx = Ctx { mode, is_last: i + 1 == args.len() };
             (flag.apply)(&mut raw, &values, &ctx)?;
             consumed = consumed.max(used);
         }
+        previous = flags.first().copied();
         i += 1 + consumed;
     }
     Ok(Command::Run(Box::new(raw)))
+}
+
+/// Why the default mode refuses `token`, which is no flag it knows, with the likely intent.
+fn refusal(token: &str, previous: Option<&Flag>) -> Error {
+    if !is_flag_token(token) {
+        let why = match previous {
+            Some(f) => format!("{} takes {}", f.name, describe_arity(f)),
+            None => "values must follow their flag".into(),
+        };
+        return Error::Usage(format!("unexpected argument '{token}' ({why})"));
+    }
+    let hint = match (defs::find_c_matches(token).first(), defs::nearest_spelling(token)) {
+        (Some(c), _) => format!(
+            "nanoBragg.c would read it as {}: write {}, or add -c_parity for nanoBragg.c's matching",
+            c.name, c.name
+        ),
+        (None, Some(near)) => format!("did you mean {near}?"),
+        (None, None) => "nanobragg -h lists every flag".into(),
+    };
+    Error::Usage(format!("unknown flag '{token}' ({hint})"))
+}
+
+/// How many values a flag takes, in words.
+fn describe_arity(flag: &Flag) -> String {
+    match flag.arity {
+        Arity::Fixed(0) | Arity::OptionalInline => "no value".into(),
+        Arity::Fixed(1) => format!("1 value {}", flag.values),
+        Arity::Fixed(n) => format!("{n} values {}", flag.values),
+        Arity::UpTo6 => format!("6 values {}", flag.values),
+        Arity::Misset => format!("3 values or the word random {}", flag.values),
+    }
 }
 
 /// `-flag=value` split in two, for the flags whose optional value is written that way (none of
@@ -67,7 +106,13 @@ fn take_values<'a>(flag: &Flag, token: &str, inline: Option<&'a str>, rest: &'a 
     if flag.arity == Arity::OptionalInline {
         return Ok((inline.into_iter().collect(), 0));
     }
-    let missing = |n: usize| Error::Usage(format!("{token}: expects {n} value(s) {}", flag.values));
+    let missing = |n: usize| {
+        let found = match rest[..n.min(rest.len())].iter().find(|t| is_flag_token(t)) {
+            Some(next) => format!("found the flag '{next}'"),
+            None => "the command line ends".to_string(),
+        };
+        Error::Usage(format!("{token}: expects {}; {found}", describe_arity(flag)))
+    };
     let n = match flag.arity {
         Arity::Fixed(n) => n,
         Arity::UpTo6 => rest.iter().take(6).take_while(|t| !t.starts_with('-')).count().max(1),
@@ -100,18 +145,36 @@ fn read_headers(raw: &mut RawArgs, args: &[String]) -> Result<()> {
         found
     };
     if let Some(mask) = named("-mask") {
-        let image = smv::read_smv(mask.as_ref())?;
-        apply_header(raw, &image, true, mask.as_ref())?;
+        let image = smv::read_smv(mask.as_ref()).map_err(|e| e.from_flag("-mask"))?;
+        apply_header(raw, &image, true, mask.as_ref()).map_err(|e| e.from_flag("-mask"))?;
         raw.mask_size = (image.width, image.height);
         raw.mask_pixels = Some(image.data);
         raw.mask = Some(mask.into());
     }
     if let Some(img) = named("-img") {
-        let image = smv::read_smv(img.as_ref())?;
-        apply_header(raw, &image, false, img.as_ref())?;
+        let image = smv::read_smv(img.as_ref()).map_err(|e| e.from_flag("-img"))?;
+        apply_header(raw, &image, false, img.as_ref()).map_err(|e| e.from_flag("-img"))?;
         raw.img = Some(img.into());
     }
     Ok(())
+}
+
+/// A file error met while resolving `raw`, naming the flag that gave the file
+/// (`-hkl nothere.hkl: no such file`); other errors pass unchanged.
+pub fn with_input_flag(raw: &RawArgs, e: Error) -> Error {
+    let typed = [
+        ("-hkl", &raw.hkl),
+        ("-mat", &raw.mat),
+        ("-img", &raw.img),
+        ("-mask", &raw.mask),
+        ("-sourcefile", &raw.sourcefile),
+        ("-stol", &raw.stolfile),
+    ];
+    let flag = e.file_path().and_then(|p| typed.iter().find(|(_, typed)| typed.as_deref() == Some(p)).map(|(f, _)| *f));
+    match flag {
+        Some(f) => e.from_flag(f),
+        None => e,
+    }
 }
 
 /// Header keys that are lengths or a wavelength: zero or negative values make no detector.

@@ -55,7 +55,8 @@ pub fn render_watched(plan: &Plan, choice: EngineChoice, backend: Option<&str>, 
             Ok(r) => Ok(r),
             Err(crate::error::Error::Interrupted) => Err(crate::error::Error::Interrupted),
             Err(e) => {
-                eprintln!("note: {e}; using the CPU engine");
+                // a warning, so that -quiet silences it
+                log::warn!("{e}; using the CPU engine");
                 Ok(cpu::render_watched(plan, control))
             }
         },

@@ -38,21 +38,44 @@ pub fn percentile(image: &[f32], rendered: impl Fn(usize) -> bool, pct: f64) -> 
     *x as f64
 }
 
+/// What black and white stand for, derived from an image's rendered pixels (see `gray_levels`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Levels {
+    Linear { white: f64 },
+    Log { black: f64, white: f64 },
+}
+
+/// The levels `gray_levels` uses for `image` under `opts`.
+pub fn levels<F: Fn(usize) -> bool>(image: &[f32], opts: &PngOptions<F>) -> Levels {
+    if opts.log {
+        let white = if opts.scale > 0.0 { 255.0 / opts.scale } else { percentile(image, &opts.rendered, 100.0) };
+        // a mostly empty image has a zero median: start six decades below white instead
+        let black = percentile(image, &opts.rendered, 50.0).max(white * 1e-6);
+        Levels::Log { black, white }
+    } else {
+        let white = if opts.scale > 0.0 { 255.0 / opts.scale } else { percentile(image, &opts.rendered, opts.percentile) };
+        Levels::Linear { white }
+    }
+}
+
 /// Gray levels for the image: monotone in the value, 0 for pixels not rendered.
 ///
 /// Linear: `white` (255/`-pngscale`, else the chosen percentile) maps to 255. Logarithmic:
 /// the median rendered value is black and the brightest (or 255/`-pngscale`) white, so spots
 /// stand out over a diffuse background instead of everything above the percentile saturating.
 pub fn gray_levels<F: Fn(usize) -> bool>(image: &[f32], opts: &PngOptions<F>) -> Vec<u8> {
-    let map: Box<dyn Fn(f64) -> f64> = if opts.log {
-        let white = if opts.scale > 0.0 { 255.0 / opts.scale } else { percentile(image, &opts.rendered, 100.0) };
-        // a mostly empty image has a zero median: start six decades below white instead
-        let black = percentile(image, &opts.rendered, 50.0).max(white * 1e-6);
-        let span = (white / black).ln();
-        Box::new(move |x| if x > black && span > 0.0 { 255.0 * (x / black).ln() / span } else { 0.0 })
-    } else {
-        let white = if opts.scale > 0.0 { 255.0 / opts.scale } else { percentile(image, &opts.rendered, opts.percentile) };
-        Box::new(move |x| if white > 0.0 && x > 0.0 { 255.0 * x / white } else { 0.0 })
+    gray_levels_with(image, opts, levels(image, opts))
+}
+
+/// `gray_levels` with levels taken elsewhere (`-preview` maps its max-pooled image with the
+/// levels of the full image, so both PNGs give a value the same gray).
+pub fn gray_levels_with<F: Fn(usize) -> bool>(image: &[f32], opts: &PngOptions<F>, levels: Levels) -> Vec<u8> {
+    let map: Box<dyn Fn(f64) -> f64> = match levels {
+        Levels::Log { black, white } => {
+            let span = (white / black).ln();
+            Box::new(move |x| if x > black && span > 0.0 { 255.0 * (x / black).ln() / span } else { 0.0 })
+        }
+        Levels::Linear { white } => Box::new(move |x| if white > 0.0 && x > 0.0 { 255.0 * x / white } else { 0.0 }),
     };
     image
         .iter()
@@ -80,7 +103,18 @@ fn encode(width: usize, height: usize, bytes: &[u8], color: image::ExtendedColor
 
 /// The PNG bytes of a float image under `opts` (grayscale unless a colour map is chosen).
 pub fn png_bytes<F: Fn(usize) -> bool>(width: usize, height: usize, image: &[f32], opts: &PngOptions<F>) -> Result<Vec<u8>> {
-    let gray = gray_levels(image, opts);
+    png_bytes_with(width, height, image, opts, levels(image, opts))
+}
+
+/// `png_bytes` with the levels given (see `gray_levels_with`).
+pub fn png_bytes_with<F: Fn(usize) -> bool>(
+    width: usize,
+    height: usize,
+    image: &[f32],
+    opts: &PngOptions<F>,
+    levels: Levels,
+) -> Result<Vec<u8>> {
+    let gray = gray_levels_with(image, opts, levels);
     if opts.colormap == Colormap::Gray {
         return encode_png(width, height, &gray);
     }
