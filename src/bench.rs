@@ -140,7 +140,7 @@ pub fn main(args: &[String]) -> i32 {
     match run(args) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("nanobragg bench: error: {e}");
+            crate::console::errln(format_args!("nanobragg bench: error: {e}"));
             e.exit_code()
         }
     }
@@ -165,7 +165,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let opts = match <BenchArgs as clap::Parser>::try_parse_from(std::iter::once("nanobragg bench".to_string()).chain(args.iter().cloned())) {
         Ok(o) => o,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
-            print!("{e}");
+            crate::out!("{e}");
             return Ok(());
         }
         Err(e) => return Err(Error::Usage(one_line(&e))),
@@ -185,12 +185,12 @@ pub fn run(args: &[String]) -> Result<()> {
     let hkl = scratch.0.join("smooth.hkl");
     write_smooth_hkl(&hkl)?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("nanobragg bench: {} runs each, median; {cpus} CPUs; render = engine alone, process = whole program", opts.runs);
+    crate::outln!("nanobragg bench: {} runs each, median; {cpus} CPUs; render = engine alone, process = whole program", opts.runs);
     let mut header = format!("{:<4} {:<6} {:>10} {:>9} {:>9} {:>10}", "work", "engine", "render s", "pixel/s", "term/s", "process s");
     if let Some(p) = &other {
         header.push_str(&format!(" {:>10} {:>8}   (other: {})", "other s", "ratio", p.display()));
     }
-    println!("{header}");
+    crate::outln!("{header}");
     for w in workloads(opts.size, &hkl) {
         let plan = plan_for(&w.args)?;
         let (pixels, terms) = (rendered_pixels(&plan), terms(&plan));
@@ -199,7 +199,7 @@ pub fn run(args: &[String]) -> Result<()> {
             let render = match median_render(&plan, choice, opts.runs) {
                 Ok(t) => t,
                 Err(e) => {
-                    println!("{:<4} {:<6} skipped: {e}", w.name, label);
+                    crate::outln!("{:<4} {:<6} skipped: {e}", w.name, label);
                     continue;
                 }
             };
@@ -231,9 +231,9 @@ pub fn run(args: &[String]) -> Result<()> {
             if let Some(t) = other_time {
                 row.push_str(&format!(" {:>10.4} {:>8.2}", t.as_secs_f64(), t.as_secs_f64() / process.as_secs_f64()));
             }
-            println!("{row}");
+            crate::outln!("{row}");
         }
-        println!("     {}: {} — {pixels} pixels, {terms} terms", w.name, w.summary);
+        crate::outln!("     {}: {} — {pixels} pixels, {terms} terms", w.name, w.summary);
     }
     Ok(())
 }

@@ -53,7 +53,12 @@ pub fn stdout_lost() -> bool {
 
 /// One line on stderr that cannot panic either (`eprintln!` panics when stderr fails).
 pub fn warn(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "nanobragg: warning: {message}");
+    errln(format_args!("nanobragg: warning: {message}"));
+}
+
+/// `eprintln!` that cannot panic: for the messages of the subcommands (errors, notes).
+pub fn errln(args: Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
 }
 
 #[cfg(test)]

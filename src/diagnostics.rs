@@ -25,10 +25,10 @@ pub fn before_render(exp: &Experiment, plan: &Plan) -> Result<()> {
 
 pub fn after_render(exp: &Experiment, plan: &Plan, rendered: &Rendered, backend: Option<&str>) -> Result<()> {
     if let Some((slow, fast)) = exp.output.trace_pixel {
-        print!("{}", trace::trace_rendered(exp, plan, rendered, slow, fast, backend)?);
+        crate::out!("{}", trace::trace_rendered(exp, plan, rendered, slow, fast, backend)?);
     }
     if let Some(n) = exp.output.validate {
-        println!("{}", validate(plan, rendered, n));
+        crate::outln!("{}", validate(plan, rendered, n));
     }
     if exp.output.preview {
         preview::write_preview(&exp.output, plan, &rendered.image)?;

@@ -104,7 +104,7 @@ pub fn preview_path(floatfile: &Path) -> PathBuf {
 /// both; max-pooling only chooses which values are shown.
 pub fn write_preview(o: &Output, plan: &Plan, image: &[f32]) -> Result<()> {
     let summary = summarize(plan, image);
-    println!("{}", summary.line());
+    crate::outln!("{}", summary.line());
     let rendered = |i: usize| plan.renders(i % plan.fpixels, i / plan.fpixels);
     let full_levels = png::levels(image, &PngOptions::from_output(o, rendered));
     let pooled = max_pool(plan.fpixels, plan.spixels, image, rendered, MAX_PREVIEW_SIDE);
@@ -112,7 +112,7 @@ pub fn write_preview(o: &Output, plan: &Plan, image: &[f32]) -> Result<()> {
     let path = preview_path(&o.floatfile);
     let bytes = png::png_bytes_with(pooled.width, pooled.height, &pooled.image, &opts, full_levels)?;
     crate::io::write_atomic(&path, &bytes)?;
-    println!("preview: wrote {} ({}x{}, max-pooled {}x{})", path.display(), pooled.width, pooled.height, pooled.factor, pooled.factor);
+    crate::outln!("preview: wrote {} ({}x{}, max-pooled {}x{})", path.display(), pooled.width, pooled.height, pooled.factor, pooled.factor);
     Ok(())
 }
 

@@ -167,7 +167,7 @@ pub fn main(args: &[String]) -> i32 {
     }) {
         Ok(code) => code,
         Err(f) => {
-            eprintln!("nanobragg compare: error: {}", f.message());
+            crate::console::errln(format_args!("nanobragg compare: error: {}", f.message()));
             f.code()
         }
     }
@@ -187,7 +187,7 @@ fn parse_options(args: &[String], nb_c_bin: Option<std::ffi::OsString>) -> Resul
     let a = match parsed {
         Ok(a) => a,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
-            print!("{e}");
+            crate::out!("{e}");
             return Ok(None);
         }
         // without `--` the simulation flags are among clap's: say what is missing instead
@@ -392,9 +392,9 @@ fn run(o: &Options, all_args: &[String]) -> Result<i32, Failure> {
     let mut sel = Selection::new(&plan, compare_roi(&plan, o.roi)?);
     std::fs::create_dir_all(&o.out).map_err(|e| Failure::Io(format!("{}: {e}", o.out.display())))?;
     let (a, switched_at) = candidate(o.engine_a, &plan, raw.backend.as_deref())?;
-    println!("A runtime: {:.3} s ({})", a.info.runtime_ms / 1e3, a.info.label());
+    crate::outln!("A runtime: {:.3} s ({})", a.info.runtime_ms / 1e3, a.info.label());
     let (b, sample) = reference(o, &plan, &a.image, switched_at, &sel.in_roi)?;
-    println!("B runtime: {:.3} s ({})", b.info.runtime_ms / 1e3, b.info.label());
+    crate::outln!("B runtime: {:.3} s ({})", b.info.runtime_ms / 1e3, b.info.label());
     if let Some(s) = &sample {
         sel.restrict_to(s);
     }
@@ -422,7 +422,7 @@ fn run(o: &Options, all_args: &[String]) -> Result<i32, Failure> {
     write_atomic(&o.out.join("summary.json"), json.as_bytes())?;
     print_table(&summary, &o.out);
     if !passed {
-        println!("FAIL: correlation {:.9} is below the threshold {}", d.correlation, o.threshold.unwrap_or(f64::NAN));
+        crate::outln!("FAIL: correlation {:.9} is below the threshold {}", d.correlation, o.threshold.unwrap_or(f64::NAN));
         return Ok(3);
     }
     Ok(0)
@@ -457,7 +457,7 @@ fn candidate(choice: EngineA, plan: &Plan, backend: Option<&str>) -> Result<(Sid
         Ok(r) => Ok(candidate_side(r, start.elapsed(), None)),
         Err(e) if explicit => Err(Failure::Runner(format!("--engine-a gpu: {e}"))),
         Err(e) => {
-            eprintln!("note: {e}; comparing the CPU engine with the f64 CPU engine instead");
+            crate::console::errln(format_args!("note: {e}; comparing the CPU engine with the f64 CPU engine instead"));
             Ok(cpu_candidate(plan, Some("no usable GPU adapter: the candidate is the CPU engine".into())))
         }
     }
@@ -654,17 +654,17 @@ fn print_table(s: &Summary, out: &Path) {
     let g = crate::io::cfmt::fmt_g;
     let m = &s.metrics;
     let [x0, x1, y0, y1] = s.roi;
-    println!("compared {} pixels (fast {x0}..{x1}, slow {y0}..{y1}){}", m.pixels_compared, if s.sample.is_some() { ", sampled" } else { "" });
-    println!("  correlation      {:.9}", m.correlation);
-    println!("  rmse             {}", g(m.rmse));
+    crate::outln!("compared {} pixels (fast {x0}..{x1}, slow {y0}..{y1}){}", m.pixels_compared, if s.sample.is_some() { ", sampled" } else { "" });
+    crate::outln!("  correlation      {:.9}", m.correlation);
+    crate::outln!("  rmse             {}", g(m.rmse));
     let where_ = |value: f64, p: PixelAt| {
         if value == 0.0 { " (identical images)".to_string() } else { format!(" at (fast {}, slow {}): {} vs {}", p.fast, p.slow, g(p.a), g(p.b)) }
     };
-    println!("  max |a-b|        {}{}", g(m.max_abs_diff), where_(m.max_abs_diff, m.max_abs_diff_at));
-    println!("  max relative     {}{} (floor {})", g(m.max_rel_diff), where_(m.max_rel_diff, m.max_rel_diff_at), g(m.rel_floor));
-    println!("  sum a, sum b     {}, {} (ratio {:.9})", g(m.sum_a), g(m.sum_b), m.sum_ratio);
-    println!("  over tolerance   {} pixels (relative > {})", m.pixels_over_tolerance, g(m.tolerance));
-    println!("wrote {}: summary.json a.png b.png diff.png", out.display());
+    crate::outln!("  max |a-b|        {}{}", g(m.max_abs_diff), where_(m.max_abs_diff, m.max_abs_diff_at));
+    crate::outln!("  max relative     {}{} (floor {})", g(m.max_rel_diff), where_(m.max_rel_diff, m.max_rel_diff_at), g(m.rel_floor));
+    crate::outln!("  sum a, sum b     {}, {} (ratio {:.9})", g(m.sum_a), g(m.sum_b), m.sum_ratio);
+    crate::outln!("  over tolerance   {} pixels (relative > {})", m.pixels_over_tolerance, g(m.tolerance));
+    crate::outln!("wrote {}: summary.json a.png b.png diff.png", out.display());
 }
 
 #[cfg(test)]

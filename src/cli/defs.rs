@@ -570,7 +570,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("Files in", &["-hkl", "-mat", "-img", "-mask", "-sourcefile"]),
     ("Files out", &[
         "-floatfile", "-intfile", "-pgmfile", "-noisefile", "-nopgm", "-nonoise", "-scale", "-pgmscale", "-adc",
-        "-pngfile", "-pngscale", "-png_log", "-png_colormap",
+        "-pngfile", "-pngscale", "-png_log", "-png_colormap", "-nofdump",
     ]),
     ("Noise and seeds", &["-seed", "-mosaic_seed", "-misset_seed"]),
     ("GPU and engine (nanobragg's own)", &["-engine", "-backend", "-validate"]),

@@ -49,7 +49,7 @@ pub fn main(args: &[String]) -> i32 {
     }) {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("nanobragg trace-diff: error: {message}");
+            crate::console::errln(format_args!("nanobragg trace-diff: error: {message}"));
             2
         }
     }
@@ -61,7 +61,7 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
     let a = match parsed {
         Ok(a) => a,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
-            print!("{e}");
+            crate::out!("{e}");
             return Ok(None);
         }
         Err(e) => return Err(super::compare_cmd::usage_message(&e)),
@@ -91,12 +91,12 @@ fn values(v: &[f64]) -> String {
 fn run(o: &Options) -> Result<i32, String> {
     let (a, b) = (load(&o.a)?, load(&o.b)?);
     let tag = |t: &ParsedTrace| t.engines.iter().map(|e| format!("TRACE_{e}")).collect::<Vec<_>>().join("+");
-    println!("A: {} ({}, {} quantities)", o.a.display(), tag(&a), a.quantities.len());
-    println!("B: {} ({}, {} quantities)", o.b.display(), tag(&b), b.quantities.len());
+    crate::outln!("A: {} ({}, {} quantities)", o.a.display(), tag(&a), a.quantities.len());
+    crate::outln!("B: {} ({}, {} quantities)", o.b.display(), tag(&b), b.quantities.len());
     match compare_traces(&a, &b, o.tolerance) {
         Verdict::Agree { compared, max_relative, worst, only_in_a, only_in_b } => {
             let at = worst.map(|w| format!(" (at {w})")).unwrap_or_default();
-            println!(
+            crate::outln!(
                 "traces agree: {compared} quantities compared, largest relative difference {}{at} \
                  within tolerance {}; {only_in_a} only in A, {only_in_b} only in B",
                 fmt_g(max_relative),
@@ -106,10 +106,10 @@ fn run(o: &Options) -> Result<i32, String> {
         }
         Verdict::Differ(d) => {
             let line_b = d.line_b.map_or("-".to_string(), |l| l.to_string());
-            println!("first difference: {} (occurrence {}; A line {}, B line {line_b})", d.name, d.occurrence, d.line_a);
-            println!("  A: {}", values(&d.a));
-            println!("  B: {}", values(&d.b));
-            println!("  {}", d.reason);
+            crate::outln!("first difference: {} (occurrence {}; A line {}, B line {line_b})", d.name, d.occurrence, d.line_a);
+            crate::outln!("  A: {}", values(&d.a));
+            crate::outln!("  B: {}", values(&d.b));
+            crate::outln!("  {}", d.reason);
             Ok(1)
         }
     }

@@ -444,13 +444,13 @@ fn structure_factors(r: &RawArgs) -> Result<(Option<hkl::StructureFactors>, usiz
     if let Some(path) = &r.hkl {
         let input = hkl::read_hkl_or_cache(path, r.default_f)?;
         if input.from_cache && !r.quiet {
-            println!("reading Fs from {}", path.display());
+            crate::outln!("reading Fs from {}", path.display());
         }
         return Ok((Some(input.grid), input.reflections));
     }
     if r.mode == Mode::CParity && r.fdump.exists() {
         if !r.quiet {
-            println!("reading Fs from {}", r.fdump.display());
+            crate::outln!("reading Fs from {}", r.fdump.display());
         }
         let sf = fdump::read_fdump(&r.fdump)?;
         let (h, k, l) = sf.counts();
