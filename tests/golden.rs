@@ -36,12 +36,12 @@ fn depends_on_defect(features: &[String], args: &[String]) -> bool {
     collision || features.iter().any(|f| DEFECT_FEATURES.contains(&f.as_str())) || oblique_cell(args)
 }
 
-/// A `-cell` with an angle other than 90°: nanoBragg.c's reciprocal basis for such a cell is
+/// A `-cell` whose α or β is not 90°: nanoBragg.c's reciprocal basis for such a cell is
 /// slightly inconsistent (c*_z), which the default mode corrects (docs/behaviours.md), so
 /// these cases differ from C by design. Most are not tagged `triclinic` in meta.json.
 fn oblique_cell(args: &[String]) -> bool {
     let Some(at) = args.iter().position(|a| a == "-cell") else { return false };
-    args[at + 1..].iter().take(6).skip(3).any(|a| a.parse::<f64>().is_ok_and(|angle| angle != 90.0))
+    args[at + 1..].iter().take(5).skip(3).any(|a| a.parse::<f64>().is_ok_and(|angle| angle != 90.0))
 }
 
 /// SMV header as key → value, and the pixel bytes (the last 2·w·h bytes of the file).

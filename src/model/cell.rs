@@ -61,11 +61,12 @@ fn reciprocal_from_cell(p: [f64; 6], mode: Mode) -> Result<([V3; 3], f64)> {
     // along z, and c·c* = 1 makes c*_z = 1/c exactly. C computes it as c*·V/(a·b·c·sin γ*),
     // which equals sin γ/(c·sin γ*): right only when γ = γ* (e.g. orthogonal cells), so an
     // oblique cell comes out with angles up to ~0.05° off and a·a* ≈ 1.0002 (70 80 90 75 85
-    // 95). c-parity keeps C's value (the golden triclinic cases depend on it).
-    let c_star_z = match mode {
-        Mode::CParity => c_star_len * v_cell / (a * b * c * sin_gamma_star),
-        Mode::Default => 1.0 / c,
-    };
+    // 95). c-parity keeps C's value (the golden triclinic cases depend on it). Where C's
+    // expression is exact (α = β = 90°, so γ* = 180° − γ), the default mode keeps it too: the
+    // two agree mathematically but not to the last bit, and a last bit can move the automatic
+    // -oversample across an integer (a cubic 100 Å cell at N = 5: 3 with C's, 4 with 1/c).
+    let cs_expression_exact = (alpha - right).abs() < 1e-12 && (beta - right).abs() < 1e-12;
+    let c_star_z = if mode == Mode::CParity || cs_expression_exact { c_star_len * v_cell / (a * b * c * sin_gamma_star) } else { 1.0 / c };
     let c_star = [
         c_star_len * cos_beta_star,
         c_star_len * (cos_alpha_star - cos_beta_star * cos_gamma_star) / sin_gamma_star,
