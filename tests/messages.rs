@@ -147,20 +147,31 @@ fn beam_centre_warning_only_when_the_beam_misses_the_detector() {
 /// automatic choice for this crystal, which nanoBragg.c warns about): no warning at all.
 #[test]
 fn demo_command_is_warning_free() {
+    // the README's first command, read from the README itself (the first line of its first
+    // sh block: `cargo run --release -- <flags>`), run in a scratch folder with the inputs'
+    // paths made absolute and the out/ folder it writes into made there
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let block = readme.split("```sh\n").nth(1).expect("README opens with a sh block");
+    let demo = block.lines().next().unwrap();
+    let flags = demo.split_once(" -- ").expect("the demo is `cargo run --release -- <flags>`").1;
     let tmp = tempfile::tempdir().unwrap();
-    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
-    let (hkl, mat) = (assets.join("demo.hkl"), assets.join("demo.mat"));
-    let (hkl, mat) = (hkl.to_str().unwrap(), mat.to_str().unwrap());
-    let out = run(
-        tmp.path(),
-        &[
-            "-hkl", hkl, "-mat", mat, "-lambda", "1", "-N", "20", "-distance", "200", "-detpixels", "512", "-pixel", "0.2",
-            "-osc", "1", "-phisteps", "10", "-mosaic", "0.1", "-mosaic_dom", "5", "-oversample", "3", "-floatfile",
-            "demo.bin", "-intfile", "demo.img", "-nopgm", "-nonoise", "-pngfile", "demo.png", "-engine", "cpu",
-        ],
-    );
+    std::fs::create_dir(tmp.path().join("out")).unwrap();
+    let mut args: Vec<String> = flags
+        .split_whitespace()
+        .map(|a| if a.starts_with("assets/") { root.join(a).to_string_lossy().into_owned() } else { a.to_string() })
+        .collect();
+    args.extend(["-engine", "cpu"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(tmp.path(), &args);
     succeeded(&out);
     assert_eq!(stderr(&out), "");
+    // it writes where the README says, and nothing else (no ./Fdump.bin)
+    let mut written: Vec<String> =
+        std::fs::read_dir(tmp.path().join("out")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    written.sort();
+    assert_eq!(written, ["demo.bin", "demo.img", "demo.png"]);
+    assert!(!tmp.path().join("Fdump.bin").exists());
 }
 
 // ---- version, usage, help
