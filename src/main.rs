@@ -33,10 +33,11 @@ fn main() {
 }
 
 /// Warnings read `nanobragg: warning: ...`, like the error line and without the module path
-/// (`RUST_LOG` still chooses the level, default `warn`).
+/// (`RUST_LOG` still chooses the levels; by default nanobragg's notes and everyone's warnings).
 fn init_logger() {
     use std::io::Write;
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+    // notes (info) of nanobragg itself, warnings of everything else (wgpu and the drivers)
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,nanobragg=info"))
         .format(|out, record| {
             let level = match record.level() {
                 log::Level::Error => "error",

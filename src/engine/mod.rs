@@ -55,8 +55,8 @@ pub fn render_watched(plan: &Plan, choice: EngineChoice, backend: Option<&str>, 
             Ok(r) => Ok(r),
             Err(crate::error::Error::Interrupted) => Err(crate::error::Error::Interrupted),
             Err(e) => {
-                // a warning, so that -quiet silences it
-                log::warn!("{e}; using the CPU engine");
+                // a note through the logger, so that -quiet silences it
+                log::info!("{e}; using the CPU engine");
                 Ok(cpu::render_watched(plan, control))
             }
         },

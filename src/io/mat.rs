@@ -23,6 +23,12 @@ pub fn read_mosflm_matrix(path: &Path) -> Result<[[f64; 3]; 3]> {
 
 /// `read_mosflm_matrix` on bytes already in memory; `path` only names them in error messages.
 pub fn parse_mosflm_matrix(path: &Path, bytes: &[u8]) -> Result<[[f64; 3]; 3]> {
+    // a matrix is text; a NUL byte means binary data (an Fdump.bin cache, an image), which
+    // would otherwise be quoted back as an unreadable "number"
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(Error::parse(path, format!("line {line}"), "binary data (a NUL byte), not a text MOSFLM matrix"));
+    }
     let text = String::from_utf8_lossy(bytes);
     let mut numbers = Vec::with_capacity(9);
     let mut last_line = 0;
@@ -121,6 +127,11 @@ mod tests {
         assert_eq!(a, [-0.02837711, -0.02871390, 0.01050048]);
         assert_eq!(b, [-0.00305386, 0.01019549, -0.03209440]);
         assert_eq!(c, [0.02535816, -0.01400049, -0.01036054]);
+    }
+
+    #[test]
+    fn binary_data_is_refused_by_line() {
+        parse_error("1 2 3\n\0\0\x0c", "line 2", "binary data");
     }
 
     #[test]
