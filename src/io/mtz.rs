@@ -197,6 +197,10 @@ fn parse_header(path: &Path, text: &[u8], header_at: u64) -> Result<Header> {
     let mut ncol = None;
     let mut ended = false;
     for (n, chunk) in text.chunks(RECORD).enumerate() {
+        if chunk.len() < RECORD {
+            // a record cut short: the file ends inside its header
+            break;
+        }
         let at = header_at + (n * RECORD) as u64;
         let location = || format!("header record at byte {at}");
         let record = String::from_utf8_lossy(chunk);
