@@ -408,7 +408,7 @@ pub static FLAGS: &[Flag] = &[
     // ---- input files
     flag!("-mat", ["-matrix"], [S("-mat")], Fixed(1), "<file>", "MOSFLM orientation matrix (reciprocal cell × λ)",
         |r, v, _| { r.mat = Some(v[0].into()); Ok(()) }),
-    flag!("-hkl", [], [S("-hkl")], Fixed(1), "<file>", "structure factors: h k l F per line, or an Fdump.bin cache (also writes ./Fdump.bin)",
+    flag!("-hkl", [], [S("-hkl")], Fixed(1), "<file>", "structure factors: h k l F per line, an MTZ file, or an Fdump.bin cache (also writes ./Fdump.bin)",
         |r, v, _| { r.hkl = Some(v[0].into()); Ok(()) }),
     flag!("-default_F", [], [S("-default_F")], Fixed(1), "<F>", "structure factor for unlisted reflections (default 0)",
         |r, v, _| { r.default_f = number("-default_F", v[0])?; Ok(()) }),
@@ -485,6 +485,8 @@ pub static FLAGS: &[Flag] = &[
     flag!("-vdiv", [], [], Fixed(1), "<value>", "ignored, as in nanoBragg.c (use -vdivrange)",
         |_, _, _| { log::warn!("-vdiv is ignored, as nanoBragg.c does; use -vdivrange"); Ok(()) }),
     // ---- nanobragg's own flags
+    flag!("-mtz_column", [], [], Fixed(1), "<label>", "MTZ column of amplitudes for -hkl (type F, or G for an F(+)/F(-) pair; default the first F)",
+        |r, v, _| { r.mtz_column = Some(v[0].to_string()); Ok(()) }),
     flag!("-nofdump", [], [], Fixed(0), "", "do not write the ./Fdump.bin structure-factor cache after an -hkl run",
         |r, _, _| { r.write_fdump = false; Ok(()) }),
     flag!("-c_parity", ["--c-parity"], [], Fixed(0), "", "reproduce nanoBragg.c exactly, verified defects included (see docs/behaviours.md)",
@@ -567,7 +569,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ]),
     ("Rotation", &["-phi", "-osc", "-phistep", "-phisteps", "-spindle_axis"]),
     ("Sampling", &["-oversample", "-oversample_thick", "-oversample_polar", "-oversample_omega"]),
-    ("Files in", &["-hkl", "-mat", "-img", "-mask", "-sourcefile"]),
+    ("Files in", &["-hkl", "-mtz_column", "-mat", "-img", "-mask", "-sourcefile"]),
     ("Files out", &[
         "-floatfile", "-intfile", "-pgmfile", "-noisefile", "-nopgm", "-nonoise", "-scale", "-pgmscale", "-adc",
         "-pngfile", "-pngscale", "-png_log", "-png_colormap", "-nofdump",

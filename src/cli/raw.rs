@@ -73,6 +73,8 @@ pub struct RawArgs {
 
     // input files
     pub hkl: Option<PathBuf>,
+    /// the MTZ column `-hkl` reads amplitudes from (default: the first of type F)
+    pub mtz_column: Option<String>,
     pub mat: Option<PathBuf>,
     pub img: Option<PathBuf>,
     pub mask: Option<PathBuf>,
@@ -213,6 +215,7 @@ impl RawArgs {
             backend: None,
             quiet: false,
             hkl: None,
+            mtz_column: None,
             mat: None,
             img: None,
             mask: None,

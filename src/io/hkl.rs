@@ -104,7 +104,7 @@ impl StructureFactors {
     }
 
     /// Position of (h, k, l) in `values`, or `None` outside the grid.
-    fn index(&self, h: i32, k: i32, l: i32) -> Option<usize> {
+    pub(crate) fn index(&self, h: i32, k: i32, l: i32) -> Option<usize> {
         let offset = |v: i32, lo: i32, hi: i32| {
             (lo..=hi)
                 .contains(&v)

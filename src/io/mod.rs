@@ -1,4 +1,4 @@
-//! File formats read and written by nanoBragg: HKL text, the Fdump.bin cache, MOSFLM matrices,
+//! File formats read and written by nanoBragg: HKL text, MTZ, the Fdump.bin cache, MOSFLM matrices,
 //! SMV images, PGM previews, raw float images and source lists.
 
 pub mod cfmt;
@@ -6,6 +6,7 @@ pub mod colormap;
 pub mod fdump;
 pub mod hkl;
 pub mod mat;
+pub mod mtz;
 pub mod pgm;
 pub mod png;
 pub mod rawfloat;

@@ -95,14 +95,19 @@ fn random_orientation(mode: Mode, seed: i64) -> [f64; 9] {
     }
 }
 
-pub fn build_lattice(r: &RawArgs, lambda0: f64) -> Result<Lattice> {
-    if r.mat.is_none() && (!r.user_cell || r.cell[0] == 0.0) {
-        return Err(Error::Usage("no unit cell: give -cell a b c alpha beta gamma or -mat <matrix file>".into()));
+/// `file_cell`: the cell an `-hkl` file carries (MTZ; a, b, c in Å, angles in radians), used
+/// as if typed with `-cell` when neither `-cell` nor `-mat` is given.
+pub fn build_lattice(r: &RawArgs, lambda0: f64, file_cell: Option<[f64; 6]>) -> Result<Lattice> {
+    let cell = if r.user_cell { Some(r.cell) } else if r.mat.is_none() { file_cell } else { None };
+    if r.mat.is_none() && cell.is_none_or(|c| c[0] == 0.0) {
+        return Err(Error::Usage(
+            "no unit cell: give -cell a b c alpha beta gamma, -mat <matrix file>, or an MTZ -hkl file with a cell".into(),
+        ));
     }
     let mut user_v_cell = 0.0;
     let mut stars = [[0.0; 3]; 3];
-    if r.user_cell {
-        (stars, user_v_cell) = reciprocal_from_cell(r.cell, r.mode)?;
+    if let Some(cell) = cell {
+        (stars, user_v_cell) = reciprocal_from_cell(cell, r.mode)?;
     }
     if let Some(path) = &r.mat {
         // MOSFLM matrices carry the wavelength: divide it out with the λ known now
@@ -132,9 +137,9 @@ pub fn build_lattice(r: &RawArgs, lambda0: f64) -> Result<Lattice> {
     let mut b_star_cross_c_star = cross(b_star, c_star);
     let mut c_star_cross_a_star = cross(c_star, a_star);
     let mut v_star = dot(a_star, b_star_cross_c_star);
-    if r.user_cell {
+    if let Some(cell) = cell {
         // keep the typed cell lengths even when a matrix supplies the orientation
-        let [a, b, c] = [r.cell[0], if r.cell[1] > 0.0 { r.cell[1] } else { r.cell[0] }, if r.cell[2] > 0.0 { r.cell[2] } else { r.cell[0] }];
+        let [a, b, c] = [cell[0], if cell[1] > 0.0 { cell[1] } else { cell[0] }, if cell[2] > 0.0 { cell[2] } else { cell[0] }];
         b_star_cross_c_star = rescale(b_star_cross_c_star, a / user_v_cell);
         c_star_cross_a_star = rescale(c_star_cross_a_star, b / user_v_cell);
         a_star_cross_b_star = rescale(a_star_cross_b_star, c / user_v_cell);
@@ -174,7 +179,7 @@ mod tests {
         let mut r = RawArgs::c_initial(Mode::Default, -1);
         r.user_cell = true;
         r.cell = [100.0, 100.0, 100.0, 90f64.to_radians(), 90f64.to_radians(), 90f64.to_radians()];
-        let l = build_lattice(&r, 1e-10).unwrap();
+        let l = build_lattice(&r, 1e-10, None).unwrap();
         assert!((l.a[0] - 100e-10).abs() < 1e-20);
         assert!(l.a[1].abs() < 1e-22 && l.a[2].abs() < 1e-22);
         assert!((l.volume_a3 - 1e6).abs() < 1e-6);
@@ -186,7 +191,7 @@ mod tests {
         r.user_cell = true;
         r.cell = [70.0, 80.0, 90.0, 75f64.to_radians(), 85f64.to_radians(), 95f64.to_radians()];
         r.misset = Misset::Angles([0.1, 0.2, 0.3]);
-        build_lattice(&r, 1e-10).unwrap()
+        build_lattice(&r, 1e-10, None).unwrap()
     }
 
     /// a_i · b*_j for the real axes (Å) and the reciprocal ones (Å⁻¹).
@@ -238,7 +243,7 @@ mod tests {
             let mut r = RawArgs::c_initial(mode, -1);
             r.user_cell = true;
             r.cell = [50.0, 60.0, 70.0, 90f64.to_radians(), 90f64.to_radians(), 90f64.to_radians()];
-            build_lattice(&r, 1e-10).unwrap()
+            build_lattice(&r, 1e-10, None).unwrap()
         };
         let (d, c) = (build(Mode::Default), build(Mode::CParity));
         assert_eq!((d.a, d.b, d.c), (c.a, c.b, c.c));
@@ -247,6 +252,6 @@ mod tests {
     #[test]
     fn missing_cell_is_an_error() {
         let r = RawArgs::c_initial(Mode::Default, -1);
-        assert!(build_lattice(&r, 1e-10).is_err());
+        assert!(build_lattice(&r, 1e-10, None).is_err());
     }
 }

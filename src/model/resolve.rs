@@ -7,7 +7,7 @@ use super::sampling::{mosaic_domains, phi_steps, range_steps, thickness_steps};
 use super::{Beam, Crystal, Detector, Experiment, Output, Sampling, Source};
 use crate::cli::raw::{InterpolateRequest, Mode, RawArgs};
 use crate::error::{Error, Result};
-use crate::io::{fdump, hkl, sourcefile};
+use crate::io::{fdump, hkl, mtz, sourcefile};
 use crate::physics::{V3, cross, magnitude, rotate_axis, unitize};
 use crate::rng::{Ran1, mosaic_rotation_umat};
 use std::path::Path;
@@ -178,7 +178,7 @@ fn sampling_counts(r: &RawArgs) -> Result<SamplingCounts> {
 /// Step 3, the crystal: lattice vectors, unit cells per edge, and the oversampling the
 /// crystal's size calls for at this detector distance.
 fn crystal_size(r: &RawArgs, sample_size: V3, distance: f64) -> Result<(super::cell::Lattice, [f64; 3], usize)> {
-    let lattice = build_lattice(r, r.lambda0)?;
+    let lattice = build_lattice(r, r.lambda0, mtz_cell(r)?)?;
     let n = crystal_cells(r, sample_size, &lattice);
     let oversample = oversampling(r, n, &lattice, distance)?;
     Ok((lattice, n, oversample))
@@ -448,6 +448,30 @@ fn oversampling(r: &RawArgs, n: [f64; 3], l: &super::cell::Lattice, distance: f6
 /// "default_F only" run; the default mode reads a cache only when `-hkl` names it. The caller
 /// writes the cache once the run has succeeded.
 fn structure_factors(r: &RawArgs) -> Result<(Option<hkl::StructureFactors>, usize)> {
+    if let Some(path) = &r.hkl
+        && mtz::is_mtz(path)?
+    {
+        let input = mtz::read_mtz(path, r.mtz_column.as_deref(), r.default_f)?;
+        if !r.quiet {
+            let group = input.header.space_group.as_deref().unwrap_or("(no space group)");
+            let operators = input.header.rotations.len().max(1);
+            crate::outln!(
+                "reading Fs from {}: MTZ column {}, {} reflections in {group} ({operators} operators) expanded to {} in P1",
+                path.display(),
+                input.column_names(),
+                input.reflections,
+                input.expanded
+            );
+        }
+        return Ok((Some(input.grid), input.reflections));
+    }
+    if let Some(column) = &r.mtz_column {
+        let why = match &r.hkl {
+            Some(path) => format!("-hkl {} is not an MTZ file", path.display()),
+            None => "there is no -hkl file".to_string(),
+        };
+        return Err(Error::Usage(format!("-mtz_column {column}: {why} (the column applies only to an MTZ file)")));
+    }
     if let Some(path) = &r.hkl {
         let input = hkl::read_hkl_or_cache(path, r.default_f)?;
         if input.from_cache && !r.quiet {
@@ -472,6 +496,28 @@ fn structure_factors(r: &RawArgs) -> Result<(Option<hkl::StructureFactors>, usiz
         return Err(Error::Usage(format!("no structure factors: give -hkl <file> or -default_F <F> ({how})")));
     }
     Ok((None, 0))
+}
+
+/// The cell an MTZ `-hkl` file carries, when neither `-cell` nor `-mat` gives one (angles in
+/// radians, as `-cell` stores them). Only the header is read here; the reflections are read
+/// with the structure factors.
+fn mtz_cell(r: &RawArgs) -> Result<Option<[f64; 6]>> {
+    let Some(path) = &r.hkl else { return Ok(None) };
+    if r.user_cell || r.mat.is_some() || !mtz::is_mtz(path)? {
+        return Ok(None);
+    }
+    let header = mtz::read_header(path)?;
+    let amplitudes = mtz::choose_amplitudes(path, &header, r.mtz_column.as_deref())?;
+    let Some(cell) = mtz::file_cell(&header, amplitudes) else { return Ok(None) };
+    if !r.quiet {
+        let shown: Vec<String> = cell.iter().map(|x| crate::io::cfmt::fmt_g(*x)).collect();
+        crate::outln!("taking the unit cell from {}: {}", path.display(), shown.join(" "));
+    }
+    // converted as -cell converts its angles, so that the file's cell renders bit for bit as
+    // the same cell typed
+    const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
+    let [a, b, c, alpha, beta, gamma] = cell;
+    Ok(Some([a, b, c, alpha / RTD, beta / RTD, gamma / RTD]))
 }
 
 struct Divergence {
