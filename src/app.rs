@@ -7,7 +7,7 @@ use crate::engine::{self, EngineUsed, Rendered, plan::Plan};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{SmvHeader, encode_smv};
-use crate::io::{OutputTarget, OutputsToWrite, TempFile, fdump, output_target, pgm, png, rawfloat};
+use crate::io::{OutputTarget, OutputsToWrite, TempFile, cbf, fdump, output_target, pgm, png, rawfloat};
 use crate::model::{Experiment, resolve};
 use crate::progress::{self, ProgressDisplay, RenderControl};
 use crate::rng;
@@ -113,6 +113,7 @@ fn outputs_of(raw: &RawArgs) -> Vec<(&'static str, PathBuf)> {
     if raw.preview {
         outputs.push(("-preview", crate::preview::preview_path(&raw.floatfile)));
     }
+    outputs.extend(raw.cbffile.clone().map(|p| ("-cbffile", p)));
     outputs
 }
 
@@ -326,12 +327,38 @@ fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<Vec<(PathBuf
         let opts = png::PngOptions::from_output(o, |i| in_roi(p, i));
         files.push((path.clone(), png::png_bytes(p.fpixels, p.spixels, &r.image, &opts)?));
     }
+    let mut noise_counts = None;
     if let Some(path) = &o.noisefile {
         let noise = rng::noise_image(&r.image, |i| in_roi(p, i), o.seed, o.adc_offset);
         say(format!("{:.0} photons on noise image ({} overloads)", noise.photons, noise.overloads));
         files.push((path.clone(), encode_smv(&header, &noise.pixels)));
+        noise_counts = Some(noise.counts);
+    }
+    if let Some(path) = &o.cbffile {
+        // a photon-counting detector's image: the noisy counts when there are any, unclipped
+        let counts = cbf::photon_counts(noise_counts.as_deref().unwrap_or(&r.image));
+        files.push((path.clone(), cbf::encode_cbf(&cbf_header(e), &counts)));
     }
     Ok(files)
+}
+
+/// miniCBF header values; the beam position is where the beam meets the detector, in pixels
+/// along the fast and slow axes from the first pixel's corner (dxtbx's simple detector model).
+fn cbf_header(e: &Experiment) -> cbf::CbfHeader {
+    let d = &e.detector;
+    cbf::CbfHeader {
+        fpixels: d.fpixels,
+        spixels: d.spixels,
+        pixel_size_m: d.pixel_size,
+        distance_m: d.distance,
+        wavelength_a: e.beam.lambda0 * 1e10,
+        beam_xy_px: (d.fbeam / d.pixel_size, d.sbeam / d.pixel_size),
+        start_angle_deg: e.sampling.phi0.to_degrees(),
+        angle_increment_deg: e.sampling.osc.to_degrees(),
+        exposure_s: e.beam.exposure,
+        silicon_thickness_m: (d.thick > 0.0).then_some(d.thick),
+        timestamp: cbf::timestamp(std::time::SystemTime::now()),
+    }
 }
 
 /// `-printout`: every rendered pixel's value, or only the `-printout_pixel fast slow` one.

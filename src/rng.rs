@@ -352,6 +352,9 @@ pub fn umat2misset(umat: &[f64; 9]) -> [f64; 3] {
 #[derive(Clone, Debug, PartialEq)]
 pub struct NoiseImage {
     pub pixels: Vec<u16>,
+    /// The Poisson deviates themselves (0 where not rendered): no ADC offset, no 65535 clip,
+    /// for outputs that hold photon counts (the CBF image).
+    pub counts: Vec<f32>,
     /// Sum of the Poisson deviates before the ADC offset (C prints it as "photons").
     pub photons: f64,
     pub overloads: u64,
@@ -369,15 +372,17 @@ pub fn noise_image(
 ) -> NoiseImage {
     let mut rng = PoissonGen::new(seed);
     let mut pixels = vec![0u16; image.len()];
+    let mut counts = vec![0f32; image.len()];
     let mut photons = 0.0;
     let mut overloads = 0;
     for (i, (&mean, out)) in image.iter().zip(pixels.iter_mut()).enumerate() {
         if !rendered(i) {
             continue;
         }
-        let counts = f64::from(rng.poisson(mean));
-        photons += counts;
-        let mut value = counts + adc_offset;
+        let deviate = rng.poisson(mean);
+        counts[i] = deviate;
+        photons += f64::from(deviate);
+        let mut value = f64::from(deviate) + adc_offset;
         if value > 65535.0 {
             value = 65535.0;
             overloads += 1;
@@ -386,6 +391,7 @@ pub fn noise_image(
     }
     NoiseImage {
         pixels,
+        counts,
         photons,
         overloads,
     }
@@ -641,6 +647,9 @@ mod tests {
         assert!(noise.pixels[0] >= 40);
         assert_eq!(noise.pixels[3], 65535);
         assert_eq!(noise.overloads, 2);
+        // the counts keep what the 16-bit pixels clip, and carry no ADC offset
+        assert!(noise.counts[3] > 65535.0 && noise.counts[4] == 0.0);
+        assert_eq!(noise.counts[1] + 40.0, f32::from(noise.pixels[1]));
         // The skipped pixel consumed no deviates: same totals as a four-pixel image.
         let shorter = noise_image(&image[..4], |_| true, -1, 40.0);
         assert_eq!(&noise.pixels[..4], &shorter.pixels[..]);

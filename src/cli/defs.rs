@@ -499,6 +499,9 @@ pub static FLAGS: &[Flag] = &[
             other => Err(Error::Usage(format!("-backend: value '{other}' must be vulkan, metal, dx12, gl or auto"))) } }),
     flag!("-pngfile", ["--png"], [], Fixed(1), "<file.png>", "8-bit grayscale PNG preview",
         |r, v, _| { r.pngfile = Some(v[0].into()); Ok(()) }),
+    flag!("-cbffile", ["--cbf"], [], Fixed(1), "<file.cbf>",
+        "miniCBF image of 32-bit photon counts (the noise image's counts, else the float image rounded; read by DIALS, fabio)",
+        |r, v, _| { r.cbffile = Some(v[0].into()); Ok(()) }),
     flag!("-pngscale", [], [], Fixed(1), "<factor>", "PNG scale (default: 99.5th percentile maps to white)",
         |r, v, _| { r.pngscale = positive_length("-pngscale", v[0])?; Ok(()) }),
     flag!("-png_log", [], [], Fixed(0), "", "logarithmic PNG scaling: median black, brightest pixel (or 255/-pngscale) white",
@@ -572,7 +575,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("Files in", &["-hkl", "-mtz_column", "-mat", "-img", "-mask", "-sourcefile"]),
     ("Files out", &[
         "-floatfile", "-intfile", "-pgmfile", "-noisefile", "-nopgm", "-nonoise", "-scale", "-pgmscale", "-adc",
-        "-pngfile", "-pngscale", "-png_log", "-png_colormap", "-nofdump",
+        "-pngfile", "-pngscale", "-png_log", "-png_colormap", "-cbffile", "-nofdump",
     ]),
     ("Noise and seeds", &["-seed", "-mosaic_seed", "-misset_seed"]),
     ("GPU and engine (nanobragg's own)", &["-engine", "-backend", "-validate"]),

@@ -96,6 +96,8 @@ pub struct RawArgs {
     pub pgmfile: PathBuf,
     pub noisefile: PathBuf,
     pub pngfile: Option<PathBuf>,
+    /// miniCBF photon-count image (`-cbffile`)
+    pub cbffile: Option<PathBuf>,
     pub pngscale: f64,
     pub png_log: bool,
     pub png_colormap: Colormap,
@@ -230,6 +232,7 @@ impl RawArgs {
             pgmfile: "image.pgm".into(),
             noisefile: "noiseimage.img".into(),
             pngfile: None,
+            cbffile: None,
             pngscale: 0.0,
             png_log: false,
             png_colormap: Colormap::Gray,

@@ -1,6 +1,7 @@
-//! File formats read and written by nanoBragg: HKL text, MTZ, the Fdump.bin cache, MOSFLM matrices,
-//! SMV images, PGM previews, raw float images and source lists.
+//! File formats read and written by nanoBragg: HKL text, MTZ, the Fdump.bin cache, MOSFLM
+//! matrices, SMV images, PGM previews, raw float images, miniCBF images and source lists.
 
+pub mod cbf;
 pub mod cfmt;
 pub mod colormap;
 pub mod fdump;

@@ -158,6 +158,7 @@ pub struct Output {
     pub pgmfile: Option<PathBuf>,
     pub noisefile: Option<PathBuf>,
     pub pngfile: Option<PathBuf>,
+    pub cbffile: Option<PathBuf>,
     pub pngscale: f64,
     pub png_log: bool,
     pub png_colormap: Colormap,

@@ -614,6 +614,7 @@ fn outputs(r: &RawArgs) -> Result<Output> {
         pgmfile: r.write_pgm.then(|| r.pgmfile.clone()),
         noisefile: r.calculate_noise.then(|| r.noisefile.clone()),
         pngfile: r.pngfile.clone(),
+        cbffile: r.cbffile.clone(),
         pngscale: r.pngscale,
         png_log: r.png_log,
         png_colormap: r.png_colormap,
