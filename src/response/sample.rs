@@ -349,7 +349,7 @@ mod tests {
     /// Means from 0.01 to 10⁶ across all three regimes (inversion, PTRS, and the PTRS/inversion
     /// boundary). Bound: χ² < dof + 6√(2·dof) (the 99.99…% point is ≈ dof + 4.3√(2·dof)); a
     /// sampler with the variance off by 5 %, or a rounding off by one, exceeds it at these
-    /// sample sizes. Mean within 5σ of λ, variance within 4 %.
+    /// sample sizes. Mean within 5σ of λ, variance within 5σ of its spread (at least 4 %).
     #[test]
     fn poisson_chi_square_mean_variance() {
         for (lambda, n) in [
@@ -367,7 +367,9 @@ mod tests {
             let bound = dof as f64 + 6.0 * (2.0 * dof as f64).sqrt();
             assert!(chi2 < bound, "λ={lambda}: χ²={chi2:.1} with {dof} dof (bound {bound:.1})");
             assert!((m - l).abs() < 5.0 * (l / f64::from(n)).sqrt(), "λ={lambda}: mean {m}");
-            assert!((v / l - 1.0).abs() < 0.04, "λ={lambda}: variance {v}");
+            // the sample variance's relative spread is ≈ 1/√(nλ) for small λ, 1/√(n/2) for large
+            let tolerance = (5.0 / (f64::from(n) * l).sqrt()).max(0.04);
+            assert!((v / l - 1.0).abs() < tolerance, "λ={lambda}: variance {v}");
         }
     }
 
