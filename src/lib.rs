@@ -18,5 +18,6 @@ pub mod model;
 pub mod physics;
 pub mod preview;
 pub mod progress;
+pub mod response;
 pub mod rng;
 pub mod trace;

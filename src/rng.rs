@@ -404,6 +404,55 @@ fn to_ushort(value: f64) -> u16 {
     (value as i32) as u16
 }
 
+/// The C generators as noisify.c uses them: `ran1`'s shuffle table, `gaussdev`'s spare deviate
+/// and `poidev`'s per-mean cache are function statics shared by every seed variable, while each
+/// seed variable (`seed`, `calib_seed`) keeps only its own Park–Miller state. So a calibration
+/// draw reads the shuffle table the previous Poisson draw left behind, and a spare Gaussian made
+/// from `seed` may be handed to a `calib_seed` caller. `SharedStatics` holds those statics; the
+/// caller owns the seed variables and passes them in, as the C passes `&seed`.
+#[derive(Clone, Debug)]
+pub struct SharedStatics {
+    generators: PoissonGen,
+}
+
+impl Default for SharedStatics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SharedStatics {
+    /// Statics as at program start: empty shuffle table (loaded by the first call), no spare.
+    pub fn new() -> SharedStatics {
+        SharedStatics {
+            generators: PoissonGen::new(0),
+        }
+    }
+
+    /// Runs one C call with `seed` as its `long *idum`.
+    fn with_seed<R>(&mut self, seed: &mut i64, call: impl FnOnce(&mut PoissonGen) -> R) -> R {
+        self.generators.rng.idum = *seed;
+        let result = call(&mut self.generators);
+        *seed = self.generators.rng.idum;
+        result
+    }
+
+    /// C `ran1(seed)`.
+    pub fn ran1(&mut self, seed: &mut i64) -> f32 {
+        self.with_seed(seed, |g| g.rng.next())
+    }
+
+    /// C `gaussdev(seed)`.
+    pub fn gauss(&mut self, seed: &mut i64) -> f32 {
+        self.with_seed(seed, PoissonGen::gauss)
+    }
+
+    /// C `poidev(mean, seed)`.
+    pub fn poisson(&mut self, mean: f32, seed: &mut i64) -> f32 {
+        self.with_seed(seed, |g| g.poisson(mean))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -710,5 +759,37 @@ mod tests {
         for case in ["a76_noise_seed123", "a77_noise_seed456_overloads"] {
             check_golden_noise(&golden.join(case));
         }
+    }
+
+    /// With one seed variable the shared statics are exactly the per-seed generator.
+    #[test]
+    fn shared_statics_with_one_seed_match_poisson_gen() {
+        let mut own = PoissonGen::new(-7);
+        let mut shared = SharedStatics::new();
+        let mut seed = -7;
+        for mean in [0.5f32, 3.0, 50.0, 2.0e6, 7.0] {
+            assert_eq!(own.poisson(mean).to_bits(), shared.poisson(mean, &mut seed).to_bits());
+            assert_eq!(own.gauss().to_bits(), shared.gauss(&mut seed).to_bits());
+        }
+    }
+
+    /// Two seed variables share the shuffle table and the spare Gaussian, as in noisify.c: the
+    /// spare made by a `calib` call is returned to the next `seed` caller, and a positive seed
+    /// variable never reloads the table.
+    #[test]
+    fn shared_statics_share_table_and_spare() {
+        let mut shared = SharedStatics::new();
+        let (mut seed, mut calib) = (-7i64, 123_456_789i64);
+        let first = shared.gauss(&mut calib);
+        // C: a positive seed on the first call loads the table as seed 1.
+        let mut reference = PoissonGen::new(1);
+        assert_eq!(first.to_bits(), reference.gauss().to_bits());
+        let spare = reference.gauss();
+        assert_eq!(shared.gauss(&mut seed).to_bits(), spare.to_bits());
+        // `seed` was not advanced by taking the spare: it is still negative and reloads now.
+        assert_eq!(seed, -7);
+        let u = shared.ran1(&mut seed);
+        assert_eq!(u.to_bits(), Ran1::new(-7).next().to_bits());
+        assert!(seed > 0);
     }
 }

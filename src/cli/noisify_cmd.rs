@@ -1,0 +1,550 @@
+//! `nanobragg noisify ARGS`: a drop-in for James Holton's noisify.c (github bl831/nanoBragg),
+//! which turns an ideal float image (photons/pixel) into the integer images a detector would
+//! record — noise, point-spread function, gain, ADC offset. Same flags, synonyms (matched as
+//! the C matches them: any argument containing the flag's text), units, defaults and outputs
+//! (`intimage.img`, `noiseimage.img`, `image.pgm`).
+//!
+//! With `-c_parity` the noise comes from noisify.c's serial generators and its two bounds slips
+//! in the PSF are kept, so the images equal the C program's. Without it, the noise comes from
+//! the counter-based generator (`crate::response::philox`), a pure function of (seed, pixel,
+//! draw). The stage order and formulas are in `crate::response::noisify`; docs/realism.md.
+
+use super::defs::{CPattern, integer, number};
+use crate::error::{Error, Result};
+use crate::io::cfmt::fmt_g;
+use crate::io::pgm::encode_pgm;
+use crate::io::smv::{header_value, read_smv_from};
+use crate::io::{OutputsToWrite, read_limited};
+use crate::outln;
+use crate::response::noisify::{DEFAULT_FLUENCE, Generator, IntImages, NoiseModel, Psf, R_E_SQR, noise_image, noiseless_ints, photon_image};
+use crate::response::psf::{PsfReport, PsfShape, apply_psf, c_int};
+use std::path::{Path, PathBuf};
+
+/// Largest float image read (a 16k × 16k detector of f32).
+const MAX_INPUT_BYTES: u64 = 1 << 30;
+
+/// Everything the command line sets, with noisify.c's defaults (SI units inside).
+#[derive(Clone, Debug)]
+struct Options {
+    floatfile: Option<PathBuf>,
+    header: Option<PathBuf>,
+    intfile: PathBuf,
+    pgmfile: PathBuf,
+    noisefile: PathBuf,
+    bits: i64,
+    calculate_noise: bool,
+    write_pgm: bool,
+    distance: f64,
+    detsize: [f64; 2],
+    detpixels: [i64; 2],
+    pixel: f64,
+    beam: [Option<f64>; 2],
+    lambda: f64,
+    psf: Option<PsfShape>,
+    /// C stores it in a `float` (metres)
+    psf_fwhm: f32,
+    psf_radius: i32,
+    fluence: f64,
+    scale: f64,
+    readout: f64,
+    flicker: f64,
+    calibration: f64,
+    adc: f64,
+    gain: f64,
+    seed: Option<i64>,
+    calib_seed: i64,
+    phi: f64,
+    osc: f64,
+    c_parity: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            floatfile: None,
+            header: None,
+            intfile: "intimage.img".into(),
+            pgmfile: "image.pgm".into(),
+            noisefile: "noiseimage.img".into(),
+            bits: 16,
+            calculate_noise: true,
+            write_pgm: true,
+            distance: 0.1,
+            detsize: [0.1024, 0.1024],
+            detpixels: [0, 0],
+            pixel: 0.1e-3,
+            beam: [None, None],
+            lambda: 1.0,
+            psf: None,
+            psf_fwhm: 46e-6,
+            psf_radius: 0,
+            fluence: DEFAULT_FLUENCE,
+            scale: 1.0,
+            readout: 0.0,
+            flicker: 0.0,
+            calibration: 0.03,
+            adc: 40.0,
+            gain: 1.0,
+            seed: None,
+            calib_seed: 123_456_789,
+            phi: 0.0,
+            osc: 1.0,
+            c_parity: false,
+        }
+    }
+}
+
+type Apply = fn(&mut Options, &str, &str) -> Result<()>;
+
+/// One flag: canonical name, how noisify.c recognises it, whether a value follows, the value's
+/// name and the help line; `apply` gets the flag as typed and its value.
+struct NoisifyFlag {
+    name: &'static str,
+    patterns: &'static [CPattern],
+    takes_value: bool,
+    values: &'static str,
+    help: &'static str,
+    apply: Apply,
+}
+
+use CPattern::{Exact as E, Sub as S};
+
+macro_rules! nflag {
+    ($name:literal, [$($pat:expr),*], $values:literal, $help:literal, $apply:expr) => {
+        NoisifyFlag { name: $name, patterns: &[$($pat),*], takes_value: !$values.is_empty(), values: $values, help: $help, apply: $apply }
+    };
+}
+
+fn mm(flag: &str, v: &str) -> Result<f64> {
+    Ok(number(flag, v)? / 1000.0)
+}
+
+/// C `-seed N` stores −N (so the C's "negative seed reloads the table" rule sees −N).
+fn c_seed(flag: &str, v: &str) -> Result<i64> {
+    let n = integer(flag, v)?;
+    i32::try_from(n).map(|n| -i64::from(n)).map_err(|_| Error::Usage(format!("{flag}: value '{v}' is outside the C int range")))
+}
+
+/// The table, in noisify.c's order (an argument matching several entries applies each, as the C
+/// tests every pattern in turn).
+const FLAGS: &[NoisifyFlag] = &[
+    nflag!("-lambda", [S("-lambda")], "<Å>", "wavelength, written into the SMV header", |o, f, v| { o.lambda = number(f, v)?; Ok(()) }),
+    nflag!("-Xbeam", [S("-Xbeam")], "<mm>", "direct-beam X position (default: detector centre)", |o, f, v| { o.beam[0] = Some(mm(f, v)?); Ok(()) }),
+    nflag!("-Ybeam", [S("-Ybeam")], "<mm>", "direct-beam Y position (default: detector centre)", |o, f, v| { o.beam[1] = Some(mm(f, v)?); Ok(()) }),
+    nflag!("-distance", [S("-distance")], "<mm>", "sample-to-detector distance, for the header (default 100)", |o, f, v| { o.distance = mm(f, v)?; Ok(()) }),
+    nflag!("-detsize", [E("-detsize")], "<mm>", "detector size, both axes (used only when the pixel counts are unknown)", |o, f, v| { let s = mm(f, v)?; o.detsize = [s, s]; Ok(()) }),
+    nflag!("-detsize_x", [S("-detsize_x")], "<mm>", "detector size along x", |o, f, v| { o.detsize[0] = mm(f, v)?; Ok(()) }),
+    nflag!("-detsize_y", [S("-detsize_y")], "<mm>", "detector size along y", |o, f, v| { o.detsize[1] = mm(f, v)?; Ok(()) }),
+    nflag!("-detpixels", [E("-detpixels")], "<n>", "pixels along both axes (default: from the file size, a square if possible)", |o, f, v| { let n = integer(f, v)?; o.detpixels = [n, n]; Ok(()) }),
+    nflag!("-detpixels_x", [S("-detpixels_x")], "<n>", "pixels along x (fast)", |o, f, v| { o.detpixels[0] = integer(f, v)?; Ok(()) }),
+    nflag!("-detpixels_y", [S("-detpixels_y")], "<n>", "pixels along y (slow)", |o, f, v| { o.detpixels[1] = integer(f, v)?; Ok(()) }),
+    nflag!("-pixel", [S("-pixel")], "<mm>", "pixel size (default 0.1)", |o, f, v| { o.pixel = mm(f, v)?; Ok(()) }),
+    nflag!("-psf", [E("-psf")], "gauss|fiber", "point-spread function shape (default none)", |o, _, v| {
+        // C: a value containing neither word leaves no PSF, with a warning
+        o.psf = if v.contains("fiber") { Some(PsfShape::Fiber) } else if v.contains("gauss") { Some(PsfShape::Gauss) } else {
+            crate::console::warn(&format!("unknown psf type: {v}"));
+            None
+        };
+        Ok(())
+    }),
+    nflag!("-psf_radius", [S("-psf_rad")], "<pixels>", "radius to render the PSF (default 0: automatic)", |o, f, v| { o.psf_radius = c_int(number(f, v)?); Ok(()) }),
+    nflag!("-psf_fwhm", [S("-psf_si"), S("-psf_fw"), S("-psf_wi")], "<µm>", "PSF full width at half maximum (default 46); also -psf_size, -psf_width", |o, f, v| { o.psf_fwhm = (number(f, v)? / 1e6) as f32; Ok(()) }),
+    nflag!("-fluence", [S("-fluence")], "<photons/m²>", "incident fluence; the input is multiplied by fluence·r_e² (default 1/r_e²: no change)", |o, f, v| { o.fluence = number(f, v)?; Ok(()) }),
+    nflag!("-floatfile", [S("-floatfile"), S("-floatimage"), S("-bin")], "<file>", "the input: raw 4-byte floats, photons/pixel (also any argument naming floatimage.bin); also -floatimage, -bin", |o, _, v| { o.floatfile = Some(v.into()); Ok(()) }),
+    nflag!("-header", [S("-header")], "<file.img>", "take the SMV header (size, pixel, distance, beam) from this image and copy it into the outputs", |o, _, v| { o.header = Some(v.into()); Ok(()) }),
+    nflag!("-pgmfile", [S("-pgmfile"), S("-pgmimage")], "<file>", "noiseless image as PGM (default image.pgm); also -pgmimage", |o, _, v| { o.pgmfile = v.into(); Ok(()) }),
+    nflag!("-intfile", [S("-intfile"), S("-intimage")], "<file>", "noiseless SMV image (default intimage.img); also -intimage", |o, _, v| { o.intfile = v.into(); Ok(()) }),
+    nflag!("-bits", [S("-bits")], "16|32", "integer width of the SMV images (default 16)", |o, f, v| {
+        o.bits = integer(f, v)?;
+        if o.bits != 16 && o.bits != 32 {
+            return Err(Error::Usage(format!("{f}: value '{v}' must be 16 or 32")));
+        }
+        Ok(())
+    }),
+    nflag!("-noisefile", [S("-noisefile"), S("-noiseimage")], "<file>", "noisy SMV image (default noiseimage.img); also -noiseimage", |o, _, v| { o.noisefile = v.into(); Ok(()) }),
+    nflag!("-nonoise", [S("-nonoise")], "", "no noise image; the PSF then blurs the noiseless image", |o, _, _| { o.calculate_noise = false; Ok(()) }),
+    nflag!("-nopgm", [S("-nopgm")], "", "no PGM image", |o, _, _| { o.write_pgm = false; Ok(()) }),
+    nflag!("-readout_noise", [S("-readout"), S("-readnoi")], "<ADU>", "Gaussian readout noise added to every pixel (default 0); also -readnoise", |o, f, v| { o.readout = number(f, v)?; Ok(()) }),
+    nflag!("-flicker", [S("-flicker")], "<fraction>", "per-pixel source (1/f) noise, relative (default 0)", |o, f, v| { o.flicker = number(f, v)?; Ok(()) }),
+    nflag!("-calibration", [S("-calibration")], "<fraction>", "static per-pixel calibration error, relative (default 0.03)", |o, f, v| { o.calibration = number(f, v)?; Ok(()) }),
+    nflag!("-scale", [S("-scale")], "<factor>", "multiplies the input to put it on the photons/pixel scale (default 1)", |o, f, v| { o.scale = number(f, v)?; Ok(()) }),
+    nflag!("-seed", [S("-seed")], "<n>", "seed of every error but calibration (default: the time)", |o, f, v| { o.seed = Some(c_seed(f, v)?); Ok(()) }),
+    nflag!("-calib_seed", [S("-calib_seed")], "<n>", "seed of the calibration errors (default: noisify.c's fixed one)", |o, f, v| { o.calib_seed = c_seed(f, v)?; Ok(()) }),
+    nflag!("-badpix_seed", [S("-badpix_seed")], "<n>", "accepted and unused, as in noisify.c", |_, f, v| { c_seed(f, v).map(|_| ()) }),
+    nflag!("-hotpix_seed", [S("-hotpix_seed")], "<n>", "accepted and unused, as in noisify.c", |_, f, v| { c_seed(f, v).map(|_| ()) }),
+    nflag!("-adc", [S("-adc")], "<ADU>", "offset added to every pixel (default 40)", |o, f, v| { o.adc = number(f, v)?; Ok(()) }),
+    nflag!("-gain", [S("-gain")], "<ADU/photon>", "pixel units per photon (default 1)", |o, f, v| { o.gain = number(f, v)?; Ok(()) }),
+    nflag!("-phi", [S("-phi")], "<deg>", "PHI and OSC_START of the SMV header (default 0)", |o, f, v| { o.phi = number(f, v)?; Ok(()) }),
+    nflag!("-osc", [S("-osc")], "<deg>", "OSC_RANGE of the SMV header (default 1)", |o, f, v| { o.osc = number(f, v)?; Ok(()) }),
+    nflag!("-c_parity", [E("-c_parity")], "", "+ noisify.c's serial generators and PSF slips: images equal the C program's", |o, _, _| { o.c_parity = true; Ok(()) }),
+];
+
+/// Help generated from the table.
+pub fn help_text() -> String {
+    let mut out = String::from(
+        "usage: nanobragg noisify -floatfile FILE [flags]\n\
+         Turns an ideal photons/pixel float image into detector images with noise, like noisify.c.\n\
+         Flags match as in noisify.c (any argument containing the text); + marks ours.\n\n",
+    );
+    for f in FLAGS {
+        let head = format!("  {} {}", f.name, f.values);
+        out.push_str(&format!("{:<30}{}\n", head.trim_end(), f.help));
+    }
+    out
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options::default();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        if !arg.starts_with('-') {
+            if arg.contains("floatimage.bin") {
+                o.floatfile = Some(arg.into());
+                i += 1;
+                continue;
+            }
+            return Err(Error::Usage(format!("noisify: unexpected argument '{arg}'")));
+        }
+        let matched: Vec<&NoisifyFlag> = FLAGS.iter().filter(|f| f.patterns.iter().any(|p| p.matches(arg))).collect();
+        if matched.is_empty() {
+            return Err(Error::Usage(format!("noisify: unknown flag '{arg}' (nanobragg noisify -h lists them)")));
+        }
+        let value = if matched.iter().any(|f| f.takes_value) {
+            i += 1;
+            args.get(i).map(String::as_str).ok_or_else(|| Error::Usage(format!("{arg}: missing value")))?
+        } else {
+            ""
+        };
+        for f in matched {
+            (f.apply)(&mut o, arg, value)?;
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+/// Entry point: the exit status.
+pub fn main(args: &[String]) -> i32 {
+    if args.iter().any(|a| matches!(a.as_str(), "-h" | "--help" | "-help")) {
+        crate::out!("{}", help_text());
+        return 0;
+    }
+    match parse(args).and_then(|o| run(&o)) {
+        Ok(()) => 0,
+        Err(e) => {
+            crate::console::errln(format_args!("nanobragg noisify: error: {e}"));
+            e.exit_code()
+        }
+    }
+}
+
+/// The header of another SMV image (`-header`): its bytes, copied into the outputs, and the
+/// values noisify takes from it.
+struct ImportedHeader {
+    bytes: Vec<u8>,
+    text: String,
+    width: usize,
+    height: usize,
+}
+
+fn import_header(path: &Path) -> Result<ImportedHeader> {
+    let bytes = read_limited(path, MAX_INPUT_BYTES).map_err(|e| e.from_flag("-header"))?;
+    let image = read_smv_from(path, bytes.as_slice()).map_err(|e| e.from_flag("-header"))?;
+    Ok(ImportedHeader { bytes: bytes[..image.header_bytes].to_vec(), text: image.header, width: image.width, height: image.height })
+}
+
+/// noisify.c's own SMV header, padded to 512 bytes, then the pixels little-endian.
+struct SmvOut<'a> {
+    o: &'a Options,
+    width: usize,
+    height: usize,
+    detsize_y: f64,
+    beam: [f64; 2],
+    imported: Option<&'a ImportedHeader>,
+}
+
+impl SmvOut<'_> {
+    fn encode(&self, image: &IntImages) -> Vec<u8> {
+        let mut bytes = match self.imported {
+            Some(h) => h.bytes.clone(),
+            None => {
+                let o = self.o;
+                let kind = if o.bits == 32 { "long_integer" } else { "unsigned_short" };
+                let mut t = format!("{{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE={kind};\n");
+                t.push_str(&format!("SIZE1={};\nSIZE2={};\nPIXEL_SIZE={};\nDISTANCE={};\n", self.width, self.height, fmt_g(o.pixel * 1000.0), fmt_g(o.distance * 1000.0)));
+                t.push_str(&format!(
+                    "WAVELENGTH={};\nBEAM_CENTER_X={};\nBEAM_CENTER_Y={};\n",
+                    fmt_g(o.lambda),
+                    fmt_g(self.beam[0] * 1000.0),
+                    fmt_g((self.detsize_y - self.beam[1]) * 1000.0)
+                ));
+                t.push_str(&format!("PHI={};\nOSC_START={};\nOSC_RANGE={};\n", fmt_g(o.phi), fmt_g(o.phi), fmt_g(o.osc)));
+                t.push_str("DETECTOR_SN=000;\nBEAMLINE=fake;\n}\u{c}");
+                while t.len() < 512 {
+                    t.push(' ');
+                }
+                t.into_bytes()
+            }
+        };
+        if self.o.bits == 32 {
+            image.int32.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        } else {
+            image.int16.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        }
+        bytes
+    }
+}
+
+/// Pixel counts as noisify.c settles them: from the header, the flags, or the file size (a
+/// square if the count allows, else the most nearly square factorisation, else one row).
+fn detector_pixels(o: &Options, file_pixels: usize, header: Option<&ImportedHeader>) -> (usize, usize) {
+    let (mut x, mut y) = (o.detpixels[0].max(0) as usize, o.detpixels[1].max(0) as usize);
+    let mut pixels = file_pixels;
+    if let Some(h) = header {
+        (x, y) = (h.width, h.height);
+        pixels = x * y;
+    }
+    if x == 0 && y == 0 {
+        outln!("WARNING: guessing xy pixel dimensions.");
+        x = (pixels as f64).sqrt() as usize;
+        y = pixels.checked_div(x).unwrap_or(0);
+        while pixels != x * y && x > 0 {
+            x -= 1;
+            y = pixels.checked_div(x).unwrap_or(0);
+        }
+        if pixels != x * y {
+            (x, y) = (pixels, 1);
+        }
+    }
+    if x != 0 && y == 0 {
+        y = pixels / x;
+    }
+    if x == 0 && y != 0 {
+        x = pixels / y;
+    }
+    // C: with no pixel count at all (an empty file), the detector size decides
+    let from_size = |size: f64| (size / o.pixel - 0.5).ceil().max(0.0) as usize;
+    if x == 0 {
+        x = from_size(o.detsize[0]);
+    }
+    if y == 0 {
+        y = from_size(o.detsize[1]);
+    }
+    (x, y)
+}
+
+fn run(o: &Options) -> Result<()> {
+    let float_path = o.floatfile.as_ref().ok_or_else(|| Error::Usage("noisify: no input image: give -floatfile FILE (nanobragg noisify -h lists the flags)".into()))?;
+    let raw = read_limited(float_path, MAX_INPUT_BYTES).map_err(|e| e.from_flag("-floatfile"))?;
+    outln!("noisify - add noise to pixels - James Holton 3-19-16");
+    let imported = match &o.header {
+        Some(path) => {
+            outln!("taking header from {}", path.display());
+            outln!("reading {}", path.display());
+            Some(import_header(path)?)
+        }
+        None => None,
+    };
+    let mut o = o.clone();
+    if let Some(h) = &imported {
+        // C ValueOf: the last occurrence of the key anywhere in the header
+        if let Some(p) = header_value(&h.text, "PIXEL_SIZE") {
+            o.pixel = p / 1000.0;
+        }
+        let header_detsize_y = o.pixel * h.height as f64;
+        if let Some(d) = header_value(&h.text, "DISTANCE") {
+            o.distance = d / 1000.0;
+        }
+        if let Some(l) = header_value(&h.text, "WAVELENGTH") {
+            o.lambda = l / 1e10;
+        }
+        if let Some(x) = header_value(&h.text, "BEAM_CENTER_X") {
+            o.beam[0] = Some(x / 1000.0);
+        }
+        if let Some(y) = header_value(&h.text, "BEAM_CENTER_Y") {
+            o.beam[1] = Some(header_detsize_y - y / 1000.0);
+        }
+    }
+    let (width, height) = detector_pixels(&o, raw.len() / 4, imported.as_ref());
+    if width == 0 || height == 0 {
+        return Err(Error::parse(float_path, "file size", "no pixels: the image is empty").from_flag("-floatfile"));
+    }
+    let pixels = width.checked_mul(height).filter(|&n| n.checked_mul(4).is_some_and(|b| b as u64 <= MAX_INPUT_BYTES)).ok_or_else(|| Error::Usage(format!("noisify: {width} × {height} pixels is too large")))?;
+    let detsize = [o.pixel * width as f64, o.pixel * height as f64];
+    // C: `fread(image, pixels, 4, file)` succeeds once `pixels` bytes are there and leaves the
+    // rest of the calloc'ed image zero; our default mode wants the whole image.
+    let needed = pixels * 4;
+    if raw.len() < needed && (!o.c_parity || raw.len() < pixels) {
+        let msg = format!("{} bytes, fewer than the {needed} of {width} × {height} 4-byte floats", raw.len());
+        return Err(Error::parse(float_path, "file size", msg).from_flag("-floatfile"));
+    }
+    if raw.len() < needed {
+        crate::console::warn(&format!("{}: {} bytes, short of {needed}; the rest of the image is 0, as noisify.c leaves it", float_path.display(), raw.len()));
+    }
+    let mut input = vec![0.0f32; pixels];
+    for (v, b) in input.iter_mut().zip(raw.chunks_exact(4)) {
+        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    outln!("importing {} pixel intensites: {}", pixels, float_path.display());
+    let beam = [o.beam[0].unwrap_or(detsize[0] / 2.0), o.beam[1].unwrap_or(detsize[1] / 2.0)];
+    if !o.calculate_noise {
+        o.calibration = 0.0;
+        o.readout = 0.0;
+        o.flicker = 0.0;
+    }
+    let seed = o.seed.unwrap_or_else(|| -(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1)));
+    report_settings(&o, width, height, detsize, beam, seed);
+
+    let mut photons = photon_image(&input, o.fluence, o.scale);
+    let max_input = input.iter().fold(0.0f64, |m, &v| if m < f64::from(v) { f64::from(v) } else { m });
+    let negatives = input.iter().filter(|&&v| v < 0.0).count();
+    if negatives > 0 {
+        crate::console::warn(&format!("{negatives} negative intensities in {}", float_path.display()));
+    }
+    outln!("maximum value in input file: {} ( {} on photon scale)", fmt_g(max_input), fmt_g(max_input * o.scale * o.fluence * R_E_SQR));
+    let fwhm_pixels = f64::from(o.psf_fwhm) / o.pixel;
+    let psf = o.psf.map(|shape| Psf { shape, fwhm_pixels, radius: o.psf_radius });
+    if !o.calculate_noise && o.psf_fwhm > 0.0 {
+        if let Some(p) = &psf {
+            outln!("  applying PSF to noiseless image width = {} pixels", fmt_g(fwhm_pixels));
+            let (blurred, report) = apply_psf(&photons, width, height, p.shape, p.fwhm_pixels, p.radius, o.c_parity);
+            report_psf(&report);
+            photons = blurred;
+        }
+    }
+    let noiseless = noiseless_ints(&photons, o.gain, o.adc, o.c_parity);
+    let smv = SmvOut { o: &o, width, height, detsize_y: detsize[1], beam, imported: imported.as_ref() };
+    let bytes_per = if o.bits == 32 { 4 } else { 2 };
+    let mut outputs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    outln!("writing {} as {} {}-byte integers", o.intfile.display(), pixels, bytes_per);
+    outputs.push((o.intfile.clone(), smv.encode(&noiseless)));
+    if o.write_pgm {
+        let grey: Vec<u8> = noiseless.int16.iter().map(|&v| v.min(255) as u8).collect();
+        outln!("writing {} as 1-byte integers", o.pgmfile.display());
+        outputs.push((o.pgmfile.clone(), encode_pgm(width, height, &grey, 1.0)));
+    }
+    if o.calculate_noise {
+        let model = NoiseModel {
+            flicker: o.flicker,
+            calibration: o.calibration,
+            readout: o.readout,
+            gain: o.gain,
+            adc_offset: o.adc,
+            seed,
+            calib_seed: o.calib_seed,
+            psf: psf.filter(|_| o.psf_fwhm > 0.0),
+            generator: if o.c_parity { Generator::CParity } else { Generator::Counter { frame: 0 } },
+        };
+        let noisy = noise_image(&photons, width, height, &model, o.bits == 32);
+        if let Some(report) = &noisy.psf {
+            outln!("{:.0} photons on noise image before PSF", noisy.photons_before_psf);
+            outln!("  applying PSF width = {} um", fmt_g(f64::from(o.psf_fwhm) * 1e6));
+            report_psf(report);
+        }
+        outln!("{:.0} photons on noise image ({} overloads)", noisy.photons, noisy.overloads);
+        outln!("writing {} as {}-byte integers", o.noisefile.display(), bytes_per);
+        outputs.push((o.noisefile.clone(), smv.encode(&noisy.image)));
+    }
+    let files: Vec<(&Path, &[u8])> = outputs.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
+    OutputsToWrite::open(&files)?.write()
+}
+
+fn report_settings(o: &Options, width: usize, height: usize, detsize: [f64; 2], beam: [f64; 2], seed: i64) {
+    outln!("  distance={} detsize={}x{}  pixel={} meters ({}x{} pixels)", fmt_g(o.distance), fmt_g(detsize[0]), fmt_g(detsize[1]), fmt_g(o.pixel), width, height);
+    outln!("  Xbeam={} Ybeam={}", fmt_g(beam[0]), fmt_g(beam[1]));
+    if let Some(shape) = o.psf {
+        let name = if shape == PsfShape::Gauss { "Gaussian" } else { "fiber" };
+        crate::out!("  {name} PSF fwhm = {} um ", fmt_g(f64::from(o.psf_fwhm) * 1e6));
+        if o.psf_radius == 0 {
+            outln!("  with automatic rendering radius");
+        }
+        if o.psf_radius >= 0 {
+            outln!("  with rendering radius: {}", o.psf_radius);
+        }
+    }
+    outln!("  seed: {seed}");
+    outln!("  calibration noise seed: {}", o.calib_seed);
+    if !o.c_parity {
+        outln!("  generator: Philox4x32-10 counters (seed, pixel, draw); -c_parity for noisify.c's serial generators");
+    }
+    outln!("  calibration_noise = {} %", fmt_g(o.calibration * 100.0));
+    outln!("  input file scale = {}", fmt_g(o.scale));
+    outln!("  readout_noise = {} ADU", fmt_g(o.readout));
+    outln!("  flicker_noise = {} %", fmt_g(o.flicker * 100.0));
+    outln!("  quantum_gain = {} ADU/photon", fmt_g(o.gain));
+    outln!("  adc_offset = {} ADU", fmt_g(o.adc));
+    outln!();
+}
+
+fn report_psf(r: &PsfReport) {
+    if let Some(m) = r.max_input {
+        outln!("  maximum input photon/pixel: {}", fmt_g(m));
+        if m <= 0.0 {
+            outln!("WARNING: no photons, PSF skipped");
+        }
+    }
+    if let Some(radius) = r.auto_radius {
+        outln!("  auto-selected psf_radius = {radius} pixels");
+    }
+    if let Some(lost) = r.lost_photons {
+        outln!("adding back {} lost photons", fmt_g(lost));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn flags_match_as_noisify_c_matches_them() {
+        let o = parse(&args("-bin x.bin -readnoise 3 -psf_size 60 -psf_rad 2.7 -seed -7 -calib_seed 11 -psf fiber -detpixels_x 20")).unwrap();
+        assert_eq!(o.floatfile.as_deref(), Some(Path::new("x.bin")));
+        assert_eq!(o.readout, 3.0);
+        assert_eq!(o.psf_fwhm, 60e-6f64 as f32);
+        assert_eq!(o.psf_radius, 2);
+        assert_eq!(o.seed, Some(7));
+        assert_eq!(o.calib_seed, -11);
+        assert_eq!(o.psf, Some(PsfShape::Fiber));
+        assert_eq!(o.detpixels, [20, 0]);
+        let o = parse(&args("my_floatimage.bin -nonoise -nopgm -c_parity")).unwrap();
+        assert!(o.floatfile.is_some() && !o.calculate_noise && !o.write_pgm && o.c_parity);
+    }
+
+    #[test]
+    fn bad_command_lines_name_the_flag() {
+        for (line, want) in [
+            ("-scale", "-scale: missing value"),
+            ("-scale abc", "-scale: value 'abc' is not a number"),
+            ("-bits 8", "-bits: value '8' must be 16 or 32"),
+            ("-frobnicate 1", "unknown flag '-frobnicate'"),
+            ("stray", "unexpected argument 'stray'"),
+        ] {
+            let e = parse(&args(line)).unwrap_err().to_string();
+            assert!(e.contains(want), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn help_lists_every_flag() {
+        let h = help_text();
+        for f in FLAGS {
+            assert!(h.contains(f.name), "{}", f.name);
+        }
+    }
+
+    #[test]
+    fn pixel_guess_follows_the_c() {
+        let o = Options::default();
+        assert_eq!(detector_pixels(&o, 65536, None), (256, 256));
+        assert_eq!(detector_pixels(&o, 12, None), (3, 4));
+        assert_eq!(detector_pixels(&o, 7, None), (1, 7));
+        let mut o = Options::default();
+        o.detpixels = [10, 0];
+        assert_eq!(detector_pixels(&o, 50, None), (10, 5));
+    }
+}
