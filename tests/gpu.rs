@@ -65,7 +65,10 @@ fn engine_reports_adapter_and_backend() {
     }
     let r = gpu::render(&cheap_plan(8), None).unwrap();
     match r.engine {
-        EngineUsed::Gpu { adapter, backend } => assert!(!adapter.is_empty() && (backend.ends_with("f64") || backend.ends_with("double-float")), "{adapter} / {backend}"),
+        // "<API>, <variant>, <why>": auto says how it chose (measured, or from the record)
+        EngineUsed::Gpu { adapter, backend } => {
+            assert!(!adapter.is_empty() && (backend.contains(", f64, auto: ") || backend.contains(", double-float, auto: ")), "{adapter} / {backend}")
+        }
         EngineUsed::Cpu => panic!("GPU render reported the CPU engine"),
     }
 }

@@ -169,7 +169,7 @@ impl GpuContext {
         let has_f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
         let precision = match key.precision {
             Some(Precision::F64) if !has_f64 => {
-                return Err(Error::Gpu(format!("adapter {} has no 64-bit float support (SHADER_F64)", adapter.get_info().name)));
+                return Err(Error::Gpu(format!("adapter {} has no 64-bit float support (SHADER_F64); use -gpu_precision df or auto", adapter.get_info().name)));
             }
             Some(p) => p,
             None if has_f64 => Precision::F64,
