@@ -172,3 +172,41 @@ fn a_bad_gpu_precision_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("-gpu_precision: value 'f32' must be auto, f64 or df"), "{}", text(&out.stderr));
 }
+
+/// `nanobragg bench` has the kernel-only column: numbers for the GPU where the adapter writes
+/// timestamps (lavapipe does), no longer than the whole render; `n/a` for the CPU engine.
+#[test]
+fn bench_reports_the_kernel_time_where_timestamps_exist() {
+    let test = "bench_reports_the_kernel_time_where_timestamps_exist";
+    if !gpu_available(test) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let args: Vec<String> = "bench --engine all --size small --runs 1".split_whitespace().map(String::from).collect();
+    let out = nanobragg(tmp.path(), &args, &tmp.path().join("cache"));
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    let header = stdout.lines().find(|l| l.starts_with("work ")).unwrap_or_else(|| panic!("no header:\n{stdout}"));
+    let columns: Vec<&str> = header.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert!(header.contains("kernel s") && header.contains("render s") && header.contains("process s"), "{header}");
+    assert_eq!(header.matches("term/s").count(), 3, "{header}: {columns:?}");
+    let mut gpu_rows = 0;
+    for row in stdout.lines().filter(|l| l.starts_with('W') && !l.contains("skipped")) {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells.len(), 9, "{row}");
+        match cells[1] {
+            "cpu" => assert_eq!((cells[2], cells[3]), ("n/a", "n/a"), "{row}"),
+            "gpu" => {
+                gpu_rows += 1;
+                if cells[2] == "n/a" {
+                    shout(&format!("{test}: this adapter writes no timestamps: {row}"));
+                } else {
+                    let (kernel, render): (f64, f64) = (cells[2].parse().unwrap(), cells[4].parse().unwrap());
+                    assert!(kernel > 0.0 && kernel <= render * 1.01, "kernel {kernel} s, render {render} s: {row}");
+                }
+            }
+            other => panic!("engine {other}: {row}"),
+        }
+    }
+    assert_eq!(gpu_rows, 4, "{stdout}");
+}
