@@ -62,7 +62,7 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
 fn render_with_progress(exp: &Experiment, plan: &Plan, raw: &RawArgs, control: &Arc<RenderControl>) -> Result<Rendered> {
     let _display = progress::bar_wanted(exp.output.progress, exp.output.quiet)
         .then(|| ProgressDisplay::start(Arc::clone(control), plan.spixels));
-    engine::render_watched(plan, raw.engine, raw.backend.as_deref(), control)
+    engine::render_watched_with(plan, raw.engine, &raw.gpu_options(), control)
 }
 
 /// nanoBragg.c caches the structure factors of every `-hkl` run in ./Fdump.bin; written after

@@ -185,8 +185,14 @@ pub fn run(args: &[String]) -> Result<()> {
     let hkl = scratch.0.join("smooth.hkl");
     write_smooth_hkl(&hkl)?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    crate::outln!("nanobragg bench: {} runs each, median; {cpus} CPUs; render = engine alone, process = whole program", opts.runs);
-    let mut header = format!("{:<4} {:<6} {:>10} {:>9} {:>9} {:>10}", "work", "engine", "render s", "pixel/s", "term/s", "process s");
+    crate::outln!(
+        "nanobragg bench: {} runs each, median; {cpus} CPUs; kernel = GPU kernel alone (n/a: CPU engine, or no TIMESTAMP_QUERY), render = engine alone, process = whole program",
+        opts.runs
+    );
+    let mut header = format!(
+        "{:<4} {:<6} {:>10} {:>9} {:>10} {:>9} {:>9} {:>10} {:>9}",
+        "work", "engine", "kernel s", "term/s", "render s", "pixel/s", "term/s", "process s", "term/s"
+    );
     if let Some(p) = &other {
         header.push_str(&format!(" {:>10} {:>8}   (other: {})", "other s", "ratio", p.display()));
     }
@@ -196,7 +202,7 @@ pub fn run(args: &[String]) -> Result<()> {
         let (pixels, terms) = (rendered_pixels(&plan), terms(&plan));
         let mut other_time = None;
         for &(choice, label) in engines {
-            let render = match median_render(&plan, choice, opts.runs) {
+            let (render, kernel) = match median_render(&plan, choice, opts.runs) {
                 Ok(t) => t,
                 Err(e) => {
                     crate::outln!("{:<4} {:<6} skipped: {e}", w.name, label);
@@ -219,14 +225,21 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             let process = median(process);
             let secs = render.as_secs_f64();
+            let (kernel_secs, kernel_rate) = match kernel {
+                Some(k) if k > 0.0 => (format!("{k:.4}"), si(terms as f64 / k)),
+                _ => ("n/a".to_string(), "n/a".to_string()),
+            };
             let mut row = format!(
-                "{:<4} {:<6} {:>10.4} {:>9} {:>9} {:>10.4}",
+                "{:<4} {:<6} {:>10} {:>9} {:>10.4} {:>9} {:>9} {:>10.4} {:>9}",
                 w.name,
                 label,
+                kernel_secs,
+                kernel_rate,
                 secs,
                 si(pixels as f64 / secs),
                 si(terms as f64 / secs),
-                process.as_secs_f64()
+                process.as_secs_f64(),
+                si(terms as f64 / process.as_secs_f64())
             );
             if let Some(t) = other_time {
                 row.push_str(&format!(" {:>10.4} {:>8.2}", t.as_secs_f64(), t.as_secs_f64() / process.as_secs_f64()));
@@ -249,16 +262,20 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     std::fs::canonicalize(p).map_err(|e| Error::io(p, e))
 }
 
-/// Median render time, after one untimed render (first touches, GPU pipeline creation).
-fn median_render(plan: &Plan, choice: EngineChoice, runs: u32) -> Result<Duration> {
+/// Median render time and median kernel time (GPU with timestamps only), after one untimed
+/// render (first touches, GPU pipeline creation).
+fn median_render(plan: &Plan, choice: EngineChoice, runs: u32) -> Result<(Duration, Option<f64>)> {
     engine::render(plan, choice, None)?;
     let mut times = Vec::new();
+    let mut kernel = Vec::new();
     for _ in 0..runs {
         let start = Instant::now();
-        engine::render(plan, choice, None)?;
+        let rendered = engine::render(plan, choice, None)?;
         times.push(start.elapsed());
+        kernel.extend(rendered.kernel_seconds.map(Duration::from_secs_f64));
     }
-    Ok(median(times))
+    let kernel = (kernel.len() == times.len()).then(|| median(kernel).as_secs_f64());
+    Ok((median(times), kernel))
 }
 
 /// Wall time of one run of `program`, output discarded; each run starts without the

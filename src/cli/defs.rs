@@ -6,6 +6,7 @@ use super::raw::{
     Convention, EngineChoice, InterpolateRequest, Misset, Mode, Pivot, RawArgs, XtalShape,
 };
 use crate::error::{Error, Result};
+use crate::engine::gpu::Precision;
 use crate::io::colormap::Colormap;
 
 const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
@@ -497,6 +498,10 @@ pub static FLAGS: &[Flag] = &[
     flag!("-backend", ["--backend"], [], Fixed(1), "<vulkan|metal|dx12|gl|auto>", "GPU API (default auto; WGPU_BACKEND also works)",
         |r, v, _| { match v[0] { "vulkan" | "metal" | "dx12" | "gl" | "auto" => { r.backend = Some(v[0].to_string()); Ok(()) }
             other => Err(Error::Usage(format!("-backend: value '{other}' must be vulkan, metal, dx12, gl or auto"))) } }),
+    flag!("-gpu_precision", ["--gpu-precision"], [], Fixed(1), "<auto|f64|df>",
+        "GPU kernel arithmetic: native f64 or double-float (default auto: the faster of those that pass the adapter's precision self-test, measured once and cached)",
+        |r, v, _| { r.gpu_precision = match v[0] { "auto" => None, "f64" => Some(Precision::F64), "df" => Some(Precision::DoubleFloat),
+            other => return Err(Error::Usage(format!("-gpu_precision: value '{other}' must be auto, f64 or df"))) }; Ok(()) }),
     flag!("-pngfile", ["--png"], [], Fixed(1), "<file.png>", "8-bit grayscale PNG preview",
         |r, v, _| { r.pngfile = Some(v[0].into()); Ok(()) }),
     flag!("-cbffile", ["--cbf"], [], Fixed(1), "<file.cbf>",
@@ -578,7 +583,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
         "-pngfile", "-pngscale", "-png_log", "-png_colormap", "-cbffile", "-nofdump",
     ]),
     ("Noise and seeds", &["-seed", "-mosaic_seed", "-misset_seed"]),
-    ("GPU and engine (nanobragg's own)", &["-engine", "-backend", "-validate"]),
+    ("GPU and engine (nanobragg's own)", &["-engine", "-backend", "-gpu_precision", "-validate"]),
     ("Reports", &["-preview", "-trace_pixel", "-printout", "-printout_pixel", "-progress", "-noprogress", "-quiet"]),
     ("Compatibility with nanoBragg.c", &[
         "-c_parity", "-density", "-MW", "-coherent", "-stol", "-4stol", "-Q", "-stolout", "-dispstep", "-hdiv",

@@ -69,6 +69,8 @@ pub struct RawArgs {
     pub mode: Mode,
     pub engine: EngineChoice,
     pub backend: Option<String>,
+    /// `-gpu_precision f64|df`: the GPU kernel variant, instead of the one measured fastest
+    pub gpu_precision: Option<crate::engine::gpu::Precision>,
     pub quiet: bool,
 
     // input files
@@ -209,12 +211,18 @@ pub struct RawArgs {
 }
 
 impl RawArgs {
+    /// What the GPU engine is asked for (`-backend`, `-gpu_precision`).
+    pub fn gpu_options(&self) -> crate::engine::gpu::GpuOptions {
+        crate::engine::gpu::GpuOptions { precision: self.gpu_precision, ..crate::engine::gpu::GpuOptions::for_backend(self.backend.as_deref()) }
+    }
+
     /// The values nanoBragg.c starts from before reading headers and flags.
     pub fn c_initial(mode: Mode, time_seed: i64) -> RawArgs {
         RawArgs {
             mode,
             engine: EngineChoice::Auto,
             backend: None,
+            gpu_precision: None,
             quiet: false,
             hkl: None,
             mtz_column: None,

@@ -37,6 +37,8 @@ pub struct Rendered {
     /// c-parity: the pixel where nanoBragg.c's one-shot interpolation switch flipped
     pub interpolation_switched_at: Option<usize>,
     pub engine: EngineUsed,
+    /// the GPU kernel's own time, where the adapter writes timestamps (`TIMESTAMP_QUERY`)
+    pub kernel_seconds: Option<f64>,
 }
 
 /// Render with the chosen engine. `auto` takes the GPU when a hardware adapter exists and says
@@ -48,10 +50,15 @@ pub fn render(plan: &Plan, choice: EngineChoice, backend: Option<&str>) -> Resul
 /// `render` that can be stopped: both engines report finished rows to `control` and stop when
 /// it is cancelled; a cancelled run is an `Error::Interrupted` whichever engine ran.
 pub fn render_watched(plan: &Plan, choice: EngineChoice, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
+    render_watched_with(plan, choice, &gpu::GpuOptions::for_backend(backend), control)
+}
+
+/// `render_watched` with everything the GPU engine may be asked for (`-gpu_precision`).
+pub fn render_watched_with(plan: &Plan, choice: EngineChoice, gpu_options: &gpu::GpuOptions, control: &RenderControl) -> Result<Rendered> {
     let rendered = match choice {
         EngineChoice::Cpu => Ok(cpu::render_watched(plan, control)),
-        EngineChoice::Gpu => gpu::render_watched(plan, backend, control),
-        EngineChoice::Auto => match gpu::render_if_hardware(plan, backend, control) {
+        EngineChoice::Gpu => gpu::render_watched(plan, gpu_options, control),
+        EngineChoice::Auto => match gpu::render_if_hardware(plan, gpu_options, control) {
             Ok(r) => Ok(r),
             Err(crate::error::Error::Interrupted) => Err(crate::error::Error::Interrupted),
             Err(e) => {

@@ -5,6 +5,7 @@
 
 use super::cache::{DiskPipelineCache, cache_dir};
 use super::shader::{Fetch, Precision, SUBGROUP_CHUNK, kernel_source};
+use super::{selftest, variant};
 use super::layout::binding;
 use crate::engine::plan::{Interpolation, Plan};
 use crate::error::{Error, Result};
@@ -17,7 +18,8 @@ use std::sync::{Arc, Mutex};
 pub struct GpuOptions {
     /// `vulkan`, `metal`, `dx12`, `gl` or `auto` (as `-backend`)
     pub backend: Option<String>,
-    /// force a precision variant instead of choosing by adapter features
+    /// force a precision variant (`-gpu_precision f64|df`) instead of the one measured
+    /// fastest on the adapter (`variant`)
     pub precision: Option<Precision>,
     /// force a lattice-fetch variant instead of choosing by adapter features and workload
     pub fetch: Option<Fetch>,
@@ -63,6 +65,8 @@ pub struct GpuContext {
     forced_fetch: Option<Fetch>,
     pub limits: wgpu::Limits,
     info: wgpu::AdapterInfo,
+    /// nanoseconds per timestamp tick, where the device writes timestamps (`TIMESTAMP_QUERY`)
+    pub timestamp_period: Option<f32>,
     /// uncaptured errors and device loss reported by wgpu's callbacks
     failures: Arc<Mutex<Vec<String>>>,
     lost: Arc<AtomicBool>,
@@ -81,7 +85,17 @@ pub struct Pooled {
     pub buffer: wgpu::Buffer,
 }
 
-static CONTEXTS: Mutex<Vec<(ContextKey, Arc<GpuContext>)>> = Mutex::new(Vec::new());
+/// The contexts created so far, each with the sentence saying why its variant was chosen.
+static CONTEXTS: Mutex<Vec<(ContextKey, Arc<GpuContext>, Arc<str>)>> = Mutex::new(Vec::new());
+/// Held while a variant is chosen, so that threads rendering at once measure only once.
+static CHOOSING: Mutex<()> = Mutex::new(());
+
+/// The context for `key` if one exists (a lost device's context is dropped first).
+fn existing(key: &ContextKey) -> Option<(Arc<GpuContext>, Arc<str>)> {
+    let mut cache = CONTEXTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    cache.retain(|(_, ctx, _)| !ctx.lost.load(Ordering::SeqCst));
+    cache.iter().find(|(k, _, _)| k == key).map(|(_, ctx, why)| (ctx.clone(), why.clone()))
+}
 
 /// The backends a `-backend` value selects; `auto` (or none) means `WGPU_BACKEND` if set,
 /// else all of them.
@@ -108,25 +122,54 @@ impl GpuContext {
     /// `shared`, but the adapter found must pass `accept` first, before any device is opened
     /// (a declined adapter costs no device and no kernel compilation).
     pub fn shared_if(opts: &GpuOptions, accept: impl Fn(&wgpu::AdapterInfo) -> Result<()>) -> Result<Arc<GpuContext>> {
+        Ok(GpuContext::chosen(opts, accept)?.0)
+    }
+
+    /// `shared_if`, with the sentence saying which precision variant the context runs and why.
+    pub fn chosen(opts: &GpuOptions, accept: impl Fn(&wgpu::AdapterInfo) -> Result<()>) -> Result<(Arc<GpuContext>, Arc<str>)> {
         let key = ContextKey { backends: backends_for(opts.backend.as_deref())?, precision: opts.precision, fetch: opts.fetch };
+        if let Some(found) = existing(&key) {
+            accept(&found.0.info)?;
+            return Ok(found);
+        }
+        let Some(precision) = key.precision else {
+            let _choosing = CHOOSING.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(found) = existing(&key) {
+                accept(&found.0.info)?;
+                return Ok(found);
+            }
+            let adapter = pollster::block_on(find_adapter(key.backends))?;
+            accept(&adapter.get_info())?;
+            let (ctx, why) = choose_variant(opts, &adapter)?;
+            let why: Arc<str> = why.into();
+            CONTEXTS.lock().unwrap_or_else(|p| p.into_inner()).push((key, ctx.clone(), why.clone()));
+            return Ok((ctx, why));
+        };
+        // held while the device is created, so that parallel first renders share one
         let mut cache = CONTEXTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache.retain(|(_, ctx)| !ctx.lost.load(Ordering::SeqCst));
-        if let Some((_, ctx)) = cache.iter().find(|(k, _)| *k == key) {
+        if let Some((_, ctx, why)) = cache.iter().find(|(k, _, _)| *k == key) {
             accept(&ctx.info)?;
-            return Ok(ctx.clone());
+            return Ok((ctx.clone(), why.clone()));
         }
         let adapter = pollster::block_on(find_adapter(key.backends))?;
-        accept(&adapter.get_info())?;
+        let info = adapter.get_info();
+        accept(&info)?;
+        // a variant recorded as having passed on this adapter, driver and kernel is not tested again
+        let tested = variant::recorded(&info).is_some_and(|(record, _)| record.passed(precision));
         let ctx = Arc::new(pollster::block_on(GpuContext::create(&key, adapter))?);
-        cache.push((key, ctx.clone()));
-        Ok(ctx)
+        if !tested {
+            selftest::require(&ctx)?;
+        }
+        let why: Arc<str> = format!("{}, forced", precision.name()).into();
+        cache.push((key, ctx.clone(), why.clone()));
+        Ok((ctx, why))
     }
 
     async fn create(key: &ContextKey, adapter: wgpu::Adapter) -> Result<GpuContext> {
         let has_f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
         let precision = match key.precision {
             Some(Precision::F64) if !has_f64 => {
-                return Err(Error::Gpu(format!("adapter {} has no 64-bit float support (SHADER_F64)", adapter.get_info().name)));
+                return Err(Error::Gpu(format!("adapter {} has no 64-bit float support (SHADER_F64); use -gpu_precision df or auto", adapter.get_info().name)));
             }
             Some(p) => p,
             None if has_f64 => Precision::F64,
@@ -146,6 +189,11 @@ impl GpuContext {
         let mut features = if precision == Precision::F64 { wgpu::Features::SHADER_F64 } else { wgpu::Features::empty() };
         if fetches.contains(&Fetch::Subgroup) {
             features |= wgpu::Features::SUBGROUP;
+        }
+        // kernel-only timing (`nanobragg bench`, the variant calibration) where offered
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        if timestamps {
+            features |= wgpu::Features::TIMESTAMP_QUERY;
         }
         let keep_pipelines = adapter.features().contains(wgpu::Features::PIPELINE_CACHE) && cache_dir().is_some();
         if keep_pipelines {
@@ -172,6 +220,7 @@ impl GpuContext {
             flag.store(true, Ordering::SeqCst);
             sink.lock().unwrap_or_else(|p| p.into_inner()).push(format!("device lost ({reason:?}): {message}"));
         });
+        let timestamp_period = timestamps.then(|| queue.get_timestamp_period());
         let pipeline_cache = if keep_pipelines { DiskPipelineCache::open(&device, &info) } else { None };
         let bind_group_layout = bind_group_layout(&device);
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -193,6 +242,7 @@ impl GpuContext {
             forced_fetch: key.fetch,
             limits,
             info,
+            timestamp_period,
             failures,
             lost,
             gate: Mutex::new(()),
@@ -347,13 +397,18 @@ impl GpuContext {
     pub fn read_back(&self, mut encoder: wgpu::CommandEncoder, source: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         encoder.copy_buffer_to_buffer(source, 0, staging, 0, bytes);
         let submission = self.queue.submit([encoder.finish()]);
+        self.map_read(staging, bytes, Some(submission))
+    }
+
+    /// The first `bytes` of `staging` on the host, once `submission` (or all work) is done.
+    pub fn map_read(&self, staging: &wgpu::Buffer, bytes: u64, submission: Option<wgpu::SubmissionIndex>) -> Result<Vec<u8>> {
         let slice = staging.slice(..bytes);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
         self.device
-            .poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None })
+            .poll(wgpu::PollType::Wait { submission_index: submission, timeout: None })
             .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
         match rx.recv() {
             Ok(Ok(())) => {}
@@ -366,6 +421,70 @@ impl GpuContext {
         staging.unmap();
         Ok(data)
     }
+}
+
+/// `-gpu_precision auto`: the variant recorded for this adapter, driver and kernel, else
+/// each offered variant self-tested, the ones that pass timed on the calibration render, and
+/// the fastest recorded (see `variant`). Returns its context and the sentence for the report.
+fn choose_variant(opts: &GpuOptions, adapter: &wgpu::Adapter) -> Result<(Arc<GpuContext>, String)> {
+    let info = adapter.get_info();
+    let offered: Vec<Precision> = if adapter.features().contains(wgpu::Features::SHADER_F64) {
+        vec![Precision::F64, Precision::DoubleFloat]
+    } else {
+        vec![Precision::DoubleFloat]
+    };
+    let forced = |p: Precision| GpuOptions { precision: Some(p), ..opts.clone() };
+    if let Some((record, path)) = variant::recorded(&info)
+        && offered.contains(&record.choice)
+    {
+        let (ctx, _) = GpuContext::chosen(&forced(record.choice), |_| Ok(()))?;
+        return Ok((ctx, format!("{}, auto: from cache {}", record.choice.name(), path.display())));
+    }
+    let mut variants = Vec::new();
+    for &p in &offered {
+        let result = GpuContext::chosen(&forced(p), |_| Ok(())).map_err(|e| e.to_string()).and_then(|_| calibrate(opts, p));
+        if let Err(why) = &result {
+            log::warn!("the {} kernel variant is not used on {}: {why}", p.name(), info.name);
+        }
+        variants.push((p, result));
+    }
+    let Some(choice) = variant::fastest(&variants) else {
+        let reasons: Vec<String> = variants.iter().filter_map(|(p, r)| r.as_ref().err().map(|e| format!("{}: {e}", p.name()))).collect();
+        return Err(Error::Gpu(format!("no kernel variant is usable on {} ({})", info.name, reasons.join("; "))));
+    };
+    let timed: Vec<String> = variants.iter().filter_map(|(p, r)| r.as_ref().ok().map(|s| format!("{} {:.2} ms", p.name(), s * 1e3))).collect();
+    let reason = match (offered.len(), timed.len()) {
+        (1, _) => "the adapter has no SHADER_F64".to_string(),
+        (_, 1) => format!("the only variant that passed the precision self-test ({})", timed.join("")),
+        _ => format!("fastest in calibration ({})", timed.join(", ")),
+    };
+    let record = variant::Record { adapter: variant::adapter_identity(&info), kernel: variant::kernel_hash(), variants, choice };
+    let kept = match variant::keep(&info, &record) {
+        Some(path) => format!("recorded in {}", path.display()),
+        None => "not recorded (no cache folder)".to_string(),
+    };
+    let (ctx, _) = GpuContext::chosen(&forced(choice), |_| Ok(()))?;
+    Ok((ctx, format!("{}, auto: {reason}, {kept}", choice.name())))
+}
+
+/// Seconds the variant takes for the calibration render: the best of three after one that
+/// compiles the pipeline; the kernel's own time where the device writes timestamps, else the
+/// whole render's.
+fn calibrate(opts: &GpuOptions, precision: Precision) -> std::result::Result<f64, String> {
+    let plan = variant::calibration_plan();
+    let opts = GpuOptions { precision: Some(precision), binding_limit: None, ..opts.clone() };
+    let run = || -> Result<f64> {
+        let start = std::time::Instant::now();
+        let rendered = super::render_with(&plan, &opts)?;
+        Ok(rendered.kernel_seconds.unwrap_or_else(|| start.elapsed().as_secs_f64()))
+    };
+    run().map_err(|e| e.to_string())?;
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        best = best.min(run().map_err(|e| e.to_string())?);
+    }
+    // a timer that reports 0 would make the record unreadable: one tick at least
+    Ok(best.max(1e-9))
 }
 
 /// A software rasteriser running on the CPU (lavapipe/llvmpipe, WARP).

@@ -21,6 +21,9 @@ const TERMS_PER_DISPATCH: u64 = 1 << 27;
 /// `grid_hi` in the kernel).
 const GRID_BINDINGS: u64 = 2;
 
+/// Two timestamps (start and end of a dispatch), u64 each.
+const TIMESTAMP_BYTES: u64 = 16;
+
 /// The job's read-back buffer: not bound, it follows the bindings in `Job::held`.
 const READ_BACK: usize = binding::COUNT;
 
@@ -79,6 +82,11 @@ pub struct Job<'a> {
     tile: usize,
     trace_slots: usize,
     fpixels: usize,
+    /// where the device writes timestamps: the query set (start and end of the dispatch),
+    /// the buffer they are resolved into and its read-back copy
+    timer: Option<(wgpu::QuerySet, wgpu::Buffer, wgpu::Buffer)>,
+    /// the kernel's own time summed over the dispatches so far, in seconds
+    kernel_seconds: std::cell::Cell<f64>,
     /// last field: released only after the buffers above are dropped
     _exclusive: std::sync::MutexGuard<'a, ()>,
 }
@@ -308,6 +316,22 @@ impl<'a> Job<'a> {
                 entries: &entries,
             });
             let buffer = |i: usize| held[i].buffer.clone();
+            let timer = ctx.timestamp_period.map(|_| {
+                let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("kernel time"), ty: wgpu::QueryType::Timestamp, count: 2 });
+                let resolved = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("kernel time"),
+                    size: TIMESTAMP_BYTES,
+                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                });
+                let read = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("kernel time read-back"),
+                    size: TIMESTAMP_BYTES,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                (set, resolved, read)
+            });
             Ok(Job {
                 ctx,
                 pipeline,
@@ -320,6 +344,8 @@ impl<'a> Job<'a> {
                 tile,
                 trace_slots,
                 fpixels: plan.fpixels,
+                timer,
+                kernel_seconds: std::cell::Cell::new(0.0),
                 _exclusive: exclusive,
             })
         })
@@ -389,13 +415,34 @@ impl<'a> Job<'a> {
         let ctx = self.ctx;
         ctx.queue.write_buffer(&self.dispatch, 0, bytemuck::bytes_of(&job));
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nanobragg tile") });
+        let timestamp_writes = self.timer.as_ref().map(|(set, _, _)| wgpu::ComputePassTimestampWrites {
+            query_set: set,
+            beginning_of_pass_write_index: Some(0),
+            end_of_pass_write_index: Some(1),
+        });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("render"), timestamp_writes: None });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("render"), timestamp_writes });
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.dispatch_workgroups(job.count.div_ceil(WORKGROUP), 1, 1);
         }
-        ctx.read_back(encoder, result, &self.staging, bytes as u64)
+        if let Some((set, resolved, read)) = &self.timer {
+            encoder.resolve_query_set(set, 0..2, resolved, 0);
+            encoder.copy_buffer_to_buffer(resolved, 0, read, 0, TIMESTAMP_BYTES);
+        }
+        let data = ctx.read_back(encoder, result, &self.staging, bytes as u64)?;
+        if let (Some((_, _, read)), Some(period)) = (&self.timer, ctx.timestamp_period) {
+            // the submission is complete: this map does not wait
+            let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&ctx.map_read(read, TIMESTAMP_BYTES, None)?);
+            let seconds = ticks[1].saturating_sub(ticks[0]) as f64 * period as f64 * 1e-9;
+            self.kernel_seconds.set(self.kernel_seconds.get() + seconds);
+        }
+        Ok(data)
+    }
+
+    /// The kernel's own time over this job's dispatches, where the device writes timestamps.
+    pub fn kernel_seconds(&self) -> Option<f64> {
+        self.timer.as_ref().map(|_| self.kernel_seconds.get())
     }
 }
 

@@ -11,10 +11,12 @@ mod cache;
 mod context;
 mod job;
 mod layout;
+mod selftest;
 mod shader;
 #[cfg(test)]
 mod tests;
 mod trace;
+mod variant;
 
 pub use context::GpuOptions;
 pub use shader::{Fetch, Precision};
@@ -38,8 +40,8 @@ pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
 
 /// `render` that reports finished rows to `control` and stops at its cancel flag (checked as
 /// each tile's pixels come back).
-pub fn render_watched(plan: &Plan, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
-    render_controlled(plan, &GpuOptions::for_backend(backend), control)
+pub fn render_watched(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<Rendered> {
+    render_controlled(plan, opts, control)
 }
 
 /// Whether the adapter `backend` selects gets a pipeline cache kept on disk (it offers
@@ -51,9 +53,8 @@ pub fn adapter_keeps_pipelines(backend: Option<&str>) -> Result<bool> {
 /// `-engine auto`: render on a hardware adapter only. A software adapter (lavapipe/llvmpipe,
 /// WARP) runs on the same CPU cores as the CPU engine and much slower (docs/performance.md),
 /// so auto declines it; `-engine gpu` still uses it.
-pub fn render_if_hardware(plan: &Plan, backend: Option<&str>, control: &RenderControl) -> Result<Rendered> {
-    let opts = GpuOptions::for_backend(backend);
-    GpuContext::shared_if(&opts, |info| {
+pub fn render_if_hardware(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<Rendered> {
+    GpuContext::shared_if(opts, |info| {
         if context::is_software(info) {
             return Err(crate::error::Error::Gpu(format!(
                 "only a software adapter ({}) is available, slower than the CPU engine (-engine gpu uses it anyway)",
@@ -62,11 +63,12 @@ pub fn render_if_hardware(plan: &Plan, backend: Option<&str>, control: &RenderCo
         }
         Ok(())
     })?;
-    render_controlled(plan, &opts, control)
+    render_controlled(plan, opts, control)
 }
 
 fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<Rendered> {
-    let ctx = GpuContext::shared(opts)?;
+    let (ctx, why) = GpuContext::chosen(opts, |_| Ok(()))?;
+    remember_variant(opts, ctx.precision);
     let job = Job::new(&ctx, plan, opts.binding_limit, 1)?;
     let rect = Rect::roi(plan);
     let mut image = vec![0.0f32; plan.pixels()];
@@ -99,13 +101,16 @@ fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl) ->
         switched_at = Some(switch_pixel);
     }
     ctx.keep_pipelines();
+    let kernel_seconds = job.kernel_seconds();
+    drop(job);
     let mut stats = cpu::statistics(plan, &image);
     stats.omega_sum = omega_sum;
     Ok(Rendered {
         image,
         stats,
         interpolation_switched_at: switched_at,
-        engine: EngineUsed::Gpu { adapter: ctx.adapter_name().to_string(), backend: format!("{}, {}", ctx.backend_name(), ctx.precision.name()) },
+        engine: EngineUsed::Gpu { adapter: ctx.adapter_name().to_string(), backend: format!("{}, {why}", ctx.backend_name()) },
+        kernel_seconds,
     })
 }
 
@@ -119,12 +124,28 @@ pub fn trace_pixel_with(plan: &Plan, fast: usize, slow: usize, opts: &GpuOptions
     if fast >= plan.fpixels || slow >= plan.spixels {
         return Err(crate::error::Error::Usage(format!("trace pixel ({slow}, {fast}) is outside the detector")));
     }
+    // the trace follows the variant the render used (a forced one included)
+    let opts = &GpuOptions { precision: opts.precision.or_else(|| remembered_variant(opts)), ..opts.clone() };
     let ctx = GpuContext::shared(opts)?;
     let job = Job::new(&ctx, plan, opts.binding_limit, trace::slots(plan))?;
     let interpolate = interpolation_at(&job, plan, slow * plan.fpixels + fast)?;
     let slots = job.trace(fast, slow, interpolate)?;
     trace::emit(plan, &slots, tracer);
     Ok(())
+}
+
+/// The precision variant the last render with these options' backend ran in, per backend
+/// choice, so that a `-trace_pixel` after a render traces what that render computed.
+static LAST_VARIANT: std::sync::Mutex<Vec<(Option<String>, Precision)>> = std::sync::Mutex::new(Vec::new());
+
+fn remember_variant(opts: &GpuOptions, precision: Precision) {
+    let mut last = LAST_VARIANT.lock().unwrap_or_else(|p| p.into_inner());
+    last.retain(|(b, _)| *b != opts.backend);
+    last.push((opts.backend.clone(), precision));
+}
+
+fn remembered_variant(opts: &GpuOptions) -> Option<Precision> {
+    LAST_VARIANT.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(b, _)| *b == opts.backend).map(|(_, p)| *p)
 }
 
 /// Whether tricubic interpolation is on when `pixel` starts: with -c_parity's one-shot

@@ -265,3 +265,34 @@ fn later_jobs_reuse_the_buffers_of_earlier_ones() {
     assert_eq!(ctx.buffers_allocated(), allocated, "the second job allocated buffers");
     assert_eq!(first.image, second.image);
 }
+
+/// The precision self-test passes for both variants on this adapter (lavapipe in CI), run
+/// directly: a context may have skipped it because a record said it had passed before.
+#[test]
+fn both_variants_pass_the_precision_self_test() {
+    for precision in [Precision::F64, Precision::DoubleFloat] {
+        let Some(ctx) = context(precision) else { continue };
+        let _exclusive = ctx.exclusive();
+        assert_eq!(super::selftest::run(&ctx).expect("the self-test dispatch"), Ok(()), "{} on {}", precision.name(), ctx.adapter_name());
+    }
+}
+
+/// Whether this adapter writes timestamps, said loudly either way (docs/gpu.md records it for
+/// lavapipe); where it does, a render reports a kernel time that is positive and no longer
+/// than the whole render.
+#[test]
+fn kernel_time_where_the_adapter_writes_timestamps() {
+    let Some(ctx) = context(Precision::DoubleFloat) else { return };
+    let opts = GpuOptions { precision: Some(Precision::DoubleFloat), ..GpuOptions::default() };
+    let start = std::time::Instant::now();
+    let rendered = super::render_with(&tiny_plan(), &opts).expect("render");
+    let whole = start.elapsed().as_secs_f64();
+    match (ctx.timestamp_period, rendered.kernel_seconds) {
+        (None, None) => shout(&format!("{} offers no TIMESTAMP_QUERY: kernel time n/a", ctx.adapter_name())),
+        (Some(period), Some(k)) => {
+            shout(&format!("{} writes timestamps (period {period} ns): kernel {k:.3e} s of {whole:.3e} s", ctx.adapter_name()));
+            assert!(k > 0.0 && k <= whole, "kernel {k} s, render {whole} s");
+        }
+        (period, k) => panic!("timestamp period {period:?} but kernel time {k:?}"),
+    }
+}
