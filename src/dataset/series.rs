@@ -17,6 +17,8 @@ pub struct Series {
     /// `-phi` and the oscillation per frame, in degrees as typed
     phi_deg: f64,
     osc_deg: f64,
+    /// the run's φ start in radians, as resolved
+    phi0: f64,
     /// the C `seed` variable of the run (`-seed N` → −N)
     seed: i64,
     mode: Mode,
@@ -35,6 +37,7 @@ impl Series {
             templated: raw.frames.is_some() || raw.first_frame.is_some(),
             phi_deg: raw.phi_deg,
             osc_deg,
+            phi0: exp.sampling.phi0,
             seed: raw.seed,
             mode: raw.mode,
         }
@@ -53,7 +56,9 @@ impl Series {
     /// its noise seed.
     pub fn frame(&self, number: u64) -> Frame {
         let start_deg = self.start_deg(number);
-        Frame { number, phi0: start_deg / RTD, phi_start_deg: start_deg, seed: noise_seed(self.seed, number, self.mode) }
+        // the first frame's start is the run's own φ, untouched (it may come from an -img header)
+        let phi0 = if number == self.first { self.phi0 } else { start_deg / RTD };
+        Frame { number, phi0, phi_start_deg: start_deg, seed: noise_seed(self.seed, number, self.mode) }
     }
 
     /// φ start of frame `number` in degrees: `-phi + (number − first)·osc`. A run typed with
