@@ -1,16 +1,20 @@
-//! One simulation run: command line → experiment → plan → render → output files, with the
-//! checks that make a bad run fail before any output exists.
+//! The command line's use of the `Simulator`: command line → experiment → simulator → one
+//! frame or a rotation series → output files, with the checks that make a bad run fail before
+//! any output exists, the report lines, the progress bar and the writing.
 
 use crate::cli::parse::{Command, parse};
 use crate::cli::raw::RawArgs;
-use crate::engine::{self, EngineUsed, Rendered, plan::Plan};
+use crate::dataset::series::Series;
+use crate::dataset::template;
+use crate::engine::{EngineUsed, Rendered, plan::Plan};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{SmvHeader, encode_smv};
 use crate::io::{OutputTarget, OutputsToWrite, TempFile, cbf, fdump, output_target, pgm, png, rawfloat};
-use crate::model::{Experiment, resolve};
+use crate::model::{Experiment, Output, resolve};
 use crate::progress::{self, ProgressDisplay, RenderControl};
 use crate::rng;
+use crate::simulator::{Frame, Simulator};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -33,36 +37,178 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
         }
         Command::Run(raw) => raw,
     };
+    check_series(&raw)?;
     check_outputs(&raw)?;
-    let exp = resolve(&raw).map_err(|e| crate::cli::parse::with_input_flag(&raw, e))?;
-    let plan = Plan::new(&exp);
-    crate::diagnostics::before_render(&exp, &plan)?;
-    if !exp.output.quiet {
-        print_setup(&exp, &plan);
+    let mut exp = resolve(&raw).map_err(|e| crate::cli::parse::with_input_flag(&raw, e))?;
+    let series = Series::new(&raw, &exp);
+    let templates = exp.output.clone();
+    if series.count == 1 {
+        // the one frame's names are the experiment's
+        name_frame_outputs(&mut exp.output, &templates, series.templated.then_some(series.first))?;
     }
-    let rendered = render_with_progress(&exp, &plan, &raw, control)?;
+    let mut sim = Simulator::new(exp, raw.engine, raw.gpu_options());
+    crate::diagnostics::before_render(sim.experiment(), sim.plan())?;
+    if !sim.experiment().output.quiet {
+        print_setup(sim.experiment(), sim.plan());
+        if series.count > 1 {
+            crate::outln!(
+                "rotation series: frames {} to {}, frame k starting at phi {} + (k - {})*{} deg",
+                series.first, series.last(), fmt_g(raw.phi_deg), series.first, fmt_g(sim.experiment().sampling.osc.to_degrees())
+            );
+        }
+    }
+    if series.count == 1 {
+        render_one(&mut sim, &series, &raw, control)
+    } else {
+        render_series(&mut sim, &series, &raw, templates, control)?;
+        write_structure_factor_cache(&raw, sim.experiment());
+        Ok(())
+    }
+}
+
+/// A single image (the one-frame case): render, encode, write, then the diagnostics.
+fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc<RenderControl>) -> Result<()> {
+    let frame = series.frame(series.first);
+    let rendered = {
+        let _display = progress_bar(sim, 1, control);
+        sim.render(&frame, control)?
+    };
+    report_engine(sim.experiment(), &rendered);
+    check_finite(sim.plan(), &rendered.image)?;
+    write_frame(sim.experiment(), sim.plan(), &rendered, control, true)?;
+    write_structure_factor_cache(raw, sim.experiment());
+    // after the outputs, so that a failing diagnostic never costs the rendered images
+    crate::diagnostics::after_render(sim.experiment(), sim.plan(), &rendered, raw.backend.as_deref())
+}
+
+/// A rotation series: frame after frame rendered here while a writer thread encodes and
+/// writes the frame before (a channel of one frame between them, so memory does not grow
+/// with the number of frames). A frame whose render completed is written in full; Ctrl-C
+/// stops the frame being rendered, which writes nothing, and no later frame is started.
+fn render_series(sim: &mut Simulator, series: &Series, raw: &RawArgs, templates: Output, control: &Arc<RenderControl>) -> Result<()> {
+    let (light_exp, light_plan) = sim.encoding_parts();
+    let _display = progress_bar(sim, series.count, control);
+    std::thread::scope(|scope| {
+        let (frames, received) = std::sync::mpsc::sync_channel::<(Frame, Rendered)>(1);
+        let writer = scope.spawn(move || -> Result<()> {
+            let mut exp = light_exp;
+            for (frame, rendered) in received {
+                let written = write_series_frame(&mut exp, &light_plan, &templates, series, &frame, &rendered, control);
+                if written.is_err() {
+                    // stop the render of the next frame: the series fails with this error
+                    control.cancel();
+                    return written;
+                }
+            }
+            Ok(())
+        });
+        let mut outcome = Ok(());
+        let mut sent: Vec<u64> = Vec::new();
+        for number in series.numbers() {
+            let frame = series.frame(number);
+            let rendered = match sim.render(&frame, control) {
+                Ok(r) => r,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            };
+            if number == series.first {
+                report_engine(sim.experiment(), &rendered);
+            }
+            if let Err(e) = check_finite(sim.plan(), &rendered.image) {
+                outcome = Err(Error::Usage(format!("frame {number}: {e}")));
+                break;
+            }
+            if frames.send((frame, rendered)).is_err() {
+                break; // the writer failed; its error is the series' outcome
+            }
+            sent.push(number);
+        }
+        drop(frames);
+        if matches!(outcome, Err(Error::Interrupted)) {
+            // the frames still queued finish writing; a FIFO output among them may wait for its
+            // reader, which only the signal handler's own exit can end
+            let queued = sent.iter().rev().take(2);
+            let fifo = queued.flat_map(|&n| frame_output_names(raw, Some(n)).unwrap_or_default()).any(|(_, p)| is_fifo(&p));
+            if !fifo {
+                control.cancel_honoured();
+            }
+        }
+        let written = writer.join().unwrap_or_else(|_| Err(Error::Usage("the thread writing the frames failed".into())));
+        written?;
+        if matches!(outcome, Err(Error::Interrupted)) {
+            match sent.last() {
+                Some(last) => log::warn!("stopped: frames {} to {last} are written, later frames are not", series.first),
+                None => log::warn!("stopped: no frame was written"),
+            }
+        }
+        outcome
+    })
+}
+
+/// The writer thread's part for one frame: its values and names into the encoding copy of the
+/// experiment, its report lines, its files. The series' last frame is the point of no return,
+/// as a single image's is; earlier frames are complete and written whatever happens next.
+fn write_series_frame(
+    exp: &mut Experiment,
+    plan: &Plan,
+    templates: &Output,
+    series: &Series,
+    frame: &Frame,
+    rendered: &Rendered,
+    control: &RenderControl,
+) -> Result<()> {
+    frame.apply(exp);
+    name_frame_outputs(&mut exp.output, templates, Some(frame.number))?;
+    if !exp.output.quiet {
+        let end = series.start_deg(frame.number + 1);
+        let seed = if exp.output.noisefile.is_some() { format!(", noise -seed {}", -frame.seed) } else { String::new() };
+        crate::outln!("frame {}: phi {} to {} deg{seed}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
+    }
+    write_frame(exp, plan, rendered, control, frame.number == series.last())
+}
+
+/// Encodes a rendered frame and puts all its outputs in place at once. `point_of_no_return`:
+/// a cancel request that comes before the files are open still stops the write (nothing is
+/// written); after it, the files are finished.
+fn write_frame(e: &Experiment, p: &Plan, r: &Rendered, control: &RenderControl, point_of_no_return: bool) -> Result<()> {
+    let files = encode_outputs(e, p, r)?;
+    let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
+    // opening a FIFO output waits for its reader; Ctrl-C still ends the run during that wait
+    let outputs = OutputsToWrite::open(&named)?;
+    if point_of_no_return {
+        control.begin_writing()?;
+    }
+    outputs.write()
+}
+
+/// A progress bar over the rows of `frames` frames on a terminal; it disappears when dropped.
+fn progress_bar(sim: &Simulator, frames: u64, control: &Arc<RenderControl>) -> Option<ProgressDisplay> {
+    let o = &sim.experiment().output;
+    progress::bar_wanted(o.progress, o.quiet).then(|| ProgressDisplay::start(Arc::clone(control), sim.plan().spixels * frames as usize))
+}
+
+fn report_engine(exp: &Experiment, rendered: &Rendered) {
     if let EngineUsed::Gpu { adapter, backend } = &rendered.engine
         && !exp.output.quiet
     {
         crate::outln!("GPU engine: {adapter} ({backend})");
     }
-    check_finite(&plan, &rendered.image)?;
-    let files = encode_outputs(&exp, &plan, &rendered)?;
-    let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
-    // opening a FIFO output waits for its reader; Ctrl-C still ends the run during that wait
-    let outputs = OutputsToWrite::open(&named)?;
-    control.begin_writing()?;
-    outputs.write()?;
-    write_structure_factor_cache(&raw, &exp);
-    // after the outputs, so that a failing diagnostic never costs the rendered images
-    crate::diagnostics::after_render(&exp, &plan, &rendered, raw.backend.as_deref())
 }
 
-/// The render, with a progress bar on a terminal that disappears however the render ends.
-fn render_with_progress(exp: &Experiment, plan: &Plan, raw: &RawArgs, control: &Arc<RenderControl>) -> Result<Rendered> {
-    let _display = progress::bar_wanted(exp.output.progress, exp.output.quiet)
-        .then(|| ProgressDisplay::start(Arc::clone(control), plan.spixels));
-    engine::render_watched_with(plan, raw.engine, &raw.gpu_options(), control)
+/// Sets the output names of frame `number` (None: not a series, the names stay as typed)
+/// from the templates: a run of `#` becomes the zero-padded frame number.
+fn name_frame_outputs(o: &mut Output, templates: &Output, number: Option<u64>) -> Result<()> {
+    let Some(number) = number else { return Ok(()) };
+    let name = |flag: &str, t: &Path| template::expand(t, number).map_err(|why| Error::Usage(format!("{flag} {}: {why}", t.display())));
+    o.floatfile = name("-floatfile", &templates.floatfile)?;
+    o.intfile = name("-intfile", &templates.intfile)?;
+    o.pgmfile = templates.pgmfile.as_deref().map(|t| name("-pgmfile", t)).transpose()?;
+    o.noisefile = templates.noisefile.as_deref().map(|t| name("-noisefile", t)).transpose()?;
+    o.pngfile = templates.pngfile.as_deref().map(|t| name("-pngfile", t)).transpose()?;
+    o.cbffile = templates.cbffile.as_deref().map(|t| name("-cbffile", t)).transpose()?;
+    Ok(())
 }
 
 /// nanoBragg.c caches the structure factors of every `-hkl` run in ./Fdump.bin; written after
@@ -100,7 +246,8 @@ fn check_finite(p: &Plan, image: &[f32]) -> Result<()> {
     )))
 }
 
-/// The output files of a run with the flags that name them, in the order they are written.
+/// The output files of a run with the flags that name them, in the order they are written
+/// (for a series: the templates).
 fn outputs_of(raw: &RawArgs) -> Vec<(&'static str, PathBuf)> {
     let mut outputs = vec![("-floatfile", raw.floatfile.clone()), ("-intfile", raw.intfile.clone())];
     if raw.write_pgm {
@@ -115,6 +262,58 @@ fn outputs_of(raw: &RawArgs) -> Vec<(&'static str, PathBuf)> {
     }
     outputs.extend(raw.cbffile.clone().map(|p| ("-cbffile", p)));
     outputs
+}
+
+/// The output files of frame `number` (None: not a series, the names as typed).
+fn frame_output_names(raw: &RawArgs, number: Option<u64>) -> Result<Vec<(&'static str, PathBuf)>> {
+    let outputs = outputs_of(raw);
+    let Some(number) = number else { return Ok(outputs) };
+    outputs
+        .into_iter()
+        .map(|(flag, t)| match template::expand(&t, number) {
+            Ok(p) => Ok((flag, p)),
+            Err(why) => Err(Error::Usage(format!("{flag} {}: {why}", t.display()))),
+        })
+        .collect()
+}
+
+/// The series flags make sense together with the outputs: each name with `#` has one run of
+/// them, a series of several frames names every file output through a template (a literal
+/// name would be overwritten frame after frame; a character device such as /dev/null may
+/// take them all), and the one-image diagnostics are asked of single frames only.
+fn check_series(raw: &RawArgs) -> Result<()> {
+    let templated = raw.frames.is_some() || raw.first_frame.is_some();
+    let count = raw.frames.unwrap_or(1);
+    if let (Some(first), Some(count)) = (raw.first_frame, raw.frames)
+        && first + count - 1 > crate::dataset::MAX_FRAME_NUMBER
+    {
+        return Err(Error::Usage(format!(
+            "-first_frame {first} -frames {count}: the last frame number would pass {}",
+            crate::dataset::MAX_FRAME_NUMBER
+        )));
+    }
+    if !templated {
+        return Ok(());
+    }
+    for (flag, t) in outputs_of(raw) {
+        let is_template = template::is_template(&t).map_err(|why| Error::Usage(format!("{flag} {}: {why}", t.display())))?;
+        if count > 1 && !is_template && !is_char_device(&t) {
+            return Err(Error::Usage(format!(
+                "{flag} {}: with -frames {count} the name needs a run of '#' for the frame number (e.g. img_####.img), \
+                 or every frame would overwrite it",
+                t.display()
+            )));
+        }
+    }
+    if count > 1 {
+        let single = [("-trace_pixel", raw.trace_pixel.is_some()), ("-validate", raw.validate.is_some()), ("-preview", raw.preview)];
+        if let Some((flag, _)) = single.iter().find(|(_, on)| *on) {
+            return Err(Error::Usage(format!(
+                "{flag} reports on one image: not with -frames {count} (run the frame alone, with -phi set to its start)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every file the run reads, described for a refusal message; the structure-factor cache is
@@ -138,29 +337,50 @@ fn typed_inputs(raw: &RawArgs) -> Vec<(String, &Path)> {
 /// Every output must be a distinct file, not one of the inputs, not a directory, a name the
 /// file system can hold, not read-only, and (unless it is a device or FIFO, written through) in
 /// a directory we can create files in; checked before the (possibly long) render, so that no
-/// render is wasted on outputs that cannot be written.
+/// render is wasted on outputs that cannot be written. For a series the rules hold for every
+/// frame's names, across all frames (two templates that give the same file are refused).
 fn check_outputs(raw: &RawArgs) -> Result<()> {
     let inputs = inputs_of(raw);
-    let outputs = outputs_of(raw);
-    for (i, (flag, out)) in outputs.iter().enumerate() {
-        let refuse = |why: String| Err(Error::Usage(format!("{flag} {}: {why}", out.display())));
-        let target = match output_target(out) {
-            Ok(t) => t,
-            Err(why) => return refuse(why),
-        };
-        // a character device (/dev/null) may take several outputs, and may be an input too:
-        // nothing written there can be read back
-        let shared_device = is_char_device(out);
-        if let Some((what, _)) = inputs.iter().find(|(_, p)| !shared_device && same_file(p, out)) {
-            return refuse(format!("refusing to overwrite {what}"));
-        }
-        if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| !shared_device && same_file(p, out)) {
-            return refuse(format!("the same file is already the {other} output"));
-        }
-        if let OutputTarget::Replace { file, mode } = &target
-            && let Err(e) = probe_directory(file, *mode)
-        {
-            return refuse(format!("cannot create files there: {e}"));
+    let templated = raw.frames.is_some() || raw.first_frame.is_some();
+    let first = raw.first_frame.unwrap_or(1);
+    let numbers = first..first + raw.frames.unwrap_or(1);
+    let series = raw.frames.is_some_and(|n| n > 1);
+    // (normalized name) → (flag, frame) of the output that already takes it
+    let mut taken: std::collections::HashMap<PathBuf, (&'static str, u64)> = std::collections::HashMap::new();
+    // directories already probed, with the mode the temporaries get
+    let mut probed: std::collections::HashSet<(PathBuf, Option<u32>)> = std::collections::HashSet::new();
+    for number in numbers {
+        for (flag, out) in frame_output_names(raw, templated.then_some(number))? {
+            let at = if series { format!(" (frame {number})") } else { String::new() };
+            let refuse = |why: String| Err(Error::Usage(format!("{flag} {}{at}: {why}", out.display())));
+            let target = match output_target(&out) {
+                Ok(t) => t,
+                Err(why) => return refuse(why),
+            };
+            // a character device (/dev/null) may take several outputs, and may be an input too:
+            // nothing written there can be read back
+            if is_char_device(&out) {
+                continue;
+            }
+            if let Some((what, _)) = inputs.iter().find(|(_, p)| same_file(p, &out)) {
+                return refuse(format!("refusing to overwrite {what}"));
+            }
+            match taken.entry(normalized(&out)) {
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    let (other, frame) = *o.get();
+                    let whose = if series { format!("the {other} output of frame {frame}") } else { format!("the {other} output") };
+                    return refuse(format!("the same file is already {whose}"));
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert((flag, number));
+                }
+            }
+            if let OutputTarget::Replace { file, mode } = &target
+                && probed.insert((normalized(file).parent().map(Path::to_path_buf).unwrap_or_default(), *mode))
+                && let Err(e) = probe_directory(file, *mode)
+            {
+                return refuse(format!("cannot create files there: {e}"));
+            }
         }
     }
     Ok(())
@@ -170,6 +390,19 @@ fn check_outputs(raw: &RawArgs) -> Result<()> {
 /// same directory, same kind of name, same mode. The surest test that it will be allowed.
 fn probe_directory(file: &Path, mode: Option<u32>) -> std::io::Result<()> {
     TempFile::beside(file, mode).map(drop)
+}
+
+fn is_fifo(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
 }
 
 fn is_char_device(path: &Path) -> bool {

@@ -59,6 +59,13 @@ impl RenderControl {
         }
     }
 
+    /// A series stopped rendering for a cancel request and only finishes the frames it had
+    /// already rendered: the request is honoured, so the signal handler need not end the
+    /// process (which could cut a frame's write short). False when there was no request.
+    pub fn cancel_honoured(&self) -> bool {
+        self.state.compare_exchange(CANCELLED, WRITING, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+
     /// The run has returned, successfully or not.
     pub fn finish(&self) {
         self.state.store(FINISHED, Ordering::SeqCst);

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::engine::gpu::Precision;
 use crate::io::colormap::Colormap;
 
-const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
+pub(crate) const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
 
 /// How nanoBragg.c recognises a flag: `strstr` (any argument containing the text) or an exact
 /// comparison (`strcmp`, or `strstr` guarded by the exact length). REFERENCE §1.
@@ -140,6 +140,16 @@ fn positive_count(flag: &str, v: &str) -> Result<i64> {
         return Err(Error::Usage(format!("{flag}: value {n} must not be negative")));
     }
     Ok(n)
+}
+
+/// A frame count or number: a whole number from `min` up to `dataset::MAX_FRAME_NUMBER`.
+fn frame_count(flag: &str, v: &str, min: u64) -> Result<u64> {
+    let n = integer(flag, v)?;
+    let max = crate::dataset::MAX_FRAME_NUMBER;
+    if n < min as i64 || n > max as i64 {
+        return Err(Error::Usage(format!("{flag}: value {n} must be from {min} to {max}")));
+    }
+    Ok(n as u64)
 }
 
 fn positive_length(flag: &str, v: &str) -> Result<f64> {
@@ -397,9 +407,9 @@ pub static FLAGS: &[Flag] = &[
         |r, v, _| { r.adc_offset = number("-adc", v[0])?; Ok(()) }),
     // ---- rotation
     flag!("-phi", [], [E("-phi")], Fixed(1), "<deg>", "starting spindle angle (default 0)",
-        |r, v, _| { r.phi0 = number("-phi", v[0])? / RTD; Ok(()) }),
+        |r, v, _| { r.phi_deg = number("-phi", v[0])?; r.phi0 = r.phi_deg / RTD; Ok(()) }),
     flag!("-osc", [], [S("-osc")], Fixed(1), "<deg>", "oscillation range",
-        |r, v, _| { r.osc = number("-osc", v[0])? / RTD; Ok(()) }),
+        |r, v, _| { let deg = number("-osc", v[0])?; r.osc_deg = Some(deg); r.osc = deg / RTD; Ok(()) }),
     flag!("-phistep", [], [E("-phistep")], Fixed(1), "<deg>", "spindle step",
         |r, v, _| { r.phistep = number("-phistep", v[0])? / RTD; Ok(()) }),
     flag!("-phisteps", [], [S("-phisteps")], Fixed(1), "<n>", "spindle steps",
@@ -490,6 +500,12 @@ pub static FLAGS: &[Flag] = &[
         |r, v, _| { r.mtz_column = Some(v[0].to_string()); Ok(()) }),
     flag!("-nofdump", [], [], Fixed(0), "", "do not write the ./Fdump.bin structure-factor cache after an -hkl run",
         |r, _, _| { r.write_fdump = false; Ok(()) }),
+    flag!("-frames", ["--frames"], [], Fixed(1), "<n>",
+        "render a rotation series of n frames, frame k starting at -phi + (k - first)·-osc; output names are templates where a run of # is the frame number (docs/datasets.md)",
+        |r, v, _| { r.frames = Some(frame_count("-frames", v[0], 1)?); Ok(()) }),
+    flag!("-first_frame", ["--first_frame", "--first-frame"], [], Fixed(1), "<k>",
+        "number of the series' first frame (default 1)",
+        |r, v, _| { r.first_frame = Some(frame_count("-first_frame", v[0], 0)?); Ok(()) }),
     flag!("-c_parity", ["--c-parity"], [], Fixed(0), "", "reproduce nanoBragg.c exactly, verified defects included (see docs/behaviours.md)",
         |_, _, _| Ok(())),
     flag!("-engine", ["--engine"], [], Fixed(1), "<cpu|gpu|auto>", "rendering engine (default auto: a hardware GPU when one exists, else the CPU)",
@@ -576,6 +592,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
         "-detector_thicksteps", "-roi",
     ]),
     ("Rotation", &["-phi", "-osc", "-phistep", "-phisteps", "-spindle_axis"]),
+    ("Datasets (nanobragg's own)", &["-frames", "-first_frame"]),
     ("Sampling", &["-oversample", "-oversample_thick", "-oversample_polar", "-oversample_omega"]),
     ("Files in", &["-hkl", "-mtz_column", "-mat", "-img", "-mask", "-sourcefile"]),
     ("Files out", &[

@@ -227,10 +227,13 @@ fn apply_header(raw: &mut RawArgs, image: &smv::SmvImage, flip_beam_y: bool, pat
     if let Some(v) = value(orgy_key)? {
         raw.orgy = v;
     }
+    // kept in degrees too, as the flags keep them: a series starts its frames from these
     if let Some(v) = value("PHI")? {
+        raw.phi_deg = v;
         raw.phi0 = v / RTD;
     }
     if let Some(v) = value("OSC_RANGE")? {
+        raw.osc_deg = Some(v);
         raw.osc = v / RTD;
     }
     // C reads TWOTHETA into a variable it never uses; the default mode honours it

@@ -191,6 +191,10 @@ pub struct RawArgs {
     pub mosaic_spread: f64,
     pub mosaic_domains: i64,
     pub phi0: f64,
+    /// `-phi` and `-osc` exactly as typed (degrees): a series computes each frame's start
+    /// from these, as a run typed with that start would (`dataset::series`)
+    pub phi_deg: f64,
+    pub osc_deg: Option<f64>,
     pub osc: f64,
     pub phistep: f64,
     pub phisteps: i64,
@@ -208,6 +212,11 @@ pub struct RawArgs {
     /// pixels to recompute on the f64 engine after a GPU render
     pub validate: Option<usize>,
     pub progress: bool,
+
+    // datasets (nanobragg's own): `-frames N` and `-first_frame K`; None when not typed, so a
+    // run without them writes its outputs under the literal names, as nanoBragg.c does
+    pub frames: Option<u64>,
+    pub first_frame: Option<u64>,
 }
 
 impl RawArgs {
@@ -320,6 +329,8 @@ impl RawArgs {
             mosaic_spread: -1.0,
             mosaic_domains: -1,
             phi0: 0.0,
+            phi_deg: 0.0,
+            osc_deg: None,
             osc: -1.0,
             phistep: -1.0,
             phisteps: -1,
@@ -331,6 +342,8 @@ impl RawArgs {
             trace_pixel: None,
             validate: None,
             progress: true,
+            frames: None,
+            first_frame: None,
         }
     }
 }

@@ -187,7 +187,7 @@ impl Plan {
             dmin: c.dmin,
             phisteps: s.phisteps,
             domains: c.mosaic_umats.len(),
-            phi_deg: (0..s.phisteps).map(|t| s.phi(t).to_degrees()).collect(),
+            phi_deg: Vec::new(),
             lattice: Vec::new(),
             lattice_first: Vec::new(),
             first_term: None,
@@ -205,14 +205,26 @@ impl Plan {
             scale: R_E_SQR * e.beam.fluence / steps as f64,
             steps,
         };
-        plan.lattice = lattices(e, &spindle_orientations(e, e.mode == Mode::CParity, false));
+        plan.set_rotation(e);
+        plan
+    }
+
+    /// Works out the orientation tables again for `e`'s φ sampling (a new frame of a series):
+    /// the φ of each step, the lattice per φ step × mosaic domain and, in c-parity, the
+    /// carry-over table as a fresh nanoBragg.c process would start it. Everything else in the
+    /// plan is independent of φ.
+    pub fn set_rotation(&mut self, e: &Experiment) {
+        let s = &e.sampling;
+        self.phi_deg = (0..s.phisteps).map(|t| s.phi(t).to_degrees()).collect();
+        self.lattice = lattices(e, &spindle_orientations(e, e.mode == Mode::CParity, false));
+        self.lattice_first = Vec::new();
+        self.first_term = None;
         if e.mode == Mode::CParity {
-            plan.lattice_first = lattices(e, &spindle_orientations(e, true, true));
-            if plan.lattice_first != plan.lattice {
-                plan.first_term = first_term(&plan);
+            self.lattice_first = lattices(e, &spindle_orientations(e, true, true));
+            if self.lattice_first != self.lattice {
+                self.first_term = first_term(self);
             }
         }
-        plan
     }
 
     pub fn pixels(&self) -> usize {

@@ -1,0 +1,12 @@
+//! Datasets: many frames from one experiment, rendered by one `Simulator`. `series` says which
+//! frames a run renders (rotation series: φ start and noise seed of each frame); `template`
+//! turns output-name templates (`img_####.img`) into each frame's file names.
+//!
+//! Shot lists, sharding and manifests build on these: a frame is fully described by its
+//! `simulator::Frame` (a number and what changes), so any process can render any frame.
+
+pub mod series;
+pub mod template;
+
+/// The largest frame number (nine digits): counts and numbers beyond it are refused.
+pub const MAX_FRAME_NUMBER: u64 = 999_999_999;

@@ -1,0 +1,125 @@
+//! Rotation series: `-frames N` frames from `-first_frame K` on, frame k covering
+//! φ ∈ [phi + (k−K)·osc, phi + (k−K+1)·osc) with the run's `-phisteps` sampling, and the
+//! noise seed of each frame.
+
+use crate::cli::defs::RTD;
+use crate::cli::raw::{Mode, RawArgs};
+use crate::model::Experiment;
+use crate::simulator::Frame;
+
+/// Which frames a run renders and how each differs from the experiment as typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub first: u64,
+    pub count: u64,
+    /// whether `-frames`/`-first_frame` was typed: only then are output names templates
+    pub templated: bool,
+    /// `-phi` and the oscillation per frame, in degrees as typed
+    phi_deg: f64,
+    osc_deg: f64,
+    /// the run's φ start in radians, as resolved
+    phi0: f64,
+    /// the C `seed` variable of the run (`-seed N` → −N)
+    seed: i64,
+    mode: Mode,
+}
+
+impl Series {
+    /// The series a command line asks for (one frame, numbered 1, when it names none).
+    pub fn new(raw: &RawArgs, exp: &Experiment) -> Series {
+        let osc = exp.sampling.osc;
+        // the oscillation as typed when the sampling rules kept it, so that frame k's start is
+        // computed from the same numbers a run typed with `-phi <start>` is
+        let osc_deg = raw.osc_deg.filter(|d| d / RTD == osc).unwrap_or(osc * RTD);
+        Series {
+            first: raw.first_frame.unwrap_or(1),
+            count: raw.frames.unwrap_or(1),
+            templated: raw.frames.is_some() || raw.first_frame.is_some(),
+            phi_deg: raw.phi_deg,
+            osc_deg,
+            phi0: exp.sampling.phi0,
+            seed: raw.seed,
+            mode: raw.mode,
+        }
+    }
+
+    pub fn last(&self) -> u64 {
+        self.first + self.count - 1
+    }
+
+    /// The frame numbers in rendering order.
+    pub fn numbers(&self) -> impl Iterator<Item = u64> + use<> {
+        self.first..=self.last()
+    }
+
+    /// Frame `number`: its φ start (degrees, then radians exactly as `-phi` converts it) and
+    /// its noise seed.
+    pub fn frame(&self, number: u64) -> Frame {
+        let start_deg = self.start_deg(number);
+        // the first frame's start is the run's own φ, untouched (it may come from an -img header)
+        let phi0 = if number == self.first { self.phi0 } else { start_deg / RTD };
+        Frame { number, phi0, phi_start_deg: start_deg, seed: noise_seed(self.seed, number, self.mode) }
+    }
+
+    /// φ start of frame `number` in degrees: `-phi + (number − first)·osc`. A run typed with
+    /// `-phi` set to this value (printed in full, as `{}` does) renders the same frame.
+    pub fn start_deg(&self, number: u64) -> f64 {
+        if number == self.first {
+            // no arithmetic at all: exactly the typed -phi
+            return self.phi_deg;
+        }
+        self.phi_deg + (number - self.first) as f64 * self.osc_deg
+    }
+}
+
+/// The noise seed (the C `seed` variable, negative: `-seed N` sets −N) of frame `number`.
+///
+/// - `-c_parity`: the run's seed for every frame, as a loop of nanoBragg.c processes typed
+///   with the same `-seed` would use.
+/// - default: frame 1 keeps the run's seed (a run without `-frames` is frame 1, so its noise
+///   image is what it always was); any other frame's seed is a hash of (seed, frame number),
+///   so frames get independent noise, and a frame's image depends only on the run's seed and
+///   its number, never on which process or in which order it is rendered. The result lies in
+///   1 … 2³¹−2, the range nanoBragg.c's generator takes; `-seed <that>` reproduces the frame
+///   in a single run (the series prints it).
+pub fn noise_seed(seed: i64, number: u64, mode: Mode) -> i64 {
+    if mode == Mode::CParity || number == 1 {
+        return seed;
+    }
+    let mixed = splitmix64(splitmix64(seed as u64) ^ number);
+    const RANGE: u64 = (1 << 31) - 2;
+    -((mixed % RANGE) as i64 + 1)
+}
+
+/// SplitMix64's output function (Steele, Lea, Flood 2014): a bijective 64-bit mix whose
+/// outputs for consecutive inputs are statistically independent.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_one_keeps_the_seed_and_others_differ() {
+        assert_eq!(noise_seed(-42, 1, Mode::Default), -42);
+        let seeds: Vec<i64> = (1..=100).map(|k| noise_seed(-42, k, Mode::Default)).collect();
+        let mut distinct = seeds.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 100);
+        assert!(seeds.iter().all(|&s| (-(1i64 << 31) + 2..=-1).contains(&s)), "{seeds:?}");
+        // a pure function of (seed, number)
+        assert_eq!(noise_seed(-42, 57, Mode::Default), seeds[56]);
+        assert_ne!(noise_seed(-43, 57, Mode::Default), seeds[56]);
+    }
+
+    #[test]
+    fn c_parity_keeps_the_seed() {
+        assert!((1..10).all(|k| noise_seed(-7, k, Mode::CParity) == -7));
+    }
+}

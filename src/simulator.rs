@@ -1,0 +1,149 @@
+//! The simulator as a library: built once from an experiment (structure factors, detector,
+//! plan, and on a GPU the shared device context with its compiled pipelines and pooled
+//! buffers), then rendering frame after frame, recomputing only what a frame changes.
+//!
+//! ```no_run
+//! # fn main() -> nanobragg::error::Result<()> {
+//! use nanobragg::simulator::Simulator;
+//! let args: Vec<String> = "-cell 50 50 50 90 90 90 -default_F 10 -N 5 -detpixels 64 -osc 1".split(' ').map(String::from).collect();
+//! let nanobragg::cli::parse::Command::Run(raw) = nanobragg::cli::parse::parse(&args, -1)? else { unreachable!() };
+//! let exp = nanobragg::model::resolve(&raw)?;
+//! let mut sim = Simulator::new(exp, raw.engine, raw.gpu_options());
+//! for k in 0..10 {
+//!     let frame = sim.frame().with_phi_deg(k as f64).numbered(k + 1);
+//!     let image = sim.render(&frame, &Default::default())?.image;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! What a frame may change is `Frame`'s fields; everything else is fixed at construction.
+//! The CLI (`app`) is this API's first user: a single image is the one-frame case.
+
+use crate::cli::defs::RTD;
+use crate::cli::raw::EngineChoice;
+use crate::engine::gpu::GpuOptions;
+use crate::engine::{self, EngineUsed, Rendered, plan::Plan};
+use crate::error::Result;
+use crate::model::Experiment;
+use crate::progress::RenderControl;
+
+/// What distinguishes one frame from another. Grows with what datasets vary (orientation,
+/// crystal size, fluence, spectrum); each new field is applied in `Frame::apply`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Frame {
+    /// the frame number (file names, seeds, reports)
+    pub number: u64,
+    /// φ at the start of the frame's oscillation (radians)
+    pub phi0: f64,
+    /// the same start in degrees, as typed or derived (`-phi` of an equivalent single run)
+    pub phi_start_deg: f64,
+    /// noise seed: the C `seed` variable (`-seed N` sets −N)
+    pub seed: i64,
+}
+
+impl Frame {
+    /// This frame starting at `deg` degrees (converted as `-phi` converts its value).
+    pub fn with_phi_deg(self, deg: f64) -> Frame {
+        Frame { phi0: deg / RTD, phi_start_deg: deg, ..self }
+    }
+
+    pub fn numbered(self, number: u64) -> Frame {
+        Frame { number, ..self }
+    }
+
+    /// Puts the frame's values into `exp` (what the plan, the headers and the noise read).
+    pub fn apply(&self, exp: &mut Experiment) {
+        exp.sampling.phi0 = self.phi0;
+        exp.output.seed = self.seed;
+    }
+
+    /// Whether moving from `self` to `next` changes the orientation table of the plan.
+    fn moves_crystal(&self, next: &Frame) -> bool {
+        self.phi0.to_bits() != next.phi0.to_bits()
+    }
+}
+
+/// One experiment, rendered as many frames as asked, in one process.
+pub struct Simulator {
+    exp: Experiment,
+    plan: Plan,
+    engine: EngineChoice,
+    /// backend and forced kernel variants for the GPU engine (`-backend`, `-gpu_precision`)
+    gpu: GpuOptions,
+    /// the frame `exp` and `plan` currently describe
+    current: Frame,
+}
+
+impl Simulator {
+    /// Builds the plan once. Nothing is rendered and no device is opened yet: the GPU context
+    /// is the process-wide one (`engine::gpu`), created by the first render that needs it and
+    /// kept, with its compiled pipelines and buffer pool, for every later frame.
+    pub fn new(exp: Experiment, engine: EngineChoice, gpu: GpuOptions) -> Simulator {
+        let plan = Plan::new(&exp);
+        let current = Frame {
+            number: 1,
+            phi0: exp.sampling.phi0,
+            phi_start_deg: exp.sampling.phi0 * RTD,
+            seed: exp.output.seed,
+        };
+        Simulator { exp, plan, engine, gpu, current }
+    }
+
+    /// The experiment as the current frame sees it.
+    pub fn experiment(&self) -> &Experiment {
+        &self.exp
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The frame the simulator is set up for (at first: the experiment as built, frame 1).
+    pub fn frame(&self) -> Frame {
+        self.current
+    }
+
+    /// Sets up `frame`: its values into the experiment, and the plan's orientation table
+    /// (lattice vectors per φ step × mosaic domain, and in c-parity the carry-over table,
+    /// reset per frame as in separate nanoBragg.c processes) worked out again only when the
+    /// crystal moved. Structure factors, detector and sources stay as they are.
+    pub fn set_frame(&mut self, frame: &Frame) {
+        let moved = self.current.moves_crystal(frame);
+        frame.apply(&mut self.exp);
+        if moved {
+            self.plan.set_rotation(&self.exp);
+        }
+        self.current = *frame;
+    }
+
+    /// Renders `frame` (stopped through `control`). With `-engine auto`, the engine the first
+    /// frame ends up on is kept for the rest, so a missing GPU is reported once.
+    pub fn render(&mut self, frame: &Frame, control: &RenderControl) -> Result<Rendered> {
+        self.set_frame(frame);
+        let rendered = engine::render_watched_with(&self.plan, self.engine, &self.gpu, control)?;
+        if self.engine == EngineChoice::Auto {
+            self.engine = match rendered.engine {
+                EngineUsed::Cpu => EngineChoice::Cpu,
+                EngineUsed::Gpu { .. } => EngineChoice::Gpu,
+            };
+        }
+        Ok(rendered)
+    }
+
+    /// The backend asked for (`-backend`), for diagnostics that render again.
+    pub fn backend(&self) -> Option<&str> {
+        self.gpu.backend.as_deref()
+    }
+
+    /// The simulator's parts without the large tables (structure factors), for the thread that
+    /// encodes frames: what encoding reads (detector, beam, sampling, outputs; the plan's
+    /// pixel layout) is all there.
+    pub fn encoding_parts(&mut self) -> (Experiment, Plan) {
+        let sf = self.exp.crystal.structure_factors.take();
+        let grid = self.plan.grid.take();
+        let parts = (self.exp.clone(), self.plan.clone());
+        self.exp.crystal.structure_factors = sf;
+        self.plan.grid = grid;
+        parts
+    }
+}
