@@ -393,29 +393,11 @@ fn probe_directory(file: &Path, mode: Option<u32>) -> std::io::Result<()> {
 }
 
 fn is_fifo(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        false
-    }
+    crate::io::special_file(path) == Some(crate::io::SpecialFile::Fifo)
 }
 
 fn is_char_device(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        false
-    }
+    crate::io::special_file(path) == Some(crate::io::SpecialFile::CharDevice)
 }
 
 /// Whether two paths name the same file, also when neither exists yet ("x" and "./x").

@@ -136,6 +136,33 @@ fn may_write(_: &Path) -> bool {
     true
 }
 
+/// A non-regular file an output path may name, which is written through (`OutputTarget`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpecialFile {
+    /// `/dev/null`, a terminal: may take any number of outputs, even every frame of a series
+    CharDevice,
+    /// a named pipe: opening it waits for a reader
+    Fifo,
+}
+
+/// Which special file `path` names now (links followed), if any.
+#[cfg(unix)]
+pub fn special_file(path: &Path) -> Option<SpecialFile> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = fs::metadata(path).ok()?.file_type();
+    if t.is_char_device() {
+        Some(SpecialFile::CharDevice)
+    } else if t.is_fifo() {
+        Some(SpecialFile::Fifo)
+    } else {
+        None
+    }
+}
+#[cfg(not(unix))]
+pub fn special_file(_: &Path) -> Option<SpecialFile> {
+    None
+}
+
 #[cfg(unix)]
 fn is_socket(t: &fs::FileType) -> bool {
     std::os::unix::fs::FileTypeExt::is_socket(t)
