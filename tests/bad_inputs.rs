@@ -7,32 +7,13 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Bytes planted in `float.bin` before each run; a failed run must leave them untouched.
-const OLD_FLOAT: &[u8] = b"an earlier run's float image";
+mod common;
+use common::{Case, OLD_FLOAT};
+
 /// Outputs every run is told to write (besides the planted `float.bin`).
 const NEW_OUTPUTS: [&str; 4] = ["int.img", "image.pgm", "noise.img", "out.png"];
 
-/// A scratch directory holding the inputs of one case.
-struct Case {
-    dir: tempfile::TempDir,
-}
-
 impl Case {
-    fn new() -> Case {
-        let case = Case { dir: tempfile::tempdir().expect("tempdir") };
-        std::fs::write(case.path("float.bin"), OLD_FLOAT).unwrap();
-        case
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn file(self, name: &str, bytes: impl AsRef<[u8]>) -> Case {
-        std::fs::write(self.path(name), bytes).unwrap();
-        self
-    }
-
     fn run_os(&self, args: Vec<OsString>) -> Output {
         Command::new(env!("CARGO_BIN_EXE_nanobragg"))
             .args(args)

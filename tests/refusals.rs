@@ -4,41 +4,19 @@
 //! was. The cache tests pin down when ./Fdump.bin is read and written (docs/robustness.md,
 //! "Caches and inputs").
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// Bytes planted in `float.bin` before a run; a refused run must leave them untouched.
-const OLD_FLOAT: &[u8] = b"an earlier run's float image";
+mod common;
+use common::{Case, OLD_FLOAT};
+
 /// Outputs a run is told to write besides `float.bin`.
 const NEW_OUTPUTS: [&str; 2] = ["int.img", "noise.img"];
 /// Two reflections, F = 1: a cache of it differs visibly from `-default_F 100`.
 const ONES_HKL: &str = "0 0 0 1\n1 1 1 1\n";
 const SMALL: &str = "-cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -detpixels 32 -engine cpu -seed 1 -nopgm";
 
-struct Case {
-    dir: tempfile::TempDir,
-}
-
 impl Case {
-    fn new() -> Case {
-        let case = Case { dir: tempfile::tempdir().expect("tempdir") };
-        std::fs::write(case.path("float.bin"), OLD_FLOAT).unwrap();
-        case
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn file(self, name: &str, bytes: impl AsRef<[u8]>) -> Case {
-        std::fs::write(self.path(name), bytes).unwrap();
-        self
-    }
-
-    fn read(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
-
     /// Runs `args` (split at blanks) plus the output names, in the case's directory.
     fn run(&self, args: &str) -> Output {
         let mut all: Vec<&str> = args.split_whitespace().collect();

@@ -134,3 +134,33 @@ pub fn golden_bytes(golden: &Path, case: &str, name: &str) -> Option<Vec<u8>> {
 pub fn floats(bytes: &[u8]) -> Vec<f32> {
     bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
+
+/// Bytes planted in `float.bin` before a run: a refused run must leave them untouched.
+pub const OLD_FLOAT: &[u8] = b"an earlier run's float image";
+
+/// A scratch folder for runs through the binary, holding an earlier run's `float.bin`
+/// (`OLD_FLOAT`); each test file adds the runs and checks it needs.
+pub struct Case {
+    pub dir: tempfile::TempDir,
+}
+
+impl Case {
+    pub fn new() -> Case {
+        let case = Case { dir: tempfile::tempdir().expect("tempdir") };
+        std::fs::write(case.path("float.bin"), OLD_FLOAT).unwrap();
+        case
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn file(self, name: &str, bytes: impl AsRef<[u8]>) -> Case {
+        std::fs::write(self.path(name), bytes).unwrap();
+        self
+    }
+
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+}
