@@ -5,6 +5,7 @@
 use crate::cli::parse::{Command, parse};
 use crate::cli::raw::RawArgs;
 use crate::dataset::series::Series;
+use crate::dataset::shard::DatasetRun;
 use crate::dataset::template;
 use crate::engine::{EngineUsed, Rendered, plan::Plan};
 use crate::error::{Error, Result};
@@ -41,6 +42,8 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     check_outputs(&raw)?;
     let mut exp = resolve(&raw).map_err(|e| crate::cli::parse::with_input_flag(&raw, e))?;
     let series = Series::new(&raw, &exp);
+    // the shard, the frames a resume skips and the manifest: refused here, before any render
+    let dataset = DatasetRun::new(&raw, args, &series, time_seed)?;
     let templates = exp.output.clone();
     if series.count == 1 {
         // the one frame's names are the experiment's
@@ -56,11 +59,14 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
                 series.first, series.last(), fmt_g(raw.phi_deg), series.first, fmt_g(sim.experiment().sampling.osc.to_degrees())
             );
         }
+        if let Some(line) = dataset.describe(&series) {
+            crate::outln!("{line}");
+        }
     }
-    if series.count == 1 {
+    if series.count == 1 && dataset.manifest.is_none() {
         render_one(&mut sim, &series, &raw, control)
     } else {
-        render_series(&mut sim, &series, &raw, templates, control)?;
+        render_series(&mut sim, &series, &raw, templates, dataset, control)?;
         write_structure_factor_cache(&raw, sim.experiment());
         Ok(())
     }
@@ -85,26 +91,48 @@ fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc
 /// writes the frame before (a channel of one frame between them, so memory does not grow
 /// with the number of frames). A frame whose render completed is written in full; Ctrl-C
 /// stops the frame being rendered, which writes nothing, and no later frame is started.
-fn render_series(sim: &mut Simulator, series: &Series, raw: &RawArgs, templates: Output, control: &Arc<RenderControl>) -> Result<()> {
+///
+/// `dataset` says which frames this process renders (its shard, less what a resume skips; by
+/// position in the run) and where each written frame is recorded (the manifest line follows
+/// the frame's files).
+fn render_series(
+    sim: &mut Simulator,
+    series: &Series,
+    raw: &RawArgs,
+    templates: Output,
+    mut dataset: DatasetRun,
+    control: &Arc<RenderControl>,
+) -> Result<()> {
     let (light_exp, light_plan) = sim.encoding_parts();
-    let _display = progress_bar(sim, series.count, control);
-    std::thread::scope(|scope| {
-        let (frames, received) = std::sync::mpsc::sync_channel::<(Frame, Rendered)>(1);
-        let writer = scope.spawn(move || -> Result<()> {
+    let _display = progress_bar(sim, dataset.to_render(series.count), control);
+    let mut manifest = dataset.manifest.take();
+    let osc_deg = sim.experiment().sampling.osc.to_degrees();
+    let manifest = std::thread::scope(|scope| {
+        let (frames, received) = std::sync::mpsc::sync_channel::<(Frame, u64, Rendered)>(1);
+        let writer = scope.spawn(move || -> Result<Option<crate::dataset::shard::PendingManifest>> {
             let mut exp = light_exp;
-            for (frame, rendered) in received {
-                let written = write_series_frame(&mut exp, &light_plan, &templates, series, &frame, &rendered, control);
-                if written.is_err() {
+            for (frame, position, rendered) in received {
+                let written = write_series_frame(&mut exp, &light_plan, &templates, series, &frame, &rendered, control).and_then(|(files, overloads)| {
+                    match manifest.as_mut() {
+                        Some(m) => m.append(&crate::io::manifest::Entry::of(&frame, position, osc_deg, &files, &rendered.image, overloads)),
+                        None => Ok(()),
+                    }
+                });
+                if let Err(e) = written {
                     // stop the render of the next frame: the series fails with this error
                     control.cancel();
-                    return written;
+                    return Err(e);
                 }
             }
-            Ok(())
+            Ok(manifest)
         });
         let mut outcome = Ok(());
         let mut sent: Vec<u64> = Vec::new();
-        for number in series.numbers() {
+        for (position, number) in series.numbers().enumerate() {
+            let position = position as u64;
+            if !dataset.renders(position) {
+                continue;
+            }
             let frame = series.frame(number);
             let rendered = match sim.render(&frame, control) {
                 Ok(r) => r,
@@ -113,14 +141,14 @@ fn render_series(sim: &mut Simulator, series: &Series, raw: &RawArgs, templates:
                     break;
                 }
             };
-            if number == series.first {
+            if sent.is_empty() {
                 report_engine(sim.experiment(), &rendered);
             }
             if let Err(e) = check_finite(sim.plan(), &rendered.image) {
                 outcome = Err(Error::Usage(format!("frame {number}: {e}")));
                 break;
             }
-            if frames.send((frame, rendered)).is_err() {
+            if frames.send((frame, position, rendered)).is_err() {
                 break; // the writer failed; its error is the series' outcome
             }
             sent.push(number);
@@ -136,15 +164,23 @@ fn render_series(sim: &mut Simulator, series: &Series, raw: &RawArgs, templates:
             }
         }
         let written = writer.join().unwrap_or_else(|_| Err(Error::Usage("the thread writing the frames failed".into())));
-        written?;
+        let manifest = written?;
         if matches!(outcome, Err(Error::Interrupted)) {
-            match sent.last() {
-                Some(last) => log::warn!("stopped: frames {} to {last} are written, later frames are not", series.first),
-                None => log::warn!("stopped: no frame was written"),
+            match (sent.first(), sent.last()) {
+                (Some(&first), Some(last)) if first == series.first && dataset.shard.count == 1 => {
+                    log::warn!("stopped: frames {first} to {last} are written, later frames are not")
+                }
+                // a shard, or a resumed run: not every frame in between is this process's
+                (Some(first), Some(last)) => log::warn!("stopped: this run's frames from {first} to {last} are written, later ones are not"),
+                _ => log::warn!("stopped: no frame was written"),
             }
         }
-        outcome
-    })
+        outcome.map(|()| manifest)
+    })?;
+    if let Some(m) = manifest {
+        m.finish()?;
+    }
+    Ok(())
 }
 
 /// The writer thread's part for one frame: its values and names into the encoding copy of the
@@ -158,9 +194,9 @@ fn write_series_frame(
     frame: &Frame,
     rendered: &Rendered,
     control: &RenderControl,
-) -> Result<()> {
+) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
     frame.apply(exp);
-    name_frame_outputs(&mut exp.output, templates, Some(frame.number))?;
+    name_frame_outputs(&mut exp.output, templates, series.templated.then_some(frame.number))?;
     if !exp.output.quiet {
         let end = series.start_deg(frame.number + 1);
         let seed = if exp.output.noisefile.is_some() { format!(", noise -seed {}", -frame.seed) } else { String::new() };
@@ -171,16 +207,18 @@ fn write_series_frame(
 
 /// Encodes a rendered frame and puts all its outputs in place at once. `point_of_no_return`:
 /// a cancel request that comes before the files are open still stops the write (nothing is
-/// written); after it, the files are finished.
-fn write_frame(e: &Experiment, p: &Plan, r: &Rendered, control: &RenderControl, point_of_no_return: bool) -> Result<()> {
-    let files = encode_outputs(e, p, r)?;
+/// written); after it, the files are finished. Returns the files written (for the manifest)
+/// and the noise image's overloads.
+fn write_frame(e: &Experiment, p: &Plan, r: &Rendered, control: &RenderControl, point_of_no_return: bool) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
+    let (files, overloads) = encode_outputs(e, p, r)?;
     let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
     // opening a FIFO output waits for its reader; Ctrl-C still ends the run during that wait
     let outputs = OutputsToWrite::open(&named)?;
     if point_of_no_return {
         control.begin_writing()?;
     }
-    outputs.write()
+    outputs.write()?;
+    Ok((files, overloads))
 }
 
 /// A progress bar over the rows of `frames` frames on a terminal; it disappears when dropped.
@@ -500,8 +538,9 @@ pub fn pgm_pixels(p: &Plan, image: &[f32], scale: f64) -> Vec<u8> {
 }
 
 /// Every output file's bytes, printing nanoBragg.c's report lines on the way; nothing is
-/// written here, so the caller can put all files in place at once.
-fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+/// written here, so the caller can put all files in place at once. Also the noise image's
+/// overloads (None without one).
+fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
     let o = &e.output;
     let st = &r.stats;
     let quiet = o.quiet;
@@ -543,18 +582,20 @@ fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<Vec<(PathBuf
         files.push((path.clone(), png::png_bytes(p.fpixels, p.spixels, &r.image, &opts)?));
     }
     let mut noise_counts = None;
+    let mut overloads = None;
     if let Some(path) = &o.noisefile {
         let noise = rng::noise_image(&r.image, |i| in_roi(p, i), o.seed, o.adc_offset);
         say(format!("{:.0} photons on noise image ({} overloads)", noise.photons, noise.overloads));
         files.push((path.clone(), encode_smv(&header, &noise.pixels)));
         noise_counts = Some(noise.counts);
+        overloads = Some(noise.overloads);
     }
     if let Some(path) = &o.cbffile {
         // a photon-counting detector's image: the noisy counts when there are any, unclipped
         let counts = cbf::photon_counts(noise_counts.as_deref().unwrap_or(&r.image));
         files.push((path.clone(), cbf::encode_cbf(&cbf_header(e), &counts)));
     }
-    Ok(files)
+    Ok((files, overloads))
 }
 
 /// miniCBF header values; the beam position is where the beam meets the detector, in pixels

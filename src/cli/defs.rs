@@ -152,6 +152,15 @@ fn frame_count(flag: &str, v: &str, min: u64) -> Result<u64> {
     Ok(n as u64)
 }
 
+fn gpu_index(v: &str) -> Result<crate::engine::gpu::AdapterChoice> {
+    use crate::engine::gpu::AdapterChoice;
+    if v == "auto" {
+        let env = crate::dataset::shard::process_env;
+        return Ok(AdapterChoice::LocalRank(crate::dataset::shard::local_rank(&env)?.0));
+    }
+    v.trim().parse::<usize>().map(AdapterChoice::Index).map_err(|_| Error::Usage(format!("-gpu_index: value '{v}' must be an adapter number (0, 1, ...) or auto")))
+}
+
 fn positive_length(flag: &str, v: &str) -> Result<f64> {
     let x = number(flag, v)?;
     if x <= 0.0 {
@@ -506,6 +515,18 @@ pub static FLAGS: &[Flag] = &[
     flag!("-first_frame", ["--first_frame", "--first-frame"], [], Fixed(1), "<k>",
         "number of the series' first frame (default 1)",
         |r, v, _| { r.first_frame = Some(frame_count("-first_frame", v[0], 0)?); Ok(()) }),
+    flag!("-shard", ["--shard"], [], Fixed(1), "<I/N|auto>",
+        "render only shard I of N: the frames at positions p (0-based) with p mod N = I; auto: from the Slurm/MPI launcher's variables (docs/datasets.md)",
+        |r, v, _| { r.shard = Some(crate::dataset::shard::parse_spec(v[0])?); Ok(()) }),
+    flag!("-manifest", ["--manifest"], [], Fixed(1), "<file>",
+        "write the run's manifest (JSON lines: the run, then each frame's files, sizes, SHA-256, parameters, statistics); default manifest.jsonl with -shard or -resume; a sharded run inserts .shard-I-of-N before the extension",
+        |r, v, _| { r.manifest = Some(std::path::PathBuf::from(v[0])); Ok(()) }),
+    flag!("-resume", ["--resume"], [], Fixed(0), "",
+        "skip the frames the manifest records as written whose files are intact (size and SHA-256); refuse files that do not match it",
+        |r, _, _| { r.resume = true; Ok(()) }),
+    flag!("-gpu_index", ["--gpu_index", "--gpu-index"], [], Fixed(1), "<n|auto>",
+        "use the nth GPU adapter (0-based); auto: the local rank (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, PALS_LOCAL_RANKID, SLURM_LOCALID) modulo the adapters",
+        |r, v, _| { r.gpu_index = Some(gpu_index(v[0])?); Ok(()) }),
     flag!("-c_parity", ["--c-parity"], [], Fixed(0), "", "reproduce nanoBragg.c exactly, verified defects included (see docs/behaviours.md)",
         |_, _, _| Ok(())),
     flag!("-engine", ["--engine"], [], Fixed(1), "<cpu|gpu|auto>", "rendering engine (default auto: a hardware GPU when one exists, else the CPU)",
@@ -592,7 +613,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
         "-detector_thicksteps", "-roi",
     ]),
     ("Rotation", &["-phi", "-osc", "-phistep", "-phisteps", "-spindle_axis"]),
-    ("Datasets (nanobragg's own)", &["-frames", "-first_frame"]),
+    ("Datasets (nanobragg's own)", &["-frames", "-first_frame", "-shard", "-manifest", "-resume"]),
     ("Sampling", &["-oversample", "-oversample_thick", "-oversample_polar", "-oversample_omega"]),
     ("Files in", &["-hkl", "-mtz_column", "-mat", "-img", "-mask", "-sourcefile"]),
     ("Files out", &[
@@ -600,7 +621,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
         "-pngfile", "-pngscale", "-png_log", "-png_colormap", "-cbffile", "-nofdump",
     ]),
     ("Noise and seeds", &["-seed", "-mosaic_seed", "-misset_seed"]),
-    ("GPU and engine (nanobragg's own)", &["-engine", "-backend", "-gpu_precision", "-validate"]),
+    ("GPU and engine (nanobragg's own)", &["-engine", "-backend", "-gpu_precision", "-gpu_index", "-validate"]),
     ("Reports", &["-preview", "-trace_pixel", "-printout", "-printout_pixel", "-progress", "-noprogress", "-quiet"]),
     ("Compatibility with nanoBragg.c", &[
         "-c_parity", "-density", "-MW", "-coherent", "-stol", "-4stol", "-Q", "-stolout", "-dispstep", "-hdiv",

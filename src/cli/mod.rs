@@ -4,6 +4,7 @@
 
 pub mod compare_cmd;
 pub mod defs;
+pub mod manifest_cmd;
 pub mod noisify_cmd;
 pub mod parse;
 pub mod raw;
@@ -16,6 +17,7 @@ pub fn run_subcommand(args: &[String]) -> Option<i32> {
         "trace-diff" => Some(trace_diff_cmd::main(&args[1..])),
         "bench" => Some(crate::bench::main(&args[1..])),
         "noisify" => Some(noisify_cmd::main(&args[1..])),
+        "manifest" => Some(manifest_cmd::main(&args[1..])),
         _ => None,
     }
 }

@@ -217,12 +217,18 @@ pub struct RawArgs {
     // run without them writes its outputs under the literal names, as nanoBragg.c does
     pub frames: Option<u64>,
     pub first_frame: Option<u64>,
+    /// `-shard I/N` or `auto` (dataset::shard); `-manifest NAME`, `-resume` (io::manifest)
+    pub shard: Option<crate::dataset::shard::ShardSpec>,
+    pub manifest: Option<PathBuf>,
+    pub resume: bool,
+    /// `-gpu_index N|auto`
+    pub gpu_index: Option<crate::engine::gpu::AdapterChoice>,
 }
 
 impl RawArgs {
     /// What the GPU engine is asked for (`-backend`, `-gpu_precision`).
     pub fn gpu_options(&self) -> crate::engine::gpu::GpuOptions {
-        crate::engine::gpu::GpuOptions { precision: self.gpu_precision, ..crate::engine::gpu::GpuOptions::for_backend(self.backend.as_deref()) }
+        crate::engine::gpu::GpuOptions { precision: self.gpu_precision, adapter: self.gpu_index, ..crate::engine::gpu::GpuOptions::for_backend(self.backend.as_deref()) }
     }
 
     /// The values nanoBragg.c starts from before reading headers and flags.
@@ -344,6 +350,10 @@ impl RawArgs {
             progress: true,
             frames: None,
             first_frame: None,
+            shard: None,
+            manifest: None,
+            resume: false,
+            gpu_index: None,
         }
     }
 }

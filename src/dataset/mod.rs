@@ -6,6 +6,7 @@
 //! `simulator::Frame` (a number and what changes), so any process can render any frame.
 
 pub mod series;
+pub mod shard;
 pub mod template;
 
 /// The largest frame number (nine digits): counts and numbers beyond it are refused.

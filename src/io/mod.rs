@@ -6,6 +6,7 @@ pub mod cfmt;
 pub mod colormap;
 pub mod fdump;
 pub mod hkl;
+pub mod manifest;
 pub mod mat;
 pub mod mtz;
 pub mod pgm;

@@ -26,6 +26,16 @@ pub struct GpuOptions {
     /// cap on the bytes of one storage binding, below the device's own limit: forces the
     /// tiling and the grid split to happen on small jobs (tests, constrained devices)
     pub binding_limit: Option<u64>,
+    /// which adapter (`-gpu_index`); None: the one wgpu prefers (high performance)
+    pub adapter: Option<AdapterChoice>,
+}
+
+/// `-gpu_index`: the Nth adapter of the backends asked for, or the process's local rank
+/// modulo the number of adapters (`auto`), so that the ranks on a node spread over its GPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdapterChoice {
+    Index(usize),
+    LocalRank(u64),
 }
 
 impl GpuOptions {
@@ -40,6 +50,7 @@ struct ContextKey {
     backends: wgpu::Backends,
     precision: Option<Precision>,
     fetch: Option<Fetch>,
+    adapter: Option<AdapterChoice>,
 }
 
 /// Values of the kernel's overridable constants (`layout::overrides`).
@@ -127,7 +138,7 @@ impl GpuContext {
 
     /// `shared_if`, with the sentence saying which precision variant the context runs and why.
     pub fn chosen(opts: &GpuOptions, accept: impl Fn(&wgpu::AdapterInfo) -> Result<()>) -> Result<(Arc<GpuContext>, Arc<str>)> {
-        let key = ContextKey { backends: backends_for(opts.backend.as_deref())?, precision: opts.precision, fetch: opts.fetch };
+        let key = ContextKey { backends: backends_for(opts.backend.as_deref())?, precision: opts.precision, fetch: opts.fetch, adapter: opts.adapter };
         if let Some(found) = existing(&key) {
             accept(&found.0.info)?;
             return Ok(found);
@@ -138,7 +149,7 @@ impl GpuContext {
                 accept(&found.0.info)?;
                 return Ok(found);
             }
-            let adapter = pollster::block_on(find_adapter(key.backends))?;
+            let adapter = pollster::block_on(find_adapter(key.backends, key.adapter))?;
             accept(&adapter.get_info())?;
             let (ctx, why) = choose_variant(opts, &adapter)?;
             let why: Arc<str> = why.into();
@@ -151,7 +162,7 @@ impl GpuContext {
             accept(&ctx.info)?;
             return Ok((ctx.clone(), why.clone()));
         }
-        let adapter = pollster::block_on(find_adapter(key.backends))?;
+        let adapter = pollster::block_on(find_adapter(key.backends, key.adapter))?;
         let info = adapter.get_info();
         accept(&info)?;
         // a variant recorded as having passed on this adapter, driver and kernel is not tested again
@@ -495,7 +506,10 @@ pub fn is_software(info: &wgpu::AdapterInfo) -> bool {
 /// The adapter of the first of Vulkan/Metal/DX12 that has one, else of GL, among `backends`:
 /// starting GL's EGL as well on every run would cost start-up time for an adapter only used
 /// when nothing else exists.
-async fn find_adapter(backends: wgpu::Backends) -> Result<wgpu::Adapter> {
+async fn find_adapter(backends: wgpu::Backends, choice: Option<AdapterChoice>) -> Result<wgpu::Adapter> {
+    if let Some(choice) = choice {
+        return nth_adapter(backends, choice).await;
+    }
     let mut last_error = None;
     for group in [wgpu::Backends::PRIMARY, wgpu::Backends::SECONDARY] {
         let wanted = backends & group;
@@ -511,6 +525,34 @@ async fn find_adapter(backends: wgpu::Backends) -> Result<wgpu::Adapter> {
         }
     }
     Err(Error::Gpu(format!("no GPU adapter found ({})", last_error.unwrap_or_else(|| "no backend selected".into()))))
+}
+
+/// The adapter `-gpu_index` asks for, counted in wgpu's order among the adapters of the first
+/// of Vulkan/Metal/DX12 that has any, else of GL (as `find_adapter` looks).
+async fn nth_adapter(backends: wgpu::Backends, choice: AdapterChoice) -> Result<wgpu::Adapter> {
+    let mut adapters = Vec::new();
+    for group in [wgpu::Backends::PRIMARY, wgpu::Backends::SECONDARY] {
+        let wanted = backends & group;
+        if wanted.is_empty() || !adapters.is_empty() {
+            continue;
+        }
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = wanted;
+        adapters = wgpu::Instance::new(desc).enumerate_adapters(wanted).await;
+    }
+    let count = adapters.len();
+    if count == 0 {
+        return Err(Error::Gpu("-gpu_index: no GPU adapter found".into()));
+    }
+    let index = match choice {
+        AdapterChoice::Index(i) => i,
+        AdapterChoice::LocalRank(rank) => (rank % count as u64) as usize,
+    };
+    if index >= count {
+        let names: Vec<String> = adapters.iter().enumerate().map(|(i, a)| format!("{i}: {}", a.get_info().name)).collect();
+        return Err(Error::Gpu(format!("-gpu_index {index}: there are {count} adapter(s) ({}); use 0 to {}", names.join(", "), count - 1)));
+    }
+    Ok(adapters.swap_remove(index))
 }
 
 async fn compile_kernel(device: &wgpu::Device, precision: Precision, fetch: Fetch) -> Result<wgpu::ShaderModule> {

@@ -18,7 +18,7 @@ mod tests;
 mod trace;
 mod variant;
 
-pub use context::GpuOptions;
+pub use context::{AdapterChoice, GpuOptions};
 pub use shader::{Fetch, Precision};
 
 use super::cpu::{self, Tracer};

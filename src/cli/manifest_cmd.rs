@@ -1,0 +1,173 @@
+//! `nanobragg manifest merge SHARD... -o MERGED` and `nanobragg manifest check MANIFEST...`:
+//! the dataset manifests (`io::manifest`) of a sharded run put together, and the files a
+//! manifest names checked against it.
+//!
+//! Merge refuses, naming the files and frames, shards of different runs (their commands apart
+//! from -shard/-manifest/-resume/-gpu_index, their seeds, frame ranges or versions differ), a
+//! frame recorded twice and frames recorded nowhere. The merged manifest holds every frame once,
+//! ordered by frame number, under a header for the whole run (shard 0/1).
+
+use crate::dataset::shard::Shard;
+use crate::error::{Error, Result};
+use crate::io::manifest::{self, Entry, Header, Manifest};
+use crate::outln;
+use std::path::{Path, PathBuf};
+
+const USAGE: &str = "usage: nanobragg manifest merge SHARD_MANIFEST... -o MERGED\n       nanobragg manifest check MANIFEST...\n";
+
+/// Runs the subcommand; the exit status: 0 done, 1 refused or failed, 2 bad command line.
+pub fn main(args: &[String]) -> i32 {
+    let outcome = match args.first().map(String::as_str) {
+        Some("merge") => merge_cmd(&args[1..]),
+        Some("check") => match check_cmd(&args[1..]) {
+            Ok(Some(mismatch)) => {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr().lock(), "nanobragg manifest: error: {}", crate::error::shown(&mismatch));
+                return 1;
+            }
+            other => other.map(drop),
+        },
+        Some("-h" | "--help" | "help") => {
+            crate::out!("{USAGE}");
+            return 0;
+        }
+        _ => Err(Error::Usage(format!("nanobragg manifest: say merge or check\n{USAGE}"))),
+    };
+    match outcome {
+        Ok(()) => 0,
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock(), "nanobragg manifest: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn merge_cmd(args: &[String]) -> Result<()> {
+    let mut inputs: Vec<PathBuf> = Vec::new();
+    let mut output: Option<PathBuf> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-o" | "--output" => {
+                let v = it.next().ok_or_else(|| Error::Usage(format!("manifest merge: {a} needs a file name\n{USAGE}")))?;
+                output = Some(PathBuf::from(v));
+            }
+            s if s.starts_with('-') && s.len() > 1 => return Err(Error::Usage(format!("manifest merge: unknown option {s}\n{USAGE}"))),
+            s => inputs.push(PathBuf::from(s)),
+        }
+    }
+    let output = output.ok_or_else(|| Error::Usage(format!("manifest merge: name the merged manifest with -o\n{USAGE}")))?;
+    if inputs.is_empty() {
+        return Err(Error::Usage(format!("manifest merge: name the shards' manifests\n{USAGE}")));
+    }
+    let read: Vec<(PathBuf, Manifest)> = inputs.into_iter().map(|p| manifest::read(&p).map(|m| (p, m))).collect::<Result<_>>()?;
+    let (header, entries) = merge(&read)?;
+    manifest::write_whole(&output, &header, &entries)?;
+    outln!("{}: {} frames from {} manifests", output.display(), entries.len(), read.len());
+    Ok(())
+}
+
+/// The whole run's manifest from its shards' manifests.
+pub fn merge(shards: &[(PathBuf, Manifest)]) -> Result<(Header, Vec<Entry>)> {
+    let (first_path, first) = &shards[0];
+    let h = &first.header;
+    for (path, m) in &shards[1..] {
+        if let Some(why) = different_run(h, &m.header) {
+            return Err(Error::Usage(format!(
+                "{} and {} are not shards of one run: {why}",
+                first_path.display(),
+                path.display()
+            )));
+        }
+    }
+    // position → (manifest, entry); a frame recorded twice is refused with both manifests
+    let mut by_position: std::collections::BTreeMap<u64, (&Path, &Entry)> = std::collections::BTreeMap::new();
+    let mut twice: Vec<String> = Vec::new();
+    for (path, m) in shards {
+        for e in &m.entries {
+            if e.position >= h.frames {
+                return Err(Error::Usage(format!(
+                    "{}: frame {} has position {}, beyond the run's {} frames",
+                    path.display(), e.frame, e.position, h.frames
+                )));
+            }
+            if let Some((other, _)) = by_position.insert(e.position, (path, e)) {
+                twice.push(format!("frame {} (in {} and {})", e.frame, other.display(), path.display()));
+            }
+        }
+    }
+    if !twice.is_empty() {
+        return Err(Error::Usage(format!("frames recorded more than once: {}", listed(&twice))));
+    }
+    let missing: Vec<String> = (0..h.frames)
+        .filter(|p| !by_position.contains_key(p))
+        .map(|p| format!("{}", h.first_frame + p))
+        .collect();
+    if !missing.is_empty() {
+        let torn: Vec<String> = shards.iter().filter(|(_, m)| m.torn).map(|(p, _)| p.display().to_string()).collect();
+        let cut = if torn.is_empty() { String::new() } else { format!(" ({} ended in a line cut short)", torn.join(", ")) };
+        return Err(Error::Usage(format!(
+            "the shards are incomplete: {} of {} frames missing: frame {}{cut}; render them (e.g. the shard again with -resume) and merge again",
+            missing.len(),
+            h.frames,
+            listed(&missing)
+        )));
+    }
+    let mut entries: Vec<Entry> = by_position.into_values().map(|(_, e)| e.clone()).collect();
+    entries.sort_by_key(|e| e.frame);
+    let header = Header { command: h.run.clone(), shard: Shard::WHOLE, shard_frames: h.frames, ..h.clone() };
+    Ok((header, entries))
+}
+
+/// At most 20 items, then how many more.
+fn listed(items: &[String]) -> String {
+    let shown = items.iter().take(20).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > 20 { format!("{shown} and {} more", items.len() - 20) } else { shown }
+}
+
+/// Why two headers are not of one run (None: they are).
+fn different_run(a: &Header, b: &Header) -> Option<String> {
+    if a.run != b.run {
+        let at = a.run.iter().zip(&b.run).position(|(x, y)| x != y).unwrap_or(a.run.len().min(b.run.len()));
+        let word = |r: &[String]| r.get(at).cloned().unwrap_or_else(|| "(end)".into());
+        return Some(format!("their commands differ at word {} ('{}' and '{}')", at + 1, word(&a.run), word(&b.run)));
+    }
+    if a.seed != b.seed {
+        return Some(format!("their seeds differ ({} and {})", a.seed, b.seed));
+    }
+    if (a.first_frame, a.frames) != (b.first_frame, b.frames) {
+        return Some(format!("their frames differ ({} from {} and {} from {})", a.frames, a.first_frame, b.frames, b.first_frame));
+    }
+    if a.version != b.version {
+        return Some(format!("they were written by nanobragg {} and {}", a.version, b.version));
+    }
+    None
+}
+
+/// Checks every file the manifests name; `Some(why)` when any does not match.
+fn check_cmd(args: &[String]) -> Result<Option<String>> {
+    if args.is_empty() || args.iter().any(|a| a.starts_with('-')) {
+        return Err(Error::Usage(format!("manifest check: name the manifests to check\n{USAGE}")));
+    }
+    let mut bad: Vec<String> = Vec::new();
+    let mut files = 0;
+    for path in args {
+        let m = manifest::read(Path::new(path))?;
+        for e in &m.entries {
+            for f in &e.files {
+                files += 1;
+                match f.mismatch() {
+                    Ok(None) => {}
+                    Ok(Some(why)) => bad.push(format!("{} (frame {}): {why}", f.name, e.frame)),
+                    Err(err) => bad.push(format!("{} (frame {}): {err}", f.name, e.frame)),
+                }
+            }
+        }
+    }
+    if !bad.is_empty() {
+        return Ok(Some(format!("{} of {files} files do not match their manifest: {}", bad.len(), listed(&bad))));
+    }
+    outln!("{files} files match their manifests");
+    Ok(None)
+}
