@@ -146,6 +146,9 @@ fn shards_union_equals_one_process_and_merge_is_complete() {
     std::fs::copy(foreign.path().join("run.shard-1-of-3.jsonl"), sharded.path().join("foreign.jsonl")).unwrap();
     let before = files(sharded.path());
     refused(sharded.path(), &merge(&[shards[0], "foreign.jsonl", shards[2]], "bad.jsonl"), &before, "are not shards of one run: their commands differ at word 11 ('3' and '4')");
+    let o = run(sharded.path(), &words("manifest merge run.shard-0-of-3.jsonl"));
+    assert_eq!(o.status.code(), Some(2));
+    refused(sharded.path(), &o, &before, "manifest merge: name the merged manifest with -o (nanobragg manifest -h shows the usage)");
 }
 
 #[test]

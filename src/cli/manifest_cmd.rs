@@ -31,7 +31,7 @@ pub fn main(args: &[String]) -> i32 {
             crate::out!("{USAGE}");
             return 0;
         }
-        _ => Err(Error::Usage(format!("nanobragg manifest: say merge or check\n{USAGE}"))),
+        _ => Err(Error::Usage(format!("nanobragg manifest: say merge or check (nanobragg manifest -h shows the usage)"))),
     };
     match outcome {
         Ok(()) => 0,
@@ -50,16 +50,16 @@ fn merge_cmd(args: &[String]) -> Result<()> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "-o" | "--output" => {
-                let v = it.next().ok_or_else(|| Error::Usage(format!("manifest merge: {a} needs a file name\n{USAGE}")))?;
+                let v = it.next().ok_or_else(|| Error::Usage(format!("manifest merge: {a} needs a file name (nanobragg manifest -h shows the usage)")))?;
                 output = Some(PathBuf::from(v));
             }
-            s if s.starts_with('-') && s.len() > 1 => return Err(Error::Usage(format!("manifest merge: unknown option {s}\n{USAGE}"))),
+            s if s.starts_with('-') && s.len() > 1 => return Err(Error::Usage(format!("manifest merge: unknown option {s} (nanobragg manifest -h shows the usage)"))),
             s => inputs.push(PathBuf::from(s)),
         }
     }
-    let output = output.ok_or_else(|| Error::Usage(format!("manifest merge: name the merged manifest with -o\n{USAGE}")))?;
+    let output = output.ok_or_else(|| Error::Usage(format!("manifest merge: name the merged manifest with -o (nanobragg manifest -h shows the usage)")))?;
     if inputs.is_empty() {
-        return Err(Error::Usage(format!("manifest merge: name the shards' manifests\n{USAGE}")));
+        return Err(Error::Usage(format!("manifest merge: name the shards' manifests (nanobragg manifest -h shows the usage)")));
     }
     let read: Vec<(PathBuf, Manifest)> = inputs.into_iter().map(|p| manifest::read(&p).map(|m| (p, m))).collect::<Result<_>>()?;
     let (header, entries) = merge(&read)?;
@@ -148,7 +148,7 @@ fn different_run(a: &Header, b: &Header) -> Option<String> {
 /// Checks every file the manifests name; `Some(why)` when any does not match.
 fn check_cmd(args: &[String]) -> Result<Option<String>> {
     if args.is_empty() || args.iter().any(|a| a.starts_with('-')) {
-        return Err(Error::Usage(format!("manifest check: name the manifests to check\n{USAGE}")));
+        return Err(Error::Usage(format!("manifest check: name the manifests to check (nanobragg manifest -h shows the usage)")));
     }
     let mut bad: Vec<String> = Vec::new();
     let mut files = 0;
