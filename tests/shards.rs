@@ -181,6 +181,8 @@ fn bad_shard_specs_and_launcher_variables_are_refused() {
     ] {
         refused(dir.path(), &run_with(dir.path(), &[words(RUN), words("-shard auto")].concat(), env), &before, expect);
     }
+    let single = "-cell 60 60 60 90 90 90 -default_F 5 -N 2 -detpixels 8 -engine cpu -nopgm -nonoise -manifest m.jsonl -validate";
+    refused(dir.path(), &run(dir.path(), &words(single)), &before, "-validate reports on one image: not with -shard, -manifest or -resume");
     // noise in shards needs one seed for all of them
     let unseeded = RUN.replace("-seed 11", "");
     refused(dir.path(), &run(dir.path(), &[words(&unseeded), words("-shard 0/2")].concat()), &before, "-shard 0/2: the noise images need the same -seed in every shard");

@@ -228,6 +228,11 @@ impl DatasetRun {
             }
         }
         let wanted = raw.manifest.is_some() || raw.shard.is_some() || raw.resume;
+        // a run with a manifest goes through the dataset's writer, which has no one-image reports
+        let single = [("-trace_pixel", raw.trace_pixel.is_some()), ("-validate", raw.validate.is_some()), ("-preview", raw.preview)];
+        if let (true, Some((flag, _))) = (wanted, single.iter().find(|(_, on)| *on)) {
+            return Err(Error::Usage(format!("{flag} reports on one image: not with -shard, -manifest or -resume (run the frame alone)")));
+        }
         let mut run = DatasetRun { shard, done: HashSet::new(), manifest: None };
         if !wanted {
             return Ok(run);
