@@ -506,6 +506,22 @@ pub static FLAGS: &[Flag] = &[
     flag!("-first_frame", ["--first_frame", "--first-frame"], [], Fixed(1), "<k>",
         "number of the series' first frame (default 1)",
         |r, v, _| { r.first_frame = Some(frame_count("-first_frame", v[0], 0)?); Ok(()) }),
+    flag!("-shots", ["--shots"], [], Fixed(1), "<file|n>",
+        "render a list of still shots: a file of JSON objects, one per line, each overriding flags for its shot, or a count n; outputs are templates where # is the shot number (docs/datasets.md)",
+        |r, v, _| {
+            // a number is a count; a file whose name is all digits is written ./123
+            if v[0].bytes().all(|b| b.is_ascii_digit()) {
+                r.shots_count = Some(frame_count("-shots", v[0], 1)?);
+                r.shots_file = None;
+            } else {
+                r.shots_file = Some(v[0].into());
+                r.shots_count = None;
+            }
+            Ok(())
+        }),
+    flag!("-random_orientation", ["--random_orientation", "--random-orientation"], [], Fixed(0), "",
+        "with -shots: each shot's crystal orientation drawn uniformly over all rotations from -seed and the shot number (printed as its -misset)",
+        |r, _, _| { r.random_orientation = true; Ok(()) }),
     flag!("-c_parity", ["--c-parity"], [], Fixed(0), "", "reproduce nanoBragg.c exactly, verified defects included (see docs/behaviours.md)",
         |_, _, _| Ok(())),
     flag!("-engine", ["--engine"], [], Fixed(1), "<cpu|gpu|auto>", "rendering engine (default auto: a hardware GPU when one exists, else the CPU)",
@@ -592,7 +608,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
         "-detector_thicksteps", "-roi",
     ]),
     ("Rotation", &["-phi", "-osc", "-phistep", "-phisteps", "-spindle_axis"]),
-    ("Datasets (nanobragg's own)", &["-frames", "-first_frame"]),
+    ("Datasets (nanobragg's own)", &["-frames", "-first_frame", "-shots", "-random_orientation"]),
     ("Sampling", &["-oversample", "-oversample_thick", "-oversample_polar", "-oversample_omega"]),
     ("Files in", &["-hkl", "-mtz_column", "-mat", "-img", "-mask", "-sourcefile"]),
     ("Files out", &[

@@ -217,6 +217,11 @@ pub struct RawArgs {
     // run without them writes its outputs under the literal names, as nanoBragg.c does
     pub frames: Option<u64>,
     pub first_frame: Option<u64>,
+    // shot lists (nanobragg's own, docs/datasets.md): `-shots FILE` or `-shots N`, and
+    // `-random_orientation`
+    pub shots_file: Option<PathBuf>,
+    pub shots_count: Option<u64>,
+    pub random_orientation: bool,
 }
 
 impl RawArgs {
@@ -344,6 +349,9 @@ impl RawArgs {
             progress: true,
             frames: None,
             first_frame: None,
+            shots_file: None,
+            shots_count: None,
+            random_orientation: false,
         }
     }
 }
