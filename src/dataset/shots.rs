@@ -22,7 +22,7 @@ use crate::cli::raw::{Misset, Mode, RawArgs};
 use crate::dataset::series::{Stream, c_seed, noise_seed, stream_state, uniforms};
 use crate::error::{Error, Result};
 use crate::io::shots::{ShotLine, read_shot_lines};
-use crate::model::{ReadOnce, resolve_reusing};
+use crate::model::{Experiment, ReadOnce, resolve_reusing};
 use crate::simulator::{Frame, Simulator};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -158,6 +158,15 @@ impl ShotList {
         }
     }
 
+    /// The command line of shot `number`, parsed, and its experiment resolved without reading
+    /// any input again. Set-up warnings are not repeated per shot (the command line's resolve
+    /// printed them; a list of 10⁴ shots would print them 10⁴ times).
+    fn resolve(&self, number: u64, read: &ReadOnce) -> Result<Experiment> {
+        let _hush = Hush::new();
+        let raw = self.raw_of(number)?;
+        resolve_reusing(&raw, read).map_err(|e| Error::Usage(format!("{}: {e}", self.origin(number))))
+    }
+
     /// The command line of shot `number`, parsed.
     fn raw_of(&self, number: u64) -> Result<RawArgs> {
         let mut raw = self.base.clone();
@@ -171,8 +180,7 @@ impl ShotList {
     pub fn check_every_shot(&mut self, read: ReadOnce) -> Result<()> {
         self.read = Some(read);
         for number in 1..=self.count() {
-            let raw = self.raw_of(number)?;
-            resolve_reusing(&raw, &read).map_err(|e| Error::Usage(format!("{}: {e}", self.origin(number))))?;
+            self.resolve(number, &read)?;
         }
         Ok(())
     }
@@ -181,11 +189,29 @@ impl ShotList {
     /// returns its frame and its report line (`shot k: <words>`).
     pub fn set_up(&self, sim: &mut Simulator, number: u64) -> Result<(Frame, String)> {
         let read = self.read.as_ref().expect("check_every_shot before set_up");
-        let raw = self.raw_of(number)?;
-        let exp = resolve_reusing(&raw, read).map_err(|e| Error::Usage(format!("{}: {e}", self.origin(number))))?;
+        let exp = self.resolve(number, read)?;
         sim.set_experiment(exp, number);
         let shown: Vec<String> = self.words(number).iter().map(|w| shell_word(w)).collect();
         Ok((sim.frame(), format!("shot {number}: {}", shown.join(" "))))
+    }
+}
+
+/// Warnings silenced while it lives (the process-wide level, restored on drop). The writer
+/// thread's rare warnings during a shot's set-up are silenced too: a blunt tool, but the
+/// logger offers no per-call filter.
+struct Hush(log::LevelFilter);
+
+impl Hush {
+    fn new() -> Hush {
+        let level = log::max_level();
+        log::set_max_level(level.min(log::LevelFilter::Error));
+        Hush(level)
+    }
+}
+
+impl Drop for Hush {
+    fn drop(&mut self) {
+        log::set_max_level(self.0);
     }
 }
 
