@@ -21,11 +21,11 @@ use crate::cli::parse::apply_args;
 use crate::cli::raw::{Misset, Mode, RawArgs};
 use crate::dataset::series::{Stream, c_seed, noise_seed, stream_state, uniforms};
 use crate::error::{Error, Result};
-use crate::io::shots::{ShotLine, read_shot_lines};
+use crate::io::shots::{ShotLine, read_shot_lines, shot_lines_of};
 use crate::model::{Experiment, ReadOnce, resolve_reusing};
 use crate::simulator::{Frame, Simulator};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Flags a shot's line may not set, with why: they shape the whole run, not one image.
 const NOT_PER_SHOT: &[(&[&str], &str)] = &[
@@ -102,7 +102,7 @@ impl ShotList {
                 if lines.len() as u64 > crate::dataset::MAX_FRAME_NUMBER {
                     return Err(Error::Usage(format!("-shots {}: more than {} shots", path.display(), crate::dataset::MAX_FRAME_NUMBER)));
                 }
-                let words = lines.iter().map(|l| line_words(l, raw).map(|w| (l.line, w))).collect::<Result<Vec<_>>>()?;
+                let words = lines.iter().map(|l| line_words(path, l, raw).map(|w| (l.line, w))).collect::<Result<Vec<_>>>()?;
                 Shots::File { path: path.clone(), lines: words }
             }
             (None, Some(n)) => Shots::Count(n),
@@ -219,17 +219,28 @@ impl Drop for Hush {
 /// one that makes sense per shot, a value of the shape the flag takes, and values the flag
 /// accepts (applied to a copy of the command line, so the flag's own message names any
 /// problem). Errors name the file, the line and the key.
-fn line_words(line: &ShotLine, base: &RawArgs) -> Result<Vec<String>> {
-    let path = base.shots_file.clone().unwrap_or_default();
+fn line_words(path: &Path, line: &ShotLine, base: &RawArgs) -> Result<Vec<String>> {
     let mut words = Vec::new();
     let mut trial = base.clone();
     for (key, value) in &line.keys {
-        let refuse = |why: String| Error::parse(&path, format!("line {}, key \"{key}\"", line.line), why).from_flag("-shots");
+        // the key as shown in messages: a control character in it is written as an escape
+        let refuse = |why: String| Error::parse(path, format!("line {}, key \"{}\"", line.line, crate::error::shown(key)), why).from_flag("-shots");
         let key_words = key_words(key, value, base).map_err(refuse)?;
         apply_args(&mut trial, &key_words).map_err(|e| refuse(e.to_string()))?;
         words.extend(key_words);
     }
     Ok(words)
+}
+
+/// Checks a shot-list file's bytes, read from `path`, against the command line `base` as
+/// `-shots` does (every line one object, every key a flag a shot may set, every value one
+/// that flag accepts); returns the number of shots. For the fuzz tests.
+pub fn check_shot_bytes(path: &Path, bytes: &[u8], base: &RawArgs) -> Result<usize> {
+    let lines = shot_lines_of(path, bytes)?;
+    for line in &lines {
+        line_words(path, line, base)?;
+    }
+    Ok(lines.len())
 }
 
 /// A key and its value as the words of a flag, or why not.
@@ -439,7 +450,7 @@ mod tests {
 
     fn words_of(json: &str) -> std::result::Result<Vec<String>, String> {
         let lines = crate::io::shots::parse_shot_lines(json).unwrap();
-        line_words(&lines[0], &base("-cell 50 50 50 90 90 90 -default_F 1")).map_err(|e| e.to_string())
+        line_words(Path::new("l.jsonl"), &lines[0], &base("-cell 50 50 50 90 90 90 -default_F 1")).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -482,7 +493,7 @@ mod tests {
         let lines = crate::io::shots::parse_shot_lines(text).unwrap();
         let mut raw = base("-cell 50 50 50 90 90 90 -default_F 1 -seed 9");
         raw.shots_count = None;
-        let words = line_words(&lines[0], &raw).unwrap();
+        let words = line_words(Path::new("l"), &lines[0], &raw).unwrap();
         let list = ShotList {
             shots: Shots::File { path: "l".into(), lines: vec![(1, words)] },
             base: raw.clone(),

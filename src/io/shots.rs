@@ -47,9 +47,13 @@ impl<'de> Deserialize<'de> for OrderedObject {
 /// Reads the shots of `path`, refusing (naming the file and line) a line that is not one JSON
 /// object; the keys themselves are checked by `dataset::shots`.
 pub fn read_shot_lines(path: &Path) -> Result<Vec<ShotLine>> {
-    let bytes = super::read_limited(path, MAX_BYTES)?;
-    let text = String::from_utf8(bytes).map_err(|e| Error::parse(path, "text", format!("not UTF-8 text ({e})")))?;
-    parse_shot_lines(&text).map_err(|(line, why)| Error::parse(path, format!("line {line}"), why))
+    shot_lines_of(path, &super::read_limited(path, MAX_BYTES)?)
+}
+
+/// The shots of a file's bytes, read from `path` (for the messages).
+pub fn shot_lines_of(path: &Path, bytes: &[u8]) -> Result<Vec<ShotLine>> {
+    let text = std::str::from_utf8(bytes).map_err(|e| Error::parse(path, "text", format!("not UTF-8 text ({e})")))?;
+    parse_shot_lines(text).map_err(|(line, why)| Error::parse(path, format!("line {line}"), why))
 }
 
 /// The shots of a file's text, or the first bad line's number and what is wrong with it.
