@@ -6,13 +6,14 @@ use crate::cli::parse::{Command, parse};
 use crate::cli::raw::RawArgs;
 use crate::dataset::series::Series;
 use crate::dataset::shard::DatasetRun;
+use crate::dataset::shots::ShotList;
 use crate::dataset::template;
 use crate::engine::{EngineUsed, Rendered, plan::Plan};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{SmvHeader, encode_smv};
 use crate::io::{OutputTarget, OutputsToWrite, TempFile, cbf, fdump, output_target, pgm, png, rawfloat};
-use crate::model::{Experiment, Output, resolve};
+use crate::model::{Experiment, Output, resolve_keeping};
 use crate::progress::{self, ProgressDisplay, RenderControl};
 use crate::rng;
 use crate::simulator::{Frame, Simulator};
@@ -31,16 +32,21 @@ pub fn run(args: &[String]) -> Result<()> {
 /// As `run`, stopped through `control` instead of a signal (for callers and tests).
 pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<()> {
     let time_seed = -(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1));
-    let raw = match parse(args, time_seed)? {
+    let mut raw = match parse(args, time_seed)? {
         Command::Help => {
             crate::out!("{}", crate::cli::defs::help_text());
             return Ok(());
         }
         Command::Run(raw) => raw,
     };
+    // a shot list is a series of frames 1..N (raw.frames), each turned to its shot's experiment
+    let mut shots = ShotList::from_command(&mut raw)?;
     check_series(&raw)?;
     check_outputs(&raw)?;
-    let mut exp = resolve(&raw).map_err(|e| crate::cli::parse::with_input_flag(&raw, e))?;
+    let (mut exp, read_once) = resolve_keeping(&raw).map_err(|e| crate::cli::parse::with_input_flag(&raw, e))?;
+    if let Some(list) = shots.as_mut() {
+        list.check_every_shot(read_once)?;
+    }
     let series = Series::new(&raw, &exp);
     // the shard, the frames a resume skips and the manifest: refused here, before any render
     let dataset = DatasetRun::new(&raw, args, &series, time_seed)?;
@@ -53,7 +59,9 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     crate::diagnostics::before_render(sim.experiment(), sim.plan())?;
     if !sim.experiment().output.quiet {
         print_setup(sim.experiment(), sim.plan());
-        if series.count > 1 {
+        if let Some(list) = &shots {
+            crate::outln!("{}", list.describe());
+        } else if series.count > 1 {
             crate::outln!(
                 "rotation series: frames {} to {}, frame k starting at phi {} + (k - {})*{} deg",
                 series.first, series.last(), fmt_g(raw.phi_deg), series.first, fmt_g(sim.experiment().sampling.osc.to_degrees())
@@ -63,10 +71,10 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
             crate::outln!("{line}");
         }
     }
-    if series.count == 1 && dataset.manifest.is_none() {
+    if series.count == 1 && dataset.manifest.is_none() && shots.is_none() {
         render_one(&mut sim, &series, &raw, control)
     } else {
-        render_series(&mut sim, &series, &raw, templates, dataset, control)?;
+        render_series(&mut sim, &series, shots.as_ref(), &raw, templates, dataset, control)?;
         write_structure_factor_cache(&raw, sim.experiment());
         Ok(())
     }
@@ -94,10 +102,13 @@ fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc
 ///
 /// `dataset` says which frames this process renders (its shard, less what a resume skips; by
 /// position in the run) and where each written frame is recorded (the manifest line follows
-/// the frame's files).
+/// the frame's files). A shot list (`shots`) is such a series whose frames each set up their
+/// shot's experiment first; the writer gets that shot's encoding parts and report line with
+/// its image.
 fn render_series(
     sim: &mut Simulator,
     series: &Series,
+    shots: Option<&ShotList>,
     raw: &RawArgs,
     templates: Output,
     mut dataset: DatasetRun,
@@ -108,16 +119,20 @@ fn render_series(
     let mut manifest = dataset.manifest.take();
     let osc_deg = sim.experiment().sampling.osc.to_degrees();
     let manifest = std::thread::scope(|scope| {
-        let (frames, received) = std::sync::mpsc::sync_channel::<(Frame, u64, Rendered)>(1);
+        let (frames, received) = std::sync::mpsc::sync_channel::<(Frame, u64, Rendered, Option<Box<ShotParts>>)>(1);
         let writer = scope.spawn(move || -> Result<Option<crate::dataset::shard::PendingManifest>> {
-            let mut exp = light_exp;
-            for (frame, position, rendered) in received {
-                let written = write_series_frame(&mut exp, &light_plan, &templates, series, &frame, &rendered, control).and_then(|(files, overloads)| {
-                    match manifest.as_mut() {
+            let (mut exp, mut plan) = (light_exp, light_plan);
+            for (frame, position, rendered, shot) in received {
+                let line = shot.map(|parts| {
+                    let ShotParts { exp: e, plan: p, line } = *parts;
+                    (exp, plan) = (e, p);
+                    line
+                });
+                let written = write_series_frame(&mut exp, &plan, &templates, series, &frame, &rendered, line.as_deref(), control)
+                    .and_then(|(files, overloads)| match manifest.as_mut() {
                         Some(m) => m.append(&crate::io::manifest::Entry::of(&frame, position, osc_deg, &files, &rendered.image, overloads)),
                         None => Ok(()),
-                    }
-                });
+                    });
                 if let Err(e) = written {
                     // stop the render of the next frame: the series fails with this error
                     control.cancel();
@@ -133,7 +148,17 @@ fn render_series(
             if !dataset.renders(position) {
                 continue;
             }
-            let frame = series.frame(number);
+            let (frame, shot) = match shots.map(|list| list.set_up(sim, number)) {
+                None => (series.frame(number), None),
+                Some(Ok((frame, line))) => {
+                    let (exp, plan) = sim.encoding_parts();
+                    (frame, Some(Box::new(ShotParts { exp, plan, line })))
+                }
+                Some(Err(e)) => {
+                    outcome = Err(e);
+                    break;
+                }
+            };
             let rendered = match sim.render(&frame, control) {
                 Ok(r) => r,
                 Err(e) => {
@@ -148,7 +173,7 @@ fn render_series(
                 outcome = Err(Error::Usage(format!("frame {number}: {e}")));
                 break;
             }
-            if frames.send((frame, position, rendered)).is_err() {
+            if frames.send((frame, position, rendered, shot)).is_err() {
                 break; // the writer failed; its error is the series' outcome
             }
             sent.push(number);
@@ -183,9 +208,18 @@ fn render_series(
     Ok(())
 }
 
+/// A shot's experiment and plan for the writer (without the structure factors), and its report
+/// line: the words that reproduce it in a single run.
+struct ShotParts {
+    exp: Experiment,
+    plan: Plan,
+    line: String,
+}
+
 /// The writer thread's part for one frame: its values and names into the encoding copy of the
 /// experiment, its report lines, its files. The series' last frame is the point of no return,
 /// as a single image's is; earlier frames are complete and written whatever happens next.
+#[allow(clippy::too_many_arguments)]
 fn write_series_frame(
     exp: &mut Experiment,
     plan: &Plan,
@@ -193,11 +227,16 @@ fn write_series_frame(
     series: &Series,
     frame: &Frame,
     rendered: &Rendered,
+    shot_line: Option<&str>,
     control: &RenderControl,
 ) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
     frame.apply(exp);
     name_frame_outputs(&mut exp.output, templates, series.templated.then_some(frame.number))?;
-    if !exp.output.quiet {
+    if let Some(line) = shot_line {
+        if !exp.output.quiet {
+            crate::outln!("{line}");
+        }
+    } else if !exp.output.quiet {
         let end = series.start_deg(frame.number + 1);
         let seed = if exp.output.noisefile.is_some() { format!(", noise -seed {}", -frame.seed) } else { String::new() };
         crate::outln!("frame {}: phi {} to {} deg{seed}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
@@ -336,8 +375,9 @@ fn check_series(raw: &RawArgs) -> Result<()> {
     for (flag, t) in outputs_of(raw) {
         let is_template = template::is_template(&t).map_err(|why| Error::Usage(format!("{flag} {}: {why}", t.display())))?;
         if count > 1 && !is_template && !is_char_device(&t) {
+            let what = if raw.shots_file.is_some() || raw.shots_count.is_some() { format!("{count} shots") } else { format!("-frames {count}") };
             return Err(Error::Usage(format!(
-                "{flag} {}: with -frames {count} the name needs a run of '#' for the frame number (e.g. img_####.img), \
+                "{flag} {}: with {what} the name needs a run of '#' for the frame number (e.g. img_####.img), \
                  or every frame would overwrite it",
                 t.display()
             )));
@@ -368,7 +408,7 @@ fn inputs_of(raw: &RawArgs) -> Vec<(String, &Path)> {
 
 /// The input files named on the command line (or read from it: -img, -mask headers).
 fn typed_inputs(raw: &RawArgs) -> Vec<(String, &Path)> {
-    let typed = [("-hkl", &raw.hkl), ("-mat", &raw.mat), ("-img", &raw.img), ("-mask", &raw.mask), ("-sourcefile", &raw.sourcefile), ("-stol", &raw.stolfile)];
+    let typed = [("-hkl", &raw.hkl), ("-mat", &raw.mat), ("-img", &raw.img), ("-mask", &raw.mask), ("-sourcefile", &raw.sourcefile), ("-stol", &raw.stolfile), ("-shots", &raw.shots_file)];
     typed.into_iter().filter_map(|(flag, p)| p.as_deref().map(|p| (format!("the {flag} input"), p))).collect()
 }
 

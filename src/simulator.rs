@@ -16,8 +16,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! What a frame may change is `Frame`'s fields; everything else is fixed at construction.
-//! The CLI (`app`) is this API's first user: a single image is the one-frame case.
+//! What a frame may change is `Frame`'s fields; everything else is fixed at construction,
+//! except through `set_experiment`, which turns the simulator to another experiment of the
+//! same input files (a shot of a shot list: any flag but the inputs changed) and rebuilds the
+//! plan around the structure factors read once. The CLI (`app`) is this API's first user: a
+//! single image is the one-frame case.
 
 use crate::cli::defs::RTD;
 use crate::cli::raw::EngineChoice;
@@ -114,6 +117,28 @@ impl Simulator {
             self.plan.set_rotation(&self.exp);
         }
         self.current = *frame;
+    }
+
+    /// Sets up a new experiment of the same inputs (a shot of a shot list: any flag changed
+    /// but the input files, `dataset::shots`), keeping the structure factors read once and the
+    /// plan's grid built from them; `exp` comes without them (`model::resolve_reusing`). The
+    /// rest of the plan is built again from `exp`: detector, sources, scale, and the
+    /// orientation table (φ steps × mosaic domains), in c-parity also the carry-over table and
+    /// the term that sees it, which scans the detector for the first rendered sub-pixel. That
+    /// is the cost of a shot beyond its render: the same as a series frame's rotation table plus
+    /// work linear in sources and pixels, never reading or copying the structure factors. On a
+    /// GPU the device, compiled pipelines and buffer pool stay (a shot that changes the kernel
+    /// variant, e.g. the crystal shape, compiles it once and keeps it).
+    pub fn set_experiment(&mut self, mut exp: Experiment, number: u64) {
+        let kept = self.exp.crystal.structure_factors.take();
+        // built without the structure factors, so that the grid is not copied again
+        exp.crystal.structure_factors = None;
+        let mut plan = Plan::new(&exp);
+        plan.grid = self.plan.grid.take();
+        exp.crystal.structure_factors = kept;
+        self.current = Frame { number, phi0: exp.sampling.phi0, phi_start_deg: exp.sampling.phi0 * RTD, seed: exp.output.seed };
+        self.exp = exp;
+        self.plan = plan;
     }
 
     /// Renders `frame` (stopped through `control`). With `-engine auto`, the engine the first

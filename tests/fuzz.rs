@@ -492,6 +492,28 @@ fn fuzz_sourcefile() {
     fuzz_bytes(target, seeds);
 }
 
+#[test]
+fn fuzz_shot_list() {
+    let seeds = vec![
+        b"# stills\n{\"misset\": [10, 20, 30], \"N\": 7, \"fluence\": 2e22, \"seed\": 5}\n\n{}\n".to_vec(),
+        b"{\"misset\": \"random\", \"misset_seed\": 4, \"distance\": 90, \"pivot\": \"sample\"}\n{\"round_xtal\": true}\n".to_vec(),
+        b"{\"cell\": [70, 80, 90, 90, 90, 90], \"printout_pixel\": [3, 4], \"lambda\": 1.1, \"Na\": 2}\r\n".to_vec(),
+        b"{\"floatfile\": \"x\", \"bogus\": null, \"N\": [1, 2], \"-N\": 1}\n[1]\n{\"N\": }".to_vec(),
+    ];
+    let target = ByteTarget {
+        name: "shots",
+        ext: "jsonl",
+        run: |p, b| {
+            let args: Vec<String> = "-cell 50 50 50 90 90 90 -default_F 1".split(' ').map(String::from).collect();
+            let Command::Run(base) = parse(&args, -1)? else { unreachable!() };
+            nanobragg::dataset::shots::check_shot_bytes(p, b, &base).map(drop)
+        },
+        alloc_bound: |len| 64 * len + MIB,
+        iterations: 30_000,
+    };
+    fuzz_bytes(target, seeds);
+}
+
 // ---- the command line: parse + resolve, no rendering
 
 /// Where `$GOLDEN` in a saved command line points (a missing directory without the corpus:

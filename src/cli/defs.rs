@@ -527,6 +527,22 @@ pub static FLAGS: &[Flag] = &[
     flag!("-gpu_index", ["--gpu_index", "--gpu-index"], [], Fixed(1), "<n|auto>",
         "use the nth GPU adapter (0-based); auto: the local rank (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, PALS_LOCAL_RANKID, SLURM_LOCALID) modulo the adapters",
         |r, v, _| { r.gpu_index = Some(gpu_index(v[0])?); Ok(()) }),
+    flag!("-shots", ["--shots"], [], Fixed(1), "<file|n>",
+        "render a list of still shots: a file of JSON objects, one per line, each overriding flags for its shot, or a count n; outputs are templates where # is the shot number (docs/datasets.md)",
+        |r, v, _| {
+            // a number is a count; a file whose name is all digits is written ./123
+            if v[0].bytes().all(|b| b.is_ascii_digit()) {
+                r.shots_count = Some(frame_count("-shots", v[0], 1)?);
+                r.shots_file = None;
+            } else {
+                r.shots_file = Some(v[0].into());
+                r.shots_count = None;
+            }
+            Ok(())
+        }),
+    flag!("-random_orientation", ["--random_orientation", "--random-orientation"], [], Fixed(0), "",
+        "with -shots: each shot's crystal orientation drawn uniformly over all rotations from -seed and the shot number (printed as its -misset)",
+        |r, _, _| { r.random_orientation = true; Ok(()) }),
     flag!("-c_parity", ["--c-parity"], [], Fixed(0), "", "reproduce nanoBragg.c exactly, verified defects included (see docs/behaviours.md)",
         |_, _, _| Ok(())),
     flag!("-engine", ["--engine"], [], Fixed(1), "<cpu|gpu|auto>", "rendering engine (default auto: a hardware GPU when one exists, else the CPU)",
@@ -613,7 +629,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
         "-detector_thicksteps", "-roi",
     ]),
     ("Rotation", &["-phi", "-osc", "-phistep", "-phisteps", "-spindle_axis"]),
-    ("Datasets (nanobragg's own)", &["-frames", "-first_frame", "-shard", "-manifest", "-resume"]),
+    ("Datasets (nanobragg's own)", &["-frames", "-first_frame", "-shots", "-random_orientation", "-shard", "-manifest", "-resume"]),
     ("Sampling", &["-oversample", "-oversample_thick", "-oversample_polar", "-oversample_omega"]),
     ("Files in", &["-hkl", "-mtz_column", "-mat", "-img", "-mask", "-sourcefile"]),
     ("Files out", &[

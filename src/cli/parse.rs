@@ -27,6 +27,15 @@ pub fn parse(args: &[String], time_seed: i64) -> Result<Command> {
     let mode = if args.iter().any(|a| a == "-c_parity" || a == "--c-parity") { Mode::CParity } else { Mode::Default };
     let mut raw = RawArgs::c_initial(mode, time_seed);
     read_headers(&mut raw, args)?;
+    apply_args(&mut raw, args)?;
+    Ok(Command::Run(Box::new(raw)))
+}
+
+/// Applies the flags of `args` to `raw` in order, in `raw`'s mode, through the flag table:
+/// the command line's walk (after the header pre-pass), and a shot's overrides on top of the
+/// command line (`dataset::shots`), which thus get every flag's checks and messages.
+pub fn apply_args(raw: &mut RawArgs, args: &[String]) -> Result<()> {
+    let mode = raw.mode;
     let mut i = 0;
     // the last flag applied, to explain a stray value after it
     let mut previous: Option<&'static Flag> = None;
@@ -51,13 +60,13 @@ pub fn parse(args: &[String], time_seed: i64) -> Result<Command> {
         for &flag in &flags {
             let (values, used) = take_values(flag, token, inline, &args[i + 1..])?;
             let ctx = Ctx { mode, is_last: i + 1 == args.len() };
-            (flag.apply)(&mut raw, &values, &ctx)?;
+            (flag.apply)(raw, &values, &ctx)?;
             consumed = consumed.max(used);
         }
         previous = flags.first().copied();
         i += 1 + consumed;
     }
-    Ok(Command::Run(Box::new(raw)))
+    Ok(())
 }
 
 /// Why the default mode refuses `token`, which is no flag it knows, with the likely intent.

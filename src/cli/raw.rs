@@ -223,6 +223,11 @@ pub struct RawArgs {
     pub resume: bool,
     /// `-gpu_index N|auto`
     pub gpu_index: Option<crate::engine::gpu::AdapterChoice>,
+    // shot lists (nanobragg's own, docs/datasets.md): `-shots FILE` or `-shots N`, and
+    // `-random_orientation`
+    pub shots_file: Option<PathBuf>,
+    pub shots_count: Option<u64>,
+    pub random_orientation: bool,
 }
 
 impl RawArgs {
@@ -354,6 +359,9 @@ impl RawArgs {
             manifest: None,
             resume: false,
             gpu_index: None,
+            shots_file: None,
+            shots_count: None,
+            random_orientation: false,
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Datasets: many frames from one experiment, rendered by one `Simulator`. `series` says which
 //! frames a run renders (rotation series: φ start and noise seed of each frame); `template`
-//! turns output-name templates (`img_####.img`) into each frame's file names.
+//! turns output-name templates (`img_####.img`) into each frame's file names; `shots` the shot
+//! lists (stills), frames numbered 1..N whose experiments differ by flag overrides.
 //!
 //! Shot lists, sharding and manifests build on these: a frame is fully described by its
 //! `simulator::Frame` (a number and what changes), so any process can render any frame.
 
 pub mod series;
 pub mod shard;
+pub mod shots;
 pub mod template;
 
 /// The largest frame number (nine digits): counts and numbers beyond it are refused.

@@ -86,9 +86,50 @@ pub fn noise_seed(seed: i64, number: u64, mode: Mode) -> i64 {
     if mode == Mode::CParity || number == 1 {
         return seed;
     }
-    let mixed = splitmix64(splitmix64(seed as u64) ^ number);
+    c_seed(stream_state(seed, number, Stream::Noise))
+}
+
+/// The random streams a frame or shot draws from, each derived from (run seed, number) on
+/// its own, so that changing how one stream is drawn never shifts another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// the noise image (`-seed`)
+    Noise,
+    /// the mosaic domains (`-mosaic_seed`)
+    Mosaic,
+    /// a random crystal orientation (`-random_orientation`)
+    Orientation,
+}
+
+impl Stream {
+    /// Mixed into the run's seed before the number; the noise stream's tag is 0, so its seeds
+    /// are the ones series have always used.
+    fn tag(self) -> u64 {
+        match self {
+            Stream::Noise => 0,
+            Stream::Mosaic => 0x6D6F_7361_6963, // "mosaic"
+            Stream::Orientation => 0x6F72_6965_6E74, // "orient"
+        }
+    }
+}
+
+/// The 64-bit state of `stream` for frame or shot `number` of a run seeded with `seed`: a pure
+/// function of the three, so any process derives the same value for the same frame.
+pub fn stream_state(seed: i64, number: u64, stream: Stream) -> u64 {
+    splitmix64(splitmix64(seed as u64 ^ stream.tag()) ^ number)
+}
+
+/// A seed as nanoBragg.c's generator takes it (the C variable, negative: `-seed N` sets −N),
+/// reduced from a stream state to 1 … 2³¹−2.
+pub fn c_seed(state: u64) -> i64 {
     const RANGE: u64 = (1 << 31) - 2;
-    -((mixed % RANGE) as i64 + 1)
+    -((state % RANGE) as i64 + 1)
+}
+
+/// The uniform numbers in [0, 1) of a stream, 53 bits each (SplitMix64 as a generator: the
+/// state advances by the golden-ratio increment, each output is the mix of the state).
+pub fn uniforms(state: u64) -> impl Iterator<Item = f64> {
+    (0u64..).map(move |i| (splitmix64(state.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15))) >> 11) as f64 / (1u64 << 53) as f64)
 }
 
 /// SplitMix64's output function (Steele, Lea, Flood 2014): a bijective 64-bit mix whose

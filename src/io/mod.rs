@@ -12,6 +12,7 @@ pub mod mtz;
 pub mod pgm;
 pub mod png;
 pub mod rawfloat;
+pub mod shots;
 pub mod smv;
 pub mod sourcefile;
 

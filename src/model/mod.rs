@@ -7,7 +7,7 @@ mod detector;
 mod resolve;
 mod sampling;
 
-pub use resolve::{BYTES_PER_PIXEL, MAX_PIXELS, MAX_TABLE, resolve};
+pub use resolve::{BYTES_PER_PIXEL, MAX_PIXELS, MAX_TABLE, ReadOnce, resolve, resolve_keeping, resolve_reusing};
 
 use crate::cli::raw::{Convention, Mode, Pivot, XtalShape};
 use crate::io::colormap::Colormap;

@@ -47,11 +47,50 @@ const BYTES_PER_SOURCE: u64 = 64;
 /// counts, the beam's intensity, the crystal, its structure factors, the sources, the memory
 /// check, the outputs.
 pub fn resolve(r: &RawArgs) -> Result<Experiment> {
+    resolve_keeping(r).map(|(exp, _)| exp)
+}
+
+/// What resolving read from the input files that later resolves of the same inputs reuse
+/// without reading again (a shot list's shots, `dataset::shots`): whether the structure
+/// factors list reflections (tricubic interpolation needs some), the grid's size (for the
+/// memory check), and the cell an MTZ file carries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReadOnce {
+    reflections: usize,
+    grid_cells: u64,
+    file_cell: Option<[f64; 6]>,
+}
+
+/// As `resolve`, also returning what a later `resolve_reusing` of the same inputs needs.
+pub fn resolve_keeping(r: &RawArgs) -> Result<(Experiment, ReadOnce)> {
+    resolve_from(r, None)
+}
+
+/// As `resolve` for a command line whose input files (`-hkl`, `-mtz_column`, and `-default_F`
+/// with an `-hkl`) are those `read` came from: nothing is read again, and the experiment has
+/// no structure factors (`structure_factors` is None: the caller keeps the ones read once).
+pub fn resolve_reusing(r: &RawArgs, read: &ReadOnce) -> Result<Experiment> {
+    resolve_from(r, Some(read)).map(|(exp, _)| exp)
+}
+
+fn resolve_from(r: &RawArgs, reuse: Option<&ReadOnce>) -> Result<(Experiment, ReadOnce)> {
     let (detector, basis) = detector(r)?;
     let counts = sampling_counts(r)?;
     let (fluence, flux, sample_size) = beam_intensity(r)?;
-    let (lattice, n, oversample) = crystal_size(r, sample_size, detector.distance)?;
-    let (structure_factors, interpolate) = structure_factors_step(r, n)?;
+    let file_cell = match reuse {
+        Some(read) => read.file_cell,
+        None => mtz_cell(r)?,
+    };
+    let (lattice, n, oversample) = crystal_size(r, sample_size, detector.distance, file_cell)?;
+    let (structure_factors, reflections) = match reuse {
+        Some(read) => (None, read.reflections),
+        None => structure_factors(r)?,
+    };
+    let interpolate = interpolates(r, n, reflections);
+    let grid_cells = match reuse {
+        Some(read) => read.grid_cells,
+        None => structure_factors.as_ref().map_or(0, |sf| sf.values.len() as u64),
+    };
     let beam = beam(r, &basis, &counts, fluence, flux)?;
     let crystal = Crystal {
         a0: lattice.a,
@@ -85,9 +124,9 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
         oversample_polar: r.oversample_polar,
         oversample_omega: r.oversample_omega,
     };
-    check_memory(r, &detector, &beam, &crystal, &sampling)?;
+    check_memory(r, &detector, &beam, &crystal, &sampling, grid_cells)?;
     let output = outputs(r)?;
-    Ok(Experiment { mode: r.mode, detector, beam, crystal, sampling, output })
+    Ok((Experiment { mode: r.mode, detector, beam, crystal, sampling, output }, ReadOnce { reflections, grid_cells, file_cell }))
 }
 
 /// Step 1, the detector: size, mask, region, the convention's basis and its placement.
@@ -177,23 +216,21 @@ fn sampling_counts(r: &RawArgs) -> Result<SamplingCounts> {
 
 /// Step 3, the crystal: lattice vectors, unit cells per edge, and the oversampling the
 /// crystal's size calls for at this detector distance.
-fn crystal_size(r: &RawArgs, sample_size: V3, distance: f64) -> Result<(super::cell::Lattice, [f64; 3], usize)> {
-    let lattice = build_lattice(r, r.lambda0, mtz_cell(r)?)?;
+fn crystal_size(r: &RawArgs, sample_size: V3, distance: f64, file_cell: Option<[f64; 6]>) -> Result<(super::cell::Lattice, [f64; 3], usize)> {
+    let lattice = build_lattice(r, r.lambda0, file_cell)?;
     let n = crystal_cells(r, sample_size, &lattice);
     let oversample = oversampling(r, n, &lattice, distance)?;
     Ok((lattice, n, oversample))
 }
 
-/// Step 4, the structure factors, and whether they are interpolated.
-fn structure_factors_step(r: &RawArgs, n: [f64; 3]) -> Result<(Option<hkl::StructureFactors>, bool)> {
-    let (structure_factors, hkls) = structure_factors(r)?;
-    let interpolate = hkls > 0
+/// Step 4 (after the structure factors are read): whether they are interpolated.
+fn interpolates(r: &RawArgs, n: [f64; 3], hkls: usize) -> bool {
+    hkls > 0
         && match r.interpolate {
             InterpolateRequest::On => true,
             InterpolateRequest::Off => false,
             InterpolateRequest::Auto => n.iter().any(|&x| x <= 2.0),
-        };
-    Ok((structure_factors, interpolate))
+        }
 }
 
 /// Step 5, the beam: its sources, from `-sourcefile` or the divergence × dispersion grid.
@@ -237,13 +274,12 @@ fn mosaic_orientations(seed: i64, spread: f64, domains: i64) -> Vec<[f64; 9]> {
 }
 
 /// Step 6: the terms per pixel must be countable and the run must fit in memory.
-fn check_memory(r: &RawArgs, detector: &Detector, beam: &Beam, crystal: &Crystal, sampling: &Sampling) -> Result<()> {
+fn check_memory(r: &RawArgs, detector: &Detector, beam: &Beam, crystal: &Crystal, sampling: &Sampling, grid_cells: u64) -> Result<()> {
     let (fpixels, spixels) = (detector.fpixels, detector.spixels);
     let (phisteps, domains, oversample) = (sampling.phisteps, crystal.mosaic_umats.len(), sampling.oversample);
     let sources = &beam.sources;
     let counts = [sources.len() as u64, domains as u64, phisteps as u64, oversample as u64, oversample as u64, detector.thicksteps as u64];
     check_steps(&counts, r.oversample <= 0)?;
-    let grid_cells = crystal.structure_factors.as_ref().map_or(0, |sf| sf.values.len() as u64);
     let per_pixel = if r.engine == crate::cli::raw::EngineChoice::Gpu { BYTES_PER_PIXEL_GPU } else { BYTES_PER_PIXEL };
     let needed = (fpixels * spixels) as f64 * per_pixel as f64
         + (grid_cells * BYTES_PER_GRID_CELL) as f64
