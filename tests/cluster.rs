@@ -1,7 +1,7 @@
 //! Sharding under real launchers: Open MPI's `mpirun -np 2` and a single-node Slurm started
 //! and stopped by the test itself (`tests/cluster/slurm_up.sh`, `slurm_down.sh`), running an
-//! `sbatch --wait --array=0-2` job and an `srun -n 2` step, each process with `-shard auto`.
-//! Each time the union of the shards' files is the one-process run's, byte for byte, and the
+//! `sbatch --wait --array=0-2` job and an `srun -n 2` step, each process with `-shard auto`,
+//! for a rotation series and for a shot list. Each time the union of the shards' files is the one-process run's, byte for byte, and the
 //! shards' manifests merge into a complete one.
 //!
 //! Without the launchers (or, for Slurm, without root) the tests skip loudly; under `CI` or
@@ -37,6 +37,24 @@ const RUN: &str = "-cell 60 70 80 90 90 90 -default_F 50 -N 3 -lambda 1 -distanc
      -phi 1 -osc 0.5 -phisteps 2 -mosaic 0.3 -mosaic_dom 2 -engine cpu -seed 5 -frames 6 -quiet \
      -floatfile f_#.bin -intfile i_#.img -nopgm -noisefile n_#.img -manifest run.jsonl";
 
+/// A 6-shot list (per-shot overrides, one random misset, per-shot seeds).
+const SHOTS: &str = "-cell 60 70 80 90 90 90 -default_F 50 -N 3 -lambda 1 -distance 60 -detpixels 32 -pixel 0.3 \
+     -mosaic 0.3 -mosaic_dom 2 -engine cpu -seed 5 -shots stills.jsonl -quiet \
+     -floatfile s_#.bin -intfile si_#.img -nopgm -noisefile sn_#.img -manifest run.jsonl";
+
+const STILLS: &str = "{\"misset\": [10, 20, 30]}\n{\"N\": 4, \"fluence\": 2e22}\n\
+     {\"misset\": \"random\", \"misset_seed\": 3}\n{}\n{\"distance\": 70, \"phi\": 5}\n{\"mosaic_dom\": 3}\n";
+
+/// The two runs every launcher renders: the series and the shot list.
+const RUNS: [&str; 2] = [RUN, SHOTS];
+
+/// A folder for one run, holding the shot list the `SHOTS` run reads.
+fn folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("stills.jsonl"), STILLS).unwrap();
+    dir
+}
+
 fn ok(o: &Output, what: &str) {
     assert!(o.status.success(), "{what} failed: {}\n{}", String::from_utf8_lossy(&o.stderr), String::from_utf8_lossy(&o.stdout));
 }
@@ -54,9 +72,9 @@ fn images(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// The one-process run, to compare with.
-fn reference() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let o = Command::new(NB).args(RUN.split_whitespace()).current_dir(dir.path()).output().unwrap();
+fn reference(run: &str) -> tempfile::TempDir {
+    let dir = folder();
+    let o = Command::new(NB).args(run.split_whitespace()).current_dir(dir.path()).output().unwrap();
     ok(&o, "the one-process run");
     dir
 }
@@ -64,6 +82,7 @@ fn reference() -> tempfile::TempDir {
 /// The shards' files equal `reference`'s, and their `count` manifests merge into a complete one.
 fn check_shards(dir: &Path, reference: &Path, count: u64) {
     assert_eq!(images(dir).keys().collect::<Vec<_>>(), images(reference).keys().collect::<Vec<_>>());
+    assert_eq!(images(dir).len(), 18, "6 frames of 3 files each");
     assert!(images(dir) == images(reference), "the shards' files differ from the one-process run's");
     let mut args = vec!["manifest".to_string(), "merge".into()];
     args.extend((0..count).map(|i| format!("run.shard-{i}-of-{count}.jsonl")));
@@ -85,13 +104,15 @@ fn mpirun_two_ranks_equal_one_process() {
     if !have(test, "mpirun", "Debian's openmpi-bin") {
         return;
     }
-    let reference = reference();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new("mpirun");
-    cmd.args(["--allow-run-as-root", "--oversubscribe", "-np", "2", NB]).args(RUN.split_whitespace()).arg("-shard").arg("auto");
-    let o = cmd.current_dir(dir.path()).output().unwrap();
-    ok(&o, "mpirun -np 2");
-    check_shards(dir.path(), reference.path(), 2);
+    for run in RUNS {
+        let reference = reference(run);
+        let dir = folder();
+        let mut cmd = Command::new("mpirun");
+        cmd.args(["--allow-run-as-root", "--oversubscribe", "-np", "2", NB]).args(run.split_whitespace()).arg("-shard").arg("auto");
+        let o = cmd.current_dir(dir.path()).output().unwrap();
+        ok(&o, "mpirun -np 2");
+        check_shards(dir.path(), reference.path(), 2);
+    }
 }
 
 /// A Slurm started for the test, stopped (all its daemons) when dropped, also when the test
@@ -148,35 +169,37 @@ fn slurm_array_and_srun_equal_one_process() {
         common::shout(&format!("{test}: SKIPPED, not root (the test's single-node Slurm runs slurmd as root)"));
         return;
     }
-    let reference = reference();
     let slurm = Slurm::start();
+    for run in RUNS {
+        let reference = reference(run);
 
-    // an array of 3 tasks, each one process with -shard auto (SLURM_ARRAY_TASK_ID of 3)
-    let array = tempfile::tempdir().unwrap();
-    let wrap = format!("{NB} {RUN} -shard auto");
-    let o = slurm
-        .command("sbatch")
-        .args(["--wait", "--array=0-2", "--overcommit", "-o", "slurm-%a.log", "--wrap", &wrap])
-        .current_dir(array.path())
-        .output()
-        .unwrap();
-    if !o.status.success() {
-        let logs: Vec<String> = (0..3).map(|i| std::fs::read_to_string(array.path().join(format!("slurm-{i}.log"))).unwrap_or_default()).collect();
-        panic!("sbatch --wait --array=0-2 failed: {}\n{}", String::from_utf8_lossy(&o.stderr), logs.join("\n"));
+        // an array of 3 tasks, each one process with -shard auto (SLURM_ARRAY_TASK_ID of 3)
+        let array = folder();
+        let wrap = format!("{NB} {run} -shard auto");
+        let o = slurm
+            .command("sbatch")
+            .args(["--wait", "--array=0-2", "--overcommit", "-o", "slurm-%a.log", "--wrap", &wrap])
+            .current_dir(array.path())
+            .output()
+            .unwrap();
+        if !o.status.success() {
+            let logs: Vec<String> = (0..3).map(|i| std::fs::read_to_string(array.path().join(format!("slurm-{i}.log"))).unwrap_or_default()).collect();
+            panic!("sbatch --wait --array=0-2 failed: {}\n{}", String::from_utf8_lossy(&o.stderr), logs.join("\n"));
+        }
+        check_shards(array.path(), reference.path(), 3);
+
+        // one step of 2 tasks (SLURM_PROCID of SLURM_NTASKS)
+        let step = folder();
+        let o = slurm
+            .command("srun")
+            .args(["-n", "2", "--overcommit", NB])
+            .args(run.split_whitespace())
+            .args(["-shard", "auto"])
+            .current_dir(step.path())
+            .output()
+            .unwrap();
+        ok(&o, "srun -n 2");
+        check_shards(step.path(), reference.path(), 2);
     }
-    check_shards(array.path(), reference.path(), 3);
-
-    // one step of 2 tasks (SLURM_PROCID of SLURM_NTASKS)
-    let step = tempfile::tempdir().unwrap();
-    let o = slurm
-        .command("srun")
-        .args(["-n", "2", "--overcommit", NB])
-        .args(RUN.split_whitespace())
-        .args(["-shard", "auto"])
-        .current_dir(step.path())
-        .output()
-        .unwrap();
-    ok(&o, "srun -n 2");
-    check_shards(step.path(), reference.path(), 2);
     drop(slurm);
 }
