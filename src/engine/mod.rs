@@ -1,5 +1,6 @@
 //! Rendering engines: the f64 CPU reference and the WebGPU kernel, both fed the same plan.
 
+pub mod background;
 pub mod cpu;
 pub mod gpu;
 pub mod plan;

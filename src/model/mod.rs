@@ -2,6 +2,7 @@
 //! photons/m²), after all of nanoBragg.c's defaults and precedence rules have been applied
 //! (those rules live in `resolve.rs`, in one place).
 
+pub mod amorphous;
 mod cell;
 mod detector;
 mod resolve;
