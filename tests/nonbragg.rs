@@ -219,3 +219,83 @@ fn refusals_name_the_flag_and_write_nothing() {
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a refused run wrote files");
 }
+
+/// A water-like table (F in electrons against sin θ/λ in Å⁻¹), written in `dir`.
+fn write_table(dir: &Path) {
+    let text: String = (0..=100).map(|i| {
+        let s = i as f64 * 0.005;
+        format!("{s} {}\n", 2.57 + 3.0 * (-((s - 0.16) / 0.05).powi(2)).exp() - 1.5 * s)
+    }).collect();
+    std::fs::write(dir.join("w.stol"), text).unwrap();
+}
+
+fn main_command(dir: &Path, line: &str) -> Output {
+    let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+    common::nanobragg(dir, &args)
+}
+
+/// The main command with `-stol` and no spots renders what `nanobragg nonBragg` renders on the
+/// same detector (nonBragg's beam centre (X, Y) is MOSFLM's (Y − ½ pixel, X − ½ pixel)), for
+/// divergence, dispersion, oversampling, polarisation and a curved detector; with spots, the
+/// image is the spots plus that background.
+#[test]
+fn main_command_stol_adds_what_nonbragg_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    write_table(dir.path());
+    let detector = "-lambda 1 -distance 80 -detpixels 96 -pixel 0.2 -fluence 1e22 -oversample 2";
+    let sample = "-density 0.9 -MW 18";
+    for (extra, what) in [
+        ("-divergence 0.4 -divsteps 3 -dispersion 0.2 -dispsteps 3 -polar 0.9", "divergence, dispersion, polarisation"),
+        ("-curved_det -nopolar -point_pixel", "curved detector, no polarisation, point pixels"),
+    ] {
+        let nb = nonbragg(
+            dir.path(),
+            &format!("-stol w.stol {detector} {sample} -thick 0.004 -Xbeam 9.0 -Ybeam 10.2 {extra} -floatfile nb.bin -intfile nb.img -nonoise -noprogress")
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        );
+        assert!(nb.status.success(), "{}", String::from_utf8_lossy(&nb.stderr));
+        let crystal = "-cell 40 40 40 90 90 90 -N 5";
+        let common_flags = format!("{crystal} {detector} {sample} -Xbeam 10.1 -Ybeam 8.9 {extra} -engine cpu -nopgm -nonoise -intfile i.img");
+        let bg = main_command(dir.path(), &format!("{common_flags} -default_F 0 -stol w.stol -bg_thick 0.004 -floatfile bg.bin"));
+        assert!(bg.status.success(), "{}", String::from_utf8_lossy(&bg.stderr));
+        let spots = main_command(dir.path(), &format!("{common_flags} -default_F 100 -floatfile spots.bin"));
+        assert!(spots.status.success(), "{}", String::from_utf8_lossy(&spots.stderr));
+        let both = main_command(dir.path(), &format!("{common_flags} -default_F 100 -stol w.stol -thick 0.004 -floatfile both.bin"));
+        assert!(both.status.success(), "{}", String::from_utf8_lossy(&both.stderr));
+        let (nb, bg, spots, both) = (
+            floats(&dir.path().join("nb.bin")),
+            floats(&dir.path().join("bg.bin")),
+            floats(&dir.path().join("spots.bin")),
+            floats(&dir.path().join("both.bin")),
+        );
+        let (corr, rel) = agreement(&bg, &nb);
+        eprintln!("{what}: -stol alone vs nonBragg: correlation {corr:.9}, max|Δ|/max {rel:.3e}");
+        assert!(nb.iter().all(|&v| v > 0.0), "{what}: the nonBragg image has empty pixels");
+        assert!(corr >= 0.9999999 && rel <= 1e-6, "{what}: correlation {corr}, max|Δ|/max {rel}");
+        let sum: Vec<f64> = spots.iter().zip(&nb).map(|(s, b)| s + b).collect();
+        let (corr, rel) = agreement(&both, &sum);
+        eprintln!("{what}: spots + -stol vs spots + nonBragg: correlation {corr:.9}, max|Δ|/max {rel:.3e}");
+        assert!(corr >= 0.9999999 && rel <= 1e-6, "{what}: correlation {corr}, max|Δ|/max {rel}");
+        assert!(spots.iter().zip(&both).any(|(s, b)| b - s > 0.5 * b), "{what}: the background is not visible");
+    }
+}
+
+/// nanoBragg.c parses `-stol` and never uses it: `-c_parity` renders exactly what it renders
+/// without the table, and says so.
+#[test]
+fn c_parity_ignores_stol_as_nanobragg_c_does() {
+    let dir = tempfile::tempdir().unwrap();
+    write_table(dir.path());
+    let base = "-cell 40 40 40 90 90 90 -N 5 -default_F 100 -lambda 1 -distance 80 -detpixels 64 -pixel 0.2 -oversample 1 -c_parity -engine cpu -nopgm -nonoise -intfile i.img";
+    let with = main_command(dir.path(), &format!("{base} -stol w.stol -floatfile with.bin"));
+    assert!(with.status.success(), "{}", String::from_utf8_lossy(&with.stderr));
+    assert!(String::from_utf8_lossy(&with.stderr).contains("ignored with -c_parity"), "{}", String::from_utf8_lossy(&with.stderr));
+    let without = main_command(dir.path(), &format!("{base} -floatfile without.bin"));
+    assert!(without.status.success());
+    assert_eq!(std::fs::read(dir.path().join("with.bin")).unwrap(), std::fs::read(dir.path().join("without.bin")).unwrap());
+    // the default mode refuses a sample it cannot scatter from, naming the flag
+    let bad = main_command(dir.path(), "-cell 40 40 40 90 90 90 -default_F 1 -detpixels 8 -stol w.stol -MW 0 -floatfile x.bin -nopgm -nonoise -intfile x.img");
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("-MW"), "{}", String::from_utf8_lossy(&bad.stderr));
+}

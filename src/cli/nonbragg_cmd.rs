@@ -963,7 +963,7 @@ mod tests {
         assert_eq!(auto_steps(0.0005, -1.0, 3, 1.0), (0.0005, 0.00025, 3));
         assert_eq!(auto_steps(0.002, -1.0, -1, 1.0), (0.002, 0.002, 2));
         assert_eq!(auto_steps(0.0, -1.0, 5, 1.0), (0.0, 0.0, 1));
-        assert_eq!(progress_lines(4, 400).len(), 0);
+        assert_eq!(progress_lines(4, 99).len(), 0);
         assert_eq!(progress_lines(101, 100).first().map(String::as_str), Some("0% done"));
     }
 

@@ -249,10 +249,12 @@ mod tests {
         assert_eq!(t.points(), 8);
         assert_eq!(t.stol[2..6], [0.0, 0.1 * 1e10, 0.2 * 1e10, 0.3 * 1e10]);
         assert_eq!(t.f, vec![2.5, 2.5, 2.5, 3.0, 0.0, 4.0, 4.0, 4.0]);
-        // C: the last line's missing F is atof("") = 0 only without a newline, and only there
+        // C: the last line's missing F is atof("") = 0 without a newline (so it is the end
+        // value); the default mode leaves it missing
         let last = table("0 1\n0.1 2\n0.2", true);
-        assert_eq!(last.f[4], 0.0);
-        assert_eq!(last.f[last.f.len() - 1], 2.0);
+        assert_eq!((last.f[4], last.f[last.f.len() - 1]), (0.0, 0.0));
+        let last = table("0 1\n0.1 2\n0.2", false);
+        assert_eq!((last.f[4], last.f[last.f.len() - 1]), (0.0, 2.0));
         let e = StolTable::parse(Path::new("t.stol"), b"0 1\n0.1 x\n", StolUnit::Stol, false).unwrap_err().to_string();
         assert!(e.contains("t.stol") && e.contains("line 2") && e.contains("`x`"), "{e}");
         assert!(StolTable::parse(Path::new("t.stol"), b"\n# only\n", StolUnit::Stol, false).is_err());

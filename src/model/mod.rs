@@ -24,6 +24,8 @@ pub struct Experiment {
     pub crystal: Crystal,
     pub sampling: Sampling,
     pub output: Output,
+    /// the amorphous sample of `-stol` (default mode only; nanoBragg.c ignores `-stol`)
+    pub amorphous: Option<amorphous::AmorphousSample>,
 }
 
 #[derive(Clone, Debug)]

@@ -87,7 +87,8 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
     };
     check_memory(r, &detector, &beam, &crystal, &sampling)?;
     let output = outputs(r)?;
-    Ok(Experiment { mode: r.mode, detector, beam, crystal, sampling, output })
+    let amorphous = amorphous_sample(r)?;
+    Ok(Experiment { mode: r.mode, detector, beam, crystal, sampling, output, amorphous })
 }
 
 /// Step 1, the detector: size, mask, region, the convention's basis and its placement.
@@ -487,7 +488,9 @@ fn structure_factors(r: &RawArgs) -> Result<(Option<hkl::StructureFactors>, usiz
         let (h, k, l) = sf.counts();
         return Ok((Some(sf), h * k * l));
     }
-    if r.default_f == 0.0 {
+    // a background-only render (`-stol` with `-default_F 0`) needs no structure factors
+    let background_only = r.mode == Mode::Default && r.stolfile.is_some();
+    if r.default_f == 0.0 && !background_only {
         let cache = r.fdump.display();
         let how = match r.mode {
             Mode::Default => format!("a cache from an earlier -hkl run is read only when named: -hkl {cache}"),
@@ -630,4 +633,30 @@ fn outputs(r: &RawArgs) -> Result<Output> {
         progress: r.progress,
         quiet: r.quiet,
     })
+}
+
+/// `-stol`: the amorphous sample whose scattering is added to the image (engine::background).
+/// nanoBragg.c reads the table and never uses it, so `-c_parity` says so and renders without.
+fn amorphous_sample(r: &RawArgs) -> Result<Option<super::amorphous::AmorphousSample>> {
+    let Some(path) = &r.stolfile else { return Ok(None) };
+    if r.mode == Mode::CParity {
+        log::warn!("-stol {}: ignored with -c_parity, as nanoBragg.c ignores it (nanobragg nonBragg renders the background alone)", path.display());
+        return Ok(None);
+    }
+    let spec = &r.amorphous;
+    if spec.size.iter().any(|&s| !(s > 0.0)) || !(spec.density >= 0.0) || spec.molecular_weight <= 0.0 || spec.molecules < 0.0 {
+        return Err(Error::Usage(format!(
+            "-stol: the amorphous sample needs sizes (-bg_thick/-bg_width/-bg_height, mm) and -MW greater than 0 and a -density / -bg_molecules not negative (got {:?} m, {} g/cm^3, {} g/mol, {} molecules)",
+            spec.size,
+            spec.density / 1e6,
+            spec.molecular_weight,
+            spec.molecules
+        )));
+    }
+    let table = super::amorphous::StolTable::read(path, r.stol_unit, false)?;
+    let (sample, warnings) = super::amorphous::AmorphousSample::resolve(table, spec, r.beamsize);
+    for w in warnings {
+        log::warn!("-stol: {w}");
+    }
+    Ok(Some(sample))
 }
