@@ -181,7 +181,15 @@ fn splitmix64(state: &mut u64) -> u64 {
 pub fn recompute(plan: &Plan, switched_at: Option<usize>, pixels: &[usize]) -> Vec<f32> {
     let values: Vec<f32> = pixels
         .par_iter()
-        .map(|&i| cpu::render_pixel(plan, i % plan.fpixels, i / plan.fpixels, pixel_context(plan, switched_at, i), None).value)
+        .map(|&i| {
+            let (fast, slow) = (i % plan.fpixels, i / plan.fpixels);
+            let spots = cpu::render_pixel(plan, fast, slow, pixel_context(plan, switched_at, i), None).value;
+            // the -stol background is added after either engine's spots, so here too
+            match &plan.background {
+                Some(bg) => (f64::from(spots) + bg.pixel_value(fast, slow)) as f32,
+                None => spots,
+            }
+        })
         .collect();
     let mut image = vec![0.0f32; plan.pixels()];
     for (&i, v) in pixels.iter().zip(values) {

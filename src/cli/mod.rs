@@ -6,6 +6,7 @@ pub mod compare_cmd;
 pub mod defs;
 pub mod manifest_cmd;
 pub mod noisify_cmd;
+pub mod nonbragg_cmd;
 pub mod parse;
 pub mod raw;
 pub mod trace_diff_cmd;
@@ -18,6 +19,7 @@ pub fn run_subcommand(args: &[String]) -> Option<i32> {
         "bench" => Some(crate::bench::main(&args[1..])),
         "noisify" => Some(noisify_cmd::main(&args[1..])),
         "manifest" => Some(manifest_cmd::main(&args[1..])),
+        "nonBragg" | "nonbragg" => Some(nonbragg_cmd::main(&args[1..])),
         _ => None,
     }
 }

@@ -86,6 +86,10 @@ pub struct RawArgs {
     pub mask_size: (usize, usize),
     pub sourcefile: Option<PathBuf>,
     pub stolfile: Option<PathBuf>,
+    /// first-column unit of the `-stol`/`-4stol`/`-Q` table
+    pub stol_unit: crate::model::amorphous::StolUnit,
+    /// the amorphous sample of `-stol` (`-bg_*`, `-density`, `-MW`)
+    pub amorphous: crate::model::amorphous::SampleSpec,
     /// where the structure-factor cache lives (C: always ./Fdump.bin); a field, not a
     /// constant, so that callers and tests choose the directory instead of the process's cwd
     pub fdump: PathBuf,
@@ -253,6 +257,8 @@ impl RawArgs {
             mask_size: (0, 0),
             sourcefile: None,
             stolfile: None,
+            stol_unit: crate::model::amorphous::StolUnit::Stol,
+            amorphous: crate::model::amorphous::SampleSpec::default(),
             fdump: DEFAULT_FDUMP.into(),
             write_fdump: true,
             floatfile: "floatimage.bin".into(),

@@ -178,10 +178,10 @@ impl ShotList {
     /// nothing is read again), so that a shot whose values make no experiment (a degenerate
     /// cell, a detector too large) is refused before the first shot renders.
     pub fn check_every_shot(&mut self, read: ReadOnce) -> Result<()> {
-        self.read = Some(read);
         for number in 1..=self.count() {
             self.resolve(number, &read)?;
         }
+        self.read = Some(read);
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! Rendering engines: the f64 CPU reference and the WebGPU kernel, both fed the same plan.
 
+pub mod background;
 pub mod cpu;
 pub mod gpu;
 pub mod plan;
@@ -55,7 +56,7 @@ pub fn render_watched(plan: &Plan, choice: EngineChoice, backend: Option<&str>, 
 
 /// `render_watched` with everything the GPU engine may be asked for (`-gpu_precision`).
 pub fn render_watched_with(plan: &Plan, choice: EngineChoice, gpu_options: &gpu::GpuOptions, control: &RenderControl) -> Result<Rendered> {
-    let rendered = match choice {
+    let mut rendered = match choice {
         EngineChoice::Cpu => Ok(cpu::render_watched(plan, control)),
         EngineChoice::Gpu => gpu::render_watched(plan, gpu_options, control),
         EngineChoice::Auto => match gpu::render_if_hardware(plan, gpu_options, control) {
@@ -69,5 +70,7 @@ pub fn render_watched_with(plan: &Plan, choice: EngineChoice, gpu_options: &gpu:
         },
     }?;
     control.stop_if_cancelled()?;
+    // the amorphous background of -stol, after the spots
+    background::add_to(plan, &mut rendered);
     Ok(rendered)
 }

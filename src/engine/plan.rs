@@ -126,6 +126,8 @@ pub struct Plan {
     /// r_e² · fluence / steps
     pub scale: f64,
     pub steps: usize,
+    /// the amorphous background of `-stol` (engine::background), added after the spots
+    pub background: Option<super::background::Background>,
 }
 
 impl Plan {
@@ -204,7 +206,9 @@ impl Plan {
             has_water: water != 0.0,
             scale: R_E_SQR * e.beam.fluence / steps as f64,
             steps,
+            background: None,
         };
+        plan.background = e.amorphous.as_ref().map(|sample| super::background::Background::for_plan(&plan, sample, e.beam.fluence));
         plan.set_rotation(e);
         plan
     }

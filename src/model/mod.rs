@@ -2,6 +2,7 @@
 //! photons/m²), after all of nanoBragg.c's defaults and precedence rules have been applied
 //! (those rules live in `resolve.rs`, in one place).
 
+pub mod amorphous;
 mod cell;
 mod detector;
 mod resolve;
@@ -23,6 +24,8 @@ pub struct Experiment {
     pub crystal: Crystal,
     pub sampling: Sampling,
     pub output: Output,
+    /// the amorphous sample of `-stol` (default mode only; nanoBragg.c ignores `-stol`)
+    pub amorphous: Option<amorphous::AmorphousSample>,
 }
 
 #[derive(Clone, Debug)]

@@ -54,11 +54,13 @@ pub fn resolve(r: &RawArgs) -> Result<Experiment> {
 /// without reading again (a shot list's shots, `dataset::shots`): whether the structure
 /// factors list reflections (tricubic interpolation needs some), the grid's size (for the
 /// memory check), and the cell an MTZ file carries.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ReadOnce {
     reflections: usize,
     grid_cells: u64,
     file_cell: Option<[f64; 6]>,
+    /// the `-stol` table (a shot list's shots share the command line's)
+    stol: Option<super::amorphous::StolTable>,
 }
 
 /// As `resolve`, also returning what a later `resolve_reusing` of the same inputs needs.
@@ -126,7 +128,8 @@ fn resolve_from(r: &RawArgs, reuse: Option<&ReadOnce>) -> Result<(Experiment, Re
     };
     check_memory(r, &detector, &beam, &crystal, &sampling, grid_cells)?;
     let output = outputs(r)?;
-    Ok((Experiment { mode: r.mode, detector, beam, crystal, sampling, output }, ReadOnce { reflections, grid_cells, file_cell }))
+    let (amorphous, stol) = amorphous_sample(r, reuse.and_then(|read| read.stol.as_ref()))?;
+    Ok((Experiment { mode: r.mode, detector, beam, crystal, sampling, output, amorphous }, ReadOnce { reflections, grid_cells, file_cell, stol }))
 }
 
 /// Step 1, the detector: size, mask, region, the convention's basis and its placement.
@@ -523,7 +526,9 @@ fn structure_factors(r: &RawArgs) -> Result<(Option<hkl::StructureFactors>, usiz
         let (h, k, l) = sf.counts();
         return Ok((Some(sf), h * k * l));
     }
-    if r.default_f == 0.0 {
+    // a background-only render (`-stol` with `-default_F 0`) needs no structure factors
+    let background_only = r.mode == Mode::Default && r.stolfile.is_some();
+    if r.default_f == 0.0 && !background_only {
         let cache = r.fdump.display();
         let how = match r.mode {
             Mode::Default => format!("a cache from an earlier -hkl run is read only when named: -hkl {cache}"),
@@ -666,4 +671,36 @@ fn outputs(r: &RawArgs) -> Result<Output> {
         progress: r.progress,
         quiet: r.quiet,
     })
+}
+
+/// `-stol`: the amorphous sample whose scattering is added to the image (engine::background).
+/// nanoBragg.c reads the table and never uses it, so `-c_parity` says so and renders without.
+/// The amorphous sample of `-stol` and the table it was read from (`read`: the table an
+/// earlier resolve of the same command line read, so a shot does not read the file again).
+type Amorphous = (Option<super::amorphous::AmorphousSample>, Option<super::amorphous::StolTable>);
+fn amorphous_sample(r: &RawArgs, read: Option<&super::amorphous::StolTable>) -> Result<Amorphous> {
+    let Some(path) = &r.stolfile else { return Ok((None, None)) };
+    if r.mode == Mode::CParity {
+        log::warn!("-stol {}: ignored with -c_parity, as nanoBragg.c ignores it (nanobragg nonBragg renders the background alone)", path.display());
+        return Ok((None, None));
+    }
+    let spec = &r.amorphous;
+    if spec.size.iter().any(|&s| !(s > 0.0)) || !(spec.density >= 0.0) || spec.molecular_weight <= 0.0 || spec.molecules < 0.0 {
+        return Err(Error::Usage(format!(
+            "-stol: the amorphous sample needs sizes (-bg_thick/-bg_width/-bg_height, mm) and -MW greater than 0 and a -density / -bg_molecules not negative (got {:?} m, {} g/cm^3, {} g/mol, {} molecules)",
+            spec.size,
+            spec.density / 1e6,
+            spec.molecular_weight,
+            spec.molecules
+        )));
+    }
+    let table = match read {
+        Some(table) => table.clone(),
+        None => super::amorphous::StolTable::read(path, r.stol_unit, false)?,
+    };
+    let (sample, warnings) = super::amorphous::AmorphousSample::resolve(table.clone(), spec, r.beamsize);
+    for w in warnings {
+        log::warn!("-stol: {w}");
+    }
+    Ok((Some(sample), Some(table)))
 }
