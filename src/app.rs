@@ -10,6 +10,7 @@ use crate::engine::{EngineUsed, Rendered, plan::Plan};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{SmvHeader, encode_smv};
+use crate::io::nexus::{FramePixels, NexusHeader, NexusWriter};
 use crate::io::{OutputTarget, OutputsToWrite, TempFile, cbf, fdump, output_target, pgm, png, rawfloat};
 use crate::model::{Experiment, Output, resolve};
 use crate::progress::{self, ProgressDisplay, RenderControl};
@@ -57,17 +58,22 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
             );
         }
     }
+    // the NeXus file holds the whole run: made (as a temporary) before the first frame
+    let nexus = match &raw.nexusfile {
+        Some(path) => Some(NexusWriter::create(path, NexusHeader::from_experiment(sim.experiment(), series.count as usize, raw.nexus_float))?),
+        None => None,
+    };
     if series.count == 1 {
-        render_one(&mut sim, &series, &raw, control)
+        render_one(&mut sim, &series, &raw, control, nexus)
     } else {
-        render_series(&mut sim, &series, &raw, templates, control)?;
+        render_series(&mut sim, &series, &raw, templates, control, nexus)?;
         write_structure_factor_cache(&raw, sim.experiment());
         Ok(())
     }
 }
 
 /// A single image (the one-frame case): render, encode, write, then the diagnostics.
-fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc<RenderControl>) -> Result<()> {
+fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc<RenderControl>, mut nexus: Option<NexusWriter>) -> Result<()> {
     let frame = series.frame(series.first);
     let rendered = {
         let _display = progress_bar(sim, 1, control);
@@ -75,7 +81,10 @@ fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc
     };
     report_engine(sim.experiment(), &rendered);
     check_finite(sim.plan(), &rendered.image)?;
-    write_frame(sim.experiment(), sim.plan(), &rendered, control, true)?;
+    write_frame(sim.experiment(), sim.plan(), &rendered, control, true, nexus.as_mut())?;
+    if let Some(nexus) = nexus {
+        nexus.finish()?;
+    }
     write_structure_factor_cache(raw, sim.experiment());
     // after the outputs, so that a failing diagnostic never costs the rendered images
     crate::diagnostics::after_render(sim.experiment(), sim.plan(), &rendered, raw.backend.as_deref())
@@ -85,22 +94,32 @@ fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc
 /// writes the frame before (a channel of one frame between them, so memory does not grow
 /// with the number of frames). A frame whose render completed is written in full; Ctrl-C
 /// stops the frame being rendered, which writes nothing, and no later frame is started.
-fn render_series(sim: &mut Simulator, series: &Series, raw: &RawArgs, templates: Output, control: &Arc<RenderControl>) -> Result<()> {
+fn render_series(
+    sim: &mut Simulator,
+    series: &Series,
+    raw: &RawArgs,
+    templates: Output,
+    control: &Arc<RenderControl>,
+    nexus: Option<NexusWriter>,
+) -> Result<()> {
     let (light_exp, light_plan) = sim.encoding_parts();
     let _display = progress_bar(sim, series.count, control);
     std::thread::scope(|scope| {
         let (frames, received) = std::sync::mpsc::sync_channel::<(Frame, Rendered)>(1);
-        let writer = scope.spawn(move || -> Result<()> {
+        // the writer hands the NeXus file back when every frame went in, to be finished here
+        // once the series succeeded
+        let writer = scope.spawn(move || -> Result<Option<NexusWriter>> {
             let mut exp = light_exp;
+            let mut nexus = nexus;
             for (frame, rendered) in received {
-                let written = write_series_frame(&mut exp, &light_plan, &templates, series, &frame, &rendered, control);
-                if written.is_err() {
+                let written = write_series_frame(&mut exp, &light_plan, &templates, series, &frame, &rendered, control, nexus.as_mut());
+                if let Err(e) = written {
                     // stop the render of the next frame: the series fails with this error
                     control.cancel();
-                    return written;
+                    return Err(e);
                 }
             }
-            Ok(())
+            Ok(nexus)
         });
         let mut outcome = Ok(());
         let mut sent: Vec<u64> = Vec::new();
@@ -136,8 +155,16 @@ fn render_series(sim: &mut Simulator, series: &Series, raw: &RawArgs, templates:
             }
         }
         let written = writer.join().unwrap_or_else(|_| Err(Error::Usage("the thread writing the frames failed".into())));
-        written?;
+        let nexus = written?;
+        if outcome.is_ok()
+            && let Some(nexus) = nexus
+        {
+            nexus.finish()?;
+        }
         if matches!(outcome, Err(Error::Interrupted)) {
+            if let Some(path) = &raw.nexusfile {
+                log::warn!("stopped: the NeXus file {} holds the whole run and is not written", path.display());
+            }
             match sent.last() {
                 Some(last) => log::warn!("stopped: frames {} to {last} are written, later frames are not", series.first),
                 None => log::warn!("stopped: no frame was written"),
@@ -158,6 +185,7 @@ fn write_series_frame(
     frame: &Frame,
     rendered: &Rendered,
     control: &RenderControl,
+    nexus: Option<&mut NexusWriter>,
 ) -> Result<()> {
     frame.apply(exp);
     name_frame_outputs(&mut exp.output, templates, Some(frame.number))?;
@@ -166,14 +194,25 @@ fn write_series_frame(
         let seed = if exp.output.noisefile.is_some() { format!(", noise -seed {}", -frame.seed) } else { String::new() };
         crate::outln!("frame {}: phi {} to {} deg{seed}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
     }
-    write_frame(exp, plan, rendered, control, frame.number == series.last())
+    write_frame(exp, plan, rendered, control, frame.number == series.last(), nexus)
 }
 
 /// Encodes a rendered frame and puts all its outputs in place at once. `point_of_no_return`:
 /// a cancel request that comes before the files are open still stops the write (nothing is
-/// written); after it, the files are finished.
-fn write_frame(e: &Experiment, p: &Plan, r: &Rendered, control: &RenderControl, point_of_no_return: bool) -> Result<()> {
-    let files = encode_outputs(e, p, r)?;
+/// written); after it, the files are finished. The frame goes into the run's NeXus file (a
+/// temporary until the run ends) first, so that a failure there writes none of its files.
+fn write_frame(e: &Experiment, p: &Plan, r: &Rendered, control: &RenderControl, point_of_no_return: bool, nexus: Option<&mut NexusWriter>) -> Result<()> {
+    let (files, noise_counts) = encode_outputs(e, p, r)?;
+    if let Some(nexus) = nexus {
+        let phi_start_deg = e.sampling.phi0.to_degrees();
+        if nexus.float() {
+            nexus.append(phi_start_deg, FramePixels::Photons(&r.image))?;
+        } else {
+            // the same counts as the CBF image: a photon-counting detector's
+            let counts = cbf::photon_counts(noise_counts.as_deref().unwrap_or(&r.image));
+            nexus.append(phi_start_deg, FramePixels::Counts(&counts))?;
+        }
+    }
     let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
     // opening a FIFO output waits for its reader; Ctrl-C still ends the run during that wait
     let outputs = OutputsToWrite::open(&named)?;
@@ -383,6 +422,30 @@ fn check_outputs(raw: &RawArgs) -> Result<()> {
             }
         }
     }
+    if let Some(out) = &raw.nexusfile {
+        check_nexus_output(out, &inputs, &taken)?;
+    }
+    Ok(())
+}
+
+/// The `-nexusfile` name: one file for the whole run (no `#`), a regular file (HDF5 is written
+/// in place), not an input nor another output, in a directory we can create files in.
+fn check_nexus_output(out: &Path, inputs: &[(String, &Path)], taken: &std::collections::HashMap<PathBuf, (&'static str, u64)>) -> Result<()> {
+    let refuse = |why: String| Err(Error::Usage(format!("-nexusfile {}: {why}", out.display())));
+    if let Some(why) = crate::io::nexus::refuse_name(out) {
+        return refuse(why);
+    }
+    if let Some((what, _)) = inputs.iter().find(|(_, p)| same_file(p, out)) {
+        return refuse(format!("refusing to overwrite {what}"));
+    }
+    if let Some((other, _)) = taken.get(&normalized(out)) {
+        return refuse(format!("the same file is already the {other} output"));
+    }
+    if let Ok(OutputTarget::Replace { file, mode }) = output_target(out)
+        && let Err(e) = probe_directory(&file, mode)
+    {
+        return refuse(format!("cannot create files there: {e}"));
+    }
     Ok(())
 }
 
@@ -499,9 +562,10 @@ pub fn pgm_pixels(p: &Plan, image: &[f32], scale: f64) -> Vec<u8> {
     image.iter().enumerate().map(|(i, &v)| if in_roi(p, i) { (v as f64 * scale).min(255.0) as u8 } else { 0 }).collect()
 }
 
-/// Every output file's bytes, printing nanoBragg.c's report lines on the way; nothing is
-/// written here, so the caller can put all files in place at once.
-fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+/// Every output file's bytes, printing nanoBragg.c's report lines on the way, and the noise
+/// image's photon counts when it was made; nothing is written here, so the caller can put all
+/// files in place at once.
+fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<Vec<f32>>)> {
     let o = &e.output;
     let st = &r.stats;
     let quiet = o.quiet;
@@ -554,7 +618,7 @@ fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<Vec<(PathBuf
         let counts = cbf::photon_counts(noise_counts.as_deref().unwrap_or(&r.image));
         files.push((path.clone(), cbf::encode_cbf(&cbf_header(e), &counts)));
     }
-    Ok(files)
+    Ok((files, noise_counts))
 }
 
 /// miniCBF header values; the beam position is where the beam meets the detector, in pixels
