@@ -422,8 +422,10 @@ fn check_outputs(raw: &RawArgs) -> Result<()> {
             }
         }
     }
-    if let Some(out) = &raw.nexusfile {
-        check_nexus_output(out, &inputs, &taken)?;
+    match &raw.nexusfile {
+        Some(out) => check_nexus_output(out, &inputs, &taken)?,
+        None if raw.nexus_float => return Err(Error::Usage("-nexus_float chooses what -nexusfile holds: give -nexusfile NAME.h5 too".into())),
+        None => {}
     }
     Ok(())
 }

@@ -329,11 +329,12 @@ fn nexus_names_are_refused_before_the_render_and_failures_leave_no_file() {
         ("-nexusfile missing/run.h5", "cannot create files there"),
         ("-nexusfile float.bin", "already the -floatfile output"),
         ("-nexusfile /dev/null", "not a device or pipe"),
+        ("-nexus_float", "give -nexusfile"),
     ] {
         let out = case.run(&format!("{BASE} -nonoise -floatfile float.bin -intfile int.img {extra}"));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{extra} was accepted");
-        assert!(stderr.contains("-nexusfile") && stderr.contains(expected), "{extra}: {stderr}");
+        assert!(stderr.contains("-nexus") && stderr.contains(expected), "{extra}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert_eq!(case.names(), ["folder"], "{extra}: nothing written");
     }

@@ -27,8 +27,8 @@ use hdf5::types::VarLenUnicode;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-/// deflate level: 4 is within a few per cent of 9's size on diffraction images at a
-/// fraction of its time (measured in docs/formats.md)
+/// deflate level (after the shuffle filter): on a 1024² noise image 4 is 5 % larger than 6
+/// and 10 % larger than 9, which took 4.5 times as long (docs/formats.md)
 const DEFLATE_LEVEL: u8 = 4;
 
 /// Where the writer puts the detector's chain of transformations (NXmx `depends_on`).
