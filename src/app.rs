@@ -12,6 +12,7 @@ use crate::engine::{EngineUsed, Rendered, plan::Plan};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{SmvHeader, encode_smv};
+use crate::io::nexus::{FramePixels, NexusHeader, NexusWriter};
 use crate::io::{OutputTarget, OutputsToWrite, TempFile, cbf, fdump, output_target, pgm, png, rawfloat};
 use crate::model::{Experiment, Output, resolve_keeping};
 use crate::progress::{self, ProgressDisplay, RenderControl};
@@ -45,11 +46,24 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     check_outputs(&raw)?;
     let (mut exp, read_once) = resolve_keeping(&raw).map_err(|e| crate::cli::parse::with_input_flag(&raw, e))?;
     if let Some(list) = shots.as_mut() {
-        list.check_every_shot(read_once)?;
+        // one NeXus file describes one detector and beam: shots that change them cannot share it
+        let frames = raw.frames.unwrap_or(1) as usize;
+        let nexus = raw.nexusfile.as_ref().map(|_| NexusHeader::from_experiment(&exp, frames, raw.nexus_float));
+        list.check_every_shot(read_once, |number, shot| match &nexus {
+            Some(header) if NexusHeader::from_experiment(shot, frames, raw.nexus_float) != *header => Err(Error::Usage(format!(
+                "-nexusfile: shot {number} changes the detector or the beam, which one NeXus file describes once for the whole run; write such shots with -cbffile or -floatfile templates"
+            ))),
+            _ => Ok(()),
+        })?;
     }
     let series = Series::new(&raw, &exp);
     // the shard, the frames a resume skips and the manifest: refused here, before any render
     let dataset = DatasetRun::new(&raw, args, &series, time_seed)?;
+    if raw.nexusfile.is_some() && (dataset.shard.count > 1 || raw.resume) {
+        return Err(Error::Usage(
+            "-nexusfile: one NeXus file holds the whole run, written when its last frame is done, so it cannot be split by -shard or continued by -resume; give sharded or resumable runs per-frame outputs (-cbffile, -floatfile templates)".into(),
+        ));
+    }
     let templates = exp.output.clone();
     if series.count == 1 {
         // the one frame's names are the experiment's
@@ -71,17 +85,22 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
             crate::outln!("{line}");
         }
     }
+    // the NeXus file holds the whole run: made (as a temporary) before the first frame
+    let nexus = match &raw.nexusfile {
+        Some(path) => Some(NexusWriter::create(path, NexusHeader::from_experiment(sim.experiment(), series.count as usize, raw.nexus_float))?),
+        None => None,
+    };
     if series.count == 1 && dataset.manifest.is_none() && shots.is_none() {
-        render_one(&mut sim, &series, &raw, control)
+        render_one(&mut sim, &series, &raw, control, nexus)
     } else {
-        render_series(&mut sim, &series, shots.as_ref(), &raw, templates, dataset, control)?;
+        render_series(&mut sim, &series, shots.as_ref(), &raw, templates, dataset, control, nexus)?;
         write_structure_factor_cache(&raw, sim.experiment());
         Ok(())
     }
 }
 
 /// A single image (the one-frame case): render, encode, write, then the diagnostics.
-fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc<RenderControl>) -> Result<()> {
+fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc<RenderControl>, mut nexus: Option<NexusWriter>) -> Result<()> {
     let frame = series.frame(series.first);
     let rendered = {
         let _display = progress_bar(sim, 1, control);
@@ -89,7 +108,10 @@ fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc
     };
     report_engine(sim.experiment(), &rendered);
     check_finite(sim.plan(), &rendered.image)?;
-    write_frame(sim.experiment(), sim.plan(), &rendered, control, true)?;
+    write_frame(sim.experiment(), sim.plan(), &rendered, control, true, nexus.as_mut())?;
+    if let Some(nexus) = nexus {
+        nexus.finish()?;
+    }
     write_structure_factor_cache(raw, sim.experiment());
     // after the outputs, so that a failing diagnostic never costs the rendered images
     crate::diagnostics::after_render(sim.experiment(), sim.plan(), &rendered, raw.backend.as_deref())
@@ -104,7 +126,9 @@ fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc
 /// position in the run) and where each written frame is recorded (the manifest line follows
 /// the frame's files). A shot list (`shots`) is such a series whose frames each set up their
 /// shot's experiment first; the writer gets that shot's encoding parts and report line with
-/// its image.
+/// its image. The writer hands the NeXus file back when every frame went in, to be finished
+/// here once the series succeeded.
+#[allow(clippy::too_many_arguments)]
 fn render_series(
     sim: &mut Simulator,
     series: &Series,
@@ -113,22 +137,25 @@ fn render_series(
     templates: Output,
     mut dataset: DatasetRun,
     control: &Arc<RenderControl>,
+    nexus: Option<NexusWriter>,
 ) -> Result<()> {
     let (light_exp, light_plan) = sim.encoding_parts();
     let _display = progress_bar(sim, dataset.to_render(series.count), control);
     let mut manifest = dataset.manifest.take();
     let osc_deg = sim.experiment().sampling.osc.to_degrees();
-    let manifest = std::thread::scope(|scope| {
+    let (manifest, nexus) = std::thread::scope(|scope| {
         let (frames, received) = std::sync::mpsc::sync_channel::<(Frame, u64, Rendered, Option<Box<ShotParts>>)>(1);
-        let writer = scope.spawn(move || -> Result<Option<crate::dataset::shard::PendingManifest>> {
+        type Finished = (Option<crate::dataset::shard::PendingManifest>, Option<NexusWriter>);
+        let writer = scope.spawn(move || -> Result<Finished> {
             let (mut exp, mut plan) = (light_exp, light_plan);
+            let mut nexus = nexus;
             for (frame, position, rendered, shot) in received {
                 let line = shot.map(|parts| {
                     let ShotParts { exp: e, plan: p, line } = *parts;
                     (exp, plan) = (e, p);
                     line
                 });
-                let written = write_series_frame(&mut exp, &plan, &templates, series, &frame, &rendered, line.as_deref(), control)
+                let written = write_series_frame(&mut exp, &plan, &templates, series, &frame, &rendered, line.as_deref(), control, nexus.as_mut())
                     .and_then(|(files, overloads)| match manifest.as_mut() {
                         Some(m) => m.append(&crate::io::manifest::Entry::of(&frame, position, osc_deg, &files, &rendered.image, overloads)),
                         None => Ok(()),
@@ -139,7 +166,7 @@ fn render_series(
                     return Err(e);
                 }
             }
-            Ok(manifest)
+            Ok((manifest, nexus))
         });
         let mut outcome = Ok(());
         let mut sent: Vec<u64> = Vec::new();
@@ -189,8 +216,11 @@ fn render_series(
             }
         }
         let written = writer.join().unwrap_or_else(|_| Err(Error::Usage("the thread writing the frames failed".into())));
-        let manifest = written?;
+        let (manifest, nexus) = written?;
         if matches!(outcome, Err(Error::Interrupted)) {
+            if let Some(path) = &raw.nexusfile {
+                log::warn!("stopped: the NeXus file {} holds the whole run and is not written", path.display());
+            }
             match (sent.first(), sent.last()) {
                 (Some(&first), Some(last)) if first == series.first && dataset.shard.count == 1 => {
                     log::warn!("stopped: frames {first} to {last} are written, later frames are not")
@@ -200,8 +230,11 @@ fn render_series(
                 _ => log::warn!("stopped: no frame was written"),
             }
         }
-        outcome.map(|()| manifest)
+        outcome.map(|()| (manifest, nexus))
     })?;
+    if let Some(nexus) = nexus {
+        nexus.finish()?;
+    }
     if let Some(m) = manifest {
         m.finish()?;
     }
@@ -229,6 +262,7 @@ fn write_series_frame(
     rendered: &Rendered,
     shot_line: Option<&str>,
     control: &RenderControl,
+    nexus: Option<&mut NexusWriter>,
 ) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
     frame.apply(exp);
     name_frame_outputs(&mut exp.output, templates, series.templated.then_some(frame.number))?;
@@ -241,15 +275,33 @@ fn write_series_frame(
         let seed = if exp.output.noisefile.is_some() { format!(", noise -seed {}", -frame.seed) } else { String::new() };
         crate::outln!("frame {}: phi {} to {} deg{seed}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
     }
-    write_frame(exp, plan, rendered, control, frame.number == series.last())
+    write_frame(exp, plan, rendered, control, frame.number == series.last(), nexus)
 }
 
 /// Encodes a rendered frame and puts all its outputs in place at once. `point_of_no_return`:
 /// a cancel request that comes before the files are open still stops the write (nothing is
-/// written); after it, the files are finished. Returns the files written (for the manifest)
-/// and the noise image's overloads.
-fn write_frame(e: &Experiment, p: &Plan, r: &Rendered, control: &RenderControl, point_of_no_return: bool) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
-    let (files, overloads) = encode_outputs(e, p, r)?;
+/// written); after it, the files are finished. The frame goes into the run's NeXus file (a
+/// temporary until the run ends) first, so that a failure there writes none of its files.
+/// Returns the files written (for the manifest) and the noise image's overloads.
+fn write_frame(
+    e: &Experiment,
+    p: &Plan,
+    r: &Rendered,
+    control: &RenderControl,
+    point_of_no_return: bool,
+    nexus: Option<&mut NexusWriter>,
+) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
+    let (files, overloads, noise_counts) = encode_outputs(e, p, r)?;
+    if let Some(nexus) = nexus {
+        let phi_start_deg = e.sampling.phi0.to_degrees();
+        if nexus.float() {
+            nexus.append(phi_start_deg, FramePixels::Photons(&r.image))?;
+        } else {
+            // the same counts as the CBF image: a photon-counting detector's
+            let counts = cbf::photon_counts(noise_counts.as_deref().unwrap_or(&r.image));
+            nexus.append(phi_start_deg, FramePixels::Counts(&counts))?;
+        }
+    }
     let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
     // opening a FIFO output waits for its reader; Ctrl-C still ends the run during that wait
     let outputs = OutputsToWrite::open(&named)?;
@@ -461,6 +513,32 @@ fn check_outputs(raw: &RawArgs) -> Result<()> {
             }
         }
     }
+    match &raw.nexusfile {
+        Some(out) => check_nexus_output(out, &inputs, &taken)?,
+        None if raw.nexus_float => return Err(Error::Usage("-nexus_float chooses what -nexusfile holds: give -nexusfile NAME.h5 too".into())),
+        None => {}
+    }
+    Ok(())
+}
+
+/// The `-nexusfile` name: one file for the whole run (no `#`), a regular file (HDF5 is written
+/// in place), not an input nor another output, in a directory we can create files in.
+fn check_nexus_output(out: &Path, inputs: &[(String, &Path)], taken: &std::collections::HashMap<PathBuf, (&'static str, u64)>) -> Result<()> {
+    let refuse = |why: String| Err(Error::Usage(format!("-nexusfile {}: {why}", out.display())));
+    if let Some(why) = crate::io::nexus::refuse_name(out) {
+        return refuse(why);
+    }
+    if let Some((what, _)) = inputs.iter().find(|(_, p)| same_file(p, out)) {
+        return refuse(format!("refusing to overwrite {what}"));
+    }
+    if let Some((other, _)) = taken.get(&normalized(out)) {
+        return refuse(format!("the same file is already the {other} output"));
+    }
+    if let Ok(OutputTarget::Replace { file, mode }) = output_target(out)
+        && let Err(e) = probe_directory(&file, mode)
+    {
+        return refuse(format!("cannot create files there: {e}"));
+    }
     Ok(())
 }
 
@@ -579,8 +657,8 @@ pub fn pgm_pixels(p: &Plan, image: &[f32], scale: f64) -> Vec<u8> {
 
 /// Every output file's bytes, printing nanoBragg.c's report lines on the way; nothing is
 /// written here, so the caller can put all files in place at once. Also the noise image's
-/// overloads (None without one).
-fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
+/// overloads and its photon counts (None without one).
+fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>, Option<Vec<f32>>)> {
     let o = &e.output;
     let st = &r.stats;
     let quiet = o.quiet;
@@ -635,7 +713,7 @@ fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<(Vec<(PathBu
         let counts = cbf::photon_counts(noise_counts.as_deref().unwrap_or(&r.image));
         files.push((path.clone(), cbf::encode_cbf(&cbf_header(e), &counts)));
     }
-    Ok((files, overloads))
+    Ok((files, overloads, noise_counts))
 }
 
 /// miniCBF header values; the beam position is where the beam meets the detector, in pixels

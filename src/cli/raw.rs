@@ -104,6 +104,9 @@ pub struct RawArgs {
     pub pngfile: Option<PathBuf>,
     /// miniCBF photon-count image (`-cbffile`)
     pub cbffile: Option<PathBuf>,
+    /// NeXus/NXmx file of the whole run (`-nexusfile`), float photons with `-nexus_float`
+    pub nexusfile: Option<PathBuf>,
+    pub nexus_float: bool,
     pub pngscale: f64,
     pub png_log: bool,
     pub png_colormap: Colormap,
@@ -267,6 +270,8 @@ impl RawArgs {
             noisefile: "noiseimage.img".into(),
             pngfile: None,
             cbffile: None,
+            nexusfile: None,
+            nexus_float: false,
             pngscale: 0.0,
             png_log: false,
             png_colormap: Colormap::Gray,

@@ -177,9 +177,10 @@ impl ShotList {
     /// Resolves every shot once (what the command line's resolve read, `read`, is reused and
     /// nothing is read again), so that a shot whose values make no experiment (a degenerate
     /// cell, a detector too large) is refused before the first shot renders.
-    pub fn check_every_shot(&mut self, read: ReadOnce) -> Result<()> {
+    /// `accept` sees each shot's experiment and may refuse it (what the run's outputs need).
+    pub fn check_every_shot(&mut self, read: ReadOnce, accept: impl Fn(u64, &Experiment) -> Result<()>) -> Result<()> {
         for number in 1..=self.count() {
-            self.resolve(number, &read)?;
+            accept(number, &self.resolve(number, &read)?)?;
         }
         self.read = Some(read);
         Ok(())

@@ -1,5 +1,6 @@
 //! File formats read and written by nanoBragg: HKL text, MTZ, the Fdump.bin cache, MOSFLM
-//! matrices, SMV images, PGM previews, raw float images, miniCBF images and source lists.
+//! matrices, SMV images, PGM previews, raw float images, miniCBF images, NeXus/NXmx files and
+//! source lists.
 
 pub mod cbf;
 pub mod cfmt;
@@ -9,6 +10,7 @@ pub mod hkl;
 pub mod manifest;
 pub mod mat;
 pub mod mtz;
+pub mod nexus;
 pub mod pgm;
 pub mod png;
 pub mod rawfloat;
@@ -297,7 +299,7 @@ impl TempFile {
     }
 
     /// Renames the temporary over `target`; from then on it is not ours to remove.
-    fn rename_to(mut self, target: &Path) -> std::io::Result<()> {
+    pub(crate) fn rename_to(mut self, target: &Path) -> std::io::Result<()> {
         self.file = None;
         fs::rename(&self.path, target)?;
         self.kept = true;
