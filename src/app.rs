@@ -9,7 +9,7 @@ use crate::dataset::template;
 use crate::engine::{EngineUsed, Rendered, plan::Plan};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
-use crate::io::smv::{SmvHeader, encode_smv};
+use crate::io::smv::{SmvHeader, encode_smv, encode_smv_u32};
 use crate::io::{OutputTarget, OutputsToWrite, TempFile, cbf, fdump, output_target, pgm, png, rawfloat};
 use crate::model::{Experiment, Output, resolve};
 use crate::progress::{self, ProgressDisplay, RenderControl};
@@ -75,7 +75,7 @@ fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc
     };
     report_engine(sim.experiment(), &rendered);
     check_finite(sim.plan(), &rendered.image)?;
-    write_frame(sim.experiment(), sim.plan(), &rendered, control, true)?;
+    write_frame(sim.experiment(), sim.plan(), &rendered, frame.number, control, true)?;
     write_structure_factor_cache(raw, sim.experiment());
     // after the outputs, so that a failing diagnostic never costs the rendered images
     crate::diagnostics::after_render(sim.experiment(), sim.plan(), &rendered, raw.backend.as_deref())
@@ -166,14 +166,14 @@ fn write_series_frame(
         let seed = if exp.output.noisefile.is_some() { format!(", noise -seed {}", -frame.seed) } else { String::new() };
         crate::outln!("frame {}: phi {} to {} deg{seed}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
     }
-    write_frame(exp, plan, rendered, control, frame.number == series.last())
+    write_frame(exp, plan, rendered, frame.number, control, frame.number == series.last())
 }
 
 /// Encodes a rendered frame and puts all its outputs in place at once. `point_of_no_return`:
 /// a cancel request that comes before the files are open still stops the write (nothing is
 /// written); after it, the files are finished.
-fn write_frame(e: &Experiment, p: &Plan, r: &Rendered, control: &RenderControl, point_of_no_return: bool) -> Result<()> {
-    let files = encode_outputs(e, p, r)?;
+fn write_frame(e: &Experiment, p: &Plan, r: &Rendered, frame: u64, control: &RenderControl, point_of_no_return: bool) -> Result<()> {
+    let files = encode_outputs(e, p, r, frame)?;
     let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
     // opening a FIFO output waits for its reader; Ctrl-C still ends the run during that wait
     let outputs = OutputsToWrite::open(&named)?;
@@ -500,8 +500,9 @@ pub fn pgm_pixels(p: &Plan, image: &[f32], scale: f64) -> Vec<u8> {
 }
 
 /// Every output file's bytes, printing nanoBragg.c's report lines on the way; nothing is
-/// written here, so the caller can put all files in place at once.
-fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+/// written here, so the caller can put all files in place at once. `frame` is the frame
+/// number, which the default mode's noise counters hold.
+fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered, frame: u64) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     let o = &e.output;
     let st = &r.stats;
     let quiet = o.quiet;
@@ -544,10 +545,20 @@ fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<Vec<(PathBuf
     }
     let mut noise_counts = None;
     if let Some(path) = &o.noisefile {
-        let noise = rng::noise_image(&r.image, |i| in_roi(p, i), o.seed, o.adc_offset);
-        say(format!("{:.0} photons on noise image ({} overloads)", noise.photons, noise.overloads));
-        files.push((path.clone(), encode_smv(&header, &noise.pixels)));
-        noise_counts = Some(noise.counts);
+        if e.mode == crate::cli::raw::Mode::CParity {
+            // nanoBragg.c's own noise: its serial generator, pixel after pixel
+            let noise = rng::noise_image(&r.image, |i| in_roi(p, i), o.seed, o.adc_offset);
+            say(format!("{:.0} photons on noise image ({} overloads)", noise.photons, noise.overloads));
+            files.push((path.clone(), encode_smv(&header, &noise.pixels)));
+            noise_counts = Some(noise.counts);
+        } else {
+            // the detector model with counter-based noise (docs/realism.md)
+            let noise = o.noise.frame_noise(&r.image, p.fpixels, p.spixels, p.roi, e.detector.pixel_size, o.seed, o.adc_offset, frame)?;
+            crate::response::detector::report(&noise).into_iter().for_each(&say);
+            let bytes = if o.noise.bits32 { encode_smv_u32(&header, &noise.image.int32) } else { encode_smv(&header, &noise.image.int16) };
+            files.push((path.clone(), bytes));
+            noise_counts = Some(noise.counts);
+        }
     }
     if let Some(path) = &o.cbffile {
         // a photon-counting detector's image: the noisy counts when there are any, unclipped
