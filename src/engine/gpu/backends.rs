@@ -299,23 +299,25 @@ fn the_checks_catch_a_broken_shader() {
     assert!(double_float_hazards(Language::Hlsl, mad).iter().any(|h| h.contains("two_sum")));
 }
 
-/// The detector-noise stages (shaders/noise.wgsl, both entry points) pass naga's validation
+/// The detector-response stages (shaders/noise.wgsl and psf.wgsl, every entry point) pass naga's validation
 /// and translate to every backend's language; SPIR-V and GLSL pass their validators.
 #[test]
 fn noise_stages_translate_and_validate_for_every_backend() {
-    let source = super::response::NOISE_SHADER;
-    let module = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("noise.wgsl: {}", e.emit_to_string(source)));
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("noise.wgsl: {}", e.emit_to_string(source)));
     let spirv_val = tool("spirv-val");
     let glslang = tool("glslangValidator");
     let scratch = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     let mut checked = 0;
-    for entry in ["noise_counts", "noise_readout"] {
+    let noise = ("noise.wgsl", super::response::NOISE_SHADER, &["noise_counts", "noise_readout"][..]);
+    let psf = ("psf.wgsl", super::response::PSF_SHADER, &["psf_max", "psf_setup", "psf_kernel", "psf_lost", "psf_sum", "psf_spread"][..]);
+    for (file, entry) in [noise, psf].into_iter().flat_map(|(f, src, entries)| entries.iter().map(move |e| ((f, src), *e))) {
+    let (file, source) = file;
+    let module = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(source)));
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(source)));
         for language in [Language::SpirV, Language::Msl, Language::Hlsl, Language::Glsl] {
-            let what = format!("noise.wgsl {entry}, {language:?}");
+            let what = format!("{file} {entry}, {language:?}");
             let translation = match translate_entry(language, &module, &info, Fetch::Plain, entry) {
                 Ok(t) => t,
                 Err(e) => {
@@ -340,5 +342,5 @@ fn noise_stages_translate_and_validate_for_every_backend() {
         }
     }
     assert!(failures.is_empty(), "{} problem(s):\n{}", failures.len(), failures.join("\n"));
-    assert_eq!(checked, 8);
+    assert_eq!(checked, 4 * 8);
 }
