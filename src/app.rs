@@ -75,7 +75,7 @@ fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc
     };
     report_engine(sim.experiment(), &rendered);
     check_finite(sim.plan(), &rendered.image)?;
-    write_frame(sim.experiment(), sim.plan(), &rendered, frame.number, control, true)?;
+    write_frame(sim.experiment(), sim.plan(), &rendered, frame.number, &raw.gpu_options(), control, true)?;
     write_structure_factor_cache(raw, sim.experiment());
     // after the outputs, so that a failing diagnostic never costs the rendered images
     crate::diagnostics::after_render(sim.experiment(), sim.plan(), &rendered, raw.backend.as_deref())
@@ -87,13 +87,14 @@ fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc
 /// stops the frame being rendered, which writes nothing, and no later frame is started.
 fn render_series(sim: &mut Simulator, series: &Series, raw: &RawArgs, templates: Output, control: &Arc<RenderControl>) -> Result<()> {
     let (light_exp, light_plan) = sim.encoding_parts();
+    let gpu = raw.gpu_options();
     let _display = progress_bar(sim, series.count, control);
     std::thread::scope(|scope| {
         let (frames, received) = std::sync::mpsc::sync_channel::<(Frame, Rendered)>(1);
         let writer = scope.spawn(move || -> Result<()> {
             let mut exp = light_exp;
             for (frame, rendered) in received {
-                let written = write_series_frame(&mut exp, &light_plan, &templates, series, &frame, &rendered, control);
+                let written = write_series_frame(&mut exp, &light_plan, &templates, series, &frame, &rendered, &gpu, control);
                 if written.is_err() {
                     // stop the render of the next frame: the series fails with this error
                     control.cancel();
@@ -157,6 +158,7 @@ fn write_series_frame(
     series: &Series,
     frame: &Frame,
     rendered: &Rendered,
+    gpu: &crate::engine::gpu::GpuOptions,
     control: &RenderControl,
 ) -> Result<()> {
     frame.apply(exp);
@@ -166,14 +168,14 @@ fn write_series_frame(
         let seed = if exp.output.noisefile.is_some() { format!(", noise -seed {}", -frame.seed) } else { String::new() };
         crate::outln!("frame {}: phi {} to {} deg{seed}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
     }
-    write_frame(exp, plan, rendered, frame.number, control, frame.number == series.last())
+    write_frame(exp, plan, rendered, frame.number, gpu, control, frame.number == series.last())
 }
 
 /// Encodes a rendered frame and puts all its outputs in place at once. `point_of_no_return`:
 /// a cancel request that comes before the files are open still stops the write (nothing is
 /// written); after it, the files are finished.
-fn write_frame(e: &Experiment, p: &Plan, r: &Rendered, frame: u64, control: &RenderControl, point_of_no_return: bool) -> Result<()> {
-    let files = encode_outputs(e, p, r, frame)?;
+fn write_frame(e: &Experiment, p: &Plan, r: &Rendered, frame: u64, gpu: &crate::engine::gpu::GpuOptions, control: &RenderControl, point_of_no_return: bool) -> Result<()> {
+    let files = encode_outputs(e, p, r, frame, gpu)?;
     let named: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
     // opening a FIFO output waits for its reader; Ctrl-C still ends the run during that wait
     let outputs = OutputsToWrite::open(&named)?;
@@ -501,8 +503,9 @@ pub fn pgm_pixels(p: &Plan, image: &[f32], scale: f64) -> Vec<u8> {
 
 /// Every output file's bytes, printing nanoBragg.c's report lines on the way; nothing is
 /// written here, so the caller can put all files in place at once. `frame` is the frame
-/// number, which the default mode's noise counters hold.
-fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered, frame: u64) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+/// number, which the default mode's noise counters hold; after a GPU render the noise model
+/// runs on the same device (`gpu`: the render's options).
+fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered, frame: u64, gpu: &crate::engine::gpu::GpuOptions) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     let o = &e.output;
     let st = &r.stats;
     let quiet = o.quiet;
@@ -553,7 +556,15 @@ fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered, frame: u64) -> Result<
             noise_counts = Some(noise.counts);
         } else {
             // the detector model with counter-based noise (docs/realism.md)
-            let noise = o.noise.frame_noise(&r.image, p.fpixels, p.spixels, p.roi, e.detector.pixel_size, o.seed, o.adc_offset, frame)?;
+            let noise = match r.engine {
+                crate::engine::EngineUsed::Gpu { .. } => {
+                    let model = o.noise.model(e.detector.pixel_size, o.seed, o.adc_offset, frame)?;
+                    crate::engine::gpu::response::noise_image_on_gpu(gpu, &r.image, p.fpixels, p.spixels, p.roi, &model, o.noise.bits32)?
+                }
+                crate::engine::EngineUsed::Cpu => {
+                    o.noise.frame_noise(&r.image, p.fpixels, p.spixels, p.roi, e.detector.pixel_size, o.seed, o.adc_offset, frame)?
+                }
+            };
             crate::response::detector::report(&noise).into_iter().for_each(&say);
             let bytes = if o.noise.bits32 { encode_smv_u32(&header, &noise.image.int32) } else { encode_smv(&header, &noise.image.int16) };
             files.push((path.clone(), bytes));

@@ -4,6 +4,9 @@
 //! frame number in the counters, the same whatever the thread count and whether a frame is
 //! rendered in a series or alone; bad values and `-c_parity` are refused before any output.
 
+mod gpu_support;
+
+use gpu_support::gpu_available;
 use nanobragg::response::detector::{DetectorNoise, NoiseOrder};
 use nanobragg::response::psf::PsfShape;
 use std::path::Path;
@@ -142,5 +145,32 @@ fn bad_values_and_c_parity_are_refused() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(want), "{flags}: {err}");
         assert!(!p.join("x.bin").exists() && !p.join("x.noise.img").exists(), "{flags}: wrote output");
+    }
+}
+
+/// After a GPU render the noise model runs on the device: the noise image is the CPU model of
+/// the GPU's own float image for ≥ 99.99 % of the pixels (identical in practice: the device
+/// stages repeat the CPU's arithmetic, docs/realism.md), PSF included to ±1 ADU.
+#[test]
+fn gpu_engine_noise_is_the_model_of_its_float_image() {
+    if !gpu_available("gpu_engine_noise_is_the_model_of_its_float_image") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    for (extra, psf) in [("", None), ("-psf gauss -psf_fwhm 300", Some(PsfShape::Gauss))] {
+        let args = format!("{EXPERIMENT} -engine gpu -readout_noise 2 -flicker 0.02 -calibration 0.03 {extra} -first_frame 5 -frames 1 -floatfile g.bin -intfile g.img -noisefile g.noise.img");
+        ok(p, &args, "2");
+        let image = floats(&read(p, "g.bin"));
+        let model = DetectorNoise { psf, psf_fwhm: 300e-6, readout: 2.0, flicker: 0.02, calibration: 0.03, ..DetectorNoise::default() };
+        let want = model.frame_noise(&image, 48, 48, [0, 47, 0, 47], 0.2e-3, -11, 40.0, 5).unwrap();
+        let (_, got) = smv_pixels(&read(p, "g.noise.img"), 48 * 48);
+        let same = got.iter().zip(&want.image.int16).filter(|(a, b)| **a == u32::from(**b)).count();
+        let near = got.iter().zip(&want.image.int16).all(|(a, b)| a.abs_diff(u32::from(*b)) <= 1);
+        {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "-engine gpu noise {extra}: {same} of {} pixels as the CPU model", 48 * 48);
+        }
+        assert!(same * 10_000 >= 9_999 * 48 * 48 || (psf.is_some() && near && same * 100 >= 99 * 48 * 48), "{extra}: {same} of {} identical", 48 * 48);
     }
 }
