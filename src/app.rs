@@ -11,7 +11,7 @@ use crate::dataset::template;
 use crate::engine::{EngineUsed, Rendered, plan::Plan};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
-use crate::io::smv::{SmvHeader, encode_smv};
+use crate::io::smv::{SmvHeader, encode_smv, encode_smv_u32};
 use crate::io::nexus::{FramePixels, NexusHeader, NexusWriter};
 use crate::io::{OutputTarget, OutputsToWrite, TempFile, cbf, fdump, output_target, pgm, png, rawfloat};
 use crate::model::{Experiment, Output, resolve_keeping};
@@ -108,7 +108,7 @@ fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc
     };
     report_engine(sim.experiment(), &rendered);
     check_finite(sim.plan(), &rendered.image)?;
-    write_frame(sim.experiment(), sim.plan(), &rendered, control, true, nexus.as_mut())?;
+    write_frame(sim.experiment(), sim.plan(), &rendered, frame.number, &raw.gpu_options(), control, true, nexus.as_mut())?;
     if let Some(nexus) = nexus {
         nexus.finish()?;
     }
@@ -140,6 +140,7 @@ fn render_series(
     nexus: Option<NexusWriter>,
 ) -> Result<()> {
     let (light_exp, light_plan) = sim.encoding_parts();
+    let gpu = raw.gpu_options();
     let _display = progress_bar(sim, dataset.to_render(series.count), control);
     let mut manifest = dataset.manifest.take();
     let osc_deg = sim.experiment().sampling.osc.to_degrees();
@@ -155,7 +156,7 @@ fn render_series(
                     (exp, plan) = (e, p);
                     line
                 });
-                let written = write_series_frame(&mut exp, &plan, &templates, series, &frame, &rendered, line.as_deref(), control, nexus.as_mut())
+                let written = write_series_frame(&mut exp, &plan, &templates, series, &frame, &rendered, line.as_deref(), &gpu, control, nexus.as_mut())
                     .and_then(|(files, overloads)| match manifest.as_mut() {
                         Some(m) => m.append(&crate::io::manifest::Entry::of(&frame, position, osc_deg, &files, &rendered.image, overloads)),
                         None => Ok(()),
@@ -261,6 +262,7 @@ fn write_series_frame(
     frame: &Frame,
     rendered: &Rendered,
     shot_line: Option<&str>,
+    gpu: &crate::engine::gpu::GpuOptions,
     control: &RenderControl,
     nexus: Option<&mut NexusWriter>,
 ) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
@@ -275,23 +277,30 @@ fn write_series_frame(
         let seed = if exp.output.noisefile.is_some() { format!(", noise -seed {}", -frame.seed) } else { String::new() };
         crate::outln!("frame {}: phi {} to {} deg{seed}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
     }
-    write_frame(exp, plan, rendered, control, frame.number == series.last(), nexus)
+    // a shot's noise is keyed by its own seed and counted as frame 1, as in the single run its
+    // line prints (dataset::series::shot_noise_seed); a series frame's counters hold its number
+    let noise_frame = if shot_line.is_some() { 1 } else { frame.number };
+    write_frame(exp, plan, rendered, noise_frame, gpu, control, frame.number == series.last(), nexus)
 }
 
 /// Encodes a rendered frame and puts all its outputs in place at once. `point_of_no_return`:
 /// a cancel request that comes before the files are open still stops the write (nothing is
 /// written); after it, the files are finished. The frame goes into the run's NeXus file (a
 /// temporary until the run ends) first, so that a failure there writes none of its files.
-/// Returns the files written (for the manifest) and the noise image's overloads.
+/// `frame` is the frame number the default mode's noise counters hold. Returns the files
+/// written (for the manifest) and the noise image's overloads.
+#[allow(clippy::too_many_arguments)]
 fn write_frame(
     e: &Experiment,
     p: &Plan,
     r: &Rendered,
+    frame: u64,
+    gpu: &crate::engine::gpu::GpuOptions,
     control: &RenderControl,
     point_of_no_return: bool,
     nexus: Option<&mut NexusWriter>,
 ) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
-    let (files, overloads, noise_counts) = encode_outputs(e, p, r)?;
+    let (files, overloads, noise_counts) = encode_outputs(e, p, r, frame, gpu)?;
     if let Some(nexus) = nexus {
         let phi_start_deg = e.sampling.phi0.to_degrees();
         if nexus.float() {
@@ -657,8 +666,16 @@ pub fn pgm_pixels(p: &Plan, image: &[f32], scale: f64) -> Vec<u8> {
 
 /// Every output file's bytes, printing nanoBragg.c's report lines on the way; nothing is
 /// written here, so the caller can put all files in place at once. Also the noise image's
-/// overloads and its photon counts (None without one).
-fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>, Option<Vec<f32>>)> {
+/// overloads and its photon counts (None without one). `frame` is the frame number, which the
+/// default mode's noise counters hold; after a GPU render the noise model runs on the same
+/// device (`gpu`: the render's options).
+fn encode_outputs(
+    e: &Experiment,
+    p: &Plan,
+    r: &Rendered,
+    frame: u64,
+    gpu: &crate::engine::gpu::GpuOptions,
+) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>, Option<Vec<f32>>)> {
     let o = &e.output;
     let st = &r.stats;
     let quiet = o.quiet;
@@ -702,11 +719,30 @@ fn encode_outputs(e: &Experiment, p: &Plan, r: &Rendered) -> Result<(Vec<(PathBu
     let mut noise_counts = None;
     let mut overloads = None;
     if let Some(path) = &o.noisefile {
-        let noise = rng::noise_image(&r.image, |i| in_roi(p, i), o.seed, o.adc_offset);
-        say(format!("{:.0} photons on noise image ({} overloads)", noise.photons, noise.overloads));
-        files.push((path.clone(), encode_smv(&header, &noise.pixels)));
-        noise_counts = Some(noise.counts);
-        overloads = Some(noise.overloads);
+        if e.mode == crate::cli::raw::Mode::CParity {
+            // nanoBragg.c's own noise: its serial generator, pixel after pixel
+            let noise = rng::noise_image(&r.image, |i| in_roi(p, i), o.seed, o.adc_offset);
+            say(format!("{:.0} photons on noise image ({} overloads)", noise.photons, noise.overloads));
+            files.push((path.clone(), encode_smv(&header, &noise.pixels)));
+            noise_counts = Some(noise.counts);
+            overloads = Some(noise.overloads);
+        } else {
+            // the detector model with counter-based noise (docs/realism.md)
+            let noise = match r.engine {
+                crate::engine::EngineUsed::Gpu { .. } => {
+                    let model = o.noise.model(e.detector.pixel_size, o.seed, o.adc_offset, frame)?;
+                    crate::engine::gpu::response::noise_image_on_gpu(gpu, &r.image, p.fpixels, p.spixels, p.roi, &model, o.noise.bits32)?
+                }
+                crate::engine::EngineUsed::Cpu => {
+                    o.noise.frame_noise(&r.image, p.fpixels, p.spixels, p.roi, e.detector.pixel_size, o.seed, o.adc_offset, frame)?
+                }
+            };
+            crate::response::detector::report(&noise).into_iter().for_each(&say);
+            let bytes = if o.noise.bits32 { encode_smv_u32(&header, &noise.image.int32) } else { encode_smv(&header, &noise.image.int16) };
+            files.push((path.clone(), bytes));
+            overloads = Some(noise.overloads);
+            noise_counts = Some(noise.counts);
+        }
     }
     if let Some(path) = &o.cbffile {
         // a photon-counting detector's image: the noisy counts when there are any, unclipped

@@ -8,6 +8,8 @@ use super::raw::{
 use crate::error::{Error, Result};
 use crate::engine::gpu::Precision;
 use crate::io::colormap::Colormap;
+use crate::response::detector::{NoiseOrder, non_negative, refuse_in_c_parity};
+use crate::response::psf::PsfShape;
 
 pub(crate) const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
 
@@ -167,6 +169,14 @@ fn positive_length(flag: &str, v: &str) -> Result<f64> {
         return Err(Error::Usage(format!("{flag}: value {x} must be greater than zero")));
     }
     Ok(x)
+}
+
+/// The detector-model flags change the noise image, which `-c_parity` promises is nanoBragg.c's.
+fn noise_flag(c: &Ctx, flag: &str) -> Result<()> {
+    if c.mode == Mode::CParity {
+        return Err(refuse_in_c_parity(flag));
+    }
+    Ok(())
 }
 
 /// Pixels `-validate` recomputes when no count is given.
@@ -553,6 +563,32 @@ pub static FLAGS: &[Flag] = &[
     flag!("-random_orientation", ["--random_orientation", "--random-orientation"], [], Fixed(0), "",
         "with -shots: each shot's crystal orientation drawn uniformly over all rotations from -seed and the shot number (printed as its -misset)",
         |r, _, _| { r.random_orientation = true; Ok(()) }),
+    // ---- the detector model of the noise image (nanobragg noisify's flags; docs/realism.md)
+    flag!("-psf", [], [], Fixed(1), "<gauss|fiber>", "point-spread function applied to the noise image's photons (default none)",
+        |r, v, c| { noise_flag(c, "-psf")?; r.noise.psf = Some(match v[0] { "gauss" => PsfShape::Gauss, "fiber" => PsfShape::Fiber,
+            other => return Err(Error::Usage(format!("-psf: value '{other}' must be gauss or fiber"))) }); Ok(()) }),
+    flag!("-psf_fwhm", [], [], Fixed(1), "<µm>", "PSF full width at half maximum (default 46)",
+        |r, v, c| { noise_flag(c, "-psf_fwhm")?; r.noise.psf_fwhm = positive_length("-psf_fwhm", v[0])? / 1e6; Ok(()) }),
+    flag!("-psf_radius", [], [], Fixed(1), "<pixels>", "radius the PSF is rendered to (default 0: chosen as noisify does)",
+        |r, v, c| { noise_flag(c, "-psf_radius")?; let n = positive_count("-psf_radius", v[0])?;
+            r.noise.psf_radius = i32::try_from(n).map_err(|_| Error::Usage(format!("-psf_radius: value {n} is too large")))?; Ok(()) }),
+    flag!("-readout_noise", [], [], Fixed(1), "<ADU>", "Gaussian readout noise of every noise-image pixel (default 0)",
+        |r, v, c| { noise_flag(c, "-readout_noise")?; r.noise.readout = non_negative("-readout_noise", number("-readout_noise", v[0])?)?; Ok(()) }),
+    flag!("-flicker", [], [], Fixed(1), "<fraction>", "relative source (1/f) noise of each pixel's mean (default 0)",
+        |r, v, c| { noise_flag(c, "-flicker")?; r.noise.flicker = non_negative("-flicker", number("-flicker", v[0])?)?; Ok(()) }),
+    flag!("-calibration", [], [], Fixed(1), "<fraction>", "relative per-pixel calibration error, the same on every frame (default 0)",
+        |r, v, c| { noise_flag(c, "-calibration")?; r.noise.calibration = non_negative("-calibration", number("-calibration", v[0])?)?; Ok(()) }),
+    flag!("-calib_seed", [], [], Fixed(1), "<n>", "seed of the calibration errors (default noisify's fixed one)",
+        |r, v, c| { noise_flag(c, "-calib_seed")?; let n = integer("-calib_seed", v[0])?;
+            r.noise.calib_seed = -i64::from(i32::try_from(n).map_err(|_| Error::Usage(format!("-calib_seed: value {n} is outside the C int range")))?); Ok(()) }),
+    flag!("-gain", [], [], Fixed(1), "<ADU/photon>", "noise-image pixel units per photon (default 1)",
+        |r, v, c| { noise_flag(c, "-gain")?; r.noise.gain = positive_length("-gain", v[0])?; Ok(()) }),
+    flag!("-bits", [], [], Fixed(1), "<16|32>", "integer width of the noise image (default 16)",
+        |r, v, c| { noise_flag(c, "-bits")?; r.noise.bits32 = match v[0] { "16" => false, "32" => true,
+            other => return Err(Error::Usage(format!("-bits: value '{other}' must be 16 or 32"))) }; Ok(()) }),
+    flag!("-noise_order", [], [], Fixed(1), "<noisify|simtbx>", "calibration error on each pixel's mean before the Poisson count (noisify, default) or on the count (simtbx)",
+        |r, v, c| { noise_flag(c, "-noise_order")?; r.noise.order = match v[0] { "noisify" => NoiseOrder::Noisify, "simtbx" => NoiseOrder::Simtbx,
+            other => return Err(Error::Usage(format!("-noise_order: value '{other}' must be noisify or simtbx"))) }; Ok(()) }),
     flag!("-c_parity", ["--c-parity"], [], Fixed(0), "", "reproduce nanoBragg.c exactly, verified defects included (see docs/behaviours.md)",
         |_, _, _| Ok(())),
     flag!("-engine", ["--engine"], [], Fixed(1), "<cpu|gpu|auto>", "rendering engine (default auto: a hardware GPU when one exists, else the CPU)",
@@ -653,6 +689,10 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ]),
     ("Amorphous background", &["-stol", "-4stol", "-Q", "-bg_thick", "-bg_width", "-bg_height", "-bg_size", "-density", "-MW", "-bg_molecules"]),
     ("Noise and seeds", &["-seed", "-mosaic_seed", "-misset_seed"]),
+    ("Detector model of the noise image (nanobragg's own)", &[
+        "-psf", "-psf_fwhm", "-psf_radius", "-readout_noise", "-flicker", "-calibration", "-calib_seed", "-gain", "-bits",
+        "-noise_order",
+    ]),
     ("GPU and engine (nanobragg's own)", &["-engine", "-backend", "-gpu_precision", "-gpu_index", "-validate"]),
     ("Reports", &["-preview", "-trace_pixel", "-printout", "-printout_pixel", "-progress", "-noprogress", "-quiet"]),
     ("Compatibility with nanoBragg.c", &[

@@ -434,6 +434,7 @@ fn run(o: &Options) -> Result<()> {
             seed,
             calib_seed: o.calib_seed,
             psf: psf.filter(|_| o.psf_fwhm > 0.0),
+            calibration_after_poisson: false,
             generator: if o.c_parity { Generator::CParity } else { Generator::Counter { frame: 0 } },
         };
         let noisy = noise_image(&photons, width, height, &model, o.bits == 32);

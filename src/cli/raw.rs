@@ -117,6 +117,8 @@ pub struct RawArgs {
     pub intfile_scale: f64,
     pub pgm_scale: f64,
     pub adc_offset: f64,
+    /// the noise image's detector model (`-psf`, `-readout_noise`, `-gain`, ...)
+    pub noise: crate::response::detector::DetectorNoise,
 
     // crystal
     pub na: f64,
@@ -281,6 +283,7 @@ impl RawArgs {
             intfile_scale: 0.0,
             pgm_scale: 0.0,
             adc_offset: 40.0,
+            noise: Default::default(),
             na: 1.0,
             nb: 1.0,
             nc: 1.0,

@@ -72,18 +72,24 @@ impl Series {
     }
 }
 
-/// The noise seed (the C `seed` variable, negative: `-seed N` sets −N) of frame `number`.
+/// The noise seed (the C `seed` variable, negative: `-seed N` sets −N) of frame `number`: the
+/// run's seed for every frame, in both modes.
 ///
-/// - `-c_parity`: the run's seed for every frame, as a loop of nanoBragg.c processes typed
-///   with the same `-seed` would use.
-/// - default: frame 1 keeps the run's seed (a run without `-frames` is frame 1, so its noise
-///   image is what it always was); any other frame's seed is a hash of (seed, frame number),
-///   so frames get independent noise, and a frame's image depends only on the run's seed and
-///   its number, never on which process or in which order it is rendered. The result lies in
-///   1 … 2³¹−2, the range nanoBragg.c's generator takes; `-seed <that>` reproduces the frame
-///   in a single run (the series prints it).
-pub fn noise_seed(seed: i64, number: u64, mode: Mode) -> i64 {
-    if mode == Mode::CParity || number == 1 {
+/// - `-c_parity`: as a loop of nanoBragg.c processes typed with the same `-seed` would use.
+/// - default: the frame number is a word of every noise counter (`response::detector`), so
+///   frames get independent noise from one key, and frame k's image depends only on the seed
+///   and k — never on which process, shard or order renders it; `-first_frame k -frames 1`
+///   with the same `-seed` reproduces it alone.
+pub fn noise_seed(seed: i64, _number: u64, _mode: Mode) -> i64 {
+    seed
+}
+
+/// The noise seed of shot `number` of a shot list (`dataset::shots`), in both modes: shot 1
+/// keeps the run's seed, any other shot's is a hash of (seed, number) in 1 … 2³¹−2, the range
+/// nanoBragg.c's generator takes. A shot's noise is counted as frame 1's (the single run its
+/// report line prints is a one-frame run), so its own seed is what sets it apart.
+pub fn shot_noise_seed(seed: i64, number: u64) -> i64 {
+    if number == 1 {
         return seed;
     }
     c_seed(stream_state(seed, number, Stream::Noise))
@@ -103,7 +109,7 @@ pub enum Stream {
 
 impl Stream {
     /// Mixed into the run's seed before the number; the noise stream's tag is 0, so its seeds
-    /// are the ones series have always used.
+    /// are the ones shot lists have always used.
     fn tag(self) -> u64 {
         match self {
             Stream::Noise => 0,
@@ -146,17 +152,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frame_one_keeps_the_seed_and_others_differ() {
-        assert_eq!(noise_seed(-42, 1, Mode::Default), -42);
-        let seeds: Vec<i64> = (1..=100).map(|k| noise_seed(-42, k, Mode::Default)).collect();
+    fn every_frame_keeps_the_run_seed() {
+        assert!((1..10).all(|k| noise_seed(-42, k, Mode::Default) == -42));
+    }
+
+    #[test]
+    fn shot_seeds_are_distinct_pure_and_in_range() {
+        assert_eq!(shot_noise_seed(-42, 1), -42);
+        let seeds: Vec<i64> = (1..=100).map(|k| shot_noise_seed(-42, k)).collect();
         let mut distinct = seeds.clone();
         distinct.sort();
         distinct.dedup();
         assert_eq!(distinct.len(), 100);
         assert!(seeds.iter().all(|&s| (-(1i64 << 31) + 2..=-1).contains(&s)), "{seeds:?}");
-        // a pure function of (seed, number)
-        assert_eq!(noise_seed(-42, 57, Mode::Default), seeds[56]);
-        assert_ne!(noise_seed(-43, 57, Mode::Default), seeds[56]);
+        assert_eq!(shot_noise_seed(-42, 57), seeds[56]);
+        assert_ne!(shot_noise_seed(-43, 57), seeds[56]);
     }
 
     #[test]

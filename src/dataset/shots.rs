@@ -18,8 +18,8 @@
 
 use crate::cli::defs::{self, Arity, Flag};
 use crate::cli::parse::apply_args;
-use crate::cli::raw::{Misset, Mode, RawArgs};
-use crate::dataset::series::{Stream, c_seed, noise_seed, stream_state, uniforms};
+use crate::cli::raw::{Misset, RawArgs};
+use crate::dataset::series::{Stream, c_seed, shot_noise_seed, stream_state, uniforms};
 use crate::error::{Error, Result};
 use crate::io::shots::{ShotLine, read_shot_lines, shot_lines_of};
 use crate::model::{Experiment, ReadOnce, resolve_reusing};
@@ -136,7 +136,7 @@ impl ShotList {
         let seed = self.base.seed;
         let mut words = vec![
             "-seed".to_string(),
-            (-noise_seed(seed, number, Mode::Default)).to_string(),
+            (-shot_noise_seed(seed, number)).to_string(),
             "-mosaic_seed".to_string(),
             (-c_seed(stream_state(seed, number, Stream::Mosaic))).to_string(),
         ];

@@ -57,6 +57,25 @@ pub struct SmvHeader {
 /// missing `;` after DIALS_ORIGIN, the closing `}` + form feed and the space padding to 512
 /// bytes are all as nanoBragg.c writes them.
 pub fn encode_smv(h: &SmvHeader, data: &[u16]) -> Vec<u8> {
+    let mut bytes = header_bytes(h, "unsigned_short");
+    bytes.reserve(data.len() * 2);
+    for v in data {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    bytes
+}
+
+/// As [`encode_smv`] with 32-bit pixels (`TYPE=long_integer`, as noisify.c writes `-bits 32`).
+pub fn encode_smv_u32(h: &SmvHeader, data: &[u32]) -> Vec<u8> {
+    let mut bytes = header_bytes(h, "long_integer");
+    bytes.reserve(data.len() * 4);
+    for v in data {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    bytes
+}
+
+fn header_bytes(h: &SmvHeader, pixel_type: &str) -> Vec<u8> {
     let before_dials = [
         ("PIXEL_SIZE", h.pixel_size_mm),
         ("DISTANCE", h.distance_mm),
@@ -87,7 +106,7 @@ pub fn encode_smv(h: &SmvHeader, data: &[u16]) -> Vec<u8> {
     };
     let [o1, o2, o3] = h.dials_origin_mm.map(fmt_g);
     let mut text = format!(
-        "{{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE=unsigned_short;\n\
+        "{{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE={pixel_type};\n\
          SIZE1={};\nSIZE2={};\n",
         h.fpixels, h.spixels
     );
@@ -100,12 +119,7 @@ pub fn encode_smv(h: &SmvHeader, data: &[u16]) -> Vec<u8> {
     while text.len() < STANDARD_HEADER_BYTES {
         text.push(' ');
     }
-    let mut bytes = text.into_bytes();
-    bytes.reserve(data.len() * 2);
-    for v in data {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    bytes
+    text.into_bytes()
 }
 
 /// C `ValueOf`: the number after the `=` that follows the LAST occurrence of `key` anywhere in

@@ -169,6 +169,8 @@ pub struct Output {
     pub intfile_scale: f64,
     pub pgm_scale: f64,
     pub adc_offset: f64,
+    /// the noise image's detector model (docs/realism.md)
+    pub noise: crate::response::detector::DetectorNoise,
     pub seed: i64,
     pub printout: bool,
     pub printout_pixel: Option<(i64, i64)>,

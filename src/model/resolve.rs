@@ -663,6 +663,7 @@ fn outputs(r: &RawArgs) -> Result<Output> {
         intfile_scale: r.intfile_scale,
         pgm_scale: r.pgm_scale,
         adc_offset: r.adc_offset,
+        noise: r.noise.clone(),
         seed: r.seed,
         printout: r.printout,
         printout_pixel: r.printout_pixel,

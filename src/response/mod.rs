@@ -12,6 +12,7 @@
 //! stage, each with this Rust code as its mirror; the integer and float operations each stage
 //! needs on the WGSL side are noted where they occur.
 
+pub mod detector;
 pub mod noisify;
 pub mod philox;
 pub mod psf;

@@ -53,6 +53,9 @@ pub struct NoiseModel {
     /// the C `calib_seed` variable (`-calib_seed N` makes it −N; default 123456789)
     pub calib_seed: i64,
     pub psf: Option<Psf>,
+    /// simtbx's order: the calibration error multiplies the Poisson count instead of its mean
+    /// (noisify.c applies it to the mean, before the count; docs/realism.md)
+    pub calibration_after_poisson: bool,
     pub generator: Generator,
 }
 
@@ -152,24 +155,50 @@ pub struct NoiseResult {
     pub photons: f64,
     /// clamped pixels of the written width (16 or 32 bits)
     pub overloads: u64,
+    /// the photons of each pixel after the PSF (before gain, offset and readout): what a
+    /// photon-counting detector records
+    pub counts: Vec<f32>,
 }
 
 /// Stages 3–5 on a photons/pixel image of `width` × `height`.
 pub fn noise_image(photons: &[f32], width: usize, height: usize, model: &NoiseModel, bits32: bool) -> NoiseResult {
+    noise_image_where(photons, width, height, model, bits32, |_| true)
+}
+
+/// As [`noise_image`], with the pixels `rendered` rejects left out: they draw nothing, hold
+/// no photons, are 0 in every output and count in no sum (the main command's ROI). With the
+/// counter generator the other pixels' noise does not depend on which are left out.
+pub fn noise_image_where(
+    photons: &[f32],
+    width: usize,
+    height: usize,
+    model: &NoiseModel,
+    bits32: bool,
+    rendered: impl Fn(usize) -> bool,
+) -> NoiseResult {
     let c_parity = model.generator == Generator::CParity;
     let mut streams = Streams::new(model);
     let mut counts = Vec::with_capacity(photons.len());
     let mut photons_before_psf = 0.0f64;
     for (i, &ideal) in photons.iter().enumerate() {
+        if !rendered(i) {
+            counts.push(0.0);
+            continue;
+        }
         let mut mean = f64::from(ideal);
         if model.flicker > 0.0 {
             mean *= 1.0 + model.flicker * f64::from(streams.gauss(Stage::Flicker, i));
         }
-        if model.calibration > 0.0 {
+        let calibrate = model.calibration > 0.0;
+        if calibrate && !model.calibration_after_poisson {
             mean *= 1.0 + model.calibration * f64::from(streams.gauss(Stage::Calibration, i));
         }
         // C: `poidev(float xm, ...)` — the mean is rounded to float at the call
-        let count = streams.poisson(mean as f32, i);
+        let mut count = streams.poisson(mean as f32, i);
+        if calibrate && model.calibration_after_poisson {
+            // simtbx: the recorded photons, not their mean, carry the pixel's gain error
+            count = (f64::from(count) * (1.0 + model.calibration * f64::from(streams.gauss(Stage::Calibration, i)))) as f32;
+        }
         photons_before_psf += f64::from(count);
         counts.push(count);
     }
@@ -181,7 +210,14 @@ pub fn noise_image(photons: &[f32], width: usize, height: usize, model: &NoiseMo
     }
     let mut image = IntImages { int16: Vec::with_capacity(counts.len()), int32: Vec::with_capacity(counts.len()) };
     let (mut sum, mut overloads) = (0.0f64, 0u64);
-    for (i, &signal) in counts.iter().enumerate() {
+    for (i, signal) in counts.iter_mut().enumerate() {
+        if !rendered(i) {
+            *signal = 0.0;
+            image.int32.push(0);
+            image.int16.push(0);
+            continue;
+        }
+        let signal = *signal;
         sum += f64::from(signal);
         let mut adu = f64::from(signal) * model.gain + model.adc_offset;
         if model.readout > 0.0 {
@@ -198,7 +234,7 @@ pub fn noise_image(photons: &[f32], width: usize, height: usize, model: &NoiseMo
         }
         image.int16.push(to_ushort(adu));
     }
-    NoiseResult { image, photons_before_psf, psf: psf_report, photons: sum, overloads }
+    NoiseResult { image, photons_before_psf, psf: psf_report, photons: sum, overloads, counts }
 }
 
 #[cfg(test)]
@@ -215,6 +251,7 @@ mod tests {
             seed: 5,
             calib_seed: 123_456_789,
             psf: None,
+            calibration_after_poisson: false,
             generator,
         }
     }

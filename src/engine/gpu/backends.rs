@@ -83,10 +83,15 @@ fn specialised(precision: Precision, fetch: Fetch, constants: &PipelineConstants
 }
 
 fn translate(language: Language, module: &Module, info: &ModuleInfo, fetch: Fetch) -> Result<Translation, String> {
+    translate_entry(language, module, info, fetch, "render")
+}
+
+/// `translate` for the entry point `entry`.
+fn translate_entry(language: Language, module: &Module, info: &ModuleInfo, fetch: Fetch, entry: &str) -> Result<Translation, String> {
     match language {
         Language::SpirV => {
             let options = naga::back::spv::Options { lang_version: (1, 3), ..Default::default() };
-            let pipeline = naga::back::spv::PipelineOptions { shader_stage: ShaderStage::Compute, entry_point: "render".into() };
+            let pipeline = naga::back::spv::PipelineOptions { shader_stage: ShaderStage::Compute, entry_point: entry.into() };
             naga::back::spv::write_vec(module, info, &options, Some(&pipeline))
                 .map(Translation::Binary)
                 .map_err(|e| format!("{e:?}"))
@@ -94,7 +99,7 @@ fn translate(language: Language, module: &Module, info: &ModuleInfo, fetch: Fetc
         Language::Msl => {
             let options = naga::back::msl::Options { lang_version: (2, 4), fake_missing_bindings: true, ..Default::default() };
             let pipeline = naga::back::msl::PipelineOptions {
-                entry_point: Some((ShaderStage::Compute, "render".into())),
+                entry_point: Some((ShaderStage::Compute, entry.into())),
                 ..Default::default()
             };
             naga::back::msl::write_string(module, info, &options, &pipeline).map(|(s, _)| Translation::Text(s)).map_err(|e| format!("{e:?}"))
@@ -103,14 +108,14 @@ fn translate(language: Language, module: &Module, info: &ModuleInfo, fetch: Fetc
             // wave intrinsics (subgroups) need shader model 6.0, which wgpu's DX12 uses
             let model = if fetch == Fetch::Subgroup { naga::back::hlsl::ShaderModel::V6_0 } else { naga::back::hlsl::ShaderModel::V5_1 };
             let options = naga::back::hlsl::Options { shader_model: model, ..Default::default() };
-            let pipeline = naga::back::hlsl::PipelineOptions { entry_point: Some((ShaderStage::Compute, "render".into())) };
+            let pipeline = naga::back::hlsl::PipelineOptions { entry_point: Some((ShaderStage::Compute, entry.into())) };
             let mut out = String::new();
             naga::back::hlsl::Writer::new(&mut out, &options, &pipeline).write(module, info, None).map_err(|e| format!("{e:?}"))?;
             Ok(Translation::Text(out))
         }
         Language::Glsl => {
             let options = naga::back::glsl::Options { version: naga::back::glsl::Version::new_gles(310), ..Default::default() };
-            let pipeline = naga::back::glsl::PipelineOptions { shader_stage: ShaderStage::Compute, entry_point: "render".into(), multiview: None };
+            let pipeline = naga::back::glsl::PipelineOptions { shader_stage: ShaderStage::Compute, entry_point: entry.into(), multiview: None };
             let mut out = String::new();
             naga::back::glsl::Writer::new(&mut out, module, info, &options, &pipeline, naga::proc::BoundsCheckPolicies::default())
                 .and_then(|mut w| w.write())
@@ -292,4 +297,50 @@ fn the_checks_catch_a_broken_shader() {
     assert!(double_float_hazards(Language::Msl, "metal::fast::sin(x); as_type<uint>(y)").iter().any(|h| h.contains("fast::")));
     let mad = "float2 two_sum(float a, float b) {\n    float s = mad(a, 1.0, b);\n}\nasuint(x)";
     assert!(double_float_hazards(Language::Hlsl, mad).iter().any(|h| h.contains("two_sum")));
+}
+
+/// The detector-response stages (shaders/noise.wgsl and psf.wgsl, every entry point) pass naga's validation
+/// and translate to every backend's language; SPIR-V and GLSL pass their validators.
+#[test]
+fn noise_stages_translate_and_validate_for_every_backend() {
+    let spirv_val = tool("spirv-val");
+    let glslang = tool("glslangValidator");
+    let scratch = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    let noise = ("noise.wgsl", super::response::NOISE_SHADER, &["noise_counts", "noise_readout"][..]);
+    let psf = ("psf.wgsl", super::response::PSF_SHADER, &["psf_max", "psf_setup", "psf_kernel", "psf_lost", "psf_sum", "psf_spread"][..]);
+    for (file, entry) in [noise, psf].into_iter().flat_map(|(f, src, entries)| entries.iter().map(move |e| ((f, src), *e))) {
+    let (file, source) = file;
+    let module = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(source)));
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(source)));
+        for language in [Language::SpirV, Language::Msl, Language::Hlsl, Language::Glsl] {
+            let what = format!("{file} {entry}, {language:?}");
+            let translation = match translate_entry(language, &module, &info, Fetch::Plain, entry) {
+                Ok(t) => t,
+                Err(e) => {
+                    failures.push(format!("{what}: translation failed: {e}"));
+                    continue;
+                }
+            };
+            let verdict = match (&translation, language) {
+                (Translation::Binary(words), Language::SpirV) => spirv_val.as_ref().map(|val| {
+                    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                    run_validator(val, &["--target-env", "vulkan1.1"], scratch.path(), "noise.spv", &bytes)
+                }),
+                (Translation::Text(text), Language::Glsl) => {
+                    glslang.as_ref().map(|val| run_validator(val, &["-S", "comp"], scratch.path(), "noise.comp", text.as_bytes()))
+                }
+                _ => None,
+            };
+            if let Some(Err(e)) = verdict {
+                failures.push(format!("{what}: validator refused it:\n{e}"));
+            }
+            checked += 1;
+        }
+    }
+    assert!(failures.is_empty(), "{} problem(s):\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(checked, 4 * 8);
 }

@@ -11,6 +11,7 @@ mod cache;
 mod context;
 mod job;
 mod layout;
+pub mod response;
 mod selftest;
 mod shader;
 #[cfg(test)]
