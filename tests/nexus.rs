@@ -349,6 +349,26 @@ fn nexus_names_are_refused_before_the_render_and_failures_leave_no_file() {
     assert!(!out.status.success() && stderr.contains("-nexusfile old.h5") && stderr.contains("read-only"), "{stderr}");
     assert_eq!(fs::read(case.path("old.h5")).unwrap(), b"keep");
 
+    // one file for the whole run: not split over shards, not continued by a resume, and not
+    // shared by shots whose detector or beam differ (it describes them once)
+    fs::write(case.path("moved.jsonl"), "{}\n{\"distance\": 70}\n").unwrap();
+    for (extra, expected) in [
+        ("-frames 4 -shard 0/2", "cannot be split by -shard"),
+        ("-frames 4 -resume", "continued by -resume"),
+        ("-shots moved.jsonl", "shot 2 changes the detector or the beam"),
+    ] {
+        let out = case.run(&format!("{BASE} -nonoise -floatfile f_#.bin -intfile i_#.img -nexusfile run.h5 {extra}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{extra} was accepted");
+        assert!(stderr.contains("-nexusfile") && stderr.contains(expected), "{extra}: {stderr}");
+        assert_eq!(case.names(), ["folder", "moved.jsonl", "old.h5"], "{extra}: nothing written");
+    }
+    // shots that only turn the crystal share one file
+    fs::write(case.path("turned.jsonl"), "{}\n{\"misset\": [10, 20, 30]}\n").unwrap();
+    let out = case.run(&format!("{BASE} -nonoise -floatfile f_#.bin -intfile i_#.img -nexusfile shots.h5 -shots turned.jsonl"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(case.names().iter().any(|n| n == "shots.h5"));
+
     // a series whose frames cannot be written (/dev/full takes the SMV images and fails with
     // "no space"), after the NeXus file was made and had its first frame: no NeXus file and
     // no temporary are left
