@@ -4,37 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-/// `$NANOBRAGG_GOLDEN_EXT`, else `../shared/golden-ext` beside the repository; None (loudly) when
-/// absent, a panic when CI / NANOBRAGG_REQUIRE_GOLDEN requires it.
-fn golden_ext_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("NANOBRAGG_GOLDEN_EXT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden-ext"));
-    if dir.join("README.md").exists() && dir.join("inputs").is_dir() {
-        return Some(dir);
-    }
-    if common::golden_required() {
-        panic!("companion corpus not found at {} and CI / NANOBRAGG_REQUIRE_GOLDEN is set (set NANOBRAGG_GOLDEN_EXT)", dir.display());
-    }
-    common::shout(&format!(
-        "SKIPPED: companion corpus not found at {} (set NANOBRAGG_GOLDEN_EXT; CI or NANOBRAGG_REQUIRE_GOLDEN=1 makes this a failure)",
-        dir.display()
-    ));
-    None
-}
 
 fn noisify(dir: &Path, args: &[String]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nanobragg")).current_dir(dir).arg("noisify").args(args).output().expect("run nanobragg")
-}
-
-/// A scratch folder with `inputs/` linked to the corpus's, as the C was run.
-fn scratch(corpus: &Path) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(corpus.join("inputs"), dir.path().join("inputs")).unwrap();
-    dir
 }
 
 /// SMV pixels after noisify's 512-byte header: 2- or 4-byte little-endian, by the file length.
@@ -48,7 +22,7 @@ fn smv_pixels(bytes: &[u8], pixels: usize) -> Vec<i64> {
 
 #[test]
 fn c_parity_matches_noisify_c_on_every_corpus_case() {
-    let Some(corpus) = golden_ext_dir() else { return };
+    let Some(corpus) = common::golden_ext_dir() else { return };
     let mut cases: Vec<String> = std::fs::read_dir(&corpus)
         .unwrap()
         .filter_map(|e| e.ok())
@@ -65,7 +39,7 @@ fn c_parity_matches_noisify_c_on_every_corpus_case() {
         assert_eq!(words.next(), Some("noisify"), "{case}: cmd.txt names another program");
         let mut args: Vec<String> = words.map(String::from).collect();
         args.push("-c_parity".into());
-        let dir = scratch(&corpus);
+        let dir = common::golden_ext_scratch(&corpus);
         let out = noisify(dir.path(), &args);
         assert!(out.status.success(), "{case}: {}", String::from_utf8_lossy(&out.stderr));
         for name in ["int.img", "noise.img"] {

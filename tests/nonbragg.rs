@@ -5,37 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-/// `$NANOBRAGG_GOLDEN_EXT`, else `../shared/golden-ext` beside the repository; None (loudly) when
-/// absent, a panic when CI / NANOBRAGG_REQUIRE_GOLDEN requires it.
-fn golden_ext_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("NANOBRAGG_GOLDEN_EXT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden-ext"));
-    if dir.join("README.md").exists() && dir.join("inputs").is_dir() {
-        return Some(dir);
-    }
-    if common::golden_required() {
-        panic!("companion corpus not found at {} and CI / NANOBRAGG_REQUIRE_GOLDEN is set (set NANOBRAGG_GOLDEN_EXT)", dir.display());
-    }
-    common::shout(&format!(
-        "SKIPPED: companion corpus not found at {} (set NANOBRAGG_GOLDEN_EXT; CI or NANOBRAGG_REQUIRE_GOLDEN=1 makes this a failure)",
-        dir.display()
-    ));
-    None
-}
 
 fn nonbragg(dir: &Path, args: &[String]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nanobragg")).current_dir(dir).arg("nonBragg").args(args).output().expect("run nanobragg")
-}
-
-/// A scratch folder with `inputs/` linked to the corpus's, as the C was run.
-fn scratch(corpus: &Path) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(corpus.join("inputs"), dir.path().join("inputs")).unwrap();
-    dir
 }
 
 fn floats(path: &Path) -> Vec<f64> {
@@ -83,13 +57,13 @@ fn case_args(corpus: &Path, case: &str) -> Vec<String> {
 
 #[test]
 fn c_parity_matches_nonbragg_c_on_every_corpus_case() {
-    let Some(corpus) = golden_ext_dir() else { return };
+    let Some(corpus) = common::golden_ext_dir() else { return };
     let mut failures = Vec::new();
     for case in &cases(&corpus) {
         let want_dir = corpus.join(case);
         let mut args = case_args(&corpus, case);
         args.push("-c_parity".into());
-        let dir = scratch(&corpus);
+        let dir = common::golden_ext_scratch(&corpus);
         let out = nonbragg(dir.path(), &args);
         assert!(out.status.success(), "{case}: {}", String::from_utf8_lossy(&out.stderr));
         let (got, want) = (floats(&dir.path().join("float.bin")), floats(&want_dir.join("float.bin")));
@@ -147,10 +121,10 @@ fn c_parity_matches_nonbragg_c_on_every_corpus_case() {
 /// with nonBragg.c's to the f32 level, and the counter-based noise has the right mean.
 #[test]
 fn default_mode_agrees_with_nonbragg_c_inside_the_table() {
-    let Some(corpus) = golden_ext_dir() else { return };
+    let Some(corpus) = common::golden_ext_dir() else { return };
     for case in &cases(&corpus) {
         let args = case_args(&corpus, case);
-        let dir = scratch(&corpus);
+        let dir = common::golden_ext_scratch(&corpus);
         let out = nonbragg(dir.path(), &args);
         assert!(out.status.success(), "{case}: {}", String::from_utf8_lossy(&out.stderr));
         let (got, want) = (floats(&dir.path().join("float.bin")), floats(&corpus.join(case).join("float.bin")));

@@ -18,6 +18,7 @@ use crate::io::OutputsToWrite;
 use crate::io::cfmt::{fmt_g, fmt_g_precision};
 use crate::io::pgm::encode_pgm;
 use crate::model::amorphous::{AmorphousSample, SampleSpec, StolTable, StolUnit};
+use crate::model::sampling::range_steps;
 use crate::outln;
 use crate::physics::{V3, cross, dot, rotate_axis, rotate_xyz, unitize};
 use crate::response::philox::{Draws, Stage};
@@ -426,40 +427,6 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
-/// nonBragg.c's (and nanoBragg.c's) step logic for a sampled range: any two of range, step
-/// and count give the third; `unit_range` is the range used when only a count is given.
-fn auto_steps(mut range: f64, mut step: f64, mut steps: i64, unit_range: f64) -> (f64, f64, i64) {
-    if steps <= 0 {
-        if range < 0.0 {
-            if step <= 0.0 {
-                (steps, range, step) = (1, 0.0, 0.0);
-            } else {
-                (range, steps) = (step, 2);
-            }
-        } else if step <= 0.0 {
-            (step, steps) = (range, 2);
-        } else {
-            steps = (range / step).ceil() as i64;
-        }
-    } else if range < 0.0 {
-        if step <= 0.0 {
-            range = unit_range;
-            step = range / steps as f64;
-        } else {
-            (range, steps) = (step, 2);
-        }
-    } else if step <= 0.0 {
-        if steps <= 1 {
-            steps = 2;
-        }
-        step = range / (steps - 1) as f64;
-    }
-    if range <= 0.0 || step <= 0.0 || steps <= 0 {
-        (steps, range, step) = (1, 0.0, 0.0);
-    }
-    (range, step, steps)
-}
-
 /// The detector as nonBragg.c places it.
 struct Placement {
     pix0: V3,
@@ -635,8 +602,8 @@ fn run(o: &Options) -> Result<()> {
     for w in &warnings {
         outln!("WARNING: {w}");
     }
-    let div = [auto_steps(o.hdivrange, o.hdivstep, o.hdivsteps, 1.0), auto_steps(o.vdivrange, o.vdivstep, o.vdivsteps, 1.0)];
-    let disp = auto_steps(o.dispersion, -1.0, o.dispsteps, 1.0);
+    let div = [range_steps(o.hdivrange, o.hdivstep, o.hdivsteps), range_steps(o.vdivrange, o.vdivstep, o.vdivsteps)];
+    let disp = range_steps(o.dispersion, -1.0, o.dispsteps);
     let p = place_detector(o, detsize);
     outln!("pivoting detector around {}", if o.pivot == Pivot::Sample { "sample" } else { "direct beam spot" });
     outln!("reading {}", stol_path.display());
@@ -959,10 +926,10 @@ mod tests {
 
     #[test]
     fn step_logic_follows_the_c() {
-        assert_eq!(auto_steps(-1.0, -1.0, -1, 1.0), (0.0, 0.0, 1));
-        assert_eq!(auto_steps(0.0005, -1.0, 3, 1.0), (0.0005, 0.00025, 3));
-        assert_eq!(auto_steps(0.002, -1.0, -1, 1.0), (0.002, 0.002, 2));
-        assert_eq!(auto_steps(0.0, -1.0, 5, 1.0), (0.0, 0.0, 1));
+        assert_eq!(range_steps(-1.0, -1.0, -1), (0.0, 0.0, 1));
+        assert_eq!(range_steps(0.0005, -1.0, 3), (0.0005, 0.00025, 3));
+        assert_eq!(range_steps(0.002, -1.0, -1), (0.002, 0.002, 2));
+        assert_eq!(range_steps(0.0, -1.0, 5), (0.0, 0.0, 1));
         assert_eq!(progress_lines(4, 99).len(), 0);
         assert_eq!(progress_lines(101, 100).first().map(String::as_str), Some("0% done"));
     }

@@ -6,7 +6,7 @@ pub mod amorphous;
 mod cell;
 mod detector;
 mod resolve;
-mod sampling;
+pub(crate) mod sampling;
 
 pub use resolve::{BYTES_PER_PIXEL, MAX_PIXELS, MAX_TABLE, ReadOnce, resolve, resolve_keeping, resolve_reusing};
 

@@ -164,3 +164,29 @@ impl Case {
         std::fs::read(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 }
+
+/// `$NANOBRAGG_GOLDEN_EXT`, else `../shared/golden-ext` beside the repository; None (loudly) when
+/// absent, a panic when CI / NANOBRAGG_REQUIRE_GOLDEN requires it.
+pub fn golden_ext_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("NANOBRAGG_GOLDEN_EXT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden-ext"));
+    if dir.join("README.md").exists() && dir.join("inputs").is_dir() {
+        return Some(dir);
+    }
+    if golden_required() {
+        panic!("companion corpus not found at {} and CI / NANOBRAGG_REQUIRE_GOLDEN is set (set NANOBRAGG_GOLDEN_EXT)", dir.display());
+    }
+    shout(&format!(
+        "SKIPPED: companion corpus not found at {} (set NANOBRAGG_GOLDEN_EXT; CI or NANOBRAGG_REQUIRE_GOLDEN=1 makes this a failure)",
+        dir.display()
+    ));
+    None
+}
+
+/// A scratch folder for a companion-corpus case with `inputs/` linked to the corpus's, as the C was run.
+pub fn golden_ext_scratch(corpus: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(corpus.join("inputs"), dir.path().join("inputs")).unwrap();
+    dir
+}
