@@ -197,32 +197,3 @@ fn nopolar_beats_oversample_polar_only_in_default_mode() {
     assert!((ratio - 1.0).abs() > 0.01, "sum ratio {ratio}");
     common::shout(&format!("-nopolar -oversample_polar, c-parity vs no polarization: max|Δ|/max {:.4}, sum ratio {ratio:.4}", delta / max));
 }
-
-/// `-water` (REFERENCE: nanoBragg.c starts each pixel's sum at F²·molecules·r_e²·fluence and
-/// scales the sum by r_e²·fluence·Ω/steps again): c-parity reproduces a71 as C renders it; the
-/// default mode counts the water once per pixel at r_e²·fluence, so it equals the same water —
-/// a cube of 1 g/cm³, 18 g/mol with F = 2.57 at every angle — given as an amorphous `-stol`
-/// sample, whatever the sub-pixel × mosaic sampling.
-#[test]
-fn water_is_counted_once_only_in_default_mode() {
-    let Some((default, parity)) = both_modes("a71_water_fluence") else { return };
-    assert_eq!(Some(&parity), golden_float("a71_water_fluence").as_ref());
-    let dir = tempfile::tempdir().unwrap();
-    let table: String = (0..=40).map(|k| format!("{} 2.57\n", k as f64 * 0.05)).collect();
-    std::fs::write(dir.path().join("flat.stol"), table).unwrap();
-    let base = "-cell 100 100 100 90 90 90 -default_F 100 -N 5 -lambda 1 -distance 100 -detpixels 64 -fluence 1e24 -nopgm -nonoise -engine cpu";
-    for sampling in ["-oversample 1", "-oversample 2 -mosaic 0.5 -mosaic_dom 3"] {
-        let water = strings(&format!("{base} {sampling} -water 4 -floatfile water.bin").split_whitespace().collect::<Vec<_>>());
-        let stol = strings(&format!("{base} {sampling} -stol flat.stol -bg_size 0.004 -floatfile stol.bin").split_whitespace().collect::<Vec<_>>());
-        let (water, _) = run_in(dir.path(), &water);
-        let (stol, _) = run_in(dir.path(), &stol);
-        let max = stol.iter().fold(0f32, |m, &v| m.max(v));
-        let worst = water.iter().zip(&stol).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        // the water alone is ~110 photons/pixel here (F²·molecules·r_e²·fluence·Ω)
-        assert!(max > 50.0 && worst <= 1e-4 * max, "{sampling}: -water vs -stol differ by {worst} of {max}");
-    }
-    // in C's arithmetic the water adds r_e²·fluence·(r_e²·fluence·…)/steps: nothing visible
-    // next to the default mode's
-    let total = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>();
-    assert!(total(&default) > 1e4 * total(&parity), "{} vs {}", total(&default), total(&parity));
-}

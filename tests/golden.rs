@@ -29,8 +29,6 @@ const DEFECT_FEATURES: &[&str] = &[
     "sourcefile",
     // the default mode reads a structure-factor cache only when -hkl names it
     "Fdump",
-    // the default mode's -water counts r_e²·fluence once and the water once per pixel
-    "water",
 ];
 
 fn depends_on_defect(features: &[String], args: &[String]) -> bool {

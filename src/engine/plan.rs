@@ -120,7 +120,7 @@ pub struct Plan {
     pub grid: Option<StructureGrid>,
     pub default_f: f64,
     pub interpolation: Interpolation,
-    /// the `-water` background's start of every pixel's running sum (see `Plan::new`)
+    /// photons·sr⁻¹ of water background added to every pixel's running sum
     pub i_bg: f64,
     pub has_water: bool,
     /// r_e² · fluence / steps
@@ -151,18 +151,7 @@ impl Plan {
             (true, Mode::CParity) => Interpolation::OneShotSwitch,
         };
         let water = c.water_size;
-        // water molecules in a cube of side `-water` (1 g/cm³, 18 g/mol) times F² = 2.57²
-        let water_f2_molecules = WATER_F * WATER_F * water * water * water * 1e6 * AVOGADRO / WATER_MW;
-        let i_bg = match e.mode {
-            // nanoBragg.c starts each pixel's sum at F²·molecules·r_e²·fluence, and the sum is
-            // then scaled by r_e²·fluence·Ω/steps: r_e²·fluence twice (~1e-32 too small at
-            // 2e22 photons/m²) and divided by the number of sub-pixel × source × mosaic × φ
-            // steps, although the water is counted once per pixel (docs/behaviours.md)
-            Mode::CParity => water_f2_molecules * R_E_SQR * e.beam.fluence,
-            // the water's own scattering, F²·molecules·r_e²·fluence·Ω·P photons per pixel
-            // whatever the sampling: the start of a sum the final scale divides by `steps`
-            Mode::Default => water_f2_molecules * steps as f64,
-        };
+        let i_bg = WATER_F * WATER_F * R_E_SQR * e.beam.fluence * water * water * water * 1e6 * AVOGADRO / WATER_MW;
         let mut plan = Plan {
             mode: e.mode,
             fpixels: d.fpixels,
