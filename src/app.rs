@@ -49,8 +49,14 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
         // one NeXus file describes one detector and beam: shots that change them cannot share it
         let frames = raw.frames.unwrap_or(1) as usize;
         let nexus = raw.nexusfile.as_ref().map(|_| NexusHeader::from_experiment(&exp, frames, raw.nexus_float));
+        let differs = |header: &NexusHeader, shot: &Experiment| {
+            // the clock's start time aside, what the file says about the detector and beam
+            let mut of_shot = NexusHeader::from_experiment(shot, frames, raw.nexus_float);
+            of_shot.start_time.clone_from(&header.start_time);
+            of_shot != *header
+        };
         list.check_every_shot(read_once, |number, shot| match &nexus {
-            Some(header) if NexusHeader::from_experiment(shot, frames, raw.nexus_float) != *header => Err(Error::Usage(format!(
+            Some(header) if differs(header, shot) => Err(Error::Usage(format!(
                 "-nexusfile: shot {number} changes the detector or the beam, which one NeXus file describes once for the whole run; write such shots with -cbffile or -floatfile templates"
             ))),
             _ => Ok(()),
