@@ -22,14 +22,14 @@ use super::TempFile;
 use crate::error::{Error, Result};
 use crate::model::Experiment;
 use crate::physics::{V3, cross, dot, unitize};
-use hdf5_metno as hdf5;
-use hdf5::types::VarLenUnicode;
+use rust_hdf5::format::messages::datatype::DatatypeMessage;
+use rust_hdf5::types::VarLenUnicode;
+use rust_hdf5::{H5Dataset, H5File, H5Group, H5Type, Hdf5Error};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 /// deflate level (after the shuffle filter): on a 1024² noise image 4 is 5 % larger than 6
 /// and 10 % larger than 9, which took 4.5 times as long (docs/formats.md)
-const DEFLATE_LEVEL: u8 = 4;
+const DEFLATE_LEVEL: u32 = 4;
 
 /// Where the writer puts the detector's chain of transformations (NXmx `depends_on`).
 const DETECTOR_Z: &str = "/entry/instrument/detector/transformations/det_z";
@@ -155,14 +155,20 @@ pub struct NexusWriter {
     /// the output's name as typed (for messages) and the file the temporary replaces
     path: PathBuf,
     target: PathBuf,
-    file: Option<hdf5::File>,
+    file: Option<H5File>,
+    /// the `[frames, slow, fast]` data set, and for a rotation the per-frame start and end
+    /// angles, kept open so that `append` finds them without a lookup
+    frames: H5Dataset,
+    omega: Option<(H5Dataset, H5Dataset)>,
+    /// declared after every HDF5 handle: fields drop in order, so an unfinished file is
+    /// closed before its temporary is removed
     temp: TempFile,
     header: NexusHeader,
     written: usize,
 }
 
-/// An HDF5 library error as this file's I/O error.
-fn h5(path: &Path) -> impl Fn(hdf5::Error) -> Error + '_ {
+/// An HDF5 writer error as this file's I/O error.
+fn h5(path: &Path) -> impl Fn(Hdf5Error) -> Error + '_ {
     move |e| Error::io(path, std::io::Error::other(format!("HDF5: {e}")))
 }
 
@@ -175,9 +181,9 @@ impl NexusWriter {
             Err(why) => return Err(Error::io(path, std::io::Error::other(why))),
         };
         let temp = TempFile::beside(&target, mode).map_err(|e| Error::io(path, e))?;
-        let file = hdf5::File::create(temp.path()).map_err(h5(path))?;
-        layout(&file, &header).map_err(h5(path))?;
-        Ok(NexusWriter { path: path.to_path_buf(), target, file: Some(file), temp, header, written: 0 })
+        let file = H5File::create(temp.path()).map_err(h5(path))?;
+        let (frames, omega) = layout(&file, &header).map_err(h5(path))?;
+        Ok(NexusWriter { path: path.to_path_buf(), target, file: Some(file), frames, omega, temp, header, written: 0 })
     }
 
     /// Whether frames go in as float photons (`-nexus_float`) rather than counts.
@@ -194,18 +200,23 @@ impl NexusWriter {
         if at >= h.frames {
             return Err(Error::io(&path, std::io::Error::other(format!("more frames than the {} the file was made for", h.frames))));
         }
-        let file = self.file.as_ref().ok_or_else(|| Error::io(&path, std::io::Error::other("the file is already closed")))?;
-        let data = file.dataset("/entry/data/data").map_err(h5(&path))?;
-        let shape = (1, h.spixels, h.fpixels);
-        let written = match pixels {
-            FramePixels::Counts(p) => data.write_slice(&ndarray::ArrayView3::from_shape(shape, p).map_err(|e| shape_error(&path, e))?, (at..at + 1, .., ..)),
-            FramePixels::Photons(p) => data.write_slice(&ndarray::ArrayView3::from_shape(shape, p).map_err(|e| shape_error(&path, e))?, (at..at + 1, .., ..)),
+        if self.file.is_none() {
+            return Err(Error::io(&path, std::io::Error::other("the file is already closed")));
+        }
+        // one frame is one chunk: its bytes go through the data set's shuffle and deflate
+        // (the stored type is little-endian, as is every host the HDF5 writer builds for)
+        let (bytes, len): (&[u8], usize) = match pixels {
+            FramePixels::Counts(p) => (bytemuck::cast_slice(p), p.len()),
+            FramePixels::Photons(p) => (bytemuck::cast_slice(p), p.len()),
         };
-        written.map_err(h5(&path))?;
-        if !h.is_still() {
-            file.dataset(OMEGA).and_then(|d| d.write_slice(&[phi_start_deg], at..at + 1)).map_err(h5(&path))?;
-            let end = phi_start_deg + h.osc_deg;
-            file.dataset(&format!("{OMEGA}_end")).and_then(|d| d.write_slice(&[end], at..at + 1)).map_err(h5(&path))?;
+        if len != h.spixels * h.fpixels {
+            let msg = format!("frame of the wrong size: {len} pixels for a {} × {} detector", h.fpixels, h.spixels);
+            return Err(Error::io(&path, std::io::Error::other(msg)));
+        }
+        self.frames.write_chunk(at, bytes).map_err(h5(&path))?;
+        if let Some((start, end)) = &self.omega {
+            start.write_slice(&[at], &[1], &[phi_start_deg]).map_err(h5(&path))?;
+            end.write_slice(&[at], &[1], &[phi_start_deg + h.osc_deg]).map_err(h5(&path))?;
         }
         self.written += 1;
         Ok(())
@@ -221,9 +232,9 @@ impl NexusWriter {
         }
         if let Some(file) = self.file.take() {
             let end = format!("{}Z", super::cbf::timestamp(std::time::SystemTime::now()));
-            let entry = file.group("/entry").map_err(h5(&path))?;
+            let entry = file.root_group().group("entry").map_err(h5(&path))?;
             string_dataset(&entry, "end_time", &end).map_err(h5(&path))?;
-            file.flush().map_err(h5(&path))?;
+            // close writes the metadata and syncs the file to disk
             file.close().map_err(h5(&path))?;
         }
         self.temp.rename_to(&self.target).map_err(|e| Error::io(&path, e))
@@ -231,10 +242,6 @@ impl NexusWriter {
 }
 
 const NOT_A_REGULAR_FILE: &str = "an HDF5 file is written in place, not streamed: name a regular file, not a device or pipe";
-
-fn shape_error(path: &Path, e: ndarray::ShapeError) -> Error {
-    Error::io(path, std::io::Error::other(format!("frame of the wrong size: {e}")))
-}
 
 /// Why a `-nexusfile` name cannot be used, checked before the render (`None`: it can).
 pub fn refuse_name(path: &Path) -> Option<String> {
@@ -248,39 +255,72 @@ pub fn refuse_name(path: &Path) -> Option<String> {
     }
 }
 
-type H5Result<T> = std::result::Result<T, hdf5::Error>;
+type H5Result<T> = std::result::Result<T, Hdf5Error>;
 
-fn text(value: &str) -> VarLenUnicode {
-    // our strings never hold a NUL, the one thing a variable-length HDF5 string refuses
-    VarLenUnicode::from_str(value).unwrap_or_default()
+/// What carries attributes: the file (its root group), groups and data sets. Strings are
+/// variable-length UTF-8 scalars, which h5py reads as `str`.
+trait Attributes {
+    fn string_attr(&self, name: &str, value: &str) -> H5Result<()>;
 }
 
-fn string_attr(location: &hdf5::Location, name: &str, value: &str) -> H5Result<()> {
-    location.new_attr::<VarLenUnicode>().create(name)?.write_scalar(&text(value))
+impl Attributes for H5File {
+    fn string_attr(&self, name: &str, value: &str) -> H5Result<()> {
+        self.set_attr_string(name, value)
+    }
 }
 
-fn vector_attr(location: &hdf5::Location, name: &str, value: V3) -> H5Result<()> {
-    location.new_attr::<f64>().shape(3).create(name)?.write(&value[..])
+impl Attributes for H5Group {
+    fn string_attr(&self, name: &str, value: &str) -> H5Result<()> {
+        self.set_attr_string(name, value)
+    }
 }
 
-fn group(parent: &hdf5::Group, name: &str, class: &str) -> H5Result<hdf5::Group> {
+impl Attributes for H5Dataset {
+    fn string_attr(&self, name: &str, value: &str) -> H5Result<()> {
+        self.new_attr::<VarLenUnicode>().shape(()).create(name)?.write_string(value)
+    }
+}
+
+fn string_attr(location: &impl Attributes, name: &str, value: &str) -> H5Result<()> {
+    location.string_attr(name, value)
+}
+
+fn vector_attr(d: &H5Dataset, name: &str, value: V3) -> H5Result<()> {
+    d.new_attr::<f64>().shape([3]).create(name)?.write_array(&value[..])
+}
+
+fn group(parent: &H5Group, name: &str, class: &str) -> H5Result<H5Group> {
     let g = parent.create_group(name)?;
     string_attr(&g, "NX_class", class)?;
     Ok(g)
 }
 
-fn string_dataset(parent: &hdf5::Group, name: &str, value: &str) -> H5Result<hdf5::Dataset> {
-    let d = parent.new_dataset::<VarLenUnicode>().shape(()).create(name)?;
-    d.write_scalar(&text(value))?;
+/// A scalar string field: fixed-length UTF-8, the form NeXus writers commonly use for
+/// fields (h5py reads it as bytes, as it does a variable-length scalar).
+fn string_dataset(parent: &H5Group, name: &str, value: &str) -> H5Result<H5Dataset> {
+    // a zero-length HDF5 string type does not exist; our fields are never empty, but one
+    // byte of padding keeps an empty one valid
+    let size = value.len().max(1);
+    let mut bytes = value.as_bytes().to_vec();
+    bytes.resize(size, 0);
+    let d = parent.new_dataset::<u8>().datatype(DatatypeMessage::fixed_string_utf8(size as u32)).scalar().create(name)?;
+    d.write_raw_bytes(&bytes)?;
     Ok(d)
 }
 
-fn number<T: hdf5::H5Type>(parent: &hdf5::Group, name: &str, value: T, units: Option<&str>) -> H5Result<hdf5::Dataset> {
-    let d = parent.new_dataset::<T>().shape(()).create(name)?;
-    d.write_scalar(&value)?;
+fn number<T: H5Type>(parent: &H5Group, name: &str, value: T, units: Option<&str>) -> H5Result<H5Dataset> {
+    let d = parent.new_dataset::<T>().scalar().create(name)?;
+    d.write_raw(&[value])?;
     if let Some(u) = units {
         string_attr(&d, "units", u)?;
     }
+    Ok(d)
+}
+
+/// A one-dimensional data set of `values`.
+fn list<T: H5Type>(parent: &H5Group, name: &str, values: &[T]) -> H5Result<H5Dataset> {
+    let d = parent.new_dataset::<T>().shape([values.len()]).create(name)?;
+    d.write_raw(values)?;
     Ok(d)
 }
 
@@ -296,9 +336,8 @@ struct Axis<'a> {
     depends_on: &'a str,
 }
 
-fn axis(parent: &hdf5::Group, a: &Axis) -> H5Result<hdf5::Dataset> {
-    let d = parent.new_dataset::<f64>().shape(a.values.len()).create(a.name)?;
-    d.write(a.values)?;
+fn axis(parent: &H5Group, a: &Axis) -> H5Result<H5Dataset> {
+    let d = list(parent, a.name, a.values)?;
     string_attr(&d, "units", a.units)?;
     string_attr(&d, "transformation_type", a.kind)?;
     vector_attr(&d, "vector", a.vector)?;
@@ -308,11 +347,13 @@ fn axis(parent: &hdf5::Group, a: &Axis) -> H5Result<hdf5::Dataset> {
     Ok(d)
 }
 
-/// Every group and field, and the empty data sets the frames fill.
-fn layout(file: &hdf5::File, h: &NexusHeader) -> H5Result<()> {
+/// Every group and field, and the empty data sets the frames fill: returns the frame data
+/// set and, for a rotation, the start and end angle data sets.
+type FrameDatasets = (H5Dataset, Option<(H5Dataset, H5Dataset)>);
+fn layout(file: &H5File, h: &NexusHeader) -> H5Result<FrameDatasets> {
     string_attr(file, "default", "entry")?;
     string_attr(file, "creator", &format!("nanobragg {}", env!("CARGO_PKG_VERSION")))?;
-    let entry = group(file, "entry", "NXentry")?;
+    let entry = group(&file.root_group(), "entry", "NXentry")?;
     string_attr(&entry, "default", "data")?;
     string_dataset(&entry, "definition", "NXmx")?;
     string_dataset(&entry, "start_time", &h.start_time)?;
@@ -329,10 +370,9 @@ fn layout(file: &hdf5::File, h: &NexusHeader) -> H5Result<()> {
     } else {
         let lambdas: Vec<f64> = h.spectrum.iter().map(|s| s.0).collect();
         let weights: Vec<f64> = h.spectrum.iter().map(|s| s.1).collect();
-        let d = beam.new_dataset::<f64>().shape(lambdas.len()).create("incident_wavelength")?;
-        d.write(&lambdas[..])?;
+        let d = list(&beam, "incident_wavelength", &lambdas)?;
         string_attr(&d, "units", "angstrom")?;
-        beam.new_dataset::<f64>().shape(weights.len()).create("incident_wavelength_weights")?.write(&weights[..])?;
+        list(&beam, "incident_wavelength_weights", &weights)?;
     }
 
     let detector = group(&instrument, "detector", "NXdetector")?;
@@ -357,9 +397,9 @@ fn layout(file: &hdf5::File, h: &NexusHeader) -> H5Result<()> {
     let det_z = Axis { name: "det_z", values: &[perpendicular], units: "m", kind: "translation", vector: h.normal, offset_m: [0.0; 3], depends_on: "." };
     axis(&transformations, &det_z)?;
     let module = group(&detector, "module", "NXdetector_module")?;
-    module.new_dataset::<i32>().shape(2).create("data_origin")?.write(&[0i32, 0][..])?;
-    module.new_dataset::<i32>().shape(2).create("data_size")?.write(&[h.spixels as i32, h.fpixels as i32][..])?;
-    module.new_dataset::<i32>().shape(2).create("data_stride")?.write(&[1i32, 1][..])?;
+    list(&module, "data_origin", &[0i32, 0])?;
+    list(&module, "data_size", &[h.spixels as i32, h.fpixels as i32])?;
+    list(&module, "data_stride", &[1i32, 1])?;
     let offset = Axis { name: "module_offset", values: &[0.0], units: "m", kind: "translation", vector: h.fast, offset_m: in_plane, depends_on: DETECTOR_Z };
     axis(&module, &offset)?;
     let pixel = [h.pixel_size_m];
@@ -368,33 +408,35 @@ fn layout(file: &hdf5::File, h: &NexusHeader) -> H5Result<()> {
 
     let sample = group(&entry, "sample", "NXsample")?;
     string_dataset(&sample, "name", "simulated crystal")?;
-    if h.is_still() {
+    let omega = if h.is_still() {
         string_dataset(&sample, "depends_on", ".")?;
+        None
     } else {
         string_dataset(&sample, "depends_on", OMEGA)?;
         let goniometer = group(&sample, "transformations", "NXtransformations")?;
         // the angles are filled frame by frame (`append`)
         let zeros = vec![0.0; h.frames];
-        axis(&goniometer, &Axis { name: "omega", values: &zeros, units: "deg", kind: "rotation", vector: h.spindle, offset_m: [0.0; 3], depends_on: "." })?;
-        let end = goniometer.new_dataset::<f64>().shape(h.frames).create("omega_end")?;
-        end.write(&zeros[..])?;
+        let start = axis(&goniometer, &Axis { name: "omega", values: &zeros, units: "deg", kind: "rotation", vector: h.spindle, offset_m: [0.0; 3], depends_on: "." })?;
+        let end = list(&goniometer, "omega_end", &zeros)?;
         string_attr(&end, "units", "deg")?;
         number(&goniometer, "omega_increment_set", h.osc_deg, Some("deg"))?;
-    }
+        Some((start, end))
+    };
 
     let data = group(&entry, "data", "NXdata")?;
     string_attr(&data, "signal", "data")?;
-    let shape = (h.frames, h.spixels, h.fpixels);
-    let chunk = (1, h.spixels, h.fpixels);
+    let shape = [h.frames, h.spixels, h.fpixels];
+    let chunk = [1, h.spixels, h.fpixels];
     let frames = if h.float {
-        data.new_dataset::<f32>().chunk(chunk).shuffle().deflate(DEFLATE_LEVEL).shape(shape).create("data")?
+        data.new_dataset::<f32>().shape(shape).chunk(&chunk).shuffle_deflate(DEFLATE_LEVEL).create("data")?
     } else {
-        data.new_dataset::<i32>().chunk(chunk).shuffle().deflate(DEFLATE_LEVEL).shape(shape).create("data")?
+        data.new_dataset::<i32>().shape(shape).chunk(&chunk).shuffle_deflate(DEFLATE_LEVEL).create("data")?
     };
     string_attr(&frames, "units", if h.float { "photons" } else { "counts" })?;
-    // NXmx has the frames in the detector group; NXdata names the same data set
-    file.link_hard("/entry/data/data", "/entry/instrument/detector/data")?;
-    Ok(())
+    // NXmx has the frames in the detector group; NXdata names the same data set (a hard
+    // link: one object with two names)
+    detector.link("data", "/entry/data/data")?;
+    Ok((frames, omega))
 }
 
 #[cfg(test)]
