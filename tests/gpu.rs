@@ -343,3 +343,67 @@ fn nopolar_with_oversample_polar_follows_the_mode_on_both_engines() {
     let delta = Agreement::measure(&images[0], &images[1]).max_delta;
     assert!(delta > 0.05, "default and -c_parity GPU images differ by only {delta:e} of the maximum");
 }
+
+/// `-stol` with `-engine gpu`: the amorphous background is added on the device
+/// (shaders/background.wgsl) and agrees with the CPU engine's f64 background over several
+/// geometries — alone (`-default_F 0`: every pixel within 1e-5 of the brightest, correlation
+/// ≥ 0.99999) and under spots (the usual CPU/GPU gate) — and the GPU render really holds it.
+#[test]
+fn stol_background_on_the_device_matches_the_cpu() {
+    if !gpu_available("stol_background_on_the_device_matches_the_cpu") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let table: String = (0..100)
+        .map(|i| {
+            let s = i as f64 * 0.006;
+            format!("{s} {}\n", 2.0 + 5.0 * (-((s - 0.17) / 0.05).powi(2)).exp() + 2.0 * (-s * 6.0).exp())
+        })
+        .collect();
+    std::fs::write(dir.path().join("w.stol"), table).unwrap();
+    let files = ["w.stol".to_string()];
+    let base = "-cell 40 40 40 90 90 90 -N 10 -lambda 1 -distance 80 -detpixels 48 -pixel 0.4 -fluence 1e22 -stol w.stol -bg_thick 0.005 -bg_molecules 1e10";
+    let control = nanobragg::progress::RenderControl::default();
+    let opts = GpuOptions::default();
+    for extra in [
+        "-oversample 2",
+        "-divergence 0.4 -divsteps 3 -dispersion 0.2 -dispsteps 3 -polar 0.9",
+        "-nopolar -point_pixel -oversample 3",
+        "-detector_rotx 5 -detector_roty -8 -detector_rotz 3 -twotheta 10 -detector_thick 300 -detector_thicksteps 3 -detector_abs 500",
+        "-curved_det -pixel 1.2 -Xbeam 20 -Ybeam 25",
+    ] {
+        for default_f in ["0", "10000"] {
+            let args: Vec<String> = format!("{base} {extra} -default_F {default_f}").split_whitespace().map(String::from).collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let plan = plan_from_args(&args, Some((dir.path(), &files[..])));
+            assert!(plan.background.is_some(), "{extra}: -stol gives a background");
+            let cpu_render = engine::render_watched_with(&plan, EngineChoice::Cpu, &opts, &control).unwrap();
+            let gpu_render = engine::render_watched_with(&plan, EngineChoice::Gpu, &opts, &control).unwrap();
+            assert!(matches!(gpu_render.engine, EngineUsed::Gpu { .. }));
+            let agreement = Agreement::measure(&cpu_render.image, &gpu_render.image);
+            eprintln!("-stol {extra} -default_F {default_f}: max|Δ|/max {:.2e}, correlation {:.9}", agreement.max_delta, agreement.correlation);
+            if default_f == "0" {
+                assert!(agreement.max_delta <= 1e-5, "{extra}: {}", agreement.describe(plan.fpixels));
+                assert!(agreement.correlation >= 0.99999, "{extra}: {}", agreement.describe(plan.fpixels));
+                let max = cpu_render.image.iter().fold(0.0f32, |m, &v| m.max(v));
+                assert!(max > 0.0 && cpu_render.image.iter().filter(|&&v| v > 0.0).count() == cpu_render.image.len(), "{extra}: every pixel has background");
+                assert!((gpu_render.stats.max_i / cpu_render.stats.max_i - 1.0).abs() < 1e-5, "{extra}: statistics of the finished image");
+            } else {
+                assert!(agreement.passes(), "{extra}: {}", agreement.describe(plan.fpixels));
+                // the spots alone are not the image: the background is in it
+                let spots = gpu::render_with(&plan, &opts).unwrap().image;
+                let gained = gpu_render.image.iter().zip(&spots).filter(|(a, b)| a > b).count();
+                assert!(gained > spots.len() * 9 / 10, "{extra}: {gained} of {} pixels gained background", spots.len());
+                // and the spots stand out of it, so that both parts are compared
+                let spot_max = spots.iter().fold(0.0f32, |m, &v| m.max(v));
+                let median = {
+                    let mut b: Vec<f32> = gpu_render.image.iter().zip(&spots).map(|(a, s)| a - s).collect();
+                    b.sort_by(f32::total_cmp);
+                    b[b.len() / 2]
+                };
+                eprintln!("    spots max {spot_max:.3e}, background median {median:.3e}");
+                assert!(spot_max > 10.0 * median, "{extra}: spots {spot_max} under a background of {median}");
+            }
+        }
+    }
+}

@@ -70,7 +70,10 @@ pub fn render_watched_with(plan: &Plan, choice: EngineChoice, gpu_options: &gpu:
         },
     }?;
     control.stop_if_cancelled()?;
-    // the amorphous background of -stol, after the spots
-    background::add_to(plan, &mut rendered);
+    // the amorphous background of -stol, after the spots: here in f64 after the CPU engine's;
+    // the GPU engine adds it on the device (gpu::background)
+    if rendered.engine == EngineUsed::Cpu {
+        background::add_to(plan, &mut rendered);
+    }
     Ok(rendered)
 }

@@ -7,6 +7,7 @@
 
 #[cfg(test)]
 mod backends;
+pub mod background;
 mod cache;
 mod context;
 mod job;
@@ -36,13 +37,16 @@ pub fn render(plan: &Plan, backend: Option<&str>) -> Result<Rendered> {
 }
 
 pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
-    render_controlled(plan, opts, &RenderControl::default())
+    render_controlled(plan, opts, &RenderControl::default(), false)
 }
 
 /// `render` that reports finished rows to `control` and stops at its cancel flag (checked as
 /// each tile's pixels come back).
+/// As the engine's `render_watched_with` asks: the amorphous background of `-stol`, if any, is
+/// added on the device after the spots (`render`/`render_with` give the spots alone, as
+/// `cpu::render` does).
 pub fn render_watched(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<Rendered> {
-    render_controlled(plan, opts, control)
+    render_controlled(plan, opts, control, true)
 }
 
 /// Whether the adapter `backend` selects gets a pipeline cache kept on disk (it offers
@@ -64,10 +68,10 @@ pub fn render_if_hardware(plan: &Plan, opts: &GpuOptions, control: &RenderContro
         }
         Ok(())
     })?;
-    render_controlled(plan, opts, control)
+    render_controlled(plan, opts, control, true)
 }
 
-fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<Rendered> {
+fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with_background: bool) -> Result<Rendered> {
     let (ctx, why) = GpuContext::chosen(opts, |_| Ok(()))?;
     remember_variant(opts, ctx.precision);
     let job = Job::new(&ctx, plan, opts.binding_limit, 1)?;
@@ -104,6 +108,10 @@ fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl) ->
     ctx.keep_pipelines();
     let kernel_seconds = job.kernel_seconds();
     drop(job);
+    if with_background && let Some(bg) = &plan.background {
+        control.stop_if_cancelled()?;
+        background::add_background(&ctx, bg, &mut image)?;
+    }
     let mut stats = cpu::statistics(plan, &image);
     stats.omega_sum = omega_sum;
     Ok(Rendered {

@@ -131,7 +131,7 @@ pub fn params(model: &NoiseModel, width: usize, pixels: usize, roi: [usize; 4]) 
 }
 
 /// Workgroups of 64 for `pixels`, as (x, y) within the per-dimension limit.
-fn workgroups(pixels: usize, limit: u32) -> (u32, u32) {
+pub(super) fn workgroups(pixels: usize, limit: u32) -> (u32, u32) {
     let groups = pixels.div_ceil(64).max(1) as u64;
     let x = groups.min(u64::from(limit.max(1)));
     (x as u32, groups.div_ceil(x) as u32)
