@@ -166,3 +166,37 @@ fn explicit_gpu_candidate_never_silently_becomes_cpu() {
         other => panic!("unexpected status {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
     }
 }
+
+/// With `-stol` both sides are the finished image (spots + the amorphous background), whether
+/// the reference is the whole f64 image or a sample of recomputed pixels (which always added
+/// the background: a candidate of spots alone put every sampled pixel out of tolerance).
+#[test]
+fn stol_background_is_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let table: String = (0..=40).map(|k| format!("{} {}\n", k as f64 * 0.05, 2.6 - k as f64 * 0.03)).collect();
+    std::fs::write(dir.path().join("w.stol"), table).unwrap();
+    let flags = "-cell 40 40 40 90 90 90 -N 10 -default_F 1000 -lambda 1 -distance 80 -detpixels 64 -pixel 0.4 -nopgm";
+    let run = |extra: &[&str], out: &str, stol: bool| {
+        let mut args = strings(&["compare", "--engine-a", "cpu", "--out", out]);
+        args.extend(strings(extra));
+        args.push("--".into());
+        args.extend(flags.split_whitespace().map(String::from));
+        if stol {
+            args.extend(strings(&["-stol", "w.stol", "-bg_thick", "0.005"]));
+        }
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_nanobragg")).args(&args).current_dir(dir.path()).env_remove("NB_C_BIN").output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        summary(dir.path(), out)
+    };
+    let spots = run(&[], "spots", false);
+    for (extra, out) in [(&[][..], "whole"), (&["--sample", "64"][..], "sampled")] {
+        let m = run(extra, out, true);
+        assert_eq!(m["pixels_over_tolerance"], 0, "{out}: {m}");
+        assert_eq!(m["correlation"], 1.0, "{out}: {m}");
+        assert_eq!(m["sum_a"], m["sum_b"], "{out}: {m}");
+        if out == "whole" {
+            // the background is there: far more photons than the spots alone
+            assert!(m["sum_a"].as_f64().unwrap() > 2.0 * spots["sum_a"].as_f64().unwrap(), "{m} vs {spots}");
+        }
+    }
+}

@@ -453,7 +453,9 @@ fn compare_roi(plan: &Plan, roi: Option<[usize; 4]>) -> Result<[usize; 4], Failu
 fn candidate(choice: EngineA, plan: &Plan, backend: Option<&str>) -> Result<(Side, Option<usize>), Failure> {
     let EngineA::Gpu { explicit } = choice else { return Ok(cpu_candidate(plan, None)) };
     let start = Instant::now();
-    match engine::gpu::render(plan, backend) {
+    // the finished image, as a run writes it: the -stol background added on the device
+    let finished = engine::gpu::render_watched(plan, &engine::gpu::GpuOptions::for_backend(backend), &Default::default());
+    match finished {
         Ok(r) => Ok(candidate_side(r, start.elapsed(), None)),
         Err(e) if explicit => Err(Failure::Runner(format!("--engine-a gpu: {e}"))),
         Err(e) => {
@@ -465,7 +467,8 @@ fn candidate(choice: EngineA, plan: &Plan, backend: Option<&str>) -> Result<(Sid
 
 fn cpu_candidate(plan: &Plan, note: Option<String>) -> (Side, Option<usize>) {
     let start = Instant::now();
-    let r = cpu::render(plan);
+    let mut r = cpu::render(plan);
+    engine::background::add_to(plan, &mut r);
     candidate_side(r, start.elapsed(), note)
 }
 
@@ -489,7 +492,10 @@ fn reference(
     match &o.reference {
         Reference::CpuEngine => match o.sample {
             None => {
-                let image = cpu::render(plan).image;
+                // the finished image: spots and the -stol background, as `recompute` gives it
+                let mut r = cpu::render(plan);
+                engine::background::add_to(plan, &mut r);
+                let image = r.image;
                 Ok((Side { image, info: SideInfo::new("cpu", start.elapsed()) }, None))
             }
             Some(n) => {
