@@ -118,8 +118,25 @@ struct SerialState {
     polar_axis: V3,
 }
 
-/// One pixel's sum (before the scale), its solid angle total and its last F.
-fn pixel(g: &BackgroundGeometry, table: &StolTable, fast: usize, slow: usize, mut serial: Option<&mut SerialState>) -> (f64, f64, f64) {
+/// What the default mode's pixels reuse: the sources' incident unit vectors, and where the
+/// previous look-up found its point in the table (`None`: the table does not ascend).
+struct Reuse {
+    incident: Vec<V3>,
+    table_hint: Option<usize>,
+}
+
+impl Reuse {
+    fn new(g: &BackgroundGeometry, table: &StolTable) -> Reuse {
+        Reuse {
+            incident: g.sources.iter().map(|s| unitize([-s.position[0], -s.position[1], -s.position[2]]).0).collect(),
+            table_hint: table.ascends().then_some(0),
+        }
+    }
+}
+
+/// One pixel's sum (before the scale), its solid angle total and its last F. `reuse` is for
+/// the default mode (c-parity has its serial state instead): the same values, computed once.
+fn pixel(g: &BackgroundGeometry, table: &StolTable, fast: usize, slow: usize, mut serial: Option<&mut SerialState>, reuse: &mut Reuse) -> (f64, f64, f64) {
     let mut sum = 0.0;
     let mut omega_sum = 0.0;
     let mut last_f = 0.0;
@@ -137,13 +154,15 @@ fn pixel(g: &BackgroundGeometry, table: &StolTable, fast: usize, slow: usize, mu
                 } else {
                     1.0
                 };
-                for src in &g.sources {
-                    let (incident, _) = unitize([-src.position[0], -src.position[1], -src.position[2]]);
+                for (src, &incident) in g.sources.iter().zip(&reuse.incident) {
                     let scattering: V3 = std::array::from_fn(|i| (diffracted[i] - incident[i]) / src.lambda);
                     let stol = 0.5 * magnitude(scattering);
                     let f = match serial.as_deref_mut() {
                         Some(state) => table.interpolate_c(stol, &mut state.nearest),
-                        None => table.interpolate(stol),
+                        None => match reuse.table_hint.as_mut() {
+                            Some(hint) => table.interpolate_near(stol, hint),
+                            None => table.interpolate(stol),
+                        },
                     };
                     last_f = f;
                     let sign = if f < 0.0 { -1.0 } else { 1.0 };
@@ -219,7 +238,7 @@ impl Background {
         if !self.geometry.renders(fast, slow) {
             return 0.0;
         }
-        self.scale.apply(pixel(&self.geometry, &self.table, fast, slow, None).0)
+        self.scale.apply(pixel(&self.geometry, &self.table, fast, slow, None, &mut Reuse::new(&self.geometry, &self.table)).0)
     }
 }
 
@@ -246,35 +265,41 @@ pub fn render(g: &BackgroundGeometry, table: &StolTable, scale: &BackgroundScale
     let mut omega_sum = 0.0;
     if c_parity {
         let mut state = SerialState { nearest: 0, polar_axis: g.polar_axis };
+        let mut reuse = Reuse::new(g, table);
         for (idx, (v, lf)) in image.iter_mut().zip(last_f.iter_mut()).enumerate() {
             let (fast, slow) = (idx % width, idx / width);
             if !g.renders(fast, slow) {
                 continue;
             }
-            let (sum, omega, f) = pixel(g, table, fast, slow, Some(&mut state));
+            let (sum, omega, f) = pixel(g, table, fast, slow, Some(&mut state), &mut reuse);
             *v = scale.apply(sum);
             *lf = f;
             omega_sum += omega;
         }
     } else if width > 0 {
-        omega_sum = image
+        // rows' totals added in row order, so the total does not depend on the thread count
+        let rows: Vec<f64> = image
             .par_chunks_mut(width)
             .zip(last_f.par_chunks_mut(width))
             .enumerate()
-            .map(|(slow, (row, frow))| {
-                let mut omega_row = 0.0;
-                for (fast, (v, lf)) in row.iter_mut().zip(frow.iter_mut()).enumerate() {
-                    if !g.renders(fast, slow) {
-                        continue;
+            .map_init(
+                || Reuse::new(g, table),
+                |reuse, (slow, (row, frow))| {
+                    let mut omega_row = 0.0;
+                    for (fast, (v, lf)) in row.iter_mut().zip(frow.iter_mut()).enumerate() {
+                        if !g.renders(fast, slow) {
+                            continue;
+                        }
+                        let (sum, omega, f) = pixel(g, table, fast, slow, None, reuse);
+                        *v = scale.apply(sum);
+                        *lf = f;
+                        omega_row += omega;
                     }
-                    let (sum, omega, f) = pixel(g, table, fast, slow, None);
-                    *v = scale.apply(sum);
-                    *lf = f;
-                    omega_row += omega;
-                }
-                omega_row
-            })
-            .sum();
+                    omega_row
+                },
+            )
+            .collect();
+        omega_sum = rows.iter().sum();
     }
     BackgroundImage { image, omega_sum, last_f }
 }

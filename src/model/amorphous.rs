@@ -141,7 +141,6 @@ impl StolTable {
     /// of fewer than four points interpolates through what it has).
     pub fn interpolate(&self, stol: f64) -> f64 {
         let data = &self.stol[2..self.stol.len() - 2];
-        let values = &self.f[2..self.f.len() - 2];
         let m = data.len();
         if stol <= data[0] {
             return self.f[0];
@@ -151,6 +150,57 @@ impl StolTable {
         }
         // last point at or below stol
         let below = data.partition_point(|&s| s <= stol).saturating_sub(1);
+        self.interpolate_from(stol, below)
+    }
+
+    /// Whether the file's points ascend (then [`StolTable::interpolate_near`] may be used).
+    pub fn ascends(&self) -> bool {
+        self.stol[2..self.stol.len() - 2].windows(2).all(|p| p[0] <= p[1])
+    }
+
+    /// [`StolTable::interpolate`] for a table that [`StolTable::ascends`], the search started
+    /// at `hint` (the previous look-up's point, near which a neighbouring pixel's stol lies):
+    /// the same point, hence the same F, found in a few steps instead of a binary search over
+    /// the whole table for every look-up.
+    pub fn interpolate_near(&self, stol: f64, hint: &mut usize) -> f64 {
+        let data = &self.stol[2..self.stol.len() - 2];
+        let m = data.len();
+        // outside the table, NaN, or a single point: no search
+        if !(stol > data[0] && stol < data[m - 1]) {
+            return self.interpolate(stol);
+        }
+        // bracket data[lo] <= stol < data[hi] by doubling steps from the hint
+        let (mut lo, mut hi) = ((*hint).min(m - 2), (*hint).min(m - 2));
+        let mut step = 1;
+        if data[lo] <= stol {
+            loop {
+                hi = (lo + step).min(m - 1);
+                if data[hi] > stol {
+                    break;
+                }
+                lo = hi;
+                step *= 2;
+            }
+        } else {
+            loop {
+                lo = hi.saturating_sub(step);
+                if data[lo] <= stol {
+                    break;
+                }
+                hi = lo;
+                step *= 2;
+            }
+        }
+        let below = lo + data[lo..hi].partition_point(|&s| s <= stol) - 1;
+        *hint = below;
+        self.interpolate_from(stol, below)
+    }
+
+    /// Four-point Lagrange interpolation around `below`, the last point at or below `stol`.
+    fn interpolate_from(&self, stol: f64, below: usize) -> f64 {
+        let data = &self.stol[2..self.stol.len() - 2];
+        let values = &self.f[2..self.f.len() - 2];
+        let m = data.len();
         if m < 4 {
             return lagrange(&data[..m], &values[..m], stol);
         }
@@ -282,6 +332,28 @@ mod tests {
         // the walk gives the same answer whichever side it starts from
         let (mut up, mut down) = (0, t.points() - 1);
         assert_eq!(t.interpolate_c(0.123e10, &mut up), t.interpolate_c(0.123e10, &mut down));
+    }
+
+    /// The hinted search finds the default look-up's point from any hint: the same F bit for
+    /// bit, at and between points (repeated points included), outside the table and for NaN,
+    /// in a jumping order of look-ups; an unsorted table does not ascend.
+    #[test]
+    fn hinted_lookup_equals_the_default_lookup() {
+        let mut text: String = (0..300).map(|i| format!("{} {}\n", i as f64 * 0.002, 2.0 + (i as f64 * 0.1).cos())).collect();
+        text.push_str("0.598 5\n0.598 6\n0.7 1\n");
+        let t = table(&text, false);
+        assert!(t.ascends());
+        let mut hint = 0;
+        let probes = (0..4000).map(|k| ((k * 7919) % 4100) as f64 * 0.00018e10 - 0.01e10).chain([0.598e10, 0.0, 0.7e10, f64::NAN]);
+        for s in probes {
+            for start in [hint, 0, 150, 10_000] {
+                let mut h = start;
+                let (got, want) = (t.interpolate_near(s, &mut h), t.interpolate(s));
+                assert!(got.to_bits() == want.to_bits(), "stol {s} from hint {start}: {got} vs {want}");
+            }
+            t.interpolate_near(s, &mut hint);
+        }
+        assert!(!table("0 1\n0.2 2\n0.1 3\n", false).ascends());
     }
 
     #[test]

@@ -108,9 +108,14 @@ impl DetectorNoise {
     pub fn frame_noise(&self, image: &[f32], width: usize, height: usize, roi: [usize; 4], pixel_m: f64, seed: i64, adc: f64, frame: u64) -> Result<NoiseResult> {
         let model = self.model(pixel_m, seed, adc, frame)?;
         let [x0, x1, y0, y1] = roi;
+        // a whole-detector ROI (the usual case) needs no division per pixel
+        let whole = x0 == 0 && y0 == 0 && x1 + 1 >= width && y1 + 1 >= height;
         let in_roi = |i: usize| {
-            let (fast, slow) = (i % width, i / width);
-            fast >= x0 && fast <= x1 && slow >= y0 && slow <= y1
+            whole || {
+                let slow = i / width;
+                let fast = i - slow * width;
+                fast >= x0 && fast <= x1 && slow >= y0 && slow <= y1
+            }
         };
         Ok(noise_image_where(image, width, height, &model, self.bits32, in_roi))
     }

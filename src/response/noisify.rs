@@ -168,7 +168,76 @@ pub fn noise_image(photons: &[f32], width: usize, height: usize, model: &NoiseMo
 /// As [`noise_image`], with the pixels `rendered` rejects left out: they draw nothing, hold
 /// no photons, are 0 in every output and count in no sum (the main command's ROI). With the
 /// counter generator the other pixels' noise does not depend on which are left out.
+///
+/// The counter generator runs chunks of pixels in parallel (each pixel's draws are a pure
+/// function of its coordinates); the sums are then taken serially in pixel order, so that
+/// every output, sums included, is the same for any thread count and equals the serial loop
+/// that `-c_parity`'s serial generator needs.
 pub fn noise_image_where(
+    photons: &[f32],
+    width: usize,
+    height: usize,
+    model: &NoiseModel,
+    bits32: bool,
+    rendered: impl Fn(usize) -> bool + Sync,
+) -> NoiseResult {
+    match model.generator {
+        Generator::CParity => noise_image_serial(photons, width, height, model, bits32, rendered),
+        Generator::Counter { frame } => noise_image_parallel(photons, width, height, model, bits32, rendered, frame),
+    }
+}
+
+/// Stage 3 for one pixel: flicker, calibration and the Poisson count, in the model's order.
+fn noisy_count(ideal: f32, model: &NoiseModel, streams: &mut Streams, pixel: usize) -> f32 {
+    let mut mean = f64::from(ideal);
+    if model.flicker > 0.0 {
+        mean *= 1.0 + model.flicker * f64::from(streams.gauss(Stage::Flicker, pixel));
+    }
+    let calibrate = model.calibration > 0.0;
+    if calibrate && !model.calibration_after_poisson {
+        mean *= 1.0 + model.calibration * f64::from(streams.gauss(Stage::Calibration, pixel));
+    }
+    // C: `poidev(float xm, ...)` — the mean is rounded to float at the call
+    let mut count = streams.poisson(mean as f32, pixel);
+    if calibrate && model.calibration_after_poisson {
+        // simtbx: the recorded photons, not their mean, carry the pixel's gain error
+        count = (f64::from(count) * (1.0 + model.calibration * f64::from(streams.gauss(Stage::Calibration, pixel)))) as f32;
+    }
+    count
+}
+
+/// Stage 5 for one pixel: the ADU of the written widths and the overloads it adds.
+fn adu_of(signal: f32, model: &NoiseModel, bits32: bool, readout: impl FnOnce() -> f32) -> (u32, u16, u64) {
+    let mut adu = f64::from(signal) * model.gain + model.adc_offset;
+    if model.readout > 0.0 {
+        adu += model.readout * f64::from(readout());
+    }
+    let mut overloads = 0;
+    if adu > 2_147_483_647.0 {
+        adu = 2_147_483_647.0;
+        overloads += u64::from(bits32);
+    }
+    let int32 = to_uint(adu);
+    if adu > 65535.0 {
+        adu = 65535.0;
+        overloads += u64::from(!bits32);
+    }
+    (int32, to_ushort(adu), overloads)
+}
+
+fn apply_model_psf(counts: Vec<f32>, width: usize, height: usize, model: &NoiseModel) -> (Vec<f32>, Option<PsfReport>) {
+    match model.psf.as_ref().filter(|p| p.fwhm_pixels > 0.0) {
+        Some(psf) => {
+            let c_parity = model.generator == Generator::CParity;
+            let (blurred, report) = apply_psf(&counts, width, height, psf.shape, psf.fwhm_pixels, psf.radius, c_parity);
+            (blurred, Some(report))
+        }
+        None => (counts, None),
+    }
+}
+
+/// The pixel loop in pixel order: the only order noisify.c's serial generators allow.
+fn noise_image_serial(
     photons: &[f32],
     width: usize,
     height: usize,
@@ -176,7 +245,6 @@ pub fn noise_image_where(
     bits32: bool,
     rendered: impl Fn(usize) -> bool,
 ) -> NoiseResult {
-    let c_parity = model.generator == Generator::CParity;
     let mut streams = Streams::new(model);
     let mut counts = Vec::with_capacity(photons.len());
     let mut photons_before_psf = 0.0f64;
@@ -185,29 +253,11 @@ pub fn noise_image_where(
             counts.push(0.0);
             continue;
         }
-        let mut mean = f64::from(ideal);
-        if model.flicker > 0.0 {
-            mean *= 1.0 + model.flicker * f64::from(streams.gauss(Stage::Flicker, i));
-        }
-        let calibrate = model.calibration > 0.0;
-        if calibrate && !model.calibration_after_poisson {
-            mean *= 1.0 + model.calibration * f64::from(streams.gauss(Stage::Calibration, i));
-        }
-        // C: `poidev(float xm, ...)` — the mean is rounded to float at the call
-        let mut count = streams.poisson(mean as f32, i);
-        if calibrate && model.calibration_after_poisson {
-            // simtbx: the recorded photons, not their mean, carry the pixel's gain error
-            count = (f64::from(count) * (1.0 + model.calibration * f64::from(streams.gauss(Stage::Calibration, i)))) as f32;
-        }
+        let count = noisy_count(ideal, model, &mut streams, i);
         photons_before_psf += f64::from(count);
         counts.push(count);
     }
-    let mut psf_report = None;
-    if let Some(psf) = model.psf.as_ref().filter(|p| p.fwhm_pixels > 0.0) {
-        let (blurred, report) = apply_psf(&counts, width, height, psf.shape, psf.fwhm_pixels, psf.radius, c_parity);
-        counts = blurred;
-        psf_report = Some(report);
-    }
+    let (mut counts, psf_report) = apply_model_psf(counts, width, height, model);
     let mut image = IntImages { int16: Vec::with_capacity(counts.len()), int32: Vec::with_capacity(counts.len()) };
     let (mut sum, mut overloads) = (0.0f64, 0u64);
     for (i, signal) in counts.iter_mut().enumerate() {
@@ -217,24 +267,75 @@ pub fn noise_image_where(
             image.int16.push(0);
             continue;
         }
-        let signal = *signal;
-        sum += f64::from(signal);
-        let mut adu = f64::from(signal) * model.gain + model.adc_offset;
-        if model.readout > 0.0 {
-            adu += model.readout * f64::from(streams.gauss(Stage::Readout, i));
-        }
-        if adu > 2_147_483_647.0 {
-            adu = 2_147_483_647.0;
-            overloads += u64::from(bits32);
-        }
-        image.int32.push(to_uint(adu));
-        if adu > 65535.0 {
-            adu = 65535.0;
-            overloads += u64::from(!bits32);
-        }
-        image.int16.push(to_ushort(adu));
+        sum += f64::from(*signal);
+        let (int32, int16, over) = adu_of(*signal, model, bits32, || streams.gauss(Stage::Readout, i));
+        image.int32.push(int32);
+        image.int16.push(int16);
+        overloads += over;
     }
     NoiseResult { image, photons_before_psf, psf: psf_report, photons: sum, overloads, counts }
+}
+
+/// Pixels per parallel task of the counter generator's loops: small enough that a small
+/// detector still splits, large enough that scheduling costs nothing measurable.
+const CHUNK: usize = 1024;
+
+/// The sum of the rendered pixels' values in pixel order (f64), as the serial loop adds them.
+fn ordered_sum(values: &[f32], rendered: &[bool]) -> f64 {
+    values.iter().zip(rendered).filter(|(_, r)| **r).fold(0.0f64, |s, (&v, _)| s + f64::from(v))
+}
+
+fn noise_image_parallel(
+    photons: &[f32],
+    width: usize,
+    height: usize,
+    model: &NoiseModel,
+    bits32: bool,
+    rendered: impl Fn(usize) -> bool + Sync,
+    frame: u32,
+) -> NoiseResult {
+    use rayon::prelude::*;
+    // the counter streams carry no state: each task has its own copy
+    let streams = || Streams::Counter { seed: model.seed, calib_seed: model.calib_seed, frame };
+    let n = photons.len();
+    let mut counts = vec![0.0f32; n];
+    let mut mask = vec![false; n];
+    counts.par_chunks_mut(CHUNK).zip(mask.par_chunks_mut(CHUNK)).enumerate().for_each(|(c, (counts, mask))| {
+        let (base, mut streams) = (c * CHUNK, streams());
+        for (k, (count, inside)) in counts.iter_mut().zip(mask.iter_mut()).enumerate() {
+            let i = base + k;
+            *inside = rendered(i);
+            if *inside {
+                *count = noisy_count(photons[i], model, &mut streams, i);
+            }
+        }
+    });
+    let photons_before_psf = ordered_sum(&counts, &mask);
+    let (mut counts, psf_report) = apply_model_psf(counts, width, height, model);
+    let mut image = IntImages { int16: vec![0; n], int32: vec![0; n] };
+    let overloads: u64 = counts
+        .par_chunks_mut(CHUNK)
+        .zip(image.int32.par_chunks_mut(CHUNK).zip(image.int16.par_chunks_mut(CHUNK)))
+        .zip(mask.par_chunks(CHUNK))
+        .enumerate()
+        .map(|(c, ((counts, (int32, int16)), mask))| {
+            let (base, mut streams) = (c * CHUNK, streams());
+            let mut overloads = 0u64;
+            for (k, signal) in counts.iter_mut().enumerate() {
+                if !mask[k] {
+                    *signal = 0.0;
+                    continue;
+                }
+                let (a, b, over) = adu_of(*signal, model, bits32, || streams.gauss(Stage::Readout, base + k));
+                int32[k] = a;
+                int16[k] = b;
+                overloads += over;
+            }
+            overloads
+        })
+        .sum();
+    let photons = ordered_sum(&counts, &mask);
+    NoiseResult { image, photons_before_psf, psf: psf_report, photons, overloads, counts }
 }
 
 #[cfg(test)]
@@ -274,6 +375,34 @@ mod tests {
         // another frame: different shot noise, same calibration errors
         let other = noise_image(&photons, 500, 1, &model(Generator::Counter { frame: 1 }), false);
         assert_ne!(other.image.int16, whole.image.int16);
+    }
+
+    /// The counter mode's parallel loops give the serial loop's images, counts and sums bit for
+    /// bit, with 1 and 2 threads: PSF (automatic radius), readout, flicker and calibration in
+    /// both orders, overloads, and a ROI.
+    #[test]
+    fn parallel_counter_noise_equals_the_serial_loop_for_any_thread_count() {
+        let (w, h) = (61usize, 53usize);
+        let photons: Vec<f32> = (0..w * h).map(|i| if i % 97 == 0 { 1.0e6 } else { ((i * 7919) % 401) as f32 * 0.05 }).collect();
+        let in_roi = |i: usize| (3..58).contains(&(i % w)) && (2..50).contains(&(i / w));
+        for (after, bits32) in [(false, false), (true, true)] {
+            let m = NoiseModel {
+                psf: Some(Psf { shape: PsfShape::Gauss, fwhm_pixels: 1.7, radius: 0 }),
+                calibration_after_poisson: after,
+                ..model(Generator::Counter { frame: 3 })
+            };
+            let serial = noise_image_serial(&photons, w, h, &m, bits32, in_roi);
+            assert!(serial.photons > 1e4 && (bits32 || serial.overloads > 0));
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let got = pool.install(|| noise_image_where(&photons, w, h, &m, bits32, in_roi));
+                assert_eq!(got.image, serial.image, "{threads} threads");
+                assert!(got.counts.iter().zip(&serial.counts).all(|(a, b)| a.to_bits() == b.to_bits()));
+                assert_eq!(got.photons_before_psf.to_bits(), serial.photons_before_psf.to_bits());
+                assert_eq!(got.photons.to_bits(), serial.photons.to_bits());
+                assert_eq!((got.overloads, &got.psf), (serial.overloads, &serial.psf));
+            }
+        }
     }
 
     #[test]

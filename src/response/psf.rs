@@ -170,58 +170,160 @@ pub fn apply_psf(
     }
     radius = radius.min(max_width);
     let kernel = Kernel::new(shape, fwhm_pixels, radius);
-    let side = kernel.side();
-    // one spare element: the C may write at index `pixels` (x = width on the last row)
-    let mut out = vec![0.0f32; pixels + 1];
-    let mut total_lost = 0.0f64;
-    for (i, &value) in image.iter().enumerate() {
-        if value <= 0.0 {
-            continue;
-        }
-        let intensity = f64::from(value);
-        let (x0, y0) = ((i % width) as i64, (i / width) as i64);
-        let mut r = if user_radius != 0 { user_radius } else { auto_radius(shape, intensity, fwhm_pixels, g, false) };
+    let spread = Spread { shape, fwhm_pixels, g, user_radius, max_width };
+    let (out, total_lost) =
+        if c_slips { spread.scatter(image, width, height, &kernel, true) } else { spread.gather(image, width, height, &kernel) };
+    report.lost_photons = Some(total_lost);
+    (out, report)
+}
+
+/// What decides how far one pixel's photons spread.
+struct Spread {
+    shape: PsfShape,
+    fwhm_pixels: f64,
+    g: f64,
+    user_radius: i32,
+    max_width: i32,
+}
+
+/// Integer intensities below this get their radius and loss from a table: after the noise
+/// stages most pixels hold small whole counts, and the per-pixel radius costs a `ln`.
+const REACH_TABLE: usize = 4096;
+
+impl Spread {
+    /// The radius a pixel holding `intensity` (> 0 or NaN) spreads to, and the photons beyond
+    /// it (noisify's per-pixel rule; a negative radius spreads nowhere).
+    fn reach(&self, intensity: f64, kernel_radius: i32) -> (i32, f64) {
+        let mut r = if self.user_radius != 0 {
+            self.user_radius
+        } else {
+            auto_radius(self.shape, intensity, self.fwhm_pixels, self.g, false)
+        };
         if r == 0 {
             r = 1;
         }
-        r = r.min(max_width).min(kernel.radius);
-        let lost = match shape {
+        r = r.min(self.max_width).min(kernel_radius);
+        let lost = match self.shape {
             PsfShape::Gauss => {
-                let q = f64::from(r) / fwhm_pixels;
+                let q = f64::from(r) / self.fwhm_pixels;
                 intensity * (-16f64.ln() * (q * q)).exp()
             }
-            PsfShape::Fiber => intensity * g / (g * g + f64::from(r.wrapping_mul(r))).sqrt(),
+            PsfShape::Fiber => intensity * self.g / (self.g * self.g + f64::from(r.wrapping_mul(r))).sqrt(),
         };
-        total_lost += lost;
-        for dx in -r..=r {
-            for dy in -r..=r {
-                let k = (side * (side / 2 + dy) + side / 2 + dx) as usize;
-                let weight = kernel.weights[k];
-                if weight == 0.0 || dx * dx + dy * dy > r * r {
-                    continue;
+        (r, lost)
+    }
+
+    /// noisify's order: source pixel after source pixel, each adding its share to its
+    /// neighbours (f32 after every addition). `c_slips` keeps the C bounds slips; otherwise
+    /// the result equals [`Spread::gather`]'s, which is how the default mode runs.
+    fn scatter(&self, image: &[f32], width: usize, height: usize, kernel: &Kernel, c_slips: bool) -> (Vec<f32>, f64) {
+        let pixels = width * height;
+        let side = kernel.side();
+        // one spare element: the C may write at index `pixels` (x = width on the last row)
+        let mut out = vec![0.0f32; pixels + 1];
+        let mut total_lost = 0.0f64;
+        for (i, &value) in image.iter().enumerate() {
+            if value <= 0.0 {
+                continue;
+            }
+            let intensity = f64::from(value);
+            let (x0, y0) = ((i % width) as i64, (i / width) as i64);
+            let (r, lost) = self.reach(intensity, kernel.radius);
+            total_lost += lost;
+            for dx in -r..=r {
+                for dy in -r..=r {
+                    let k = (side * (side / 2 + dy) + side / 2 + dx) as usize;
+                    let weight = kernel.weights[k];
+                    if weight == 0.0 || dx * dx + dy * dy > r * r {
+                        continue;
+                    }
+                    let (x, y) = (x0 + i64::from(dx), y0 + i64::from(dy));
+                    let (w, h) = (width as i64, height as i64);
+                    let inside = if c_slips { x >= 0 && x <= w && y >= 0 && y <= h } else { x >= 0 && x < w && y >= 0 && y < h };
+                    if !inside {
+                        continue;
+                    }
+                    let j = y * w + x;
+                    if j < 0 || j > pixels as i64 {
+                        continue;
+                    }
+                    let cell = &mut out[j as usize];
+                    *cell = (f64::from(*cell) + intensity * weight) as f32;
                 }
-                let (x, y) = (x0 + i64::from(dx), y0 + i64::from(dy));
-                let (w, h) = (width as i64, height as i64);
-                let inside = if c_slips { x >= 0 && x <= w && y >= 0 && y <= h } else { x >= 0 && x < w && y >= 0 && y < h };
-                if !inside {
-                    continue;
-                }
-                let j = y * w + x;
-                if j < 0 || j > pixels as i64 {
-                    continue;
-                }
-                let cell = &mut out[j as usize];
-                *cell = (f64::from(*cell) + intensity * weight) as f32;
             }
         }
+        out.truncate(pixels);
+        let per_pixel = total_lost / pixels as f64;
+        for v in &mut out {
+            *v = (f64::from(*v) + per_pixel) as f32;
+        }
+        (out, total_lost)
     }
-    out.truncate(pixels);
-    let per_pixel = total_lost / pixels as f64;
-    for v in &mut out {
-        *v = (f64::from(*v) + per_pixel) as f32;
+
+    /// The same sums as [`Spread::scatter`] without the C slips, worked out per output pixel
+    /// (rows in parallel): a source contributes to a pixel at most once, so visiting a pixel's
+    /// sources in ascending source index (kernel offsets dy, then dx, descending) adds the
+    /// same terms in the same order, with the same f32 rounding after each. Within a row the
+    /// loop runs offset by offset over the whole row, so it has no bounds tests per term.
+    fn gather(&self, image: &[f32], width: usize, height: usize, kernel: &Kernel) -> (Vec<f32>, f64) {
+        use rayon::prelude::*;
+        let pixels = width * height;
+        // per source: the squared radius it reaches (−1: nowhere) and the photons it loses
+        let table: Vec<(i32, f64)> = (0..REACH_TABLE).map(|v| self.reach(v as f64, kernel.radius)).collect();
+        let mut reach2 = vec![-1i32; pixels];
+        let mut lost = vec![0.0f64; pixels];
+        reach2.par_chunks_mut(width).zip(lost.par_chunks_mut(width)).zip(image.par_chunks(width)).for_each(|((reach2, lost), row)| {
+            for ((r2, l), &value) in reach2.iter_mut().zip(lost.iter_mut()).zip(row) {
+                if value <= 0.0 {
+                    continue;
+                }
+                let whole = value as usize;
+                let (r, loss) = if whole < table.len() && whole as f32 == value {
+                    table[whole]
+                } else {
+                    self.reach(f64::from(value), kernel.radius)
+                };
+                *r2 = if r >= 0 { r * r } else { -1 };
+                *l = loss;
+            }
+        });
+        // summed in source order, as the scatter loop does
+        let total_lost = image.iter().zip(&lost).filter(|(v, _)| !(**v <= 0.0)).fold(0.0f64, |s, (_, l)| s + l);
+        let per_pixel = total_lost / pixels as f64;
+        let radius = kernel.radius;
+        let side = kernel.side();
+        let mut offsets = Vec::new();
+        for dy in (-radius..=radius).rev() {
+            for dx in (-radius..=radius).rev() {
+                let weight = kernel.weights[(side * (radius + dy) + radius + dx) as usize];
+                if weight != 0.0 {
+                    offsets.push((dx as i64, dy as i64, weight, dx * dx + dy * dy));
+                }
+            }
+        }
+        let (w, h) = (width as i64, height as i64);
+        let mut out = vec![0.0f32; pixels];
+        out.par_chunks_mut(width).enumerate().for_each(|(y, row)| {
+            for &(dx, dy, weight, d2) in &offsets {
+                let sy = y as i64 - dy;
+                let (lo, hi) = (dx.max(0), (w + dx).min(w));
+                if sy < 0 || sy >= h || lo >= hi {
+                    continue;
+                }
+                let start = (sy * w + lo - dx) as usize;
+                let len = (hi - lo) as usize;
+                let sources = image[start..start + len].iter().zip(&reach2[start..start + len]);
+                for (cell, (&value, &r2)) in row[lo as usize..hi as usize].iter_mut().zip(sources) {
+                    let sum = (f64::from(*cell) + f64::from(value) * weight) as f32;
+                    *cell = if r2 >= d2 { sum } else { *cell };
+                }
+            }
+            for v in row.iter_mut() {
+                *v = (f64::from(*v) + per_pixel) as f32;
+            }
+        });
+        (out, total_lost)
     }
-    report.lost_photons = Some(total_lost);
-    (out, report)
 }
 
 #[cfg(test)]
@@ -271,6 +373,37 @@ mod tests {
                 PsfShape::Fiber => assert!(total < 1050.0 && total > 0.95 * 1050.0, "{shape:?}: {total}"),
             }
             assert!(out[16 * w + 16] < 1000.0 && out[16 * w + 17] > 0.0);
+        }
+    }
+
+    /// The default mode's per-output-pixel gather (rows in parallel) gives the serial scatter's
+    /// image and loss bit for bit: whole and fractional counts, zeros, both shapes, automatic
+    /// and given radii, a non-square image, with 1 and 2 threads.
+    #[test]
+    fn gather_equals_serial_scatter_for_any_thread_count() {
+        let (w, h) = (37usize, 23usize);
+        let image: Vec<f32> = (0..w * h)
+            .map(|i| match (i * 7919) % 11 {
+                0 | 1 => 0.0,
+                2 => 5000.0 + i as f32,
+                3 => 2.75 * (i % 13) as f32,
+                _ => ((i * 31) % 17) as f32,
+            })
+            .collect();
+        for (shape, fwhm, user_radius) in [(PsfShape::Gauss, 1.3, 0), (PsfShape::Gauss, 2.5, 4), (PsfShape::Fiber, 0.8, 0), (PsfShape::Fiber, 1.0, 3)] {
+            let g = fwhm * FIBER_G_PER_FWHM;
+            let max_width = w.max(h) as i32;
+            let spread = Spread { shape, fwhm_pixels: fwhm, g, user_radius, max_width };
+            let radius = if user_radius > 0 { user_radius } else { auto_radius(shape, 5000.0 + (w * h) as f64, fwhm, g, true) };
+            let kernel = Kernel::new(shape, fwhm, radius.min(max_width));
+            let (serial, serial_lost) = spread.scatter(&image, w, h, &kernel, false);
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let (gathered, lost) = pool.install(|| spread.gather(&image, w, h, &kernel));
+                assert_eq!(lost.to_bits(), serial_lost.to_bits(), "{shape:?} {threads} threads");
+                let same = gathered.iter().zip(&serial).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{shape:?} fwhm {fwhm} radius {user_radius}, {threads} threads");
+            }
         }
     }
 
