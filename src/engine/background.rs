@@ -304,6 +304,38 @@ pub fn render(g: &BackgroundGeometry, table: &StolTable, scale: &BackgroundScale
     BackgroundImage { image, omega_sum, last_f }
 }
 
+/// A flat `w` × `h` detector of `pixel` m pixels `distance` m from the sample, the beam at its
+/// centre, one source of 1 Å, unpolarised: the fixture of this stage's tests and of its GPU
+/// twin's (`engine::gpu::background`).
+#[cfg(test)]
+pub(crate) fn test_detector(w: usize, h: usize, pixel: f64, distance: f64, oversample: usize) -> BackgroundGeometry {
+    BackgroundGeometry {
+        fpixels: w,
+        spixels: h,
+        roi: [0, w - 1, 0, h - 1],
+        mask: None,
+        pix0: [distance, h as f64 * pixel / 2.0, -(w as f64) * pixel / 2.0],
+        fdet: [0.0, 0.0, 1.0],
+        sdet: [0.0, -1.0, 0.0],
+        odet: [1.0, 0.0, 0.0],
+        beam: [1.0, 0.0, 0.0],
+        pixel_size: pixel,
+        oversample,
+        distance,
+        close_distance: distance,
+        curved: false,
+        point_pixel: false,
+        thicksteps: 1,
+        thickstep: 0.0,
+        thick: 0.0,
+        mu: 0.0,
+        sources: vec![BackgroundSource { position: [-10.0, 0.0, 0.0], lambda: 1e-10, weight: 1.0 }],
+        kahn: 0.0,
+        nopolar: false,
+        polar_axis: [0.0, 0.0, 1.0],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,33 +343,7 @@ mod tests {
     use std::path::Path;
 
     fn geometry() -> BackgroundGeometry {
-        let (n, pixel, distance) = (24usize, 2e-4, 0.05);
-        let centre = n as f64 * pixel / 2.0;
-        BackgroundGeometry {
-            fpixels: n,
-            spixels: n,
-            roi: [0, n - 1, 0, n - 1],
-            mask: None,
-            pix0: [distance, centre, -centre],
-            fdet: [0.0, 0.0, 1.0],
-            sdet: [0.0, -1.0, 0.0],
-            odet: [1.0, 0.0, 0.0],
-            beam: [1.0, 0.0, 0.0],
-            pixel_size: pixel,
-            oversample: 2,
-            distance,
-            close_distance: distance,
-            curved: false,
-            point_pixel: false,
-            thicksteps: 1,
-            thickstep: 0.0,
-            thick: 0.0,
-            mu: 0.0,
-            sources: vec![BackgroundSource { position: [-10.0, 0.0, 0.0], lambda: 1e-10, weight: 1.0 }],
-            kahn: 0.0,
-            nopolar: false,
-            polar_axis: [0.0, 0.0, 1.0],
-        }
+        test_detector(24, 24, 2e-4, 0.05, 2)
     }
 
     /// A flat F = 1 table: the image is then r_e²·fluence·molecules·Ω·P per pixel, which

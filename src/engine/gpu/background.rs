@@ -256,32 +256,7 @@ mod tests {
 
     /// A 40 × 30 detector 60 mm away, beam at its centre.
     fn geometry() -> BackgroundGeometry {
-        let (w, h, pixel, distance) = (40usize, 30usize, 1e-3, 0.06);
-        BackgroundGeometry {
-            fpixels: w,
-            spixels: h,
-            roi: [0, w - 1, 0, h - 1],
-            mask: None,
-            pix0: [distance, h as f64 * pixel / 2.0, -(w as f64) * pixel / 2.0],
-            fdet: [0.0, 0.0, 1.0],
-            sdet: [0.0, -1.0, 0.0],
-            odet: [1.0, 0.0, 0.0],
-            beam: [1.0, 0.0, 0.0],
-            pixel_size: pixel,
-            oversample: 1,
-            distance,
-            close_distance: distance,
-            curved: false,
-            point_pixel: false,
-            thicksteps: 1,
-            thickstep: 0.0,
-            thick: 0.0,
-            mu: 0.0,
-            sources: vec![BackgroundSource { position: [-10.0, 0.0, 0.0], lambda: 1e-10, weight: 1.0 }],
-            kahn: 0.0,
-            nopolar: false,
-            polar_axis: [0.0, 0.0, 1.0],
-        }
+        crate::engine::background::test_detector(40, 30, 1e-3, 0.06, 1)
     }
 
     /// The device stage against the f64 stage over geometries that exercise every path: every
