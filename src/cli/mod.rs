@@ -23,3 +23,19 @@ pub fn run_subcommand(args: &[String]) -> Option<i32> {
         _ => None,
     }
 }
+
+/// A companion program's entry (`noisify`, `nonBragg`): `-h` prints its generated help, else
+/// parse and run, an error reported as `nanobragg NAME: error: ...` with its exit status.
+fn companion_main<O>(name: &str, args: &[String], help: fn() -> String, parse: fn(&[String]) -> crate::error::Result<O>, run: fn(&O) -> crate::error::Result<()>) -> i32 {
+    if args.iter().any(|a| matches!(a.as_str(), "-h" | "--help" | "-help")) {
+        crate::out!("{}", help());
+        return 0;
+    }
+    match parse(args).and_then(|o| run(&o)) {
+        Ok(()) => 0,
+        Err(e) => {
+            crate::console::errln(format_args!("nanobragg {name}: error: {e}"));
+            e.exit_code()
+        }
+    }
+}

@@ -414,17 +414,7 @@ fn parse(args: &[String]) -> Result<Options> {
 
 /// Entry point: the exit status.
 pub fn main(args: &[String]) -> i32 {
-    if args.iter().any(|a| matches!(a.as_str(), "-h" | "--help" | "-help")) {
-        crate::out!("{}", help_text());
-        return 0;
-    }
-    match parse(args).and_then(|o| run(&o)) {
-        Ok(()) => 0,
-        Err(e) => {
-            crate::console::errln(format_args!("nanobragg nonBragg: error: {e}"));
-            e.exit_code()
-        }
-    }
+    super::companion_main("nonBragg", args, help_text, parse, run)
 }
 
 /// The detector as nonBragg.c places it.

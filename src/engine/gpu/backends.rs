@@ -146,6 +146,20 @@ fn tool(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// The offline validator's verdict on a translation: SPIR-V through `spirv-val`, GLSL through
+/// `glslangValidator` (files `<stem>.spv`/`<stem>.comp` in `dir`); None where no validator
+/// applies or it is not installed.
+fn offline_verdict(translation: &Translation, language: Language, spirv_val: Option<&Path>, glslang: Option<&Path>, dir: &Path, stem: &str) -> Option<Result<(), String>> {
+    match (translation, language) {
+        (Translation::Binary(words), Language::SpirV) => spirv_val.map(|val| {
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            run_validator(val, &["--target-env", "vulkan1.1"], dir, &format!("{stem}.spv"), &bytes)
+        }),
+        (Translation::Text(text), Language::Glsl) => glslang.map(|val| run_validator(val, &["-S", "comp"], dir, &format!("{stem}.comp"), text.as_bytes())),
+        _ => None,
+    }
+}
+
 /// Runs `validator` on `bytes` written to a file named `name` in `dir`; the error is the
 /// validator's own output.
 fn run_validator(validator: &Path, args: &[&str], dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
@@ -229,16 +243,7 @@ fn every_variant_translates_and_validates_for_every_backend() {
                         continue;
                     }
                 };
-                let verdict = match (&translation, language) {
-                    (Translation::Binary(words), Language::SpirV) => spirv_val.as_ref().map(|val| {
-                        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-                        run_validator(val, &["--target-env", "vulkan1.1"], scratch.path(), "kernel.spv", &bytes)
-                    }),
-                    (Translation::Text(text), Language::Glsl) => glslang.as_ref().map(|val| {
-                        run_validator(val, &["-S", "comp"], scratch.path(), "kernel.comp", text.as_bytes())
-                    }),
-                    _ => None,
-                };
+                let verdict = offline_verdict(&translation, language, spirv_val.as_deref(), glslang.as_deref(), scratch.path(), "kernel");
                 if let Some(Err(e)) = verdict {
                     failures.push(format!("{what}: validator refused it:\n{e}"));
                 }
@@ -326,16 +331,7 @@ fn noise_stages_translate_and_validate_for_every_backend() {
                     continue;
                 }
             };
-            let verdict = match (&translation, language) {
-                (Translation::Binary(words), Language::SpirV) => spirv_val.as_ref().map(|val| {
-                    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-                    run_validator(val, &["--target-env", "vulkan1.1"], scratch.path(), "noise.spv", &bytes)
-                }),
-                (Translation::Text(text), Language::Glsl) => {
-                    glslang.as_ref().map(|val| run_validator(val, &["-S", "comp"], scratch.path(), "noise.comp", text.as_bytes()))
-                }
-                _ => None,
-            };
+            let verdict = offline_verdict(&translation, language, spirv_val.as_deref(), glslang.as_deref(), scratch.path(), "stage");
             if let Some(Err(e)) = verdict {
                 failures.push(format!("{what}: validator refused it:\n{e}"));
             }
