@@ -254,6 +254,13 @@ fn negative_source_weights_are_refused_in_the_default_mode() {
     case.ok(&format!("{SMALL} -default_F 100 -sourcefile sources.txt -c_parity"));
 }
 
+#[test]
+fn all_zero_source_weights_are_refused_in_the_default_mode() {
+    let case = Case::new().file("sources.txt", "-10 0 0 0 1e-10\n-10 0.01 0 0 1e-10\n");
+    case.refused(&format!("{SMALL} -default_F 100 -sourcefile sources.txt"), 1, &["sources.txt", "whole file", "weight 0", "blank"]);
+    case.ok(&format!("{SMALL} -default_F 100 -sourcefile sources.txt -c_parity"));
+}
+
 // ---- the cell
 
 #[test]

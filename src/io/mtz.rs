@@ -458,6 +458,7 @@ pub fn parse_mtz(path: &Path, bytes: &[u8], column: Option<&str>, default_f: f64
         return Err(truncated_before_header(path, header_at, length));
     }
     let header = parse_header(path, &bytes[header_at as usize..], header_at)?;
+    refuse_unmerged(path, &header)?;
     let amplitudes = choose_amplitudes(path, &header, column)?;
     let ncol = header.columns.len();
     let table_bytes = (ncol as u64).checked_mul(header.reflections as u64).and_then(|n| n.checked_mul(4));
@@ -509,6 +510,26 @@ pub fn parse_mtz(path: &Path, bytes: &[u8], column: Option<&str>, default_f: f64
     let friedel = matches!(amplitudes, Amplitudes::Mean(_));
     let (grid, expanded) = expand(path, &listed, &header.rotations, friedel, default_f)?;
     Ok(MtzInput { grid, reflections: listed.len(), expanded, amplitudes, header })
+}
+
+/// An unmerged file (CCP4 marks one by its M/ISYM column, type Y, and its BATCH column, type
+/// B) lists each observation in the setting it was measured in, several per reflection; read as
+/// merged, the last observation of each index would silently win and the symmetry expansion
+/// would mix settings. Merging is a data-processing step (aimless, …), not this reader's.
+fn refuse_unmerged(path: &Path, header: &Header) -> Result<()> {
+    match header.columns.iter().find(|c| c.kind == 'Y' || c.kind == 'B') {
+        Some(c) => Err(Error::parse(
+            path,
+            "columns",
+            format!(
+                "an unmerged MTZ (column `{}` of type {}, {}): nanobragg reads merged amplitudes; merge the data first (e.g. aimless, then ctruncate for amplitudes)",
+                c.label,
+                c.kind,
+                kind_name(c.kind)
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// h·R: the index a reflection moves to under the operator with rotation R (row vector times R).
@@ -734,6 +755,13 @@ mod tests {
         let ncol = damaged.windows(5).position(|w| w == b"NCOL ").unwrap();
         damaged[ncol..ncol + 80].copy_from_slice(format!("{:<80}", "NCOL 6 99999999 0").as_bytes());
         assert!(error_text(&damaged, None).contains("damaged"));
+        // an unmerged file: SIGFP's record turned into a BATCH column
+        let mut unmerged = good.clone();
+        let sig = unmerged.windows(12).position(|w| w == b"COLUMN SIGFP").unwrap();
+        let record = format!("{:<80}", "COLUMN BATCH                          B       1.000000000       1.000000000    1");
+        unmerged[sig..sig + 80].copy_from_slice(record.as_bytes());
+        let text = error_text(&unmerged, None);
+        assert!(text.contains("unmerged MTZ") && text.contains("`BATCH` of type B"), "{text}");
     }
 
     #[test]

@@ -58,6 +58,11 @@ pub fn parse_sourcefile(path: &Path, bytes: &[u8], c_parity: bool) -> Result<Vec
             "no sources (expected lines of `X Y Z [weight [lambda]]`)",
         ));
     }
+    // the default mode applies the weights (C ignores them): all of them 0 would render a
+    // blank image without a word
+    if !c_parity && rows.iter().all(|r| r.weight == Some(0.0)) {
+        return Err(Error::parse(path, "whole file", "every source has weight 0 (column 4): the image would be blank"));
+    }
     Ok(rows)
 }
 
@@ -83,9 +88,15 @@ fn parse_line(raw: &str, c_parity: bool) -> std::result::Result<Option<SourceRow
     let mut columns = [missing; COLUMNS];
     let tokens = trimmed.split(DELIMITERS).filter(|t| !t.is_empty());
     for (slot, token) in columns.iter_mut().zip(tokens) {
-        let value: f64 = token
-            .parse()
-            .map_err(|_| format!("`{token}` is not a number"))?;
+        let value: f64 = token.parse().map_err(|_| {
+            if token.contains('\r') {
+                // a lone CR is no line end for C's reader (nor ours): a CR-only file (old Mac
+                // editors) reads as one long line, so say that instead of a puzzling number
+                format!("`{}` is not a number: the lines end in a bare carriage return (CR); save the file with LF or CRLF line ends", token.escape_debug())
+            } else {
+                format!("`{token}` is not a number")
+            }
+        })?;
         if !value.is_finite() {
             return Err(format!("`{token}` is not finite"));
         }
@@ -240,6 +251,26 @@ mod tests {
     fn error_no_sources() {
         parse_error(b"# nothing\n\n", "whole file", "no sources");
         parse_error(b"", "whole file", "no sources");
+    }
+
+    #[test]
+    fn cr_only_line_ends_are_named() {
+        parse_error(b"-10 0 0 1 1e-10\r-10 0.1 0 1 1e-10\r", "line 1", "bare carriage return (CR)");
+    }
+
+    #[test]
+    fn all_zero_weights_are_refused_in_the_default_mode_only() {
+        let f = tempfile::Builder::new().suffix(".txt").tempfile().unwrap();
+        std::fs::write(f.path(), b"-10 0 0 0 1e-10\n-10 0.1 0 0\n").unwrap();
+        let text = read_sourcefile(f.path(), false).unwrap_err().to_string();
+        assert!(text.contains("whole file") && text.contains("weight 0"), "{text}");
+        // C ignores the weights
+        assert_eq!(read_sourcefile(f.path(), true).unwrap().len(), 2);
+        // one source with weight (or a missing weight, 1) is enough
+        for ok in [&b"-10 0 0 0\n-10 0.1 0 0.5\n"[..], b"-10 0 0 0\n-10 0.1 0\n"] {
+            std::fs::write(f.path(), ok).unwrap();
+            assert_eq!(read_sourcefile(f.path(), false).unwrap().len(), 2);
+        }
     }
 
     #[test]
