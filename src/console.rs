@@ -61,6 +61,39 @@ pub fn errln(args: Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "{args}");
 }
 
+thread_local! {
+    /// How many `Hush` guards this thread holds.
+    static HUSHED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Notes and warnings from this thread are silenced while a `Hush` lives (guards nest); other
+/// threads' are not. For work that repeats a set-up whose warnings were already printed once
+/// (a shot list resolves its command line again per shot). The CLI's logger asks
+/// [`hushed`] before printing; a library user's logger may do the same.
+pub struct Hush {
+    // the count is this thread's: the guard must be dropped where it was made
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Hush {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Hush {
+        HUSHED.with(|h| h.set(h.get() + 1));
+        Hush { _not_send: std::marker::PhantomData }
+    }
+}
+
+impl Drop for Hush {
+    fn drop(&mut self) {
+        HUSHED.with(|h| h.set(h.get().saturating_sub(1)));
+    }
+}
+
+/// Whether this thread's notes and warnings are silenced (a `Hush` lives on it).
+pub fn hushed() -> bool {
+    HUSHED.with(|h| h.get() > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +119,20 @@ mod tests {
         // later writes are dropped, even to a working writer
         write_report_to(&mut buf, format_args!("line 2\n"));
         assert_eq!(buf, b"line 1\n");
+    }
+
+    #[test]
+    fn a_hush_silences_its_own_thread_only() {
+        assert!(!super::hushed());
+        {
+            let _outer = super::Hush::new();
+            {
+                let _inner = super::Hush::new();
+                assert!(super::hushed());
+            }
+            assert!(super::hushed(), "guards nest");
+            assert!(!std::thread::spawn(super::hushed).join().unwrap(), "another thread is not hushed");
+        }
+        assert!(!super::hushed());
     }
 }

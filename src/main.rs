@@ -37,7 +37,7 @@ fn main() {
 fn init_logger() {
     use std::io::Write;
     // notes (info) of nanobragg itself, warnings of everything else (wgpu and the drivers)
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,nanobragg=info"))
+    let logger = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,nanobragg=info"))
         .format(|out, record| {
             let level = match record.level() {
                 log::Level::Error => "error",
@@ -48,7 +48,32 @@ fn init_logger() {
             };
             writeln!(out, "nanobragg: {level}: {}", nanobragg::error::shown(&record.args().to_string()))
         })
-        .init();
+        .build();
+    let level = logger.filter();
+    if log::set_boxed_logger(Box::new(HushAware(logger))).is_ok() {
+        log::set_max_level(level);
+    }
+}
+
+/// env_logger, less the notes and warnings of a thread that holds a `console::Hush` (errors
+/// always pass).
+struct HushAware(env_logger::Logger);
+
+impl log::Log for HushAware {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record) {
+        if record.level() > log::Level::Error && nanobragg::console::hushed() {
+            return;
+        }
+        self.0.log(record)
+    }
+
+    fn flush(&self) {
+        self.0.flush()
+    }
 }
 
 /// Mesa's Vulkan drivers print "error: XDG_RUNTIME_DIR is invalid or not set" when the

@@ -251,3 +251,21 @@ fn a_count_of_shots_renders_numbered_frames() {
     // each shot has its own mosaic domains
     assert!(read(dir.path(), "f_1.bin") != read(dir.path(), "f_2.bin"));
 }
+
+/// The command line's set-up warnings are printed once, not again for every shot that
+/// resolves it anew (`console::Hush`, on the rendering thread only).
+#[test]
+fn set_up_warnings_are_printed_once_per_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = words(&format!(
+        "-hkl {} -mat {} -nofdump -lambda 1 -N 40 -distance 80 -detpixels 20 -pixel 0.3 -oversample 1 -engine cpu \
+         -shots 3 -random_orientation -floatfile s_###.bin -intfile s_###.img -nopgm -nonoise",
+        asset("demo.hkl"),
+        asset("demo.mat")
+    ));
+    let out = nanobragg(dir.path(), &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("warning: intensity may vary significantly across a pixel").count(), 1, "{stderr}");
+    assert_eq!(printed_words(&String::from_utf8_lossy(&out.stdout)).len(), 3);
+}

@@ -162,7 +162,7 @@ impl ShotList {
     /// any input again. Set-up warnings are not repeated per shot (the command line's resolve
     /// printed them; a list of 10⁴ shots would print them 10⁴ times).
     fn resolve(&self, number: u64, read: &ReadOnce) -> Result<Experiment> {
-        let _hush = Hush::new();
+        let _hush = crate::console::Hush::new();
         let raw = self.raw_of(number)?;
         resolve_reusing(&raw, read).map_err(|e| Error::Usage(format!("{}: {e}", self.origin(number))))
     }
@@ -194,25 +194,6 @@ impl ShotList {
         sim.set_experiment(exp, number);
         let shown: Vec<String> = self.words(number).iter().map(|w| shell_word(w)).collect();
         Ok((sim.frame(), format!("shot {number}: {}", shown.join(" "))))
-    }
-}
-
-/// Warnings silenced while it lives (the process-wide level, restored on drop). The writer
-/// thread's rare warnings during a shot's set-up are silenced too: a blunt tool, but the
-/// logger offers no per-call filter.
-struct Hush(log::LevelFilter);
-
-impl Hush {
-    fn new() -> Hush {
-        let level = log::max_level();
-        log::set_max_level(level.min(log::LevelFilter::Error));
-        Hush(level)
-    }
-}
-
-impl Drop for Hush {
-    fn drop(&mut self) {
-        log::set_max_level(self.0);
     }
 }
 
