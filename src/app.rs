@@ -114,7 +114,7 @@ fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc
     };
     report_engine(sim.experiment(), &rendered);
     check_finite(sim.plan(), &rendered.image)?;
-    write_frame(sim.experiment(), sim.plan(), &rendered, frame.number, &raw.gpu_options(), control, true, nexus.as_mut())?;
+    write_frame(sim.experiment(), sim.plan(), &rendered, frame.noise_counter, &raw.gpu_options(), control, true, nexus.as_mut())?;
     if let Some(nexus) = nexus {
         nexus.finish()?;
     }
@@ -283,10 +283,7 @@ fn write_series_frame(
         let seed = if exp.output.noisefile.is_some() { format!(", noise -seed {}", -frame.seed) } else { String::new() };
         crate::outln!("frame {}: phi {} to {} deg{seed}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
     }
-    // a shot's noise is keyed by its own seed and counted as frame 1, as in the single run its
-    // line prints (dataset::series::shot_noise_seed); a series frame's counters hold its number
-    let noise_frame = if shot_line.is_some() { 1 } else { frame.number };
-    write_frame(exp, plan, rendered, noise_frame, gpu, control, frame.number == series.last(), nexus)
+    write_frame(exp, plan, rendered, frame.noise_counter, gpu, control, frame.number == series.last(), nexus)
 }
 
 /// Encodes a rendered frame and puts all its outputs in place at once. `point_of_no_return`:

@@ -42,6 +42,11 @@ pub struct Frame {
     pub phi_start_deg: f64,
     /// noise seed: the C `seed` variable (`-seed N` sets −N)
     pub seed: i64,
+    /// the frame number the default mode's noise counters hold with `seed`: a series frame's
+    /// own number (so `-first_frame k -frames 1` reproduces frame k), but 1 for a shot, whose
+    /// seed is its own (`dataset::series::shot_noise_seed`) and whose printed line, run alone,
+    /// renders frame 1
+    pub noise_counter: u64,
 }
 
 impl Frame {
@@ -51,7 +56,7 @@ impl Frame {
     }
 
     pub fn numbered(self, number: u64) -> Frame {
-        Frame { number, ..self }
+        Frame { number, noise_counter: number, ..self }
     }
 
     /// Puts the frame's values into `exp` (what the plan, the headers and the noise read).
@@ -88,6 +93,7 @@ impl Simulator {
             phi0: exp.sampling.phi0,
             phi_start_deg: exp.sampling.phi0 * RTD,
             seed: exp.output.seed,
+            noise_counter: 1,
         };
         Simulator { exp, plan, engine, gpu, current }
     }
@@ -136,7 +142,8 @@ impl Simulator {
         let mut plan = Plan::new(&exp);
         plan.grid = self.plan.grid.take();
         exp.crystal.structure_factors = kept;
-        self.current = Frame { number, phi0: exp.sampling.phi0, phi_start_deg: exp.sampling.phi0 * RTD, seed: exp.output.seed };
+        // a shot: its noise is keyed by its own seed and counted as frame 1 (`Frame::noise_counter`)
+        self.current = Frame { number, phi0: exp.sampling.phi0, phi_start_deg: exp.sampling.phi0 * RTD, seed: exp.output.seed, noise_counter: 1 };
         self.exp = exp;
         self.plan = plan;
     }

@@ -58,7 +58,7 @@ impl Series {
         let start_deg = self.start_deg(number);
         // the first frame's start is the run's own φ, untouched (it may come from an -img header)
         let phi0 = if number == self.first { self.phi0 } else { start_deg / RTD };
-        Frame { number, phi0, phi_start_deg: start_deg, seed: noise_seed(self.seed, number, self.mode) }
+        Frame { number, phi0, phi_start_deg: start_deg, seed: noise_seed(self.seed, number, self.mode), noise_counter: number }
     }
 
     /// φ start of frame `number` in degrees: `-phi + (number − first)·osc`. A run typed with
