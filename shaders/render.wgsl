@@ -108,6 +108,10 @@ override OVERSAMPLE_POLAR: bool = false;
 override OVERSAMPLE_OMEGA: bool = false;
 override NOPOLAR: bool = false;
 override WATER: bool = false;
+/// c-parity: the -oversample_* factors multiply the running sum after every term, and the sum
+/// starts from the water value (`Plan::compound_factors`); otherwise each term (and the water,
+/// once per sub-pixel and source) is weighted once by its own factors
+override COMPOUND: bool = false;
 /// tricubic interpolation may be on at all (it is switched per pass by JOB_INTERPOLATE)
 override INTERPOLATE: bool = false;
 /// c-parity: C's interpolation switch is one-shot
@@ -444,7 +448,7 @@ struct TermSum {
 
 /// One term's Miller indices and lattice factor, and whether it adds anything: `live` is false
 /// past the last term or for a source dropped by -dmin, and a zero lattice factor adds nothing
-/// unless there is water (C skips the term).
+/// (C skips the term unless there is water, whose sum its factors then multiply: COMPOUND).
 struct Term {
     m: Miller,
     lf: LatticeFactor,
@@ -454,19 +458,24 @@ struct Term {
 fn evaluate_term(lat: Lattice, s: W3, live: bool) -> Term {
     let m = miller(lat, s);
     let lf = lattice_factor(m);
-    return Term(m, lf, live && (lf.f != 0.0 || WATER));
+    return Term(m, lf, live && (lf.f != 0.0 || (WATER && COMPOUND)));
 }
 
-/// Adds a term with structure factor `f_cell`: a kept term turns the sum I into (I + term)·k,
-/// the CPU engine's rule (cpu/lanes.rs `sum_rotations`). Exact: which terms are kept and the
-/// form of the update. Not exact: here the chunk sum starts at 0 in f32 and the product of the
-/// k's is kept beside it, so `sum_rotations` below folds I·Πk + chunk into W, where the CPU
-/// updates one f64 sum term by term.
+/// Adds a term with structure factor `f_cell`: with COMPOUND a kept term turns the sum I into
+/// (I + term)·k, otherwise it adds term·k, the CPU engine's rules (cpu/lanes.rs
+/// `sum_rotations`). Exact: which terms are kept and the form of the update. Not exact: here
+/// the chunk sum starts at 0 in f32 and the product of the k's is kept beside it (1 without
+/// COMPOUND), so `sum_rotations` below folds I·Πk + chunk into W, where the CPU updates one f64
+/// sum term by term.
 fn accumulate(acc_in: TermSum, term: Term, f_cell: f32, k: f32, weight: f32) -> TermSum {
     var acc = acc_in;
     let value = f_cell * f_cell * term.lf.f * term.lf.f * weight;
-    acc.sum = select(acc.sum, (acc.sum + value) * k, term.kept);
-    acc.factor = select(acc.factor, acc.factor * k, term.kept);
+    if COMPOUND {
+        acc.sum = select(acc.sum, (acc.sum + value) * k, term.kept);
+        acc.factor = select(acc.factor, acc.factor * k, term.kept);
+    } else {
+        acc.sum = select(acc.sum, acc.sum + value * k, term.kept);
+    }
     return acc;
 }
 
@@ -475,16 +484,7 @@ fn accumulate(acc_in: TermSum, term: Term, f_cell: f32, k: f32, weight: f32) -> 
 /// twin: cpu/lanes.rs `sum_rotations` (see `accumulate` for how the folding differs).
 /// `first` selects the c-parity lattice set stored after the regular one.
 fn sum_rotations(st: ptr<function, PixelState>, s: W3, weight: f32, first: bool, live: bool, tracing: bool) {
-    var k = 1.0;
-    if OVERSAMPLE_THICK {
-        k *= (*st).capture;
-    }
-    if OVERSAMPLE_POLAR {
-        k *= (*st).polar;
-    }
-    if OVERSAMPLE_OMEGA {
-        k *= (*st).omega;
-    }
+    let k = term_factor(*st);
     var acc = TermSum(0.0, 1.0, (*st).interpolate, (*st).left_grid);
     let terms = params.phisteps * params.domains;
     for (var t0 = 0u; t0 < terms; t0 += TERM_CHUNK) {
@@ -495,6 +495,24 @@ fn sum_rotations(st: ptr<function, PixelState>, s: W3, weight: f32, first: bool,
     }
     (*st).interpolate = acc.interpolate;
     (*st).left_grid = acc.left_grid;
+}
+
+/// k, the product of the factors a term is weighted by where it is summed: the sub-pixel's
+/// capture fraction, polarization and solid angle for those the -oversample_* flags ask per
+/// sub-pixel (the others multiply the whole sum in `render_pixel`). CPU twin: cpu/lanes.rs
+/// `term_factors` (there the three factors one at a time, in f64).
+fn term_factor(st: PixelState) -> f32 {
+    var k = 1.0;
+    if OVERSAMPLE_THICK {
+        k *= st.capture;
+    }
+    if OVERSAMPLE_POLAR {
+        k *= st.polar;
+    }
+    if OVERSAMPLE_OMEGA {
+        k *= st.omega;
+    }
+    return k;
 }
 
 /// Source `source` of one sub-pixel.
@@ -515,6 +533,11 @@ fn add_source(st: ptr<function, PixelState>, diffracted: ptr<function, W3>, sour
         // C normalises `diffracted` in place here, which later sources then see
         *diffracted = unitize(*diffracted).dir;
     }
+    if WATER && !COMPOUND && live {
+        // the water, once per (layer, sub-pixel, source) like this source's terms
+        // (Plan::i_bg); CPU twin: cpu/lanes.rs `sum_pixels`
+        (*st).intensity = w_add((*st).intensity, w_mul(params.i_bg, w(src.weight * term_factor(*st))));
+    }
     let first = FIRST_TERM && pixel == params.first_pixel && layer == params.first_layer
         && sub == params.first_sub && source == params.first_source;
     sum_rotations(st, s, src.weight, first, live, tracing && source == 0u);
@@ -530,7 +553,7 @@ fn sum_sources(st: ptr<function, PixelState>, diffracted_in: W3, pixel: u32, lay
 
 fn render_pixel(fast: u32, slow: u32, pixel: u32, wanted: bool) -> PixelOut {
     let tracing = TRACE && wanted && pixel == job.trace_pixel;
-    var st = PixelState(params.i_bg, select(0.0, 1.0, NOPOLAR), 0.0, 0.0, 0.0, INTERPOLATE && (job.bits & JOB_INTERPOLATE) != 0u, false);
+    var st = PixelState(select(w(0.0), params.i_bg, COMPOUND), select(0.0, 1.0, NOPOLAR), 0.0, 0.0, 0.0, INTERPOLATE && (job.bits & JOB_INTERPOLATE) != 0u, false);
     let os = params.oversample;
     for (var layer = 0u; layer < params.thicksteps; layer++) {
         st.capture = select(1.0, 0.0, THICK);

@@ -197,3 +197,128 @@ fn nopolar_beats_oversample_polar_only_in_default_mode() {
     assert!((ratio - 1.0).abs() > 0.01, "sum ratio {ratio}");
     common::shout(&format!("-nopolar -oversample_polar, c-parity vs no polarization: max|Δ|/max {:.4}, sum ratio {ratio:.4}", delta / max));
 }
+
+/// Thomson cross section and Avogadro's number, as the program uses them.
+const R_E_SQR: f64 = 7.94079248018965e-30;
+const AVOGADRO: f64 = 6.02214179e23;
+
+/// A flat, unrotated 6×6 DENZO detector of 0.5 mm pixels at 20 mm (DENZO puts the beam at
+/// (Ybeam, Xbeam) along (fast, slow) with no half-pixel offset) and a one-cell crystal of
+/// constant F = 10: every term is F², so a pixel holds F²·r_e²·fluence times the factors of
+/// its sub-pixels, which `flat_omega` works out from the geometry alone.
+const FLAT: &str = "-cell 30 30 30 90 90 90 -N 1 -default_F 10 -lambda 1 -denzo -Xbeam 1.3 -Ybeam 1.7 -distance 20 -detpixels 6 \
+                    -pixel 0.5 -nopolar -floatfile float.bin -intfile int.img -nopgm -nonoise -engine cpu";
+const FLAT_PIXELS: usize = 6;
+
+fn flat_run(dir: &Path, extra: &str) -> Vec<f32> {
+    let args: Vec<String> = FLAT.split_whitespace().chain(extra.split_whitespace()).map(String::from).collect();
+    run_in(dir, &args).0
+}
+
+/// Solid angle of pixel (fast, slow) seen from sub-pixel (sub_f, sub_s) of `os` × `os`: the
+/// full pixel's pixel²·d/R³ (1/R² for a point pixel), R from the sub-pixel's centre.
+fn flat_omega(fast: usize, slow: usize, sub_f: usize, sub_s: usize, os: usize, point_pixel: bool) -> f64 {
+    let (pixel, distance, fbeam, sbeam) = (0.5e-3, 20e-3, 1.7e-3, 1.3e-3);
+    let size = pixel / os as f64;
+    let along_f = size * (fast * os + sub_f) as f64 + size / 2.0 - fbeam;
+    let along_s = size * (slow * os + sub_s) as f64 + size / 2.0 - sbeam;
+    let r = (distance * distance + along_f * along_f + along_s * along_s).sqrt();
+    if point_pixel { 1.0 / (r * r) } else { pixel * pixel / (r * r) * distance / r }
+}
+
+/// The mean of `flat_omega` over a pixel's sub-pixels.
+fn flat_mean_omega(fast: usize, slow: usize, os: usize, point_pixel: bool) -> f64 {
+    let subs = (0..os * os).map(|i| flat_omega(fast, slow, i % os, i / os, os, point_pixel));
+    subs.sum::<f64>() / (os * os) as f64
+}
+
+/// Every pixel of `image` against `want(fast, slow)` to f32 rounding; returns the worst
+/// relative difference.
+fn assert_pixels(image: &[f32], what: &str, want: impl Fn(usize, usize) -> f64) -> f64 {
+    assert_eq!(image.len(), FLAT_PIXELS * FLAT_PIXELS);
+    let mut worst = 0.0f64;
+    for (i, &v) in image.iter().enumerate() {
+        let expected = want(i % FLAT_PIXELS, i / FLAT_PIXELS);
+        let rel = (v as f64 - expected).abs() / expected.abs();
+        assert!(rel < 2e-6, "{what}: pixel {i} is {v}, expected {expected} (relative {rel:e})");
+        worst = worst.max(rel);
+    }
+    worst
+}
+
+/// `-oversample_omega` (REFERENCE.md §4): nanoBragg.c multiplies the running sum by the
+/// sub-pixel's Ω after every term, so earlier terms are multiplied again and again. The default
+/// mode weights each term once by its own sub-pixel's Ω: a pixel of constant-F terms is
+/// F²·r_e²·fluence·(mean Ω over its sub-pixels), worked out here from the geometry. With one
+/// sub-pixel and one term per sub-pixel the two modes agree bit for bit; without the flag both
+/// keep C's first-sub-pixel Ω.
+#[test]
+fn oversample_omega_weights_each_term_once_in_default_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scale = 100.0 * R_E_SQR * 1e24;
+    // the geometry of `flat_omega` is the program's
+    assert_pixels(&flat_run(tmp.path(), "-oversample 1 -fluence 1e24"), "one sub-pixel", |f, s| scale * flat_omega(f, s, 0, 0, 1, false));
+    let once = "-oversample 1 -fluence 1e24 -oversample_omega";
+    assert_eq!(flat_run(tmp.path(), once), flat_run(tmp.path(), &format!("{once} -c_parity")), "one sub-pixel: the modes agree");
+    let fixed = flat_run(tmp.path(), "-oversample 3 -fluence 1e24 -oversample_omega");
+    assert_pixels(&fixed, "default, 3×3 sub-pixels", |f, s| scale * flat_mean_omega(f, s, 3, false));
+    // C: the last sub-pixel's term·Ω plus the earlier terms times Ω² … Ω⁹ (Ω ~ 6e-4): about a
+    // ninth of the mean
+    let compounded = flat_run(tmp.path(), "-oversample 3 -fluence 1e24 -oversample_omega -c_parity");
+    assert_pixels(&compounded, "c-parity, 3×3 sub-pixels", |f, s| {
+        (1..9).fold(scale * flat_omega(f, s, 0, 0, 3, false), |sum, i| (sum + scale) * flat_omega(f, s, i % 3, i / 3, 3, false)) / 9.0
+    });
+    let ratio = compounded.iter().zip(&fixed).map(|(&c, &d)| c as f64 / d as f64).fold(0.0, f64::max);
+    assert!(ratio < 0.2, "c-parity / default at most {ratio}");
+    // without the flag both modes take the first sub-pixel's Ω for the whole pixel
+    for mode in ["", "-c_parity"] {
+        let cached = flat_run(tmp.path(), &format!("-oversample 3 -fluence 1e24 {mode}"));
+        assert_pixels(&cached, "first sub-pixel Ω", |f, s| scale * flat_omega(f, s, 0, 0, 3, false));
+    }
+    common::shout(&format!("-oversample 3 -oversample_omega: c-parity / default at most {ratio:.4}"));
+}
+
+/// With `-point_pixel` the "solid angle" is 1/R² (here ~2500), so C's compounding grows the
+/// sum by ~2500 per sub-pixel (beyond f32 at a slightly shorter distance, docs/gpu.md); the
+/// default mode's pixel is F²·r_e²·fluence·(mean 1/R²) at the default fluence.
+#[test]
+fn point_pixel_oversample_omega_stays_physical_in_default_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fluence = 1.25932015286227e29;
+    let run = |mode: &str| flat_run(tmp.path(), &format!("-point_pixel -oversample 3 -oversample_omega {mode}"));
+    let fixed = run("");
+    assert_pixels(&fixed, "point pixel, default", |f, s| 100.0 * R_E_SQR * fluence * flat_mean_omega(f, s, 3, true));
+    let compounded = run("-c_parity");
+    let ratio = compounded.iter().zip(&fixed).map(|(&c, &d)| c as f64 / d as f64).fold(f64::INFINITY, f64::min);
+    assert!(ratio > 1e20, "c-parity / default at least {ratio:e}");
+}
+
+/// `-water` (nanoBragg.c's usage: a cube of that many µm of water, density 1, F = 2.57): the
+/// default mode adds F_water²·molecules·r_e²·fluence·Ω·polar photons to every pixel, once
+/// (not per φ step or sub-pixel), with the pixel's Ω (mean over sub-pixels with
+/// `-oversample_omega`). nanoBragg.c starts the sum at F_water²·molecules·r_e²·fluence and
+/// scales it by r_e²·fluence·Ω/steps again, which `-c_parity` keeps.
+#[test]
+fn water_counts_once_per_pixel_in_default_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fluence = 1e24;
+    let molecules = 1e-18 * 1e6 * AVOGADRO / 18.0;
+    let water = 2.57 * 2.57 * molecules;
+    let per_sr = (100.0 + water) * R_E_SQR * fluence;
+    let base = "-water 1 -fluence 1e24";
+    let one = flat_run(tmp.path(), &format!("{base} -oversample 1"));
+    assert_pixels(&one, "water", |f, s| per_sr * flat_omega(f, s, 0, 0, 1, false));
+    // not per φ step, and not per sub-pixel (the first sub-pixel's Ω, as the spots)
+    assert_pixels(&flat_run(tmp.path(), &format!("{base} -oversample 1 -phi 0 -osc 0.3 -phisteps 3")), "water, 3 φ steps", |f, s| {
+        per_sr * flat_omega(f, s, 0, 0, 1, false)
+    });
+    assert_pixels(&flat_run(tmp.path(), &format!("{base} -oversample 2")), "water, 2×2 sub-pixels", |f, s| per_sr * flat_omega(f, s, 0, 0, 2, false));
+    assert_pixels(&flat_run(tmp.path(), &format!("{base} -oversample 2 -oversample_omega")), "water, -oversample_omega", |f, s| {
+        per_sr * flat_mean_omega(f, s, 2, false)
+    });
+    // C: (I_bg + F²)·r_e²·fluence·Ω with I_bg = F_water²·molecules·r_e²·fluence
+    let parity = flat_run(tmp.path(), &format!("{base} -oversample 1 -c_parity"));
+    assert_pixels(&parity, "water, c-parity", |f, s| (water * R_E_SQR * fluence + 100.0) * R_E_SQR * fluence * flat_omega(f, s, 0, 0, 1, false));
+    let photons = one[0] as f64 - 100.0 * R_E_SQR * fluence * flat_omega(0, 0, 0, 0, 1, false);
+    common::shout(&format!("-water 1 at 1e24 photons/m²: default {photons:.4e} photons in pixel 0, c-parity {:.4e} in all", parity[0]));
+}

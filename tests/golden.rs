@@ -29,6 +29,12 @@ const DEFECT_FEATURES: &[&str] = &[
     "sourcefile",
     // the default mode reads a structure-factor cache only when -hkl names it
     "Fdump",
+    // the default mode weights each term once by its sub-pixel's factor (C compounds them)
+    "oversample_omega",
+    "oversample_polar",
+    "oversample_thick",
+    // the default mode counts the water once, in photons (C applies r_e²·fluence twice)
+    "water",
 ];
 
 fn depends_on_defect(features: &[String], args: &[String]) -> bool {

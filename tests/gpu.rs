@@ -256,9 +256,24 @@ fn gpu_trace_matches_the_cpu_trace() {
     );
     let switch = cpu::render(&early).interpolation_switched_at.expect("the corner leaves the grid");
     let after = interpolation_sensitive(&early, switch + 1..early.pixels());
+    // the default mode's per-term factors and water (docs/behaviours.md)
+    let water = plan_from_args(
+        &[
+            "-cell", "50", "50", "50", "90", "90", "90", "-default_F", "100", "-N", "5", "-lambda", "1", "-distance", "40", "-detpixels", "32",
+            "-pixel", "0.4", "-polar", "0.9", "-oversample", "2", "-oversample_omega", "-oversample_polar", "-water", "50", "-phisteps", "2",
+        ],
+        None,
+    );
     // the supervisor's brightest spot; 4×4 oversampling with per-sub-pixel solid angle and
-    // polarization; either side of the interpolation switch
-    let cases = [(&a53.plan(true), (685, 1039), false), (&a64.plan(true), (60, 105), false), (&a38, before, true), (&early, after, false)];
+    // polarization (both modes); either side of the interpolation switch
+    let cases = [
+        (&a53.plan(true), (685, 1039), false),
+        (&a64.plan(true), (60, 105), false),
+        (&a64.plan(false), (60, 105), false),
+        (&water, (9, 20), false),
+        (&a38, before, true),
+        (&early, after, false),
+    ];
     for (plan, (fast, slow), interpolate) in cases {
         let name = format!("pixel ({fast}, {slow})");
         let mut cpu_trace = Recorder::default();
@@ -342,6 +357,36 @@ fn nopolar_with_oversample_polar_follows_the_mode_on_both_engines() {
     }
     let delta = Agreement::measure(&images[0], &images[1]).max_delta;
     assert!(delta > 0.05, "default and -c_parity GPU images differ by only {delta:e} of the maximum");
+}
+
+/// The -oversample_* factors and the water follow the mode on both engines: weighted once per
+/// term, the water once per pixel in the default mode; compounded and started from C's water
+/// value with `-c_parity` (docs/behaviours.md). The GPU agrees with the CPU in both modes,
+/// with every factor per sub-pixel, sensor layers, several sources and a -dmin cut.
+#[test]
+fn oversample_factors_and_water_follow_the_mode_on_both_engines() {
+    if !gpu_available("oversample_factors_and_water_follow_the_mode_on_both_engines") {
+        return;
+    }
+    let base = "-cell 50 50 50 90 90 90 -default_F 100 -N 5 -lambda 1 -distance 40 -detpixels 48 -pixel 0.4 -polar 0.9 -oversample 3 \
+                -oversample_omega -oversample_polar -oversample_thick -detector_thick 100 -detector_abs 300 -detector_thicksteps 2 \
+                -divergence 0.3 -divsteps 2 -phisteps 2 -osc 0.2 -water 20 -fluence 1e24";
+    for extra in ["", "-dmin 6"] {
+        let mut images = Vec::new();
+        for mode in ["", "-c_parity"] {
+            let text = format!("{base} {extra} {mode}");
+            let args: Vec<&str> = text.split_whitespace().collect();
+            let plan = plan_from_args(&args, None);
+            let cpu_image = cpu::render(&plan).image;
+            let gpu_image = gpu::render(&plan, None).expect("GPU render").image;
+            let agreement = Agreement::measure(&cpu_image, &gpu_image);
+            assert!(agreement.passes(), "{extra} {mode}: {}", agreement.describe(plan.fpixels));
+            assert!(cpu_image.iter().all(|v| v.is_finite()), "{extra} {mode}: finite");
+            images.push(gpu_image);
+        }
+        let delta = Agreement::measure(&images[0], &images[1]).max_delta;
+        assert!(delta > 0.05, "{extra}: default and -c_parity GPU images differ by only {delta:e} of the maximum");
+    }
 }
 
 /// `-stol` with `-engine gpu`: the amorphous background is added on the device

@@ -14,6 +14,19 @@ pub const AVOGADRO: f64 = 6.02214179e23;
 const WATER_F: f64 = 2.57;
 const WATER_MW: f64 = 18.0;
 
+/// Water molecules in a cube of `-water` edge `size` (m): density 1 g/cm³ (1e6 g/m³).
+pub fn water_molecules(size: f64) -> f64 {
+    size * size * size * 1e6 * AVOGADRO / WATER_MW
+}
+
+/// `Plan::i_bg` for a mode: see there. `rotations` is phisteps × mosaic domains.
+fn water_background(mode: Mode, size: f64, fluence: f64, rotations: usize) -> f64 {
+    match mode {
+        Mode::CParity => WATER_F * WATER_F * R_E_SQR * fluence * size * size * size * 1e6 * AVOGADRO / WATER_MW,
+        Mode::Default => WATER_F * WATER_F * water_molecules(size) * rotations as f64,
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct PlanSource {
     /// unit vector along the incident beam (towards the sample)
@@ -94,6 +107,11 @@ pub struct Plan {
     /// recomputes the factor anyway; `-c_parity` keeps that (docs/behaviours.md).
     pub oversample_polar: bool,
     pub oversample_omega: bool,
+    /// `-c_parity`: the -oversample_* factors multiply the running sum after every term, as
+    /// nanoBragg.c does, so earlier terms (and C's water start value) are multiplied again and
+    /// again. The default mode weights each term once by its own sub-pixel's factors
+    /// (docs/behaviours.md).
+    pub compound_factors: bool,
     pub sources: Vec<PlanSource>,
     pub kahn: f64,
     /// `-nopolar`: the polarization factor starts at 1 instead of "not yet worked out", so it is
@@ -120,7 +138,13 @@ pub struct Plan {
     pub grid: Option<StructureGrid>,
     pub default_f: f64,
     pub interpolation: Interpolation,
-    /// photons·sr⁻¹ of water background added to every pixel's running sum
+    /// The `-water` background, in the form the mode uses it (`water_background`):
+    /// `-c_parity`, nanoBragg.c's I_bg = F_water²·molecules·r_e²·fluence, the value each
+    /// pixel's sum starts from (and is then scaled by r_e²·fluence/steps again); the default
+    /// mode, F_water²·molecules·phisteps·domains, added once per (layer, sub-pixel, source)
+    /// times that source's weight and the term factors, so that after `scale` the pixel holds
+    /// F_water²·molecules·r_e²·fluence·Ω·polar·capture photons, averaged over its sub-pixels and
+    /// sources like the spots.
     pub i_bg: f64,
     pub has_water: bool,
     /// r_e² · fluence / steps
@@ -151,7 +175,7 @@ impl Plan {
             (true, Mode::CParity) => Interpolation::OneShotSwitch,
         };
         let water = c.water_size;
-        let i_bg = WATER_F * WATER_F * R_E_SQR * e.beam.fluence * water * water * water * 1e6 * AVOGADRO / WATER_MW;
+        let i_bg = water_background(e.mode, water, e.beam.fluence, s.phisteps * c.mosaic_umats.len());
         let mut plan = Plan {
             mode: e.mode,
             fpixels: d.fpixels,
@@ -177,6 +201,7 @@ impl Plan {
             oversample_thick: s.oversample_thick,
             oversample_polar: s.oversample_polar && !(e.beam.nopolar && e.mode == Mode::Default),
             oversample_omega: s.oversample_omega,
+            compound_factors: e.mode == Mode::CParity,
             sources: e
                 .beam
                 .sources

@@ -449,8 +449,10 @@ pub fn generate(seed: u64, index: usize, dir: &Path) -> Sample {
     }
     if point_pixel {
         // a point pixel's "solid angle" is 1/R² (sr·m²/m²), some 1e7 times a real pixel's:
-        // at the default fluence the image then overflows f32 (both engines give inf or NaN,
-        // which compares nothing), so such samples get a low fluence
+        // with -oversample_omega, -c_parity multiplies the running sum by it after every term
+        // (nanoBragg.c's compounding; the default mode weights each term once), so at the
+        // default fluence that half of the sample overflows f32 (both engines give inf or NaN,
+        // which compares nothing); such samples get a low fluence
         b.flag("-fluence", &[format!("{:.3e}", r.range(1e18, 1e21))]);
         b.fam("fluence");
     } else if r.chance(0.2) {

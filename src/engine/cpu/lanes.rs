@@ -143,7 +143,8 @@ pub(super) fn sum_pixels<const L: usize, const FUSED: bool>(
         None => &mut silent,
     };
     let mut st = PixelState::<L> {
-        intensity: [plan.i_bg; L],
+        // c-parity: C's water value is where the sum starts (the default mode adds it per term)
+        intensity: [if plan.compound_factors { plan.i_bg } else { 0.0 }; L],
         polar: [if plan.nopolar { 1.0 } else { 0.0 }; L],
         omega: [0.0; L],
         capture: [0.0; L],
@@ -198,6 +199,15 @@ pub(super) fn sum_pixels<const L: usize, const FUSED: bool>(
                     continue;
                 }
                 update_polar(plan, src, &mut st, live, &mut diffracted);
+                if plan.has_water && !plan.compound_factors {
+                    // the default mode's water: once per (layer, sub-pixel, source), weighted
+                    // like this source's terms (Plan::i_bg)
+                    let [capture, polar, omega] = term_factors(plan, &st);
+                    for l in 0..L {
+                        let water = plan.i_bg * src.weight * capture[l] * polar[l] * omega[l];
+                        st.intensity[l] = if live[l] { st.intensity[l] + water } else { st.intensity[l] };
+                    }
+                }
                 let first = L == 1 && plan.first_term == Some(FirstTerm { pixel: pixel0, layer, sub, source });
                 let trace_term = tracing && source == 0;
                 sum_rotations::<L, FUSED>(plan, prep, &mut st, &scattering, live, src, first, tracer, trace_term);
@@ -372,10 +382,12 @@ fn update_capture<const L: usize>(plan: &Plan, st: &mut PixelState<L>, diffracte
 /// order.
 ///
 /// Twin: render.wgsl `sum_rotations` (with `sum_chunk` in the fetch files and `accumulate`).
-/// Here every kept term turns the f64 sum I into (I + term)·k, k the product of the
-/// -oversample_* factors, as C does. The kernel sums a chunk of terms in f32 the same way,
-/// starting from 0, keeps the product of the k's, and folds the chunk into its W sum as
-/// I·Πk + chunk: the same value up to f32 rounding of the chunk.
+/// Here, with `Plan::compound_factors` (c-parity), every kept term turns the f64 sum I into
+/// (I + term)·k, k the product of the -oversample_* factors, as C does; the kernel sums a
+/// chunk of terms in f32 the same way, starting from 0, keeps the product of the k's, and folds
+/// the chunk into its W sum as I·Πk + chunk: the same value up to f32 rounding of the chunk.
+/// In the default mode a kept term adds term·k to I, each term weighted once by its own
+/// sub-pixel's factors; the kernel sums term·k in f32 per chunk and adds the chunk to I.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn sum_rotations<const L: usize, const FUSED: bool>(
@@ -390,10 +402,7 @@ fn sum_rotations<const L: usize, const FUSED: bool>(
     tracing: bool,
 ) {
     let lattices = if first { &plan.lattice_first } else { &plan.lattice };
-    // the -oversample_* factors multiply the running sum after every term (1 when off: exact)
-    let capture = if plan.oversample_thick { st.capture } else { [1.0; L] };
-    let polar = if plan.oversample_polar { st.polar } else { [1.0; L] };
-    let omega = if plan.oversample_omega { st.omega } else { [1.0; L] };
+    let [capture, polar, omega] = term_factors(plan, st);
     for (tic, abc) in lattices.iter().enumerate() {
         let mut hkl: Lv<L> = [[0.0; L]; 3];
         let mut hkl0: Lv<L> = [[0.0; L]; 3];
@@ -410,7 +419,8 @@ fn sum_rotations<const L: usize, const FUSED: bool>(
         }
         let mut keep = live;
         for l in 0..L {
-            keep[l] &= f_latt[l] != 0.0 || plan.has_water;
+            // C keeps a zero term when there is water, for its factors compound into the sum
+            keep[l] &= f_latt[l] != 0.0 || (plan.has_water && plan.compound_factors);
         }
         let f_cell = structure_factors(plan, st, &keep, &hkl, &hkl0);
         if tracing && tic == 0 && keep[0] {
@@ -418,10 +428,26 @@ fn sum_rotations<const L: usize, const FUSED: bool>(
         }
         for l in 0..L {
             let term = f_cell[l] * f_cell[l] * f_latt[l] * f_latt[l] * src.weight;
-            let summed = (st.intensity[l] + term) * capture[l] * polar[l] * omega[l];
+            // one factor at a time, in C's order (c-parity is bit for bit)
+            let summed = if plan.compound_factors {
+                (st.intensity[l] + term) * capture[l] * polar[l] * omega[l]
+            } else {
+                st.intensity[l] + term * capture[l] * polar[l] * omega[l]
+            };
             st.intensity[l] = if keep[l] { summed } else { st.intensity[l] };
         }
     }
+}
+
+/// The factors a term is weighted by where it is summed (capture fraction, polarization,
+/// solid angle, C's order): its sub-pixel's values for those the -oversample_* flags ask per
+/// sub-pixel, 1 for the others (exact); those multiply the whole sum at the end of the pixel.
+#[inline(always)]
+fn term_factors<const L: usize>(plan: &Plan, st: &PixelState<L>) -> [[f64; L]; 3] {
+    let capture = if plan.oversample_thick { st.capture } else { [1.0; L] };
+    let polar = if plan.oversample_polar { st.polar } else { [1.0; L] };
+    let omega = if plan.oversample_omega { st.omega } else { [1.0; L] };
+    [capture, polar, omega]
 }
 
 /// The trace lines of one φ step (domain 0); the full set at the first step.

@@ -1,7 +1,8 @@
 //! The f64 CPU engine: the reference every GPU result is checked against. One pixel is summed
 //! in nanoBragg.c's loop order (layers → sub-pixels → sources → φ → mosaic) with its caching
 //! rules (solid angle, polarization and capture fraction from the first sub-pixel unless the
-//! matching `-oversample_*` flag is set).
+//! matching `-oversample_*` flag is set; then each term is weighted once by its sub-pixel's
+//! factor, or, with `-c_parity`, the factor multiplies the running sum after every term).
 //!
 //! By job:
 //! * this file: the render (rows in parallel with rayon, row sums folded in row order), the

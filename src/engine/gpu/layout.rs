@@ -117,6 +117,7 @@ pub fn overrides(plan: &Plan, tracing: bool) -> Vec<(&'static str, f64)> {
         ("OVERSAMPLE_OMEGA", on(plan.oversample_omega)),
         ("NOPOLAR", on(plan.nopolar)),
         ("WATER", on(plan.has_water)),
+        ("COMPOUND", on(plan.compound_factors)),
         ("INTERPOLATE", on(plan.interpolation != Interpolation::Nearest)),
         ("ONE_SHOT", on(plan.interpolation == Interpolation::OneShotSwitch)),
         ("GRID", on(plan.grid.is_some())),
