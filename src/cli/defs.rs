@@ -513,7 +513,7 @@ pub static FLAGS: &[Flag] = &[
         |r, v, _| { r.mosaic_seed = -integer("-mosaic_seed", v[0])?; Ok(()) }),
     flag!("-misset_seed", [], [S("-misset_seed")], Fixed(1), "<n>", "random misset seed (default: time)",
         |r, v, _| { r.misset_seed = -integer("-misset_seed", v[0])?; Ok(()) }),
-    flag!("-water", [], [S("-water")], Fixed(1), "<um>", "water thickness for a diffuse background (default 0)",
+    flag!("-water", [], [S("-water")], Fixed(1), "<um>", "edge of a cube of water (a droplet) in the beam: a diffuse background (default 0)",
         |r, v, _| { r.water_size = number("-water", v[0])? / 1e6; Ok(()) }),
     flag!("-mask", [], [S("-mask")], Fixed(1), "<file.img>", "SMV mask: pixels that are 0 are skipped (header sets geometry)",
         |r, v, _| { r.mask = Some(v[0].into()); Ok(()) }),
