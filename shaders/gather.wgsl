@@ -6,15 +6,18 @@
 // `first_index` are left as they are (c-parity's re-render after the interpolation switch
 // keeps them). With FLAG_TOTALS it also adds the tile's solid angles into per-block
 // double-float sums — a block is 256 consecutive pixels of the rendered rectangle, the same
-// blocks however the rectangle is tiled — and lowers `first_off_grid` to the rectangle index of
-// any pixel that left the structure-factor grid (atomicMin: the first one in pixel order).
+// blocks however the rectangle is tiled; one invocation per block, which writes its pixels and
+// sums them in pixel order (no workgroup barriers: cheap on software adapters too) — and lowers
+// `first_off_grid` to the rectangle index of any pixel that left the structure-factor grid
+// (atomicMin: the first one in pixel order).
 //
 // `sum_blocks` gives the same per-block double-float sums of an f32 image (the noise stage's
 // photons before the PSF).
 //
-// The host adds the blocks' sums in f64, in block order. Within a block the sum is a pairwise
-// tree of exact TwoSums (about 2⁻⁴⁴ relative), so the total is the host's f64 sum of the same
-// f32 values to far below the printed digits, and exactly it for whole numbers below 2⁴⁴.
+// The host adds the blocks' sums in f64, in block order. Within a block the sum is a
+// compensated double-float sum in pixel order (exact TwoSums; about 2⁻⁴⁰ relative), so the total
+// is the host's f64 sum of the same f32 values to far below the printed digits, and exactly it
+// for whole numbers (photon counts) whose block sums stay below 2⁴⁰.
 
 // keep in sync: `GpuGatherParams` in src/engine/gpu/gather.rs (layout test there)
 struct GatherParams {
@@ -63,8 +66,6 @@ struct PixelOut {
 // sum_blocks: the values summed
 @group(0) @binding(5) var<storage, read> values: array<f32>;
 
-var<workgroup> block_values: array<vec2<f32>, 256>;
-
 fn opaque(x: f32) -> f32 {
     return bitcast<f32>(bitcast<u32>(x) ^ params.zero);
 }
@@ -94,57 +95,61 @@ fn df_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
     return fast_two_sum(u.x, add(u.y, t.y));
 }
 
-/// The double-float sum of the workgroup's 256 values `v` (invocation `l` holds the l-th): a
-/// pairwise tree, value l + half added into value l. Every invocation gets the sum.
-fn block_sum(l: u32, v: f32) -> vec2<f32> {
-    block_values[l] = vec2<f32>(v, 0.0f);
-    workgroupBarrier();
-    for (var half = BLOCK / 2u; half > 0u; half = half / 2u) {
-        if l < half {
-            block_values[l] = df_add(block_values[l], block_values[l + half]);
-        }
-        workgroupBarrier();
-    }
-    return block_values[0];
+/// a + b for a double-float a and an f32 b.
+fn df_add_f(a: vec2<f32>, b: f32) -> vec2<f32> {
+    let s = two_sum(a.x, b);
+    return fast_two_sum(s.x, add(s.y, a.y));
 }
 
-@compute @workgroup_size(256)
-fn gather_tile(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let block = params.start / BLOCK + group.x + group.y * groups.x;
-    let i = block * BLOCK + l;
-    let end = params.start + params.count;
-    let inside = i >= params.start && i < end;
-    var omega = 0.0f;
-    if inside {
+/// The invocation's block (one per invocation, counted from `first`).
+fn block_of(id: vec3<u32>, groups: vec3<u32>, first: u32) -> u32 {
+    return first + id.x + id.y * groups.x * 64u;
+}
+
+@compute @workgroup_size(64)
+fn gather_tile(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let block = block_of(id, groups, params.start / BLOCK);
+    // the block's pixels within this tile
+    let first = max(block * BLOCK, params.start);
+    let last = min(block * BLOCK + BLOCK, params.start + params.count);
+    if first >= last {
+        return;
+    }
+    var sum = vec2<f32>(0.0f, 0.0f);
+    var off_grid = NONE;
+    for (var i = first; i < last; i++) {
         let p = tile[i - params.start];
         let index = (params.y0 + i / params.width) * params.fpixels + params.x0 + i % params.width;
         if index >= params.first_index {
             image[index] = p.value;
         }
-        if (params.flags & FLAG_TOTALS) != 0u {
-            omega = p.omega_sum;
-            if p.left_grid != 0u {
-                atomicMin(&first_off_grid, i);
-            }
+        sum = df_add_f(sum, p.omega_sum);
+        if p.left_grid != 0u && off_grid == NONE {
+            off_grid = i;
         }
     }
-    let sum = block_sum(l, omega);
-    // a block split between two tiles gets its two parts added, one tile after the other
-    if l == 0u && (params.flags & FLAG_TOTALS) != 0u && block * BLOCK < end && block < arrayLength(&partials) {
-        partials[block] = df_add(partials[block], sum);
+    if (params.flags & FLAG_TOTALS) != 0u {
+        if off_grid != NONE {
+            atomicMin(&first_off_grid, off_grid);
+        }
+        // a block split between two tiles gets its two parts added, one tile after the other
+        if block < arrayLength(&partials) {
+            partials[block] = df_add(partials[block], sum);
+        }
     }
 }
 
-@compute @workgroup_size(256)
-fn sum_blocks(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let block = group.x + group.y * groups.x;
-    let i = block * BLOCK + l;
-    var v = 0.0f;
-    if i < params.count {
-        v = values[i];
+@compute @workgroup_size(64)
+fn sum_blocks(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let block = block_of(id, groups, 0u);
+    let first = block * BLOCK;
+    let last = min(first + BLOCK, params.count);
+    if first >= last || block >= arrayLength(&partials) {
+        return;
     }
-    let sum = block_sum(l, v);
-    if l == 0u && block * BLOCK < params.count && block < arrayLength(&partials) {
-        partials[block] = sum;
+    var sum = vec2<f32>(0.0f, 0.0f);
+    for (var i = first; i < last; i++) {
+        sum = df_add_f(sum, values[i]);
     }
+    partials[block] = sum;
 }

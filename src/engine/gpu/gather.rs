@@ -6,6 +6,7 @@
 //!
 //! `block_sums` is the Rust mirror of the shader's per-block double-float sums.
 
+
 use super::context::{GpuContext, Pooled};
 use super::job::Rect;
 use crate::error::{Error, Result};
@@ -35,6 +36,24 @@ pub struct GpuGatherParams {
     pub pad0: u32,
     pub pad1: u32,
     pub pad2: u32,
+}
+
+impl GpuGatherParams {
+    /// The tile `start..start + count` of `rect` on a `fpixels`-wide detector (`totals`: also
+    /// sum its solid angles and look for pixels off the grid).
+    pub fn tile(fpixels: usize, rect: Rect, start: usize, count: usize, first_index: usize, totals: bool) -> Result<GpuGatherParams> {
+        Ok(GpuGatherParams {
+            x0: u32_of("ROI corner", rect.x0)?,
+            y0: u32_of("ROI corner", rect.y0)?,
+            width: u32_of("ROI width", rect.width)?,
+            fpixels: u32_of("detector width", fpixels)?,
+            start: u32_of("pixel index", start)?,
+            count: u32_of("tile", count)?,
+            first_index: u32_of("pixel index", first_index)?,
+            flags: if totals { GATHER_FLAG_TOTALS } else { 0 },
+            ..GpuGatherParams::default()
+        })
+    }
 }
 
 const IMAGE_LABEL: &str = "device image";
@@ -144,11 +163,9 @@ impl DeviceImage {
     }
 }
 
-/// Workgroups for `blocks` blocks, as (x, y) within the per-dimension limit.
+/// Workgroups for `blocks` blocks, one invocation each, as (x, y) within the limit.
 fn groups(blocks: usize, limit: u32) -> (u32, u32) {
-    let blocks = blocks.max(1) as u64;
-    let x = blocks.min(u64::from(limit.max(1)));
-    (x as u32, blocks.div_ceil(x) as u32)
+    super::response::workgroups(blocks, limit)
 }
 
 /// The gather stage of one render: the device image it fills, the per-block solid-angle sums
@@ -200,30 +217,18 @@ impl Gather {
         Ok(Gather { image, params, partials, first_off_grid, blocks, pipeline, bind_group, held })
     }
 
-    /// Appends the gather pass of the tile `start..start + count` of `rect` to `encoder`
-    /// (`totals`: also sum its solid angles and look for pixels off the grid).
-    pub fn encode(&self, ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, plan_fpixels: usize, rect: Rect, start: usize, count: usize, first_index: usize, totals: bool) -> Result<()> {
-        let params = GpuGatherParams {
-            x0: u32_of("ROI corner", rect.x0)?,
-            y0: u32_of("ROI corner", rect.y0)?,
-            width: u32_of("ROI width", rect.width)?,
-            fpixels: u32_of("detector width", plan_fpixels)?,
-            start: u32_of("pixel index", start)?,
-            count: u32_of("tile", count)?,
-            first_index: u32_of("pixel index", first_index)?,
-            flags: if totals { GATHER_FLAG_TOTALS } else { 0 },
-            ..GpuGatherParams::default()
-        };
+    /// Appends the gather pass of the tile `params` describes to `encoder`.
+    pub fn encode(&self, ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, params: GpuGatherParams) {
         // the write lands before the submission that carries this pass, and the caller waits
         // for each tile before the next one's write
         ctx.upload(&self.params, 0, bytemuck::bytes_of(&params));
+        let (start, count) = (params.start as usize, params.count as usize);
         let blocks = (start + count).div_ceil(BLOCK) - start / BLOCK;
         let (gx, gy) = groups(blocks, ctx.limits.max_compute_workgroups_per_dimension);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("gather"), timestamp_writes: None });
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         pass.dispatch_workgroups(gx, gy, 1);
-        Ok(())
     }
 
     /// The solid angles summed over the rendered pixels (f64, block by block) and the first
@@ -292,8 +297,8 @@ pub fn submit_and_sum(ctx: &GpuContext, mut encoder: wgpu::CommandEncoder, value
     Ok(total(words.chunks_exact(2).map(|p| (p[0], p[1]))))
 }
 
-/// The Rust mirror of the shader's `block_sum`: per block of `BLOCK` values (the last one
-/// padded with zeros), the pairwise tree of double-float additions, as (hi, lo).
+/// The Rust mirror of the shader's block sums: per block of `BLOCK` values, the compensated
+/// double-float sum in order (`df_add_f`), as (hi, lo).
 pub fn block_sums(values: &[f32]) -> Vec<(f32, f32)> {
     fn two_sum(a: f32, b: f32) -> (f32, f32) {
         let s = a + b;
@@ -304,24 +309,13 @@ pub fn block_sums(values: &[f32]) -> Vec<(f32, f32)> {
         let s = a + b;
         (s, b - (s - a))
     }
-    fn df_add(a: (f32, f32), b: (f32, f32)) -> (f32, f32) {
-        let s = two_sum(a.0, b.0);
-        let t = two_sum(a.1, b.1);
-        let u = fast_two_sum(s.0, s.1 + t.0);
-        fast_two_sum(u.0, u.1 + t.1)
-    }
     values
         .chunks(BLOCK)
-        .map(|chunk| {
-            let mut block: Vec<(f32, f32)> = (0..BLOCK).map(|l| (chunk.get(l).copied().unwrap_or(0.0), 0.0)).collect();
-            let mut half = BLOCK / 2;
-            while half > 0 {
-                for l in 0..half {
-                    block[l] = df_add(block[l], block[l + half]);
-                }
-                half /= 2;
-            }
-            block[0]
+        .map(|block| {
+            block.iter().fold((0.0f32, 0.0f32), |a, &b| {
+                let s = two_sum(a.0, b);
+                fast_two_sum(s.0, s.1 + a.1)
+            })
         })
         .collect()
 }

@@ -2,7 +2,7 @@
 //! a rectangle of pixels with their read-back.
 
 use super::context::{GpuContext, Pooled};
-use super::gather::Gather;
+use super::gather::{Gather, GpuGatherParams};
 use super::layout::{
     GpuDispatch, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, NO_TRACE, Wide, binding, lattice_words, overrides, padded_wide3,
     wide, wide3,
@@ -446,7 +446,7 @@ impl<'a> Job<'a> {
                     bits,
                 };
                 let mut encoder = self.encode(job);
-                gather.encode(self.ctx, &mut encoder, plan.fpixels, rect, start, count, first_index, totals)?;
+                gather.encode(self.ctx, &mut encoder, GpuGatherParams::tile(plan.fpixels, rect, start, count, first_index, totals)?);
                 self.ctx.wait(self.ctx.queue.submit([encoder.finish()]))?;
                 self.add_kernel_time()?;
                 tile_done(start + count)?;

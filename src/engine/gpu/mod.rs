@@ -82,14 +82,15 @@ enum Gathering {
 }
 
 fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with_background: bool) -> Result<Rendered> {
-    let (ctx, _) = GpuContext::chosen(opts, |_| Ok(()))?;
-    // the noise and background stages bind the whole image as one storage buffer as well
-    let fits = (plan.pixels() as u64 * 4) <= ctx.binding_limit(None);
-    render_gathered(plan, opts, control, with_background, if fits { Gathering::OnDevice } else { Gathering::OnHost })
+    render_gathered(plan, opts, control, with_background, None)
 }
 
-fn render_gathered(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with_background: bool, gathering: Gathering) -> Result<Rendered> {
+/// `render_controlled`, the tiles gathered where `forced` says (None: on the device when the
+/// image fits one storage binding, as the noise and background stages bind it whole too).
+fn render_gathered(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with_background: bool, forced: Option<Gathering>) -> Result<Rendered> {
     let (ctx, why) = GpuContext::chosen(opts, |_| Ok(()))?;
+    let fits = (plan.pixels() as u64 * 4) <= ctx.binding_limit(None);
+    let gathering = forced.unwrap_or(if fits { Gathering::OnDevice } else { Gathering::OnHost });
     remember_variant(opts, ctx.precision);
     let job = Job::new(&ctx, plan, opts.binding_limit, 1)?;
     let rect = Rect::roi(plan);

@@ -318,8 +318,8 @@ fn device_gathered_render_equals_the_tile_read_back() {
     for (what, plan) in &plans {
         for binding_limit in [None, Some(6000)] {
             let opts = GpuOptions { precision: Some(Precision::DoubleFloat), binding_limit, ..GpuOptions::default() };
-            let device = super::render_gathered(plan, &opts, &control, false, super::Gathering::OnDevice).unwrap();
-            let host = super::render_gathered(plan, &opts, &control, false, super::Gathering::OnHost).unwrap();
+            let device = super::render_gathered(plan, &opts, &control, false, Some(super::Gathering::OnDevice)).unwrap();
+            let host = super::render_gathered(plan, &opts, &control, false, Some(super::Gathering::OnHost)).unwrap();
             assert!(device.device.is_some() && host.device.is_none());
             assert!(device.image.iter().zip(&host.image).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}, {binding_limit:?}: images differ");
             assert_eq!(device.device.as_ref().unwrap().read().unwrap(), device.image, "{what}: the device image is the one read back");
