@@ -88,7 +88,8 @@ pub fn upload_data(bg: &Background) -> Result<Option<(GpuBackgroundParams, Vec<G
             flags |= flag;
         }
     }
-    let mut mask = vec![0u32; pixels.div_ceil(32).max(1)];
+    // without a mask the stage never reads the bits: one word stands in
+    let mut mask = vec![0u32; if g.mask.is_some() { pixels.div_ceil(32).max(1) } else { 1 }];
     if let Some(m) = &g.mask {
         for (i, _) in m.iter().enumerate().filter(|(_, v)| **v != 0) {
             mask[i / 32] |= 1 << (i % 32);
