@@ -734,7 +734,7 @@ fn encode_outputs(
             let noise = match r.engine {
                 crate::engine::EngineUsed::Gpu { .. } => {
                     let model = o.noise.model(e.detector.pixel_size, o.seed, o.adc_offset, frame)?;
-                    crate::engine::gpu::response::noise_image_on_gpu(gpu, &r.image, p.fpixels, p.spixels, p.roi, &model, o.noise.bits32)?
+                    crate::engine::gpu::response::noise_image_on_gpu(gpu, crate::engine::gpu::response::Photons::of(r), p.fpixels, p.spixels, p.roi, &model, o.noise.bits32)?
                 }
                 crate::engine::EngineUsed::Cpu => {
                     o.noise.frame_noise(&r.image, p.fpixels, p.spixels, p.roi, e.detector.pixel_size, o.seed, o.adc_offset, frame)?

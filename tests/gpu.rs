@@ -452,3 +452,67 @@ fn stol_background_on_the_device_matches_the_cpu() {
         }
     }
 }
+
+/// Spots, the `-stol` background, detector noise and a PSF on the GPU, as the main command
+/// runs them (`engine::render_watched_with`, then the noise stages on the rendered image): the
+/// image-sized transfers are exactly the finished images — the float image read back once,
+/// the noise pixels (8 bytes a pixel) and the counts after the PSF — besides a few bytes per
+/// 256 pixels of sums, and nothing image-sized is uploaded. The noise read on the device is the
+/// noise of the same image uploaded.
+#[test]
+fn gpu_render_reads_back_finished_images_only() {
+    use nanobragg::engine::gpu::response::{Photons, noise_image_on_gpu};
+    use nanobragg::response::noisify::{Generator, NoiseModel, Psf};
+    use nanobragg::response::psf::PsfShape;
+    if !gpu_available("gpu_render_reads_back_finished_images_only") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let table: String = (0..100).map(|i| format!("{} {}\n", i as f64 * 0.006, 2.0 + 5.0 * (-((i as f64 * 0.006 - 0.17) / 0.05).powi(2)).exp())).collect();
+    std::fs::write(dir.path().join("w.stol"), table).unwrap();
+    let files = ["w.stol".to_string()];
+    let args = "-cell 40 40 40 90 90 90 -N 10 -default_F 100 -lambda 1 -distance 80 -detpixels 128 -pixel 0.2 -fluence 1e22 -stol w.stol -bg_thick 0.005 -oversample 1";
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let plan = plan_from_args(&args, Some((dir.path(), &files[..])));
+    assert!(plan.background.is_some());
+    let opts = GpuOptions::default();
+    let control = nanobragg::progress::RenderControl::default();
+    let model = NoiseModel {
+        flicker: 0.0,
+        calibration: 0.03,
+        readout: 3.0,
+        gain: 1.0,
+        adc_offset: 40.0,
+        seed: -7,
+        calib_seed: 123_456_789,
+        psf: Some(Psf { shape: PsfShape::Gauss, fwhm_pixels: 2.0, radius: 0 }),
+        calibration_after_poisson: false,
+        generator: Generator::Counter { frame: 1 },
+    };
+    // a first run compiles and sizes everything; the second is the one counted
+    let _ = engine::render_watched_with(&plan, EngineChoice::Gpu, &opts, &control).unwrap();
+    let before = gpu::transfers_on_this_thread();
+    let rendered = engine::render_watched_with(&plan, EngineChoice::Gpu, &opts, &control).unwrap();
+    let rendered_moved = gpu::transfers_on_this_thread();
+    let noise = noise_image_on_gpu(&opts, Photons::of(&rendered), plan.fpixels, plan.spixels, plan.roi, &model, false).unwrap();
+    let after = gpu::transfers_on_this_thread();
+    let pixels = plan.pixels() as u64;
+    let (read, uploaded) = (after.read_back - before.read_back, after.uploaded - before.uploaded);
+    let finished = 4 * pixels + 8 * pixels + 4 * pixels;
+    eprintln!(
+        "{pixels} pixels: render read {} B, uploaded {} B; render + noise read {read} B ({finished} B of finished images), uploaded {uploaded} B (largest {} B)",
+        rendered_moved.read_back - before.read_back,
+        rendered_moved.uploaded - before.uploaded,
+        after.largest_upload
+    );
+    assert!(rendered.device.is_some(), "the render left its image on the device");
+    assert!(read >= finished, "{read} B read back, less than the finished images ({finished} B)");
+    assert!(read - finished < pixels / 4, "{} B read back beyond the finished images ({pixels} pixels)", read - finished);
+    assert!(rendered_moved.read_back - before.read_back < 4 * pixels + pixels / 8, "the render read back more than its float image");
+    assert!(uploaded < pixels, "{uploaded} B uploaded for {pixels} pixels");
+    assert!(after.largest_upload < 4 * pixels, "an image-sized upload ({} B)", after.largest_upload);
+    // the same noise as the image uploaded from the host
+    let uploaded_noise = noise_image_on_gpu(&opts, Photons::Host(&rendered.image), plan.fpixels, plan.spixels, plan.roi, &model, false).unwrap();
+    assert_eq!(noise, uploaded_noise);
+    assert!(noise.psf.is_some() && noise.photons_before_psf > 0.0);
+}

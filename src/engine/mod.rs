@@ -40,6 +40,10 @@ pub struct Rendered {
     pub engine: EngineUsed,
     /// the GPU kernel's own time, where the adapter writes timestamps (`TIMESTAMP_QUERY`)
     pub kernel_seconds: Option<f64>,
+    /// the same float image on the GPU engine's device, where it was rendered (the noise
+    /// stages read it there instead of uploading `image` again); None from the CPU engine.
+    /// Whoever changes `image` afterwards must set this to None.
+    pub device: Option<gpu::DeviceImage>,
 }
 
 /// Render with the chosen engine. `auto` takes the GPU when a hardware adapter exists and says

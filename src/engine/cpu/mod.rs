@@ -92,7 +92,7 @@ pub fn render_watched(plan: &Plan, control: &RenderControl) -> Rendered {
     }
     let mut stats = statistics(plan, &image);
     stats.omega_sum = first.omega_sum;
-    Rendered { image, stats, interpolation_switched_at: switched_at, engine: EngineUsed::Cpu, kernel_seconds: None }
+    Rendered { image, stats, interpolation_switched_at: switched_at, engine: EngineUsed::Cpu, kernel_seconds: None, device: None }
 }
 
 /// Sums over the pixels of one pass.

@@ -304,7 +304,7 @@ fn the_checks_catch_a_broken_shader() {
     assert!(double_float_hazards(Language::Hlsl, mad).iter().any(|h| h.contains("two_sum")));
 }
 
-/// The stages after the spots (shaders/noise.wgsl, psf.wgsl and background.wgsl, every entry point) pass naga's validation
+/// The stages after the spots (shaders/noise.wgsl, psf.wgsl, background.wgsl and gather.wgsl, every entry point) pass naga's validation
 /// and translate to every backend's language; SPIR-V and GLSL pass their validators.
 #[test]
 fn noise_stages_translate_and_validate_for_every_backend() {
@@ -316,7 +316,8 @@ fn noise_stages_translate_and_validate_for_every_backend() {
     let noise = ("noise.wgsl", super::response::NOISE_SHADER, &["noise_counts", "noise_readout"][..]);
     let psf = ("psf.wgsl", super::response::PSF_SHADER, &["psf_max", "psf_setup", "psf_kernel", "psf_lost", "psf_sum", "psf_spread"][..]);
     let background = ("background.wgsl", super::background::BACKGROUND_SHADER, &["background_add"][..]);
-    for (file, entry) in [noise, psf, background].into_iter().flat_map(|(f, src, entries)| entries.iter().map(move |e| ((f, src), *e))) {
+    let gather = ("gather.wgsl", super::gather::GATHER_SHADER, &["gather_tile", "sum_blocks"][..]);
+    for (file, entry) in [noise, psf, background, gather].into_iter().flat_map(|(f, src, entries)| entries.iter().map(move |e| ((f, src), *e))) {
     let (file, source) = file;
     let module = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(source)));
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
@@ -339,5 +340,5 @@ fn noise_stages_translate_and_validate_for_every_backend() {
         }
     }
     assert!(failures.is_empty(), "{} problem(s):\n{}", failures.len(), failures.join("\n"));
-    assert_eq!(checked, 4 * 9);
+    assert_eq!(checked, 4 * 11);
 }

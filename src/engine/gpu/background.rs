@@ -4,11 +4,11 @@
 //! What is constant per render or per source is worked out here in f64 and handed over as f32.
 
 use super::context::GpuContext;
+use super::gather::DeviceImage;
 use crate::engine::background::Background;
 use crate::error::{Error, Result};
 use crate::physics::{cross, unitize};
 use bytemuck::{Pod, Zeroable};
-use wgpu::util::DeviceExt;
 
 pub const BACKGROUND_SHADER: &str = include_str!("../../../shaders/background.wgsl");
 
@@ -88,7 +88,8 @@ pub fn upload_data(bg: &Background) -> Result<Option<(GpuBackgroundParams, Vec<G
             flags |= flag;
         }
     }
-    let mut mask = vec![0u32; pixels.div_ceil(32).max(1)];
+    // without a mask the stage never reads the bits: one word stands in
+    let mut mask = vec![0u32; if g.mask.is_some() { pixels.div_ceil(32).max(1) } else { 1 }];
     if let Some(m) = &g.mask {
         for (i, _) in m.iter().enumerate().filter(|(_, v)| **v != 0) {
             mask[i / 32] |= 1 << (i % 32);
@@ -129,36 +130,32 @@ pub fn upload_data(bg: &Background) -> Result<Option<(GpuBackgroundParams, Vec<G
     Ok(Some((params, sources, points, mask)))
 }
 
-/// Adds `bg` to `image` (the spots, fpixels × spixels) on the device; the host's f64 stage
-/// (`engine::background::render`) where `upload_data` declines the table. Returns whether the
-/// device did it.
-pub fn add_background(ctx: &GpuContext, bg: &Background, image: &mut [f32]) -> Result<bool> {
+/// Adds `bg` to `image` (the spots, fpixels × spixels) in place on its device. Where
+/// `upload_data` declines the table, returns the host's f64 stage (`engine::background::render`)
+/// instead, for the caller to add once the spots are on the host (the device image is then
+/// unchanged).
+pub fn add_background(bg: &Background, image: &DeviceImage) -> Result<Option<Vec<f64>>> {
     let g = &bg.geometry;
-    if image.len() != g.fpixels * g.spixels {
-        return Err(Error::Gpu(format!("{} values for {} × {} pixels", image.len(), g.fpixels, g.spixels)));
+    if image.pixels() != g.fpixels * g.spixels {
+        return Err(Error::Gpu(format!("{} × {} pixels for {} × {}", image.width(), image.height(), g.fpixels, g.spixels)));
     }
     let Some((params, sources, points, mask)) = upload_data(bg)? else {
         log::info!("the -stol table's points do not increase in f32: the background is added on the host");
-        let host = crate::engine::background::render(g, &bg.table, &bg.scale, false);
-        for (v, b) in image.iter_mut().zip(&host.image) {
-            *v = (f64::from(*v) + b) as f32;
-        }
-        return Ok(false);
+        return Ok(Some(crate::engine::background::render(g, &bg.table, &bg.scale, false).image));
     };
-    if image.is_empty() || sources.is_empty() {
-        return Ok(true);
+    if image.pixels() == 0 || sources.is_empty() {
+        return Ok(None);
     }
+    let ctx: &GpuContext = image.context();
     ctx.checked("the background stage", || {
         let device = &ctx.device;
         use wgpu::BufferUsages as U;
-        let init = |label, contents: &[u8], usage| device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage });
+        let init = |label, contents: &[u8], usage| ctx.buffer_init(label, contents, usage);
         let uniform = init("background params", bytemuck::bytes_of(&params), U::UNIFORM);
         let source_buffer = init("background sources", bytemuck::cast_slice(&sources), U::STORAGE);
         let table = init("background table", bytemuck::cast_slice(&points), U::STORAGE);
         let mask_buffer = init("background mask", bytemuck::cast_slice(&mask), U::STORAGE);
-        let pixels = init("background image", bytemuck::cast_slice(image), U::STORAGE | U::COPY_SRC);
-        let bytes = (image.len() * 4) as u64;
-        let back = device.create_buffer(&wgpu::BufferDescriptor { label: Some("background read-back"), size: bytes, usage: U::MAP_READ | U::COPY_DST, mapped_at_creation: false });
+        let pixels = image.buffer();
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("background"), source: wgpu::ShaderSource::Wgsl(BACKGROUND_SHADER.into()) });
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some("background_add"),
@@ -168,13 +165,13 @@ pub fn add_background(ctx: &GpuContext, bg: &Background, image: &mut [f32]) -> R
             compilation_options: Default::default(),
             cache: None,
         });
-        let entries: Vec<wgpu::BindGroupEntry> = [&uniform, &source_buffer, &table, &mask_buffer, &pixels]
+        let entries: Vec<wgpu::BindGroupEntry> = [&uniform, &source_buffer, &table, &mask_buffer, pixels]
             .into_iter()
             .enumerate()
             .map(|(binding, b)| wgpu::BindGroupEntry { binding: binding as u32, resource: b.as_entire_binding() })
             .collect();
         let bind = device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("background"), layout: &pipeline.get_bind_group_layout(0), entries: &entries });
-        let (gx, gy) = super::response::workgroups(image.len(), ctx.limits.max_compute_workgroups_per_dimension);
+        let (gx, gy) = super::response::workgroups(image.pixels(), ctx.limits.max_compute_workgroups_per_dimension);
         let mut encoder = device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -182,9 +179,8 @@ pub fn add_background(ctx: &GpuContext, bg: &Background, image: &mut [f32]) -> R
             pass.set_bind_group(0, &bind, &[]);
             pass.dispatch_workgroups(gx, gy, 1);
         }
-        let out: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read_back(encoder, &pixels, &back, bytes)?);
-        image.copy_from_slice(&out);
-        Ok(true)
+        ctx.queue.submit([encoder.finish()]);
+        Ok(None)
     })
 }
 
@@ -315,8 +311,9 @@ mod tests {
             let bg = Background { geometry: g.clone(), table: table.clone(), scale };
             let cpu = render(&g, table, &scale, false).image;
             let spots: Vec<f32> = (0..cpu.len()).map(|i| if i % 97 == 5 { 1000.0 } else { 0.0 }).collect();
-            let mut gpu = spots.clone();
-            assert!(add_background(&ctx, &bg, &mut gpu).unwrap(), "{what}: the device ran it");
+            let on_device = DeviceImage::upload(&ctx, &spots, g.fpixels, g.spixels).unwrap();
+            assert!(add_background(&bg, &on_device).unwrap().is_none(), "{what}: the device ran it");
+            let gpu = on_device.read().unwrap();
             let max = cpu.iter().fold(0.0f64, |m, &v| m.max(v.abs()));
             assert!(max > 0.0, "{what}");
             let worst = cpu.iter().zip(&gpu).zip(&spots).map(|((c, g), s)| (c - (f64::from(*g) - f64::from(*s))).abs()).fold(0.0, f64::max);

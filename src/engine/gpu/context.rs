@@ -403,6 +403,27 @@ impl GpuContext {
         result
     }
 
+    /// `queue.write_buffer`, counted in this thread's `Transfers`.
+    pub fn upload(&self, buffer: &wgpu::Buffer, offset: u64, data: &[u8]) {
+        count_transfer(|t| t.uploaded(data.len() as u64));
+        self.queue.write_buffer(buffer, offset, data);
+    }
+
+    /// A new buffer holding `contents`, counted in this thread's `Transfers`.
+    pub fn buffer_init(&self, label: &str, contents: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        use wgpu::util::DeviceExt;
+        count_transfer(|t| t.uploaded(contents.len() as u64));
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
+    }
+
+    /// Waits until `submission` is done, without mapping anything.
+    pub fn wait(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None })
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))
+    }
+
     /// Submits `encoder` with a copy of `bytes` bytes of `source` into `staging` appended, and
     /// maps them back to the host.
     pub fn read_back(&self, mut encoder: wgpu::CommandEncoder, source: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
@@ -430,8 +451,56 @@ impl GpuContext {
         }
         let data = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the result back failed: {e}")))?.to_vec();
         staging.unmap();
+        count_transfer(|t| t.read(bytes));
         Ok(data)
     }
+}
+
+/// Bytes a thread moved between host and device through a `GpuContext` (`upload`,
+/// `buffer_init`, `map_read`/`read_back`): what shows that a GPU render reads back finished
+/// images only and uploads none. Counted per thread, so that what one render and its noise
+/// stages moved can be told apart from other threads' work on the same device (a series'
+/// writer thread, tests running side by side). The PSF stage's own parameter buffers
+/// (`response::psf_buffers`) are not counted; they are a few dozen bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transfers {
+    pub read_back: u64,
+    pub reads: u64,
+    pub largest_read: u64,
+    pub uploaded: u64,
+    pub uploads: u64,
+    pub largest_upload: u64,
+}
+
+impl Transfers {
+    fn read(&mut self, bytes: u64) {
+        self.read_back += bytes;
+        self.reads += 1;
+        self.largest_read = self.largest_read.max(bytes);
+    }
+
+    fn uploaded(&mut self, bytes: u64) {
+        self.uploaded += bytes;
+        self.uploads += 1;
+        self.largest_upload = self.largest_upload.max(bytes);
+    }
+}
+
+thread_local! {
+    static TRANSFERS: std::cell::Cell<Transfers> = const { std::cell::Cell::new(Transfers { read_back: 0, reads: 0, largest_read: 0, uploaded: 0, uploads: 0, largest_upload: 0 }) };
+}
+
+fn count_transfer(add: impl FnOnce(&mut Transfers)) {
+    TRANSFERS.with(|t| {
+        let mut now = t.get();
+        add(&mut now);
+        t.set(now);
+    });
+}
+
+/// What this thread has moved between host and device so far (see `Transfers`).
+pub fn transfers_on_this_thread() -> Transfers {
+    TRANSFERS.with(|t| t.get())
 }
 
 /// `-gpu_precision auto`: the variant recorded for this adapter, driver and kernel, else

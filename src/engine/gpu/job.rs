@@ -2,6 +2,7 @@
 //! a rectangle of pixels with their read-back.
 
 use super::context::{GpuContext, Pooled};
+use super::gather::{Gather, GpuGatherParams};
 use super::layout::{
     GpuDispatch, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, NO_TRACE, Wide, binding, lattice_words, overrides, padded_wide3,
     wide, wide3,
@@ -291,7 +292,7 @@ impl<'a> Job<'a> {
                 .map(|role| {
                     let buffer = ctx.buffer(role.label, role.bytes, role.usage);
                     if let Some(data) = role.contents {
-                        ctx.queue.write_buffer(&buffer, 0, data);
+                        ctx.upload(&buffer, 0, data);
                     }
                     Pooled { label: role.label, usage: role.usage, buffer }
                 })
@@ -410,10 +411,67 @@ impl<'a> Job<'a> {
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
+    /// `render_rect` into `gather`'s device image: after each tile's dispatch, the gather stage
+    /// in the same submission puts its pixels into the image (and with `totals` sums their solid
+    /// angles and looks for pixels off the grid); nothing image-sized comes back. Each tile is
+    /// waited for (not mapped) before `tile_done` gets the number of the rectangle's pixels
+    /// finished so far; an error from it (e.g. an interruption) stops the render.
+    #[allow(clippy::too_many_arguments)]
+    pub fn render_rect_on_device(
+        &self,
+        plan: &Plan,
+        rect: Rect,
+        first_index: usize,
+        interpolate: bool,
+        gather: &Gather,
+        totals: bool,
+        tile_done: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<()> {
+        let total = rect.pixels();
+        let bits = if interpolate { JOB_INTERPOLATE } else { 0 };
+        self.ctx.checked("rendering", || {
+            for start in (0..total).step_by(self.tile) {
+                let count = self.tile.min(total - start);
+                if rect.image_index(plan, start + count - 1) < first_index {
+                    continue;
+                }
+                let job = GpuDispatch {
+                    x0: rect.x0 as u32,
+                    y0: rect.y0 as u32,
+                    width: rect.width as u32,
+                    start: start as u32,
+                    count: count as u32,
+                    first_index: u32_of("pixel index", first_index)?,
+                    trace_pixel: NO_TRACE,
+                    bits,
+                };
+                let mut encoder = self.encode(job);
+                gather.encode(self.ctx, &mut encoder, GpuGatherParams::tile(plan.fpixels, rect, start, count, first_index, totals)?);
+                self.ctx.wait(self.ctx.queue.submit([encoder.finish()]))?;
+                self.add_kernel_time()?;
+                tile_done(start + count)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The buffer the kernel writes each tile's pixels into (`GpuPixelOut`s).
+    pub fn tile_output(&self) -> &wgpu::Buffer {
+        &self.output
+    }
+
     /// One dispatch, then `bytes` of `result` read back.
     fn run(&self, job: GpuDispatch, result: &wgpu::Buffer, bytes: usize) -> Result<Vec<u8>> {
+        let encoder = self.encode(job);
+        let data = self.ctx.read_back(encoder, result, &self.staging, bytes as u64)?;
+        self.add_kernel_time()?;
+        Ok(data)
+    }
+
+    /// The dispatch `job` (and the timer's queries) in a new encoder.
+    fn encode(&self, job: GpuDispatch) -> wgpu::CommandEncoder {
         let ctx = self.ctx;
-        ctx.queue.write_buffer(&self.dispatch, 0, bytemuck::bytes_of(&job));
+        ctx.upload(&self.dispatch, 0, bytemuck::bytes_of(&job));
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nanobragg tile") });
         let timestamp_writes = self.timer.as_ref().map(|(set, _, _)| wgpu::ComputePassTimestampWrites {
             query_set: set,
@@ -430,14 +488,18 @@ impl<'a> Job<'a> {
             encoder.resolve_query_set(set, 0..2, resolved, 0);
             encoder.copy_buffer_to_buffer(resolved, 0, read, 0, TIMESTAMP_BYTES);
         }
-        let data = ctx.read_back(encoder, result, &self.staging, bytes as u64)?;
-        if let (Some((_, _, read)), Some(period)) = (&self.timer, ctx.timestamp_period) {
-            // the submission is complete: this map does not wait
-            let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&ctx.map_read(read, TIMESTAMP_BYTES, None)?);
+        encoder
+    }
+
+    /// Adds the last dispatch's kernel time, where the device writes timestamps; its submission
+    /// must be complete (this map does not wait).
+    fn add_kernel_time(&self) -> Result<()> {
+        if let (Some((_, _, read)), Some(period)) = (&self.timer, self.ctx.timestamp_period) {
+            let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&self.ctx.map_read(read, TIMESTAMP_BYTES, None)?);
             let seconds = ticks[1].saturating_sub(ticks[0]) as f64 * period as f64 * 1e-9;
             self.kernel_seconds.set(self.kernel_seconds.get() + seconds);
         }
-        Ok(data)
+        Ok(())
     }
 
     /// The kernel's own time over this job's dispatches, where the device writes timestamps.

@@ -10,6 +10,7 @@ mod backends;
 pub mod background;
 mod cache;
 mod context;
+pub mod gather;
 mod job;
 mod layout;
 pub mod response;
@@ -20,7 +21,8 @@ mod tests;
 mod trace;
 mod variant;
 
-pub use context::{AdapterChoice, GpuOptions};
+pub use context::{AdapterChoice, GpuOptions, Transfers, transfers_on_this_thread};
+pub use gather::DeviceImage;
 pub use shader::{Fetch, Precision};
 
 use super::cpu::{self, Tracer};
@@ -71,46 +73,111 @@ pub fn render_if_hardware(plan: &Plan, opts: &GpuOptions, control: &RenderContro
     render_controlled(plan, opts, control, true)
 }
 
+/// Where a render's tiles go: into one image on the device (`gather`), or back to the host
+/// tile by tile (an image larger than one storage binding; tests compare the two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gathering {
+    OnDevice,
+    OnHost,
+}
+
 fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with_background: bool) -> Result<Rendered> {
+    render_gathered(plan, opts, control, with_background, None)
+}
+
+/// `render_controlled`, the tiles gathered where `forced` says (None: on the device when the
+/// image fits one storage binding, as the noise and background stages bind it whole too).
+fn render_gathered(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with_background: bool, forced: Option<Gathering>) -> Result<Rendered> {
     let (ctx, why) = GpuContext::chosen(opts, |_| Ok(()))?;
+    let fits = (plan.pixels() as u64 * 4) <= ctx.binding_limit(None);
+    let gathering = forced.unwrap_or(if fits { Gathering::OnDevice } else { Gathering::OnHost });
     remember_variant(opts, ctx.precision);
     let job = Job::new(&ctx, plan, opts.binding_limit, 1)?;
     let rect = Rect::roi(plan);
-    let mut image = vec![0.0f32; plan.pixels()];
-    let mut omega_sum = 0.0f64;
-    let mut left_grid = None;
-    job.render_rect(plan, rect, 0, plan.interpolation != Interpolation::Nearest, &mut |i, p| {
-        image[rect.image_index(plan, i)] = p.value;
-        omega_sum += p.omega_sum as f64;
-        if p.left_grid != 0 && left_grid.is_none() {
-            left_grid = Some(i);
-        }
-        if (i + 1) % rect.width == 0 {
-            control.row_done();
-            control.stop_if_cancelled()?;
-        }
-        Ok(())
-    })?;
+    let interpolate = plan.interpolation != Interpolation::Nearest;
+    let one_shot = plan.interpolation == Interpolation::OneShotSwitch;
     let mut switched_at = None;
-    if plan.interpolation == Interpolation::OneShotSwitch
-        && let Some(first) = left_grid
-    {
-        // as cpu::render: pixels up to the one where C's shared switch flips are final; every
-        // later pixel is rendered again with nearest-neighbour F (its solid angles, and so the
-        // omega sum, do not change)
-        let switch_pixel = rect.image_index(plan, first);
-        job.render_rect(plan, rect, switch_pixel + 1, false, &mut |i, p| {
-            image[rect.image_index(plan, i)] = p.value;
+    let (mut image, omega_sum, device) = if gathering == Gathering::OnDevice {
+        let gather = ctx.checked("preparing the image on the device", || gather::Gather::new(&ctx, plan.fpixels, plan.spixels, rect, job.tile_output()))?;
+        let mut rows = 0;
+        job.render_rect_on_device(plan, rect, 0, interpolate, &gather, true, &mut |done| {
+            for _ in rows..done / rect.width.max(1) {
+                control.row_done();
+            }
+            rows = done / rect.width.max(1);
             control.stop_if_cancelled()
         })?;
-        switched_at = Some(switch_pixel);
-    }
+        let (omega_sum, left_grid) = gather.totals(&ctx)?;
+        if one_shot && let Some(first) = left_grid {
+            // as below, on the device
+            let switch_pixel = rect.image_index(plan, first);
+            job.render_rect_on_device(plan, rect, switch_pixel + 1, false, &gather, false, &mut |_| control.stop_if_cancelled())?;
+            switched_at = Some(switch_pixel);
+        }
+        let device = gather.into_image();
+        (Vec::new(), omega_sum, Some(device))
+    } else {
+        let mut image = vec![0.0f32; plan.pixels()];
+        let mut omega_sum = 0.0f64;
+        let mut left_grid = None;
+        job.render_rect(plan, rect, 0, interpolate, &mut |i, p| {
+            image[rect.image_index(plan, i)] = p.value;
+            omega_sum += p.omega_sum as f64;
+            if p.left_grid != 0 && left_grid.is_none() {
+                left_grid = Some(i);
+            }
+            if (i + 1) % rect.width == 0 {
+                control.row_done();
+                control.stop_if_cancelled()?;
+            }
+            Ok(())
+        })?;
+        if one_shot && let Some(first) = left_grid {
+            // as cpu::render: pixels up to the one where C's shared switch flips are final; every
+            // later pixel is rendered again with nearest-neighbour F (its solid angles, and so the
+            // omega sum, do not change)
+            let switch_pixel = rect.image_index(plan, first);
+            job.render_rect(plan, rect, switch_pixel + 1, false, &mut |i, p| {
+                image[rect.image_index(plan, i)] = p.value;
+                control.stop_if_cancelled()
+            })?;
+            switched_at = Some(switch_pixel);
+        }
+        (image, omega_sum, None)
+    };
     ctx.keep_pipelines();
     let kernel_seconds = job.kernel_seconds();
     drop(job);
-    if with_background && let Some(bg) = &plan.background {
-        control.stop_if_cancelled()?;
-        background::add_background(&ctx, bg, &mut image)?;
+    let background = with_background.then_some(plan.background.as_ref()).flatten();
+    match &device {
+        Some(device) => {
+            // the background adds into the device image in place; the finished float image is
+            // then the one image read back
+            let mut on_host = None;
+            if let Some(bg) = background {
+                control.stop_if_cancelled()?;
+                on_host = background::add_background(bg, device)?;
+            }
+            image = device.read()?;
+            if let Some(host) = on_host {
+                // the table the device declined: added here in f64, and the device image made
+                // the finished one again for the noise stages
+                for (v, b) in image.iter_mut().zip(&host) {
+                    *v = (f64::from(*v) + b) as f32;
+                }
+                device.write(&image)?;
+            }
+        }
+        None => {
+            if let Some(bg) = background {
+                control.stop_if_cancelled()?;
+                let on_device = DeviceImage::upload(&ctx, &image, plan.fpixels, plan.spixels)?;
+                match background::add_background(bg, &on_device)? {
+                    None => image = on_device.read()?,
+                    Some(host) => image.iter_mut().zip(&host).for_each(|(v, b)| *v = (f64::from(*v) + b) as f32),
+                }
+            }
+        }
     }
     let mut stats = cpu::statistics(plan, &image);
     stats.omega_sum = omega_sum;
@@ -120,6 +187,7 @@ fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl, wi
         interpolation_switched_at: switched_at,
         engine: EngineUsed::Gpu { adapter: ctx.adapter_name().to_string(), backend: format!("{}, {why}", ctx.backend_name()) },
         kernel_seconds,
+        device,
     })
 }
 

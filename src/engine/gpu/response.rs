@@ -3,10 +3,13 @@
 //! readout noise, clamps, truncation) of the noisify model, per pixel, from Philox counters —
 //! the same counts as the CPU's for all but the rare pixels docs/realism.md explains.
 //!
-//! The PSF (stage 4) between them still runs on the CPU here: with a PSF the counts are read
-//! back, blurred by `response::psf::apply_psf` and uploaded again for stage 5.
+//! The PSF (stage 4) runs between them on the device too (`shaders/psf.wgsl`). The photons
+//! come from the device image a GPU render left (`Photons::Device`: nothing is uploaded), and
+//! only finished images come back: the noise pixels and the counts after the PSF; the counts
+//! before it are summed on the device (`gather::submit_and_sum`).
 
 use super::context::{GpuContext, GpuOptions};
+use super::gather::DeviceImage;
 use crate::error::{Error, Result};
 use crate::response::noisify::{Generator, IntImages, NoiseModel, NoiseResult};
 use crate::response::philox::key_of_seed;
@@ -137,17 +140,43 @@ pub(super) fn workgroups(pixels: usize, limit: u32) -> (u32, u32) {
     (x as u32, groups.div_ceil(x) as u32)
 }
 
+/// The photons per pixel the noise stages start from: an image on the host (uploaded), or the
+/// one a GPU render left on its device (read there: nothing is uploaded).
+#[derive(Clone, Copy, Debug)]
+pub enum Photons<'a> {
+    Host(&'a [f32]),
+    Device(&'a DeviceImage),
+}
+
+impl<'a> Photons<'a> {
+    /// The rendered float image, on the device where the render left it there.
+    pub fn of(rendered: &'a crate::engine::Rendered) -> Photons<'a> {
+        match &rendered.device {
+            Some(device) => Photons::Device(device),
+            None => Photons::Host(&rendered.image),
+        }
+    }
+}
+
 /// The noise image of `photons` (width × height, pixels outside `roi` left 0) under a counter
 /// `model`, computed by the device's noise stages; the same `NoiseResult` the CPU's
-/// `noise_image_where` gives.
-pub fn noise_image_on_gpu(opts: &GpuOptions, photons: &[f32], width: usize, height: usize, roi: [usize; 4], model: &NoiseModel, bits32: bool) -> Result<NoiseResult> {
+/// `noise_image_where` gives. A device image is read on its own device (`opts` then only
+/// chooses the device for host photons). What comes back: the noise pixels, the counts after
+/// the PSF (both finished images) and per-block sums of the counts before it.
+pub fn noise_image_on_gpu(opts: &GpuOptions, photons: Photons, width: usize, height: usize, roi: [usize; 4], model: &NoiseModel, bits32: bool) -> Result<NoiseResult> {
     let pixels = width * height;
-    if photons.len() != pixels {
-        return Err(Error::Gpu(format!("{} photons for {width} × {height} pixels", photons.len())));
-    }
     let p = params(model, width, pixels, roi)?;
-    let ctx = GpuContext::shared(opts)?;
-    let (counts_before, (counts, psf), out) = ctx.checked("the noise stages", || run_stages(&ctx, &p, photons, model, width, height))?;
+    let uploaded;
+    let input = match photons {
+        Photons::Host(values) => {
+            uploaded = DeviceImage::upload(&GpuContext::shared(opts)?, values, width, height)?;
+            &uploaded
+        }
+        Photons::Device(image) if image.pixels() == pixels => image,
+        Photons::Device(image) => return Err(Error::Gpu(format!("a {} × {} device image for {width} × {height} pixels", image.width(), image.height()))),
+    };
+    let ctx = input.context();
+    let (photons_before_psf, (counts, psf), out) = ctx.checked("the noise stages", || run_stages(ctx, &p, input.buffer(), pixels, model, width, height))?;
     let [x0, x1, y0, y1] = roi;
     let in_roi = |i: usize| {
         let (f, s) = (i % width, i / width);
@@ -164,15 +193,13 @@ pub fn noise_image_on_gpu(opts: &GpuOptions, photons: &[f32], width: usize, heig
             sum += f64::from(counts[i]);
         }
     }
-    let photons_before_psf = counts_before.iter().map(|&c| f64::from(c)).sum();
     Ok(NoiseResult { image, photons_before_psf, psf, photons: sum, overloads, counts })
 }
 
-type StageOutputs = (Vec<f32>, (Vec<f32>, Option<PsfReport>), Vec<u32>);
+type StageOutputs = (f64, (Vec<f32>, Option<PsfReport>), Vec<u32>);
 
-fn run_stages(ctx: &GpuContext, p: &GpuNoiseParams, photons: &[f32], model: &NoiseModel, width: usize, height: usize) -> Result<StageOutputs> {
+fn run_stages(ctx: &GpuContext, p: &GpuNoiseParams, input: &wgpu::Buffer, pixels: usize, model: &NoiseModel, width: usize, height: usize) -> Result<StageOutputs> {
     let device = &ctx.device;
-    let pixels = photons.len();
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("noise stages"), source: wgpu::ShaderSource::Wgsl(NOISE_SHADER.into()) });
     let pipeline = |entry: &str| {
         device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -186,8 +213,7 @@ fn run_stages(ctx: &GpuContext, p: &GpuNoiseParams, photons: &[f32], model: &Noi
     };
     let (counts_pipeline, readout_pipeline) = (pipeline("noise_counts"), pipeline("noise_readout"));
     use wgpu::BufferUsages as U;
-    let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("noise params"), contents: bytemuck::bytes_of(p), usage: U::UNIFORM });
-    let input = device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("noise photons"), contents: bytemuck::cast_slice(photons), usage: U::STORAGE });
+    let uniform = ctx.buffer_init("noise params", bytemuck::bytes_of(p), U::UNIFORM);
     let count_bytes = (pixels * 4) as u64;
     let out_bytes = (pixels * 8) as u64;
     let buffer = |label, size, usage| device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false });
@@ -198,7 +224,7 @@ fn run_stages(ctx: &GpuContext, p: &GpuNoiseParams, photons: &[f32], model: &Noi
     // an entry point's automatic layout holds only the bindings it uses: stage 3 reads the
     // photons and writes the counts, stage 5 reads the counts and writes the pixels
     let bind = |pipe: &wgpu::ComputePipeline, stage3: bool| {
-        let entries: Vec<wgpu::BindGroupEntry> = [(0, &uniform), (1, &input), (2, &counts), (3, &out)]
+        let entries: Vec<wgpu::BindGroupEntry> = [(0, &uniform), (1, input), (2, &counts), (3, &out)]
             .into_iter()
             .filter(|(b, _)| if stage3 { *b != 3 } else { *b != 1 })
             .map(|(binding, b)| wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() })
@@ -215,7 +241,8 @@ fn run_stages(ctx: &GpuContext, p: &GpuNoiseParams, photons: &[f32], model: &Noi
     };
     let mut encoder = device.create_command_encoder(&Default::default());
     dispatch(&mut encoder, &counts_pipeline, true);
-    let before: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read_back(encoder, &counts, &counts_back, count_bytes)?);
+    // the counts before the PSF are summed on the device (pixels outside the ROI hold 0)
+    let before = super::gather::submit_and_sum(ctx, encoder, &counts, pixels)?;
     let mut report = None;
     if let Some(psf) = model.psf.as_ref().filter(|p| p.fwhm_pixels > 0.0) {
         let (blurred, r) = psf_buffers(ctx, &counts, width, height, psf.shape, psf.fwhm_pixels, psf.radius)?;
@@ -433,7 +460,7 @@ mod tests {
             let [x0, x1, y0, y1] = roi;
             let in_roi = |i: usize| (x0..=x1).contains(&(i % width)) && (y0..=y1).contains(&(i / width));
             let cpu = noise_image_where(&photons, width, height, &model, bits32, in_roi);
-            let gpu = noise_image_on_gpu(&opts, &photons, width, height, roi, &model, bits32).unwrap();
+            let gpu = noise_image_on_gpu(&opts, Photons::Host(&photons), width, height, roi, &model, bits32).unwrap();
             let agree = (0..photons.len())
                 .filter(|&i| cpu.image.int32[i] == gpu.image.int32[i] && cpu.image.int16[i] == gpu.image.int16[i] && cpu.counts[i].to_bits() == gpu.counts[i].to_bits())
                 .count();
@@ -541,7 +568,7 @@ mod tests {
         };
         let roi = [0, width - 1, 0, height - 1];
         let cpu = noise_image_where(&photons, width, height, &model, false, |_| true);
-        let gpu = noise_image_on_gpu(&opts, &photons, width, height, roi, &model, false).unwrap();
+        let gpu = noise_image_on_gpu(&opts, Photons::Host(&photons), width, height, roi, &model, false).unwrap();
         assert_eq!(cpu.photons_before_psf, gpu.photons_before_psf, "identical counts before the PSF");
         let off = cpu.image.int16.iter().zip(&gpu.image.int16).filter(|(a, b)| a.abs_diff(**b) > 1).count();
         let one = cpu.image.int16.iter().zip(&gpu.image.int16).filter(|(a, b)| a.abs_diff(**b) == 1).count();
