@@ -159,15 +159,9 @@ pub fn add_background(ctx: &GpuContext, bg: &Background, image: &mut [f32]) -> R
         let pixels = init("background image", bytemuck::cast_slice(image), U::STORAGE | U::COPY_SRC);
         let bytes = (image.len() * 4) as u64;
         let back = device.create_buffer(&wgpu::BufferDescriptor { label: Some("background read-back"), size: bytes, usage: U::MAP_READ | U::COPY_DST, mapped_at_creation: false });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("background"), source: wgpu::ShaderSource::Wgsl(BACKGROUND_SHADER.into()) });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("background_add"),
-            layout: None,
-            module: &module,
-            entry_point: Some("background_add"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let t0 = std::time::Instant::now();
+        let pipeline = ctx.stage_pipeline("background", BACKGROUND_SHADER, "background_add")?;
+        super::response::step_timed(ctx, "background pipeline", t0);
         let entries: Vec<wgpu::BindGroupEntry> = [&uniform, &source_buffer, &table, &mask_buffer, &pixels]
             .into_iter()
             .enumerate()
