@@ -156,15 +156,9 @@ pub fn add_background(bg: &Background, image: &DeviceImage) -> Result<Option<Vec
         let table = init("background table", bytemuck::cast_slice(&points), U::STORAGE);
         let mask_buffer = init("background mask", bytemuck::cast_slice(&mask), U::STORAGE);
         let pixels = image.buffer();
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("background"), source: wgpu::ShaderSource::Wgsl(BACKGROUND_SHADER.into()) });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("background_add"),
-            layout: None,
-            module: &module,
-            entry_point: Some("background_add"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let t0 = std::time::Instant::now();
+        let pipeline = ctx.stage_pipeline("background", BACKGROUND_SHADER, "background_add")?;
+        super::response::step_timed(ctx, "background pipeline", t0);
         let entries: Vec<wgpu::BindGroupEntry> = [&uniform, &source_buffer, &table, &mask_buffer, pixels]
             .into_iter()
             .enumerate()

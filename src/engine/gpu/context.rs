@@ -67,6 +67,9 @@ pub struct GpuContext {
     modules: Mutex<Vec<(Fetch, wgpu::ShaderModule)>>,
     /// one specialisation of the kernel per fetch variant and set of overridable constants
     pipelines: Mutex<Vec<((Fetch, Constants), wgpu::ComputePipeline)>>,
+    /// the stages after the spots (noise, PSF, background): one module per shader and one
+    /// pipeline per entry point, compiled on first use (see `stage_pipeline`)
+    stage_pipelines: Mutex<StagePipelines>,
     /// the driver's compiled pipelines, kept on disk between runs where the adapter allows
     pipeline_cache: Option<DiskPipelineCache>,
     /// a pipeline was compiled since the pipeline cache was last saved
@@ -87,6 +90,13 @@ pub struct GpuContext {
     pool: Mutex<Vec<Pooled>>,
     /// buffers allocated so far (not taken from the pool)
     allocated: std::sync::atomic::AtomicUsize,
+}
+
+/// The stage shaders' modules by label, and their pipelines by (label, entry point).
+#[derive(Default)]
+struct StagePipelines {
+    modules: Vec<(&'static str, wgpu::ShaderModule)>,
+    pipelines: Vec<((&'static str, &'static str), wgpu::ComputePipeline)>,
 }
 
 /// A device buffer kept between jobs: its role (label and usage) and the buffer.
@@ -247,6 +257,7 @@ impl GpuContext {
             fetches,
             modules: Mutex::new(Vec::new()),
             pipelines: Mutex::new(Vec::new()),
+            stage_pipelines: Mutex::new(StagePipelines::default()),
             pipeline_cache,
             unsaved_pipelines: AtomicBool::new(false),
             precision,
@@ -308,6 +319,43 @@ impl GpuContext {
         })?;
         cache.push(((fetch, constants.to_vec()), pipeline.clone()));
         self.unsaved_pipelines.store(true, Ordering::SeqCst);
+        Ok(pipeline)
+    }
+
+    /// The pipeline of entry point `entry` of the stage shader `source` (labelled `label`, one
+    /// label per shader), with its automatic layout: compiled on first use and kept for the
+    /// context's life, so that a series of images compiles each stage once, not once per image
+    /// (the noise stages' module alone takes about half a second on lavapipe). A shader that
+    /// fails to compile is not kept: the error is reported, as every time it is asked for.
+    pub fn stage_pipeline(&self, label: &'static str, source: &'static str, entry: &'static str) -> Result<wgpu::ComputePipeline> {
+        let mut stages = self.stage_pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, p)) = stages.pipelines.iter().find(|(key, _)| *key == (label, entry)) {
+            return Ok(p.clone());
+        }
+        let module = match stages.modules.iter().find(|(l, _)| *l == label) {
+            Some((_, m)) => m.clone(),
+            None => {
+                let m = self.checked(&format!("compiling the {label} shader"), || {
+                    Ok(self.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) }))
+                })?;
+                stages.modules.push((label, m.clone()));
+                m
+            }
+        };
+        let pipeline = self.checked(&format!("building the {entry} pipeline"), || {
+            Ok(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: self.pipeline_cache.as_ref().map(DiskPipelineCache::cache),
+            }))
+        })?;
+        stages.pipelines.push(((label, entry), pipeline.clone()));
+        if self.pipeline_cache.is_some() {
+            self.unsaved_pipelines.store(true, Ordering::SeqCst);
+        }
         Ok(pipeline)
     }
 

@@ -199,15 +199,7 @@ impl Gather {
         encoder.clear_buffer(&partials, 0, None);
         ctx.upload(&first_off_grid, 0, &u32::MAX.to_le_bytes());
         ctx.queue.submit([encoder.finish()]);
-        let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("gather"), source: wgpu::ShaderSource::Wgsl(GATHER_SHADER.into()) });
-        let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("gather_tile"),
-            layout: None,
-            module: &module,
-            entry_point: Some("gather_tile"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let pipeline = ctx.stage_pipeline("gather", GATHER_SHADER, "gather_tile")?;
         let entries: Vec<wgpu::BindGroupEntry> = [&params, tile_output, image.buffer(), &partials, &first_off_grid]
             .into_iter()
             .enumerate()
@@ -275,15 +267,7 @@ pub fn submit_and_sum(ctx: &GpuContext, mut encoder: wgpu::CommandEncoder, value
     let sums = (blocks * 8) as u64;
     let partials = ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("block sums"), size: sums, usage: U::STORAGE | U::COPY_SRC, mapped_at_creation: false });
     let back = ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("block sums read-back"), size: sums, usage: U::MAP_READ | U::COPY_DST, mapped_at_creation: false });
-    let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("gather"), source: wgpu::ShaderSource::Wgsl(GATHER_SHADER.into()) });
-    let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some("sum_blocks"),
-        layout: None,
-        module: &module,
-        entry_point: Some("sum_blocks"),
-        compilation_options: Default::default(),
-        cache: None,
-    });
+    let pipeline = ctx.stage_pipeline("gather", GATHER_SHADER, "sum_blocks")?;
     let entries = [(0, &uniform), (3, &partials), (5, values)].map(|(binding, b)| wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() });
     let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("sum_blocks"), layout: &pipeline.get_bind_group_layout(0), entries: &entries });
     let (gx, gy) = groups(blocks, ctx.limits.max_compute_workgroups_per_dimension);

@@ -37,7 +37,7 @@ pub struct GpuPsfParams {
     pub user_radius: i32,
     pub max_width: i32,
     pub capacity: u32,
-    pub pad0: u32,
+    pub kernel_radius: i32,
     pub pad1: u32,
     pub pad2: u32,
 }
@@ -56,8 +56,8 @@ pub struct GpuPsfState {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct GpuSpread {
-    pub lost: f32,
-    pub radius: i32,
+    pub value: f32,
+    pub reach2: i32,
 }
 
 /// keep in sync: the FLAG_* constants of shaders/noise.wgsl
@@ -90,6 +90,21 @@ pub struct GpuNoiseParams {
 fn pair(v: f64) -> [f32; 2] {
     let hi = v as f32;
     [hi, (v - f64::from(hi)) as f32]
+}
+
+/// Whether the stages time their steps (`RUST_LOG=nanobragg::engine::gpu=debug`): each step
+/// then waits for the device, which serialises what would overlap, so only then.
+pub(crate) fn timing_steps() -> bool {
+    log::log_enabled!(log::Level::Debug)
+}
+
+/// Logs the time since `since` of step `what`, once the device has finished it (see
+/// `timing_steps`).
+pub(crate) fn step_timed(ctx: &GpuContext, what: &str, since: std::time::Instant) {
+    if timing_steps() {
+        let _ = ctx.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None });
+        log::debug!("GPU step {what}: {:.1} ms", since.elapsed().as_secs_f64() * 1e3);
+    }
 }
 
 fn to_u32(what: &str, v: usize) -> Result<u32> {
@@ -200,18 +215,9 @@ type StageOutputs = (f64, (Vec<f32>, Option<PsfReport>), Vec<u32>);
 
 fn run_stages(ctx: &GpuContext, p: &GpuNoiseParams, input: &wgpu::Buffer, pixels: usize, model: &NoiseModel, width: usize, height: usize) -> Result<StageOutputs> {
     let device = &ctx.device;
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("noise stages"), source: wgpu::ShaderSource::Wgsl(NOISE_SHADER.into()) });
-    let pipeline = |entry: &str| {
-        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("noise stage"),
-            layout: None,
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        })
-    };
-    let (counts_pipeline, readout_pipeline) = (pipeline("noise_counts"), pipeline("noise_readout"));
+    let t0 = std::time::Instant::now();
+    let (counts_pipeline, readout_pipeline) = (ctx.stage_pipeline("noise stages", NOISE_SHADER, "noise_counts")?, ctx.stage_pipeline("noise stages", NOISE_SHADER, "noise_readout")?);
+    step_timed(ctx, "noise pipelines", t0);
     use wgpu::BufferUsages as U;
     let uniform = ctx.buffer_init("noise params", bytemuck::bytes_of(p), U::UNIFORM);
     let count_bytes = (pixels * 4) as u64;
@@ -281,6 +287,8 @@ pub fn psf_on_gpu(opts: &GpuOptions, image: &[f32], width: usize, height: usize,
 
 /// Runs the PSF passes on `image` (a device buffer of width × height f32); returns the
 /// buffer of the blurred image and the report (read from the device's small state buffer).
+/// The pipelines come from the context (compiled once); the kernel buffer holds the radius
+/// `psf_setup` found, read back before the kernel is computed.
 fn psf_buffers(ctx: &GpuContext, image: &wgpu::Buffer, width: usize, height: usize, shape: PsfShape, fwhm_pixels: f64, user_radius: i32) -> Result<(wgpu::Buffer, PsfReport)> {
     let device = &ctx.device;
     let pixels = width * height;
@@ -288,7 +296,7 @@ fn psf_buffers(ctx: &GpuContext, image: &wgpu::Buffer, width: usize, height: usi
     // the kernel's side: at most 2·max_width + 1, and what one storage binding holds
     let limit_side = ((ctx.binding_limit(None) / 4) as f64).sqrt() as usize;
     let capacity = (2 * max_width + 1).min(limit_side.saturating_sub(1) | 1);
-    let params = GpuPsfParams {
+    let mut params = GpuPsfParams {
         width: to_u32("width", width)?,
         height: to_u32("height", height)?,
         pixels: to_u32("pixel count", pixels)?,
@@ -298,50 +306,57 @@ fn psf_buffers(ctx: &GpuContext, image: &wgpu::Buffer, width: usize, height: usi
         user_radius,
         max_width: max_width as i32,
         capacity: capacity as u32,
-        pad0: 0,
+        kernel_radius: -1,
         pad1: 0,
         pad2: 0,
     };
     use wgpu::BufferUsages as U;
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("psf"), source: wgpu::ShaderSource::Wgsl(PSF_SHADER.into()) });
-    let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("psf params"), contents: bytemuck::bytes_of(&params), usage: U::UNIFORM });
+    let t0 = std::time::Instant::now();
+    let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("psf params"), contents: bytemuck::bytes_of(&params), usage: U::UNIFORM | U::COPY_DST });
     let state = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some("psf state"),
         contents: bytemuck::bytes_of(&GpuPsfState { max_bits: 0, radius: 0, lost: 0.0, auto_radius: 0 }),
         usage: U::STORAGE | U::COPY_SRC,
     });
     let buffer = |label, size: u64, usage| device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: size.max(8), usage, mapped_at_creation: false });
-    let kernel = buffer("psf kernel", (capacity * capacity * 4) as u64, U::STORAGE);
-    let spread = buffer("psf spread", (pixels * size_of::<GpuSpread>()) as u64, U::STORAGE);
+    let sources = buffer("psf sources", (pixels * size_of::<GpuSpread>()) as u64, U::STORAGE);
+    let lost_each = buffer("psf lost photons", (pixels * 4) as u64, U::STORAGE);
     let blurred = buffer("psf output", (pixels * 4) as u64, U::STORAGE | U::COPY_SRC);
     let state_back = buffer("psf state read-back", size_of::<GpuPsfState>() as u64, U::MAP_READ | U::COPY_DST);
-    let all = [(0u32, &uniform), (1, image), (2, &state), (3, &kernel), (4, &spread), (5, &blurred)];
+    step_timed(ctx, "psf buffers", t0);
     let limit = ctx.limits.max_compute_workgroups_per_dimension;
-    // each pass's automatic layout holds only the bindings its entry point uses
-    let pass = |encoder: &mut wgpu::CommandEncoder, entry: &str, uses: &[u32], threads: usize, group: usize| {
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry),
-            layout: None,
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+    // each pass's automatic layout holds only the bindings its entry point uses; `groups`
+    // workgroups, split over x and y within the per-dimension limit
+    let pass = |encoder: &mut wgpu::CommandEncoder, entry: &'static str, all: &[(u32, &wgpu::Buffer)], uses: &[u32], groups: usize| -> Result<()> {
+        let tp = std::time::Instant::now();
+        let pipeline = ctx.stage_pipeline("psf", PSF_SHADER, entry)?;
         let entries: Vec<wgpu::BindGroupEntry> = all
             .iter()
             .filter(|(b, _)| uses.contains(b))
             .map(|(binding, b)| wgpu::BindGroupEntry { binding: *binding, resource: b.as_entire_binding() })
             .collect();
         let bind = device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(entry), layout: &pipeline.get_bind_group_layout(0), entries: &entries });
-        let (gx, gy) = if group == 64 { workgroups(threads, limit) } else { (1, 1) };
-        let mut p = encoder.begin_compute_pass(&Default::default());
-        p.set_pipeline(&pipeline);
-        p.set_bind_group(0, &bind, &[]);
-        p.dispatch_workgroups(gx, gy, 1);
+        // `workgroups` counts invocations of 64
+        let (gx, gy) = workgroups(groups.max(1) * 64, limit);
+        step_timed(ctx, &format!("psf pipeline {entry}"), tp);
+        {
+            let mut p = encoder.begin_compute_pass(&Default::default());
+            p.set_pipeline(&pipeline);
+            p.set_bind_group(0, &bind, &[]);
+            p.dispatch_workgroups(gx, gy, 1);
+        }
+        if timing_steps() {
+            let e = std::mem::replace(encoder, device.create_command_encoder(&Default::default()));
+            let tr = std::time::Instant::now();
+            ctx.queue.submit([e.finish()]);
+            step_timed(ctx, &format!("psf run {entry} ({groups} groups)"), tr);
+        }
+        Ok(())
     };
+    let setup = [(0u32, &uniform), (1, image), (2, &state)];
     let mut encoder = device.create_command_encoder(&Default::default());
-    pass(&mut encoder, "psf_max", &[0, 1, 2], pixels, 64);
-    pass(&mut encoder, "psf_setup", &[0, 2], 1, 1);
+    pass(&mut encoder, "psf_max", &setup, &[0, 1, 2], pixels.div_ceil(64))?;
+    pass(&mut encoder, "psf_setup", &setup, &[0, 2], 1)?;
     let found: GpuPsfState = *bytemuck::from_bytes(&ctx.read_back(encoder, &state, &state_back, size_of::<GpuPsfState>() as u64)?);
     let mut report = PsfReport { max_input: None, auto_radius: None, lost_photons: None };
     if user_radius <= 0 {
@@ -350,14 +365,20 @@ fn psf_buffers(ctx: &GpuContext, image: &wgpu::Buffer, width: usize, height: usi
             report.auto_radius = Some(found.auto_radius);
         }
     }
+    // the passes below read the radius from the parameters, so that their loops are uniform
+    // over a workgroup and the kernel buffer holds (2·radius + 1)² weights, not capacity²
+    params.kernel_radius = found.radius;
+    ctx.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
+    let side = (2 * found.radius.max(0) + 1) as usize;
+    let kernel = buffer("psf kernel", (side * side * 4) as u64, U::STORAGE);
+    let all = [(0u32, &uniform), (1, image), (2, &state), (3, &kernel), (4, &sources), (5, &blurred), (6, &lost_each)];
     let mut encoder = device.create_command_encoder(&Default::default());
     if found.radius >= 0 {
-        let side = (2 * found.radius + 1) as usize;
-        pass(&mut encoder, "psf_kernel", &[0, 2, 3], side * side, 64);
-        pass(&mut encoder, "psf_lost", &[0, 1, 2, 4], pixels, 64);
-        pass(&mut encoder, "psf_sum", &[0, 2, 4], 256, 256);
+        pass(&mut encoder, "psf_kernel", &all, &[0, 3], (side * side).div_ceil(64))?;
+        pass(&mut encoder, "psf_lost", &all, &[0, 1, 4, 6], pixels.div_ceil(64))?;
+        pass(&mut encoder, "psf_sum", &all, &[0, 2, 6], 1)?;
     }
-    pass(&mut encoder, "psf_spread", &[0, 1, 2, 3, 4, 5], pixels, 64);
+    pass(&mut encoder, "psf_spread", &all, &[0, 2, 3, 4, 5], pixels.div_ceil(64))?;
     let found: GpuPsfState = *bytemuck::from_bytes(&ctx.read_back(encoder, &state, &state_back, size_of::<GpuPsfState>() as u64)?);
     if found.radius >= 0 {
         report.lost_photons = Some(f64::from(found.lost));
@@ -495,9 +516,9 @@ mod tests {
         macro_rules! fields {
             ($t:ty: $($f:ident),*) => { (size_of::<$t>(), vec![$((stringify!($f).to_string(), offset_of!($t, $f))),*]) };
         }
-        assert_eq!(layout("PsfParams"), fields!(GpuPsfParams: width, height, pixels, shape, fwhm, g, user_radius, max_width, capacity, pad0, pad1, pad2));
+        assert_eq!(layout("PsfParams"), fields!(GpuPsfParams: width, height, pixels, shape, fwhm, g, user_radius, max_width, capacity, kernel_radius, pad1, pad2));
         assert_eq!(layout("PsfState"), fields!(GpuPsfState: max_bits, radius, lost, auto_radius));
-        assert_eq!(layout("Spread"), fields!(GpuSpread: lost, radius));
+        assert_eq!(layout("Spread"), fields!(GpuSpread: value, reach2));
         let value = |name: &str| -> u32 {
             let line = PSF_SHADER.lines().find(|l| l.starts_with(&format!("const {name}:"))).unwrap_or_else(|| panic!("no const {name}"));
             line.split('=').nth(1).unwrap().trim().trim_end_matches(';').trim_end_matches('u').parse().unwrap()
@@ -545,6 +566,31 @@ mod tests {
         assert!(gpu.iter().all(|&v| v == 0.0) && report.lost_photons.is_none() && report.max_input == Some(0.0));
     }
 
+    /// The gather's window, clipped to the image and the kernel's disc, misses no term: one
+    /// row, one column and odd sizes, radii from 1 to beyond the image (1, 15, 16, 17, 40 and
+    /// automatic) agree with the CPU as in `device_psf_equals_the_cpu_psf`, for both shapes.
+    #[test]
+    fn device_psf_follows_the_cpu_on_odd_sizes_and_wide_radii() {
+        use crate::response::psf::apply_psf;
+        let Some(opts) = context_options() else { return };
+        for (width, height) in [(37usize, 23usize), (1, 50), (50, 1), (33, 17)] {
+            let image = spots(width, height);
+            for (shape, fwhm) in [(PsfShape::Gauss, 2.5), (PsfShape::Fiber, 1.1)] {
+                for radius in [0, 1, 15, 16, 17, 40] {
+                    let (cpu, cpu_report) = apply_psf(&image, width, height, shape, fwhm, radius, false);
+                    let (gpu, gpu_report) = psf_on_gpu(&opts, &image, width, height, shape, fwhm, radius).unwrap();
+                    let max = cpu.iter().fold(0.0f32, |m, &v| m.max(v));
+                    let worst = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                    let what = format!("{width} × {height}, {shape:?} fwhm {fwhm} radius {radius}");
+                    assert!(worst <= 2e-5 * max, "{what}: max|Δ| {worst} of {max}");
+                    assert_eq!(cpu_report.auto_radius, gpu_report.auto_radius, "{what}");
+                    let (la, lb) = (cpu_report.lost_photons.unwrap(), gpu_report.lost_photons.unwrap());
+                    assert!((la - lb).abs() <= 1e-4 * la.max(1.0), "{what}: lost {la} vs {lb}");
+                }
+            }
+        }
+    }
+
     /// With a PSF, the noise image is the CPU's to f32 tolerance of the blurred counts (the
     /// counts before the PSF are identical): pixels may differ by one ADU where the blurred
     /// value sits within f32 rounding of an integer.
@@ -566,18 +612,25 @@ mod tests {
             calibration_after_poisson: false,
             generator: Generator::Counter { frame: 4 },
         };
-        let roi = [0, width - 1, 0, height - 1];
-        let cpu = noise_image_where(&photons, width, height, &model, false, |_| true);
-        let gpu = noise_image_on_gpu(&opts, Photons::Host(&photons), width, height, roi, &model, false).unwrap();
-        assert_eq!(cpu.photons_before_psf, gpu.photons_before_psf, "identical counts before the PSF");
-        let off = cpu.image.int16.iter().zip(&gpu.image.int16).filter(|(a, b)| a.abs_diff(**b) > 1).count();
-        let one = cpu.image.int16.iter().zip(&gpu.image.int16).filter(|(a, b)| a.abs_diff(**b) == 1).count();
-        {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "noise with PSF CPU vs GPU: {one} pixels ±1 ADU, {off} more, of {}", photons.len());
+        let whole = [0, width - 1, 0, height - 1];
+        // the whole image, then a ROI (the counts outside it are 0 before the PSF) with the fiber PSF
+        let fiber = Some(Psf { shape: PsfShape::Fiber, fwhm_pixels: 1.2, radius: 0 });
+        for (roi, psf) in [(whole, model.psf.clone()), ([5, 50, 3, 40], fiber)] {
+            let model = NoiseModel { psf, ..model.clone() };
+            let [x0, x1, y0, y1] = roi;
+            let in_roi = |i: usize| (x0..=x1).contains(&(i % width)) && (y0..=y1).contains(&(i / width));
+            let cpu = noise_image_where(&photons, width, height, &model, false, in_roi);
+            let gpu = noise_image_on_gpu(&opts, Photons::Host(&photons), width, height, roi, &model, false).unwrap();
+            assert_eq!(cpu.photons_before_psf, gpu.photons_before_psf, "identical counts before the PSF");
+            let off = cpu.image.int16.iter().zip(&gpu.image.int16).filter(|(a, b)| a.abs_diff(**b) > 1).count();
+            let one = cpu.image.int16.iter().zip(&gpu.image.int16).filter(|(a, b)| a.abs_diff(**b) == 1).count();
+            {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "noise with PSF CPU vs GPU (ROI {roi:?}): {one} pixels ±1 ADU, {off} more, of {}", photons.len());
+            }
+            assert_eq!(off, 0);
+            assert!(one <= photons.len() / 100, "{one} pixels ±1");
         }
-        assert_eq!(off, 0);
-        assert!(one <= photons.len() / 100, "{one} pixels ±1");
     }
 
     #[test]
