@@ -149,3 +149,27 @@ fn errors_are_one_line_and_leave_no_outputs() {
     let help = noisify(dir.path(), &["-h".to_string()]);
     assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("-psf_fwhm"));
 }
+
+/// noisify's automatic fiber radius grows with the brightest pixel (10·g·√I): past
+/// `WIDE_RADIUS` pixels the run says so before spreading, with the way out (`-psf_radius`);
+/// a Gaussian's radius stays small and says nothing.
+#[test]
+fn a_wide_automatic_psf_radius_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (128usize, 2usize);
+    let image: Vec<f32> = (0..w * h).map(|i| if i == 70 { 1e6 } else { 0.5 }).collect();
+    std::fs::write(dir.path().join("in.bin"), image.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    let run = |shape: &str| {
+        let args: Vec<String> = format!("-floatfile in.bin -detpixels_x {w} -seed 5 -psf {shape} -psf_fwhm 100 -noisefile n.img -intfile i.img -nopgm")
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let out = noisify(dir.path(), &args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let fiber = run("fiber");
+    assert!(fiber.contains("warning: -psf: the automatic radius is 128 pixels") && fiber.contains("-psf_radius"), "{fiber}");
+    let gauss = run("gauss");
+    assert!(!gauss.contains("automatic radius"), "{gauss}");
+}

@@ -136,6 +136,23 @@ fn auto_radius(shape: PsfShape, intensity: f64, fwhm_pixels: f64, g: f64, image_
     }
 }
 
+/// Automatic radii above this many pixels get a warning (`warn_if_wide`).
+pub const WIDE_RADIUS: i32 = 100;
+
+/// noisify's automatic radius grows with the brightest pixel (the fiber PSF's as 10·g·√I): a
+/// bright spot can make it hundreds of pixels, and every bright pixel then spreads over up to
+/// (2r + 1)² pixels, which can take hours. Said before the spreading starts, with the way out.
+pub fn warn_if_wide(radius: i32, max_width: i32, max_input: f64) {
+    if radius > WIDE_RADIUS {
+        log::warn!(
+            "-psf: the automatic radius is {} pixels (noisify's rule, from the brightest pixel's {} photons): the bright pixels each spread over up to {}² pixels, which may take very long; -psf_radius N bounds it",
+            radius.min(max_width),
+            crate::io::cfmt::fmt_g(max_input),
+            2 * i64::from(radius.min(max_width)) + 1
+        );
+    }
+}
+
 /// Applies the PSF to `image` (width × height, fast index first) and returns the blurred image.
 /// `user_radius` 0 means automatic. `c_slips` keeps noisify.c's bounds slips (module comment).
 pub fn apply_psf(
@@ -164,6 +181,9 @@ pub fn apply_psf(
         }
         radius = auto_radius(shape, max_input, fwhm_pixels, g, true);
         report.auto_radius = Some(radius);
+        if !c_slips {
+            warn_if_wide(radius, max_width, max_input);
+        }
         if radius == 0 {
             radius = 1;
         }

@@ -363,6 +363,7 @@ fn psf_buffers(ctx: &GpuContext, image: &wgpu::Buffer, width: usize, height: usi
         report.max_input = Some(f64::from(f32::from_bits(found.max_bits)));
         if found.radius >= 0 {
             report.auto_radius = Some(found.auto_radius);
+            crate::response::psf::warn_if_wide(found.auto_radius, max_width as i32, f64::from(f32::from_bits(found.max_bits)));
         }
     }
     // the passes below read the radius from the parameters, so that their loops are uniform
