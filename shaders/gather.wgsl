@@ -66,34 +66,7 @@ struct PixelOut {
 // sum_blocks: the values summed
 @group(0) @binding(5) var<storage, read> values: array<f32>;
 
-fn opaque(x: f32) -> f32 {
-    return bitcast<f32>(bitcast<u32>(x) ^ params.zero);
-}
-
-fn add(a: f32, b: f32) -> f32 {
-    return opaque(a + b);
-}
-
-/// s + e == a + b exactly (Knuth).
-fn two_sum(a: f32, b: f32) -> vec2<f32> {
-    let s = opaque(a + b);
-    let v = opaque(s - a);
-    let e = opaque(a - opaque(s - v)) + opaque(b - v);
-    return vec2<f32>(s, e);
-}
-
-/// s + e == a + b exactly, provided |a| ≥ |b| or a == 0 (Dekker).
-fn fast_two_sum(a: f32, b: f32) -> vec2<f32> {
-    let s = opaque(a + b);
-    return vec2<f32>(s, opaque(b - opaque(s - a)));
-}
-
-fn df_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-    let s = two_sum(a.x, b.x);
-    let t = two_sum(a.y, b.y);
-    let u = fast_two_sum(s.x, add(s.y, t.x));
-    return fast_two_sum(u.x, add(u.y, t.y));
-}
+// opaque, add, two_sum, fast_two_sum, df_add: exact_f32.wgsl, appended to this file
 
 /// a + b for a double-float a and an f32 b.
 fn df_add_f(a: vec2<f32>, b: f32) -> vec2<f32> {

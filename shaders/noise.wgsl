@@ -60,32 +60,10 @@ const STAGE_READOUT: u32 = 4u;
 // overload32 << 17
 @group(0) @binding(3) var<storage, read_write> pixels_out: array<vec2<u32>>;
 
-// ---- exactness helpers
-
-fn opaque(x: f32) -> f32 {
-    return bitcast<f32>(bitcast<u32>(x) ^ params.zero);
-}
+// ---- exactness helpers (opaque, add, two_sum, fast_two_sum, df_add: exact_f32.wgsl, appended)
 
 fn mul(a: f32, b: f32) -> f32 {
     return opaque(a * b);
-}
-
-fn add(a: f32, b: f32) -> f32 {
-    return opaque(a + b);
-}
-
-/// s + e == a + b exactly (Knuth).
-fn two_sum(a: f32, b: f32) -> vec2<f32> {
-    let s = opaque(a + b);
-    let v = opaque(s - a);
-    let e = opaque(a - opaque(s - v)) + opaque(b - v);
-    return vec2<f32>(s, e);
-}
-
-/// s + e == a + b exactly, provided |a| ≥ |b| or a == 0 (Dekker).
-fn fast_two_sum(a: f32, b: f32) -> vec2<f32> {
-    let s = opaque(a + b);
-    return vec2<f32>(s, opaque(b - opaque(s - a)));
 }
 
 fn split(a: f32) -> vec2<f32> {
@@ -166,13 +144,6 @@ fn sqrt_rn(x: f32) -> f32 {
 }
 
 // ---- double-float (hi, lo) arithmetic for the CPU's f64 steps
-
-fn df_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-    let s = two_sum(a.x, b.x);
-    let t = two_sum(a.y, b.y);
-    let u = fast_two_sum(s.x, add(s.y, t.x));
-    return fast_two_sum(u.x, add(u.y, t.y));
-}
 
 /// a · b for a double-float a and an f32 b.
 fn df_mul_f(a: vec2<f32>, b: f32) -> vec2<f32> {

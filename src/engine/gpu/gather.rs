@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use bytemuck::{Pod, Zeroable};
 use std::sync::Arc;
 
-pub const GATHER_SHADER: &str = include_str!("../../../shaders/gather.wgsl");
+/// gather.wgsl with the exact f32 steps it shares with noise.wgsl (WGSL has no includes)
+pub const GATHER_SHADER: &str = concat!(include_str!("../../../shaders/gather.wgsl"), include_str!("../../../shaders/exact_f32.wgsl"));
 
 /// keep in sync: BLOCK of shaders/gather.wgsl
 pub const BLOCK: usize = 256;

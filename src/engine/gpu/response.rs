@@ -17,7 +17,8 @@ use crate::response::psf::{PsfReport, PsfShape};
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
-pub const NOISE_SHADER: &str = include_str!("../../../shaders/noise.wgsl");
+/// noise.wgsl with the exact f32 steps it shares with gather.wgsl (WGSL has no includes)
+pub const NOISE_SHADER: &str = concat!(include_str!("../../../shaders/noise.wgsl"), include_str!("../../../shaders/exact_f32.wgsl"));
 pub const PSF_SHADER: &str = include_str!("../../../shaders/psf.wgsl");
 
 /// keep in sync: PSF_GAUSS, PSF_FIBER of shaders/psf.wgsl
