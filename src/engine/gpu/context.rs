@@ -470,6 +470,7 @@ impl GpuContext {
                 split,
             })
         })?;
+        log::debug!("structure factors uploaded: {} + {} bytes (grid {generation}), kept for later jobs", grid.lo_bytes, grid.hi_bytes);
         *kept = Some(grid.clone());
         Ok(grid)
     }
