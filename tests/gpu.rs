@@ -83,7 +83,7 @@ fn tiling_and_grid_split_leave_the_image_unchanged() {
     }
     let Some(case) = case("a38_") else { return };
     let plan = case.plan(true);
-    assert_eq!(plan.grid.as_ref().map(|g| g.values.len()), Some(2197));
+    assert_eq!(plan.grid.as_ref().map(|g| g.values().len()), Some(2197));
     let whole = gpu::render_with(&plan, &GpuOptions::default()).unwrap();
     let tiled = gpu::render_with(&plan, &GpuOptions { binding_limit: Some(6000), ..GpuOptions::default() }).unwrap();
     assert!(whole.interpolation_switched_at.is_some());

@@ -57,15 +57,35 @@ pub struct FirstTerm {
     pub source: usize,
 }
 
+/// The structure factors on the (h, k, l) grid. `values` is reachable only through `new` and
+/// `values()`, so that every grid with new values gets a new `generation`: the GPU engine keeps
+/// the last grid it uploaded on the device and knows it again by that number (a clone, e.g. a
+/// series' plan, is the same grid), never by comparing tens of millions of values.
 #[derive(Clone, Debug)]
 pub struct StructureGrid {
     pub min: [i32; 3],
     pub max: [i32; 3],
     pub count: [usize; 3],
-    pub values: Vec<f64>,
+    values: Vec<f64>,
+    generation: u64,
 }
 
+/// The next grid's `generation` (0 is never drawn).
+static NEXT_GRID_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 impl StructureGrid {
+    pub fn new(min: [i32; 3], max: [i32; 3], count: [usize; 3], values: Vec<f64>) -> StructureGrid {
+        let generation = NEXT_GRID_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        StructureGrid { min, max, count, values, generation }
+    }
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+    /// Which grid this is: the same number for a grid and its clones, a different one for every
+    /// grid `new` made.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
     pub fn at(&self, h: i32, k: i32, l: i32) -> f64 {
         let [h0, k0, l0] = self.min;
         self.values[((h - h0) as usize * self.count[1] + (k - k0) as usize) * self.count[2] + (l - l0) as usize]
@@ -162,12 +182,7 @@ impl Plan {
         let steps = e.steps();
         let grid = c.structure_factors.as_ref().map(|sf| {
             let (h, k, l) = sf.counts();
-            StructureGrid {
-                min: [sf.h_min, sf.k_min, sf.l_min],
-                max: [sf.h_max, sf.k_max, sf.l_max],
-                count: [h, k, l],
-                values: sf.values.clone(),
-            }
+            StructureGrid::new([sf.h_min, sf.k_min, sf.l_min], [sf.h_max, sf.k_max, sf.l_max], [h, k, l], sf.values.clone())
         });
         let interpolation = match (c.interpolate, e.mode) {
             (false, _) => Interpolation::Nearest,

@@ -83,7 +83,7 @@ pub(super) fn tricubic_f(plan: &Plan, hkl: V3) -> Option<f64> {
         let mut along_k = [0.0; 4];
         for (j, k_value) in along_k.iter_mut().enumerate() {
             let row = ((first[0] + i as i32 - g.min[0]) as usize * g.count[1] + (first[1] + j as i32 - g.min[1]) as usize) * g.count[2];
-            let ya: &[f64; 4] = g.values[row + l_offset..row + l_offset + 4].try_into().expect("four l-neighbours");
+            let ya: &[f64; 4] = g.values()[row + l_offset..row + l_offset + 4].try_into().expect("four l-neighbours");
             *k_value = lagrange_step(&weights[2], ya);
         }
         *h_value = lagrange_step(&weights[1], &along_k);
@@ -123,7 +123,7 @@ mod tests {
         };
         let values = (0..count.iter().product::<usize>()).map(|_| 50.0 + 100.0 * next()).collect();
         let max = std::array::from_fn(|i| min[i] + count[i] as i32 - 1);
-        p.grid = Some(StructureGrid { min, max, count, values });
+        p.grid = Some(StructureGrid::new(min, max, count, values));
         let g = p.grid.clone().unwrap();
         let mut checked = 0;
         for _ in 0..2000 {

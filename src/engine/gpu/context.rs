@@ -90,6 +90,24 @@ pub struct GpuContext {
     pool: Mutex<Vec<Pooled>>,
     /// buffers allocated so far (not taken from the pool)
     allocated: std::sync::atomic::AtomicUsize,
+    /// the structure-factor grid last uploaded, for the next job of the same grid (see
+    /// `structure_grid`); never in the pool
+    grid: Mutex<Option<DeviceGrid>>,
+}
+
+/// A structure-factor grid on the device as f32, split over the kernel's two grid bindings:
+/// read-only, so jobs share the buffers (wgpu buffers are handles to one allocation).
+#[derive(Clone)]
+pub struct DeviceGrid {
+    /// the grid's `StructureGrid::generation` and the binding limit that decided the split
+    key: (u64, u64),
+    pub lo: wgpu::Buffer,
+    pub hi: wgpu::Buffer,
+    /// the bytes of each part the kernel reads (a part may be a 4-byte placeholder)
+    pub lo_bytes: u64,
+    pub hi_bytes: u64,
+    /// entries in `lo`: where `hi` starts
+    pub split: u32,
 }
 
 /// The stage shaders' modules by label, and their pipelines by (label, entry point).
@@ -269,6 +287,7 @@ impl GpuContext {
             lost,
             gate: Mutex::new(()),
             pool: Mutex::new(Vec::new()),
+            grid: Mutex::new(None),
             allocated: std::sync::atomic::AtomicUsize::new(0),
         })
     }
@@ -423,6 +442,43 @@ impl GpuContext {
                 None => pool.push(b),
             }
         }
+    }
+
+    /// The device copy of the structure-factor grid `generation` split by `limit`: the one kept
+    /// from an earlier job when it is that grid, else `pieces` (f32 values of the lower and
+    /// upper part, and the split index) uploaded and kept in its place. One grid is kept, the
+    /// last one used, so that a rotation series or a shot list uploads its structure factors
+    /// once instead of every frame (tens of MB and their conversion) while device memory does
+    /// not grow with the grids a process renders.
+    pub fn structure_grid(&self, generation: u64, limit: u64, pieces: impl FnOnce() -> Result<(Vec<f32>, Vec<f32>, u32)>) -> Result<DeviceGrid> {
+        let key = (generation, limit);
+        let mut kept = self.grid.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(grid) = kept.as_ref().filter(|g| g.key == key) {
+            return Ok(grid.clone());
+        }
+        // the old grid's memory is freed (once no job holds it) before the new one is allocated
+        *kept = None;
+        let (lo, hi, split) = pieces()?;
+        let grid = self.checked("uploading the structure factors", || {
+            let upload = |label, values: &[f32]| self.buffer_init(label, bytemuck::cast_slice(values), wgpu::BufferUsages::STORAGE);
+            Ok(DeviceGrid {
+                key,
+                lo: upload("structure factors", &lo),
+                hi: upload("structure factors (second part)", &hi),
+                lo_bytes: std::mem::size_of_val(&lo[..]) as u64,
+                hi_bytes: std::mem::size_of_val(&hi[..]) as u64,
+                split,
+            })
+        })?;
+        log::debug!("structure factors uploaded: {} + {} bytes (grid {generation}), kept for later jobs", grid.lo_bytes, grid.hi_bytes);
+        *kept = Some(grid.clone());
+        Ok(grid)
+    }
+
+    /// Forgets the kept structure-factor grid, so that the next job uploads its grid again.
+    #[cfg(test)]
+    pub fn forget_structure_grid(&self) {
+        *self.grid.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Largest storage binding a job may use.

@@ -1,7 +1,7 @@
 //! One render's device resources: the plan packed into buffers, and the tiled dispatches over
 //! a rectangle of pixels with their read-back.
 
-use super::context::{GpuContext, Pooled};
+use super::context::{DeviceGrid, GpuContext, Pooled};
 use super::gather::{Gather, GpuGatherParams};
 use super::layout::{
     GpuDispatch, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, NO_TRACE, Wide, binding, lattice_words, overrides, padded_wide3,
@@ -9,7 +9,7 @@ use super::layout::{
 };
 use super::shader::Precision;
 use crate::cli::raw::XtalShape;
-use crate::engine::plan::Plan;
+use crate::engine::plan::{Plan, StructureGrid};
 use crate::error::{Error, Result};
 use std::mem::size_of;
 
@@ -78,7 +78,8 @@ pub struct Job<'a> {
     output: wgpu::Buffer,
     trace: wgpu::Buffer,
     staging: wgpu::Buffer,
-    /// every buffer of the job, given back to the context's pool when the job ends
+    /// the job's buffers from the pool (all but a kept structure-factor grid), given back
+    /// when the job ends
     held: Vec<Pooled>,
     tile: usize,
     trace_slots: usize,
@@ -182,11 +183,8 @@ fn sources(plan: &Plan, precision: Precision) -> Vec<GpuSource> {
 }
 
 /// The grid as f32 in at most two pieces of at most `limit` bytes, and the split index.
-fn grid_pieces(plan: &Plan, limit: u64) -> Result<(Vec<f32>, Vec<f32>, u32)> {
-    let Some(g) = &plan.grid else {
-        return Ok((vec![0.0], vec![0.0], 0));
-    };
-    let values: Vec<f32> = g.values.iter().map(|&v| v as f32).collect();
+fn grid_pieces(g: &StructureGrid, limit: u64) -> Result<(Vec<f32>, Vec<f32>, u32)> {
+    let values: Vec<f32> = g.values().iter().map(|&v| v as f32).collect();
     let per_binding = (limit / size_of::<f32>() as u64) as usize;
     if values.len() as u64 > GRID_BINDINGS * per_binding as u64 {
         return Err(Error::Gpu(format!(
@@ -241,7 +239,10 @@ impl<'a> Job<'a> {
         let exclusive = ctx.exclusive();
         let limit = ctx.binding_limit(binding_cap);
         let precision = ctx.precision;
-        let (grid_lo, grid_hi, split) = grid_pieces(plan, limit)?;
+        // the grid's device copy kept in the context when this is the grid of the last job;
+        // without a grid, placeholders from the pool
+        let grid: Option<DeviceGrid> = plan.grid.as_ref().map(|g| ctx.structure_grid(g.generation(), limit, || grid_pieces(g, limit))).transpose()?;
+        let split = grid.as_ref().map_or(0, |g| g.split);
         let params = params(plan, precision, split)?;
         let tracing = trace_slots > 1;
         let pipeline = ctx.pipeline(ctx.fetch_for(plan, tracing), &overrides(plan, tracing))?;
@@ -249,11 +250,12 @@ impl<'a> Job<'a> {
         let lattices = lattices(plan, precision);
         let sources = sources(plan, precision);
         let mask = mask_bits(plan);
+        let no_grid = [0.0f32];
         let inputs: [(&'static str, &[u8]); 5] = [
             ("lattice vectors", bytemuck::cast_slice(&lattices)),
             ("sources", bytemuck::cast_slice(&sources)),
-            ("structure factors", bytemuck::cast_slice(&grid_lo)),
-            ("structure factors (second part)", bytemuck::cast_slice(&grid_hi)),
+            ("structure factors", bytemuck::cast_slice(&no_grid)),
+            ("structure factors (second part)", bytemuck::cast_slice(&no_grid)),
             ("mask", bytemuck::cast_slice(&mask)),
         ];
         for (label, bytes) in inputs {
@@ -264,7 +266,12 @@ impl<'a> Job<'a> {
         let (storage, upload, uniform) = (wgpu::BufferUsages::STORAGE, wgpu::BufferUsages::COPY_DST, wgpu::BufferUsages::UNIFORM);
         let out_bytes = (tile * size_of::<GpuPixelOut>()) as u64;
         let trace_bytes = (trace_slots * size_of::<GpuTraceSlot>()) as u64;
-        let [lattice_input, source_input, grid_lo_input, grid_hi_input, mask_input] = inputs.map(Role::input);
+        let [lattice_input, source_input, mut grid_lo_input, mut grid_hi_input, mask_input] = inputs.map(Role::input);
+        if let Some(g) = &grid {
+            // bound from the context's copy below: the sizes the kernel reads, nothing to upload
+            (grid_lo_input.bytes, grid_lo_input.contents) = (g.lo_bytes, None);
+            (grid_hi_input.bytes, grid_hi_input.contents) = (g.hi_bytes, None);
+        }
         // in binding order, each beside its `binding` number (checked here)
         let placed = [
             (binding::PARAMS, Role { label: "parameters", bytes: size_of::<GpuParams>() as u64, usage: uniform | upload, contents: Some(bytemuck::bytes_of(&params)) }),
@@ -287,25 +294,35 @@ impl<'a> Job<'a> {
             })
             .collect();
         ctx.checked("uploading the experiment", || {
-            let held: Vec<Pooled> = roles
+            // the kept grid's buffers are shared with later jobs: bound, never pooled (a
+            // pooled one would be handed to another job as scratch)
+            let mut held: Vec<Pooled> = Vec::with_capacity(roles.len());
+            let bound: Vec<wgpu::Buffer> = roles
                 .iter()
-                .map(|role| {
+                .enumerate()
+                .map(|(at, role)| {
+                    match (&grid, at) {
+                        (Some(g), binding::GRID_LO) => return g.lo.clone(),
+                        (Some(g), binding::GRID_HI) => return g.hi.clone(),
+                        _ => {}
+                    }
                     let buffer = ctx.buffer(role.label, role.bytes, role.usage);
                     if let Some(data) = role.contents {
                         ctx.upload(&buffer, 0, data);
                     }
-                    Pooled { label: role.label, usage: role.usage, buffer }
+                    held.push(Pooled { label: role.label, usage: role.usage, buffer: buffer.clone() });
+                    buffer
                 })
                 .collect();
-            let entries: Vec<wgpu::BindGroupEntry> = held[..binding::COUNT]
+            let entries: Vec<wgpu::BindGroupEntry> = bound[..binding::COUNT]
                 .iter()
                 .zip(&roles)
                 .enumerate()
-                .map(|(i, (pooled, role))| wgpu::BindGroupEntry {
+                .map(|(i, (buffer, role))| wgpu::BindGroupEntry {
                     binding: i as u32,
                     // the bytes this job uses: a reused buffer may be larger
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &pooled.buffer,
+                        buffer,
                         offset: 0,
                         size: wgpu::BufferSize::new(role.bytes.max(4)),
                     }),
@@ -316,7 +333,7 @@ impl<'a> Job<'a> {
                 layout: &ctx.bind_group_layout,
                 entries: &entries,
             });
-            let buffer = |i: usize| held[i].buffer.clone();
+            let buffer = |i: usize| bound[i].clone();
             let timer = ctx.timestamp_period.map(|_| {
                 let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("kernel time"), ty: wgpu::QueryType::Timestamp, count: 2 });
                 let resolved = ctx.device.create_buffer(&wgpu::BufferDescriptor {

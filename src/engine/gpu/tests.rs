@@ -343,3 +343,68 @@ fn device_block_sums_are_the_mirror() {
     let mirror = super::gather::total(super::gather::block_sums(&values));
     assert_eq!(device.to_bits(), mirror.to_bits(), "device {device} vs mirror {mirror}");
 }
+
+/// A rotation series uploads its structure factors once: the second frame of a `Simulator`
+/// moves far fewer bytes to the device than the grid's f32 copy, whole or split over both grid
+/// bindings, and both frames are bit for bit the renders that upload the grid again. A grid
+/// with other values (a new `generation`) is uploaded in its place and renders as itself: a
+/// kept grid used for it would give the old grid's image.
+#[test]
+fn structure_factors_stay_on_the_device_across_frames() {
+    use crate::cli::raw::EngineChoice;
+    use crate::simulator::{Frame, Simulator};
+    let Some(_) = context(Precision::DoubleFloat) else { return };
+    // a context no other test uses (the adapter named), so that no other grid replaces the kept one
+    let opts = |binding_limit| GpuOptions {
+        precision: Some(Precision::DoubleFloat),
+        fetch: Some(super::Fetch::Plain),
+        adapter: Some(super::AdapterChoice::Index(0)),
+        binding_limit,
+        ..GpuOptions::default()
+    };
+    let ctx = GpuContext::shared(&opts(None)).expect("a context of its own");
+    let dir = tempfile::tempdir().unwrap();
+    // 17³ = 4913 entries (19652 bytes as f32): a 12000-byte binding limit splits them at h = 2
+    let simulator = |name: &str, f: fn(i32, i32, i32) -> f64, binding_limit| {
+        let hkl = dir.path().join(name);
+        let lines: String = (-8..=8).flat_map(|h| (-8..=8).flat_map(move |k| (-8..=8).map(move |l| format!("{h} {k} {l} {}\n", f(h, k, l))))).collect();
+        std::fs::write(&hkl, lines).unwrap();
+        let args = format!("-cell 50 50 50 90 90 90 -hkl {} -N 5 -lambda 1 -distance 100 -pixel 0.2 -detpixels 64 -oversample 1 -phi 0 -osc 1", hkl.display());
+        let args: Vec<String> = args.split_whitespace().map(String::from).collect();
+        let crate::cli::parse::Command::Run(raw) = crate::cli::parse::parse(&args, -1).unwrap() else { panic!("help?") };
+        Simulator::new(crate::model::resolve(&raw).unwrap(), EngineChoice::Gpu, opts(binding_limit))
+    };
+    let control = crate::progress::RenderControl::default();
+    let bits = |image: &[f32]| image.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for binding_limit in [None, Some(12000)] {
+        let mut sim = simulator("first.hkl", |h, k, l| 10.0 + ((7 * h + 13 * k + 3 * l).rem_euclid(17)) as f64, binding_limit);
+        let grid_bytes = 4 * sim.plan().grid.as_ref().unwrap().values().len() as u64;
+        let frames = [sim.frame(), Frame { number: 2, ..sim.frame() }.with_phi_deg(5.0)];
+        let mut uploaded = Vec::new();
+        let mut images = Vec::new();
+        for frame in &frames {
+            let before = super::transfers_on_this_thread().uploaded;
+            images.push(bits(&sim.render(frame, &control).unwrap().image));
+            uploaded.push(super::transfers_on_this_thread().uploaded - before);
+        }
+        shout(&format!("binding limit {binding_limit:?}: grid {grid_bytes} B, frames uploaded {uploaded:?} B"));
+        assert!(uploaded[0] >= grid_bytes, "the first frame uploaded {} B, less than the grid ({grid_bytes} B)", uploaded[0]);
+        assert!(uploaded[1] < grid_bytes / 4, "the second frame uploaded {} B (grid {grid_bytes} B)", uploaded[1]);
+        assert_ne!(images[0], images[1], "the frames do not differ: the test shows nothing");
+        // the same frames with the grid uploaded again
+        for (frame, image) in frames.iter().zip(&images) {
+            ctx.forget_structure_grid();
+            let before = super::transfers_on_this_thread().uploaded;
+            assert_eq!(&bits(&sim.render(frame, &control).unwrap().image), image, "frame {} differs from the render that uploads the grid", frame.number);
+            assert!(super::transfers_on_this_thread().uploaded - before >= grid_bytes);
+        }
+        // a grid with other values, after the first one is kept: uploaded, and rendered as itself
+        let mut other = simulator("second.hkl", |h, k, l| 30.0 + ((5 * h + 11 * k + 2 * l).rem_euclid(23)) as f64, binding_limit);
+        let before = super::transfers_on_this_thread().uploaded;
+        let image = bits(&other.render(&frames[0], &control).unwrap().image);
+        assert!(super::transfers_on_this_thread().uploaded - before >= grid_bytes, "the new grid was not uploaded");
+        assert_ne!(image, images[0], "the new grid rendered as the kept one");
+        ctx.forget_structure_grid();
+        assert_eq!(bits(&other.render(&frames[0], &control).unwrap().image), image, "the new grid's render differs from a fresh upload");
+    }
+}
