@@ -381,24 +381,9 @@ impl<'a> Job<'a> {
         interpolate: bool,
         sink: &mut dyn FnMut(usize, GpuPixelOut) -> Result<()>,
     ) -> Result<()> {
-        let total = rect.pixels();
-        let bits = if interpolate { JOB_INTERPOLATE } else { 0 };
         self.ctx.checked("rendering", || {
-            for start in (0..total).step_by(self.tile) {
-                let count = self.tile.min(total - start);
-                if rect.image_index(plan, start + count - 1) < first_index {
-                    continue;
-                }
-                let job = GpuDispatch {
-                    x0: rect.x0 as u32,
-                    y0: rect.y0 as u32,
-                    width: rect.width as u32,
-                    start: start as u32,
-                    count: count as u32,
-                    first_index: u32_of("pixel index", first_index)?,
-                    trace_pixel: NO_TRACE,
-                    bits,
-                };
+            for job in self.tiles(plan, rect, first_index, interpolate)? {
+                let (start, count) = (job.start as usize, job.count as usize);
                 let bytes = self.run(job, &self.output, count * size_of::<GpuPixelOut>())?;
                 let pixels: Vec<GpuPixelOut> = bytemuck::pod_collect_to_vec(&bytes);
                 for (i, p) in pixels.into_iter().enumerate() {
@@ -444,24 +429,9 @@ impl<'a> Job<'a> {
         totals: bool,
         tile_done: &mut dyn FnMut(usize) -> Result<()>,
     ) -> Result<()> {
-        let total = rect.pixels();
-        let bits = if interpolate { JOB_INTERPOLATE } else { 0 };
         self.ctx.checked("rendering", || {
-            for start in (0..total).step_by(self.tile) {
-                let count = self.tile.min(total - start);
-                if rect.image_index(plan, start + count - 1) < first_index {
-                    continue;
-                }
-                let job = GpuDispatch {
-                    x0: rect.x0 as u32,
-                    y0: rect.y0 as u32,
-                    width: rect.width as u32,
-                    start: start as u32,
-                    count: count as u32,
-                    first_index: u32_of("pixel index", first_index)?,
-                    trace_pixel: NO_TRACE,
-                    bits,
-                };
+            for job in self.tiles(plan, rect, first_index, interpolate)? {
+                let (start, count) = (job.start as usize, job.count as usize);
                 let mut encoder = self.encode(job);
                 gather.encode(self.ctx, &mut encoder, GpuGatherParams::tile(plan.fpixels, rect, start, count, first_index, totals)?);
                 self.ctx.wait(self.ctx.queue.submit([encoder.finish()]))?;
@@ -470,6 +440,29 @@ impl<'a> Job<'a> {
             }
             Ok(())
         })
+    }
+
+    /// The dispatches that render `rect` tile by tile, in order, less the tiles made only of
+    /// pixels with an image index below `first_index`.
+    fn tiles(&self, plan: &Plan, rect: Rect, first_index: usize, interpolate: bool) -> Result<Vec<GpuDispatch>> {
+        let total = rect.pixels();
+        let first = u32_of("pixel index", first_index)?;
+        let bits = if interpolate { JOB_INTERPOLATE } else { 0 };
+        Ok((0..total)
+            .step_by(self.tile)
+            .map(|start| (start, self.tile.min(total - start)))
+            .filter(|&(start, count)| rect.image_index(plan, start + count - 1) >= first_index)
+            .map(|(start, count)| GpuDispatch {
+                x0: rect.x0 as u32,
+                y0: rect.y0 as u32,
+                width: rect.width as u32,
+                start: start as u32,
+                count: count as u32,
+                first_index: first,
+                trace_pixel: NO_TRACE,
+                bits,
+            })
+            .collect())
     }
 
     /// The buffer the kernel writes each tile's pixels into (`GpuPixelOut`s).
