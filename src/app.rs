@@ -731,14 +731,21 @@ fn encode_outputs(
             overloads = Some(noise.overloads);
         } else {
             // the detector model with counter-based noise (docs/realism.md)
-            let noise = match r.engine {
+            let gpu_noise = match r.engine {
                 crate::engine::EngineUsed::Gpu { .. } => {
-                    let model = o.noise.model(e.detector.pixel_size, o.seed, o.adc_offset, frame)?;
-                    crate::engine::gpu::response::noise_image_on_gpu(gpu, crate::engine::gpu::response::Photons::of(r), p.fpixels, p.spixels, p.roi, &model, o.noise.bits32)?
+                    let fits = crate::engine::gpu::response::noise_stages_fit(gpu, p.pixels())?;
+                    if !fits {
+                        log::info!("the noise image is larger than one GPU storage binding: its noise stages run on the CPU (the same counts)");
+                    }
+                    fits
                 }
-                crate::engine::EngineUsed::Cpu => {
-                    o.noise.frame_noise(&r.image, p.fpixels, p.spixels, p.roi, e.detector.pixel_size, o.seed, o.adc_offset, frame)?
-                }
+                crate::engine::EngineUsed::Cpu => false,
+            };
+            let noise = if gpu_noise {
+                let model = o.noise.model(e.detector.pixel_size, o.seed, o.adc_offset, frame)?;
+                crate::engine::gpu::response::noise_image_on_gpu(gpu, crate::engine::gpu::response::Photons::of(r), p.fpixels, p.spixels, p.roi, &model, o.noise.bits32)?
+            } else {
+                o.noise.frame_noise(&r.image, p.fpixels, p.spixels, p.roi, e.detector.pixel_size, o.seed, o.adc_offset, frame)?
             };
             crate::response::detector::report(&noise).into_iter().for_each(&say);
             let bytes = if o.noise.bits32 { encode_smv_u32(&header, &noise.image.int32) } else { encode_smv(&header, &noise.image.int16) };

@@ -171,10 +171,24 @@ fn render_gathered(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with
         None => {
             if let Some(bg) = background {
                 control.stop_if_cancelled()?;
-                let on_device = DeviceImage::upload(&ctx, &image, plan.fpixels, plan.spixels)?;
-                match background::add_background(bg, &on_device)? {
-                    None => image = on_device.read()?,
-                    Some(host) => image.iter_mut().zip(&host).for_each(|(v, b)| *v = (f64::from(*v) + b) as f32),
+                let host = if fits {
+                    // only where a test forces the host gathering
+                    let on_device = DeviceImage::upload(&ctx, &image, plan.fpixels, plan.spixels)?;
+                    match background::add_background(bg, &on_device)? {
+                        None => {
+                            image = on_device.read()?;
+                            None
+                        }
+                        Some(host) => Some(host),
+                    }
+                } else {
+                    // the background stage binds the whole image, which does not fit one
+                    // binding here: the host's f64 stage (the CPU engine's) instead
+                    log::info!("the image is larger than one GPU storage binding: the -stol background is added on the CPU");
+                    Some(crate::engine::background::render(&bg.geometry, &bg.table, &bg.scale, false).image)
+                };
+                if let Some(host) = host {
+                    image.iter_mut().zip(&host).for_each(|(v, b)| *v = (f64::from(*v) + b) as f32);
                 }
             }
         }

@@ -174,6 +174,14 @@ impl<'a> Photons<'a> {
     }
 }
 
+/// Whether the noise stages (and the PSF between them) can run on the device for an image of
+/// `pixels`: they bind whole images, the largest 8 bytes a pixel (the noise pixels; the PSF's
+/// per-pixel spread), which must fit one storage binding (`binding_limit` of `opts` included).
+pub fn noise_stages_fit(opts: &GpuOptions, pixels: usize) -> Result<bool> {
+    let ctx = GpuContext::shared(opts)?;
+    Ok((pixels as u64).saturating_mul(8) <= ctx.binding_limit(opts.binding_limit))
+}
+
 /// The noise image of `photons` (width × height, pixels outside `roi` left 0) under a counter
 /// `model`, computed by the device's noise stages; the same `NoiseResult` the CPU's
 /// `noise_image_where` gives. A device image is read on its own device (`opts` then only
