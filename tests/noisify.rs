@@ -23,13 +23,7 @@ fn smv_pixels(bytes: &[u8], pixels: usize) -> Vec<i64> {
 #[test]
 fn c_parity_matches_noisify_c_on_every_corpus_case() {
     let Some(corpus) = common::golden_ext_dir() else { return };
-    let mut cases: Vec<String> = std::fs::read_dir(&corpus)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('z') && corpus.join(n).join("cmd.txt").exists())
-        .collect();
-    cases.sort();
+    let cases = common::cases_of(&corpus, 'z');
     assert!(cases.len() >= 5, "expected the z01..z05 noisify cases, found {cases:?}");
     let mut failures = Vec::new();
     for case in &cases {

@@ -37,13 +37,7 @@ fn agreement(got: &[f64], want: &[f64]) -> (f64, f64) {
 }
 
 fn cases(corpus: &Path) -> Vec<String> {
-    let mut cases: Vec<String> = std::fs::read_dir(corpus)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('n') && corpus.join(n).join("cmd.txt").exists())
-        .collect();
-    cases.sort();
+    let cases = common::cases_of(corpus, 'n');
     assert!(cases.len() >= 5, "expected the n01..n05 nonBragg cases, found {cases:?}");
     cases
 }

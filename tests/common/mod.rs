@@ -62,11 +62,17 @@ pub fn golden_dir() -> Option<PathBuf> {
 
 /// Every case folder (aNN_*), sorted.
 pub fn cases(golden: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(golden)
-        .expect("read golden dir")
+    cases_of(golden, 'a')
+}
+
+/// Every case folder of `corpus` whose name starts with `program` (golden: a; golden-ext:
+/// n for nonBragg, z for noisify) and that holds a `cmd.txt`, sorted.
+pub fn cases_of(corpus: &Path, program: char) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(corpus)
+        .expect("read the corpus folder")
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('a') && golden.join(n).join("cmd.txt").exists())
+        .filter(|n| n.starts_with(program) && corpus.join(n).join("cmd.txt").exists())
         .collect();
     v.sort();
     v
