@@ -8,13 +8,14 @@ use crate::dataset::series::Series;
 use crate::dataset::shard::DatasetRun;
 use crate::dataset::shots::ShotList;
 use crate::dataset::template;
-use crate::engine::{EngineUsed, Rendered, plan::Plan};
+use crate::engine::{EngineUsed, RenderedImage, plan::Plan};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{SmvHeader, encode_smv, encode_smv_u32};
 use crate::io::nexus::{FramePixels, NexusHeader, NexusWriter};
 use crate::io::{OutputTarget, OutputsToWrite, TempFile, cbf, fdump, output_target, pgm, png, rawfloat};
-use crate::model::{Experiment, Output, resolve_keeping};
+use crate::model::Experiment;
+use crate::output::Output;
 use crate::progress::{self, ProgressDisplay, RenderControl};
 use crate::rng;
 use crate::simulator::{Frame, Simulator};
@@ -44,7 +45,9 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     let mut shots = ShotList::from_command(&mut raw)?;
     check_series(&raw)?;
     check_outputs(&raw)?;
-    let (mut exp, read_once) = resolve_keeping(&raw).map_err(|e| crate::cli::parse::with_input_flag(&raw, e))?;
+    let budget = raw.budget();
+    let (exp, inputs) = raw.resolve_within(&budget).map_err(|e| crate::cli::parse::with_input_flag(&raw, e))?;
+    let templates = Output::of(&raw)?;
     if let Some(list) = shots.as_mut() {
         // one NeXus file describes one detector and beam: shots that change them cannot share it
         let frames = raw.frames.unwrap_or(1) as usize;
@@ -55,7 +58,7 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
             of_shot.start_time.clone_from(&header.start_time);
             of_shot != *header
         };
-        list.check_every_shot(read_once, |number, shot| match &nexus {
+        list.check_every_shot((inputs, budget), |number, shot| match &nexus {
             Some(header) if differs(header, shot) => Err(Error::Usage(format!(
                 "-nexusfile: shot {number} changes the detector or the beam, which one NeXus file describes once for the whole run; write such shots with -cbffile or -floatfile templates"
             ))),
@@ -70,14 +73,14 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
             "-nexusfile: one NeXus file holds the whole run, written when its last frame is done, so it cannot be split by -shard or continued by -resume; give sharded or resumable runs per-frame outputs (-cbffile, -floatfile templates)".into(),
         ));
     }
-    let templates = exp.output.clone();
+    let mut output = templates.clone();
     if series.count == 1 {
-        // the one frame's names are the experiment's
-        name_frame_outputs(&mut exp.output, &templates, series.templated.then_some(series.first))?;
+        // the one frame's names are the run's
+        name_frame_outputs(&mut output, &templates, series.templated.then_some(series.first))?;
     }
     let mut sim = Simulator::new(exp, raw.engine, raw.gpu_options());
-    crate::diagnostics::before_render(sim.experiment(), sim.plan())?;
-    if !sim.experiment().output.quiet {
+    crate::diagnostics::before_render(sim.experiment(), &output, sim.plan())?;
+    if !output.quiet {
         print_setup(sim.experiment(), sim.plan());
         if let Some(list) = &shots {
             crate::outln!("{}", list.describe());
@@ -97,7 +100,7 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
         None => None,
     };
     if series.count == 1 && dataset.manifest.is_none() && shots.is_none() {
-        render_one(&mut sim, &series, &raw, control, nexus)
+        render_one(&mut sim, &output, &series, &raw, control, nexus)
     } else {
         render_series(&mut sim, &series, shots.as_ref(), &raw, templates, dataset, control, nexus)?;
         write_structure_factor_cache(&raw, sim.experiment());
@@ -106,21 +109,23 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
 }
 
 /// A single image (the one-frame case): render, encode, write, then the diagnostics.
-fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc<RenderControl>, mut nexus: Option<NexusWriter>) -> Result<()> {
+fn render_one(sim: &mut Simulator, output: &Output, series: &Series, raw: &RawArgs, control: &Arc<RenderControl>, mut nexus: Option<NexusWriter>) -> Result<()> {
     let frame = series.frame(series.first);
     let rendered = {
-        let _display = progress_bar(sim, 1, control);
+        let _display = progress_bar(sim, output, 1, control);
         sim.render(&frame, control)?
     };
-    report_engine(sim.experiment(), &rendered);
+    if !output.quiet {
+        report_engine(&rendered);
+    }
     check_finite(sim.plan(), &rendered.image)?;
-    write_frame(sim.experiment(), sim.plan(), &rendered, frame.noise_counter, &raw.gpu_options(), control, true, nexus.as_mut())?;
+    write_frame(sim.experiment(), output, sim.plan(), &rendered, frame.noise_counter, &raw.gpu_options(), control, true, nexus.as_mut())?;
     if let Some(nexus) = nexus {
         nexus.finish()?;
     }
     write_structure_factor_cache(raw, sim.experiment());
     // after the outputs, so that a failing diagnostic never costs the rendered images
-    crate::diagnostics::after_render(sim.experiment(), sim.plan(), &rendered, raw.backend.as_deref())
+    crate::diagnostics::after_render(sim.experiment(), output, sim.plan(), &rendered, raw.backend.as_deref())
 }
 
 /// A rotation series: frame after frame rendered here while a writer thread encodes and
@@ -147,11 +152,12 @@ fn render_series(
 ) -> Result<()> {
     let (light_exp, light_plan) = sim.encoding_parts();
     let gpu = raw.gpu_options();
-    let _display = progress_bar(sim, dataset.to_render(series.count), control);
+    let _display = progress_bar(sim, &templates, dataset.to_render(series.count), control);
+    let quiet = templates.quiet;
     let mut manifest = dataset.manifest.take();
     let osc_deg = sim.experiment().sampling.osc.to_degrees();
     let (manifest, nexus) = std::thread::scope(|scope| {
-        let (frames, received) = std::sync::mpsc::sync_channel::<(Frame, u64, Rendered, Option<Box<ShotParts>>)>(1);
+        let (frames, received) = std::sync::mpsc::sync_channel::<(Frame, u64, RenderedImage, Option<Box<ShotParts>>)>(1);
         type Finished = (Option<crate::dataset::shard::PendingManifest>, Option<NexusWriter>);
         let writer = scope.spawn(move || -> Result<Finished> {
             let (mut exp, mut plan) = (light_exp, light_plan);
@@ -200,8 +206,8 @@ fn render_series(
                     break;
                 }
             };
-            if sent.is_empty() {
-                report_engine(sim.experiment(), &rendered);
+            if sent.is_empty() && !quiet {
+                report_engine(&rendered);
             }
             if let Err(e) = check_finite(sim.plan(), &rendered.image) {
                 outcome = Err(Error::Usage(format!("frame {number}: {e}")));
@@ -266,24 +272,25 @@ fn write_series_frame(
     templates: &Output,
     series: &Series,
     frame: &Frame,
-    rendered: &Rendered,
+    rendered: &RenderedImage,
     shot_line: Option<&str>,
     gpu: &crate::engine::gpu::GpuOptions,
     control: &RenderControl,
     nexus: Option<&mut NexusWriter>,
 ) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
     frame.apply(exp);
-    name_frame_outputs(&mut exp.output, templates, series.templated.then_some(frame.number))?;
+    let mut output = templates.clone();
+    name_frame_outputs(&mut output, templates, series.templated.then_some(frame.number))?;
     if let Some(line) = shot_line {
-        if !exp.output.quiet {
+        if !output.quiet {
             crate::outln!("{line}");
         }
-    } else if !exp.output.quiet {
+    } else if !output.quiet {
         let end = series.start_deg(frame.number + 1);
-        let seed = if exp.output.noisefile.is_some() { format!(", noise -seed {}", -frame.seed) } else { String::new() };
+        let seed = if output.noisefile.is_some() { format!(", noise -seed {}", -frame.seed) } else { String::new() };
         crate::outln!("frame {}: phi {} to {} deg{seed}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
     }
-    write_frame(exp, plan, rendered, frame.noise_counter, gpu, control, frame.number == series.last(), nexus)
+    write_frame(exp, &output, plan, rendered, frame.noise_counter, gpu, control, frame.number == series.last(), nexus)
 }
 
 /// Encodes a rendered frame and puts all its outputs in place at once. `point_of_no_return`:
@@ -295,15 +302,16 @@ fn write_series_frame(
 #[allow(clippy::too_many_arguments)]
 fn write_frame(
     e: &Experiment,
+    o: &Output,
     p: &Plan,
-    r: &Rendered,
+    r: &RenderedImage,
     frame: u64,
     gpu: &crate::engine::gpu::GpuOptions,
     control: &RenderControl,
     point_of_no_return: bool,
     nexus: Option<&mut NexusWriter>,
 ) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
-    let (files, overloads, noise_counts) = encode_outputs(e, p, r, frame, gpu)?;
+    let (files, overloads, noise_counts) = encode_outputs(e, o, p, r, frame, gpu)?;
     if let Some(nexus) = nexus {
         let phi_start_deg = e.sampling.phi0.to_degrees();
         if nexus.float() {
@@ -325,15 +333,12 @@ fn write_frame(
 }
 
 /// A progress bar over the rows of `frames` frames on a terminal; it disappears when dropped.
-fn progress_bar(sim: &Simulator, frames: u64, control: &Arc<RenderControl>) -> Option<ProgressDisplay> {
-    let o = &sim.experiment().output;
+fn progress_bar(sim: &Simulator, o: &Output, frames: u64, control: &Arc<RenderControl>) -> Option<ProgressDisplay> {
     progress::bar_wanted(o.progress, o.quiet).then(|| ProgressDisplay::start(Arc::clone(control), sim.plan().spixels * frames as usize))
 }
 
-fn report_engine(exp: &Experiment, rendered: &Rendered) {
-    if let EngineUsed::Gpu { adapter, backend } = &rendered.engine
-        && !exp.output.quiet
-    {
+fn report_engine(rendered: &RenderedImage) {
+    if let EngineUsed::Gpu { adapter, backend } = &rendered.engine {
         crate::outln!("GPU engine: {adapter} ({backend})");
     }
 }
@@ -674,12 +679,13 @@ pub fn pgm_pixels(p: &Plan, image: &[f32], scale: f64) -> Vec<u8> {
 /// device (`gpu`: the render's options).
 fn encode_outputs(
     e: &Experiment,
+    o: &Output,
     p: &Plan,
-    r: &Rendered,
+    r: &RenderedImage,
     frame: u64,
     gpu: &crate::engine::gpu::GpuOptions,
 ) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>, Option<Vec<f32>>)> {
-    let o = &e.output;
+    let response = &e.response;
     let st = &r.stats;
     let quiet = o.quiet;
     let say = |s: String| {
@@ -709,14 +715,14 @@ fn encode_outputs(
     let int_scale = if o.intfile_scale > 0.0 { o.intfile_scale } else if st.max_i > 0.0 { 55000.0 / st.max_i } else { 1.0 };
     say(format!("intfile_scale = {}", fmt_g(int_scale)));
     let header = smv_header(e);
-    files.push((o.intfile.clone(), encode_smv(&header, &int_pixels(p, &r.image, int_scale, o.adc_offset))));
+    files.push((o.intfile.clone(), encode_smv(&header, &int_pixels(p, &r.image, int_scale, response.adc_offset))));
     if let Some(path) = &o.pgmfile {
         let scale = if o.pgm_scale > 0.0 { o.pgm_scale } else if st.rmsd > 0.0 { 250.0 / (5.0 * st.rmsd) } else { int_scale };
         say(format!("pgm_scale = {}", fmt_g(scale)));
         files.push((path.clone(), pgm::encode_pgm(p.fpixels, p.spixels, &pgm_pixels(p, &r.image, scale), scale)));
     }
     if let Some(path) = &o.pngfile {
-        let opts = png::PngOptions::from_output(o, |i| in_roi(p, i));
+        let opts = png::PngOptions::new(o.pngscale, o.png_log, o.png_colormap, |i| in_roi(p, i));
         files.push((path.clone(), png::png_bytes(p.fpixels, p.spixels, &r.image, &opts)?));
     }
     let mut noise_counts = None;
@@ -724,7 +730,7 @@ fn encode_outputs(
     if let Some(path) = &o.noisefile {
         if e.mode == crate::cli::raw::Mode::CParity {
             // nanoBragg.c's own noise: its serial generator, pixel after pixel
-            let noise = rng::noise_image(&r.image, |i| in_roi(p, i), o.seed, o.adc_offset);
+            let noise = rng::noise_image(&r.image, |i| in_roi(p, i), response.seed, response.adc_offset);
             say(format!("{:.0} photons on noise image ({} overloads)", noise.photons, noise.overloads));
             files.push((path.clone(), encode_smv(&header, &noise.pixels)));
             noise_counts = Some(noise.counts);
@@ -742,13 +748,13 @@ fn encode_outputs(
                 crate::engine::EngineUsed::Cpu => false,
             };
             let noise = if gpu_noise {
-                let model = o.noise.model(e.detector.pixel_size, o.seed, o.adc_offset, frame)?;
-                crate::engine::gpu::response::noise_image_on_gpu(gpu, crate::engine::gpu::response::Photons::of(r), p.fpixels, p.spixels, p.roi, &model, o.noise.bits32)?
+                let model = response.noise.model(e.detector.pixel_size, response.seed, response.adc_offset, frame)?;
+                crate::engine::gpu::response::noise_image_on_gpu(gpu, crate::engine::gpu::response::Photons::of(r), p.fpixels, p.spixels, p.roi, &model, response.noise.bits32)?
             } else {
-                o.noise.frame_noise(&r.image, p.fpixels, p.spixels, p.roi, e.detector.pixel_size, o.seed, o.adc_offset, frame)?
+                response.noise.frame_noise(&r.image, p.fpixels, p.spixels, p.roi, e.detector.pixel_size, response.seed, response.adc_offset, frame)?
             };
             crate::response::detector::report(&noise).into_iter().for_each(&say);
-            let bytes = if o.noise.bits32 { encode_smv_u32(&header, &noise.image.int32) } else { encode_smv(&header, &noise.image.int16) };
+            let bytes = if response.noise.bits32 { encode_smv_u32(&header, &noise.image.int32) } else { encode_smv(&header, &noise.image.int16) };
             files.push((path.clone(), bytes));
             overloads = Some(noise.overloads);
             noise_counts = Some(noise.counts);

@@ -7,7 +7,6 @@ use crate::cli::parse::{Command, parse};
 use crate::cli::raw::EngineChoice;
 use crate::engine::{self, plan::Plan};
 use crate::error::{Error, Result};
-use crate::model::resolve;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -92,7 +91,7 @@ pub fn write_smooth_hkl(path: &Path) -> Result<()> {
 /// ./Fdump.bin; only a finished run of the program writes that file, `app`).
 pub fn plan_for(args: &[String]) -> Result<Plan> {
     match parse(args, -1)? {
-        Command::Run(raw) => Ok(Plan::new(&resolve(&raw)?)),
+        Command::Run(raw) => Ok(Plan::new(&raw.resolve()?.0)),
         Command::Help => Err(Error::Usage("a workload cannot be a request for help".into())),
     }
 }
@@ -265,12 +264,14 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 /// Median render time and median kernel time (GPU with timestamps only), after one untimed
 /// render (first touches, GPU pipeline creation).
 fn median_render(plan: &Plan, choice: EngineChoice, runs: u32) -> Result<(Duration, Option<f64>)> {
-    engine::render(plan, choice, None)?;
+    let gpu = crate::engine::gpu::GpuOptions::default();
+    let control = crate::progress::RenderControl::default();
+    engine::render(plan, choice, &gpu, &control)?;
     let mut times = Vec::new();
     let mut kernel = Vec::new();
     for _ in 0..runs {
         let start = Instant::now();
-        let rendered = engine::render(plan, choice, None)?;
+        let rendered = engine::render(plan, choice, &gpu, &control)?;
         times.push(start.elapsed());
         kernel.extend(rendered.kernel_seconds.map(Duration::from_secs_f64));
     }

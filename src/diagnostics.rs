@@ -8,30 +8,31 @@ use crate::engine::{EngineUsed, Rendered};
 use crate::error::Result;
 use crate::io::cfmt::fmt_g;
 use crate::model::{Detector, Experiment};
+use crate::output::Output;
 use crate::physics::{V3, dot};
 use crate::{preview, trace};
 
 /// Checks that must fail before a long render rather than after it, and warnings about the
 /// setup.
-pub fn before_render(exp: &Experiment, plan: &Plan) -> Result<()> {
+pub fn before_render(exp: &Experiment, output: &Output, plan: &Plan) -> Result<()> {
     if let Some(warning) = beam_off_detector(&exp.detector, exp.beam.direction) {
         log::warn!("{warning}");
     }
-    match exp.output.trace_pixel {
+    match output.trace_pixel {
         Some((slow, fast)) => trace::check_pixel(plan, slow, fast),
         None => Ok(()),
     }
 }
 
-pub fn after_render(exp: &Experiment, plan: &Plan, rendered: &Rendered, backend: Option<&str>) -> Result<()> {
-    if let Some((slow, fast)) = exp.output.trace_pixel {
+pub fn after_render(exp: &Experiment, output: &Output, plan: &Plan, rendered: &Rendered, backend: Option<&str>) -> Result<()> {
+    if let Some((slow, fast)) = output.trace_pixel {
         crate::out!("{}", trace::trace_rendered(exp, plan, rendered, slow, fast, backend)?);
     }
-    if let Some(n) = exp.output.validate {
+    if let Some(n) = output.validate {
         crate::outln!("{}", validate(plan, rendered, n));
     }
-    if exp.output.preview {
-        preview::write_preview(&exp.output, plan, &rendered.image)?;
+    if output.preview {
+        preview::write_preview(output, plan, &rendered.image)?;
     }
     Ok(())
 }

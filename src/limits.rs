@@ -2,7 +2,8 @@
 //! before anything large is allocated, so an absurd request ends with a message instead of an
 //! allocation failure (which aborts the process) or a machine driven into swap.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+pub use nanobragg_core::budget::{Available, human_bytes};
 
 /// Where Linux reports the memory it can hand out without swapping.
 const MEMINFO: &str = "/proc/meminfo";
@@ -17,13 +18,6 @@ const SELF_STATUS: &str = "/proc/self/status";
 /// space than its resident memory. (malloc falls back to an existing arena, and the GPU
 /// probe to the CPU engine, when a limit leaves no room for a new one.)
 const ADDRESS_SPACE_RESERVE: u64 = 192 << 20;
-
-/// Memory this process can still use, and what limits it (for the refusal message).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Available {
-    pub bytes: u64,
-    pub limited_by: &'static str,
-}
 
 /// What this process can still allocate: the smallest of MemAvailable, the room left under
 /// the cgroup limits (v2 `memory.max` or v1 `memory.limit_in_bytes`, of this process's group
@@ -134,34 +128,18 @@ fn cgroup_room(max: Option<&str>, current: Option<&str>) -> Option<u64> {
     Some(max.saturating_sub(current))
 }
 
-/// A byte count for people: "512 B", "1.5 MiB", "3.0 GiB", "2.1 TiB" …
-pub fn human_bytes(bytes: f64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{value:.0} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
-
-/// Refuses `what` when its estimated `needed` bytes exceed the available memory. `needed` is
-/// an f64 so that absurd requests (beyond u64) are still described rather than overflowing.
+/// Refuses `what` when its estimated `needed` bytes exceed the memory available now.
 pub fn check_fits(what: &str, needed: f64) -> Result<()> {
-    check_fits_in(what, needed, available())
+    nanobragg_core::budget::check_fits(what, needed, available())
 }
 
-fn check_fits_in(what: &str, needed: f64, available: Option<Available>) -> Result<()> {
-    match available {
-        Some(avail) if needed > avail.bytes as f64 => Err(Error::Resource(format!(
-            "{what} needs about {} of memory, but only {} is available ({})",
-            human_bytes(needed),
-            human_bytes(avail.bytes as f64),
-            avail.limited_by
-        ))),
-        _ => Ok(()),
-    }
+/// The budget of a run on `engine`: the memory available now and the engine's bytes per pixel.
+pub fn budget(engine: nanobragg_gpu::EngineChoice) -> nanobragg_core::budget::Budget {
+    let bytes_per_pixel = match engine {
+        nanobragg_gpu::EngineChoice::Gpu => nanobragg_core::model::BYTES_PER_PIXEL_GPU,
+        _ => nanobragg_core::model::BYTES_PER_PIXEL,
+    };
+    nanobragg_core::budget::Budget { available: available(), bytes_per_pixel }
 }
 
 #[cfg(test)]
@@ -199,24 +177,6 @@ mod tests {
         // limit files in v2 and no limit on an unlimited machine; either way no panic
         let _ = cgroup_limit_room("0::/no/such/group\n4:memory:/no/such/group\n1:cpu:/\n");
         assert_eq!(cgroup_limit_room("1:cpu,cpuacct:/\n"), None);
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_bytes(512.0), "512 B");
-        assert_eq!(human_bytes(1536.0), "1.5 KiB");
-        assert_eq!(human_bytes(3.0 * (1u64 << 30) as f64), "3.0 GiB");
-        assert_eq!(human_bytes(2f64.powi(60)), "1024.0 PiB");
-    }
-
-    #[test]
-    fn refusal_names_needed_and_available() {
-        let kib = |bytes| Some(Available { bytes, limited_by: "free memory" });
-        let e = check_fits_in("a 10 × 10 detector", 4096.0, kib(1024)).unwrap_err().to_string();
-        assert!(e.contains("a 10 × 10 detector") && e.contains("4.0 KiB") && e.contains("1.0 KiB is available (free memory)"), "{e}");
-        assert!(check_fits_in("x", 1024.0, kib(1024)).is_ok());
-        assert!(check_fits_in("x", f64::INFINITY, None).is_ok());
-        assert!(check_fits_in("x", f64::INFINITY, kib(u64::MAX)).is_err());
     }
 
     #[test]

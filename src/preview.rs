@@ -5,7 +5,7 @@ use crate::engine::plan::Plan;
 use crate::error::Result;
 use crate::io::cfmt::fmt_g;
 use crate::io::png::{self, DEFAULT_PERCENTILE, PngOptions, percentile};
-use crate::model::Output;
+use crate::output::Output;
 use std::path::{Path, PathBuf};
 
 /// Longest side of the preview PNG, in pixels.
@@ -106,9 +106,9 @@ pub fn write_preview(o: &Output, plan: &Plan, image: &[f32]) -> Result<()> {
     let summary = summarize(plan, image);
     crate::outln!("{}", summary.line());
     let rendered = |i: usize| plan.renders(i % plan.fpixels, i / plan.fpixels);
-    let full_levels = png::levels(image, &PngOptions::from_output(o, rendered));
+    let full_levels = png::levels(image, &PngOptions::new(o.pngscale, o.png_log, o.png_colormap, rendered));
     let pooled = max_pool(plan.fpixels, plan.spixels, image, rendered, MAX_PREVIEW_SIDE);
-    let opts = PngOptions::from_output(o, |j: usize| pooled.rendered[j]);
+    let opts = PngOptions::new(o.pngscale, o.png_log, o.png_colormap, |j: usize| pooled.rendered[j]);
     let path = preview_path(&o.floatfile);
     let bytes = png::png_bytes_with(pooled.width, pooled.height, &pooled.image, &opts, full_levels)?;
     crate::io::write_atomic(&path, &bytes)?;

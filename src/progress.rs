@@ -2,80 +2,14 @@
 //! rest of the program: they count finished detector rows into it and poll its cancel flag;
 //! the Ctrl-C handler sets the flag, and the progress bar (terminals only) reads the count.
 
-use crate::error::{Error, Result};
+use crate::error::Error;
+pub use nanobragg_core::control::RenderControl;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// Where a run is: a cancel request counts only while it renders; once it writes its outputs
-/// it finishes them.
-const RENDERING: u8 = 0;
-const CANCELLED: u8 = 1;
-const WRITING: u8 = 2;
-const FINISHED: u8 = 3;
-
-/// Shared between a render and whoever watches or stops it.
-#[derive(Debug, Default)]
-pub struct RenderControl {
-    rows_done: AtomicUsize,
-    state: AtomicU8,
-}
-
-impl RenderControl {
-    /// An engine finished one more detector row (rows may finish in any order).
-    pub fn row_done(&self) {
-        self.rows_done.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn rows_done(&self) -> usize {
-        self.rows_done.load(Ordering::Relaxed)
-    }
-
-    /// Ask the render to stop; engines notice at their next pixel. False when it is too late
-    /// (outputs being written, or the run over).
-    pub fn cancel(&self) -> bool {
-        self.state.compare_exchange(RENDERING, CANCELLED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
-    }
-
-    pub fn cancelled(&self) -> bool {
-        self.state.load(Ordering::Relaxed) == CANCELLED
-    }
-
-    /// `Err(Interrupted)` once the render was asked to stop: what it produced is incomplete.
-    pub fn stop_if_cancelled(&self) -> Result<()> {
-        if self.cancelled() { Err(Error::Interrupted) } else { Ok(()) }
-    }
-
-    /// The render is complete and the outputs are about to be written: from here on a cancel
-    /// request is refused, so no output is left half-written. `Err(Interrupted)` if the
-    /// request came first.
-    pub fn begin_writing(&self) -> Result<()> {
-        match self.state.compare_exchange(RENDERING, WRITING, Ordering::SeqCst, Ordering::SeqCst) {
-            Ok(_) => Ok(()),
-            Err(_) => Err(Error::Interrupted),
-        }
-    }
-
-    /// A series stopped rendering for a cancel request and only finishes the frames it had
-    /// already rendered: the request is honoured, so the signal handler need not end the
-    /// process (which could cut a frame's write short). False when there was no request.
-    pub fn cancel_honoured(&self) -> bool {
-        self.state.compare_exchange(CANCELLED, WRITING, Ordering::SeqCst, Ordering::SeqCst).is_ok()
-    }
-
-    /// The run has returned, successfully or not.
-    pub fn finish(&self) {
-        self.state.store(FINISHED, Ordering::SeqCst);
-    }
-
-    fn still_cancelled_after(&self, grace: Duration) -> bool {
-        std::thread::sleep(grace);
-        self.cancelled()
-    }
-}
 
 /// The run the signal handler stops; a weak link, so a finished run is simply not found.
 static CURRENT: Mutex<Option<Weak<RenderControl>>> = Mutex::new(None);
@@ -103,7 +37,8 @@ pub fn cancel_on_ctrl_c(control: &Arc<RenderControl>) {
                     let _ = writeln!(std::io::stderr().lock(), "{line}");
                 };
                 say("\nnanobragg: stopping the render (interrupted)".into());
-                if control.still_cancelled_after(GRACE) {
+                std::thread::sleep(GRACE);
+                if control.cancelled() {
                     say(format!("nanobragg: error: {}", Error::Interrupted));
                     std::process::exit(Error::Interrupted.exit_code());
                 }
@@ -166,28 +101,6 @@ impl Drop for ProgressDisplay {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_and_cancels() {
-        let c = RenderControl::default();
-        c.row_done();
-        c.row_done();
-        assert_eq!(c.rows_done(), 2);
-        assert!(c.stop_if_cancelled().is_ok());
-        assert!(c.cancel());
-        assert!(matches!(c.stop_if_cancelled(), Err(Error::Interrupted)));
-        assert!(matches!(c.begin_writing(), Err(Error::Interrupted)));
-    }
-
-    #[test]
-    fn writing_refuses_a_late_cancel() {
-        let c = RenderControl::default();
-        assert!(c.begin_writing().is_ok());
-        assert!(!c.cancel());
-        assert!(!c.cancelled());
-        c.finish();
-        assert!(!c.cancel());
-    }
 
     #[test]
     fn no_bar_when_not_requested_or_quiet() {

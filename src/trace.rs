@@ -236,7 +236,7 @@ mod tests {
         // working directory (a stray ./Fdump.bin once changed F_cell here)
         let empty = tempfile::tempdir().unwrap();
         raw.fdump = empty.path().join("Fdump.bin");
-        let exp = crate::model::resolve(&raw).unwrap();
+        let exp = raw.resolve().unwrap().0;
         let plan = Plan::new(&exp);
         (exp, plan)
     }
@@ -280,9 +280,9 @@ mod tests {
         let args: Vec<String> = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100", "-detpixels", "16"].map(String::from).to_vec();
         let Ok(Command::Run(mut raw)) = parse(&args, -1) else { panic!("flags parse") };
         raw.fdump = dir.path().join("Fdump.bin");
-        assert!(crate::model::resolve(&raw).unwrap().crystal.structure_factors.is_none());
+        assert!(raw.resolve().unwrap().0.crystal.structure_factors.is_none());
         raw.mode = crate::cli::raw::Mode::CParity;
-        assert_eq!(crate::model::resolve(&raw).unwrap().crystal.structure_factors, Some(sf));
+        assert_eq!(raw.resolve().unwrap().0.crystal.structure_factors.as_deref(), Some(&sf));
     }
 
     #[test]

@@ -591,7 +591,7 @@ fn substitute(args: &[String], golden: &Path) -> Vec<String> {
 fn parse_and_resolve(args: &[String]) -> nanobragg::error::Result<()> {
     match parse(args, -1)? {
         Command::Help => Ok(()),
-        Command::Run(raw) => nanobragg::model::resolve(&raw).map(drop),
+        Command::Run(raw) => raw.resolve().map(drop),
     }
 }
 

@@ -173,7 +173,7 @@ fn check_counter_noise(golden: &Path, case: &str, ours: &[f32], px_o: &[u16], px
     let gc = gpu_support::golden_cases(golden).into_iter().find(|c| c.name == case).expect("case");
     let e = gc.experiment(false);
     let plan = nanobragg::engine::plan::Plan::new(&e);
-    let o = &e.output;
+    let o = &e.response;
     let want = o.noise.frame_noise(ours, plan.fpixels, plan.spixels, plan.roi, e.detector.pixel_size, o.seed, o.adc_offset, 1).unwrap();
     let off = want.image.int16.iter().zip(px_o).filter(|(a, b)| a != b).count();
     if off > 0 {
@@ -203,8 +203,9 @@ fn int_scale(golden: &Path, case: &str, c_parity: bool, c_float: &[f32]) -> (f64
     let e = gc.experiment(c_parity);
     let plan = nanobragg::engine::plan::Plan::new(&e);
     let max_i = statistics(&plan, c_float).max_i;
-    let scale = if e.output.intfile_scale > 0.0 { e.output.intfile_scale } else if max_i > 0.0 { 55000.0 / max_i } else { 1.0 };
-    (scale, e.output.adc_offset)
+    let typed = gc.intfile_scale();
+    let scale = if typed > 0.0 { typed } else if max_i > 0.0 { 55000.0 / max_i } else { 1.0 };
+    (scale, e.response.adc_offset)
 }
 
 fn run_corpus(mode_args: &[&str], select: impl Fn(&[String], &[String]) -> bool, label: &str) {

@@ -52,7 +52,7 @@ fn missing_adapter_is_one_clear_error_and_auto_falls_back() {
         Err(Error::Gpu(msg)) => assert!(msg.starts_with("no GPU adapter found ("), "{msg}"),
         other => panic!("expected a GPU error, got {:?}", other.map(|r| r.engine)),
     }
-    let fallback = engine::render(&plan, EngineChoice::Auto, Some(ABSENT_BACKEND)).expect("auto falls back");
+    let fallback = engine::render(&plan, EngineChoice::Auto, &GpuOptions::for_backend(Some(ABSENT_BACKEND)), &Default::default()).expect("auto falls back");
     assert_eq!(fallback.engine, EngineUsed::Cpu);
     let bad = GpuOptions { backend: Some("cuda".into()), ..GpuOptions::default() };
     assert!(matches!(gpu::render_with(&plan, &bad), Err(Error::Gpu(m)) if m.contains("unknown backend 'cuda'")));
@@ -422,8 +422,8 @@ fn stol_background_on_the_device_matches_the_cpu() {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let plan = plan_from_args(&args, Some((dir.path(), &files[..])));
             assert!(plan.background.is_some(), "{extra}: -stol gives a background");
-            let cpu_render = engine::render_watched_with(&plan, EngineChoice::Cpu, &opts, &control).unwrap();
-            let gpu_render = engine::render_watched_with(&plan, EngineChoice::Gpu, &opts, &control).unwrap();
+            let cpu_render = engine::render(&plan, EngineChoice::Cpu, &opts, &control).unwrap();
+            let gpu_render = engine::render(&plan, EngineChoice::Gpu, &opts, &control).unwrap();
             assert!(matches!(gpu_render.engine, EngineUsed::Gpu { .. }));
             let agreement = Agreement::measure(&cpu_render.image, &gpu_render.image);
             eprintln!("-stol {extra} -default_F {default_f}: max|Δ|/max {:.2e}, correlation {:.9}", agreement.max_delta, agreement.correlation);
@@ -490,9 +490,9 @@ fn gpu_render_reads_back_finished_images_only() {
         generator: Generator::Counter { frame: 1 },
     };
     // a first run compiles and sizes everything; the second is the one counted
-    let _ = engine::render_watched_with(&plan, EngineChoice::Gpu, &opts, &control).unwrap();
+    let _ = engine::render(&plan, EngineChoice::Gpu, &opts, &control).unwrap();
     let before = gpu::transfers_on_this_thread();
-    let rendered = engine::render_watched_with(&plan, EngineChoice::Gpu, &opts, &control).unwrap();
+    let rendered = engine::render(&plan, EngineChoice::Gpu, &opts, &control).unwrap();
     let rendered_moved = gpu::transfers_on_this_thread();
     let noise = noise_image_on_gpu(&opts, Photons::of(&rendered), plan.fpixels, plan.spixels, plan.roi, &model, false).unwrap();
     let after = gpu::transfers_on_this_thread();

@@ -74,7 +74,7 @@ fn validate_is_a_note_on_cpu_runs() {
 fn validate_finds_a_perturbed_gpu_pixel() {
     let args = strings(&[DEMO, &["-detpixels", "32"]].concat());
     let Ok(Command::Run(raw)) = parse(&args, -1) else { panic!("demo flags parse") };
-    let exp = nanobragg::model::resolve(&raw).unwrap();
+    let exp = raw.resolve().unwrap().0;
     let plan = Plan::new(&exp);
     let mut fake = cpu::render(&plan);
     fake.engine = EngineUsed::Gpu { adapter: "test".into(), backend: "none".into() };

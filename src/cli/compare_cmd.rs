@@ -16,7 +16,6 @@ use crate::error::Error;
 use crate::io::colormap::signed_rgb;
 use crate::io::png::{DEFAULT_PERCENTILE, PngOptions, encode_png, encode_rgb_png, gray_levels, percentile};
 use crate::io::{rawfloat, write_atomic};
-use crate::model::resolve;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
@@ -388,7 +387,7 @@ fn run(o: &Options, all_args: &[String]) -> Result<i32, Failure> {
         Command::Run(raw) => raw,
         Command::Help => return Err(Failure::Usage("simulation flags expected after '--', not a help request".into())),
     };
-    let plan = Plan::new(&resolve(&raw)?);
+    let plan = Plan::new(&raw.resolve()?.0);
     let mut sel = Selection::new(&plan, compare_roi(&plan, o.roi)?);
     std::fs::create_dir_all(&o.out).map_err(|e| Failure::Io(format!("{}: {e}", o.out.display())))?;
     let (a, switched_at) = candidate(o.engine_a, &plan, raw.backend.as_deref())?;
@@ -456,7 +455,7 @@ fn candidate(choice: EngineA, plan: &Plan, backend: Option<&str>) -> Result<(Sid
     // the finished image, as a run writes it: the -stol background added on the device
     let finished = engine::gpu::render_watched(plan, &engine::gpu::GpuOptions::for_backend(backend), &Default::default());
     match finished {
-        Ok(r) => Ok(candidate_side(r, start.elapsed(), None)),
+        Ok(r) => Ok(candidate_side(r.rendered, start.elapsed(), None)),
         Err(e) if explicit => Err(Failure::Runner(format!("--engine-a gpu: {e}"))),
         Err(e) => {
             crate::console::errln(format_args!("note: {e}; comparing the CPU engine with the f64 CPU engine instead"));

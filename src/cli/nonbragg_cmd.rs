@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::io::OutputsToWrite;
 use crate::io::cfmt::{fmt_g, fmt_g_precision};
 use crate::io::pgm::encode_pgm;
-use crate::model::amorphous::{AmorphousSample, SampleSpec, StolTable, StolUnit};
+use crate::model::amorphous::{AmorphousSample, SampleSpec, StolUnit};
 use crate::model::sampling::range_steps;
 use crate::outln;
 use crate::physics::{V3, cross, dot, rotate_axis, rotate_xyz, unitize};
@@ -587,7 +587,7 @@ fn run(o: &Options) -> Result<()> {
     if !fluence.is_finite() {
         return Err(Error::Usage(format!("-beamsize {} mm with -flux: the fluence flux·exposure/beamsize² is not finite", o.beamsize * 1e3)));
     }
-    let table = StolTable::read(&stol_path, unit, o.c_parity).map_err(|e| e.from_flag("-stol"))?;
+    let table = crate::io::stol::read_stol(&stol_path, unit, o.c_parity).map_err(|e| e.from_flag("-stol"))?;
     let (sample, warnings) = AmorphousSample::resolve(table, &o.sample, o.beamsize);
     for w in &warnings {
         outln!("WARNING: {w}");

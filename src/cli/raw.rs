@@ -8,65 +8,15 @@ use std::path::PathBuf;
 /// The cache nanoBragg.c writes after every `-hkl` run, relative to the working directory.
 pub const DEFAULT_FDUMP: &str = "Fdump.bin";
 
-/// Behaviour switch: the default fixes the verified C defects; `CParity` reproduces them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Default,
-    CParity,
-}
+pub use nanobragg_core::params::{Convention, ExperimentParams, InterpolateRequest, Misset, Mode, Pivot, XtalShape};
+pub use nanobragg_gpu::EngineChoice;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Convention {
-    Custom,
-    Adxv,
-    Mosflm,
-    Xds,
-    Dials,
-    Denzo,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pivot {
-    Sample,
-    Beam,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XtalShape {
-    Square,
-    Round,
-    Gauss,
-    Tophat,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Misset {
-    None,
-    Random,
-    /// rotations about x, y, z in radians
-    Angles([f64; 3]),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EngineChoice {
-    Cpu,
-    Gpu,
-    Auto,
-}
-
-/// Interpolation request: C's `interpolate` variable (2 = decide from N later).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InterpolateRequest {
-    Auto,
-    On,
-    Off,
-}
-
-/// Values after parsing, in the units nanoBragg.c stores them (metres, radians, Å for the cell).
-/// `f64::NAN` marks "not given" exactly where C uses NAN; -1 where C uses -1.
+/// What was typed: the experiment's parameters (`params`, in the units nanoBragg.c stores
+/// them, with its "not given" markers) and everything a command-line run adds around them —
+/// input files, outputs, engine, reports, datasets. Reads as its `params` (`raw.distance`).
 #[derive(Clone, Debug)]
 pub struct RawArgs {
-    pub mode: Mode,
+    pub params: ExperimentParams,
     pub engine: EngineChoice,
     pub backend: Option<String>,
     /// `-gpu_precision f64|df`: the GPU kernel variant, instead of the one measured fastest
@@ -88,8 +38,6 @@ pub struct RawArgs {
     pub stolfile: Option<PathBuf>,
     /// first-column unit of the `-stol`/`-4stol`/`-Q` table
     pub stol_unit: crate::model::amorphous::StolUnit,
-    /// the amorphous sample of `-stol` (`-bg_*`, `-density`, `-MW`)
-    pub amorphous: crate::model::amorphous::SampleSpec,
     /// where the structure-factor cache lives (C: always ./Fdump.bin); a field, not a
     /// constant, so that callers and tests choose the directory instead of the process's cwd
     pub fdump: PathBuf,
@@ -116,102 +64,6 @@ pub struct RawArgs {
     pub calculate_noise: bool,
     pub intfile_scale: f64,
     pub pgm_scale: f64,
-    pub adc_offset: f64,
-    /// the noise image's detector model (`-psf`, `-readout_noise`, `-gain`, ...)
-    pub noise: crate::response::detector::DetectorNoise,
-
-    // crystal
-    pub na: f64,
-    pub nb: f64,
-    pub nc: f64,
-    pub user_cell: bool,
-    /// a, b, c (Å) and alpha, beta, gamma (radians)
-    pub cell: [f64; 6],
-    pub misset: Misset,
-    pub sample_size: [f64; 3],
-    pub xtal_shape: XtalShape,
-    pub fudge: f64,
-    pub default_f: f64,
-    pub interpolate: InterpolateRequest,
-    pub dmin: f64,
-    pub water_size: f64,
-
-    // detector
-    pub convention: Convention,
-    pub pivot: Pivot,
-    /// the last `-pivot` value, which the default mode honours over the convention's pivot
-    pub explicit_pivot: Option<Pivot>,
-    pub fdet: [f64; 3],
-    pub sdet: [f64; 3],
-    pub odet: [f64; 3],
-    pub beam: [f64; 3],
-    pub polar_vector: [f64; 3],
-    pub spindle: [f64; 3],
-    pub twotheta_axis: [f64; 3],
-    /// user detector origin in metres (ignored in c-parity mode, as C does)
-    pub pix0: Option<[f64; 3]>,
-    pub xbeam: f64,
-    pub ybeam: f64,
-    pub xclose: f64,
-    pub yclose: f64,
-    pub orgx: f64,
-    pub orgy: f64,
-    pub distance: f64,
-    pub close_distance: f64,
-    /// the header preset close_distance; the default mode drops it when -distance is typed
-    pub close_distance_from_header: bool,
-    pub detector_mu: f64,
-    pub detector_thick: f64,
-    pub detector_thicksteps: i64,
-    pub twotheta: f64,
-    pub detector_rot: [f64; 3],
-    pub detsize_f: f64,
-    pub detsize_s: f64,
-    pub fpixels: i64,
-    pub spixels: i64,
-    pub pixel_size: f64,
-    pub curved_det: bool,
-    pub point_pixel: bool,
-    pub roi: [i64; 4],
-    pub oversample: i64,
-    pub oversample_thick: bool,
-    pub oversample_polar: bool,
-    pub oversample_omega: bool,
-
-    // beam
-    pub lambda0: f64,
-    pub polarization: f64,
-    pub nopolar: bool,
-    pub fluence: f64,
-    pub flux: f64,
-    pub exposure: f64,
-    pub beamsize: f64,
-    pub dispersion: f64,
-    pub dispsteps: i64,
-    pub hdivrange: f64,
-    pub vdivrange: f64,
-    pub hdivstep: f64,
-    pub vdivstep: f64,
-    pub hdivsteps: i64,
-    pub vdivsteps: i64,
-    pub round_div: bool,
-
-    // sampling
-    pub mosaic_spread: f64,
-    pub mosaic_domains: i64,
-    pub phi0: f64,
-    /// `-phi` and `-osc` exactly as typed (degrees): a series computes each frame's start
-    /// from these, as a run typed with that start would (`dataset::series`)
-    pub phi_deg: f64,
-    pub osc_deg: Option<f64>,
-    pub osc: f64,
-    pub phistep: f64,
-    pub phisteps: i64,
-
-    // seeds (values of the C variables, i.e. already negated)
-    pub seed: i64,
-    pub mosaic_seed: i64,
-    pub misset_seed: i64,
 
     // diagnostics
     pub printout: bool,
@@ -239,6 +91,19 @@ pub struct RawArgs {
     pub random_orientation: bool,
 }
 
+impl std::ops::Deref for RawArgs {
+    type Target = ExperimentParams;
+    fn deref(&self) -> &ExperimentParams {
+        &self.params
+    }
+}
+
+impl std::ops::DerefMut for RawArgs {
+    fn deref_mut(&mut self) -> &mut ExperimentParams {
+        &mut self.params
+    }
+}
+
 impl RawArgs {
     /// What the GPU engine is asked for (`-backend`, `-gpu_precision`).
     pub fn gpu_options(&self) -> crate::engine::gpu::GpuOptions {
@@ -248,7 +113,7 @@ impl RawArgs {
     /// The values nanoBragg.c starts from before reading headers and flags.
     pub fn c_initial(mode: Mode, time_seed: i64) -> RawArgs {
         RawArgs {
-            mode,
+            params: ExperimentParams::c_initial(mode, time_seed),
             engine: EngineChoice::Auto,
             backend: None,
             gpu_precision: None,
@@ -263,7 +128,6 @@ impl RawArgs {
             sourcefile: None,
             stolfile: None,
             stol_unit: crate::model::amorphous::StolUnit::Stol,
-            amorphous: crate::model::amorphous::SampleSpec::default(),
             fdump: DEFAULT_FDUMP.into(),
             write_fdump: true,
             floatfile: "floatimage.bin".into(),
@@ -282,86 +146,6 @@ impl RawArgs {
             calculate_noise: true,
             intfile_scale: 0.0,
             pgm_scale: 0.0,
-            adc_offset: 40.0,
-            noise: Default::default(),
-            na: 1.0,
-            nb: 1.0,
-            nc: 1.0,
-            user_cell: false,
-            cell: [0.0; 6],
-            misset: Misset::None,
-            sample_size: [0.0; 3],
-            xtal_shape: XtalShape::Square,
-            fudge: 1.0,
-            default_f: 0.0,
-            interpolate: InterpolateRequest::Auto,
-            dmin: 0.0,
-            water_size: 0.0,
-            convention: Convention::Mosflm,
-            pivot: Pivot::Beam,
-            explicit_pivot: None,
-            // C's initial arrays; they are what CUSTOM keeps (REFERENCE §2)
-            fdet: [0.0, 0.0, 1.0],
-            sdet: [0.0, -1.0, 0.0],
-            odet: [1.0, 0.0, 0.0],
-            beam: [1.0, 0.0, 0.0],
-            polar_vector: [0.0, 0.0, 1.0],
-            spindle: [0.0, 0.0, 1.0],
-            twotheta_axis: [0.0, 1.0, 0.0],
-            pix0: None,
-            xbeam: f64::NAN,
-            ybeam: f64::NAN,
-            xclose: f64::NAN,
-            yclose: f64::NAN,
-            orgx: f64::NAN,
-            orgy: f64::NAN,
-            distance: 100.0e-3,
-            close_distance: f64::NAN,
-            close_distance_from_header: false,
-            detector_mu: -1.0,
-            detector_thick: 0.0,
-            detector_thicksteps: -1,
-            twotheta: 0.0,
-            detector_rot: [0.0; 3],
-            detsize_f: 102.4e-3,
-            detsize_s: 102.4e-3,
-            fpixels: 0,
-            spixels: 0,
-            pixel_size: 0.1e-3,
-            curved_det: false,
-            point_pixel: false,
-            roi: [-1; 4],
-            oversample: -1,
-            oversample_thick: false,
-            oversample_polar: false,
-            oversample_omega: false,
-            lambda0: 1.0e-10,
-            polarization: 0.0,
-            nopolar: false,
-            fluence: 125932015286227086360700780544.0,
-            flux: 0.0,
-            exposure: 1.0,
-            beamsize: 1e-4,
-            dispersion: 0.0,
-            dispsteps: -1,
-            hdivrange: -1.0,
-            vdivrange: -1.0,
-            hdivstep: -1.0,
-            vdivstep: -1.0,
-            hdivsteps: -1,
-            vdivsteps: -1,
-            round_div: true,
-            mosaic_spread: -1.0,
-            mosaic_domains: -1,
-            phi0: 0.0,
-            phi_deg: 0.0,
-            osc_deg: None,
-            osc: -1.0,
-            phistep: -1.0,
-            phisteps: -1,
-            seed: time_seed,
-            mosaic_seed: -12345678,
-            misset_seed: time_seed,
             printout: false,
             printout_pixel: None,
             trace_pixel: None,
@@ -377,5 +161,59 @@ impl RawArgs {
             shots_count: None,
             random_orientation: false,
         }
+    }
+}
+
+impl RawArgs {
+    /// The input files named on the command line, for `nanobragg_io::inputs::load`.
+    pub fn input_files(&self) -> nanobragg_io::inputs::InputFiles {
+        nanobragg_io::inputs::InputFiles {
+            hkl: self.hkl.clone(),
+            mtz_column: self.mtz_column.clone(),
+            mat: self.mat.clone(),
+            sourcefile: self.sourcefile.clone(),
+            stol: self.stolfile.clone().map(|path| (path, self.stol_unit)),
+            fdump: self.fdump.clone(),
+        }
+    }
+
+    /// What this run may allocate: the memory available now (read once here) and the bytes per
+    /// pixel of the engine chosen.
+    pub fn budget(&self) -> nanobragg_core::budget::Budget {
+        crate::limits::budget(self.engine)
+    }
+
+    /// The experiment this command line describes, and the inputs it read: the input files
+    /// (what reading them says printed unless `-quiet`), then `resolve`.
+    pub fn resolve(&self) -> crate::error::Result<(crate::model::Experiment, crate::model::Inputs)> {
+        self.resolve_within(&self.budget())
+    }
+
+    /// `resolve` within `budget`.
+    pub fn resolve_within(&self, budget: &nanobragg_core::budget::Budget) -> crate::error::Result<(crate::model::Experiment, crate::model::Inputs)> {
+        let budget = *budget;
+        let (mut inputs, notes) = nanobragg_io::inputs::load(&self.input_files(), &self.params)?;
+        if !self.quiet {
+            for note in notes {
+                crate::outln!("{note}");
+            }
+        }
+        inputs.mask = self.mask_input();
+        let exp = crate::model::resolve(&self.params, &inputs, &budget)?;
+        Ok((exp, inputs))
+    }
+
+    /// `resolve` for a variant of the command line whose structure factors, `-stol` table and
+    /// mask are `shared`'s (a shot of a shot list): only `-mat` and `-sourcefile` are read again.
+    /// `budget`: the run's, read once for every shot.
+    pub fn resolve_reusing(&self, shared: &crate::model::Inputs, budget: &nanobragg_core::budget::Budget) -> crate::error::Result<crate::model::Experiment> {
+        let inputs = nanobragg_io::inputs::load_reusing(&self.input_files(), &self.params, shared)?;
+        crate::model::resolve(&self.params, &inputs, budget)
+    }
+
+    /// The mask read with the command line's headers (`-mask`), as the core takes it.
+    fn mask_input(&self) -> Option<crate::model::Mask> {
+        let (path, pixels) = (self.mask.as_ref()?, self.mask_pixels.as_ref()?);
+        Some(crate::model::Mask { name: path.display().to_string(), width: self.mask_size.0, height: self.mask_size.1, pixels: pixels.clone() })
     }
 }

@@ -13,7 +13,7 @@
 //! are what the frame loop, output templates and sharding go by); `set_up` turns the
 //! simulator to a shot's experiment before its render. What a shot costs beyond its render is
 //! `Simulator::set_experiment`'s: the words applied to a copy of the parsed command line, a
-//! resolve that reads no input file again (`model::resolve_reusing`), and a plan rebuilt
+//! resolve that reads no input file again but `-mat` and `-sourcefile` (`RawArgs::resolve_reusing`), and a plan rebuilt
 //! around the structure-factor grid read once.
 
 use crate::cli::defs::{self, Arity, Flag};
@@ -22,7 +22,8 @@ use crate::cli::raw::{Misset, RawArgs};
 use crate::dataset::series::{Stream, c_seed, shot_noise_seed, stream_state, uniforms};
 use crate::error::{Error, Result};
 use crate::io::shots::{ShotLine, read_shot_lines, shot_lines_of};
-use crate::model::{Experiment, ReadOnce, resolve_reusing};
+use crate::model::{Experiment, Inputs};
+use nanobragg_core::budget::Budget;
 use crate::simulator::{Frame, Simulator};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -61,8 +62,9 @@ pub struct ShotList {
     /// the command line as parsed (without the headers read again per shot)
     base: RawArgs,
     random_orientation: bool,
-    /// what the command line's resolve read (set by `check_every_shot`)
-    read: Option<ReadOnce>,
+    /// what the command line's resolve read, and the run's memory budget (read once), set by
+    /// `check_every_shot`
+    read: Option<(Inputs, Budget)>,
 }
 
 impl ShotList {
@@ -161,10 +163,10 @@ impl ShotList {
     /// The command line of shot `number`, parsed, and its experiment resolved without reading
     /// any input again. Set-up warnings are not repeated per shot (the command line's resolve
     /// printed them; a list of 10⁴ shots would print them 10⁴ times).
-    fn resolve(&self, number: u64, read: &ReadOnce) -> Result<Experiment> {
+    fn resolve(&self, number: u64, read: &(Inputs, Budget)) -> Result<Experiment> {
         let _hush = crate::console::Hush::new();
         let raw = self.raw_of(number)?;
-        resolve_reusing(&raw, read).map_err(|e| Error::Usage(format!("{}: {e}", self.origin(number))))
+        raw.resolve_reusing(&read.0, &read.1).map_err(|e| Error::Usage(format!("{}: {e}", self.origin(number))))
     }
 
     /// The command line of shot `number`, parsed.
@@ -178,7 +180,7 @@ impl ShotList {
     /// nothing is read again), so that a shot whose values make no experiment (a degenerate
     /// cell, a detector too large) is refused before the first shot renders.
     /// `accept` sees each shot's experiment and may refuse it (what the run's outputs need).
-    pub fn check_every_shot(&mut self, read: ReadOnce, accept: impl Fn(u64, &Experiment) -> Result<()>) -> Result<()> {
+    pub fn check_every_shot(&mut self, read: (Inputs, Budget), accept: impl Fn(u64, &Experiment) -> Result<()>) -> Result<()> {
         for number in 1..=self.count() {
             accept(number, &self.resolve(number, &read)?)?;
         }

@@ -55,6 +55,12 @@ pub fn plan_from_args(args: &[&str], case: Option<(&Path, &[String])>) -> Plan {
 
 /// The resolved experiment of `args` (see `plan_from_args`).
 pub fn experiment_from_args(args: &[&str], case: Option<(&Path, &[String])>) -> Experiment {
+    in_scratch(args, case, |raw| raw.resolve().map(|(exp, _)| exp))
+}
+
+/// `f` of the parsed `args`, run inside a scratch directory holding copies of the case's
+/// `local_inputs` (headers such as `-mask` are read while parsing).
+fn in_scratch<T>(args: &[&str], case: Option<(&Path, &[String])>, f: impl FnOnce(nanobragg::cli::raw::RawArgs) -> nanobragg::error::Result<T>) -> T {
     let scratch = tempfile::tempdir().expect("scratch dir");
     if let Some((dir, files)) = case {
         for f in files {
@@ -65,13 +71,13 @@ pub fn experiment_from_args(args: &[&str], case: Option<(&Path, &[String])>) -> 
     let _guard = CWD.lock().unwrap_or_else(|p| p.into_inner());
     let home = std::env::current_dir().expect("cwd");
     std::env::set_current_dir(scratch.path()).expect("enter scratch dir");
-    let resolved = match parse(&args, -1) {
-        Ok(Command::Run(raw)) => nanobragg::model::resolve(&raw),
+    let result = match parse(&args, -1) {
+        Ok(Command::Run(raw)) => f(*raw),
         Ok(Command::Help) => panic!("{args:?} asks for help"),
         Err(e) => Err(e),
     };
     std::env::set_current_dir(home).expect("leave scratch dir");
-    resolved.unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    result.unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 pub struct GoldenCase {
@@ -100,6 +106,12 @@ impl GoldenCase {
             args.push("-c_parity");
         }
         experiment_from_args(&args, Some((&self.dir, &self.local_inputs)))
+    }
+
+    /// The SMV scale the case's command line types (`-scale`; 0: automatic).
+    pub fn intfile_scale(&self) -> f64 {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        in_scratch(&args, Some((&self.dir, &self.local_inputs)), |raw| Ok(raw.intfile_scale))
     }
 }
 

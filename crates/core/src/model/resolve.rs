@@ -1,0 +1,562 @@
+//! From what was typed to the resolved experiment: nanoBragg.c's set-up sequence, every
+//! default and precedence rule in one place, in the C order.
+
+use super::cell::build_lattice;
+use super::detector::{Basis, PlaceInput, convention_basis, place, straighten};
+use super::sampling::{mosaic_domains, phi_steps, range_steps, thickness_steps};
+use super::{Beam, Crystal, Detector, Experiment, Inputs, Response, Sampling, Source, SourceRow};
+use crate::budget::Budget;
+use crate::error::{Error, Result};
+use crate::params::{ExperimentParams, InterpolateRequest, Mode, RTD};
+use crate::physics::{V3, cross, magnitude, rotate_axis, unitize};
+use crate::rng::{Ran1, mosaic_rotation_umat};
+
+/// Distance of generated sources from the sample (m).
+const SOURCE_DISTANCE: f64 = 10.0;
+
+/// Largest detector we agree to allocate (pixels), whatever the memory; bigger requests are
+/// refused up front. Below it, the memory actually available decides (`limits`).
+pub const MAX_PIXELS: usize = 1 << 30;
+
+/// Peak bytes a run holds per detector pixel, with some margin: measured peak RSS of CPU-engine
+/// runs, 2048² to 4096² pixels, is 15.0 B/pixel with the default outputs (float, SMV, PGM,
+/// noise) and 16.5 with a PNG too (docs/robustness.md: the float image and every encoded output
+/// staged at once). The former 48 refused jobs three times smaller than the machine could run.
+pub const BYTES_PER_PIXEL: u64 = 20;
+
+/// The same for `-engine gpu`: the GPU engine's host-side tiles, staging and read-back buffers
+/// come on top (measured on lavapipe: 152 MiB peak RSS at 1024², 304 MiB at 2048², i.e. about
+/// 48 B per added pixel above the driver's own ~100 MiB). `-engine auto` keeps the CPU figure:
+/// it renders on the CPU wherever the GPU would share host memory (software adapters).
+pub const BYTES_PER_PIXEL_GPU: u64 = 56;
+
+/// Largest source list (generated divergence × dispersion grid) and largest table of
+/// lattice orientations (φ steps × mosaic domains), in entries.
+pub const MAX_TABLE: u64 = 1 << 24;
+
+/// Bytes per structure-factor grid cell while a run holds it: the grid, the engine's copy and
+/// the encoded Fdump.bin.
+const BYTES_PER_GRID_CELL: u64 = 24;
+/// Bytes per lattice-table entry (three vectors of three f64), counted twice for c-parity's
+/// second table; and per source.
+const BYTES_PER_LATTICE: u64 = 2 * 72;
+const BYTES_PER_SOURCE: u64 = 64;
+
+/// The resolved experiment, step by step in nanoBragg.c's order: the detector, the sampling
+/// counts, the beam's intensity, the crystal, its structure factors, the sources, the memory
+/// check. Pure: `inputs` hold what files gave (`Inputs`), `budget` what the caller's machine
+/// and engine allow; nothing is read or printed here.
+pub fn resolve(r: &ExperimentParams, inputs: &Inputs, budget: &Budget) -> Result<Experiment> {
+    let (detector, basis) = detector(r, inputs, budget)?;
+    let counts = sampling_counts(r, inputs)?;
+    let (fluence, flux, sample_size) = beam_intensity(r)?;
+    let file_cell = file_cell(r, inputs);
+    let (lattice, n, oversample) = crystal_size(r, inputs, sample_size, detector.distance, file_cell)?;
+    let interpolate = interpolates(r, n, inputs.reflections);
+    let grid_cells = inputs.structure_factors.as_ref().map_or(0, |sf| sf.values.len() as u64);
+    let beam = beam(r, inputs, &basis, &counts, fluence, flux)?;
+    let crystal = Crystal {
+        a0: lattice.a,
+        b0: lattice.b,
+        c0: lattice.c,
+        a_star: lattice.a_star,
+        b_star: lattice.b_star,
+        c_star: lattice.c_star,
+        cell: lattice.cell,
+        volume_a3: lattice.volume_a3,
+        n,
+        shape: r.xtal_shape,
+        fudge: r.fudge,
+        spindle: basis.spindle,
+        mosaic_spread: counts.mosaic_spread,
+        mosaic_umats: mosaic_orientations(r.mosaic_seed, counts.mosaic_spread, counts.domains),
+        structure_factors: inputs.structure_factors.clone(),
+        default_f: r.default_f,
+        interpolate,
+        dmin: r.dmin,
+        water_size: r.water_size,
+        misset: lattice.misset,
+    };
+    let sampling = Sampling {
+        phi0: r.phi0,
+        phistep: counts.phistep,
+        phisteps: counts.phisteps as usize,
+        osc: counts.osc,
+        oversample,
+        oversample_thick: r.oversample_thick,
+        oversample_polar: r.oversample_polar,
+        oversample_omega: r.oversample_omega,
+    };
+    check_memory(r, budget, &detector, &beam, &crystal, &sampling, grid_cells)?;
+    let response = Response { seed: r.seed, adc_offset: r.adc_offset, noise: r.noise.clone() };
+    let amorphous = amorphous_sample(r, inputs)?;
+    Ok(Experiment { mode: r.mode, detector, beam, crystal, sampling, response, amorphous })
+}
+
+/// Step 1, the detector: size, mask, region, the convention's basis and its placement.
+fn detector(r: &ExperimentParams, inputs: &Inputs, budget: &Budget) -> Result<(Detector, Basis)> {
+    let (fpixels, spixels, detsize_f, detsize_s) = detector_size(r, budget)?;
+    check_mask(inputs, fpixels, spixels)?;
+    let roi = region_of_interest(r, fpixels, spixels)?;
+    let mut basis = convention_basis(r, detsize_f, detsize_s, r.pixel_size);
+    check_axes(r, &basis)?;
+    straighten(&mut basis);
+    let (thick, thickstep, thicksteps, mu) = thickness_steps(r.detector_thick, r.detector_thicksteps, r.detector_mu);
+    let user_pix0 = if r.mode == Mode::Default { r.pix0 } else { None };
+    let placed = place(&PlaceInput {
+        basis: &basis,
+        rot: r.detector_rot,
+        twotheta: r.twotheta,
+        distance: r.distance,
+        close_distance: r.close_distance,
+        pixel: r.pixel_size,
+        pix0: user_pix0,
+    });
+    let detector = Detector {
+        convention: basis.convention,
+        pivot: basis.pivot,
+        fpixels,
+        spixels,
+        pixel_size: r.pixel_size,
+        detsize_f,
+        detsize_s,
+        fdet: placed.fdet,
+        sdet: placed.sdet,
+        odet: placed.odet,
+        pix0: placed.pix0,
+        distance: placed.distance,
+        close_distance: placed.close_distance,
+        xbeam: basis.xbeam,
+        ybeam: basis.ybeam,
+        fbeam: placed.fbeam,
+        sbeam: placed.sbeam,
+        xclose: basis.xclose,
+        yclose: basis.yclose,
+        fclose: placed.fclose,
+        sclose: placed.sclose,
+        orgx: placed.orgx,
+        orgy: placed.orgy,
+        dials_origin: placed.dials_origin,
+        twotheta: r.twotheta,
+        curved: r.curved_det,
+        point_pixel: r.point_pixel,
+        thick,
+        thickstep,
+        thicksteps: thicksteps as usize,
+        mu,
+        roi,
+        mask: inputs.mask.as_ref().map(|m| m.pixels.clone()),
+    };
+    Ok((detector, basis))
+}
+
+/// The step counts of every sampled dimension, as C derives them from ranges and steps.
+struct SamplingCounts {
+    osc: f64,
+    phistep: f64,
+    phisteps: i64,
+    divergence: Divergence,
+    dispersion: (f64, f64, i64),
+    mosaic_spread: f64,
+    domains: i64,
+}
+
+/// Step 2, sampling: φ, divergence, dispersion and mosaic counts, and the size of the tables
+/// they make.
+fn sampling_counts(r: &ExperimentParams, inputs: &Inputs) -> Result<SamplingCounts> {
+    let (osc, phistep, phisteps) = phi_steps(r.osc, r.phistep, r.phisteps);
+    let (hdivrange, hdivstep, hdivsteps) = range_steps(r.hdivrange, r.hdivstep, r.hdivsteps);
+    let (vdivrange, vdivstep, vdivsteps) = range_steps(r.vdivrange, r.vdivstep, r.vdivsteps);
+    let dispersion = range_steps(r.dispersion, -1.0, r.dispsteps);
+    let (mosaic_spread, domains) = mosaic_domains(r.mosaic_spread, r.mosaic_domains);
+    if inputs.sources.is_none() {
+        check_table("sources (-hdivsteps × -vdivsteps × -dispsteps)", &[hdivsteps, vdivsteps, dispersion.2])?;
+    }
+    check_table("-mosaic_domains", &[domains])?;
+    check_table("orientations (-phisteps × -mosaic_domains)", &[phisteps, domains])?;
+    let divergence = Divergence { hdivrange, hdivstep, hdivsteps, vdivrange, vdivstep, vdivsteps, round: r.round_div };
+    Ok(SamplingCounts { osc, phistep, phisteps, divergence, dispersion, mosaic_spread, domains })
+}
+
+/// Step 3, the crystal: lattice vectors, unit cells per edge, and the oversampling the
+/// crystal's size calls for at this detector distance.
+fn crystal_size(r: &ExperimentParams, inputs: &Inputs, sample_size: V3, distance: f64, file_cell: Option<[f64; 6]>) -> Result<(super::cell::Lattice, [f64; 3], usize)> {
+    let lattice = build_lattice(r, inputs.matrix, r.lambda0, file_cell)?;
+    let n = crystal_cells(r, sample_size, &lattice);
+    let oversample = oversampling(r, n, &lattice, distance)?;
+    Ok((lattice, n, oversample))
+}
+
+/// Step 4 (after the structure factors are read): whether they are interpolated.
+fn interpolates(r: &ExperimentParams, n: [f64; 3], hkls: usize) -> bool {
+    hkls > 0
+        && match r.interpolate {
+            InterpolateRequest::On => true,
+            InterpolateRequest::Off => false,
+            InterpolateRequest::Auto => n.iter().any(|&x| x <= 2.0),
+        }
+}
+
+/// Step 5, the beam: its sources, from `-sourcefile` or the divergence × dispersion grid.
+fn beam(r: &ExperimentParams, inputs: &Inputs, basis: &Basis, counts: &SamplingCounts, fluence: f64, flux: f64) -> Result<Beam> {
+    let (dispersion, _, dispsteps) = counts.dispersion;
+    let vert = unitize(cross(basis.beam, basis.polar_vector)).0;
+    let sources = match &inputs.sources {
+        Some(rows) => file_sources(r, rows, basis.beam),
+        None => generated_sources(&counts.divergence, counts.dispersion, r.lambda0, basis.beam, basis.polar_vector, vert),
+    };
+    let divsteps = if inputs.sources.is_some() { 0 } else { sources.len() / dispsteps as usize };
+    Ok(Beam {
+        direction: basis.beam,
+        polar_vector: basis.polar_vector,
+        polarization: r.polarization,
+        nopolar: r.nopolar,
+        lambda0: r.lambda0,
+        sources,
+        fluence,
+        flux,
+        exposure: r.exposure,
+        beamsize: r.beamsize,
+        dispersion,
+        dispsteps: dispsteps as usize,
+        hdivrange: counts.divergence.hdivrange,
+        vdivrange: counts.divergence.vdivrange,
+        divsteps,
+    })
+}
+
+/// One rotation per mosaic domain from the mosaic seed; domain 0 is forced to the unrotated
+/// crystal (as C).
+fn mosaic_orientations(seed: i64, spread: f64, domains: i64) -> Vec<[f64; 9]> {
+    let mut mosaic_rng = Ran1::new(seed);
+    (0..domains)
+        .map(|d| {
+            let u = mosaic_rotation_umat(spread as f32, &mut mosaic_rng);
+            if d == 0 { [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0] } else { u }
+        })
+        .collect()
+}
+
+/// Step 6: the terms per pixel must be countable and the run must fit in memory.
+fn check_memory(r: &ExperimentParams, budget: &Budget, detector: &Detector, beam: &Beam, crystal: &Crystal, sampling: &Sampling, grid_cells: u64) -> Result<()> {
+    let (fpixels, spixels) = (detector.fpixels, detector.spixels);
+    let (phisteps, domains, oversample) = (sampling.phisteps, crystal.mosaic_umats.len(), sampling.oversample);
+    let sources = &beam.sources;
+    let counts = [sources.len() as u64, domains as u64, phisteps as u64, oversample as u64, oversample as u64, detector.thicksteps as u64];
+    check_steps(&counts, r.oversample <= 0)?;
+    let per_pixel = budget.bytes_per_pixel;
+    let needed = (fpixels * spixels) as f64 * per_pixel as f64
+        + (grid_cells * BYTES_PER_GRID_CELL) as f64
+        + (phisteps as u64 * domains as u64 * BYTES_PER_LATTICE) as f64
+        + (sources.len() as u64 * BYTES_PER_SOURCE) as f64;
+    budget.check_fits(
+        &format!("this run ({fpixels} × {spixels} pixels, {grid_cells} structure factors, {phisteps} φ steps × {domains} mosaic domains)"),
+        needed,
+    )
+}
+
+/// Pixel counts win over sizes; then sizes are recomputed from the counts (C "fill in blanks").
+fn detector_size(r: &ExperimentParams, budget: &Budget) -> Result<(usize, usize, f64, f64)> {
+    let detsize_f = if r.fpixels != 0 { r.pixel_size * r.fpixels as f64 } else { r.detsize_f };
+    let detsize_s = if r.spixels != 0 { r.pixel_size * r.spixels as f64 } else { r.detsize_s };
+    let fpixels = (detsize_f / r.pixel_size - 0.5).ceil();
+    let spixels = (detsize_s / r.pixel_size - 0.5).ceil();
+    if !(fpixels >= 1.0 && spixels >= 1.0) {
+        return Err(Error::Usage(format!(
+            "the detector has no pixels ({fpixels} × {spixels}): check -detpixels, -detsize and -pixel"
+        )));
+    }
+    let what = format!("a {fpixels} × {spixels} detector (-detpixels, -detsize, -pixel)");
+    let needed = fpixels * spixels * BYTES_PER_PIXEL as f64;
+    budget.check_fits(&what, needed)?;
+    if fpixels * spixels > MAX_PIXELS as f64 {
+        return Err(Error::Resource(format!(
+            "{what} needs about {} of memory ({BYTES_PER_PIXEL} bytes per pixel); the limit is {MAX_PIXELS} pixels",
+            crate::budget::human_bytes(needed),
+        )));
+    }
+    Ok((fpixels as usize, spixels as usize, detsize_f, detsize_s))
+}
+
+/// A mask read from an SMV file must cover the detector that the later flags define.
+fn check_mask(inputs: &Inputs, fpixels: usize, spixels: usize) -> Result<()> {
+    match &inputs.mask {
+        Some(mask) if mask.pixels.len() != fpixels * spixels => Err(Error::Usage(format!(
+            "-mask {}: the mask is {}×{} pixels but the detector is {fpixels}×{spixels}",
+            crate::error::shown(&mask.name),
+            mask.width,
+            mask.height
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a table (sources, mosaic domains, orientations) whose entry count, the product of
+/// `counts`, exceeds MAX_TABLE; checked before the table is built.
+fn check_table(what: &str, counts: &[i64]) -> Result<()> {
+    let entries = counts.iter().try_fold(1u64, |acc, &n| acc.checked_mul(u64::try_from(n.max(0)).ok()?));
+    match entries {
+        Some(n) if n <= MAX_TABLE => Ok(()),
+        _ => {
+            let shown: Vec<String> = counts.iter().map(|n| n.to_string()).collect();
+            Err(Error::Resource(format!("{what}: {} entries are more than the limit of {MAX_TABLE}", shown.join(" × "))))
+        }
+    }
+}
+
+/// The terms summed per pixel (sources × domains × φ steps × sub-pixels² × layers) must be
+/// countable: beyond 2^64 the normalisation would wrap around. `automatic`: the oversampling
+/// was derived from the crystal size, not typed.
+fn check_steps(counts: &[u64; 6], automatic: bool) -> Result<()> {
+    if counts.iter().try_fold(1u64, |acc, &n| acc.checked_mul(n)).is_some() {
+        return Ok(());
+    }
+    let [sources, domains, phisteps, os, _, layers] = counts;
+    let origin = if automatic { " (automatic, from the crystal size)" } else { "" };
+    Err(Error::Resource(format!(
+        "-oversample {os}{origin}: {sources} sources × {domains} mosaic domains × {phisteps} φ steps × {os}² sub-pixels × \
+         {layers} layers per pixel is too many terms to count (give a smaller -oversample, or fewer steps)"
+    )))
+}
+
+/// Fluence from flux, and the crystal clipped by a smaller beam. A fluence that is negative,
+/// or infinite because `-flux` is spread over a zero `-beamsize`, renders a negative or NaN
+/// image: the default mode refuses it, c-parity computes it as C does (with a warning; the
+/// finished image is checked for non-finite pixels in both modes).
+fn beam_intensity(r: &ExperimentParams) -> Result<(f64, f64, V3)> {
+    let mut fluence = r.fluence;
+    let mut flux = r.flux;
+    let mut sample = r.sample_size;
+    let from_flux = flux != 0.0 && r.exposure > 0.0 && r.beamsize >= 0.0;
+    if from_flux {
+        fluence = flux * r.exposure / r.beamsize / r.beamsize;
+    }
+    let problem = if from_flux && !fluence.is_finite() {
+        Some(format!(
+            "-beamsize {} with -flux {}: the fluence flux·exposure/beamsize² is not finite; give a -beamsize greater than zero (mm)",
+            r.beamsize * 1e3,
+            r.flux
+        ))
+    } else if from_flux && fluence < 0.0 {
+        Some(format!("-flux {}: the flux must not be negative", r.flux))
+    } else if !from_flux && fluence < 0.0 {
+        Some(format!("-fluence {}: the fluence must not be negative", r.fluence))
+    } else {
+        None
+    };
+    if let Some(why) = problem {
+        match r.mode {
+            Mode::Default => return Err(Error::Usage(why)),
+            Mode::CParity => log::warn!("{why} (kept as nanoBragg.c does with -c_parity)"),
+        }
+    }
+    if r.beamsize >= 0.0 {
+        for (axis, what) in [(1, "high"), (2, "wide")] {
+            if r.beamsize < sample[axis] {
+                log::warn!("clipping sample ({} m {what}) with beam ({} m)", sample[axis], r.beamsize);
+                sample[axis] = r.beamsize;
+            }
+        }
+    }
+    if r.exposure > 0.0 {
+        flux = fluence / r.exposure * r.beamsize * r.beamsize;
+    }
+    Ok((fluence, flux, sample))
+}
+
+/// Axes that define no direction render NaN or a meaningless image: a zero beam, detector,
+/// spindle, 2θ or polarization vector, or fast and slow detector axes that are parallel. Only
+/// the CUSTOM convention keeps typed vectors (REFERENCE §2), so a bad one names its flag.
+/// The default mode refuses; c-parity warns and renders what C renders.
+fn check_axes(r: &ExperimentParams, b: &Basis) -> Result<()> {
+    let named = [
+        ("-beam_vector", b.beam),
+        ("-fdet_vector", b.fdet),
+        ("-sdet_vector", b.sdet),
+        ("-spindle_axis", b.spindle),
+        ("-twotheta_axis", b.twotheta_axis),
+        ("-polar_vector", b.polar_vector),
+    ];
+    let mut problem = named.iter().find(|(_, v)| !(magnitude(*v) > 0.0) || v.iter().any(|x| !x.is_finite())).map(|(flag, v)| {
+        format!("{flag} {} {} {}: the vector has no length, so it defines no direction", v[0], v[1], v[2])
+    });
+    let sine = magnitude(cross(b.fdet, b.sdet)) / (magnitude(b.fdet) * magnitude(b.sdet));
+    if problem.is_none() && !(sine > 1e-9) {
+        problem = Some(format!(
+            "-fdet_vector {} {} {} and -sdet_vector {} {} {} are parallel: the detector axes span no plane",
+            b.fdet[0], b.fdet[1], b.fdet[2], b.sdet[0], b.sdet[1], b.sdet[2]
+        ));
+    }
+    match (problem, r.mode) {
+        (None, _) => Ok(()),
+        (Some(why), Mode::Default) => Err(Error::Usage(why)),
+        (Some(why), Mode::CParity) => {
+            log::warn!("{why} (rendered as nanoBragg.c does with -c_parity)");
+            Ok(())
+        }
+    }
+}
+
+/// Unit cells along a, b, c: from the crystal size when given, never below one.
+fn crystal_cells(r: &ExperimentParams, sample: V3, l: &super::cell::Lattice) -> [f64; 3] {
+    let mut n = [r.na, r.nb, r.nc];
+    let lengths = [crate::physics::magnitude(l.a), crate::physics::magnitude(l.b), crate::physics::magnitude(l.c)];
+    for i in 0..3 {
+        if sample[i] > 0.0 {
+            n[i] = (sample[i] / lengths[i]).ceil();
+        }
+        if n[i] <= 1.0 {
+            n[i] = 1.0;
+        }
+    }
+    n
+}
+
+/// Largest sub-pixel count per pixel edge chosen automatically; a typed -oversample is taken
+/// as typed.
+pub const MAX_AUTO_OVERSAMPLE: i64 = 1000;
+
+/// Sub-pixels per pixel edge: as typed, or enough that the crystal's finest fringe spans three.
+/// An automatic choice beyond MAX_AUTO_OVERSAMPLE (a crystal far larger than the pixel
+/// resolves) is refused rather than started: it would take years.
+fn oversampling(r: &ExperimentParams, n: [f64; 3], l: &super::cell::Lattice, distance: f64) -> Result<usize> {
+    let sizes = [
+        crate::physics::magnitude(l.a) * n[0],
+        crate::physics::magnitude(l.b) * n[1],
+        crate::physics::magnitude(l.c) * n[2],
+    ];
+    let xtalsize_max = sizes.iter().cloned().fold(sizes[0], f64::max);
+    let reciprocal_pixel_size = r.lambda0 * distance / r.pixel_size;
+    let recommended = ((3.0 * xtalsize_max / reciprocal_pixel_size).ceil() as i64).max(1);
+    if r.oversample <= 0 && recommended > MAX_AUTO_OVERSAMPLE {
+        return Err(Error::Resource(format!(
+            "the crystal ({} m across) would need an automatic -oversample of {recommended} ({recommended}² sub-pixels per pixel; \
+             the automatic limit is {MAX_AUTO_OVERSAMPLE}): check -N/-xtalsize, or give -oversample",
+            crate::cfmt::fmt_g(xtalsize_max)
+        )));
+    }
+    let chosen = if r.oversample <= 0 { recommended } else { r.oversample };
+    if chosen < recommended {
+        log::warn!("intensity may vary significantly across a pixel: recommend -oversample {recommended}");
+    }
+    Ok(chosen.max(1) as usize)
+}
+
+/// The cell a structure-factor file carries (MTZ), when neither `-cell` nor `-mat` gives one:
+/// angles converted as `-cell` converts its own, so that the file's cell renders bit for bit as
+/// the same cell typed.
+fn file_cell(r: &ExperimentParams, inputs: &Inputs) -> Option<[f64; 6]> {
+    if r.user_cell || inputs.matrix.is_some() {
+        return None;
+    }
+    let [a, b, c, alpha, beta, gamma] = inputs.file_cell?;
+    Some([a, b, c, alpha / RTD, beta / RTD, gamma / RTD])
+}
+
+struct Divergence {
+    hdivrange: f64,
+    hdivstep: f64,
+    hdivsteps: i64,
+    vdivrange: f64,
+    vdivstep: f64,
+    vdivsteps: i64,
+    round: bool,
+}
+
+/// The grid of divergence angles × wavelengths nanoBragg.c generates (elliptically trimmed
+/// with `-round_div`).
+fn generated_sources(d: &Divergence, disp: (f64, f64, i64), lambda0: f64, beam: V3, polar: V3, vert: V3) -> Vec<Source> {
+    let (dispersion, dispstep, dispsteps) = disp;
+    let mut angles = Vec::new();
+    for h in 0..d.hdivsteps {
+        for v in 0..d.vdivsteps {
+            let hdiv = d.hdivstep * h as f64 - d.hdivrange / 2.0;
+            let vdiv = d.vdivstep * v as f64 - d.vdivrange / 2.0;
+            let mut test = (hdiv * hdiv - d.hdivstep * d.hdivstep / 4.0 * (1 - d.hdivsteps % 2) as f64) / d.hdivrange / d.hdivrange;
+            test += (vdiv * vdiv - d.vdivstep * d.vdivstep / 4.0 * (1 - d.vdivsteps % 2) as f64) / d.vdivrange / d.vdivrange;
+            if d.round && test * 4.0 > 1.1 {
+                continue;
+            }
+            angles.push((hdiv, vdiv));
+        }
+    }
+    // C stores 1/n here but never uses it; every generated source counts once
+    let weight = 1.0;
+    let mut sources = Vec::with_capacity(angles.len() * dispsteps as usize);
+    for (hdiv, vdiv) in angles {
+        let toward_source = [-SOURCE_DISTANCE * beam[0], -SOURCE_DISTANCE * beam[1], -SOURCE_DISTANCE * beam[2]];
+        let position = rotate_axis(rotate_axis(toward_source, polar, vdiv), vert, hdiv);
+        for t in 0..dispsteps {
+            let lambda = lambda0 * (1.0 + dispstep * t as f64 - dispersion / 2.0);
+            sources.push(Source { direction: unitize(position).0, lambda, weight });
+        }
+    }
+    sources
+}
+
+/// Sources from `-sourcefile`: missing columns default to a source 10 m up-beam, weight 1
+/// and the central wavelength. C ignores the weight column; the default mode applies it.
+fn file_sources(r: &ExperimentParams, rows: &[SourceRow], beam: V3) -> Vec<Source> {
+    rows
+        .iter()
+        .map(|row| {
+            let position: V3 = std::array::from_fn(|i| row.position[i].unwrap_or(-SOURCE_DISTANCE * beam[i]));
+            let weight = match r.mode {
+                Mode::CParity => 1.0,
+                Mode::Default => row.weight.unwrap_or(1.0),
+            };
+            Source { direction: unitize(position).0, lambda: row.lambda_m.unwrap_or(r.lambda0), weight }
+        })
+        .collect()
+}
+
+/// Inclusive pixel limits; C's defaults reach one pixel past the edge, which renders nothing.
+/// A typed region must lie on the detector, lower limits first (C silently renders nothing).
+fn region_of_interest(r: &ExperimentParams, fpixels: usize, spixels: usize) -> Result<[usize; 4]> {
+    if r.roi[0] < 0 {
+        return Ok([0, fpixels, 0, spixels]);
+    }
+    let [x0, x1, y0, y1] = r.roi.map(|v| v.max(0) as u64);
+    let (fmax, smax) = (fpixels as u64 - 1, spixels as u64 - 1);
+    let problem = if x0 > x1 || y0 > y1 {
+        Some("the lower limit of a range is above its upper limit")
+    } else if x1 > fmax || y1 > smax {
+        Some("the region leaves the detector")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok([x0, x1, y0, y1].map(|v| v as usize)),
+        Some(why) => Err(Error::Usage(format!(
+            "-roi {x0} {x1} {y0} {y1}: {why} (fast 0..{fmax}, slow 0..{smax} on this {fpixels}×{spixels} detector)"
+        ))),
+    }
+}
+
+/// `-stol`: the amorphous sample whose scattering is added to the image (engine::background).
+/// nanoBragg.c reads the table and never uses it, so `-c_parity` says so and renders without.
+/// The amorphous sample of `-stol` and the table it was read from (`read`: the table an
+/// earlier resolve of the same command line read, so a shot does not read the file again).
+fn amorphous_sample(r: &ExperimentParams, inputs: &Inputs) -> Result<Option<super::amorphous::AmorphousSample>> {
+    let Some(table) = &inputs.stol else { return Ok(None) };
+    if r.mode == Mode::CParity {
+        // nanoBragg.c reads the table and never uses it (the loader does not read it at all)
+        log::warn!("-stol: ignored with -c_parity, as nanoBragg.c ignores it (nanobragg nonBragg renders the background alone)");
+        return Ok(None);
+    }
+    let spec = &r.amorphous;
+    if spec.size.iter().any(|&s| !(s > 0.0)) || !(spec.density >= 0.0) || spec.molecular_weight <= 0.0 || spec.molecules < 0.0 {
+        return Err(Error::Usage(format!(
+            "-stol: the amorphous sample needs sizes (-bg_thick/-bg_width/-bg_height, mm) and -MW greater than 0 and a -density / -bg_molecules not negative (got {:?} m, {} g/cm^3, {} g/mol, {} molecules)",
+            spec.size,
+            spec.density / 1e6,
+            spec.molecular_weight,
+            spec.molecules
+        )));
+    }
+    let (sample, warnings) = super::amorphous::AmorphousSample::resolve(table.clone(), spec, r.beamsize);
+    for w in warnings {
+        log::warn!("-stol: {w}");
+    }
+    Ok(Some(sample))
+}

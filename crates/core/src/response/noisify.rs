@@ -1,0 +1,428 @@
+//! The noisify model, stage by stage, in noisify.c's order:
+//!
+//! 1. photons/pixel = input × scale × fluence·r_e² (`f32` image, product in `f64`);
+//! 2. the noiseless integer image: photons × gain + ADC offset, clamped, truncated;
+//! 3. per pixel: flicker (× (1 + f·N(0,1)), from `seed`), calibration (× (1 + c·N(0,1)), from
+//!    `calib_seed`, the same from shot to shot), then a Poisson count of that mean (`seed`);
+//! 4. the PSF, applied to the counts (or, with `-nonoise`, to the noiseless image before 2);
+//! 5. per pixel: ADU = counts × gain + ADC offset + readout·N(0,1) (`seed`), clamped to
+//!    2³¹−1 and, for the 16-bit image, to 65535 (each clamp of the written width counts as an
+//!    overload), truncated.
+//!
+//! `Generator::CParity` draws from noisify.c's serial generators (whose statics the two seeds
+//! share, see `rng::SharedStatics`), pixel after pixel; `Generator::Counter` draws each
+//! deviate from Philox at (seed, frame, pixel, stage), calibration at (calib_seed, frame 0,
+//! pixel) so that it stays fixed across frames.
+
+use super::philox::{Draws, Stage};
+use super::psf::{PsfReport, PsfShape, apply_psf};
+use super::sample;
+use crate::rng::SharedStatics;
+
+/// noisify.c's default fluence, 1/r_e² in photons/m² (so fluence·r_e² ≈ 1 and the input is
+/// already on the photons/pixel scale).
+pub const DEFAULT_FLUENCE: f64 = 125932015286227086360700780544.0;
+/// Thomson cross section r_e² (m²), the value noisify.c uses.
+pub const R_E_SQR: f64 = 7.94079248018965e-30;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generator {
+    /// noisify.c's `ran1`/`gaussdev`/`poidev`, serial, bit for bit.
+    CParity,
+    /// Philox4x32-10 counters; `frame` is the shot index in the counter.
+    Counter { frame: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Psf {
+    pub shape: PsfShape,
+    pub fwhm_pixels: f64,
+    /// 0: automatic
+    pub radius: i32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NoiseModel {
+    pub flicker: f64,
+    pub calibration: f64,
+    pub readout: f64,
+    pub gain: f64,
+    pub adc_offset: f64,
+    /// the C `seed` variable (`-seed N` makes it −N)
+    pub seed: i64,
+    /// the C `calib_seed` variable (`-calib_seed N` makes it −N; default 123456789)
+    pub calib_seed: i64,
+    pub psf: Option<Psf>,
+    /// simtbx's order: the calibration error multiplies the Poisson count instead of its mean
+    /// (noisify.c applies it to the mean, before the count; docs/realism.md)
+    pub calibration_after_poisson: bool,
+    pub generator: Generator,
+}
+
+/// Both integer images of one stage (the file gets one of them, by `-bits`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntImages {
+    pub int16: Vec<u16>,
+    pub int32: Vec<u32>,
+}
+
+/// Input values on the photons/pixel scale, stored as `f32` as the C stores them.
+pub fn photon_image(input: &[f32], fluence: f64, scale: f64) -> Vec<f32> {
+    input.iter().map(|&v| ((fluence * R_E_SQR) * scale * f64::from(v)) as f32).collect()
+}
+
+/// C `(unsigned int) double` on x86-64: a 64-bit truncation whose low 32 bits are kept.
+fn to_uint(adu: f64) -> u32 {
+    (adu as i64) as u32
+}
+
+/// C `(unsigned short int) double` on x86-64: a 32-bit truncation whose low 16 bits are kept.
+fn to_ushort(adu: f64) -> u16 {
+    (adu as i32) as u16
+}
+
+/// The noiseless image in ADU. noisify.c clamps to 65535 before making the 32-bit image too,
+/// so its 32-bit noiseless image never exceeds 65535; the default mode clamps that one at
+/// 2³¹−1 only, as the noise image is.
+pub fn noiseless_ints(photons: &[f32], gain: f64, adc_offset: f64, c_parity: bool) -> IntImages {
+    let mut int16 = Vec::with_capacity(photons.len());
+    let mut int32 = Vec::with_capacity(photons.len());
+    for &p in photons {
+        let adu = (f64::from(p) * gain + adc_offset).min(2_147_483_647.0);
+        let short = adu.min(65535.0);
+        int32.push(to_uint(if c_parity { short } else { adu }));
+        int16.push(to_ushort(short));
+    }
+    IntImages { int16, int32 }
+}
+
+/// The C generators' state across the two noise loops: the shared statics and both seed
+/// variables.
+struct CStreams {
+    statics: SharedStatics,
+    seed: i64,
+    calib_seed: i64,
+}
+
+enum Streams {
+    C(Box<CStreams>),
+    Counter { seed: i64, calib_seed: i64, frame: u32 },
+}
+
+impl Streams {
+    fn new(model: &NoiseModel) -> Streams {
+        match model.generator {
+            Generator::CParity => Streams::C(Box::new(CStreams {
+                statics: SharedStatics::new(),
+                seed: model.seed,
+                calib_seed: model.calib_seed,
+            })),
+            Generator::Counter { frame } => Streams::Counter { seed: model.seed, calib_seed: model.calib_seed, frame },
+        }
+    }
+
+    fn gauss(&mut self, stage: Stage, pixel: usize) -> f32 {
+        match self {
+            Streams::C(c) => {
+                let seed = if stage == Stage::Calibration { &mut c.calib_seed } else { &mut c.seed };
+                c.statics.gauss(seed)
+            }
+            Streams::Counter { seed, calib_seed, frame } => {
+                let (key, frame) = if stage == Stage::Calibration { (*calib_seed, 0) } else { (*seed, *frame) };
+                sample::gauss(&mut Draws::new(key, frame, pixel as u32, stage))
+            }
+        }
+    }
+
+    fn poisson(&mut self, mean: f32, pixel: usize) -> f32 {
+        match self {
+            Streams::C(c) => c.statics.poisson(mean, &mut c.seed),
+            Streams::Counter { seed, frame, .. } => {
+                sample::poisson(mean, &mut Draws::new(*seed, *frame, pixel as u32, Stage::Poisson))
+            }
+        }
+    }
+}
+
+/// What the noise stages report (the C prints these sums).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NoiseResult {
+    pub image: IntImages,
+    /// photons counted before the PSF (C: "photons on noise image before PSF")
+    pub photons_before_psf: f64,
+    pub psf: Option<PsfReport>,
+    /// photons after the PSF (C: "photons on noise image")
+    pub photons: f64,
+    /// clamped pixels of the written width (16 or 32 bits)
+    pub overloads: u64,
+    /// the photons of each pixel after the PSF (before gain, offset and readout): what a
+    /// photon-counting detector records
+    pub counts: Vec<f32>,
+}
+
+/// Stages 3–5 on a photons/pixel image of `width` × `height`.
+pub fn noise_image(photons: &[f32], width: usize, height: usize, model: &NoiseModel, bits32: bool) -> NoiseResult {
+    noise_image_where(photons, width, height, model, bits32, |_| true)
+}
+
+/// As [`noise_image`], with the pixels `rendered` rejects left out: they draw nothing, hold
+/// no photons, are 0 in every output and count in no sum (the main command's ROI). With the
+/// counter generator the other pixels' noise does not depend on which are left out.
+///
+/// The counter generator runs chunks of pixels in parallel (each pixel's draws are a pure
+/// function of its coordinates); the sums are then taken serially in pixel order, so that
+/// every output, sums included, is the same for any thread count and equals the serial loop
+/// that `-c_parity`'s serial generator needs.
+pub fn noise_image_where(
+    photons: &[f32],
+    width: usize,
+    height: usize,
+    model: &NoiseModel,
+    bits32: bool,
+    rendered: impl Fn(usize) -> bool + Sync,
+) -> NoiseResult {
+    match model.generator {
+        Generator::CParity => noise_image_serial(photons, width, height, model, bits32, rendered),
+        Generator::Counter { frame } => noise_image_parallel(photons, width, height, model, bits32, rendered, frame),
+    }
+}
+
+/// Stage 3 for one pixel: flicker, calibration and the Poisson count, in the model's order.
+fn noisy_count(ideal: f32, model: &NoiseModel, streams: &mut Streams, pixel: usize) -> f32 {
+    let mut mean = f64::from(ideal);
+    if model.flicker > 0.0 {
+        mean *= 1.0 + model.flicker * f64::from(streams.gauss(Stage::Flicker, pixel));
+    }
+    let calibrate = model.calibration > 0.0;
+    if calibrate && !model.calibration_after_poisson {
+        mean *= 1.0 + model.calibration * f64::from(streams.gauss(Stage::Calibration, pixel));
+    }
+    // C: `poidev(float xm, ...)` — the mean is rounded to float at the call
+    let mut count = streams.poisson(mean as f32, pixel);
+    if calibrate && model.calibration_after_poisson {
+        // simtbx: the recorded photons, not their mean, carry the pixel's gain error
+        count = (f64::from(count) * (1.0 + model.calibration * f64::from(streams.gauss(Stage::Calibration, pixel)))) as f32;
+    }
+    count
+}
+
+/// Stage 5 for one pixel: the ADU of the written widths and the overloads it adds.
+fn adu_of(signal: f32, model: &NoiseModel, bits32: bool, readout: impl FnOnce() -> f32) -> (u32, u16, u64) {
+    let mut adu = f64::from(signal) * model.gain + model.adc_offset;
+    if model.readout > 0.0 {
+        adu += model.readout * f64::from(readout());
+    }
+    let mut overloads = 0;
+    if adu > 2_147_483_647.0 {
+        adu = 2_147_483_647.0;
+        overloads += u64::from(bits32);
+    }
+    let int32 = to_uint(adu);
+    if adu > 65535.0 {
+        adu = 65535.0;
+        overloads += u64::from(!bits32);
+    }
+    (int32, to_ushort(adu), overloads)
+}
+
+fn apply_model_psf(counts: Vec<f32>, width: usize, height: usize, model: &NoiseModel) -> (Vec<f32>, Option<PsfReport>) {
+    match model.psf.as_ref().filter(|p| p.fwhm_pixels > 0.0) {
+        Some(psf) => {
+            let c_parity = model.generator == Generator::CParity;
+            let (blurred, report) = apply_psf(&counts, width, height, psf.shape, psf.fwhm_pixels, psf.radius, c_parity);
+            (blurred, Some(report))
+        }
+        None => (counts, None),
+    }
+}
+
+/// The pixel loop in pixel order: the only order noisify.c's serial generators allow.
+fn noise_image_serial(
+    photons: &[f32],
+    width: usize,
+    height: usize,
+    model: &NoiseModel,
+    bits32: bool,
+    rendered: impl Fn(usize) -> bool,
+) -> NoiseResult {
+    let mut streams = Streams::new(model);
+    let mut counts = Vec::with_capacity(photons.len());
+    let mut photons_before_psf = 0.0f64;
+    for (i, &ideal) in photons.iter().enumerate() {
+        if !rendered(i) {
+            counts.push(0.0);
+            continue;
+        }
+        let count = noisy_count(ideal, model, &mut streams, i);
+        photons_before_psf += f64::from(count);
+        counts.push(count);
+    }
+    let (mut counts, psf_report) = apply_model_psf(counts, width, height, model);
+    let mut image = IntImages { int16: Vec::with_capacity(counts.len()), int32: Vec::with_capacity(counts.len()) };
+    let (mut sum, mut overloads) = (0.0f64, 0u64);
+    for (i, signal) in counts.iter_mut().enumerate() {
+        if !rendered(i) {
+            *signal = 0.0;
+            image.int32.push(0);
+            image.int16.push(0);
+            continue;
+        }
+        sum += f64::from(*signal);
+        let (int32, int16, over) = adu_of(*signal, model, bits32, || streams.gauss(Stage::Readout, i));
+        image.int32.push(int32);
+        image.int16.push(int16);
+        overloads += over;
+    }
+    NoiseResult { image, photons_before_psf, psf: psf_report, photons: sum, overloads, counts }
+}
+
+/// Pixels per parallel task of the counter generator's loops: small enough that a small
+/// detector still splits, large enough that scheduling costs nothing measurable.
+const CHUNK: usize = 1024;
+
+/// The sum of the rendered pixels' values in pixel order (f64), as the serial loop adds them.
+fn ordered_sum(values: &[f32], rendered: &[bool]) -> f64 {
+    values.iter().zip(rendered).filter(|(_, r)| **r).fold(0.0f64, |s, (&v, _)| s + f64::from(v))
+}
+
+fn noise_image_parallel(
+    photons: &[f32],
+    width: usize,
+    height: usize,
+    model: &NoiseModel,
+    bits32: bool,
+    rendered: impl Fn(usize) -> bool + Sync,
+    frame: u32,
+) -> NoiseResult {
+    use crate::par::*;
+    // the counter streams carry no state: each task has its own copy
+    let streams = || Streams::Counter { seed: model.seed, calib_seed: model.calib_seed, frame };
+    let n = photons.len();
+    let mut counts = vec![0.0f32; n];
+    let mut mask = vec![false; n];
+    counts.par_chunks_mut(CHUNK).zip(mask.par_chunks_mut(CHUNK)).enumerate().for_each(|(c, (counts, mask))| {
+        let (base, mut streams) = (c * CHUNK, streams());
+        for (k, (count, inside)) in counts.iter_mut().zip(mask.iter_mut()).enumerate() {
+            let i = base + k;
+            *inside = rendered(i);
+            if *inside {
+                *count = noisy_count(photons[i], model, &mut streams, i);
+            }
+        }
+    });
+    let photons_before_psf = ordered_sum(&counts, &mask);
+    let (mut counts, psf_report) = apply_model_psf(counts, width, height, model);
+    let mut image = IntImages { int16: vec![0; n], int32: vec![0; n] };
+    let overloads: u64 = counts
+        .par_chunks_mut(CHUNK)
+        .zip(image.int32.par_chunks_mut(CHUNK).zip(image.int16.par_chunks_mut(CHUNK)))
+        .zip(mask.par_chunks(CHUNK))
+        .enumerate()
+        .map(|(c, ((counts, (int32, int16)), mask))| {
+            let (base, mut streams) = (c * CHUNK, streams());
+            let mut overloads = 0u64;
+            for (k, signal) in counts.iter_mut().enumerate() {
+                if !mask[k] {
+                    *signal = 0.0;
+                    continue;
+                }
+                let (a, b, over) = adu_of(*signal, model, bits32, || streams.gauss(Stage::Readout, base + k));
+                int32[k] = a;
+                int16[k] = b;
+                overloads += over;
+            }
+            overloads
+        })
+        .sum();
+    let photons = ordered_sum(&counts, &mask);
+    NoiseResult { image, photons_before_psf, psf: psf_report, photons, overloads, counts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(generator: Generator) -> NoiseModel {
+        NoiseModel {
+            flicker: 0.02,
+            calibration: 0.03,
+            readout: 2.0,
+            gain: 1.0,
+            adc_offset: 40.0,
+            seed: 5,
+            calib_seed: 123_456_789,
+            psf: None,
+            calibration_after_poisson: false,
+            generator,
+        }
+    }
+
+    /// The counter mode's image does not depend on the order pixels are visited: noising the
+    /// image reversed gives the reversed pixels only if the noise followed the visiting order;
+    /// instead each pixel's value is its own (checked by noising one pixel alone).
+    #[test]
+    fn counter_noise_is_per_pixel() {
+        let photons: Vec<f32> = (0..500).map(|i| (i % 37) as f32 * 3.5).collect();
+        let m = model(Generator::Counter { frame: 0 });
+        let whole = noise_image(&photons, 500, 1, &m, false);
+        for i in [0usize, 17, 499] {
+            // a one-pixel image at the same pixel index: prepend zeros so the index matches
+            let mut lone = vec![0.0f32; i + 1];
+            lone[i] = photons[i];
+            let alone = noise_image(&lone, i + 1, 1, &m, false);
+            assert_eq!(alone.image.int16[i], whole.image.int16[i], "pixel {i}");
+        }
+        // another frame: different shot noise, same calibration errors
+        let other = noise_image(&photons, 500, 1, &model(Generator::Counter { frame: 1 }), false);
+        assert_ne!(other.image.int16, whole.image.int16);
+    }
+
+    /// The counter mode's parallel loops give the serial loop's images, counts and sums bit for
+    /// bit, with 1 and 2 threads: PSF (automatic radius), readout, flicker and calibration in
+    /// both orders, overloads, and a ROI.
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn parallel_counter_noise_equals_the_serial_loop_for_any_thread_count() {
+        let (w, h) = (61usize, 53usize);
+        let photons: Vec<f32> = (0..w * h).map(|i| if i % 97 == 0 { 1.0e6 } else { ((i * 7919) % 401) as f32 * 0.05 }).collect();
+        let in_roi = |i: usize| (3..58).contains(&(i % w)) && (2..50).contains(&(i / w));
+        for (after, bits32) in [(false, false), (true, true)] {
+            let m = NoiseModel {
+                psf: Some(Psf { shape: PsfShape::Gauss, fwhm_pixels: 1.7, radius: 0 }),
+                calibration_after_poisson: after,
+                ..model(Generator::Counter { frame: 3 })
+            };
+            let serial = noise_image_serial(&photons, w, h, &m, bits32, in_roi);
+            assert!(serial.photons > 1e4 && (bits32 || serial.overloads > 0));
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let got = pool.install(|| noise_image_where(&photons, w, h, &m, bits32, in_roi));
+                assert_eq!(got.image, serial.image, "{threads} threads");
+                assert!(got.counts.iter().zip(&serial.counts).all(|(a, b)| a.to_bits() == b.to_bits()));
+                assert_eq!(got.photons_before_psf.to_bits(), serial.photons_before_psf.to_bits());
+                assert_eq!(got.photons.to_bits(), serial.photons.to_bits());
+                assert_eq!((got.overloads, &got.psf), (serial.overloads, &serial.psf));
+            }
+        }
+    }
+
+    #[test]
+    fn c_parity_noise_depends_on_order_and_overloads_count() {
+        let photons = vec![10.0f32, 1.0e5, 3.0e9, 0.0];
+        let r = noise_image(&photons, 4, 1, &model(Generator::CParity), false);
+        assert_eq!(r.image.int16[1], 65535);
+        assert_eq!(r.image.int32[2], 2_147_483_647);
+        assert_eq!(r.overloads, 2);
+        let r32 = noise_image(&photons, 4, 1, &model(Generator::CParity), true);
+        assert_eq!(r32.overloads, 1);
+    }
+
+    #[test]
+    fn noiseless_c_clamps_the_32_bit_image_at_65535() {
+        let c = noiseless_ints(&[1.0e6, 2.5, -100.0], 1.0, 40.0, true);
+        assert_eq!(c.int32, vec![65535, 42, 4_294_967_236]);
+        assert_eq!(c.int16, vec![65535, 42, 65476]);
+        let ours = noiseless_ints(&[1.0e6], 1.0, 40.0, false);
+        assert_eq!(ours.int32, vec![1_000_040]);
+    }
+}

@@ -1,0 +1,269 @@
+//! nanobragg's WebGPU engine: the plan packed into buffers, one compute dispatch per detector
+//! tile, each invocation summing one pixel with the same terms, order and caching rules as
+//! `cpu::render_pixel` (the arithmetic differs step by step: docs/gpu.md, "The twin pact"),
+//! with the precision-critical geometry carried in f64 or double-float (docs/gpu.md); the
+//! detector-response stages on the device (`response`, `background`, `gather`); and the
+//! `Simulator`, which renders frame after frame on the engine chosen (`engine::EngineChoice`).
+//!
+//! Prints nothing: the caller reports the adapter from `EngineUsed::Gpu`.
+
+#[cfg(test)]
+mod backends;
+pub mod background;
+mod cache;
+mod context;
+pub mod engine;
+pub mod gather;
+mod job;
+mod layout;
+pub mod response;
+mod selftest;
+mod shader;
+pub mod simulator;
+#[cfg(test)]
+mod tests;
+mod trace;
+mod variant;
+
+pub use context::{AdapterChoice, GpuOptions, Transfers, transfers_on_this_thread};
+pub use engine::{EngineChoice, RenderedImage};
+pub use gather::DeviceImage;
+pub use shader::{Fetch, Precision};
+pub use simulator::{Frame, Simulator};
+
+// the core's modules under the names this crate's code has always used
+pub(crate) use nanobragg_core::{control, error, model, params, physics};
+
+use crate::control::RenderControl;
+use crate::error::Result;
+use context::GpuContext;
+use job::{Job, Rect};
+use nanobragg_core::engine::cpu::{self, Tracer};
+use nanobragg_core::engine::plan::{Interpolation, Plan};
+use nanobragg_core::engine::{EngineUsed, Rendered};
+
+/// Render `plan` on the adapter `backend` selects (`None`/`auto`: any, `WGPU_BACKEND` honoured).
+pub fn render(plan: &Plan, backend: Option<&str>) -> Result<Rendered> {
+    render_with(plan, &GpuOptions::for_backend(backend))
+}
+
+pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
+    Ok(render_controlled(plan, opts, &RenderControl::default(), false)?.rendered)
+}
+
+/// `render` that reports finished rows to `control` and stops at its cancel flag (checked as
+/// each tile's pixels come back).
+/// As the engine's `render_watched_with` asks: the amorphous background of `-stol`, if any, is
+/// added on the device after the spots (`render`/`render_with` give the spots alone, as
+/// `cpu::render` does).
+pub fn render_watched(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<RenderedImage> {
+    render_controlled(plan, opts, control, true)
+}
+
+/// Whether the adapter `backend` selects gets a pipeline cache kept on disk (it offers
+/// `PIPELINE_CACHE` and the cache is not turned off; see `cache`).
+pub fn adapter_keeps_pipelines(backend: Option<&str>) -> Result<bool> {
+    Ok(GpuContext::shared(&GpuOptions::for_backend(backend))?.keeps_pipelines())
+}
+
+/// `-engine auto`: render on a hardware adapter only. A software adapter (lavapipe/llvmpipe,
+/// WARP) runs on the same CPU cores as the CPU engine and much slower (docs/performance.md),
+/// so auto declines it; `-engine gpu` still uses it.
+pub fn render_if_hardware(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<RenderedImage> {
+    GpuContext::shared_if(opts, |info| {
+        if context::is_software(info) {
+            return Err(crate::error::Error::Gpu(format!(
+                "only a software adapter ({}) is available, slower than the CPU engine (-engine gpu uses it anyway)",
+                info.name
+            )));
+        }
+        Ok(())
+    })?;
+    render_controlled(plan, opts, control, true)
+}
+
+/// Where a render's tiles go: into one image on the device (`gather`), or back to the host
+/// tile by tile (an image larger than one storage binding; tests compare the two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gathering {
+    OnDevice,
+    OnHost,
+}
+
+fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with_background: bool) -> Result<RenderedImage> {
+    render_gathered(plan, opts, control, with_background, None)
+}
+
+/// `render_controlled`, the tiles gathered where `forced` says (None: on the device when the
+/// image fits one storage binding, as the noise and background stages bind it whole too).
+fn render_gathered(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with_background: bool, forced: Option<Gathering>) -> Result<RenderedImage> {
+    let (ctx, why) = GpuContext::chosen(opts, |_| Ok(()))?;
+    let fits = (plan.pixels() as u64 * 4) <= ctx.binding_limit(None);
+    let gathering = forced.unwrap_or(if fits { Gathering::OnDevice } else { Gathering::OnHost });
+    remember_variant(opts, ctx.precision);
+    let job = Job::new(&ctx, plan, opts.binding_limit, 1)?;
+    let rect = Rect::roi(plan);
+    let interpolate = plan.interpolation != Interpolation::Nearest;
+    let one_shot = plan.interpolation == Interpolation::OneShotSwitch;
+    let mut switched_at = None;
+    let (mut image, omega_sum, device) = if gathering == Gathering::OnDevice {
+        let gather = ctx.checked("preparing the image on the device", || gather::Gather::new(&ctx, plan.fpixels, plan.spixels, rect, job.tile_output()))?;
+        let mut rows = 0;
+        job.render_rect_on_device(plan, rect, 0, interpolate, &gather, true, &mut |done| {
+            for _ in rows..done / rect.width.max(1) {
+                control.row_done();
+            }
+            rows = done / rect.width.max(1);
+            control.stop_if_cancelled()
+        })?;
+        let (omega_sum, left_grid) = gather.totals(&ctx)?;
+        if one_shot && let Some(first) = left_grid {
+            // as below, on the device
+            let switch_pixel = rect.image_index(plan, first);
+            job.render_rect_on_device(plan, rect, switch_pixel + 1, false, &gather, false, &mut |_| control.stop_if_cancelled())?;
+            switched_at = Some(switch_pixel);
+        }
+        let device = gather.into_image();
+        (Vec::new(), omega_sum, Some(device))
+    } else {
+        let mut image = vec![0.0f32; plan.pixels()];
+        let mut omega_sum = 0.0f64;
+        let mut left_grid = None;
+        job.render_rect(plan, rect, 0, interpolate, &mut |i, p| {
+            image[rect.image_index(plan, i)] = p.value;
+            omega_sum += p.omega_sum as f64;
+            if p.left_grid != 0 && left_grid.is_none() {
+                left_grid = Some(i);
+            }
+            if (i + 1) % rect.width == 0 {
+                control.row_done();
+                control.stop_if_cancelled()?;
+            }
+            Ok(())
+        })?;
+        if one_shot && let Some(first) = left_grid {
+            // as cpu::render: pixels up to the one where C's shared switch flips are final; every
+            // later pixel is rendered again with nearest-neighbour F (its solid angles, and so the
+            // omega sum, do not change)
+            let switch_pixel = rect.image_index(plan, first);
+            job.render_rect(plan, rect, switch_pixel + 1, false, &mut |i, p| {
+                image[rect.image_index(plan, i)] = p.value;
+                control.stop_if_cancelled()
+            })?;
+            switched_at = Some(switch_pixel);
+        }
+        (image, omega_sum, None)
+    };
+    ctx.keep_pipelines();
+    let kernel_seconds = job.kernel_seconds();
+    drop(job);
+    let background = with_background.then_some(plan.background.as_ref()).flatten();
+    match &device {
+        Some(device) => {
+            // the background adds into the device image in place; the finished float image is
+            // then the one image read back
+            let mut on_host = None;
+            if let Some(bg) = background {
+                control.stop_if_cancelled()?;
+                on_host = background::add_background(bg, device)?;
+            }
+            image = device.read()?;
+            if let Some(host) = on_host {
+                // the table the device declined: added here in f64, and the device image made
+                // the finished one again for the noise stages
+                for (v, b) in image.iter_mut().zip(&host) {
+                    *v = (f64::from(*v) + b) as f32;
+                }
+                device.write(&image)?;
+            }
+        }
+        None => {
+            if let Some(bg) = background {
+                control.stop_if_cancelled()?;
+                let host = if fits {
+                    // only where a test forces the host gathering
+                    let on_device = DeviceImage::upload(&ctx, &image, plan.fpixels, plan.spixels)?;
+                    match background::add_background(bg, &on_device)? {
+                        None => {
+                            image = on_device.read()?;
+                            None
+                        }
+                        Some(host) => Some(host),
+                    }
+                } else {
+                    // the background stage binds the whole image, which does not fit one
+                    // binding here: the host's f64 stage (the CPU engine's) instead
+                    log::info!("the image is larger than one GPU storage binding: the -stol background is added on the CPU");
+                    Some(nanobragg_core::engine::background::render(&bg.geometry, &bg.table, &bg.scale, false).image)
+                };
+                if let Some(host) = host {
+                    image.iter_mut().zip(&host).for_each(|(v, b)| *v = (f64::from(*v) + b) as f32);
+                }
+            }
+        }
+    }
+    let mut stats = cpu::statistics(plan, &image);
+    stats.omega_sum = omega_sum;
+    let rendered = Rendered {
+        image,
+        stats,
+        interpolation_switched_at: switched_at,
+        engine: EngineUsed::Gpu { adapter: ctx.adapter_name().to_string(), backend: format!("{}, {why}", ctx.backend_name()) },
+        kernel_seconds,
+    };
+    Ok(RenderedImage { rendered, device })
+}
+
+/// `-trace_pixel` on the GPU: renders the one pixel with a debug buffer and reports the same
+/// named quantities, in the same order, as the CPU engine's tracer.
+pub fn trace_pixel(plan: &Plan, fast: usize, slow: usize, backend: Option<&str>, tracer: &mut dyn Tracer) -> Result<()> {
+    trace_pixel_with(plan, fast, slow, &GpuOptions::for_backend(backend), tracer)
+}
+
+pub fn trace_pixel_with(plan: &Plan, fast: usize, slow: usize, opts: &GpuOptions, tracer: &mut dyn Tracer) -> Result<()> {
+    if fast >= plan.fpixels || slow >= plan.spixels {
+        return Err(crate::error::Error::Usage(format!("trace pixel ({slow}, {fast}) is outside the detector")));
+    }
+    // the trace follows the variant the render used (a forced one included)
+    let opts = &GpuOptions { precision: opts.precision.or_else(|| remembered_variant(opts)), ..opts.clone() };
+    let ctx = GpuContext::shared(opts)?;
+    let job = Job::new(&ctx, plan, opts.binding_limit, trace::slots(plan))?;
+    let interpolate = interpolation_at(&job, plan, slow * plan.fpixels + fast)?;
+    let slots = job.trace(fast, slow, interpolate)?;
+    trace::emit(plan, &slots, tracer);
+    Ok(())
+}
+
+/// The precision variant the last render with these options' backend ran in, per backend
+/// choice, so that a `-trace_pixel` after a render traces what that render computed.
+static LAST_VARIANT: std::sync::Mutex<Vec<(Option<String>, Precision)>> = std::sync::Mutex::new(Vec::new());
+
+fn remember_variant(opts: &GpuOptions, precision: Precision) {
+    let mut last = LAST_VARIANT.lock().unwrap_or_else(|p| p.into_inner());
+    last.retain(|(b, _)| *b != opts.backend);
+    last.push((opts.backend.clone(), precision));
+}
+
+fn remembered_variant(opts: &GpuOptions) -> Option<Precision> {
+    LAST_VARIANT.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(b, _)| *b == opts.backend).map(|(_, p)| *p)
+}
+
+/// Whether tricubic interpolation is on when `pixel` starts: with -c_parity's one-shot
+/// switch, only if no rendered pixel before it left the grid (found by rendering the ROI rows
+/// up to its row).
+fn interpolation_at(job: &Job, plan: &Plan, pixel: usize) -> Result<bool> {
+    match plan.interpolation {
+        Interpolation::Nearest => Ok(false),
+        Interpolation::PerTerm => Ok(true),
+        Interpolation::OneShotSwitch => {
+            let roi = Rect::roi(plan);
+            let rows = Rect { height: (pixel / plan.fpixels + 1).saturating_sub(roi.y0).min(roi.height), ..roi };
+            let mut switched = false;
+            job.render_rect(plan, rows, 0, true, &mut |i, p| {
+                switched |= p.left_grid != 0 && rows.image_index(plan, i) < pixel;
+                Ok(())
+            })?;
+            Ok(!switched)
+        }
+    }
+}

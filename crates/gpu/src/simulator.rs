@@ -1,0 +1,184 @@
+//! The simulator as a library: built once from an experiment (structure factors, detector,
+//! plan, and on a GPU the shared device context with its compiled pipelines and pooled
+//! buffers), then rendering frame after frame, recomputing only what a frame changes.
+//!
+//! ```no_run
+//! # fn main() -> nanobragg_core::error::Result<()> {
+//! use nanobragg_core::params::ExperimentParams;
+//! use nanobragg_gpu::{EngineChoice, GpuOptions, Simulator};
+//! // -cell 50 50 50 90 90 90 -default_F 10 -N 5 -detpixels 64 -osc 1, without a command line
+//! let mut params = ExperimentParams::default();
+//! params.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0]).default_f(10.0).n_cells(5).detpixels(64).osc(1.0);
+//! let exp = nanobragg_core::model::resolve(&params, &Default::default(), &Default::default())?;
+//! let mut sim = Simulator::new(exp, EngineChoice::Auto, GpuOptions::default());
+//! for k in 0..10 {
+//!     let frame = sim.frame().with_phi_deg(k as f64).numbered(k + 1);
+//!     let image = &sim.render(&frame, &Default::default())?.image;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! What a frame may change is `Frame`'s fields; everything else is fixed at construction,
+//! except through `set_experiment`, which turns the simulator to another experiment of the
+//! same input files (a shot of a shot list: any flag but the inputs changed) and rebuilds the
+//! plan around the structure factors read once. The CLI (`app`) is this API's first user: a
+//! single image is the one-frame case.
+
+use crate::GpuOptions;
+use crate::control::RenderControl;
+use crate::engine::{self, EngineChoice, RenderedImage};
+use crate::error::Result;
+use crate::model::Experiment;
+use crate::params::RTD;
+use nanobragg_core::engine::EngineUsed;
+use nanobragg_core::engine::plan::Plan;
+
+/// What distinguishes one frame from another. Grows with what datasets vary (orientation,
+/// crystal size, fluence, spectrum); each new field is applied in `Frame::apply`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Frame {
+    /// the frame number (file names, seeds, reports)
+    pub number: u64,
+    /// φ at the start of the frame's oscillation (radians)
+    pub phi0: f64,
+    /// the same start in degrees, as typed or derived (`-phi` of an equivalent single run)
+    pub phi_start_deg: f64,
+    /// noise seed: the C `seed` variable (`-seed N` sets −N)
+    pub seed: i64,
+    /// the frame number the default mode's noise counters hold with `seed`: a series frame's
+    /// own number (so `-first_frame k -frames 1` reproduces frame k), but 1 for a shot, whose
+    /// seed is its own (`dataset::series::shot_noise_seed`) and whose printed line, run alone,
+    /// renders frame 1
+    pub noise_counter: u64,
+}
+
+impl Frame {
+    /// This frame starting at `deg` degrees (converted as `-phi` converts its value).
+    pub fn with_phi_deg(self, deg: f64) -> Frame {
+        Frame { phi0: deg / RTD, phi_start_deg: deg, ..self }
+    }
+
+    pub fn numbered(self, number: u64) -> Frame {
+        Frame { number, noise_counter: number, ..self }
+    }
+
+    /// Puts the frame's values into `exp` (what the plan, the headers and the noise read).
+    pub fn apply(&self, exp: &mut Experiment) {
+        exp.sampling.phi0 = self.phi0;
+        exp.response.seed = self.seed;
+    }
+
+    /// Whether moving from `self` to `next` changes the orientation table of the plan.
+    fn moves_crystal(&self, next: &Frame) -> bool {
+        self.phi0.to_bits() != next.phi0.to_bits()
+    }
+}
+
+/// One experiment, rendered as many frames as asked, in one process.
+pub struct Simulator {
+    exp: Experiment,
+    plan: Plan,
+    engine: EngineChoice,
+    /// backend and forced kernel variants for the GPU engine (`-backend`, `-gpu_precision`)
+    gpu: GpuOptions,
+    /// the frame `exp` and `plan` currently describe
+    current: Frame,
+}
+
+impl Simulator {
+    /// Builds the plan once. Nothing is rendered and no device is opened yet: the GPU context
+    /// is the process-wide one (`engine::gpu`), created by the first render that needs it and
+    /// kept, with its compiled pipelines and buffer pool, for every later frame.
+    pub fn new(exp: Experiment, engine: EngineChoice, gpu: GpuOptions) -> Simulator {
+        let plan = Plan::new(&exp);
+        let current = Frame {
+            number: 1,
+            phi0: exp.sampling.phi0,
+            phi_start_deg: exp.sampling.phi0 * RTD,
+            seed: exp.response.seed,
+            noise_counter: 1,
+        };
+        Simulator { exp, plan, engine, gpu, current }
+    }
+
+    /// The experiment as the current frame sees it.
+    pub fn experiment(&self) -> &Experiment {
+        &self.exp
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The frame the simulator is set up for (at first: the experiment as built, frame 1).
+    pub fn frame(&self) -> Frame {
+        self.current
+    }
+
+    /// Sets up `frame`: its values into the experiment, and the plan's orientation table
+    /// (lattice vectors per φ step × mosaic domain, and in c-parity the carry-over table,
+    /// reset per frame as in separate nanoBragg.c processes) worked out again only when the
+    /// crystal moved. Structure factors, detector and sources stay as they are.
+    pub fn set_frame(&mut self, frame: &Frame) {
+        let moved = self.current.moves_crystal(frame);
+        frame.apply(&mut self.exp);
+        if moved {
+            self.plan.set_rotation(&self.exp);
+        }
+        self.current = *frame;
+    }
+
+    /// Sets up a new experiment of the same inputs (a shot of a shot list: any flag changed
+    /// but the input files, `dataset::shots`), keeping the structure factors read once and the
+    /// plan's grid built from them; `exp` comes without them (`model::resolve_reusing`). The
+    /// rest of the plan is built again from `exp`: detector, sources, scale, and the
+    /// orientation table (φ steps × mosaic domains), in c-parity also the carry-over table and
+    /// the term that sees it, which scans the detector for the first rendered sub-pixel. That
+    /// is the cost of a shot beyond its render: the same as a series frame's rotation table plus
+    /// work linear in sources and pixels, never reading or copying the structure factors. On a
+    /// GPU the device, compiled pipelines and buffer pool stay (a shot that changes the kernel
+    /// variant, e.g. the crystal shape, compiles it once and keeps it).
+    pub fn set_experiment(&mut self, mut exp: Experiment, number: u64) {
+        let kept = self.exp.crystal.structure_factors.take();
+        // built without the structure factors, so that the grid is not copied again
+        exp.crystal.structure_factors = None;
+        let mut plan = Plan::new(&exp);
+        plan.grid = self.plan.grid.take();
+        exp.crystal.structure_factors = kept;
+        // a shot: its noise is keyed by its own seed and counted as frame 1 (`Frame::noise_counter`)
+        self.current = Frame { number, phi0: exp.sampling.phi0, phi_start_deg: exp.sampling.phi0 * RTD, seed: exp.response.seed, noise_counter: 1 };
+        self.exp = exp;
+        self.plan = plan;
+    }
+
+    /// Renders `frame` (stopped through `control`). With `-engine auto`, the engine the first
+    /// frame ends up on is kept for the rest, so a missing GPU is reported once.
+    pub fn render(&mut self, frame: &Frame, control: &RenderControl) -> Result<RenderedImage> {
+        self.set_frame(frame);
+        let rendered = engine::render(&self.plan, self.engine, &self.gpu, control)?;
+        if self.engine == EngineChoice::Auto {
+            self.engine = match rendered.engine {
+                EngineUsed::Cpu => EngineChoice::Cpu,
+                EngineUsed::Gpu { .. } => EngineChoice::Gpu,
+            };
+        }
+        Ok(rendered)
+    }
+
+    /// The backend asked for (`-backend`), for diagnostics that render again.
+    pub fn backend(&self) -> Option<&str> {
+        self.gpu.backend.as_deref()
+    }
+
+    /// The simulator's parts without the large tables (structure factors), for the thread that
+    /// encodes frames: what encoding reads (detector, beam, sampling, outputs; the plan's
+    /// pixel layout) is all there.
+    pub fn encoding_parts(&mut self) -> (Experiment, Plan) {
+        let sf = self.exp.crystal.structure_factors.take();
+        let grid = self.plan.grid.take();
+        let parts = (self.exp.clone(), self.plan.clone());
+        self.exp.crystal.structure_factors = sf;
+        self.plan.grid = grid;
+        parts
+    }
+}

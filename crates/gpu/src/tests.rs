@@ -1,0 +1,413 @@
+//! Device tests of the kernel's building blocks, run through tiny test kernels that put their
+//! own entry points behind the same wide-arithmetic and physics WGSL the render kernel uses.
+//! Without an adapter they skip loudly, unless NANOBRAGG_REQUIRE_GPU=1.
+
+use super::context::{GpuContext, GpuOptions};
+use super::layout::{Wide, wide};
+use super::shader::{Precision, library_source};
+use crate::physics::sincg;
+use std::f64::consts::PI;
+use std::sync::Arc;
+use wgpu::util::DeviceExt;
+
+/// The plan of `params` with no input files.
+fn plan_of(params: &nanobragg_core::params::ExperimentParams) -> nanobragg_core::engine::plan::Plan {
+    nanobragg_core::engine::plan::Plan::new(&crate::model::resolve(params, &Default::default(), &Default::default()).unwrap())
+}
+
+/// A small plan that needs no input files.
+pub fn tiny_plan() -> nanobragg_core::engine::plan::Plan {
+    let mut p = nanobragg_core::params::ExperimentParams::default();
+    p.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0]).default_f(1.0).detpixels(4);
+    plan_of(&p)
+}
+
+/// Shown even when the test passes (libtest captures `eprintln!`, not direct stderr writes).
+fn shout(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n!!!!! {msg}\n");
+}
+
+fn context(precision: Precision) -> Option<Arc<GpuContext>> {
+    match GpuContext::shared(&GpuOptions { precision: Some(precision), ..GpuOptions::default() }) {
+        Ok(ctx) => Some(ctx),
+        // an adapter without f64 still runs the double-float variant: not a missing GPU
+        Err(e) if e.to_string().contains("SHADER_F64") => {
+            shout(&format!("f64 kernel variant NOT TESTED here: {e}"));
+            None
+        }
+        Err(e) if std::env::var("NANOBRAGG_REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("NANOBRAGG_REQUIRE_GPU=1 but the {} GPU context failed: {e}", precision.name())
+        }
+        Err(e) => {
+            shout(&format!("SKIPPED ({} kernel): {e}. Set NANOBRAGG_REQUIRE_GPU=1 to make this a failure.", precision.name()));
+            None
+        }
+    }
+}
+
+/// Runs `entry` of the library source plus `main` with the given read-only inputs bound at
+/// 0, 1, … and an f32 output array after them; returns the outputs.
+fn run_kernel(ctx: &GpuContext, main: &str, inputs: &[&[u8]], outputs: usize) -> Vec<f32> {
+    let _exclusive = ctx.exclusive();
+    let source = format!("{}\n{main}", library_source(ctx.precision));
+    let device = &ctx.device;
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("probe"), source: wgpu::ShaderSource::Wgsl(source.into()) });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some("probe"),
+        layout: None,
+        module: &module,
+        entry_point: Some("probe"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let storage = wgpu::BufferUsages::STORAGE;
+    let mut buffers: Vec<wgpu::Buffer> = inputs
+        .iter()
+        .map(|bytes| device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: bytes, usage: storage }))
+        .collect();
+    let out_bytes = (outputs * 4) as u64;
+    buffers.push(device.create_buffer(&wgpu::BufferDescriptor { label: None, size: out_bytes, usage: storage | wgpu::BufferUsages::COPY_SRC, mapped_at_creation: false }));
+    let staging = device.create_buffer(&wgpu::BufferDescriptor { label: None, size: out_bytes, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+    let entries: Vec<wgpu::BindGroupEntry> =
+        buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
+    let mut encoder = device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups((outputs as u32).div_ceil(64), 1, 1);
+    }
+    let bytes = ctx.read_back(encoder, buffers.last().unwrap(), &staging, out_bytes).expect("probe read-back");
+    bytemuck::pod_collect_to_vec(&bytes)
+}
+
+fn wides(values: &[f64], precision: Precision) -> Vec<Wide> {
+    values.iter().map(|&v| wide(v, precision)).collect()
+}
+
+const SINCG_PROBE: &str = "
+@group(0) @binding(0) var<storage, read> h_in: array<W>;
+@group(0) @binding(1) var<storage, read> n_in: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn probe(@builtin(global_invocation_id) gid: vec3<u32>) {
+    w_init(select(1u, 0u, arrayLength(&out) > 0u));
+    if gid.x < arrayLength(&out) {
+        out[gid.x] = grating_factor(split_index(h_in[gid.x]), n_in[gid.x]);
+    }
+}";
+
+/// h over [−50, 50] on a fine grid plus, for each N, every exact integer, every zero crossing
+/// h0 + j/N and points a hair either side of them.
+fn sincg_cases() -> Vec<(f64, f64)> {
+    let mut cases = Vec::new();
+    for n in [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 16.0, 29.0, 36.0, 47.0, 50.0] {
+        for i in -5000..=5000 {
+            cases.push((i as f64 * 0.01 + 0.00123, n));
+        }
+        for h0 in -50..=50 {
+            for j in 0..n as i32 {
+                let h = h0 as f64 + j as f64 / n;
+                cases.extend([(h, n), (h + 1e-7, n), (h - 3e-9, n)]);
+            }
+        }
+    }
+    cases
+}
+
+/// sin(πNh)/sin(πh) in f64 after the same exact reduction: computed naively, both sines are
+/// pure rounding noise at integer h (sin(29π) in f64 is ~1e-15, not 0) and so is their ratio.
+fn sincg_reference(h: f64, n: f64) -> f64 {
+    let h0 = (h - 0.5).ceil();
+    let delta = h - h0;
+    let sign = if ((n as i64 - 1) * h0 as i64) % 2 != 0 { -1.0 } else { 1.0 };
+    if delta == 0.0 { sign * n } else { sign * (PI * n * delta).sin() / (PI * delta).sin() }
+}
+
+#[test]
+fn sincg_reference_is_the_cpu_sincg_away_from_integers() {
+    for (h, n) in sincg_cases() {
+        let delta = h - (h - 0.5).ceil();
+        if delta.abs() > 1e-3 {
+            let (a, b) = (sincg_reference(h, n), sincg(PI * h, n));
+            assert!((a - b).abs() < 1e-9 * n, "h = {h}, N = {n}: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn sincg_matches_f64_over_the_whole_range() {
+    for precision in [Precision::F64, Precision::DoubleFloat] {
+        let Some(ctx) = context(precision) else { continue };
+        let cases = sincg_cases();
+        let h: Vec<f64> = cases.iter().map(|c| c.0).collect();
+        let n: Vec<f32> = cases.iter().map(|c| c.1 as f32).collect();
+        let got = run_kernel(&ctx, SINCG_PROBE, &[bytemuck::cast_slice(&wides(&h, precision)), bytemuck::cast_slice(&n)], cases.len());
+        let mut worst = (0.0, 0.0, 0.0);
+        for (&(h, n), &g) in cases.iter().zip(&got) {
+            let expect = sincg_reference(h, n);
+            let err = (g as f64 - expect).abs() / n;
+            if err > worst.0 {
+                worst = (err, h, n);
+            }
+        }
+        eprintln!("sincg {}: worst |Δ|/N = {:.3e} at h = {}, N = {}", precision.name(), worst.0, worst.1, worst.2);
+        assert!(worst.0 < 1e-6, "{}: sincg off by {:.3e}·N at h = {}, N = {}", precision.name(), worst.0, worst.1, worst.2);
+    }
+}
+
+const ARITHMETIC_PROBE: &str = "
+@group(0) @binding(0) var<storage, read> a_in: array<W>;
+@group(0) @binding(1) var<storage, read> b_in: array<W>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn probe(@builtin(global_invocation_id) gid: vec3<u32>) {
+    w_init(select(1u, 0u, arrayLength(&out) > 0u));
+    let i = gid.x / 8u;
+    if i >= arrayLength(&a_in) {
+        return;
+    }
+    let a = a_in[i];
+    let b = b_in[i];
+    var results = array<W, 4>(w_add(a, b), w_mul(a, b), w_div(a, b), w_sqrt(w_mul(a, a)));
+    let r = w_parts(results[(gid.x % 8u) / 2u]);
+    out[gid.x] = r[gid.x % 2u];
+}";
+
+/// The wide operations keep ~f64 accuracy on this device: in particular the double-float
+/// error-free transformations survive the driver's compiler (no re-association, fused fma).
+#[test]
+fn wide_arithmetic_is_accurate_on_the_device() {
+    for precision in [Precision::F64, Precision::DoubleFloat] {
+        let Some(ctx) = context(precision) else { continue };
+        let a: Vec<f64> = (0..256).map(|i| (1.0 + i as f64 * 0.618_033_988_749_895).sin() * 10f64.powi(i % 7 - 3)).collect();
+        let b: Vec<f64> = (0..256).map(|i| 0.5 + (i as f64 * 0.377_960_518_819_6).cos().abs() * 10f64.powi(i % 5 - 2)).collect();
+        let out = run_kernel(&ctx, ARITHMETIC_PROBE, &[bytemuck::cast_slice(&wides(&a, precision)), bytemuck::cast_slice(&wides(&b, precision))], a.len() * 8);
+        // inputs as the device sees them (double-float drops the bits below ~2^-48)
+        let seen = |v: f64| {
+            let packed = wide(v, precision);
+            match precision {
+                Precision::F64 => v,
+                Precision::DoubleFloat => f32::from_bits(packed as u32) as f64 + f32::from_bits((packed >> 32) as u32) as f64,
+            }
+        };
+        let tolerance = match precision {
+            // w_parts hands f64 back as an f32 pair: ~48 bits
+            Precision::F64 => 2e-14,
+            Precision::DoubleFloat => 1e-13,
+        };
+        for (i, (&a, &b)) in a.iter().zip(&b).enumerate() {
+            let (a, b) = (seen(a), seen(b));
+            let ops = [("add", a + b, a.abs() + b.abs()), ("mul", a * b, (a * b).abs()), ("div", a / b, (a / b).abs()), ("sqrt", a.abs(), a.abs())];
+            for (k, (name, expect, size)) in ops.iter().enumerate() {
+                let got = out[i * 8 + 2 * k] as f64 + out[i * 8 + 2 * k + 1] as f64;
+                let err = (got - expect).abs() / size;
+                assert!(err < tolerance, "{} {name}({a}, {b}) = {got}, expected {expect} (rel. error {err:.2e})", precision.name());
+            }
+        }
+    }
+}
+
+const CHAIN_PROBE: &str = "
+@group(0) @binding(0) var<storage, read> v: array<W>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn probe(@builtin(global_invocation_id) gid: vec3<u32>) {
+    w_init(select(1u, 0u, arrayLength(&out) > 0u));
+    let i = gid.x * 5u;
+    if i + 4u >= arrayLength(&v) {
+        return;
+    }
+    // a detector position component: f·fdet + s·sdet + pix0, then scaled by 1/|pos|
+    let sum = w_add(w_add(w_mul(v[i], v[i + 1u]), w_mul(v[i + 2u], v[i + 3u])), v[i + 4u]);
+    let r = w_parts(w_div(sum, w_sqrt(w_mul(sum, sum))));
+    let q = w_parts(sum);
+    out[4u * gid.x] = q.x;
+    out[4u * gid.x + 1u] = q.y;
+    out[4u * gid.x + 2u] = r.x;
+    out[4u * gid.x + 3u] = r.y;
+}";
+
+/// Wide results fed into further wide operations keep their low parts. (Single operations on
+/// buffer values passed on lavapipe while chains lost the TwoSum error term to NIR's
+/// algebraic rewriting; this is the test that caught it.)
+#[test]
+fn chained_wide_operations_keep_their_low_parts() {
+    for precision in [Precision::F64, Precision::DoubleFloat] {
+        let Some(ctx) = context(precision) else { continue };
+        let rows: Vec<[f64; 5]> = (0..64)
+            .map(|i| {
+                let t = i as f64 * 0.731;
+                [0.1182 + t * 1e-3, -0.005998 / (1.0 + t * 1e-7), 0.17862 - t * 1e-3, -0.99997 / (1.0 + t * 3e-7), 0.216343050492215 + t * 1e-4]
+            })
+            .collect();
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        let out = run_kernel(&ctx, CHAIN_PROBE, &[bytemuck::cast_slice(&wides(&flat, precision))], rows.len() * 4);
+        for (i, r) in rows.iter().enumerate() {
+            let expect = r[0] * r[1] + r[2] * r[3] + r[4];
+            let got = out[4 * i] as f64 + out[4 * i + 1] as f64;
+            let unit = out[4 * i + 2] as f64 + out[4 * i + 3] as f64;
+            assert!(((got - expect) / expect).abs() < 1e-13, "{}: row {i}: {got} vs {expect}", precision.name());
+            assert!((unit - expect.signum()).abs() < 1e-13, "{}: row {i}: x/|x| = {unit}", precision.name());
+        }
+    }
+}
+
+/// A second render of the same plan on one context allocates no buffer: every one comes back
+/// from the first job's pool (and the image is the same).
+#[test]
+fn later_jobs_reuse_the_buffers_of_earlier_ones() {
+    // a context of its own (plain fetch forced), so that no other test's jobs run on it
+    let opts = GpuOptions { precision: Some(Precision::DoubleFloat), fetch: Some(super::Fetch::Plain), ..GpuOptions::default() };
+    let Some(_) = context(Precision::DoubleFloat) else { return };
+    let ctx = GpuContext::shared(&opts).expect("a context with plain fetch");
+    let plan = tiny_plan();
+    // only the image: the render's device image goes back to the pool with the rest
+    let first = super::render_with(&plan, &opts).expect("first render").image;
+    let allocated = ctx.buffers_allocated();
+    let second = super::render_with(&plan, &opts).expect("second render").image;
+    assert_eq!(ctx.buffers_allocated(), allocated, "the second job allocated buffers");
+    assert_eq!(first, second);
+}
+
+/// The precision self-test passes for both variants on this adapter (lavapipe in CI), run
+/// directly: a context may have skipped it because a record said it had passed before.
+#[test]
+fn both_variants_pass_the_precision_self_test() {
+    for precision in [Precision::F64, Precision::DoubleFloat] {
+        let Some(ctx) = context(precision) else { continue };
+        let _exclusive = ctx.exclusive();
+        assert_eq!(super::selftest::run(&ctx).expect("the self-test dispatch"), Ok(()), "{} on {}", precision.name(), ctx.adapter_name());
+    }
+}
+
+/// Whether this adapter writes timestamps, said loudly either way (docs/gpu.md records it for
+/// lavapipe); where it does, a render reports a kernel time that is positive and no longer
+/// than the whole render.
+#[test]
+fn kernel_time_where_the_adapter_writes_timestamps() {
+    let Some(ctx) = context(Precision::DoubleFloat) else { return };
+    let opts = GpuOptions { precision: Some(Precision::DoubleFloat), ..GpuOptions::default() };
+    let start = std::time::Instant::now();
+    let rendered = super::render_with(&tiny_plan(), &opts).expect("render");
+    let whole = start.elapsed().as_secs_f64();
+    match (ctx.timestamp_period, rendered.kernel_seconds) {
+        (None, None) => shout(&format!("{} offers no TIMESTAMP_QUERY: kernel time n/a", ctx.adapter_name())),
+        (Some(period), Some(k)) => {
+            shout(&format!("{} writes timestamps (period {period} ns): kernel {k:.3e} s of {whole:.3e} s", ctx.adapter_name()));
+            assert!(k > 0.0 && k <= whole, "kernel {k} s, render {whole} s");
+        }
+        (period, k) => panic!("timestamp period {period:?} but kernel time {k:?}"),
+    }
+}
+
+/// The image gathered on the device is the one read back tile by tile, bit for bit, and so
+/// are the switch pixel of -c_parity's one-shot interpolation switch and the printed solid
+/// angle (the device's per-block sums against the host's serial f64 sum: within 1e-12, the
+/// same `%g`), over tilings that split blocks of the ROI's rows differently.
+#[test]
+fn device_gathered_render_equals_the_tile_read_back() {
+    let Some(_) = context(Precision::DoubleFloat) else { return };
+    let control = crate::control::RenderControl::default();
+    // -cell 50 60 70 90 90 90 -default_F 10 -N 3 -lambda 1 -distance 100 -pixel 0.1 -detpixels 70
+    let mut common = nanobragg_core::params::ExperimentParams::default();
+    common.cell([50.0, 60.0, 70.0, 90.0, 90.0, 90.0]).default_f(10.0).n_cells(3).lambda(1.0).distance(100.0).pixel(0.1).detpixels(70);
+    let plans = [
+        ("spots", plan_of(common.clone().oversample(2))),
+        ("ROI", plan_of(common.clone().roi([3, 60, 5, 41]))),
+    ];
+    for (what, plan) in &plans {
+        for binding_limit in [None, Some(6000)] {
+            let opts = GpuOptions { precision: Some(Precision::DoubleFloat), binding_limit, ..GpuOptions::default() };
+            let device = super::render_gathered(plan, &opts, &control, false, Some(super::Gathering::OnDevice)).unwrap();
+            let host = super::render_gathered(plan, &opts, &control, false, Some(super::Gathering::OnHost)).unwrap();
+            assert!(device.device.is_some() && host.device.is_none());
+            assert!(device.image.iter().zip(&host.image).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}, {binding_limit:?}: images differ");
+            assert_eq!(device.device.as_ref().unwrap().read().unwrap(), device.image, "{what}: the device image is the one read back");
+            let (a, b) = (device.stats.omega_sum, host.stats.omega_sum);
+            shout(&format!("{what}, binding limit {binding_limit:?}: solid angle {a:e} on the device, {b:e} read back"));
+            assert!(a > 0.0 && (a / b - 1.0).abs() < 1e-12, "{what}: {a} vs {b}");
+            assert_eq!(nanobragg_core::cfmt::fmt_g(a / plan.steps as f64), nanobragg_core::cfmt::fmt_g(b / plan.steps as f64));
+            assert_eq!(device.interpolation_switched_at, host.interpolation_switched_at);
+        }
+    }
+}
+
+/// The device's block sums are the Rust mirror's, bit for bit.
+#[test]
+fn device_block_sums_are_the_mirror() {
+    let Some(ctx) = context(Precision::DoubleFloat) else { return };
+    let values: Vec<f32> = (0..100_003u32).map(|i| ((i.wrapping_mul(2654435761) >> 8) as f32) * 1e-7 + if i % 3 == 0 { 1e3 } else { 0.0 }).collect();
+    let image = super::DeviceImage::upload(&ctx, &values, values.len(), 1).unwrap();
+    let encoder = ctx.device.create_command_encoder(&Default::default());
+    let device = ctx.checked("block sums", || super::gather::submit_and_sum(&ctx, encoder, image.buffer(), values.len())).unwrap();
+    let mirror = super::gather::total(super::gather::block_sums(&values));
+    assert_eq!(device.to_bits(), mirror.to_bits(), "device {device} vs mirror {mirror}");
+}
+
+/// A rotation series uploads its structure factors once: the second frame of a `Simulator`
+/// moves far fewer bytes to the device than the grid's f32 copy, whole or split over both grid
+/// bindings, and both frames are bit for bit the renders that upload the grid again. A grid
+/// with other values (a new `generation`) is uploaded in its place and renders as itself: a
+/// kept grid used for it would give the old grid's image.
+#[test]
+fn structure_factors_stay_on_the_device_across_frames() {
+    use crate::engine::EngineChoice;
+    use crate::simulator::{Frame, Simulator};
+    use nanobragg_core::structure::StructureFactors;
+    let Some(_) = context(Precision::DoubleFloat) else { return };
+    // a context no other test uses (the adapter named), so that no other grid replaces the kept one
+    let opts = |binding_limit| GpuOptions {
+        precision: Some(Precision::DoubleFloat),
+        fetch: Some(super::Fetch::Plain),
+        adapter: Some(super::AdapterChoice::Index(0)),
+        binding_limit,
+        ..GpuOptions::default()
+    };
+    let ctx = GpuContext::shared(&opts(None)).expect("a context of its own");
+    // 17³ = 4913 entries (19652 bytes as f32): a 12000-byte binding limit splits them at h = 2
+    let simulator = |_name: &str, f: fn(i32, i32, i32) -> f64, binding_limit| {
+        let values = (-8..=8).flat_map(|h| (-8..=8).flat_map(move |k| (-8..=8).map(move |l| f(h, k, l)))).collect();
+        let sf = StructureFactors { h_min: -8, h_max: 8, k_min: -8, k_max: 8, l_min: -8, l_max: 8, values };
+        let inputs = crate::model::Inputs { structure_factors: Some(std::sync::Arc::new(sf)), reflections: 17 * 17 * 17, ..Default::default() };
+        // -cell 50 50 50 90 90 90 -N 5 -lambda 1 -distance 100 -pixel 0.2 -detpixels 64 -oversample 1 -phi 0 -osc 1
+        let mut p = nanobragg_core::params::ExperimentParams::default();
+        p.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0]).n_cells(5).lambda(1.0).distance(100.0).pixel(0.2).detpixels(64).oversample(1).phi(0.0).osc(1.0);
+        Simulator::new(crate::model::resolve(&p, &inputs, &Default::default()).unwrap(), EngineChoice::Gpu, opts(binding_limit))
+    };
+    let control = crate::control::RenderControl::default();
+    let bits = |image: &[f32]| image.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for binding_limit in [None, Some(12000)] {
+        let mut sim = simulator("first.hkl", |h, k, l| 10.0 + ((7 * h + 13 * k + 3 * l).rem_euclid(17)) as f64, binding_limit);
+        let grid_bytes = 4 * sim.plan().grid.as_ref().unwrap().values().len() as u64;
+        let frames = [sim.frame(), Frame { number: 2, ..sim.frame() }.with_phi_deg(5.0)];
+        let mut uploaded = Vec::new();
+        let mut images = Vec::new();
+        for frame in &frames {
+            let before = super::transfers_on_this_thread().uploaded;
+            images.push(bits(&sim.render(frame, &control).unwrap().image));
+            uploaded.push(super::transfers_on_this_thread().uploaded - before);
+        }
+        shout(&format!("binding limit {binding_limit:?}: grid {grid_bytes} B, frames uploaded {uploaded:?} B"));
+        assert!(uploaded[0] >= grid_bytes, "the first frame uploaded {} B, less than the grid ({grid_bytes} B)", uploaded[0]);
+        assert!(uploaded[1] < grid_bytes / 4, "the second frame uploaded {} B (grid {grid_bytes} B)", uploaded[1]);
+        assert_ne!(images[0], images[1], "the frames do not differ: the test shows nothing");
+        // the same frames with the grid uploaded again
+        for (frame, image) in frames.iter().zip(&images) {
+            ctx.forget_structure_grid();
+            let before = super::transfers_on_this_thread().uploaded;
+            assert_eq!(&bits(&sim.render(frame, &control).unwrap().image), image, "frame {} differs from the render that uploads the grid", frame.number);
+            assert!(super::transfers_on_this_thread().uploaded - before >= grid_bytes);
+        }
+        // a grid with other values, after the first one is kept: uploaded, and rendered as itself
+        let mut other = simulator("second.hkl", |h, k, l| 30.0 + ((5 * h + 11 * k + 2 * l).rem_euclid(23)) as f64, binding_limit);
+        let before = super::transfers_on_this_thread().uploaded;
+        let image = bits(&other.render(&frames[0], &control).unwrap().image);
+        assert!(super::transfers_on_this_thread().uploaded - before >= grid_bytes, "the new grid was not uploaded");
+        assert_ne!(image, images[0], "the new grid rendered as the kept one");
+        ctx.forget_structure_grid();
+        assert_eq!(bits(&other.render(&frames[0], &control).unwrap().image), image, "the new grid's render differs from a fresh upload");
+    }
+}
