@@ -22,6 +22,9 @@ const FINISHED: u8 = 3;
 pub struct RenderControl {
     rows_done: AtomicUsize,
     state: AtomicU8,
+    /// what a series has written so far (a sentence), for the message of a signal that ends
+    /// the process: never "no output was written" after frames were
+    written: Mutex<Option<String>>,
 }
 
 impl RenderControl {
@@ -66,6 +69,21 @@ impl RenderControl {
         self.state.compare_exchange(CANCELLED, WRITING, Ordering::SeqCst, Ordering::SeqCst).is_ok()
     }
 
+    /// A series put more frames in place: `what` says which, for an interruption's message.
+    pub fn note_written(&self, what: String) {
+        if let Ok(mut w) = self.written.lock() {
+            *w = Some(what);
+        }
+    }
+
+    /// The error of a run stopped now: what it has written, if anything.
+    pub fn interrupted(&self) -> Error {
+        match self.written.lock().ok().and_then(|w| w.clone()) {
+            Some(what) => Error::Stopped(what),
+            None => Error::Interrupted,
+        }
+    }
+
     /// The run has returned, successfully or not.
     pub fn finish(&self) {
         self.state.store(FINISHED, Ordering::SeqCst);
@@ -104,8 +122,9 @@ pub fn cancel_on_ctrl_c(control: &Arc<RenderControl>) {
                 };
                 say("\nnanobragg: stopping the render (interrupted)".into());
                 if control.still_cancelled_after(GRACE) {
-                    say(format!("nanobragg: error: {}", Error::Interrupted));
-                    std::process::exit(Error::Interrupted.exit_code());
+                    let e = control.interrupted();
+                    say(format!("nanobragg: error: {e}"));
+                    std::process::exit(e.exit_code());
                 }
             }
         });

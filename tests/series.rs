@@ -204,10 +204,19 @@ fn a_stopped_series_keeps_whole_frames_only() {
     };
     let outcome = nanobragg::app::run_controlled(&args, &control);
     watcher.join().unwrap();
-    assert!(matches!(outcome, Err(nanobragg::error::Error::Interrupted)), "{outcome:?}");
     let names = listing(dir.path());
     let frames = names.len() / 2;
     assert!((2..40).contains(&frames), "{names:?}");
+    // the error says which frames are written (never "no output file was written")
+    match &outcome {
+        Err(e @ nanobragg::error::Error::Stopped(_)) => {
+            let said = e.to_string();
+            let last = format!("{}/i_{frames:02}.img", dir.path().display());
+            assert!(said.contains(&format!("frames 1 to {frames} are written")) && said.contains(&last), "{said}");
+            assert_eq!(e.exit_code(), 130);
+        }
+        other => panic!("{other:?}"),
+    }
     let expected: Vec<String> = (1..=frames).flat_map(|k| [format!("f_{k:02}.bin"), format!("i_{k:02}.img")]).collect();
     let mut expected = expected;
     expected.sort();
