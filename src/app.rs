@@ -634,6 +634,10 @@ fn check_files(raw: &RawArgs, shots: Option<&ShotList>, manifest: Option<&Path>)
                 return Err(Error::Usage(format!("-nexusfile {}: {why}", out.display())));
             }
             files.write("-nexusfile", out);
+            // the writer holds the goniometer angles and the chunk index of every frame
+            let frames = raw.frames.unwrap_or(1);
+            let what = format!("-nexusfile {}: the index of one file of {frames} frames", out.display());
+            crate::limits::check_fits(&what, frames as f64 * NEXUS_BYTES_PER_FRAME)?;
         }
         None if raw.nexus_float => return Err(Error::Usage("-nexus_float chooses what -nexusfile holds: give -nexusfile NAME.h5 too".into())),
         None => {}
@@ -644,6 +648,11 @@ fn check_files(raw: &RawArgs, shots: Option<&ShotList>, manifest: Option<&Path>)
     files.check()?;
     Ok(files)
 }
+
+/// Memory the NeXus writer holds per frame of the run, whatever the detector: the omega start
+/// and end angles it fills frame by frame and its chunk index (measured: 38 B at 10⁶ and
+/// 4·10⁶ frames of 8 × 8 pixels; a run of 10⁹ frames used to grow to 21 GB and die).
+const NEXUS_BYTES_PER_FRAME: f64 = 64.0;
 
 fn is_fifo(path: &Path) -> bool {
     crate::io::special_file(path) == Some(crate::io::SpecialFile::Fifo)

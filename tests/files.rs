@@ -165,6 +165,23 @@ fn template_collisions_are_decided_without_enumerating_the_frames() {
     refused(d, &run, &before, 2, &["-intfile a1000000021.bin (frame 21): the same file is already the -floatfile output of frame 100000002 (a1000000021.bin)"]);
 }
 
+/// A NeXus file of 10⁹ frames is refused by the memory its index needs, before anything is
+/// made (it used to grow to 21 GB and die).
+#[test]
+fn a_nexus_file_of_a_billion_frames_is_refused_by_its_index() {
+    let dir = scratch();
+    let d = dir.path();
+    let before = snapshot(d);
+    // under 8 GiB of address space, so that the refusal does not depend on the machine
+    let bin = env!("CARGO_BIN_EXE_nanobragg");
+    let args = format!("{SMALL} -frames 999999999 -floatfile /dev/null -intfile /dev/null -nexusfile x.h5");
+    let run = Command::new("sh").arg("-c").arg(format!("ulimit -v 8000000 && exec '{bin}' {args}")).current_dir(d).output().unwrap();
+    refused(d, &run, &before, 1, &["-nexusfile x.h5: the index of one file of 999999999 frames needs about 59.6 GiB of memory"]);
+    // a thousand frames are fine
+    let run = nanobragg(d, &words(&format!("{SMALL} -frames 1000 -floatfile /dev/null -intfile /dev/null -nexusfile x.h5 -quiet")));
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+}
+
 /// `-frames 999999999` starts at once (it took over a minute and hundreds of MB of checks
 /// before); the run is stopped after its first frame.
 #[test]

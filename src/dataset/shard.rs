@@ -231,7 +231,7 @@ pub fn drawn_seed_to_reuse(raw: &RawArgs) -> Option<i64> {
         return None;
     }
     let path = manifest_path(raw).ok().flatten()?;
-    manifest::read(&path).ok()?.header.drawn_seed
+    manifest::read_header(&path)?.drawn_seed
 }
 
 /// What a run renders of its dataset and what it records: its shard, the frames a resumed

@@ -206,8 +206,16 @@ impl ShotList {
     /// nothing is read again), so that a shot whose values make no experiment (a degenerate
     /// cell, a detector too large) is refused before the first shot renders.
     /// `accept` sees each shot's experiment and may refuse it (what the run's outputs need).
+    /// The shots of `-shots N` differ only in their derived seeds and orientation, which no
+    /// check depends on: the first and the last stand for them all (`-shots 999999999` starts
+    /// at once).
     pub fn check_every_shot(&mut self, read: ReadOnce, accept: impl Fn(u64, &Experiment) -> Result<()>) -> Result<()> {
-        for number in 1..=self.count() {
+        let count = self.count();
+        let numbers: Box<dyn Iterator<Item = u64>> = match self.shots {
+            Shots::File { .. } => Box::new(1..=count),
+            Shots::Count(_) => Box::new([1, count].into_iter().take(if count > 1 { 2 } else { 1 })),
+        };
+        for number in numbers {
             accept(number, &self.resolve(number, &read)?)?;
         }
         self.read = Some(read);

@@ -383,6 +383,20 @@ pub fn read(path: &Path) -> Result<Manifest> {
     Ok(Manifest { header, entries, torn })
 }
 
+/// The header of a manifest alone (its first line, at most 16 MiB), without reading the
+/// frames' lines: what a run needs to know before it reads the whole manifest. None when
+/// the first line is not a complete header.
+pub fn read_header(path: &Path) -> Option<Header> {
+    use std::io::{BufRead, Read};
+    let (file, _) = open_regular(path).ok()?.ok()?;
+    let mut line = Vec::new();
+    std::io::BufReader::new(file).take(16 << 20).read_until(b'\n', &mut line).ok()?;
+    if !line.ends_with(b"\n") {
+        return None;
+    }
+    serde_json::from_slice(&line).ok()
+}
+
 fn line_of<T: Serialize>(value: &T) -> Vec<u8> {
     let mut line = serde_json::to_vec(value).expect("manifest values serialize");
     line.push(b'\n');
