@@ -494,7 +494,8 @@ pub fn plain(e: &std::io::Error) -> String {
     }
 }
 
-/// A hash map keyed by where names land, for callers that collect names (`manifest merge`).
+/// Whether two names give the same file, compared where they land (links followed, folders
+/// resolved, hard links by inode).
 pub fn same_file(a: &Path, b: &Path) -> bool {
     Slot::of_name(a).meets(&Slot::of_name(b)).is_some()
 }

@@ -71,7 +71,9 @@ impl InputRecord {
     /// The record of `path`, read (and hashed) as a regular file.
     pub fn of(input: &str, path: &Path) -> Result<InputRecord> {
         let refuse = |why: String| Error::Usage(format!("{input} {}: {why}", path.display()));
-        let (file, size) = open_regular(path).map_err(|e| Error::Usage(format!("{input} {}", Error::io(path, e))))?.map_err(refuse)?;
+        let (file, size) = open_regular(path)
+            .map_err(|e| Error::Usage(format!("{input} {}", Error::io(path, e))))?
+            .map_err(|why| refuse(format!("{why}: a run with a manifest records the contents of its inputs, so they must be regular files")))?;
         if size > MAX_INPUT_BYTES {
             return Err(refuse(format!("is larger than {}", crate::limits::human_bytes(MAX_INPUT_BYTES as f64))));
         }
