@@ -7,13 +7,14 @@ use crate::cli::raw::RawArgs;
 use crate::dataset::series::Series;
 use crate::dataset::shard::DatasetRun;
 use crate::dataset::shots::ShotList;
+use crate::dataset::files::Registry;
 use crate::dataset::template;
 use crate::engine::{EngineUsed, RenderedImage, plan::Plan};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{SmvHeader, encode_smv, encode_smv_u32};
 use crate::io::nexus::{FramePixels, NexusHeader, NexusWriter};
-use crate::io::{OutputTarget, OutputsToWrite, TempFile, cbf, fdump, output_target, pgm, png, rawfloat};
+use crate::io::{OutputsToWrite, cbf, fdump, pgm, png, rawfloat};
 use crate::model::Experiment;
 use crate::output::Output;
 use crate::progress::{self, ProgressDisplay, RenderControl};
@@ -33,18 +34,36 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// As `run`, stopped through `control` instead of a signal (for callers and tests).
 pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<()> {
-    let time_seed = -(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1));
-    let mut raw = match parse(args, time_seed)? {
+    let clock_seed = -(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1));
+    let mut raw = match parse(args, clock_seed)? {
         Command::Help => {
             crate::out!("{}", crate::cli::defs::help_text());
             return Ok(());
         }
         Command::Run(raw) => raw,
     };
+    // a resumed run takes the seed its manifest says the run drew from the clock (the clock
+    // fills only -seed and -misset_seed when they are not typed), so that a run without
+    // -seed can be resumed, and one with its printed seed typed is the same run
+    let time_seed = match crate::dataset::shard::drawn_seed_to_reuse(&raw) {
+        Some(drawn) => {
+            let params = &mut raw.params;
+            for seed in [&mut params.seed, &mut params.misset_seed] {
+                if *seed == clock_seed {
+                    *seed = -drawn;
+                }
+            }
+            -drawn
+        }
+        None => clock_seed,
+    };
+    let source_date_epoch = source_date_epoch()?;
     // a shot list is a series of frames 1..N (raw.frames), each turned to its shot's experiment
     let mut shots = ShotList::from_command(&mut raw)?;
     check_series(&raw)?;
-    check_outputs(&raw)?;
+    // every file the run reads and writes, in one registry, before anything is read at length
+    let manifest_path = crate::dataset::shard::manifest_path(&raw)?;
+    let files = check_files(&raw, shots.as_ref(), manifest_path.as_deref())?;
     let budget = raw.budget();
     let (exp, inputs) = raw.resolve_within(&budget).map_err(|e| crate::cli::parse::with_input_flag(&raw, e))?;
     let templates = Output::of(&raw)?;
@@ -67,7 +86,8 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     }
     let series = Series::new(&raw, &exp);
     // the shard, the frames a resume skips and the manifest: refused here, before any render
-    let dataset = DatasetRun::new(&raw, args, &series, time_seed)?;
+    let identity = crate::dataset::shard::Identity { inputs: input_files(&raw, shots.as_ref()), source_date_epoch };
+    let dataset = DatasetRun::new(&raw, args, &series, time_seed, &identity)?;
     if raw.nexusfile.is_some() && (dataset.shard.count > 1 || raw.resume) {
         return Err(Error::Usage(
             "-nexusfile: one NeXus file holds the whole run, written when its last frame is done, so it cannot be split by -shard or continued by -resume; give sharded or resumable runs per-frame outputs (-cbffile, -floatfile templates)".into(),
@@ -100,16 +120,36 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
         None => None,
     };
     if series.count == 1 && dataset.manifest.is_none() && shots.is_none() {
-        render_one(&mut sim, &output, &series, &raw, control, nexus)
+        render_one(&mut sim, &output, &series, &raw, control, nexus, &files)
     } else {
         render_series(&mut sim, &series, shots.as_ref(), &raw, templates, dataset, control, nexus)?;
-        write_structure_factor_cache(&raw, sim.experiment());
+        write_structure_factor_cache(&raw, sim.experiment(), &files);
         Ok(())
     }
 }
 
+/// `SOURCE_DATE_EPOCH` (seconds since 1970, the reproducible-builds convention): the time CBF
+/// headers carry, so that an image's bytes are a function of the run and the frame only;
+/// unset, the Unix epoch itself. A value that is not a whole number of seconds is refused.
+fn source_date_epoch() -> Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH={v}: not a whole number of seconds since 1970 (the time CBF headers carry)"))),
+        _ => Ok(None),
+    }
+}
+
+/// The time the run's CBF headers carry (`source_date_epoch`, checked at the start).
+fn run_time() -> std::time::SystemTime {
+    let seconds = source_date_epoch().ok().flatten().unwrap_or(0);
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds)
+}
+
 /// A single image (the one-frame case): render, encode, write, then the diagnostics.
-fn render_one(sim: &mut Simulator, output: &Output, series: &Series, raw: &RawArgs, control: &Arc<RenderControl>, mut nexus: Option<NexusWriter>) -> Result<()> {
+fn render_one(sim: &mut Simulator, output: &Output, series: &Series, raw: &RawArgs, control: &Arc<RenderControl>, mut nexus: Option<NexusWriter>, files: &Registry) -> Result<()> {
     let frame = series.frame(series.first);
     let rendered = {
         let _display = progress_bar(sim, output, 1, control);
@@ -118,12 +158,14 @@ fn render_one(sim: &mut Simulator, output: &Output, series: &Series, raw: &RawAr
     if !output.quiet {
         report_engine(&rendered);
     }
-    check_finite(sim.plan(), &rendered.image)?;
+    if let Some(why) = non_finite(sim.plan(), &rendered.image) {
+        return Err(Error::Usage(format!("{why}; nothing was written: check the beam, detector and crystal values and the input files")));
+    }
     write_frame(sim.experiment(), output, sim.plan(), &rendered, frame.noise_counter, &raw.gpu_options(), control, true, nexus.as_mut())?;
     if let Some(nexus) = nexus {
         nexus.finish()?;
     }
-    write_structure_factor_cache(raw, sim.experiment());
+    write_structure_factor_cache(raw, sim.experiment(), files);
     // after the outputs, so that a failing diagnostic never costs the rendered images
     crate::diagnostics::after_render(sim.experiment(), output, sim.plan(), &rendered, raw.backend.as_deref())
 }
@@ -156,9 +198,14 @@ fn render_series(
     let quiet = templates.quiet;
     let mut manifest = dataset.manifest.take();
     let osc_deg = sim.experiment().sampling.osc.to_degrees();
+    // what the writer has put in place so far: (first, last, count) of the frame numbers
+    let written: std::sync::Mutex<Option<(u64, u64, u64)>> = std::sync::Mutex::new(None);
+    let contiguous = dataset.shard.count == 1 && !dataset.resumes();
+    let summary = |w: Option<(u64, u64, u64)>| w.map(|w| written_summary(raw, series, shots.is_some(), contiguous, w));
     let (manifest, nexus) = std::thread::scope(|scope| {
         let (frames, received) = std::sync::mpsc::sync_channel::<(Frame, u64, RenderedImage, Option<Box<ShotParts>>)>(1);
         type Finished = (Option<crate::dataset::shard::PendingManifest>, Option<NexusWriter>);
+        let written = &written;
         let writer = scope.spawn(move || -> Result<Finished> {
             let (mut exp, mut plan) = (light_exp, light_plan);
             let mut nexus = nexus;
@@ -168,12 +215,25 @@ fn render_series(
                     (exp, plan) = (e, p);
                     line
                 });
-                let written = write_series_frame(&mut exp, &plan, &templates, series, &frame, &rendered, line.as_deref(), &gpu, control, nexus.as_mut())
-                    .and_then(|(files, overloads)| match manifest.as_mut() {
-                        Some(m) => m.append(&crate::io::manifest::Entry::of(&frame, position, osc_deg, &files, &rendered.image, overloads)),
-                        None => Ok(()),
+                let outcome = write_series_frame(&mut exp, &plan, &templates, series, &frame, &rendered, line.as_deref(), &gpu, control, nexus.as_mut())
+                    .and_then(|(files, overloads)| {
+                        // the frame's files are in place: what a stopped run reports from now on
+                        if let Ok(mut w) = written.lock() {
+                            let (first, _, count) = w.unwrap_or((frame.number, frame.number, 0));
+                            *w = Some((first, frame.number, count + 1));
+                            if let Some(note) = summary(*w) {
+                                control.note_written(note);
+                            }
+                        }
+                        match manifest.as_mut() {
+                            Some(m) => {
+                                let entry = crate::io::manifest::Entry::of(&frame, position, osc_deg, &files, &rendered.image, overloads, &m.folder());
+                                m.append(&entry)
+                            }
+                            None => Ok(()),
+                        }
                     });
-                if let Err(e) = written {
+                if let Err(e) = outcome {
                     // stop the render of the next frame: the series fails with this error
                     control.cancel();
                     return Err(e);
@@ -182,9 +242,15 @@ fn render_series(
             Ok((manifest, nexus))
         });
         let mut outcome = Ok(());
-        let mut sent: Vec<u64> = Vec::new();
-        for (position, number) in series.numbers().enumerate() {
-            let position = position as u64;
+        // the last two frames handed to the writer (still being written when the run stops)
+        let mut recent: [Option<u64>; 2] = [None, None];
+        // which frame or shot a failure is of, for its message
+        let origin = |number: u64| match shots {
+            Some(list) => list.origin(number),
+            None => format!("frame {number}"),
+        };
+        for position in dataset.shard.positions(series.count) {
+            let number = series.first + position;
             if !dataset.renders(position) {
                 continue;
             }
@@ -201,49 +267,53 @@ fn render_series(
             };
             let rendered = match sim.render(&frame, control) {
                 Ok(r) => r,
+                Err(Error::Interrupted) => {
+                    outcome = Err(Error::Interrupted);
+                    break;
+                }
                 Err(e) => {
-                    outcome = Err(e);
+                    outcome = Err(Error::Resource(format!("{}: {e}", origin(number))));
                     break;
                 }
             };
-            if sent.is_empty() && !quiet {
+            if recent[0].is_none() && !quiet {
                 report_engine(&rendered);
             }
-            if let Err(e) = check_finite(sim.plan(), &rendered.image) {
-                outcome = Err(Error::Usage(format!("frame {number}: {e}")));
+            if let Some(why) = non_finite(sim.plan(), &rendered.image) {
+                outcome = Err(Error::Usage(format!(
+                    "{}: {why}; it is not written: check the beam, detector and crystal values and the input files",
+                    origin(number)
+                )));
                 break;
             }
             if frames.send((frame, position, rendered, shot)).is_err() {
                 break; // the writer failed; its error is the series' outcome
             }
-            sent.push(number);
+            recent = [Some(number), recent[0]];
         }
         drop(frames);
         if matches!(outcome, Err(Error::Interrupted)) {
             // the frames still queued finish writing; a FIFO output among them may wait for its
             // reader, which only the signal handler's own exit can end
-            let queued = sent.iter().rev().take(2);
-            let fifo = queued.flat_map(|&n| frame_output_names(raw, Some(n)).unwrap_or_default()).any(|(_, p)| is_fifo(&p));
+            let queued = recent.iter().flatten();
+            let fifo = queued.flat_map(|&n| frame_output_names(raw, series.templated.then_some(n)).unwrap_or_default()).any(|(_, p)| is_fifo(&p));
             if !fifo {
                 control.cancel_honoured();
             }
         }
-        let written = writer.join().unwrap_or_else(|_| Err(Error::Usage("the thread writing the frames failed".into())));
-        let (manifest, nexus) = written?;
-        if matches!(outcome, Err(Error::Interrupted)) {
-            if let Some(path) = &raw.nexusfile {
-                log::warn!("stopped: the NeXus file {} holds the whole run and is not written", path.display());
-            }
-            match (sent.first(), sent.last()) {
-                (Some(&first), Some(last)) if first == series.first && dataset.shard.count == 1 => {
-                    log::warn!("stopped: frames {first} to {last} are written, later frames are not")
+        let finished = writer.join().unwrap_or_else(|_| Err(Error::Usage("the thread writing the frames failed".into())));
+        let so_far = summary(written.lock().ok().and_then(|w| *w));
+        let (manifest, nexus) = finished.map_err(|e| with_written(e, so_far.as_deref()))?;
+        match outcome {
+            Err(Error::Interrupted) => {
+                if let Some(path) = &raw.nexusfile {
+                    log::warn!("stopped: the NeXus file {} holds the whole run and is not written", path.display());
                 }
-                // a shard, or a resumed run: not every frame in between is this process's
-                (Some(first), Some(last)) => log::warn!("stopped: this run's frames from {first} to {last} are written, later ones are not"),
-                _ => log::warn!("stopped: no frame was written"),
+                Err(so_far.map_or(Error::Interrupted, Error::Stopped))
             }
+            Err(e) => Err(with_written(e, so_far.as_deref())),
+            Ok(()) => Ok((manifest, nexus)),
         }
-        outcome.map(|()| (manifest, nexus))
     })?;
     if let Some(nexus) = nexus {
         nexus.finish()?;
@@ -252,6 +322,37 @@ fn render_series(
         m.finish()?;
     }
     Ok(())
+}
+
+/// What a series stopped or failed after `w` = (first, last, count) of its frames were put in
+/// place has written, for its last message: the frames (or shots) and their files, named by
+/// the first and last (devices left out).
+fn written_summary(raw: &RawArgs, series: &Series, shots: bool, contiguous: bool, (first, last, count): (u64, u64, u64)) -> String {
+    let noun = if shots { "shot" } else { "frame" };
+    let names = |n: u64| frame_output_names(raw, series.templated.then_some(n)).unwrap_or_default();
+    let files: Vec<String> = names(first)
+        .into_iter()
+        .zip(names(last))
+        .filter(|((_, a), _)| !is_char_device(a))
+        .map(|((_, a), (_, b))| if first == last { a.display().to_string() } else { format!("{} … {}", a.display(), b.display()) })
+        .collect();
+    let files = if files.is_empty() { String::new() } else { format!(" ({})", files.join(", ")) };
+    match (count, contiguous) {
+        (1, _) => format!("{noun} {first} is written{files}, later {noun}s are not"),
+        (_, true) => format!("{noun}s {first} to {last} are written{files}, later {noun}s are not"),
+        (n, false) => format!("{n} of this run's {noun}s, from {first} to {last}, are written{files}; later ones are not"),
+    }
+}
+
+/// A series' error with what it had written before it (`so_far`), so that its message never
+/// leaves the frames already in place unsaid; the exit status is the error's.
+fn with_written(e: Error, so_far: Option<&str>) -> Error {
+    match (e, so_far) {
+        (e, None) => e,
+        (Error::Usage(m), Some(w)) => Error::Usage(format!("{m}; {w}")),
+        (Error::Interrupted, Some(w)) => Error::Stopped(w.to_string()),
+        (e, Some(w)) => Error::Resource(format!("{e}; {w}")),
+    }
 }
 
 /// A shot's experiment and plan for the writer (without the structure factors), and its report
@@ -287,7 +388,13 @@ fn write_series_frame(
         }
     } else if !output.quiet {
         let end = series.start_deg(frame.number + 1);
-        let seed = if output.noisefile.is_some() { format!(", noise -seed {}", -frame.seed) } else { String::new() };
+        // the words a single run needs to draw this frame's noise: in the default mode the frame
+        // number is a word of every noise counter, so the frame must be frame k of its run
+        let seed = match (output.noisefile.is_some(), exp.mode) {
+            (false, _) => String::new(),
+            (true, crate::cli::raw::Mode::CParity) => format!(", noise -seed {}", -frame.seed),
+            (true, _) => format!(", noise -seed {} -first_frame {} -frames 1", -frame.seed, frame.number),
+        };
         crate::outln!("frame {}: phi {} to {} deg{seed}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
     }
     write_frame(exp, &output, plan, rendered, frame.noise_counter, gpu, control, frame.number == series.last(), nexus)
@@ -360,15 +467,16 @@ fn name_frame_outputs(o: &mut Output, templates: &Output, number: Option<u64>) -
 /// nanoBragg.c caches the structure factors of every `-hkl` run in ./Fdump.bin; written after
 /// the outputs, so a failed or interrupted run leaves no cache behind, and atomically, so a
 /// reader never sees half a cache. Not written with `-nofdump`, when `-hkl` already names the
-/// cache, or when the cache's path is another input (C would replace that input with the
-/// binary cache). Failing to write it is not fatal (the images are done).
-fn write_structure_factor_cache(raw: &RawArgs, exp: &Experiment) {
+/// cache, or when the cache's path is another input, of the command line or of a shot line (C
+/// would replace that input with the binary cache). Failing to write it is not fatal (the
+/// images are done).
+fn write_structure_factor_cache(raw: &RawArgs, exp: &Experiment, files: &Registry) {
     let (Some(hkl), Some(sf)) = (&raw.hkl, &exp.crystal.structure_factors) else { return };
-    if !raw.write_fdump || same_file(hkl, &raw.fdump) {
+    if !raw.write_fdump || crate::dataset::files::same_file(hkl, &raw.fdump) {
         return;
     }
     let cache = raw.fdump.display();
-    if let Some((what, _)) = typed_inputs(raw).iter().find(|(_, p)| same_file(p, &raw.fdump)) {
+    if let Some(what) = files.input_at(&raw.fdump) {
         log::warn!("not writing the structure-factor cache {cache}: it is {what}");
         return;
     }
@@ -379,17 +487,16 @@ fn write_structure_factor_cache(raw: &RawArgs, exp: &Experiment) {
 
 /// The last guard, in both modes: whatever input led to it (c-parity renders what C renders),
 /// an image holding NaN or infinite pixels is refused before any output is written, never
-/// saved with a zero exit status.
-fn check_finite(p: &Plan, image: &[f32]) -> Result<()> {
-    let Some(first) = image.iter().position(|v| !v.is_finite()) else { return Ok(()) };
+/// saved with a zero exit status. Says what is wrong (None: every pixel is finite).
+fn non_finite(p: &Plan, image: &[f32]) -> Option<String> {
+    let first = image.iter().position(|v| !v.is_finite())?;
     let count = image.iter().filter(|v| !v.is_finite()).count();
-    Err(Error::Usage(format!(
-        "the rendered image has {count} pixel(s) that are not finite numbers (first: fast {} slow {} = {}); nothing was written: \
-         check the beam, detector and crystal values and the input files",
+    Some(format!(
+        "the rendered image has {count} pixel(s) that are not finite numbers (first: fast {} slow {} = {})",
         first % p.fpixels,
         first / p.fpixels,
         image[first]
-    )))
+    ))
 }
 
 /// The output files of a run with the flags that name them, in the order they are written
@@ -464,106 +571,94 @@ fn check_series(raw: &RawArgs) -> Result<()> {
 }
 
 /// Every file the run reads, described for a refusal message; the structure-factor cache is
-/// among them whenever the run may read it (c-parity without -hkl) or write it (-hkl).
-fn inputs_of(raw: &RawArgs) -> Vec<(String, &Path)> {
-    let mut inputs = typed_inputs(raw);
+/// among them whenever the run may read it (c-parity without -hkl) or write it (-hkl): an
+/// output there would be replaced by the cache, or read as one by the next run.
+fn inputs_of(raw: &RawArgs) -> (Vec<(String, &Path)>, Option<(String, &Path)>) {
+    let inputs: Vec<(String, &Path)> = typed_inputs(raw).into_iter().map(|(flag, p)| (format!("the {flag} input {}", p.display()), p)).collect();
     let cache_read = raw.hkl.is_none() && raw.mode == crate::cli::raw::Mode::CParity;
     let cache_written = raw.hkl.is_some() && raw.write_fdump;
-    if cache_read || cache_written {
-        inputs.push((format!("{}, the structure-factor cache", raw.fdump.display()), raw.fdump.as_path()));
+    let cache = (cache_read || cache_written).then(|| (format!("{}, the structure-factor cache", raw.fdump.display()), raw.fdump.as_path()));
+    (inputs, cache)
+}
+
+/// The input files named on the command line (or read from it: -img, -mask headers), by flag.
+fn typed_inputs(raw: &RawArgs) -> Vec<(&'static str, &Path)> {
+    let typed = [("-hkl", &raw.hkl), ("-mat", &raw.mat), ("-img", &raw.img), ("-mask", &raw.mask), ("-sourcefile", &raw.sourcefile), ("-stol", &raw.stolfile), ("-shots", &raw.shots_file)];
+    typed.into_iter().filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p))).collect()
+}
+
+/// The input files whose contents identify the run in its manifest (`-resume` refuses a run
+/// whose inputs changed): the command line's, the structure-factor cache when it is read, and
+/// those the shot list's lines name.
+fn input_files(raw: &RawArgs, shots: Option<&ShotList>) -> Vec<(String, PathBuf)> {
+    let mut inputs: Vec<(String, PathBuf)> = typed_inputs(raw).into_iter().map(|(flag, p)| (flag.to_string(), p.to_path_buf())).collect();
+    if raw.hkl.is_none() && raw.mode == crate::cli::raw::Mode::CParity && raw.fdump.is_file() {
+        inputs.push(("the structure-factor cache".to_string(), raw.fdump.clone()));
+    }
+    if let Some(list) = shots {
+        inputs.extend(list.inputs().into_iter().map(|(flag, p, at)| (format!("{flag} ({at})"), p)));
     }
     inputs
 }
 
-/// The input files named on the command line (or read from it: -img, -mask headers).
-fn typed_inputs(raw: &RawArgs) -> Vec<(String, &Path)> {
-    let typed = [("-hkl", &raw.hkl), ("-mat", &raw.mat), ("-img", &raw.img), ("-mask", &raw.mask), ("-sourcefile", &raw.sourcefile), ("-stol", &raw.stolfile), ("-shots", &raw.shots_file)];
-    typed.into_iter().filter_map(|(flag, p)| p.as_deref().map(|p| (format!("the {flag} input"), p))).collect()
-}
-
-/// Every output must be a distinct file, not one of the inputs, not a directory, a name the
-/// file system can hold, not read-only, and (unless it is a device or FIFO, written through) in
-/// a directory we can create files in; checked before the (possibly long) render, so that no
-/// render is wasted on outputs that cannot be written. For a series the rules hold for every
-/// frame's names, across all frames (two templates that give the same file are refused).
-fn check_outputs(raw: &RawArgs) -> Result<()> {
-    let inputs = inputs_of(raw);
+/// Every file the run touches in one registry (dataset::files): the outputs of every frame,
+/// the NeXus file and the manifest must each be a distinct file, none of the inputs (the
+/// command line's, the shot lines', the structure-factor cache), not a directory, a name the
+/// file system can hold, not read-only, and (unless a device or FIFO, written through) in a
+/// directory we can create files in; checked before the (possibly long) render, so that no
+/// render is wasted on outputs that cannot be written. A series' templates are checked for all
+/// of its frames at once, without enumerating them. Returns the registry (the cache consults
+/// it after the render).
+fn check_files(raw: &RawArgs, shots: Option<&ShotList>, manifest: Option<&Path>) -> Result<Registry> {
+    let mut files = Registry::new();
+    let (inputs, cache) = inputs_of(raw);
+    for (what, path) in inputs {
+        files.read(what, path);
+    }
+    if let Some((what, path)) = cache {
+        files.cache(what, path);
+    }
+    if let Some(list) = shots {
+        for (flag, path, at) in list.inputs() {
+            files.read(format!("the {flag} input {} of {at}", path.display()), &path);
+        }
+    }
     let templated = raw.frames.is_some() || raw.first_frame.is_some();
     let first = raw.first_frame.unwrap_or(1);
-    let numbers = first..first + raw.frames.unwrap_or(1);
-    let series = raw.frames.is_some_and(|n| n > 1);
-    // (normalized name) → (flag, frame) of the output that already takes it
-    let mut taken: std::collections::HashMap<PathBuf, (&'static str, u64)> = std::collections::HashMap::new();
-    // directories already probed, with the mode the temporaries get
-    let mut probed: std::collections::HashSet<(PathBuf, Option<u32>)> = std::collections::HashSet::new();
-    for number in numbers {
-        for (flag, out) in frame_output_names(raw, templated.then_some(number))? {
-            let at = if series { format!(" (frame {number})") } else { String::new() };
-            let refuse = |why: String| Err(Error::Usage(format!("{flag} {}{at}: {why}", out.display())));
-            let target = match output_target(&out) {
-                Ok(t) => t,
-                Err(why) => return refuse(why),
-            };
-            // a character device (/dev/null) may take several outputs, and may be an input too:
-            // nothing written there can be read back
-            if is_char_device(&out) {
-                continue;
-            }
-            if let Some((what, _)) = inputs.iter().find(|(_, p)| same_file(p, &out)) {
-                return refuse(format!("refusing to overwrite {what}"));
-            }
-            match taken.entry(normalized(&out)) {
-                std::collections::hash_map::Entry::Occupied(o) => {
-                    let (other, frame) = *o.get();
-                    let whose = if series { format!("the {other} output of frame {frame}") } else { format!("the {other} output") };
-                    return refuse(format!("the same file is already {whose}"));
-                }
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert((flag, number));
-                }
-            }
-            if let OutputTarget::Replace { file, mode } = &target
-                && probed.insert((normalized(file).parent().map(Path::to_path_buf).unwrap_or_default(), *mode))
-                && let Err(e) = probe_directory(file, *mode)
-            {
-                return refuse(format!("cannot create files there: {e}"));
-            }
+    let last = first + raw.frames.unwrap_or(1) - 1;
+    for (flag, out) in outputs_of(raw) {
+        if templated {
+            files.write_frames(flag, &out, first, last, last > first);
+        } else {
+            files.write(flag, &out);
         }
     }
     match &raw.nexusfile {
-        Some(out) => check_nexus_output(out, &inputs, &taken)?,
+        Some(out) => {
+            // one file for the whole run (no '#'), a regular file: HDF5 is written in place
+            if let Some(why) = crate::io::nexus::refuse_name(out) {
+                return Err(Error::Usage(format!("-nexusfile {}: {why}", out.display())));
+            }
+            files.write("-nexusfile", out);
+            // the writer holds the goniometer angles and the chunk index of every frame
+            let frames = raw.frames.unwrap_or(1);
+            let what = format!("-nexusfile {}: the index of one file of {frames} frames", out.display());
+            crate::limits::check_fits(&what, frames as f64 * NEXUS_BYTES_PER_FRAME)?;
+        }
         None if raw.nexus_float => return Err(Error::Usage("-nexus_float chooses what -nexusfile holds: give -nexusfile NAME.h5 too".into())),
         None => {}
     }
-    Ok(())
+    if let Some(path) = manifest {
+        files.write("-manifest", path);
+    }
+    files.check()?;
+    Ok(files)
 }
 
-/// The `-nexusfile` name: one file for the whole run (no `#`), a regular file (HDF5 is written
-/// in place), not an input nor another output, in a directory we can create files in.
-fn check_nexus_output(out: &Path, inputs: &[(String, &Path)], taken: &std::collections::HashMap<PathBuf, (&'static str, u64)>) -> Result<()> {
-    let refuse = |why: String| Err(Error::Usage(format!("-nexusfile {}: {why}", out.display())));
-    if let Some(why) = crate::io::nexus::refuse_name(out) {
-        return refuse(why);
-    }
-    if let Some((what, _)) = inputs.iter().find(|(_, p)| same_file(p, out)) {
-        return refuse(format!("refusing to overwrite {what}"));
-    }
-    if let Some((other, _)) = taken.get(&normalized(out)) {
-        return refuse(format!("the same file is already the {other} output"));
-    }
-    if let Ok(OutputTarget::Replace { file, mode }) = output_target(out)
-        && let Err(e) = probe_directory(&file, mode)
-    {
-        return refuse(format!("cannot create files there: {e}"));
-    }
-    Ok(())
-}
-
-/// Creates (and, on drop, removes) a temporary exactly as the write at the end of the run will:
-/// same directory, same kind of name, same mode. The surest test that it will be allowed.
-fn probe_directory(file: &Path, mode: Option<u32>) -> std::io::Result<()> {
-    TempFile::beside(file, mode).map(drop)
-}
+/// Memory the NeXus writer holds per frame of the run, whatever the detector: the omega start
+/// and end angles it fills frame by frame and its chunk index (measured: 38 B at 10⁶ and
+/// 4·10⁶ frames of 8 × 8 pixels; a run of 10⁹ frames used to grow to 21 GB and die).
+const NEXUS_BYTES_PER_FRAME: f64 = 64.0;
 
 fn is_fifo(path: &Path) -> bool {
     crate::io::special_file(path) == Some(crate::io::SpecialFile::Fifo)
@@ -571,25 +666,6 @@ fn is_fifo(path: &Path) -> bool {
 
 fn is_char_device(path: &Path) -> bool {
     crate::io::special_file(path) == Some(crate::io::SpecialFile::CharDevice)
-}
-
-/// Whether two paths name the same file, also when neither exists yet ("x" and "./x").
-fn same_file(a: &Path, b: &Path) -> bool {
-    normalized(a) == normalized(b)
-}
-
-fn normalized(p: &Path) -> PathBuf {
-    if let Ok(full) = p.canonicalize() {
-        return full;
-    }
-    let parent = match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    match (parent.canonicalize(), p.file_name()) {
-        (Ok(dir), Some(name)) => dir.join(name),
-        _ => p.to_path_buf(),
-    }
 }
 
 fn print_setup(e: &Experiment, p: &Plan) {
@@ -783,7 +859,7 @@ fn cbf_header(e: &Experiment) -> cbf::CbfHeader {
         angle_increment_deg: e.sampling.osc.to_degrees(),
         exposure_s: e.beam.exposure,
         silicon_thickness_m: (d.thick > 0.0).then_some(d.thick),
-        timestamp: cbf::timestamp(std::time::SystemTime::now()),
+        timestamp: cbf::timestamp(run_time()),
     }
 }
 

@@ -19,11 +19,20 @@ const SELF_STATUS: &str = "/proc/self/status";
 /// probe to the CPU engine, when a limit leaves no room for a new one.)
 const ADDRESS_SPACE_RESERVE: u64 = 192 << 20;
 
-/// What this process can still allocate: the smallest of MemAvailable, the room left under
+/// What this process can still allocate (see `available_now`), read once per process: a run
+/// checks every frame and every shot against it (a list of 10⁶ shots resolves 10⁶ experiments)
+/// and the files under /proc and /sys it comes from cost system time on every read. The first
+/// check comes before anything large is allocated, so the figure is the run's own start.
+pub fn available() -> Option<Available> {
+    static ONCE: std::sync::OnceLock<Option<Available>> = std::sync::OnceLock::new();
+    *ONCE.get_or_init(available_now)
+}
+
+/// What this process can still allocate now: the smallest of MemAvailable, the room left under
 /// the cgroup limits (v2 `memory.max` or v1 `memory.limit_in_bytes`, of this process's group
 /// and each group above it), and the address space left under `RLIMIT_AS` (`ulimit -v`). `None`
 /// when none is known (not Linux), and callers fall back to their fixed caps.
-pub fn available() -> Option<Available> {
+pub fn available_now() -> Option<Available> {
     let system = std::fs::read_to_string(MEMINFO).ok().and_then(|t| mem_available(&t));
     let group = std::fs::read_to_string(SELF_CGROUP).ok().and_then(|t| cgroup_limit_room(&t));
     let address_space = address_space_room();
@@ -183,6 +192,12 @@ mod tests {
     fn this_machine_reports_memory() {
         if cfg!(target_os = "linux") {
             assert!(available_bytes().is_some_and(|b| b > 0));
+            assert!(available_now().is_some_and(|a| a.bytes > 0));
         }
+    }
+
+    #[test]
+    fn limits_are_read_once_per_process() {
+        assert_eq!(available(), available(), "the figure of the first read is kept");
     }
 }

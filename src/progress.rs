@@ -2,7 +2,6 @@
 //! rest of the program: they count finished detector rows into it and poll its cancel flag;
 //! the Ctrl-C handler sets the flag, and the progress bar (terminals only) reads the count.
 
-use crate::error::Error;
 pub use nanobragg_core::control::RenderControl;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -39,8 +38,9 @@ pub fn cancel_on_ctrl_c(control: &Arc<RenderControl>) {
                 say("\nnanobragg: stopping the render (interrupted)".into());
                 std::thread::sleep(GRACE);
                 if control.cancelled() {
-                    say(format!("nanobragg: error: {}", Error::Interrupted));
-                    std::process::exit(Error::Interrupted.exit_code());
+                    let e = control.interrupted();
+                    say(format!("nanobragg: error: {e}"));
+                    std::process::exit(e.exit_code());
                 }
             }
         });

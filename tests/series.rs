@@ -33,17 +33,18 @@ fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// The noise seed (as typed after -seed) the series reports for each frame.
-fn reported_seeds(stdout: &str) -> Vec<String> {
+/// The words the series reports for each frame's noise (`noise -seed 7 -first_frame 3
+/// -frames 1`): what a single run adds to reproduce it.
+fn reported_noise_words(stdout: &str) -> Vec<Vec<String>> {
     stdout
         .lines()
         .filter(|l| l.starts_with("frame "))
-        .map(|l| l.rsplit_once("-seed ").unwrap_or_else(|| panic!("no seed in '{l}'")).1.to_string())
+        .map(|l| words(l.split_once(", noise ").unwrap_or_else(|| panic!("no noise words in '{l}'")).1))
         .collect()
 }
 
-/// Renders a 6-frame series and each frame alone (`-phi` its start, `-seed` its seed), and
-/// compares every output file byte for byte.
+/// Renders a 6-frame series and each frame alone (`-phi` its start, then the words the series
+/// printed for its noise), and compares every output file byte for byte.
 fn series_equals_single_runs(engine: &str, mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let base = format!("{EXPERIMENT} -engine {engine} {mode} -seed 7");
@@ -53,19 +54,21 @@ fn series_equals_single_runs(engine: &str, mode: &str) {
     let run = nanobragg(dir.path(), &args);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "series failed: {}", String::from_utf8_lossy(&run.stderr));
-    let seeds = reported_seeds(&stdout);
-    assert_eq!(seeds.len(), FRAMES as usize, "{stdout}");
+    let noise = reported_noise_words(&stdout);
+    assert_eq!(noise.len(), FRAMES as usize, "{stdout}");
     // every frame keeps the run's seed: c-parity as C would, the default mode because the
-    // frame number is part of every noise counter (docs/realism.md)
-    assert!(seeds.iter().all(|s| s == "7"), "the run's seed: {seeds:?}");
+    // frame number is part of every noise counter (docs/realism.md), whence the frame number
+    // among the words printed
+    for (k, w) in noise.iter().enumerate() {
+        let expected = if mode.is_empty() { format!("-seed 7 -first_frame {} -frames 1", k + 1) } else { "-seed 7".to_string() };
+        assert_eq!(w, &words(&expected), "frame {}", k + 1);
+    }
     for k in 1..=FRAMES {
         let start = PHI + (k - 1) as f64 * OSC;
         let mut single = words(&base);
-        single.extend(words(&format!("-phi {start} -seed {}", seeds[k as usize - 1])));
-        if mode.is_empty() {
-            // the same frame number, so the same noise counters
-            single.extend(words(&format!("-first_frame {k} -frames 1")));
-        }
+        // the frame alone: its start as -phi, and the words printed for its noise
+        single.extend(words(&format!("-phi {start}")));
+        single.extend(noise[k as usize - 1].iter().cloned());
         single.extend(outputs(&format!("single_{k}")));
         let one = nanobragg(dir.path(), &single);
         assert!(one.status.success(), "frame {k} alone failed: {}", String::from_utf8_lossy(&one.stderr));
@@ -204,10 +207,19 @@ fn a_stopped_series_keeps_whole_frames_only() {
     };
     let outcome = nanobragg::app::run_controlled(&args, &control);
     watcher.join().unwrap();
-    assert!(matches!(outcome, Err(nanobragg::error::Error::Interrupted)), "{outcome:?}");
     let names = listing(dir.path());
     let frames = names.len() / 2;
     assert!((2..40).contains(&frames), "{names:?}");
+    // the error says which frames are written (never "no output file was written")
+    match &outcome {
+        Err(e @ nanobragg::error::Error::Stopped(_)) => {
+            let said = e.to_string();
+            let last = format!("{}/i_{frames:02}.img", dir.path().display());
+            assert!(said.contains(&format!("frames 1 to {frames} are written")) && said.contains(&last), "{said}");
+            assert_eq!(e.exit_code(), 130);
+        }
+        other => panic!("{other:?}"),
+    }
     let expected: Vec<String> = (1..=frames).flat_map(|k| [format!("f_{k:02}.bin"), format!("i_{k:02}.img")]).collect();
     let mut expected = expected;
     expected.sort();

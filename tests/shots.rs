@@ -143,6 +143,27 @@ fn random_orientations_are_reproduced_by_their_printed_misset() {
     assert_eq!(orientations.len(), 6, "{printed:?}");
 }
 
+/// `"misset": "random"` without its own `misset_seed`: the seed derives from (-seed, shot) and
+/// is printed, so the printed words reproduce the shot, two such shots differ, and the list
+/// run again (a second later, another clock) gives the same crystals.
+#[test]
+fn a_lines_random_misset_is_reproduced_by_its_printed_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("r.jsonl"), "{\"misset\": \"random\"}\n{\"misset\": \"random\", \"N\": 5}\n{}\n").unwrap();
+    let printed = list_equals_single_runs(&experiment("cpu"), "-shots r.jsonl", 3, d);
+    let seed_of = |w: &Vec<String>| w.iter().position(|x| x == "-misset_seed").map(|at| w[at + 1].clone());
+    assert!(seed_of(&printed[0]).is_some() && seed_of(&printed[1]).is_some() && seed_of(&printed[0]) != seed_of(&printed[1]), "{printed:?}");
+    assert_eq!(seed_of(&printed[2]), None, "a shot without a random misset prints no misset seed: {:?}", printed[2]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut again = words(&format!("{} -shots r.jsonl -quiet", experiment("cpu")));
+    again.extend(outputs("again_#"));
+    assert!(nanobragg(d, &again).status.success());
+    for k in 1..=3 {
+        assert!(read(d, &format!("list_{k:03}.bin")) == read(d, &format!("again_{k}.bin")), "shot {k} differs when the list runs again");
+    }
+}
+
 /// Shot k's outputs are the same whether it is rendered in a list of 6 or of 3.
 #[test]
 fn a_shot_does_not_depend_on_the_list_around_it() {
@@ -194,6 +215,13 @@ fn bad_lists_are_refused_before_anything_is_written() {
         ("-shots l.jsonl", "{\"frames\": 3}", "line 3, key \"frames\": -frames sets up the list itself"),
         ("-shots l.jsonl", "{\"engine\": \"gpu\"}", "line 3, key \"engine\": -engine applies to the whole run"),
         ("-shots l.jsonl", "{\"hkl\": \"a.hkl\"}", "line 3, key \"hkl\": -hkl names an input the list reads once"),
+        // keys of the whole run, refused by name (they used to be accepted and ignored)
+        ("-shots l.jsonl", "{\"nexusfile\": \"x.h5\"}", "line 3, key \"nexusfile\": -nexusfile chooses the output files"),
+        ("-shots l.jsonl", "{\"nexus_float\": true}", "line 3, key \"nexus_float\": -nexus_float chooses the output files"),
+        ("-shots l.jsonl", "{\"manifest\": \"m.jsonl\"}", "line 3, key \"manifest\": -manifest applies to the whole run"),
+        ("-shots l.jsonl", "{\"resume\": true}", "line 3, key \"resume\": -resume applies to the whole run"),
+        ("-shots l.jsonl", "{\"shard\": \"0/2\"}", "line 3, key \"shard\": -shard applies to the whole run"),
+        ("-shots l.jsonl", "{\"gpu_index\": 0}", "line 3, key \"gpu_index\": -gpu_index applies to the whole run"),
         ("-shots l.jsonl", "{\"-N\": 3}", "line 3, key \"-N\": keys are flag names without the dash"),
         // values each flag accepts, but no experiment: refused before the first shot renders
         ("-shots l.jsonl", "{\"detpixels\": 100000}", "-shots l.jsonl line 3: a 100000 × 100000 detector"),

@@ -127,7 +127,7 @@ impl From<Error> for Failure {
         match e {
             Error::Usage(m) => Failure::Usage(m),
             Error::Parse { .. } | Error::Io { .. } => Failure::Io(e.to_string()),
-            Error::Resource(_) | Error::Gpu(_) | Error::Interrupted => Failure::Runner(e.to_string()),
+            Error::Resource(_) | Error::Gpu(_) | Error::Interrupted | Error::Stopped(_) => Failure::Runner(e.to_string()),
         }
     }
 }

@@ -61,15 +61,36 @@ fn merge_cmd(args: &[String]) -> Result<()> {
     if inputs.is_empty() {
         return Err(Error::Usage(format!("manifest merge: name the shards' manifests (nanobragg manifest -h shows the usage)")));
     }
+    // the merged manifest may be none of the shards' (nor a device: it is read back)
+    let mut files = crate::dataset::files::Registry::new();
+    for p in &inputs {
+        files.read(format!("the manifest {}", p.display()), p);
+    }
+    files.write("-o", &output);
+    files.check()?;
+    if crate::io::special_file(&output).is_some() {
+        return Err(Error::Usage(format!("-o {}: the merged manifest must be a regular file", output.display())));
+    }
     let read: Vec<(PathBuf, Manifest)> = inputs.into_iter().map(|p| manifest::read(&p).map(|m| (p, m))).collect::<Result<_>>()?;
     let (header, entries) = merge(&read)?;
+    // names are relative to each manifest's folder: moved to the merged one's where it differs
+    let to = manifest::folder_of(&output);
+    let entries: Vec<Entry> = entries
+        .into_iter()
+        .map(|(from, e)| if same_folder(&from, &to) { e } else { manifest::rebased(&e, &from, &to) })
+        .collect();
     manifest::write_whole(&output, &header, &entries)?;
     outln!("{}: {} frames from {} manifests", output.display(), entries.len(), read.len());
     Ok(())
 }
 
-/// The whole run's manifest from its shards' manifests.
-pub fn merge(shards: &[(PathBuf, Manifest)]) -> Result<(Header, Vec<Entry>)> {
+fn same_folder(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+/// The whole run's manifest from its shards' manifests: the header, and every entry with the
+/// folder of the manifest it came from.
+pub fn merge(shards: &[(PathBuf, Manifest)]) -> Result<(Header, Vec<(PathBuf, Entry)>)> {
     let (first_path, first) = &shards[0];
     let h = &first.header;
     for (path, m) in &shards[1..] {
@@ -114,8 +135,8 @@ pub fn merge(shards: &[(PathBuf, Manifest)]) -> Result<(Header, Vec<Entry>)> {
             listed(&missing)
         )));
     }
-    let mut entries: Vec<Entry> = by_position.into_values().map(|(_, e)| e.clone()).collect();
-    entries.sort_by_key(|e| e.frame);
+    let mut entries: Vec<(PathBuf, Entry)> = by_position.into_values().map(|(p, e)| (manifest::folder_of(p), e.clone())).collect();
+    entries.sort_by_key(|(_, e)| e.frame);
     let header = Header { command: h.run.clone(), shard: Shard::WHOLE, shard_frames: h.frames, ..h.clone() };
     Ok((header, entries))
 }
@@ -128,21 +149,19 @@ fn listed(items: &[String]) -> String {
 
 /// Why two headers are not of one run (None: they are).
 fn different_run(a: &Header, b: &Header) -> Option<String> {
-    if a.run != b.run {
-        let at = a.run.iter().zip(&b.run).position(|(x, y)| x != y).unwrap_or(a.run.len().min(b.run.len()));
-        let word = |r: &[String]| r.get(at).cloned().unwrap_or_else(|| "(end)".into());
-        return Some(format!("their commands differ at word {} ('{}' and '{}')", at + 1, word(&a.run), word(&b.run)));
-    }
-    if a.seed != b.seed {
-        return Some(format!("their seeds differ ({} and {})", a.seed, b.seed));
-    }
-    if (a.first_frame, a.frames) != (b.first_frame, b.frames) {
-        return Some(format!("their frames differ ({} from {} and {} from {})", a.frames, a.first_frame, b.frames, b.first_frame));
-    }
-    if a.version != b.version {
-        return Some(format!("they were written by nanobragg {} and {}", a.version, b.version));
-    }
-    None
+    use manifest::Difference as D;
+    let why = match manifest::difference(a, b) {
+        Some(D::Word { at, a, b }) => format!("their commands differ at word {at} ('{a}' and '{b}')"),
+        Some(D::Seed { a, b }) => format!("their seeds differ ({a} and {b})"),
+        Some(D::Frames { a, b }) => format!("their frames differ ({} from {} and {} from {})", a.1, a.0, b.1, b.0),
+        Some(D::Input { input, name, a: Some(_), b: Some(_) }) => format!("their {input} input {name} differs in content"),
+        Some(D::Input { input, name, a: Some(_), b: None }) => format!("the first reads {input} {name}, the second does not"),
+        Some(D::Input { input, name, .. }) => format!("the second reads {input} {name}, the first does not"),
+        Some(D::Epoch { a, b }) => format!("their SOURCE_DATE_EPOCH differ ({} and {})", manifest::epoch_text(a), manifest::epoch_text(b)),
+        None if a.version != b.version => format!("they were written by nanobragg {} and {}", a.version, b.version),
+        None => return None,
+    };
+    Some(why)
 }
 
 /// Checks every file the manifests name; `Some(why)` when any does not match.
@@ -154,13 +173,15 @@ fn check_cmd(args: &[String]) -> Result<Option<String>> {
     let mut files = 0;
     for path in args {
         let m = manifest::read(Path::new(path))?;
+        // names are relative to the manifest's folder, wherever the check runs
+        let base = manifest::folder_of(Path::new(path));
         for e in &m.entries {
             for f in &e.files {
                 files += 1;
-                match f.mismatch() {
+                match f.mismatch(&base) {
                     Ok(None) => {}
                     Ok(Some(why)) => bad.push(format!("{} (frame {}): {why}", f.name, e.frame)),
-                    Err(err) => bad.push(format!("{} (frame {}): {err}", f.name, e.frame)),
+                    Err(err) => bad.push(format!("{} (frame {}): {}", f.name, e.frame, crate::dataset::files::plain(&err))),
                 }
             }
         }

@@ -326,6 +326,7 @@ fn detector_pixels(o: &Options, file_pixels: usize, header: Option<&ImportedHead
 
 fn run(o: &Options) -> Result<()> {
     let float_path = o.floatfile.as_ref().ok_or_else(|| Error::Usage("noisify: no input image: give -floatfile FILE (nanobragg noisify -h lists the flags)".into()))?;
+    check_files(o, float_path)?;
     let raw = read_limited(float_path, MAX_INPUT_BYTES).map_err(|e| e.from_flag("-floatfile"))?;
     outln!("noisify - add noise to pixels - James Holton 3-19-16");
     let imported = match &o.header {
@@ -439,6 +440,26 @@ fn run(o: &Options) -> Result<()> {
     }
     let files: Vec<(&Path, &[u8])> = outputs.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
     OutputsToWrite::open(&files)?.write()
+}
+
+/// Every file the run reads and writes, in the registry the main command uses
+/// (`dataset::files`): no output may be an input (`-noisefile in.bin` would replace the image
+/// it is made from) or another output, and each must be a file that can be written, in a
+/// folder where files can be created; checked before anything is read.
+fn check_files(o: &Options, float_path: &Path) -> Result<()> {
+    let mut files = crate::dataset::files::Registry::new();
+    files.read_flag("-floatfile", float_path);
+    if let Some(header) = &o.header {
+        files.read_flag("-header", header);
+    }
+    files.write("-intfile", &o.intfile);
+    if o.write_pgm {
+        files.write("-pgmfile", &o.pgmfile);
+    }
+    if o.calculate_noise {
+        files.write("-noisefile", &o.noisefile);
+    }
+    files.check()
 }
 
 fn report_settings(o: &Options, width: usize, height: usize, detsize: [f64; 2], beam: [f64; 2], seed: i64) {

@@ -417,6 +417,61 @@ pub fn main(args: &[String]) -> i32 {
     super::companion_main("nonBragg", args, help_text, parse, run)
 }
 
+/// Every file the run reads and writes, in the registry the main command uses
+/// (`dataset::files`): no output may be an input (`-floatfile w.stol` would replace the
+/// table) or another output, and each must be a file that can be written, in a folder where
+/// files can be created; checked before anything is read.
+fn check_files(o: &Options, stol: &Path, unit: crate::model::amorphous::StolUnit) -> Result<()> {
+    use crate::model::amorphous::StolUnit;
+    let mut files = crate::dataset::files::Registry::new();
+    let flag = match unit {
+        StolUnit::Stol => "-stol",
+        StolUnit::FourStol => "-4stol",
+        StolUnit::Q => "-Q",
+    };
+    files.read_flag(flag, stol);
+    if let Some(path) = &o.sourcefile {
+        files.read_flag("-sourcefile", path);
+    }
+    files.write("-floatfile", &o.floatfile);
+    files.write("-intfile", &o.intfile);
+    // nonBragg.c parses -nopgm and writes the PGM regardless
+    if o.write_pgm || o.c_parity {
+        files.write("-pgmfile", &o.pgmfile);
+    }
+    if o.calculate_noise {
+        files.write("-noisefile", &o.noisefile);
+    }
+    files.check()
+}
+
+/// Bytes held per detector pixel: the f64 image and structure factors, the float image and
+/// its bytes, the integer, PGM and noise images and their bytes.
+const BYTES_PER_PIXEL: u64 = 40;
+
+/// Counts bounded as the main command bounds them, before anything is built: the generated
+/// sources (divergence × dispersion steps) at its table limit, the terms per pixel countable,
+/// the detector within the memory available.
+fn check_counts(o: &Options, steps: [i64; 3], pixels: usize) -> Result<()> {
+    if o.sourcefile.is_none() {
+        let entries = steps.iter().try_fold(1u64, |acc, &n| acc.checked_mul(u64::try_from(n.max(0)).ok()?));
+        if entries.is_none_or(|n| n > crate::model::MAX_TABLE) {
+            return Err(Error::Resource(format!(
+                "sources (-hdivsteps × -vdivsteps × -dispsteps): {} × {} × {} entries are more than the limit of {}",
+                steps[0],
+                steps[1],
+                steps[2],
+                crate::model::MAX_TABLE
+            )));
+        }
+    }
+    let oversample = o.oversample.max(1) as u64;
+    if oversample.checked_mul(oversample).and_then(|os2| os2.checked_mul(crate::model::MAX_TABLE)).is_none() {
+        return Err(Error::Resource(format!("-oversample {oversample}: too many sub-pixels per pixel to count")));
+    }
+    crate::limits::check_fits(&format!("a {pixels}-pixel detector (-detpixels, -detsize, -pixel)"), pixels as f64 * BYTES_PER_PIXEL as f64)
+}
+
 /// The detector as nonBragg.c places it.
 struct Placement {
     pix0: V3,
@@ -552,6 +607,7 @@ fn run(o: &Options) -> Result<()> {
     let Some((stol_path, unit)) = o.stol.clone() else {
         return Err(Error::Usage("nonBragg: no amorphous table: give -stol FILE (nanobragg nonBragg -h lists the flags)".into()));
     };
+    check_files(o, &stol_path, unit)?;
     if !(o.pixel > 0.0) {
         return Err(Error::Usage(format!("-pixel: the pixel size must be greater than 0 (got {} mm)", o.pixel * 1e3)));
     }
@@ -587,13 +643,14 @@ fn run(o: &Options) -> Result<()> {
     if !fluence.is_finite() {
         return Err(Error::Usage(format!("-beamsize {} mm with -flux: the fluence flux·exposure/beamsize² is not finite", o.beamsize * 1e3)));
     }
+    let div = [range_steps(o.hdivrange, o.hdivstep, o.hdivsteps), range_steps(o.vdivrange, o.vdivstep, o.vdivsteps)];
+    let disp = range_steps(o.dispersion, -1.0, o.dispsteps);
+    check_counts(o, [div[0].2, div[1].2, disp.2], fpixels * spixels)?;
     let table = crate::io::stol::read_stol(&stol_path, unit, o.c_parity).map_err(|e| e.from_flag("-stol"))?;
     let (sample, warnings) = AmorphousSample::resolve(table, &o.sample, o.beamsize);
     for w in &warnings {
         outln!("WARNING: {w}");
     }
-    let div = [range_steps(o.hdivrange, o.hdivstep, o.hdivsteps), range_steps(o.vdivrange, o.vdivstep, o.vdivsteps)];
-    let disp = range_steps(o.dispersion, -1.0, o.dispsteps);
     let p = place_detector(o, detsize);
     outln!("pivoting detector around {}", if o.pivot == Pivot::Sample { "sample" } else { "direct beam spot" });
     outln!("reading {}", stol_path.display());

@@ -5,7 +5,9 @@
 //!
 //! Shot lists, sharding and manifests build on these: a frame is fully described by its
 //! `simulator::Frame` (a number and what changes), so any process can render any frame.
+//! `files` is the one registry of the files a run reads and writes, checked before it renders.
 
+pub mod files;
 pub mod series;
 pub mod shard;
 pub mod shots;

@@ -105,6 +105,8 @@ pub enum Stream {
     Mosaic,
     /// a random crystal orientation (`-random_orientation`)
     Orientation,
+    /// `-misset random`'s seed (`-misset_seed`)
+    Misset,
 }
 
 impl Stream {
@@ -115,6 +117,7 @@ impl Stream {
             Stream::Noise => 0,
             Stream::Mosaic => 0x6D6F_7361_6963, // "mosaic"
             Stream::Orientation => 0x6F72_6965_6E74, // "orient"
+            Stream::Misset => 0x6D69_7373_6574, // "misset"
         }
     }
 }

@@ -48,6 +48,12 @@ impl Shard {
         position % self.count == self.index
     }
 
+    /// The positions of `total` this shard renders, in order (stepped, not filtered, so that
+    /// a shard of a huge run costs only its own frames).
+    pub fn positions(&self, total: u64) -> impl Iterator<Item = u64> + use<> {
+        (self.index..total).step_by(usize::try_from(self.count).unwrap_or(usize::MAX))
+    }
+
     /// How many of `total` positions this shard renders.
     pub fn frames_of(&self, total: u64) -> u64 {
         if total > self.index { (total - self.index).div_ceil(self.count) } else { 0 }
@@ -195,6 +201,39 @@ pub fn local_rank(env: &dyn Fn(&str) -> Option<String>) -> Result<(u64, String)>
 /// The manifest file a run writes (with -shard, -resume or -manifest), when none is named.
 pub const DEFAULT_MANIFEST: &str = "manifest.jsonl";
 
+/// What identifies a run besides its command words and seed, recorded in its manifest: the
+/// input files it reads (flag, path), hashed when the manifest is written, and
+/// `SOURCE_DATE_EPOCH` (the time CBF headers carry).
+#[derive(Clone, Debug, Default)]
+pub struct Identity {
+    pub inputs: Vec<(String, PathBuf)>,
+    pub source_date_epoch: Option<u64>,
+}
+
+/// The manifest a run with `-manifest`, `-shard` or `-resume` writes (None: none), its shard
+/// resolved as `DatasetRun::new` resolves it.
+pub fn manifest_path(raw: &RawArgs) -> Result<Option<PathBuf>> {
+    if raw.manifest.is_none() && raw.shard.is_none() && !raw.resume {
+        return Ok(None);
+    }
+    let shard = match raw.shard {
+        Some(spec) => resolve(spec, &process_env)?.0,
+        None => Shard::WHOLE,
+    };
+    Ok(Some(manifest::shard_name(&raw.manifest.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_MANIFEST)), shard)))
+}
+
+/// The seed an earlier run of this manifest drew from the clock, which `-resume` reuses (as
+/// `-seed` takes it); None without `-resume`, without a manifest yet, or when every seed of
+/// that run was typed. A manifest that cannot be read is left for the resume to refuse.
+pub fn drawn_seed_to_reuse(raw: &RawArgs) -> Option<i64> {
+    if !raw.resume {
+        return None;
+    }
+    let path = manifest_path(raw).ok().flatten()?;
+    manifest::read_header(&path)?.drawn_seed
+}
+
 /// What a run renders of its dataset and what it records: its shard, the frames a resumed
 /// run skips, its manifest.
 pub struct DatasetRun {
@@ -207,9 +246,10 @@ pub struct DatasetRun {
 
 impl DatasetRun {
     /// The run as the command line asks (every check done here is before any render: a bad
-    /// shard, launcher variables that disagree, a resume over files that do not match).
-    /// `words`: the command line as typed; `time_seed`: the clock seed a run without -seed gets.
-    pub fn new(raw: &RawArgs, words: &[String], series: &Series, time_seed: i64) -> Result<DatasetRun> {
+    /// shard, launcher variables that disagree, a resume over files that do not match, a
+    /// resume of another run). `words`: the command line as typed; `time_seed`: the clock seed
+    /// a run without -seed gets; `identity`: what else makes the run this run (its inputs).
+    pub fn new(raw: &RawArgs, words: &[String], series: &Series, time_seed: i64, identity: &Identity) -> Result<DatasetRun> {
         let (shard, source) = match raw.shard {
             Some(spec) => resolve(spec, &process_env)?,
             None => (Shard::WHOLE, String::new()),
@@ -237,8 +277,9 @@ impl DatasetRun {
         if !wanted {
             return Ok(run);
         }
-        let named = raw.manifest.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_MANIFEST));
-        let path = manifest::shard_name(&named, shard);
+        let path = manifest::shard_name(&raw.manifest.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_MANIFEST)), shard);
+        let inputs = identity.inputs.iter().map(|(input, p)| manifest::InputRecord::of(input, p)).collect::<Result<Vec<_>>>()?;
+        let drawn = raw.seed == time_seed || (raw.misset == Misset::Random && raw.misset_seed == time_seed);
         let header = Header {
             nanobragg_manifest: manifest::FORMAT,
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -249,6 +290,9 @@ impl DatasetRun {
             frames: series.count,
             shard_frames: shard.frames_of(series.count),
             seed: -raw.seed,
+            drawn_seed: drawn.then_some(-time_seed),
+            inputs,
+            source_date_epoch: identity.source_date_epoch,
         };
         let kept = if raw.resume { resumable(&path, &header)? } else { Vec::new() };
         run.done = kept.iter().map(|e| e.position).collect();
@@ -261,9 +305,14 @@ impl DatasetRun {
         self.shard.takes(position) && !self.done.contains(&position)
     }
 
+    /// Whether a resume skips some of the shard's frames (written intact before).
+    pub fn resumes(&self) -> bool {
+        !self.done.is_empty()
+    }
+
     /// How many of the run's `total` frames this process renders.
     pub fn to_render(&self, total: u64) -> u64 {
-        self.shard.frames_of(total) - self.done.len() as u64
+        self.shard.frames_of(total).saturating_sub(self.done.len() as u64)
     }
 
     /// The report line: which shard, how many frames, what a resume skips.
@@ -271,7 +320,9 @@ impl DatasetRun {
         let m = self.manifest.as_ref()?;
         let mut line = format!("manifest {}", m.path.display());
         if self.shard.count > 1 {
-            let frames: Vec<String> = (0..series.count).filter(|&p| self.shard.takes(p)).take(3).map(|p| (series.first + p).to_string()).collect();
+            // the shard's first three positions: index, index + count, index + 2·count
+            let positions = (0..3u64).filter_map(|j| self.shard.count.checked_mul(j)?.checked_add(self.shard.index)).filter(|&p| p < series.count);
+            let frames: Vec<String> = positions.map(|p| (series.first + p).to_string()).collect();
             line = format!(
                 "shard {} of {}: {} of {} frames (positions p with p mod {} = {}: frames {}{}), {line}",
                 self.shard.index,
@@ -305,6 +356,11 @@ impl PendingManifest {
         &self.path
     }
 
+    /// The folder the manifest's names are relative to.
+    pub fn folder(&self) -> PathBuf {
+        manifest::folder_of(&self.path)
+    }
+
     pub fn append(&mut self, entry: &Entry) -> Result<()> {
         if self.writer.is_none() {
             self.writer = Some(ManifestWriter::create(&self.path, &self.header, &self.kept)?);
@@ -333,25 +389,36 @@ fn resumable(path: &Path, header: &Header) -> Result<Vec<Entry>> {
     }
     let old = manifest::read(path)?;
     let o = &old.header;
-    let why = if o.run != header.run {
-        Some("its command differs (apart from -shard, -manifest, -resume, -gpu_index)".to_string())
-    } else if o.seed != header.seed {
-        Some(format!("its seed is {}, this run's {} (give the same -seed)", o.seed, header.seed))
-    } else if o.shard != header.shard {
-        Some(format!("it is shard {}, this run shard {}", o.shard, header.shard))
-    } else if (o.first_frame, o.frames) != (header.first_frame, header.frames) {
-        Some("its frames differ".to_string())
-    } else {
-        None
+    use manifest::Difference as D;
+    let why = match manifest::difference(o, header) {
+        Some(D::Word { at, a, b }) => Some(format!(
+            "its command differs at word {at} ('{a}' in the manifest, '{b}' in this run; -shard, -manifest, -resume and -gpu_index aside)"
+        )),
+        Some(D::Seed { a, b }) => Some(format!("its seed is {a}, this run's {b} (give the same -seed)")),
+        Some(D::Frames { a, b }) => Some(format!("its frames differ ({} from {} in the manifest, {} from {} in this run)", a.1, a.0, b.1, b.0)),
+        Some(D::Input { input, name, a: Some((sa, ha)), b: Some((sb, hb)) }) => Some(format!(
+            "the {input} input {name} changed since (now {sb} bytes, SHA-256 {hb}; the manifest records {sa} bytes, {ha})"
+        )),
+        Some(D::Input { input, name, a: Some(_), b: None }) => Some(format!("its run read {input} {name}, this run does not")),
+        Some(D::Input { input, name, .. }) => Some(format!("this run reads {input} {name}, the manifest's run did not")),
+        Some(D::Epoch { a, b }) => Some(format!(
+            "its SOURCE_DATE_EPOCH is {}, this run's {} (the time CBF headers carry)",
+            manifest::epoch_text(a),
+            manifest::epoch_text(b)
+        )),
+        None if o.shard != header.shard => Some(format!("it is shard {}, this run shard {}", o.shard, header.shard)),
+        None => None,
     };
     if let Some(why) = why {
         return Err(Error::Usage(format!("-resume: the manifest {} is of another run: {why}; nothing was rendered", path.display())));
     }
+    let base = manifest::folder_of(path);
     let mut kept = Vec::new();
+    let mut positions = HashSet::new();
     for e in old.entries {
         let mut intact = true;
         for f in &e.files {
-            match f.mismatch() {
+            match f.mismatch(&base) {
                 Ok(None) => {}
                 Ok(Some(why)) => {
                     return Err(Error::Usage(format!(
@@ -365,7 +432,7 @@ fn resumable(path: &Path, header: &Header) -> Result<Vec<Entry>> {
                 Err(_) => intact = false,
             }
         }
-        if intact && !kept.iter().any(|k: &Entry| k.position == e.position) {
+        if intact && positions.insert(e.position) {
             kept.push(e);
         }
     }

@@ -32,11 +32,11 @@ use std::path::{Path, PathBuf};
 const NOT_PER_SHOT: &[(&[&str], &str)] = &[
     (&["-shots", "-random_orientation", "-frames", "-first_frame"], "sets up the list itself, not one shot"),
     (
-        &["-floatfile", "-intfile", "-pgmfile", "-noisefile", "-pngfile", "-cbffile", "-nopgm", "-nonoise", "-pgmscale", "-preview", "-nofdump"],
+        &["-floatfile", "-intfile", "-pgmfile", "-noisefile", "-pngfile", "-cbffile", "-nexusfile", "-nexus_float", "-nopgm", "-nonoise", "-pgmscale", "-preview", "-nofdump"],
         "chooses the output files, which are the command line's for every shot (a run of # is the shot number)",
     ),
     (
-        &["-engine", "-backend", "-gpu_precision", "-c_parity", "-quiet", "-progress", "-noprogress"],
+        &["-engine", "-backend", "-gpu_precision", "-gpu_index", "-c_parity", "-quiet", "-progress", "-noprogress", "-shard", "-manifest", "-resume"],
         "applies to the whole run: put it on the command line",
     ),
     (
@@ -45,6 +45,9 @@ const NOT_PER_SHOT: &[(&[&str], &str)] = &[
     ),
     (&["-trace_pixel", "-validate"], "reports on one image: run the shot alone, with the words the list prints for it"),
 ];
+
+/// Flags of the input files a shot's line may name (each shot reads its own).
+const SHOT_INPUTS: &[&str] = &["-mat", "-sourcefile"];
 
 /// Where the shots come from.
 #[derive(Clone, Debug)]
@@ -142,18 +145,43 @@ impl ShotList {
             "-mosaic_seed".to_string(),
             (-c_seed(stream_state(seed, number, Stream::Mosaic))).to_string(),
         ];
+        let line: &[String] = match &self.shots {
+            Shots::File { lines, .. } => &lines[(number - 1) as usize].1,
+            Shots::Count(_) => &[],
+        };
+        // `-misset random` (of the command line, or the line's last -misset): its seed derives
+        // from (seed, shot) too, so that the printed words give the same crystal
+        let last_misset = line.windows(2).rev().find(|w| defs::find_exact(&w[0]).is_some_and(|f| f.name == "-misset")).map(|w| w[1].contains("rand"));
+        if last_misset.unwrap_or(self.base.misset == Misset::Random) {
+            words.extend(["-misset_seed".to_string(), (-c_seed(stream_state(seed, number, Stream::Misset))).to_string()]);
+        }
         if self.random_orientation {
             let [x, y, z] = random_misset_deg(seed, number);
             words.extend(["-misset".to_string(), x.to_string(), y.to_string(), z.to_string()]);
         }
-        if let Shots::File { lines, .. } = &self.shots {
-            words.extend(lines[(number - 1) as usize].1.iter().cloned());
-        }
+        words.extend(line.iter().cloned());
         words
     }
 
+    /// The input files the list's lines name (`"mat"`, `"sourcefile"`), each once (at its first
+    /// line): the flag, the path and where it is named (`-shots l.jsonl line 2`).
+    pub fn inputs(&self) -> Vec<(&'static str, PathBuf, String)> {
+        let Shots::File { path, lines } = &self.shots else { return Vec::new() };
+        let mut seen = std::collections::HashSet::new();
+        let mut found = Vec::new();
+        for (line, words) in lines {
+            for pair in words.windows(2) {
+                let Some(flag) = defs::find_exact(&pair[0]).filter(|f| SHOT_INPUTS.contains(&f.name)) else { continue };
+                if seen.insert((flag.name, pair[1].clone())) {
+                    found.push((flag.name, PathBuf::from(&pair[1]), format!("-shots {} line {line}", path.display())));
+                }
+            }
+        }
+        found
+    }
+
     /// Where shot `number` comes from, for messages: `-shots FILE line L` or `shot k`.
-    fn origin(&self, number: u64) -> String {
+    pub fn origin(&self, number: u64) -> String {
         match &self.shots {
             Shots::File { path, lines } => format!("-shots {} line {}", path.display(), lines[(number - 1) as usize].0),
             Shots::Count(_) => format!("shot {number}"),
@@ -180,8 +208,16 @@ impl ShotList {
     /// nothing is read again), so that a shot whose values make no experiment (a degenerate
     /// cell, a detector too large) is refused before the first shot renders.
     /// `accept` sees each shot's experiment and may refuse it (what the run's outputs need).
+    /// The shots of `-shots N` differ only in their derived seeds and orientation, which no
+    /// check depends on: the first and the last stand for them all (`-shots 999999999` starts
+    /// at once).
     pub fn check_every_shot(&mut self, read: (Inputs, Budget), accept: impl Fn(u64, &Experiment) -> Result<()>) -> Result<()> {
-        for number in 1..=self.count() {
+        let count = self.count();
+        let numbers: Box<dyn Iterator<Item = u64>> = match self.shots {
+            Shots::File { .. } => Box::new(1..=count),
+            Shots::Count(_) => Box::new([1, count].into_iter().take(if count > 1 { 2 } else { 1 })),
+        };
+        for number in numbers {
             accept(number, &self.resolve(number, &read)?)?;
         }
         self.read = Some(read);
@@ -463,6 +499,12 @@ mod tests {
             (r#"{"floatfile": "x.bin"}"#, "output files"),
             (r#"{"frames": 3}"#, "the list itself"),
             (r#"{"engine": "cpu"}"#, "whole run"),
+            (r#"{"nexusfile": "x.h5"}"#, "output files"),
+            (r#"{"nexus_float": true}"#, "output files"),
+            (r#"{"manifest": "m.jsonl"}"#, "whole run"),
+            (r#"{"resume": true}"#, "whole run"),
+            (r#"{"shard": "0/2"}"#, "whole run"),
+            (r#"{"gpu_index": 0}"#, "whole run"),
             (r#"{"hkl": "a.hkl"}"#, "reads once"),
             (r#"{"distance": -5}"#, "-distance: value -5 must be greater than zero"),
         ] {

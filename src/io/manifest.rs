@@ -40,6 +40,79 @@ pub struct Header {
     pub shard_frames: u64,
     /// the run's noise seed as `-seed` takes it (every frame's seed derives from it)
     pub seed: i64,
+    /// the seed the run drew from the clock, as `-seed` takes it, when it took any seed from
+    /// it (no `-seed`, or `-misset random` without `-misset_seed`): a resume reuses it, so a
+    /// run without `-seed` can be resumed (absent: every seed was typed)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drawn_seed: Option<i64>,
+    /// every input file the run reads, with its size and SHA-256: part of the run's identity
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputRecord>,
+    /// `SOURCE_DATE_EPOCH`, the time CBF headers carry, when it was set (else the Unix epoch)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_date_epoch: Option<u64>,
+}
+
+/// An input file of the run: the flag that names it (and where, for a shot line's), its name
+/// as given, size and SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputRecord {
+    /// `-hkl`, or `-mat (-shots l.jsonl line 2)` for a shot line's
+    pub input: String,
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The largest input file hashed for a run's identity (larger than any input nanobragg reads).
+const MAX_INPUT_BYTES: u64 = 1 << 40;
+
+impl InputRecord {
+    /// The record of `path`, read (and hashed) as a regular file.
+    pub fn of(input: &str, path: &Path) -> Result<InputRecord> {
+        let refuse = |why: String| Error::Usage(format!("{input} {}: {why}", path.display()));
+        let (file, size) = open_regular(path)
+            .map_err(|e| Error::Usage(format!("{input} {}", Error::io(path, e))))?
+            .map_err(|why| refuse(format!("{why}: a run with a manifest records the contents of its inputs, so they must be regular files")))?;
+        if size > MAX_INPUT_BYTES {
+            return Err(refuse(format!("is larger than {}", crate::limits::human_bytes(MAX_INPUT_BYTES as f64))));
+        }
+        let sha256 = sha256_of(file, size).map_err(|e| Error::io(path, e))?;
+        Ok(InputRecord { input: input.to_string(), name: path.to_string_lossy().into_owned(), size, sha256 })
+    }
+}
+
+/// A regular file opened for reading, and its size; the inner `Err` says why the file is not
+/// one (a device, a FIFO, a folder). Opened without blocking, so that a FIFO found under the
+/// name never waits for a writer.
+pub fn open_regular(path: &Path) -> std::io::Result<std::result::Result<(std::fs::File, u64), String>> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(Err("is not a regular file (devices and FIFOs are never recorded)".into()));
+    }
+    Ok(Ok((file, meta.len())))
+}
+
+/// SHA-256 of a file of `size` bytes, read in pieces and never past `size` + 1 bytes (a file
+/// that grew since is hashed with its extra byte, and differs).
+pub fn sha256_of(file: std::fs::File, size: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut reader = file.take(size.saturating_add(1));
+    loop {
+        let n = reader.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// One frame whose files are in place.
@@ -52,7 +125,8 @@ pub struct Entry {
     /// φ at the frame's start and its oscillation (degrees)
     pub phi_start_deg: f64,
     pub osc_deg: f64,
-    /// the frame's noise seed as `-seed` takes it (a single run with it gives the same noise)
+    /// the frame's noise seed as `-seed` takes it (with `-first_frame` set to the frame and
+    /// `-frames 1`, a single run gives the same noise; with `-c_parity`, `-seed` alone)
     pub seed: i64,
     pub stats: Stats,
     /// the line as read, written back verbatim by a resume or a merge (a number parsed and
@@ -90,13 +164,17 @@ pub struct Manifest {
 }
 
 impl Entry {
-    /// The entry of a frame whose `files` (names and bytes) were just put in place.
-    pub fn of(frame: &crate::simulator::Frame, position: u64, osc_deg: f64, files: &[(PathBuf, Vec<u8>)], image: &[f32], overloads: Option<u64>) -> Entry {
+    /// The entry of a frame whose `files` (names and bytes) were just put in place, for a
+    /// manifest in folder `base`: each file named relative to it. Devices and FIFOs
+    /// (`-intfile /dev/null`) are written through but never recorded: what they hold is not
+    /// there to be read back.
+    #[allow(clippy::too_many_arguments)]
+    pub fn of(frame: &crate::simulator::Frame, position: u64, osc_deg: f64, files: &[(PathBuf, Vec<u8>)], image: &[f32], overloads: Option<u64>, base: &Path) -> Entry {
         let (max, sum) = image.iter().fold((f64::NEG_INFINITY, 0.0f64), |(m, s), &v| (m.max(v as f64), s + v as f64));
         Entry {
             frame: frame.number,
             position,
-            files: files.iter().map(|(p, b)| FileRecord::of(p, b)).collect(),
+            files: files.iter().filter(|(p, _)| super::special_file(p).is_none()).map(|(p, b)| FileRecord::of(Path::new(&name_from(base, p)), b)).collect(),
             phi_start_deg: frame.phi_start_deg,
             osc_deg,
             seed: -frame.seed,
@@ -116,16 +194,69 @@ impl FileRecord {
     }
 
     /// Why the file on disk is not the one recorded: `Ok(None)` when it is, `Err` when it is
-    /// missing (or unreadable).
-    pub fn mismatch(&self) -> std::io::Result<Option<String>> {
-        let path = Path::new(&self.name);
-        let size = std::fs::metadata(path)?.len();
+    /// missing (or unreadable). The name is taken relative to `base`, the manifest's folder;
+    /// only a regular file is read, and never past the recorded size (a FIFO or `/dev/zero`
+    /// found under the name is a mismatch, not a wait or an endless read).
+    pub fn mismatch(&self, base: &Path) -> std::io::Result<Option<String>> {
+        let (file, size) = match open_regular(&base.join(&self.name))? {
+            Ok(found) => found,
+            Err(why) => return Ok(Some(why)),
+        };
         if size != self.size {
             return Ok(Some(format!("its size is {size} bytes, the manifest records {}", self.size)));
         }
-        let sum = sha256_hex(&std::fs::read(path)?);
+        let sum = sha256_of(file, size)?;
         Ok((sum != self.sha256).then(|| format!("its SHA-256 is {sum}, the manifest records {}", self.sha256)))
     }
+}
+
+/// The folder of a manifest, which the names it records are relative to.
+pub fn folder_of(manifest: &Path) -> PathBuf {
+    match manifest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The name of `file` (as the run named it, relative to the folder it runs in) relative to
+/// `base`, a manifest's folder: unchanged when `base` is that folder, else the path from
+/// `base` to it through the resolved folders (absolute when there is none).
+pub fn name_from(base: &Path, file: &Path) -> String {
+    if base.as_os_str().is_empty() || base == Path::new(".") {
+        return file.to_string_lossy().into_owned();
+    }
+    let (Ok(from), Ok(to), Some(name)) = (base.canonicalize(), folder_of(file).canonicalize(), file.file_name()) else {
+        return std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()).to_string_lossy().into_owned();
+    };
+    let (a, b): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..a.len() {
+        out.push("..");
+    }
+    for c in &b[common..] {
+        out.push(c);
+    }
+    out.push(name);
+    out.to_string_lossy().into_owned()
+}
+
+/// A manifest's entry line with its file names moved from folder `from` to folder `to` (a
+/// merge written elsewhere than its shards): the line's text is kept but for the names, so
+/// that no number is parsed and printed again.
+pub fn rebased(e: &Entry, from: &Path, to: &Path) -> Entry {
+    let mut moved = e.clone();
+    let mut line = e.line.clone();
+    for f in &mut moved.files {
+        let new = name_from(to, &from.join(&f.name));
+        if let Some(text) = &mut line {
+            let (old_json, new_json) = (serde_json::to_string(&f.name).unwrap_or_default(), serde_json::to_string(&new).unwrap_or_default());
+            *text = text.replacen(&format!("\"name\":{old_json}"), &format!("\"name\":{new_json}"), 1);
+        }
+        f.name = new;
+    }
+    moved.line = line;
+    moved
 }
 
 /// The command words every shard of a run shares: `words` without the flags that differ
@@ -143,6 +274,74 @@ pub fn run_words(words: &[String]) -> Vec<String> {
         }
     }
     run
+}
+
+/// What sets two runs apart, the first found: `a` is the first run (a manifest's), `b` the
+/// second, as `difference` compares them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Difference {
+    /// the command words, at word `at` (1-based, of `a`'s `run`): `a`'s word and `b`'s
+    Word { at: usize, a: String, b: String },
+    Seed { a: i64, b: i64 },
+    Frames { a: (u64, u64), b: (u64, u64) },
+    /// an input file: its flag and name, and (size, SHA-256) in each (None: not read there)
+    Input { input: String, name: String, a: Option<(u64, String)>, b: Option<(u64, String)> },
+    Epoch { a: Option<u64>, b: Option<u64> },
+}
+
+/// The words that identify a run: `run` without `-seed N`, each with its index in `run`. The
+/// seed is compared on its own, so that a run typed with the seed another run drew from the
+/// clock (and printed) is the same run.
+fn identity_words(run: &[String]) -> Vec<(usize, &String)> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for (i, w) in run.iter().enumerate() {
+        if skip {
+            skip = false;
+        } else if w == "-seed" || w == "--seed" {
+            skip = true;
+        } else {
+            out.push((i, w));
+        }
+    }
+    out
+}
+
+/// The first difference between the runs of two headers (None: one run): the command words
+/// (apart from -shard, -manifest, -resume, -gpu_index and the seed's), the seed, the frames,
+/// the input files read (by name and content), and `SOURCE_DATE_EPOCH`.
+pub fn difference(a: &Header, b: &Header) -> Option<Difference> {
+    let (wa, wb) = (identity_words(&a.run), identity_words(&b.run));
+    if let Some(k) = (0..wa.len().max(wb.len())).find(|&k| wa.get(k).map(|w| w.1) != wb.get(k).map(|w| w.1)) {
+        let at = wa.get(k).map_or(a.run.len(), |w| w.0) + 1;
+        let word = |w: &[(usize, &String)]| w.get(k).map_or_else(|| "(end)".to_string(), |w| w.1.clone());
+        return Some(Difference::Word { at, a: word(&wa), b: word(&wb) });
+    }
+    if a.seed != b.seed {
+        return Some(Difference::Seed { a: a.seed, b: b.seed });
+    }
+    if (a.first_frame, a.frames) != (b.first_frame, b.frames) {
+        return Some(Difference::Frames { a: (a.first_frame, a.frames), b: (b.first_frame, b.frames) });
+    }
+    let find = |list: &[InputRecord], r: &InputRecord| list.iter().find(|o| (&o.input, &o.name) == (&r.input, &r.name)).map(|o| (o.size, o.sha256.clone()));
+    for r in &a.inputs {
+        let theirs = find(&b.inputs, r);
+        if theirs.as_ref() != Some(&(r.size, r.sha256.clone())) {
+            return Some(Difference::Input { input: r.input.clone(), name: r.name.clone(), a: Some((r.size, r.sha256.clone())), b: theirs });
+        }
+    }
+    if let Some(r) = b.inputs.iter().find(|r| find(&a.inputs, r).is_none()) {
+        return Some(Difference::Input { input: r.input.clone(), name: r.name.clone(), a: None, b: Some((r.size, r.sha256.clone())) });
+    }
+    if a.source_date_epoch != b.source_date_epoch {
+        return Some(Difference::Epoch { a: a.source_date_epoch, b: b.source_date_epoch });
+    }
+    None
+}
+
+/// A `SOURCE_DATE_EPOCH` as a message shows it.
+pub fn epoch_text(e: Option<u64>) -> String {
+    e.map_or_else(|| "unset".to_string(), |s| s.to_string())
 }
 
 /// The manifest's name for `shard`: a sharded run inserts `.shard-I-of-N` before the
@@ -184,6 +383,20 @@ pub fn read(path: &Path) -> Result<Manifest> {
         entries.push(Entry { line: Some(line.to_string()), ..entry });
     }
     Ok(Manifest { header, entries, torn })
+}
+
+/// The header of a manifest alone (its first line, at most 16 MiB), without reading the
+/// frames' lines: what a run needs to know before it reads the whole manifest. None when
+/// the first line is not a complete header.
+pub fn read_header(path: &Path) -> Option<Header> {
+    use std::io::{BufRead, Read};
+    let (file, _) = open_regular(path).ok()?.ok()?;
+    let mut line = Vec::new();
+    std::io::BufReader::new(file).take(16 << 20).read_until(b'\n', &mut line).ok()?;
+    if !line.ends_with(b"\n") {
+        return None;
+    }
+    serde_json::from_slice(&line).ok()
 }
 
 fn line_of<T: Serialize>(value: &T) -> Vec<u8> {
@@ -252,6 +465,9 @@ mod tests {
             frames: 4,
             shard_frames: 2,
             seed: 3,
+            drawn_seed: None,
+            inputs: Vec::new(),
+            source_date_epoch: None,
         }
     }
 
@@ -301,5 +517,58 @@ mod tests {
         assert_eq!(shard_name(Path::new("run.jsonl"), Shard::WHOLE), Path::new("run.jsonl"));
         let words: Vec<String> = "-N 5 -shard auto -resume -manifest m -gpu_index 1 -seed 2".split(' ').map(String::from).collect();
         assert_eq!(run_words(&words), ["-N", "5", "-seed", "2"]);
+    }
+
+    #[test]
+    fn differences_name_the_word_the_seed_and_the_input() {
+        let a = header();
+        assert_eq!(difference(&a, &a), None);
+        // the seed's words are compared as the seed, not as words
+        let mut b = a.clone();
+        b.run = vec!["-seed".into(), "3".into(), "-N".into(), "5".into()];
+        assert_eq!(difference(&a, &b), None);
+        b.run[3] = "6".into();
+        assert_eq!(difference(&a, &b), Some(Difference::Word { at: 2, a: "5".into(), b: "6".into() }));
+        let mut c = a.clone();
+        c.seed = 4;
+        assert_eq!(difference(&a, &c), Some(Difference::Seed { a: 3, b: 4 }));
+        let input = InputRecord { input: "-hkl".into(), name: "in.hkl".into(), size: 3, sha256: sha256_hex(b"abc") };
+        let mut d = a.clone();
+        d.inputs.push(input.clone());
+        let mut e = d.clone();
+        e.inputs[0].sha256 = sha256_hex(b"abd");
+        assert!(matches!(difference(&d, &e), Some(Difference::Input { ref input, a: Some(_), b: Some(_), .. }) if input == "-hkl"));
+        assert!(matches!(difference(&d, &a), Some(Difference::Input { a: Some(_), b: None, .. })));
+        assert!(matches!(difference(&a, &d), Some(Difference::Input { a: None, b: Some(_), .. })));
+        // an old manifest without the new fields reads back with none
+        let text = serde_json::to_string(&a).unwrap();
+        assert!(!text.contains("drawn_seed") && !text.contains("inputs"), "{text}");
+        let back: Header = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, a);
+    }
+
+    #[test]
+    fn files_are_checked_relative_to_the_manifest_and_only_regular_ones_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/x.bin"), b"abc").unwrap();
+        let record = FileRecord::of(Path::new("x.bin"), b"abc");
+        assert_eq!(record.mismatch(&dir.path().join("sub")).unwrap(), None);
+        assert!(record.mismatch(dir.path()).is_err(), "not there: missing");
+        // a device is never read as the file
+        if Path::new("/dev/zero").exists() {
+            let zero = FileRecord { name: "/dev/zero".into(), size: 3, sha256: sha256_hex(b"abc") };
+            assert!(zero.mismatch(dir.path()).unwrap().unwrap().contains("not a regular file"));
+        }
+        // names relative to another folder
+        assert_eq!(name_from(Path::new("."), Path::new("a/b.bin")), "a/b.bin");
+        let sub = dir.path().join("sub");
+        assert_eq!(name_from(&sub, &dir.path().join("y.bin")), "../y.bin");
+        assert_eq!(name_from(dir.path(), &sub.join("x.bin")), "sub/x.bin");
+        let e = Entry { files: vec![FileRecord::of(Path::new("sub/x.bin"), b"abc")], ..entry(2) };
+        let e = Entry { line: Some(String::from_utf8(line_of(&e)).unwrap().trim_end().to_string()), ..e };
+        let moved = rebased(&e, dir.path(), &sub);
+        assert_eq!(moved.files[0].name, "x.bin");
+        assert!(moved.line.as_deref().unwrap().contains("\"name\":\"x.bin\""), "{:?}", moved.line);
     }
 }

@@ -3,6 +3,7 @@
 //! handler, a Python thread, a browser's stop button) reads the count and sets the flag.
 
 use crate::error::{Error, Result};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// Where a run is: a cancel request counts only while it renders; once it writes its outputs
@@ -17,6 +18,9 @@ const FINISHED: u8 = 3;
 pub struct RenderControl {
     rows_done: AtomicUsize,
     state: AtomicU8,
+    /// what a series has written so far (a sentence), for the message of a signal that ends
+    /// the process: never "no output was written" after frames were
+    written: Mutex<Option<String>>,
 }
 
 impl RenderControl {
@@ -59,6 +63,21 @@ impl RenderControl {
     /// process (which could cut a frame's write short). False when there was no request.
     pub fn cancel_honoured(&self) -> bool {
         self.state.compare_exchange(CANCELLED, WRITING, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+
+    /// A series put more frames in place: `what` says which, for an interruption's message.
+    pub fn note_written(&self, what: String) {
+        if let Ok(mut w) = self.written.lock() {
+            *w = Some(what);
+        }
+    }
+
+    /// The error of a run stopped now: what it has written, if anything.
+    pub fn interrupted(&self) -> Error {
+        match self.written.lock().ok().and_then(|w| w.clone()) {
+            Some(what) => Error::Stopped(what),
+            None => Error::Interrupted,
+        }
     }
 
     /// The run has returned, successfully or not.

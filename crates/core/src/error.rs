@@ -25,6 +25,9 @@ pub enum Error {
     /// The user stopped the run (Ctrl-C or a termination signal) before any output was written.
     #[error("interrupted: the render was stopped and no output file was written")]
     Interrupted,
+    /// The user stopped a series after some of its frames were written: which (a sentence).
+    #[error("interrupted: the render was stopped; {}", shown(.0))]
+    Stopped(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -94,7 +97,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
-            Error::Interrupted => 130,
+            Error::Interrupted | Error::Stopped(_) => 130,
             _ => 1,
         }
     }
