@@ -10,6 +10,7 @@ use crate::dataset::shots::ShotList;
 use crate::dataset::files::Registry;
 use crate::dataset::template;
 use crate::engine::{EngineUsed, RenderedImage, plan::Plan};
+use crate::engine::gpu::{DetectorResponse, NoisePixels, Recorded};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{SmvHeader, encode_smv, encode_smv_u32};
@@ -18,7 +19,6 @@ use crate::io::{OutputsToWrite, cbf, fdump, pgm, png, rawfloat};
 use crate::model::Experiment;
 use crate::output::Output;
 use crate::progress::{self, ProgressDisplay, RenderControl};
-use crate::rng;
 use crate::simulator::{Frame, Simulator};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -161,13 +161,14 @@ fn render_one(sim: &mut Simulator, output: &Output, series: &Series, raw: &RawAr
     if let Some(why) = non_finite(sim.plan(), &rendered.image) {
         return Err(Error::Usage(format!("{why}; nothing was written: check the beam, detector and crystal values and the input files")));
     }
-    write_frame(sim.experiment(), output, sim.plan(), &rendered, frame.noise_counter, &raw.gpu_options(), control, true, nexus.as_mut())?;
+    let recorded = sim.response().record(rendered, &frame)?;
+    write_frame(sim.experiment(), output, sim.plan(), &recorded, control, true, nexus.as_mut())?;
     if let Some(nexus) = nexus {
         nexus.finish()?;
     }
     write_structure_factor_cache(raw, sim.experiment(), files);
     // after the outputs, so that a failing diagnostic never costs the rendered images
-    crate::diagnostics::after_render(sim.experiment(), output, sim.plan(), &rendered, raw.backend.as_deref())
+    crate::diagnostics::after_render(sim.experiment(), output, sim.plan(), &recorded.photons, raw.backend.as_deref())
 }
 
 /// A rotation series: frame after frame rendered here while a writer thread encodes and
@@ -193,7 +194,7 @@ fn render_series(
     nexus: Option<NexusWriter>,
 ) -> Result<()> {
     let (light_exp, light_plan) = sim.encoding_parts();
-    let gpu = raw.gpu_options();
+    let response = sim.response();
     let _display = progress_bar(sim, &templates, dataset.to_render(series.count), control);
     let quiet = templates.quiet;
     let mut manifest = dataset.manifest.take();
@@ -207,16 +208,16 @@ fn render_series(
         type Finished = (Option<crate::dataset::shard::PendingManifest>, Option<NexusWriter>);
         let written = &written;
         let writer = scope.spawn(move || -> Result<Finished> {
-            let (mut exp, mut plan) = (light_exp, light_plan);
+            let (mut exp, mut plan, mut response) = (light_exp, light_plan, response);
             let mut nexus = nexus;
             for (frame, position, rendered, shot) in received {
                 let line = shot.map(|parts| {
-                    let ShotParts { exp: e, plan: p, line } = *parts;
-                    (exp, plan) = (e, p);
+                    let ShotParts { exp: e, plan: p, response: r, line } = *parts;
+                    (exp, plan, response) = (e, p, r);
                     line
                 });
-                let outcome = write_series_frame(&mut exp, &plan, &templates, series, &frame, &rendered, line.as_deref(), &gpu, control, nexus.as_mut())
-                    .and_then(|(files, overloads)| {
+                let outcome = write_series_frame(&mut exp, &plan, &response, &templates, series, &frame, rendered, line.as_deref(), control, nexus.as_mut())
+                    .and_then(|(files, recorded)| {
                         // the frame's files are in place: what a stopped run reports from now on
                         if let Ok(mut w) = written.lock() {
                             let (first, _, count) = w.unwrap_or((frame.number, frame.number, 0));
@@ -227,7 +228,7 @@ fn render_series(
                         }
                         match manifest.as_mut() {
                             Some(m) => {
-                                let entry = crate::io::manifest::Entry::of(&frame, position, osc_deg, &files, &rendered.image, overloads, &m.folder());
+                                let entry = crate::io::manifest::Entry::of(&frame, position, osc_deg, &files, &recorded.photons.image, recorded.overloads(), &m.folder());
                                 m.append(&entry)
                             }
                             None => Ok(()),
@@ -258,7 +259,7 @@ fn render_series(
                 None => (series.frame(number), None),
                 Some(Ok((frame, line))) => {
                     let (exp, plan) = sim.encoding_parts();
-                    (frame, Some(Box::new(ShotParts { exp, plan, line })))
+                    (frame, Some(Box::new(ShotParts { exp, plan, response: sim.response(), line })))
                 }
                 Some(Err(e)) => {
                     outcome = Err(e);
@@ -355,30 +356,33 @@ fn with_written(e: Error, so_far: Option<&str>) -> Error {
     }
 }
 
-/// A shot's experiment and plan for the writer (without the structure factors), and its report
-/// line: the words that reproduce it in a single run.
+/// A shot's experiment and plan for the writer (without the structure factors), its detector
+/// response, and its report line: the words that reproduce it in a single run.
 struct ShotParts {
     exp: Experiment,
     plan: Plan,
+    response: DetectorResponse,
     line: String,
 }
 
 /// The writer thread's part for one frame: its values and names into the encoding copy of the
-/// experiment, its report lines, its files. The series' last frame is the point of no return,
-/// as a single image's is; earlier frames are complete and written whatever happens next.
+/// experiment, its report lines, its detector response (recorded here, while the next frame
+/// renders), its files. The series' last frame is the point of no return, as a single image's
+/// is; earlier frames are complete and written whatever happens next. Returns the files
+/// written and the frame as recorded (for the manifest).
 #[allow(clippy::too_many_arguments)]
 fn write_series_frame(
     exp: &mut Experiment,
     plan: &Plan,
+    response: &DetectorResponse,
     templates: &Output,
     series: &Series,
     frame: &Frame,
-    rendered: &RenderedImage,
+    rendered: RenderedImage,
     shot_line: Option<&str>,
-    gpu: &crate::engine::gpu::GpuOptions,
     control: &RenderControl,
     nexus: Option<&mut NexusWriter>,
-) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
+) -> Result<(Vec<(PathBuf, Vec<u8>)>, Recorded)> {
     frame.apply(exp);
     let mut output = templates.clone();
     name_frame_outputs(&mut output, templates, series.templated.then_some(frame.number))?;
@@ -397,35 +401,33 @@ fn write_series_frame(
         };
         crate::outln!("frame {}: phi {} to {} deg{seed}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
     }
-    write_frame(exp, &output, plan, rendered, frame.noise_counter, gpu, control, frame.number == series.last(), nexus)
+    let recorded = response.record(rendered, frame)?;
+    let files = write_frame(exp, &output, plan, &recorded, control, frame.number == series.last(), nexus)?;
+    Ok((files, recorded))
 }
 
-/// Encodes a rendered frame and puts all its outputs in place at once. `point_of_no_return`:
+/// Encodes a recorded frame and puts all its outputs in place at once. `point_of_no_return`:
 /// a cancel request that comes before the files are open still stops the write (nothing is
 /// written); after it, the files are finished. The frame goes into the run's NeXus file (a
 /// temporary until the run ends) first, so that a failure there writes none of its files.
-/// `frame` is the frame number the default mode's noise counters hold. Returns the files
-/// written (for the manifest) and the noise image's overloads.
-#[allow(clippy::too_many_arguments)]
+/// Returns the files written (for the manifest).
 fn write_frame(
     e: &Experiment,
     o: &Output,
     p: &Plan,
-    r: &RenderedImage,
-    frame: u64,
-    gpu: &crate::engine::gpu::GpuOptions,
+    r: &Recorded,
     control: &RenderControl,
     point_of_no_return: bool,
     nexus: Option<&mut NexusWriter>,
-) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>)> {
-    let (files, overloads, noise_counts) = encode_outputs(e, o, p, r, frame, gpu)?;
+) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    let files = encode_outputs(e, o, p, r)?;
     if let Some(nexus) = nexus {
         let phi_start_deg = e.sampling.phi0.to_degrees();
         if nexus.float() {
-            nexus.append(phi_start_deg, FramePixels::Photons(&r.image))?;
+            nexus.append(phi_start_deg, FramePixels::Photons(&r.photons.image))?;
         } else {
             // the same counts as the CBF image: a photon-counting detector's
-            let counts = cbf::photon_counts(noise_counts.as_deref().unwrap_or(&r.image));
+            let counts = cbf::photon_counts(r.counts());
             nexus.append(phi_start_deg, FramePixels::Counts(&counts))?;
         }
     }
@@ -436,7 +438,7 @@ fn write_frame(
         control.begin_writing()?;
     }
     outputs.write()?;
-    Ok((files, overloads))
+    Ok(files)
 }
 
 /// A progress bar over the rows of `frames` frames on a terminal; it disappears when dropped.
@@ -689,58 +691,11 @@ fn print_setup(e: &Experiment, p: &Plan) {
     crate::outln!("DETECTOR_PIX0_VECTOR {:.15} {:.15} {:.15}", d.pix0[0], d.pix0[1], d.pix0[2]);
 }
 
-/// SMV header values exactly as nanoBragg.c writes them.
-fn smv_header(e: &Experiment) -> SmvHeader {
-    let d = &e.detector;
-    let s = &e.sampling;
-    SmvHeader {
-        fpixels: d.fpixels,
-        spixels: d.spixels,
-        pixel_size_mm: d.pixel_size * 1000.0,
-        distance_mm: d.distance * 1000.0,
-        wavelength_a: e.beam.lambda0 * 1e10,
-        beam_center_x_mm: d.xbeam * 1000.0,
-        beam_center_y_mm: d.ybeam * 1000.0,
-        adxv_center_x_mm: d.fbeam * 1000.0,
-        adxv_center_y_mm: (d.detsize_s - d.sbeam) * 1000.0,
-        mosflm_center_x_mm: (d.sbeam - 0.5 * d.pixel_size) * 1000.0,
-        mosflm_center_y_mm: (d.fbeam - 0.5 * d.pixel_size) * 1000.0,
-        denzo_x_beam_mm: (d.sbeam - 0.0 * d.pixel_size) * 1000.0,
-        denzo_y_beam_mm: (d.fbeam - 0.0 * d.pixel_size) * 1000.0,
-        dials_origin_mm: d.dials_origin,
-        xds_orgx: d.orgx,
-        xds_orgy: d.orgy,
-        close_distance_mm: d.close_distance * 1000.0,
-        phi_deg: s.phi0.to_degrees(),
-        osc_start_deg: s.phi0.to_degrees(),
-        osc_range_deg: s.osc.to_degrees(),
-        twotheta_deg: d.twotheta.to_degrees(),
-    }
-}
-
 /// Whether a pixel lies in the ROI (C's output loops test only the ROI, not the mask).
 fn in_roi(p: &Plan, idx: usize) -> bool {
     let (fast, slow) = (idx % p.fpixels, idx / p.fpixels);
     let [x0, x1, y0, y1] = p.roi;
     fast >= x0 && fast <= x1 && slow >= y0 && slow <= y1
-}
-
-/// SMV counts: value·scale + adc, clamped, rounded through a float as C's `floorf(x + 0.5)`.
-/// Row by row (no index division per pixel); the value is never below ½, so truncating is
-/// that floor.
-pub fn int_pixels(p: &Plan, image: &[f32], scale: f64, adc: f64) -> Vec<u16> {
-    let [x0, x1, y0, y1] = p.roi;
-    let mut out = vec![0u16; image.len()];
-    for (slow, (row, pixels)) in out.chunks_mut(p.fpixels).zip(image.chunks(p.fpixels)).enumerate() {
-        if slow < y0 || slow > y1 {
-            continue;
-        }
-        for (o, &v) in row.iter_mut().zip(pixels).take(x1.saturating_add(1)).skip(x0) {
-            let test = (v as f64 * scale + adc).clamp(0.0, 65535.0);
-            *o = ((test + 0.5) as f32) as u16;
-        }
-    }
-    out
 }
 
 /// PGM bytes: value·scale truncated, capped at 255.
@@ -749,20 +704,11 @@ pub fn pgm_pixels(p: &Plan, image: &[f32], scale: f64) -> Vec<u8> {
 }
 
 /// Every output file's bytes, printing nanoBragg.c's report lines on the way; nothing is
-/// written here, so the caller can put all files in place at once. Also the noise image's
-/// overloads and its photon counts (None without one). `frame` is the frame number, which the
-/// default mode's noise counters hold; after a GPU render the noise model runs on the same
-/// device (`gpu`: the render's options).
-fn encode_outputs(
-    e: &Experiment,
-    o: &Output,
-    p: &Plan,
-    r: &RenderedImage,
-    frame: u64,
-    gpu: &crate::engine::gpu::GpuOptions,
-) -> Result<(Vec<(PathBuf, Vec<u8>)>, Option<u64>, Option<Vec<f32>>)> {
-    let response = &e.response;
-    let st = &r.stats;
+/// written here, so the caller can put all files in place at once. The values come recorded
+/// (`r`: the photons, the integer image, the noise image); this only reports and encodes them.
+fn encode_outputs(e: &Experiment, o: &Output, p: &Plan, r: &Recorded) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    let photons = &r.photons;
+    let st = &photons.stats;
     let quiet = o.quiet;
     let say = |s: String| {
         if !quiet {
@@ -774,7 +720,7 @@ fn encode_outputs(
         fmt_g(st.omega_sum / p.steps as f64),
         fmt_g(100.0 * st.omega_sum / p.steps as f64 / 4.0 / std::f64::consts::PI)
     ));
-    if let Some(at) = r.interpolation_switched_at {
+    if let Some(at) = photons.interpolation_switched_at {
         say(format!(
             "WARNING: out of range for three point interpolation at pixel ({}, {}); nearest-neighbour F from there on",
             at % p.fpixels,
@@ -782,85 +728,38 @@ fn encode_outputs(
         ));
     }
     if o.printout {
-        print_pixels(p, &r.image, o.printout_pixel);
+        print_pixels(p, &photons.image, o.printout_pixel);
     }
-    let mut files = vec![(o.floatfile.clone(), rawfloat::encode_float_image(&r.image))];
+    let mut files = vec![(o.floatfile.clone(), rawfloat::encode_float_image(&photons.image))];
     let (max_x, max_y) = max_position(p, st.max_i, st.max_at);
     say(format!("max_I = {}  at {} {}", fmt_g(st.max_i), fmt_g(max_x), fmt_g(max_y)));
     say(format!("mean= {} rms= {} rmsd= {}", fmt_g(st.mean), fmt_g(st.rms), fmt_g(st.rmsd)));
-    let int_scale = if o.intfile_scale > 0.0 { o.intfile_scale } else if st.max_i > 0.0 { 55000.0 / st.max_i } else { 1.0 };
-    say(format!("intfile_scale = {}", fmt_g(int_scale)));
-    let header = smv_header(e);
-    files.push((o.intfile.clone(), encode_smv(&header, &int_pixels(p, &r.image, int_scale, response.adc_offset))));
+    say(format!("intfile_scale = {}", fmt_g(r.int_scale)));
+    let header = SmvHeader::from_experiment(e);
+    files.push((o.intfile.clone(), encode_smv(&header, &r.int_image)));
     if let Some(path) = &o.pgmfile {
-        let scale = if o.pgm_scale > 0.0 { o.pgm_scale } else if st.rmsd > 0.0 { 250.0 / (5.0 * st.rmsd) } else { int_scale };
+        let scale = if o.pgm_scale > 0.0 { o.pgm_scale } else if st.rmsd > 0.0 { 250.0 / (5.0 * st.rmsd) } else { r.int_scale };
         say(format!("pgm_scale = {}", fmt_g(scale)));
-        files.push((path.clone(), pgm::encode_pgm(p.fpixels, p.spixels, &pgm_pixels(p, &r.image, scale), scale)));
+        files.push((path.clone(), pgm::encode_pgm(p.fpixels, p.spixels, &pgm_pixels(p, &photons.image, scale), scale)));
     }
     if let Some(path) = &o.pngfile {
         let opts = png::PngOptions::new(o.pngscale, o.png_log, o.png_colormap, |i| in_roi(p, i));
-        files.push((path.clone(), png::png_bytes(p.fpixels, p.spixels, &r.image, &opts)?));
+        files.push((path.clone(), png::png_bytes(p.fpixels, p.spixels, &photons.image, &opts)?));
     }
-    let mut noise_counts = None;
-    let mut overloads = None;
-    if let Some(path) = &o.noisefile {
-        if e.mode == crate::cli::raw::Mode::CParity {
-            // nanoBragg.c's own noise: its serial generator, pixel after pixel
-            let noise = rng::noise_image(&r.image, |i| in_roi(p, i), response.seed, response.adc_offset);
-            say(format!("{:.0} photons on noise image ({} overloads)", noise.photons, noise.overloads));
-            files.push((path.clone(), encode_smv(&header, &noise.pixels)));
-            noise_counts = Some(noise.counts);
-            overloads = Some(noise.overloads);
-        } else {
-            // the detector model with counter-based noise (docs/realism.md)
-            let gpu_noise = match r.engine {
-                crate::engine::EngineUsed::Gpu { .. } => {
-                    let fits = crate::engine::gpu::response::noise_stages_fit(gpu, p.pixels())?;
-                    if !fits {
-                        log::info!("the noise image is larger than one GPU storage binding: its noise stages run on the CPU (the same counts)");
-                    }
-                    fits
-                }
-                crate::engine::EngineUsed::Cpu => false,
-            };
-            let noise = if gpu_noise {
-                let model = response.noise.model(e.detector.pixel_size, response.seed, response.adc_offset, frame)?;
-                crate::engine::gpu::response::noise_image_on_gpu(gpu, crate::engine::gpu::response::Photons::of(r), p.fpixels, p.spixels, p.roi, &model, response.noise.bits32)?
-            } else {
-                response.noise.frame_noise(&r.image, p.fpixels, p.spixels, p.roi, e.detector.pixel_size, response.seed, response.adc_offset, frame)?
-            };
-            crate::response::detector::report(&noise).into_iter().for_each(&say);
-            let bytes = if response.noise.bits32 { encode_smv_u32(&header, &noise.image.int32) } else { encode_smv(&header, &noise.image.int16) };
-            files.push((path.clone(), bytes));
-            overloads = Some(noise.overloads);
-            noise_counts = Some(noise.counts);
-        }
+    if let (Some(path), Some(noise)) = (&o.noisefile, &r.noise) {
+        noise.report().into_iter().for_each(&say);
+        let bytes = match &noise.pixels {
+            NoisePixels::Bits16(pixels) => encode_smv(&header, pixels),
+            NoisePixels::Bits32(pixels) => encode_smv_u32(&header, pixels),
+        };
+        files.push((path.clone(), bytes));
     }
     if let Some(path) = &o.cbffile {
         // a photon-counting detector's image: the noisy counts when there are any, unclipped
-        let counts = cbf::photon_counts(noise_counts.as_deref().unwrap_or(&r.image));
-        files.push((path.clone(), cbf::encode_cbf(&cbf_header(e), &counts)));
+        let counts = cbf::photon_counts(r.counts());
+        files.push((path.clone(), cbf::encode_cbf(&cbf::CbfHeader::from_experiment(e, run_time()), &counts)));
     }
-    Ok((files, overloads, noise_counts))
-}
-
-/// miniCBF header values; the beam position is where the beam meets the detector, in pixels
-/// along the fast and slow axes from the first pixel's corner (dxtbx's simple detector model).
-fn cbf_header(e: &Experiment) -> cbf::CbfHeader {
-    let d = &e.detector;
-    cbf::CbfHeader {
-        fpixels: d.fpixels,
-        spixels: d.spixels,
-        pixel_size_m: d.pixel_size,
-        distance_m: d.distance,
-        wavelength_a: e.beam.lambda0 * 1e10,
-        beam_xy_px: (d.fbeam / d.pixel_size, d.sbeam / d.pixel_size),
-        start_angle_deg: e.sampling.phi0.to_degrees(),
-        angle_increment_deg: e.sampling.osc.to_degrees(),
-        exposure_s: e.beam.exposure,
-        silicon_thickness_m: (d.thick > 0.0).then_some(d.thick),
-        timestamp: cbf::timestamp(run_time()),
-    }
+    Ok(files)
 }
 
 /// `-printout`: every rendered pixel's value, or only the `-printout_pixel fast slow` one.

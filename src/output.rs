@@ -1,6 +1,7 @@
 //! What a command-line run writes and reports besides the images' pixels: output file names,
-//! their formats' settings (PNG scaling, SMV and PGM scales) and the on-request reports. The
-//! experiment (`model::Experiment`) knows none of them.
+//! their formats' settings (PNG scaling, the PGM scale) and the on-request reports. The
+//! experiment (`model::Experiment`) knows none of them; what the detector records (the integer
+//! image's scale, whether there is a noise image) is the experiment's (`response`).
 
 use crate::cli::raw::RawArgs;
 use crate::error::{Error, Result};
@@ -21,7 +22,6 @@ pub struct Output {
     pub png_log: bool,
     pub png_colormap: Colormap,
     pub preview: bool,
-    pub intfile_scale: f64,
     pub pgm_scale: f64,
     pub printout: bool,
     pub printout_pixel: Option<(i64, i64)>,
@@ -53,7 +53,6 @@ impl Output {
             png_log: r.png_log,
             png_colormap: r.png_colormap,
             preview: r.preview,
-            intfile_scale: r.intfile_scale,
             pgm_scale: r.pgm_scale,
             printout: r.printout,
             printout_pixel: r.printout_pixel,

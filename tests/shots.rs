@@ -32,7 +32,8 @@ fn experiment(engine: &str) -> String {
 }
 
 /// Six shots, each changing something else: orientation, crystal size, fluence, seeds, detector
-/// distance, wavelength, shape, φ sampling, mosaic spread.
+/// distance, wavelength, shape, φ sampling, mosaic spread, the integer image's scale (part of
+/// the shot's experiment: its `-intfile` is the single run's).
 const LIST: &str = r#"# six stills of the demo crystal
 {"misset": [10, 20, 30], "N": 7, "fluence": 2e22, "seed": 5}
 {"N": 3, "mosaic_seed": 11}
@@ -41,7 +42,7 @@ const LIST: &str = r#"# six stills of the demo crystal
 {"misset": "random", "misset_seed": 4, "distance": 90}
 {"lambda": 1.1, "round_xtal": true, "Na": 2, "Nb": 1}
    # an indented comment
-{"phi": 15, "osc": 0.3, "mosaic": 0.2, "printout_pixel": [3, 4]}
+{"phi": 15, "osc": 0.3, "mosaic": 0.2, "printout_pixel": [3, 4], "scale": 0.5}
 "#;
 
 const KINDS: [(&str, &str); 5] = [("-floatfile", "bin"), ("-intfile", "img"), ("-pgmfile", "pgm"), ("-noisefile", "noise.img"), ("-pngfile", "png")];

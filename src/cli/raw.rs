@@ -61,8 +61,6 @@ pub struct RawArgs {
     /// write `<floatfile stem>_preview.png` and print image statistics
     pub preview: bool,
     pub write_pgm: bool,
-    pub calculate_noise: bool,
-    pub intfile_scale: f64,
     pub pgm_scale: f64,
 
     // diagnostics
@@ -143,8 +141,6 @@ impl RawArgs {
             png_colormap: Colormap::Gray,
             preview: false,
             write_pgm: true,
-            calculate_noise: true,
-            intfile_scale: 0.0,
             pgm_scale: 0.0,
             printout: false,
             printout_pixel: None,

@@ -72,6 +72,11 @@ pub struct ExperimentParams {
     pub amorphous: crate::model::amorphous::SampleSpec,
     /// offset added to every SMV pixel (`-adc`)
     pub adc_offset: f64,
+    /// the integer image's scale (`-scale`); 0 or less: 55000 / the brightest pixel, as C
+    pub intfile_scale: f64,
+    /// whether the detector response makes a noise image (C's `calculate_noise`: on by
+    /// default and with `-noisefile`, off with `-nonoise`)
+    pub calculate_noise: bool,
     /// the noise image's detector model (`-psf`, `-readout_noise`, `-gain`, ...)
     pub noise: crate::response::detector::DetectorNoise,
 
@@ -177,6 +182,8 @@ impl ExperimentParams {
             mode,
             amorphous: crate::model::amorphous::SampleSpec::default(),
             adc_offset: 40.0,
+            intfile_scale: 0.0,
+            calculate_noise: true,
             noise: Default::default(),
             na: 1.0,
             nb: 1.0,
@@ -266,6 +273,22 @@ impl Default for ExperimentParams {
     /// otherwise).
     fn default() -> Self {
         ExperimentParams::c_initial(Mode::Default, -1)
+    }
+}
+
+/// Builder methods of what the detector response makes besides the photons (`response::record`).
+impl ExperimentParams {
+    /// `-scale factor`: the integer image's photons-to-counts scale (0: 55000 / the brightest
+    /// pixel, as nanoBragg.c chooses it).
+    pub fn scale(&mut self, factor: f64) -> &mut Self {
+        self.intfile_scale = factor;
+        self
+    }
+    /// `-nonoise` (false) or `-noisefile` (true, nanoBragg.c's default): whether a noise image
+    /// is made.
+    pub fn calculate_noise(&mut self, on: bool) -> &mut Self {
+        self.calculate_noise = on;
+        self
     }
 }
 

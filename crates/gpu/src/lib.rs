@@ -3,9 +3,45 @@
 //! `cpu::render_pixel` (the arithmetic differs step by step: docs/gpu.md, "The twin pact"),
 //! with the precision-critical geometry carried in f64 or double-float (docs/gpu.md); the
 //! detector-response stages on the device (`response`, `background`, `gather`); and the
-//! `Simulator`, which renders frame after frame on the engine chosen (`engine::EngineChoice`).
+//! `Simulator`, which renders frame after frame on the engine chosen (`engine::EngineChoice`)
+//! and records each as the detector does (`Simulator::record`, `DetectorResponse`: the noise
+//! stages on the device after a GPU render).
 //!
 //! Prints nothing: the caller reports the adapter from `EngineUsed::Gpu`.
+//!
+//! A short rotation series with noise, written as SMV images, without any command line
+//! (`examples/series.rs` is the longer version: `cargo run --release -p nanobragg-gpu
+//! --example series`):
+//!
+//! ```
+//! # fn main() -> nanobragg_core::error::Result<()> {
+//! use nanobragg_core::{control::RenderControl, model, params::ExperimentParams, structure::StructureFactors};
+//! use nanobragg_gpu::{EngineChoice, GpuOptions, NoisePixels, Simulator};
+//! use nanobragg_io::smv::{SmvHeader, encode_smv};
+//! use std::sync::Arc;
+//!
+//! // F = 100 for every h, k, l in −5..=5, from an array instead of an HKL file
+//! let sf = StructureFactors { h_min: -5, h_max: 5, k_min: -5, k_max: 5, l_min: -5, l_max: 5, values: vec![100.0; 11 * 11 * 11] };
+//! let inputs = model::Inputs { reflections: sf.values.len(), structure_factors: Some(Arc::new(sf)), ..Default::default() };
+//! // -cell 50 50 50 90 90 90 -N 5 -distance 100 -detpixels 64 -oversample 1 -osc 1 -seed 3
+//! let mut params = ExperimentParams::default();
+//! params.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0]).n_cells(5).distance(100.0).detpixels(64).oversample(1).osc(1.0).seed(3);
+//! let exp = model::resolve(&params, &inputs, &Default::default())?;
+//! let mut sim = Simulator::new(exp, EngineChoice::Auto, GpuOptions::default());
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let out = dir.path();
+//! for k in 1..=3 {
+//!     let frame = sim.frame().with_phi_deg((k - 1) as f64).numbered(k);
+//!     // photons, integer image and noise image, each stage on the engine that suits it
+//!     let recorded = sim.record(&frame, &RenderControl::default())?;
+//!     let Some(NoisePixels::Bits16(pixels)) = recorded.noise.map(|n| n.pixels) else { unreachable!("16-bit noise by default") };
+//!     // the header of the frame the simulator is set to: its φ
+//!     let bytes = encode_smv(&SmvHeader::from_experiment(sim.experiment()), &pixels);
+//!     nanobragg_io::write_atomic(&out.join(format!("frame_{k:03}.img")), &bytes)?;
+//! }
+//! # assert_eq!(std::fs::read_dir(out).unwrap().count(), 3);
+//! # Ok(()) }
+//! ```
 
 #[cfg(test)]
 mod backends;
@@ -16,6 +52,7 @@ pub mod engine;
 pub mod gather;
 mod job;
 mod layout;
+mod record;
 pub mod response;
 mod selftest;
 mod shader;
@@ -28,6 +65,8 @@ mod variant;
 pub use context::{AdapterChoice, GpuOptions, Transfers, transfers_on_this_thread};
 pub use engine::{EngineChoice, RenderedImage};
 pub use gather::DeviceImage;
+pub use nanobragg_core::response::record::{NoisePixels, Recorded, RecordedNoise};
+pub use record::DetectorResponse;
 pub use shader::{Fetch, Precision};
 pub use simulator::{Frame, Simulator};
 

@@ -25,6 +25,7 @@
 //! single image is the one-frame case.
 
 use crate::GpuOptions;
+use crate::{DetectorResponse, Recorded};
 use crate::control::RenderControl;
 use crate::engine::{self, EngineChoice, RenderedImage};
 use crate::error::Result;
@@ -163,6 +164,19 @@ impl Simulator {
             };
         }
         Ok(rendered)
+    }
+
+    /// Renders `frame` and records it as the detector does (`DetectorResponse::record`): the
+    /// photons, the integer image and, when the experiment asks for one, the noise image.
+    pub fn record(&mut self, frame: &Frame, control: &RenderControl) -> Result<Recorded> {
+        let rendered = self.render(frame, control)?;
+        self.response().record(rendered, frame)
+    }
+
+    /// The detector response of the experiment as it stands, on this simulator's GPU: for a
+    /// thread that records what `render` returns (a series' writer).
+    pub fn response(&self) -> DetectorResponse {
+        DetectorResponse::new(&self.exp, self.gpu.clone())
     }
 
     /// The backend asked for (`-backend`), for diagnostics that render again.

@@ -40,6 +40,28 @@ pub struct CbfHeader {
     pub timestamp: String,
 }
 
+impl CbfHeader {
+    /// The header of the frame `e` describes, taken at `time`; the beam position is where the
+    /// beam meets the detector, in pixels along the fast and slow axes from the first pixel's
+    /// corner (dxtbx's simple detector model).
+    pub fn from_experiment(e: &nanobragg_core::model::Experiment, time: std::time::SystemTime) -> CbfHeader {
+        let d = &e.detector;
+        CbfHeader {
+            fpixels: d.fpixels,
+            spixels: d.spixels,
+            pixel_size_m: d.pixel_size,
+            distance_m: d.distance,
+            wavelength_a: e.beam.lambda0 * 1e10,
+            beam_xy_px: (d.fbeam / d.pixel_size, d.sbeam / d.pixel_size),
+            start_angle_deg: e.sampling.phi0.to_degrees(),
+            angle_increment_deg: e.sampling.osc.to_degrees(),
+            exposure_s: e.beam.exposure,
+            silicon_thickness_m: (d.thick > 0.0).then_some(d.thick),
+            timestamp: timestamp(time),
+        }
+    }
+}
+
 /// The miniCBF file for `pixels` (fast index first, `fpixels` × `spixels` values).
 pub fn encode_cbf(h: &CbfHeader, pixels: &[i32]) -> Vec<u8> {
     debug_assert_eq!(pixels.len(), h.fpixels * h.spixels);

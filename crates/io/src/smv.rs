@@ -53,6 +53,37 @@ pub struct SmvHeader {
     pub twotheta_deg: f64,
 }
 
+impl SmvHeader {
+    /// The header nanoBragg.c writes for the frame `e` describes (its φ is the frame's start).
+    pub fn from_experiment(e: &nanobragg_core::model::Experiment) -> SmvHeader {
+        let d = &e.detector;
+        let s = &e.sampling;
+        SmvHeader {
+            fpixels: d.fpixels,
+            spixels: d.spixels,
+            pixel_size_mm: d.pixel_size * 1000.0,
+            distance_mm: d.distance * 1000.0,
+            wavelength_a: e.beam.lambda0 * 1e10,
+            beam_center_x_mm: d.xbeam * 1000.0,
+            beam_center_y_mm: d.ybeam * 1000.0,
+            adxv_center_x_mm: d.fbeam * 1000.0,
+            adxv_center_y_mm: (d.detsize_s - d.sbeam) * 1000.0,
+            mosflm_center_x_mm: (d.sbeam - 0.5 * d.pixel_size) * 1000.0,
+            mosflm_center_y_mm: (d.fbeam - 0.5 * d.pixel_size) * 1000.0,
+            denzo_x_beam_mm: (d.sbeam - 0.0 * d.pixel_size) * 1000.0,
+            denzo_y_beam_mm: (d.fbeam - 0.0 * d.pixel_size) * 1000.0,
+            dials_origin_mm: d.dials_origin,
+            xds_orgx: d.orgx,
+            xds_orgy: d.orgy,
+            close_distance_mm: d.close_distance * 1000.0,
+            phi_deg: s.phi0.to_degrees(),
+            osc_start_deg: s.phi0.to_degrees(),
+            osc_range_deg: s.osc.to_degrees(),
+            twotheta_deg: d.twotheta.to_degrees(),
+        }
+    }
+}
+
 /// The C header text followed by the pixels, little-endian. Key order, `%g` formatting, the
 /// missing `;` after DIALS_ORIGIN, the closing `}` + form feed and the space padding to 512
 /// bytes are all as nanoBragg.c writes them.

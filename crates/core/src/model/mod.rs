@@ -156,14 +156,18 @@ impl Sampling {
     }
 }
 
-/// How the detector turns photons into counts (`response`): the noise seed, the ADC offset and
-/// the detector model of the noise image.
+/// How the detector turns photons into counts (`response`): the noise seed, the ADC offset, the
+/// integer image's scale, whether a noise image is made and its detector model.
 #[derive(Clone, Debug)]
 pub struct Response {
     /// noise seed: the C `seed` variable (`-seed N` sets −N)
     pub seed: i64,
     /// offset added to every SMV pixel (`-adc`)
     pub adc_offset: f64,
+    /// the integer image's scale (`-scale`); 0 or less: 55000 / the brightest pixel
+    pub intfile_scale: f64,
+    /// whether a noise image is made (`-nonoise` turns it off)
+    pub calculate_noise: bool,
     /// the noise image's detector model (docs/realism.md)
     pub noise: crate::response::detector::DetectorNoise,
 }

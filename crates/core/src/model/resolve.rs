@@ -88,7 +88,7 @@ pub fn resolve(r: &ExperimentParams, inputs: &Inputs, budget: &Budget) -> Result
         oversample_omega: r.oversample_omega,
     };
     check_memory(r, budget, &detector, &beam, &crystal, &sampling, grid_cells)?;
-    let response = Response { seed: r.seed, adc_offset: r.adc_offset, noise: r.noise.clone() };
+    let response = Response { seed: r.seed, adc_offset: r.adc_offset, intfile_scale: r.intfile_scale, calculate_noise: r.calculate_noise, noise: r.noise.clone() };
     let amorphous = amorphous_sample(r, inputs)?;
     Ok(Experiment { mode: r.mode, detector, beam, crystal, sampling, response, amorphous })
 }

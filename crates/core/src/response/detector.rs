@@ -121,22 +121,6 @@ impl DetectorNoise {
     }
 }
 
-/// The report lines of a noise image, as noisify prints them.
-pub fn report(r: &NoiseResult) -> Vec<String> {
-    let mut lines = Vec::new();
-    if let Some(psf) = &r.psf {
-        lines.push(format!("{:.0} photons on noise image before PSF", r.photons_before_psf));
-        if let Some(radius) = psf.auto_radius {
-            lines.push(format!("  auto-selected psf_radius = {radius} pixels"));
-        }
-        if let Some(lost) = psf.lost_photons {
-            lines.push(format!("adding back {} lost photons", crate::cfmt::fmt_g(lost)));
-        }
-    }
-    lines.push(format!("{:.0} photons on noise image ({} overloads)", r.photons, r.overloads));
-    lines
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

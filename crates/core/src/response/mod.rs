@@ -8,6 +8,9 @@
 //! so that every pixel's noise is a pure function of (seed, frame, pixel, draw) and does not
 //! depend on the order pixels are visited, the thread count, tile size, engine or shard.
 //!
+//! [`record`] puts them together for one rendered frame: the integer image, the noise image
+//! and what is reported of them, as the main command writes them.
+//!
 //! The stages are kept apart (one file each) so that the GPU twins can follow one WGSL file per
 //! stage, each with this Rust code as its mirror; the integer and float operations each stage
 //! needs on the WGSL side are noted where they occur.
@@ -16,4 +19,5 @@ pub mod detector;
 pub mod noisify;
 pub mod philox;
 pub mod psf;
+pub mod record;
 pub mod sample;
