@@ -521,7 +521,7 @@ fn check_outputs(raw: &RawArgs) -> Result<()> {
                 && probed.insert((normalized(file).parent().map(Path::to_path_buf).unwrap_or_default(), *mode))
                 && let Err(e) = probe_directory(file, *mode)
             {
-                return refuse(format!("cannot create files there: {e}"));
+                return refuse(format!("cannot create files there: {}", probe_reason(&e)));
             }
         }
     }
@@ -549,7 +549,7 @@ fn check_nexus_output(out: &Path, inputs: &[(String, &Path)], taken: &std::colle
     if let Ok(OutputTarget::Replace { file, mode }) = output_target(out)
         && let Err(e) = probe_directory(&file, mode)
     {
-        return refuse(format!("cannot create files there: {e}"));
+        return refuse(format!("cannot create files there: {}", probe_reason(&e)));
     }
     Ok(())
 }
@@ -558,6 +558,15 @@ fn check_nexus_output(out: &Path, inputs: &[(String, &Path)], taken: &std::colle
 /// same directory, same kind of name, same mode. The surest test that it will be allowed.
 fn probe_directory(file: &Path, mode: Option<u32>) -> std::io::Result<()> {
     TempFile::beside(file, mode).map(drop)
+}
+
+/// Why a file cannot be created in a folder, in plain words: "no such file" is the folder's
+/// absence there.
+fn probe_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such folder".into(),
+        _ => crate::error::plain_reason(e),
+    }
 }
 
 fn is_fifo(path: &Path) -> bool {
