@@ -19,8 +19,18 @@ fn run(dir: &Path, s: &str) -> Output {
     nanobragg(dir, &words(s))
 }
 
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "status {:?}\nstderr:\n{}", o.status, stderr(o));
+    assert!(!stderr(o).contains("panicked"), "{}", stderr(o));
+    stdout(o)
 }
 
 /// A refused run: the exit status, one error line holding every fragment; returns the line.
@@ -56,4 +66,15 @@ fn no_os_error_numbers_in_messages() {
     refused(&run(d, "trace-diff nothere.log nothere2.log"), 2, &["nothere.log: no such file"]);
     refused(&run(d, "noisify -floatfile nothere.bin"), 1, &["-floatfile nothere.bin: no such file"]);
     assert_eq!(listing(d), ["a.txt"]);
+}
+
+#[test]
+fn help_lists_every_subcommand_and_each_answers_its_own_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = ok(&run(dir.path(), "-h"));
+    for sub in ["noisify", "nonBragg", "compare", "trace-diff", "bench", "manifest"] {
+        assert!(help.lines().any(|l| l.trim_start().starts_with(&format!("nanobragg {sub} "))), "-h does not list {sub}:\n{help}");
+        let own = run(dir.path(), &format!("{sub} -h"));
+        assert!(own.status.success() && !own.stdout.is_empty(), "nanobragg {sub} -h: {:?} {}", own.status, stderr(&own));
+    }
 }

@@ -710,10 +710,13 @@ const HELP_COLUMN: usize = 32;
 fn usage_lines() -> &'static str {
     "nanobragg: X-ray diffraction images of small crystals (GPU via WebGPU, f64 CPU reference)\n\
      usage: nanobragg [flags]                 every nanoBragg.c flag, units as listed below\n\
-     \x20      nanobragg compare [options] -- <flags>\n\
-     \x20      nanobragg bench [options]\n\
-     \x20      nanobragg trace-diff A.log B.log [--tol T]\n\
-     \x20      nanobragg -h | --version\n"
+     \x20      nanobragg noisify [flags]         noisify.c: detector noise on a float image\n\
+     \x20      nanobragg nonBragg [flags]        nonBragg.c: an amorphous sample's scattering\n\
+     \x20      nanobragg compare [options] -- <flags>   GPU vs f64 CPU vs nanoBragg.c\n\
+     \x20      nanobragg trace-diff A.log B.log [--tol T]   two -trace_pixel logs side by side\n\
+     \x20      nanobragg bench [options]         speed against nanoBragg.c\n\
+     \x20      nanobragg manifest merge|check ...   a sharded run's manifests\n\
+     \x20      nanobragg -h | --version          (each subcommand has its own -h)\n"
 }
 
 /// What bare `nanobragg` prints (to stderr, exit status 2: a run needs flags).
@@ -878,6 +881,14 @@ mod tests {
         }
         for line in h.lines() {
             assert!(line.chars().count() <= HELP_WIDTH, "help line wider than {HELP_WIDTH}: {line}");
+        }
+    }
+
+    #[test]
+    fn help_lists_the_subcommands() {
+        let h = help_text();
+        for sub in ["noisify", "nonBragg", "compare", "trace-diff", "bench", "manifest"] {
+            assert!(h.lines().any(|l| l.trim_start().starts_with(&format!("nanobragg {sub} "))), "help misses the {sub} subcommand:\n{h}");
         }
     }
 
