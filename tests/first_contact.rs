@@ -46,11 +46,18 @@ fn refused(o: &Output, code: i32, fragments: &[&str]) -> String {
     errors[0].to_string()
 }
 
+fn read(dir: &Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }
+
+/// A short amorphous table (sin θ/λ, F) for the `-stol` runs.
+const STOL: &str = "0 2.57\n0.05 2.4\n0.1 2.0\n0.2 1.6\n0.3 2.3\n0.4 1.9\n0.5 1.2\n1 0.8\n";
 
 /// File errors give the system's reason without its number (`(os error 2)`).
 #[test]
@@ -77,4 +84,34 @@ fn help_lists_every_subcommand_and_each_answers_its_own_help() {
         let own = run(dir.path(), &format!("{sub} -h"));
         assert!(own.status.success() && !own.stdout.is_empty(), "nanobragg {sub} -h: {:?} {}", own.status, stderr(&own));
     }
+}
+
+/// nanoBragg.c reads whole numbers with atoi, so `-N 6.0` is 6: taken in both modes, the same
+/// image as `-N 6`. `-N 6.5` (atoi's 6, not the number written) is refused by default, naming
+/// the value atoi reads, and read as 6 with `-c_parity`.
+#[test]
+fn whole_numbers_with_a_decimal_point_are_read_as_nanobragg_c_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = "-cell 50 50 50 90 90 90 -default_F 10 -lambda 1 -distance 100 -engine cpu -nopgm -nonoise";
+    ok(&run(d, &format!("{base} -N 6 -detpixels 24 -phisteps 2 -osc 1 -floatfile a.bin -intfile a.img")));
+    ok(&run(d, &format!("{base} -N 6.0 -detpixels 24.0 -phisteps 2. -osc 1 -floatfile b.bin -intfile b.img")));
+    assert!(read(d, "a.bin") == read(d, "b.bin"));
+    refused(&run(d, &format!("{base} -N 6.5 -detpixels 24 -floatfile x.bin -intfile x.img")), 2, &["-N", "'6.5'", "read it as 6", "-c_parity"]);
+    assert!(!d.join("x.bin").exists());
+    for (mode, name) in [("", "c"), ("-c_parity", "d")] {
+        let o = run(d, &format!("{base} -N 6 -detpixels 24 {mode} -floatfile {name}.bin -intfile {name}.img"));
+        ok(&o);
+    }
+    let o = run(d, &format!("{base} -N 6.5 -detpixels 24 -c_parity -floatfile e.bin -intfile e.img"));
+    ok(&o);
+    assert!(stderr(&o).contains("-N 6.5: read as 6"), "{}", stderr(&o));
+    assert!(read(d, "e.bin") == read(d, "d.bin"), "-c_parity -N 6.5 is not -N 6");
+    // the companion programs read their whole numbers the same way
+    std::fs::write(d.join("w.stol"), STOL).unwrap();
+    ok(&run(d, "nonBragg -stol w.stol -detpixels 12.0 -fluence 1e20 -floatfile nb.bin -intfile nb.img -pgmfile nb.pgm -nonoise -noprogress"));
+    assert_eq!(read(d, "nb.bin").len(), 12 * 12 * 4);
+    std::fs::write(d.join("in.bin"), vec![0u8; 4 * 6 * 4]).unwrap();
+    ok(&run(d, "noisify -floatfile in.bin -detpixels_x 6.0 -seed 3.0 -intfile nz.img -pgmfile nz.pgm -noisefile nzn.img"));
+    assert_eq!(read(d, "nz.img").len(), 512 + 24 * 2);
 }

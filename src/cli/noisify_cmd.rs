@@ -9,7 +9,7 @@
 //! the counter-based generator (`crate::response::philox`), a pure function of (seed, pixel,
 //! draw). The stage order and formulas are in `crate::response::noisify`; docs/realism.md.
 
-use super::defs::{CPattern, integer, number};
+use super::defs::{CPattern, number, whole};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::pgm::encode_pgm;
@@ -119,9 +119,14 @@ fn mm(flag: &str, v: &str) -> Result<f64> {
     Ok(number(flag, v)? / 1000.0)
 }
 
+/// A whole number as noisify.c's `atoi` reads it (`-detpixels 64.0` is 64; see `defs::whole`).
+fn integer(o: &Options, flag: &str, v: &str) -> Result<i64> {
+    whole(if o.c_parity { crate::cli::raw::Mode::CParity } else { crate::cli::raw::Mode::Default }, flag, v)
+}
+
 /// C `-seed N` stores −N (so the C's "negative seed reloads the table" rule sees −N).
-fn c_seed(flag: &str, v: &str) -> Result<i64> {
-    let n = integer(flag, v)?;
+fn c_seed(o: &Options, flag: &str, v: &str) -> Result<i64> {
+    let n = integer(o, flag, v)?;
     i32::try_from(n).map(|n| -i64::from(n)).map_err(|_| Error::Usage(format!("{flag}: value '{v}' is outside the C int range")))
 }
 
@@ -135,9 +140,9 @@ const FLAGS: &[NoisifyFlag] = &[
     nflag!("-detsize", [E("-detsize")], "<mm>", "detector size, both axes (used only when the pixel counts are unknown)", |o, f, v| { let s = mm(f, v)?; o.detsize = [s, s]; Ok(()) }),
     nflag!("-detsize_x", [S("-detsize_x")], "<mm>", "detector size along x", |o, f, v| { o.detsize[0] = mm(f, v)?; Ok(()) }),
     nflag!("-detsize_y", [S("-detsize_y")], "<mm>", "detector size along y", |o, f, v| { o.detsize[1] = mm(f, v)?; Ok(()) }),
-    nflag!("-detpixels", [E("-detpixels")], "<n>", "pixels along both axes (default: from the file size, a square if possible)", |o, f, v| { let n = integer(f, v)?; o.detpixels = [n, n]; Ok(()) }),
-    nflag!("-detpixels_x", [S("-detpixels_x")], "<n>", "pixels along x (fast)", |o, f, v| { o.detpixels[0] = integer(f, v)?; Ok(()) }),
-    nflag!("-detpixels_y", [S("-detpixels_y")], "<n>", "pixels along y (slow)", |o, f, v| { o.detpixels[1] = integer(f, v)?; Ok(()) }),
+    nflag!("-detpixels", [E("-detpixels")], "<n>", "pixels along both axes (default: from the file size, a square if possible)", |o, f, v| { let n = integer(o, f, v)?; o.detpixels = [n, n]; Ok(()) }),
+    nflag!("-detpixels_x", [S("-detpixels_x")], "<n>", "pixels along x (fast)", |o, f, v| { o.detpixels[0] = integer(o, f, v)?; Ok(()) }),
+    nflag!("-detpixels_y", [S("-detpixels_y")], "<n>", "pixels along y (slow)", |o, f, v| { o.detpixels[1] = integer(o, f, v)?; Ok(()) }),
     nflag!("-pixel", [S("-pixel")], "<mm>", "pixel size (default 0.1)", |o, f, v| { o.pixel = mm(f, v)?; Ok(()) }),
     nflag!("-psf", [E("-psf")], "gauss|fiber", "point-spread function shape (default none)", |o, _, v| {
         // C: a value containing neither word leaves no PSF, with a warning
@@ -155,7 +160,7 @@ const FLAGS: &[NoisifyFlag] = &[
     nflag!("-pgmfile", [S("-pgmfile"), S("-pgmimage")], "<file>", "noiseless image as PGM (default image.pgm); also -pgmimage", |o, _, v| { o.pgmfile = v.into(); Ok(()) }),
     nflag!("-intfile", [S("-intfile"), S("-intimage")], "<file>", "noiseless SMV image (default intimage.img); also -intimage", |o, _, v| { o.intfile = v.into(); Ok(()) }),
     nflag!("-bits", [S("-bits")], "16|32", "integer width of the SMV images (default 16)", |o, f, v| {
-        o.bits = integer(f, v)?;
+        o.bits = integer(o, f, v)?;
         if o.bits != 16 && o.bits != 32 {
             return Err(Error::Usage(format!("{f}: value '{v}' must be 16 or 32")));
         }
@@ -168,10 +173,10 @@ const FLAGS: &[NoisifyFlag] = &[
     nflag!("-flicker", [S("-flicker")], "<fraction>", "per-pixel source (1/f) noise, relative (default 0)", |o, f, v| { o.flicker = number(f, v)?; Ok(()) }),
     nflag!("-calibration", [S("-calibration")], "<fraction>", "static per-pixel calibration error, relative (default 0.03)", |o, f, v| { o.calibration = number(f, v)?; Ok(()) }),
     nflag!("-scale", [S("-scale")], "<factor>", "multiplies the input to put it on the photons/pixel scale (default 1)", |o, f, v| { o.scale = number(f, v)?; Ok(()) }),
-    nflag!("-seed", [S("-seed")], "<n>", "seed of every error but calibration (default: the time)", |o, f, v| { o.seed = Some(c_seed(f, v)?); Ok(()) }),
-    nflag!("-calib_seed", [S("-calib_seed")], "<n>", "seed of the calibration errors (default: noisify.c's fixed one)", |o, f, v| { o.calib_seed = c_seed(f, v)?; Ok(()) }),
-    nflag!("-badpix_seed", [S("-badpix_seed")], "<n>", "accepted and unused, as in noisify.c", |_, f, v| { c_seed(f, v).map(|_| ()) }),
-    nflag!("-hotpix_seed", [S("-hotpix_seed")], "<n>", "accepted and unused, as in noisify.c", |_, f, v| { c_seed(f, v).map(|_| ()) }),
+    nflag!("-seed", [S("-seed")], "<n>", "seed of every error but calibration (default: the time)", |o, f, v| { o.seed = Some(c_seed(o, f, v)?); Ok(()) }),
+    nflag!("-calib_seed", [S("-calib_seed")], "<n>", "seed of the calibration errors (default: noisify.c's fixed one)", |o, f, v| { o.calib_seed = c_seed(o, f, v)?; Ok(()) }),
+    nflag!("-badpix_seed", [S("-badpix_seed")], "<n>", "accepted and unused, as in noisify.c", |o, f, v| { c_seed(o, f, v).map(|_| ()) }),
+    nflag!("-hotpix_seed", [S("-hotpix_seed")], "<n>", "accepted and unused, as in noisify.c", |o, f, v| { c_seed(o, f, v).map(|_| ()) }),
     nflag!("-adc", [S("-adc")], "<ADU>", "offset added to every pixel (default 40)", |o, f, v| { o.adc = number(f, v)?; Ok(()) }),
     nflag!("-gain", [S("-gain")], "<ADU/photon>", "pixel units per photon (default 1)", |o, f, v| { o.gain = number(f, v)?; Ok(()) }),
     nflag!("-phi", [S("-phi")], "<deg>", "PHI and OSC_START of the SMV header (default 0)", |o, f, v| { o.phi = number(f, v)?; Ok(()) }),
@@ -194,7 +199,8 @@ pub fn help_text() -> String {
 }
 
 fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options::default();
+    // known before the walk: whole numbers are read as noisify.c reads them only with -c_parity
+    let mut o = Options { c_parity: args.iter().any(|a| a == "-c_parity"), ..Options::default() };
     let mut i = 0;
     while i < args.len() {
         let arg = args[i].as_str();

@@ -11,7 +11,7 @@
 //! so the images equal the C program's; docs/realism.md lists the differences of the default
 //! mode.
 
-use super::defs::{CPattern, RTD, integer, number};
+use super::defs::{CPattern, RTD, number, whole};
 use crate::engine::background::{BackgroundGeometry, BackgroundScale, BackgroundSource, render};
 use crate::error::{Error, Result};
 use crate::io::OutputsToWrite;
@@ -208,8 +208,10 @@ fn mm(flag: &str, v: &[&str]) -> Result<f64> {
     Ok(number(flag, v[0])? / 1000.0)
 }
 
-fn int(flag: &str, v: &[&str]) -> Result<i64> {
-    let n = integer(flag, v[0])?;
+/// A whole number as nonBragg.c's `atoi` reads it (`-detpixels 64.0` is 64; see `defs::whole`).
+fn int(o: &Options, flag: &str, v: &[&str]) -> Result<i64> {
+    let mode = if o.c_parity { crate::cli::raw::Mode::CParity } else { crate::cli::raw::Mode::Default };
+    let n = whole(mode, flag, v[0])?;
     i32::try_from(n).map(i64::from).map_err(|_| Error::Usage(format!("{flag}: value '{}' is outside the C int range", v[0])))
 }
 
@@ -296,9 +298,9 @@ const FLAGS: &[NonBraggFlag] = &[
     nb!("-detsize", [], 1, "<mm>", "detector size, both axes (default 102.4)", |o, f, v, _| { let s = mm(f, v)?; o.detsize = [s, s]; Ok(()) }),
     nb!("-detsize_x", [S("-detsize_x")], 1, "<mm>", "detector size along the fast axis", |o, f, v, _| { o.detsize[0] = mm(f, v)?; Ok(()) }),
     nb!("-detsize_y", [S("-detsize_y")], 1, "<mm>", "detector size along the slow axis", |o, f, v, _| { o.detsize[1] = mm(f, v)?; Ok(()) }),
-    nb!("-detpixels", [], 1, "<n>", "pixels along both axes", |o, f, v, _| { let n = int(f, v)?; o.detpixels = [n, n]; Ok(()) }),
-    nb!("-detpixels_x", [S("-detpixels_f"), S("-detpixels_x")], 1, "<n>", "pixels along the fast axis; also -detpixels_f", |o, f, v, _| { o.detpixels[0] = int(f, v)?; Ok(()) }),
-    nb!("-detpixels_y", [S("-detpixels_s"), S("-detpixels_y")], 1, "<n>", "pixels along the slow axis; also -detpixels_s", |o, f, v, _| { o.detpixels[1] = int(f, v)?; Ok(()) }),
+    nb!("-detpixels", [], 1, "<n>", "pixels along both axes", |o, f, v, _| { let n = int(o, f, v)?; o.detpixels = [n, n]; Ok(()) }),
+    nb!("-detpixels_x", [S("-detpixels_f"), S("-detpixels_x")], 1, "<n>", "pixels along the fast axis; also -detpixels_f", |o, f, v, _| { o.detpixels[0] = int(o, f, v)?; Ok(()) }),
+    nb!("-detpixels_y", [S("-detpixels_s"), S("-detpixels_y")], 1, "<n>", "pixels along the slow axis; also -detpixels_s", |o, f, v, _| { o.detpixels[1] = int(o, f, v)?; Ok(()) }),
     nb!("-curved_det", [S("-curved_det")], 0, "", "every pixel at the same distance from the sample (nonBragg.c ignores it as the last argument; -c_parity too)", |o, _, _, ctx| {
         if !(ctx.is_last && o.c_parity) {
             o.curved = true;
@@ -310,11 +312,10 @@ const FLAGS: &[NonBraggFlag] = &[
     nb!("-Fmap", [S("-Fmap")], 0, "", "write the structure factor F(stol) at each pixel instead of photons", |o, _, _, _| { o.fmap = true; Ok(()) }),
     nb!("-polar", [], 1, "<factor>", "Kahn polarisation factor (default 0: unpolarised)", |o, f, v, _| { o.polarization = num(f, v)?; o.nopolar = false; Ok(()) }),
     nb!("-nopolar", [S("-nopolar")], 0, "", "no polarisation factor", |o, _, _, _| { o.nopolar = true; Ok(()) }),
-    nb!("-oversample", [S("-oversample")], 1, "<n>", "sub-pixels per pixel edge (default 1)", |o, f, v, _| { o.oversample = int(f, v)?; Ok(()) }),
+    nb!("-oversample", [S("-oversample")], 1, "<n>", "sub-pixels per pixel edge (default 1)", |o, f, v, _| { o.oversample = int(o, f, v)?; Ok(()) }),
     nb!("-roi", [S("-roi")], 4, "<xmin xmax ymin ymax>", "render only these pixels (inclusive); the rest are 0", |o, f, v, _| {
-        for (slot, s) in o.roi.iter_mut().zip(v) {
-            *slot = int(f, &[s])?;
-        }
+        let limits = v.iter().map(|s| int(o, f, &[s])).collect::<Result<Vec<i64>>>()?;
+        o.roi.iter_mut().zip(limits).for_each(|(slot, n)| *slot = n);
         Ok(())
     }),
     nb!("-lambda", [S("-lambda"), S("-wave")], 1, "<Å>", "wavelength (default 1); also -wavelength", |o, f, v, _| { o.lambda0 = num(f, v)? / 1e10; Ok(()) }),
@@ -324,15 +325,15 @@ const FLAGS: &[NonBraggFlag] = &[
     nb!("-exposure", [S("-exposure")], 1, "<s>", "exposure time (default 1)", |o, f, v, _| { o.exposure = num(f, v)?; Ok(()) }),
     nb!("-beamsize", [S("-beamsize")], 1, "<mm>", "edge of the square beam (default 0.1); clips the sample", |o, f, v, _| { o.beamsize = mm(f, v)?; Ok(()) }),
     nb!("-dispersion", [S("-dispersion")], 1, "<percent>", "spectral width Δλ/λ (default 0)", |o, f, v, _| { o.dispersion = num(f, v)? / 100.0; Ok(()) }),
-    nb!("-dispsteps", [S("-dispsteps")], 1, "<n>", "wavelengths across the width", |o, f, v, _| { o.dispsteps = int(f, v)?; Ok(()) }),
+    nb!("-dispsteps", [S("-dispsteps")], 1, "<n>", "wavelengths across the width", |o, f, v, _| { o.dispsteps = int(o, f, v)?; Ok(()) }),
     nb!("-divergence", [S("-divergence")], 1, "<mrad>", "beam divergence, both directions", |o, f, v, _| { let d = mm(f, v)?; o.hdivrange = d; o.vdivrange = d; Ok(()) }),
     nb!("-hdivrange", [S("-hdivrange")], 1, "<mrad>", "horizontal divergence", |o, f, v, _| { o.hdivrange = mm(f, v)?; Ok(()) }),
     nb!("-vdivrange", [S("-vdivrange")], 1, "<mrad>", "vertical divergence", |o, f, v, _| { o.vdivrange = mm(f, v)?; Ok(()) }),
     nb!("-hdivstep", [], 1, "<mrad>", "horizontal divergence step", |o, f, v, _| { o.hdivstep = mm(f, v)?; Ok(()) }),
-    nb!("-hdivsteps", [S("-hdivsteps")], 1, "<n>", "horizontal divergence steps", |o, f, v, _| { o.hdivsteps = int(f, v)?; Ok(()) }),
+    nb!("-hdivsteps", [S("-hdivsteps")], 1, "<n>", "horizontal divergence steps", |o, f, v, _| { o.hdivsteps = int(o, f, v)?; Ok(()) }),
     nb!("-vdivstep", [], 1, "<mrad>", "vertical divergence step", |o, f, v, _| { o.vdivstep = mm(f, v)?; Ok(()) }),
-    nb!("-vdivsteps", [S("-vdivsteps")], 1, "<n>", "vertical divergence steps", |o, f, v, _| { o.vdivsteps = int(f, v)?; Ok(()) }),
-    nb!("-divsteps", [S("-divsteps")], 1, "<n>", "divergence steps, both directions", |o, f, v, _| { let n = int(f, v)?; o.hdivsteps = n; o.vdivsteps = n; Ok(()) }),
+    nb!("-vdivsteps", [S("-vdivsteps")], 1, "<n>", "vertical divergence steps", |o, f, v, _| { o.vdivsteps = int(o, f, v)?; Ok(()) }),
+    nb!("-divsteps", [S("-divsteps")], 1, "<n>", "divergence steps, both directions", |o, f, v, _| { let n = int(o, f, v)?; o.hdivsteps = n; o.vdivsteps = n; Ok(()) }),
     nb!("-round_div", [S("-round_div")], 0, "", "trim the divergence grid to an ellipse (default)", |o, _, _, _| { o.round_div = true; Ok(()) }),
     nb!("-square_div", [S("-square_div")], 0, "", "keep the whole divergence grid", |o, _, _, _| { o.round_div = false; Ok(()) }),
     nb!("-adc", [S("-adc")], 1, "<ADU>", "offset added to the integer images (default 40)", |o, f, v, _| { o.adc = num(f, v)?; Ok(()) }),
@@ -340,7 +341,7 @@ const FLAGS: &[NonBraggFlag] = &[
     nb!("-phi", [], 1, "<deg>", "PHI and OSC_START of the SMV header (default 0)", |o, f, v, _| { o.phi0 = num(f, v)? / RTD; Ok(()) }),
     nb!("-osc", [S("-osc")], 1, "<deg>", "OSC_RANGE of the SMV header", |o, f, v, _| { o.osc = num(f, v)? / RTD; Ok(()) }),
     nb!("-phistep", [], 1, "<deg>", "for the header's OSC_RANGE, as nonBragg.c resolves it", |o, f, v, _| { o.phistep = num(f, v)? / RTD; Ok(()) }),
-    nb!("-phisteps", [S("-phisteps")], 1, "<n>", "for the header's OSC_RANGE, as nonBragg.c resolves it", |o, f, v, _| { o.phisteps = int(f, v)?; Ok(()) }),
+    nb!("-phisteps", [S("-phisteps")], 1, "<n>", "for the header's OSC_RANGE, as nonBragg.c resolves it", |o, f, v, _| { o.phisteps = int(o, f, v)?; Ok(()) }),
     nb!("-img", [S("-img")], 1, "<file>", "not supported (nonBragg.c's F(stol) extraction from an image)", |_, f, _, _| unsupported(f)),
     nb!("-ignore", [S("-ignore")], 1, "<value>", "not supported (only for -img)", |_, f, _, _| unsupported(f)),
     nb!("-stolout", [], 1, "<file>", "not supported (only for -img)", |_, f, _, _| unsupported(f)),
@@ -361,7 +362,7 @@ const FLAGS: &[NonBraggFlag] = &[
     nb!("-printout", [S("-printout")], 0, "", "not supported (per-pixel printing)", |_, f, _, _| unsupported(f)),
     nb!("-noprogress", [S("-noprogress")], 0, "", "no progress lines", |o, _, _, _| { o.progress = false; Ok(()) }),
     nb!("-progress", [S("-progress")], 0, "", "progress lines (default)", |o, _, _, _| { o.progress = true; Ok(()) }),
-    nb!("-seed", [S("-seed")], 1, "<n>", "seed of the noise image (default: the time)", |o, f, v, _| { o.seed = Some(-int(f, v)?); Ok(()) }),
+    nb!("-seed", [S("-seed")], 1, "<n>", "seed of the noise image (default: the time)", |o, f, v, _| { o.seed = Some(-int(o, f, v)?); Ok(()) }),
     nb!("-c_parity", [E("-c_parity")], 0, "", "+ nonBragg.c's serial state, generator and slips: images equal the C program's", |o, _, _, _| { o.c_parity = true; Ok(()) }),
 ];
 
