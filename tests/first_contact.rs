@@ -59,6 +59,18 @@ fn listing(dir: &Path) -> Vec<String> {
 /// A short amorphous table (sin θ/λ, F) for the `-stol` runs.
 const STOL: &str = "0 2.57\n0.05 2.4\n0.1 2.0\n0.2 1.6\n0.3 2.3\n0.4 1.9\n0.5 1.2\n1 0.8\n";
 
+#[test]
+fn a_missing_hkl_file_without_a_cell_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for extra in ["", "-default_F 0", "-c_parity"] {
+        let o = run(d, &format!("-hkl missing.hkl -detpixels 16 -engine cpu {extra}"));
+        let line = refused(&o, 1, &["-hkl missing.hkl: no such file"]);
+        assert!(!line.contains("unit cell"), "{line}");
+    }
+    assert!(listing(d).is_empty(), "{:?}", listing(d));
+}
+
 /// File errors give the system's reason without its number (`(os error 2)`).
 #[test]
 fn no_os_error_numbers_in_messages() {

@@ -544,7 +544,13 @@ fn structure_factors(r: &RawArgs) -> Result<(Option<hkl::StructureFactors>, usiz
 /// with the structure factors.
 fn mtz_cell(r: &RawArgs) -> Result<Option<[f64; 6]>> {
     let Some(path) = &r.hkl else { return Ok(None) };
-    if r.user_cell || r.mat.is_some() || !mtz::is_mtz(path)? {
+    if r.user_cell || r.mat.is_some() {
+        return Ok(None);
+    }
+    // the -hkl file is the only place a cell could come from: a file that cannot be read is
+    // the problem to report (`-hkl x.hkl: no such file`), not the missing cell it would give
+    std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !mtz::is_mtz(path)? {
         return Ok(None);
     }
     let header = mtz::read_header(path)?;
