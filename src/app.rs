@@ -440,6 +440,13 @@ fn check_series(raw: &RawArgs) -> Result<()> {
         let is_template = template::is_template(&t).map_err(|why| Error::Usage(format!("{flag} {}: {why}", t.display())))?;
         if count > 1 && !is_template && !is_char_device(&t) {
             let what = if raw.shots_file.is_some() || raw.shots_count.is_some() { format!("{count} shots") } else { format!("-frames {count}") };
+            if let Some(hint) = default_output_hint(flag, &t) {
+                // nobody typed this name: say where it comes from and how to change it
+                return Err(Error::Usage(format!(
+                    "{hint}: with {what} every frame would overwrite it; name it with a run of '#' for the frame number, as {flag} {}",
+                    template_example(flag)
+                ) + &switch_off(flag)));
+            }
             return Err(Error::Usage(format!(
                 "{flag} {}: with {what} the name needs a run of '#' for the frame number (e.g. img_####.img), \
                  or every frame would overwrite it",
@@ -456,6 +463,38 @@ fn check_series(raw: &RawArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The outputs nanoBragg.c writes without being asked, under these names: for a refusal of
+/// such a name, the words that say it is the default (None for a name that is not a default).
+fn default_output_hint(flag: &str, name: &Path) -> Option<String> {
+    let (what, default) = match flag {
+        "-floatfile" => ("float image", "floatimage.bin"),
+        "-intfile" => ("SMV int image", "intimage.img"),
+        "-pgmfile" => ("PGM image", "image.pgm"),
+        "-noisefile" => ("noise image", "noiseimage.img"),
+        _ => return None,
+    };
+    (name == Path::new(default)).then(|| format!("the {what} is written by default, as {default} ({flag})"))
+}
+
+/// A template name for `flag`'s output, for a message.
+fn template_example(flag: &str) -> &'static str {
+    match flag {
+        "-floatfile" => "img_####.bin",
+        "-pgmfile" => "img_####.pgm",
+        "-noisefile" => "noise_####.img",
+        _ => "img_####.img",
+    }
+}
+
+/// How to switch a default output off, for a message ("" for outputs that are always written).
+fn switch_off(flag: &str) -> String {
+    match flag {
+        "-pgmfile" => ", or switch it off with -nopgm".into(),
+        "-noisefile" => ", or switch it off with -nonoise".into(),
+        _ => String::new(),
+    }
 }
 
 /// Every file the run reads, described for a refusal message; the structure-factor cache is

@@ -71,6 +71,24 @@ fn a_missing_hkl_file_without_a_cell_is_named() {
     assert!(listing(d).is_empty(), "{:?}", listing(d));
 }
 
+/// `-frames 3` without `-nopgm`: the message says that the PGM image is written by default as
+/// image.pgm, and how to name it or switch it off, instead of blaming a `-pgmfile` nobody typed.
+#[test]
+fn a_series_over_a_default_output_names_the_default_and_the_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("image.pgm"), "an earlier PGM").unwrap();
+    let base = "-cell 50 50 50 90 90 90 -default_F 10 -detpixels 8 -engine cpu -frames 3 -floatfile f_#.bin -intfile i_#.img";
+    let line = refused(&run(d, base), 2, &["PGM image is written by default", "image.pgm", "-pgmfile img_####.pgm", "-nopgm", "-frames 3"]);
+    assert!(!line.contains("-pgmfile image.pgm:"), "{line}");
+    refused(&run(d, &format!("{base} -nopgm")), 2, &["noise image is written by default", "noiseimage.img", "-noisefile", "-nonoise"]);
+    refused(&run(d, "-cell 50 50 50 90 90 90 -default_F 10 -detpixels 8 -engine cpu -frames 2 -nopgm -nonoise"), 2, &["float image is written by default", "floatimage.bin", "-floatfile img_####.bin"]);
+    // a name the user typed is still named as typed
+    refused(&run(d, &format!("{base} -pgmfile p.pgm")), 2, &["-pgmfile p.pgm: with -frames 3 the name needs a run of '#'"]);
+    assert_eq!(listing(d), ["image.pgm"]);
+    assert_eq!(read(d, "image.pgm"), b"an earlier PGM");
+}
+
 /// File errors give the system's reason without its number (`(os error 2)`).
 #[test]
 fn no_os_error_numbers_in_messages() {
