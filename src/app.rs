@@ -735,10 +735,18 @@ fn encode_outputs(
             crate::outln!("{s}");
         }
     };
+    // omega_sum adds the pixel's solid angle once per sub-pixel and sensor layer; nanoBragg.c
+    // divides it by its `steps`, which also count the sources, mosaic domains and φ steps, so
+    // it prints the detector's solid angle divided by those (docs/behaviours.md). The default
+    // mode prints the detector's solid angle.
+    let omega_terms = match e.mode {
+        crate::cli::raw::Mode::CParity => p.steps as f64,
+        crate::cli::raw::Mode::Default => (p.oversample * p.oversample * p.thicksteps) as f64,
+    };
     say(format!(
         "solid angle subtended by detector = {} steradian ( {}% sphere)",
-        fmt_g(st.omega_sum / p.steps as f64),
-        fmt_g(100.0 * st.omega_sum / p.steps as f64 / 4.0 / std::f64::consts::PI)
+        fmt_g(st.omega_sum / omega_terms),
+        fmt_g(100.0 * st.omega_sum / omega_terms / 4.0 / std::f64::consts::PI)
     ));
     if let Some(at) = r.interpolation_switched_at {
         say(format!(

@@ -56,6 +56,52 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The detector's solid angle from the report line.
+fn solid_angle(out: &str) -> f64 {
+    let line = out.lines().find(|l| l.starts_with("solid angle subtended by detector = ")).unwrap_or_else(|| panic!("{out}"));
+    line["solid angle subtended by detector = ".len()..].split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// The default mode prints the detector's solid angle whatever the sampling (about
+/// pixels·pixel²/distance² for a small flat detector far away); nanoBragg.c, and `-c_parity`,
+/// divide it by the φ steps, mosaic domains and sources.
+#[test]
+fn the_solid_angle_is_the_detectors_and_c_parity_keeps_cs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = "-cell 70 80 90 90 90 90 -default_F 10 -N 2 -lambda 1 -distance 100 -detpixels 64 -pixel 0.1 -engine cpu \
+                -floatfile f.bin -intfile i.img -nopgm -nonoise";
+    let sampled = "-osc 1 -phisteps 10 -mosaic 0.5 -mosaic_dom 3 -divergence 1 -divsteps 2 -oversample 2";
+    let plain = solid_angle(&ok(&run(d, base)));
+    let detector = 64.0 * 64.0 * 0.1f64.powi(2) / 100.0f64.powi(2);
+    assert!((plain / detector - 1.0).abs() < 5e-3, "{plain} vs about {detector}");
+    let many = solid_angle(&ok(&run(d, &format!("{base} {sampled}"))));
+    // (each sub-pixel adds the solid angle worked out at the pixel's first one: equal to 1e-4)
+    assert!((many / plain - 1.0).abs() < 1e-4, "the default mode's solid angle moved with the sampling: {many} vs {plain}");
+    let c_plain = solid_angle(&ok(&run(d, &format!("{base} -c_parity"))));
+    let c_many = solid_angle(&ok(&run(d, &format!("{base} {sampled} -c_parity"))));
+    assert!((c_plain / plain - 1.0).abs() < 1e-5, "{c_plain} {plain}");
+    // 10 φ steps × 3 domains × 4 sources (a 2 × 2 divergence grid)
+    let out = ok(&run(d, &format!("{base} {sampled} -c_parity")));
+    assert!(out.contains("  4 sources, 3 mosaic domains, 10 phi steps"), "{out}");
+    assert!((c_many * 120.0 / many - 1.0).abs() < 1e-5, "-c_parity: {c_many}·120 vs {many}");
+}
+
+/// `-osc 0` with no step count: one φ step in the default mode (the image of a run without
+/// -osc, byte for byte), nanoBragg.c's two with `-c_parity`.
+#[test]
+fn osc_0_is_one_phi_step_and_two_with_c_parity() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = "-cell 70 80 90 90 90 90 -default_F 10 -N 3 -lambda 1 -distance 100 -detpixels 32 -phi 10 -engine cpu -nopgm -nonoise";
+    let out = ok(&run(d, &format!("{base} -osc 0 -floatfile a.bin -intfile a.img")));
+    assert!(out.contains(" 1 phi steps"), "{out}");
+    ok(&run(d, &format!("{base} -floatfile b.bin -intfile b.img")));
+    assert!(read(d, "a.bin") == read(d, "b.bin"), "-osc 0 renders another image than no -osc");
+    let out = ok(&run(d, &format!("{base} -osc 0 -c_parity -floatfile c.bin -intfile c.img")));
+    assert!(out.contains(" 2 phi steps"), "{out}");
+}
+
 /// A short amorphous table (sin θ/λ, F) for the `-stol` runs.
 const STOL: &str = "0 2.57\n0.05 2.4\n0.1 2.0\n0.2 1.6\n0.3 2.3\n0.4 1.9\n0.5 1.2\n1 0.8\n";
 
