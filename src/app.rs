@@ -682,6 +682,7 @@ fn smv_header(e: &Experiment) -> SmvHeader {
         osc_start_deg: s.phi0.to_degrees(),
         osc_range_deg: s.osc.to_degrees(),
         twotheta_deg: d.twotheta.to_degrees(),
+        c_parity: e.mode == crate::cli::raw::Mode::CParity,
     }
 }
 

@@ -56,6 +56,13 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The SMV header text (to the closing brace) and the pixels after the 512-byte header.
+fn smv(bytes: &[u8]) -> (String, Vec<u16>) {
+    let end = bytes.iter().position(|&b| b == b'}').expect("an SMV header");
+    let pixels = bytes[512..].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    (String::from_utf8_lossy(&bytes[..end]).into_owned(), pixels)
+}
+
 /// The detector's solid angle from the report line.
 fn solid_angle(out: &str) -> f64 {
     let line = out.lines().find(|l| l.starts_with("solid angle subtended by detector = ")).unwrap_or_else(|| panic!("{out}"));
@@ -100,6 +107,22 @@ fn osc_0_is_one_phi_step_and_two_with_c_parity() {
     assert!(read(d, "a.bin") == read(d, "b.bin"), "-osc 0 renders another image than no -osc");
     let out = ok(&run(d, &format!("{base} -osc 0 -c_parity -floatfile c.bin -intfile c.img")));
     assert!(out.contains(" 2 phi steps"), "{out}");
+}
+
+#[test]
+fn the_dials_origin_line_ends_with_its_semicolon_and_c_parity_keeps_cs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = "-cell 70 80 90 90 90 90 -default_F 10 -N 2 -detpixels 16 -engine cpu -nopgm -nonoise -floatfile f.bin";
+    ok(&run(d, &format!("{base} -intfile a.img")));
+    ok(&run(d, &format!("{base} -intfile c.img -c_parity")));
+    let (fixed, _) = smv(&read(d, "a.img"));
+    let keyed: Vec<&str> = fixed.lines().filter(|l| l.contains('=')).collect();
+    assert!(keyed.len() > 20 && keyed.iter().all(|l| l.ends_with(';')), "a header line without its ';':\n{fixed}");
+    assert!(keyed.iter().any(|l| l.starts_with("DIALS_ORIGIN=") && l.ends_with(';')), "{fixed}");
+    let (c, _) = smv(&read(d, "c.img"));
+    let dials = c.lines().find(|l| l.starts_with("DIALS_ORIGIN=")).unwrap();
+    assert!(!dials.ends_with(';'), "-c_parity writes nanoBragg.c's header: {dials}");
 }
 
 /// A short amorphous table (sin θ/λ, F) for the `-stol` runs.
