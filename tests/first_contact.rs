@@ -63,6 +63,29 @@ fn smv(bytes: &[u8]) -> (String, Vec<u16>) {
     (String::from_utf8_lossy(&bytes[..end]).into_owned(), pixels)
 }
 
+/// CBF headers print the values as typed (the SMV header's `%g` does): frame 4 of a 2.5° series
+/// starts at 7.5, not 7.499999999999999, and a 0.172 mm pixel is 0.000172 m, not
+/// 0.00017199999999999998; the NeXus file records the same numbers.
+#[test]
+fn cbf_and_nexus_numbers_carry_no_binary_round_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let args = "-cell 70 80 90 90 90 90 -default_F 10 -N 2 -lambda 0.9768 -distance 231.27466 -detpixels 16 -pixel 0.172 -engine cpu \
+                -phi 0 -osc 2.5 -frames 4 -floatfile f_#.bin -intfile i_#.img -nopgm -nonoise -cbffile c_#.cbf -nexusfile run.h5";
+    ok(&run(d, args));
+    let text = String::from_utf8_lossy(&read(d, "c_4.cbf")).into_owned();
+    for line in ["# Start_angle 7.5 deg.", "# Angle_increment 2.5 deg.", "# Pixel_size 0.000172 m x 0.000172 m", "# Detector_distance 0.23127466 m", "# Wavelength 0.9768 A"] {
+        assert!(text.contains(&format!("{line}\r\n")), "c_4.cbf lacks `{line}`:\n{}", &text[..text.find("_array_data.data").unwrap_or(text.len())]);
+    }
+    let file = rust_hdf5::H5File::open(d.join("run.h5")).unwrap();
+    let value = |name: &str| file.dataset(name).unwrap_or_else(|e| panic!("{name}: {e}")).read_raw::<f64>().unwrap();
+    assert_eq!(value("entry/sample/transformations/omega"), [0.0, 2.5, 5.0, 7.5]);
+    assert_eq!(value("entry/sample/transformations/omega_end"), [2.5, 5.0, 7.5, 10.0]);
+    assert_eq!(value("entry/instrument/detector/x_pixel_size"), [0.000172]);
+    assert_eq!(value("entry/instrument/detector/distance"), [0.23127466]);
+    assert_eq!(value("entry/instrument/beam/incident_wavelength"), [0.9768]);
+}
+
 /// The detector's solid angle from the report line.
 fn solid_angle(out: &str) -> f64 {
     let line = out.lines().find(|l| l.starts_with("solid angle subtended by detector = ")).unwrap_or_else(|| panic!("{out}"));
