@@ -42,6 +42,7 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     };
     // a shot list is a series of frames 1..N (raw.frames), each turned to its shot's experiment
     let mut shots = ShotList::from_command(&mut raw)?;
+    let shared_int_scale = share_int_scale(&mut raw);
     check_series(&raw)?;
     check_outputs(&raw)?;
     let (mut exp, read_once) = resolve_keeping(&raw).map_err(|e| crate::cli::parse::with_input_flag(&raw, e))?;
@@ -87,6 +88,9 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
                 series.first, series.last(), fmt_g(raw.phi_deg), series.first, fmt_g(sim.experiment().sampling.osc.to_degrees())
             );
         }
+        if shared_int_scale {
+            crate::outln!("int images: one scale for every frame, {} count per photon (-scale chooses another)", fmt_g(SERIES_INT_SCALE));
+        }
         if let Some(line) = dataset.describe(&series) {
             crate::outln!("{line}");
         }
@@ -103,6 +107,27 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
         write_structure_factor_cache(&raw, sim.experiment());
         Ok(())
     }
+}
+
+/// The SMV int-image scale of every frame of a series in the default mode: one count per
+/// photon (plus the ADC offset), the noise image's scale without the noise.
+pub const SERIES_INT_SCALE: f64 = 1.0;
+
+/// nanoBragg.c scales each int image to its own brightest pixel (55000/max), so the frames of
+/// a series, rendered by a loop of C processes, each get another scale and cannot be compared
+/// count for count. The default mode gives a rotation series (`-frames`, `-first_frame`)
+/// without `-scale` one scale, fixed before anything renders, so that each frame can be written
+/// as soon as it is done, and a shard or a resumed run writes the same bytes as one process
+/// (docs/datasets.md). `-c_parity` keeps C's per-image scale, and so do the stills of a shot
+/// list, each of which its printed line reproduces as a single run. Returns whether it applies.
+fn share_int_scale(raw: &mut RawArgs) -> bool {
+    let shots = raw.shots_file.is_some() || raw.shots_count.is_some();
+    let series = (raw.frames.is_some() || raw.first_frame.is_some()) && !shots;
+    let applies = raw.mode == crate::cli::raw::Mode::Default && series && raw.intfile_scale <= 0.0;
+    if applies {
+        raw.intfile_scale = SERIES_INT_SCALE;
+    }
+    applies
 }
 
 /// A single image (the one-frame case): render, encode, write, then the diagnostics.
@@ -765,6 +790,11 @@ fn encode_outputs(
     say(format!("mean= {} rms= {} rmsd= {}", fmt_g(st.mean), fmt_g(st.rms), fmt_g(st.rmsd)));
     let int_scale = if o.intfile_scale > 0.0 { o.intfile_scale } else if st.max_i > 0.0 { 55000.0 / st.max_i } else { 1.0 };
     say(format!("intfile_scale = {}", fmt_g(int_scale)));
+    if e.mode == crate::cli::raw::Mode::Default && st.max_i * int_scale + o.adc_offset > 65535.0 {
+        // a given (or a series') scale can take the brightest pixels past the 16-bit range
+        let clipped = r.image.iter().enumerate().filter(|&(i, &v)| in_roi(p, i) && f64::from(v) * int_scale + o.adc_offset > 65535.0).count();
+        log::warn!("{} int image: {clipped} pixel(s) above 65535 counts at intfile_scale {} are clipped (-scale sets the scale)", o.intfile.display(), fmt_g(int_scale));
+    }
     let header = smv_header(e);
     files.push((o.intfile.clone(), encode_smv(&header, &int_pixels(p, &r.image, int_scale, o.adc_offset))));
     if let Some(path) = &o.pgmfile {

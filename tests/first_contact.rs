@@ -56,12 +56,21 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
+fn floats(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
 /// The SMV header text (to the closing brace) and the pixels after the 512-byte header.
 fn smv(bytes: &[u8]) -> (String, Vec<u16>) {
     let end = bytes.iter().position(|&b| b == b'}').expect("an SMV header");
     let pixels = bytes[512..].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     (String::from_utf8_lossy(&bytes[..end]).into_owned(), pixels)
 }
+
+/// A small experiment with several φ steps, mosaic domains and a misset: quick, and every
+/// frame differs.
+const SMALL: &str = "-cell 70 80 90 90 90 90 -default_F 100 -N 4 -lambda 1 -distance 80 -detpixels 32 -pixel 0.3 \
+     -phisteps 3 -mosaic 0.5 -mosaic_dom 3 -oversample 2 -misset 10 20 30 -engine cpu";
 
 /// CBF headers print the values as typed (the SMV header's `%g` does): frame 4 of a 2.5° series
 /// starts at 7.5, not 7.499999999999999, and a 0.172 mm pixel is 0.000172 m, not
@@ -146,6 +155,45 @@ fn the_dials_origin_line_ends_with_its_semicolon_and_c_parity_keeps_cs() {
     let (c, _) = smv(&read(d, "c.img"));
     let dials = c.lines().find(|l| l.starts_with("DIALS_ORIGIN=")).unwrap();
     assert!(!dials.ends_with(';'), "-c_parity writes nanoBragg.c's header: {dials}");
+}
+
+/// The printed `intfile_scale` of each frame, in order.
+fn printed_scales(out: &str) -> Vec<f64> {
+    out.lines().filter_map(|l| l.strip_prefix("intfile_scale = ")).map(|v| v.parse().unwrap()).collect()
+}
+
+/// A series' int images share one scale in the default mode, one count per photon, so counts
+/// compare across frames (and a frame alone, as frame k, has the same); `-c_parity` and a
+/// single image keep nanoBragg.c's 55000/max of each image.
+#[test]
+fn a_series_int_images_share_one_scale_and_c_parity_keeps_cs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let series = format!("{SMALL} -phi 0 -osc 0.7 -frames 3 -floatfile s_#.bin -intfile s_#.img -nopgm -nonoise");
+    let out = ok(&run(d, &series));
+    assert_eq!(printed_scales(&out), [1.0, 1.0, 1.0], "{out}");
+    assert!(out.contains("int images: one scale for every frame, 1 count per photon"), "{out}");
+    for k in 1..=3 {
+        let image = floats(&read(d, &format!("s_{k}.bin")));
+        let (_, ints) = smv(&read(d, &format!("s_{k}.img")));
+        for (v, n) in image.iter().zip(&ints) {
+            let want = ((f64::from(*v) + 40.0).clamp(0.0, 65535.0) + 0.5) as f32 as u16;
+            assert_eq!(*n, want, "frame {k}: {v} photons");
+        }
+    }
+    // nanoBragg.c's: each frame scaled to its own brightest pixel
+    let out = ok(&run(d, &format!("{series} -c_parity")));
+    let scales = printed_scales(&out);
+    assert_eq!(scales.len(), 3, "{out}");
+    for (k, scale) in scales.iter().enumerate() {
+        let max = floats(&read(d, &format!("s_{}.bin", k + 1))).iter().fold(0.0f64, |m, &v| m.max(f64::from(v)));
+        assert!((scale * max / 55000.0 - 1.0).abs() < 1e-5, "frame {}: scale {scale}, max {max}", k + 1);
+    }
+    assert!(scales[0] != scales[1] && scales[1] != scales[2], "{scales:?}");
+    // a single image keeps C's scale in the default mode too
+    let out = ok(&run(d, &format!("{SMALL} -floatfile one.bin -intfile one.img -nopgm -nonoise")));
+    let max = floats(&read(d, "one.bin")).iter().fold(0.0f64, |m, &v| m.max(f64::from(v)));
+    assert!((printed_scales(&out)[0] * max / 55000.0 - 1.0).abs() < 1e-5, "{out}");
 }
 
 /// A short amorphous table (sin θ/λ, F) for the `-stol` runs.
