@@ -305,8 +305,16 @@ fn write_series_frame(
         }
     } else if !exp.output.quiet {
         let end = series.start_deg(frame.number + 1);
-        let seed = if exp.output.noisefile.is_some() { format!(", noise -seed {}", -frame.seed) } else { String::new() };
-        crate::outln!("frame {}: phi {} to {} deg{seed}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
+        let seed = if exp.output.noisefile.is_some() { format!(" -seed {}", -frame.seed) } else { String::new() };
+        let alone = match exp.mode {
+            // the frame number is a word of every noise counter and the int scale is the
+            // series' (docs/datasets.md): a single run reproduces the frame as frame k of a series
+            crate::cli::raw::Mode::Default => format!("; alone: -phi {} -first_frame {} -frames 1{seed}", frame.phi_start_deg, frame.number),
+            // as a loop of nanoBragg.c processes: the start and the run's seed
+            crate::cli::raw::Mode::CParity if !seed.is_empty() => format!(", noise{seed}"),
+            crate::cli::raw::Mode::CParity => String::new(),
+        };
+        crate::outln!("frame {}: phi {} to {} deg{alone}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
     }
     write_frame(exp, plan, rendered, frame.noise_counter, gpu, control, frame.number == series.last(), nexus)
 }

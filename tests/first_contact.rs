@@ -67,10 +67,55 @@ fn smv(bytes: &[u8]) -> (String, Vec<u16>) {
     (String::from_utf8_lossy(&bytes[..end]).into_owned(), pixels)
 }
 
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
 /// A small experiment with several φ steps, mosaic domains and a misset: quick, and every
 /// frame differs.
 const SMALL: &str = "-cell 70 80 90 90 90 90 -default_F 100 -N 4 -lambda 1 -distance 80 -detpixels 32 -pixel 0.3 \
      -phisteps 3 -mosaic 0.5 -mosaic_dom 3 -oversample 2 -misset 10 20 30 -engine cpu";
+
+/// docs/datasets.md: each frame's line names the words that render it alone. In the default
+/// mode the frame number is part of every noise counter and the int scale is the series', so
+/// those words are `-phi <start> -first_frame k -frames 1 -seed S` (`-phi <start> -seed S`
+/// alone gives other noise); with `-c_parity`, as a loop of nanoBragg.c processes, the start
+/// and the seed.
+#[test]
+fn each_frame_line_names_the_single_run_that_reproduces_it() {
+    for mode in ["", "-c_parity"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let series = format!("{SMALL} {mode} -seed 5 -phi 1 -osc 0.7 -frames 3 -floatfile s_#.bin -intfile s_#.img -noisefile s_#.noise -nopgm");
+        let out = ok(&run(d, &series));
+        let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("frame ")).collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        for (i, line) in lines.iter().enumerate() {
+            let k = i + 1;
+            let alone = if mode.is_empty() {
+                let (_, words) = line.split_once("; alone: ").unwrap_or_else(|| panic!("no 'alone:' in {line}"));
+                assert!(words.contains(&format!("-first_frame {k} -frames 1")) && words.ends_with("-seed 5"), "{line}");
+                words.to_string()
+            } else {
+                // nanoBragg.c has no frames: a frame is the run at its start with the run's seed
+                let start = line.split_whitespace().nth(3).unwrap();
+                assert!(line.ends_with(", noise -seed 5"), "{line}");
+                format!("-phi {start} -seed 5")
+            };
+            let single = format!("{SMALL} -osc 0.7 {mode} {alone} -floatfile a.bin -intfile a.img -noisefile a.noise -nopgm");
+            ok(&run(d, &single));
+            for (framed, own) in [(format!("s_{k}.bin"), "a.bin"), (format!("s_{k}.img"), "a.img"), (format!("s_{k}.noise"), "a.noise")] {
+                assert!(read(d, &framed) == read(d, own), "{mode}: {framed} is not what `{alone}` renders");
+            }
+        }
+        // the frames differ, so the comparison above could fail
+        assert!(read(d, "s_1.noise") != read(d, "s_2.noise"));
+    }
+    // and the documentation says so, no longer promising that `-phi … -seed <printed>` does
+    let docs = std::fs::read_to_string(repo("docs/datasets.md")).unwrap();
+    assert!(docs.contains("-first_frame k -frames 1"), "docs/datasets.md does not name the single run of frame k");
+    assert!(!docs.contains("Every other frame's seed is a hash"), "docs/datasets.md still describes hashed frame seeds");
+}
 
 /// CBF headers print the values as typed (the SMV header's `%g` does): frame 4 of a 2.5° series
 /// starts at 7.5, not 7.499999999999999, and a 0.172 mm pixel is 0.000172 m, not
