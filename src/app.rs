@@ -138,6 +138,7 @@ fn render_one(sim: &mut Simulator, series: &Series, raw: &RawArgs, control: &Arc
         sim.render(&frame, control)?
     };
     report_engine(sim.experiment(), &rendered);
+    hint_background_fluence(raw, sim.experiment(), &rendered);
     check_finite(sim.plan(), &rendered.image)?;
     write_frame(sim.experiment(), sim.plan(), &rendered, frame.noise_counter, &raw.gpu_options(), control, true, nexus.as_mut())?;
     if let Some(nexus) = nexus {
@@ -227,6 +228,7 @@ fn render_series(
             };
             if sent.is_empty() {
                 report_engine(sim.experiment(), &rendered);
+                hint_background_fluence(raw, sim.experiment(), &rendered);
             }
             if let Err(e) = check_finite(sim.plan(), &rendered.image) {
                 outcome = Err(Error::Usage(format!("frame {number}: {e}")));
@@ -361,6 +363,23 @@ fn write_frame(
 fn progress_bar(sim: &Simulator, frames: u64, control: &Arc<RenderControl>) -> Option<ProgressDisplay> {
     let o = &sim.experiment().output;
     progress::bar_wanted(o.progress, o.quiet).then(|| ProgressDisplay::start(Arc::clone(control), sim.plan().spixels * frames as usize))
+}
+
+/// nanoBragg.c's default fluence (1.26e29 photons/m²) is that of its crystal examples; the
+/// amorphous sample of `-stol`, some 10¹⁶ molecules for the default 0.1 mm cube of water,
+/// scatters ~10¹¹ photons into every pixel at that fluence, past any detector's range (every
+/// noise-image pixel an overload), and nothing says why. When the beam was left at that
+/// default and the image goes past 16 bits, say which flags set it.
+fn hint_background_fluence(raw: &RawArgs, exp: &Experiment, rendered: &Rendered) {
+    let default_beam = raw.fluence == crate::cli::raw::C_FLUENCE && raw.flux == 0.0;
+    if exp.amorphous.is_some() && default_beam && rendered.stats.max_i > 65535.0 {
+        log::warn!(
+            "the -stol background is rendered at nanoBragg.c's default fluence ({} photons/m^2): the brightest pixel holds {} photons, \
+             past a 16-bit detector's 65535; give the beam's -fluence (photons/m^2), or -flux with -exposure and -beamsize",
+            fmt_g(crate::cli::raw::C_FLUENCE),
+            fmt_g(rendered.stats.max_i)
+        );
+    }
 }
 
 fn report_engine(exp: &Experiment, rendered: &Rendered) {

@@ -245,6 +245,26 @@ fn a_series_int_images_share_one_scale_and_c_parity_keeps_cs() {
 const STOL: &str = "0 2.57\n0.05 2.4\n0.1 2.0\n0.2 1.6\n0.3 2.3\n0.4 1.9\n0.5 1.2\n1 0.8\n";
 
 #[test]
+fn a_stol_run_at_the_default_fluence_names_the_flags_that_set_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("w.stol"), STOL).unwrap();
+    let base = "-cell 50 50 50 90 90 90 -default_F 0 -detpixels 16 -engine cpu -stol w.stol -floatfile f.bin -intfile i.img -nopgm -nonoise";
+    let o = run(d, base);
+    ok(&o);
+    let hint = stderr(&o);
+    assert!(hint.contains("default fluence") && hint.contains("-fluence") && hint.contains("-flux"), "no hint:\n{hint}");
+    // a beam of the user's own: no hint
+    let o = run(d, &format!("{base} -fluence 1e20"));
+    ok(&o);
+    assert!(!stderr(&o).contains("fluence"), "{}", stderr(&o));
+    // nonBragg, the same table and default beam
+    let o = run(d, "nonBragg -stol w.stol -detpixels 16 -floatfile nb.bin -intfile nb.img -pgmfile nb.pgm -nonoise -noprogress");
+    ok(&o);
+    assert!(stderr(&o).contains("-fluence") && stderr(&o).contains("-flux"), "{}", stderr(&o));
+}
+
+#[test]
 fn a_missing_hkl_file_without_a_cell_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -132,7 +132,7 @@ impl Default for Options {
             oversample: -1,
             roi: [-1; 4],
             lambda0: 1e-10,
-            fluence: 125932015286227086360700780544.0,
+            fluence: crate::cli::raw::C_FLUENCE,
             flux: 0.0,
             exposure: 1.0,
             beamsize: 1e-4,
@@ -739,6 +739,15 @@ fn run(o: &Options) -> Result<()> {
         Some(i) => ((i % fpixels * oversample + oversample - 1) as f64 * sub + sub / 2.0, (i / fpixels * oversample + oversample - 1) as f64 * sub + sub / 2.0),
         None => (0.0, 0.0),
     };
+    if o.fluence == crate::cli::raw::C_FLUENCE && o.flux == 0.0 && !o.fmap && max_i > 65535.0 {
+        // the default fluence puts ~1e11 photons into every pixel (see app::hint_background_fluence)
+        log::warn!(
+            "rendered at the default fluence ({} photons/m^2): the brightest pixel holds {} photons, past a 16-bit detector's 65535; \
+             give the beam's -fluence (photons/m^2), or -flux with -exposure and -beamsize",
+            fmt_g(fluence),
+            fmt_g(max_i)
+        );
+    }
     let float_bytes: Vec<u8> = image.iter().flat_map(|v| v.to_le_bytes()).collect();
     outln!("writing {} as {} 4-byte floats", o.floatfile.display(), image.len());
     outln!("max_I = {}  at {} {}", fmt_g(max_i), fmt_g(max_x), fmt_g(max_y));

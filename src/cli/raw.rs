@@ -239,6 +239,10 @@ pub struct RawArgs {
     pub random_orientation: bool,
 }
 
+/// nanoBragg.c's (and nonBragg.c's) default fluence, photons/m²: the beam of a run that gives
+/// neither `-fluence` nor `-flux`.
+pub const C_FLUENCE: f64 = 125932015286227086360700780544.0;
+
 impl RawArgs {
     /// What the GPU engine is asked for (`-backend`, `-gpu_precision`).
     pub fn gpu_options(&self) -> crate::engine::gpu::GpuOptions {
@@ -338,7 +342,7 @@ impl RawArgs {
             lambda0: 1.0e-10,
             polarization: 0.0,
             nopolar: false,
-            fluence: 125932015286227086360700780544.0,
+            fluence: C_FLUENCE,
             flux: 0.0,
             exposure: 1.0,
             beamsize: 1e-4,
