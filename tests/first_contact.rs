@@ -76,6 +76,8 @@ fn repo(path: &str) -> PathBuf {
 const SMALL: &str = "-cell 70 80 90 90 90 90 -default_F 100 -N 4 -lambda 1 -distance 80 -detpixels 32 -pixel 0.3 \
      -phisteps 3 -mosaic 0.5 -mosaic_dom 3 -oversample 2 -misset 10 20 30 -engine cpu";
 
+// ---- a frame of a series, alone
+
 /// docs/datasets.md: each frame's line names the words that render it alone. In the default
 /// mode the frame number is part of every noise counter and the int scale is the series', so
 /// those words are `-phi <start> -first_frame k -frames 1 -seed S` (`-phi <start> -seed S`
@@ -117,6 +119,8 @@ fn each_frame_line_names_the_single_run_that_reproduces_it() {
     assert!(!docs.contains("Every other frame's seed is a hash"), "docs/datasets.md still describes hashed frame seeds");
 }
 
+// ---- header numbers as typed
+
 /// CBF headers print the values as typed (the SMV header's `%g` does): frame 4 of a 2.5° series
 /// starts at 7.5, not 7.499999999999999, and a 0.172 mm pixel is 0.000172 m, not
 /// 0.00017199999999999998; the NeXus file records the same numbers.
@@ -139,6 +143,8 @@ fn cbf_and_nexus_numbers_carry_no_binary_round_off() {
     assert_eq!(value("entry/instrument/detector/distance"), [0.23127466]);
     assert_eq!(value("entry/instrument/beam/incident_wavelength"), [0.9768]);
 }
+
+// ---- solid angle and -osc 0
 
 /// The detector's solid angle from the report line.
 fn solid_angle(out: &str) -> f64 {
@@ -186,6 +192,8 @@ fn osc_0_is_one_phi_step_and_two_with_c_parity() {
     assert!(out.contains(" 2 phi steps"), "{out}");
 }
 
+// ---- SMV header
+
 #[test]
 fn the_dials_origin_line_ends_with_its_semicolon_and_c_parity_keeps_cs() {
     let dir = tempfile::tempdir().unwrap();
@@ -201,6 +209,8 @@ fn the_dials_origin_line_ends_with_its_semicolon_and_c_parity_keeps_cs() {
     let dials = c.lines().find(|l| l.starts_with("DIALS_ORIGIN=")).unwrap();
     assert!(!dials.ends_with(';'), "-c_parity writes nanoBragg.c's header: {dials}");
 }
+
+// ---- one int scale per series
 
 /// The printed `intfile_scale` of each frame, in order.
 fn printed_scales(out: &str) -> Vec<f64> {
@@ -241,6 +251,8 @@ fn a_series_int_images_share_one_scale_and_c_parity_keeps_cs() {
     assert!((printed_scales(&out)[0] * max / 55000.0 - 1.0).abs() < 1e-5, "{out}");
 }
 
+// ---- the -stol fluence hint
+
 /// A short amorphous table (sin θ/λ, F) for the `-stol` runs.
 const STOL: &str = "0 2.57\n0.05 2.4\n0.1 2.0\n0.2 1.6\n0.3 2.3\n0.4 1.9\n0.5 1.2\n1 0.8\n";
 
@@ -263,6 +275,8 @@ fn a_stol_run_at_the_default_fluence_names_the_flags_that_set_it() {
     ok(&o);
     assert!(stderr(&o).contains("-fluence") && stderr(&o).contains("-flux"), "{}", stderr(&o));
 }
+
+// ---- messages that name what is at fault
 
 #[test]
 fn a_missing_hkl_file_without_a_cell_is_named() {
@@ -310,6 +324,8 @@ fn no_os_error_numbers_in_messages() {
     assert_eq!(listing(d), ["a.txt"]);
 }
 
+// ---- help
+
 #[test]
 fn help_lists_every_subcommand_and_each_answers_its_own_help() {
     let dir = tempfile::tempdir().unwrap();
@@ -320,6 +336,74 @@ fn help_lists_every_subcommand_and_each_answers_its_own_help() {
         assert!(own.status.success() && !own.stdout.is_empty(), "nanobragg {sub} -h: {:?} {}", own.status, stderr(&own));
     }
 }
+
+// ---- the README
+
+/// The README's commands, continuation lines joined and comments dropped; the ones with `...`
+/// (an experiment's flags left out) are placeholders.
+fn readme_commands() -> Vec<String> {
+    let text = std::fs::read_to_string(repo("README.md")).unwrap();
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    let mut current = String::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            in_sh = line == "```sh";
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        let code = match line.find(" #") {
+            Some(at) if line[at..].starts_with(" # ") || line[at + 1..].starts_with("# ") => line[..at].trim_end(),
+            _ => line.trim_end(),
+        };
+        match code.strip_suffix('\\') {
+            Some(head) => current.push_str(head),
+            None => {
+                current.push_str(code);
+                if !current.trim().is_empty() {
+                    commands.push(current.split_whitespace().collect::<Vec<_>>().join(" "));
+                }
+                current.clear();
+            }
+        }
+    }
+    commands
+}
+
+/// Every command of the README that is not a placeholder runs from the repository as shipped:
+/// the demo (its first line, through the binary instead of `cargo run`) and the quick start
+/// name only files in `assets/`.
+#[test]
+fn the_readme_commands_run_with_the_shipped_files() {
+    let commands = readme_commands();
+    assert!(commands[0].starts_with("cargo run --release -- ") && commands[1] == "cargo test --release", "{commands:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::os::unix::fs::symlink(repo("assets"), d.join("assets")).unwrap();
+    std::fs::create_dir(d.join("out")).unwrap();
+    let mut ran = 0;
+    for command in &commands {
+        let args = if let Some(rest) = command.strip_prefix("cargo run --release -- ") {
+            rest
+        } else if let Some(rest) = command.strip_prefix("nanobragg ") {
+            rest
+        } else {
+            continue;
+        };
+        if args.contains("...") {
+            continue;
+        }
+        let o = run(d, &format!("{args} -engine cpu"));
+        assert!(o.status.success(), "README: `{command}` fails:\n{}", stderr(&o));
+        ran += 1;
+    }
+    assert!(ran >= 4, "only {ran} README commands ran: {commands:?}");
+    assert!(d.join("out/demo.png").exists());
+}
+
+// ---- whole numbers written with a decimal point
 
 /// nanoBragg.c reads whole numbers with atoi, so `-N 6.0` is 6: taken in both modes, the same
 /// image as `-N 6`. `-N 6.5` (atoi's 6, not the number written) is refused by default, naming
@@ -349,4 +433,22 @@ fn whole_numbers_with_a_decimal_point_are_read_as_nanobragg_c_reads_them() {
     std::fs::write(d.join("in.bin"), vec![0u8; 4 * 6 * 4]).unwrap();
     ok(&run(d, "noisify -floatfile in.bin -detpixels_x 6.0 -seed 3.0 -intfile nz.img -pgmfile nz.pgm -noisefile nzn.img"));
     assert_eq!(read(d, "nz.img").len(), 512 + 24 * 2);
+}
+
+// ---- docs claim only what exists
+
+#[test]
+fn the_docs_promise_no_python_wheel_or_browser_build() {
+    let mut texts = vec![("README.md".to_string(), std::fs::read_to_string(repo("README.md")).unwrap())];
+    for e in std::fs::read_dir(repo("docs")).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "md") {
+            texts.push((e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap()));
+        }
+    }
+    for (name, text) in texts {
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        for claim in ["python wheel", "wasm", "webassembly", "the browser", "python package"] {
+            assert!(!flat.contains(claim), "{name} mentions a {claim}, which does not exist");
+        }
+    }
 }
