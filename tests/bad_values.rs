@@ -1,0 +1,119 @@
+//! Bad values in input files and on the command lines of `noisify` and `nonBragg`, refused as
+//! the main command refuses its own, through the binary: the exit status, one error line that
+//! names the flag, file and line (or reflection, pixel, header key), nothing written, and the
+//! inputs and earlier outputs byte for byte. Where `-c_parity` renders what the C program
+//! renders, it says so in a warning that names the same place.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Bytes planted as an earlier run's output: a refused run must leave them.
+const EARLIER: &[u8] = b"an earlier run's image";
+
+/// A scratch folder with input files; `check` runs the binary there and compares every file
+/// afterwards with what was there before.
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    fn new(files: &[(&str, &[u8])]) -> Case {
+        let case = Case { dir: tempfile::tempdir().unwrap() };
+        for (name, bytes) in files {
+            std::fs::write(case.path(name), bytes).unwrap();
+        }
+        std::fs::write(case.path("float.bin"), EARLIER).unwrap();
+        case
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+            .collect();
+        files.sort();
+        files
+    }
+
+    fn run(&self, args: &str) -> Output {
+        let args: Vec<&str> = args.split_whitespace().collect();
+        Command::new(env!("CARGO_BIN_EXE_nanobragg")).args(args).current_dir(self.dir.path()).env_remove("RUST_LOG").output().expect("run nanobragg")
+    }
+
+    /// The run is refused with `code`, one error line holding every fragment, and the folder
+    /// is exactly as it was.
+    fn refused(&self, args: &str, code: i32, fragments: &[&str]) -> String {
+        let before = self.snapshot();
+        let out = self.run(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "{args}\nstderr:\n{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
+        assert_eq!(errors.len(), 1, "{args}: one error line expected:\n{err}");
+        for f in fragments {
+            assert!(errors[0].contains(f), "{args}: the error lacks `{f}`: {}", errors[0]);
+        }
+        let after = self.snapshot();
+        let names = |files: &[(String, Vec<u8>)]| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&after), names(&before), "{args}: files were written or removed");
+        assert!(after == before, "{args}: a file changed");
+        errors[0].to_string()
+    }
+
+    /// The run succeeds; returns its stderr.
+    fn succeeds(&self, args: &str) -> String {
+        let out = self.run(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args}\nstderr:\n{err}");
+        err
+    }
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+const CRYSTAL: &str = "-N 2 -detpixels 16 -engine cpu -nopgm -nonoise -floatfile float.bin -intfile int.img";
+
+/// An MTZ file is a table of f32: an infinite amplitude used to go through, render a
+/// non-finite image and land in ./Fdump.bin, which the next run refused. NaN is MTZ's mark of
+/// a missing value and stays one.
+#[test]
+fn an_infinite_mtz_amplitude_is_refused_naming_the_reflection() {
+    let fixture = repo("tests/data/mtz/p212121.mtz");
+    let header = nanobragg::io::mtz::read_header(&fixture).unwrap();
+    let column = header.columns.iter().position(|c| c.kind == 'F').expect("an F column");
+    let label = header.columns[column].label.clone();
+    let mut bytes = std::fs::read(&fixture).unwrap();
+    // the reflection table starts at byte 80, row after row of every column (little-endian here)
+    let at = |row: usize| 80 + 4 * (row * header.columns.len() + column);
+    let value = |bytes: &[u8], row: usize| f32::from_le_bytes(bytes[at(row)..at(row) + 4].try_into().unwrap());
+    let row = (0..header.reflections).find(|&r| value(&bytes, r).is_finite() && value(&bytes, r) > 0.0).expect("a listed amplitude");
+    let at_row = at(row);
+    bytes[at_row..at_row + 4].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    let case = Case::new(&[("x.mtz", &bytes)]);
+    let line = case.refused(&format!("-hkl x.mtz {CRYSTAL}"), 1, &["-hkl x.mtz", &format!("reflection {}", row + 1), &format!("`{label}`"), "inf", "finite"]);
+    assert!(!case.path("Fdump.bin").exists(), "{line}");
+    // the same with -c_parity: no cache of it either
+    case.refused(&format!("-hkl x.mtz {CRYSTAL} -c_parity"), 1, &[&format!("reflection {}", row + 1)]);
+    // NaN: a missing value, skipped; the cache written holds finite numbers only
+    bytes[at_row..at_row + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let case = Case::new(&[("x.mtz", &bytes)]);
+    case.succeeds(&format!("-hkl x.mtz {CRYSTAL}"));
+    let cache = nanobragg::io::fdump::read_fdump(&case.path("Fdump.bin")).expect("a readable cache");
+    assert!(cache.values.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn a_non_finite_hkl_amplitude_is_refused_naming_the_line() {
+    for f in ["inf", "1e999", "nan", "-inf"] {
+        let text = format!("# h k l F\n0 0 1 10\n0 1 0 {f}\n");
+        let case = Case::new(&[("x.hkl", text.as_bytes())]);
+        case.refused(&format!("-hkl x.hkl -cell 50 50 50 90 90 90 {CRYSTAL}"), 1, &["-hkl x.hkl", "line 3", f, "not finite"]);
+    }
+}
