@@ -117,3 +117,26 @@ fn a_non_finite_hkl_amplitude_is_refused_naming_the_line() {
         case.refused(&format!("-hkl x.hkl -cell 50 50 50 90 90 90 {CRYSTAL}"), 1, &["-hkl x.hkl", "line 3", f, "not finite"]);
     }
 }
+
+#[test]
+fn stol_tables_with_repeated_descending_or_overflowing_values_name_the_line() {
+    let crystal = "-cell 50 50 50 90 90 90 -default_F 0 -detpixels 16 -engine cpu -fluence 1e20 -nopgm -nonoise -floatfile float.bin -intfile int.img";
+    let nonbragg = "nonBragg -detpixels 16 -fluence 1e20 -nonoise -noprogress -floatfile float.bin -intfile int.img -pgmfile p.pgm";
+    let repeated = "# water\n0 2.5\n0.1 2.0\n\n0.1 2.1\n0.3 1.5\n";
+    let descending = "0 2.5\n0.2 2.0\n0.1 2.1\n0.3 1.5\n";
+    let overflowing = "0 2.5\n0.1 2.0\n1e300 2.1\n";
+    for (text, location, what) in [(repeated, "line 5", "repeats line 3"), (descending, "line 3", "below line 2"), (overflowing, "line 3", "overflows")] {
+        let case = Case::new(&[("w.stol", text.as_bytes())]);
+        case.refused(&format!("{crystal} -stol w.stol"), 1, &["-stol w.stol", location, what]);
+        case.refused(&format!("{nonbragg} -stol w.stol"), 1, &["-stol w.stol", location, what]);
+        // the unit does not matter, nor the flag's name
+        case.refused(&format!("{crystal} -Q w.stol"), 1, &["-stol w.stol", location]);
+    }
+    // nonBragg.c reads a table in file order: so does -c_parity, saying where
+    let case = Case::new(&[("w.stol", descending.as_bytes())]);
+    let warning = case.succeeds(&format!("{nonbragg} -stol w.stol -c_parity"));
+    assert!(warning.contains("w.stol: line 3") && warning.contains("below line 2"), "{warning}");
+    // an overflow is refused in both modes
+    let case = Case::new(&[("w.stol", overflowing.as_bytes())]);
+    case.refused(&format!("{nonbragg} -stol w.stol -c_parity"), 1, &["line 3", "overflows"]);
+}
