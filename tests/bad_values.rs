@@ -80,6 +80,8 @@ fn repo(path: &str) -> PathBuf {
 
 const CRYSTAL: &str = "-N 2 -detpixels 16 -engine cpu -nopgm -nonoise -floatfile float.bin -intfile int.img";
 
+// ---- structure factors
+
 /// An MTZ file is a table of f32: an infinite amplitude used to go through, render a
 /// non-finite image and land in ./Fdump.bin, which the next run refused. NaN is MTZ's mark of
 /// a missing value and stays one.
@@ -118,6 +120,8 @@ fn a_non_finite_hkl_amplitude_is_refused_naming_the_line() {
     }
 }
 
+// ---- -stol tables
+
 #[test]
 fn stol_tables_with_repeated_descending_or_overflowing_values_name_the_line() {
     let crystal = "-cell 50 50 50 90 90 90 -default_F 0 -detpixels 16 -engine cpu -fluence 1e20 -nopgm -nonoise -floatfile float.bin -intfile int.img";
@@ -139,4 +143,108 @@ fn stol_tables_with_repeated_descending_or_overflowing_values_name_the_line() {
     // an overflow is refused in both modes
     let case = Case::new(&[("w.stol", overflowing.as_bytes())]);
     case.refused(&format!("{nonbragg} -stol w.stol -c_parity"), 1, &["line 3", "overflows"]);
+}
+
+// ---- noisify
+
+/// A 64 × 64 float image.
+fn image(values: impl Fn(usize) -> f32) -> Vec<u8> {
+    (0..64 * 64).flat_map(|i| values(i).to_le_bytes()).collect()
+}
+
+const NOISIFY_OUT: &str = "-intfile n_int.img -pgmfile n.pgm -noisefile n_noise.img -seed 1";
+
+#[test]
+fn noisify_refuses_a_float_file_that_is_not_whole_floats() {
+    let mut bytes = image(|i| (i % 7) as f32);
+    bytes.truncate(bytes.len() - 2);
+    let case = Case::new(&[("in.bin", &bytes)]);
+    // it used to be read as 4095 floats: a 63 × 65 image
+    case.refused(&format!("noisify -floatfile in.bin {NOISIFY_OUT}"), 1, &["-floatfile in.bin", "file size", "16382 bytes", "not a whole number of 4-byte floats"]);
+    // noisify.c reads the whole floats: so does -c_parity, with a warning naming the file
+    let warning = case.succeeds(&format!("noisify -floatfile in.bin {NOISIFY_OUT} -c_parity"));
+    assert!(warning.contains("in.bin") && warning.contains("16382 bytes"), "{warning}");
+}
+
+#[test]
+fn noisify_refuses_non_finite_pixels_naming_the_first() {
+    for bad in [f32::NAN, f32::INFINITY] {
+        let bytes = image(|i| if i == 64 * 3 + 5 || i == 100 * 10 { bad } else { 1.0 });
+        let case = Case::new(&[("in.bin", &bytes)]);
+        for mode in ["", "-c_parity"] {
+            case.refused(&format!("noisify -floatfile in.bin {NOISIFY_OUT} {mode}"), 1, &["-floatfile in.bin", "fast 5, slow 3", "not a finite number", "2 such pixels"]);
+        }
+    }
+}
+
+#[test]
+fn noisify_refuses_lengths_and_amplitudes_out_of_range() {
+    let case = Case::new(&[("in.bin", &image(|_| 2.0))]);
+    let run = |extra: &str| format!("noisify -floatfile in.bin {NOISIFY_OUT} {extra}");
+    for (flag, value) in [("-pixel", "-0.1"), ("-distance", "-100"), ("-lambda", "0"), ("-pixel", "0")] {
+        // refused in both modes, as the main command refuses them
+        for mode in ["", "-c_parity"] {
+            case.refused(&run(&format!("{flag} {value} {mode}")), 2, &[flag, "greater than zero"]);
+        }
+    }
+    for (flag, value) in [("-readout_noise", "-3"), ("-flicker", "-0.1"), ("-calibration", "-0.03"), ("-gain", "0"), ("-fluence", "-1e20")] {
+        case.refused(&run(&format!("{flag} {value}")), 2, &[flag, value]);
+        let warning = case.succeeds(&run(&format!("{flag} {value} -c_parity")));
+        assert!(warning.contains(flag) && warning.contains("noisify.c"), "{flag}: {warning}");
+    }
+}
+
+/// An SMV header whose values noisify takes, with `key` set to `value`.
+fn smv_with(key: &str, value: &str) -> Vec<u8> {
+    let mut text = String::from("{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE=unsigned_short;\nSIZE1=64;\nSIZE2=64;\n");
+    for (k, v) in [("PIXEL_SIZE", "0.1"), ("DISTANCE", "100"), ("WAVELENGTH", "1"), ("BEAM_CENTER_X", "3.2"), ("BEAM_CENTER_Y", "3.2")] {
+        text.push_str(&format!("{k}={};\n", if k == key { value } else { v }));
+    }
+    text.push_str("}\u{c}");
+    let mut bytes = text.into_bytes();
+    bytes.resize(512, b' ');
+    bytes.extend(std::iter::repeat_n(0u8, 64 * 64 * 2));
+    bytes
+}
+
+#[test]
+fn noisify_refuses_bad_values_in_the_header_it_copies() {
+    for (key, value, says) in [("PIXEL_SIZE", "nan", "not a finite number"), ("DISTANCE", "-100", "greater than zero"), ("WAVELENGTH", "0", "greater than zero"), ("BEAM_CENTER_X", "inf", "not a finite number")] {
+        let case = Case::new(&[("in.bin", &image(|_| 2.0)), ("h.img", &smv_with(key, value))]);
+        for mode in ["", "-c_parity"] {
+            case.refused(&format!("noisify -floatfile in.bin -header h.img {NOISIFY_OUT} {mode}"), 1, &["-header h.img", &format!("header key {key}"), says]);
+        }
+    }
+    // the main command refuses the same in an -img header
+    let case = Case::new(&[("h.img", &smv_with("DISTANCE", "inf"))]);
+    case.refused(&format!("-img h.img -cell 50 50 50 90 90 90 -default_F 1 {CRYSTAL}"), 1, &["-img h.img", "header key DISTANCE", "not a finite number"]);
+}
+
+// ---- nonBragg
+
+#[test]
+fn nonbragg_refuses_axes_without_direction_and_a_negative_beam() {
+    let table = b"0 2.5\n0.1 2.0\n0.3 1.5\n0.6 1.0\n";
+    let case = Case::new(&[("w.stol", table)]);
+    let run = |extra: &str| format!("nonBragg -stol w.stol -detpixels 16 -fluence 1e20 -nonoise -noprogress -floatfile float.bin -intfile int.img -pgmfile p.pgm {extra}");
+    for (extra, fragments) in [
+        ("-fdet_vector 0 0 0", ["-fdet_vector 0 0 0", "no length"]),
+        ("-beam_vector 0 0 0", ["-beam_vector 0 0 0", "no length"]),
+        ("-fdet_vector 0 1 0 -sdet_vector 0 -2 0", ["-fdet_vector 0 1 0 and -sdet_vector 0 -2 0", "parallel"]),
+        ("-fluence -1e20", ["-fluence -1e+20", "must not be negative"]),
+        ("-flux -1e12", ["-flux -1e+12", "must not be negative"]),
+    ] {
+        case.refused(&run(extra), 2, &fragments);
+        // nonBragg.c renders them: so does -c_parity, with a warning
+        let warning = case.succeeds(&run(&format!("{extra} -c_parity")));
+        assert!(warning.contains(fragments[0]) && warning.contains("nonBragg.c"), "{extra}: {warning}");
+        std::fs::write(case.path("float.bin"), EARLIER).unwrap();
+        for name in ["int.img", "p.pgm"] {
+            std::fs::remove_file(case.path(name)).unwrap();
+        }
+    }
+    // a distance that is not positive, in both modes (as the main command)
+    for mode in ["", "-c_parity"] {
+        case.refused(&run(&format!("-distance -100 {mode}")), 2, &["-distance", "greater than zero"]);
+    }
 }

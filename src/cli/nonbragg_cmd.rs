@@ -208,6 +208,16 @@ fn mm(flag: &str, v: &[&str]) -> Result<f64> {
     Ok(number(flag, v[0])? / 1000.0)
 }
 
+/// A distance, refused unless greater than zero in both modes, as the main command refuses
+/// its `-distance` and `-close_distance`.
+fn positive_mm(flag: &str, v: &[&str]) -> Result<f64> {
+    let x = number(flag, v[0])?;
+    if x <= 0.0 {
+        return Err(Error::Usage(format!("{flag}: value {x} must be greater than zero")));
+    }
+    Ok(x / 1000.0)
+}
+
 /// A whole number as nonBragg.c's `atoi` reads it (`-detpixels 64.0` is 64; see `defs::whole`).
 fn int(o: &Options, flag: &str, v: &[&str]) -> Result<i64> {
     let mode = if o.c_parity { crate::cli::raw::Mode::CParity } else { crate::cli::raw::Mode::Default };
@@ -288,8 +298,8 @@ const FLAGS: &[NonBraggFlag] = &[
     nb!("-spindle_axis", [S("-spindle_axis")], 3, "<x y z>", "accepted; nothing rotates in nonBragg", |_, f, v, _| vec3(f, v).map(drop)),
     nb!("-twotheta_axis", [S("-twotheta_axis")], 3, "<x y z>", "detector 2θ axis (default 0 1 0); the argument also sets -twotheta to its first value, as in nonBragg.c", |o, f, v, _| { o.twotheta_axis = vec3(f, v)?; Ok(()) }),
     nb!("-pix0_vector", [S("-pix0_vector")], 3, "<x y z>", "accepted and ignored, as in nonBragg.c (the origin comes from the beam centre)", |_, f, v, _| vec3(f, v).map(drop)),
-    nb!("-distance", [S("-distance")], 1, "<mm>", "sample to detector along the beam (default 100; pivots about the beam spot)", |o, f, v, _| { o.distance = mm(f, v)?; o.pivot = Pivot::Beam; Ok(()) }),
-    nb!("-close_distance", [S("-close_distance")], 1, "<mm>", "sample to detector plane (pivots about the sample)", |o, f, v, _| { o.close_distance = Some(mm(f, v)?); o.pivot = Pivot::Sample; Ok(()) }),
+    nb!("-distance", [S("-distance")], 1, "<mm>", "sample to detector along the beam (default 100; pivots about the beam spot)", |o, f, v, _| { o.distance = positive_mm(f, v)?; o.pivot = Pivot::Beam; Ok(()) }),
+    nb!("-close_distance", [S("-close_distance")], 1, "<mm>", "sample to detector plane (pivots about the sample)", |o, f, v, _| { o.close_distance = Some(positive_mm(f, v)?); o.pivot = Pivot::Sample; Ok(()) }),
     nb!("-source_distance", [S("-source_distance")], 1, "<mm>", "distance of the generated sources (default 10 m)", |o, f, v, _| { o.source_distance = mm(f, v)?; Ok(()) }),
     nb!("-twotheta", [S("-twotheta")], 1, "<deg>", "detector 2θ swing (pivots about the sample)", |o, f, v, _| { o.twotheta = num(f, v)? / RTD; o.pivot = Pivot::Sample; Ok(()) }),
     nb!("-detector_rotx", [S("-detector_rotx")], 1, "<deg>", "detector rotation about x", |o, f, v, _| { o.rot[0] = num(f, v)? / RTD; Ok(()) }),
@@ -416,6 +426,32 @@ fn parse(args: &[String]) -> Result<Options> {
 /// Entry point: the exit status.
 pub fn main(args: &[String]) -> i32 {
     super::companion_main("nonBragg", args, help_text, parse, run)
+}
+
+/// A value that makes no sensible image: the default mode refuses it, as the main command
+/// does; `-c_parity` renders what nonBragg.c renders, with a warning.
+fn refuse_or_warn(o: &Options, why: String) -> Result<()> {
+    if o.c_parity {
+        log::warn!("{why} (rendered as nonBragg.c does with -c_parity)");
+        return Ok(());
+    }
+    Err(Error::Usage(why))
+}
+
+/// Axes that define no direction (a zero vector) or detector axes that span no plane (fast ∥
+/// slow) place a meaningless detector: refused as the main command refuses them.
+fn check_axes(o: &Options) -> Result<()> {
+    use crate::physics::magnitude;
+    let named = [("-beam_vector", o.beam), ("-fdet_vector", o.fdet), ("-sdet_vector", o.sdet), ("-polar_vector", o.polar_vector), ("-twotheta_axis", o.twotheta_axis)];
+    if let Some((flag, v)) = named.iter().find(|(_, v)| !(magnitude(*v) > 0.0)) {
+        return refuse_or_warn(o, format!("{flag} {} {} {}: the vector has no length, so it defines no direction", v[0], v[1], v[2]));
+    }
+    let sine = magnitude(cross(o.fdet, o.sdet)) / (magnitude(o.fdet) * magnitude(o.sdet));
+    if !(sine > 1e-9) {
+        let (f, s) = (o.fdet, o.sdet);
+        return refuse_or_warn(o, format!("-fdet_vector {} {} {} and -sdet_vector {} {} {} are parallel: the detector axes span no plane", f[0], f[1], f[2], s[0], s[1], s[2]));
+    }
+    Ok(())
 }
 
 /// The detector as nonBragg.c places it.
@@ -588,6 +624,12 @@ fn run(o: &Options) -> Result<()> {
     if !fluence.is_finite() {
         return Err(Error::Usage(format!("-beamsize {} mm with -flux: the fluence flux·exposure/beamsize² is not finite", o.beamsize * 1e3)));
     }
+    if fluence < 0.0 {
+        // a negative image: refused as the main command refuses it; -c_parity renders it
+        let why = if o.flux != 0.0 { format!("-flux {}: the flux must not be negative", fmt_g(o.flux)) } else { format!("-fluence {}: the fluence must not be negative", fmt_g(o.fluence)) };
+        refuse_or_warn(o, why)?;
+    }
+    check_axes(o)?;
     let table = StolTable::read(&stol_path, unit, o.c_parity).map_err(|e| e.from_flag("-stol"))?;
     let (sample, warnings) = AmorphousSample::resolve(table, &o.sample, o.beamsize);
     for w in &warnings {
