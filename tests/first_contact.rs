@@ -322,6 +322,11 @@ fn no_os_error_numbers_in_messages() {
     refused(&run(d, "trace-diff nothere.log nothere2.log"), 2, &["nothere.log: no such file"]);
     refused(&run(d, "noisify -floatfile nothere.bin"), 1, &["-floatfile nothere.bin: no such file"]);
     assert_eq!(listing(d), ["a.txt"]);
+    // `manifest check` of a run whose frame file is gone
+    let series = "-cell 50 50 50 90 90 90 -default_F 10 -detpixels 8 -engine cpu -nopgm -nonoise -frames 2 -floatfile f_#.bin -intfile i_#.img -manifest m.jsonl";
+    ok(&run(d, series));
+    std::fs::remove_file(d.join("f_2.bin")).unwrap();
+    refused(&run(d, "manifest check m.jsonl"), 1, &["f_2.bin (frame 2): no such file"]);
 }
 
 // ---- help
