@@ -517,7 +517,7 @@ pub static FLAGS: &[Flag] = &[
         |r, _, _| { r.calculate_noise = false; Ok(()) }),
     flag!("-nopgm", [], [S("-nopgm")], Fixed(0), "", "do not write the PGM image",
         |r, _, _| { r.write_pgm = false; Ok(()) }),
-    flag!("-scale", [], [S("-scale")], Fixed(1), "<factor>", "SMV int image scale (default: 55000/max)",
+    flag!("-scale", [], [S("-scale")], Fixed(1), "<factor>", "SMV int image scale (default: 55000/max; a rotation series: 1 count per photon, docs/datasets.md)",
         |r, v, _| { r.intfile_scale = number("-scale", v[0])?; Ok(()) }),
     flag!("-pgmscale", [], [S("-pgmscale")], Fixed(1), "<factor>", "PGM scale (default: 250/(5·rmsd))",
         |r, v, _| { r.pgm_scale = number("-pgmscale", v[0])?; r.write_pgm = true; Ok(()) }),
