@@ -60,6 +60,7 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
     let source_date_epoch = source_date_epoch()?;
     // a shot list is a series of frames 1..N (raw.frames), each turned to its shot's experiment
     let mut shots = ShotList::from_command(&mut raw)?;
+    let shared_int_scale = share_int_scale(&mut raw);
     check_series(&raw)?;
     // every file the run reads and writes, in one registry, before anything is read at length
     let manifest_path = crate::dataset::shard::manifest_path(&raw)?;
@@ -110,6 +111,9 @@ pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<(
                 series.first, series.last(), fmt_g(raw.phi_deg), series.first, fmt_g(sim.experiment().sampling.osc.to_degrees())
             );
         }
+        if shared_int_scale {
+            crate::outln!("int images: one scale for every frame, {} count per photon (-scale chooses another)", fmt_g(SERIES_INT_SCALE));
+        }
         if let Some(line) = dataset.describe(&series) {
             crate::outln!("{line}");
         }
@@ -148,6 +152,27 @@ fn run_time() -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds)
 }
 
+/// The SMV int-image scale of every frame of a series in the default mode: one count per
+/// photon (plus the ADC offset), the noise image's scale without the noise.
+pub const SERIES_INT_SCALE: f64 = 1.0;
+
+/// nanoBragg.c scales each int image to its own brightest pixel (55000/max), so the frames of
+/// a series, rendered by a loop of C processes, each get another scale and cannot be compared
+/// count for count. The default mode gives a rotation series (`-frames`, `-first_frame`)
+/// without `-scale` one scale, fixed before anything renders, so that each frame can be written
+/// as soon as it is done, and a shard or a resumed run writes the same bytes as one process
+/// (docs/datasets.md). `-c_parity` keeps C's per-image scale, and so do the stills of a shot
+/// list, each of which its printed line reproduces as a single run. Returns whether it applies.
+fn share_int_scale(raw: &mut RawArgs) -> bool {
+    let shots = raw.shots_file.is_some() || raw.shots_count.is_some();
+    let series = (raw.frames.is_some() || raw.first_frame.is_some()) && !shots;
+    let applies = raw.mode == crate::cli::raw::Mode::Default && series && raw.intfile_scale <= 0.0;
+    if applies {
+        raw.intfile_scale = SERIES_INT_SCALE;
+    }
+    applies
+}
+
 /// A single image (the one-frame case): render, encode, write, then the diagnostics.
 fn render_one(sim: &mut Simulator, output: &Output, series: &Series, raw: &RawArgs, control: &Arc<RenderControl>, mut nexus: Option<NexusWriter>, files: &Registry) -> Result<()> {
     let frame = series.frame(series.first);
@@ -158,6 +183,7 @@ fn render_one(sim: &mut Simulator, output: &Output, series: &Series, raw: &RawAr
     if !output.quiet {
         report_engine(&rendered);
     }
+    hint_background_fluence(raw, sim.experiment(), &rendered);
     if let Some(why) = non_finite(sim.plan(), &rendered.image) {
         return Err(Error::Usage(format!("{why}; nothing was written: check the beam, detector and crystal values and the input files")));
     }
@@ -277,8 +303,11 @@ fn render_series(
                     break;
                 }
             };
-            if recent[0].is_none() && !quiet {
-                report_engine(&rendered);
+            if recent[0].is_none() {
+                if !quiet {
+                    report_engine(&rendered);
+                }
+                hint_background_fluence(raw, sim.experiment(), &rendered);
             }
             if let Some(why) = non_finite(sim.plan(), &rendered.image) {
                 outcome = Err(Error::Usage(format!(
@@ -392,14 +421,16 @@ fn write_series_frame(
         }
     } else if !output.quiet {
         let end = series.start_deg(frame.number + 1);
-        // the words a single run needs to draw this frame's noise: in the default mode the frame
-        // number is a word of every noise counter, so the frame must be frame k of its run
-        let seed = match (output.noisefile.is_some(), exp.mode) {
-            (false, _) => String::new(),
-            (true, crate::cli::raw::Mode::CParity) => format!(", noise -seed {}", -frame.seed),
-            (true, _) => format!(", noise -seed {} -first_frame {} -frames 1", -frame.seed, frame.number),
+        let seed = if output.noisefile.is_some() { format!(" -seed {}", -frame.seed) } else { String::new() };
+        let alone = match exp.mode {
+            // the frame number is a word of every noise counter and the int scale is the
+            // series' (docs/datasets.md): a single run reproduces the frame as frame k of a series
+            crate::cli::raw::Mode::Default => format!("; alone: -phi {} -first_frame {} -frames 1{seed}", frame.phi_start_deg, frame.number),
+            // as a loop of nanoBragg.c processes: the start and the run's seed
+            crate::cli::raw::Mode::CParity if !seed.is_empty() => format!(", noise{seed}"),
+            crate::cli::raw::Mode::CParity => String::new(),
         };
-        crate::outln!("frame {}: phi {} to {} deg{seed}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
+        crate::outln!("frame {}: phi {} to {} deg{alone}", frame.number, fmt_g(frame.phi_start_deg), fmt_g(end));
     }
     let recorded = response.record(rendered, frame)?;
     let files = write_frame(exp, &output, plan, &recorded, control, frame.number == series.last(), nexus)?;
@@ -444,6 +475,23 @@ fn write_frame(
 /// A progress bar over the rows of `frames` frames on a terminal; it disappears when dropped.
 fn progress_bar(sim: &Simulator, o: &Output, frames: u64, control: &Arc<RenderControl>) -> Option<ProgressDisplay> {
     progress::bar_wanted(o.progress, o.quiet).then(|| ProgressDisplay::start(Arc::clone(control), sim.plan().spixels * frames as usize))
+}
+
+/// nanoBragg.c's default fluence (1.26e29 photons/m²) is that of its crystal examples; the
+/// amorphous sample of `-stol`, some 10¹⁶ molecules for the default 0.1 mm cube of water,
+/// scatters ~10¹¹ photons into every pixel at that fluence, past any detector's range (every
+/// noise-image pixel an overload), and nothing says why. When the beam was left at that
+/// default and the image goes past 16 bits, say which flags set it.
+fn hint_background_fluence(raw: &RawArgs, exp: &Experiment, rendered: &crate::engine::Rendered) {
+    let default_beam = raw.fluence == crate::cli::raw::C_FLUENCE && raw.flux == 0.0;
+    if exp.amorphous.is_some() && default_beam && rendered.stats.max_i > 65535.0 {
+        log::warn!(
+            "the -stol background is rendered at nanoBragg.c's default fluence ({} photons/m^2): the brightest pixel holds {} photons, \
+             past a 16-bit detector's 65535; give the beam's -fluence (photons/m^2), or -flux with -exposure and -beamsize",
+            fmt_g(crate::cli::raw::C_FLUENCE),
+            fmt_g(rendered.stats.max_i)
+        );
+    }
 }
 
 fn report_engine(rendered: &RenderedImage) {
@@ -554,6 +602,13 @@ fn check_series(raw: &RawArgs) -> Result<()> {
         let is_template = template::is_template(&t).map_err(|why| Error::Usage(format!("{flag} {}: {why}", t.display())))?;
         if count > 1 && !is_template && !is_char_device(&t) {
             let what = if raw.shots_file.is_some() || raw.shots_count.is_some() { format!("{count} shots") } else { format!("-frames {count}") };
+            if let Some(hint) = default_output_hint(flag, &t) {
+                // nobody typed this name: say where it comes from and how to change it
+                return Err(Error::Usage(format!(
+                    "{hint}: with {what} every frame would overwrite it; name it with a run of '#' for the frame number, as {flag} {}",
+                    template_example(flag)
+                ) + &switch_off(flag)));
+            }
             return Err(Error::Usage(format!(
                 "{flag} {}: with {what} the name needs a run of '#' for the frame number (e.g. img_####.img), \
                  or every frame would overwrite it",
@@ -570,6 +625,38 @@ fn check_series(raw: &RawArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The outputs nanoBragg.c writes without being asked, under these names: for a refusal of
+/// such a name, the words that say it is the default (None for a name that is not a default).
+fn default_output_hint(flag: &str, name: &Path) -> Option<String> {
+    let (what, default) = match flag {
+        "-floatfile" => ("float image", "floatimage.bin"),
+        "-intfile" => ("SMV int image", "intimage.img"),
+        "-pgmfile" => ("PGM image", "image.pgm"),
+        "-noisefile" => ("noise image", "noiseimage.img"),
+        _ => return None,
+    };
+    (name == Path::new(default)).then(|| format!("the {what} is written by default, as {default} ({flag})"))
+}
+
+/// A template name for `flag`'s output, for a message.
+fn template_example(flag: &str) -> &'static str {
+    match flag {
+        "-floatfile" => "img_####.bin",
+        "-pgmfile" => "img_####.pgm",
+        "-noisefile" => "noise_####.img",
+        _ => "img_####.img",
+    }
+}
+
+/// How to switch a default output off, for a message ("" for outputs that are always written).
+fn switch_off(flag: &str) -> String {
+    match flag {
+        "-pgmfile" => ", or switch it off with -nopgm".into(),
+        "-noisefile" => ", or switch it off with -nonoise".into(),
+        _ => String::new(),
+    }
 }
 
 /// Every file the run reads, described for a refusal message; the structure-factor cache is
@@ -715,10 +802,18 @@ fn encode_outputs(e: &Experiment, o: &Output, p: &Plan, r: &Recorded) -> Result<
             crate::outln!("{s}");
         }
     };
+    // omega_sum adds the pixel's solid angle once per sub-pixel and sensor layer; nanoBragg.c
+    // divides it by its `steps`, which also count the sources, mosaic domains and φ steps, so
+    // it prints the detector's solid angle divided by those (docs/behaviours.md). The default
+    // mode prints the detector's solid angle.
+    let omega_terms = match e.mode {
+        crate::cli::raw::Mode::CParity => p.steps as f64,
+        crate::cli::raw::Mode::Default => (p.oversample * p.oversample * p.thicksteps) as f64,
+    };
     say(format!(
         "solid angle subtended by detector = {} steradian ( {}% sphere)",
-        fmt_g(st.omega_sum / p.steps as f64),
-        fmt_g(100.0 * st.omega_sum / p.steps as f64 / 4.0 / std::f64::consts::PI)
+        fmt_g(st.omega_sum / omega_terms),
+        fmt_g(100.0 * st.omega_sum / omega_terms / 4.0 / std::f64::consts::PI)
     ));
     if let Some(at) = photons.interpolation_switched_at {
         say(format!(
@@ -735,6 +830,12 @@ fn encode_outputs(e: &Experiment, o: &Output, p: &Plan, r: &Recorded) -> Result<
     say(format!("max_I = {}  at {} {}", fmt_g(st.max_i), fmt_g(max_x), fmt_g(max_y)));
     say(format!("mean= {} rms= {} rmsd= {}", fmt_g(st.mean), fmt_g(st.rms), fmt_g(st.rmsd)));
     say(format!("intfile_scale = {}", fmt_g(r.int_scale)));
+    let adc = e.response.adc_offset;
+    if e.mode == crate::cli::raw::Mode::Default && st.max_i * r.int_scale + adc > 65535.0 {
+        // a given (or a series') scale can take the brightest pixels past the 16-bit range
+        let clipped = photons.image.iter().enumerate().filter(|&(i, &v)| in_roi(p, i) && f64::from(v) * r.int_scale + adc > 65535.0).count();
+        log::warn!("{} int image: {clipped} pixel(s) above 65535 counts at intfile_scale {} are clipped (-scale sets the scale)", o.intfile.display(), fmt_g(r.int_scale));
+    }
     let header = SmvHeader::from_experiment(e);
     files.push((o.intfile.clone(), encode_smv(&header, &r.int_image)));
     if let Some(path) = &o.pgmfile {

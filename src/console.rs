@@ -41,7 +41,7 @@ fn write_report_to(w: &mut impl Write, args: Arguments<'_>) {
     // here, not in a later flush at exit
     if let Err(e) = w.write_fmt(args).and_then(|()| w.flush()) {
         if !STDOUT_LOST.swap(true, Ordering::Relaxed) && e.kind() != ErrorKind::BrokenPipe {
-            warn(&format!("standard output: {e}; the rest of the report is dropped, the run goes on"));
+            warn(&format!("standard output: {}; the rest of the report is dropped, the run goes on", crate::error::plain_reason(&e)));
         }
     }
 }

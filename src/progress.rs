@@ -46,7 +46,11 @@ pub fn cancel_on_ctrl_c(control: &Arc<RenderControl>) {
         });
         if let Err(e) = installed {
             // another handler owns the signal (e.g. an embedding program): it stays in charge
-            log::warn!("Ctrl-C will not stop the render cleanly: {e}");
+            let why = match &e {
+                ctrlc::Error::System(io) => crate::error::plain_reason(io),
+                other => other.to_string(),
+            };
+            log::warn!("Ctrl-C will not stop the render cleanly: {why}");
         }
     });
     if let Ok(mut slot) = CURRENT.lock() {

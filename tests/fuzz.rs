@@ -449,6 +449,7 @@ fn small_smv(width: usize, height: usize) -> Vec<u8> {
         osc_start_deg: 0.0,
         osc_range_deg: 0.1,
         twotheta_deg: 0.0,
+        c_parity: false,
     };
     let pixels: Vec<u16> = (0..width * height).map(|i| i as u16).collect();
     smv::encode_smv(&header, &pixels)

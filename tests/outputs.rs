@@ -127,13 +127,25 @@ fn reference_float() -> Vec<u8> {
 #[test]
 fn dev_null_takes_outputs_as_an_ordinary_user() {
     let case = Case::new();
-    let mut cmd = case.command(&["-quiet", "-floatfile", "/dev/null", "-intfile", "/dev/null", "-pngfile", "out.png"]);
+    let outputs = ["-quiet", "-floatfile", "/dev/null", "-intfile", "/dev/null", "-pngfile", "out.png"];
+    let mut cmd = case.command(&outputs);
+    // held until the run is over: the copy of the binary nobody runs
+    let mut _copy = None;
     if is_root() {
         // run as nobody, in a directory nobody may write
         fs::set_permissions(case.dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
         fs::set_permissions(case.path("in.mat"), fs::Permissions::from_mode(0o644)).unwrap();
-        std::os::unix::process::CommandExt::uid(&mut cmd, 65534);
-        std::os::unix::process::CommandExt::gid(&mut cmd, 65534);
+        match binary_for_others(case.dir.path()) {
+            Ok((dir, binary)) => {
+                cmd = Command::new(&binary);
+                cmd.args(case.args(&outputs)).current_dir(case.dir.path()).env("RUST_BACKTRACE", "1").env_remove("RUST_LOG");
+                std::os::unix::process::CommandExt::uid(&mut cmd, 65534);
+                std::os::unix::process::CommandExt::gid(&mut cmd, 65534);
+                _copy = Some(dir);
+            }
+            // the checks below still hold as root (the old code replaced /dev/null there)
+            Err(why) => eprintln!("NOT run as an ordinary user: {why}; checked as root only"),
+        }
     }
     let out = cmd.output().unwrap();
     succeeded(&out);
@@ -141,6 +153,24 @@ fn dev_null_takes_outputs_as_an_ordinary_user() {
     assert!(case.path("out.png").exists());
     assert_eq!(fs::read(case.path("float.bin")).unwrap(), OLD_FLOAT);
     assert_eq!(temporaries(case.dir.path()), Vec::<String>::new());
+}
+
+/// A copy of the binary that another user can run, and its folder (removed when dropped): the
+/// build's own binary may sit in a checkout under a 0700 home folder, which nobody may enter.
+/// Refused, with the reason, when the copy or `case_dir` still cannot be reached by others
+/// (a temporary folder under such a home).
+fn binary_for_others(case_dir: &Path) -> Result<(tempfile::TempDir, PathBuf), String> {
+    let dir = tempfile::Builder::new().prefix("nanobragg-bin").tempdir().map_err(|e| format!("no temporary folder: {e}"))?;
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = dir.path().join("nanobragg");
+    fs::copy(env!("CARGO_BIN_EXE_nanobragg"), &binary).map_err(|e| format!("cannot copy the binary: {e}"))?;
+    fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).unwrap();
+    for path in [dir.path(), case_dir] {
+        if let Some(closed) = path.ancestors().find(|a| fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 == 0)) {
+            return Err(format!("{} is a folder others may not enter, so {} is out of their reach", closed.display(), path.display()));
+        }
+    }
+    Ok((dir, binary))
 }
 
 /// As root, a null device node of our own (so a regression cannot damage the system's

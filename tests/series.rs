@@ -152,7 +152,7 @@ fn a_single_frame_keeps_literal_names_and_first_frame_alone_expands() {
 fn bad_series_are_refused_with_nothing_written() {
     let cases: &[(&str, &str)] = &[
         ("-frames 2 -floatfile a.bin -intfile b_#.img -nopgm -nonoise", "-floatfile a.bin: with -frames 2 the name needs a run of '#'"),
-        ("-frames 2 -floatfile a_#.bin -intfile b_#.img", "-pgmfile image.pgm: with -frames 2"),
+        ("-frames 2 -floatfile a_#.bin -intfile b_#.img", "the PGM image is written by default, as image.pgm (-pgmfile): with -frames 2"),
         ("-frames 2 -floatfile a_#.bin -intfile ./a_#.bin -nopgm -nonoise", "the same file is already the -floatfile output of frame 1"),
         // float frame 12 is a121.bin, int frame 21 too
         ("-first_frame 12 -frames 10 -floatfile a##1.bin -intfile a1##.bin -nopgm -nonoise", "-intfile a121.bin (frame 21): the same file is already the -floatfile output of frame 12"),

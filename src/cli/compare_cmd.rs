@@ -12,7 +12,7 @@ use crate::cli::parse::{Command, parse};
 use crate::compare::{ImageDiff, RELATIVE_FLOOR, RelativeDiff, SAMPLE_SEED, Sample, diff, recompute, relative_diff, sample_pixels};
 use crate::engine::plan::Plan;
 use crate::engine::{self, EngineUsed, Rendered, cpu};
-use crate::error::Error;
+use crate::error::{Error, plain_reason};
 use crate::io::colormap::signed_rgb;
 use crate::io::png::{DEFAULT_PERCENTILE, PngOptions, encode_png, encode_rgb_png, gray_levels, percentile};
 use crate::io::{rawfloat, write_atomic};
@@ -389,7 +389,7 @@ fn run(o: &Options, all_args: &[String]) -> Result<i32, Failure> {
     };
     let plan = Plan::new(&raw.resolve()?.0);
     let mut sel = Selection::new(&plan, compare_roi(&plan, o.roi)?);
-    std::fs::create_dir_all(&o.out).map_err(|e| Failure::Io(format!("{}: {e}", o.out.display())))?;
+    std::fs::create_dir_all(&o.out).map_err(|e| Failure::Io(format!("{}: {}", o.out.display(), plain_reason(&e))))?;
     let (a, switched_at) = candidate(o.engine_a, &plan, raw.backend.as_deref())?;
     crate::outln!("A runtime: {:.3} s ({})", a.info.runtime_ms / 1e3, a.info.label());
     let (b, sample) = reference(o, &plan, &a.image, switched_at, &sel.in_roi)?;
@@ -573,7 +573,7 @@ impl ScratchDir {
     fn new() -> Result<Self, Failure> {
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let dir = std::env::temp_dir().join(format!("nanobragg-compare-{}-{stamp}", std::process::id()));
-        std::fs::create_dir(&dir).map_err(|e| Failure::Io(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir(&dir).map_err(|e| Failure::Io(format!("{}: {}", dir.display(), plain_reason(&e))))?;
         Ok(ScratchDir(dir))
     }
 }
@@ -588,7 +588,7 @@ impl Drop for ScratchDir {
 /// Run the reference program in a scratch directory with the same flags (as nanoBragg.c
 /// writes ./Fdump.bin and default-named images there); its stdout/stderr go to `out`.
 fn run_program(bin: &Path, sim_args: &[String], out: &Path) -> Result<(Vec<f32>, Duration), Failure> {
-    let cwd = std::env::current_dir().map_err(|e| Failure::Io(format!("current directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| Failure::Io(format!("current directory: {}", plain_reason(&e))))?;
     // a path with a directory part is resolved here, before the program runs elsewhere
     let program = if bin.components().count() > 1 { cwd.join(bin) } else { bin.to_path_buf() };
     let scratch = ScratchDir::new()?;
@@ -596,14 +596,14 @@ fn run_program(bin: &Path, sim_args: &[String], out: &Path) -> Result<(Vec<f32>,
     let args = program_args(sim_args, &cwd, &float_path);
     // C reads ./Fdump.bin when -hkl is absent; give it the same one it would see here
     if !sim_args.iter().any(|a| a == "-hkl") && cwd.join("Fdump.bin").is_file() {
-        std::fs::copy(cwd.join("Fdump.bin"), scratch.0.join("Fdump.bin")).map_err(|e| Failure::Io(format!("Fdump.bin: {e}")))?;
+        std::fs::copy(cwd.join("Fdump.bin"), scratch.0.join("Fdump.bin")).map_err(|e| Failure::Io(format!("Fdump.bin: {}", plain_reason(&e))))?;
     }
     let start = Instant::now();
     let output = Process::new(&program)
         .args(&args)
         .current_dir(&scratch.0)
         .output()
-        .map_err(|e| Failure::Runner(format!("cannot run the reference program {}: {e}", bin.display())))?;
+        .map_err(|e| Failure::Runner(format!("cannot run the reference program {}: {}", bin.display(), plain_reason(&e))))?;
     let elapsed = start.elapsed();
     write_atomic(&out.join("ref_stdout.txt"), &output.stdout)?;
     write_atomic(&out.join("ref_stderr.txt"), &output.stderr)?;

@@ -76,11 +76,49 @@ pub fn number(flag: &str, v: &str) -> Result<f64> {
     }
 }
 
-/// Parse a whole number (C uses `atoi`).
+/// Parse a whole number as the default mode reads one (see [`whole`]).
 pub fn integer(flag: &str, v: &str) -> Result<i64> {
-    v.trim()
-        .parse::<i64>()
-        .map_err(|_| Error::Usage(format!("{flag}: value '{v}' is not a whole number")))
+    whole(Mode::Default, flag, v)
+}
+
+/// Parse a whole number of a flag nanoBragg.c reads with `atoi`, which takes the leading
+/// integer part of the text: `-N 6.0` is 6, so a whole number written with a decimal point
+/// (`6.0`, `6.`, `6e0`) is taken in both modes. Where the leading integer part is not the
+/// number written (`6.5`, `1e3`: atoi reads 6 and 1), `-c_parity` takes atoi's value with a
+/// warning and the default mode refuses it, naming the value atoi would read. Text that is
+/// no number at all is refused in both modes, as `number` refuses what `atof` reads as 0.
+pub fn whole(mode: Mode, flag: &str, v: &str) -> Result<i64> {
+    if let Ok(n) = v.trim().parse::<i64>() {
+        return Ok(n);
+    }
+    let not_whole = || Error::Usage(format!("{flag}: value '{v}' is not a whole number"));
+    let x = v.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(not_whole)?;
+    let read = atoi(v);
+    if x == read as f64 {
+        return Ok(read);
+    }
+    match mode {
+        Mode::CParity => {
+            log::warn!("{flag} {v}: read as {read}, as nanoBragg.c's atoi reads it");
+            Ok(read)
+        }
+        Mode::Default => Err(Error::Usage(format!(
+            "{flag}: value '{v}' is not a whole number (nanoBragg.c's atoi would read it as {read}: write {read}, or add -c_parity to read it so)"
+        ))),
+    }
+}
+
+/// C `atoi`: leading white space, an optional sign, then the digits up to the first other
+/// character (0 when there are none); saturating where C's would overflow.
+fn atoi(text: &str) -> i64 {
+    let t = text.trim_start_matches([' ', '\t', '\n', '\r', '\u{b}', '\u{c}']);
+    let (negative, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let magnitude = digits.bytes().take_while(u8::is_ascii_digit).fold(0i64, |n, d| n.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+    if negative { -magnitude } else { magnitude }
 }
 
 fn vector(flag: &str, v: &[&str]) -> Result<[f64; 3]> {
@@ -136,8 +174,10 @@ fn pivot_word(v: &str) -> Result<Pivot> {
     }
 }
 
-fn positive_count(flag: &str, v: &str) -> Result<i64> {
-    let n = integer(flag, v)?;
+/// A whole number that must not be negative; `mode` as for [`whole`] (nanobragg's own flags
+/// pass `Mode::Default`: nanoBragg.c has no reading of them to follow).
+fn positive_count(mode: Mode, flag: &str, v: &str) -> Result<i64> {
+    let n = whole(mode, flag, v)?;
     if n < 0 {
         return Err(Error::Usage(format!("{flag}: value {n} must not be negative")));
     }
@@ -199,13 +239,13 @@ pub const DEFAULT_VALIDATE: usize = 64;
 pub static FLAGS: &[Flag] = &[
     // ---- crystal size and cell
     flag!("-Na", [], [S("-Na")], Fixed(1), "<cells>", "unit cells along a (default 1; 0 is clamped to 1)",
-        |r, v, _| { r.na = positive_count("-Na", v[0])? as f64; Ok(()) }, stop),
+        |r, v, c| { r.na = positive_count(c.mode, "-Na", v[0])? as f64; Ok(()) }, stop),
     flag!("-Nb", [], [S("-Nb")], Fixed(1), "<cells>", "unit cells along b (default 1)",
-        |r, v, _| { r.nb = positive_count("-Nb", v[0])? as f64; Ok(()) }, stop),
+        |r, v, c| { r.nb = positive_count(c.mode, "-Nb", v[0])? as f64; Ok(()) }, stop),
     flag!("-Nc", [], [S("-Nc")], Fixed(1), "<cells>", "unit cells along c (default 1)",
-        |r, v, _| { r.nc = positive_count("-Nc", v[0])? as f64; Ok(()) }, stop),
+        |r, v, c| { r.nc = positive_count(c.mode, "-Nc", v[0])? as f64; Ok(()) }, stop),
     flag!("-N", [], [E("-N")], Fixed(1), "<cells>", "unit cells along a, b and c",
-        |r, v, _| { let n = positive_count("-N", v[0])? as f64; r.na = n; r.nb = n; r.nc = n; Ok(()) }, stop),
+        |r, v, c| { let n = positive_count(c.mode, "-N", v[0])? as f64; r.na = n; r.nb = n; r.nc = n; Ok(()) }, stop),
     flag!("-cell", [], [S("-cell")], Arity::UpTo6, "<a b c alpha beta gamma>",
         "unit cell in Å and degrees (alternative to -mat; with -c_parity fewer values are taken as C does: missing b, c copy a, missing angles are 90)",
         |r, v, ctx| {
@@ -343,7 +383,7 @@ pub static FLAGS: &[Flag] = &[
                     if x < 0.0 { return Err(Error::Usage(format!("-detector_thick: value {x} must not be negative"))); }
                     r.detector_thick = x * 1e-6; Ok(()) }),
     flag!("-detector_thicksteps", ["-thicksteps"], [S("-detector_thicksteps"), S("-thicksteps")], Fixed(1), "<layers>",
-        "sensor layers (default 1)", |r, v, _| { r.detector_thicksteps = positive_count("-detector_thicksteps", v[0])?; Ok(()) }),
+        "sensor layers (default 1)", |r, v, c| { r.detector_thicksteps = positive_count(c.mode, "-detector_thicksteps", v[0])?; Ok(()) }),
     flag!("-twotheta", [], [S("-twotheta")], Fixed(1), "<deg>", "detector swing about the 2-theta axis (default 0); pivot SAMPLE",
         |r, v, _| { r.twotheta = number("-twotheta", v[0])? / RTD; r.pivot = Pivot::Sample; Ok(()) }),
     flag!("-detector_rotx", [], [S("-detector_rotx")], Fixed(1), "<deg>", "detector rotation about x",
@@ -359,11 +399,11 @@ pub static FLAGS: &[Flag] = &[
     flag!("-detsize_s", [], [S("-detsize_s")], Fixed(1), "<mm>", "detector size along the slow axis",
         |r, v, _| { r.detsize_s = positive_length("-detsize_s", v[0])? / 1000.0; Ok(()) }),
     flag!("-detpixels", [], [E("-detpixels")], Fixed(1), "<pixels>", "pixels along both axes (overrides -detsize)",
-        |r, v, _| { let n = positive_length("-detpixels", v[0]).and_then(|_| integer("-detpixels", v[0]))?; r.fpixels = n; r.spixels = n; Ok(()) }),
+        |r, v, c| { let n = positive_length("-detpixels", v[0]).and_then(|_| whole(c.mode, "-detpixels", v[0]))?; r.fpixels = n; r.spixels = n; Ok(()) }),
     flag!("-detpixels_f", ["-detpixels_x"], [S("-detpixels_f"), S("-detpixels_x")], Fixed(1), "<pixels>", "pixels along the fast axis",
-        |r, v, _| { r.fpixels = positive_length("-detpixels_f", v[0]).and_then(|_| integer("-detpixels_f", v[0]))?; Ok(()) }),
+        |r, v, c| { r.fpixels = positive_length("-detpixels_f", v[0]).and_then(|_| whole(c.mode, "-detpixels_f", v[0]))?; Ok(()) }),
     flag!("-detpixels_s", ["-detpixels_y"], [S("-detpixels_s"), S("-detpixels_y")], Fixed(1), "<pixels>", "pixels along the slow axis",
-        |r, v, _| { r.spixels = positive_length("-detpixels_s", v[0]).and_then(|_| integer("-detpixels_s", v[0]))?; Ok(()) }),
+        |r, v, c| { r.spixels = positive_length("-detpixels_s", v[0]).and_then(|_| whole(c.mode, "-detpixels_s", v[0]))?; Ok(()) }),
     flag!("-curved_det", [], [S("-curved_det")], Fixed(0), "", "spherical detector: every pixel at the same distance",
         |r, _, c| {
             // nanoBragg.c tests `argc > i+1`, so the switch is lost as the last argument (REFERENCE §1)
@@ -385,9 +425,9 @@ pub static FLAGS: &[Flag] = &[
     flag!("-oversample_omega", [], [S("-oversample_omega")], Fixed(0), "", "recompute the solid angle for every sub-pixel",
         |r, _, _| { r.oversample_omega = true; Ok(()) }, stop),
     flag!("-oversample", [], [S("-oversample")], Fixed(1), "<n>", "sub-pixels per pixel edge (default: automatic from crystal size)",
-        |r, v, _| { r.oversample = integer("-oversample", v[0])?; Ok(()) }),
+        |r, v, c| { r.oversample = whole(c.mode, "-oversample", v[0])?; Ok(()) }),
     flag!("-roi", [], [S("-roi")], Fixed(4), "<xmin xmax ymin ymax>", "render only these pixels (inclusive, fast then slow; must lie on the detector)",
-        |r, v, _| { for (slot, s) in r.roi.iter_mut().zip(v) { *slot = positive_count("-roi", s)?; } Ok(()) }),
+        |r, v, c| { for (slot, s) in r.roi.iter_mut().zip(v) { *slot = positive_count(c.mode, "-roi", s)?; } Ok(()) }),
     // ---- beam
     flag!("-lambda", ["-wave", "-wavelength"], [S("-lambda"), S("-wave")], Fixed(1), "<Å>", "wavelength (default 1)",
         |r, v, _| { r.lambda0 = positive_length("-lambda", v[0])? / 1.0e10; Ok(()) }),
@@ -407,11 +447,11 @@ pub static FLAGS: &[Flag] = &[
                     if x < 0.0 { return Err(Error::Usage(format!("-mosaic: value {x} must not be negative"))); }
                     r.mosaic_spread = x / RTD; Ok(()) }),
     flag!("-mosaic_domains", ["-mosaic_dom"], [S("-mosaic_dom")], Fixed(1), "<n>", "mosaic domains (default 10 when a spread is given)",
-        |r, v, _| { r.mosaic_domains = positive_count("-mosaic_domains", v[0])?; Ok(()) }),
+        |r, v, c| { r.mosaic_domains = positive_count(c.mode, "-mosaic_domains", v[0])?; Ok(()) }),
     flag!("-dispersion", [], [S("-dispersion")], Fixed(1), "<percent>", "spectral width Δλ/λ (default 0)",
         |r, v, _| { r.dispersion = number("-dispersion", v[0])? / 100.0; Ok(()) }),
     flag!("-dispsteps", [], [S("-dispsteps")], Fixed(1), "<n>", "wavelengths across the dispersion",
-        |r, v, _| { r.dispsteps = positive_count("-dispsteps", v[0])?; Ok(()) }),
+        |r, v, c| { r.dispsteps = positive_count(c.mode, "-dispsteps", v[0])?; Ok(()) }),
     flag!("-divergence", [], [S("-divergence")], Fixed(1), "<mrad>", "beam divergence, both directions",
         |r, v, _| { let x = number("-divergence", v[0])? / 1000.0; r.hdivrange = x; r.vdivrange = x; Ok(()) }),
     flag!("-hdivrange", [], [S("-hdivrange")], Fixed(1), "<mrad>", "horizontal divergence",
@@ -421,13 +461,13 @@ pub static FLAGS: &[Flag] = &[
     flag!("-hdivstep", [], [E("-hdivstep")], Fixed(1), "<mrad>", "horizontal divergence step",
         |r, v, _| { r.hdivstep = number("-hdivstep", v[0])? / 1000.0; Ok(()) }),
     flag!("-hdivsteps", [], [S("-hdivsteps")], Fixed(1), "<n>", "horizontal divergence points",
-        |r, v, _| { r.hdivsteps = positive_count("-hdivsteps", v[0])?; Ok(()) }),
+        |r, v, c| { r.hdivsteps = positive_count(c.mode, "-hdivsteps", v[0])?; Ok(()) }),
     flag!("-vdivstep", [], [E("-vdivstep")], Fixed(1), "<mrad>", "vertical divergence step",
         |r, v, _| { r.vdivstep = number("-vdivstep", v[0])? / 1000.0; Ok(()) }),
     flag!("-vdivsteps", [], [S("-vdivsteps")], Fixed(1), "<n>", "vertical divergence points",
-        |r, v, _| { r.vdivsteps = positive_count("-vdivsteps", v[0])?; Ok(()) }),
+        |r, v, c| { r.vdivsteps = positive_count(c.mode, "-vdivsteps", v[0])?; Ok(()) }),
     flag!("-divsteps", [], [S("-divsteps")], Fixed(1), "<n>", "divergence points, both directions",
-        |r, v, _| { let n = positive_count("-divsteps", v[0])?; r.hdivsteps = n; r.vdivsteps = n; Ok(()) }),
+        |r, v, c| { let n = positive_count(c.mode, "-divsteps", v[0])?; r.hdivsteps = n; r.vdivsteps = n; Ok(()) }),
     flag!("-round_div", [], [S("-round_div")], Fixed(0), "", "trim the divergence grid to an ellipse (default)",
         |r, _, _| { r.round_div = true; Ok(()) }),
     flag!("-square_div", [], [S("-square_div")], Fixed(0), "", "full rectangular divergence grid",
@@ -442,7 +482,7 @@ pub static FLAGS: &[Flag] = &[
     flag!("-phistep", [], [E("-phistep")], Fixed(1), "<deg>", "spindle step",
         |r, v, _| { r.phistep = number("-phistep", v[0])? / RTD; Ok(()) }),
     flag!("-phisteps", [], [S("-phisteps")], Fixed(1), "<n>", "spindle steps",
-        |r, v, _| { r.phisteps = positive_count("-phisteps", v[0])?; Ok(()) }),
+        |r, v, c| { r.phisteps = positive_count(c.mode, "-phisteps", v[0])?; Ok(()) }),
     flag!("-dmin", [], [S("-dmin")], Fixed(1), "<Å>", "skip scattering beyond this resolution",
         |r, v, _| { r.dmin = number("-dmin", v[0])? * 1e-10; Ok(()) }),
     // ---- input files
@@ -477,7 +517,7 @@ pub static FLAGS: &[Flag] = &[
         |r, _, _| { r.calculate_noise = false; Ok(()) }),
     flag!("-nopgm", [], [S("-nopgm")], Fixed(0), "", "do not write the PGM image",
         |r, _, _| { r.write_pgm = false; Ok(()) }),
-    flag!("-scale", [], [S("-scale")], Fixed(1), "<factor>", "SMV int image scale (default: 55000/max)",
+    flag!("-scale", [], [S("-scale")], Fixed(1), "<factor>", "SMV int image scale (default: 55000/max; a rotation series: 1 count per photon, docs/datasets.md)",
         |r, v, _| { r.intfile_scale = number("-scale", v[0])?; Ok(()) }),
     flag!("-pgmscale", [], [S("-pgmscale")], Fixed(1), "<factor>", "PGM scale (default: 250/(5·rmsd))",
         |r, v, _| { r.pgm_scale = number("-pgmscale", v[0])?; r.write_pgm = true; Ok(()) }),
@@ -504,15 +544,15 @@ pub static FLAGS: &[Flag] = &[
     flag!("-fudge", [], [S("-fudge")], Fixed(1), "<factor>", "spot-shape radius factor (default 1)",
         |r, v, _| { r.fudge = number("-fudge", v[0])?; Ok(()) }),
     flag!("-printout_pixel", [], [S("-printout_pixel")], Fixed(2), "<fast slow>", "print only this pixel with -printout",
-        |r, v, _| { r.printout_pixel = Some((integer("-printout_pixel", v[0])?, integer("-printout_pixel", v[1])?)); Ok(()) }),
+        |r, v, c| { r.printout_pixel = Some((whole(c.mode, "-printout_pixel", v[0])?, whole(c.mode, "-printout_pixel", v[1])?)); Ok(()) }),
     flag!("-trace_pixel", ["-dump_pixel"], [S("-trace_pixel"), S("-dump_pixel")], Fixed(2), "<slow fast>", "trace one pixel's computation",
-        |r, v, _| { r.trace_pixel = Some((integer("-trace_pixel", v[0])?, integer("-trace_pixel", v[1])?)); Ok(()) }),
+        |r, v, c| { r.trace_pixel = Some((whole(c.mode, "-trace_pixel", v[0])?, whole(c.mode, "-trace_pixel", v[1])?)); Ok(()) }),
     flag!("-seed", [], [S("-seed")], Fixed(1), "<n>", "noise seed (default: time)",
-        |r, v, _| { r.seed = -integer("-seed", v[0])?; Ok(()) }),
+        |r, v, c| { r.seed = -whole(c.mode, "-seed", v[0])?; Ok(()) }),
     flag!("-mosaic_seed", [], [S("-mosaic_seed")], Fixed(1), "<n>", "mosaic domain seed (default 12345678)",
-        |r, v, _| { r.mosaic_seed = -integer("-mosaic_seed", v[0])?; Ok(()) }),
+        |r, v, c| { r.mosaic_seed = -whole(c.mode, "-mosaic_seed", v[0])?; Ok(()) }),
     flag!("-misset_seed", [], [S("-misset_seed")], Fixed(1), "<n>", "random misset seed (default: time)",
-        |r, v, _| { r.misset_seed = -integer("-misset_seed", v[0])?; Ok(()) }),
+        |r, v, c| { r.misset_seed = -whole(c.mode, "-misset_seed", v[0])?; Ok(()) }),
     flag!("-water", [], [S("-water")], Fixed(1), "<um>", "edge of a cube of water (a droplet) in the beam: a diffuse background (default 0)",
         |r, v, _| { r.water_size = number("-water", v[0])? / 1e6; Ok(()) }),
     flag!("-mask", [], [S("-mask")], Fixed(1), "<file.img>", "SMV mask: pixels that are 0 are skipped (header sets geometry)",
@@ -570,7 +610,7 @@ pub static FLAGS: &[Flag] = &[
     flag!("-psf_fwhm", [], [], Fixed(1), "<µm>", "PSF full width at half maximum (default 46)",
         |r, v, c| { noise_flag(c, "-psf_fwhm")?; r.noise.psf_fwhm = positive_length("-psf_fwhm", v[0])? / 1e6; Ok(()) }),
     flag!("-psf_radius", [], [], Fixed(1), "<pixels>", "radius the PSF is rendered to (default 0: chosen as noisify does)",
-        |r, v, c| { noise_flag(c, "-psf_radius")?; let n = positive_count("-psf_radius", v[0])?;
+        |r, v, c| { noise_flag(c, "-psf_radius")?; let n = positive_count(Mode::Default, "-psf_radius", v[0])?;
             r.noise.psf_radius = i32::try_from(n).map_err(|_| Error::Usage(format!("-psf_radius: value {n} is too large")))?; Ok(()) }),
     flag!("-readout_noise", [], [], Fixed(1), "<ADU>", "Gaussian readout noise of every noise-image pixel (default 0)",
         |r, v, c| { noise_flag(c, "-readout_noise")?; r.noise.readout = non_negative("-readout_noise", number("-readout_noise", v[0])?)?; Ok(()) }),
@@ -623,7 +663,7 @@ pub static FLAGS: &[Flag] = &[
     flag!("-validate", ["--validate"], [], Arity::OptionalInline, "[=N]",
         "after a GPU render, recompute N pixels (default 64: brightest + random) on the f64 engine and print the worst relative error",
         |r, v, _| {
-            let n = match v.first() { Some(s) => positive_count("-validate", s)?, None => DEFAULT_VALIDATE as i64 };
+            let n = match v.first() { Some(s) => positive_count(Mode::Default, "-validate", s)?, None => DEFAULT_VALIDATE as i64 };
             if n == 0 { return Err(Error::Usage("-validate: the pixel count must be at least 1".into())); }
             r.validate = Some(n as usize);
             Ok(())
@@ -710,10 +750,13 @@ const HELP_COLUMN: usize = 32;
 fn usage_lines() -> &'static str {
     "nanobragg: X-ray diffraction images of small crystals (GPU via WebGPU, f64 CPU reference)\n\
      usage: nanobragg [flags]                 every nanoBragg.c flag, units as listed below\n\
-     \x20      nanobragg compare [options] -- <flags>\n\
-     \x20      nanobragg bench [options]\n\
-     \x20      nanobragg trace-diff A.log B.log [--tol T]\n\
-     \x20      nanobragg -h | --version\n"
+     \x20      nanobragg noisify [flags]         noisify.c: detector noise on a float image\n\
+     \x20      nanobragg nonBragg [flags]        nonBragg.c: an amorphous sample's scattering\n\
+     \x20      nanobragg compare [options] -- <flags>   GPU vs f64 CPU vs nanoBragg.c\n\
+     \x20      nanobragg trace-diff A.log B.log [--tol T]   two -trace_pixel logs side by side\n\
+     \x20      nanobragg bench [options]         speed against nanoBragg.c\n\
+     \x20      nanobragg manifest merge|check ...   a sharded run's manifests\n\
+     \x20      nanobragg -h | --version          (each subcommand has its own -h)\n"
 }
 
 /// What bare `nanobragg` prints (to stderr, exit status 2: a run needs flags).
@@ -871,6 +914,27 @@ mod tests {
     }
 
     #[test]
+    fn whole_numbers_are_read_as_atoi_reads_them() {
+        // a whole number written with a decimal point, as nanoBragg.c command lines have them
+        for (text, n) in [("6", 6), ("6.0", 6), ("6.", 6), ("+6.00", 6), (" -3.0", -3), ("6e0", 6), ("0.0", 0)] {
+            assert_eq!(whole(Mode::Default, "-N", text).ok(), Some(n), "{text}");
+            assert_eq!(whole(Mode::CParity, "-N", text).ok(), Some(n), "{text}");
+        }
+        // the leading integer part is not the value written: atoi's in c-parity, refused by default
+        for (text, n) in [("6.5", 6), ("1e3", 1), ("-0.5", 0), (".5", 0)] {
+            assert_eq!(whole(Mode::CParity, "-N", text).ok(), Some(n), "{text}");
+            let e = whole(Mode::Default, "-N", text).unwrap_err().to_string();
+            assert!(e.contains("-N") && e.contains(text.trim()) && e.contains(&format!("read it as {n}")), "{e}");
+        }
+        for text in ["abc", "6x", "nan", "inf", ""] {
+            assert!(whole(Mode::CParity, "-N", text).is_err(), "{text}");
+            assert!(whole(Mode::Default, "-N", text).is_err(), "{text}");
+        }
+        assert_eq!(atoi("  12abc"), 12);
+        assert_eq!(atoi("-"), 0);
+    }
+
+    #[test]
     fn help_lists_every_flag() {
         let h = help_text();
         for f in FLAGS {
@@ -878,6 +942,14 @@ mod tests {
         }
         for line in h.lines() {
             assert!(line.chars().count() <= HELP_WIDTH, "help line wider than {HELP_WIDTH}: {line}");
+        }
+    }
+
+    #[test]
+    fn help_lists_the_subcommands() {
+        let h = help_text();
+        for sub in ["noisify", "nonBragg", "compare", "trace-diff", "bench", "manifest"] {
+            assert!(h.lines().any(|l| l.trim_start().starts_with(&format!("nanobragg {sub} "))), "help misses the {sub} subcommand:\n{h}");
         }
     }
 

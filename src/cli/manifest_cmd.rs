@@ -181,7 +181,7 @@ fn check_cmd(args: &[String]) -> Result<Option<String>> {
                 match f.mismatch(&base) {
                     Ok(None) => {}
                     Ok(Some(why)) => bad.push(format!("{} (frame {}): {why}", f.name, e.frame)),
-                    Err(err) => bad.push(format!("{} (frame {}): {}", f.name, e.frame, crate::dataset::files::plain(&err))),
+                    Err(err) => bad.push(format!("{} (frame {}): {}", f.name, e.frame, crate::error::plain_reason(&err))),
                 }
             }
         }

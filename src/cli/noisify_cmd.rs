@@ -9,7 +9,7 @@
 //! the counter-based generator (`crate::response::philox`), a pure function of (seed, pixel,
 //! draw). The stage order and formulas are in `crate::response::noisify`; docs/realism.md.
 
-use super::defs::{CPattern, integer, number};
+use super::defs::{CPattern, number, whole};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::pgm::encode_pgm;
@@ -119,26 +119,58 @@ fn mm(flag: &str, v: &str) -> Result<f64> {
     Ok(number(flag, v)? / 1000.0)
 }
 
+/// A length or wavelength: refused unless greater than zero, in both modes, as the main
+/// command refuses its `-pixel`, `-distance` and `-lambda` (noisify.c would write it into the
+/// header, and divide the PSF width by a pixel of 0).
+fn positive(flag: &str, v: &str) -> Result<f64> {
+    let x = number(flag, v)?;
+    if x <= 0.0 {
+        return Err(Error::Usage(format!("{flag}: value {x} must be greater than zero")));
+    }
+    Ok(x)
+}
+
+/// A noise amplitude, gain or fluence outside its range (`ok` false) makes no detector: the
+/// default mode refuses it, as the main command refuses its detector-model flags; `-c_parity`
+/// keeps noisify.c's arithmetic with a warning.
+fn in_range(o: &Options, flag: &str, v: &str, ok: fn(f64) -> bool, range: &str) -> Result<f64> {
+    let x = number(flag, v)?;
+    if ok(x) {
+        return Ok(x);
+    }
+    let why = format!("{flag}: value {v} must be {range}");
+    if o.c_parity {
+        crate::console::warn(&format!("{why} (kept as noisify.c does with -c_parity)"));
+        return Ok(x);
+    }
+    Err(Error::Usage(why))
+}
+
+/// A whole number as noisify.c's `atoi` reads it (`-detpixels 64.0` is 64; see `defs::whole`).
+fn integer(o: &Options, flag: &str, v: &str) -> Result<i64> {
+    whole(if o.c_parity { crate::cli::raw::Mode::CParity } else { crate::cli::raw::Mode::Default }, flag, v)
+}
+
 /// C `-seed N` stores −N (so the C's "negative seed reloads the table" rule sees −N).
-fn c_seed(flag: &str, v: &str) -> Result<i64> {
-    let n = integer(flag, v)?;
+fn c_seed(o: &Options, flag: &str, v: &str) -> Result<i64> {
+    let n = integer(o, flag, v)?;
     i32::try_from(n).map(|n| -i64::from(n)).map_err(|_| Error::Usage(format!("{flag}: value '{v}' is outside the C int range")))
 }
 
 /// The table, in noisify.c's order (an argument matching several entries applies each, as the C
 /// tests every pattern in turn).
 const FLAGS: &[NoisifyFlag] = &[
-    nflag!("-lambda", [S("-lambda")], "<Å>", "wavelength, written into the SMV header", |o, f, v| { o.lambda = number(f, v)?; Ok(()) }),
+    nflag!("-lambda", [S("-lambda")], "<Å>", "wavelength, written into the SMV header", |o, f, v| { o.lambda = positive(f, v)?; Ok(()) }),
     nflag!("-Xbeam", [S("-Xbeam")], "<mm>", "direct-beam X position (default: detector centre)", |o, f, v| { o.beam[0] = Some(mm(f, v)?); Ok(()) }),
     nflag!("-Ybeam", [S("-Ybeam")], "<mm>", "direct-beam Y position (default: detector centre)", |o, f, v| { o.beam[1] = Some(mm(f, v)?); Ok(()) }),
-    nflag!("-distance", [S("-distance")], "<mm>", "sample-to-detector distance, for the header (default 100)", |o, f, v| { o.distance = mm(f, v)?; Ok(()) }),
+    nflag!("-distance", [S("-distance")], "<mm>", "sample-to-detector distance, for the header (default 100)", |o, f, v| { o.distance = positive(f, v)? / 1000.0; Ok(()) }),
     nflag!("-detsize", [E("-detsize")], "<mm>", "detector size, both axes (used only when the pixel counts are unknown)", |o, f, v| { let s = mm(f, v)?; o.detsize = [s, s]; Ok(()) }),
     nflag!("-detsize_x", [S("-detsize_x")], "<mm>", "detector size along x", |o, f, v| { o.detsize[0] = mm(f, v)?; Ok(()) }),
     nflag!("-detsize_y", [S("-detsize_y")], "<mm>", "detector size along y", |o, f, v| { o.detsize[1] = mm(f, v)?; Ok(()) }),
-    nflag!("-detpixels", [E("-detpixels")], "<n>", "pixels along both axes (default: from the file size, a square if possible)", |o, f, v| { let n = integer(f, v)?; o.detpixels = [n, n]; Ok(()) }),
-    nflag!("-detpixels_x", [S("-detpixels_x")], "<n>", "pixels along x (fast)", |o, f, v| { o.detpixels[0] = integer(f, v)?; Ok(()) }),
-    nflag!("-detpixels_y", [S("-detpixels_y")], "<n>", "pixels along y (slow)", |o, f, v| { o.detpixels[1] = integer(f, v)?; Ok(()) }),
-    nflag!("-pixel", [S("-pixel")], "<mm>", "pixel size (default 0.1)", |o, f, v| { o.pixel = mm(f, v)?; Ok(()) }),
+    nflag!("-detpixels", [E("-detpixels")], "<n>", "pixels along both axes (default: from the file size, a square if possible)", |o, f, v| { let n = integer(o, f, v)?; o.detpixels = [n, n]; Ok(()) }),
+    nflag!("-detpixels_x", [S("-detpixels_x")], "<n>", "pixels along x (fast)", |o, f, v| { o.detpixels[0] = integer(o, f, v)?; Ok(()) }),
+    nflag!("-detpixels_y", [S("-detpixels_y")], "<n>", "pixels along y (slow)", |o, f, v| { o.detpixels[1] = integer(o, f, v)?; Ok(()) }),
+    nflag!("-pixel", [S("-pixel")], "<mm>", "pixel size (default 0.1)", |o, f, v| { o.pixel = positive(f, v)? / 1000.0; Ok(()) }),
     nflag!("-psf", [E("-psf")], "gauss|fiber", "point-spread function shape (default none)", |o, _, v| {
         // C: a value containing neither word leaves no PSF, with a warning
         o.psf = if v.contains("fiber") { Some(PsfShape::Fiber) } else if v.contains("gauss") { Some(PsfShape::Gauss) } else {
@@ -149,13 +181,13 @@ const FLAGS: &[NoisifyFlag] = &[
     }),
     nflag!("-psf_radius", [S("-psf_rad")], "<pixels>", "radius to render the PSF (default 0: automatic)", |o, f, v| { o.psf_radius = c_int(number(f, v)?); Ok(()) }),
     nflag!("-psf_fwhm", [S("-psf_si"), S("-psf_fw"), S("-psf_wi")], "<µm>", "PSF full width at half maximum (default 46); also -psf_size, -psf_width", |o, f, v| { o.psf_fwhm = (number(f, v)? / 1e6) as f32; Ok(()) }),
-    nflag!("-fluence", [S("-fluence")], "<photons/m²>", "incident fluence; the input is multiplied by fluence·r_e² (default 1/r_e²: no change)", |o, f, v| { o.fluence = number(f, v)?; Ok(()) }),
+    nflag!("-fluence", [S("-fluence")], "<photons/m²>", "incident fluence; the input is multiplied by fluence·r_e² (default 1/r_e²: no change)", |o, f, v| { o.fluence = in_range(o, f, v, |x| x >= 0.0, "0 or more")?; Ok(()) }),
     nflag!("-floatfile", [S("-floatfile"), S("-floatimage"), S("-bin")], "<file>", "the input: raw 4-byte floats, photons/pixel (also any argument naming floatimage.bin); also -floatimage, -bin", |o, _, v| { o.floatfile = Some(v.into()); Ok(()) }),
     nflag!("-header", [S("-header")], "<file.img>", "take the SMV header (size, pixel, distance, beam) from this image and copy it into the outputs", |o, _, v| { o.header = Some(v.into()); Ok(()) }),
     nflag!("-pgmfile", [S("-pgmfile"), S("-pgmimage")], "<file>", "noiseless image as PGM (default image.pgm); also -pgmimage", |o, _, v| { o.pgmfile = v.into(); Ok(()) }),
     nflag!("-intfile", [S("-intfile"), S("-intimage")], "<file>", "noiseless SMV image (default intimage.img); also -intimage", |o, _, v| { o.intfile = v.into(); Ok(()) }),
     nflag!("-bits", [S("-bits")], "16|32", "integer width of the SMV images (default 16)", |o, f, v| {
-        o.bits = integer(f, v)?;
+        o.bits = integer(o, f, v)?;
         if o.bits != 16 && o.bits != 32 {
             return Err(Error::Usage(format!("{f}: value '{v}' must be 16 or 32")));
         }
@@ -164,16 +196,16 @@ const FLAGS: &[NoisifyFlag] = &[
     nflag!("-noisefile", [S("-noisefile"), S("-noiseimage")], "<file>", "noisy SMV image (default noiseimage.img); also -noiseimage", |o, _, v| { o.noisefile = v.into(); Ok(()) }),
     nflag!("-nonoise", [S("-nonoise")], "", "no noise image; the PSF then blurs the noiseless image", |o, _, _| { o.calculate_noise = false; Ok(()) }),
     nflag!("-nopgm", [S("-nopgm")], "", "no PGM image", |o, _, _| { o.write_pgm = false; Ok(()) }),
-    nflag!("-readout_noise", [S("-readout"), S("-readnoi")], "<ADU>", "Gaussian readout noise added to every pixel (default 0); also -readnoise", |o, f, v| { o.readout = number(f, v)?; Ok(()) }),
-    nflag!("-flicker", [S("-flicker")], "<fraction>", "per-pixel source (1/f) noise, relative (default 0)", |o, f, v| { o.flicker = number(f, v)?; Ok(()) }),
-    nflag!("-calibration", [S("-calibration")], "<fraction>", "static per-pixel calibration error, relative (default 0.03)", |o, f, v| { o.calibration = number(f, v)?; Ok(()) }),
+    nflag!("-readout_noise", [S("-readout"), S("-readnoi")], "<ADU>", "Gaussian readout noise added to every pixel (default 0); also -readnoise", |o, f, v| { o.readout = in_range(o, f, v, |x| x >= 0.0, "0 or more")?; Ok(()) }),
+    nflag!("-flicker", [S("-flicker")], "<fraction>", "per-pixel source (1/f) noise, relative (default 0)", |o, f, v| { o.flicker = in_range(o, f, v, |x| x >= 0.0, "0 or more")?; Ok(()) }),
+    nflag!("-calibration", [S("-calibration")], "<fraction>", "static per-pixel calibration error, relative (default 0.03)", |o, f, v| { o.calibration = in_range(o, f, v, |x| x >= 0.0, "0 or more")?; Ok(()) }),
     nflag!("-scale", [S("-scale")], "<factor>", "multiplies the input to put it on the photons/pixel scale (default 1)", |o, f, v| { o.scale = number(f, v)?; Ok(()) }),
-    nflag!("-seed", [S("-seed")], "<n>", "seed of every error but calibration (default: the time)", |o, f, v| { o.seed = Some(c_seed(f, v)?); Ok(()) }),
-    nflag!("-calib_seed", [S("-calib_seed")], "<n>", "seed of the calibration errors (default: noisify.c's fixed one)", |o, f, v| { o.calib_seed = c_seed(f, v)?; Ok(()) }),
-    nflag!("-badpix_seed", [S("-badpix_seed")], "<n>", "accepted and unused, as in noisify.c", |_, f, v| { c_seed(f, v).map(|_| ()) }),
-    nflag!("-hotpix_seed", [S("-hotpix_seed")], "<n>", "accepted and unused, as in noisify.c", |_, f, v| { c_seed(f, v).map(|_| ()) }),
+    nflag!("-seed", [S("-seed")], "<n>", "seed of every error but calibration (default: the time)", |o, f, v| { o.seed = Some(c_seed(o, f, v)?); Ok(()) }),
+    nflag!("-calib_seed", [S("-calib_seed")], "<n>", "seed of the calibration errors (default: noisify.c's fixed one)", |o, f, v| { o.calib_seed = c_seed(o, f, v)?; Ok(()) }),
+    nflag!("-badpix_seed", [S("-badpix_seed")], "<n>", "accepted and unused, as in noisify.c", |o, f, v| { c_seed(o, f, v).map(|_| ()) }),
+    nflag!("-hotpix_seed", [S("-hotpix_seed")], "<n>", "accepted and unused, as in noisify.c", |o, f, v| { c_seed(o, f, v).map(|_| ()) }),
     nflag!("-adc", [S("-adc")], "<ADU>", "offset added to every pixel (default 40)", |o, f, v| { o.adc = number(f, v)?; Ok(()) }),
-    nflag!("-gain", [S("-gain")], "<ADU/photon>", "pixel units per photon (default 1)", |o, f, v| { o.gain = number(f, v)?; Ok(()) }),
+    nflag!("-gain", [S("-gain")], "<ADU/photon>", "pixel units per photon (default 1)", |o, f, v| { o.gain = in_range(o, f, v, |x| x > 0.0, "greater than zero")?; Ok(()) }),
     nflag!("-phi", [S("-phi")], "<deg>", "PHI and OSC_START of the SMV header (default 0)", |o, f, v| { o.phi = number(f, v)?; Ok(()) }),
     nflag!("-osc", [S("-osc")], "<deg>", "OSC_RANGE of the SMV header (default 1)", |o, f, v| { o.osc = number(f, v)?; Ok(()) }),
     nflag!("-c_parity", [E("-c_parity")], "", "+ noisify.c's serial generators and PSF slips: images equal the C program's", |o, _, _| { o.c_parity = true; Ok(()) }),
@@ -194,7 +226,8 @@ pub fn help_text() -> String {
 }
 
 fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options::default();
+    // known before the walk: whole numbers are read as noisify.c reads them only with -c_parity
+    let mut o = Options { c_parity: args.iter().any(|a| a == "-c_parity"), ..Options::default() };
     let mut i = 0;
     while i < args.len() {
         let arg = args[i].as_str();
@@ -241,6 +274,17 @@ struct ImportedHeader {
 fn import_header(path: &Path) -> Result<ImportedHeader> {
     let bytes = read_limited(path, MAX_INPUT_BYTES).map_err(|e| e.from_flag("-header"))?;
     let image = read_smv_from(path, bytes.as_slice()).map_err(|e| e.from_flag("-header"))?;
+    // the values noisify takes from the header, refused (naming file and key) as the main
+    // command refuses them in an -img or -mask header: not finite, or a length or wavelength
+    // that is not positive
+    for key in ["PIXEL_SIZE", "DISTANCE", "WAVELENGTH", "BEAM_CENTER_X", "BEAM_CENTER_Y"] {
+        let positive = !key.starts_with("BEAM_CENTER");
+        match header_value(&image.header, key) {
+            Some(v) if !v.is_finite() => return Err(Error::parse(path, format!("header key {key}"), format!("value {v} is not a finite number")).from_flag("-header")),
+            Some(v) if positive && v <= 0.0 => return Err(Error::parse(path, format!("header key {key}"), format!("value {v} must be greater than zero")).from_flag("-header")),
+            _ => {}
+        }
+    }
     Ok(ImportedHeader { bytes: bytes[..image.header_bytes].to_vec(), text: image.header, width: image.width, height: image.height })
 }
 
@@ -328,6 +372,15 @@ fn run(o: &Options) -> Result<()> {
     let float_path = o.floatfile.as_ref().ok_or_else(|| Error::Usage("noisify: no input image: give -floatfile FILE (nanobragg noisify -h lists the flags)".into()))?;
     check_files(o, float_path)?;
     let raw = read_limited(float_path, MAX_INPUT_BYTES).map_err(|e| e.from_flag("-floatfile"))?;
+    if raw.len() % 4 != 0 {
+        // a truncated or foreign file: noisify.c takes the whole floats and guesses a detector
+        // from their count (a 64 × 64 image 2 bytes short becomes 63 × 65)
+        let msg = format!("{} bytes is not a whole number of 4-byte floats ({} floats and {} bytes over: a truncated file?)", raw.len(), raw.len() / 4, raw.len() % 4);
+        if !o.c_parity {
+            return Err(Error::parse(float_path, "file size", msg).from_flag("-floatfile"));
+        }
+        crate::console::warn(&format!("{}: {msg}; the whole floats are read, as noisify.c does", float_path.display()));
+    }
     outln!("noisify - add noise to pixels - James Holton 3-19-16");
     let imported = match &o.header {
         Some(path) => {
@@ -376,6 +429,12 @@ fn run(o: &Options) -> Result<()> {
     let mut input = vec![0.0f32; pixels];
     for (v, b) in input.iter_mut().zip(raw.chunks_exact(4)) {
         *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    if let Some(first) = input.iter().position(|v| !v.is_finite()) {
+        // as the main command refuses an image with such pixels: no count can be drawn from them
+        let count = input.iter().filter(|v| !v.is_finite()).count();
+        let at = format!("pixel {first} (fast {}, slow {})", first % width, first / width);
+        return Err(Error::parse(float_path, at, format!("{} is not a finite number ({count} such pixels)", input[first])).from_flag("-floatfile"));
     }
     outln!("importing {} pixel intensites: {}", pixels, float_path.display());
     let beam = [o.beam[0].unwrap_or(detsize[0] / 2.0), o.beam[1].unwrap_or(detsize[1] / 2.0)];

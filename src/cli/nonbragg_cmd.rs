@@ -11,7 +11,7 @@
 //! so the images equal the C program's; docs/realism.md lists the differences of the default
 //! mode.
 
-use super::defs::{CPattern, RTD, integer, number};
+use super::defs::{CPattern, RTD, number, whole};
 use crate::engine::background::{BackgroundGeometry, BackgroundScale, BackgroundSource, render};
 use crate::error::{Error, Result};
 use crate::io::OutputsToWrite;
@@ -132,7 +132,7 @@ impl Default for Options {
             oversample: -1,
             roi: [-1; 4],
             lambda0: 1e-10,
-            fluence: 125932015286227086360700780544.0,
+            fluence: crate::cli::raw::C_FLUENCE,
             flux: 0.0,
             exposure: 1.0,
             beamsize: 1e-4,
@@ -208,8 +208,20 @@ fn mm(flag: &str, v: &[&str]) -> Result<f64> {
     Ok(number(flag, v[0])? / 1000.0)
 }
 
-fn int(flag: &str, v: &[&str]) -> Result<i64> {
-    let n = integer(flag, v[0])?;
+/// A distance, refused unless greater than zero in both modes, as the main command refuses
+/// its `-distance` and `-close_distance`.
+fn positive_mm(flag: &str, v: &[&str]) -> Result<f64> {
+    let x = number(flag, v[0])?;
+    if x <= 0.0 {
+        return Err(Error::Usage(format!("{flag}: value {x} must be greater than zero")));
+    }
+    Ok(x / 1000.0)
+}
+
+/// A whole number as nonBragg.c's `atoi` reads it (`-detpixels 64.0` is 64; see `defs::whole`).
+fn int(o: &Options, flag: &str, v: &[&str]) -> Result<i64> {
+    let mode = if o.c_parity { crate::cli::raw::Mode::CParity } else { crate::cli::raw::Mode::Default };
+    let n = whole(mode, flag, v[0])?;
     i32::try_from(n).map(i64::from).map_err(|_| Error::Usage(format!("{flag}: value '{}' is outside the C int range", v[0])))
 }
 
@@ -286,8 +298,8 @@ const FLAGS: &[NonBraggFlag] = &[
     nb!("-spindle_axis", [S("-spindle_axis")], 3, "<x y z>", "accepted; nothing rotates in nonBragg", |_, f, v, _| vec3(f, v).map(drop)),
     nb!("-twotheta_axis", [S("-twotheta_axis")], 3, "<x y z>", "detector 2θ axis (default 0 1 0); the argument also sets -twotheta to its first value, as in nonBragg.c", |o, f, v, _| { o.twotheta_axis = vec3(f, v)?; Ok(()) }),
     nb!("-pix0_vector", [S("-pix0_vector")], 3, "<x y z>", "accepted and ignored, as in nonBragg.c (the origin comes from the beam centre)", |_, f, v, _| vec3(f, v).map(drop)),
-    nb!("-distance", [S("-distance")], 1, "<mm>", "sample to detector along the beam (default 100; pivots about the beam spot)", |o, f, v, _| { o.distance = mm(f, v)?; o.pivot = Pivot::Beam; Ok(()) }),
-    nb!("-close_distance", [S("-close_distance")], 1, "<mm>", "sample to detector plane (pivots about the sample)", |o, f, v, _| { o.close_distance = Some(mm(f, v)?); o.pivot = Pivot::Sample; Ok(()) }),
+    nb!("-distance", [S("-distance")], 1, "<mm>", "sample to detector along the beam (default 100; pivots about the beam spot)", |o, f, v, _| { o.distance = positive_mm(f, v)?; o.pivot = Pivot::Beam; Ok(()) }),
+    nb!("-close_distance", [S("-close_distance")], 1, "<mm>", "sample to detector plane (pivots about the sample)", |o, f, v, _| { o.close_distance = Some(positive_mm(f, v)?); o.pivot = Pivot::Sample; Ok(()) }),
     nb!("-source_distance", [S("-source_distance")], 1, "<mm>", "distance of the generated sources (default 10 m)", |o, f, v, _| { o.source_distance = mm(f, v)?; Ok(()) }),
     nb!("-twotheta", [S("-twotheta")], 1, "<deg>", "detector 2θ swing (pivots about the sample)", |o, f, v, _| { o.twotheta = num(f, v)? / RTD; o.pivot = Pivot::Sample; Ok(()) }),
     nb!("-detector_rotx", [S("-detector_rotx")], 1, "<deg>", "detector rotation about x", |o, f, v, _| { o.rot[0] = num(f, v)? / RTD; Ok(()) }),
@@ -296,9 +308,9 @@ const FLAGS: &[NonBraggFlag] = &[
     nb!("-detsize", [], 1, "<mm>", "detector size, both axes (default 102.4)", |o, f, v, _| { let s = mm(f, v)?; o.detsize = [s, s]; Ok(()) }),
     nb!("-detsize_x", [S("-detsize_x")], 1, "<mm>", "detector size along the fast axis", |o, f, v, _| { o.detsize[0] = mm(f, v)?; Ok(()) }),
     nb!("-detsize_y", [S("-detsize_y")], 1, "<mm>", "detector size along the slow axis", |o, f, v, _| { o.detsize[1] = mm(f, v)?; Ok(()) }),
-    nb!("-detpixels", [], 1, "<n>", "pixels along both axes", |o, f, v, _| { let n = int(f, v)?; o.detpixels = [n, n]; Ok(()) }),
-    nb!("-detpixels_x", [S("-detpixels_f"), S("-detpixels_x")], 1, "<n>", "pixels along the fast axis; also -detpixels_f", |o, f, v, _| { o.detpixels[0] = int(f, v)?; Ok(()) }),
-    nb!("-detpixels_y", [S("-detpixels_s"), S("-detpixels_y")], 1, "<n>", "pixels along the slow axis; also -detpixels_s", |o, f, v, _| { o.detpixels[1] = int(f, v)?; Ok(()) }),
+    nb!("-detpixels", [], 1, "<n>", "pixels along both axes", |o, f, v, _| { let n = int(o, f, v)?; o.detpixels = [n, n]; Ok(()) }),
+    nb!("-detpixels_x", [S("-detpixels_f"), S("-detpixels_x")], 1, "<n>", "pixels along the fast axis; also -detpixels_f", |o, f, v, _| { o.detpixels[0] = int(o, f, v)?; Ok(()) }),
+    nb!("-detpixels_y", [S("-detpixels_s"), S("-detpixels_y")], 1, "<n>", "pixels along the slow axis; also -detpixels_s", |o, f, v, _| { o.detpixels[1] = int(o, f, v)?; Ok(()) }),
     nb!("-curved_det", [S("-curved_det")], 0, "", "every pixel at the same distance from the sample (nonBragg.c ignores it as the last argument; -c_parity too)", |o, _, _, ctx| {
         if !(ctx.is_last && o.c_parity) {
             o.curved = true;
@@ -310,11 +322,10 @@ const FLAGS: &[NonBraggFlag] = &[
     nb!("-Fmap", [S("-Fmap")], 0, "", "write the structure factor F(stol) at each pixel instead of photons", |o, _, _, _| { o.fmap = true; Ok(()) }),
     nb!("-polar", [], 1, "<factor>", "Kahn polarisation factor (default 0: unpolarised)", |o, f, v, _| { o.polarization = num(f, v)?; o.nopolar = false; Ok(()) }),
     nb!("-nopolar", [S("-nopolar")], 0, "", "no polarisation factor", |o, _, _, _| { o.nopolar = true; Ok(()) }),
-    nb!("-oversample", [S("-oversample")], 1, "<n>", "sub-pixels per pixel edge (default 1)", |o, f, v, _| { o.oversample = int(f, v)?; Ok(()) }),
+    nb!("-oversample", [S("-oversample")], 1, "<n>", "sub-pixels per pixel edge (default 1)", |o, f, v, _| { o.oversample = int(o, f, v)?; Ok(()) }),
     nb!("-roi", [S("-roi")], 4, "<xmin xmax ymin ymax>", "render only these pixels (inclusive); the rest are 0", |o, f, v, _| {
-        for (slot, s) in o.roi.iter_mut().zip(v) {
-            *slot = int(f, &[s])?;
-        }
+        let limits = v.iter().map(|s| int(o, f, &[s])).collect::<Result<Vec<i64>>>()?;
+        o.roi.iter_mut().zip(limits).for_each(|(slot, n)| *slot = n);
         Ok(())
     }),
     nb!("-lambda", [S("-lambda"), S("-wave")], 1, "<Å>", "wavelength (default 1); also -wavelength", |o, f, v, _| { o.lambda0 = num(f, v)? / 1e10; Ok(()) }),
@@ -324,15 +335,15 @@ const FLAGS: &[NonBraggFlag] = &[
     nb!("-exposure", [S("-exposure")], 1, "<s>", "exposure time (default 1)", |o, f, v, _| { o.exposure = num(f, v)?; Ok(()) }),
     nb!("-beamsize", [S("-beamsize")], 1, "<mm>", "edge of the square beam (default 0.1); clips the sample", |o, f, v, _| { o.beamsize = mm(f, v)?; Ok(()) }),
     nb!("-dispersion", [S("-dispersion")], 1, "<percent>", "spectral width Δλ/λ (default 0)", |o, f, v, _| { o.dispersion = num(f, v)? / 100.0; Ok(()) }),
-    nb!("-dispsteps", [S("-dispsteps")], 1, "<n>", "wavelengths across the width", |o, f, v, _| { o.dispsteps = int(f, v)?; Ok(()) }),
+    nb!("-dispsteps", [S("-dispsteps")], 1, "<n>", "wavelengths across the width", |o, f, v, _| { o.dispsteps = int(o, f, v)?; Ok(()) }),
     nb!("-divergence", [S("-divergence")], 1, "<mrad>", "beam divergence, both directions", |o, f, v, _| { let d = mm(f, v)?; o.hdivrange = d; o.vdivrange = d; Ok(()) }),
     nb!("-hdivrange", [S("-hdivrange")], 1, "<mrad>", "horizontal divergence", |o, f, v, _| { o.hdivrange = mm(f, v)?; Ok(()) }),
     nb!("-vdivrange", [S("-vdivrange")], 1, "<mrad>", "vertical divergence", |o, f, v, _| { o.vdivrange = mm(f, v)?; Ok(()) }),
     nb!("-hdivstep", [], 1, "<mrad>", "horizontal divergence step", |o, f, v, _| { o.hdivstep = mm(f, v)?; Ok(()) }),
-    nb!("-hdivsteps", [S("-hdivsteps")], 1, "<n>", "horizontal divergence steps", |o, f, v, _| { o.hdivsteps = int(f, v)?; Ok(()) }),
+    nb!("-hdivsteps", [S("-hdivsteps")], 1, "<n>", "horizontal divergence steps", |o, f, v, _| { o.hdivsteps = int(o, f, v)?; Ok(()) }),
     nb!("-vdivstep", [], 1, "<mrad>", "vertical divergence step", |o, f, v, _| { o.vdivstep = mm(f, v)?; Ok(()) }),
-    nb!("-vdivsteps", [S("-vdivsteps")], 1, "<n>", "vertical divergence steps", |o, f, v, _| { o.vdivsteps = int(f, v)?; Ok(()) }),
-    nb!("-divsteps", [S("-divsteps")], 1, "<n>", "divergence steps, both directions", |o, f, v, _| { let n = int(f, v)?; o.hdivsteps = n; o.vdivsteps = n; Ok(()) }),
+    nb!("-vdivsteps", [S("-vdivsteps")], 1, "<n>", "vertical divergence steps", |o, f, v, _| { o.vdivsteps = int(o, f, v)?; Ok(()) }),
+    nb!("-divsteps", [S("-divsteps")], 1, "<n>", "divergence steps, both directions", |o, f, v, _| { let n = int(o, f, v)?; o.hdivsteps = n; o.vdivsteps = n; Ok(()) }),
     nb!("-round_div", [S("-round_div")], 0, "", "trim the divergence grid to an ellipse (default)", |o, _, _, _| { o.round_div = true; Ok(()) }),
     nb!("-square_div", [S("-square_div")], 0, "", "keep the whole divergence grid", |o, _, _, _| { o.round_div = false; Ok(()) }),
     nb!("-adc", [S("-adc")], 1, "<ADU>", "offset added to the integer images (default 40)", |o, f, v, _| { o.adc = num(f, v)?; Ok(()) }),
@@ -340,7 +351,7 @@ const FLAGS: &[NonBraggFlag] = &[
     nb!("-phi", [], 1, "<deg>", "PHI and OSC_START of the SMV header (default 0)", |o, f, v, _| { o.phi0 = num(f, v)? / RTD; Ok(()) }),
     nb!("-osc", [S("-osc")], 1, "<deg>", "OSC_RANGE of the SMV header", |o, f, v, _| { o.osc = num(f, v)? / RTD; Ok(()) }),
     nb!("-phistep", [], 1, "<deg>", "for the header's OSC_RANGE, as nonBragg.c resolves it", |o, f, v, _| { o.phistep = num(f, v)? / RTD; Ok(()) }),
-    nb!("-phisteps", [S("-phisteps")], 1, "<n>", "for the header's OSC_RANGE, as nonBragg.c resolves it", |o, f, v, _| { o.phisteps = int(f, v)?; Ok(()) }),
+    nb!("-phisteps", [S("-phisteps")], 1, "<n>", "for the header's OSC_RANGE, as nonBragg.c resolves it", |o, f, v, _| { o.phisteps = int(o, f, v)?; Ok(()) }),
     nb!("-img", [S("-img")], 1, "<file>", "not supported (nonBragg.c's F(stol) extraction from an image)", |_, f, _, _| unsupported(f)),
     nb!("-ignore", [S("-ignore")], 1, "<value>", "not supported (only for -img)", |_, f, _, _| unsupported(f)),
     nb!("-stolout", [], 1, "<file>", "not supported (only for -img)", |_, f, _, _| unsupported(f)),
@@ -361,7 +372,7 @@ const FLAGS: &[NonBraggFlag] = &[
     nb!("-printout", [S("-printout")], 0, "", "not supported (per-pixel printing)", |_, f, _, _| unsupported(f)),
     nb!("-noprogress", [S("-noprogress")], 0, "", "no progress lines", |o, _, _, _| { o.progress = false; Ok(()) }),
     nb!("-progress", [S("-progress")], 0, "", "progress lines (default)", |o, _, _, _| { o.progress = true; Ok(()) }),
-    nb!("-seed", [S("-seed")], 1, "<n>", "seed of the noise image (default: the time)", |o, f, v, _| { o.seed = Some(-int(f, v)?); Ok(()) }),
+    nb!("-seed", [S("-seed")], 1, "<n>", "seed of the noise image (default: the time)", |o, f, v, _| { o.seed = Some(-int(o, f, v)?); Ok(()) }),
     nb!("-c_parity", [E("-c_parity")], 0, "", "+ nonBragg.c's serial state, generator and slips: images equal the C program's", |o, _, _, _| { o.c_parity = true; Ok(()) }),
 ];
 
@@ -470,6 +481,32 @@ fn check_counts(o: &Options, steps: [i64; 3], pixels: usize) -> Result<()> {
         return Err(Error::Resource(format!("-oversample {oversample}: too many sub-pixels per pixel to count")));
     }
     crate::limits::check_fits(&format!("a {pixels}-pixel detector (-detpixels, -detsize, -pixel)"), pixels as f64 * BYTES_PER_PIXEL as f64)
+}
+
+/// A value that makes no sensible image: the default mode refuses it, as the main command
+/// does; `-c_parity` renders what nonBragg.c renders, with a warning.
+fn refuse_or_warn(o: &Options, why: String) -> Result<()> {
+    if o.c_parity {
+        log::warn!("{why} (rendered as nonBragg.c does with -c_parity)");
+        return Ok(());
+    }
+    Err(Error::Usage(why))
+}
+
+/// Axes that define no direction (a zero vector) or detector axes that span no plane (fast ∥
+/// slow) place a meaningless detector: refused as the main command refuses them.
+fn check_axes(o: &Options) -> Result<()> {
+    use crate::physics::magnitude;
+    let named = [("-beam_vector", o.beam), ("-fdet_vector", o.fdet), ("-sdet_vector", o.sdet), ("-polar_vector", o.polar_vector), ("-twotheta_axis", o.twotheta_axis)];
+    if let Some((flag, v)) = named.iter().find(|(_, v)| !(magnitude(*v) > 0.0)) {
+        return refuse_or_warn(o, format!("{flag} {} {} {}: the vector has no length, so it defines no direction", v[0], v[1], v[2]));
+    }
+    let sine = magnitude(cross(o.fdet, o.sdet)) / (magnitude(o.fdet) * magnitude(o.sdet));
+    if !(sine > 1e-9) {
+        let (f, s) = (o.fdet, o.sdet);
+        return refuse_or_warn(o, format!("-fdet_vector {} {} {} and -sdet_vector {} {} {} are parallel: the detector axes span no plane", f[0], f[1], f[2], s[0], s[1], s[2]));
+    }
+    Ok(())
 }
 
 /// The detector as nonBragg.c places it.
@@ -646,6 +683,12 @@ fn run(o: &Options) -> Result<()> {
     let div = [range_steps(o.hdivrange, o.hdivstep, o.hdivsteps), range_steps(o.vdivrange, o.vdivstep, o.vdivsteps)];
     let disp = range_steps(o.dispersion, -1.0, o.dispsteps);
     check_counts(o, [div[0].2, div[1].2, disp.2], fpixels * spixels)?;
+    if fluence < 0.0 {
+        // a negative image: refused as the main command refuses it; -c_parity renders it
+        let why = if o.flux != 0.0 { format!("-flux {}: the flux must not be negative", fmt_g(o.flux)) } else { format!("-fluence {}: the fluence must not be negative", fmt_g(o.fluence)) };
+        refuse_or_warn(o, why)?;
+    }
+    check_axes(o)?;
     let table = crate::io::stol::read_stol(&stol_path, unit, o.c_parity).map_err(|e| e.from_flag("-stol"))?;
     let (sample, warnings) = AmorphousSample::resolve(table, &o.sample, o.beamsize);
     for w in &warnings {
@@ -795,6 +838,15 @@ fn run(o: &Options) -> Result<()> {
         Some(i) => ((i % fpixels * oversample + oversample - 1) as f64 * sub + sub / 2.0, (i / fpixels * oversample + oversample - 1) as f64 * sub + sub / 2.0),
         None => (0.0, 0.0),
     };
+    if o.fluence == crate::cli::raw::C_FLUENCE && o.flux == 0.0 && !o.fmap && max_i > 65535.0 {
+        // the default fluence puts ~1e11 photons into every pixel (see app::hint_background_fluence)
+        log::warn!(
+            "rendered at the default fluence ({} photons/m^2): the brightest pixel holds {} photons, past a 16-bit detector's 65535; \
+             give the beam's -fluence (photons/m^2), or -flux with -exposure and -beamsize",
+            fmt_g(fluence),
+            fmt_g(max_i)
+        );
+    }
     let float_bytes: Vec<u8> = image.iter().flat_map(|v| v.to_le_bytes()).collect();
     outln!("writing {} as {} 4-byte floats", o.floatfile.display(), image.len());
     outln!("max_I = {}  at {} {}", fmt_g(max_i), fmt_g(max_x), fmt_g(max_y));

@@ -102,6 +102,9 @@ impl std::ops::DerefMut for RawArgs {
     }
 }
 
+/// nanoBragg.c's (and nonBragg.c's) default fluence, photons/m².
+pub use nanobragg_core::params::C_FLUENCE;
+
 impl RawArgs {
     /// What the GPU engine is asked for (`-backend`, `-gpu_precision`).
     pub fn gpu_options(&self) -> crate::engine::gpu::GpuOptions {

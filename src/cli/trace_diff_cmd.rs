@@ -73,7 +73,7 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
 }
 
 fn load(path: &Path) -> Result<ParsedTrace, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {}", path.display(), crate::error::plain_reason(&e)))?;
     let parsed = parse_trace(&text);
     if parsed.quantities.is_empty() {
         return Err(format!("{}: no TRACE_ lines with numeric values", path.display()));

@@ -162,7 +162,7 @@ impl Registry {
                 if probed.insert((dir, mode))
                     && let Err(e) = TempFile::beside(&file, mode)
                 {
-                    return Err(Error::Usage(format!("{} {shown}: cannot create files there: {}", out.flag, plain(&e))));
+                    return Err(Error::Usage(format!("{} {shown}: cannot create files there: {}", out.flag, folder_reason(&e))));
                 }
             }
         }
@@ -485,12 +485,12 @@ fn is_char_device(path: &Path) -> bool {
     special_file(path) == Some(SpecialFile::CharDevice)
 }
 
-/// The operating system's reason without its error number.
-pub fn plain(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
+/// Why a file cannot be created in a folder, in plain words (no error number): "no such
+/// file" is the folder's absence there.
+fn folder_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such folder".into(),
+        _ => crate::error::plain_reason(e),
     }
 }
 

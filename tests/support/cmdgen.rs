@@ -532,6 +532,7 @@ pub fn generate(seed: u64, index: usize, dir: &Path) -> Sample {
             osc_start_deg: 0.0,
             osc_range_deg: 0.0,
             twotheta_deg: 0.0,
+            c_parity: false,
         };
         let path = dir.join("mask.img");
         std::fs::write(&path, encode_smv(&header, &data)).unwrap();

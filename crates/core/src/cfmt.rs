@@ -1,6 +1,19 @@
 //! C `printf("%g")` formatting. The SMV and PGM headers of nanoBragg.c print their numbers with
 //! `%g` (REFERENCE.md §7), and downstream tools compare header text, so it must match glibc.
 
+/// `x` rounded to 15 significant digits (C's `DBL_DIG`, the decimal digits every double
+/// holds): a value the user typed in other units (mm, degrees) and converted, or a frame's
+/// start worked out from it, comes back without its binary round-off (7.499999999999999 → 7.5,
+/// 0.00017199999999999998 → 0.000172), so that `{}` (the shortest form that reads back)
+/// prints it as typed. The round-off of a few conversions sits in the 16th and 17th digits;
+/// a derived value (a beam centre in pixels) keeps its first 15.
+pub fn tidy(x: f64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    format!("{x:.14e}").parse().unwrap_or(x)
+}
+
 /// `%g` with the default precision of 6 significant digits.
 pub fn fmt_g(x: f64) -> String {
     fmt_g_precision(x, 6)
@@ -54,6 +67,25 @@ fn strip_fraction_zeros(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tidy_drops_binary_round_off_only() {
+        let rtd = 180.0 * std::f64::consts::FRAC_1_PI;
+        let start = (7.5 / rtd) * rtd;
+        assert_eq!(format!("{}", tidy(0.172 / 1000.0)), "0.000172");
+        assert_eq!(format!("{}", tidy(7.499999999999999)), "7.5");
+        assert_eq!(format!("{}", tidy(start)), "7.5");
+        assert_eq!(format!("{}", tidy(0.1 + 0.2)), "0.3");
+        // typed digits stay, up to 15 of them
+        for x in [231.27466, 0.976800, -216.336293, 1e-20, 123456789012345.0, 0.0, -0.5] {
+            assert_eq!(tidy(x), x, "{x}");
+        }
+        // a derived value keeps 15 digits
+        let beam = 3.1 / 0.172 + 0.5;
+        assert!(((tidy(beam) - beam) / beam).abs() < 1e-14, "{}", tidy(beam));
+        assert!(tidy(f64::NAN).is_nan());
+        assert_eq!(tidy(f64::INFINITY), f64::INFINITY);
+    }
 
     /// Expected strings were produced with python3 `'%g' % x`, which uses C's formatting rules.
     const CASES: &[(f64, &str)] = &[

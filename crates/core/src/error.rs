@@ -45,7 +45,7 @@ fn flag_prefix(flag: Option<&str>) -> String {
 
 /// The operating system's reason in plain words, without the "(os error 2)" a person cannot
 /// use: the common kinds get a fixed phrase, the others the system's text without its code.
-fn plain_reason(e: &std::io::Error) -> String {
+pub fn plain_reason(e: &std::io::Error) -> String {
     use std::io::ErrorKind::*;
     let phrase = match e.kind() {
         NotFound => "no such file",

@@ -12,6 +12,10 @@
 /// divided by it, never multiplied by its inverse, so that conversions are bit-identical to C.
 pub const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
 
+/// nanoBragg.c's (and nonBragg.c's) default fluence, photons/m²: the beam of a run that gives
+/// neither `-fluence` nor `-flux`.
+pub const C_FLUENCE: f64 = 125932015286227086360700780544.0;
+
 /// Behaviour switch: the default fixes the verified C defects; `CParity` reproduces them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -239,7 +243,7 @@ impl ExperimentParams {
             lambda0: 1.0e-10,
             polarization: 0.0,
             nopolar: false,
-            fluence: 125932015286227086360700780544.0,
+            fluence: C_FLUENCE,
             flux: 0.0,
             exposure: 1.0,
             beamsize: 1e-4,

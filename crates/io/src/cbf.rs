@@ -7,6 +7,7 @@
 //! requires. The header lines are the ones dxtbx's FormatCBFMini parses (`# Key value unit`),
 //! so DIALS builds the detector, beam and scan from them.
 
+use super::cfmt::tidy;
 use crate::error::{Error, Result};
 use md5::{Digest, Md5};
 use std::path::Path;
@@ -62,7 +63,9 @@ impl CbfHeader {
     }
 }
 
-/// The miniCBF file for `pixels` (fast index first, `fpixels` × `spixels` values).
+/// The miniCBF file for `pixels` (fast index first, `fpixels` × `spixels` values). Numbers are
+/// printed `tidy`: as typed, without the round-off of their conversion to metres or radians
+/// and back (`Start_angle 7.5`, not `7.499999999999999`).
 pub fn encode_cbf(h: &CbfHeader, pixels: &[i32]) -> Vec<u8> {
     debug_assert_eq!(pixels.len(), h.fpixels * h.spixels);
     let data = compress_byte_offset(pixels);
@@ -76,20 +79,20 @@ pub fn encode_cbf(h: &CbfHeader, pixels: &[i32]) -> Vec<u8> {
         ";".into(),
         "# Detector: nanobragg simulation".into(),
         format!("# {}", h.timestamp),
-        format!("# Pixel_size {} m x {} m", h.pixel_size_m, h.pixel_size_m),
+        format!("# Pixel_size {} m x {} m", tidy(h.pixel_size_m), tidy(h.pixel_size_m)),
     ];
     if let Some(t) = h.silicon_thickness_m {
-        lines.push(format!("# Silicon sensor, thickness {t} m"));
+        lines.push(format!("# Silicon sensor, thickness {} m", tidy(t)));
     }
     lines.extend([
-        format!("# Exposure_time {} s", h.exposure_s),
-        format!("# Exposure_period {} s", h.exposure_s),
+        format!("# Exposure_time {} s", tidy(h.exposure_s)),
+        format!("# Exposure_period {} s", tidy(h.exposure_s)),
         format!("# Count_cutoff {COUNT_CUTOFF} counts"),
-        format!("# Wavelength {} A", h.wavelength_a),
-        format!("# Detector_distance {} m", h.distance_m),
-        format!("# Beam_xy ({}, {}) pixels", h.beam_xy_px.0, h.beam_xy_px.1),
-        format!("# Start_angle {} deg.", h.start_angle_deg),
-        format!("# Angle_increment {} deg.", h.angle_increment_deg),
+        format!("# Wavelength {} A", tidy(h.wavelength_a)),
+        format!("# Detector_distance {} m", tidy(h.distance_m)),
+        format!("# Beam_xy ({}, {}) pixels", tidy(h.beam_xy_px.0), tidy(h.beam_xy_px.1)),
+        format!("# Start_angle {} deg.", tidy(h.start_angle_deg)),
+        format!("# Angle_increment {} deg.", tidy(h.angle_increment_deg)),
         ";".into(),
         String::new(),
         "_array_data.data".into(),

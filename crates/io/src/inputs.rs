@@ -122,7 +122,13 @@ fn structure_factors(files: &InputFiles, r: &ExperimentParams, notes: &mut Notes
 /// one. Only the header is read here; the reflections are read with the structure factors.
 fn mtz_cell(files: &InputFiles, r: &ExperimentParams, notes: &mut Notes) -> Result<Option<[f64; 6]>> {
     let Some(path) = &files.hkl else { return Ok(None) };
-    if r.user_cell || files.mat.is_some() || !mtz::is_mtz(path)? {
+    if r.user_cell || files.mat.is_some() {
+        return Ok(None);
+    }
+    // the -hkl file is the only place a cell could come from: a file that cannot be read is
+    // the problem to report (`-hkl x.hkl: no such file`), not the missing cell it would give
+    std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !mtz::is_mtz(path)? {
         return Ok(None);
     }
     let header = mtz::read_header(path)?;

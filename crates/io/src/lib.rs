@@ -72,7 +72,7 @@ pub fn output_target(path: &Path) -> std::result::Result<OutputTarget, String> {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(OutputTarget::Replace { file: path.to_path_buf(), mode: None }),
         // ENAMETOOLONG (a name the file system cannot hold), EACCES, ENOTDIR, ...
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(crate::error::plain_reason(&e)),
     };
     let is_link = link.file_type().is_symlink();
     let meta = if is_link {
@@ -80,10 +80,10 @@ pub fn output_target(path: &Path) -> std::result::Result<OutputTarget, String> {
             Ok(m) => m,
             // a dangling link: the file it names is created, the link kept
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let file = resolve_links(path).map_err(|e| e.to_string())?;
+                let file = resolve_links(path).map_err(|e| crate::error::plain_reason(&e))?;
                 return Ok(OutputTarget::Replace { file, mode: None });
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(crate::error::plain_reason(&e)),
         }
     } else {
         link
@@ -99,7 +99,7 @@ pub fn output_target(path: &Path) -> std::result::Result<OutputTarget, String> {
     if !file_type.is_file() {
         return Ok(OutputTarget::WriteThrough(path.to_path_buf()));
     }
-    let file = if is_link { path.canonicalize().map_err(|e| e.to_string())? } else { path.to_path_buf() };
+    let file = if is_link { path.canonicalize().map_err(|e| crate::error::plain_reason(&e))? } else { path.to_path_buf() };
     Ok(OutputTarget::Replace { file, mode: Some(permission_bits(&meta)) })
 }
 

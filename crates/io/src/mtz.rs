@@ -493,17 +493,26 @@ pub fn parse_mtz(path: &Path, bytes: &[u8], column: Option<&str>, default_f: f64
             }
             *slot = v as i32;
         }
-        let mut take = |hkl: [i32; 3], col: usize| {
+        let row_hkl = hkl;
+        let mut take = |hkl: [i32; 3], col: usize| -> Result<()> {
             let f = value(row, col);
-            if !missing(f) {
-                listed.push((hkl, f64::from(f)));
+            if missing(f) {
+                return Ok(());
             }
+            // NaN marks a missing value (above); an infinite one is no amplitude, and would
+            // render a non-finite image and be written into the structure-factor cache
+            if !f.is_finite() {
+                let label = &header.columns[col].label;
+                return Err(Error::parse(path, format!("reflection {} (h k l = {} {} {})", row + 1, row_hkl[0], row_hkl[1], row_hkl[2]), format!("column `{label}` holds {f}, which is no finite amplitude")));
+            }
+            listed.push((hkl, f64::from(f)));
+            Ok(())
         };
         match amplitudes {
-            Amplitudes::Mean(c) => take(hkl, c),
+            Amplitudes::Mean(c) => take(hkl, c)?,
             Amplitudes::Pair { plus, minus } => {
-                take(hkl, plus);
-                take(hkl.map(|i| -i), minus);
+                take(hkl, plus)?;
+                take(hkl.map(|i| -i), minus)?;
             }
         }
     }

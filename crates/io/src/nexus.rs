@@ -19,6 +19,7 @@
 //! relative to the beam) is the same in either frame.
 
 use super::TempFile;
+use super::cfmt::tidy;
 use crate::error::{Error, Result};
 use nanobragg_core::model::Experiment;
 use nanobragg_core::physics::{V3, cross, dot, unitize};
@@ -97,22 +98,24 @@ impl NexusHeader {
     pub fn from_experiment(e: &Experiment, frames: usize, float: bool) -> NexusHeader {
         let d = &e.detector;
         let frame = McStasFrame::for_beam(e.beam.direction);
+        // the typed values `tidy`, without their conversions' binary round-off (as the CBF
+        // header prints them)
         NexusHeader {
             frames,
             fpixels: d.fpixels,
             spixels: d.spixels,
-            pixel_size_m: d.pixel_size,
-            spectrum: spectrum(e.beam.sources.iter().map(|s| (s.lambda * 1e10, s.weight)), e.beam.lambda0 * 1e10),
+            pixel_size_m: tidy(d.pixel_size),
+            spectrum: spectrum(e.beam.sources.iter().map(|s| (tidy(s.lambda * 1e10), s.weight)), tidy(e.beam.lambda0 * 1e10)),
             origin_m: frame.map(d.pix0),
             fast: frame.map(d.fdet),
             slow: frame.map(d.sdet),
             normal: frame.map(d.odet),
-            distance_m: d.distance,
-            beam_center_px: (d.fbeam / d.pixel_size, d.sbeam / d.pixel_size),
-            sensor_thickness_m: d.thick,
-            exposure_s: e.beam.exposure,
+            distance_m: tidy(d.distance),
+            beam_center_px: (tidy(d.fbeam / d.pixel_size), tidy(d.sbeam / d.pixel_size)),
+            sensor_thickness_m: tidy(d.thick),
+            exposure_s: tidy(e.beam.exposure),
             spindle: frame.map(e.crystal.spindle),
-            osc_deg: e.sampling.osc.to_degrees(),
+            osc_deg: tidy(e.sampling.osc.to_degrees()),
             float,
             start_time: format!("{}Z", super::cbf::timestamp(std::time::SystemTime::now())),
         }
@@ -215,8 +218,8 @@ impl NexusWriter {
         }
         self.frames.write_chunk(at, bytes).map_err(h5(&path))?;
         if let Some((start, end)) = &self.omega {
-            start.write_slice(&[at], &[1], &[phi_start_deg]).map_err(h5(&path))?;
-            end.write_slice(&[at], &[1], &[phi_start_deg + h.osc_deg]).map_err(h5(&path))?;
+            start.write_slice(&[at], &[1], &[tidy(phi_start_deg)]).map_err(h5(&path))?;
+            end.write_slice(&[at], &[1], &[tidy(phi_start_deg + h.osc_deg)]).map_err(h5(&path))?;
         }
         self.written += 1;
         Ok(())

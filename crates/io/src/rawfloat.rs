@@ -21,7 +21,7 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     GzDecoder::new(raw.as_slice())
         .read_to_end(&mut out)
-        .map_err(|e| Error::parse(path, "gzip stream", e.to_string()))?;
+        .map_err(|e| Error::parse(path, "gzip stream", crate::error::plain_reason(&e)))?;
     Ok(out)
 }
 

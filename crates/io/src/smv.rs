@@ -51,6 +51,10 @@ pub struct SmvHeader {
     pub osc_start_deg: f64,
     pub osc_range_deg: f64,
     pub twotheta_deg: f64,
+    /// nanoBragg.c's header byte for byte (`-c_parity`): its DIALS_ORIGIN line lacks the `;`
+    /// that ends every other `KEY=value;` line, so a reader that splits on `;` runs it into
+    /// the next key. False: the line ends in `;` like the others.
+    pub c_parity: bool,
 }
 
 impl SmvHeader {
@@ -80,13 +84,14 @@ impl SmvHeader {
             osc_start_deg: s.phi0.to_degrees(),
             osc_range_deg: s.osc.to_degrees(),
             twotheta_deg: d.twotheta.to_degrees(),
+            c_parity: e.mode == nanobragg_core::params::Mode::CParity,
         }
     }
 }
 
 /// The C header text followed by the pixels, little-endian. Key order, `%g` formatting, the
-/// missing `;` after DIALS_ORIGIN, the closing `}` + form feed and the space padding to 512
-/// bytes are all as nanoBragg.c writes them.
+/// closing `}` + form feed and the space padding to 512 bytes are all as nanoBragg.c writes
+/// them; so is the missing `;` after DIALS_ORIGIN when `h.c_parity`.
 pub fn encode_smv(h: &SmvHeader, data: &[u16]) -> Vec<u8> {
     let mut bytes = header_bytes(h, "unsigned_short");
     bytes.reserve(data.len() * 2);
@@ -142,7 +147,8 @@ fn header_bytes(h: &SmvHeader, pixel_type: &str) -> Vec<u8> {
         h.fpixels, h.spixels
     );
     text.push_str(&keyed(&before_dials));
-    text.push_str(&format!("DIALS_ORIGIN={o1},{o2},{o3}\n"));
+    let end = if h.c_parity { "" } else { ";" };
+    text.push_str(&format!("DIALS_ORIGIN={o1},{o2},{o3}{end}\n"));
     text.push_str(&keyed(&after_dials));
     text.push_str("DETECTOR_SN=000;\nBEAMLINE=fake;\n}\u{c}");
     // C: `while (ftell(outfile) < 512) fprintf(" ")` — pads, never truncates, so a long header
@@ -380,6 +386,7 @@ mod tests {
             osc_start_deg: 0.0,
             osc_range_deg: 0.0,
             twotheta_deg: 0.0,
+            c_parity: true,
         }
     }
 
@@ -420,6 +427,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("BEAMLINE=fake;\n}\u{c} "), "{text}");
+        // the default layout ends the DIALS_ORIGIN line like every other one
+        let fixed = encode_smv(&SmvHeader { c_parity: false, ..sample_header() }, &data);
+        let fixed_text = String::from_utf8_lossy(&fixed[..512]).into_owned();
+        assert!(fixed_text.contains("DIALS_ORIGIN=-51.3,51.3,-100;\nXDS_ORGX=513.5;\n"), "{fixed_text}");
+        assert!(fixed_text.lines().filter(|l| l.contains('=')).all(|l| l.ends_with(';')), "{fixed_text}");
         let f = write_temp(&bytes);
         let img = read_smv(f.path()).unwrap();
         assert_eq!((img.width, img.height, img.header_bytes), (3, 2, 512));
@@ -578,6 +590,7 @@ mod tests {
             osc_start_deg: v("OSC_START"),
             osc_range_deg: v("OSC_RANGE"),
             twotheta_deg: v("TWOTHETA"),
+            c_parity: true,
         }
     }
 

@@ -56,6 +56,8 @@ impl StolTable {
     pub fn parse(path: &Path, bytes: &[u8], unit: StolUnit, c_parity: bool) -> Result<StolTable> {
         let text = String::from_utf8_lossy(bytes);
         let mut rows: Vec<(f64, Option<f64>)> = Vec::new();
+        // the file's line of each row, for messages
+        let mut lines: Vec<usize> = Vec::new();
         for (number, raw) in text.split_inclusive('\n').enumerate() {
             let terminated = raw.ends_with('\n');
             let body = raw.strip_suffix('\n').unwrap_or(raw);
@@ -82,6 +84,7 @@ impl StolTable {
                 f => f,
             };
             rows.push((values[0].unwrap_or(0.0), f));
+            lines.push(number + 1);
         }
         if rows.is_empty() {
             return Err(Error::parse(path, "whole file", "no data (expected lines of `sin(theta)/lambda F`)"));
@@ -90,6 +93,7 @@ impl StolTable {
             return Err(Error::parse(path, "whole file", "no structure factors (second column) in the table"));
         }
         let mult = unit.to_per_metre();
+        check_abscissae(path, &rows, &lines, mult, c_parity)?;
         let f_low = rows.iter().find_map(|r| r.1).unwrap_or(0.0);
         let f_high = rows.iter().rev().find_map(|r| r.1).unwrap_or(0.0);
         let mut stol = vec![-1e99, -1e98];
@@ -202,6 +206,35 @@ impl StolTable {
         let start = below.saturating_sub(1).min(m - 4);
         lagrange(&data[start..start + 4], &values[start..start + 4], stol)
     }
+}
+
+/// The first column as the look-ups need it. A value that overflows once converted to m⁻¹
+/// (`1e300`) is refused in both modes: it makes every pixel non-finite. Both look-ups
+/// interpolate through neighbouring points, dividing by the difference of their abscissae, so
+/// a value repeated on the next row gives non-finite pixels near it, and the default mode's
+/// search assumes the rows ascend: the default mode refuses a repeated or descending value,
+/// naming both lines; `-c_parity` reads the table in file order as nonBragg.c does, with a
+/// warning naming the lines (the finished image is still refused if it is not finite).
+fn check_abscissae(path: &Path, rows: &[(f64, Option<f64>)], lines: &[usize], mult: f64, c_parity: bool) -> Result<()> {
+    if let Some(i) = rows.iter().position(|r| !(r.0 * mult).is_finite()) {
+        let why = format!("sin(theta)/lambda {} overflows once converted to 1/m (×{})", rows[i].0, fmt_g(mult));
+        return Err(Error::parse(path, format!("line {}", lines[i]), why));
+    }
+    for i in 1..rows.len() {
+        let (before, here) = (rows[i - 1].0, rows[i].0);
+        let why = if here == before {
+            format!("sin(theta)/lambda {here} repeats line {}'s: the interpolation between them divides by zero", lines[i - 1])
+        } else if here < before {
+            format!("sin(theta)/lambda {here} is below line {}'s {before}: the table must ascend in its first column (sort it)", lines[i - 1])
+        } else {
+            continue;
+        };
+        if !c_parity {
+            return Err(Error::parse(path, format!("line {}", lines[i]), why));
+        }
+        log::warn!("{}: line {}: {why} (read in file order, as nonBragg.c does with -c_parity)", path.display(), lines[i]);
+    }
+    Ok(())
 }
 
 /// Lagrange interpolation through up to four points (distinct abscissae).
@@ -336,7 +369,8 @@ mod tests {
     fn hinted_lookup_equals_the_default_lookup() {
         let mut text: String = (0..300).map(|i| format!("{} {}\n", i as f64 * 0.002, 2.0 + (i as f64 * 0.1).cos())).collect();
         text.push_str("0.598 5\n0.598 6\n0.7 1\n");
-        let t = table(&text, false);
+        // repeated points: a table only -c_parity reads (check_abscissae)
+        let t = table(&text, true);
         assert!(t.ascends());
         let mut hint = 0;
         let probes = (0..4000).map(|k| ((k * 7919) % 4100) as f64 * 0.00018e10 - 0.01e10).chain([0.598e10, 0.0, 0.7e10, f64::NAN]);
@@ -348,7 +382,23 @@ mod tests {
             }
             t.interpolate_near(s, &mut hint);
         }
-        assert!(!table("0 1\n0.2 2\n0.1 3\n", false).ascends());
+        assert!(!table("0 1\n0.2 2\n0.1 3\n", true).ascends());
+    }
+
+    #[test]
+    fn repeated_descending_and_overflowing_abscissae_are_named() {
+        let parse = |text: &str, c_parity: bool| StolTable::parse(Path::new("t.stol"), text.as_bytes(), StolUnit::Stol, c_parity).map_err(|e| e.to_string());
+        let e = parse("# water\n0 1\n0.1 2\n\n0.1 3\n0.2 4\n", false).unwrap_err();
+        assert!(e.contains("t.stol: line 5") && e.contains("repeats line 3"), "{e}");
+        let e = parse("0 1\n0.2 2\n0.1 3\n", false).unwrap_err();
+        assert!(e.contains("t.stol: line 3") && e.contains("below line 2"), "{e}");
+        // as nonBragg.c, -c_parity reads them in file order
+        assert!(parse("0 1\n0.1 2\n0.1 3\n", true).is_ok());
+        assert!(parse("0 1\n0.2 2\n0.1 3\n", true).is_ok());
+        for c_parity in [false, true] {
+            let e = parse("0 1\n1e300 2\n", c_parity).unwrap_err();
+            assert!(e.contains("t.stol: line 2") && e.contains("overflows"), "{e}");
+        }
     }
 
     #[test]

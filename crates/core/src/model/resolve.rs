@@ -164,7 +164,13 @@ struct SamplingCounts {
 /// Step 2, sampling: φ, divergence, dispersion and mosaic counts, and the size of the tables
 /// they make.
 fn sampling_counts(r: &ExperimentParams, inputs: &Inputs) -> Result<SamplingCounts> {
-    let (osc, phistep, phisteps) = phi_steps(r.osc, r.phistep, r.phisteps);
+    let (osc, phistep, mut phisteps) = phi_steps(r.osc, r.phistep, r.phisteps);
+    if r.mode == Mode::Default && osc == 0.0 && r.phisteps < 0 && r.phistep <= 0.0 {
+        // nanoBragg.c gives `-osc 0` (with no step count or size) two φ steps of 0: the same
+        // orientation rendered twice, twice the work for the same image. Rendered once here
+        // (docs/behaviours.md); -c_parity keeps the two.
+        phisteps = 1;
+    }
     let (hdivrange, hdivstep, hdivsteps) = range_steps(r.hdivrange, r.hdivstep, r.hdivsteps);
     let (vdivrange, vdivstep, vdivsteps) = range_steps(r.vdivrange, r.vdivstep, r.vdivsteps);
     let dispersion = range_steps(r.dispersion, -1.0, r.dispsteps);
