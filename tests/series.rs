@@ -33,13 +33,17 @@ fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// The words the series reports for each frame's noise (`noise -seed 7 -first_frame 3
-/// -frames 1`): what a single run adds to reproduce it.
+/// The words the series reports for each frame (`; alone: -phi 3 -first_frame 3 -frames 1
+/// -seed 7` in the default mode, `, noise -seed 7` with -c_parity): what a single run adds to
+/// reproduce it.
 fn reported_noise_words(stdout: &str) -> Vec<Vec<String>> {
     stdout
         .lines()
         .filter(|l| l.starts_with("frame "))
-        .map(|l| words(l.split_once(", noise ").unwrap_or_else(|| panic!("no noise words in '{l}'")).1))
+        .map(|l| {
+            let tail = l.split_once("; alone: ").or_else(|| l.split_once(", noise ")).unwrap_or_else(|| panic!("no noise words in '{l}'")).1;
+            words(tail)
+        })
         .collect()
 }
 
@@ -60,7 +64,8 @@ fn series_equals_single_runs(engine: &str, mode: &str) {
     // frame number is part of every noise counter (docs/realism.md), whence the frame number
     // among the words printed
     for (k, w) in noise.iter().enumerate() {
-        let expected = if mode.is_empty() { format!("-seed 7 -first_frame {} -frames 1", k + 1) } else { "-seed 7".to_string() };
+        let start = PHI + k as f64 * OSC;
+        let expected = if mode.is_empty() { format!("-phi {start} -first_frame {} -frames 1 -seed 7", k + 1) } else { "-seed 7".to_string() };
         assert_eq!(w, &words(&expected), "frame {}", k + 1);
     }
     for k in 1..=FRAMES {
