@@ -110,6 +110,6 @@ pub(crate) fn params(words: &str) -> crate::params::ExperimentParams {
 /// The plan of `params(words)` with no input files.
 #[cfg(test)]
 pub(crate) fn plan(words: &str) -> crate::engine::plan::Plan {
-    let exp = crate::model::resolve(&params(words), &Default::default(), &Default::default()).expect("test experiment resolves");
+    let exp = crate::model::resolve(&params(words), &Default::default(), &Default::default(), &mut Vec::new()).expect("test experiment resolves");
     crate::engine::plan::Plan::new(&exp)
 }

@@ -12,7 +12,7 @@ use wgpu::util::DeviceExt;
 
 /// The plan of `params` with no input files.
 fn plan_of(params: &nanobragg_core::params::ExperimentParams) -> nanobragg_core::engine::plan::Plan {
-    nanobragg_core::engine::plan::Plan::new(&crate::model::resolve(params, &Default::default(), &Default::default()).unwrap())
+    nanobragg_core::engine::plan::Plan::new(&crate::model::resolve(params, &Default::default(), &Default::default(), &mut Vec::new()).unwrap())
 }
 
 /// A small plan that needs no input files.
@@ -383,7 +383,7 @@ fn structure_factors_stay_on_the_device_across_frames() {
             Ok(())
         };
         set(&mut p).unwrap();
-        Simulator::new(crate::model::resolve(&p, &inputs, &Default::default()).unwrap(), EngineChoice::Gpu, opts(binding_limit))
+        Simulator::new(crate::model::resolve(&p, &inputs, &Default::default(), &mut Vec::new()).unwrap(), EngineChoice::Gpu, opts(binding_limit))
     };
     let control = crate::control::RenderControl::default();
     let bits = |image: &[f32]| image.iter().map(|v| v.to_bits()).collect::<Vec<_>>();

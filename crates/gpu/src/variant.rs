@@ -159,7 +159,7 @@ pub fn fastest(variants: &[(Precision, std::result::Result<f64, String>)]) -> Op
 /// on lavapipe, well under one on a GPU (timed there by the kernel's own timestamps).
 pub fn calibration_plan() -> nanobragg_core::engine::plan::Plan {
     let p = calibration_params().expect("the calibration parameters are valid");
-    let exp = nanobragg_core::model::resolve(&p, &Default::default(), &Default::default()).expect("the calibration experiment resolves");
+    let exp = nanobragg_core::model::resolve(&p, &Default::default(), &Default::default(), &mut Vec::new()).expect("the calibration experiment resolves");
     nanobragg_core::engine::plan::Plan::new(&exp)
 }
 
