@@ -2,14 +2,13 @@
 //! program recognises it, its values, its help text and what it sets. Help is generated from
 //! this table and the parser in `parse.rs` walks it; nothing else knows flag names.
 
-use super::raw::{
-    Convention, EngineChoice, InterpolateRequest, Misset, Mode, Pivot, RawArgs, XtalShape,
-};
+use super::raw::{Convention, EngineChoice, ExperimentParams as P, Mode, Pivot, RawArgs, XtalShape};
 use crate::error::{Error, Result};
 use crate::engine::gpu::Precision;
 use crate::io::colormap::Colormap;
-use crate::response::detector::{NoiseOrder, non_negative, refuse_in_c_parity};
+use crate::response::detector::NoiseOrder;
 use crate::response::psf::PsfShape;
+use nanobragg_core::params::Set;
 
 pub(crate) const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
 
@@ -139,28 +138,33 @@ macro_rules! flag {
 use Arity::Fixed;
 use CPattern::{Exact as E, Sub as S};
 
-fn set_sample(r: &mut RawArgs, axes: &[usize], flag: &str, v: &str) -> Result<()> {
-    let size = number(flag, v)? / 1000.0;
-    for &i in axes {
-        r.sample_size[i] = size;
-    }
-    Ok(())
+// The experiment's flags parse their text here and hand the values to the parameters' builder
+// methods (`nanobragg_core::params`), which convert them to nanoBragg.c's units and refuse what
+// no experiment can take; a refusal reads as the flag's (`-distance: value -5 must be greater
+// than zero`). No unit conversion or range check of an experiment parameter is written here.
+
+/// A builder method's answer as the flag's.
+fn set(flag: &str, outcome: Set<'_>) -> Result<()> {
+    outcome.map(drop).map_err(|e| Error::Usage(format!("{flag}: {}", e.reason)))
 }
 
-fn set_convention(r: &mut RawArgs, c: Convention) {
-    r.convention = c;
-    // C sets a pivot here, but the convention blocks after parsing overwrite it (REFERENCE §2)
-    r.pivot = match c {
-        Convention::Xds => Pivot::Sample,
-        _ => Pivot::Beam,
-    };
+/// A flag of one number, given to its builder method.
+fn number_to(r: &mut RawArgs, flag: &str, v: &str, method: impl FnOnce(&mut P, f64) -> Set<'_>) -> Result<()> {
+    let x = number(flag, v)?;
+    set(flag, method(&mut r.params, x))
 }
 
-fn set_custom_vector(r: &mut RawArgs, v: &[&str], flag: &str, which: fn(&mut RawArgs) -> &mut [f64; 3]) -> Result<()> {
-    let vec = vector(flag, v)?;
-    r.convention = Convention::Custom;
-    *which(r) = vec;
-    Ok(())
+/// A flag of one whole number, given to its builder method.
+fn integer_to(r: &mut RawArgs, flag: &str, v: &str, method: impl FnOnce(&mut P, i64) -> Set<'_>) -> Result<()> {
+    // as nanoBragg.c's atoi reads it (`-N 6.0`), `whole` says how
+    let n = whole(r.mode, flag, v)?;
+    set(flag, method(&mut r.params, n))
+}
+
+/// A flag of three numbers (a vector, three angles), given to its builder method.
+fn vector_to(r: &mut RawArgs, flag: &str, v: &[&str], method: impl FnOnce(&mut P, [f64; 3]) -> Set<'_>) -> Result<()> {
+    let xyz = vector(flag, v)?;
+    set(flag, method(&mut r.params, xyz))
 }
 
 fn pivot_word(v: &str) -> Result<Pivot> {
@@ -203,20 +207,13 @@ fn gpu_index(v: &str) -> Result<crate::engine::gpu::AdapterChoice> {
     v.trim().parse::<usize>().map(AdapterChoice::Index).map_err(|_| Error::Usage(format!("-gpu_index: value '{v}' must be an adapter number (0, 1, ...) or auto")))
 }
 
+/// `-pngscale` (not an experiment parameter).
 fn positive_length(flag: &str, v: &str) -> Result<f64> {
     let x = number(flag, v)?;
     if x <= 0.0 {
         return Err(Error::Usage(format!("{flag}: value {x} must be greater than zero")));
     }
     Ok(x)
-}
-
-/// The detector-model flags change the noise image, which `-c_parity` promises is nanoBragg.c's.
-fn noise_flag(c: &Ctx, flag: &str) -> Result<()> {
-    if c.mode == Mode::CParity {
-        return Err(refuse_in_c_parity(flag));
-    }
-    Ok(())
 }
 
 /// Pixels `-validate` recomputes when no count is given.
@@ -239,13 +236,13 @@ pub const DEFAULT_VALIDATE: usize = 64;
 pub static FLAGS: &[Flag] = &[
     // ---- crystal size and cell
     flag!("-Na", [], [S("-Na")], Fixed(1), "<cells>", "unit cells along a (default 1; 0 is clamped to 1)",
-        |r, v, c| { r.na = positive_count(c.mode, "-Na", v[0])? as f64; Ok(()) }, stop),
+        |r, v, _| integer_to(r, "-Na", v[0], P::na), stop),
     flag!("-Nb", [], [S("-Nb")], Fixed(1), "<cells>", "unit cells along b (default 1)",
-        |r, v, c| { r.nb = positive_count(c.mode, "-Nb", v[0])? as f64; Ok(()) }, stop),
+        |r, v, _| integer_to(r, "-Nb", v[0], P::nb), stop),
     flag!("-Nc", [], [S("-Nc")], Fixed(1), "<cells>", "unit cells along c (default 1)",
-        |r, v, c| { r.nc = positive_count(c.mode, "-Nc", v[0])? as f64; Ok(()) }, stop),
+        |r, v, _| integer_to(r, "-Nc", v[0], P::nc), stop),
     flag!("-N", [], [E("-N")], Fixed(1), "<cells>", "unit cells along a, b and c",
-        |r, v, c| { let n = positive_count(c.mode, "-N", v[0])? as f64; r.na = n; r.nb = n; r.nc = n; Ok(()) }, stop),
+        |r, v, _| integer_to(r, "-N", v[0], P::n_cells), stop),
     flag!("-cell", [], [S("-cell")], Arity::UpTo6, "<a b c alpha beta gamma>",
         "unit cell in Å and degrees (alternative to -mat; with -c_parity fewer values are taken as C does: missing b, c copy a, missing angles are 90)",
         |r, v, ctx| {
@@ -259,239 +256,219 @@ pub static FLAGS: &[Flag] = &[
                     Mode::CParity => log::warn!("-cell {typed}: {} of 6 values; as nanoBragg.c, missing lengths copy a and missing angles are 90 degrees", v.len()),
                 }
             }
-            r.user_cell = true;
-            for (i, s) in v.iter().enumerate() {
-                let x = number("-cell", s)?;
-                if x < 0.0 { return Err(Error::Usage(format!("-cell: value {x} must not be negative"))); }
-                if i >= 3 && x >= 180.0 { return Err(Error::Usage(format!("-cell: angle {x} must be below 180 degrees"))); }
-                r.cell[i] = if i < 3 { x } else { x / RTD };
-            }
-            Ok(())
+            let values = v.iter().map(|s| number("-cell", s)).collect::<Result<Vec<f64>>>()?;
+            set("-cell", r.cell_leading(&values))
         }),
     flag!("-misset", [], [E("-misset")], Arity::Misset, "<rotx roty rotz | random>",
         "crystal misorientation about x, y, z in degrees, or a random orientation",
         |r, v, _| {
-            r.misset = if v.len() == 1 { Misset::Random } else {
-                let a = vector("-misset", v)?;
-                Misset::Angles([a[0] / RTD, a[1] / RTD, a[2] / RTD])
-            };
-            Ok(())
+            if v.len() == 1 {
+                r.misset_random();
+                return Ok(());
+            }
+            vector_to(r, "-misset", v, P::misset)
         }),
     flag!("-samplesize", ["-sample_size"], [S("-samplesize"), S("-sample_size")], Fixed(1), "<mm>",
-        "crystal size along x, y and z (sets N from the cell)", |r, v, _| set_sample(r, &[0, 1, 2], "-samplesize", v[0])),
+        "crystal size along x, y and z (sets N from the cell)", |r, v, _| number_to(r, "-samplesize", v[0], P::samplesize)),
     flag!("-sample_thick", ["-sample_x"], [S("-sample_thick"), S("-sample_x")], Fixed(1), "<mm>",
-        "crystal size along x (beam)", |r, v, _| set_sample(r, &[0], "-sample_thick", v[0])),
+        "crystal size along x (beam)", |r, v, _| number_to(r, "-sample_thick", v[0], P::sample_thick)),
     flag!("-sample_width", ["-sample_y", "-width"], [S("-sample_width"), S("-sample_y"), S("-width")], Fixed(1), "<mm>",
-        "crystal size along y", |r, v, _| set_sample(r, &[1], "-sample_width", v[0])),
+        "crystal size along y", |r, v, _| number_to(r, "-sample_width", v[0], P::sample_width)),
     flag!("-sample_height", ["-sample_z", "-height", "-sample_heigh", "-heigh"], [S("-sample_heigh"), S("-sample_z"), S("-heigh")], Fixed(1), "<mm>",
-        "crystal size along z", |r, v, _| set_sample(r, &[2], "-sample_height", v[0])),
+        "crystal size along z", |r, v, _| number_to(r, "-sample_height", v[0], P::sample_height)),
     flag!("-xtalsize", ["-xtal_size"], [S("-xtalsize"), S("-xtal_size")], Fixed(1), "<mm>",
-        "crystal size along x, y and z (alternative to -N)", |r, v, _| set_sample(r, &[0, 1, 2], "-xtalsize", v[0])),
+        "crystal size along x, y and z (alternative to -N)", |r, v, _| number_to(r, "-xtalsize", v[0], P::samplesize)),
     flag!("-xtal_thick", ["-xtal_x"], [S("-xtal_thick"), S("-xtal_x")], Fixed(1), "<mm>",
-        "crystal size along x", |r, v, _| set_sample(r, &[0], "-xtal_thick", v[0])),
+        "crystal size along x", |r, v, _| number_to(r, "-xtal_thick", v[0], P::sample_thick)),
     flag!("-xtal_width", ["-xtal_y"], [S("-xtal_width"), S("-xtal_y"), S("-width")], Fixed(1), "<mm>",
-        "crystal size along y", |r, v, _| set_sample(r, &[1], "-xtal_width", v[0])),
+        "crystal size along y", |r, v, _| number_to(r, "-xtal_width", v[0], P::sample_width)),
     flag!("-xtal_height", ["-xtal_z", "-xtal_heigh"], [S("-xtal_heigh"), S("-xtal_z"), S("-heigh")], Fixed(1), "<mm>",
-        "crystal size along z", |r, v, _| set_sample(r, &[2], "-xtal_height", v[0])),
+        "crystal size along z", |r, v, _| number_to(r, "-xtal_height", v[0], P::sample_height)),
     flag!("-density", ["-sample_density", "-sample_den"], [S("-density"), S("-sample_den")], Fixed(1), "<g/cm^3>",
-        "density of the -stol amorphous sample (default 1; nanoBragg.c reads and ignores it)", |r, v, _| { r.amorphous.density = number("-density", v[0])? * 1e6; Ok(()) }),
+        "density of the -stol amorphous sample (default 1; nanoBragg.c reads and ignores it)", |r, v, _| number_to(r, "-density", v[0], P::density)),
     flag!("-MW", ["-molecular_weight", "-molec"], [E("-MW"), S("-molec")], Fixed(1), "<g/mol>",
-        "molecular weight of the -stol amorphous sample (default 18; nanoBragg.c reads and ignores it)", |r, v, _| { r.amorphous.molecular_weight = number("-MW", v[0])?; Ok(()) }),
+        "molecular weight of the -stol amorphous sample (default 18; nanoBragg.c reads and ignores it)", |r, v, _| number_to(r, "-MW", v[0], P::molecular_weight)),
     flag!("-bg_thick", ["-thick"], [], Fixed(1), "<mm>",
-        "-stol sample thickness along the beam (default 0.1; nonBragg's -thick; -sample_thick is the crystal's)", |r, v, _| { r.amorphous.size[0] = number("-bg_thick", v[0])? / 1000.0; Ok(()) }),
+        "-stol sample thickness along the beam (default 0.1; nonBragg's -thick; -sample_thick is the crystal's)", |r, v, _| number_to(r, "-bg_thick", v[0], P::bg_thick)),
     flag!("-bg_width", [], [], Fixed(1), "<mm>",
-        "-stol sample size along y (default 0.1, clipped by -beamsize; nonBragg's -width)", |r, v, _| { r.amorphous.size[1] = number("-bg_width", v[0])? / 1000.0; Ok(()) }),
+        "-stol sample size along y (default 0.1, clipped by -beamsize; nonBragg's -width)", |r, v, _| number_to(r, "-bg_width", v[0], P::bg_width)),
     flag!("-bg_height", [], [], Fixed(1), "<mm>",
-        "-stol sample size along z (default 0.1, clipped by -beamsize; nonBragg's -height)", |r, v, _| { r.amorphous.size[2] = number("-bg_height", v[0])? / 1000.0; Ok(()) }),
+        "-stol sample size along z (default 0.1, clipped by -beamsize; nonBragg's -height)", |r, v, _| number_to(r, "-bg_height", v[0], P::bg_height)),
     flag!("-bg_size", [], [], Fixed(1), "<mm>",
-        "-stol sample edge, all three axes (nonBragg's -samplesize)", |r, v, _| { r.amorphous.size = [number("-bg_size", v[0])? / 1000.0; 3]; Ok(()) }),
+        "-stol sample edge, all three axes (nonBragg's -samplesize)", |r, v, _| number_to(r, "-bg_size", v[0], P::bg_size)),
     flag!("-bg_molecules", [], [], Fixed(1), "<n>",
-        "-stol sample molecules in the beam (default: from size, -density, -MW; nonBragg's -molecules)", |r, v, _| { r.amorphous.molecules = number("-bg_molecules", v[0])?; Ok(()) }),
+        "-stol sample molecules in the beam (default: from size, -density, -MW; nonBragg's -molecules)", |r, v, _| number_to(r, "-bg_molecules", v[0], P::bg_molecules)),
     // ---- beam centre and pivots
     flag!("-Xbeam", [], [S("-Xbeam")], Fixed(1), "<mm>", "direct-beam position along the image's first axis (default: centre); pivot BEAM",
-        |r, v, _| { r.xbeam = number("-Xbeam", v[0])? / 1000.0; r.pivot = Pivot::Beam; Ok(()) }),
+        |r, v, _| number_to(r, "-Xbeam", v[0], P::xbeam)),
     flag!("-Ybeam", [], [S("-Ybeam")], Fixed(1), "<mm>", "direct-beam position along the image's second axis (default: centre); pivot BEAM",
-        |r, v, _| { r.ybeam = number("-Ybeam", v[0])? / 1000.0; r.pivot = Pivot::Beam; Ok(()) }),
+        |r, v, _| number_to(r, "-Ybeam", v[0], P::ybeam)),
     flag!("-Xclose", [], [S("-Xclose")], Fixed(1), "<mm>", "near point of the detector (CUSTOM convention); pivot SAMPLE",
-        |r, v, _| { r.xclose = number("-Xclose", v[0])? / 1000.0; r.pivot = Pivot::Sample; Ok(()) }),
+        |r, v, _| number_to(r, "-Xclose", v[0], P::xclose)),
     flag!("-Yclose", [], [S("-Yclose")], Fixed(1), "<mm>", "near point of the detector (CUSTOM convention); pivot SAMPLE",
-        |r, v, _| { r.yclose = number("-Yclose", v[0])? / 1000.0; r.pivot = Pivot::Sample; Ok(()) }),
+        |r, v, _| number_to(r, "-Yclose", v[0], P::yclose)),
     flag!("-ORGX", [], [S("-ORGX")], Fixed(1), "<pixels>", "XDS origin (fast pixels); pivot SAMPLE",
-        |r, v, _| { r.orgx = number("-ORGX", v[0])?; r.pivot = Pivot::Sample; Ok(()) }),
+        |r, v, _| number_to(r, "-ORGX", v[0], P::orgx)),
     flag!("-ORGY", [], [S("-ORGY")], Fixed(1), "<pixels>", "XDS origin (slow pixels); pivot SAMPLE",
-        |r, v, _| { r.orgy = number("-ORGY", v[0])?; r.pivot = Pivot::Sample; Ok(()) }),
+        |r, v, _| number_to(r, "-ORGY", v[0], P::orgy)),
     flag!("-pivot", [], [S("-pivot")], Fixed(1), "<beam|sample>",
         "detector rotation pivot (nanoBragg.c lets -mosflm/-xds/... override it; the default mode does not)",
-        |r, v, _| { let p = pivot_word(v[0])?; r.pivot = p; r.explicit_pivot = Some(p); Ok(()) }),
+        |r, v, _| { r.pivot(pivot_word(v[0])?); Ok(()) }),
     flag!("-mosflm", [], [S("-mosflm")], Fixed(0), "", "MOSFLM conventions (default): beam +x, +0.5 pixel centre, pivot BEAM",
-        |r, _, _| { set_convention(r, Convention::Mosflm); Ok(()) }),
+        |r, _, _| { r.convention(Convention::Mosflm); Ok(()) }),
     flag!("-xds", [], [S("-xds")], Fixed(0), "", "XDS conventions: beam +z, pivot SAMPLE",
-        |r, _, _| { set_convention(r, Convention::Xds); Ok(()) }),
+        |r, _, _| { r.convention(Convention::Xds); Ok(()) }),
     flag!("-adxv", [], [S("-adxv")], Fixed(0), "", "ADXV conventions: beam +z, pivot BEAM",
-        |r, _, _| { set_convention(r, Convention::Adxv); Ok(()) }),
+        |r, _, _| { r.convention(Convention::Adxv); Ok(()) }),
     flag!("-denzo", [], [S("-denzo")], Fixed(0), "", "DENZO conventions (MOSFLM without the 0.5 pixel)",
-        |r, _, _| { set_convention(r, Convention::Denzo); Ok(()) }),
+        |r, _, _| { r.convention(Convention::Denzo); Ok(()) }),
     flag!("-dials", [], [S("-dials")], Fixed(0), "", "DIALS conventions: beam +z, pivot SAMPLE",
-        |r, _, _| { set_convention(r, Convention::Dials); Ok(()) }),
+        |r, _, _| { r.convention(Convention::Dials); Ok(()) }),
     // ---- custom vectors (any of them selects the CUSTOM convention)
     flag!("-fdet_vector", [], [S("-fdet_vector")], Fixed(3), "<x y z>", "fast detector axis (default 0 0 1); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-fdet_vector", |r| &mut r.fdet)),
+        |r, v, _| vector_to(r, "-fdet_vector", v, P::fdet_vector)),
     flag!("-sdet_vector", [], [S("-sdet_vector")], Fixed(3), "<x y z>", "slow detector axis (default 0 -1 0); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-sdet_vector", |r| &mut r.sdet)),
+        |r, v, _| vector_to(r, "-sdet_vector", v, P::sdet_vector)),
     flag!("-odet_vector", [], [S("-odet_vector")], Fixed(3), "<x y z>", "detector normal (default 1 0 0); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-odet_vector", |r| &mut r.odet)),
+        |r, v, _| vector_to(r, "-odet_vector", v, P::odet_vector)),
     flag!("-beam_vector", [], [S("-beam_vector")], Fixed(3), "<x y z>", "x-ray beam direction (default 1 0 0); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-beam_vector", |r| &mut r.beam)),
+        |r, v, _| vector_to(r, "-beam_vector", v, P::beam_vector)),
     flag!("-polar_vector", [], [S("-polar_vector")], Fixed(3), "<x y z>", "E-vector polarization axis (default 0 0 1); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-polar_vector", |r| &mut r.polar_vector)),
+        |r, v, _| vector_to(r, "-polar_vector", v, P::polar_vector)),
     flag!("-spindle_axis", [], [S("-spindle_axis")], Fixed(3), "<x y z>", "right-handed phi rotation axis (default 0 0 1); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-spindle_axis", |r| &mut r.spindle)),
+        |r, v, _| vector_to(r, "-spindle_axis", v, P::spindle_axis)),
     flag!("-twotheta_axis", [], [S("-twotheta_axis")], Fixed(3), "<x y z>", "detector 2-theta rotation axis (CUSTOM default 0 1 0); CUSTOM",
-        |r, v, _| set_custom_vector(r, v, "-twotheta_axis", |r| &mut r.twotheta_axis)),
+        |r, v, _| vector_to(r, "-twotheta_axis", v, P::twotheta_axis)),
     flag!("-pix0_vector", [], [S("-pix0_vector")], Fixed(3), "<x y z>",
         "detector origin (first pixel) before rotations, metres; CUSTOM (nanoBragg.c ignores it)",
-        |r, v, _| { let p = vector("-pix0_vector", v)?; r.convention = Convention::Custom; r.pix0 = Some(p); Ok(()) }),
+        |r, v, _| vector_to(r, "-pix0_vector", v, P::pix0_vector)),
     flag!("-pix0_vector_mm", [], [], Fixed(3), "<x y z>", "as -pix0_vector, in millimetres",
-        |r, v, _| { let p = vector("-pix0_vector_mm", v)?; r.convention = Convention::Custom;
-                    r.pix0 = Some([p[0] / 1000.0, p[1] / 1000.0, p[2] / 1000.0]); Ok(()) }),
+        |r, v, _| vector_to(r, "-pix0_vector_mm", v, P::pix0_vector_mm)),
     // ---- detector placement
     flag!("-distance", [], [S("-distance")], Fixed(1), "<mm>", "sample to detector distance along the beam (default 100); pivot BEAM",
-        |r, v, c| {
-            r.distance = positive_length("-distance", v[0])? / 1000.0;
-            r.pivot = Pivot::Beam;
-            if c.mode == Mode::Default && r.close_distance_from_header {
-                // a typed distance beats a header's (REFERENCE §5: C lets the header win)
-                r.close_distance = f64::NAN;
-                r.close_distance_from_header = false;
-            }
-            Ok(())
-        }),
+        |r, v, _| number_to(r, "-distance", v[0], P::distance)),
     flag!("-close_distance", [], [S("-close_distance")], Fixed(1), "<mm>", "sample to detector-plane distance along its normal; pivot SAMPLE",
-        |r, v, _| { r.close_distance = positive_length("-close_distance", v[0])? / 1000.0; r.close_distance_from_header = false; r.pivot = Pivot::Sample; Ok(()) }),
+        |r, v, _| number_to(r, "-close_distance", v[0], P::close_distance)),
     flag!("-detector_abs", ["-detector_absorb"], [S("-detector_abs")], Fixed(1), "<um|inf>",
         "sensor attenuation length (default inf: no absorption model)",
         |r, v, _| {
-            if v[0].contains("inf") { r.detector_thick = 0.0; r.detector_mu = 0.0; return Ok(()); }
-            let x = number("-detector_abs", v[0])?;
-            if x == 0.0 { r.detector_thick = 0.0; r.detector_mu = 0.0; }
-            else if x < 0.0 { return Err(Error::Usage(format!("-detector_abs: value {x} must be positive"))); }
-            else { r.detector_mu = 1.0 / (x * 1e-6); }
-            Ok(())
+            // as nanoBragg.c, any value containing "inf" is an infinite length: no absorption
+            let x = if v[0].contains("inf") { f64::INFINITY } else { number("-detector_abs", v[0])? };
+            set("-detector_abs", r.detector_abs(x))
         }),
     flag!("-detector_thick", [], [E("-detector_thick")], Fixed(1), "<um>", "sensor thickness (default 0)",
-        |r, v, _| { let x = number("-detector_thick", v[0])?;
-                    if x < 0.0 { return Err(Error::Usage(format!("-detector_thick: value {x} must not be negative"))); }
-                    r.detector_thick = x * 1e-6; Ok(()) }),
+        |r, v, _| number_to(r, "-detector_thick", v[0], P::detector_thick)),
     flag!("-detector_thicksteps", ["-thicksteps"], [S("-detector_thicksteps"), S("-thicksteps")], Fixed(1), "<layers>",
-        "sensor layers (default 1)", |r, v, c| { r.detector_thicksteps = positive_count(c.mode, "-detector_thicksteps", v[0])?; Ok(()) }),
+        "sensor layers (default 1)", |r, v, _| integer_to(r, "-detector_thicksteps", v[0], P::detector_thicksteps)),
     flag!("-twotheta", [], [S("-twotheta")], Fixed(1), "<deg>", "detector swing about the 2-theta axis (default 0); pivot SAMPLE",
-        |r, v, _| { r.twotheta = number("-twotheta", v[0])? / RTD; r.pivot = Pivot::Sample; Ok(()) }),
+        |r, v, _| number_to(r, "-twotheta", v[0], P::twotheta)),
     flag!("-detector_rotx", [], [S("-detector_rotx")], Fixed(1), "<deg>", "detector rotation about x",
-        |r, v, _| { r.detector_rot[0] = number("-detector_rotx", v[0])? / RTD; Ok(()) }),
+        |r, v, _| number_to(r, "-detector_rotx", v[0], P::detector_rotx)),
     flag!("-detector_roty", [], [S("-detector_roty")], Fixed(1), "<deg>", "detector rotation about y",
-        |r, v, _| { r.detector_rot[1] = number("-detector_roty", v[0])? / RTD; Ok(()) }),
+        |r, v, _| number_to(r, "-detector_roty", v[0], P::detector_roty)),
     flag!("-detector_rotz", [], [S("-detector_rotz")], Fixed(1), "<deg>", "detector rotation about z",
-        |r, v, _| { r.detector_rot[2] = number("-detector_rotz", v[0])? / RTD; Ok(()) }),
+        |r, v, _| number_to(r, "-detector_rotz", v[0], P::detector_rotz)),
     flag!("-detsize", [], [E("-detsize")], Fixed(1), "<mm>", "detector edge length, both axes (default 102.4)",
-        |r, v, _| { let x = positive_length("-detsize", v[0])? / 1000.0; r.detsize_f = x; r.detsize_s = x; Ok(()) }),
+        |r, v, _| number_to(r, "-detsize", v[0], P::detsize)),
     flag!("-detsize_f", [], [S("-detsize_f")], Fixed(1), "<mm>", "detector size along the fast axis",
-        |r, v, _| { r.detsize_f = positive_length("-detsize_f", v[0])? / 1000.0; Ok(()) }),
+        |r, v, _| number_to(r, "-detsize_f", v[0], P::detsize_f)),
     flag!("-detsize_s", [], [S("-detsize_s")], Fixed(1), "<mm>", "detector size along the slow axis",
-        |r, v, _| { r.detsize_s = positive_length("-detsize_s", v[0])? / 1000.0; Ok(()) }),
+        |r, v, _| number_to(r, "-detsize_s", v[0], P::detsize_s)),
     flag!("-detpixels", [], [E("-detpixels")], Fixed(1), "<pixels>", "pixels along both axes (overrides -detsize)",
-        |r, v, c| { let n = positive_length("-detpixels", v[0]).and_then(|_| whole(c.mode, "-detpixels", v[0]))?; r.fpixels = n; r.spixels = n; Ok(()) }),
+        |r, v, _| integer_to(r, "-detpixels", v[0], P::detpixels)),
     flag!("-detpixels_f", ["-detpixels_x"], [S("-detpixels_f"), S("-detpixels_x")], Fixed(1), "<pixels>", "pixels along the fast axis",
-        |r, v, c| { r.fpixels = positive_length("-detpixels_f", v[0]).and_then(|_| whole(c.mode, "-detpixels_f", v[0]))?; Ok(()) }),
+        |r, v, _| integer_to(r, "-detpixels_f", v[0], P::detpixels_f)),
     flag!("-detpixels_s", ["-detpixels_y"], [S("-detpixels_s"), S("-detpixels_y")], Fixed(1), "<pixels>", "pixels along the slow axis",
-        |r, v, c| { r.spixels = positive_length("-detpixels_s", v[0]).and_then(|_| whole(c.mode, "-detpixels_s", v[0]))?; Ok(()) }),
+        |r, v, _| integer_to(r, "-detpixels_s", v[0], P::detpixels_s)),
     flag!("-curved_det", [], [S("-curved_det")], Fixed(0), "", "spherical detector: every pixel at the same distance",
         |r, _, c| {
             // nanoBragg.c tests `argc > i+1`, so the switch is lost as the last argument (REFERENCE §1)
-            if !(c.mode == Mode::CParity && c.is_last) { r.curved_det = true; }
+            if !(c.mode == Mode::CParity && c.is_last) { r.curved_det(true); }
             Ok(())
         }),
     flag!("-pixel", [], [S("-pixel")], Fixed(1), "<mm>", "pixel size (default 0.1)",
-        |r, v, _| { r.pixel_size = positive_length("-pixel", v[0])? / 1000.0; Ok(()) }),
+        |r, v, _| number_to(r, "-pixel", v[0], P::pixel)),
     flag!("-point_pixel", [], [S("-point_pixel")], Fixed(0), "", "solid angle 1/R^2 (no pixel obliquity)",
-        |r, _, _| { r.point_pixel = true; Ok(()) }),
+        |r, _, _| { r.point_pixel(true); Ok(()) }),
     flag!("-polar", [], [E("-polar")], Fixed(1), "<kahn>", "Kahn polarization factor (default 0: unpolarized)",
-        |r, v, _| { r.polarization = number("-polar", v[0])?; r.nopolar = false; Ok(()) }),
+        |r, v, _| number_to(r, "-polar", v[0], P::polar)),
     flag!("-nopolar", [], [S("-nopolar")], Fixed(0), "", "no polarization correction",
-        |r, _, _| { r.nopolar = true; Ok(()) }),
+        |r, _, _| { r.nopolar(true); Ok(()) }),
     flag!("-oversample_thick", [], [S("-oversample_thick")], Fixed(0), "", "recompute the sensor capture fraction for every sub-pixel",
-        |r, _, _| { r.oversample_thick = true; Ok(()) }, stop),
+        |r, _, _| { r.oversample_thick(true); Ok(()) }, stop),
     flag!("-oversample_polar", [], [S("-oversample_polar")], Fixed(0), "", "recompute polarization for every sub-pixel",
-        |r, _, _| { r.oversample_polar = true; Ok(()) }, stop),
+        |r, _, _| { r.oversample_polar(true); Ok(()) }, stop),
     flag!("-oversample_omega", [], [S("-oversample_omega")], Fixed(0), "", "recompute the solid angle for every sub-pixel",
-        |r, _, _| { r.oversample_omega = true; Ok(()) }, stop),
+        |r, _, _| { r.oversample_omega(true); Ok(()) }, stop),
     flag!("-oversample", [], [S("-oversample")], Fixed(1), "<n>", "sub-pixels per pixel edge (default: automatic from crystal size)",
-        |r, v, c| { r.oversample = whole(c.mode, "-oversample", v[0])?; Ok(()) }),
+        |r, v, c| { r.oversample(whole(c.mode, "-oversample", v[0])?); Ok(()) }),
     flag!("-roi", [], [S("-roi")], Fixed(4), "<xmin xmax ymin ymax>", "render only these pixels (inclusive, fast then slow; must lie on the detector)",
-        |r, v, c| { for (slot, s) in r.roi.iter_mut().zip(v) { *slot = positive_count(c.mode, "-roi", s)?; } Ok(()) }),
+        |r, v, _| {
+            let [x0, x1, y0, y1] = [v[0], v[1], v[2], v[3]].map(|s| whole(r.mode, "-roi", s));
+            set("-roi", r.roi([x0?, x1?, y0?, y1?]))
+        }),
     // ---- beam
     flag!("-lambda", ["-wave", "-wavelength"], [S("-lambda"), S("-wave")], Fixed(1), "<Å>", "wavelength (default 1)",
-        |r, v, _| { r.lambda0 = positive_length("-lambda", v[0])? / 1.0e10; Ok(()) }),
+        |r, v, _| number_to(r, "-lambda", v[0], P::lambda)),
     flag!("-energy", [], [S("-energy")], Fixed(1), "<eV>", "photon energy (alternative to -lambda)",
-        |r, v, _| { r.lambda0 = (12398.42 / positive_length("-energy", v[0])?) / 1.0e10; Ok(()) }),
+        |r, v, _| number_to(r, "-energy", v[0], P::energy)),
     flag!("-fluence", [], [S("-fluence")], Fixed(1), "<photons/m^2>", "integrated incident fluence (default 1.26e29)",
-        |r, v, _| { r.fluence = number("-fluence", v[0])?; Ok(()) }),
+        |r, v, _| number_to(r, "-fluence", v[0], P::fluence)),
     flag!("-flux", [], [S("-flux")], Fixed(1), "<photons/s>", "incident flux (with -exposure and -beamsize)",
-        |r, v, _| { r.flux = number("-flux", v[0])?; Ok(()) }),
+        |r, v, _| number_to(r, "-flux", v[0], P::flux)),
     flag!("-exposure", [], [S("-exposure")], Fixed(1), "<s>", "exposure time (default 1)",
-        |r, v, _| { r.exposure = number("-exposure", v[0])?; Ok(()) }),
+        |r, v, _| number_to(r, "-exposure", v[0], P::exposure)),
     flag!("-beamsize", [], [S("-beamsize")], Fixed(1), "<mm>", "beam edge (default 0.1); clips the crystal",
-        |r, v, _| { r.beamsize = number("-beamsize", v[0])? / 1000.0; Ok(()) }),
+        |r, v, _| number_to(r, "-beamsize", v[0], P::beamsize)),
     flag!("-mosaic", ["-mosaic_spread", "-mosaic_spr", "-mosaicity", "-mosaici"], [E("-mosaic"), S("-mosaici"), S("-mosaic_spr")], Fixed(1), "<deg>",
         "isotropic mosaic spread (default 0)",
-        |r, v, _| { let x = number("-mosaic", v[0])?;
-                    if x < 0.0 { return Err(Error::Usage(format!("-mosaic: value {x} must not be negative"))); }
-                    r.mosaic_spread = x / RTD; Ok(()) }),
+        |r, v, _| number_to(r, "-mosaic", v[0], P::mosaic)),
     flag!("-mosaic_domains", ["-mosaic_dom"], [S("-mosaic_dom")], Fixed(1), "<n>", "mosaic domains (default 10 when a spread is given)",
-        |r, v, c| { r.mosaic_domains = positive_count(c.mode, "-mosaic_domains", v[0])?; Ok(()) }),
+        |r, v, _| integer_to(r, "-mosaic_domains", v[0], P::mosaic_domains)),
     flag!("-dispersion", [], [S("-dispersion")], Fixed(1), "<percent>", "spectral width Δλ/λ (default 0)",
-        |r, v, _| { r.dispersion = number("-dispersion", v[0])? / 100.0; Ok(()) }),
+        |r, v, _| number_to(r, "-dispersion", v[0], P::dispersion)),
     flag!("-dispsteps", [], [S("-dispsteps")], Fixed(1), "<n>", "wavelengths across the dispersion",
-        |r, v, c| { r.dispsteps = positive_count(c.mode, "-dispsteps", v[0])?; Ok(()) }),
+        |r, v, _| integer_to(r, "-dispsteps", v[0], P::dispsteps)),
     flag!("-divergence", [], [S("-divergence")], Fixed(1), "<mrad>", "beam divergence, both directions",
-        |r, v, _| { let x = number("-divergence", v[0])? / 1000.0; r.hdivrange = x; r.vdivrange = x; Ok(()) }),
+        |r, v, _| number_to(r, "-divergence", v[0], P::divergence)),
     flag!("-hdivrange", [], [S("-hdivrange")], Fixed(1), "<mrad>", "horizontal divergence",
-        |r, v, _| { r.hdivrange = number("-hdivrange", v[0])? / 1000.0; Ok(()) }),
+        |r, v, _| number_to(r, "-hdivrange", v[0], P::hdivrange)),
     flag!("-vdivrange", [], [S("-vdivrange")], Fixed(1), "<mrad>", "vertical divergence",
-        |r, v, _| { r.vdivrange = number("-vdivrange", v[0])? / 1000.0; Ok(()) }),
+        |r, v, _| number_to(r, "-vdivrange", v[0], P::vdivrange)),
     flag!("-hdivstep", [], [E("-hdivstep")], Fixed(1), "<mrad>", "horizontal divergence step",
-        |r, v, _| { r.hdivstep = number("-hdivstep", v[0])? / 1000.0; Ok(()) }),
+        |r, v, _| number_to(r, "-hdivstep", v[0], P::hdivstep)),
     flag!("-hdivsteps", [], [S("-hdivsteps")], Fixed(1), "<n>", "horizontal divergence points",
-        |r, v, c| { r.hdivsteps = positive_count(c.mode, "-hdivsteps", v[0])?; Ok(()) }),
+        |r, v, _| integer_to(r, "-hdivsteps", v[0], P::hdivsteps)),
     flag!("-vdivstep", [], [E("-vdivstep")], Fixed(1), "<mrad>", "vertical divergence step",
-        |r, v, _| { r.vdivstep = number("-vdivstep", v[0])? / 1000.0; Ok(()) }),
+        |r, v, _| number_to(r, "-vdivstep", v[0], P::vdivstep)),
     flag!("-vdivsteps", [], [S("-vdivsteps")], Fixed(1), "<n>", "vertical divergence points",
-        |r, v, c| { r.vdivsteps = positive_count(c.mode, "-vdivsteps", v[0])?; Ok(()) }),
+        |r, v, _| integer_to(r, "-vdivsteps", v[0], P::vdivsteps)),
     flag!("-divsteps", [], [S("-divsteps")], Fixed(1), "<n>", "divergence points, both directions",
-        |r, v, c| { let n = positive_count(c.mode, "-divsteps", v[0])?; r.hdivsteps = n; r.vdivsteps = n; Ok(()) }),
+        |r, v, _| integer_to(r, "-divsteps", v[0], P::divsteps)),
     flag!("-round_div", [], [S("-round_div")], Fixed(0), "", "trim the divergence grid to an ellipse (default)",
-        |r, _, _| { r.round_div = true; Ok(()) }),
+        |r, _, _| { r.round_div(true); Ok(()) }),
     flag!("-square_div", [], [S("-square_div")], Fixed(0), "", "full rectangular divergence grid",
-        |r, _, _| { r.round_div = false; Ok(()) }),
+        |r, _, _| { r.round_div(false); Ok(()) }),
     flag!("-adc", [], [S("-adc")], Fixed(1), "<counts>", "offset added to SMV pixels (default 40)",
-        |r, v, _| { r.adc_offset = number("-adc", v[0])?; Ok(()) }),
+        |r, v, _| number_to(r, "-adc", v[0], P::adc)),
     // ---- rotation
     flag!("-phi", [], [E("-phi")], Fixed(1), "<deg>", "starting spindle angle (default 0)",
-        |r, v, _| { r.phi_deg = number("-phi", v[0])?; r.phi0 = r.phi_deg / RTD; Ok(()) }),
+        |r, v, _| number_to(r, "-phi", v[0], P::phi)),
     flag!("-osc", [], [S("-osc")], Fixed(1), "<deg>", "oscillation range",
-        |r, v, _| { let deg = number("-osc", v[0])?; r.osc_deg = Some(deg); r.osc = deg / RTD; Ok(()) }),
+        |r, v, _| number_to(r, "-osc", v[0], P::osc)),
     flag!("-phistep", [], [E("-phistep")], Fixed(1), "<deg>", "spindle step",
-        |r, v, _| { r.phistep = number("-phistep", v[0])? / RTD; Ok(()) }),
+        |r, v, _| number_to(r, "-phistep", v[0], P::phistep)),
     flag!("-phisteps", [], [S("-phisteps")], Fixed(1), "<n>", "spindle steps",
-        |r, v, c| { r.phisteps = positive_count(c.mode, "-phisteps", v[0])?; Ok(()) }),
+        |r, v, _| integer_to(r, "-phisteps", v[0], P::phisteps)),
     flag!("-dmin", [], [S("-dmin")], Fixed(1), "<Å>", "skip scattering beyond this resolution",
-        |r, v, _| { r.dmin = number("-dmin", v[0])? * 1e-10; Ok(()) }),
+        |r, v, _| number_to(r, "-dmin", v[0], P::dmin)),
     // ---- input files
     flag!("-mat", ["-matrix"], [S("-mat")], Fixed(1), "<file>", "MOSFLM orientation matrix (reciprocal cell × λ)",
         |r, v, _| { r.mat = Some(v[0].into()); Ok(()) }),
     flag!("-hkl", [], [S("-hkl")], Fixed(1), "<file>", "structure factors: h k l F per line, an MTZ file, or an Fdump.bin cache (also writes ./Fdump.bin)",
         |r, v, _| { r.hkl = Some(v[0].into()); Ok(()) }),
     flag!("-default_F", [], [S("-default_F")], Fixed(1), "<F>", "structure factor for unlisted reflections (default 0)",
-        |r, v, _| { r.default_f = number("-default_F", v[0])?; Ok(()) }),
+        |r, v, _| number_to(r, "-default_F", v[0], P::default_f)),
     flag!("-img", [], [S("-img")], Fixed(1), "<file.img>", "take detector and beam parameters from an SMV header",
         |r, v, _| { r.img = Some(v[0].into()); Ok(()) }),
     flag!("-stolout", [], [S("-stolout")], Fixed(1), "<file>", "accepted for compatibility (nanoBragg.c never writes it)",
@@ -530,31 +507,31 @@ pub static FLAGS: &[Flag] = &[
     flag!("-progress", [], [S("-progress")], Fixed(0), "", "progress bar on a terminal (default; never in pipes, files or CI logs)",
         |r, _, _| { r.progress = true; Ok(()) }),
     flag!("-interpolate", [], [S("-interpolate")], Fixed(0), "", "tricubic interpolation of F (default: on when any N <= 2)",
-        |r, _, _| { r.interpolate = InterpolateRequest::On; Ok(()) }),
+        |r, _, _| { r.interpolate(true); Ok(()) }),
     flag!("-nointerpolate", [], [S("-nointerpolate")], Fixed(0), "", "nearest-neighbour F",
-        |r, _, _| { r.interpolate = InterpolateRequest::Off; Ok(()) }),
+        |r, _, _| { r.interpolate(false); Ok(()) }),
     flag!("-round_xtal", [], [S("-round_xtal")], Fixed(0), "", "ellipsoidal crystal (sinc3 spots)",
-        |r, _, _| { r.xtal_shape = XtalShape::Round; Ok(()) }),
+        |r, _, _| { r.xtal_shape(XtalShape::Round); Ok(()) }),
     flag!("-square_xtal", [], [S("-square_xtal")], Fixed(0), "", "parallelepiped crystal (sincg spots, default)",
-        |r, _, _| { r.xtal_shape = XtalShape::Square; Ok(()) }),
+        |r, _, _| { r.xtal_shape(XtalShape::Square); Ok(()) }),
     flag!("-gauss_xtal", [], [S("-gauss_xtal")], Fixed(0), "", "Gaussian spots",
-        |r, _, _| { r.xtal_shape = XtalShape::Gauss; Ok(()) }),
+        |r, _, _| { r.xtal_shape(XtalShape::Gauss); Ok(()) }),
     flag!("-tophat_spots", ["-binary_spots"], [S("-binary_spots"), S("-tophat_spots")], Fixed(0), "", "flat-top spots",
-        |r, _, _| { r.xtal_shape = XtalShape::Tophat; Ok(()) }),
+        |r, _, _| { r.xtal_shape(XtalShape::Tophat); Ok(()) }),
     flag!("-fudge", [], [S("-fudge")], Fixed(1), "<factor>", "spot-shape radius factor (default 1)",
-        |r, v, _| { r.fudge = number("-fudge", v[0])?; Ok(()) }),
+        |r, v, _| number_to(r, "-fudge", v[0], P::fudge)),
     flag!("-printout_pixel", [], [S("-printout_pixel")], Fixed(2), "<fast slow>", "print only this pixel with -printout",
         |r, v, c| { r.printout_pixel = Some((whole(c.mode, "-printout_pixel", v[0])?, whole(c.mode, "-printout_pixel", v[1])?)); Ok(()) }),
     flag!("-trace_pixel", ["-dump_pixel"], [S("-trace_pixel"), S("-dump_pixel")], Fixed(2), "<slow fast>", "trace one pixel's computation",
         |r, v, c| { r.trace_pixel = Some((whole(c.mode, "-trace_pixel", v[0])?, whole(c.mode, "-trace_pixel", v[1])?)); Ok(()) }),
     flag!("-seed", [], [S("-seed")], Fixed(1), "<n>", "noise seed (default: time)",
-        |r, v, c| { r.seed = -whole(c.mode, "-seed", v[0])?; Ok(()) }),
+        |r, v, c| { r.seed(whole(c.mode, "-seed", v[0])?); Ok(()) }),
     flag!("-mosaic_seed", [], [S("-mosaic_seed")], Fixed(1), "<n>", "mosaic domain seed (default 12345678)",
-        |r, v, c| { r.mosaic_seed = -whole(c.mode, "-mosaic_seed", v[0])?; Ok(()) }),
+        |r, v, c| { r.mosaic_seed(whole(c.mode, "-mosaic_seed", v[0])?); Ok(()) }),
     flag!("-misset_seed", [], [S("-misset_seed")], Fixed(1), "<n>", "random misset seed (default: time)",
-        |r, v, c| { r.misset_seed = -whole(c.mode, "-misset_seed", v[0])?; Ok(()) }),
+        |r, v, c| { r.misset_seed(whole(c.mode, "-misset_seed", v[0])?); Ok(()) }),
     flag!("-water", [], [S("-water")], Fixed(1), "<um>", "edge of a cube of water (a droplet) in the beam: a diffuse background (default 0)",
-        |r, v, _| { r.water_size = number("-water", v[0])? / 1e6; Ok(()) }),
+        |r, v, _| number_to(r, "-water", v[0], P::water)),
     flag!("-mask", [], [S("-mask")], Fixed(1), "<file.img>", "SMV mask: pixels that are 0 are skipped (header sets geometry)",
         |r, v, _| { r.mask = Some(v[0].into()); Ok(()) }),
     // ---- flags nanoBragg.c silently ignores (the spec lists them); we say so
@@ -605,30 +582,28 @@ pub static FLAGS: &[Flag] = &[
         |r, _, _| { r.random_orientation = true; Ok(()) }),
     // ---- the detector model of the noise image (nanobragg noisify's flags; docs/realism.md)
     flag!("-psf", [], [], Fixed(1), "<gauss|fiber>", "point-spread function applied to the noise image's photons (default none)",
-        |r, v, c| { noise_flag(c, "-psf")?; r.noise.psf = Some(match v[0] { "gauss" => PsfShape::Gauss, "fiber" => PsfShape::Fiber,
-            other => return Err(Error::Usage(format!("-psf: value '{other}' must be gauss or fiber"))) }); Ok(()) }),
+        |r, v, _| { let shape = match v[0] { "gauss" => PsfShape::Gauss, "fiber" => PsfShape::Fiber,
+            other => return Err(Error::Usage(format!("-psf: value '{other}' must be gauss or fiber"))) }; set("-psf", r.psf(shape)) }),
     flag!("-psf_fwhm", [], [], Fixed(1), "<µm>", "PSF full width at half maximum (default 46)",
-        |r, v, c| { noise_flag(c, "-psf_fwhm")?; r.noise.psf_fwhm = positive_length("-psf_fwhm", v[0])? / 1e6; Ok(()) }),
+        |r, v, _| number_to(r, "-psf_fwhm", v[0], P::psf_fwhm)),
     flag!("-psf_radius", [], [], Fixed(1), "<pixels>", "radius the PSF is rendered to (default 0: chosen as noisify does)",
-        |r, v, c| { noise_flag(c, "-psf_radius")?; let n = positive_count(Mode::Default, "-psf_radius", v[0])?;
-            r.noise.psf_radius = i32::try_from(n).map_err(|_| Error::Usage(format!("-psf_radius: value {n} is too large")))?; Ok(()) }),
+        |r, v, _| integer_to(r, "-psf_radius", v[0], P::psf_radius)),
     flag!("-readout_noise", [], [], Fixed(1), "<ADU>", "Gaussian readout noise of every noise-image pixel (default 0)",
-        |r, v, c| { noise_flag(c, "-readout_noise")?; r.noise.readout = non_negative("-readout_noise", number("-readout_noise", v[0])?)?; Ok(()) }),
+        |r, v, _| number_to(r, "-readout_noise", v[0], P::readout_noise)),
     flag!("-flicker", [], [], Fixed(1), "<fraction>", "relative source (1/f) noise of each pixel's mean (default 0)",
-        |r, v, c| { noise_flag(c, "-flicker")?; r.noise.flicker = non_negative("-flicker", number("-flicker", v[0])?)?; Ok(()) }),
+        |r, v, _| number_to(r, "-flicker", v[0], P::flicker)),
     flag!("-calibration", [], [], Fixed(1), "<fraction>", "relative per-pixel calibration error, the same on every frame (default 0)",
-        |r, v, c| { noise_flag(c, "-calibration")?; r.noise.calibration = non_negative("-calibration", number("-calibration", v[0])?)?; Ok(()) }),
+        |r, v, _| number_to(r, "-calibration", v[0], P::calibration)),
     flag!("-calib_seed", [], [], Fixed(1), "<n>", "seed of the calibration errors (default noisify's fixed one)",
-        |r, v, c| { noise_flag(c, "-calib_seed")?; let n = integer("-calib_seed", v[0])?;
-            r.noise.calib_seed = -i64::from(i32::try_from(n).map_err(|_| Error::Usage(format!("-calib_seed: value {n} is outside the C int range")))?); Ok(()) }),
+        |r, v, _| integer_to(r, "-calib_seed", v[0], P::calib_seed)),
     flag!("-gain", [], [], Fixed(1), "<ADU/photon>", "noise-image pixel units per photon (default 1)",
-        |r, v, c| { noise_flag(c, "-gain")?; r.noise.gain = positive_length("-gain", v[0])?; Ok(()) }),
+        |r, v, _| number_to(r, "-gain", v[0], P::gain)),
     flag!("-bits", [], [], Fixed(1), "<16|32>", "integer width of the noise image (default 16)",
-        |r, v, c| { noise_flag(c, "-bits")?; r.noise.bits32 = match v[0] { "16" => false, "32" => true,
-            other => return Err(Error::Usage(format!("-bits: value '{other}' must be 16 or 32"))) }; Ok(()) }),
+        |r, v, _| { let bits = match v[0] { "16" => 16, "32" => 32,
+            other => return Err(Error::Usage(format!("-bits: value '{other}' must be 16 or 32"))) }; set("-bits", r.bits(bits)) }),
     flag!("-noise_order", [], [], Fixed(1), "<noisify|simtbx>", "calibration error on each pixel's mean before the Poisson count (noisify, default) or on the count (simtbx)",
-        |r, v, c| { noise_flag(c, "-noise_order")?; r.noise.order = match v[0] { "noisify" => NoiseOrder::Noisify, "simtbx" => NoiseOrder::Simtbx,
-            other => return Err(Error::Usage(format!("-noise_order: value '{other}' must be noisify or simtbx"))) }; Ok(()) }),
+        |r, v, _| { let order = match v[0] { "noisify" => NoiseOrder::Noisify, "simtbx" => NoiseOrder::Simtbx,
+            other => return Err(Error::Usage(format!("-noise_order: value '{other}' must be noisify or simtbx"))) }; set("-noise_order", r.noise_order(order)) }),
     flag!("-c_parity", ["--c-parity"], [], Fixed(0), "", "reproduce nanoBragg.c exactly, verified defects included (see docs/behaviours.md)",
         |_, _, _| Ok(())),
     flag!("-engine", ["--engine"], [], Fixed(1), "<cpu|gpu|auto>", "rendering engine (default auto: a hardware GPU when one exists, else the CPU)",

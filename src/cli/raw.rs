@@ -182,8 +182,9 @@ impl RawArgs {
         crate::limits::budget(self.engine)
     }
 
-    /// The experiment this command line describes, and the inputs it read: the input files
-    /// (what reading them says printed unless `-quiet`), then `resolve`.
+    /// The experiment this command line describes, and the inputs it read: the command line
+    /// checked on its own, the input files (what reading them says printed unless `-quiet`),
+    /// then `resolve`, its warnings reported.
     pub fn resolve(&self) -> crate::error::Result<(crate::model::Experiment, crate::model::Inputs)> {
         self.resolve_within(&self.budget())
     }
@@ -191,6 +192,14 @@ impl RawArgs {
     /// `resolve` within `budget`.
     pub fn resolve_within(&self, budget: &nanobragg_core::budget::Budget) -> crate::error::Result<(crate::model::Experiment, crate::model::Inputs)> {
         let budget = *budget;
+        // a command line no input can mend is refused before any input file is read (a
+        // structure-factor file can take minutes); the warnings of these checks are said only
+        // with their refusal, since resolve gives them again
+        let mut warnings = Vec::new();
+        if let Err(e) = crate::model::preflight(&self.params, self.inputs_to_load(), &budget, &mut warnings) {
+            report(&warnings);
+            return Err(e);
+        }
         let (mut inputs, notes) = nanobragg_io::inputs::load(&self.input_files(), &self.params)?;
         if !self.quiet {
             for note in notes {
@@ -198,21 +207,42 @@ impl RawArgs {
             }
         }
         inputs.mask = self.mask_input();
-        let exp = crate::model::resolve(&self.params, &inputs, &budget)?;
-        Ok((exp, inputs))
+        let mut warnings = Vec::new();
+        let exp = crate::model::resolve(&self.params, &inputs, &budget, &mut warnings);
+        // said before a refusal too, as nanoBragg.c printed them on its way
+        report(&warnings);
+        Ok((exp?, inputs))
     }
 
     /// `resolve` for a variant of the command line whose structure factors, `-stol` table and
     /// mask are `shared`'s (a shot of a shot list): only `-mat` and `-sourcefile` are read again.
-    /// `budget`: the run's, read once for every shot.
+    /// `budget`: the run's, read once for every shot. The set-up's warnings are not reported:
+    /// the command line's own resolve said them (a list of 10⁴ shots would say them 10⁴ times).
     pub fn resolve_reusing(&self, shared: &crate::model::Inputs, budget: &nanobragg_core::budget::Budget) -> crate::error::Result<crate::model::Experiment> {
         let inputs = nanobragg_io::inputs::load_reusing(&self.input_files(), &self.params, shared)?;
-        crate::model::resolve(&self.params, &inputs, budget)
+        crate::model::resolve(&self.params, &inputs, budget, &mut Vec::new())
+    }
+
+    /// Which inputs this command line names that change what `preflight` may check.
+    fn inputs_to_load(&self) -> crate::model::InputsToLoad {
+        crate::model::InputsToLoad { sources: self.sourcefile.is_some(), stol: self.stolfile.is_some() }
     }
 
     /// The mask read with the command line's headers (`-mask`), as the core takes it.
     fn mask_input(&self) -> Option<crate::model::Mask> {
         let (path, pixels) = (self.mask.as_ref()?, self.mask_pixels.as_ref()?);
         Some(crate::model::Mask { name: path.display().to_string(), width: self.mask_size.0, height: self.mask_size.1, pixels: pixels.clone() })
+    }
+}
+
+/// The set-up's warnings and notes, said as nanobragg always has said them: through the logger
+/// (`nanobragg: warning: ...`, `nanobragg: note: ...` on stderr), so `-quiet` silences them.
+pub fn report(warnings: &[crate::model::Warning]) {
+    use crate::model::Severity;
+    for w in warnings {
+        match w.severity {
+            Severity::Warning => log::warn!("{}", w.message),
+            Severity::Note => log::info!("{}", w.message),
+        }
     }
 }

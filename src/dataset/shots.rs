@@ -190,7 +190,8 @@ impl ShotList {
 
     /// The command line of shot `number`, parsed, and its experiment resolved without reading
     /// any input again. Set-up warnings are not repeated per shot (the command line's resolve
-    /// printed them; a list of 10⁴ shots would print them 10⁴ times).
+    /// printed them; a list of 10⁴ shots would print them 10⁴ times): `resolve_reusing` drops
+    /// the resolve's, and the hush silences the flag table's own (c-parity's "ignoring ...").
     fn resolve(&self, number: u64, read: &(Inputs, Budget)) -> Result<Experiment> {
         let _hush = crate::console::Hush::new();
         let raw = self.raw_of(number)?;

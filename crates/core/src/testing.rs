@@ -40,8 +40,9 @@ fn missing_golden_corpus_fails_only_when_required() {
 }
 
 /// The experiment of a short nanoBragg.c-style command line, for the unit tests of the parts
-/// (the crate knows no command line: each flag here is one builder call, and only the flags
-/// the tests use are known; anything else panics).
+/// (the crate knows no command line: each flag here is its builder method, given the numbers
+/// as typed, and only the flags the tests use are known; anything else panics, as does a
+/// value the builder refuses).
 #[cfg(test)]
 pub(crate) fn params(words: &str) -> crate::params::ExperimentParams {
     use crate::params::{ExperimentParams, Mode, XtalShape};
@@ -51,54 +52,56 @@ pub(crate) fn params(words: &str) -> crate::params::ExperimentParams {
         p.mode(Mode::CParity);
     }
     let mut i = 0;
-    let num = |k: usize| -> f64 { words[k].parse().unwrap_or_else(|_| panic!("{}: not a number", words[k])) };
     while i < words.len() {
         let flag = words[i];
-        let n = |k: usize| num(i + k);
-        let u = |k: usize| num(i + k) as u32;
-        let used = match flag {
-            "-c_parity" => 0,
-            "-cell" => { p.cell([n(1), n(2), n(3), n(4), n(5), n(6)]); 6 }
-            "-N" => { p.n_cells(u(1)); 1 }
-            "-Na" => { p.na(u(1)); 1 }
-            "-Nb" => { p.nb(u(1)); 1 }
-            "-Nc" => { p.nc(u(1)); 1 }
-            "-misset" => { p.misset([n(1), n(2), n(3)]); 3 }
-            "-default_F" => { p.default_f(n(1)); 1 }
-            "-round_xtal" => { p.xtal_shape(XtalShape::Round); 0 }
-            "-gauss_xtal" => { p.xtal_shape(XtalShape::Gauss); 0 }
-            "-tophat_spots" => { p.xtal_shape(XtalShape::Tophat); 0 }
-            "-mosaic" => { p.mosaic(n(1)); 1 }
-            "-mosaic_dom" | "-mosaic_domains" => { p.mosaic_domains(u(1)); 1 }
-            "-water" => { p.water(n(1)); 1 }
-            "-dmin" => { p.dmin(n(1)); 1 }
-            "-lambda" => { p.lambda(n(1)); 1 }
-            "-fluence" => { p.fluence(n(1)); 1 }
-            "-polar" => { p.polar(n(1)); 1 }
-            "-divergence" => { p.divergence(n(1)); 1 }
-            "-divsteps" => { p.divsteps(u(1)); 1 }
-            "-dispersion" => { p.dispersion(n(1)); 1 }
-            "-dispsteps" => { p.dispsteps(u(1)); 1 }
-            "-distance" => { p.distance(n(1)); 1 }
-            "-detpixels" => { p.detpixels(u(1)); 1 }
-            "-pixel" => { p.pixel(n(1)); 1 }
-            "-twotheta" => { p.twotheta(n(1)); 1 }
-            "-detector_rotx" => { let mut r = p.detector_rot.map(|a| a * crate::params::RTD); r[0] = n(1); p.detector_rot(r); 1 }
-            "-detector_thick" => { p.detector_thick(n(1)); 1 }
-            "-detector_abs" => { p.detector_abs(n(1)); 1 }
-            "-detector_thicksteps" => { p.detector_thicksteps(u(1)); 1 }
-            "-curved_det" => { p.curved_det(true); 0 }
-            "-roi" => { p.roi([u(1), u(2), u(3), u(4)]); 4 }
-            "-oversample" => { p.oversample(u(1)); 1 }
-            "-oversample_thick" => { p.oversample_thick(true); 0 }
-            "-oversample_polar" => { p.oversample_polar(true); 0 }
-            "-oversample_omega" => { p.oversample_omega(true); 0 }
-            "-phi" => { p.phi(n(1)); 1 }
-            "-osc" => { p.osc(n(1)); 1 }
-            "-phisteps" => { p.phisteps(u(1)); 1 }
-            "-seed" => { p.seed(n(1) as i64); 1 }
+        let n = |k: usize| -> f64 { words[i + k].parse().unwrap_or_else(|_| panic!("{}: not a number", words[i + k])) };
+        let c = |k: usize| -> i64 { words[i + k].parse().unwrap_or_else(|_| panic!("{}: not a whole number", words[i + k])) };
+        let (set, used) = match flag {
+            "-c_parity" => (Ok(&mut p), 0),
+            "-cell" => (p.cell([n(1), n(2), n(3), n(4), n(5), n(6)]), 6),
+            "-N" => (p.n_cells(c(1)), 1),
+            "-Na" => (p.na(c(1)), 1),
+            "-Nb" => (p.nb(c(1)), 1),
+            "-Nc" => (p.nc(c(1)), 1),
+            "-misset" => (p.misset([n(1), n(2), n(3)]), 3),
+            "-default_F" => (p.default_f(n(1)), 1),
+            "-round_xtal" => (Ok(p.xtal_shape(XtalShape::Round)), 0),
+            "-gauss_xtal" => (Ok(p.xtal_shape(XtalShape::Gauss)), 0),
+            "-tophat_spots" => (Ok(p.xtal_shape(XtalShape::Tophat)), 0),
+            "-mosaic" => (p.mosaic(n(1)), 1),
+            "-mosaic_dom" | "-mosaic_domains" => (p.mosaic_domains(c(1)), 1),
+            "-water" => (p.water(n(1)), 1),
+            "-dmin" => (p.dmin(n(1)), 1),
+            "-lambda" => (p.lambda(n(1)), 1),
+            "-fluence" => (p.fluence(n(1)), 1),
+            "-polar" => (p.polar(n(1)), 1),
+            "-divergence" => (p.divergence(n(1)), 1),
+            "-divsteps" => (p.divsteps(c(1)), 1),
+            "-dispersion" => (p.dispersion(n(1)), 1),
+            "-dispsteps" => (p.dispsteps(c(1)), 1),
+            "-distance" => (p.distance(n(1)), 1),
+            "-detpixels" => (p.detpixels(c(1)), 1),
+            "-pixel" => (p.pixel(n(1)), 1),
+            "-twotheta" => (p.twotheta(n(1)), 1),
+            "-detector_rotx" => (p.detector_rotx(n(1)), 1),
+            "-detector_thick" => (p.detector_thick(n(1)), 1),
+            "-detector_abs" => (p.detector_abs(n(1)), 1),
+            "-detector_thicksteps" => (p.detector_thicksteps(c(1)), 1),
+            "-curved_det" => (Ok(p.curved_det(true)), 0),
+            "-roi" => (p.roi([c(1), c(2), c(3), c(4)]), 4),
+            "-oversample" => (Ok(p.oversample(c(1))), 1),
+            "-oversample_thick" => (Ok(p.oversample_thick(true)), 0),
+            "-oversample_polar" => (Ok(p.oversample_polar(true)), 0),
+            "-oversample_omega" => (Ok(p.oversample_omega(true)), 0),
+            "-phi" => (p.phi(n(1)), 1),
+            "-osc" => (p.osc(n(1)), 1),
+            "-phisteps" => (p.phisteps(c(1)), 1),
+            "-seed" => (Ok(p.seed(c(1))), 1),
             other => panic!("testing::params does not know {other}"),
         };
+        if let Err(e) = set {
+            panic!("testing::params: {flag}: {}", e.reason);
+        }
         i += 1 + used;
     }
     p
@@ -107,6 +110,6 @@ pub(crate) fn params(words: &str) -> crate::params::ExperimentParams {
 /// The plan of `params(words)` with no input files.
 #[cfg(test)]
 pub(crate) fn plan(words: &str) -> crate::engine::plan::Plan {
-    let exp = crate::model::resolve(&params(words), &Default::default(), &Default::default()).expect("test experiment resolves");
+    let exp = crate::model::resolve(&params(words), &Default::default(), &Default::default(), &mut Vec::new()).expect("test experiment resolves");
     crate::engine::plan::Plan::new(&exp)
 }

@@ -49,20 +49,23 @@ pub fn write_series(out: &Path) -> Result<Vec<PathBuf>> {
     // -cell 60 60 60 90 90 90 -N 10 -lambda 1 -distance 100 -detpixels 256 -pixel 0.1
     // -oversample 1 -water 0.1 -osc 0.5 -seed 7, built in code
     let mut params = ExperimentParams::default();
+    // a value a parameter cannot take is refused where it is set (`?`), with the flag's message
     params
-        .cell([60.0, 60.0, 60.0, 90.0, 90.0, 90.0])
-        .n_cells(10)
-        .lambda(1.0)
-        .distance(100.0)
-        .detpixels(256)
-        .pixel(0.1)
+        .cell([60.0, 60.0, 60.0, 90.0, 90.0, 90.0])?
+        .n_cells(10)?
+        .lambda(1.0)?
+        .distance(100.0)?
+        .detpixels(256)?
+        .pixel(0.1)?
         .oversample(1)
-        .water(0.1)
-        .osc(OSC_DEG)
+        .water(0.1)?
+        .osc(OSC_DEG)?
         .seed(7);
     let sf = structure_factors();
     let inputs = Inputs { reflections: sf.values.len(), structure_factors: Some(Arc::new(sf)), ..Inputs::default() };
-    let exp = resolve(&params, &inputs, &Default::default())?;
+    // what resolving warns of (a recommended oversampling, ...) comes back as values
+    let mut warnings = Vec::new();
+    let exp = resolve(&params, &inputs, &Default::default(), &mut warnings)?;
     let mut sim = Simulator::new(exp, EngineChoice::Auto, GpuOptions::default());
     std::fs::create_dir_all(out).map_err(|e| nanobragg_core::error::Error::io(out, e))?;
     let control = RenderControl::default();

@@ -80,8 +80,8 @@ mod tests {
 
     fn experiment(mode: Mode) -> Experiment {
         let mut p = ExperimentParams::default();
-        p.mode(mode).cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0]).default_f(10.0).n_cells(5).distance(100.0).detpixels(32).seed(3);
-        crate::model::resolve(&p, &Default::default(), &Default::default()).unwrap()
+        p.mode(mode).cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0]).and_then(|p| p.default_f(10.0)?.n_cells(5)?.distance(100.0)?.detpixels(32)).unwrap().seed(3);
+        crate::model::resolve(&p, &Default::default(), &Default::default(), &mut Vec::new()).unwrap()
     }
 
     fn pixels16(noise: &RecordedNoise) -> &[u16] {

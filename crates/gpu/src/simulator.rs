@@ -8,8 +8,9 @@
 //! use nanobragg_gpu::{EngineChoice, GpuOptions, Simulator};
 //! // -cell 50 50 50 90 90 90 -default_F 10 -N 5 -detpixels 64 -osc 1, without a command line
 //! let mut params = ExperimentParams::default();
-//! params.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0]).default_f(10.0).n_cells(5).detpixels(64).osc(1.0);
-//! let exp = nanobragg_core::model::resolve(&params, &Default::default(), &Default::default())?;
+//! params.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0])?.default_f(10.0)?.n_cells(5)?.detpixels(64)?.osc(1.0)?;
+//! let mut warnings = Vec::new(); // what the set-up has to say, for the caller to show
+//! let exp = nanobragg_core::model::resolve(&params, &Default::default(), &Default::default(), &mut warnings)?;
 //! let mut sim = Simulator::new(exp, EngineChoice::Auto, GpuOptions::default());
 //! for k in 0..10 {
 //!     let frame = sim.frame().with_phi_deg(k as f64).numbered(k + 1);

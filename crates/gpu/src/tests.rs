@@ -12,13 +12,13 @@ use wgpu::util::DeviceExt;
 
 /// The plan of `params` with no input files.
 fn plan_of(params: &nanobragg_core::params::ExperimentParams) -> nanobragg_core::engine::plan::Plan {
-    nanobragg_core::engine::plan::Plan::new(&crate::model::resolve(params, &Default::default(), &Default::default()).unwrap())
+    nanobragg_core::engine::plan::Plan::new(&crate::model::resolve(params, &Default::default(), &Default::default(), &mut Vec::new()).unwrap())
 }
 
 /// A small plan that needs no input files.
 pub fn tiny_plan() -> nanobragg_core::engine::plan::Plan {
     let mut p = nanobragg_core::params::ExperimentParams::default();
-    p.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0]).default_f(1.0).detpixels(4);
+    p.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0]).and_then(|p| p.default_f(1.0)).and_then(|p| p.detpixels(4)).unwrap();
     plan_of(&p)
 }
 
@@ -313,10 +313,14 @@ fn device_gathered_render_equals_the_tile_read_back() {
     let control = crate::control::RenderControl::default();
     // -cell 50 60 70 90 90 90 -default_F 10 -N 3 -lambda 1 -distance 100 -pixel 0.1 -detpixels 70
     let mut common = nanobragg_core::params::ExperimentParams::default();
-    common.cell([50.0, 60.0, 70.0, 90.0, 90.0, 90.0]).default_f(10.0).n_cells(3).lambda(1.0).distance(100.0).pixel(0.1).detpixels(70);
+    let set = |p: &mut nanobragg_core::params::ExperimentParams| -> Result<(), nanobragg_core::params::ParamError> {
+        p.cell([50.0, 60.0, 70.0, 90.0, 90.0, 90.0])?.default_f(10.0)?.n_cells(3)?.lambda(1.0)?.distance(100.0)?.pixel(0.1)?.detpixels(70)?;
+        Ok(())
+    };
+    set(&mut common).unwrap();
     let plans = [
         ("spots", plan_of(common.clone().oversample(2))),
-        ("ROI", plan_of(common.clone().roi([3, 60, 5, 41]))),
+        ("ROI", plan_of(common.clone().roi([3, 60, 5, 41]).unwrap())),
     ];
     for (what, plan) in &plans {
         for binding_limit in [None, Some(6000)] {
@@ -374,8 +378,12 @@ fn structure_factors_stay_on_the_device_across_frames() {
         let inputs = crate::model::Inputs { structure_factors: Some(std::sync::Arc::new(sf)), reflections: 17 * 17 * 17, ..Default::default() };
         // -cell 50 50 50 90 90 90 -N 5 -lambda 1 -distance 100 -pixel 0.2 -detpixels 64 -oversample 1 -phi 0 -osc 1
         let mut p = nanobragg_core::params::ExperimentParams::default();
-        p.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0]).n_cells(5).lambda(1.0).distance(100.0).pixel(0.2).detpixels(64).oversample(1).phi(0.0).osc(1.0);
-        Simulator::new(crate::model::resolve(&p, &inputs, &Default::default()).unwrap(), EngineChoice::Gpu, opts(binding_limit))
+        let set = |p: &mut nanobragg_core::params::ExperimentParams| -> Result<(), nanobragg_core::params::ParamError> {
+            p.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0])?.n_cells(5)?.lambda(1.0)?.distance(100.0)?.pixel(0.2)?.detpixels(64)?.oversample(1).phi(0.0)?.osc(1.0)?;
+            Ok(())
+        };
+        set(&mut p).unwrap();
+        Simulator::new(crate::model::resolve(&p, &inputs, &Default::default(), &mut Vec::new()).unwrap(), EngineChoice::Gpu, opts(binding_limit))
     };
     let control = crate::control::RenderControl::default();
     let bits = |image: &[f32]| image.iter().map(|v| v.to_bits()).collect::<Vec<_>>();

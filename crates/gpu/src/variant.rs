@@ -158,12 +158,16 @@ pub fn fastest(variants: &[(Precision, std::result::Result<f64, String>)]) -> Op
 /// mosaic domains (the subgroup fetch's chunk), ~half a million terms: tens of milliseconds
 /// on lavapipe, well under one on a GPU (timed there by the kernel's own timestamps).
 pub fn calibration_plan() -> nanobragg_core::engine::plan::Plan {
-    use nanobragg_core::params::ExperimentParams;
-    let mut p = ExperimentParams::default();
-    p.cell([100.0, 100.0, 100.0, 90.0, 90.0, 90.0]).lambda(1.0).n_cells(5).default_f(100.0).distance(100.0);
-    p.mosaic(0.5).mosaic_domains(4).phisteps(2).osc(0.1).oversample(2).detpixels(128);
-    let exp = nanobragg_core::model::resolve(&p, &Default::default(), &Default::default()).expect("the calibration experiment resolves");
+    let p = calibration_params().expect("the calibration parameters are valid");
+    let exp = nanobragg_core::model::resolve(&p, &Default::default(), &Default::default(), &mut Vec::new()).expect("the calibration experiment resolves");
     nanobragg_core::engine::plan::Plan::new(&exp)
+}
+
+fn calibration_params() -> Result<nanobragg_core::params::ExperimentParams, nanobragg_core::params::ParamError> {
+    let mut p = nanobragg_core::params::ExperimentParams::default();
+    p.cell([100.0, 100.0, 100.0, 90.0, 90.0, 90.0])?.lambda(1.0)?.n_cells(5)?.default_f(100.0)?.distance(100.0)?;
+    p.mosaic(0.5)?.mosaic_domains(4)?.phisteps(2)?.osc(0.1)?.oversample(2).detpixels(128)?;
+    Ok(p)
 }
 
 #[cfg(test)]

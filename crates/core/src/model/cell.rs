@@ -2,6 +2,7 @@
 //! real-space vectors, following nanoBragg.c's sequence (spec: crystal orientation).
 
 use crate::params::{Misset, Mode, ExperimentParams};
+use super::Warning;
 use crate::error::{Error, Result};
 use crate::physics::{V3, cross, dot, magnitude, rescale, rotate_umat, rotate_xyz, scale};
 use crate::rng::{Ran1, mosaic_rotation_umat, umat2misset};
@@ -94,10 +95,15 @@ fn random_orientation(mode: Mode, seed: i64) -> [f64; 9] {
     }
 }
 
+/// A typed cell (`-cell`) refused as `build_lattice` refuses it, without building the lattice.
+pub fn check_cell(r: &ExperimentParams) -> Result<()> {
+    reciprocal_from_cell(r.cell, r.mode).map(drop)
+}
+
 /// `matrix`: a MOSFLM matrix (`-mat`, reciprocal vectors × λ); `file_cell`: the cell an `-hkl`
 /// file carries (MTZ; a, b, c in Å, angles in radians), used as if typed with `-cell` when
 /// neither `-cell` nor `-mat` is given.
-pub fn build_lattice(r: &ExperimentParams, matrix: Option<[[f64; 3]; 3]>, lambda0: f64, file_cell: Option<[f64; 6]>) -> Result<Lattice> {
+pub fn build_lattice(r: &ExperimentParams, matrix: Option<[[f64; 3]; 3]>, lambda0: f64, file_cell: Option<[f64; 6]>, warnings: &mut Vec<Warning>) -> Result<Lattice> {
     let cell = if r.user_cell { Some(r.cell) } else if matrix.is_none() { file_cell } else { None };
     if matrix.is_none() && cell.is_none_or(|c| c[0] == 0.0) {
         return Err(Error::Usage(
@@ -123,7 +129,7 @@ pub fn build_lattice(r: &ExperimentParams, matrix: Option<[[f64; 3]; 3]>, lambda
         Misset::Random => {
             let umat = random_orientation(r.mode, r.misset_seed);
             let angles = umat2misset(&umat);
-            log::info!("random orientation misset angles: {:?} deg", angles.map(f64::to_degrees));
+            warnings.push(Warning::note(format!("random orientation misset angles: {:?} deg", angles.map(f64::to_degrees))));
             stars = match r.mode {
                 Mode::CParity => stars.map(|v| rotate_xyz(v, angles)),
                 Mode::Default => stars.map(|v| rotate_umat(v, &umat)),
@@ -178,7 +184,7 @@ mod tests {
         let mut r = ExperimentParams::c_initial(Mode::Default, -1);
         r.user_cell = true;
         r.cell = [100.0, 100.0, 100.0, 90f64.to_radians(), 90f64.to_radians(), 90f64.to_radians()];
-        let l = build_lattice(&r, None, 1e-10, None).unwrap();
+        let l = build_lattice(&r, None, 1e-10, None, &mut Vec::new()).unwrap();
         assert!((l.a[0] - 100e-10).abs() < 1e-20);
         assert!(l.a[1].abs() < 1e-22 && l.a[2].abs() < 1e-22);
         assert!((l.volume_a3 - 1e6).abs() < 1e-6);
@@ -190,7 +196,7 @@ mod tests {
         r.user_cell = true;
         r.cell = [70.0, 80.0, 90.0, 75f64.to_radians(), 85f64.to_radians(), 95f64.to_radians()];
         r.misset = Misset::Angles([0.1, 0.2, 0.3]);
-        build_lattice(&r, None, 1e-10, None).unwrap()
+        build_lattice(&r, None, 1e-10, None, &mut Vec::new()).unwrap()
     }
 
     /// a_i · b*_j for the real axes (Å) and the reciprocal ones (Å⁻¹).
@@ -242,7 +248,7 @@ mod tests {
             let mut r = ExperimentParams::c_initial(mode, -1);
             r.user_cell = true;
             r.cell = [50.0, 60.0, 70.0, 90f64.to_radians(), 90f64.to_radians(), 90f64.to_radians()];
-            build_lattice(&r, None, 1e-10, None).unwrap()
+            build_lattice(&r, None, 1e-10, None, &mut Vec::new()).unwrap()
         };
         let (d, c) = (build(Mode::Default), build(Mode::CParity));
         assert_eq!((d.a, d.b, d.c), (c.a, c.b, c.c));
@@ -251,6 +257,6 @@ mod tests {
     #[test]
     fn missing_cell_is_an_error() {
         let r = ExperimentParams::c_initial(Mode::Default, -1);
-        assert!(build_lattice(&r, None, 1e-10, None).is_err());
+        assert!(build_lattice(&r, None, 1e-10, None, &mut Vec::new()).is_err());
     }
 }

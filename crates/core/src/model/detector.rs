@@ -2,6 +2,7 @@
 //! conventions; REFERENCE §2–§3 for where nanoBragg.c departs from its spec).
 
 use crate::params::{Convention, Mode, Pivot, ExperimentParams};
+use super::Warning;
 use crate::physics::{V3, cross, dot, rotate_axis, rotate_xyz, unitize};
 
 /// Basis vectors and beam-centre values after the convention block.
@@ -89,14 +90,14 @@ pub fn convention_basis(r: &ExperimentParams, detsize_f: f64, detsize_s: f64, pi
 }
 
 /// Unit basis; an `odet` whose length is not exactly 1 is replaced by f × s (as C does).
-pub fn straighten(b: &mut Basis) {
+pub fn straighten(b: &mut Basis, warnings: &mut Vec<Warning>) {
     b.beam = unitize(b.beam).0;
     b.fdet = unitize(b.fdet).0;
     b.sdet = unitize(b.sdet).0;
     let (o, len) = unitize(b.odet);
     b.odet = o;
     if len != 1.0 {
-        log::warn!("auto-generating odet_vector");
+        warnings.push(Warning::warn("auto-generating odet_vector"));
         b.odet = unitize(cross(b.fdet, b.sdet)).0;
     }
     b.polar_vector = unitize(b.polar_vector).0;
@@ -197,7 +198,7 @@ mod tests {
         let mut r = ExperimentParams::c_initial(Mode::Default, -1);
         (r.xbeam, r.ybeam) = (0.0512, 0.0512);
         let mut b = convention_basis(&r, 0.1024, 0.1024, 1e-4);
-        straighten(&mut b);
+        straighten(&mut b, &mut Vec::new());
         let p = place(&PlaceInput { basis: &b, rot: [0.0; 3], twotheta: 0.0, distance: 0.1, close_distance: f64::NAN, pixel: 1e-4, pix0: None });
         let want = [0.1, 0.05125, -0.05125];
         for (got, want) in p.pix0.iter().zip(want) {

@@ -10,12 +10,43 @@ mod resolve;
 pub mod sampling;
 
 pub use inputs::{Inputs, Mask, SourceRow};
-pub use resolve::{BYTES_PER_PIXEL, BYTES_PER_PIXEL_GPU, MAX_PIXELS, MAX_TABLE, resolve};
+pub use resolve::{BYTES_PER_PIXEL, BYTES_PER_PIXEL_GPU, InputsToLoad, MAX_PIXELS, MAX_TABLE, preflight, resolve};
 
 use crate::params::{Convention, Mode, Pivot, XtalShape};
 use crate::structure::StructureFactors;
 use crate::physics::V3;
 use std::sync::Arc;
+
+/// What the set-up says besides its result: a value it changed, ignored or finds suspect (a
+/// `Warning`), or one it chose for the user (a `Note`: the angles of a random misset).
+/// `resolve` hands them to its caller instead of printing them; each face reports them its
+/// way (the command line as `nanobragg: warning: ...` on stderr, silenced by `-quiet`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    pub severity: Severity,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Warning,
+    Note,
+}
+
+impl Warning {
+    pub(crate) fn warn(message: impl Into<String>) -> Warning {
+        Warning { severity: Severity::Warning, message: message.into() }
+    }
+    pub(crate) fn note(message: impl Into<String>) -> Warning {
+        Warning { severity: Severity::Note, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Experiment {

@@ -4,7 +4,7 @@
 use super::cell::build_lattice;
 use super::detector::{Basis, PlaceInput, convention_basis, place, straighten};
 use super::sampling::{mosaic_domains, phi_steps, range_steps, thickness_steps};
-use super::{Beam, Crystal, Detector, Experiment, Inputs, Response, Sampling, Source, SourceRow};
+use super::{Beam, Crystal, Detector, Experiment, Inputs, Response, Sampling, Source, SourceRow, Warning};
 use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::params::{ExperimentParams, InterpolateRequest, Mode, RTD};
@@ -45,13 +45,16 @@ const BYTES_PER_SOURCE: u64 = 64;
 /// The resolved experiment, step by step in nanoBragg.c's order: the detector, the sampling
 /// counts, the beam's intensity, the crystal, its structure factors, the sources, the memory
 /// check. Pure: `inputs` hold what files gave (`Inputs`), `budget` what the caller's machine
-/// and engine allow; nothing is read or printed here.
-pub fn resolve(r: &ExperimentParams, inputs: &Inputs, budget: &Budget) -> Result<Experiment> {
-    let (detector, basis) = detector(r, inputs, budget)?;
-    let counts = sampling_counts(r, inputs)?;
-    let (fluence, flux, sample_size) = beam_intensity(r)?;
+/// and engine allow; nothing is read or printed here. What the set-up has to say (nanoBragg.c's
+/// warnings, the notes of values it chose) is pushed onto `warnings` as it arises, so that a
+/// caller has the ones given before a refusal too (the command line prints them above the
+/// error, where nanoBragg.c printed them).
+pub fn resolve(r: &ExperimentParams, inputs: &Inputs, budget: &Budget, warnings: &mut Vec<Warning>) -> Result<Experiment> {
+    let (detector, basis) = detector(r, inputs, budget, warnings)?;
+    let counts = sampling_counts(r, inputs.sources.is_some(), warnings)?;
+    let (fluence, flux, sample_size) = beam_intensity(r, warnings)?;
     let file_cell = file_cell(r, inputs);
-    let (lattice, n, oversample) = crystal_size(r, inputs, sample_size, detector.distance, file_cell)?;
+    let (lattice, n, oversample) = crystal_size(r, inputs, sample_size, detector.distance, file_cell, warnings)?;
     let interpolate = interpolates(r, n, inputs.reflections);
     let grid_cells = inputs.structure_factors.as_ref().map_or(0, |sf| sf.values.len() as u64);
     let beam = beam(r, inputs, &basis, &counts, fluence, flux)?;
@@ -89,19 +92,52 @@ pub fn resolve(r: &ExperimentParams, inputs: &Inputs, budget: &Budget) -> Result
     };
     check_memory(r, budget, &detector, &beam, &crystal, &sampling, grid_cells)?;
     let response = Response { seed: r.seed, adc_offset: r.adc_offset, intfile_scale: r.intfile_scale, calculate_noise: r.calculate_noise, noise: r.noise.clone() };
-    let amorphous = amorphous_sample(r, inputs)?;
+    let amorphous = amorphous_sample(r, inputs, warnings)?;
     Ok(Experiment { mode: r.mode, detector, beam, crystal, sampling, response, amorphous })
 }
 
+/// Which inputs the caller is about to load (not what they hold): `preflight` checks the
+/// parameters whose checks depend on that alone.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InputsToLoad {
+    /// a source list (`-sourcefile`): the divergence × dispersion grid is not generated then
+    pub sources: bool,
+    /// a scattering table (`-stol`): the amorphous sample must then make sense
+    pub stol: bool,
+}
+
+/// The checks of `resolve` that need no input's contents, in its order, at a fraction of its
+/// cost: the detector's size and memory, the region of interest, the detector axes, the
+/// sampling tables, the beam's intensity, a typed cell's volume and, with `-stol`, the
+/// amorphous sample. A caller runs it before reading large input files, so that a bad command
+/// line is refused before a structure-factor file of gigabytes is read; `resolve` makes the
+/// same checks again (and gives the same warnings, so a caller that goes on to `resolve`
+/// reports the warnings of one of the two).
+pub fn preflight(r: &ExperimentParams, to_load: InputsToLoad, budget: &Budget, warnings: &mut Vec<Warning>) -> Result<()> {
+    let (fpixels, spixels, detsize_f, detsize_s) = detector_size(r, budget)?;
+    region_of_interest(r, fpixels, spixels)?;
+    detector_basis(r, detsize_f, detsize_s, warnings)?;
+    thickness_steps(r.detector_thick, r.detector_thicksteps, r.detector_mu, warnings);
+    sampling_counts(r, to_load.sources, warnings)?;
+    beam_intensity(r, warnings)?;
+    if r.user_cell && r.cell[0] != 0.0 {
+        // a typed cell is used whatever the files hold (a matrix only orients it); without a
+        // length a, whether there is a cell at all depends on -mat
+        super::cell::check_cell(r)?;
+    }
+    if to_load.stol {
+        amorphous_spec(r, warnings)?;
+    }
+    Ok(())
+}
+
 /// Step 1, the detector: size, mask, region, the convention's basis and its placement.
-fn detector(r: &ExperimentParams, inputs: &Inputs, budget: &Budget) -> Result<(Detector, Basis)> {
+fn detector(r: &ExperimentParams, inputs: &Inputs, budget: &Budget, warnings: &mut Vec<Warning>) -> Result<(Detector, Basis)> {
     let (fpixels, spixels, detsize_f, detsize_s) = detector_size(r, budget)?;
     check_mask(inputs, fpixels, spixels)?;
     let roi = region_of_interest(r, fpixels, spixels)?;
-    let mut basis = convention_basis(r, detsize_f, detsize_s, r.pixel_size);
-    check_axes(r, &basis)?;
-    straighten(&mut basis);
-    let (thick, thickstep, thicksteps, mu) = thickness_steps(r.detector_thick, r.detector_thicksteps, r.detector_mu);
+    let basis = detector_basis(r, detsize_f, detsize_s, warnings)?;
+    let (thick, thickstep, thicksteps, mu) = thickness_steps(r.detector_thick, r.detector_thicksteps, r.detector_mu, warnings);
     let user_pix0 = if r.mode == Mode::Default { r.pix0 } else { None };
     let placed = place(&PlaceInput {
         basis: &basis,
@@ -150,6 +186,14 @@ fn detector(r: &ExperimentParams, inputs: &Inputs, budget: &Budget) -> Result<(D
     Ok((detector, basis))
 }
 
+/// The convention's unit basis, its typed axes checked.
+fn detector_basis(r: &ExperimentParams, detsize_f: f64, detsize_s: f64, warnings: &mut Vec<Warning>) -> Result<Basis> {
+    let mut basis = convention_basis(r, detsize_f, detsize_s, r.pixel_size);
+    check_axes(r, &basis, warnings)?;
+    straighten(&mut basis, warnings);
+    Ok(basis)
+}
+
 /// The step counts of every sampled dimension, as C derives them from ranges and steps.
 struct SamplingCounts {
     osc: f64,
@@ -162,8 +206,8 @@ struct SamplingCounts {
 }
 
 /// Step 2, sampling: φ, divergence, dispersion and mosaic counts, and the size of the tables
-/// they make.
-fn sampling_counts(r: &ExperimentParams, inputs: &Inputs) -> Result<SamplingCounts> {
+/// they make (`file_sources`: the sources come from a list, not the divergence grid).
+fn sampling_counts(r: &ExperimentParams, file_sources: bool, warnings: &mut Vec<Warning>) -> Result<SamplingCounts> {
     let (osc, phistep, mut phisteps) = phi_steps(r.osc, r.phistep, r.phisteps);
     if r.mode == Mode::Default && osc == 0.0 && r.phisteps < 0 && r.phistep <= 0.0 {
         // nanoBragg.c gives `-osc 0` (with no step count or size) two φ steps of 0: the same
@@ -174,8 +218,8 @@ fn sampling_counts(r: &ExperimentParams, inputs: &Inputs) -> Result<SamplingCoun
     let (hdivrange, hdivstep, hdivsteps) = range_steps(r.hdivrange, r.hdivstep, r.hdivsteps);
     let (vdivrange, vdivstep, vdivsteps) = range_steps(r.vdivrange, r.vdivstep, r.vdivsteps);
     let dispersion = range_steps(r.dispersion, -1.0, r.dispsteps);
-    let (mosaic_spread, domains) = mosaic_domains(r.mosaic_spread, r.mosaic_domains);
-    if inputs.sources.is_none() {
+    let (mosaic_spread, domains) = mosaic_domains(r.mosaic_spread, r.mosaic_domains, warnings);
+    if !file_sources {
         check_table("sources (-hdivsteps × -vdivsteps × -dispsteps)", &[hdivsteps, vdivsteps, dispersion.2])?;
     }
     check_table("-mosaic_domains", &[domains])?;
@@ -186,10 +230,10 @@ fn sampling_counts(r: &ExperimentParams, inputs: &Inputs) -> Result<SamplingCoun
 
 /// Step 3, the crystal: lattice vectors, unit cells per edge, and the oversampling the
 /// crystal's size calls for at this detector distance.
-fn crystal_size(r: &ExperimentParams, inputs: &Inputs, sample_size: V3, distance: f64, file_cell: Option<[f64; 6]>) -> Result<(super::cell::Lattice, [f64; 3], usize)> {
-    let lattice = build_lattice(r, inputs.matrix, r.lambda0, file_cell)?;
+fn crystal_size(r: &ExperimentParams, inputs: &Inputs, sample_size: V3, distance: f64, file_cell: Option<[f64; 6]>, warnings: &mut Vec<Warning>) -> Result<(super::cell::Lattice, [f64; 3], usize)> {
+    let lattice = build_lattice(r, inputs.matrix, r.lambda0, file_cell, warnings)?;
     let n = crystal_cells(r, sample_size, &lattice);
-    let oversample = oversampling(r, n, &lattice, distance)?;
+    let oversample = oversampling(r, n, &lattice, distance, warnings)?;
     Ok((lattice, n, oversample))
 }
 
@@ -329,7 +373,7 @@ fn check_steps(counts: &[u64; 6], automatic: bool) -> Result<()> {
 /// or infinite because `-flux` is spread over a zero `-beamsize`, renders a negative or NaN
 /// image: the default mode refuses it, c-parity computes it as C does (with a warning; the
 /// finished image is checked for non-finite pixels in both modes).
-fn beam_intensity(r: &ExperimentParams) -> Result<(f64, f64, V3)> {
+fn beam_intensity(r: &ExperimentParams, warnings: &mut Vec<Warning>) -> Result<(f64, f64, V3)> {
     let mut fluence = r.fluence;
     let mut flux = r.flux;
     let mut sample = r.sample_size;
@@ -353,13 +397,13 @@ fn beam_intensity(r: &ExperimentParams) -> Result<(f64, f64, V3)> {
     if let Some(why) = problem {
         match r.mode {
             Mode::Default => return Err(Error::Usage(why)),
-            Mode::CParity => log::warn!("{why} (kept as nanoBragg.c does with -c_parity)"),
+            Mode::CParity => warnings.push(Warning::warn(format!("{why} (kept as nanoBragg.c does with -c_parity)"))),
         }
     }
     if r.beamsize >= 0.0 {
         for (axis, what) in [(1, "high"), (2, "wide")] {
             if r.beamsize < sample[axis] {
-                log::warn!("clipping sample ({} m {what}) with beam ({} m)", sample[axis], r.beamsize);
+                warnings.push(Warning::warn(format!("clipping sample ({} m {what}) with beam ({} m)", sample[axis], r.beamsize)));
                 sample[axis] = r.beamsize;
             }
         }
@@ -374,7 +418,7 @@ fn beam_intensity(r: &ExperimentParams) -> Result<(f64, f64, V3)> {
 /// spindle, 2θ or polarization vector, or fast and slow detector axes that are parallel. Only
 /// the CUSTOM convention keeps typed vectors (REFERENCE §2), so a bad one names its flag.
 /// The default mode refuses; c-parity warns and renders what C renders.
-fn check_axes(r: &ExperimentParams, b: &Basis) -> Result<()> {
+fn check_axes(r: &ExperimentParams, b: &Basis, warnings: &mut Vec<Warning>) -> Result<()> {
     let named = [
         ("-beam_vector", b.beam),
         ("-fdet_vector", b.fdet),
@@ -397,7 +441,7 @@ fn check_axes(r: &ExperimentParams, b: &Basis) -> Result<()> {
         (None, _) => Ok(()),
         (Some(why), Mode::Default) => Err(Error::Usage(why)),
         (Some(why), Mode::CParity) => {
-            log::warn!("{why} (rendered as nanoBragg.c does with -c_parity)");
+            warnings.push(Warning::warn(format!("{why} (rendered as nanoBragg.c does with -c_parity)")));
             Ok(())
         }
     }
@@ -425,7 +469,7 @@ pub const MAX_AUTO_OVERSAMPLE: i64 = 1000;
 /// Sub-pixels per pixel edge: as typed, or enough that the crystal's finest fringe spans three.
 /// An automatic choice beyond MAX_AUTO_OVERSAMPLE (a crystal far larger than the pixel
 /// resolves) is refused rather than started: it would take years.
-fn oversampling(r: &ExperimentParams, n: [f64; 3], l: &super::cell::Lattice, distance: f64) -> Result<usize> {
+fn oversampling(r: &ExperimentParams, n: [f64; 3], l: &super::cell::Lattice, distance: f64, warnings: &mut Vec<Warning>) -> Result<usize> {
     let sizes = [
         crate::physics::magnitude(l.a) * n[0],
         crate::physics::magnitude(l.b) * n[1],
@@ -443,7 +487,7 @@ fn oversampling(r: &ExperimentParams, n: [f64; 3], l: &super::cell::Lattice, dis
     }
     let chosen = if r.oversample <= 0 { recommended } else { r.oversample };
     if chosen < recommended {
-        log::warn!("intensity may vary significantly across a pixel: recommend -oversample {recommended}");
+        warnings.push(Warning::warn(format!("intensity may vary significantly across a pixel: recommend -oversample {recommended}")));
     }
     Ok(chosen.max(1) as usize)
 }
@@ -541,13 +585,19 @@ fn region_of_interest(r: &ExperimentParams, fpixels: usize, spixels: usize) -> R
 
 /// `-stol`: the amorphous sample whose scattering is added to the image (engine::background).
 /// nanoBragg.c reads the table and never uses it, so `-c_parity` says so and renders without.
-/// The amorphous sample of `-stol` and the table it was read from (`read`: the table an
-/// earlier resolve of the same command line read, so a shot does not read the file again).
-fn amorphous_sample(r: &ExperimentParams, inputs: &Inputs) -> Result<Option<super::amorphous::AmorphousSample>> {
+fn amorphous_sample(r: &ExperimentParams, inputs: &Inputs, warnings: &mut Vec<Warning>) -> Result<Option<super::amorphous::AmorphousSample>> {
     let Some(table) = &inputs.stol else { return Ok(None) };
+    let Some(spec) = amorphous_spec(r, warnings)? else { return Ok(None) };
+    let (sample, notes) = super::amorphous::AmorphousSample::resolve(table.clone(), spec, r.beamsize);
+    warnings.extend(notes.into_iter().map(|w| Warning::warn(format!("-stol: {w}"))));
+    Ok(Some(sample))
+}
+
+/// The amorphous sample of a `-stol` run, checked; `None` with `-c_parity`, which ignores it.
+fn amorphous_spec<'a>(r: &'a ExperimentParams, warnings: &mut Vec<Warning>) -> Result<Option<&'a super::amorphous::SampleSpec>> {
     if r.mode == Mode::CParity {
         // nanoBragg.c reads the table and never uses it (the loader does not read it at all)
-        log::warn!("-stol: ignored with -c_parity, as nanoBragg.c ignores it (nanobragg nonBragg renders the background alone)");
+        warnings.push(Warning::warn("-stol: ignored with -c_parity, as nanoBragg.c ignores it (nanobragg nonBragg renders the background alone)"));
         return Ok(None);
     }
     let spec = &r.amorphous;
@@ -560,9 +610,5 @@ fn amorphous_sample(r: &ExperimentParams, inputs: &Inputs) -> Result<Option<supe
             spec.molecules
         )));
     }
-    let (sample, warnings) = super::amorphous::AmorphousSample::resolve(table.clone(), spec, r.beamsize);
-    for w in warnings {
-        log::warn!("-stol: {w}");
-    }
-    Ok(Some(sample))
+    Ok(Some(spec))
 }

@@ -1,6 +1,8 @@
 //! nanoBragg.c's rules for turning "range / step / number of steps" triples into a sampling
 //! (φ, divergence, dispersion, sensor layers, mosaic domains), including its sanity resets.
 
+use super::Warning;
+
 /// Divergence and dispersion share one rule set: returns (range, step, steps).
 pub fn range_steps(mut range: f64, mut step: f64, mut steps: i64) -> (f64, f64, i64) {
     if steps <= 0 {
@@ -71,7 +73,7 @@ pub fn phi_steps(mut osc: f64, mut phistep: f64, mut phisteps: i64) -> (f64, f64
 
 /// Sensor layers: returns (thick, thickstep, thicksteps, mu). A thickness without an
 /// attenuation length gets mu = 1/thickness (C prints it as a "depth").
-pub fn thickness_steps(mut thick: f64, mut thicksteps: i64, mut mu: f64) -> (f64, f64, i64, f64) {
+pub fn thickness_steps(mut thick: f64, mut thicksteps: i64, mut mu: f64, warnings: &mut Vec<Warning>) -> (f64, f64, i64, f64) {
     let thickstep;
     if thicksteps <= 0 {
         if thick < 0.0 {
@@ -91,7 +93,7 @@ pub fn thickness_steps(mut thick: f64, mut thicksteps: i64, mut mu: f64) -> (f64
     }
     if thick > 0.0 && mu < 0.0 {
         mu = 1.0 / thick;
-        log::warn!("setting detector attenuation depth to {mu} m");
+        warnings.push(Warning::warn(format!("setting detector attenuation depth to {mu} m")));
     }
     if thick <= 0.0 || thickstep <= 0.0 || thicksteps <= 0 {
         return (0.0, 0.0, 1, mu);
@@ -100,21 +102,21 @@ pub fn thickness_steps(mut thick: f64, mut thicksteps: i64, mut mu: f64) -> (f64
 }
 
 /// Mosaic domains: returns (spread, domains).
-pub fn mosaic_domains(spread: f64, domains: i64) -> (f64, i64) {
+pub fn mosaic_domains(spread: f64, domains: i64, warnings: &mut Vec<Warning>) -> (f64, i64) {
     if domains <= 0 {
         if spread < 0.0 {
             (0.0, 1)
         } else if spread == 0.0 {
             (spread, 1)
         } else {
-            log::warn!("finite mosaicity with only one domain! upping to 10 mosaic domains");
+            warnings.push(Warning::warn("finite mosaicity with only one domain! upping to 10 mosaic domains"));
             (spread, 10)
         }
     } else if spread < 0.0 {
-        log::warn!("no mosaic spread specified.  setting mosaic_domains = 1");
+        warnings.push(Warning::warn("no mosaic spread specified.  setting mosaic_domains = 1"));
         (0.0, 1)
     } else if spread == 0.0 {
-        log::warn!("zero mosaic spread specified.  setting mosaic_domains = 1");
+        warnings.push(Warning::warn("zero mosaic spread specified.  setting mosaic_domains = 1"));
         (spread, 1)
     } else {
         (spread, domains)
@@ -151,17 +153,25 @@ mod tests {
     #[test]
     fn thicksteps_alone_does_nothing() {
         // REFERENCE §6: thickness default 0 makes the 0.5 µm branch unreachable (a68)
-        assert_eq!(thickness_steps(0.0, 4, -1.0).2, 1);
-        let (t, step, n, mu) = thickness_steps(100e-6, -1, -1.0);
+        let mut warnings = Vec::new();
+        assert_eq!(thickness_steps(0.0, 4, -1.0, &mut warnings).2, 1);
+        assert!(warnings.is_empty());
+        let (t, step, n, mu) = thickness_steps(100e-6, -1, -1.0, &mut warnings);
         assert_eq!((t, n), (100e-6, 2));
         assert!((step - 50e-6).abs() < 1e-18);
         assert!((mu - 1e4).abs() < 1e-9);
+        // C's words for the coefficient it chose (1/m, not a depth); here a value the caller reports
+        assert_eq!(warnings, [Warning::warn("setting detector attenuation depth to 10000 m")]);
     }
 
     #[test]
     fn mosaic_rules() {
-        assert_eq!(mosaic_domains(-1.0, -1), (0.0, 1));
-        assert_eq!(mosaic_domains(0.01, -1), (0.01, 10));
-        assert_eq!(mosaic_domains(0.0, 5), (0.0, 1));
+        let mut warnings = Vec::new();
+        assert_eq!(mosaic_domains(-1.0, -1, &mut warnings), (0.0, 1));
+        assert!(warnings.is_empty());
+        assert_eq!(mosaic_domains(0.01, -1, &mut warnings), (0.01, 10));
+        assert_eq!(mosaic_domains(0.0, 5, &mut warnings), (0.0, 1));
+        let said: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(said, ["finite mosaicity with only one domain! upping to 10 mosaic domains", "zero mosaic spread specified.  setting mosaic_domains = 1"]);
     }
 }

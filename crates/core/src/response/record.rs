@@ -219,9 +219,9 @@ mod tests {
     /// The recorder of a `pixels`² detector with the changes `set` makes.
     fn recorder(pixels: u32, set: impl FnOnce(&mut ExperimentParams)) -> Recorder {
         let mut p = ExperimentParams::default();
-        p.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0]).default_f(1.0).detpixels(pixels);
+        p.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0]).and_then(|p| p.default_f(1.0)).and_then(|p| p.detpixels(i64::from(pixels))).unwrap();
         set(&mut p);
-        let exp = crate::model::resolve(&p, &Default::default(), &Default::default()).unwrap();
+        let exp = crate::model::resolve(&p, &Default::default(), &Default::default(), &mut Vec::new()).unwrap();
         Recorder::of(&exp)
     }
 
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn integer_image_scale_offset_and_roi() {
         let r = recorder(4, |p| {
-            p.roi([1, 2, 0, 3]).adc_offset = 10.0;
+            p.roi([1, 2, 0, 3]).unwrap().adc_offset = 10.0;
         });
         let image: Vec<f32> = (0..16).map(|i| i as f32).collect();
         let rec = r.with_noise(rendered(image.clone()), None);
@@ -278,7 +278,7 @@ mod tests {
     #[test]
     fn thirty_two_bits_and_the_psf_report() {
         let r = recorder(16, |p| {
-            p.pixel(0.1);
+            p.pixel(0.1).unwrap();
             p.noise.bits32 = true;
             p.noise.psf = Some(super::super::psf::PsfShape::Gauss);
             p.noise.psf_fwhm = 0.2e-3;
