@@ -25,8 +25,9 @@
 //! let inputs = model::Inputs { reflections: sf.values.len(), structure_factors: Some(Arc::new(sf)), ..Default::default() };
 //! // -cell 50 50 50 90 90 90 -N 5 -distance 100 -detpixels 64 -oversample 1 -osc 1 -seed 3
 //! let mut params = ExperimentParams::default();
-//! params.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0]).n_cells(5).distance(100.0).detpixels(64).oversample(1).osc(1.0).seed(3);
-//! let exp = model::resolve(&params, &inputs, &Default::default())?;
+//! params.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0])?.n_cells(5)?.distance(100.0)?.detpixels(64)?.oversample(1).osc(1.0)?.seed(3);
+//! let mut warnings = Vec::new(); // what resolving warns of, as values
+//! let exp = model::resolve(&params, &inputs, &Default::default(), &mut warnings)?;
 //! let mut sim = Simulator::new(exp, EngineChoice::Auto, GpuOptions::default());
 //! # let dir = tempfile::tempdir().unwrap();
 //! # let out = dir.path();
