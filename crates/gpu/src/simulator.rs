@@ -93,6 +93,24 @@ impl Frame {
     }
 }
 
+/// The device a simulator renders on: the one it holds, else (and after the shared one was
+/// lost) the process's shared device for `gpu`, then held. `hardware_only`: `-engine auto`'s
+/// test (`crate::hardware_only`), failing on a software adapter.
+fn gpu_device(held: &mut Option<GpuDevice>, given: bool, gpu: &GpuOptions, hardware_only: bool) -> Result<GpuDevice> {
+    match held {
+        Some(device) if given || !device.is_lost() => {
+            if hardware_only {
+                crate::hardware_only(device.info())?;
+            }
+            Ok(device.clone())
+        }
+        _ => {
+            let accept: &dyn Fn(&wgpu::AdapterInfo) -> Result<()> = if hardware_only { &crate::hardware_only } else { &|_| Ok(()) };
+            Ok(held.insert(GpuDevice::shared_if(gpu, accept)?).clone())
+        }
+    }
+}
+
 /// One experiment, rendered as many frames as asked, in one process.
 pub struct Simulator {
     exp: Experiment,
@@ -204,20 +222,7 @@ impl Simulator {
         let (plan, grid) = (&self.plan, &self.grid);
         let (held, given, gpu) = (&mut self.device, self.device_given, &self.gpu);
         let rendered = engine::render_choosing(plan, self.engine, control, |hardware_only| {
-            let device = match held {
-                Some(d) if given || !d.is_lost() => {
-                    if hardware_only {
-                        crate::hardware_only(d.info())?;
-                    }
-                    d.clone()
-                }
-                // the shared device, opened again after a loss
-                _ => {
-                    let accept: &dyn Fn(&wgpu::AdapterInfo) -> Result<()> = if hardware_only { &crate::hardware_only } else { &|_| Ok(()) };
-                    held.insert(GpuDevice::shared_if(gpu, accept)?).clone()
-                }
-            };
-            device.render_keeping(grid, plan, control)
+            gpu_device(held, given, gpu, hardware_only)?.render_keeping(grid, plan, control)
         })?;
         if self.engine == EngineChoice::Auto {
             self.engine = match rendered.engine {
