@@ -194,7 +194,7 @@ fn render_one(sim: &mut Simulator, output: &Output, series: &Series, raw: &RawAr
     }
     write_structure_factor_cache(raw, sim.experiment(), files);
     // after the outputs, so that a failing diagnostic never costs the rendered images
-    crate::diagnostics::after_render(sim.experiment(), output, sim.plan(), &recorded.photons, raw.backend.as_deref())
+    crate::diagnostics::after_render(sim.experiment(), output, sim.plan(), &recorded.photons, &raw.gpu_options())
 }
 
 /// A rotation series: frame after frame rendered here while a writer thread encodes and

@@ -264,7 +264,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 /// Median render time and median kernel time (GPU with timestamps only), after one untimed
 /// render (first touches, GPU pipeline creation).
 fn median_render(plan: &Plan, choice: EngineChoice, runs: u32) -> Result<(Duration, Option<f64>)> {
-    let gpu = crate::engine::gpu::GpuOptions::default();
+    let gpu = crate::gpu_env::for_backend(None);
     let control = crate::progress::RenderControl::default();
     engine::render(plan, choice, &gpu, &control)?;
     let mut times = Vec::new();

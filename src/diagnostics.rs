@@ -24,9 +24,9 @@ pub fn before_render(exp: &Experiment, output: &Output, plan: &Plan) -> Result<(
     }
 }
 
-pub fn after_render(exp: &Experiment, output: &Output, plan: &Plan, rendered: &Rendered, backend: Option<&str>) -> Result<()> {
+pub fn after_render(exp: &Experiment, output: &Output, plan: &Plan, rendered: &Rendered, gpu: &crate::engine::gpu::GpuOptions) -> Result<()> {
     if let Some((slow, fast)) = output.trace_pixel {
-        crate::out!("{}", trace::trace_rendered(exp, plan, rendered, slow, fast, backend)?);
+        crate::out!("{}", trace::trace_rendered(exp, plan, rendered, slow, fast, gpu)?);
     }
     if let Some(n) = output.validate {
         crate::outln!("{}", validate(plan, rendered, n));

@@ -15,6 +15,7 @@ pub mod compare;
 pub mod console;
 pub mod dataset;
 pub mod diagnostics;
+pub mod gpu_env;
 pub mod io;
 pub mod limits;
 pub mod output;

@@ -196,8 +196,9 @@ pub fn check_pixel(plan: &Plan, slow: usize, fast: usize) -> Result<()> {
     Ok(())
 }
 
-/// Trace pixel (slow, fast) on the engine that produced `rendered`; returns the text to print.
-pub fn trace_rendered(exp: &Experiment, plan: &Plan, rendered: &Rendered, slow: usize, fast: usize, backend: Option<&str>) -> Result<String> {
+/// Trace pixel (slow, fast) on the engine that produced `rendered` (on the GPU: the shared
+/// device of the run's options `gpu`, the one that rendered); returns the text to print.
+pub fn trace_rendered(exp: &Experiment, plan: &Plan, rendered: &Rendered, slow: usize, fast: usize, gpu: &crate::engine::gpu::GpuOptions) -> Result<String> {
     let idx = slow * plan.fpixels + fast;
     let mut recorder = Recorder::new(plan, exp.beam.fluence, fast, slow);
     let engine = match rendered.engine {
@@ -206,7 +207,7 @@ pub fn trace_rendered(exp: &Experiment, plan: &Plan, rendered: &Rendered, slow: 
             "CPU"
         }
         EngineUsed::Gpu { .. } => {
-            trace_on_gpu(plan, fast, slow, backend, &mut recorder)?;
+            trace_on_gpu(plan, fast, slow, gpu, &mut recorder)?;
             "GPU"
         }
     };
@@ -215,8 +216,8 @@ pub fn trace_rendered(exp: &Experiment, plan: &Plan, rendered: &Rendered, slow: 
 }
 
 /// The GPU engine's pixel trace (a debug buffer written by the traced pixel only).
-fn trace_on_gpu(plan: &Plan, fast: usize, slow: usize, backend: Option<&str>, tracer: &mut dyn Tracer) -> Result<()> {
-    crate::engine::gpu::trace_pixel(plan, fast, slow, backend, tracer)
+fn trace_on_gpu(plan: &Plan, fast: usize, slow: usize, gpu: &crate::engine::gpu::GpuOptions, tracer: &mut dyn Tracer) -> Result<()> {
+    crate::engine::gpu::trace_pixel_with(plan, fast, slow, gpu, tracer)
 }
 
 #[cfg(test)]

@@ -489,13 +489,16 @@ fn gpu_render_reads_back_finished_images_only() {
         calibration_after_poisson: false,
         generator: Generator::Counter { frame: 1 },
     };
-    // a first run compiles and sizes everything; the second is the one counted
-    let _ = engine::render(&plan, EngineChoice::Gpu, &opts, &control).unwrap();
-    let before = gpu::transfers_on_this_thread();
-    let rendered = engine::render(&plan, EngineChoice::Gpu, &opts, &control).unwrap();
-    let rendered_moved = gpu::transfers_on_this_thread();
+    // a device of its own, so that its transfer counts are this test's alone; a first run
+    // compiles and sizes everything, the second is the one counted
+    let device = gpu::GpuDevice::open(&opts).unwrap();
+    let _ = device.render_watched(&plan, &control).unwrap();
+    let before = device.transfers();
+    let rendered = device.render_watched(&plan, &control).unwrap();
+    let rendered_moved = device.transfers();
+    // the rendered image's device runs the noise stages (`opts` chooses one for host photons only)
     let noise = noise_image_on_gpu(&opts, Photons::of(&rendered), plan.fpixels, plan.spixels, plan.roi, &model, false).unwrap();
-    let after = gpu::transfers_on_this_thread();
+    let after = device.transfers();
     let pixels = plan.pixels() as u64;
     let (read, uploaded) = (after.read_back - before.read_back, after.uploaded - before.uploaded);
     let finished = 4 * pixels + 8 * pixels + 4 * pixels;

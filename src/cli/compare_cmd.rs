@@ -453,7 +453,7 @@ fn candidate(choice: EngineA, plan: &Plan, backend: Option<&str>) -> Result<(Sid
     let EngineA::Gpu { explicit } = choice else { return Ok(cpu_candidate(plan, None)) };
     let start = Instant::now();
     // the finished image, as a run writes it: the -stol background added on the device
-    let finished = engine::gpu::render_watched(plan, &engine::gpu::GpuOptions::for_backend(backend), &Default::default());
+    let finished = engine::gpu::render_watched(plan, &crate::gpu_env::for_backend(backend), &Default::default());
     match finished {
         Ok(r) => Ok(candidate_side(r.rendered, start.elapsed(), None)),
         Err(e) if explicit => Err(Failure::Runner(format!("--engine-a gpu: {e}"))),

@@ -106,9 +106,10 @@ impl std::ops::DerefMut for RawArgs {
 pub use nanobragg_core::params::C_FLUENCE;
 
 impl RawArgs {
-    /// What the GPU engine is asked for (`-backend`, `-gpu_precision`).
+    /// What the GPU engine is asked for (`-backend`, `-gpu_precision`, `-gpu_index`, and what
+    /// the environment says: `gpu_env`).
     pub fn gpu_options(&self) -> crate::engine::gpu::GpuOptions {
-        crate::engine::gpu::GpuOptions { precision: self.gpu_precision, adapter: self.gpu_index, ..crate::engine::gpu::GpuOptions::for_backend(self.backend.as_deref()) }
+        crate::engine::gpu::GpuOptions { precision: self.gpu_precision, adapter: self.gpu_index, ..crate::gpu_env::for_backend(self.backend.as_deref()) }
     }
 
     /// The values nanoBragg.c starts from before reading headers and flags.

@@ -2,14 +2,14 @@
 //! `PIPELINE_CACHE`, Vulkan): a later process then reuses the compiled kernels instead of
 //! compiling them again.
 //!
-//! The file lives in `$NANOBRAGG_CACHE_DIR`, else `$XDG_CACHE_HOME/nanobragg`, else
-//! `~/.cache/nanobragg`, named by wgpu's adapter/driver key; `NANOBRAGG_CACHE_DIR=off` turns
-//! it off. It only ever holds what `PipelineCache::get_data` returned (written under a name of
+//! The file lives in the cache folder the caller gives (`GpuOptions::cache_dir`; the CLI's is
+//! `$NANOBRAGG_CACHE_DIR`, else `$XDG_CACHE_HOME/nanobragg`, else `~/.cache/nanobragg`), named
+//! by wgpu's adapter/driver key; without a folder there is no file. It only ever holds what `PipelineCache::get_data` returned (written under a name of
 //! the process's own, then renamed into place);
 //! data from another driver version or a damaged file is rejected by wgpu's header check and
 //! an empty cache is used. A cache that cannot be read or written never fails a render.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 pub struct DiskPipelineCache {
@@ -19,24 +19,11 @@ pub struct DiskPipelineCache {
     stored: Mutex<usize>,
 }
 
-/// The directory for cache files, `None` when turned off or no home is known.
-pub fn cache_dir() -> Option<PathBuf> {
-    match std::env::var_os("NANOBRAGG_CACHE_DIR") {
-        Some(dir) if dir == "off" || dir.is_empty() => None,
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => std::env::var_os("XDG_CACHE_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .map(|d| d.join("nanobragg")),
-    }
-}
-
 impl DiskPipelineCache {
-    /// The cache for this device (created with `PIPELINE_CACHE`), seeded from its file.
-    pub fn open(device: &wgpu::Device, info: &wgpu::AdapterInfo) -> Option<DiskPipelineCache> {
+    /// The cache for this device (created with `PIPELINE_CACHE`) in `dir`, seeded from its file.
+    pub fn open(device: &wgpu::Device, info: &wgpu::AdapterInfo, dir: &Path) -> Option<DiskPipelineCache> {
         let key = wgpu::util::pipeline_cache_key(info)?;
-        let path = cache_dir()?.join(key);
+        let path = dir.join(key);
         let data = std::fs::read(&path).ok();
         // SAFETY: the file is only ever written from `PipelineCache::get_data` (see `save`);
         // with `fallback` set, data that does not match this adapter and driver is dropped.

@@ -1,19 +1,26 @@
-//! The device side that outlives one render: instance, adapter, device, queue and the compiled
-//! kernel, created once per (backend choice, precision) and shared by every later render in
-//! the process. Also the one place that turns wgpu's failure signals (request errors, error
-//! scopes, uncaptured errors, device loss, failed maps) into `Error::Gpu`.
+//! The GPU device a caller opens (`GpuDevice`): instance, adapter, device, queue and the
+//! compiled kernels, shared by every simulator and render that holds the device and freed when
+//! the last holder drops it. Also the one place that turns wgpu's failure signals (request
+//! errors, error scopes, uncaptured errors, device loss, failed maps) into `Error::Gpu`.
+//!
+//! Nothing here reads the environment or writes files unless told to: what `WGPU_BACKEND`,
+//! wgpu's debugging variables and the cache folder say reaches it through `GpuOptions`, filled
+//! by the face (the CLI's `gpu_env`). Device creation and read-backs are `async` at the bottom
+//! (`GpuDevice::open_async`, `GpuContext::map_read_async`), so that a browser face can await
+//! them; the native faces block on them (`pollster`).
 
-use super::cache::{DiskPipelineCache, cache_dir};
+use super::cache::DiskPipelineCache;
 use super::shader::{Fetch, Precision, SUBGROUP_CHUNK, kernel_source};
 use super::{selftest, variant};
 use super::layout::binding;
 use nanobragg_core::engine::plan::{Interpolation, Plan};
 use crate::error::{Error, Result};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// What to ask the GPU engine for. `Default` = automatic backend (honouring `WGPU_BACKEND`),
-/// native f64 when the adapter has it, the adapter's own binding limit.
+/// What to open a GPU device with. `Default` = every backend, native f64 when the adapter has
+/// it, the adapter's own binding limit, wgpu's default flags, and nothing kept on disk.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GpuOptions {
     /// `vulkan`, `metal`, `dx12`, `gl` or `auto` (as `-backend`)
@@ -28,6 +35,17 @@ pub struct GpuOptions {
     pub binding_limit: Option<u64>,
     /// which adapter (`-gpu_index`); None: the one wgpu prefers (high performance)
     pub adapter: Option<AdapterChoice>,
+    /// the folder for the driver's pipeline cache and the kernel-variant record (`cache`,
+    /// `variant`); None: nothing is read from or written to disk, and an unforced precision
+    /// is measured again on every open. The CLI passes `$NANOBRAGG_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/nanobragg`, else `~/.cache/nanobragg` (`off`: None).
+    pub cache_dir: Option<PathBuf>,
+    /// the backends `auto` (or no backend) stands for; None: all of them. The CLI passes
+    /// `WGPU_BACKEND`.
+    pub auto_backends: Option<wgpu::Backends>,
+    /// wgpu's instance flags (validation, debug labels); None: wgpu's defaults for the build.
+    /// The CLI passes them as `WGPU_VALIDATION`, `WGPU_DEBUG` and the like set them.
+    pub instance_flags: Option<wgpu::InstanceFlags>,
 }
 
 /// `-gpu_index`: the Nth adapter of the backends asked for, or the process's local rank
@@ -45,18 +63,231 @@ impl GpuOptions {
     }
 }
 
+/// What tells one device of `GpuDevice::shared` from another: the options but the binding
+/// limit (a cap each holder applies to its own jobs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct ContextKey {
     backends: wgpu::Backends,
     precision: Option<Precision>,
     fetch: Option<Fetch>,
     adapter: Option<AdapterChoice>,
+    cache_dir: Option<PathBuf>,
+    instance_flags: Option<wgpu::InstanceFlags>,
+}
+
+impl ContextKey {
+    fn of(opts: &GpuOptions) -> Result<ContextKey> {
+        Ok(ContextKey {
+            backends: backends_for(opts)?,
+            precision: opts.precision,
+            fetch: opts.fetch,
+            adapter: opts.adapter,
+            cache_dir: opts.cache_dir.clone(),
+            instance_flags: opts.instance_flags,
+        })
+    }
 }
 
 /// Values of the kernel's overridable constants (`layout::overrides`).
 type Constants = Vec<(&'static str, f64)>;
 
+/// An open GPU device and what is kept on it for later work: compiled pipelines, pooled
+/// buffers, the transfer counts, and one structure-factor grid for renders that bring no
+/// grid slot of their own. Cheap to clone (the device itself is shared); simulators hold one,
+/// and the device with everything on it is freed when the last clone, simulator and device
+/// image holding it are dropped.
+///
+/// ```no_run
+/// # fn main() -> nanobragg_core::error::Result<()> {
+/// use nanobragg_gpu::{EngineChoice, GpuDevice, GpuOptions, Simulator};
+/// let device = GpuDevice::open(&GpuOptions::default())?;
+/// # let (exp_a, exp_b): (nanobragg_core::model::Experiment, nanobragg_core::model::Experiment) = todo!();
+/// // two simulators on one device, each with its structure factors kept on it
+/// let mut a = Simulator::with_device(exp_a, EngineChoice::Gpu, device.clone());
+/// let mut b = Simulator::with_device(exp_b, EngineChoice::Gpu, device);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct GpuDevice {
+    context: Arc<GpuContext>,
+    /// `GpuOptions::binding_limit` of this holder
+    binding_cap: Option<u64>,
+    /// which precision variant the device runs and why (the report's backend line)
+    why: Arc<str>,
+}
+
+impl std::fmt::Debug for GpuDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuDevice({}, {})", self.context.info.name, self.why)
+    }
+}
+
+/// The devices `GpuDevice::shared` opened, kept for the process's life.
+static SHARED: Mutex<Vec<(ContextKey, GpuDevice)>> = Mutex::new(Vec::new());
+
+/// Numbers the devices opened, so that a grid kept for one is never bound on another.
+static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(1);
+
+impl GpuDevice {
+    /// Opens a device of its own for `opts` (blocking on `open_async`): the adapter found, the
+    /// precision variant forced or chosen (`variant`; with `cache_dir` the choice is read from
+    /// and recorded in its record), the variant self-tested unless a record says it passed.
+    pub fn open(opts: &GpuOptions) -> Result<GpuDevice> {
+        pollster::block_on(GpuDevice::open_async(opts))
+    }
+
+    /// `open`, as a future (a browser face awaits it; see the crate docs for what still blocks).
+    pub async fn open_async(opts: &GpuOptions) -> Result<GpuDevice> {
+        GpuDevice::open_if_async(opts, &|_| Ok(())).await
+    }
+
+    /// `open_async`, but the adapter found must pass `accept` first, before any device is
+    /// opened (a declined adapter costs no device and no kernel compilation).
+    pub async fn open_if_async(opts: &GpuOptions, accept: &dyn Fn(&wgpu::AdapterInfo) -> Result<()>) -> Result<GpuDevice> {
+        let key = ContextKey::of(opts)?;
+        let adapter = find_adapter(&key).await?;
+        accept(&adapter.get_info())?;
+        let (context, why) = match key.precision {
+            Some(precision) => (open_variant(&key, &adapter, precision).await?, format!("{}, forced", precision.name())),
+            None => choose_variant(&key, &adapter).await?,
+        };
+        Ok(GpuDevice { context, binding_cap: opts.binding_limit, why: why.into() })
+    }
+
+    /// The process's device for these options, opened on first use (and again after a device
+    /// loss) and kept until the process ends: a convenience for the CLI, which opens one device
+    /// per run, and for the one-call helpers (`render_with`, `trace_pixel_with`). A library
+    /// that wants its device freed opens it with `open` instead.
+    pub fn shared(opts: &GpuOptions) -> Result<GpuDevice> {
+        GpuDevice::shared_if(opts, &|_| Ok(()))
+    }
+
+    /// `shared`, with `accept` as in `open_if_async` (also for a device opened before).
+    pub fn shared_if(opts: &GpuOptions, accept: &dyn Fn(&wgpu::AdapterInfo) -> Result<()>) -> Result<GpuDevice> {
+        let key = ContextKey::of(opts)?;
+        // held while a device is opened, so that parallel first renders share one and a
+        // variant is measured once
+        let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        shared.retain(|(_, d)| !d.context.is_lost());
+        if let Some((_, found)) = shared.iter().find(|(k, _)| *k == key) {
+            accept(&found.context.info)?;
+            return Ok(GpuDevice { binding_cap: opts.binding_limit, ..found.clone() });
+        }
+        let device = pollster::block_on(GpuDevice::open_if_async(opts, accept))?;
+        if key.precision.is_none() {
+            // the variant chosen is also the device for that variant forced
+            let precision = device.context.precision;
+            let forced = ContextKey { precision: Some(precision), ..key.clone() };
+            if !shared.iter().any(|(k, _)| *k == forced) {
+                shared.push((forced, GpuDevice { why: format!("{}, forced", precision.name()).into(), ..device.clone() }));
+            }
+        }
+        shared.push((key, device.clone()));
+        Ok(device)
+    }
+
+    pub(crate) fn context(&self) -> &Arc<GpuContext> {
+        &self.context
+    }
+
+    /// The sentence saying which precision variant the device runs and why.
+    pub fn variant(&self) -> &str {
+        &self.why
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.context.precision
+    }
+
+    pub fn adapter_name(&self) -> &str {
+        self.context.adapter_name()
+    }
+
+    pub fn backend_name(&self) -> String {
+        self.context.backend_name()
+    }
+
+    /// A software rasteriser running on the CPU (lavapipe/llvmpipe, WARP), which `-engine auto`
+    /// declines.
+    pub fn is_software(&self) -> bool {
+        is_software(&self.context.info)
+    }
+
+    /// Whether the device keeps a pipeline cache on disk (a cache folder was given and the
+    /// adapter offers `PIPELINE_CACHE`).
+    pub fn keeps_pipelines(&self) -> bool {
+        self.context.keeps_pipelines()
+    }
+
+    /// What has moved between host and device on this device so far, by every holder.
+    pub fn transfers(&self) -> Transfers {
+        *self.context.transfers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Largest storage binding a job of this holder may use (the device's, under the
+    /// holder's `binding_limit`).
+    pub fn binding_limit(&self) -> u64 {
+        self.context.binding_limit(self.binding_cap)
+    }
+
+    /// `GpuOptions::binding_limit` of this holder.
+    pub(crate) fn binding_cap(&self) -> Option<u64> {
+        self.binding_cap
+    }
+
+    pub(crate) fn info(&self) -> &wgpu::AdapterInfo {
+        &self.context.info
+    }
+
+    /// Whether wgpu reported the device lost.
+    pub fn is_lost(&self) -> bool {
+        self.context.is_lost()
+    }
+
+    /// The device behind this holder, without keeping it alive (tests that it is freed).
+    #[cfg(test)]
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<GpuContext> {
+        Arc::downgrade(&self.context)
+    }
+}
+
+/// Whether the adapter `opts` select offers a pipeline cache (`PIPELINE_CACHE`), which a device
+/// opened with a cache folder keeps on disk. Opens no device.
+pub fn adapter_offers_pipeline_cache(opts: &GpuOptions) -> Result<bool> {
+    let adapter = pollster::block_on(find_adapter(&ContextKey::of(opts)?))?;
+    Ok(adapter.features().contains(wgpu::Features::PIPELINE_CACHE))
+}
+
+/// The backends a `-backend` value selects; `auto` (or none) means `auto_backends` if set,
+/// else all of them.
+fn backends_for(opts: &GpuOptions) -> Result<wgpu::Backends> {
+    Ok(match opts.backend.as_deref().unwrap_or("auto") {
+        "auto" => opts.auto_backends.unwrap_or(wgpu::Backends::all()),
+        "vulkan" => wgpu::Backends::VULKAN,
+        "metal" => wgpu::Backends::METAL,
+        "dx12" => wgpu::Backends::DX12,
+        "gl" => wgpu::Backends::GL,
+        other => {
+            return Err(Error::Gpu(format!("unknown backend '{other}' (use vulkan, metal, dx12, gl or auto)")));
+        }
+    })
+}
+
+/// The device of `precision` on `adapter`, self-tested unless the variant record says the
+/// variant passed on this adapter, driver and kernel.
+async fn open_variant(key: &ContextKey, adapter: &wgpu::Adapter, precision: Precision) -> Result<Arc<GpuContext>> {
+    let info = adapter.get_info();
+    let tested = key.cache_dir.as_deref().and_then(|dir| variant::recorded(dir, &info)).is_some_and(|(record, _)| record.passed(precision));
+    let ctx = Arc::new(GpuContext::create(key, precision, adapter).await?);
+    if !tested {
+        selftest::require(&ctx).await?;
+    }
+    Ok(ctx)
+}
+
 pub struct GpuContext {
+    /// which device this is (`NEXT_DEVICE_ID`)
+    id: u64,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub bind_group_layout: wgpu::BindGroupLayout,
@@ -90,17 +321,19 @@ pub struct GpuContext {
     pool: Mutex<Vec<Pooled>>,
     /// buffers allocated so far (not taken from the pool)
     allocated: std::sync::atomic::AtomicUsize,
-    /// the structure-factor grid last uploaded, for the next job of the same grid (see
-    /// `structure_grid`); never in the pool
-    grid: Mutex<Option<DeviceGrid>>,
+    /// bytes moved between host and device so far (`Transfers`)
+    transfers: Mutex<Transfers>,
+    /// the structure-factor grid of renders that bring no slot of their own (`GridSlot`)
+    pub grid: GridSlot,
 }
 
 /// A structure-factor grid on the device as f32, split over the kernel's two grid bindings:
 /// read-only, so jobs share the buffers (wgpu buffers are handles to one allocation).
 #[derive(Clone)]
 pub struct DeviceGrid {
-    /// the grid's `StructureGrid::generation` and the binding limit that decided the split
-    key: (u64, u64),
+    /// the device's id, the grid's `StructureGrid::generation` and the binding limit that
+    /// decided the split
+    key: (u64, u64, u64),
     pub lo: wgpu::Buffer,
     pub hi: wgpu::Buffer,
     /// the bytes of each part the kernel reads (a part may be a 4-byte placeholder)
@@ -124,96 +357,17 @@ pub struct Pooled {
     pub buffer: wgpu::Buffer,
 }
 
-/// The contexts created so far, each with the sentence saying why its variant was chosen.
-static CONTEXTS: Mutex<Vec<(ContextKey, Arc<GpuContext>, Arc<str>)>> = Mutex::new(Vec::new());
-/// Held while a variant is chosen, so that threads rendering at once measure only once.
-static CHOOSING: Mutex<()> = Mutex::new(());
-
-/// The context for `key` if one exists (a lost device's context is dropped first).
-fn existing(key: &ContextKey) -> Option<(Arc<GpuContext>, Arc<str>)> {
-    let mut cache = CONTEXTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    cache.retain(|(_, ctx, _)| !ctx.lost.load(Ordering::SeqCst));
-    cache.iter().find(|(k, _, _)| k == key).map(|(_, ctx, why)| (ctx.clone(), why.clone()))
-}
-
-/// The backends a `-backend` value selects; `auto` (or none) means `WGPU_BACKEND` if set,
-/// else all of them.
-fn backends_for(choice: Option<&str>) -> Result<wgpu::Backends> {
-    Ok(match choice.unwrap_or("auto") {
-        "auto" => wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
-        "vulkan" => wgpu::Backends::VULKAN,
-        "metal" => wgpu::Backends::METAL,
-        "dx12" => wgpu::Backends::DX12,
-        "gl" => wgpu::Backends::GL,
-        other => {
-            return Err(Error::Gpu(format!("unknown backend '{other}' (use vulkan, metal, dx12, gl or auto)")));
-        }
-    })
-}
-
 impl GpuContext {
-    /// The process-wide context for these options, created on first use (and again after a
-    /// device loss).
+    /// The device of the process's shared `GpuDevice` for `opts` (`GpuDevice::shared`).
     pub fn shared(opts: &GpuOptions) -> Result<Arc<GpuContext>> {
-        GpuContext::shared_if(opts, |_| Ok(()))
+        Ok(GpuDevice::shared(opts)?.context)
     }
 
-    /// `shared`, but the adapter found must pass `accept` first, before any device is opened
-    /// (a declined adapter costs no device and no kernel compilation).
-    pub fn shared_if(opts: &GpuOptions, accept: impl Fn(&wgpu::AdapterInfo) -> Result<()>) -> Result<Arc<GpuContext>> {
-        Ok(GpuContext::chosen(opts, accept)?.0)
-    }
-
-    /// `shared_if`, with the sentence saying which precision variant the context runs and why.
-    pub fn chosen(opts: &GpuOptions, accept: impl Fn(&wgpu::AdapterInfo) -> Result<()>) -> Result<(Arc<GpuContext>, Arc<str>)> {
-        let key = ContextKey { backends: backends_for(opts.backend.as_deref())?, precision: opts.precision, fetch: opts.fetch, adapter: opts.adapter };
-        if let Some(found) = existing(&key) {
-            accept(&found.0.info)?;
-            return Ok(found);
-        }
-        let Some(precision) = key.precision else {
-            let _choosing = CHOOSING.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(found) = existing(&key) {
-                accept(&found.0.info)?;
-                return Ok(found);
-            }
-            let adapter = pollster::block_on(find_adapter(key.backends, key.adapter))?;
-            accept(&adapter.get_info())?;
-            let (ctx, why) = choose_variant(opts, &adapter)?;
-            let why: Arc<str> = why.into();
-            CONTEXTS.lock().unwrap_or_else(|p| p.into_inner()).push((key, ctx.clone(), why.clone()));
-            return Ok((ctx, why));
-        };
-        // held while the device is created, so that parallel first renders share one
-        let mut cache = CONTEXTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((_, ctx, why)) = cache.iter().find(|(k, _, _)| *k == key) {
-            accept(&ctx.info)?;
-            return Ok((ctx.clone(), why.clone()));
-        }
-        let adapter = pollster::block_on(find_adapter(key.backends, key.adapter))?;
-        let info = adapter.get_info();
-        accept(&info)?;
-        // a variant recorded as having passed on this adapter, driver and kernel is not tested again
-        let tested = variant::recorded(&info).is_some_and(|(record, _)| record.passed(precision));
-        let ctx = Arc::new(pollster::block_on(GpuContext::create(&key, adapter))?);
-        if !tested {
-            selftest::require(&ctx)?;
-        }
-        let why: Arc<str> = format!("{}, forced", precision.name()).into();
-        cache.push((key, ctx.clone(), why.clone()));
-        Ok((ctx, why))
-    }
-
-    async fn create(key: &ContextKey, adapter: wgpu::Adapter) -> Result<GpuContext> {
+    async fn create(key: &ContextKey, precision: Precision, adapter: &wgpu::Adapter) -> Result<GpuContext> {
         let has_f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
-        let precision = match key.precision {
-            Some(Precision::F64) if !has_f64 => {
-                return Err(Error::Gpu(format!("adapter {} has no 64-bit float support (SHADER_F64); use -gpu_precision df or auto", adapter.get_info().name)));
-            }
-            Some(p) => p,
-            None if has_f64 => Precision::F64,
-            None => Precision::DoubleFloat,
-        };
+        if precision == Precision::F64 && !has_f64 {
+            return Err(Error::Gpu(format!("adapter {} has no 64-bit float support (SHADER_F64); use -gpu_precision df or auto", adapter.get_info().name)));
+        }
         let info = adapter.get_info();
         let can_broadcast = adapter.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= SUBGROUP_CHUNK;
         if key.fetch == Some(Fetch::Subgroup) && !can_broadcast {
@@ -234,7 +388,7 @@ impl GpuContext {
         if timestamps {
             features |= wgpu::Features::TIMESTAMP_QUERY;
         }
-        let keep_pipelines = adapter.features().contains(wgpu::Features::PIPELINE_CACHE) && cache_dir().is_some();
+        let keep_pipelines = adapter.features().contains(wgpu::Features::PIPELINE_CACHE) && key.cache_dir.is_some();
         if keep_pipelines {
             features |= wgpu::Features::PIPELINE_CACHE;
         }
@@ -260,7 +414,10 @@ impl GpuContext {
             sink.lock().unwrap_or_else(|p| p.into_inner()).push(format!("device lost ({reason:?}): {message}"));
         });
         let timestamp_period = timestamps.then(|| queue.get_timestamp_period());
-        let pipeline_cache = if keep_pipelines { DiskPipelineCache::open(&device, &info) } else { None };
+        let pipeline_cache = match &key.cache_dir {
+            Some(dir) if keep_pipelines => DiskPipelineCache::open(&device, &info, dir),
+            _ => None,
+        };
         let bind_group_layout = bind_group_layout(&device);
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("nanobragg"),
@@ -268,6 +425,7 @@ impl GpuContext {
             immediate_size: 0,
         });
         Ok(GpuContext {
+            id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
             device,
             queue,
             bind_group_layout,
@@ -287,9 +445,15 @@ impl GpuContext {
             lost,
             gate: Mutex::new(()),
             pool: Mutex::new(Vec::new()),
-            grid: Mutex::new(None),
             allocated: std::sync::atomic::AtomicUsize::new(0),
+            transfers: Mutex::new(Transfers::default()),
+            grid: GridSlot::default(),
         })
+    }
+
+    /// Whether wgpu reported the device lost (a shared one is then opened again).
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
     }
 
     /// Exclusive use of the device until the guard is dropped. wgpu's GL backend panics when a
@@ -444,23 +608,192 @@ impl GpuContext {
         }
     }
 
-    /// The device copy of the structure-factor grid `generation` split by `limit`: the one kept
-    /// from an earlier job when it is that grid, else `pieces` (f32 values of the lower and
-    /// upper part, and the split index) uploaded and kept in its place. One grid is kept, the
-    /// last one used, so that a rotation series or a shot list uploads its structure factors
-    /// once instead of every frame (tens of MB and their conversion) while device memory does
-    /// not grow with the grids a process renders.
-    pub fn structure_grid(&self, generation: u64, limit: u64, pieces: impl FnOnce() -> Result<(Vec<f32>, Vec<f32>, u32)>) -> Result<DeviceGrid> {
-        let key = (generation, limit);
-        let mut kept = self.grid.lock().unwrap_or_else(|p| p.into_inner());
+
+    /// Largest storage binding a job may use.
+    pub fn binding_limit(&self, cap: Option<u64>) -> u64 {
+        let device = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        cap.map_or(device, |c| c.min(device))
+    }
+
+    /// Runs `work` inside validation and out-of-memory error scopes and reports whatever they,
+    /// the uncaptured-error handler or the device-lost callback caught, as one `Error::Gpu`
+    /// (blocking on `checked_async`).
+    pub fn checked<T>(&self, what: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        pollster::block_on(self.checked_async(what, async { work() }))
+    }
+
+    /// `checked` of work that is itself a future (run after the scopes are pushed: an async
+    /// block does nothing until first polled).
+    pub async fn checked_async<T>(&self, what: &str, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let result = work.await;
+        let validation = validation.pop().await;
+        let oom = oom.pop().await;
+        let caught: Vec<String> = {
+            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            let mut all: Vec<String> = oom.into_iter().chain(validation).map(|e| e.to_string()).collect();
+            all.append(&mut failures);
+            all
+        };
+        if !caught.is_empty() {
+            return Err(Error::Gpu(format!("{what} failed on {}: {}", self.info.name, caught.join("; "))));
+        }
+        result
+    }
+
+    /// Adds to the device's `Transfers`.
+    fn count_transfer(&self, add: impl FnOnce(&mut Transfers)) {
+        add(&mut self.transfers.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// `queue.write_buffer`, counted in the device's `Transfers`.
+    pub fn upload(&self, buffer: &wgpu::Buffer, offset: u64, data: &[u8]) {
+        self.count_transfer(|t| t.uploaded(data.len() as u64));
+        self.queue.write_buffer(buffer, offset, data);
+    }
+
+    /// A new buffer holding `contents`, counted in the device's `Transfers`.
+    pub fn buffer_init(&self, label: &str, contents: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        use wgpu::util::DeviceExt;
+        self.count_transfer(|t| t.uploaded(contents.len() as u64));
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
+    }
+
+    /// Waits until `submission` is done, without mapping anything.
+    pub fn wait(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None })
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))
+    }
+
+    /// Submits `encoder` with a copy of `bytes` bytes of `source` into `staging` appended, and
+    /// maps them back to the host (blocking on `read_back_async`).
+    pub fn read_back(&self, encoder: wgpu::CommandEncoder, source: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        pollster::block_on(self.read_back_async(encoder, source, staging, bytes))
+    }
+
+    pub async fn read_back_async(&self, mut encoder: wgpu::CommandEncoder, source: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        encoder.copy_buffer_to_buffer(source, 0, staging, 0, bytes);
+        let submission = self.queue.submit([encoder.finish()]);
+        self.map_read_async(staging, bytes, Some(submission)).await
+    }
+
+    /// The first `bytes` of `staging` on the host, once `submission` (or all work) is done
+    /// (blocking on `map_read_async`).
+    pub fn map_read(&self, staging: &wgpu::Buffer, bytes: u64, submission: Option<wgpu::SubmissionIndex>) -> Result<Vec<u8>> {
+        pollster::block_on(self.map_read_async(staging, bytes, submission))
+    }
+
+    /// `map_read` as a future: `map_async`'s answer awaited. Natively the device is polled
+    /// here until the work is done (which runs the answer's callback); in a browser the poll
+    /// returns at once and the browser answers when the buffer is mapped.
+    pub async fn map_read_async(&self, staging: &wgpu::Buffer, bytes: u64, submission: Option<wgpu::SubmissionIndex>) -> Result<Vec<u8>> {
+        let slice = staging.slice(..bytes);
+        let (replier, reply) = reply();
+        slice.map_async(wgpu::MapMode::Read, move |r| replier.send(r));
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: submission, timeout: None })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        match reply.await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(Error::Gpu(format!("reading the result back failed: {e}"))),
+            None => {
+                return Err(Error::Gpu("the GPU never answered the read-back request".into()));
+            }
+        }
+        let data = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the result back failed: {e}")))?.to_vec();
+        staging.unmap();
+        self.count_transfer(|t| t.read(bytes));
+        Ok(data)
+    }
+}
+
+/// The value a wgpu callback is called with, as a future (`reply`): `None` when the callback
+/// was dropped without being called.
+struct Reply<T>(Arc<Mutex<ReplyState<T>>>);
+
+struct ReplyState<T> {
+    answer: Option<Option<T>>,
+    waker: Option<std::task::Waker>,
+}
+
+/// The callback's end of a `Reply`.
+struct Replier<T>(Arc<Mutex<ReplyState<T>>>);
+
+fn reply<T>() -> (Replier<T>, Reply<T>) {
+    let state = Arc::new(Mutex::new(ReplyState { answer: None, waker: None }));
+    (Replier(state.clone()), Reply(state))
+}
+
+impl<T> Replier<T> {
+    fn send(self, value: T) {
+        self.settle(Some(value));
+    }
+
+    fn settle(&self, value: Option<T>) {
+        let waker = {
+            let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if state.answer.is_some() {
+                return;
+            }
+            state.answer = Some(value);
+            state.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl<T> Drop for Replier<T> {
+    fn drop(&mut self) {
+        // never called: the future ends with None rather than waiting forever
+        self.settle(None);
+    }
+}
+
+impl<T> Future for Reply<T> {
+    type Output = Option<T>;
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match state.answer.take() {
+            Some(answer) => std::task::Poll::Ready(answer),
+            None => {
+                state.waker = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }
+    }
+}
+
+/// Where one owner keeps its structure-factor grid on a device: a `Simulator` has one of its
+/// own, and the device one for renders that bring none (`GpuContext::grid`). It holds the last
+/// grid its owner rendered with, so that a rotation series or a shot list uploads its
+/// structure factors once instead of every frame (tens of MB and their conversion), while
+/// device memory does not grow with the grids an owner renders; one owner's grid never evicts
+/// another's, so simulators with different structure factors can take turns on one device
+/// without uploading again. Dropped with its owner (the buffers are freed once no job holds
+/// them).
+#[derive(Default)]
+pub struct GridSlot(Mutex<Option<DeviceGrid>>);
+
+impl GridSlot {
+    /// The device copy on `ctx` of the structure-factor grid `generation` split by `limit`: the
+    /// one kept from an earlier job when it is that grid on that device, else `pieces` (f32
+    /// values of the lower and upper part, and the split index) uploaded and kept in its place.
+    pub fn grid(&self, ctx: &GpuContext, generation: u64, limit: u64, pieces: impl FnOnce() -> Result<(Vec<f32>, Vec<f32>, u32)>) -> Result<DeviceGrid> {
+        let key = (ctx.id, generation, limit);
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(grid) = kept.as_ref().filter(|g| g.key == key) {
             return Ok(grid.clone());
         }
         // the old grid's memory is freed (once no job holds it) before the new one is allocated
         *kept = None;
         let (lo, hi, split) = pieces()?;
-        let grid = self.checked("uploading the structure factors", || {
-            let upload = |label, values: &[f32]| self.buffer_init(label, bytemuck::cast_slice(values), wgpu::BufferUsages::STORAGE);
+        let grid = ctx.checked("uploading the structure factors", || {
+            let upload = |label, values: &[f32]| ctx.buffer_init(label, bytemuck::cast_slice(values), wgpu::BufferUsages::STORAGE);
             Ok(DeviceGrid {
                 key,
                 lo: upload("structure factors", &lo),
@@ -475,97 +808,19 @@ impl GpuContext {
         Ok(grid)
     }
 
-    /// Forgets the kept structure-factor grid, so that the next job uploads its grid again.
+    /// Forgets the kept grid, so that the next job uploads its grid again.
     #[cfg(test)]
-    pub fn forget_structure_grid(&self) {
-        *self.grid.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
-
-    /// Largest storage binding a job may use.
-    pub fn binding_limit(&self, cap: Option<u64>) -> u64 {
-        let device = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
-        cap.map_or(device, |c| c.min(device))
-    }
-
-    /// Runs `work` inside validation and out-of-memory error scopes and reports whatever they,
-    /// the uncaptured-error handler or the device-lost callback caught, as one `Error::Gpu`.
-    pub fn checked<T>(&self, what: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
-        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let result = work();
-        let validation = pollster::block_on(validation.pop());
-        let oom = pollster::block_on(oom.pop());
-        let caught: Vec<String> = {
-            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-            let mut all: Vec<String> = oom.into_iter().chain(validation).map(|e| e.to_string()).collect();
-            all.append(&mut failures);
-            all
-        };
-        if !caught.is_empty() {
-            return Err(Error::Gpu(format!("{what} failed on {}: {}", self.info.name, caught.join("; "))));
-        }
-        result
-    }
-
-    /// `queue.write_buffer`, counted in this thread's `Transfers`.
-    pub fn upload(&self, buffer: &wgpu::Buffer, offset: u64, data: &[u8]) {
-        count_transfer(|t| t.uploaded(data.len() as u64));
-        self.queue.write_buffer(buffer, offset, data);
-    }
-
-    /// A new buffer holding `contents`, counted in this thread's `Transfers`.
-    pub fn buffer_init(&self, label: &str, contents: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
-        use wgpu::util::DeviceExt;
-        count_transfer(|t| t.uploaded(contents.len() as u64));
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
-    }
-
-    /// Waits until `submission` is done, without mapping anything.
-    pub fn wait(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None })
-            .map(|_| ())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))
-    }
-
-    /// Submits `encoder` with a copy of `bytes` bytes of `source` into `staging` appended, and
-    /// maps them back to the host.
-    pub fn read_back(&self, mut encoder: wgpu::CommandEncoder, source: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
-        encoder.copy_buffer_to_buffer(source, 0, staging, 0, bytes);
-        let submission = self.queue.submit([encoder.finish()]);
-        self.map_read(staging, bytes, Some(submission))
-    }
-
-    /// The first `bytes` of `staging` on the host, once `submission` (or all work) is done.
-    pub fn map_read(&self, staging: &wgpu::Buffer, bytes: u64, submission: Option<wgpu::SubmissionIndex>) -> Result<Vec<u8>> {
-        let slice = staging.slice(..bytes);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.device
-            .poll(wgpu::PollType::Wait { submission_index: submission, timeout: None })
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
-        match rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Error::Gpu(format!("reading the result back failed: {e}"))),
-            Err(_) => {
-                return Err(Error::Gpu("the GPU never answered the read-back request".into()));
-            }
-        }
-        let data = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading the result back failed: {e}")))?.to_vec();
-        staging.unmap();
-        count_transfer(|t| t.read(bytes));
-        Ok(data)
+    pub fn forget(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
-/// Bytes a thread moved between host and device through a `GpuContext` (`upload`,
-/// `buffer_init`, `map_read`/`read_back`): what shows that a GPU render reads back finished
-/// images only and uploads none. Counted per thread, so that what one render and its noise
-/// stages moved can be told apart from other threads' work on the same device (a series'
-/// writer thread, tests running side by side). The PSF stage's own parameter buffers
-/// (`response::psf_buffers`) are not counted; they are a few dozen bytes.
+/// Bytes moved between host and device through a `GpuContext` (`upload`, `buffer_init`,
+/// `map_read`/`read_back`), per device (`GpuDevice::transfers`): what shows that a GPU render
+/// reads back finished images only and uploads none, and that a simulator's structure factors
+/// stay on the device. Whoever measures one render holds a device no other work uses. The PSF
+/// stage's own parameter buffers (`response::psf_buffers`) are not counted; they are a few
+/// dozen bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Transfers {
     pub read_back: u64,
@@ -590,43 +845,35 @@ impl Transfers {
     }
 }
 
-thread_local! {
-    static TRANSFERS: std::cell::Cell<Transfers> = const { std::cell::Cell::new(Transfers { read_back: 0, reads: 0, largest_read: 0, uploaded: 0, uploads: 0, largest_upload: 0 }) };
-}
-
-fn count_transfer(add: impl FnOnce(&mut Transfers)) {
-    TRANSFERS.with(|t| {
-        let mut now = t.get();
-        add(&mut now);
-        t.set(now);
-    });
-}
-
-/// What this thread has moved between host and device so far (see `Transfers`).
-pub fn transfers_on_this_thread() -> Transfers {
-    TRANSFERS.with(|t| t.get())
-}
-
-/// `-gpu_precision auto`: the variant recorded for this adapter, driver and kernel, else
-/// each offered variant self-tested, the ones that pass timed on the calibration render, and
-/// the fastest recorded (see `variant`). Returns its context and the sentence for the report.
-fn choose_variant(opts: &GpuOptions, adapter: &wgpu::Adapter) -> Result<(Arc<GpuContext>, String)> {
+/// `-gpu_precision auto`: the variant recorded for this adapter, driver and kernel (with a
+/// cache folder), else each offered variant self-tested, the ones that pass timed on the
+/// calibration render, and the fastest recorded (see `variant`). Returns its device and the
+/// sentence for the report; the other variants' devices are closed.
+async fn choose_variant(key: &ContextKey, adapter: &wgpu::Adapter) -> Result<(Arc<GpuContext>, String)> {
     let info = adapter.get_info();
     let offered: Vec<Precision> = if adapter.features().contains(wgpu::Features::SHADER_F64) {
         vec![Precision::F64, Precision::DoubleFloat]
     } else {
         vec![Precision::DoubleFloat]
     };
-    let forced = |p: Precision| GpuOptions { precision: Some(p), ..opts.clone() };
-    if let Some((record, path)) = variant::recorded(&info)
+    let dir = key.cache_dir.as_deref();
+    if let Some((record, path)) = dir.and_then(|dir| variant::recorded(dir, &info))
         && offered.contains(&record.choice)
     {
-        let (ctx, _) = GpuContext::chosen(&forced(record.choice), |_| Ok(()))?;
+        let ctx = open_variant(key, adapter, record.choice).await?;
         return Ok((ctx, format!("{}, auto: from cache {}", record.choice.name(), path.display())));
     }
     let mut variants = Vec::new();
+    let mut opened = Vec::new();
     for &p in &offered {
-        let result = GpuContext::chosen(&forced(p), |_| Ok(())).map_err(|e| e.to_string()).and_then(|_| calibrate(opts, p));
+        let result = match open_variant(key, adapter, p).await {
+            Ok(ctx) => {
+                let timed = calibrate(&ctx);
+                opened.push((p, ctx));
+                timed
+            }
+            Err(e) => Err(e.to_string()),
+        };
         if let Err(why) = &result {
             log::warn!("the {} kernel variant is not used on {}: {why}", p.name(), info.name);
         }
@@ -643,23 +890,25 @@ fn choose_variant(opts: &GpuOptions, adapter: &wgpu::Adapter) -> Result<(Arc<Gpu
         _ => format!("fastest in calibration ({})", timed.join(", ")),
     };
     let record = variant::Record { adapter: variant::adapter_identity(&info), kernel: variant::kernel_hash(), variants, choice };
-    let kept = match variant::keep(&info, &record) {
+    let kept = match dir.and_then(|dir| variant::keep(dir, &info, &record)) {
         Some(path) => format!("recorded in {}", path.display()),
         None => "not recorded (no cache folder)".to_string(),
     };
-    let (ctx, _) = GpuContext::chosen(&forced(choice), |_| Ok(()))?;
+    let Some((_, ctx)) = opened.into_iter().find(|(p, _)| *p == choice) else {
+        return Err(Error::Gpu(format!("the {} kernel variant chosen on {} has no device", choice.name(), info.name)));
+    };
     Ok((ctx, format!("{}, auto: {reason}, {kept}", choice.name())))
 }
 
-/// Seconds the variant takes for the calibration render: the best of three after one that
-/// compiles the pipeline; the kernel's own time where the device writes timestamps, else the
-/// whole render's.
-fn calibrate(opts: &GpuOptions, precision: Precision) -> std::result::Result<f64, String> {
+/// Seconds the variant of `ctx` takes for the calibration render: the best of three after one
+/// that compiles the pipeline; the kernel's own time where the device writes timestamps, else
+/// the whole render's. Blocking (the render path is).
+fn calibrate(ctx: &Arc<GpuContext>) -> std::result::Result<f64, String> {
     let plan = variant::calibration_plan();
-    let opts = GpuOptions { precision: Some(precision), binding_limit: None, ..opts.clone() };
+    let device = GpuDevice { context: ctx.clone(), binding_cap: None, why: Arc::from("calibration") };
     let run = || -> Result<f64> {
         let start = std::time::Instant::now();
-        let rendered = super::render_with(&plan, &opts)?;
+        let rendered = device.render(&plan)?;
         Ok(rendered.kernel_seconds.unwrap_or_else(|| start.elapsed().as_secs_f64()))
     };
     run().map_err(|e| e.to_string())?;
@@ -676,23 +925,31 @@ pub fn is_software(info: &wgpu::AdapterInfo) -> bool {
     info.device_type == wgpu::DeviceType::Cpu
 }
 
-/// The adapter of the first of Vulkan/Metal/DX12 that has one, else of GL, among `backends`:
-/// starting GL's EGL as well on every run would cost start-up time for an adapter only used
-/// when nothing else exists.
-async fn find_adapter(backends: wgpu::Backends, choice: Option<AdapterChoice>) -> Result<wgpu::Adapter> {
-    if let Some(choice) = choice {
-        return nth_adapter(backends, choice).await;
+/// The wgpu instance for `backends`, with the caller's instance flags (wgpu's defaults for the
+/// build otherwise): no environment variable is read here.
+fn instance(key: &ContextKey, backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    if let Some(flags) = key.instance_flags {
+        desc.flags = flags;
+    }
+    wgpu::Instance::new(desc)
+}
+
+/// The adapter of the first of Vulkan/Metal/DX12 that has one, else of GL, among the key's
+/// backends (`-gpu_index`: the one it names): starting GL's EGL as well on every run would cost
+/// start-up time for an adapter only used when nothing else exists.
+async fn find_adapter(key: &ContextKey) -> Result<wgpu::Adapter> {
+    if let Some(choice) = key.adapter {
+        return nth_adapter(key, choice).await;
     }
     let mut last_error = None;
     for group in [wgpu::Backends::PRIMARY, wgpu::Backends::SECONDARY] {
-        let wanted = backends & group;
+        let wanted = key.backends & group;
         if wanted.is_empty() {
             continue;
         }
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        desc.backends = wanted;
-        let instance = wgpu::Instance::new(desc);
-        match instance.request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() }).await {
+        match instance(key, wanted).request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() }).await {
             Ok(adapter) => return Ok(adapter),
             Err(e) => last_error = Some(e.to_string()),
         }
@@ -702,16 +959,14 @@ async fn find_adapter(backends: wgpu::Backends, choice: Option<AdapterChoice>) -
 
 /// The adapter `-gpu_index` asks for, counted in wgpu's order among the adapters of the first
 /// of Vulkan/Metal/DX12 that has any, else of GL (as `find_adapter` looks).
-async fn nth_adapter(backends: wgpu::Backends, choice: AdapterChoice) -> Result<wgpu::Adapter> {
+async fn nth_adapter(key: &ContextKey, choice: AdapterChoice) -> Result<wgpu::Adapter> {
     let mut adapters = Vec::new();
     for group in [wgpu::Backends::PRIMARY, wgpu::Backends::SECONDARY] {
-        let wanted = backends & group;
+        let wanted = key.backends & group;
         if wanted.is_empty() || !adapters.is_empty() {
             continue;
         }
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        desc.backends = wanted;
-        adapters = wgpu::Instance::new(desc).enumerate_adapters(wanted).await;
+        adapters = instance(key, wanted).enumerate_adapters(wanted).await;
     }
     let count = adapters.len();
     if count == 0 {
@@ -727,6 +982,7 @@ async fn nth_adapter(backends: wgpu::Backends, choice: AdapterChoice) -> Result<
     }
     Ok(adapters.swap_remove(index))
 }
+
 
 async fn compile_kernel(device: &wgpu::Device, precision: Precision, fetch: Fetch) -> Result<wgpu::ShaderModule> {
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);

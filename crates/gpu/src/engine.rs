@@ -46,14 +46,24 @@ impl From<Rendered> for RenderedImage {
 }
 
 /// Render with the chosen engine, spots and the amorphous background of `-stol` alike, stopped
-/// through `control` (a cancelled render is an `Error::Interrupted` whichever engine ran).
+/// through `control` (a cancelled render is an `Error::Interrupted` whichever engine ran), on
+/// the process's shared device for `gpu_options` (`GpuDevice::shared`).
 /// `Auto` takes the GPU when a hardware adapter exists and notes (through the logger, so
 /// that `-quiet` silences it) when it uses the CPU instead.
 pub fn render(plan: &Plan, choice: EngineChoice, gpu_options: &GpuOptions, control: &RenderControl) -> Result<RenderedImage> {
+    render_choosing(plan, choice, control, |hardware_only| match hardware_only {
+        true => crate::render_if_hardware(plan, gpu_options, control),
+        false => crate::render_watched(plan, gpu_options, control),
+    })
+}
+
+/// `render`, the GPU's render done by `on_gpu`, which is told whether only a hardware adapter
+/// will do (`Auto`) and then fails on a software one (`crate::hardware_only`).
+pub(crate) fn render_choosing(plan: &Plan, choice: EngineChoice, control: &RenderControl, on_gpu: impl FnOnce(bool) -> Result<RenderedImage>) -> Result<RenderedImage> {
     let rendered = match choice {
         EngineChoice::Cpu => render_on_cpu(plan, control)?.into(),
-        EngineChoice::Gpu => crate::render_watched(plan, gpu_options, control)?,
-        EngineChoice::Auto => match crate::render_if_hardware(plan, gpu_options, control) {
+        EngineChoice::Gpu => on_gpu(false)?,
+        EngineChoice::Auto => match on_gpu(true) {
             Ok(r) => r,
             Err(Error::Interrupted) => return Err(Error::Interrupted),
             Err(e) => {

@@ -139,8 +139,13 @@ impl DeviceImage {
         &self.0.ctx
     }
 
-    /// The image on the host.
+    /// The image on the host (blocking on `read_async`).
     pub fn read(&self) -> Result<Vec<f32>> {
+        pollster::block_on(self.read_async())
+    }
+
+    /// The image on the host, as a future (see `GpuContext::map_read_async`).
+    pub async fn read_async(&self) -> Result<Vec<f32>> {
         let ctx = &self.0.ctx;
         let bytes = (self.pixels() * 4) as u64;
         if bytes == 0 {
@@ -149,7 +154,7 @@ impl DeviceImage {
         let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         let staging = ctx.buffer("device image read-back", bytes, usage);
         let encoder = ctx.device.create_command_encoder(&Default::default());
-        let data = ctx.checked("reading the image back", || ctx.read_back(encoder, self.buffer(), &staging, bytes));
+        let data = ctx.checked_async("reading the image back", ctx.read_back_async(encoder, self.buffer(), &staging, bytes)).await;
         ctx.give_back([Pooled { label: "device image read-back", usage, buffer: staging }]);
         Ok(bytemuck::pod_collect_to_vec(&data?))
     }

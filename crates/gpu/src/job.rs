@@ -1,7 +1,7 @@
 //! One render's device resources: the plan packed into buffers, and the tiled dispatches over
 //! a rectangle of pixels with their read-back.
 
-use super::context::{DeviceGrid, GpuContext, Pooled};
+use super::context::{DeviceGrid, GpuContext, GridSlot, Pooled};
 use super::gather::{Gather, GpuGatherParams};
 use super::layout::{
     GpuDispatch, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, NO_TRACE, Wide, binding, lattice_words, overrides, padded_wide3,
@@ -232,16 +232,17 @@ fn tile_pixels(plan: &Plan, ctx: &GpuContext, limit: u64) -> usize {
 }
 
 impl<'a> Job<'a> {
-    /// Uploads the plan. `trace_slots` sizes the trace buffer (1 when not tracing: only a
-    /// job with more slots gets the kernel variant that records a trace).
-    pub fn new(ctx: &'a GpuContext, plan: &Plan, binding_cap: Option<u64>, trace_slots: usize) -> Result<Job<'a>> {
+    /// Uploads the plan, its structure-factor grid only when `grids` does not hold it yet.
+    /// `trace_slots` sizes the trace buffer (1 when not tracing: only a job with more slots
+    /// gets the kernel variant that records a trace).
+    pub fn new(ctx: &'a GpuContext, grids: &GridSlot, plan: &Plan, binding_cap: Option<u64>, trace_slots: usize) -> Result<Job<'a>> {
         check_cells(plan)?;
         let exclusive = ctx.exclusive();
         let limit = ctx.binding_limit(binding_cap);
         let precision = ctx.precision;
-        // the grid's device copy kept in the context when this is the grid of the last job;
+        // the grid's device copy kept in `grids` when this is the grid of its owner's last job;
         // without a grid, placeholders from the pool
-        let grid: Option<DeviceGrid> = plan.grid.as_ref().map(|g| ctx.structure_grid(g.generation(), limit, || grid_pieces(g, limit))).transpose()?;
+        let grid: Option<DeviceGrid> = plan.grid.as_ref().map(|g| grids.grid(ctx, g.generation(), limit, || grid_pieces(g, limit))).transpose()?;
         let split = grid.as_ref().map_or(0, |g| g.split);
         let params = params(plan, precision, split)?;
         let tracing = trace_slots > 1;

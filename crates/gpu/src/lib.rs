@@ -7,7 +7,18 @@
 //! and records each as the detector does (`Simulator::record`, `DetectorResponse`: the noise
 //! stages on the device after a GPU render).
 //!
-//! Prints nothing: the caller reports the adapter from `EngineUsed::Gpu`.
+//! Prints nothing and reads no environment variable: the caller reports the adapter from
+//! `EngineUsed::Gpu` and passes what the environment says in `GpuOptions`.
+//!
+//! A library caller opens a `GpuDevice` and hands clones to its simulators
+//! (`Simulator::with_device`); the device is freed when the last holder drops it. The one-call
+//! helpers below (`render`, `render_with`, `render_watched`, `trace_pixel_with`) and
+//! `Simulator::new` use the process-wide `GpuDevice::shared` instead, which the CLI relies on
+//! for one device per run. Device creation and read-backs are `async` at the bottom
+//! (`GpuDevice::open_async`, `DeviceImage::read_async`); what still blocks natively: the
+//! render and trace paths (`Job`, `gather`, the noise, PSF and background stages) call the
+//! blocking wrappers, compiling a kernel blocks on its error scope, and opening a device with
+//! the precision unforced times the variants with renders (`context::calibrate`).
 //!
 //! A short rotation series with noise, written as SMV images, without any command line
 //! (`examples/series.rs` is the longer version: `cargo run --release -p nanobragg-gpu
@@ -63,7 +74,7 @@ mod tests;
 mod trace;
 mod variant;
 
-pub use context::{AdapterChoice, GpuOptions, Transfers, transfers_on_this_thread};
+pub use context::{AdapterChoice, GpuDevice, GpuOptions, Transfers};
 pub use engine::{EngineChoice, RenderedImage};
 pub use gather::DeviceImage;
 pub use nanobragg_core::response::record::{NoisePixels, Recorded, RecordedNoise};
@@ -76,19 +87,21 @@ pub(crate) use nanobragg_core::{control, error, model, params, physics};
 
 use crate::control::RenderControl;
 use crate::error::Result;
-use context::GpuContext;
+use context::GridSlot;
 use job::{Job, Rect};
 use nanobragg_core::engine::cpu::{self, Tracer};
 use nanobragg_core::engine::plan::{Interpolation, Plan};
 use nanobragg_core::engine::{EngineUsed, Rendered};
 
-/// Render `plan` on the adapter `backend` selects (`None`/`auto`: any, `WGPU_BACKEND` honoured).
+/// Render `plan` on the process's shared device (`GpuDevice::shared`) for the adapter
+/// `backend` selects (`None`/`auto`: any).
 pub fn render(plan: &Plan, backend: Option<&str>) -> Result<Rendered> {
     render_with(plan, &GpuOptions::for_backend(backend))
 }
 
+/// `render` on the process's shared device for `opts`.
 pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
-    Ok(render_controlled(plan, opts, &RenderControl::default(), false)?.rendered)
+    GpuDevice::shared(opts)?.render(plan)
 }
 
 /// `render` that reports finished rows to `control` and stops at its cancel flag (checked as
@@ -97,29 +110,61 @@ pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
 /// added on the device after the spots (`render`/`render_with` give the spots alone, as
 /// `cpu::render` does).
 pub fn render_watched(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<RenderedImage> {
-    render_controlled(plan, opts, control, true)
+    GpuDevice::shared(opts)?.render_watched(plan, control)
 }
 
-/// Whether the adapter `backend` selects gets a pipeline cache kept on disk (it offers
-/// `PIPELINE_CACHE` and the cache is not turned off; see `cache`).
+/// Whether the adapter `backend` selects offers a pipeline cache (`PIPELINE_CACHE`), which a
+/// device opened with a cache folder keeps on disk (see `cache`). Opens no device.
 pub fn adapter_keeps_pipelines(backend: Option<&str>) -> Result<bool> {
-    Ok(GpuContext::shared(&GpuOptions::for_backend(backend))?.keeps_pipelines())
+    context::adapter_offers_pipeline_cache(&GpuOptions::for_backend(backend))
 }
 
-/// `-engine auto`: render on a hardware adapter only. A software adapter (lavapipe/llvmpipe,
-/// WARP) runs on the same CPU cores as the CPU engine and much slower (docs/performance.md),
-/// so auto declines it; `-engine gpu` still uses it.
+/// `-engine auto`'s test of an adapter: a software adapter (lavapipe/llvmpipe, WARP) runs on
+/// the same CPU cores as the CPU engine and much slower (docs/performance.md), so auto declines
+/// it; `-engine gpu` still uses it.
+pub(crate) fn hardware_only(info: &wgpu::AdapterInfo) -> Result<()> {
+    if context::is_software(info) {
+        return Err(crate::error::Error::Gpu(format!(
+            "only a software adapter ({}) is available, slower than the CPU engine (-engine gpu uses it anyway)",
+            info.name
+        )));
+    }
+    Ok(())
+}
+
+/// `-engine auto`: render on a hardware adapter only (`hardware_only`).
 pub fn render_if_hardware(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<RenderedImage> {
-    GpuContext::shared_if(opts, |info| {
-        if context::is_software(info) {
-            return Err(crate::error::Error::Gpu(format!(
-                "only a software adapter ({}) is available, slower than the CPU engine (-engine gpu uses it anyway)",
-                info.name
-            )));
-        }
+    GpuDevice::shared_if(opts, &hardware_only)?.render_watched(plan, control)
+}
+
+impl GpuDevice {
+    /// Renders `plan`'s spots on this device (no background, as `cpu::render`), its
+    /// structure factors kept in the device's own grid slot (the last grid rendered this way).
+    pub fn render(&self, plan: &Plan) -> Result<Rendered> {
+        Ok(render_gathered(self, &self.context().grid, plan, &RenderControl::default(), false, None)?.rendered)
+    }
+
+    /// `render_watched` on this device: spots and background, rows reported to `control`.
+    pub fn render_watched(&self, plan: &Plan, control: &RenderControl) -> Result<RenderedImage> {
+        render_gathered(self, &self.context().grid, plan, control, true, None)
+    }
+
+    /// `render_watched` with the structure factors kept in `grids` (a simulator's own).
+    pub(crate) fn render_keeping(&self, grids: &GridSlot, plan: &Plan, control: &RenderControl) -> Result<RenderedImage> {
+        render_gathered(self, grids, plan, control, true, None)
+    }
+
+    /// `-trace_pixel` on this device (`trace_pixel_with`).
+    pub fn trace_pixel(&self, plan: &Plan, fast: usize, slow: usize, tracer: &mut dyn Tracer) -> Result<()> {
+        check_trace_pixel(plan, fast, slow)?;
+        let ctx = self.context();
+        // a grid slot of the trace's own: the one pixel uploads its grid and keeps it from no one
+        let job = Job::new(ctx, &GridSlot::default(), plan, self.binding_cap(), trace::slots(plan))?;
+        let interpolate = interpolation_at(&job, plan, slow * plan.fpixels + fast)?;
+        let slots = job.trace(fast, slow, interpolate)?;
+        trace::emit(plan, &slots, tracer);
         Ok(())
-    })?;
-    render_controlled(plan, opts, control, true)
+    }
 }
 
 /// Where a render's tiles go: into one image on the device (`gather`), or back to the host
@@ -130,24 +175,22 @@ enum Gathering {
     OnHost,
 }
 
-fn render_controlled(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with_background: bool) -> Result<RenderedImage> {
-    render_gathered(plan, opts, control, with_background, None)
-}
-
-/// `render_controlled`, the tiles gathered where `forced` says (None: on the device when the
-/// image fits one storage binding, as the noise and background stages bind it whole too).
-fn render_gathered(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with_background: bool, forced: Option<Gathering>) -> Result<RenderedImage> {
-    let (ctx, why) = GpuContext::chosen(opts, |_| Ok(()))?;
+/// A render of `plan` on `device` (the `-stol` background added when `with_background`), its
+/// structure factors kept in `grids`, the tiles gathered where `forced` says (None: on the
+/// device when the image fits one storage binding, as the noise and background stages bind it
+/// whole too).
+fn render_gathered(device: &GpuDevice, grids: &GridSlot, plan: &Plan, control: &RenderControl, with_background: bool, forced: Option<Gathering>) -> Result<RenderedImage> {
+    let ctx = device.context();
+    let why = device.variant();
     let fits = (plan.pixels() as u64 * 4) <= ctx.binding_limit(None);
     let gathering = forced.unwrap_or(if fits { Gathering::OnDevice } else { Gathering::OnHost });
-    remember_variant(opts, ctx.precision);
-    let job = Job::new(&ctx, plan, opts.binding_limit, 1)?;
+    let job = Job::new(ctx, grids, plan, device.binding_cap(), 1)?;
     let rect = Rect::roi(plan);
     let interpolate = plan.interpolation != Interpolation::Nearest;
     let one_shot = plan.interpolation == Interpolation::OneShotSwitch;
     let mut switched_at = None;
     let (mut image, omega_sum, device) = if gathering == Gathering::OnDevice {
-        let gather = ctx.checked("preparing the image on the device", || gather::Gather::new(&ctx, plan.fpixels, plan.spixels, rect, job.tile_output()))?;
+        let gather = ctx.checked("preparing the image on the device", || gather::Gather::new(ctx, plan.fpixels, plan.spixels, rect, job.tile_output()))?;
         let mut rows = 0;
         job.render_rect_on_device(plan, rect, 0, interpolate, &gather, true, &mut |done| {
             for _ in rows..done / rect.width.max(1) {
@@ -156,7 +199,7 @@ fn render_gathered(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with
             rows = done / rect.width.max(1);
             control.stop_if_cancelled()
         })?;
-        let (omega_sum, left_grid) = gather.totals(&ctx)?;
+        let (omega_sum, left_grid) = gather.totals(ctx)?;
         if one_shot && let Some(first) = left_grid {
             // as below, on the device
             let switch_pixel = rect.image_index(plan, first);
@@ -222,7 +265,7 @@ fn render_gathered(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with
                 control.stop_if_cancelled()?;
                 let host = if fits {
                     // only where a test forces the host gathering
-                    let on_device = DeviceImage::upload(&ctx, &image, plan.fpixels, plan.spixels)?;
+                    let on_device = DeviceImage::upload(ctx, &image, plan.fpixels, plan.spixels)?;
                     match background::add_background(bg, &on_device)? {
                         None => {
                             image = on_device.read()?;
@@ -255,37 +298,23 @@ fn render_gathered(plan: &Plan, opts: &GpuOptions, control: &RenderControl, with
 }
 
 /// `-trace_pixel` on the GPU: renders the one pixel with a debug buffer and reports the same
-/// named quantities, in the same order, as the CPU engine's tracer.
+/// named quantities, in the same order, as the CPU engine's tracer. On the process's shared
+/// device for the options (`trace_pixel_with`), the one a render with the same options ran on,
+/// so the trace follows that render's precision variant (a forced one included).
 pub fn trace_pixel(plan: &Plan, fast: usize, slow: usize, backend: Option<&str>, tracer: &mut dyn Tracer) -> Result<()> {
     trace_pixel_with(plan, fast, slow, &GpuOptions::for_backend(backend), tracer)
 }
 
 pub fn trace_pixel_with(plan: &Plan, fast: usize, slow: usize, opts: &GpuOptions, tracer: &mut dyn Tracer) -> Result<()> {
+    check_trace_pixel(plan, fast, slow)?;
+    GpuDevice::shared(opts)?.trace_pixel(plan, fast, slow, tracer)
+}
+
+fn check_trace_pixel(plan: &Plan, fast: usize, slow: usize) -> Result<()> {
     if fast >= plan.fpixels || slow >= plan.spixels {
         return Err(crate::error::Error::Usage(format!("trace pixel ({slow}, {fast}) is outside the detector")));
     }
-    // the trace follows the variant the render used (a forced one included)
-    let opts = &GpuOptions { precision: opts.precision.or_else(|| remembered_variant(opts)), ..opts.clone() };
-    let ctx = GpuContext::shared(opts)?;
-    let job = Job::new(&ctx, plan, opts.binding_limit, trace::slots(plan))?;
-    let interpolate = interpolation_at(&job, plan, slow * plan.fpixels + fast)?;
-    let slots = job.trace(fast, slow, interpolate)?;
-    trace::emit(plan, &slots, tracer);
     Ok(())
-}
-
-/// The precision variant the last render with these options' backend ran in, per backend
-/// choice, so that a `-trace_pixel` after a render traces what that render computed.
-static LAST_VARIANT: std::sync::Mutex<Vec<(Option<String>, Precision)>> = std::sync::Mutex::new(Vec::new());
-
-fn remember_variant(opts: &GpuOptions, precision: Precision) {
-    let mut last = LAST_VARIANT.lock().unwrap_or_else(|p| p.into_inner());
-    last.retain(|(b, _)| *b != opts.backend);
-    last.push((opts.backend.clone(), precision));
-}
-
-fn remembered_variant(opts: &GpuOptions) -> Option<Precision> {
-    LAST_VARIANT.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(b, _)| *b == opts.backend).map(|(_, p)| *p)
 }
 
 /// Whether tricubic interpolation is on when `pixel` starts: with -c_parity's one-shot

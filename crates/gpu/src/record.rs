@@ -63,7 +63,12 @@ impl DetectorResponse {
         if rendered.engine == EngineUsed::Cpu {
             return Ok(false);
         }
-        let fits = noise_stages_fit(&self.gpu, rendered.image.len())?;
+        // the stages run where the image is: on its device (a simulator's own, or the shared
+        // one), whose binding limit decides; a host image goes to the device `gpu` chooses
+        let fits = match &rendered.device {
+            Some(image) => (rendered.image.len() as u64).saturating_mul(8) <= image.context().binding_limit(self.gpu.binding_limit),
+            None => noise_stages_fit(&self.gpu, rendered.image.len())?,
+        };
         if !fits {
             log::info!("the noise image is larger than one GPU storage binding: its noise stages run on the CPU (the same counts)");
         }

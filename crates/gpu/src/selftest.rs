@@ -214,12 +214,13 @@ pub fn judge(cases: &[Case], outputs: &[f32]) -> std::result::Result<(), String>
     Ok(())
 }
 
-/// Runs the self-test of the context's variant on its device. `Ok(Err(reason))`: the
-/// variant computed something wrong; `Err`: the dispatch itself failed.
-pub fn run(ctx: &GpuContext) -> Result<std::result::Result<(), String>> {
+/// Runs the self-test of the context's variant on its device (a future: it runs while a
+/// device is opened). `Ok(Err(reason))`: the variant computed something wrong; `Err`: the
+/// dispatch itself failed.
+pub async fn run(ctx: &GpuContext) -> Result<std::result::Result<(), String>> {
     let precision = ctx.precision;
     let cases = cases(precision);
-    let outputs = ctx.checked("the precision self-test", || {
+    let outputs = ctx.checked_async("the precision self-test", async {
         let device = &ctx.device;
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("nanobragg self-test"),
@@ -267,15 +268,16 @@ pub fn run(ctx: &GpuContext) -> Result<std::result::Result<(), String>> {
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(1, 1, 1);
         }
-        ctx.read_back(encoder, &output, &staging, bytes)
-    })?;
+        ctx.read_back_async(encoder, &output, &staging, bytes).await
+    })
+    .await?;
     let outputs: Vec<f32> = bytemuck::pod_collect_to_vec(&outputs);
     Ok(judge(&cases, &outputs))
 }
 
 /// `run`, as the one error a forced variant gets.
-pub fn require(ctx: &GpuContext) -> Result<()> {
-    run(ctx)?.map_err(|why| {
+pub async fn require(ctx: &GpuContext) -> Result<()> {
+    run(ctx).await?.map_err(|why| {
         Error::Gpu(format!("the {} kernel variant failed its precision self-test on {}: {why}", ctx.precision.name(), ctx.adapter_name()))
     })
 }

@@ -1,6 +1,7 @@
 //! The simulator as a library: built once from an experiment (structure factors, detector,
-//! plan, and on a GPU the shared device context with its compiled pipelines and pooled
-//! buffers), then rendering frame after frame, recomputing only what a frame changes.
+//! plan, and on a GPU the device it holds, with its compiled pipelines and pooled buffers, and
+//! its own structure factors uploaded there once), then rendering frame after frame,
+//! recomputing only what a frame changes.
 //!
 //! ```no_run
 //! # fn main() -> nanobragg_core::error::Result<()> {
@@ -19,15 +20,33 @@
 //! # Ok(()) }
 //! ```
 //!
+//! On a device of its own (freed when the last simulator holding it is dropped), shared by
+//! simulators of different structure factors, each keeping its grid there:
+//!
+//! ```no_run
+//! # fn main() -> nanobragg_core::error::Result<()> {
+//! # use nanobragg_gpu::{EngineChoice, GpuDevice, GpuOptions, Simulator};
+//! # let (exp_a, exp_b): (nanobragg_core::model::Experiment, nanobragg_core::model::Experiment) = todo!();
+//! let device = GpuDevice::open(&GpuOptions::default())?;
+//! let mut a = Simulator::with_device(exp_a, EngineChoice::Gpu, device.clone());
+//! let mut b = Simulator::with_device(exp_b, EngineChoice::Gpu, device);
+//! for k in 0..10 {
+//!     let image_a = a.render(&a.frame().with_phi_deg(k as f64), &Default::default())?;
+//!     let image_b = b.render(&b.frame().with_phi_deg(k as f64), &Default::default())?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! What a frame may change is `Frame`'s fields; everything else is fixed at construction,
 //! except through `set_experiment`, which turns the simulator to another experiment of the
 //! same input files (a shot of a shot list: any flag but the inputs changed) and rebuilds the
 //! plan around the structure factors read once. The CLI (`app`) is this API's first user: a
 //! single image is the one-frame case.
 
-use crate::GpuOptions;
+use crate::context::GridSlot;
 use crate::{DetectorResponse, Recorded};
 use crate::control::RenderControl;
+use crate::{GpuDevice, GpuOptions};
 use crate::engine::{self, EngineChoice, RenderedImage};
 use crate::error::Result;
 use crate::model::Experiment;
@@ -76,22 +95,61 @@ impl Frame {
     }
 }
 
+/// The device a simulator renders on: the one it holds, else (and after the shared one was
+/// lost) the process's shared device for `gpu`, then held. `hardware_only`: `-engine auto`'s
+/// test (`crate::hardware_only`), failing on a software adapter.
+fn gpu_device(held: &mut Option<GpuDevice>, given: bool, gpu: &GpuOptions, hardware_only: bool) -> Result<GpuDevice> {
+    match held {
+        Some(device) if given || !device.is_lost() => {
+            if hardware_only {
+                crate::hardware_only(device.info())?;
+            }
+            Ok(device.clone())
+        }
+        _ => {
+            let accept: &dyn Fn(&wgpu::AdapterInfo) -> Result<()> = if hardware_only { &crate::hardware_only } else { &|_| Ok(()) };
+            Ok(held.insert(GpuDevice::shared_if(gpu, accept)?).clone())
+        }
+    }
+}
+
 /// One experiment, rendered as many frames as asked, in one process.
 pub struct Simulator {
     exp: Experiment,
     plan: Plan,
     engine: EngineChoice,
-    /// backend and forced kernel variants for the GPU engine (`-backend`, `-gpu_precision`)
+    /// backend and forced kernel variants for the GPU engine (`-backend`, `-gpu_precision`),
+    /// for the shared device `new` takes
     gpu: GpuOptions,
+    /// the GPU device: the one given (`with_device`), or the process's shared one for `gpu`,
+    /// taken by the first render on the GPU
+    device: Option<GpuDevice>,
+    /// whether `device` was given (then kept even when lost: the caller's to replace)
+    device_given: bool,
+    /// this simulator's structure factors on `device`, uploaded by its first GPU render only
+    grid: GridSlot,
     /// the frame `exp` and `plan` currently describe
     current: Frame,
 }
 
 impl Simulator {
-    /// Builds the plan once. Nothing is rendered and no device is opened yet: the GPU context
-    /// is the process-wide one (`engine::gpu`), created by the first render that needs it and
-    /// kept, with its compiled pipelines and buffer pool, for every later frame.
+    /// Builds the plan once. Nothing is rendered and no device is opened yet: the GPU device
+    /// is the process's shared one for `gpu` (`GpuDevice::shared`, the CLI's), taken by the
+    /// first render that needs it and held, with its compiled pipelines and buffer pool, for
+    /// every later frame.
     pub fn new(exp: Experiment, engine: EngineChoice, gpu: GpuOptions) -> Simulator {
+        Simulator::build(exp, engine, gpu, None)
+    }
+
+    /// `new` on a device the caller opened (`GpuDevice::open`), held until the simulator is
+    /// dropped; other simulators may hold the same device, each with its own structure
+    /// factors on it. With `EngineChoice::Auto`, a software adapter renders on the CPU instead.
+    pub fn with_device(exp: Experiment, engine: EngineChoice, device: GpuDevice) -> Simulator {
+        let gpu = GpuOptions { binding_limit: device.binding_cap(), ..GpuOptions::default() };
+        Simulator::build(exp, engine, gpu, Some(device))
+    }
+
+    fn build(exp: Experiment, engine: EngineChoice, gpu: GpuOptions, device: Option<GpuDevice>) -> Simulator {
         let plan = Plan::new(&exp);
         let current = Frame {
             number: 1,
@@ -100,7 +158,13 @@ impl Simulator {
             seed: exp.response.seed,
             noise_counter: 1,
         };
-        Simulator { exp, plan, engine, gpu, current }
+        let device_given = device.is_some();
+        Simulator { exp, plan, engine, gpu, device, device_given, grid: GridSlot::default(), current }
+    }
+
+    /// The GPU device the simulator holds: the one given, or the shared one after a GPU render.
+    pub fn device(&self) -> Option<&GpuDevice> {
+        self.device.as_ref()
     }
 
     /// The experiment as the current frame sees it.
@@ -157,7 +221,11 @@ impl Simulator {
     /// frame ends up on is kept for the rest, so a missing GPU is reported once.
     pub fn render(&mut self, frame: &Frame, control: &RenderControl) -> Result<RenderedImage> {
         self.set_frame(frame);
-        let rendered = engine::render(&self.plan, self.engine, &self.gpu, control)?;
+        let (plan, grid) = (&self.plan, &self.grid);
+        let (held, given, gpu) = (&mut self.device, self.device_given, &self.gpu);
+        let rendered = engine::render_choosing(plan, self.engine, control, |hardware_only| {
+            gpu_device(held, given, gpu, hardware_only)?.render_keeping(grid, plan, control)
+        })?;
         if self.engine == EngineChoice::Auto {
             self.engine = match rendered.engine {
                 EngineUsed::Cpu => EngineChoice::Cpu,
@@ -183,6 +251,12 @@ impl Simulator {
     /// The backend asked for (`-backend`), for diagnostics that render again.
     pub fn backend(&self) -> Option<&str> {
         self.gpu.backend.as_deref()
+    }
+
+    /// Forgets the structure factors kept on the device, so that the next render uploads them.
+    #[cfg(test)]
+    pub(crate) fn forget_structure_grid(&self) {
+        self.grid.forget();
     }
 
     /// The simulator's parts without the large tables (structure factors), for the thread that

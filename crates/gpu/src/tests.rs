@@ -2,7 +2,7 @@
 //! own entry points behind the same wide-arithmetic and physics WGSL the render kernel uses.
 //! Without an adapter they skip loudly, unless NANOBRAGG_REQUIRE_GPU=1.
 
-use super::context::{GpuContext, GpuOptions};
+use super::context::{GpuContext, GpuDevice, GpuOptions};
 use super::layout::{Wide, wide};
 use super::shader::{Precision, library_source};
 use crate::physics::sincg;
@@ -279,7 +279,7 @@ fn both_variants_pass_the_precision_self_test() {
     for precision in [Precision::F64, Precision::DoubleFloat] {
         let Some(ctx) = context(precision) else { continue };
         let _exclusive = ctx.exclusive();
-        assert_eq!(super::selftest::run(&ctx).expect("the self-test dispatch"), Ok(()), "{} on {}", precision.name(), ctx.adapter_name());
+        assert_eq!(pollster::block_on(super::selftest::run(&ctx)).expect("the self-test dispatch"), Ok(()), "{} on {}", precision.name(), ctx.adapter_name());
     }
 }
 
@@ -325,8 +325,10 @@ fn device_gathered_render_equals_the_tile_read_back() {
     for (what, plan) in &plans {
         for binding_limit in [None, Some(6000)] {
             let opts = GpuOptions { precision: Some(Precision::DoubleFloat), binding_limit, ..GpuOptions::default() };
-            let device = super::render_gathered(plan, &opts, &control, false, Some(super::Gathering::OnDevice)).unwrap();
-            let host = super::render_gathered(plan, &opts, &control, false, Some(super::Gathering::OnHost)).unwrap();
+            let gpu = GpuDevice::shared(&opts).unwrap();
+            let grids = &gpu.context().grid;
+            let device = super::render_gathered(&gpu, grids, plan, &control, false, Some(super::Gathering::OnDevice)).unwrap();
+            let host = super::render_gathered(&gpu, grids, plan, &control, false, Some(super::Gathering::OnHost)).unwrap();
             assert!(device.device.is_some() && host.device.is_none());
             assert!(device.image.iter().zip(&host.image).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}, {binding_limit:?}: images differ");
             assert_eq!(device.device.as_ref().unwrap().read().unwrap(), device.image, "{what}: the device image is the one read back");
@@ -351,52 +353,67 @@ fn device_block_sums_are_the_mirror() {
     assert_eq!(device.to_bits(), mirror.to_bits(), "device {device} vs mirror {mirror}");
 }
 
+/// A device of its own (no other test's work shows in its transfer counts), double-float with
+/// plain fetch; None where `context` skips.
+fn own_device(binding_limit: Option<u64>) -> Option<GpuDevice> {
+    context(Precision::DoubleFloat)?;
+    let opts = GpuOptions { precision: Some(Precision::DoubleFloat), fetch: Some(super::Fetch::Plain), binding_limit, ..GpuOptions::default() };
+    Some(GpuDevice::open(&opts).expect("a device of its own"))
+}
+
+/// An experiment of 17³ structure factors `f(h, k, l)` (4913 entries, 19652 bytes as f32: a
+/// 12000-byte binding limit splits them at h = 2) on a 64² detector, rotating 1° a frame.
+fn experiment_of(f: fn(i32, i32, i32) -> f64) -> crate::model::Experiment {
+    use nanobragg_core::structure::StructureFactors;
+    let values = (-8..=8).flat_map(|h| (-8..=8).flat_map(move |k| (-8..=8).map(move |l| f(h, k, l)))).collect();
+    let sf = StructureFactors { h_min: -8, h_max: 8, k_min: -8, k_max: 8, l_min: -8, l_max: 8, values };
+    let inputs = crate::model::Inputs { structure_factors: Some(Arc::new(sf)), reflections: 17 * 17 * 17, ..Default::default() };
+    // -cell 50 50 50 90 90 90 -N 5 -lambda 1 -distance 100 -pixel 0.2 -detpixels 64 -oversample 1 -phi 0 -osc 1
+    let mut p = nanobragg_core::params::ExperimentParams::default();
+    let set = |p: &mut nanobragg_core::params::ExperimentParams| -> Result<(), nanobragg_core::params::ParamError> {
+        p.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0])?.n_cells(5)?.lambda(1.0)?.distance(100.0)?.pixel(0.2)?.detpixels(64)?.oversample(1).phi(0.0)?.osc(1.0)?;
+        Ok(())
+    };
+    set(&mut p).unwrap();
+    crate::model::resolve(&p, &inputs, &Default::default(), &mut Vec::new()).unwrap()
+}
+
+fn first_sf(h: i32, k: i32, l: i32) -> f64 {
+    10.0 + ((7 * h + 13 * k + 3 * l).rem_euclid(17)) as f64
+}
+
+fn second_sf(h: i32, k: i32, l: i32) -> f64 {
+    30.0 + ((5 * h + 11 * k + 2 * l).rem_euclid(23)) as f64
+}
+
+fn bits(image: &[f32]) -> Vec<u32> {
+    image.iter().map(|v| v.to_bits()).collect()
+}
+
 /// A rotation series uploads its structure factors once: the second frame of a `Simulator`
 /// moves far fewer bytes to the device than the grid's f32 copy, whole or split over both grid
 /// bindings, and both frames are bit for bit the renders that upload the grid again. A grid
-/// with other values (a new `generation`) is uploaded in its place and renders as itself: a
-/// kept grid used for it would give the old grid's image.
+/// with other values (a new `generation`) is uploaded for its own simulator and renders as
+/// itself: a kept grid used for it would give the old grid's image.
 #[test]
 fn structure_factors_stay_on_the_device_across_frames() {
     use crate::engine::EngineChoice;
     use crate::simulator::{Frame, Simulator};
-    use nanobragg_core::structure::StructureFactors;
-    let Some(_) = context(Precision::DoubleFloat) else { return };
-    // a context no other test uses (the adapter named), so that no other grid replaces the kept one
-    let opts = |binding_limit| GpuOptions {
-        precision: Some(Precision::DoubleFloat),
-        fetch: Some(super::Fetch::Plain),
-        adapter: Some(super::AdapterChoice::Index(0)),
-        binding_limit,
-        ..GpuOptions::default()
-    };
-    let ctx = GpuContext::shared(&opts(None)).expect("a context of its own");
-    // 17³ = 4913 entries (19652 bytes as f32): a 12000-byte binding limit splits them at h = 2
-    let simulator = |_name: &str, f: fn(i32, i32, i32) -> f64, binding_limit| {
-        let values = (-8..=8).flat_map(|h| (-8..=8).flat_map(move |k| (-8..=8).map(move |l| f(h, k, l)))).collect();
-        let sf = StructureFactors { h_min: -8, h_max: 8, k_min: -8, k_max: 8, l_min: -8, l_max: 8, values };
-        let inputs = crate::model::Inputs { structure_factors: Some(std::sync::Arc::new(sf)), reflections: 17 * 17 * 17, ..Default::default() };
-        // -cell 50 50 50 90 90 90 -N 5 -lambda 1 -distance 100 -pixel 0.2 -detpixels 64 -oversample 1 -phi 0 -osc 1
-        let mut p = nanobragg_core::params::ExperimentParams::default();
-        let set = |p: &mut nanobragg_core::params::ExperimentParams| -> Result<(), nanobragg_core::params::ParamError> {
-            p.cell([50.0, 50.0, 50.0, 90.0, 90.0, 90.0])?.n_cells(5)?.lambda(1.0)?.distance(100.0)?.pixel(0.2)?.detpixels(64)?.oversample(1).phi(0.0)?.osc(1.0)?;
-            Ok(())
-        };
-        set(&mut p).unwrap();
-        Simulator::new(crate::model::resolve(&p, &inputs, &Default::default(), &mut Vec::new()).unwrap(), EngineChoice::Gpu, opts(binding_limit))
-    };
     let control = crate::control::RenderControl::default();
-    let bits = |image: &[f32]| image.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     for binding_limit in [None, Some(12000)] {
-        let mut sim = simulator("first.hkl", |h, k, l| 10.0 + ((7 * h + 13 * k + 3 * l).rem_euclid(17)) as f64, binding_limit);
+        let Some(device) = own_device(binding_limit) else { return };
+        let uploaded_by = |work: &mut dyn FnMut()| {
+            let before = device.transfers().uploaded;
+            work();
+            device.transfers().uploaded - before
+        };
+        let mut sim = Simulator::with_device(experiment_of(first_sf), EngineChoice::Gpu, device.clone());
         let grid_bytes = 4 * sim.plan().grid.as_ref().unwrap().values().len() as u64;
         let frames = [sim.frame(), Frame { number: 2, ..sim.frame() }.with_phi_deg(5.0)];
         let mut uploaded = Vec::new();
         let mut images = Vec::new();
         for frame in &frames {
-            let before = super::transfers_on_this_thread().uploaded;
-            images.push(bits(&sim.render(frame, &control).unwrap().image));
-            uploaded.push(super::transfers_on_this_thread().uploaded - before);
+            uploaded.push(uploaded_by(&mut || images.push(bits(&sim.render(frame, &control).unwrap().image))));
         }
         shout(&format!("binding limit {binding_limit:?}: grid {grid_bytes} B, frames uploaded {uploaded:?} B"));
         assert!(uploaded[0] >= grid_bytes, "the first frame uploaded {} B, less than the grid ({grid_bytes} B)", uploaded[0]);
@@ -404,18 +421,144 @@ fn structure_factors_stay_on_the_device_across_frames() {
         assert_ne!(images[0], images[1], "the frames do not differ: the test shows nothing");
         // the same frames with the grid uploaded again
         for (frame, image) in frames.iter().zip(&images) {
-            ctx.forget_structure_grid();
-            let before = super::transfers_on_this_thread().uploaded;
-            assert_eq!(&bits(&sim.render(frame, &control).unwrap().image), image, "frame {} differs from the render that uploads the grid", frame.number);
-            assert!(super::transfers_on_this_thread().uploaded - before >= grid_bytes);
+            sim.forget_structure_grid();
+            let moved = uploaded_by(&mut || assert_eq!(&bits(&sim.render(frame, &control).unwrap().image), image, "frame {} differs from the render that uploads the grid", frame.number));
+            assert!(moved >= grid_bytes);
         }
-        // a grid with other values, after the first one is kept: uploaded, and rendered as itself
-        let mut other = simulator("second.hkl", |h, k, l| 30.0 + ((5 * h + 11 * k + 2 * l).rem_euclid(23)) as f64, binding_limit);
-        let before = super::transfers_on_this_thread().uploaded;
-        let image = bits(&other.render(&frames[0], &control).unwrap().image);
-        assert!(super::transfers_on_this_thread().uploaded - before >= grid_bytes, "the new grid was not uploaded");
+        // a grid with other values, while the first one is kept: uploaded, and rendered as itself
+        let mut other = Simulator::with_device(experiment_of(second_sf), EngineChoice::Gpu, device.clone());
+        let mut image = Vec::new();
+        assert!(uploaded_by(&mut || image = bits(&other.render(&frames[0], &control).unwrap().image)) >= grid_bytes, "the new grid was not uploaded");
         assert_ne!(image, images[0], "the new grid rendered as the kept one");
-        ctx.forget_structure_grid();
+        other.forget_structure_grid();
         assert_eq!(bits(&other.render(&frames[0], &control).unwrap().image), image, "the new grid's render differs from a fresh upload");
     }
+}
+
+/// Two simulators with different structure factors take turns on one device: after its first
+/// render, each uploads only its per-frame data (parameters, orientations, sources, mask and
+/// the tile dispatches: the same bytes every frame, far fewer than a grid), never its grid
+/// again, and every image is bit for bit the render of a fresh simulator, which uploads its
+/// grid. With one grid kept per device, every turn would upload a grid.
+#[test]
+fn two_simulators_take_turns_on_one_device_without_uploading_their_grids_again() {
+    use crate::engine::EngineChoice;
+    use crate::simulator::Simulator;
+    let control = crate::control::RenderControl::default();
+    for binding_limit in [None, Some(12000)] {
+        let Some(device) = own_device(binding_limit) else { return };
+        let mut sims = [first_sf, second_sf].map(|f| Simulator::with_device(experiment_of(f), EngineChoice::Gpu, device.clone()));
+        let grid_bytes = 4 * sims[0].plan().grid.as_ref().unwrap().values().len() as u64;
+        // per simulator: bytes uploaded by each of its renders, and its images
+        let mut uploaded: [Vec<u64>; 2] = Default::default();
+        let mut images: [Vec<Vec<u32>>; 2] = Default::default();
+        for turn in 0..6 {
+            let which = turn % 2;
+            let frame = sims[which].frame().with_phi_deg((turn / 2) as f64 * 2.0);
+            let before = device.transfers().uploaded;
+            let image = bits(&sims[which].render(&frame, &control).unwrap().image);
+            uploaded[which].push(device.transfers().uploaded - before);
+            // a fresh simulator of the same experiment on the same device: its grid uploaded anew
+            let mut fresh = Simulator::with_device(experiment_of([first_sf, second_sf][which]), EngineChoice::Gpu, device.clone());
+            let before = device.transfers().uploaded;
+            assert_eq!(bits(&fresh.render(&frame, &control).unwrap().image), image, "turn {turn}: simulator {which} differs from a fresh render");
+            assert!(device.transfers().uploaded - before >= grid_bytes, "turn {turn}: the fresh simulator did not upload its grid");
+            images[which].push(image);
+        }
+        shout(&format!("binding limit {binding_limit:?}: grid {grid_bytes} B; uploaded per render {uploaded:?} B"));
+        for which in 0..2 {
+            assert!(uploaded[which][0] >= grid_bytes, "simulator {which}'s first render uploaded {} B, less than its grid ({grid_bytes} B)", uploaded[which][0]);
+            for (k, &u) in uploaded[which].iter().enumerate().skip(1) {
+                assert!(u < grid_bytes / 4, "simulator {which}'s render {k} uploaded {u} B: its grid again ({grid_bytes} B)?");
+                assert_eq!(u, uploaded[which][1], "simulator {which}'s later renders upload different amounts: {:?}", uploaded[which]);
+            }
+        }
+        assert_ne!(images[0][0], images[1][0], "the two structure factors render alike: the test shows nothing");
+        assert_ne!(images[0][0], images[0][1], "the frames do not differ: the test shows nothing");
+    }
+}
+
+/// A device is freed with its last holder: neither the `GpuDevice` clones, nor a simulator
+/// holding one, nor a rendered image left on the device keeps it once all are dropped (no
+/// registry does: `open` is not `shared`); while any one is alive, the device is.
+#[test]
+fn dropping_the_last_holder_frees_the_device() {
+    use crate::engine::EngineChoice;
+    use crate::simulator::Simulator;
+    let Some(device) = own_device(None) else { return };
+    let inner = device.downgrade();
+    let mut sim = Simulator::with_device(experiment_of(first_sf), EngineChoice::Gpu, device.clone());
+    let rendered = sim.render(&sim.frame(), &Default::default()).unwrap();
+    assert!(rendered.device.is_some(), "the render left no image on the device: the test shows less");
+    let copy = device.clone();
+    drop(device);
+    drop(copy);
+    assert!(inner.upgrade().is_some(), "the device went while a simulator held it");
+    drop(sim);
+    assert!(inner.upgrade().is_some(), "the device went while a rendered image was on it");
+    assert_eq!(rendered.device.as_ref().unwrap().read().unwrap(), rendered.image);
+    drop(rendered);
+    assert!(inner.upgrade().is_none(), "the device outlived its last holder");
+}
+
+/// The files under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// What `nothing_is_written_to_disk_without_a_cache_folder` runs in a process of its own, with
+/// HOME and XDG_CACHE_HOME pointing into an empty folder: a device opened with nothing forced
+/// (so the variant is chosen) and no cache folder, and a render.
+#[test]
+#[ignore = "run by nothing_is_written_to_disk_without_a_cache_folder in a process of its own"]
+fn render_without_a_cache_folder() {
+    let device = GpuDevice::open(&GpuOptions::default()).expect("a device");
+    device.render(&tiny_plan()).expect("a render");
+    assert!(!device.keeps_pipelines());
+    assert!(device.variant().contains("not recorded"), "{}", device.variant());
+}
+
+/// Without a cache folder nothing reaches the disk: a process whose HOME and XDG_CACHE_HOME are
+/// an empty folder opens a device (choosing its variant) and renders, and the folder stays
+/// empty (the crate reads neither variable: the CLI's face does; Mesa's own shader cache is
+/// turned off there). With a folder, the variant
+/// record appears there, and the pipeline cache where the adapter offers one.
+#[test]
+fn nothing_is_written_to_disk_without_a_cache_folder() {
+    if context(Precision::DoubleFloat).is_none() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let name = "tests::render_without_a_cache_folder";
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--ignored", "--test-threads", "1"])
+        .env("HOME", home.path())
+        .env("XDG_CACHE_HOME", home.path().join("xdg"))
+        // Mesa's own shader cache (the driver's, in XDG_CACHE_HOME) is not nanobragg's to keep
+        .env("MESA_SHADER_CACHE_DISABLE", "true")
+        .output()
+        .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(child.status.success() && stdout.contains(&format!("test {name} ... ok")), "{stdout}\n{}", String::from_utf8_lossy(&child.stderr));
+    assert_eq!(files_under(home.path()), Vec::<std::path::PathBuf>::new(), "written without a cache folder");
+
+    let cache = tempfile::tempdir().unwrap();
+    let device = GpuDevice::open(&GpuOptions { cache_dir: Some(cache.path().to_path_buf()), ..GpuOptions::default() }).expect("a device");
+    device.render(&tiny_plan()).expect("a render");
+    let files = files_under(cache.path());
+    let named = |prefix: &str| files.iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix)).count();
+    assert_eq!(named("gpu-variant-"), 1, "no variant record in {files:?} ({})", device.variant());
+    let offered = super::context::adapter_offers_pipeline_cache(&GpuOptions::default()).unwrap();
+    assert_eq!(device.keeps_pipelines(), offered);
+    assert_eq!(files.len(), 1 + usize::from(offered), "expected the record and {} pipeline cache: {files:?}", if offered { "a" } else { "no" });
+    shout(&format!("with a cache folder: {files:?}; pipeline cache offered: {offered}"));
 }

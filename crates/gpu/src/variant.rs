@@ -5,14 +5,13 @@
 //! it without measuring again.
 //!
 //! The record is one file per adapter, `gpu-variant-<hash>.txt` in the cache folder
-//! (`cache::cache_dir`), `key = value` lines. A file that does not parse, or that names
+//! (`GpuOptions::cache_dir`; none without one), `key = value` lines. A file that does not parse, or that names
 //! another adapter, driver or kernel, is ignored and measured again (and then replaced); a
 //! folder that cannot be written costs only the record. Nothing here ever fails a render.
 
-use super::cache::cache_dir;
 use super::selftest;
 use super::shader::{Fetch, Precision, kernel_source};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const HEADER: &str = "# nanobragg GPU kernel variant choice (delete this file to measure again)";
 
@@ -113,22 +112,22 @@ pub fn kernel_hash() -> String {
     format!("{:016x}", fnv(text.as_bytes()))
 }
 
-/// The record's file for this adapter, `None` when the cache is turned off.
-pub fn record_path(info: &wgpu::AdapterInfo) -> Option<PathBuf> {
-    Some(cache_dir()?.join(format!("gpu-variant-{:016x}.txt", fnv(adapter_identity(info).as_bytes()))))
+/// The record's file for this adapter in the cache folder `dir`.
+pub fn record_path(dir: &Path, info: &wgpu::AdapterInfo) -> PathBuf {
+    dir.join(format!("gpu-variant-{:016x}.txt", fnv(adapter_identity(info).as_bytes())))
 }
 
-/// The record for this adapter and kernel, if one was kept and is intact.
-pub fn recorded(info: &wgpu::AdapterInfo) -> Option<(Record, PathBuf)> {
-    let path = record_path(info)?;
+/// The record for this adapter and kernel in `dir`, if one was kept there and is intact.
+pub fn recorded(dir: &Path, info: &wgpu::AdapterInfo) -> Option<(Record, PathBuf)> {
+    let path = record_path(dir, info);
     let record = Record::parse(&std::fs::read_to_string(&path).ok()?)?;
     (record.adapter == one_line(&adapter_identity(info)) && record.kernel == kernel_hash()).then_some((record, path))
 }
 
-/// Keeps `record` (under a name of this process's own, then renamed into place, as the
-/// pipeline cache); `None` when it could not be written.
-pub fn keep(info: &wgpu::AdapterInfo, record: &Record) -> Option<PathBuf> {
-    let path = record_path(info)?;
+/// Keeps `record` in `dir` (under a name of this process's own, then renamed into place, as
+/// the pipeline cache); `None` when it could not be written.
+pub fn keep(dir: &Path, info: &wgpu::AdapterInfo, record: &Record) -> Option<PathBuf> {
+    let path = record_path(dir, info);
     let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
     let written = path
         .parent()
