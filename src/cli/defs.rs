@@ -11,7 +11,7 @@ use crate::io::colormap::Colormap;
 use crate::response::detector::{NoiseOrder, non_negative, refuse_in_c_parity};
 use crate::response::psf::PsfShape;
 
-pub(crate) const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
+pub(crate) use crate::physics::constants::RTD;
 
 /// How nanoBragg.c recognises a flag: `strstr` (any argument containing the text) or an exact
 /// comparison (`strcmp`, or `strstr` guarded by the exact length). REFERENCE §1.

@@ -20,12 +20,10 @@ use crate::io::pgm::encode_pgm;
 use crate::model::amorphous::{AmorphousSample, SampleSpec, StolUnit};
 use crate::model::sampling::range_steps;
 use crate::outln;
+use crate::physics::constants::R_E_SQR;
 use crate::physics::{V3, cross, dot, rotate_axis, rotate_xyz, unitize};
 use crate::response::philox::{Draws, Stage};
 use std::path::{Path, PathBuf};
-
-/// Thomson cross section (m²) as nonBragg.c has it.
-const R_E_SQR: f64 = 7.94079248018965e-30;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pivot {

@@ -55,7 +55,8 @@ fn constant_sets() -> Vec<(String, PipelineConstants)> {
     let mut sets = vec![("host defaults".to_string(), to_map(&base))];
     for (i, (name, value)) in base.iter().enumerate() {
         let alternatives: Vec<f64> = match *name {
-            "SHAPE" => vec![1.0, 2.0, 3.0],
+            // every crystal shape the host can ask for
+            "SHAPE" => nanobragg_core::params::XtalShape::ALL.iter().map(|s| s.code() as f64).filter(|c| c != value).collect(),
             n if n.starts_with("N_") => vec![5.0, 47.0],
             _ => vec![if *value == 0.0 { 1.0 } else { 0.0 }],
         };

@@ -411,3 +411,34 @@ fn structure_factors_stay_on_the_device_across_frames() {
         assert_eq!(bits(&other.render(&frames[0], &control).unwrap().image), image, "the new grid's render differs from a fresh upload");
     }
 }
+
+/// A crystal-shape code the kernel has no case for renders NaN in every pixel, not another
+/// shape's spots; the host's own codes render finite images.
+#[test]
+fn unknown_shape_code_renders_nan() {
+    use super::job::{Job, Rect};
+    let plan = tiny_plan();
+    for precision in [Precision::F64, Precision::DoubleFloat] {
+        let Some(ctx) = context(precision) else { continue };
+        let render = |code: Option<f64>| -> Vec<f32> {
+            let job = Job::with_constants(&ctx, &plan, None, 1, |constants| {
+                if let Some(code) = code {
+                    constants.iter_mut().filter(|(name, _)| *name == "SHAPE").for_each(|(_, v)| *v = code);
+                }
+            })
+            .expect("job");
+            let mut values = Vec::new();
+            job.render_rect(&plan, Rect::roi(&plan), 0, false, &mut |_, p| {
+                values.push(p.value);
+                Ok(())
+            })
+            .expect("render");
+            values
+        };
+        let known = render(None);
+        assert!(!known.is_empty() && known.iter().all(|v| v.is_finite()) && known.iter().any(|&v| v > 0.0), "{}: {known:?}", precision.name());
+        let unknown = nanobragg_core::params::XtalShape::ALL.len() as f64;
+        let refused = render(Some(unknown));
+        assert!(refused.iter().all(|v| v.is_nan()), "{}: shape code {unknown} gave {refused:?}", precision.name());
+    }
+}

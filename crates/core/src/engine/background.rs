@@ -228,7 +228,7 @@ impl Background {
             polar_axis: plan.polar_axis,
         };
         let steps = (plan.sources.len() * plan.oversample * plan.oversample) as f64;
-        let scale = BackgroundScale { r_e_sqr: crate::engine::plan::R_E_SQR, fluence, molecules: sample.molecules, steps };
+        let scale = BackgroundScale { r_e_sqr: crate::physics::constants::R_E_SQR, fluence, molecules: sample.molecules, steps };
         Background { geometry, table: sample.table.clone(), scale }
     }
 

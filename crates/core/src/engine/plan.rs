@@ -5,14 +5,8 @@
 
 use crate::params::{Mode, XtalShape};
 use crate::model::Experiment;
+use crate::physics::constants::{AVOGADRO, R_E_SQR, WATER_F, WATER_MW};
 use crate::physics::{V3, magnitude, rotate_axis, rotate_umat, unitize};
-
-/// Thomson cross section of the electron (m²).
-pub const R_E_SQR: f64 = 7.94079248018965e-30;
-pub const AVOGADRO: f64 = 6.02214179e23;
-/// forward structure factor and molar mass of water, for the `-water` background
-const WATER_F: f64 = 2.57;
-const WATER_MW: f64 = 18.0;
 
 /// Water molecules in a cube of `-water` edge `size` (m): density 1 g/cm³ (1e6 g/m³).
 pub fn water_molecules(size: f64) -> f64 {
