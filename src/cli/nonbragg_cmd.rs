@@ -730,10 +730,12 @@ fn run(o: &Options) -> Result<()> {
         m += 1;
     }
     let rmsd = (dev / (m.max(2) - 1) as f64).sqrt();
-    let sub = o.pixel / oversample as f64;
     let (max_x, max_y) = match max_at {
         // C reports the position of the pixel's last sub-pixel
-        Some(i) => ((i % fpixels * oversample + oversample - 1) as f64 * sub + sub / 2.0, (i / fpixels * oversample + oversample - 1) as f64 * sub + sub / 2.0),
+        Some(i) => {
+            let last = |pixel: usize| geometry.subpixel_grid().subpixel_coordinate(pixel, oversample - 1);
+            (last(i % fpixels), last(i / fpixels))
+        }
         None => (0.0, 0.0),
     };
     let float_bytes: Vec<u8> = image.iter().flat_map(|v| v.to_le_bytes()).collect();

@@ -4,7 +4,8 @@
 // are summed, in which order, which factors are cached and when they are recomputed. What is
 // not: the arithmetic (W for geometry and the pixel sum, f32 per term, other formulas for some
 // steps); each function below names its CPU twin and says how they differ (docs/gpu.md, "the
-// twin pact"). Needs a wide-arithmetic file and physics.wgsl in front of it.
+// twin pact"). Needs the generated prelude (the crystal-shape codes, src/shader.rs `prelude`),
+// a wide-arithmetic file, physics.wgsl and subpixel.wgsl in front of it.
 //
 // One dispatch covers one tile: `job.count` consecutive pixels of the rectangle
 // (job.x0, job.y0, job.width), numbered row by row from `job.start`.
@@ -208,36 +209,11 @@ fn trace_w3(slot: u32, v: W3) {
 
 // ---- geometry ----
 
-/// Detector coordinate of sub-pixel `index` along one axis: size·index + size/2.
-fn detector_coordinate(index: u32) -> W {
-    return w_add(w_mul(params.subpixel_size, w_int(i32(index))), w_mul(params.subpixel_size, w(0.5)));
-}
-
-/// f·fdet + s·sdet + o·odet + pix0 for one component, in the CPU's order.
-fn place(f: W, s: W, o: W, fdet: W, sdet: W, odet: W, pix0: W) -> W {
-    return w_add(w_add(w_add(w_mul(f, fdet), w_mul(s, sdet)), w_mul(o, odet)), pix0);
-}
-
-/// Sub-pixel position relative to the sample (m); a curved detector puts every pixel at
-/// `distance`, turning detector coordinates into angles about sdet, then fdet. CPU twin:
-/// cpu/lanes.rs `subpixel_rays` and `Plan::curve` (same order; the curve's sin/cos come from
-/// `w_sin_cos` here, libm there).
-fn subpixel_position(fast: u32, slow: u32, sub_s: u32, sub_f: u32, layer: u32) -> W3 {
-    let os = params.oversample;
-    let f = detector_coordinate(fast * os + sub_f);
-    let s = detector_coordinate(slow * os + sub_s);
-    let o = w_mul(w_int(i32(layer)), params.thickstep);
-    let pos = W3(
-        place(f, s, o, params.fdet.x, params.sdet.x, params.odet.x, params.pix0.x),
-        place(f, s, o, params.fdet.y, params.sdet.y, params.odet.y, params.pix0.y),
-        place(f, s, o, params.fdet.z, params.sdet.z, params.odet.z, params.pix0.z),
-    );
-    if !CURVED {
-        return pos;
-    }
-    let toward = w3_scale(params.beam, params.distance);
-    let swung = rotate_axis(toward, params.sdet, w_div(pos.y, params.distance));
-    return rotate_axis(swung, params.fdet, w_div(pos.z, params.distance));
+/// The detector as the sub-pixel position formula reads it (subpixel.wgsl, shared with the
+/// background stage). CPU twin: `Plan::subpixel_grid`, whose positions the lanes take
+/// (cpu/lanes.rs `subpixel_rays`).
+fn detector_grid() -> SubpixelGrid {
+    return SubpixelGrid(params.pix0, params.fdet, params.sdet, params.odet, params.beam, params.subpixel_size, params.thickstep, params.distance, params.oversample, CURVED);
 }
 
 /// Solid angle of the pixel seen from the sample. CPU twin: cpu/lanes.rs `update_omega`, in
@@ -583,7 +559,7 @@ fn render_pixel(fast: u32, slow: u32, pixel: u32, wanted: bool) -> PixelOut {
     for (var layer = 0u; layer < params.thicksteps; layer++) {
         st.capture = select(1.0, 0.0, THICK);
         for (var sub = 0u; sub < os * os; sub++) {
-            let pos = subpixel_position(fast, slow, sub / os, sub % os, layer);
+            let pos = subpixel_position(detector_grid(), fast, slow, sub / os, sub % os, layer);
             let unit = unitize(pos);
             if st.omega == 0.0 || OVERSAMPLE_OMEGA {
                 st.omega = solid_angle(unit.len);

@@ -1,14 +1,18 @@
-//! Assembly of the WGSL kernel: one wide-arithmetic file (native f64 or double-float) in front
-//! of the shared physics and the render kernel, so both variants run the very same code; and in
-//! front of the kernel a prelude generated from the core's definitions (the crystal-shape
-//! codes), so that no constant crossing to the device is written twice.
+//! Assembly of the WGSL modules: one wide-arithmetic file (native f64 or double-float) in front
+//! of the shared physics, the shared sub-pixel position formula and the render kernel or the
+//! background stage, so both variants run the very same code; and in front of the kernel a
+//! prelude generated from the core's definitions (the crystal-shape codes), so that no
+//! constant crossing to the device is written twice.
 
 use nanobragg_core::params::XtalShape;
+use std::sync::LazyLock;
 
 const WIDE_F64: &str = include_str!("../shaders/wide_f64.wgsl");
 const WIDE_DF: &str = include_str!("../shaders/wide_df.wgsl");
 const PHYSICS: &str = include_str!("../shaders/physics.wgsl");
+pub(crate) const SUBPIXEL: &str = include_str!("../shaders/subpixel.wgsl");
 const RENDER: &str = include_str!("../shaders/render.wgsl");
+const BACKGROUND: &str = include_str!("../shaders/background.wgsl");
 const FETCH_SUBGROUP: &str = include_str!("../shaders/fetch_subgroup.wgsl");
 const FETCH_PLAIN: &str = include_str!("../shaders/fetch_plain.wgsl");
 
@@ -78,7 +82,19 @@ pub fn kernel_source(precision: Precision, fetch: Fetch) -> String {
         Fetch::Plain => FETCH_PLAIN.to_string(),
         Fetch::Subgroup => per_lane(FETCH_SUBGROUP),
     };
-    format!("{}\n{}\n{RENDER}\n{fetch}", prelude(), library_source(precision))
+    format!("{}\n{}\n{SUBPIXEL}\n{RENDER}\n{fetch}", prelude(), library_source(precision))
+}
+
+/// The background stage (background.wgsl) behind the wide arithmetic, the physics and the
+/// sub-pixel position formula it shares with the kernel, for the precision variant of the
+/// context that runs it.
+pub fn background_source(precision: Precision) -> &'static str {
+    static F64: LazyLock<String> = LazyLock::new(|| format!("{}\n{SUBPIXEL}\n{BACKGROUND}", library_source(Precision::F64)));
+    static DF: LazyLock<String> = LazyLock::new(|| format!("{}\n{SUBPIXEL}\n{BACKGROUND}", library_source(Precision::DoubleFloat)));
+    match precision {
+        Precision::F64 => &F64,
+        Precision::DoubleFloat => &DF,
+    }
 }
 
 /// fetch_subgroup.wgsl with its `// per lane {` … `// }` block written out once per lane, the

@@ -1,9 +1,11 @@
 //! The f64 CPU engine and what every engine shares: the plan both engines read, the image and
-//! statistics a render returns, and the amorphous background added after the spots.
+//! statistics a render returns, the sub-pixel positions, and the amorphous background added
+//! after the spots.
 
 pub mod background;
 pub mod cpu;
 pub mod plan;
+pub mod subpixel;
 
 use crate::control::RenderControl;
 use plan::Plan;
