@@ -659,7 +659,7 @@ fn calibrate(opts: &GpuOptions, precision: Precision) -> std::result::Result<f64
     let opts = GpuOptions { precision: Some(precision), binding_limit: None, ..opts.clone() };
     let run = || -> Result<f64> {
         let start = std::time::Instant::now();
-        let rendered = super::render_with(&plan, &opts)?;
+        let rendered = super::render_spots_with(&plan, &opts)?;
         Ok(rendered.kernel_seconds.unwrap_or_else(|| start.elapsed().as_secs_f64()))
     };
     run().map_err(|e| e.to_string())?;

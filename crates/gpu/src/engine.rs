@@ -45,14 +45,16 @@ impl From<Rendered> for RenderedImage {
     }
 }
 
-/// Render with the chosen engine, spots and the amorphous background of `-stol` alike, stopped
-/// through `control` (a cancelled render is an `Error::Interrupted` whichever engine ran).
-/// `Auto` takes the GPU when a hardware adapter exists and notes (through the logger, so
-/// that `-quiet` silences it) when it uses the CPU instead.
+/// Render with the chosen engine: the finished image, the engine's spots with the amorphous
+/// background of `-stol` added by the same engine (`nanobragg_core::engine::render_finished`,
+/// through which both engines go), stopped through `control` (a cancelled render is an
+/// `Error::Interrupted` whichever engine ran). `Auto` takes the GPU when a hardware adapter
+/// exists and notes (through the logger, so that `-quiet` silences it) when it uses the CPU
+/// instead.
 pub fn render(plan: &Plan, choice: EngineChoice, gpu_options: &GpuOptions, control: &RenderControl) -> Result<RenderedImage> {
     let rendered = match choice {
         EngineChoice::Cpu => render_on_cpu(plan, control)?.into(),
-        EngineChoice::Gpu => crate::render_watched(plan, gpu_options, control)?,
+        EngineChoice::Gpu => crate::render_on_gpu(plan, gpu_options, control)?,
         EngineChoice::Auto => match crate::render_if_hardware(plan, gpu_options, control) {
             Ok(r) => r,
             Err(Error::Interrupted) => return Err(Error::Interrupted),

@@ -265,9 +265,9 @@ fn later_jobs_reuse_the_buffers_of_earlier_ones() {
     let ctx = GpuContext::shared(&opts).expect("a context with plain fetch");
     let plan = tiny_plan();
     // only the image: the render's device image goes back to the pool with the rest
-    let first = super::render_with(&plan, &opts).expect("first render").image;
+    let first = super::render_spots_with(&plan, &opts).expect("first render").image;
     let allocated = ctx.buffers_allocated();
-    let second = super::render_with(&plan, &opts).expect("second render").image;
+    let second = super::render_spots_with(&plan, &opts).expect("second render").image;
     assert_eq!(ctx.buffers_allocated(), allocated, "the second job allocated buffers");
     assert_eq!(first, second);
 }
@@ -291,7 +291,7 @@ fn kernel_time_where_the_adapter_writes_timestamps() {
     let Some(ctx) = context(Precision::DoubleFloat) else { return };
     let opts = GpuOptions { precision: Some(Precision::DoubleFloat), ..GpuOptions::default() };
     let start = std::time::Instant::now();
-    let rendered = super::render_with(&tiny_plan(), &opts).expect("render");
+    let rendered = super::render_spots_with(&tiny_plan(), &opts).expect("render");
     let whole = start.elapsed().as_secs_f64();
     match (ctx.timestamp_period, rendered.kernel_seconds) {
         (None, None) => shout(&format!("{} offers no TIMESTAMP_QUERY: kernel time n/a", ctx.adapter_name())),
@@ -321,8 +321,9 @@ fn device_gathered_render_equals_the_tile_read_back() {
     for (what, plan) in &plans {
         for binding_limit in [None, Some(6000)] {
             let opts = GpuOptions { precision: Some(Precision::DoubleFloat), binding_limit, ..GpuOptions::default() };
-            let device = super::render_gathered(plan, &opts, &control, false, Some(super::Gathering::OnDevice)).unwrap();
-            let host = super::render_gathered(plan, &opts, &control, false, Some(super::Gathering::OnHost)).unwrap();
+            let gathered = |gathering| nanobragg_core::engine::render_spots(&super::GpuEngine { opts: &opts, gathering: Some(gathering) }, plan, &control).unwrap();
+            let device = gathered(super::Gathering::OnDevice);
+            let host = gathered(super::Gathering::OnHost);
             assert!(device.device.is_some() && host.device.is_none());
             assert!(device.image.iter().zip(&host.image).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}, {binding_limit:?}: images differ");
             assert_eq!(device.device.as_ref().unwrap().read().unwrap(), device.image, "{what}: the device image is the one read back");

@@ -246,11 +246,10 @@ impl Background {
     }
 }
 
-/// Adds the plan's amorphous background, if any, to a rendered spot image: on the host after
-/// either engine (f64 sum, stored as f32), then the statistics worked out again (the solid
-/// angle total stays the spots').
-pub fn add_to(plan: &crate::engine::plan::Plan, rendered: &mut crate::engine::Rendered) {
-    let Some(bg) = &plan.background else { return };
+/// Adds `bg` (the plan's amorphous background) to a rendered spot image on the host (f64 sum,
+/// stored as f32), then works out the statistics again (the solid angle total stays the
+/// spots'): the CPU engine's half of `engine::render_finished`.
+pub fn add_to(plan: &crate::engine::plan::Plan, bg: &Background, rendered: &mut crate::engine::Rendered) {
     let out = render(&bg.geometry, &bg.table, &bg.scale, false);
     for (v, b) in rendered.image.iter_mut().zip(&out.image) {
         *v = (f64::from(*v) + b) as f32;

@@ -446,7 +446,7 @@ fn trace_orientation(plan: &Plan, prep: &Prepared, t: &mut dyn Tracer, phi_tic: 
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Interpolation, render, render_pixel, test_plan as plan};
+    use super::super::{Interpolation, render_pixel, render_spots, test_plan as plan};
     use super::*;
     use crate::physics::{polarization_factor, unitize};
 
@@ -507,7 +507,7 @@ mod tests {
         ];
         for args in cases {
             let p = plan(args);
-            let image = render(&p).image;
+            let image = render_spots(&p).image;
             let ctx = PixelContext { interpolate: p.interpolation != Interpolation::Nearest };
             for slow in 0..p.spixels {
                 for fast in 0..p.fpixels {
