@@ -17,9 +17,9 @@ fn main() {
     let plans: Vec<(&str, Plan)> = workloads(Size::Small, &hkl).into_iter().map(|w| (w.name, plan_for(&w.args).expect("workload resolves"))).collect();
 
     let mut c = Criterion::default().configure_from_args().sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-    bench_engine(&mut c, "cpu", &plans, |p| Some(cpu::render(p)));
-    match gpu::render(&plans[0].1, None) {
-        Ok(_) => bench_engine(&mut c, "gpu", &plans, |p| gpu::render(p, None).ok()),
+    bench_engine(&mut c, "cpu", &plans, |p| Some(cpu::render_spots(p)));
+    match gpu::render_spots(&plans[0].1, None) {
+        Ok(_) => bench_engine(&mut c, "gpu", &plans, |p| gpu::render_spots(p, None).ok()),
         Err(e) => eprintln!("GPU benches skipped: {e}"),
     }
     c.final_summary();

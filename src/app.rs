@@ -879,7 +879,6 @@ fn max_position(p: &Plan, max_i: f64, at: usize) -> (f64, f64) {
     if max_i <= 0.0 {
         return (0.0, 0.0);
     }
-    let os = p.oversample;
-    let last = |pix: usize| p.subpixel_size * (pix * os + os - 1) as f64 + p.subpixel_size / 2.0;
+    let last = |pixel: usize| p.subpixel_coordinate(pixel, p.oversample - 1);
     (last(at % p.fpixels), last(at / p.fpixels))
 }

@@ -199,8 +199,7 @@ fn nopolar_beats_oversample_polar_only_in_default_mode() {
 }
 
 /// Thomson cross section and Avogadro's number, as the program uses them.
-const R_E_SQR: f64 = 7.94079248018965e-30;
-const AVOGADRO: f64 = 6.02214179e23;
+use nanobragg::physics::constants::{AVOGADRO, R_E_SQR};
 
 /// A flat, unrotated 6×6 DENZO detector of 0.5 mm pixels at 20 mm (DENZO puts the beam at
 /// (Ybeam, Xbeam) along (fast, slow) with no half-pixel offset) and a one-cell crystal of

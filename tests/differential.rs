@@ -34,7 +34,7 @@ fn render_cpu(sample: &Sample, c_parity: bool) -> (Plan, nanobragg::engine::Rend
         args.push("-c_parity");
     }
     let plan = Plan::new(&experiment_from_args(&args, None));
-    let r = cpu::render(&plan);
+    let r = cpu::render_spots(&plan);
     (plan, r)
 }
 
@@ -64,7 +64,7 @@ fn random_commands_agree_on_both_engines() {
             let started = std::time::Instant::now();
             let mode = if c_parity { " -c_parity" } else { "" };
             let repro = format!("{}{mode}   [seed {seed:#x} sample {index}, GPU variant {}]", sample.command(), variant.name());
-            let gpu = match gpu::render_with(&plan, &variant.options()) {
+            let gpu = match gpu::render_spots_with(&plan, &variant.options()) {
                 Ok(r) => r,
                 Err(e) => {
                     failures.push(format!("GPU error {e}: {repro}"));

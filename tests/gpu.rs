@@ -48,14 +48,14 @@ const ABSENT_BACKEND: &str = if cfg!(target_os = "macos") { "dx12" } else { "met
 #[test]
 fn missing_adapter_is_one_clear_error_and_auto_falls_back() {
     let plan = cheap_plan(8);
-    match gpu::render(&plan, Some(ABSENT_BACKEND)) {
+    match gpu::render_spots(&plan, Some(ABSENT_BACKEND)) {
         Err(Error::Gpu(msg)) => assert!(msg.starts_with("no GPU adapter found ("), "{msg}"),
         other => panic!("expected a GPU error, got {:?}", other.map(|r| r.engine)),
     }
     let fallback = engine::render(&plan, EngineChoice::Auto, &GpuOptions::for_backend(Some(ABSENT_BACKEND)), &Default::default()).expect("auto falls back");
     assert_eq!(fallback.engine, EngineUsed::Cpu);
     let bad = GpuOptions { backend: Some("cuda".into()), ..GpuOptions::default() };
-    assert!(matches!(gpu::render_with(&plan, &bad), Err(Error::Gpu(m)) if m.contains("unknown backend 'cuda'")));
+    assert!(matches!(gpu::render_spots_with(&plan, &bad), Err(Error::Gpu(m)) if m.contains("unknown backend 'cuda'")));
 }
 
 #[test]
@@ -63,7 +63,7 @@ fn engine_reports_adapter_and_backend() {
     if !gpu_available("engine_reports_adapter_and_backend") {
         return;
     }
-    let r = gpu::render(&cheap_plan(8), None).unwrap();
+    let r = gpu::render_spots(&cheap_plan(8), None).unwrap();
     match r.engine {
         // "<API>, <variant>, <why>": auto says how it chose (measured, or from the record)
         EngineUsed::Gpu { adapter, backend } => {
@@ -84,11 +84,11 @@ fn tiling_and_grid_split_leave_the_image_unchanged() {
     let Some(case) = case("a38_") else { return };
     let plan = case.plan(true);
     assert_eq!(plan.grid.as_ref().map(|g| g.values().len()), Some(2197));
-    let whole = gpu::render_with(&plan, &GpuOptions::default()).unwrap();
-    let tiled = gpu::render_with(&plan, &GpuOptions { binding_limit: Some(6000), ..GpuOptions::default() }).unwrap();
+    let whole = gpu::render_spots_with(&plan, &GpuOptions::default()).unwrap();
+    let tiled = gpu::render_spots_with(&plan, &GpuOptions { binding_limit: Some(6000), ..GpuOptions::default() }).unwrap();
     assert!(whole.interpolation_switched_at.is_some());
     assert_eq!(whole.interpolation_switched_at, tiled.interpolation_switched_at);
-    assert_eq!(whole.interpolation_switched_at, cpu::render(&plan).interpolation_switched_at);
+    assert_eq!(whole.interpolation_switched_at, cpu::render_spots(&plan).interpolation_switched_at);
     assert!(whole.image.iter().zip(&tiled.image).all(|(a, b)| a.to_bits() == b.to_bits()), "tiling changed the image");
     assert_eq!(whole.stats.omega_sum, tiled.stats.omega_sum);
 }
@@ -100,7 +100,7 @@ fn grid_larger_than_two_bindings_is_refused_clearly() {
     }
     let Some(case) = case("a36_") else { return };
     let plan = case.plan(false);
-    match gpu::render_with(&plan, &GpuOptions { binding_limit: Some(4096), ..GpuOptions::default() }) {
+    match gpu::render_spots_with(&plan, &GpuOptions { binding_limit: Some(4096), ..GpuOptions::default() }) {
         Err(Error::Gpu(msg)) => assert!(msg.contains("structure-factor grid has 2197 entries"), "{msg}"),
         other => panic!("expected a refusal, got {:?}", other.map(|r| r.engine)),
     }
@@ -114,8 +114,8 @@ fn two_runs_give_bit_identical_images() {
     // many sources and mosaic domains: the longest per-pixel sums in the corpus
     let Some(case) = case("a56_") else { return };
     let plan = case.plan(false);
-    let a = gpu::render(&plan, None).unwrap();
-    let b = gpu::render(&plan, None).unwrap();
+    let a = gpu::render_spots(&plan, None).unwrap();
+    let b = gpu::render_spots(&plan, None).unwrap();
     assert!(a.image.iter().any(|&v| v > 0.0));
     assert!(a.image.iter().zip(&b.image).all(|(x, y)| x.to_bits() == y.to_bits()), "two GPU runs differ");
 }
@@ -180,7 +180,7 @@ fn supervisor_full_frame_matches_cpu_around_bright_spots() {
     let plan = case.plan(true);
     assert_eq!((plan.fpixels, plan.spixels, plan.n), (2463, 2527, [36.0, 47.0, 29.0]));
     // 16 MiB bindings: five tiles of about 1.4 M pixels
-    let r = gpu::render_with(&plan, &GpuOptions { binding_limit: Some(16 << 20), ..GpuOptions::default() }).unwrap();
+    let r = gpu::render_spots_with(&plan, &GpuOptions { binding_limit: Some(16 << 20), ..GpuOptions::default() }).unwrap();
     let spots = bright_spots(&r.image, plan.fpixels, 4, 40);
     assert!(r.image[spots[0]] > 100.0, "no bright spot found: max {}", r.image[spots[0]]);
     let mut pixels = windows(&plan, &spots, 12);
@@ -197,7 +197,7 @@ fn detector_larger_than_one_binding_matches_cpu() {
         return;
     }
     let plan = cheap_plan(6000);
-    let r = gpu::render(&plan, None).unwrap();
+    let r = gpu::render_spots(&plan, None).unwrap();
     // every 500th row in full (several in every tile), the last pixel, the brightest spot and
     // scattered pixels; tile borders themselves are checked bit-exactly by
     // tiling_and_grid_split_leave_the_image_unchanged
@@ -244,7 +244,7 @@ fn gpu_trace_matches_the_cpu_trace() {
     // interpolate; here the corner pixel (the first one) leaves the smooth.hkl grid at once,
     // so the in-grid centre that follows must not
     let a38 = a38.plan(true);
-    let switch = cpu::render(&a38).interpolation_switched_at.expect("a38 switches interpolation off");
+    let switch = cpu::render_spots(&a38).interpolation_switched_at.expect("a38 switches interpolation off");
     let before = interpolation_sensitive(&a38, (0..switch).rev());
     let smooth = golden_dir("gpu_trace_matches_the_cpu_trace").unwrap().join("inputs/smooth.hkl");
     let early = plan_from_args(
@@ -254,7 +254,7 @@ fn gpu_trace_matches_the_cpu_trace() {
         ],
         None,
     );
-    let switch = cpu::render(&early).interpolation_switched_at.expect("the corner leaves the grid");
+    let switch = cpu::render_spots(&early).interpolation_switched_at.expect("the corner leaves the grid");
     let after = interpolation_sensitive(&early, switch + 1..early.pixels());
     // the default mode's per-term factors and water (docs/behaviours.md)
     let water = plan_from_args(
@@ -349,8 +349,8 @@ fn nopolar_with_oversample_polar_follows_the_mode_on_both_engines() {
             a.push("-c_parity");
         }
         let plan = plan_from_args(&a, None);
-        let cpu_image = cpu::render(&plan).image;
-        let gpu_image = gpu::render(&plan, None).expect("GPU render").image;
+        let cpu_image = cpu::render_spots(&plan).image;
+        let gpu_image = gpu::render_spots(&plan, None).expect("GPU render").image;
         let agreement = Agreement::measure(&cpu_image, &gpu_image);
         assert!(agreement.passes(), "c_parity {c_parity}: {}", agreement.describe(plan.fpixels));
         images.push(gpu_image);
@@ -377,8 +377,8 @@ fn oversample_factors_and_water_follow_the_mode_on_both_engines() {
             let text = format!("{base} {extra} {mode}");
             let args: Vec<&str> = text.split_whitespace().collect();
             let plan = plan_from_args(&args, None);
-            let cpu_image = cpu::render(&plan).image;
-            let gpu_image = gpu::render(&plan, None).expect("GPU render").image;
+            let cpu_image = cpu::render_spots(&plan).image;
+            let gpu_image = gpu::render_spots(&plan, None).expect("GPU render").image;
             let agreement = Agreement::measure(&cpu_image, &gpu_image);
             assert!(agreement.passes(), "{extra} {mode}: {}", agreement.describe(plan.fpixels));
             assert!(cpu_image.iter().all(|v| v.is_finite()), "{extra} {mode}: finite");
@@ -436,7 +436,7 @@ fn stol_background_on_the_device_matches_the_cpu() {
             } else {
                 assert!(agreement.passes(), "{extra}: {}", agreement.describe(plan.fpixels));
                 // the spots alone are not the image: the background is in it
-                let spots = gpu::render_with(&plan, &opts).unwrap().image;
+                let spots = gpu::render_spots_with(&plan, &opts).unwrap().image;
                 let gained = gpu_render.image.iter().zip(&spots).filter(|(a, b)| a > b).count();
                 assert!(gained > spots.len() * 9 / 10, "{extra}: {gained} of {} pixels gained background", spots.len());
                 // and the spots stand out of it, so that both parts are compared
@@ -451,6 +451,74 @@ fn stol_background_on_the_device_matches_the_cpu() {
             }
         }
     }
+}
+
+/// The `-stol` background is in every public render that returns a finished image, on both
+/// engines alike (`engine::render_finished`), and in none of the spots-only ones: for the CPU
+/// engine `engine::render` and `render_on_cpu` are its spots plus the f64 background, bit for
+/// bit; for the GPU `engine::render` and `gpu::render_on_gpu` are the same image; `Auto` and
+/// the `Simulator` give the image of the engine they ran; and the two engines agree on the
+/// finished images, on the spots, and on the background that separates them.
+#[test]
+fn every_render_entry_point_adds_the_stol_background_on_both_engines() {
+    use nanobragg::simulator::Simulator;
+    if !gpu_available("every_render_entry_point_adds_the_stol_background_on_both_engines") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let table: String = (0..100).map(|i| format!("{} {}\n", i as f64 * 0.006, 2.0 + 5.0 * (-((i as f64 * 0.006 - 0.17) / 0.05).powi(2)).exp())).collect();
+    std::fs::write(dir.path().join("w.stol"), table).unwrap();
+    let files = ["w.stol".to_string()];
+    let args = "-cell 40 40 40 90 90 90 -N 10 -default_F 100 -lambda 1 -distance 80 -detpixels 40 -pixel 0.4 -fluence 1e22 -stol w.stol -bg_thick 0.005 -oversample 2";
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let exp = gpu_support::experiment_from_args(&args, Some((dir.path(), &files[..])));
+    let plan = Plan::new(&exp);
+    let bg = plan.background.as_ref().expect("-stol gives a background");
+    let background = engine::background::render(&bg.geometry, &bg.table, &bg.scale, false).image;
+    let control = nanobragg::progress::RenderControl::default();
+    let opts = GpuOptions::default();
+    let bits = |image: &[f32]| image.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+
+    // the CPU engine: its spots plus the f64 background, through each entry point
+    let cpu_spots = cpu::render_spots(&plan).image;
+    let cpu_finished: Vec<f32> = cpu_spots.iter().zip(&background).map(|(&s, &b)| (f64::from(s) + b) as f32).collect();
+    let cpu = engine::render(&plan, EngineChoice::Cpu, &opts, &control).unwrap();
+    assert_eq!(cpu.engine, EngineUsed::Cpu);
+    assert_eq!(bits(&cpu.image), bits(&cpu_finished), "engine::render, CPU");
+    assert_eq!(bits(&engine::render_on_cpu(&plan, &control).unwrap().image), bits(&cpu_finished), "render_on_cpu");
+    assert_eq!(bits(&engine::render_spots(&engine::CpuEngine, &plan, &control).unwrap().image), bits(&cpu_spots), "render_spots, CPU");
+
+    // the GPU engine: the same finished image through each entry point
+    let gpu = engine::render(&plan, EngineChoice::Gpu, &opts, &control).unwrap();
+    assert!(matches!(gpu.engine, EngineUsed::Gpu { .. }));
+    assert_eq!(bits(&gpu::render_on_gpu(&plan, &opts, &control).unwrap().image), bits(&gpu.image), "render_on_gpu");
+    let gpu_spots = gpu::render_spots_with(&plan, &opts).unwrap().image;
+    assert_eq!(bits(&gpu::render_spots(&plan, None).unwrap().image), bits(&gpu_spots), "render_spots, GPU");
+
+    // Auto (the CPU on a software adapter) and the Simulator: the image of the engine they ran
+    let auto = engine::render(&plan, EngineChoice::Auto, &opts, &control).unwrap();
+    let want = if auto.engine == EngineUsed::Cpu { &cpu.image } else { &gpu.image };
+    assert_eq!(bits(&auto.image), bits(want), "engine::render, auto ({:?})", auto.engine);
+    for (choice, want) in [(EngineChoice::Cpu, &cpu.image), (EngineChoice::Gpu, &gpu.image)] {
+        let mut sim = Simulator::new(exp.clone(), choice, opts.clone());
+        let frame = sim.frame();
+        assert_eq!(bits(&sim.render(&frame, &control).unwrap().image), bits(want), "Simulator, {choice:?}");
+    }
+
+    // the engines agree on the finished images, the spots and the background between them
+    let finished = Agreement::measure(&cpu.image, &gpu.image);
+    assert!(finished.passes(), "finished images: {}", finished.describe(plan.fpixels));
+    let spots = Agreement::measure(&cpu_spots, &gpu_spots);
+    assert!(spots.passes(), "spots: {}", spots.describe(plan.fpixels));
+    let gpu_background: Vec<f64> = gpu.image.iter().zip(&gpu_spots).map(|(&f, &s)| f64::from(f) - f64::from(s)).collect();
+    let max = background.iter().fold(0.0f64, |m, &b| m.max(b.abs()));
+    let worst = background.iter().zip(&gpu_background).map(|(c, g)| (c - g).abs()).fold(0.0, f64::max);
+    let spot_max = cpu_spots.iter().fold(0.0f32, |m, &v| m.max(v)) as f64;
+    eprintln!("background of the finished images: max {max:.3e} (spots up to {spot_max:.3e}), GPU − CPU up to {:.2e} of it", worst / max);
+    assert!(max > 0.0 && background.iter().all(|&b| b > 0.0), "every pixel has background");
+    // the finished GPU pixel is rounded to f32 after the spots: the difference carries the
+    // spot's rounding too
+    assert!(worst <= 1e-5 * max + 2.0 * f64::from(f32::EPSILON) * spot_max, "the GPU's background differs by {worst:e} of {max:e}");
 }
 
 /// Spots, the `-stol` background, detector noise and a PSF on the GPU, as the main command
@@ -492,9 +560,9 @@ fn gpu_render_reads_back_finished_images_only() {
     // a device of its own, so that its transfer counts are this test's alone; a first run
     // compiles and sizes everything, the second is the one counted
     let device = gpu::GpuDevice::open(&opts).unwrap();
-    let _ = device.render_watched(&plan, &control).unwrap();
+    let _ = device.render_finished(&plan, &control).unwrap();
     let before = device.transfers();
-    let rendered = device.render_watched(&plan, &control).unwrap();
+    let rendered = device.render_finished(&plan, &control).unwrap();
     let rendered_moved = device.transfers();
     // the rendered image's device runs the noise stages (`opts` chooses one for host photons only)
     let noise = noise_image_on_gpu(&opts, Photons::of(&rendered), plan.fpixels, plan.spixels, plan.roi, &model, false).unwrap();

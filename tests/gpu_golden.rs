@@ -23,8 +23,8 @@ fn check_corpus(test: &str, c_parity: bool, variant: Variant) {
             continue;
         }
         let plan = case.plan(c_parity);
-        let cpu = cpu::render(&plan);
-        let gpu = match gpu::render_with(&plan, &opts) {
+        let cpu = cpu::render_spots(&plan);
+        let gpu = match gpu::render_spots_with(&plan, &opts) {
             Ok(r) => r,
             Err(e) => {
                 failures.push(format!("{}: GPU error: {e}", case.name));

@@ -76,7 +76,7 @@ fn validate_finds_a_perturbed_gpu_pixel() {
     let Ok(Command::Run(raw)) = parse(&args, -1) else { panic!("demo flags parse") };
     let exp = raw.resolve().unwrap().0;
     let plan = Plan::new(&exp);
-    let mut fake = cpu::render(&plan);
+    let mut fake = cpu::render_spots(&plan);
     fake.engine = EngineUsed::Gpu { adapter: "test".into(), backend: "none".into() };
     let clean = nanobragg::diagnostics::validate(&plan, &fake, 16);
     assert!(clean.contains("16 pixels (8 brightest, 8 random)") && clean.contains("worst relative error 0.000e0"), "{clean}");

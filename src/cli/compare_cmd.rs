@@ -11,7 +11,7 @@
 use crate::cli::parse::{Command, parse};
 use crate::compare::{ImageDiff, RELATIVE_FLOOR, RelativeDiff, SAMPLE_SEED, Sample, diff, recompute, relative_diff, sample_pixels};
 use crate::engine::plan::Plan;
-use crate::engine::{self, EngineUsed, Rendered, cpu};
+use crate::engine::{self, EngineUsed, Rendered};
 use crate::error::{Error, plain_reason};
 use crate::io::colormap::signed_rgb;
 use crate::io::png::{DEFAULT_PERCENTILE, PngOptions, encode_png, encode_rgb_png, gray_levels, percentile};
@@ -450,25 +450,25 @@ fn compare_roi(plan: &Plan, roi: Option<[usize; 4]>) -> Result<[usize; 4], Failu
 
 /// Render the candidate; also returns where it flipped C's interpolation switch (c-parity).
 fn candidate(choice: EngineA, plan: &Plan, backend: Option<&str>) -> Result<(Side, Option<usize>), Failure> {
-    let EngineA::Gpu { explicit } = choice else { return Ok(cpu_candidate(plan, None)) };
+    let EngineA::Gpu { explicit } = choice else { return cpu_candidate(plan, None) };
     let start = Instant::now();
     // the finished image, as a run writes it: the -stol background added on the device
-    let finished = engine::gpu::render_watched(plan, &crate::gpu_env::for_backend(backend), &Default::default());
+    let finished = engine::gpu::render_on_gpu(plan, &crate::gpu_env::for_backend(backend), &Default::default());
     match finished {
         Ok(r) => Ok(candidate_side(r.rendered, start.elapsed(), None)),
         Err(e) if explicit => Err(Failure::Runner(format!("--engine-a gpu: {e}"))),
         Err(e) => {
             crate::console::errln(format_args!("note: {e}; comparing the CPU engine with the f64 CPU engine instead"));
-            Ok(cpu_candidate(plan, Some("no usable GPU adapter: the candidate is the CPU engine".into())))
+            cpu_candidate(plan, Some("no usable GPU adapter: the candidate is the CPU engine".into()))
         }
     }
 }
 
-fn cpu_candidate(plan: &Plan, note: Option<String>) -> (Side, Option<usize>) {
+fn cpu_candidate(plan: &Plan, note: Option<String>) -> Result<(Side, Option<usize>), Failure> {
     let start = Instant::now();
-    let mut r = cpu::render(plan);
-    engine::background::add_to(plan, &mut r);
-    candidate_side(r, start.elapsed(), note)
+    // the finished image: spots and the -stol background
+    let r = engine::render_on_cpu(plan, &Default::default())?;
+    Ok(candidate_side(r, start.elapsed(), note))
 }
 
 fn candidate_side(r: Rendered, runtime: Duration, note: Option<String>) -> (Side, Option<usize>) {
@@ -492,9 +492,7 @@ fn reference(
         Reference::CpuEngine => match o.sample {
             None => {
                 // the finished image: spots and the -stol background, as `recompute` gives it
-                let mut r = cpu::render(plan);
-                engine::background::add_to(plan, &mut r);
-                let image = r.image;
+                let image = engine::render_on_cpu(plan, &Default::default())?.image;
                 Ok((Side { image, info: SideInfo::new("cpu", start.elapsed()) }, None))
             }
             Some(n) => {

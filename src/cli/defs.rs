@@ -10,7 +10,7 @@ use crate::response::detector::NoiseOrder;
 use crate::response::psf::PsfShape;
 use nanobragg_core::params::Set;
 
-pub(crate) const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
+pub(crate) use crate::physics::constants::RTD;
 
 /// How nanoBragg.c recognises a flag: `strstr` (any argument containing the text) or an exact
 /// comparison (`strcmp`, or `strstr` guarded by the exact length). REFERENCE §1.

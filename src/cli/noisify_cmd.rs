@@ -16,7 +16,8 @@ use crate::io::pgm::encode_pgm;
 use crate::io::smv::{header_value, read_smv_from};
 use crate::io::{OutputsToWrite, read_limited};
 use crate::outln;
-use crate::response::noisify::{DEFAULT_FLUENCE, Generator, IntImages, NoiseModel, Psf, R_E_SQR, noise_image, noiseless_ints, photon_image};
+use crate::physics::constants::R_E_SQR;
+use crate::response::noisify::{DEFAULT_FLUENCE, Generator, IntImages, NoiseModel, Psf, noise_image, noiseless_ints, photon_image};
 use crate::response::psf::{PsfReport, PsfShape, apply_psf, c_int};
 use std::path::{Path, PathBuf};
 

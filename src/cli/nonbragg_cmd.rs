@@ -20,12 +20,10 @@ use crate::io::pgm::encode_pgm;
 use crate::model::amorphous::{AmorphousSample, SampleSpec, StolUnit};
 use crate::model::sampling::range_steps;
 use crate::outln;
+use crate::physics::constants::R_E_SQR;
 use crate::physics::{V3, cross, dot, rotate_axis, rotate_xyz, unitize};
 use crate::response::philox::{Draws, Stage};
 use std::path::{Path, PathBuf};
-
-/// Thomson cross section (m²) as nonBragg.c has it.
-const R_E_SQR: f64 = 7.94079248018965e-30;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pivot {
@@ -832,10 +830,12 @@ fn run(o: &Options) -> Result<()> {
         m += 1;
     }
     let rmsd = (dev / (m.max(2) - 1) as f64).sqrt();
-    let sub = o.pixel / oversample as f64;
     let (max_x, max_y) = match max_at {
         // C reports the position of the pixel's last sub-pixel
-        Some(i) => ((i % fpixels * oversample + oversample - 1) as f64 * sub + sub / 2.0, (i / fpixels * oversample + oversample - 1) as f64 * sub + sub / 2.0),
+        Some(i) => {
+            let last = |pixel: usize| geometry.subpixel_grid().subpixel_coordinate(pixel, oversample - 1);
+            (last(i % fpixels), last(i / fpixels))
+        }
         None => (0.0, 0.0),
     };
     if o.fluence == crate::cli::raw::C_FLUENCE && o.flux == 0.0 && !o.fmap && max_i > 65535.0 {

@@ -13,7 +13,7 @@ pub enum Command {
     Run(Box<RawArgs>),
 }
 
-const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
+use crate::physics::constants::RTD;
 
 /// A flag is an argument starting with '-' that is not a number (negative values are values).
 fn is_flag_token(t: &str) -> bool {

@@ -28,7 +28,7 @@ pub fn require_gpu() -> bool {
 /// NANOBRAGG_REQUIRE_GPU=1). Probes with a one-pixel render.
 pub fn gpu_available(test: &str) -> bool {
     let probe = plan_from_args(&["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "1", "-detpixels", "1"], None);
-    match gpu::render_with(&probe, &GpuOptions::default()) {
+    match gpu::render_spots_with(&probe, &GpuOptions::default()) {
         Ok(_) => true,
         Err(e @ Error::Gpu(_)) if !require_gpu() => {
             shout(&format!("{test}: SKIPPED, no usable GPU: {e} (set NANOBRAGG_REQUIRE_GPU=1 to make this a failure)"));
@@ -198,7 +198,7 @@ impl Variant {
     /// fails the test under NANOBRAGG_REQUIRE_GPU=1.
     pub fn available(self, test: &str) -> bool {
         let probe = plan_from_args(&["-cell", "10", "10", "10", "90", "90", "90", "-default_F", "1", "-detpixels", "4"], None);
-        match gpu::render_with(&probe, &self.options()) {
+        match gpu::render_spots_with(&probe, &self.options()) {
             Ok(_) => true,
             Err(e) if !require_gpu() => {
                 shout(&format!("{test}: the {} variant SKIPPED: {e} (NANOBRAGG_REQUIRE_GPU=1 makes this a failure)", self.name()));

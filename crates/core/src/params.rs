@@ -12,9 +12,7 @@
 use crate::response::detector::NoiseOrder;
 use crate::response::psf::PsfShape;
 
-/// Degrees per radian, as nanoBragg.c defines it (`RTD`): every angle typed in degrees is
-/// divided by it, never multiplied by its inverse, so that conversions are bit-identical to C.
-pub const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
+pub use crate::physics::constants::RTD;
 
 /// nanoBragg.c's (and nonBragg.c's) default fluence, photons/m²: the beam of a run that gives
 /// neither `-fluence` nor `-flux`.
@@ -43,12 +41,36 @@ pub enum Pivot {
     Beam,
 }
 
+/// The crystal's shape transform (`-square_xtal`, `-round_xtal`, `-gauss_xtal`,
+/// `-tophat_spots`). Each has a number, its `code`, where an engine takes the shape as a number
+/// (the GPU kernel's `SHAPE` constant): the WGSL side's `SHAPE_*` constants are generated from
+/// `ALL` and `code`, and the kernel refuses a code it has no case for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum XtalShape {
-    Square,
-    Round,
-    Gauss,
-    Tophat,
+    Square = 0,
+    Round = 1,
+    Gauss = 2,
+    Tophat = 3,
+}
+
+impl XtalShape {
+    /// Every shape, by code.
+    pub const ALL: [XtalShape; 4] = [XtalShape::Square, XtalShape::Round, XtalShape::Gauss, XtalShape::Tophat];
+
+    /// The shape's number for engines that take it as one.
+    pub const fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The shape's name in capitals (`SQUARE`, ...), as generated constants spell it.
+    pub fn upper_name(self) -> &'static str {
+        match self {
+            XtalShape::Square => "SQUARE",
+            XtalShape::Round => "ROUND",
+            XtalShape::Gauss => "GAUSS",
+            XtalShape::Tophat => "TOPHAT",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -1042,5 +1064,26 @@ impl ExperimentParams {
     pub fn noise_order(&mut self, order: NoiseOrder) -> Set<'_> {
         self.noise_model("noise_order")?.order = order;
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::XtalShape;
+
+    /// `ALL` holds every shape once, in code order, so generated tables indexed by code (the
+    /// WGSL `SHAPE_*` constants) cover every shape.
+    #[test]
+    fn every_shape_is_listed_by_its_code() {
+        for (i, s) in XtalShape::ALL.iter().enumerate() {
+            assert_eq!(s.code() as usize, i, "{s:?}");
+        }
+        // a new shape does not compile here until it is in the list above the match
+        let listed = |s: XtalShape| match s {
+            XtalShape::Square | XtalShape::Round | XtalShape::Gauss | XtalShape::Tophat => XtalShape::ALL.contains(&s),
+        };
+        assert!(XtalShape::ALL.iter().all(|&s| listed(s)));
+        let names: std::collections::BTreeSet<_> = XtalShape::ALL.iter().map(|s| s.upper_name()).collect();
+        assert_eq!(names.len(), XtalShape::ALL.len());
     }
 }

@@ -3,6 +3,8 @@
 //! program matters for the parity tests: no reciprocal-multiply in place of a division, no
 //! re-association).
 
+pub mod constants;
+
 pub type V3 = [f64; 3];
 
 pub fn dot(a: V3, b: V3) -> f64 {

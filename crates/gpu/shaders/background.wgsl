@@ -7,7 +7,10 @@
 //   sum += sign(F)·F²·P(î, d̂)·Ω·weight·capture,
 //
 // and the pixel gains sum·scale (scale = r_e²·fluence·molecules/steps, worked out on the host in
-// f64). The arithmetic is f32; two steps are arranged so that f32 does not lose what f64 keeps:
+// f64). The sub-pixel positions come from the formula the render kernel uses (subpixel.wgsl, in
+// W: this file is assembled behind a wide-arithmetic file, physics.wgsl and subpixel.wgsl, see
+// src/shader.rs `background_source`); the rest of the arithmetic is f32, and two steps are
+// arranged so that f32 does not lose what f64 keeps:
 // |d̂ − î|² is 2|d̂ × î|²/(1 + d̂·î) in the forward half (2 − 2·d̂·î cancels near the beam), and
 // the capture fraction's 1 − e^(−depth) is a series for thin layers. The host works out what is
 // constant per source in f64 (the unit incident direction, 1/λ, the Kahn frame's B and E), so
@@ -29,17 +32,28 @@ struct BackgroundParams {
     sources: u32,
     // table points (the file's, without nonBragg's guards)
     points: u32,
-    pad: u32,
-    // xyz: the first pixel's corner (m); w: pixel size (m)
-    pix0: vec4<f32>,
-    // xyz: unit vectors; w: distance (m), close distance (m), sensor layer step (m)
-    fdet: vec4<f32>,
-    sdet: vec4<f32>,
-    odet: vec4<f32>,
-    // xyz: the beam's unit vector; w: the sensor's attenuation (1/m)
-    beam: vec4<f32>,
-    // x: scale, y: Kahn factor, z: F below the table, w: F above it
-    misc: vec4<f32>,
+    // 0, for w_init
+    zero: u32,
+    // the detector as the sub-pixel position formula reads it (`SubpixelGrid`), in W; the
+    // uniform layout starts each W3 on 16 bytes and pads it to 32
+    @align(16) pix0: W3,
+    @align(16) fdet: W3,
+    @align(16) sdet: W3,
+    @align(16) odet: W3,
+    @align(16) beam: W3,
+    @align(16) subpixel_size: W,
+    thickstep: W,
+    distance: W,
+    // pixel size (m), close distance (m), the sensor's attenuation (1/m)
+    pixel_size: f32,
+    close_distance: f32,
+    mu: f32,
+    // r_e²·fluence·molecules/steps
+    scale: f32,
+    kahn: f32,
+    // F below and above the table
+    f_below: f32,
+    f_above: f32,
 }
 
 // keep in sync: `GpuBackgroundSource` in src/engine/gpu/background.rs
@@ -67,14 +81,8 @@ const FLAG_CAPTURE: u32 = 16u;
 @group(0) @binding(3) var<storage, read> mask: array<u32>;
 @group(0) @binding(4) var<storage, read_write> image: array<f32>;
 
-fn rotate_axis(v: vec3<f32>, axis: vec3<f32>, phi: f32) -> vec3<f32> {
-    let s = sin(phi);
-    let c = cos(phi);
-    return axis * (dot(axis, v) * (1.0f - c)) + v * c + cross(axis, v) * s;
-}
-
 /// Lagrange interpolation through the four table points from `start`.
-fn lagrange4(start: u32, x: f32) -> f32 {
+fn table_lagrange4(start: u32, x: f32) -> f32 {
     let p0 = table[start];
     let p1 = table[start + 1u];
     let p2 = table[start + 2u];
@@ -91,10 +99,10 @@ fn lagrange4(start: u32, x: f32) -> f32 {
 fn structure_factor(stol: f32) -> f32 {
     let m = bg.points;
     if stol <= table[0].x {
-        return bg.misc.z;
+        return bg.f_below;
     }
     if stol >= table[m - 1u].x {
-        return bg.misc.w;
+        return bg.f_above;
     }
     // the last point at or below stol (the host checked that the points increase)
     var lo = 0u;
@@ -122,7 +130,7 @@ fn structure_factor(stol: f32) -> f32 {
         return sum;
     }
     let start = min(max(lo, 1u) - 1u, m - 4u);
-    return lagrange4(start, stol);
+    return table_lagrange4(start, stol);
 }
 
 /// 1 − e^(−x) without f32's cancellation for small x.
@@ -145,6 +153,7 @@ fn renders(fast: u32, slow: u32, index: u32) -> bool {
 
 @compute @workgroup_size(64)
 fn background_add(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    w_init(bg.zero);
     let index = id.x + id.y * groups.x * 64u;
     if index >= bg.pixels {
         return;
@@ -155,24 +164,17 @@ fn background_add(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wor
         return;
     }
     let os = bg.oversample;
-    let pixel = bg.pix0.w;
-    let sub = pixel / f32(os);
-    let distance = bg.fdet.w;
-    let close_distance = bg.sdet.w;
-    let thickstep = bg.odet.w;
-    let kahn = bg.misc.y;
+    let pixel = bg.pixel_size;
+    let close_distance = bg.close_distance;
+    let thickstep = w_f32(bg.thickstep);
+    let odet = w3_f32(bg.odet);
+    let kahn = bg.kahn;
+    let grid = SubpixelGrid(bg.pix0, bg.fdet, bg.sdet, bg.odet, bg.beam, bg.subpixel_size, bg.thickstep, bg.distance, os, (bg.flags & FLAG_CURVED) != 0u);
     var sum = 0.0f;
     for (var sub_s = 0u; sub_s < os; sub_s++) {
         for (var sub_f = 0u; sub_f < os; sub_f++) {
             for (var layer = 0u; layer < bg.thicksteps; layer++) {
-                let along_f = sub * f32(fast * os + sub_f) + sub * 0.5f;
-                let along_s = sub * f32(slow * os + sub_s) + sub * 0.5f;
-                let along_o = f32(layer) * thickstep;
-                var pos = along_f * bg.fdet.xyz + along_s * bg.sdet.xyz + along_o * bg.odet.xyz + bg.pix0.xyz;
-                if (bg.flags & FLAG_CURVED) != 0u {
-                    let swung = rotate_axis(distance * bg.beam.xyz, bg.sdet.xyz, pos.y / distance);
-                    pos = rotate_axis(swung, bg.fdet.xyz, pos.z / distance);
-                }
+                let pos = w3_f32(subpixel_position(grid, fast, slow, sub_s, sub_f, layer));
                 let airpath = length(pos);
                 let diffracted = pos / airpath;
                 var omega: f32;
@@ -184,7 +186,7 @@ fn background_add(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wor
                 var capture = 1.0f;
                 if (bg.flags & FLAG_CAPTURE) != 0u {
                     // e^(−layer·depth) − e^(−(layer+1)·depth)
-                    let depth = thickstep * bg.beam.w / dot(diffracted, bg.odet.xyz);
+                    let depth = thickstep * bg.mu / dot(diffracted, odet);
                     capture = exp(-f32(layer) * depth) * one_minus_exp(depth);
                 }
                 for (var k = 0u; k < bg.sources; k++) {
@@ -221,5 +223,5 @@ fn background_add(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wor
             }
         }
     }
-    image[index] += sum * bg.misc.x;
+    image[index] += sum * bg.scale;
 }

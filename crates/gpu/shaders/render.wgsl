@@ -4,7 +4,8 @@
 // are summed, in which order, which factors are cached and when they are recomputed. What is
 // not: the arithmetic (W for geometry and the pixel sum, f32 per term, other formulas for some
 // steps); each function below names its CPU twin and says how they differ (docs/gpu.md, "the
-// twin pact"). Needs a wide-arithmetic file and physics.wgsl in front of it.
+// twin pact"). Needs the generated prelude (the crystal-shape codes, src/shader.rs `prelude`),
+// a wide-arithmetic file, physics.wgsl and subpixel.wgsl in front of it.
 //
 // One dispatch covers one tile: `job.count` consecutive pixels of the rectangle
 // (job.x0, job.y0, job.width), numbered row by row from `job.start`.
@@ -120,6 +121,8 @@ override GRID: bool = false;
 override THICK: bool = false;
 /// c-parity: one term sees the φ carry-over lattice set
 override FIRST_TERM: bool = false;
+/// the crystal shape: one of the SHAPE_* codes of the prelude, generated from the host's
+/// `XtalShape::code`
 override SHAPE: u32 = 0u;
 /// unit cells along a, b, c (whole numbers for the square shape)
 override N_A: f32 = 1.0;
@@ -135,10 +138,6 @@ override MASK: bool = false;
 /// (llvmpipe loads from a storage buffer lane by lane even at a constant index)
 override ONE_SOURCE: bool = false;
 override ONE_TERM: bool = false;
-
-const SHAPE_SQUARE: u32 = 0u;
-const SHAPE_ROUND: u32 = 1u;
-const SHAPE_GAUSS: u32 = 2u;
 
 // Dispatch.bits
 const JOB_INTERPOLATE: u32 = 1u;
@@ -210,36 +209,11 @@ fn trace_w3(slot: u32, v: W3) {
 
 // ---- geometry ----
 
-/// Detector coordinate of sub-pixel `index` along one axis: size·index + size/2.
-fn detector_coordinate(index: u32) -> W {
-    return w_add(w_mul(params.subpixel_size, w_int(i32(index))), w_mul(params.subpixel_size, w(0.5)));
-}
-
-/// f·fdet + s·sdet + o·odet + pix0 for one component, in the CPU's order.
-fn place(f: W, s: W, o: W, fdet: W, sdet: W, odet: W, pix0: W) -> W {
-    return w_add(w_add(w_add(w_mul(f, fdet), w_mul(s, sdet)), w_mul(o, odet)), pix0);
-}
-
-/// Sub-pixel position relative to the sample (m); a curved detector puts every pixel at
-/// `distance`, turning detector coordinates into angles about sdet, then fdet. CPU twin:
-/// cpu/lanes.rs `subpixel_rays` and `Plan::curve` (same order; the curve's sin/cos come from
-/// `w_sin_cos` here, libm there).
-fn subpixel_position(fast: u32, slow: u32, sub_s: u32, sub_f: u32, layer: u32) -> W3 {
-    let os = params.oversample;
-    let f = detector_coordinate(fast * os + sub_f);
-    let s = detector_coordinate(slow * os + sub_s);
-    let o = w_mul(w_int(i32(layer)), params.thickstep);
-    let pos = W3(
-        place(f, s, o, params.fdet.x, params.sdet.x, params.odet.x, params.pix0.x),
-        place(f, s, o, params.fdet.y, params.sdet.y, params.odet.y, params.pix0.y),
-        place(f, s, o, params.fdet.z, params.sdet.z, params.odet.z, params.pix0.z),
-    );
-    if !CURVED {
-        return pos;
-    }
-    let toward = w3_scale(params.beam, params.distance);
-    let swung = rotate_axis(toward, params.sdet, w_div(pos.y, params.distance));
-    return rotate_axis(swung, params.fdet, w_div(pos.z, params.distance));
+/// The detector as the sub-pixel position formula reads it (subpixel.wgsl, shared with the
+/// background stage). CPU twin: `Plan::subpixel_grid`, whose positions the lanes take
+/// (cpu/lanes.rs `subpixel_rays`).
+fn detector_grid() -> SubpixelGrid {
+    return SubpixelGrid(params.pix0, params.fdet, params.sdet, params.odet, params.beam, params.subpixel_size, params.thickstep, params.distance, params.oversample, CURVED);
 }
 
 /// Solid angle of the pixel seen from the sample. CPU twin: cpu/lanes.rs `update_omega`, in
@@ -313,25 +287,52 @@ fn grating(h0: i32, delta: f32, n: f32) -> f32 {
 /// CPU twin: cpu/lattice.rs `lattice_factors` (f64; Chebyshev recurrence up to N = 16 where
 /// this uses the f32 product form up to N = 8; C's own `sincg` in c-parity mode) and
 /// `shaped_factor` (the same C formulas, in f64, with `physics::sinc3` for `sinc3_pi`).
+///
+/// One case per shape code (SHAPE is constant per pipeline, so only its case is compiled in);
+/// a code without a case gives no factor at all but marks the pixel (`unknown_shape`), which is
+/// then written as NaN, never another shape's spots.
 fn lattice_factor(m: Miller) -> LatticeFactor {
     let d = m.delta;
     let cells = N_A * N_B * N_C;
-    if SHAPE == SHAPE_SQUARE {
-        // written out per axis: a loop over vector components becomes indexed scratch memory
-        let per_axis = vec3<f32>(grating(m.h0.x, d.x, N_A), grating(m.h0.y, d.y, N_B), grating(m.h0.z, d.z, N_C));
-        return LatticeFactor(per_axis, per_axis.x * per_axis.y * per_axis.z);
+    switch SHAPE {
+        case SHAPE_SQUARE: {
+            // written out per axis: a loop over vector components becomes indexed scratch memory
+            let per_axis = vec3<f32>(grating(m.h0.x, d.x, N_A), grating(m.h0.y, d.y, N_B), grating(m.h0.z, d.z, N_C));
+            return LatticeFactor(per_axis, per_axis.x * per_axis.y * per_axis.z);
+        }
+        case SHAPE_ROUND: {
+            let hrad_sqr = d.x * d.x * N_A * N_A + d.y * d.y * N_B * N_B + d.z * d.z * N_C * N_C;
+            // 0.7236: sqrt of the cube-to-sphere volume ratio, as C
+            return LatticeFactor(vec3<f32>(1.0), cells * 0.723601254558268 * sinc3_pi(sqrt(hrad_sqr * params.fudge)));
+        }
+        case SHAPE_GAUSS: {
+            return LatticeFactor(vec3<f32>(1.0), cells * exp(-(rad_star_sqr(d, cells) / 0.63 * params.fudge)));
+        }
+        case SHAPE_TOPHAT: {
+            return LatticeFactor(vec3<f32>(1.0), select(0.0, cells, rad_star_sqr(d, cells) * params.fudge < 0.3969));
+        }
+        default: {
+            unknown_shape = true;
+            return LatticeFactor(vec3<f32>(0.0), 0.0);
+        }
     }
-    if SHAPE == SHAPE_ROUND {
-        let hrad_sqr = d.x * d.x * N_A * N_A + d.y * d.y * N_B * N_B + d.z * d.z * N_C * N_C;
-        // 0.7236: sqrt of the cube-to-sphere volume ratio, as C
-        return LatticeFactor(vec3<f32>(1.0), cells * 0.723601254558268 * sinc3_pi(sqrt(hrad_sqr * params.fudge)));
-    }
+}
+
+/// Set by `lattice_factor` when SHAPE is a code it has no case for: the pixel is written as NaN.
+/// (A NaN factor would not do: WGSL lets compilers assume there are none, and lavapipe's drops
+/// the terms it would be in, measured.)
+var<private> unknown_shape: bool;
+
+/// A quiet NaN, from bits the compiler cannot know (params.zero is 0).
+fn quiet_nan() -> f32 {
+    return bitcast<f32>(0x7fc00000u | params.zero);
+}
+
+/// |Δh·a* + Δk·b* + Δl·c*|²·cells², the reciprocal-space distance of the Gaussian and
+/// top-hat shapes.
+fn rad_star_sqr(d: vec3<f32>, cells: f32) -> f32 {
     let dist = d.x * w3_f32(params.a_star) + d.y * w3_f32(params.b_star) + d.z * w3_f32(params.c_star);
-    let rad_star_sqr = dot(dist, dist) * cells * cells;
-    if SHAPE == SHAPE_GAUSS {
-        return LatticeFactor(vec3<f32>(1.0), cells * exp(-(rad_star_sqr / 0.63 * params.fudge)));
-    }
-    return LatticeFactor(vec3<f32>(1.0), select(0.0, cells, rad_star_sqr * params.fudge < 0.3969));
+    return dot(dist, dist) * cells * cells;
 }
 
 fn grid_at(index: u32) -> f32 {
@@ -558,7 +559,7 @@ fn render_pixel(fast: u32, slow: u32, pixel: u32, wanted: bool) -> PixelOut {
     for (var layer = 0u; layer < params.thicksteps; layer++) {
         st.capture = select(1.0, 0.0, THICK);
         for (var sub = 0u; sub < os * os; sub++) {
-            let pos = subpixel_position(fast, slow, sub / os, sub % os, layer);
+            let pos = subpixel_position(detector_grid(), fast, slow, sub / os, sub % os, layer);
             let unit = unitize(pos);
             if st.omega == 0.0 || OVERSAMPLE_OMEGA {
                 st.omega = solid_angle(unit.len);
@@ -594,6 +595,9 @@ fn render_pixel(fast: u32, slow: u32, pixel: u32, wanted: bool) -> PixelOut {
         trace_f(T_CAPTURE, st.capture);
         trace_f(T_OMEGA, st.omega);
         trace_f(T_I_FINAL, w_f32(value));
+    }
+    if unknown_shape {
+        return PixelOut(quiet_nan(), st.omega_sum, select(0u, 1u, st.left_grid));
     }
     return PixelOut(w_f32(value), st.omega_sum, select(0u, 1u, st.left_grid));
 }

@@ -55,7 +55,8 @@ fn constant_sets() -> Vec<(String, PipelineConstants)> {
     let mut sets = vec![("host defaults".to_string(), to_map(&base))];
     for (i, (name, value)) in base.iter().enumerate() {
         let alternatives: Vec<f64> = match *name {
-            "SHAPE" => vec![1.0, 2.0, 3.0],
+            // every crystal shape the host can ask for
+            "SHAPE" => nanobragg_core::params::XtalShape::ALL.iter().map(|s| s.code() as f64).filter(|c| c != value).collect(),
             n if n.starts_with("N_") => vec![5.0, 47.0],
             _ => vec![if *value == 0.0 { 1.0 } else { 0.0 }],
         };
@@ -305,40 +306,55 @@ fn the_checks_catch_a_broken_shader() {
 }
 
 /// The stages after the spots (shaders/noise.wgsl, psf.wgsl, background.wgsl and gather.wgsl, every entry point) pass naga's validation
-/// and translate to every backend's language; SPIR-V and GLSL pass their validators.
+/// and translate to every backend's language; SPIR-V and GLSL pass their validators. The
+/// background stage, assembled behind the wide arithmetic, is checked in each precision
+/// variant for the backends that can be given it (as the kernel), the double-float one for
+/// the hazards of the kernel's double-float check too.
 #[test]
 fn noise_stages_translate_and_validate_for_every_backend() {
+    use super::shader::background_source;
     let spirv_val = tool("spirv-val");
     let glslang = tool("glslangValidator");
     let scratch = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     let mut checked = 0;
-    let noise = ("noise.wgsl", super::response::NOISE_SHADER, &["noise_counts", "noise_readout"][..]);
-    let psf = ("psf.wgsl", super::response::PSF_SHADER, &["psf_max", "psf_setup", "psf_kernel", "psf_lost", "psf_sum", "psf_spread"][..]);
-    let background = ("background.wgsl", super::background::BACKGROUND_SHADER, &["background_add"][..]);
-    let gather = ("gather.wgsl", super::gather::GATHER_SHADER, &["gather_tile", "sum_blocks"][..]);
-    for (file, entry) in [noise, psf, background, gather].into_iter().flat_map(|(f, src, entries)| entries.iter().map(move |e| ((f, src), *e))) {
-    let (file, source) = file;
-    let module = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(source)));
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(source)));
-        for language in [Language::SpirV, Language::Msl, Language::Hlsl, Language::Glsl] {
-            let what = format!("{file} {entry}, {language:?}");
-            let translation = match translate_entry(language, &module, &info, Fetch::Plain, entry) {
-                Ok(t) => t,
-                Err(e) => {
-                    failures.push(format!("{what}: translation failed: {e}"));
-                    continue;
+    let noise = ("noise.wgsl", super::response::NOISE_SHADER, None, &["noise_counts", "noise_readout"][..]);
+    let psf = ("psf.wgsl", super::response::PSF_SHADER, None, &["psf_max", "psf_setup", "psf_kernel", "psf_lost", "psf_sum", "psf_spread"][..]);
+    let background_f64 = ("background.wgsl, f64", background_source(Precision::F64), Some(Precision::F64), &["background_add"][..]);
+    let background_df = ("background.wgsl, double-float", background_source(Precision::DoubleFloat), Some(Precision::DoubleFloat), &["background_add"][..]);
+    let gather = ("gather.wgsl", super::gather::GATHER_SHADER, None, &["gather_tile", "sum_blocks"][..]);
+    for (file, source, precision, entries) in [noise, psf, background_f64, background_df, gather] {
+        let caps = if precision == Some(Precision::F64) { naga::valid::Capabilities::FLOAT64 } else { naga::valid::Capabilities::empty() };
+        let module = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(source)));
+        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(source)));
+        // the f64 variant reaches Vulkan only (`variants_for`)
+        let languages: &[Language] = if precision == Some(Precision::F64) { &[Language::SpirV] } else { &[Language::SpirV, Language::Msl, Language::Hlsl, Language::Glsl] };
+        for &entry in entries {
+            for &language in languages {
+                let what = format!("{file} {entry}, {language:?}");
+                let translation = match translate_entry(language, &module, &info, Fetch::Plain, entry) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        failures.push(format!("{what}: translation failed: {e}"));
+                        continue;
+                    }
+                };
+                let verdict = offline_verdict(&translation, language, spirv_val.as_deref(), glslang.as_deref(), scratch.path(), "stage");
+                if let Some(Err(e)) = verdict {
+                    failures.push(format!("{what}: validator refused it:\n{e}"));
                 }
-            };
-            let verdict = offline_verdict(&translation, language, spirv_val.as_deref(), glslang.as_deref(), scratch.path(), "stage");
-            if let Some(Err(e)) = verdict {
-                failures.push(format!("{what}: validator refused it:\n{e}"));
+                if let (Translation::Text(text), Some(Precision::DoubleFloat)) = (&translation, precision) {
+                    for hazard in double_float_hazards(language, text) {
+                        failures.push(format!("{what}: {hazard}"));
+                    }
+                }
+                checked += 1;
             }
-            checked += 1;
         }
     }
     assert!(failures.is_empty(), "{} problem(s):\n{}", failures.len(), failures.join("\n"));
-    assert_eq!(checked, 4 * 11);
+    // 11 entry points in every language, and the f64 background on SPIR-V
+    assert_eq!(checked, 4 * 11 + 1);
 }

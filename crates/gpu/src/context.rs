@@ -908,7 +908,7 @@ fn calibrate(ctx: &Arc<GpuContext>) -> std::result::Result<f64, String> {
     let device = GpuDevice { context: ctx.clone(), binding_cap: None, why: Arc::from("calibration") };
     let run = || -> Result<f64> {
         let start = std::time::Instant::now();
-        let rendered = device.render(&plan)?;
+        let rendered = device.render_spots(&plan)?;
         Ok(rendered.kernel_seconds.unwrap_or_else(|| start.elapsed().as_secs_f64()))
     };
     run().map_err(|e| e.to_string())?;

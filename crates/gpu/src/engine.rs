@@ -45,15 +45,16 @@ impl From<Rendered> for RenderedImage {
     }
 }
 
-/// Render with the chosen engine, spots and the amorphous background of `-stol` alike, stopped
-/// through `control` (a cancelled render is an `Error::Interrupted` whichever engine ran), on
-/// the process's shared device for `gpu_options` (`GpuDevice::shared`).
-/// `Auto` takes the GPU when a hardware adapter exists and notes (through the logger, so
-/// that `-quiet` silences it) when it uses the CPU instead.
+/// Render with the chosen engine: the finished image, the engine's spots with the amorphous
+/// background of `-stol` added by the same engine (`nanobragg_core::engine::render_finished`,
+/// through which both engines go), stopped through `control` (a cancelled render is an
+/// `Error::Interrupted` whichever engine ran), on the process's shared device for
+/// `gpu_options` (`GpuDevice::shared`). `Auto` takes the GPU when a hardware adapter exists and
+/// notes (through the logger, so that `-quiet` silences it) when it uses the CPU instead.
 pub fn render(plan: &Plan, choice: EngineChoice, gpu_options: &GpuOptions, control: &RenderControl) -> Result<RenderedImage> {
     render_choosing(plan, choice, control, |hardware_only| match hardware_only {
         true => crate::render_if_hardware(plan, gpu_options, control),
-        false => crate::render_watched(plan, gpu_options, control),
+        false => crate::render_on_gpu(plan, gpu_options, control),
     })
 }
 

@@ -236,6 +236,19 @@ impl<'a> Job<'a> {
     /// `trace_slots` sizes the trace buffer (1 when not tracing: only a job with more slots
     /// gets the kernel variant that records a trace).
     pub fn new(ctx: &'a GpuContext, grids: &GridSlot, plan: &Plan, binding_cap: Option<u64>, trace_slots: usize) -> Result<Job<'a>> {
+        Job::with_constants(ctx, grids, plan, binding_cap, trace_slots, |_| {})
+    }
+
+    /// `new` with the kernel's pipeline constants changed by `adjust` after `overrides` set
+    /// them: for tests that give the kernel values the host never sends.
+    pub(crate) fn with_constants(
+        ctx: &'a GpuContext,
+        grids: &GridSlot,
+        plan: &Plan,
+        binding_cap: Option<u64>,
+        trace_slots: usize,
+        adjust: impl FnOnce(&mut Vec<(&'static str, f64)>),
+    ) -> Result<Job<'a>> {
         check_cells(plan)?;
         let exclusive = ctx.exclusive();
         let limit = ctx.binding_limit(binding_cap);
@@ -246,7 +259,9 @@ impl<'a> Job<'a> {
         let split = grid.as_ref().map_or(0, |g| g.split);
         let params = params(plan, precision, split)?;
         let tracing = trace_slots > 1;
-        let pipeline = ctx.pipeline(ctx.fetch_for(plan, tracing), &overrides(plan, tracing))?;
+        let mut constants = overrides(plan, tracing);
+        adjust(&mut constants);
+        let pipeline = ctx.pipeline(ctx.fetch_for(plan, tracing), &constants)?;
         let tile = tile_pixels(plan, ctx, limit).min(Rect::roi(plan).pixels().max(1));
         let lattices = lattices(plan, precision);
         let sources = sources(plan, precision);

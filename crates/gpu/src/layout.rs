@@ -6,7 +6,6 @@
 //! shader variant, or an f32 (hi, lo) pair for the double-float variant.
 
 use super::shader::Precision;
-use crate::params::XtalShape;
 use nanobragg_core::engine::plan::{Interpolation, Plan};
 use crate::physics::V3;
 use bytemuck::{Pod, Zeroable};
@@ -103,12 +102,8 @@ pub struct GpuParams {
 /// names): the features the experiment uses, compiled in or out per render.
 pub fn overrides(plan: &Plan, tracing: bool) -> Vec<(&'static str, f64)> {
     let on = |b: bool| if b { 1.0 } else { 0.0 };
-    let shape = match plan.shape {
-        XtalShape::Square => 0.0,
-        XtalShape::Round => 1.0,
-        XtalShape::Gauss => 2.0,
-        XtalShape::Tophat => 3.0,
-    };
+    // the kernel's SHAPE_* constants are generated from the same codes (shader::prelude)
+    let shape = f64::from(plan.shape.code());
     vec![
         ("CURVED", on(plan.curved)),
         ("POINT_PIXEL", on(plan.point_pixel)),
@@ -259,6 +254,7 @@ pub mod slot {
 mod tests {
     use super::super::shader::{Fetch, Precision, kernel_source};
     use super::*;
+    use crate::params::XtalShape;
     use std::mem::{offset_of, size_of};
 
     /// (size, [(member name, offset)]) of a WGSL struct, as naga lays it out.
@@ -421,8 +417,36 @@ mod tests {
         for (name, host) in pairs {
             assert_eq!(value(name), *host as u64, "{name}");
         }
-        // the shape numbering of `overrides` (3, the top hat, is the kernel's fall-through)
-        assert_eq!((value("SHAPE_SQUARE"), value("SHAPE_ROUND"), value("SHAPE_GAUSS")), (0, 1, 2));
+        // the shape codes of `overrides`, generated into the kernel's prelude
+        for shape in XtalShape::ALL {
+            assert_eq!(value(&format!("SHAPE_{}", shape.upper_name())), u64::from(shape.code()), "{shape:?}");
+        }
+    }
+
+    /// The kernel's `lattice_factor` switches on SHAPE with one case for every shape code the
+    /// host sends, no other, and a default (which gives NaN: the device test
+    /// `unknown_shape_code_renders_nan`), so a new shape cannot fall through to another's
+    /// factor.
+    #[test]
+    fn every_shape_has_its_own_case_in_the_kernel() {
+        for m in &modules() {
+            let (_, f) = m.functions.iter().find(|(_, f)| f.name.as_deref() == Some("lattice_factor")).expect("lattice_factor");
+            let switches: Vec<&Vec<naga::SwitchCase>> = f.body.iter().filter_map(|s| if let naga::Statement::Switch { cases, .. } = s { Some(cases) } else { None }).collect();
+            assert_eq!(switches.len(), 1, "one switch on SHAPE");
+            let mut codes: Vec<u32> = switches[0]
+                .iter()
+                .filter_map(|c| match c.value {
+                    naga::SwitchValue::U32(v) => Some(v),
+                    naga::SwitchValue::I32(v) => Some(v as u32),
+                    naga::SwitchValue::Default => None,
+                })
+                .collect();
+            codes.sort();
+            let host: Vec<u32> = XtalShape::ALL.iter().map(|s| s.code()).collect();
+            assert_eq!(codes, host);
+            assert!(switches[0].iter().any(|c| c.value == naga::SwitchValue::Default), "a default case");
+            assert!(switches[0].iter().all(|c| !c.fall_through), "no case falls through");
+        }
     }
 
     /// The host sets exactly the kernel's overridable constants.

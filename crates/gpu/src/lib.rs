@@ -12,7 +12,7 @@
 //!
 //! A library caller opens a `GpuDevice` and hands clones to its simulators
 //! (`Simulator::with_device`); the device is freed when the last holder drops it. The one-call
-//! helpers below (`render`, `render_with`, `render_watched`, `trace_pixel_with`) and
+//! helpers below (`render_spots`, `render_spots_with`, `render_on_gpu`, `trace_pixel_with`) and
 //! `Simulator::new` use the process-wide `GpuDevice::shared` instead, which the CLI relies on
 //! for one device per run. Device creation and read-backs are `async` at the bottom
 //! (`GpuDevice::open_async`, `DeviceImage::read_async`); what still blocks natively: the
@@ -87,30 +87,31 @@ pub(crate) use nanobragg_core::{control, error, model, params, physics};
 
 use crate::control::RenderControl;
 use crate::error::Result;
-use context::GridSlot;
+use context::{GpuContext, GridSlot};
 use job::{Job, Rect};
+use nanobragg_core::engine::background::Background;
 use nanobragg_core::engine::cpu::{self, Tracer};
 use nanobragg_core::engine::plan::{Interpolation, Plan};
 use nanobragg_core::engine::{EngineUsed, Rendered};
 
-/// Render `plan` on the process's shared device (`GpuDevice::shared`) for the adapter
-/// `backend` selects (`None`/`auto`: any).
-pub fn render(plan: &Plan, backend: Option<&str>) -> Result<Rendered> {
-    render_with(plan, &GpuOptions::for_backend(backend))
+/// The spots of `plan`, without the background of `-stol` (as `cpu::render_spots`), on the
+/// process's shared device (`GpuDevice::shared`) for the adapter `backend` selects
+/// (`None`/`auto`: any).
+pub fn render_spots(plan: &Plan, backend: Option<&str>) -> Result<Rendered> {
+    render_spots_with(plan, &GpuOptions::for_backend(backend))
 }
 
-/// `render` on the process's shared device for `opts`.
-pub fn render_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
-    GpuDevice::shared(opts)?.render(plan)
+/// `render_spots` on the process's shared device for `opts`.
+pub fn render_spots_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
+    GpuDevice::shared(opts)?.render_spots(plan)
 }
 
-/// `render` that reports finished rows to `control` and stops at its cancel flag (checked as
-/// each tile's pixels come back).
-/// As the engine's `render_watched_with` asks: the amorphous background of `-stol`, if any, is
-/// added on the device after the spots (`render`/`render_with` give the spots alone, as
-/// `cpu::render` does).
-pub fn render_watched(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<RenderedImage> {
-    GpuDevice::shared(opts)?.render_watched(plan, control)
+/// The GPU engine's finished image (`engine::render_finished` with `GpuEngine`) on the
+/// process's shared device for `opts`: the spots with the amorphous background of `-stol`
+/// added on the device, reporting finished rows to `control` and stopping at its cancel flag
+/// (checked as each tile's pixels come back).
+pub fn render_on_gpu(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<RenderedImage> {
+    GpuDevice::shared(opts)?.render_finished(plan, control)
 }
 
 /// Whether the adapter `backend` selects offers a pipeline cache (`PIPELINE_CACHE`), which a
@@ -132,24 +133,25 @@ pub(crate) fn hardware_only(info: &wgpu::AdapterInfo) -> Result<()> {
     Ok(())
 }
 
-/// `-engine auto`: render on a hardware adapter only (`hardware_only`).
+/// `-engine auto`: `render_on_gpu` on a hardware adapter only (`hardware_only`).
 pub fn render_if_hardware(plan: &Plan, opts: &GpuOptions, control: &RenderControl) -> Result<RenderedImage> {
-    GpuDevice::shared_if(opts, &hardware_only)?.render_watched(plan, control)
+    GpuDevice::shared_if(opts, &hardware_only)?.render_finished(plan, control)
 }
 
 impl GpuDevice {
-    /// Renders `plan`'s spots on this device (no background, as `cpu::render`), its
+    /// Renders `plan`'s spots on this device (no background, as `cpu::render_spots`), its
     /// structure factors kept in the device's own grid slot (the last grid rendered this way).
-    pub fn render(&self, plan: &Plan) -> Result<Rendered> {
+    pub fn render_spots(&self, plan: &Plan) -> Result<Rendered> {
         Ok(render_gathered(self, &self.context().grid, plan, &RenderControl::default(), false, None)?.rendered)
     }
 
-    /// `render_watched` on this device: spots and background, rows reported to `control`.
-    pub fn render_watched(&self, plan: &Plan, control: &RenderControl) -> Result<RenderedImage> {
+    /// The finished image on this device (`engine::render_finished` with `GpuEngine`): spots
+    /// and background, rows reported to `control`.
+    pub fn render_finished(&self, plan: &Plan, control: &RenderControl) -> Result<RenderedImage> {
         render_gathered(self, &self.context().grid, plan, control, true, None)
     }
 
-    /// `render_watched` with the structure factors kept in `grids` (a simulator's own).
+    /// `render_finished` with the structure factors kept in `grids` (a simulator's own).
     pub(crate) fn render_keeping(&self, grids: &GridSlot, plan: &Plan, control: &RenderControl) -> Result<RenderedImage> {
         render_gathered(self, grids, plan, control, true, None)
     }
@@ -175,126 +177,161 @@ enum Gathering {
     OnHost,
 }
 
-/// A render of `plan` on `device` (the `-stol` background added when `with_background`), its
-/// structure factors kept in `grids`, the tiles gathered where `forced` says (None: on the
-/// device when the image fits one storage binding, as the noise and background stages bind it
-/// whole too).
+/// A render of `plan` on `device` through the engine's parts (`GpuEngine`): the finished image
+/// when `with_background`, else the spots alone; its structure factors kept in `grids`, the
+/// tiles gathered where `forced` says (None: on the device when the image fits one storage
+/// binding, as the noise and background stages bind it whole too).
 fn render_gathered(device: &GpuDevice, grids: &GridSlot, plan: &Plan, control: &RenderControl, with_background: bool, forced: Option<Gathering>) -> Result<RenderedImage> {
-    let ctx = device.context();
-    let why = device.variant();
-    let fits = (plan.pixels() as u64 * 4) <= ctx.binding_limit(None);
-    let gathering = forced.unwrap_or(if fits { Gathering::OnDevice } else { Gathering::OnHost });
-    let job = Job::new(ctx, grids, plan, device.binding_cap(), 1)?;
-    let rect = Rect::roi(plan);
-    let interpolate = plan.interpolation != Interpolation::Nearest;
-    let one_shot = plan.interpolation == Interpolation::OneShotSwitch;
-    let mut switched_at = None;
-    let (mut image, omega_sum, device) = if gathering == Gathering::OnDevice {
-        let gather = ctx.checked("preparing the image on the device", || gather::Gather::new(ctx, plan.fpixels, plan.spixels, rect, job.tile_output()))?;
-        let mut rows = 0;
-        job.render_rect_on_device(plan, rect, 0, interpolate, &gather, true, &mut |done| {
-            for _ in rows..done / rect.width.max(1) {
-                control.row_done();
-            }
-            rows = done / rect.width.max(1);
-            control.stop_if_cancelled()
-        })?;
-        let (omega_sum, left_grid) = gather.totals(ctx)?;
-        if one_shot && let Some(first) = left_grid {
-            // as below, on the device
-            let switch_pixel = rect.image_index(plan, first);
-            job.render_rect_on_device(plan, rect, switch_pixel + 1, false, &gather, false, &mut |_| control.stop_if_cancelled())?;
-            switched_at = Some(switch_pixel);
-        }
-        let device = gather.into_image();
-        (Vec::new(), omega_sum, Some(device))
+    let engine = GpuEngine { device, grids, gathering: forced };
+    if with_background {
+        nanobragg_core::engine::render_finished(&engine, plan, control)
     } else {
-        let mut image = vec![0.0f32; plan.pixels()];
-        let mut omega_sum = 0.0f64;
-        let mut left_grid = None;
-        job.render_rect(plan, rect, 0, interpolate, &mut |i, p| {
-            image[rect.image_index(plan, i)] = p.value;
-            omega_sum += p.omega_sum as f64;
-            if p.left_grid != 0 && left_grid.is_none() {
-                left_grid = Some(i);
-            }
-            if (i + 1) % rect.width == 0 {
-                control.row_done();
-                control.stop_if_cancelled()?;
-            }
-            Ok(())
-        })?;
-        if one_shot && let Some(first) = left_grid {
-            // as cpu::render: pixels up to the one where C's shared switch flips are final; every
-            // later pixel is rendered again with nearest-neighbour F (its solid angles, and so the
-            // omega sum, do not change)
-            let switch_pixel = rect.image_index(plan, first);
-            job.render_rect(plan, rect, switch_pixel + 1, false, &mut |i, p| {
-                image[rect.image_index(plan, i)] = p.value;
+        nanobragg_core::engine::render_spots(&engine, plan, control)
+    }
+}
+
+/// The GPU engine's parts of a render (`nanobragg_core::engine::Engine`): the spots tile by
+/// tile, the background of `-stol` added on the device, the image read back once finished.
+pub struct GpuEngine<'a> {
+    device: &'a GpuDevice,
+    /// where the plan's structure factors are kept on the device
+    grids: &'a GridSlot,
+    /// where the tiles go (None: on the device when the image fits one storage binding, as the
+    /// noise and background stages bind it whole too)
+    gathering: Option<Gathering>,
+}
+
+/// The GPU engine's spots before the background: the image on the device (gathered there) or
+/// on the host (read back tile by tile), with what the finished render reports.
+pub struct GpuSpots {
+    ctx: std::sync::Arc<GpuContext>,
+    why: String,
+    /// whether the image fits one storage binding
+    fits: bool,
+    /// the image read back tile by tile (`Gathering::OnHost`), else empty until `finish`
+    image: Vec<f32>,
+    device: Option<DeviceImage>,
+    /// background the host added in f64 where the device declined its table, to add to the
+    /// device image once it is read back
+    on_host: Option<Vec<f64>>,
+    omega_sum: f64,
+    switched_at: Option<usize>,
+    kernel_seconds: Option<f64>,
+}
+
+impl nanobragg_core::engine::Engine for GpuEngine<'_> {
+    type Spots = GpuSpots;
+    type Finished = RenderedImage;
+
+    fn spots(&self, plan: &Plan, control: &RenderControl) -> Result<GpuSpots> {
+        let ctx = self.device.context();
+        let fits = (plan.pixels() as u64 * 4) <= ctx.binding_limit(None);
+        let gathering = self.gathering.unwrap_or(if fits { Gathering::OnDevice } else { Gathering::OnHost });
+        let job = Job::new(ctx, self.grids, plan, self.device.binding_cap(), 1)?;
+        let rect = Rect::roi(plan);
+        let interpolate = plan.interpolation != Interpolation::Nearest;
+        let one_shot = plan.interpolation == Interpolation::OneShotSwitch;
+        let mut switched_at = None;
+        let (image, omega_sum, device) = if gathering == Gathering::OnDevice {
+            let gather = ctx.checked("preparing the image on the device", || gather::Gather::new(ctx, plan.fpixels, plan.spixels, rect, job.tile_output()))?;
+            let mut rows = 0;
+            job.render_rect_on_device(plan, rect, 0, interpolate, &gather, true, &mut |done| {
+                for _ in rows..done / rect.width.max(1) {
+                    control.row_done();
+                }
+                rows = done / rect.width.max(1);
                 control.stop_if_cancelled()
             })?;
-            switched_at = Some(switch_pixel);
-        }
-        (image, omega_sum, None)
-    };
-    ctx.keep_pipelines();
-    let kernel_seconds = job.kernel_seconds();
-    drop(job);
-    let background = with_background.then_some(plan.background.as_ref()).flatten();
-    match &device {
-        Some(device) => {
-            // the background adds into the device image in place; the finished float image is
-            // then the one image read back
-            let mut on_host = None;
-            if let Some(bg) = background {
-                control.stop_if_cancelled()?;
-                on_host = background::add_background(bg, device)?;
+            let (omega_sum, left_grid) = gather.totals(ctx)?;
+            if one_shot && let Some(first) = left_grid {
+                // as below, on the device
+                let switch_pixel = rect.image_index(plan, first);
+                job.render_rect_on_device(plan, rect, switch_pixel + 1, false, &gather, false, &mut |_| control.stop_if_cancelled())?;
+                switched_at = Some(switch_pixel);
             }
-            image = device.read()?;
-            if let Some(host) = on_host {
-                // the table the device declined: added here in f64, and the device image made
-                // the finished one again for the noise stages
-                for (v, b) in image.iter_mut().zip(&host) {
-                    *v = (f64::from(*v) + b) as f32;
+            (Vec::new(), omega_sum, Some(gather.into_image()))
+        } else {
+            let mut image = vec![0.0f32; plan.pixels()];
+            let mut omega_sum = 0.0f64;
+            let mut left_grid = None;
+            job.render_rect(plan, rect, 0, interpolate, &mut |i, p| {
+                image[rect.image_index(plan, i)] = p.value;
+                omega_sum += p.omega_sum as f64;
+                if p.left_grid != 0 && left_grid.is_none() {
+                    left_grid = Some(i);
                 }
+                if (i + 1) % rect.width == 0 {
+                    control.row_done();
+                    control.stop_if_cancelled()?;
+                }
+                Ok(())
+            })?;
+            if one_shot && let Some(first) = left_grid {
+                // as cpu::render_spots: pixels up to the one where C's shared switch flips are
+                // final; every later pixel is rendered again with nearest-neighbour F (its solid
+                // angles, and so the omega sum, do not change)
+                let switch_pixel = rect.image_index(plan, first);
+                job.render_rect(plan, rect, switch_pixel + 1, false, &mut |i, p| {
+                    image[rect.image_index(plan, i)] = p.value;
+                    control.stop_if_cancelled()
+                })?;
+                switched_at = Some(switch_pixel);
+            }
+            (image, omega_sum, None)
+        };
+        ctx.keep_pipelines();
+        let kernel_seconds = job.kernel_seconds();
+        drop(job);
+        Ok(GpuSpots { ctx: ctx.clone(), why: self.device.variant().to_string(), fits, image, device, on_host: None, omega_sum, switched_at, kernel_seconds })
+    }
+
+    /// On the device, in place, where the image is there (or, gathered on the host, fits one
+    /// binding: uploaded for it); else, or where the device declines the table, the host's
+    /// f64 stage (the CPU engine's), added once the image is on the host.
+    fn add_background(&self, plan: &Plan, bg: &Background, spots: &mut GpuSpots, _: &RenderControl) -> Result<()> {
+        if spots.device.is_none() {
+            if !spots.fits {
+                // the background stage binds the whole image, which does not fit one binding
+                log::info!("the image is larger than one GPU storage binding: the -stol background is added on the CPU");
+                spots.on_host = Some(nanobragg_core::engine::background::render(&bg.geometry, &bg.table, &bg.scale, false).image);
+                return Ok(());
+            }
+            // only where a test forces the host gathering; the image goes back to the host in
+            // `finish`, as the one gathered on the device
+            spots.device = Some(DeviceImage::upload(&spots.ctx, &spots.image, plan.fpixels, plan.spixels)?);
+        }
+        let device = spots.device.as_ref().expect("the image is on the device");
+        spots.on_host = background::add_background(bg, device)?;
+        Ok(())
+    }
+
+    fn finish(&self, plan: &Plan, mut spots: GpuSpots) -> Result<RenderedImage> {
+        let mut image = match &spots.device {
+            // the finished float image is the one image read back
+            Some(device) => device.read()?,
+            None => std::mem::take(&mut spots.image),
+        };
+        if let Some(host) = &spots.on_host {
+            image.iter_mut().zip(host).for_each(|(v, b)| *v = (f64::from(*v) + b) as f32);
+            if let Some(device) = &spots.device {
+                // and the device image made the finished one again for the noise stages
                 device.write(&image)?;
             }
         }
-        None => {
-            if let Some(bg) = background {
-                control.stop_if_cancelled()?;
-                let host = if fits {
-                    // only where a test forces the host gathering
-                    let on_device = DeviceImage::upload(ctx, &image, plan.fpixels, plan.spixels)?;
-                    match background::add_background(bg, &on_device)? {
-                        None => {
-                            image = on_device.read()?;
-                            None
-                        }
-                        Some(host) => Some(host),
-                    }
-                } else {
-                    // the background stage binds the whole image, which does not fit one
-                    // binding here: the host's f64 stage (the CPU engine's) instead
-                    log::info!("the image is larger than one GPU storage binding: the -stol background is added on the CPU");
-                    Some(nanobragg_core::engine::background::render(&bg.geometry, &bg.table, &bg.scale, false).image)
-                };
-                if let Some(host) = host {
-                    image.iter_mut().zip(&host).for_each(|(v, b)| *v = (f64::from(*v) + b) as f32);
-                }
-            }
-        }
+        // a device image that only a test's host gathering put there is not kept
+        let device = if self.gathering == Some(Gathering::OnHost) { None } else { spots.device };
+        let mut stats = cpu::statistics(plan, &image);
+        stats.omega_sum = spots.omega_sum;
+        let ctx = &spots.ctx;
+        let rendered = Rendered {
+            image,
+            stats,
+            interpolation_switched_at: spots.switched_at,
+            engine: EngineUsed::Gpu { adapter: ctx.adapter_name().to_string(), backend: format!("{}, {}", ctx.backend_name(), spots.why) },
+            kernel_seconds: spots.kernel_seconds,
+        };
+        Ok(RenderedImage { rendered, device })
     }
-    let mut stats = cpu::statistics(plan, &image);
-    stats.omega_sum = omega_sum;
-    let rendered = Rendered {
-        image,
-        stats,
-        interpolation_switched_at: switched_at,
-        engine: EngineUsed::Gpu { adapter: ctx.adapter_name().to_string(), backend: format!("{}, {why}", ctx.backend_name()) },
-        kernel_seconds,
-    };
-    Ok(RenderedImage { rendered, device })
 }
 
 /// `-trace_pixel` on the GPU: renders the one pixel with a debug buffer and reports the same

@@ -265,9 +265,9 @@ fn later_jobs_reuse_the_buffers_of_earlier_ones() {
     let ctx = GpuContext::shared(&opts).expect("a context with plain fetch");
     let plan = tiny_plan();
     // only the image: the render's device image goes back to the pool with the rest
-    let first = super::render_with(&plan, &opts).expect("first render").image;
+    let first = super::render_spots_with(&plan, &opts).expect("first render").image;
     let allocated = ctx.buffers_allocated();
-    let second = super::render_with(&plan, &opts).expect("second render").image;
+    let second = super::render_spots_with(&plan, &opts).expect("second render").image;
     assert_eq!(ctx.buffers_allocated(), allocated, "the second job allocated buffers");
     assert_eq!(first, second);
 }
@@ -291,7 +291,7 @@ fn kernel_time_where_the_adapter_writes_timestamps() {
     let Some(ctx) = context(Precision::DoubleFloat) else { return };
     let opts = GpuOptions { precision: Some(Precision::DoubleFloat), ..GpuOptions::default() };
     let start = std::time::Instant::now();
-    let rendered = super::render_with(&tiny_plan(), &opts).expect("render");
+    let rendered = super::render_spots_with(&tiny_plan(), &opts).expect("render");
     let whole = start.elapsed().as_secs_f64();
     match (ctx.timestamp_period, rendered.kernel_seconds) {
         (None, None) => shout(&format!("{} offers no TIMESTAMP_QUERY: kernel time n/a", ctx.adapter_name())),
@@ -522,7 +522,7 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[ignore = "run by nothing_is_written_to_disk_without_a_cache_folder in a process of its own"]
 fn render_without_a_cache_folder() {
     let device = GpuDevice::open(&GpuOptions::default()).expect("a device");
-    device.render(&tiny_plan()).expect("a render");
+    device.render_spots(&tiny_plan()).expect("a render");
     assert!(!device.keeps_pipelines());
     assert!(device.variant().contains("not recorded"), "{}", device.variant());
 }
@@ -553,7 +553,7 @@ fn nothing_is_written_to_disk_without_a_cache_folder() {
 
     let cache = tempfile::tempdir().unwrap();
     let device = GpuDevice::open(&GpuOptions { cache_dir: Some(cache.path().to_path_buf()), ..GpuOptions::default() }).expect("a device");
-    device.render(&tiny_plan()).expect("a render");
+    device.render_spots(&tiny_plan()).expect("a render");
     let files = files_under(cache.path());
     let named = |prefix: &str| files.iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix)).count();
     assert_eq!(named("gpu-variant-"), 1, "no variant record in {files:?} ({})", device.variant());
@@ -561,4 +561,119 @@ fn nothing_is_written_to_disk_without_a_cache_folder() {
     assert_eq!(device.keeps_pipelines(), offered);
     assert_eq!(files.len(), 1 + usize::from(offered), "expected the record and {} pipeline cache: {files:?}", if offered { "a" } else { "no" });
     shout(&format!("with a cache folder: {files:?}; pipeline cache offered: {offered}"));
+}
+
+const SUBPIXEL_PROBE: &str = "
+// per case: pix0, fdet, sdet, odet, beam (15 values), subpixel size, thickstep, distance
+@group(0) @binding(0) var<storage, read> geometry: array<W>;
+// per case: fast, slow, sub_s, sub_f, layer, oversample, curved
+@group(0) @binding(1) var<storage, read> indices: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn probe(@builtin(global_invocation_id) gid: vec3<u32>) {
+    w_init(select(1u, 0u, arrayLength(&out) > 0u));
+    let c = gid.x;
+    if 6u * c >= arrayLength(&out) {
+        return;
+    }
+    let v = 18u * c;
+    let i = 7u * c;
+    let grid = SubpixelGrid(w3_at(v), w3_at(v + 3u), w3_at(v + 6u), w3_at(v + 9u), w3_at(v + 12u), geometry[v + 15u], geometry[v + 16u], geometry[v + 17u], indices[i + 5u], indices[i + 6u] != 0u);
+    let p = subpixel_position(grid, indices[i], indices[i + 1u], indices[i + 2u], indices[i + 3u], indices[i + 4u]);
+    let x = w_parts(p.x);
+    let y = w_parts(p.y);
+    let z = w_parts(p.z);
+    out[6u * c] = x.x;
+    out[6u * c + 1u] = x.y;
+    out[6u * c + 2u] = y.x;
+    out[6u * c + 3u] = y.y;
+    out[6u * c + 4u] = z.x;
+    out[6u * c + 5u] = z.y;
+}
+
+fn w3_at(k: u32) -> W3 {
+    return W3(geometry[k], geometry[k + 1u], geometry[k + 2u]);
+}";
+
+/// subpixel.wgsl, the formula the render kernel and the background stage share, against its
+/// Rust mirror (`SubpixelGrid::position`, what the CPU engine and the CPU background use):
+/// flat detectors to W precision, curved ones to W precision of the kernel's sine (a Taylor
+/// series where the mirror calls libm), over rotated detectors, oversampling and sensor layers.
+#[test]
+fn subpixel_positions_are_the_mirror() {
+    use nanobragg_core::engine::subpixel::SubpixelGrid;
+    let rotate = |v: [f64; 3], axis: [f64; 3], a: f64| crate::physics::rotate_axis(v, axis, a);
+    let tilt = |v: [f64; 3]| rotate(rotate(v, [0.0, 0.0, 1.0], 0.21), [0.0, 1.0, 0.0], -0.13);
+    let (pix0, beam) = ([0.1, 0.0512, -0.0498], [1.0, 0.0, 0.0]);
+    let [fdet, sdet, odet] = [[0.0, 0.0, 1.0], [0.0, -1.0, 0.0], [1.0, 0.0, 0.0]].map(tilt);
+    let mut cases: Vec<(SubpixelGrid, [u32; 5])> = Vec::new();
+    for curved in [false, true] {
+        for (oversample, thickstep) in [(1, 0.0), (3, 1.5e-4)] {
+            let grid = SubpixelGrid {
+                pix0: &pix0,
+                fdet: &fdet,
+                sdet: &sdet,
+                odet: &odet,
+                beam: &beam,
+                subpixel_size: 1.72e-4 / oversample as f64,
+                oversample,
+                thickstep,
+                distance: 0.1,
+                curved,
+            };
+            for (fast, slow, sub_s, sub_f, layer) in [(0, 0, 0, 0, 0), (511, 7, 1, 2, 1), (1023, 2047, 2, 0, 2), (37, 801, 0, 1, 0)] {
+                let sub = |s: u32| s.min(oversample as u32 - 1);
+                cases.push((grid, [fast, slow, sub(sub_s), sub(sub_f), if thickstep > 0.0 { layer } else { 0 }]));
+            }
+        }
+    }
+    for precision in [Precision::F64, Precision::DoubleFloat] {
+        let Some(ctx) = context(precision) else { continue };
+        let geometry: Vec<f64> = cases
+            .iter()
+            .flat_map(|(g, _)| [g.pix0, g.fdet, g.sdet, g.odet, g.beam].into_iter().flatten().copied().chain([g.subpixel_size, g.thickstep, g.distance]))
+            .collect();
+        let indices: Vec<u32> = cases.iter().flat_map(|(g, i)| i.iter().copied().chain([g.oversample as u32, u32::from(g.curved)])).collect();
+        let out = run_kernel(&ctx, &format!("{}\n{SUBPIXEL_PROBE}", super::shader::SUBPIXEL), &[bytemuck::cast_slice(&wides(&geometry, precision)), bytemuck::cast_slice(&indices)], cases.len() * 6);
+        let mut worst = 0.0f64;
+        for (c, (g, [fast, slow, sub_s, sub_f, layer])) in cases.iter().enumerate() {
+            let want = g.position(*fast as usize, *slow as usize, *sub_s as usize, *sub_f as usize, *layer as usize);
+            let got: [f64; 3] = std::array::from_fn(|k| out[6 * c + 2 * k] as f64 + out[6 * c + 2 * k + 1] as f64);
+            let err = (0..3).map(|k| (got[k] - want[k]).abs()).fold(0.0, f64::max) / crate::physics::magnitude(want);
+            worst = worst.max(err);
+            assert!(err < 1e-12, "{}, case {c} (curved {}): {got:?} vs {want:?}, rel. error {err:.2e}", precision.name(), g.curved);
+        }
+        shout(&format!("sub-pixel positions, {}: worst rel. error {worst:.2e} against the f64 mirror", precision.name()));
+    }
+}
+
+/// A crystal-shape code the kernel has no case for renders NaN in every pixel, not another
+/// shape's spots; the host's own codes render finite images.
+#[test]
+fn unknown_shape_code_renders_nan() {
+    use super::job::{Job, Rect};
+    let plan = tiny_plan();
+    for precision in [Precision::F64, Precision::DoubleFloat] {
+        let Some(ctx) = context(precision) else { continue };
+        let render = |code: Option<f64>| -> Vec<f32> {
+            let job = Job::with_constants(&ctx, &super::context::GridSlot::default(), &plan, None, 1, |constants: &mut Vec<(&'static str, f64)>| {
+                if let Some(code) = code {
+                    constants.iter_mut().filter(|(name, _)| *name == "SHAPE").for_each(|(_, v)| *v = code);
+                }
+            })
+            .expect("job");
+            let mut values = Vec::new();
+            job.render_rect(&plan, Rect::roi(&plan), 0, false, &mut |_, p| {
+                values.push(p.value);
+                Ok(())
+            })
+            .expect("render");
+            values
+        };
+        let known = render(None);
+        assert!(!known.is_empty() && known.iter().all(|v| v.is_finite()) && known.iter().any(|&v| v > 0.0), "{}: {known:?}", precision.name());
+        let unknown = nanobragg_core::params::XtalShape::ALL.len() as f64;
+        let refused = render(Some(unknown));
+        assert!(refused.iter().all(|v| v.is_nan()), "{}: shape code {unknown} gave {refused:?}", precision.name());
+    }
 }

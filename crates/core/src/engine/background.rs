@@ -19,6 +19,7 @@
 //! function of its coordinates, and looks F up with `StolTable::interpolate`.
 
 use crate::model::amorphous::{AmorphousSample, StolTable};
+use crate::engine::subpixel::SubpixelGrid;
 use crate::physics::{V3, dot, magnitude, polarization_factor, unitize};
 use crate::par::*;
 
@@ -95,20 +96,22 @@ impl BackgroundGeometry {
         fast >= x0 && fast <= x1 && slow >= y0 && slow <= y1 && self.mask.as_ref().is_none_or(|m| m[slow * self.fpixels + fast] != 0)
     }
 
-    /// Sub-pixel position relative to the sample, in nonBragg.c's (and nanoBragg.c's) order.
-    fn position(&self, fast: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> V3 {
-        let os = self.oversample;
-        let sub = self.pixel_size / os as f64;
-        let fdet = sub * (fast * os + sub_f) as f64 + sub / 2.0;
-        let sdet = sub * (slow * os + sub_s) as f64 + sub / 2.0;
-        let odet = layer as f64 * self.thickstep;
-        let mut pos: V3 = std::array::from_fn(|i| fdet * self.fdet[i] + sdet * self.sdet[i] + odet * self.odet[i] + self.pix0[i]);
-        if self.curved {
-            let toward = [self.distance * self.beam[0], self.distance * self.beam[1], self.distance * self.beam[2]];
-            let swung = crate::physics::rotate_axis(toward, self.sdet, pos[1] / self.distance);
-            pos = crate::physics::rotate_axis(swung, self.fdet, pos[2] / self.distance);
+    /// The detector as the sub-pixel position formula reads it (`engine::subpixel`, shared
+    /// with the spots): nonBragg.c's sub-pixels are the pixel size over the oversampling, as
+    /// nanoBragg.c's.
+    pub fn subpixel_grid(&self) -> SubpixelGrid<'_> {
+        SubpixelGrid {
+            pix0: &self.pix0,
+            fdet: &self.fdet,
+            sdet: &self.sdet,
+            odet: &self.odet,
+            beam: &self.beam,
+            subpixel_size: self.pixel_size / self.oversample as f64,
+            oversample: self.oversample,
+            thickstep: self.thickstep,
+            distance: self.distance,
+            curved: self.curved,
         }
-        pos
     }
 }
 
@@ -140,10 +143,11 @@ fn pixel(g: &BackgroundGeometry, table: &StolTable, fast: usize, slow: usize, mu
     let mut sum = 0.0;
     let mut omega_sum = 0.0;
     let mut last_f = 0.0;
+    let grid = g.subpixel_grid();
     for sub_s in 0..g.oversample {
         for sub_f in 0..g.oversample {
             for layer in 0..g.thicksteps {
-                let pos = g.position(fast, slow, sub_s, sub_f, layer);
+                let pos = grid.position(fast, slow, sub_s, sub_f, layer);
                 let (mut diffracted, airpath) = unitize(pos);
                 let omega = if g.point_pixel { 1.0 / airpath / airpath } else { g.pixel_size * g.pixel_size / airpath / airpath * g.close_distance / airpath };
                 omega_sum += omega;
@@ -228,7 +232,7 @@ impl Background {
             polar_axis: plan.polar_axis,
         };
         let steps = (plan.sources.len() * plan.oversample * plan.oversample) as f64;
-        let scale = BackgroundScale { r_e_sqr: crate::engine::plan::R_E_SQR, fluence, molecules: sample.molecules, steps };
+        let scale = BackgroundScale { r_e_sqr: crate::physics::constants::R_E_SQR, fluence, molecules: sample.molecules, steps };
         Background { geometry, table: sample.table.clone(), scale }
     }
 
@@ -242,11 +246,10 @@ impl Background {
     }
 }
 
-/// Adds the plan's amorphous background, if any, to a rendered spot image: on the host after
-/// either engine (f64 sum, stored as f32), then the statistics worked out again (the solid
-/// angle total stays the spots').
-pub fn add_to(plan: &crate::engine::plan::Plan, rendered: &mut crate::engine::Rendered) {
-    let Some(bg) = &plan.background else { return };
+/// Adds `bg` (the plan's amorphous background) to a rendered spot image on the host (f64 sum,
+/// stored as f32), then works out the statistics again (the solid angle total stays the
+/// spots'): the CPU engine's half of `engine::render_finished`.
+pub fn add_to(plan: &crate::engine::plan::Plan, bg: &Background, rendered: &mut crate::engine::Rendered) {
     let out = render(&bg.geometry, &bg.table, &bg.scale, false);
     for (v, b) in rendered.image.iter_mut().zip(&out.image) {
         *v = (f64::from(*v) + b) as f32;

@@ -1,9 +1,12 @@
 //! The f64 CPU engine and what every engine shares: the plan both engines read, the image and
-//! statistics a render returns, and the amorphous background added after the spots.
+//! statistics a render returns, the sub-pixel positions, and the rule that puts a render
+//! together on every engine: the engine's spots, then the amorphous background of `-stol`
+//! added by the same engine (`Engine`, `render_finished`).
 
 pub mod background;
 pub mod cpu;
 pub mod plan;
+pub mod subpixel;
 
 use crate::control::RenderControl;
 use plan::Plan;
@@ -40,13 +43,69 @@ pub struct Rendered {
     pub kernel_seconds: Option<f64>,
 }
 
-/// The CPU engine's image with the amorphous background of `-stol` added after the spots
-/// (in f64; the GPU engine adds it on the device), stopped through `control`: a cancelled
-/// render is an `Error::Interrupted`.
-pub fn render_on_cpu(plan: &Plan, control: &RenderControl) -> crate::error::Result<Rendered> {
-    let mut rendered = cpu::render_watched(plan, control);
+/// What an engine does for a render, in the parts that `render_finished` and `render_spots`
+/// put together the same way for every engine: the CPU engine here (`CpuEngine`), the GPU
+/// engine in nanobragg-gpu.
+pub trait Engine {
+    /// The spots as the engine holds them before the background is added (the GPU engine's may
+    /// still be on its device).
+    type Spots;
+    /// What a render returns.
+    type Finished;
+    /// The spots of every rendered pixel, stopped through `control`.
+    fn spots(&self, plan: &Plan, control: &RenderControl) -> crate::error::Result<Self::Spots>;
+    /// Adds the amorphous background of `-stol` to the spots.
+    fn add_background(&self, plan: &Plan, background: &background::Background, spots: &mut Self::Spots, control: &RenderControl) -> crate::error::Result<()>;
+    /// The image as the engine returns it, with the statistics of what it holds.
+    fn finish(&self, plan: &Plan, spots: Self::Spots) -> crate::error::Result<Self::Finished>;
+}
+
+/// A render as every engine's public entry points return it (a detector's float image): the
+/// engine's spots with the plan's amorphous background of `-stol`, if any, added by the same
+/// engine. The one place where the background joins the spots; a cancelled render is an
+/// `Error::Interrupted`.
+pub fn render_finished<E: Engine>(engine: &E, plan: &Plan, control: &RenderControl) -> crate::error::Result<E::Finished> {
+    let mut spots = engine.spots(plan, control)?;
     control.stop_if_cancelled()?;
-    background::add_to(plan, &mut rendered);
-    Ok(rendered)
+    if let Some(bg) = &plan.background {
+        engine.add_background(plan, bg, &mut spots, control)?;
+        control.stop_if_cancelled()?;
+    }
+    engine.finish(plan, spots)
+}
+
+/// The spots alone, without the background of `-stol` (for comparisons of the engines' spots).
+pub fn render_spots<E: Engine>(engine: &E, plan: &Plan, control: &RenderControl) -> crate::error::Result<E::Finished> {
+    let spots = engine.spots(plan, control)?;
+    control.stop_if_cancelled()?;
+    engine.finish(plan, spots)
+}
+
+/// The f64 CPU engine (`cpu`), the background added on the host in f64 (`background::add_to`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuEngine;
+
+impl Engine for CpuEngine {
+    type Spots = Rendered;
+    type Finished = Rendered;
+
+    fn spots(&self, plan: &Plan, control: &RenderControl) -> crate::error::Result<Rendered> {
+        Ok(cpu::render_spots_watched(plan, control))
+    }
+
+    fn add_background(&self, plan: &Plan, background: &background::Background, spots: &mut Rendered, _: &RenderControl) -> crate::error::Result<()> {
+        background::add_to(plan, background, spots);
+        Ok(())
+    }
+
+    fn finish(&self, _: &Plan, spots: Rendered) -> crate::error::Result<Rendered> {
+        Ok(spots)
+    }
+}
+
+/// The CPU engine's finished image (`render_finished` with `CpuEngine`): the spots with the
+/// background of `-stol` added in f64.
+pub fn render_on_cpu(plan: &Plan, control: &RenderControl) -> crate::error::Result<Rendered> {
+    render_finished(&CpuEngine, plan, control)
 }
 

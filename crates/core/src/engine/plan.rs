@@ -5,14 +5,9 @@
 
 use crate::params::{Mode, XtalShape};
 use crate::model::Experiment;
+use crate::physics::constants::{AVOGADRO, R_E_SQR, WATER_F, WATER_MW};
+use crate::engine::subpixel::{SubpixelGrid, subpixel_coordinate};
 use crate::physics::{V3, magnitude, rotate_axis, rotate_umat, unitize};
-
-/// Thomson cross section of the electron (m²).
-pub const R_E_SQR: f64 = 7.94079248018965e-30;
-pub const AVOGADRO: f64 = 6.02214179e23;
-/// forward structure factor and molar mass of water, for the `-water` background
-const WATER_F: f64 = 2.57;
-const WATER_MW: f64 = 18.0;
 
 /// Water molecules in a cube of `-water` edge `size` (m): density 1 g/cm³ (1e6 g/m³).
 pub fn water_molecules(size: f64) -> f64 {
@@ -280,34 +275,32 @@ impl Plan {
         fast >= x0 && fast <= x1 && slow >= y0 && slow <= y1 && self.mask.as_ref().is_none_or(|m| m[slow * self.fpixels + fast] != 0)
     }
 
+    /// The detector as the sub-pixel position formula reads it (`engine::subpixel`).
+    #[inline(always)]
+    pub fn subpixel_grid(&self) -> SubpixelGrid<'_> {
+        SubpixelGrid {
+            pix0: &self.pix0,
+            fdet: &self.fdet,
+            sdet: &self.sdet,
+            odet: &self.odet,
+            beam: &self.beam,
+            subpixel_size: self.subpixel_size,
+            oversample: self.oversample,
+            thickstep: self.thickstep,
+            distance: self.distance,
+            curved: self.curved,
+        }
+    }
+
     /// Sub-pixel position relative to the sample (m), curved detectors included.
     pub fn subpixel_position(&self, fast: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> V3 {
-        let pos = self.flat_subpixel_position(fast, slow, sub_s, sub_f, layer);
-        if self.curved { self.curve(pos) } else { pos }
+        self.subpixel_grid().position(fast, slow, sub_s, sub_f, layer)
     }
 
-    /// Sub-pixel position on the flat detector plane: pure arithmetic, so the CPU engine can
-    /// compute it for several pixels at once and bend the results afterwards.
-    #[inline(always)]
-    pub fn flat_subpixel_position(&self, fast: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> V3 {
-        let os = self.oversample;
-        let fdet = self.subpixel_size * (fast * os + sub_f) as f64 + self.subpixel_size / 2.0;
-        let sdet = self.subpixel_size * (slow * os + sub_s) as f64 + self.subpixel_size / 2.0;
-        let odet = layer as f64 * self.thickstep;
-        let mut pos = [0.0; 3];
-        // a loop, not a closure: closures do not inherit the caller's SIMD target features
-        for (i, p) in pos.iter_mut().enumerate() {
-            *p = fdet * self.fdet[i] + sdet * self.sdet[i] + odet * self.odet[i] + self.pix0[i];
-        }
-        pos
-    }
-
-    /// Curved detector: every pixel at `distance`, detector coordinates become angles about
-    /// sdet, then fdet.
-    pub fn curve(&self, pos: V3) -> V3 {
-        let toward = [self.distance * self.beam[0], self.distance * self.beam[1], self.distance * self.beam[2]];
-        let swung = rotate_axis(toward, self.sdet, pos[1] / self.distance);
-        rotate_axis(swung, self.fdet, pos[2] / self.distance)
+    /// Detector coordinate (m) of the centre of sub-pixel `sub` of pixel `pixel` along one
+    /// axis (the Fdet or Sdet of the position formula).
+    pub fn subpixel_coordinate(&self, pixel: usize, sub: usize) -> f64 {
+        subpixel_coordinate(self.subpixel_size, self.oversample, pixel, sub)
     }
 
     /// Whether `-dmin` drops this scattering direction for this source (the length is only

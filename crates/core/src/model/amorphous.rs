@@ -9,10 +9,9 @@
 
 use crate::error::{Error, Result};
 use crate::cfmt::fmt_g;
+use crate::physics::constants::AVOGADRO;
 use std::path::Path;
 
-/// Avogadro's number as nonBragg.c has it.
-pub const AVOGADRO: f64 = 6.02214179e23;
 /// Largest `.stol` table read.
 pub const MAX_TABLE_BYTES: u64 = 64 << 20;
 /// Column separators of the C reader (`" \t,;:!"`).

@@ -39,7 +39,7 @@ pub fn range_steps(mut range: f64, mut step: f64, mut steps: i64) -> (f64, f64, 
 
 /// φ sampling: returns (osc, phistep, phisteps).
 pub fn phi_steps(mut osc: f64, mut phistep: f64, mut phisteps: i64) -> (f64, f64, i64) {
-    let one_degree = 1.0 / (180.0 * std::f64::consts::FRAC_1_PI);
+    let one_degree = 1.0 / crate::physics::constants::RTD;
     if phisteps < 0 {
         if osc < 0.0 {
             if phistep <= 0.0 {

@@ -17,13 +17,12 @@
 use super::philox::{Draws, Stage};
 use super::psf::{PsfReport, PsfShape, apply_psf};
 use super::sample;
+use crate::physics::constants::R_E_SQR;
 use crate::rng::SharedStatics;
 
 /// noisify.c's default fluence, 1/r_e² in photons/m² (so fluence·r_e² ≈ 1 and the input is
 /// already on the photons/pixel scale).
 pub const DEFAULT_FLUENCE: f64 = 125932015286227086360700780544.0;
-/// Thomson cross section r_e² (m²), the value noisify.c uses.
-pub const R_E_SQR: f64 = 7.94079248018965e-30;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Generator {

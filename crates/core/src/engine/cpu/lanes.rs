@@ -240,41 +240,12 @@ pub(super) fn sum_pixels<const L: usize, const FUSED: bool>(
     out
 }
 
-/// Sub-pixel positions of the lanes (m) and their distances from the sample: the arithmetic
-/// of `Plan::flat_subpixel_position`, one operation at a time across the lanes.
-///
-/// Twin: render.wgsl `subpixel_position` (same formula and order, in W). The curved detector
-/// bends the flat position with `Plan::curve`, i.e. two `physics::rotate_axis` calls with libm
-/// sin/cos; the kernel's `rotate_axis` (physics.wgsl) takes sin/cos from `w_sin_cos`, a Taylor
-/// series in W after reduction to |r| ≤ π/4, so curved positions agree to W precision, not
-/// bit for bit.
+/// Sub-pixel positions of the lanes (m), from the one position formula
+/// (`SubpixelGrid::positions`, twin of shaders/subpixel.wgsl), and their distances from the
+/// sample.
 #[inline(always)]
 fn subpixel_rays<const L: usize>(plan: &Plan, fast0: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> (Lv<L>, [f64; L]) {
-    let os = plan.oversample;
-    let size = plan.subpixel_size;
-    // sub-pixel indices are integers far below 2⁵³, so adding in f64 is exact
-    let first = (fast0 * os + sub_f) as f64;
-    let mut fdet = [0.0; L];
-    for (l, f) in fdet.iter_mut().enumerate() {
-        *f = size * (first + (l * os) as f64) + size / 2.0;
-    }
-    let sdet = size * (slow * os + sub_s) as f64 + size / 2.0;
-    let odet = layer as f64 * plan.thickstep;
-    let mut pos: Lv<L> = [[0.0; L]; 3];
-    for c in 0..3 {
-        let (along_s, along_o) = (sdet * plan.sdet[c], odet * plan.odet[c]);
-        for l in 0..L {
-            pos[c][l] = fdet[l] * plan.fdet[c] + along_s + along_o + plan.pix0[c];
-        }
-    }
-    if plan.curved {
-        for l in 0..L {
-            let p = plan.curve(lane(&pos, l));
-            for c in 0..3 {
-                pos[c][l] = p[c];
-            }
-        }
-    }
+    let pos: Lv<L> = plan.subpixel_grid().positions::<L>(fast0, slow, sub_s, sub_f, layer);
     let mut airpath = [0.0; L];
     for l in 0..L {
         airpath[l] = (pos[0][l] * pos[0][l] + pos[1][l] * pos[1][l] + pos[2][l] * pos[2][l]).sqrt();
@@ -475,7 +446,7 @@ fn trace_orientation(plan: &Plan, prep: &Prepared, t: &mut dyn Tracer, phi_tic: 
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Interpolation, render, render_pixel, test_plan as plan};
+    use super::super::{Interpolation, render_pixel, render_spots, test_plan as plan};
     use super::*;
     use crate::physics::{polarization_factor, unitize};
 
@@ -536,7 +507,7 @@ mod tests {
         ];
         for args in cases {
             let p = plan(args);
-            let image = render(&p).image;
+            let image = render_spots(&p).image;
             let ctx = PixelContext { interpolate: p.interpolation != Interpolation::Nearest };
             for slow in 0..p.spixels {
                 for fast in 0..p.fpixels {

@@ -66,15 +66,16 @@ pub trait Tracer {
     fn phi_step(&mut self, tic: usize, phi_deg: f64, k: f64, f_latt_b: f64, f_latt: f64);
 }
 
-/// Render every pixel; `-c_parity`'s one-shot interpolation switch needs a second pass over
-/// the pixels after the first one where the switch flips.
-pub fn render(plan: &Plan) -> Rendered {
-    render_watched(plan, &RenderControl::default())
+/// The spots of every pixel, without the background of `-stol` (`engine::render_on_cpu` adds
+/// it); `-c_parity`'s one-shot interpolation switch needs a second pass over the pixels after
+/// the first one where the switch flips.
+pub fn render_spots(plan: &Plan) -> Rendered {
+    render_spots_watched(plan, &RenderControl::default())
 }
 
-/// `render`, reporting finished rows to `control` and stopping early once it is cancelled;
-/// the image is then incomplete, and the caller turns it into `Error::Interrupted`.
-pub fn render_watched(plan: &Plan, control: &RenderControl) -> Rendered {
+/// `render_spots`, reporting finished rows to `control` and stopping early once it is
+/// cancelled; the image is then incomplete, and the caller turns it into `Error::Interrupted`.
+pub fn render_spots_watched(plan: &Plan, control: &RenderControl) -> Rendered {
     let prep = Prepared::new(plan);
     let mut image = vec![0.0f32; plan.pixels()];
     let interpolate = plan.interpolation != Interpolation::Nearest;
@@ -265,7 +266,7 @@ mod tests {
     #[test]
     fn images_and_statistics_do_not_depend_on_the_thread_count() {
         let p = plan("-cell 70 80 90 85 95 105 -N 6 -default_F 100 -detpixels 64 -distance 80 -mosaic 1 -mosaic_dom 4");
-        let on = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| render(&p));
+        let on = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| render_spots(&p));
         let (one, three) = (on(1), on(3));
         assert_eq!(one.image, three.image);
         let s = |r: &Rendered| [r.stats.max_i, r.stats.mean, r.stats.rms, r.stats.rmsd, r.stats.omega_sum].map(f64::to_bits);
