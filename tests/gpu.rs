@@ -522,7 +522,7 @@ fn every_render_entry_point_adds_the_stol_background_on_both_engines() {
 }
 
 /// Spots, the `-stol` background, detector noise and a PSF on the GPU, as the main command
-/// runs them (`engine::render_watched_with`, then the noise stages on the rendered image): the
+/// runs them (`engine::render`, then the noise stages on the rendered image): the
 /// image-sized transfers are exactly the finished images — the float image read back once,
 /// the noise pixels (8 bytes a pixel) and the counts after the PSF — besides a few bytes per
 /// 256 pixels of sums, and nothing image-sized is uploaded. The noise read on the device is the
