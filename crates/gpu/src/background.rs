@@ -155,7 +155,7 @@ pub fn upload_data(bg: &Background, precision: Precision) -> Result<Option<(GpuB
 /// `upload_data` declines the table, returns the host's f64 stage (`engine::background::render`)
 /// instead, for the caller to add once the spots are on the host (the device image is then
 /// unchanged).
-pub fn add_background(bg: &Background, image: &DeviceImage) -> Result<Option<Vec<f64>>> {
+pub async fn add_background(bg: &Background, image: &DeviceImage) -> Result<Option<Vec<f64>>> {
     let g = &bg.geometry;
     if image.pixels() != g.fpixels * g.spixels {
         return Err(Error::Gpu(format!("{} × {} pixels for {} × {}", image.width(), image.height(), g.fpixels, g.spixels)));
@@ -168,7 +168,7 @@ pub fn add_background(bg: &Background, image: &DeviceImage) -> Result<Option<Vec
     if image.pixels() == 0 || sources.is_empty() {
         return Ok(None);
     }
-    ctx.checked("the background stage", || {
+    ctx.checked_async("the background stage", async {
         let device = &ctx.device;
         use wgpu::BufferUsages as U;
         let init = |label, contents: &[u8], usage| ctx.buffer_init(label, contents, usage);
@@ -178,7 +178,7 @@ pub fn add_background(bg: &Background, image: &DeviceImage) -> Result<Option<Vec
         let mask_buffer = init("background mask", bytemuck::cast_slice(&mask), U::STORAGE);
         let pixels = image.buffer();
         let t0 = std::time::Instant::now();
-        let pipeline = ctx.stage_pipeline("background", background_source(ctx.precision), "background_add")?;
+        let pipeline = ctx.stage_pipeline("background", background_source(ctx.precision), "background_add").await?;
         super::response::step_timed(ctx, "background pipeline", t0);
         let entries: Vec<wgpu::BindGroupEntry> = [&uniform, &source_buffer, &table, &mask_buffer, pixels]
             .into_iter()
@@ -197,6 +197,7 @@ pub fn add_background(bg: &Background, image: &DeviceImage) -> Result<Option<Vec
         ctx.queue.submit([encoder.finish()]);
         Ok(None)
     })
+    .await
 }
 
 #[cfg(test)]
@@ -344,7 +345,7 @@ mod tests {
             let cpu = render(&g, table, &scale, false).image;
             let spots: Vec<f32> = (0..cpu.len()).map(|i| if i % 97 == 5 { 1000.0 } else { 0.0 }).collect();
             let on_device = DeviceImage::upload(ctx, &spots, g.fpixels, g.spixels).unwrap();
-            assert!(add_background(&bg, &on_device).unwrap().is_none(), "{what}: the device ran it");
+            assert!(pollster::block_on(add_background(&bg, &on_device)).unwrap().is_none(), "{what}: the device ran it");
             let gpu = on_device.read().unwrap();
             let max = cpu.iter().fold(0.0f64, |m, &v| m.max(v.abs()));
             assert!(max > 0.0, "{what}");

@@ -5,9 +5,13 @@
 //!
 //! Nothing here reads the environment or writes files unless told to: what `WGPU_BACKEND`,
 //! wgpu's debugging variables and the cache folder say reaches it through `GpuOptions`, filled
-//! by the face (the CLI's `gpu_env`). Device creation and read-backs are `async` at the bottom
-//! (`GpuDevice::open_async`, `GpuContext::map_read_async`), so that a browser face can await
-//! them; the native faces block on them (`pollster`).
+//! by the face (the CLI's `gpu_env`). Everything that waits for the device is `async`: opening
+//! it (`GpuDevice::open_async`), error scopes (`checked_async`), compiling pipelines, waiting for
+//! submitted work (`wait`) and read-backs (`map_read_async`), so that a browser face can await
+//! them; the native faces block only at the crate's public entry points (`pollster`; the test
+//! `only_entry_points_block` keeps it so). Natively the awaited calls poll the device until the
+//! work is done (they return answered); in a browser the poll returns at once and the browser's
+//! answer wakes the future.
 
 use super::cache::DiskPipelineCache;
 use super::shader::{Fetch, Precision, SUBGROUP_CHUNK, kernel_source};
@@ -484,22 +488,30 @@ impl GpuContext {
 
     /// The kernel in variant `fetch` specialised for these overridable constants (compiled on
     /// first use).
-    pub fn pipeline(&self, fetch: Fetch, constants: &[(&'static str, f64)]) -> Result<wgpu::ComputePipeline> {
-        let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, p)) = cache.iter().find(|((f, k), _)| *f == fetch && k == constants) {
-            return Ok(p.clone());
+    // No lock is held across an await (in a browser another future of the same thread could
+    // ask for the lock meanwhile): a pipeline two jobs compiled at once is kept once.
+    pub async fn pipeline(&self, fetch: Fetch, constants: &[(&'static str, f64)]) -> Result<wgpu::ComputePipeline> {
+        let kept = |cache: &Vec<((Fetch, Vec<(&'static str, f64)>), wgpu::ComputePipeline)>| cache.iter().find(|((f, k), _)| *f == fetch && k == constants).map(|(_, p)| p.clone());
+        if let Some(p) = kept(&self.pipelines.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(p);
         }
-        let module = self.module(fetch)?;
-        let pipeline = self.checked("building the render pipeline", || {
-            Ok(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("nanobragg render"),
-                layout: Some(&self.pipeline_layout),
-                module: &module,
-                entry_point: Some("render"),
-                compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
-                cache: self.pipeline_cache.as_ref().map(DiskPipelineCache::cache),
-            }))
-        })?;
+        let module = self.module(fetch).await?;
+        let pipeline = self
+            .checked_async("building the render pipeline", async {
+                Ok(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some("nanobragg render"),
+                    layout: Some(&self.pipeline_layout),
+                    module: &module,
+                    entry_point: Some("render"),
+                    compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+                    cache: self.pipeline_cache.as_ref().map(DiskPipelineCache::cache),
+                }))
+            })
+            .await?;
+        let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = kept(&cache) {
+            return Ok(p);
+        }
         cache.push(((fetch, constants.to_vec()), pipeline.clone()));
         self.unsaved_pipelines.store(true, Ordering::SeqCst);
         Ok(pipeline)
@@ -510,31 +522,45 @@ impl GpuContext {
     /// context's life, so that a series of images compiles each stage once, not once per image
     /// (the noise stages' module alone takes about half a second on lavapipe). A shader that
     /// fails to compile is not kept: the error is reported, as every time it is asked for.
-    pub fn stage_pipeline(&self, label: &'static str, source: &'static str, entry: &'static str) -> Result<wgpu::ComputePipeline> {
-        let mut stages = self.stage_pipelines.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, p)) = stages.pipelines.iter().find(|(key, _)| *key == (label, entry)) {
-            return Ok(p.clone());
+    /// No lock is held across an await (as `pipeline`).
+    pub async fn stage_pipeline(&self, label: &'static str, source: &'static str, entry: &'static str) -> Result<wgpu::ComputePipeline> {
+        let stages = || self.stage_pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = |stages: &StagePipelines| stages.pipelines.iter().find(|(key, _)| *key == (label, entry)).map(|(_, p)| p.clone());
+        if let Some(p) = kept(&stages()) {
+            return Ok(p);
         }
-        let module = match stages.modules.iter().find(|(l, _)| *l == label) {
-            Some((_, m)) => m.clone(),
+        let module = stages().modules.iter().find(|(l, _)| *l == label).map(|(_, m)| m.clone());
+        let module = match module {
+            Some(m) => m,
             None => {
-                let m = self.checked(&format!("compiling the {label} shader"), || {
-                    Ok(self.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) }))
-                })?;
-                stages.modules.push((label, m.clone()));
+                let m = self
+                    .checked_async(&format!("compiling the {label} shader"), async {
+                        Ok(self.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) }))
+                    })
+                    .await?;
+                let mut stages = stages();
+                if !stages.modules.iter().any(|(l, _)| *l == label) {
+                    stages.modules.push((label, m.clone()));
+                }
                 m
             }
         };
-        let pipeline = self.checked(&format!("building the {entry} pipeline"), || {
-            Ok(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: self.pipeline_cache.as_ref().map(DiskPipelineCache::cache),
-            }))
-        })?;
+        let pipeline = self
+            .checked_async(&format!("building the {entry} pipeline"), async {
+                Ok(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: self.pipeline_cache.as_ref().map(DiskPipelineCache::cache),
+                }))
+            })
+            .await?;
+        let mut stages = stages();
+        if let Some(p) = kept(&stages) {
+            return Ok(p);
+        }
         stages.pipelines.push(((label, entry), pipeline.clone()));
         if self.pipeline_cache.is_some() {
             self.unsaved_pipelines.store(true, Ordering::SeqCst);
@@ -543,15 +569,19 @@ impl GpuContext {
     }
 
     /// The kernel in variant `fetch`, compiled on first use.
-    fn module(&self, fetch: Fetch) -> Result<wgpu::ShaderModule> {
+    async fn module(&self, fetch: Fetch) -> Result<wgpu::ShaderModule> {
         if !self.fetches.contains(&fetch) {
             return Err(Error::Gpu(format!("the {} kernel is not available on {}", fetch.name(), self.info.name)));
         }
-        let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+        let modules = || self.modules.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, m)) = modules().iter().find(|(f, _)| *f == fetch) {
+            return Ok(m.clone());
+        }
+        let module = compile_kernel(&self.device, self.precision, fetch).await?;
+        let mut modules = modules();
         if let Some((_, m)) = modules.iter().find(|(f, _)| *f == fetch) {
             return Ok(m.clone());
         }
-        let module = pollster::block_on(compile_kernel(&self.device, self.precision, fetch))?;
         modules.push((fetch, module.clone()));
         Ok(module)
     }
@@ -617,13 +647,9 @@ impl GpuContext {
 
     /// Runs `work` inside validation and out-of-memory error scopes and reports whatever they,
     /// the uncaptured-error handler or the device-lost callback caught, as one `Error::Gpu`
-    /// (blocking on `checked_async`).
-    pub fn checked<T>(&self, what: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
-        pollster::block_on(self.checked_async(what, async { work() }))
-    }
-
-    /// `checked` of work that is itself a future (run after the scopes are pushed: an async
-    /// block does nothing until first polled).
+    /// (the scopes are pushed before `work` starts: an async block does nothing until first
+    /// polled). There is no blocking twin: the render path awaits, and only the public entry
+    /// points block (`pollster`), for native faces.
     pub async fn checked_async<T>(&self, what: &str, work: impl Future<Output = Result<T>>) -> Result<T> {
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -660,16 +686,21 @@ impl GpuContext {
         self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
     }
 
-    /// Waits until `submission` is done, without mapping anything.
-    pub fn wait(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
+    /// Waits until the work submitted so far (`submission` the last of it) is done, without
+    /// mapping anything. Natively the device is polled here until it is; in a browser the poll
+    /// returns at once and the queue's answer is awaited (as `map_read_async`).
+    pub async fn wait(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
+        let (replier, reply) = reply();
+        self.queue.on_submitted_work_done(move || replier.send(()));
         self.device
             .poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None })
-            .map(|_| ())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        reply.await.ok_or_else(|| Error::Gpu("the GPU never answered that its work was done".into()))
     }
 
     /// Submits `encoder` with a copy of `bytes` bytes of `source` into `staging` appended, and
-    /// maps them back to the host (blocking on `read_back_async`).
+    /// maps them back to the host (blocking on `read_back_async`; for tests' probes).
+    #[cfg(test)]
     pub fn read_back(&self, encoder: wgpu::CommandEncoder, source: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         pollster::block_on(self.read_back_async(encoder, source, staging, bytes))
     }
@@ -680,13 +711,8 @@ impl GpuContext {
         self.map_read_async(staging, bytes, Some(submission)).await
     }
 
-    /// The first `bytes` of `staging` on the host, once `submission` (or all work) is done
-    /// (blocking on `map_read_async`).
-    pub fn map_read(&self, staging: &wgpu::Buffer, bytes: u64, submission: Option<wgpu::SubmissionIndex>) -> Result<Vec<u8>> {
-        pollster::block_on(self.map_read_async(staging, bytes, submission))
-    }
-
-    /// `map_read` as a future: `map_async`'s answer awaited. Natively the device is polled
+    /// The first `bytes` of `staging` on the host, once `submission` (or all work) is done:
+    /// `map_async`'s answer awaited. Natively the device is polled
     /// here until the work is done (which runs the answer's callback); in a browser the poll
     /// returns at once and the browser answers when the buffer is mapped.
     pub async fn map_read_async(&self, staging: &wgpu::Buffer, bytes: u64, submission: Option<wgpu::SubmissionIndex>) -> Result<Vec<u8>> {
@@ -783,28 +809,32 @@ impl GridSlot {
     /// The device copy on `ctx` of the structure-factor grid `generation` split by `limit`: the
     /// one kept from an earlier job when it is that grid on that device, else `pieces` (f32
     /// values of the lower and upper part, and the split index) uploaded and kept in its place.
-    pub fn grid(&self, ctx: &GpuContext, generation: u64, limit: u64, pieces: impl FnOnce() -> Result<(Vec<f32>, Vec<f32>, u32)>) -> Result<DeviceGrid> {
+    pub async fn grid(&self, ctx: &GpuContext, generation: u64, limit: u64, pieces: impl FnOnce() -> Result<(Vec<f32>, Vec<f32>, u32)>) -> Result<DeviceGrid> {
         let key = (ctx.id, generation, limit);
-        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(grid) = kept.as_ref().filter(|g| g.key == key) {
-            return Ok(grid.clone());
+        {
+            let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(grid) = kept.as_ref().filter(|g| g.key == key) {
+                return Ok(grid.clone());
+            }
+            // the old grid's memory is freed (once no job holds it) before the new one is allocated
+            *kept = None;
         }
-        // the old grid's memory is freed (once no job holds it) before the new one is allocated
-        *kept = None;
         let (lo, hi, split) = pieces()?;
-        let grid = ctx.checked("uploading the structure factors", || {
-            let upload = |label, values: &[f32]| ctx.buffer_init(label, bytemuck::cast_slice(values), wgpu::BufferUsages::STORAGE);
-            Ok(DeviceGrid {
-                key,
-                lo: upload("structure factors", &lo),
-                hi: upload("structure factors (second part)", &hi),
-                lo_bytes: std::mem::size_of_val(&lo[..]) as u64,
-                hi_bytes: std::mem::size_of_val(&hi[..]) as u64,
-                split,
+        let grid = ctx
+            .checked_async("uploading the structure factors", async {
+                let upload = |label, values: &[f32]| ctx.buffer_init(label, bytemuck::cast_slice(values), wgpu::BufferUsages::STORAGE);
+                Ok(DeviceGrid {
+                    key,
+                    lo: upload("structure factors", &lo),
+                    hi: upload("structure factors (second part)", &hi),
+                    lo_bytes: std::mem::size_of_val(&lo[..]) as u64,
+                    hi_bytes: std::mem::size_of_val(&hi[..]) as u64,
+                    split,
+                })
             })
-        })?;
+            .await?;
         log::debug!("structure factors uploaded: {} + {} bytes (grid {generation}), kept for later jobs", grid.lo_bytes, grid.hi_bytes);
-        *kept = Some(grid.clone());
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(grid.clone());
         Ok(grid)
     }
 
@@ -868,7 +898,7 @@ async fn choose_variant(key: &ContextKey, adapter: &wgpu::Adapter) -> Result<(Ar
     for &p in &offered {
         let result = match open_variant(key, adapter, p).await {
             Ok(ctx) => {
-                let timed = calibrate(&ctx);
+                let timed = calibrate(&ctx).await;
                 opened.push((p, ctx));
                 timed
             }
@@ -903,18 +933,18 @@ async fn choose_variant(key: &ContextKey, adapter: &wgpu::Adapter) -> Result<(Ar
 /// Seconds the variant of `ctx` takes for the calibration render: the best of three after one
 /// that compiles the pipeline; the kernel's own time where the device writes timestamps, else
 /// the whole render's. Blocking (the render path is).
-fn calibrate(ctx: &Arc<GpuContext>) -> std::result::Result<f64, String> {
+async fn calibrate(ctx: &Arc<GpuContext>) -> std::result::Result<f64, String> {
     let plan = variant::calibration_plan();
     let device = GpuDevice { context: ctx.clone(), binding_cap: None, why: Arc::from("calibration") };
-    let run = || -> Result<f64> {
+    let run = async || -> Result<f64> {
         let start = std::time::Instant::now();
-        let rendered = device.render_spots(&plan)?;
+        let rendered = device.render_spots_async(&plan).await?;
         Ok(rendered.kernel_seconds.unwrap_or_else(|| start.elapsed().as_secs_f64()))
     };
-    run().map_err(|e| e.to_string())?;
+    run().await.map_err(|e| e.to_string())?;
     let mut best = f64::INFINITY;
     for _ in 0..3 {
-        best = best.min(run().map_err(|e| e.to_string())?);
+        best = best.min(run().await.map_err(|e| e.to_string())?);
     }
     // a timer that reports 0 would make the record unreadable: one tick at least
     Ok(best.max(1e-9))

@@ -5,7 +5,7 @@ use crate::control::RenderControl;
 use crate::error::{Error, Result};
 use crate::{DeviceImage, GpuOptions};
 use nanobragg_core::engine::plan::Plan;
-use nanobragg_core::engine::{EngineUsed, Rendered, render_on_cpu};
+use nanobragg_core::engine::{CpuEngine, EngineUsed, Rendered, render_finished_async};
 
 /// `-engine cpu|gpu|auto`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,24 +52,28 @@ impl From<Rendered> for RenderedImage {
 /// `gpu_options` (`GpuDevice::shared`). `Auto` takes the GPU when a hardware adapter exists and
 /// notes (through the logger, so that `-quiet` silences it) when it uses the CPU instead.
 pub fn render(plan: &Plan, choice: EngineChoice, gpu_options: &GpuOptions, control: &RenderControl) -> Result<RenderedImage> {
-    render_choosing(plan, choice, control, |hardware_only| match hardware_only {
-        true => crate::render_if_hardware(plan, gpu_options, control),
-        false => crate::render_on_gpu(plan, gpu_options, control),
-    })
+    pollster::block_on(render_choosing(plan, choice, control, async |hardware_only| {
+        let device = match hardware_only {
+            true => crate::GpuDevice::shared_if(gpu_options, &crate::hardware_only)?,
+            false => crate::GpuDevice::shared(gpu_options)?,
+        };
+        device.render_finished_async(plan, control).await
+    }))
 }
 
 /// `render`, the GPU's render done by `on_gpu`, which is told whether only a hardware adapter
 /// will do (`Auto`) and then fails on a software one (`crate::hardware_only`).
-pub(crate) fn render_choosing(plan: &Plan, choice: EngineChoice, control: &RenderControl, on_gpu: impl FnOnce(bool) -> Result<RenderedImage>) -> Result<RenderedImage> {
+pub(crate) async fn render_choosing(plan: &Plan, choice: EngineChoice, control: &RenderControl, on_gpu: impl AsyncFnOnce(bool) -> Result<RenderedImage>) -> Result<RenderedImage> {
+    let on_cpu = async || render_finished_async(&CpuEngine, plan, control).await.map(RenderedImage::from);
     let rendered = match choice {
-        EngineChoice::Cpu => render_on_cpu(plan, control)?.into(),
-        EngineChoice::Gpu => on_gpu(false)?,
-        EngineChoice::Auto => match on_gpu(true) {
+        EngineChoice::Cpu => on_cpu().await?,
+        EngineChoice::Gpu => on_gpu(false).await?,
+        EngineChoice::Auto => match on_gpu(true).await {
             Ok(r) => r,
             Err(Error::Interrupted) => return Err(Error::Interrupted),
             Err(e) => {
                 log::info!("{e}; using the CPU engine");
-                render_on_cpu(plan, control)?.into()
+                on_cpu().await?
             }
         },
     };

@@ -190,7 +190,7 @@ pub(super) struct Gather {
 impl Gather {
     /// A zeroed `width` × `height` device image and cleared totals for a render of `rect`
     /// whose tiles the kernel writes into `tile_output`.
-    pub fn new(ctx: &Arc<GpuContext>, width: usize, height: usize, rect: Rect, tile_output: &wgpu::Buffer) -> Result<Gather> {
+    pub async fn new(ctx: &Arc<GpuContext>, width: usize, height: usize, rect: Rect, tile_output: &wgpu::Buffer) -> Result<Gather> {
         use wgpu::BufferUsages as U;
         let image = DeviceImage::zeroed(ctx, width, height);
         let blocks = rect.pixels().div_ceil(BLOCK).max(1);
@@ -205,7 +205,7 @@ impl Gather {
         encoder.clear_buffer(&partials, 0, None);
         ctx.upload(&first_off_grid, 0, &u32::MAX.to_le_bytes());
         ctx.queue.submit([encoder.finish()]);
-        let pipeline = ctx.stage_pipeline("gather", GATHER_SHADER, "gather_tile")?;
+        let pipeline = ctx.stage_pipeline("gather", GATHER_SHADER, "gather_tile").await?;
         let entries: Vec<wgpu::BindGroupEntry> = [&params, tile_output, image.buffer(), &partials, &first_off_grid]
             .into_iter()
             .enumerate()
@@ -231,7 +231,7 @@ impl Gather {
 
     /// The solid angles summed over the rendered pixels (f64, block by block) and the first
     /// rectangle index whose pixel left the grid.
-    pub fn totals(&self, ctx: &GpuContext) -> Result<(f64, Option<usize>)> {
+    pub async fn totals(&self, ctx: &GpuContext) -> Result<(f64, Option<usize>)> {
         let sums = (self.blocks * 8) as u64;
         let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         let staging = ctx.buffer("gather totals read-back", sums + 4, usage);
@@ -239,7 +239,7 @@ impl Gather {
         encoder.copy_buffer_to_buffer(&self.partials, 0, &staging, 0, sums);
         encoder.copy_buffer_to_buffer(&self.first_off_grid, 0, &staging, sums, 4);
         let submission = ctx.queue.submit([encoder.finish()]);
-        let data = ctx.map_read(&staging, sums + 4, Some(submission));
+        let data = ctx.map_read_async(&staging, sums + 4, Some(submission)).await;
         ctx.give_back([Pooled { label: "gather totals read-back", usage, buffer: staging }]);
         let words: Vec<f32> = bytemuck::pod_collect_to_vec(&data?);
         let first = words[2 * self.blocks].to_bits();
@@ -265,7 +265,7 @@ pub fn total(blocks: impl IntoIterator<Item = (f32, f32)>) -> f64 {
 
 /// Appends the per-block sums of the first `count` values of `values` to `encoder`, submits it
 /// and returns their total (`total` of the blocks): 8 bytes per 256 values come back.
-pub fn submit_and_sum(ctx: &GpuContext, mut encoder: wgpu::CommandEncoder, values: &wgpu::Buffer, count: usize) -> Result<f64> {
+pub async fn submit_and_sum(ctx: &GpuContext, mut encoder: wgpu::CommandEncoder, values: &wgpu::Buffer, count: usize) -> Result<f64> {
     use wgpu::BufferUsages as U;
     let blocks = count.div_ceil(BLOCK).max(1);
     let params = GpuGatherParams { count: u32_of("value count", count)?, ..GpuGatherParams::default() };
@@ -273,7 +273,7 @@ pub fn submit_and_sum(ctx: &GpuContext, mut encoder: wgpu::CommandEncoder, value
     let sums = (blocks * 8) as u64;
     let partials = ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("block sums"), size: sums, usage: U::STORAGE | U::COPY_SRC, mapped_at_creation: false });
     let back = ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("block sums read-back"), size: sums, usage: U::MAP_READ | U::COPY_DST, mapped_at_creation: false });
-    let pipeline = ctx.stage_pipeline("gather", GATHER_SHADER, "sum_blocks")?;
+    let pipeline = ctx.stage_pipeline("gather", GATHER_SHADER, "sum_blocks").await?;
     let entries = [(0, &uniform), (3, &partials), (5, values)].map(|(binding, b)| wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() });
     let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("sum_blocks"), layout: &pipeline.get_bind_group_layout(0), entries: &entries });
     let (gx, gy) = groups(blocks, ctx.limits.max_compute_workgroups_per_dimension);
@@ -283,7 +283,7 @@ pub fn submit_and_sum(ctx: &GpuContext, mut encoder: wgpu::CommandEncoder, value
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(gx, gy, 1);
     }
-    let words: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read_back(encoder, &partials, &back, sums)?);
+    let words: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read_back_async(encoder, &partials, &back, sums).await?);
     Ok(total(words.chunks_exact(2).map(|p| (p[0], p[1]))))
 }
 

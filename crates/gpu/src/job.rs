@@ -235,13 +235,13 @@ impl<'a> Job<'a> {
     /// Uploads the plan, its structure-factor grid only when `grids` does not hold it yet.
     /// `trace_slots` sizes the trace buffer (1 when not tracing: only a job with more slots
     /// gets the kernel variant that records a trace).
-    pub fn new(ctx: &'a GpuContext, grids: &GridSlot, plan: &Plan, binding_cap: Option<u64>, trace_slots: usize) -> Result<Job<'a>> {
-        Job::with_constants(ctx, grids, plan, binding_cap, trace_slots, |_| {})
+    pub async fn new(ctx: &'a GpuContext, grids: &GridSlot, plan: &Plan, binding_cap: Option<u64>, trace_slots: usize) -> Result<Job<'a>> {
+        Job::with_constants(ctx, grids, plan, binding_cap, trace_slots, |_| {}).await
     }
 
     /// `new` with the kernel's pipeline constants changed by `adjust` after `overrides` set
     /// them: for tests that give the kernel values the host never sends.
-    pub(crate) fn with_constants(
+    pub(crate) async fn with_constants(
         ctx: &'a GpuContext,
         grids: &GridSlot,
         plan: &Plan,
@@ -255,13 +255,16 @@ impl<'a> Job<'a> {
         let precision = ctx.precision;
         // the grid's device copy kept in `grids` when this is the grid of its owner's last job;
         // without a grid, placeholders from the pool
-        let grid: Option<DeviceGrid> = plan.grid.as_ref().map(|g| grids.grid(ctx, g.generation(), limit, || grid_pieces(g, limit))).transpose()?;
+        let grid: Option<DeviceGrid> = match &plan.grid {
+            Some(g) => Some(grids.grid(ctx, g.generation(), limit, || grid_pieces(g, limit)).await?),
+            None => None,
+        };
         let split = grid.as_ref().map_or(0, |g| g.split);
         let params = params(plan, precision, split)?;
         let tracing = trace_slots > 1;
         let mut constants = overrides(plan, tracing);
         adjust(&mut constants);
-        let pipeline = ctx.pipeline(ctx.fetch_for(plan, tracing), &constants)?;
+        let pipeline = ctx.pipeline(ctx.fetch_for(plan, tracing), &constants).await?;
         let tile = tile_pixels(plan, ctx, limit).min(Rect::roi(plan).pixels().max(1));
         let lattices = lattices(plan, precision);
         let sources = sources(plan, precision);
@@ -309,7 +312,7 @@ impl<'a> Job<'a> {
                 role
             })
             .collect();
-        ctx.checked("uploading the experiment", || {
+        ctx.checked_async("uploading the experiment", async {
             // the kept grid's buffers are shared with later jobs: bound, never pooled (a
             // pooled one would be handed to another job as scratch)
             let mut held: Vec<Pooled> = Vec::with_capacity(roles.len());
@@ -383,13 +386,14 @@ impl<'a> Job<'a> {
                 _exclusive: exclusive,
             })
         })
+        .await
     }
 
     /// Renders `rect` tile by tile, handing each pixel to `sink` with its index in the
     /// rectangle; an error from `sink` (e.g. an interruption) stops the render. Pixels with an
     /// image index below `first_index` are skipped (tiles made only of those are not dispatched
     /// at all).
-    pub fn render_rect(
+    pub async fn render_rect(
         &self,
         plan: &Plan,
         rect: Rect,
@@ -397,10 +401,11 @@ impl<'a> Job<'a> {
         interpolate: bool,
         sink: &mut dyn FnMut(usize, GpuPixelOut) -> Result<()>,
     ) -> Result<()> {
-        self.ctx.checked("rendering", || {
+        self.ctx
+            .checked_async("rendering", async {
             for job in self.tiles(plan, rect, first_index, interpolate)? {
                 let (start, count) = (job.start as usize, job.count as usize);
-                let bytes = self.run(job, &self.output, count * size_of::<GpuPixelOut>())?;
+                let bytes = self.run(job, &self.output, count * size_of::<GpuPixelOut>()).await?;
                 let pixels: Vec<GpuPixelOut> = bytemuck::pod_collect_to_vec(&bytes);
                 for (i, p) in pixels.into_iter().enumerate() {
                     if rect.image_index(plan, start + i) >= first_index {
@@ -410,11 +415,12 @@ impl<'a> Job<'a> {
             }
             Ok(())
         })
+            .await
     }
 
     /// Renders the one pixel (fast, slow), ignoring ROI and mask as the CPU tracer does, and
     /// returns the trace slots it wrote.
-    pub fn trace(&self, fast: usize, slow: usize, interpolate: bool) -> Result<Vec<GpuTraceSlot>> {
+    pub async fn trace(&self, fast: usize, slow: usize, interpolate: bool) -> Result<Vec<GpuTraceSlot>> {
         let job = GpuDispatch {
             x0: fast as u32,
             y0: slow as u32,
@@ -425,7 +431,7 @@ impl<'a> Job<'a> {
             trace_pixel: u32_of("pixel index", slow * self.fpixels + fast)?,
             bits: if interpolate { JOB_INTERPOLATE } else { 0 },
         };
-        let bytes = self.ctx.checked("tracing", || self.run(job, &self.trace, self.trace_slots * size_of::<GpuTraceSlot>()))?;
+        let bytes = self.ctx.checked_async("tracing", self.run(job, &self.trace, self.trace_slots * size_of::<GpuTraceSlot>())).await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
@@ -435,7 +441,7 @@ impl<'a> Job<'a> {
     /// waited for (not mapped) before `tile_done` gets the number of the rectangle's pixels
     /// finished so far; an error from it (e.g. an interruption) stops the render.
     #[allow(clippy::too_many_arguments)]
-    pub fn render_rect_on_device(
+    pub async fn render_rect_on_device(
         &self,
         plan: &Plan,
         rect: Rect,
@@ -445,17 +451,19 @@ impl<'a> Job<'a> {
         totals: bool,
         tile_done: &mut dyn FnMut(usize) -> Result<()>,
     ) -> Result<()> {
-        self.ctx.checked("rendering", || {
+        self.ctx
+            .checked_async("rendering", async {
             for job in self.tiles(plan, rect, first_index, interpolate)? {
                 let (start, count) = (job.start as usize, job.count as usize);
                 let mut encoder = self.encode(job);
                 gather.encode(self.ctx, &mut encoder, GpuGatherParams::tile(plan.fpixels, rect, start, count, first_index, totals)?);
-                self.ctx.wait(self.ctx.queue.submit([encoder.finish()]))?;
-                self.add_kernel_time()?;
+                self.ctx.wait(self.ctx.queue.submit([encoder.finish()])).await?;
+                self.add_kernel_time().await?;
                 tile_done(start + count)?;
             }
             Ok(())
         })
+            .await
     }
 
     /// The dispatches that render `rect` tile by tile, in order, less the tiles made only of
@@ -487,10 +495,10 @@ impl<'a> Job<'a> {
     }
 
     /// One dispatch, then `bytes` of `result` read back.
-    fn run(&self, job: GpuDispatch, result: &wgpu::Buffer, bytes: usize) -> Result<Vec<u8>> {
+    async fn run(&self, job: GpuDispatch, result: &wgpu::Buffer, bytes: usize) -> Result<Vec<u8>> {
         let encoder = self.encode(job);
-        let data = self.ctx.read_back(encoder, result, &self.staging, bytes as u64)?;
-        self.add_kernel_time()?;
+        let data = self.ctx.read_back_async(encoder, result, &self.staging, bytes as u64).await?;
+        self.add_kernel_time().await?;
         Ok(data)
     }
 
@@ -519,9 +527,9 @@ impl<'a> Job<'a> {
 
     /// Adds the last dispatch's kernel time, where the device writes timestamps; its submission
     /// must be complete (this map does not wait).
-    fn add_kernel_time(&self) -> Result<()> {
+    async fn add_kernel_time(&self) -> Result<()> {
         if let (Some((_, _, read)), Some(period)) = (&self.timer, self.ctx.timestamp_period) {
-            let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&self.ctx.map_read(read, TIMESTAMP_BYTES, None)?);
+            let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&self.ctx.map_read_async(read, TIMESTAMP_BYTES, None).await?);
             let seconds = ticks[1].saturating_sub(ticks[0]) as f64 * period as f64 * 1e-9;
             self.kernel_seconds.set(self.kernel_seconds.get() + seconds);
         }

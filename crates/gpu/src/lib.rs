@@ -14,11 +14,14 @@
 //! (`Simulator::with_device`); the device is freed when the last holder drops it. The one-call
 //! helpers below (`render_spots`, `render_spots_with`, `render_on_gpu`, `trace_pixel_with`) and
 //! `Simulator::new` use the process-wide `GpuDevice::shared` instead, which the CLI relies on
-//! for one device per run. Device creation and read-backs are `async` at the bottom
-//! (`GpuDevice::open_async`, `DeviceImage::read_async`); what still blocks natively: the
-//! render and trace paths (`Job`, `gather`, the noise, PSF and background stages) call the
-//! blocking wrappers, compiling a kernel blocks on its error scope, and opening a device with
-//! the precision unforced times the variants with renders (`context::calibrate`).
+//! for one device per run. The render path is `async` from top to bottom: the core's
+//! `engine::render_finished_async` over `GpuEngine` (spots, gather, background, read-back),
+//! `Simulator::render_async`/`record_async` (the noise and PSF stages too),
+//! `GpuDevice::open_async`; pipelines compile and error scopes pop as futures. The blocking
+//! calls (`render`, `record`, `open`, ...) are `pollster::block_on` of those futures for the
+//! native faces, and the only places that block (the test `only_entry_points_block` fails on
+//! one added deeper). A browser face awaits the futures on a device it opened with
+//! `open_async` (the shared device and `-trace_pixel` stay native conveniences).
 //!
 //! A short rotation series with noise, written as SMV images, without any command line
 //! (`examples/series.rs` is the longer version: `cargo run --release -p nanobragg-gpu
@@ -142,18 +145,30 @@ impl GpuDevice {
     /// Renders `plan`'s spots on this device (no background, as `cpu::render_spots`), its
     /// structure factors kept in the device's own grid slot (the last grid rendered this way).
     pub fn render_spots(&self, plan: &Plan) -> Result<Rendered> {
-        Ok(render_gathered(self, &self.context().grid, plan, &RenderControl::default(), false, None)?.rendered)
+        pollster::block_on(self.render_spots_async(plan))
+    }
+
+    /// `render_spots` as a future.
+    pub async fn render_spots_async(&self, plan: &Plan) -> Result<Rendered> {
+        Ok(render_gathered(self, &self.context().grid, plan, &RenderControl::default(), false, None).await?.rendered)
     }
 
     /// The finished image on this device (`engine::render_finished` with `GpuEngine`): spots
-    /// and background, rows reported to `control`.
+    /// and background, rows reported to `control`. Blocks on `render_finished_async`.
     pub fn render_finished(&self, plan: &Plan, control: &RenderControl) -> Result<RenderedImage> {
-        render_gathered(self, &self.context().grid, plan, control, true, None)
+        pollster::block_on(self.render_finished_async(plan, control))
     }
 
-    /// `render_finished` with the structure factors kept in `grids` (a simulator's own).
-    pub(crate) fn render_keeping(&self, grids: &GridSlot, plan: &Plan, control: &RenderControl) -> Result<RenderedImage> {
-        render_gathered(self, grids, plan, control, true, None)
+    /// `render_finished` as a future: nothing in it blocks but the native device polls that
+    /// wait for submitted work (`GpuContext::wait`, `map_read_async`), which in a browser
+    /// return at once.
+    pub async fn render_finished_async(&self, plan: &Plan, control: &RenderControl) -> Result<RenderedImage> {
+        render_gathered(self, &self.context().grid, plan, control, true, None).await
+    }
+
+    /// `render_finished_async` with the structure factors kept in `grids` (a simulator's own).
+    pub(crate) async fn render_keeping(&self, grids: &GridSlot, plan: &Plan, control: &RenderControl) -> Result<RenderedImage> {
+        render_gathered(self, grids, plan, control, true, None).await
     }
 
     /// `-trace_pixel` on this device (`trace_pixel_with`).
@@ -161,9 +176,11 @@ impl GpuDevice {
         check_trace_pixel(plan, fast, slow)?;
         let ctx = self.context();
         // a grid slot of the trace's own: the one pixel uploads its grid and keeps it from no one
-        let job = Job::new(ctx, &GridSlot::default(), plan, self.binding_cap(), trace::slots(plan))?;
-        let interpolate = interpolation_at(&job, plan, slow * plan.fpixels + fast)?;
-        let slots = job.trace(fast, slow, interpolate)?;
+        let slots = pollster::block_on(async {
+            let job = Job::new(ctx, &GridSlot::default(), plan, self.binding_cap(), trace::slots(plan)).await?;
+            let interpolate = interpolation_at(&job, plan, slow * plan.fpixels + fast).await?;
+            job.trace(fast, slow, interpolate).await
+        })?;
         trace::emit(plan, &slots, tracer);
         Ok(())
     }
@@ -181,12 +198,12 @@ enum Gathering {
 /// when `with_background`, else the spots alone; its structure factors kept in `grids`, the
 /// tiles gathered where `forced` says (None: on the device when the image fits one storage
 /// binding, as the noise and background stages bind it whole too).
-fn render_gathered(device: &GpuDevice, grids: &GridSlot, plan: &Plan, control: &RenderControl, with_background: bool, forced: Option<Gathering>) -> Result<RenderedImage> {
+async fn render_gathered(device: &GpuDevice, grids: &GridSlot, plan: &Plan, control: &RenderControl, with_background: bool, forced: Option<Gathering>) -> Result<RenderedImage> {
     let engine = GpuEngine { device, grids, gathering: forced };
     if with_background {
-        nanobragg_core::engine::render_finished(&engine, plan, control)
+        nanobragg_core::engine::render_finished_async(&engine, plan, control).await
     } else {
-        nanobragg_core::engine::render_spots(&engine, plan, control)
+        nanobragg_core::engine::render_spots_async(&engine, plan, control).await
     }
 }
 
@@ -223,17 +240,17 @@ impl nanobragg_core::engine::Engine for GpuEngine<'_> {
     type Spots = GpuSpots;
     type Finished = RenderedImage;
 
-    fn spots(&self, plan: &Plan, control: &RenderControl) -> Result<GpuSpots> {
+    async fn spots(&self, plan: &Plan, control: &RenderControl) -> Result<GpuSpots> {
         let ctx = self.device.context();
         let fits = (plan.pixels() as u64 * 4) <= ctx.binding_limit(None);
         let gathering = self.gathering.unwrap_or(if fits { Gathering::OnDevice } else { Gathering::OnHost });
-        let job = Job::new(ctx, self.grids, plan, self.device.binding_cap(), 1)?;
+        let job = Job::new(ctx, self.grids, plan, self.device.binding_cap(), 1).await?;
         let rect = Rect::roi(plan);
         let interpolate = plan.interpolation != Interpolation::Nearest;
         let one_shot = plan.interpolation == Interpolation::OneShotSwitch;
         let mut switched_at = None;
         let (image, omega_sum, device) = if gathering == Gathering::OnDevice {
-            let gather = ctx.checked("preparing the image on the device", || gather::Gather::new(ctx, plan.fpixels, plan.spixels, rect, job.tile_output()))?;
+            let gather = ctx.checked_async("preparing the image on the device", gather::Gather::new(ctx, plan.fpixels, plan.spixels, rect, job.tile_output())).await?;
             let mut rows = 0;
             job.render_rect_on_device(plan, rect, 0, interpolate, &gather, true, &mut |done| {
                 for _ in rows..done / rect.width.max(1) {
@@ -241,12 +258,13 @@ impl nanobragg_core::engine::Engine for GpuEngine<'_> {
                 }
                 rows = done / rect.width.max(1);
                 control.stop_if_cancelled()
-            })?;
-            let (omega_sum, left_grid) = gather.totals(ctx)?;
+            })
+            .await?;
+            let (omega_sum, left_grid) = gather.totals(ctx).await?;
             if one_shot && let Some(first) = left_grid {
                 // as below, on the device
                 let switch_pixel = rect.image_index(plan, first);
-                job.render_rect_on_device(plan, rect, switch_pixel + 1, false, &gather, false, &mut |_| control.stop_if_cancelled())?;
+                job.render_rect_on_device(plan, rect, switch_pixel + 1, false, &gather, false, &mut |_| control.stop_if_cancelled()).await?;
                 switched_at = Some(switch_pixel);
             }
             (Vec::new(), omega_sum, Some(gather.into_image()))
@@ -265,7 +283,8 @@ impl nanobragg_core::engine::Engine for GpuEngine<'_> {
                     control.stop_if_cancelled()?;
                 }
                 Ok(())
-            })?;
+            })
+            .await?;
             if one_shot && let Some(first) = left_grid {
                 // as cpu::render_spots: pixels up to the one where C's shared switch flips are
                 // final; every later pixel is rendered again with nearest-neighbour F (its solid
@@ -274,7 +293,8 @@ impl nanobragg_core::engine::Engine for GpuEngine<'_> {
                 job.render_rect(plan, rect, switch_pixel + 1, false, &mut |i, p| {
                     image[rect.image_index(plan, i)] = p.value;
                     control.stop_if_cancelled()
-                })?;
+                })
+                .await?;
                 switched_at = Some(switch_pixel);
             }
             (image, omega_sum, None)
@@ -288,7 +308,7 @@ impl nanobragg_core::engine::Engine for GpuEngine<'_> {
     /// On the device, in place, where the image is there (or, gathered on the host, fits one
     /// binding: uploaded for it); else, or where the device declines the table, the host's
     /// f64 stage (the CPU engine's), added once the image is on the host.
-    fn add_background(&self, plan: &Plan, bg: &Background, spots: &mut GpuSpots, _: &RenderControl) -> Result<()> {
+    async fn add_background(&self, plan: &Plan, bg: &Background, spots: &mut GpuSpots, _: &RenderControl) -> Result<()> {
         if spots.device.is_none() {
             if !spots.fits {
                 // the background stage binds the whole image, which does not fit one binding
@@ -301,14 +321,14 @@ impl nanobragg_core::engine::Engine for GpuEngine<'_> {
             spots.device = Some(DeviceImage::upload(&spots.ctx, &spots.image, plan.fpixels, plan.spixels)?);
         }
         let device = spots.device.as_ref().expect("the image is on the device");
-        spots.on_host = background::add_background(bg, device)?;
+        spots.on_host = background::add_background(bg, device).await?;
         Ok(())
     }
 
-    fn finish(&self, plan: &Plan, mut spots: GpuSpots) -> Result<RenderedImage> {
+    async fn finish(&self, plan: &Plan, mut spots: GpuSpots) -> Result<RenderedImage> {
         let mut image = match &spots.device {
             // the finished float image is the one image read back
-            Some(device) => device.read()?,
+            Some(device) => device.read_async().await?,
             None => std::mem::take(&mut spots.image),
         };
         if let Some(host) = &spots.on_host {
@@ -357,7 +377,7 @@ fn check_trace_pixel(plan: &Plan, fast: usize, slow: usize) -> Result<()> {
 /// Whether tricubic interpolation is on when `pixel` starts: with -c_parity's one-shot
 /// switch, only if no rendered pixel before it left the grid (found by rendering the ROI rows
 /// up to its row).
-fn interpolation_at(job: &Job, plan: &Plan, pixel: usize) -> Result<bool> {
+async fn interpolation_at(job: &Job<'_>, plan: &Plan, pixel: usize) -> Result<bool> {
     match plan.interpolation {
         Interpolation::Nearest => Ok(false),
         Interpolation::PerTerm => Ok(true),
@@ -368,7 +388,8 @@ fn interpolation_at(job: &Job, plan: &Plan, pixel: usize) -> Result<bool> {
             job.render_rect(plan, rows, 0, true, &mut |i, p| {
                 switched |= p.left_grid != 0 && rows.image_index(plan, i) < pixel;
                 Ok(())
-            })?;
+            })
+            .await?;
             Ok(!switched)
         }
     }

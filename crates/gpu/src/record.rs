@@ -14,7 +14,7 @@ use crate::engine::RenderedImage;
 use crate::error::Result;
 use crate::model::Experiment;
 use crate::params::Mode;
-use crate::response::{Photons, noise_image_on_gpu, noise_stages_fit};
+use crate::response::{Photons, noise_image_on_gpu_async, noise_stages_fit};
 use crate::simulator::Frame;
 use nanobragg_core::engine::EngineUsed;
 use nanobragg_core::response::record::{Recorded, RecordedNoise, Recorder};
@@ -43,13 +43,18 @@ impl DetectorResponse {
     /// the integer image and, when the experiment asks for one, the noise image, each stage on
     /// the engine the module docs give. Consumes the render: its device image is freed here.
     pub fn record(&self, rendered: RenderedImage, frame: &Frame) -> Result<Recorded> {
+        pollster::block_on(self.record_async(rendered, frame))
+    }
+
+    /// `record` as a future (the device's noise stages awaited).
+    pub async fn record_async(&self, rendered: RenderedImage, frame: &Frame) -> Result<Recorded> {
         let r = &self.recorder;
         let noise = if !r.settings.calculate_noise {
             None
         } else if r.mode == Mode::Default && self.noise_stages_on_device(&rendered)? {
             let model = r.noise_model(frame.seed, frame.noise_counter)?;
             let bits32 = r.settings.noise.bits32;
-            let result = noise_image_on_gpu(&self.gpu, Photons::of(&rendered), r.fpixels, r.spixels, r.roi, &model, bits32)?;
+            let result = noise_image_on_gpu_async(&self.gpu, Photons::of(&rendered), r.fpixels, r.spixels, r.roi, &model, bits32).await?;
             Some(RecordedNoise::of(result, bits32, rendered.engine.clone()))
         } else {
             Some(r.noise_on_cpu(&rendered.image, frame.seed, frame.noise_counter)?)

@@ -187,7 +187,13 @@ pub fn noise_stages_fit(opts: &GpuOptions, pixels: usize) -> Result<bool> {
 /// `noise_image_where` gives. A device image is read on its own device (`opts` then only
 /// chooses the device for host photons). What comes back: the noise pixels, the counts after
 /// the PSF (both finished images) and per-block sums of the counts before it.
+/// Blocks on `noise_image_on_gpu_async` (native callers).
 pub fn noise_image_on_gpu(opts: &GpuOptions, photons: Photons, width: usize, height: usize, roi: [usize; 4], model: &NoiseModel, bits32: bool) -> Result<NoiseResult> {
+    pollster::block_on(noise_image_on_gpu_async(opts, photons, width, height, roi, model, bits32))
+}
+
+/// `noise_image_on_gpu` as a future.
+pub async fn noise_image_on_gpu_async(opts: &GpuOptions, photons: Photons<'_>, width: usize, height: usize, roi: [usize; 4], model: &NoiseModel, bits32: bool) -> Result<NoiseResult> {
     let pixels = width * height;
     let p = params(model, width, pixels, roi)?;
     let uploaded;
@@ -200,7 +206,7 @@ pub fn noise_image_on_gpu(opts: &GpuOptions, photons: Photons, width: usize, hei
         Photons::Device(image) => return Err(Error::Gpu(format!("a {} × {} device image for {width} × {height} pixels", image.width(), image.height()))),
     };
     let ctx = input.context();
-    let (photons_before_psf, (counts, psf), out) = ctx.checked("the noise stages", || run_stages(ctx, &p, input.buffer(), pixels, model, width, height))?;
+    let (photons_before_psf, (counts, psf), out) = ctx.checked_async("the noise stages", run_stages(ctx, &p, input.buffer(), pixels, model, width, height)).await?;
     let [x0, x1, y0, y1] = roi;
     let in_roi = |i: usize| {
         let (f, s) = (i % width, i / width);
@@ -222,10 +228,10 @@ pub fn noise_image_on_gpu(opts: &GpuOptions, photons: Photons, width: usize, hei
 
 type StageOutputs = (f64, (Vec<f32>, Option<PsfReport>), Vec<u32>);
 
-fn run_stages(ctx: &GpuContext, p: &GpuNoiseParams, input: &wgpu::Buffer, pixels: usize, model: &NoiseModel, width: usize, height: usize) -> Result<StageOutputs> {
+async fn run_stages(ctx: &GpuContext, p: &GpuNoiseParams, input: &wgpu::Buffer, pixels: usize, model: &NoiseModel, width: usize, height: usize) -> Result<StageOutputs> {
     let device = &ctx.device;
     let t0 = std::time::Instant::now();
-    let (counts_pipeline, readout_pipeline) = (ctx.stage_pipeline("noise stages", NOISE_SHADER, "noise_counts")?, ctx.stage_pipeline("noise stages", NOISE_SHADER, "noise_readout")?);
+    let (counts_pipeline, readout_pipeline) = (ctx.stage_pipeline("noise stages", NOISE_SHADER, "noise_counts").await?, ctx.stage_pipeline("noise stages", NOISE_SHADER, "noise_readout").await?);
     step_timed(ctx, "noise pipelines", t0);
     use wgpu::BufferUsages as U;
     let uniform = ctx.buffer_init("noise params", bytemuck::bytes_of(p), U::UNIFORM);
@@ -257,10 +263,10 @@ fn run_stages(ctx: &GpuContext, p: &GpuNoiseParams, input: &wgpu::Buffer, pixels
     let mut encoder = device.create_command_encoder(&Default::default());
     dispatch(&mut encoder, &counts_pipeline, true);
     // the counts before the PSF are summed on the device (pixels outside the ROI hold 0)
-    let before = super::gather::submit_and_sum(ctx, encoder, &counts, pixels)?;
+    let before = super::gather::submit_and_sum(ctx, encoder, &counts, pixels).await?;
     let mut report = None;
     if let Some(psf) = model.psf.as_ref().filter(|p| p.fwhm_pixels > 0.0) {
-        let (blurred, r) = psf_buffers(ctx, &counts, width, height, psf.shape, psf.fwhm_pixels, psf.radius)?;
+        let (blurred, r) = psf_buffers(ctx, &counts, width, height, psf.shape, psf.fwhm_pixels, psf.radius).await?;
         let mut encoder = device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(&blurred, 0, &counts, 0, count_bytes);
         ctx.queue.submit([encoder.finish()]);
@@ -269,36 +275,42 @@ fn run_stages(ctx: &GpuContext, p: &GpuNoiseParams, input: &wgpu::Buffer, pixels
     let mut encoder = device.create_command_encoder(&Default::default());
     dispatch(&mut encoder, &readout_pipeline, false);
     encoder.copy_buffer_to_buffer(&counts, 0, &counts_back, 0, count_bytes);
-    let words: Vec<u32> = bytemuck::pod_collect_to_vec(&ctx.read_back(encoder, &out, &out_back, out_bytes)?);
-    let after: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.map_read(&counts_back, count_bytes, None)?);
+    let words: Vec<u32> = bytemuck::pod_collect_to_vec(&ctx.read_back_async(encoder, &out, &out_back, out_bytes).await?);
+    let after: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.map_read_async(&counts_back, count_bytes, None).await?);
     Ok((before, (after, report), words))
 }
 
 /// The PSF of `image` on the device (`shaders/psf.wgsl`): the blurred image and the report,
 /// as `response::psf::apply_psf` (default mode) gives them, to f32 tolerance.
 pub fn psf_on_gpu(opts: &GpuOptions, image: &[f32], width: usize, height: usize, shape: PsfShape, fwhm_pixels: f64, user_radius: i32) -> Result<(Vec<f32>, PsfReport)> {
+    pollster::block_on(psf_on_gpu_async(opts, image, width, height, shape, fwhm_pixels, user_radius))
+}
+
+/// `psf_on_gpu` as a future.
+pub async fn psf_on_gpu_async(opts: &GpuOptions, image: &[f32], width: usize, height: usize, shape: PsfShape, fwhm_pixels: f64, user_radius: i32) -> Result<(Vec<f32>, PsfReport)> {
     if image.len() != width * height {
         return Err(Error::Gpu(format!("{} values for {width} × {height} pixels", image.len())));
     }
     let ctx = GpuContext::shared(opts)?;
-    ctx.checked("the PSF stage", || {
+    ctx.checked_async("the PSF stage", async {
         let device = &ctx.device;
         use wgpu::BufferUsages as U;
         let input = device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("psf input"), contents: bytemuck::cast_slice(image), usage: U::STORAGE });
-        let (blurred, report) = psf_buffers(&ctx, &input, width, height, shape, fwhm_pixels, user_radius)?;
+        let (blurred, report) = psf_buffers(&ctx, &input, width, height, shape, fwhm_pixels, user_radius).await?;
         let bytes = (image.len() * 4) as u64;
         let back = device.create_buffer(&wgpu::BufferDescriptor { label: Some("psf read-back"), size: bytes.max(4), usage: U::MAP_READ | U::COPY_DST, mapped_at_creation: false });
         let encoder = device.create_command_encoder(&Default::default());
-        let out: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read_back(encoder, &blurred, &back, bytes)?);
+        let out: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read_back_async(encoder, &blurred, &back, bytes).await?);
         Ok((out, report))
     })
+    .await
 }
 
 /// Runs the PSF passes on `image` (a device buffer of width × height f32); returns the
 /// buffer of the blurred image and the report (read from the device's small state buffer).
 /// The pipelines come from the context (compiled once); the kernel buffer holds the radius
 /// `psf_setup` found, read back before the kernel is computed.
-fn psf_buffers(ctx: &GpuContext, image: &wgpu::Buffer, width: usize, height: usize, shape: PsfShape, fwhm_pixels: f64, user_radius: i32) -> Result<(wgpu::Buffer, PsfReport)> {
+async fn psf_buffers(ctx: &GpuContext, image: &wgpu::Buffer, width: usize, height: usize, shape: PsfShape, fwhm_pixels: f64, user_radius: i32) -> Result<(wgpu::Buffer, PsfReport)> {
     let device = &ctx.device;
     let pixels = width * height;
     let max_width = width.max(height).min(i32::MAX as usize / 2 - 1);
@@ -336,9 +348,9 @@ fn psf_buffers(ctx: &GpuContext, image: &wgpu::Buffer, width: usize, height: usi
     let limit = ctx.limits.max_compute_workgroups_per_dimension;
     // each pass's automatic layout holds only the bindings its entry point uses; `groups`
     // workgroups, split over x and y within the per-dimension limit
-    let pass = |encoder: &mut wgpu::CommandEncoder, entry: &'static str, all: &[(u32, &wgpu::Buffer)], uses: &[u32], groups: usize| -> Result<()> {
+    let pass = async |encoder: &mut wgpu::CommandEncoder, entry: &'static str, all: &[(u32, &wgpu::Buffer)], uses: &[u32], groups: usize| -> Result<()> {
         let tp = std::time::Instant::now();
-        let pipeline = ctx.stage_pipeline("psf", PSF_SHADER, entry)?;
+        let pipeline = ctx.stage_pipeline("psf", PSF_SHADER, entry).await?;
         let entries: Vec<wgpu::BindGroupEntry> = all
             .iter()
             .filter(|(b, _)| uses.contains(b))
@@ -364,9 +376,9 @@ fn psf_buffers(ctx: &GpuContext, image: &wgpu::Buffer, width: usize, height: usi
     };
     let setup = [(0u32, &uniform), (1, image), (2, &state)];
     let mut encoder = device.create_command_encoder(&Default::default());
-    pass(&mut encoder, "psf_max", &setup, &[0, 1, 2], pixels.div_ceil(64))?;
-    pass(&mut encoder, "psf_setup", &setup, &[0, 2], 1)?;
-    let found: GpuPsfState = *bytemuck::from_bytes(&ctx.read_back(encoder, &state, &state_back, size_of::<GpuPsfState>() as u64)?);
+    pass(&mut encoder, "psf_max", &setup, &[0, 1, 2], pixels.div_ceil(64)).await?;
+    pass(&mut encoder, "psf_setup", &setup, &[0, 2], 1).await?;
+    let found: GpuPsfState = *bytemuck::from_bytes(&ctx.read_back_async(encoder, &state, &state_back, size_of::<GpuPsfState>() as u64).await?);
     let mut report = PsfReport { max_input: None, auto_radius: None, lost_photons: None };
     if user_radius <= 0 {
         report.max_input = Some(f64::from(f32::from_bits(found.max_bits)));
@@ -384,12 +396,12 @@ fn psf_buffers(ctx: &GpuContext, image: &wgpu::Buffer, width: usize, height: usi
     let all = [(0u32, &uniform), (1, image), (2, &state), (3, &kernel), (4, &sources), (5, &blurred), (6, &lost_each)];
     let mut encoder = device.create_command_encoder(&Default::default());
     if found.radius >= 0 {
-        pass(&mut encoder, "psf_kernel", &all, &[0, 3], (side * side).div_ceil(64))?;
-        pass(&mut encoder, "psf_lost", &all, &[0, 1, 4, 6], pixels.div_ceil(64))?;
-        pass(&mut encoder, "psf_sum", &all, &[0, 2, 6], 1)?;
+        pass(&mut encoder, "psf_kernel", &all, &[0, 3], (side * side).div_ceil(64)).await?;
+        pass(&mut encoder, "psf_lost", &all, &[0, 1, 4, 6], pixels.div_ceil(64)).await?;
+        pass(&mut encoder, "psf_sum", &all, &[0, 2, 6], 1).await?;
     }
-    pass(&mut encoder, "psf_spread", &all, &[0, 2, 3, 4, 5], pixels.div_ceil(64))?;
-    let found: GpuPsfState = *bytemuck::from_bytes(&ctx.read_back(encoder, &state, &state_back, size_of::<GpuPsfState>() as u64)?);
+    pass(&mut encoder, "psf_spread", &all, &[0, 2, 3, 4, 5], pixels.div_ceil(64)).await?;
+    let found: GpuPsfState = *bytemuck::from_bytes(&ctx.read_back_async(encoder, &state, &state_back, size_of::<GpuPsfState>() as u64).await?);
     if found.radius >= 0 {
         report.lost_photons = Some(f64::from(found.lost));
     }

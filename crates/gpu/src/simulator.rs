@@ -218,14 +218,24 @@ impl Simulator {
     }
 
     /// Renders `frame` (stopped through `control`). With `-engine auto`, the engine the first
-    /// frame ends up on is kept for the rest, so a missing GPU is reported once.
+    /// frame ends up on is kept for the rest, so a missing GPU is reported once. Blocks on
+    /// `render_async`.
     pub fn render(&mut self, frame: &Frame, control: &RenderControl) -> Result<RenderedImage> {
+        pollster::block_on(self.render_async(frame, control))
+    }
+
+    /// `render` as a future: on a device the caller gave (`with_device`, opened with
+    /// `GpuDevice::open_async`), nothing in it blocks but the native device polls that wait for
+    /// submitted work, which in a browser return at once; the shared device is opened
+    /// blocking (a native face's convenience).
+    pub async fn render_async(&mut self, frame: &Frame, control: &RenderControl) -> Result<RenderedImage> {
         self.set_frame(frame);
         let (plan, grid) = (&self.plan, &self.grid);
         let (held, given, gpu) = (&mut self.device, self.device_given, &self.gpu);
-        let rendered = engine::render_choosing(plan, self.engine, control, |hardware_only| {
-            gpu_device(held, given, gpu, hardware_only)?.render_keeping(grid, plan, control)
-        })?;
+        let rendered = engine::render_choosing(plan, self.engine, control, async |hardware_only| {
+            gpu_device(held, given, gpu, hardware_only)?.render_keeping(grid, plan, control).await
+        })
+        .await?;
         if self.engine == EngineChoice::Auto {
             self.engine = match rendered.engine {
                 EngineUsed::Cpu => EngineChoice::Cpu,
@@ -238,8 +248,13 @@ impl Simulator {
     /// Renders `frame` and records it as the detector does (`DetectorResponse::record`): the
     /// photons, the integer image and, when the experiment asks for one, the noise image.
     pub fn record(&mut self, frame: &Frame, control: &RenderControl) -> Result<Recorded> {
-        let rendered = self.render(frame, control)?;
-        self.response().record(rendered, frame)
+        pollster::block_on(self.record_async(frame, control))
+    }
+
+    /// `record` as a future (as `render_async`).
+    pub async fn record_async(&mut self, frame: &Frame, control: &RenderControl) -> Result<Recorded> {
+        let rendered = self.render_async(frame, control).await?;
+        self.response().record_async(rendered, frame).await
     }
 
     /// The detector response of the experiment as it stands, on this simulator's GPU: for a

@@ -327,8 +327,8 @@ fn device_gathered_render_equals_the_tile_read_back() {
             let opts = GpuOptions { precision: Some(Precision::DoubleFloat), binding_limit, ..GpuOptions::default() };
             let gpu = GpuDevice::shared(&opts).unwrap();
             let grids = &gpu.context().grid;
-            let device = super::render_gathered(&gpu, grids, plan, &control, false, Some(super::Gathering::OnDevice)).unwrap();
-            let host = super::render_gathered(&gpu, grids, plan, &control, false, Some(super::Gathering::OnHost)).unwrap();
+            let device = pollster::block_on(super::render_gathered(&gpu, grids, plan, &control, false, Some(super::Gathering::OnDevice))).unwrap();
+            let host = pollster::block_on(super::render_gathered(&gpu, grids, plan, &control, false, Some(super::Gathering::OnHost))).unwrap();
             assert!(device.device.is_some() && host.device.is_none());
             assert!(device.image.iter().zip(&host.image).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}, {binding_limit:?}: images differ");
             assert_eq!(device.device.as_ref().unwrap().read().unwrap(), device.image, "{what}: the device image is the one read back");
@@ -348,7 +348,7 @@ fn device_block_sums_are_the_mirror() {
     let values: Vec<f32> = (0..100_003u32).map(|i| ((i.wrapping_mul(2654435761) >> 8) as f32) * 1e-7 + if i % 3 == 0 { 1e3 } else { 0.0 }).collect();
     let image = super::DeviceImage::upload(&ctx, &values, values.len(), 1).unwrap();
     let encoder = ctx.device.create_command_encoder(&Default::default());
-    let device = ctx.checked("block sums", || super::gather::submit_and_sum(&ctx, encoder, image.buffer(), values.len())).unwrap();
+    let device = pollster::block_on(ctx.checked_async("block sums", super::gather::submit_and_sum(&ctx, encoder, image.buffer(), values.len()))).unwrap();
     let mirror = super::gather::total(super::gather::block_sums(&values));
     assert_eq!(device.to_bits(), mirror.to_bits(), "device {device} vs mirror {mirror}");
 }
@@ -499,6 +499,106 @@ fn dropping_the_last_holder_frees_the_device() {
     assert_eq!(rendered.device.as_ref().unwrap().read().unwrap(), rendered.image);
     drop(rendered);
     assert!(inner.upgrade().is_none(), "the device outlived its last holder");
+}
+
+/// `fut` run to completion by polling it with a waker that does nothing, never parking the
+/// thread: an executor that cannot block, as a browser's event loop cannot. A future that
+/// waits for a wake-up instead of being answered in place never finishes here.
+fn run_without_blocking<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..10_000 {
+        if let std::task::Poll::Ready(value) = fut.as_mut().poll(&mut cx) {
+            return value;
+        }
+        std::thread::yield_now();
+    }
+    panic!("the future was still pending after 10000 polls: it waits for a wake-up, not for the device");
+}
+
+/// The render and the recorded frame as futures (a browser face's path: `render_async`,
+/// `record_async` on a device the caller opened) finish under an executor that never blocks,
+/// with the same bits as the blocking calls of another simulator: the noise stages included.
+#[test]
+fn async_render_and_record_need_no_blocking_executor() {
+    use crate::engine::EngineChoice;
+    use crate::simulator::Simulator;
+    let Some(device) = own_device(None) else { return };
+    let mut exp = experiment_of(first_sf);
+    exp.response.calculate_noise = true;
+    let mut waiting = Simulator::with_device(exp.clone(), EngineChoice::Gpu, device.clone());
+    let mut blocking = Simulator::with_device(exp, EngineChoice::Gpu, device);
+    let control = crate::control::RenderControl::default();
+    for k in 1..=2u64 {
+        let frame = blocking.frame().with_phi_deg((k - 1) as f64).numbered(k);
+        let awaited = run_without_blocking(waiting.record_async(&frame, &control)).expect("an awaited frame");
+        let blocked = blocking.record(&frame, &control).expect("a blocking frame");
+        assert!(matches!(awaited.photons.engine, nanobragg_core::engine::EngineUsed::Gpu { .. }), "frame {k} did not render on the GPU");
+        assert_eq!(bits(&awaited.photons.image), bits(&blocked.photons.image), "frame {k}: photons");
+        assert_eq!(awaited.int_image, blocked.int_image, "frame {k}: integer image");
+        let noise = |r: &crate::Recorded| r.noise.as_ref().map(|n| (format!("{:?}", n.pixels), n.engine.clone())).expect("a noise image");
+        assert_eq!(noise(&awaited), noise(&blocked), "frame {k}: noise image");
+    }
+}
+
+/// The render path awaits; the crate blocks (`pollster::block_on`) only in public entry points
+/// that have a future twin named `<name>_async`, or in the few native conveniences listed
+/// here with the reason: a blocking call added deep in the path would fail a browser face
+/// (which cannot block), and shows here.
+#[test]
+fn only_entry_points_block() {
+    // (function, why it may block without an `_async` twin)
+    let conveniences = [
+        ("shared_if", "the process-wide device: a native face's convenience (`open_if_async` is the twin)"),
+        ("adapter_offers_pipeline_cache", "a native face's question about its disk cache"),
+        ("trace_pixel", "-trace_pixel, a native diagnostic"),
+        ("render", "engine::render on the shared device, the CLI's one-call render (`Simulator::render_async` is the library's)"),
+        ("read_back", "tests' probes only (cfg(test))"),
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut sources = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") && path.file_name().is_some_and(|n| n != "tests.rs") {
+            sources.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+    let all: String = sources.iter().map(|(_, s)| s.as_str()).collect();
+    let fn_name = |line: &str| -> Option<String> {
+        let at = line.find("fn ")?;
+        let head = &line[..at];
+        if !(head.trim().is_empty() || head.trim_start().starts_with("pub") || head.trim_start().starts_with("async")) {
+            return None;
+        }
+        Some(line[at + 3..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect())
+    };
+    let mut blocking = Vec::new();
+    for (path, text) in &sources {
+        let mut current: Option<String> = None;
+        let mut in_tests = false;
+        for (n, line) in text.lines().enumerate() {
+            if line.starts_with("mod tests {") {
+                in_tests = true;
+            }
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            if let Some(name) = fn_name(line) {
+                current = Some(name);
+            }
+            if line.contains("pollster::block_on(") && !in_tests {
+                let name = current.clone().unwrap_or_default();
+                let twin = all.contains(&format!("async fn {name}_async("));
+                let allowed = conveniences.iter().any(|(c, _)| *c == name);
+                assert!(twin || allowed, "{}:{}: `{name}` blocks, without a `{name}_async` twin: await instead, or list it with the reason", path.display(), n + 1);
+                blocking.push(name);
+            }
+        }
+    }
+    // the test sees the crate's entry points (it would pass vacuously on a file it misread)
+    for expected in ["render_finished", "record", "open"] {
+        assert!(blocking.iter().any(|b| b == expected), "`{expected}` not found blocking: {blocking:?}");
+    }
 }
 
 /// The files under `dir`, recursively.
@@ -656,17 +756,17 @@ fn unknown_shape_code_renders_nan() {
     for precision in [Precision::F64, Precision::DoubleFloat] {
         let Some(ctx) = context(precision) else { continue };
         let render = |code: Option<f64>| -> Vec<f32> {
-            let job = Job::with_constants(&ctx, &super::context::GridSlot::default(), &plan, None, 1, |constants: &mut Vec<(&'static str, f64)>| {
+            let job = pollster::block_on(Job::with_constants(&ctx, &super::context::GridSlot::default(), &plan, None, 1, |constants: &mut Vec<(&'static str, f64)>| {
                 if let Some(code) = code {
                     constants.iter_mut().filter(|(name, _)| *name == "SHAPE").for_each(|(_, v)| *v = code);
                 }
-            })
+            }))
             .expect("job");
             let mut values = Vec::new();
-            job.render_rect(&plan, Rect::roi(&plan), 0, false, &mut |_, p| {
+            pollster::block_on(job.render_rect(&plan, Rect::roi(&plan), 0, false, &mut |_, p| {
                 values.push(p.value);
                 Ok(())
-            })
+            }))
             .expect("render");
             values
         };

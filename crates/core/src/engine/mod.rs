@@ -43,9 +43,14 @@ pub struct Rendered {
     pub kernel_seconds: Option<f64>,
 }
 
-/// What an engine does for a render, in the parts that `render_finished` and `render_spots`
-/// put together the same way for every engine: the CPU engine here (`CpuEngine`), the GPU
-/// engine in nanobragg-gpu.
+/// What an engine does for a render, in the parts that `render_finished_async` and
+/// `render_spots_async` put together the same way for every engine: the CPU engine here
+/// (`CpuEngine`), the GPU engine in nanobragg-gpu. The parts are futures because a GPU's work
+/// and read-backs are answered asynchronously (a browser cannot block on them); the CPU
+/// engine's are ready at once.
+// Engines are used by static dispatch on the caller's thread; the GPU engine's futures are
+// not `Send` in a browser (wgpu's are not), so no `Send` bound is promised.
+#[allow(async_fn_in_trait)]
 pub trait Engine {
     /// The spots as the engine holds them before the background is added (the GPU engine's may
     /// still be on its device).
@@ -53,32 +58,42 @@ pub trait Engine {
     /// What a render returns.
     type Finished;
     /// The spots of every rendered pixel, stopped through `control`.
-    fn spots(&self, plan: &Plan, control: &RenderControl) -> crate::error::Result<Self::Spots>;
+    async fn spots(&self, plan: &Plan, control: &RenderControl) -> crate::error::Result<Self::Spots>;
     /// Adds the amorphous background of `-stol` to the spots.
-    fn add_background(&self, plan: &Plan, background: &background::Background, spots: &mut Self::Spots, control: &RenderControl) -> crate::error::Result<()>;
+    async fn add_background(&self, plan: &Plan, background: &background::Background, spots: &mut Self::Spots, control: &RenderControl) -> crate::error::Result<()>;
     /// The image as the engine returns it, with the statistics of what it holds.
-    fn finish(&self, plan: &Plan, spots: Self::Spots) -> crate::error::Result<Self::Finished>;
+    async fn finish(&self, plan: &Plan, spots: Self::Spots) -> crate::error::Result<Self::Finished>;
 }
 
 /// A render as every engine's public entry points return it (a detector's float image): the
 /// engine's spots with the plan's amorphous background of `-stol`, if any, added by the same
 /// engine. The one place where the background joins the spots; a cancelled render is an
 /// `Error::Interrupted`.
-pub fn render_finished<E: Engine>(engine: &E, plan: &Plan, control: &RenderControl) -> crate::error::Result<E::Finished> {
-    let mut spots = engine.spots(plan, control)?;
+pub async fn render_finished_async<E: Engine>(engine: &E, plan: &Plan, control: &RenderControl) -> crate::error::Result<E::Finished> {
+    let mut spots = engine.spots(plan, control).await?;
     control.stop_if_cancelled()?;
     if let Some(bg) = &plan.background {
-        engine.add_background(plan, bg, &mut spots, control)?;
+        engine.add_background(plan, bg, &mut spots, control).await?;
         control.stop_if_cancelled()?;
     }
-    engine.finish(plan, spots)
+    engine.finish(plan, spots).await
 }
 
 /// The spots alone, without the background of `-stol` (for comparisons of the engines' spots).
-pub fn render_spots<E: Engine>(engine: &E, plan: &Plan, control: &RenderControl) -> crate::error::Result<E::Finished> {
-    let spots = engine.spots(plan, control)?;
+pub async fn render_spots_async<E: Engine>(engine: &E, plan: &Plan, control: &RenderControl) -> crate::error::Result<E::Finished> {
+    let spots = engine.spots(plan, control).await?;
     control.stop_if_cancelled()?;
-    engine.finish(plan, spots)
+    engine.finish(plan, spots).await
+}
+
+/// `render_finished_async`, blocking the calling thread until it is done (native callers).
+pub fn render_finished<E: Engine>(engine: &E, plan: &Plan, control: &RenderControl) -> crate::error::Result<E::Finished> {
+    pollster::block_on(render_finished_async(engine, plan, control))
+}
+
+/// `render_spots_async`, blocking the calling thread until it is done (native callers).
+pub fn render_spots<E: Engine>(engine: &E, plan: &Plan, control: &RenderControl) -> crate::error::Result<E::Finished> {
+    pollster::block_on(render_spots_async(engine, plan, control))
 }
 
 /// The f64 CPU engine (`cpu`), the background added on the host in f64 (`background::add_to`).
@@ -89,16 +104,16 @@ impl Engine for CpuEngine {
     type Spots = Rendered;
     type Finished = Rendered;
 
-    fn spots(&self, plan: &Plan, control: &RenderControl) -> crate::error::Result<Rendered> {
+    async fn spots(&self, plan: &Plan, control: &RenderControl) -> crate::error::Result<Rendered> {
         Ok(cpu::render_spots_watched(plan, control))
     }
 
-    fn add_background(&self, plan: &Plan, background: &background::Background, spots: &mut Rendered, _: &RenderControl) -> crate::error::Result<()> {
+    async fn add_background(&self, plan: &Plan, background: &background::Background, spots: &mut Rendered, _: &RenderControl) -> crate::error::Result<()> {
         background::add_to(plan, background, spots);
         Ok(())
     }
 
-    fn finish(&self, _: &Plan, spots: Rendered) -> crate::error::Result<Rendered> {
+    async fn finish(&self, _: &Plan, spots: Rendered) -> crate::error::Result<Rendered> {
         Ok(spots)
     }
 }
