@@ -486,7 +486,7 @@ fn every_render_entry_point_adds_the_stol_background_on_both_engines() {
     assert_eq!(cpu.engine, EngineUsed::Cpu);
     assert_eq!(bits(&cpu.image), bits(&cpu_finished), "engine::render, CPU");
     assert_eq!(bits(&engine::render_on_cpu(&plan, &control).unwrap().image), bits(&cpu_finished), "render_on_cpu");
-    assert_eq!(bits(&engine::render_spots(&engine::CpuEngine, &plan, &control).unwrap().image), bits(&cpu_spots), "render_spots, CPU");
+    assert_eq!(bits(&engine::render_spots_on_cpu(&plan, &control).unwrap().image), bits(&cpu_spots), "render_spots, CPU");
 
     // the GPU engine: the same finished image through each entry point
     let gpu = engine::render(&plan, EngineChoice::Gpu, &opts, &control).unwrap();

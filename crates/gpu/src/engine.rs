@@ -46,7 +46,7 @@ impl From<Rendered> for RenderedImage {
 }
 
 /// Render with the chosen engine: the finished image, the engine's spots with the amorphous
-/// background of `-stol` added by the same engine (`nanobragg_core::engine::render_finished`,
+/// background of `-stol` added by the same engine (`nanobragg_core::engine::render_finished_async`,
 /// through which both engines go), stopped through `control` (a cancelled render is an
 /// `Error::Interrupted` whichever engine ran), on the process's shared device for
 /// `gpu_options` (`GpuDevice::shared`). `Auto` takes the GPU when a hardware adapter exists and

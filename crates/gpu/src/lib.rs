@@ -109,7 +109,7 @@ pub fn render_spots_with(plan: &Plan, opts: &GpuOptions) -> Result<Rendered> {
     GpuDevice::shared(opts)?.render_spots(plan)
 }
 
-/// The GPU engine's finished image (`engine::render_finished` with `GpuEngine`) on the
+/// The GPU engine's finished image (`engine::render_finished_async` with `GpuEngine`) on the
 /// process's shared device for `opts`: the spots with the amorphous background of `-stol`
 /// added on the device, reporting finished rows to `control` and stopping at its cancel flag
 /// (checked as each tile's pixels come back).
@@ -153,7 +153,7 @@ impl GpuDevice {
         Ok(render_gathered(self, &self.context().grid, plan, &RenderControl::default(), false, None).await?.rendered)
     }
 
-    /// The finished image on this device (`engine::render_finished` with `GpuEngine`): spots
+    /// The finished image on this device (`engine::render_finished_async` with `GpuEngine`): spots
     /// and background, rows reported to `control`. Blocks on `render_finished_async`.
     pub fn render_finished(&self, plan: &Plan, control: &RenderControl) -> Result<RenderedImage> {
         pollster::block_on(self.render_finished_async(plan, control))

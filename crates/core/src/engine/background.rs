@@ -248,7 +248,7 @@ impl Background {
 
 /// Adds `bg` (the plan's amorphous background) to a rendered spot image on the host (f64 sum,
 /// stored as f32), then works out the statistics again (the solid angle total stays the
-/// spots'): the CPU engine's half of `engine::render_finished`.
+/// spots'): the CPU engine's half of `engine::render_finished_async`.
 pub fn add_to(plan: &crate::engine::plan::Plan, bg: &Background, rendered: &mut crate::engine::Rendered) {
     let out = render(&bg.geometry, &bg.table, &bg.scale, false);
     for (v, b) in rendered.image.iter_mut().zip(&out.image) {

@@ -1,7 +1,7 @@
 //! The f64 CPU engine and what every engine shares: the plan both engines read, the image and
 //! statistics a render returns, the sub-pixel positions, and the rule that puts a render
 //! together on every engine: the engine's spots, then the amorphous background of `-stol`
-//! added by the same engine (`Engine`, `render_finished`).
+//! added by the same engine (`Engine`, `render_finished_async`).
 
 pub mod background;
 pub mod cpu;
@@ -86,16 +86,6 @@ pub async fn render_spots_async<E: Engine>(engine: &E, plan: &Plan, control: &Re
     engine.finish(plan, spots).await
 }
 
-/// `render_finished_async`, blocking the calling thread until it is done (native callers).
-pub fn render_finished<E: Engine>(engine: &E, plan: &Plan, control: &RenderControl) -> crate::error::Result<E::Finished> {
-    pollster::block_on(render_finished_async(engine, plan, control))
-}
-
-/// `render_spots_async`, blocking the calling thread until it is done (native callers).
-pub fn render_spots<E: Engine>(engine: &E, plan: &Plan, control: &RenderControl) -> crate::error::Result<E::Finished> {
-    pollster::block_on(render_spots_async(engine, plan, control))
-}
-
 /// The f64 CPU engine (`cpu`), the background added on the host in f64 (`background::add_to`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuEngine;
@@ -118,9 +108,25 @@ impl Engine for CpuEngine {
     }
 }
 
-/// The CPU engine's finished image (`render_finished` with `CpuEngine`): the spots with the
-/// background of `-stol` added in f64.
+/// The CPU engine's finished image (`render_finished_async` with `CpuEngine`): the spots with
+/// the background of `-stol` added in f64.
 pub fn render_on_cpu(plan: &Plan, control: &RenderControl) -> crate::error::Result<Rendered> {
-    render_finished(&CpuEngine, plan, control)
+    ready(render_finished_async(&CpuEngine, plan, control))
+}
+
+/// The CPU engine's spots alone (`render_spots_async` with `CpuEngine`).
+pub fn render_spots_on_cpu(plan: &Plan, control: &RenderControl) -> crate::error::Result<Rendered> {
+    ready(render_spots_async(&CpuEngine, plan, control))
+}
+
+/// The output of a future that is ready when first polled: the CPU engine's, which never waits
+/// for anything (its work is done inside the poll). Taken without an executor, so that the core
+/// needs none; an engine that waits for a device is awaited by its own crate's callers.
+fn ready<T>(future: impl std::future::Future<Output = T>) -> T {
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(value) => value,
+        std::task::Poll::Pending => unreachable!("the CPU engine's parts never wait"),
+    }
 }
 
