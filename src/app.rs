@@ -19,6 +19,7 @@ use crate::io::{OutputsToWrite, cbf, fdump, pgm, png, rawfloat};
 use crate::model::Experiment;
 use crate::output::Output;
 use crate::progress::{self, ProgressDisplay, RenderControl};
+use crate::response::record::Recorder;
 use crate::simulator::{Frame, Simulator};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// As `run`, stopped through `control` instead of a signal (for callers and tests).
 pub fn run_controlled(args: &[String], control: &Arc<RenderControl>) -> Result<()> {
-    let clock_seed = -(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1));
+    let clock_seed = crate::cli::time_seed();
     let mut raw = match parse(args, clock_seed)? {
         Command::Help => {
             crate::out!("{}", crate::cli::defs::help_text());
@@ -785,11 +786,6 @@ fn in_roi(p: &Plan, idx: usize) -> bool {
     fast >= x0 && fast <= x1 && slow >= y0 && slow <= y1
 }
 
-/// PGM bytes: value·scale truncated, capped at 255.
-pub fn pgm_pixels(p: &Plan, image: &[f32], scale: f64) -> Vec<u8> {
-    image.iter().enumerate().map(|(i, &v)| if in_roi(p, i) { (v as f64 * scale).min(255.0) as u8 } else { 0 }).collect()
-}
-
 /// Every output file's bytes, printing nanoBragg.c's report lines on the way; nothing is
 /// written here, so the caller can put all files in place at once. The values come recorded
 /// (`r`: the photons, the integer image, the noise image); this only reports and encodes them.
@@ -826,7 +822,7 @@ fn encode_outputs(e: &Experiment, o: &Output, p: &Plan, r: &Recorded) -> Result<
         print_pixels(p, &photons.image, o.printout_pixel);
     }
     let mut files = vec![(o.floatfile.clone(), rawfloat::encode_float_image(&photons.image))];
-    let (max_x, max_y) = max_position(p, st.max_i, st.max_at);
+    let (max_x, max_y) = st.max_position(p.fpixels, &p.subpixel_grid());
     say(format!("max_I = {}  at {} {}", fmt_g(st.max_i), fmt_g(max_x), fmt_g(max_y)));
     say(format!("mean= {} rms= {} rmsd= {}", fmt_g(st.mean), fmt_g(st.rms), fmt_g(st.rmsd)));
     say(format!("intfile_scale = {}", fmt_g(r.int_scale)));
@@ -839,9 +835,10 @@ fn encode_outputs(e: &Experiment, o: &Output, p: &Plan, r: &Recorded) -> Result<
     let header = SmvHeader::from_experiment(e);
     files.push((o.intfile.clone(), encode_smv(&header, &r.int_image)));
     if let Some(path) = &o.pgmfile {
-        let scale = if o.pgm_scale > 0.0 { o.pgm_scale } else if st.rmsd > 0.0 { 250.0 / (5.0 * st.rmsd) } else { r.int_scale };
+        let scale = Recorder::pgm_scale(o.pgm_scale, st, r.int_scale);
         say(format!("pgm_scale = {}", fmt_g(scale)));
-        files.push((path.clone(), pgm::encode_pgm(p.fpixels, p.spixels, &pgm_pixels(p, &photons.image, scale), scale)));
+        let grey = Recorder::of(e).pgm_image(&photons.image, scale, false);
+        files.push((path.clone(), pgm::encode_pgm(p.fpixels, p.spixels, &grey, scale)));
     }
     if let Some(path) = &o.pngfile {
         let opts = png::PngOptions::new(o.pngscale, o.png_log, o.png_colormap, |i| in_roi(p, i));
@@ -874,11 +871,3 @@ fn print_pixels(p: &Plan, image: &[f32], only: Option<(i64, i64)>) {
     }
 }
 
-/// C reports the brightest pixel at its last sub-pixel's detector coordinates (m).
-fn max_position(p: &Plan, max_i: f64, at: usize) -> (f64, f64) {
-    if max_i <= 0.0 {
-        return (0.0, 0.0);
-    }
-    let last = |pixel: usize| p.subpixel_coordinate(pixel, p.oversample - 1);
-    (last(at % p.fpixels), last(at / p.fpixels))
-}

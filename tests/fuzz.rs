@@ -428,6 +428,7 @@ fn fuzz_mosflm_matrix() {
 
 fn small_smv(width: usize, height: usize) -> Vec<u8> {
     let header = smv::SmvHeader {
+        keys: smv::SmvKeys::NanoBragg,
         fpixels: width,
         spixels: height,
         pixel_size_mm: 0.1,

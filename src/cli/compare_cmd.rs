@@ -383,7 +383,7 @@ fn preflight(r: &Reference) -> Result<(), Failure> {
 
 fn run(o: &Options, all_args: &[String]) -> Result<i32, Failure> {
     preflight(&o.reference)?;
-    let raw = match parse(&o.sim_args, time_seed())? {
+    let raw = match parse(&o.sim_args, super::time_seed())? {
         Command::Run(raw) => raw,
         Command::Help => return Err(Failure::Usage("simulation flags expected after '--', not a help request".into())),
     };
@@ -425,10 +425,6 @@ fn run(o: &Options, all_args: &[String]) -> Result<i32, Failure> {
         return Ok(3);
     }
     Ok(0)
-}
-
-fn time_seed() -> i64 {
-    -(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1))
 }
 
 fn at(plan: &Plan, index: usize, a: f64, b: f64) -> PixelAt {

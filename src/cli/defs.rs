@@ -1,6 +1,9 @@
-//! The flag table: every flag of nanoBragg.c defined once — its name, its synonyms, how the C
-//! program recognises it, its values, its help text and what it sets. Help is generated from
-//! this table and the parser in `parse.rs` walks it; nothing else knows flag names.
+//! The flag tables and the one mechanism that reads them. Every flag of nanoBragg.c is defined
+//! once here (those of noisify.c and nonBragg.c in `noisify_cmd.rs` and `nonbragg_cmd.rs`, as
+//! tables of the same `Flag` type over their own options): its name, its synonyms, how the C
+//! program recognises it, its values, its help text and what it sets. A `Program` is such a
+//! table with the few rules in which the three programs' command lines differ; its help is
+//! generated here and `parse::walk` walks its arguments. Nothing else knows flag names.
 
 use super::raw::{Convention, EngineChoice, ExperimentParams as P, Mode, Pivot, RawArgs, XtalShape};
 use crate::error::{Error, Result};
@@ -12,8 +15,8 @@ use nanobragg_core::params::Set;
 
 pub(crate) use crate::physics::constants::RTD;
 
-/// How nanoBragg.c recognises a flag: `strstr` (any argument containing the text) or an exact
-/// comparison (`strcmp`, or `strstr` guarded by the exact length). REFERENCE §1.
+/// How the C program recognises a flag: `strstr` (any argument containing the text) or an
+/// exact comparison (`strcmp`, or `strstr` guarded by the exact length). REFERENCE §1.
 #[derive(Clone, Copy, Debug)]
 pub enum CPattern {
     Sub(&'static str),
@@ -42,28 +45,71 @@ pub enum Arity {
 }
 
 /// What the apply function learns besides the values.
-pub struct Ctx {
+pub struct Ctx<'a> {
     pub mode: Mode,
     /// the flag is the last argument of the command line
     pub is_last: bool,
+    /// the argument as typed (a synonym, or any text containing the flag's, as C matches it),
+    /// for the messages of the programs that name a flag so
+    pub typed: &'a str,
 }
 
-pub type Apply = fn(&mut RawArgs, &[&str], &Ctx) -> Result<()>;
+/// What a flag does to the options `T` it sets (the main command's `RawArgs` by default).
+pub type Apply<T = RawArgs> = fn(&mut T, &[&str], &Ctx<'_>) -> Result<()>;
 
-pub struct Flag {
+pub struct Flag<T: 'static = RawArgs> {
     /// canonical spelling (the C one)
     pub name: &'static str,
-    /// further exact spellings accepted in the default mode
+    /// further spellings: exact ones accepted in nanobragg's default mode; for the programs that
+    /// match as C does in both modes, the synonyms their help names (each matched by a pattern)
     pub aliases: &'static [&'static str],
-    /// how nanoBragg.c matches it; empty for flags nanoBragg.c does not have
+    /// how the C program matches it; empty for flags the C program does not have
     pub c_patterns: &'static [CPattern],
     pub arity: Arity,
     /// value names for the help text, e.g. "<mm>"
     pub values: &'static str,
     pub help: &'static str,
-    pub apply: Apply,
-    /// nanoBragg.c `continue`s after this flag: no later flag is tested on the same argument
+    pub apply: Apply<T>,
+    /// the C program `continue`s after this flag: no later flag is tested on the same argument
     pub stop: bool,
+}
+
+/// A program's command line: its flag table (over its options `T`) and the rules in which the
+/// three C programs, as nanobragg reads them, differ. `parse::walk` reads an argument list by
+/// these rules, `help_text` writes the help.
+pub struct Program<T: 'static> {
+    /// how the program is run, for messages ("nanobragg", "nanobragg noisify")
+    pub invocation: &'static str,
+    /// every flag, in the order the C program tests them (the order matters where one argument
+    /// matches several flags)
+    pub flags: &'static [Flag<T>],
+    /// the arguments that turn `-c_parity` on; known before the walk, since it decides how every
+    /// other argument is read
+    pub c_parity: &'static [&'static str],
+    /// the default mode takes the exact spellings (names and aliases) only, as nanobragg reads
+    /// nanoBragg.c's flags; false: the C program's patterns in both modes (the companions,
+    /// drop-ins whose command lines are written for the C)
+    pub exact_by_default: bool,
+    /// with `-c_parity` an argument no flag matches is passed over with a warning, as
+    /// nanoBragg.c passes over it; false: refused in both modes
+    pub c_parity_skips_unknown: bool,
+    /// an argument that is neither a flag nor a flag's value, taken by the program itself (true
+    /// when taken): noisify.c reads any argument naming `floatimage.bin` as its input
+    pub operand: Option<fn(&mut T, &str) -> bool>,
+    pub help: Help,
+}
+
+/// How a program's help is laid out.
+pub struct Help {
+    /// what comes before the flags
+    pub intro: fn() -> String,
+    /// the flags under titles, in the order shown (a flag left out is listed under "Other");
+    /// empty: every flag in the table's order, untitled
+    pub sections: &'static [(&'static str, &'static [&'static str])],
+    /// where the description column starts
+    pub column: usize,
+    /// the widest line: descriptions wrap to it (`usize::MAX`: never)
+    pub width: usize,
 }
 
 /// Parse a real number; `atof` would turn garbage into 0, so we refuse it instead.
@@ -134,6 +180,7 @@ macro_rules! flag {
                values: $values, help: $help, apply: $apply, stop: true }
     };
 }
+pub(crate) use flag;
 
 use Arity::Fixed;
 use CPattern::{Exact as E, Sub as S};
@@ -647,29 +694,134 @@ pub static FLAGS: &[Flag] = &[
         |r, _, _| { r.quiet = true; Ok(()) }),
 ];
 
-/// The flag whose canonical name or alias is exactly `token` (also accepting `--name`).
-pub fn find_exact(token: &str) -> Option<&'static Flag> {
-    let bare = token.strip_prefix('-').filter(|t| t.starts_with('-')).unwrap_or(token);
-    FLAGS.iter().find(|f| f.name == token || f.aliases.contains(&token) || f.name == bare || f.aliases.contains(&bare))
-}
+impl<T> Program<T> {
+    /// The mode `args` ask for (`-c_parity` anywhere, as the programs test for it first).
+    pub fn mode_of(&self, args: &[String]) -> Mode {
+        if args.iter().any(|a| self.c_parity.contains(&a.as_str())) { Mode::CParity } else { Mode::Default }
+    }
 
-/// The flags nanoBragg.c would apply for `token`, in its order, honouring its `continue`s.
-/// Our own flags (no C pattern) match exactly, and only when no C flag does (so
-/// `-pix0_vector_mm` means what it means to C: a `-pix0_vector` match).
-pub fn find_c_matches(token: &str) -> Vec<&'static Flag> {
-    let mut found = Vec::new();
-    for f in FLAGS.iter().filter(|f| !f.c_patterns.is_empty()) {
-        if f.c_patterns.iter().any(|p| p.matches(token)) {
-            found.push(f);
-            if f.stop {
-                break;
+    /// The flag whose canonical name or alias is exactly `token` (also accepting `--name`).
+    pub fn find_exact(&self, token: &str) -> Option<&'static Flag<T>> {
+        let bare = token.strip_prefix('-').filter(|t| t.starts_with('-')).unwrap_or(token);
+        self.flags.iter().find(|f| f.name == token || f.aliases.contains(&token) || f.name == bare || f.aliases.contains(&bare))
+    }
+
+    /// The flags the C program would apply for `token`, in its order, honouring its
+    /// `continue`s. Our own flags (no C pattern) match exactly, and only when no C flag does
+    /// (so `-pix0_vector_mm` means what it means to nanoBragg.c: a `-pix0_vector` match).
+    pub fn find_c_matches(&self, token: &str) -> Vec<&'static Flag<T>> {
+        let mut found = Vec::new();
+        for f in self.flags.iter().filter(|f| !f.c_patterns.is_empty()) {
+            if f.c_patterns.iter().any(|p| p.matches(token)) {
+                found.push(f);
+                if f.stop {
+                    break;
+                }
             }
         }
+        if found.is_empty() {
+            found.extend(self.flags.iter().filter(|f| f.c_patterns.is_empty() && (f.name == token || f.aliases.contains(&token))));
+        }
+        found
     }
-    if found.is_empty() {
-        found.extend(FLAGS.iter().filter(|f| f.c_patterns.is_empty() && (f.name == token || f.aliases.contains(&token))));
+
+    /// The flags `token` applies in `mode`: the C program's matches, or in the default mode of
+    /// a program read by exact spellings, the flag of that spelling.
+    pub fn matches(&self, token: &str, mode: Mode) -> Vec<&'static Flag<T>> {
+        if mode == Mode::CParity || !self.exact_by_default {
+            self.find_c_matches(token)
+        } else {
+            self.find_exact(token).into_iter().collect()
+        }
     }
-    found
+
+    /// The spelling closest to a mistyped `token`, if one is close enough to be what was meant
+    /// (at most a quarter of the letters differ, and at most 3).
+    pub fn nearest_spelling(&self, token: &str) -> Option<&'static str> {
+        let bare = token.strip_prefix('-').filter(|t| t.starts_with('-')).unwrap_or(token);
+        let limit = (bare.chars().count() / 4).clamp(1, 3);
+        self.flags
+            .iter()
+            .flat_map(|f| std::iter::once(f.name).chain(f.aliases.iter().copied()))
+            .filter(|s| !s.starts_with("--"))
+            .map(|s| (edit_distance(&bare.to_lowercase(), &s.to_lowercase()), s))
+            .filter(|&(d, _)| d <= limit)
+            .min_by_key(|&(d, _)| d)
+            .map(|(_, s)| s)
+    }
+
+    /// Help generated from the table: the intro, then the flags (in sections, or in the table's
+    /// order), the description column aligned and wrapped to the layout's width.
+    pub fn help_text(&self) -> String {
+        let mut out = (self.help.intro)();
+        if self.help.sections.is_empty() {
+            self.flags.iter().for_each(|flag| self.help_entry(&mut out, flag));
+            return out;
+        }
+        let sections = self.help.sections;
+        let others: Vec<&str> = self.flags.iter().map(|f| f.name).filter(|n| !sections.iter().any(|(_, names)| names.contains(n))).collect();
+        let all = sections.iter().map(|&(title, names)| (title, names.to_vec())).chain((!others.is_empty()).then(|| ("Other", others)));
+        for (title, names) in all {
+            out.push_str(&format!("\n{title}:\n"));
+            for name in names {
+                let Some(flag) = self.flags.iter().find(|f| f.name == name) else { continue };
+                self.help_entry(&mut out, flag);
+            }
+        }
+        out
+    }
+
+    /// One flag's help: `  -name <values>` (a `+` in place of the second space marks a flag
+    /// the C program does not have) then the description with the synonyms, wrapped.
+    fn help_entry(&self, out: &mut String, flag: &Flag<T>) {
+        let column = self.help.column;
+        let mark = if flag.c_patterns.is_empty() { "+" } else { " " };
+        let head = format!(" {mark}{} {}", flag.name, flag.values);
+        let head = head.trim_end();
+        let mut text = flag.help.to_string();
+        if !flag.aliases.is_empty() {
+            text.push_str(&format!("; also {}", flag.aliases.join(", ")));
+        }
+        let mut lines = wrap(&text, self.help.width.saturating_sub(column)).into_iter();
+        let indent = " ".repeat(column);
+        if head.chars().count() + 2 <= column {
+            let first = lines.next().unwrap_or_default();
+            out.push_str(&format!("{head:<column$}{first}\n"));
+        } else {
+            out.push_str(head);
+            out.push('\n');
+        }
+        for line in lines {
+            out.push_str(&format!("{indent}{line}\n"));
+        }
+    }
+}
+
+/// nanoBragg.c's command line as `nanobragg` reads it: exact spellings by default, the C's
+/// matching with `-c_parity`, which passes over what matches no flag as nanoBragg.c does.
+pub static NANOBRAGG: Program<RawArgs> = Program {
+    invocation: "nanobragg",
+    flags: FLAGS,
+    c_parity: &["-c_parity", "--c-parity"],
+    exact_by_default: true,
+    c_parity_skips_unknown: true,
+    operand: None,
+    help: Help { intro: help_intro, sections: SECTIONS, column: HELP_COLUMN, width: HELP_WIDTH },
+};
+
+/// The main command's flag whose canonical name or alias is exactly `token`.
+pub fn find_exact(token: &str) -> Option<&'static Flag> {
+    NANOBRAGG.find_exact(token)
+}
+
+/// The main command's flags nanoBragg.c would apply for `token` (`Program::find_c_matches`).
+pub fn find_c_matches(token: &str) -> Vec<&'static Flag> {
+    NANOBRAGG.find_c_matches(token)
+}
+
+/// The main command's spelling closest to a mistyped `token` (`Program::nearest_spelling`).
+pub fn nearest_spelling(token: &str) -> Option<&'static str> {
+    NANOBRAGG.nearest_spelling(token)
 }
 
 /// The help sections, each with its flags in the order shown. A flag missing here is listed
@@ -744,44 +896,14 @@ pub fn usage_text() -> String {
     )
 }
 
-/// Usage text generated from the table: the flags in sections, the description column
-/// aligned, every line at most `HELP_WIDTH` columns (descriptions wrap).
+/// The main command's help, generated from the table: the flags in sections, the description
+/// column aligned, every line at most `HELP_WIDTH` columns (descriptions wrap).
 pub fn help_text() -> String {
-    let mut out = format!("{}\n", usage_lines());
-    out.push_str("Flags nanoBragg.c does not have are marked +. \"-flag\" and \"--flag\" are the same flag.\n");
-    let others: Vec<&str> = FLAGS.iter().map(|f| f.name).filter(|n| !SECTIONS.iter().any(|(_, names)| names.contains(n))).collect();
-    let all = SECTIONS.iter().map(|&(title, names)| (title, names.to_vec())).chain((!others.is_empty()).then(|| ("Other", others)));
-    for (title, names) in all {
-        out.push_str(&format!("\n{title}:\n"));
-        for name in names {
-            let Some(flag) = FLAGS.iter().find(|f| f.name == name) else { continue };
-            help_entry(&mut out, flag);
-        }
-    }
-    out
+    NANOBRAGG.help_text()
 }
 
-/// One flag's help: `  -name <values>` then the description (with the synonyms), wrapped.
-fn help_entry(out: &mut String, flag: &Flag) {
-    let mark = if flag.c_patterns.is_empty() { "+" } else { " " };
-    let head = format!(" {mark}{} {}", flag.name, flag.values);
-    let head = head.trim_end();
-    let mut text = flag.help.to_string();
-    if !flag.aliases.is_empty() {
-        text.push_str(&format!("; also {}", flag.aliases.join(", ")));
-    }
-    let mut lines = wrap(&text, HELP_WIDTH - HELP_COLUMN).into_iter();
-    let indent = " ".repeat(HELP_COLUMN);
-    if head.chars().count() + 2 <= HELP_COLUMN {
-        let first = lines.next().unwrap_or_default();
-        out.push_str(&format!("{head:<width$}{first}\n", width = HELP_COLUMN));
-    } else {
-        out.push_str(head);
-        out.push('\n');
-    }
-    for line in lines {
-        out.push_str(&format!("{indent}{line}\n"));
-    }
+fn help_intro() -> String {
+    format!("{}\nFlags nanoBragg.c does not have are marked +. \"-flag\" and \"--flag\" are the same flag.\n", usage_lines())
 }
 
 /// Greedy word wrap to `width` characters (a single longer word keeps its own line).
@@ -817,21 +939,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-/// The flag spelling closest to a mistyped `token`, if one is close enough to be what was
-/// meant (at most a quarter of the letters differ, and at most 3).
-pub fn nearest_spelling(token: &str) -> Option<&'static str> {
-    let bare = token.strip_prefix('-').filter(|t| t.starts_with('-')).unwrap_or(token);
-    let limit = (bare.chars().count() / 4).clamp(1, 3);
-    FLAGS
-        .iter()
-        .flat_map(|f| std::iter::once(f.name).chain(f.aliases.iter().copied()))
-        .filter(|s| !s.starts_with("--"))
-        .map(|s| (edit_distance(&bare.to_lowercase(), &s.to_lowercase()), s))
-        .filter(|&(d, _)| d <= limit)
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, s)| s)
 }
 
 #[cfg(test)]

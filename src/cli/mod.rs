@@ -25,17 +25,29 @@ pub fn run_subcommand(args: &[String]) -> Option<i32> {
 }
 
 /// A companion program's entry (`noisify`, `nonBragg`): `-h` prints its generated help, else
-/// parse and run, an error reported as `nanobragg NAME: error: ...` with its exit status.
-fn companion_main<O>(name: &str, args: &[String], help: fn() -> String, parse: fn(&[String]) -> crate::error::Result<O>, run: fn(&O) -> crate::error::Result<()>) -> i32 {
-    if args.iter().any(|a| matches!(a.as_str(), "-h" | "--help" | "-help")) {
-        crate::out!("{}", help());
-        return 0;
-    }
-    match parse(args).and_then(|o| run(&o)) {
+/// its options (`initial` in the mode asked for, then the flags) are run; an error is reported as
+/// `nanobragg NAME: error: ...` with its exit status.
+fn companion_main<O>(program: &defs::Program<O>, args: &[String], initial: fn(raw::Mode) -> O, run: fn(&O) -> crate::error::Result<()>) -> i32 {
+    let outcome = parse::parse_program(program, args, initial).and_then(|options| match options {
+        Some(options) => run(&options),
+        None => {
+            crate::out!("{}", program.help_text());
+            Ok(())
+        }
+    });
+    match outcome {
         Ok(()) => 0,
         Err(e) => {
-            crate::console::errln(format_args!("nanobragg {name}: error: {e}"));
+            crate::console::errln(format_args!("{}: error: {e}", program.invocation));
             e.exit_code()
         }
     }
+}
+
+/// The seed a run draws its noise from when none is typed: nanoBragg.c's, nonBragg.c's and
+/// noisify.c's `seed = -time(0)`, from the clock's seconds now (a clock before 1970 counts as
+/// second 1).
+pub fn time_seed() -> i64 {
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs() as i64);
+    crate::rng::seed_of_time(seconds)
 }

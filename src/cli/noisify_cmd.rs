@@ -9,11 +9,12 @@
 //! the counter-based generator (`crate::response::philox`), a pure function of (seed, pixel,
 //! draw). The stage order and formulas are in `crate::response::noisify`; docs/realism.md.
 
-use super::defs::{CPattern, number, whole};
+use super::defs::{Arity::Fixed, CPattern::{Exact as E, Sub as S}, Ctx, Flag, Help, Program, flag, number, whole};
+use super::raw::Mode;
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::pgm::encode_pgm;
-use crate::io::smv::{header_value, read_smv_from};
+use crate::io::smv::{SmvHeader, SmvKeys, encode_smv, encode_smv_u32, header_value, read_smv_from};
 use crate::io::{OutputsToWrite, read_limited};
 use crate::outln;
 use crate::physics::constants::R_E_SQR;
@@ -95,27 +96,6 @@ impl Default for Options {
     }
 }
 
-type Apply = fn(&mut Options, &str, &str) -> Result<()>;
-
-/// One flag: canonical name, how noisify.c recognises it, whether a value follows, the value's
-/// name and the help line; `apply` gets the flag as typed and its value.
-struct NoisifyFlag {
-    name: &'static str,
-    patterns: &'static [CPattern],
-    takes_value: bool,
-    values: &'static str,
-    help: &'static str,
-    apply: Apply,
-}
-
-use CPattern::{Exact as E, Sub as S};
-
-macro_rules! nflag {
-    ($name:literal, [$($pat:expr),*], $values:literal, $help:literal, $apply:expr) => {
-        NoisifyFlag { name: $name, patterns: &[$($pat),*], takes_value: !$values.is_empty(), values: $values, help: $help, apply: $apply }
-    };
-}
-
 fn mm(flag: &str, v: &str) -> Result<f64> {
     Ok(number(flag, v)? / 1000.0)
 }
@@ -134,13 +114,14 @@ fn positive(flag: &str, v: &str) -> Result<f64> {
 /// A noise amplitude, gain or fluence outside its range (`ok` false) makes no detector: the
 /// default mode refuses it, as the main command refuses its detector-model flags; `-c_parity`
 /// keeps noisify.c's arithmetic with a warning.
-fn in_range(o: &Options, flag: &str, v: &str, ok: fn(f64) -> bool, range: &str) -> Result<f64> {
+fn in_range(c: &Ctx, v: &str, ok: fn(f64) -> bool, range: &str) -> Result<f64> {
+    let flag = c.typed;
     let x = number(flag, v)?;
     if ok(x) {
         return Ok(x);
     }
     let why = format!("{flag}: value {v} must be {range}");
-    if o.c_parity {
+    if c.mode == Mode::CParity {
         crate::console::warn(&format!("{why} (kept as noisify.c does with -c_parity)"));
         return Ok(x);
     }
@@ -148,119 +129,108 @@ fn in_range(o: &Options, flag: &str, v: &str, ok: fn(f64) -> bool, range: &str) 
 }
 
 /// A whole number as noisify.c's `atoi` reads it (`-detpixels 64.0` is 64; see `defs::whole`).
-fn integer(o: &Options, flag: &str, v: &str) -> Result<i64> {
-    whole(if o.c_parity { crate::cli::raw::Mode::CParity } else { crate::cli::raw::Mode::Default }, flag, v)
+fn integer(c: &Ctx, v: &str) -> Result<i64> {
+    whole(c.mode, c.typed, v)
 }
 
 /// C `-seed N` stores −N (so the C's "negative seed reloads the table" rule sees −N).
-fn c_seed(o: &Options, flag: &str, v: &str) -> Result<i64> {
-    let n = integer(o, flag, v)?;
-    i32::try_from(n).map(|n| -i64::from(n)).map_err(|_| Error::Usage(format!("{flag}: value '{v}' is outside the C int range")))
+fn c_seed(c: &Ctx, v: &str) -> Result<i64> {
+    let n = integer(c, v)?;
+    i32::try_from(n).map(|n| -i64::from(n)).map_err(|_| Error::Usage(format!("{}: value '{v}' is outside the C int range", c.typed)))
 }
 
 /// The table, in noisify.c's order (an argument matching several entries applies each, as the C
-/// tests every pattern in turn).
-const FLAGS: &[NoisifyFlag] = &[
-    nflag!("-lambda", [S("-lambda")], "<Å>", "wavelength, written into the SMV header", |o, f, v| { o.lambda = positive(f, v)?; Ok(()) }),
-    nflag!("-Xbeam", [S("-Xbeam")], "<mm>", "direct-beam X position (default: detector centre)", |o, f, v| { o.beam[0] = Some(mm(f, v)?); Ok(()) }),
-    nflag!("-Ybeam", [S("-Ybeam")], "<mm>", "direct-beam Y position (default: detector centre)", |o, f, v| { o.beam[1] = Some(mm(f, v)?); Ok(()) }),
-    nflag!("-distance", [S("-distance")], "<mm>", "sample-to-detector distance, for the header (default 100)", |o, f, v| { o.distance = positive(f, v)? / 1000.0; Ok(()) }),
-    nflag!("-detsize", [E("-detsize")], "<mm>", "detector size, both axes (used only when the pixel counts are unknown)", |o, f, v| { let s = mm(f, v)?; o.detsize = [s, s]; Ok(()) }),
-    nflag!("-detsize_x", [S("-detsize_x")], "<mm>", "detector size along x", |o, f, v| { o.detsize[0] = mm(f, v)?; Ok(()) }),
-    nflag!("-detsize_y", [S("-detsize_y")], "<mm>", "detector size along y", |o, f, v| { o.detsize[1] = mm(f, v)?; Ok(()) }),
-    nflag!("-detpixels", [E("-detpixels")], "<n>", "pixels along both axes (default: from the file size, a square if possible)", |o, f, v| { let n = integer(o, f, v)?; o.detpixels = [n, n]; Ok(()) }),
-    nflag!("-detpixels_x", [S("-detpixels_x")], "<n>", "pixels along x (fast)", |o, f, v| { o.detpixels[0] = integer(o, f, v)?; Ok(()) }),
-    nflag!("-detpixels_y", [S("-detpixels_y")], "<n>", "pixels along y (slow)", |o, f, v| { o.detpixels[1] = integer(o, f, v)?; Ok(()) }),
-    nflag!("-pixel", [S("-pixel")], "<mm>", "pixel size (default 0.1)", |o, f, v| { o.pixel = positive(f, v)? / 1000.0; Ok(()) }),
-    nflag!("-psf", [E("-psf")], "gauss|fiber", "point-spread function shape (default none)", |o, _, v| {
+/// tests every pattern in turn). Messages name a flag as typed.
+static FLAGS: &[Flag<Options>] = &[
+    flag!("-lambda", [], [S("-lambda")], Fixed(1), "<Å>", "wavelength, written into the SMV header", |o, v, c| { o.lambda = positive(c.typed, v[0])?; Ok(()) }),
+    flag!("-Xbeam", [], [S("-Xbeam")], Fixed(1), "<mm>", "direct-beam X position (default: detector centre)", |o, v, c| { o.beam[0] = Some(mm(c.typed, v[0])?); Ok(()) }),
+    flag!("-Ybeam", [], [S("-Ybeam")], Fixed(1), "<mm>", "direct-beam Y position (default: detector centre)", |o, v, c| { o.beam[1] = Some(mm(c.typed, v[0])?); Ok(()) }),
+    flag!("-distance", [], [S("-distance")], Fixed(1), "<mm>", "sample-to-detector distance, for the header (default 100)", |o, v, c| { o.distance = positive(c.typed, v[0])? / 1000.0; Ok(()) }),
+    flag!("-detsize", [], [E("-detsize")], Fixed(1), "<mm>", "detector size, both axes (used only when the pixel counts are unknown)", |o, v, c| { let s = mm(c.typed, v[0])?; o.detsize = [s, s]; Ok(()) }),
+    flag!("-detsize_x", [], [S("-detsize_x")], Fixed(1), "<mm>", "detector size along x", |o, v, c| { o.detsize[0] = mm(c.typed, v[0])?; Ok(()) }),
+    flag!("-detsize_y", [], [S("-detsize_y")], Fixed(1), "<mm>", "detector size along y", |o, v, c| { o.detsize[1] = mm(c.typed, v[0])?; Ok(()) }),
+    flag!("-detpixels", [], [E("-detpixels")], Fixed(1), "<n>", "pixels along both axes (default: from the file size, a square if possible)", |o, v, c| { let n = integer(c, v[0])?; o.detpixels = [n, n]; Ok(()) }),
+    flag!("-detpixels_x", [], [S("-detpixels_x")], Fixed(1), "<n>", "pixels along x (fast)", |o, v, c| { o.detpixels[0] = integer(c, v[0])?; Ok(()) }),
+    flag!("-detpixels_y", [], [S("-detpixels_y")], Fixed(1), "<n>", "pixels along y (slow)", |o, v, c| { o.detpixels[1] = integer(c, v[0])?; Ok(()) }),
+    flag!("-pixel", [], [S("-pixel")], Fixed(1), "<mm>", "pixel size (default 0.1)", |o, v, c| { o.pixel = positive(c.typed, v[0])? / 1000.0; Ok(()) }),
+    flag!("-psf", [], [E("-psf")], Fixed(1), "gauss|fiber", "point-spread function shape (default none)", |o, v, _| {
         // C: a value containing neither word leaves no PSF, with a warning
-        o.psf = if v.contains("fiber") { Some(PsfShape::Fiber) } else if v.contains("gauss") { Some(PsfShape::Gauss) } else {
-            crate::console::warn(&format!("unknown psf type: {v}"));
+        o.psf = if v[0].contains("fiber") { Some(PsfShape::Fiber) } else if v[0].contains("gauss") { Some(PsfShape::Gauss) } else {
+            crate::console::warn(&format!("unknown psf type: {}", v[0]));
             None
         };
         Ok(())
     }),
-    nflag!("-psf_radius", [S("-psf_rad")], "<pixels>", "radius to render the PSF (default 0: automatic)", |o, f, v| { o.psf_radius = c_int(number(f, v)?); Ok(()) }),
-    nflag!("-psf_fwhm", [S("-psf_si"), S("-psf_fw"), S("-psf_wi")], "<µm>", "PSF full width at half maximum (default 46); also -psf_size, -psf_width", |o, f, v| { o.psf_fwhm = (number(f, v)? / 1e6) as f32; Ok(()) }),
-    nflag!("-fluence", [S("-fluence")], "<photons/m²>", "incident fluence; the input is multiplied by fluence·r_e² (default 1/r_e²: no change)", |o, f, v| { o.fluence = in_range(o, f, v, |x| x >= 0.0, "0 or more")?; Ok(()) }),
-    nflag!("-floatfile", [S("-floatfile"), S("-floatimage"), S("-bin")], "<file>", "the input: raw 4-byte floats, photons/pixel (also any argument naming floatimage.bin); also -floatimage, -bin", |o, _, v| { o.floatfile = Some(v.into()); Ok(()) }),
-    nflag!("-header", [S("-header")], "<file.img>", "take the SMV header (size, pixel, distance, beam) from this image and copy it into the outputs", |o, _, v| { o.header = Some(v.into()); Ok(()) }),
-    nflag!("-pgmfile", [S("-pgmfile"), S("-pgmimage")], "<file>", "noiseless image as PGM (default image.pgm); also -pgmimage", |o, _, v| { o.pgmfile = v.into(); Ok(()) }),
-    nflag!("-intfile", [S("-intfile"), S("-intimage")], "<file>", "noiseless SMV image (default intimage.img); also -intimage", |o, _, v| { o.intfile = v.into(); Ok(()) }),
-    nflag!("-bits", [S("-bits")], "16|32", "integer width of the SMV images (default 16)", |o, f, v| {
-        o.bits = integer(o, f, v)?;
+    flag!("-psf_radius", [], [S("-psf_rad")], Fixed(1), "<pixels>", "radius to render the PSF (default 0: automatic)", |o, v, c| { o.psf_radius = c_int(number(c.typed, v[0])?); Ok(()) }),
+    flag!("-psf_fwhm", ["-psf_size", "-psf_width"], [S("-psf_si"), S("-psf_fw"), S("-psf_wi")], Fixed(1), "<µm>", "PSF full width at half maximum (default 46)", |o, v, c| { o.psf_fwhm = (number(c.typed, v[0])? / 1e6) as f32; Ok(()) }),
+    flag!("-fluence", [], [S("-fluence")], Fixed(1), "<photons/m²>", "incident fluence; the input is multiplied by fluence·r_e² (default 1/r_e²: no change)", |o, v, c| { o.fluence = in_range(c, v[0], |x| x >= 0.0, "0 or more")?; Ok(()) }),
+    flag!("-floatfile", ["-floatimage", "-bin"], [S("-floatfile"), S("-floatimage"), S("-bin")], Fixed(1), "<file>", "the input: raw 4-byte floats, photons/pixel (also any argument naming floatimage.bin)", |o, v, _| { o.floatfile = Some(v[0].into()); Ok(()) }),
+    flag!("-header", [], [S("-header")], Fixed(1), "<file.img>", "take the SMV header (size, pixel, distance, beam) from this image and copy it into the outputs", |o, v, _| { o.header = Some(v[0].into()); Ok(()) }),
+    flag!("-pgmfile", ["-pgmimage"], [S("-pgmfile"), S("-pgmimage")], Fixed(1), "<file>", "noiseless image as PGM (default image.pgm)", |o, v, _| { o.pgmfile = v[0].into(); Ok(()) }),
+    flag!("-intfile", ["-intimage"], [S("-intfile"), S("-intimage")], Fixed(1), "<file>", "noiseless SMV image (default intimage.img)", |o, v, _| { o.intfile = v[0].into(); Ok(()) }),
+    flag!("-bits", [], [S("-bits")], Fixed(1), "16|32", "integer width of the SMV images (default 16)", |o, v, c| {
+        o.bits = integer(c, v[0])?;
         if o.bits != 16 && o.bits != 32 {
-            return Err(Error::Usage(format!("{f}: value '{v}' must be 16 or 32")));
+            return Err(Error::Usage(format!("{}: value '{}' must be 16 or 32", c.typed, v[0])));
         }
         Ok(())
     }),
-    nflag!("-noisefile", [S("-noisefile"), S("-noiseimage")], "<file>", "noisy SMV image (default noiseimage.img); also -noiseimage", |o, _, v| { o.noisefile = v.into(); Ok(()) }),
-    nflag!("-nonoise", [S("-nonoise")], "", "no noise image; the PSF then blurs the noiseless image", |o, _, _| { o.calculate_noise = false; Ok(()) }),
-    nflag!("-nopgm", [S("-nopgm")], "", "no PGM image", |o, _, _| { o.write_pgm = false; Ok(()) }),
-    nflag!("-readout_noise", [S("-readout"), S("-readnoi")], "<ADU>", "Gaussian readout noise added to every pixel (default 0); also -readnoise", |o, f, v| { o.readout = in_range(o, f, v, |x| x >= 0.0, "0 or more")?; Ok(()) }),
-    nflag!("-flicker", [S("-flicker")], "<fraction>", "per-pixel source (1/f) noise, relative (default 0)", |o, f, v| { o.flicker = in_range(o, f, v, |x| x >= 0.0, "0 or more")?; Ok(()) }),
-    nflag!("-calibration", [S("-calibration")], "<fraction>", "static per-pixel calibration error, relative (default 0.03)", |o, f, v| { o.calibration = in_range(o, f, v, |x| x >= 0.0, "0 or more")?; Ok(()) }),
-    nflag!("-scale", [S("-scale")], "<factor>", "multiplies the input to put it on the photons/pixel scale (default 1)", |o, f, v| { o.scale = number(f, v)?; Ok(()) }),
-    nflag!("-seed", [S("-seed")], "<n>", "seed of every error but calibration (default: the time)", |o, f, v| { o.seed = Some(c_seed(o, f, v)?); Ok(()) }),
-    nflag!("-calib_seed", [S("-calib_seed")], "<n>", "seed of the calibration errors (default: noisify.c's fixed one)", |o, f, v| { o.calib_seed = c_seed(o, f, v)?; Ok(()) }),
-    nflag!("-badpix_seed", [S("-badpix_seed")], "<n>", "accepted and unused, as in noisify.c", |o, f, v| { c_seed(o, f, v).map(|_| ()) }),
-    nflag!("-hotpix_seed", [S("-hotpix_seed")], "<n>", "accepted and unused, as in noisify.c", |o, f, v| { c_seed(o, f, v).map(|_| ()) }),
-    nflag!("-adc", [S("-adc")], "<ADU>", "offset added to every pixel (default 40)", |o, f, v| { o.adc = number(f, v)?; Ok(()) }),
-    nflag!("-gain", [S("-gain")], "<ADU/photon>", "pixel units per photon (default 1)", |o, f, v| { o.gain = in_range(o, f, v, |x| x > 0.0, "greater than zero")?; Ok(()) }),
-    nflag!("-phi", [S("-phi")], "<deg>", "PHI and OSC_START of the SMV header (default 0)", |o, f, v| { o.phi = number(f, v)?; Ok(()) }),
-    nflag!("-osc", [S("-osc")], "<deg>", "OSC_RANGE of the SMV header (default 1)", |o, f, v| { o.osc = number(f, v)?; Ok(()) }),
-    nflag!("-c_parity", [E("-c_parity")], "", "+ noisify.c's serial generators and PSF slips: images equal the C program's", |o, _, _| { o.c_parity = true; Ok(()) }),
+    flag!("-noisefile", ["-noiseimage"], [S("-noisefile"), S("-noiseimage")], Fixed(1), "<file>", "noisy SMV image (default noiseimage.img)", |o, v, _| { o.noisefile = v[0].into(); Ok(()) }),
+    flag!("-nonoise", [], [S("-nonoise")], Fixed(0), "", "no noise image; the PSF then blurs the noiseless image", |o, _, _| { o.calculate_noise = false; Ok(()) }),
+    flag!("-nopgm", [], [S("-nopgm")], Fixed(0), "", "no PGM image", |o, _, _| { o.write_pgm = false; Ok(()) }),
+    flag!("-readout_noise", ["-readnoise"], [S("-readout"), S("-readnoi")], Fixed(1), "<ADU>", "Gaussian readout noise added to every pixel (default 0)", |o, v, c| { o.readout = in_range(c, v[0], |x| x >= 0.0, "0 or more")?; Ok(()) }),
+    flag!("-flicker", [], [S("-flicker")], Fixed(1), "<fraction>", "per-pixel source (1/f) noise, relative (default 0)", |o, v, c| { o.flicker = in_range(c, v[0], |x| x >= 0.0, "0 or more")?; Ok(()) }),
+    flag!("-calibration", [], [S("-calibration")], Fixed(1), "<fraction>", "static per-pixel calibration error, relative (default 0.03)", |o, v, c| { o.calibration = in_range(c, v[0], |x| x >= 0.0, "0 or more")?; Ok(()) }),
+    flag!("-scale", [], [S("-scale")], Fixed(1), "<factor>", "multiplies the input to put it on the photons/pixel scale (default 1)", |o, v, c| { o.scale = number(c.typed, v[0])?; Ok(()) }),
+    flag!("-seed", [], [S("-seed")], Fixed(1), "<n>", "seed of every error but calibration (default: the time)", |o, v, c| { o.seed = Some(c_seed(c, v[0])?); Ok(()) }),
+    flag!("-calib_seed", [], [S("-calib_seed")], Fixed(1), "<n>", "seed of the calibration errors (default: noisify.c's fixed one)", |o, v, c| { o.calib_seed = c_seed(c, v[0])?; Ok(()) }),
+    flag!("-badpix_seed", [], [S("-badpix_seed")], Fixed(1), "<n>", "accepted and unused, as in noisify.c", |_, v, c| c_seed(c, v[0]).map(drop)),
+    flag!("-hotpix_seed", [], [S("-hotpix_seed")], Fixed(1), "<n>", "accepted and unused, as in noisify.c", |_, v, c| c_seed(c, v[0]).map(drop)),
+    flag!("-adc", [], [S("-adc")], Fixed(1), "<ADU>", "offset added to every pixel (default 40)", |o, v, c| { o.adc = number(c.typed, v[0])?; Ok(()) }),
+    flag!("-gain", [], [S("-gain")], Fixed(1), "<ADU/photon>", "pixel units per photon (default 1)", |o, v, c| { o.gain = in_range(c, v[0], |x| x > 0.0, "greater than zero")?; Ok(()) }),
+    flag!("-phi", [], [S("-phi")], Fixed(1), "<deg>", "PHI and OSC_START of the SMV header (default 0)", |o, v, c| { o.phi = number(c.typed, v[0])?; Ok(()) }),
+    flag!("-osc", [], [S("-osc")], Fixed(1), "<deg>", "OSC_RANGE of the SMV header (default 1)", |o, v, c| { o.osc = number(c.typed, v[0])?; Ok(()) }),
+    // decided before the walk (`Program::c_parity`)
+    flag!("-c_parity", [], [E("-c_parity")], Fixed(0), "", "+ noisify.c's serial generators and PSF slips: images equal the C program's", |_, _, _| Ok(())),
 ];
 
-/// Help generated from the table.
-pub fn help_text() -> String {
-    let mut out = String::from(
-        "usage: nanobragg noisify -floatfile FILE [flags]\n\
-         Turns an ideal photons/pixel float image into detector images with noise, like noisify.c.\n\
-         Flags match as in noisify.c (any argument containing the text); + marks ours.\n\n",
-    );
-    for f in FLAGS {
-        let head = format!("  {} {}", f.name, f.values);
-        out.push_str(&format!("{:<30}{}\n", head.trim_end(), f.help));
-    }
-    out
-}
+/// noisify.c's command line: its flags matched as noisify.c matches them (any argument
+/// containing the text) in both modes, an argument naming `floatimage.bin` its input, anything
+/// else refused; the help in the table's order.
+static NOISIFY: Program<Options> = Program {
+    invocation: "nanobragg noisify",
+    flags: FLAGS,
+    c_parity: &["-c_parity"],
+    exact_by_default: false,
+    c_parity_skips_unknown: false,
+    operand: Some(|o, arg| {
+        let named = arg.contains("floatimage.bin");
+        if named {
+            o.floatfile = Some(arg.into());
+        }
+        named
+    }),
+    help: Help {
+        intro: || {
+            "usage: nanobragg noisify -floatfile FILE [flags]\n\
+             Turns an ideal photons/pixel float image into detector images with noise, like noisify.c.\n\
+             Flags match as in noisify.c (any argument containing the text); + marks ours.\n\n"
+                .into()
+        },
+        sections: &[],
+        column: 30,
+        width: usize::MAX,
+    },
+};
 
-fn parse(args: &[String]) -> Result<Options> {
-    // known before the walk: whole numbers are read as noisify.c reads them only with -c_parity
-    let mut o = Options { c_parity: args.iter().any(|a| a == "-c_parity"), ..Options::default() };
-    let mut i = 0;
-    while i < args.len() {
-        let arg = args[i].as_str();
-        if !arg.starts_with('-') {
-            if arg.contains("floatimage.bin") {
-                o.floatfile = Some(arg.into());
-                i += 1;
-                continue;
-            }
-            return Err(Error::Usage(format!("noisify: unexpected argument '{arg}'")));
-        }
-        let matched: Vec<&NoisifyFlag> = FLAGS.iter().filter(|f| f.patterns.iter().any(|p| p.matches(arg))).collect();
-        if matched.is_empty() {
-            return Err(Error::Usage(format!("noisify: unknown flag '{arg}' (nanobragg noisify -h lists them)")));
-        }
-        let value = if matched.iter().any(|f| f.takes_value) {
-            i += 1;
-            args.get(i).map(String::as_str).ok_or_else(|| Error::Usage(format!("{arg}: missing value")))?
-        } else {
-            ""
-        };
-        for f in matched {
-            (f.apply)(&mut o, arg, value)?;
-        }
-        i += 1;
-    }
-    Ok(o)
+/// The options noisify.c starts from, in `mode`.
+fn initial(mode: Mode) -> Options {
+    Options { c_parity: mode == Mode::CParity, ..Options::default() }
 }
 
 /// Entry point: the exit status.
 pub fn main(args: &[String]) -> i32 {
-    super::companion_main("noisify", args, help_text, parse, run)
+    super::companion_main(&NOISIFY, args, initial, run)
 }
 
 /// The header of another SMV image (`-header`): its bytes, copied into the outputs, and the
@@ -289,40 +259,21 @@ fn import_header(path: &Path) -> Result<ImportedHeader> {
     Ok(ImportedHeader { bytes: bytes[..image.header_bytes].to_vec(), text: image.header, width: image.width, height: image.height })
 }
 
-/// noisify.c's own SMV header, padded to 512 bytes, then the pixels little-endian.
+/// noisify's SMV outputs: the header of the `-header` image copied as it is, else noisify.c's
+/// own (`SmvKeys::Noisify`), then the pixels little-endian in the width of `-bits`.
 struct SmvOut<'a> {
-    o: &'a Options,
-    width: usize,
-    height: usize,
-    detsize_y: f64,
-    beam: [f64; 2],
+    header: SmvHeader,
+    bits32: bool,
     imported: Option<&'a ImportedHeader>,
 }
 
 impl SmvOut<'_> {
     fn encode(&self, image: &IntImages) -> Vec<u8> {
-        let mut bytes = match self.imported {
-            Some(h) => h.bytes.clone(),
-            None => {
-                let o = self.o;
-                let kind = if o.bits == 32 { "long_integer" } else { "unsigned_short" };
-                let mut t = format!("{{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE={kind};\n");
-                t.push_str(&format!("SIZE1={};\nSIZE2={};\nPIXEL_SIZE={};\nDISTANCE={};\n", self.width, self.height, fmt_g(o.pixel * 1000.0), fmt_g(o.distance * 1000.0)));
-                t.push_str(&format!(
-                    "WAVELENGTH={};\nBEAM_CENTER_X={};\nBEAM_CENTER_Y={};\n",
-                    fmt_g(o.lambda),
-                    fmt_g(self.beam[0] * 1000.0),
-                    fmt_g((self.detsize_y - self.beam[1]) * 1000.0)
-                ));
-                t.push_str(&format!("PHI={};\nOSC_START={};\nOSC_RANGE={};\n", fmt_g(o.phi), fmt_g(o.phi), fmt_g(o.osc)));
-                t.push_str("DETECTOR_SN=000;\nBEAMLINE=fake;\n}\u{c}");
-                while t.len() < 512 {
-                    t.push(' ');
-                }
-                t.into_bytes()
-            }
+        let Some(imported) = self.imported else {
+            return if self.bits32 { encode_smv_u32(&self.header, &image.int32) } else { encode_smv(&self.header, &image.int16) };
         };
-        if self.o.bits == 32 {
+        let mut bytes = imported.bytes.clone();
+        if self.bits32 {
             image.int32.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
         } else {
             image.int16.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
@@ -444,7 +395,7 @@ fn run(o: &Options) -> Result<()> {
         o.readout = 0.0;
         o.flicker = 0.0;
     }
-    let seed = o.seed.unwrap_or_else(|| -(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1)));
+    let seed = o.seed.unwrap_or_else(super::time_seed);
     report_settings(&o, width, height, detsize, beam, seed);
 
     let mut photons = photon_image(&input, o.fluence, o.scale);
@@ -465,7 +416,21 @@ fn run(o: &Options) -> Result<()> {
         }
     }
     let noiseless = noiseless_ints(&photons, o.gain, o.adc, o.c_parity);
-    let smv = SmvOut { o: &o, width, height, detsize_y: detsize[1], beam, imported: imported.as_ref() };
+    let header = SmvHeader {
+        keys: SmvKeys::Noisify,
+        fpixels: width,
+        spixels: height,
+        pixel_size_mm: o.pixel * 1000.0,
+        distance_mm: o.distance * 1000.0,
+        wavelength_a: o.lambda,
+        beam_center_x_mm: beam[0] * 1000.0,
+        beam_center_y_mm: (detsize[1] - beam[1]) * 1000.0,
+        phi_deg: o.phi,
+        osc_start_deg: o.phi,
+        osc_range_deg: o.osc,
+        ..SmvHeader::default()
+    };
+    let smv = SmvOut { header, bits32: o.bits == 32, imported: imported.as_ref() };
     let bytes_per = if o.bits == 32 { 4 } else { 2 };
     let mut outputs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     outln!("writing {} as {} {}-byte integers", o.intfile.display(), pixels, bytes_per);
@@ -572,6 +537,10 @@ mod tests {
         s.split_whitespace().map(String::from).collect()
     }
 
+    fn parse(args: &[String]) -> Result<Options> {
+        crate::cli::parse::parse_program(&NOISIFY, args, initial).map(|o| o.expect("no help asked for"))
+    }
+
     #[test]
     fn flags_match_as_noisify_c_matches_them() {
         let o = parse(&args("-bin x.bin -readnoise 3 -psf_size 60 -psf_rad 2.7 -seed -7 -calib_seed 11 -psf fiber -detpixels_x 20")).unwrap();
@@ -590,7 +559,7 @@ mod tests {
     #[test]
     fn bad_command_lines_name_the_flag() {
         for (line, want) in [
-            ("-scale", "-scale: missing value"),
+            ("-scale", "-scale: expects 1 value <factor>; the command line ends"),
             ("-scale abc", "-scale: value 'abc' is not a number"),
             ("-bits 8", "-bits: value '8' must be 16 or 32"),
             ("-frobnicate 1", "unknown flag '-frobnicate'"),
@@ -603,7 +572,7 @@ mod tests {
 
     #[test]
     fn help_lists_every_flag() {
-        let h = help_text();
+        let h = NOISIFY.help_text();
         for f in FLAGS {
             assert!(h.contains(f.name), "{}", f.name);
         }

@@ -5,31 +5,38 @@
 //! units, defaults and outputs (`floatimage.bin`, `intimage.img`, `image.pgm`,
 //! `noiseimage.img`).
 //!
-//! The sample is `crate::model::amorphous`, the pixel sum `crate::engine::background` (which the
-//! main command's `-stol` uses too). With `-c_parity` the table search and polarisation carry
-//! nonBragg.c's serial state, the noise comes from its `ran1`/`poidev`, and its slips are kept,
-//! so the images equal the C program's; docs/realism.md lists the differences of the default
-//! mode.
+//! What is nonBragg.c's own is here: its flag table (read by the main command's walk,
+//! `parse::walk`), its detector defaults, its report. The rest is the main command's: the sample
+//! is `crate::model::amorphous`, the pixel sum `crate::engine::background`, the detector placed
+//! by `model::detector::place`, the sources made by `model::sources`, the statistics
+//! `engine::cpu::image_statistics`, the integer, PGM and noise images `response::record`'s
+//! `Recorder`, the SMV header `io::smv`'s writer with nonBragg.c's keys. With `-c_parity` the
+//! table search and polarisation carry nonBragg.c's serial state, the noise comes from its
+//! `ran1`/`poidev`, and its slips are kept, so the images equal the C program's;
+//! docs/realism.md lists the differences of the default mode.
 
-use super::defs::{CPattern, RTD, number, whole};
+use super::defs::{Arity::Fixed, CPattern::{Exact as E, Sub as S}, Ctx, Flag, Help, Program, RTD, flag, number, whole};
+use super::raw::Mode;
 use crate::engine::background::{BackgroundGeometry, BackgroundScale, BackgroundSource, render};
+use crate::engine::cpu::{DeviationRead, StatsRegion, image_statistics};
+use crate::engine::{EngineUsed, Rendered};
 use crate::error::{Error, Result};
 use crate::io::OutputsToWrite;
 use crate::io::cfmt::{fmt_g, fmt_g_precision};
 use crate::io::pgm::encode_pgm;
+use crate::io::rawfloat::encode_float_image;
+use crate::io::smv::{SmvHeader, SmvKeys, encode_smv, encode_smv_u32};
 use crate::model::amorphous::{AmorphousSample, SampleSpec, StolUnit};
+use crate::model::detector::{Basis, PlaceInput, Placement, beam_ratio, place};
 use crate::model::sampling::range_steps;
+use crate::model::sources::{self, Divergence};
 use crate::outln;
+use crate::params::{Convention, Pivot};
 use crate::physics::constants::R_E_SQR;
-use crate::physics::{V3, cross, dot, rotate_axis, rotate_xyz, unitize};
-use crate::response::philox::{Draws, Stage};
+use crate::physics::{V3, cross, unitize};
+use crate::response::detector::DetectorNoise;
+use crate::response::record::{NoisePixels, Recorder};
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pivot {
-    Sample,
-    Beam,
-}
 
 /// Everything the command line sets, as nonBragg.c stores it after its argument loop (SI
 /// units; `None`/negative values are its "not given" markers).
@@ -164,122 +171,67 @@ impl Default for Options {
     }
 }
 
-/// What an apply function learns besides the flag and its values.
-struct Ctx {
-    /// the flag is the last argument (nonBragg.c ignores `-curved_det` there)
-    is_last: bool,
+fn num(c: &Ctx, v: &[&str]) -> Result<f64> {
+    number(c.typed, v[0])
 }
 
-type Apply = fn(&mut Options, &str, &[&str], &Ctx) -> Result<()>;
-
-/// One flag: canonical name, how nonBragg.c recognises it, how many values follow, the values'
-/// names and the help line.
-struct NonBraggFlag {
-    name: &'static str,
-    patterns: &'static [CPattern],
-    values: usize,
-    value_names: &'static str,
-    help: &'static str,
-    apply: Apply,
-}
-
-use CPattern::{Exact as E, Sub as S};
-
-/// A flag matched as nonBragg.c's `strstr(argv[i], "-name") && strlen(argv[i]) == n` does.
-#[derive(Clone, Copy)]
-enum Guard {
-    Len(&'static str, usize),
-    LongerThan(&'static str, usize),
-}
-
-macro_rules! nb {
-    ($name:literal, [$($pat:expr),*], $n:literal, $vn:literal, $help:literal, $apply:expr) => {
-        NonBraggFlag { name: $name, patterns: &[$($pat),*], values: $n, value_names: $vn, help: $help, apply: $apply }
-    };
-}
-
-fn num(flag: &str, v: &[&str]) -> Result<f64> {
-    number(flag, v[0])
-}
-
-fn mm(flag: &str, v: &[&str]) -> Result<f64> {
-    Ok(number(flag, v[0])? / 1000.0)
+fn mm(c: &Ctx, v: &[&str]) -> Result<f64> {
+    Ok(number(c.typed, v[0])? / 1000.0)
 }
 
 /// A distance, refused unless greater than zero in both modes, as the main command refuses
 /// its `-distance` and `-close_distance`.
-fn positive_mm(flag: &str, v: &[&str]) -> Result<f64> {
-    let x = number(flag, v[0])?;
+fn positive_mm(c: &Ctx, v: &[&str]) -> Result<f64> {
+    let x = number(c.typed, v[0])?;
     if x <= 0.0 {
-        return Err(Error::Usage(format!("{flag}: value {x} must be greater than zero")));
+        return Err(Error::Usage(format!("{}: value {x} must be greater than zero", c.typed)));
     }
     Ok(x / 1000.0)
 }
 
 /// A whole number as nonBragg.c's `atoi` reads it (`-detpixels 64.0` is 64; see `defs::whole`).
-fn int(o: &Options, flag: &str, v: &[&str]) -> Result<i64> {
-    let mode = if o.c_parity { crate::cli::raw::Mode::CParity } else { crate::cli::raw::Mode::Default };
-    let n = whole(mode, flag, v[0])?;
-    i32::try_from(n).map(i64::from).map_err(|_| Error::Usage(format!("{flag}: value '{}' is outside the C int range", v[0])))
+fn int(c: &Ctx, v: &str) -> Result<i64> {
+    let n = whole(c.mode, c.typed, v)?;
+    i32::try_from(n).map(i64::from).map_err(|_| Error::Usage(format!("{}: value '{v}' is outside the C int range", c.typed)))
 }
 
-fn vec3(flag: &str, v: &[&str]) -> Result<V3> {
-    Ok([number(flag, v[0])?, number(flag, v[1])?, number(flag, v[2])?])
+fn vec3(c: &Ctx, v: &[&str]) -> Result<V3> {
+    Ok([number(c.typed, v[0])?, number(c.typed, v[1])?, number(c.typed, v[2])?])
 }
 
-fn unsupported(flag: &str) -> Result<()> {
+fn unsupported(c: &Ctx) -> Result<()> {
     Err(Error::Usage(format!(
-        "nonBragg: {flag} is not supported here (nonBragg.c uses it to extract F(stol) from a measured image with -img, or to print pixels); nanobragg nonBragg renders images only"
+        "nonBragg: {} is not supported here (nonBragg.c uses it to extract F(stol) from a measured image with -img, or to print pixels); nanobragg nonBragg renders images only",
+        c.typed
     )))
 }
 
-/// Length-guarded matches (`-detsize` 8, `-detpixels` 10, `-polar` 6, `-hdivstep`/`-vdivstep`
-/// 9, `-phi` 4, `-phistep` 8, `-stol` 5, `-4stol` 6, `-Q` 2, `-stolout` > 7).
-fn guarded(arg: &str, g: Guard) -> bool {
-    match g {
-        Guard::Len(p, n) => arg.contains(p) && arg.len() == n,
-        Guard::LongerThan(p, n) => arg.contains(p) && arg.len() > n,
-    }
-}
-
-const GUARDED: &[(&str, Guard)] = &[
-    ("-detsize", Guard::Len("-detsize", 8)),
-    ("-detpixels", Guard::Len("-detpixels", 10)),
-    ("-polar", Guard::Len("-polar", 6)),
-    ("-hdivstep", Guard::Len("-hdivstep", 9)),
-    ("-vdivstep", Guard::Len("-vdivstep", 9)),
-    ("-phi", Guard::Len("-phi", 4)),
-    ("-phistep", Guard::Len("-phistep", 8)),
-    ("-stol", Guard::Len("-stol", 5)),
-    ("-4stol", Guard::Len("-4stol", 6)),
-    ("-Q", Guard::Len("-Q", 2)),
-    ("-stolout", Guard::LongerThan("-stolout", 7)),
-];
-
 /// The table, in nonBragg.c's order (an argument matching several entries applies each, as the
-/// C tests every pattern in turn). Entries named in `GUARDED` match by that rule instead.
-const FLAGS: &[NonBraggFlag] = &[
-    nb!("-samplesize", [S("-samplesize"), S("-sample_size")], 1, "<mm>", "edge of the (cube) sample; also -sample_size", |o, f, v, _| { o.sample.size = [mm(f, v)?; 3]; Ok(()) }),
-    nb!("-thick", [S("-sample_thick"), S("-sample_x"), S("-thick")], 1, "<mm>", "sample thickness along the beam (default 0.1); also -sample_thick, -sample_x, -thickness", |o, f, v, _| { o.sample.size[0] = mm(f, v)?; Ok(()) }),
-    nb!("-width", [S("-sample_width"), S("-sample_y"), S("-width")], 1, "<mm>", "sample size along y (default 0.1; clipped by -beamsize); also -sample_width, -sample_y", |o, f, v, _| { o.sample.size[1] = mm(f, v)?; Ok(()) }),
-    nb!("-height", [S("-sample_heigh"), S("-sample_z"), S("-heigh")], 1, "<mm>", "sample size along z (default 0.1; clipped by -beamsize); also -sample_height, -sample_z", |o, f, v, _| { o.sample.size[2] = mm(f, v)?; Ok(()) }),
-    nb!("-density", [S("-density"), S("-sample_den")], 1, "<g/cm³>", "sample density (default 1); also -sample_density", |o, f, v, _| { o.sample.density = num(f, v)? * 1e6; Ok(()) }),
-    nb!("-molecules", [S("-molecules"), S("-sample_molecules")], 1, "<n>", "molecules in the beam (default: from size, density and -MW)", |o, f, v, _| { o.sample.molecules = num(f, v)?; Ok(()) }),
-    nb!("-MW", [E("-MW"), S("-molecular")], 1, "<g/mol>", "molecular weight (default 18); also -molecular_weight", |o, f, v, _| {
-        let mw = num(f, v)?;
+/// C tests every pattern in turn); nonBragg.c's length guards (`strstr(argv[i], "-detsize") &&
+/// strlen(argv[i]) == 8`: `-detsize`, `-detpixels`, `-polar`, `-hdivstep`, `-vdivstep`, `-phi`,
+/// `-phistep`, `-stol`, `-4stol`, `-Q`) are exact matches. Messages name a flag as typed.
+static FLAGS: &[Flag<Options>] = &[
+    flag!("-samplesize", ["-sample_size"], [S("-samplesize"), S("-sample_size")], Fixed(1), "<mm>", "edge of the (cube) sample", |o, v, c| { o.sample.size = [mm(c, v)?; 3]; Ok(()) }),
+    flag!("-thick", ["-sample_thick", "-sample_x", "-thickness"], [S("-sample_thick"), S("-sample_x"), S("-thick")], Fixed(1), "<mm>", "sample thickness along the beam (default 0.1)", |o, v, c| { o.sample.size[0] = mm(c, v)?; Ok(()) }),
+    flag!("-width", ["-sample_width", "-sample_y"], [S("-sample_width"), S("-sample_y"), S("-width")], Fixed(1), "<mm>", "sample size along y (default 0.1; clipped by -beamsize)", |o, v, c| { o.sample.size[1] = mm(c, v)?; Ok(()) }),
+    flag!("-height", ["-sample_height", "-sample_z"], [S("-sample_heigh"), S("-sample_z"), S("-heigh")], Fixed(1), "<mm>", "sample size along z (default 0.1; clipped by -beamsize)", |o, v, c| { o.sample.size[2] = mm(c, v)?; Ok(()) }),
+    flag!("-density", ["-sample_density"], [S("-density"), S("-sample_den")], Fixed(1), "<g/cm³>", "sample density (default 1)", |o, v, c| { o.sample.density = num(c, v)? * 1e6; Ok(()) }),
+    flag!("-molecules", [], [S("-molecules"), S("-sample_molecules")], Fixed(1), "<n>", "molecules in the beam (default: from size, density and -MW)", |o, v, c| { o.sample.molecules = num(c, v)?; Ok(()) }),
+    flag!("-MW", ["-molecular_weight"], [E("-MW"), S("-molecular")], Fixed(1), "<g/mol>", "molecular weight (default 18)", |o, v, c| {
+        let mw = num(c, v)?;
         if mw == 0.0 {
-            return Err(Error::Usage(format!("{f}: the molecular weight must not be 0")));
+            return Err(Error::Usage(format!("{}: the molecular weight must not be 0", c.typed)));
         }
         o.sample.molecular_weight = mw;
         Ok(())
     }),
-    nb!("-Xbeam", [S("-Xbeam")], 1, "<mm>", "direct-beam position along the fast axis (pivots about the beam spot)", |o, f, v, _| { o.xbeam = Some(mm(f, v)?); o.pivot = Pivot::Beam; Ok(()) }),
-    nb!("-Ybeam", [S("-Ybeam")], 1, "<mm>", "direct-beam position along the slow axis (pivots about the beam spot)", |o, f, v, _| { o.ybeam = Some(mm(f, v)?); o.pivot = Pivot::Beam; Ok(()) }),
-    nb!("-Xclose", [S("-Xclose")], 1, "<mm>", "point of closest approach, fast axis (pivots about the sample)", |o, f, v, _| { o.xclose = Some(mm(f, v)?); o.pivot = Pivot::Sample; Ok(()) }),
-    nb!("-Yclose", [S("-Yclose")], 1, "<mm>", "point of closest approach, slow axis (pivots about the sample)", |o, f, v, _| { o.yclose = Some(mm(f, v)?); o.pivot = Pivot::Sample; Ok(()) }),
-    nb!("-ORGX", [S("-ORGX")], 1, "<pixels>", "XDS ORGX (pivots about the sample)", |o, f, v, _| { o.orgx = Some(num(f, v)?); o.pivot = Pivot::Sample; Ok(()) }),
-    nb!("-ORGY", [S("-ORGY")], 1, "<pixels>", "XDS ORGY (pivots about the sample)", |o, f, v, _| { o.orgy = Some(num(f, v)?); o.pivot = Pivot::Sample; Ok(()) }),
-    nb!("-pivot", [S("-pivot")], 1, "sample|beam", "what the detector rotations keep fixed", |o, _, v, _| {
+    flag!("-Xbeam", [], [S("-Xbeam")], Fixed(1), "<mm>", "direct-beam position along the fast axis (pivots about the beam spot)", |o, v, c| { o.xbeam = Some(mm(c, v)?); o.pivot = Pivot::Beam; Ok(()) }),
+    flag!("-Ybeam", [], [S("-Ybeam")], Fixed(1), "<mm>", "direct-beam position along the slow axis (pivots about the beam spot)", |o, v, c| { o.ybeam = Some(mm(c, v)?); o.pivot = Pivot::Beam; Ok(()) }),
+    flag!("-Xclose", [], [S("-Xclose")], Fixed(1), "<mm>", "point of closest approach, fast axis (pivots about the sample)", |o, v, c| { o.xclose = Some(mm(c, v)?); o.pivot = Pivot::Sample; Ok(()) }),
+    flag!("-Yclose", [], [S("-Yclose")], Fixed(1), "<mm>", "point of closest approach, slow axis (pivots about the sample)", |o, v, c| { o.yclose = Some(mm(c, v)?); o.pivot = Pivot::Sample; Ok(()) }),
+    flag!("-ORGX", [], [S("-ORGX")], Fixed(1), "<pixels>", "XDS ORGX (pivots about the sample)", |o, v, c| { o.orgx = Some(num(c, v)?); o.pivot = Pivot::Sample; Ok(()) }),
+    flag!("-ORGY", [], [S("-ORGY")], Fixed(1), "<pixels>", "XDS ORGY (pivots about the sample)", |o, v, c| { o.orgy = Some(num(c, v)?); o.pivot = Pivot::Sample; Ok(()) }),
+    flag!("-pivot", [], [S("-pivot")], Fixed(1), "sample|beam", "what the detector rotations keep fixed", |o, v, _| {
         if v[0].contains("sample") {
             o.pivot = Pivot::Sample;
         }
@@ -288,142 +240,123 @@ const FLAGS: &[NonBraggFlag] = &[
         }
         Ok(())
     }),
-    nb!("-fdet_vector", [S("-fdet_vector")], 3, "<x y z>", "fast detector axis (default 0 0 1)", |o, f, v, _| { o.fdet = vec3(f, v)?; Ok(()) }),
-    nb!("-sdet_vector", [S("-sdet_vector")], 3, "<x y z>", "slow detector axis (default 0 -1 0)", |o, f, v, _| { o.sdet = vec3(f, v)?; Ok(()) }),
-    nb!("-odet_vector", [S("-odet_vector")], 3, "<x y z>", "accepted; nonBragg.c always uses fast × slow", |_, f, v, _| vec3(f, v).map(drop)),
-    nb!("-beam_vector", [S("-beam_vector")], 3, "<x y z>", "incident beam direction (default 1 0 0)", |o, f, v, _| { o.beam = vec3(f, v)?; Ok(()) }),
-    nb!("-polar_vector", [S("-polar_vector")], 3, "<x y z>", "E-vector reference axis (default 0 0 1)", |o, f, v, _| { o.polar_vector = vec3(f, v)?; Ok(()) }),
-    nb!("-spindle_axis", [S("-spindle_axis")], 3, "<x y z>", "accepted; nothing rotates in nonBragg", |_, f, v, _| vec3(f, v).map(drop)),
-    nb!("-twotheta_axis", [S("-twotheta_axis")], 3, "<x y z>", "detector 2θ axis (default 0 1 0); the argument also sets -twotheta to its first value, as in nonBragg.c", |o, f, v, _| { o.twotheta_axis = vec3(f, v)?; Ok(()) }),
-    nb!("-pix0_vector", [S("-pix0_vector")], 3, "<x y z>", "accepted and ignored, as in nonBragg.c (the origin comes from the beam centre)", |_, f, v, _| vec3(f, v).map(drop)),
-    nb!("-distance", [S("-distance")], 1, "<mm>", "sample to detector along the beam (default 100; pivots about the beam spot)", |o, f, v, _| { o.distance = positive_mm(f, v)?; o.pivot = Pivot::Beam; Ok(()) }),
-    nb!("-close_distance", [S("-close_distance")], 1, "<mm>", "sample to detector plane (pivots about the sample)", |o, f, v, _| { o.close_distance = Some(positive_mm(f, v)?); o.pivot = Pivot::Sample; Ok(()) }),
-    nb!("-source_distance", [S("-source_distance")], 1, "<mm>", "distance of the generated sources (default 10 m)", |o, f, v, _| { o.source_distance = mm(f, v)?; Ok(()) }),
-    nb!("-twotheta", [S("-twotheta")], 1, "<deg>", "detector 2θ swing (pivots about the sample)", |o, f, v, _| { o.twotheta = num(f, v)? / RTD; o.pivot = Pivot::Sample; Ok(()) }),
-    nb!("-detector_rotx", [S("-detector_rotx")], 1, "<deg>", "detector rotation about x", |o, f, v, _| { o.rot[0] = num(f, v)? / RTD; Ok(()) }),
-    nb!("-detector_roty", [S("-detector_roty")], 1, "<deg>", "detector rotation about y", |o, f, v, _| { o.rot[1] = num(f, v)? / RTD; Ok(()) }),
-    nb!("-detector_rotz", [S("-detector_rotz")], 1, "<deg>", "detector rotation about z", |o, f, v, _| { o.rot[2] = num(f, v)? / RTD; Ok(()) }),
-    nb!("-detsize", [], 1, "<mm>", "detector size, both axes (default 102.4)", |o, f, v, _| { let s = mm(f, v)?; o.detsize = [s, s]; Ok(()) }),
-    nb!("-detsize_x", [S("-detsize_x")], 1, "<mm>", "detector size along the fast axis", |o, f, v, _| { o.detsize[0] = mm(f, v)?; Ok(()) }),
-    nb!("-detsize_y", [S("-detsize_y")], 1, "<mm>", "detector size along the slow axis", |o, f, v, _| { o.detsize[1] = mm(f, v)?; Ok(()) }),
-    nb!("-detpixels", [], 1, "<n>", "pixels along both axes", |o, f, v, _| { let n = int(o, f, v)?; o.detpixels = [n, n]; Ok(()) }),
-    nb!("-detpixels_x", [S("-detpixels_f"), S("-detpixels_x")], 1, "<n>", "pixels along the fast axis; also -detpixels_f", |o, f, v, _| { o.detpixels[0] = int(o, f, v)?; Ok(()) }),
-    nb!("-detpixels_y", [S("-detpixels_s"), S("-detpixels_y")], 1, "<n>", "pixels along the slow axis; also -detpixels_s", |o, f, v, _| { o.detpixels[1] = int(o, f, v)?; Ok(()) }),
-    nb!("-curved_det", [S("-curved_det")], 0, "", "every pixel at the same distance from the sample (nonBragg.c ignores it as the last argument; -c_parity too)", |o, _, _, ctx| {
-        if !(ctx.is_last && o.c_parity) {
+    flag!("-fdet_vector", [], [S("-fdet_vector")], Fixed(3), "<x y z>", "fast detector axis (default 0 0 1)", |o, v, c| { o.fdet = vec3(c, v)?; Ok(()) }),
+    flag!("-sdet_vector", [], [S("-sdet_vector")], Fixed(3), "<x y z>", "slow detector axis (default 0 -1 0)", |o, v, c| { o.sdet = vec3(c, v)?; Ok(()) }),
+    flag!("-odet_vector", [], [S("-odet_vector")], Fixed(3), "<x y z>", "accepted; nonBragg.c always uses fast × slow", |_, v, c| vec3(c, v).map(drop)),
+    flag!("-beam_vector", [], [S("-beam_vector")], Fixed(3), "<x y z>", "incident beam direction (default 1 0 0)", |o, v, c| { o.beam = vec3(c, v)?; Ok(()) }),
+    flag!("-polar_vector", [], [S("-polar_vector")], Fixed(3), "<x y z>", "E-vector reference axis (default 0 0 1)", |o, v, c| { o.polar_vector = vec3(c, v)?; Ok(()) }),
+    flag!("-spindle_axis", [], [S("-spindle_axis")], Fixed(3), "<x y z>", "accepted; nothing rotates in nonBragg", |_, v, c| vec3(c, v).map(drop)),
+    flag!("-twotheta_axis", [], [S("-twotheta_axis")], Fixed(3), "<x y z>", "detector 2θ axis (default 0 1 0); the argument also sets -twotheta to its first value, as in nonBragg.c", |o, v, c| { o.twotheta_axis = vec3(c, v)?; Ok(()) }),
+    flag!("-pix0_vector", [], [S("-pix0_vector")], Fixed(3), "<x y z>", "accepted and ignored, as in nonBragg.c (the origin comes from the beam centre)", |_, v, c| vec3(c, v).map(drop)),
+    flag!("-distance", [], [S("-distance")], Fixed(1), "<mm>", "sample to detector along the beam (default 100; pivots about the beam spot)", |o, v, c| { o.distance = positive_mm(c, v)?; o.pivot = Pivot::Beam; Ok(()) }),
+    flag!("-close_distance", [], [S("-close_distance")], Fixed(1), "<mm>", "sample to detector plane (pivots about the sample)", |o, v, c| { o.close_distance = Some(positive_mm(c, v)?); o.pivot = Pivot::Sample; Ok(()) }),
+    flag!("-source_distance", [], [S("-source_distance")], Fixed(1), "<mm>", "distance of the generated sources (default 10 m)", |o, v, c| { o.source_distance = mm(c, v)?; Ok(()) }),
+    flag!("-twotheta", [], [S("-twotheta")], Fixed(1), "<deg>", "detector 2θ swing (pivots about the sample)", |o, v, c| { o.twotheta = num(c, v)? / RTD; o.pivot = Pivot::Sample; Ok(()) }),
+    flag!("-detector_rotx", [], [S("-detector_rotx")], Fixed(1), "<deg>", "detector rotation about x", |o, v, c| { o.rot[0] = num(c, v)? / RTD; Ok(()) }),
+    flag!("-detector_roty", [], [S("-detector_roty")], Fixed(1), "<deg>", "detector rotation about y", |o, v, c| { o.rot[1] = num(c, v)? / RTD; Ok(()) }),
+    flag!("-detector_rotz", [], [S("-detector_rotz")], Fixed(1), "<deg>", "detector rotation about z", |o, v, c| { o.rot[2] = num(c, v)? / RTD; Ok(()) }),
+    flag!("-detsize", [], [E("-detsize")], Fixed(1), "<mm>", "detector size, both axes (default 102.4)", |o, v, c| { let s = mm(c, v)?; o.detsize = [s, s]; Ok(()) }),
+    flag!("-detsize_x", [], [S("-detsize_x")], Fixed(1), "<mm>", "detector size along the fast axis", |o, v, c| { o.detsize[0] = mm(c, v)?; Ok(()) }),
+    flag!("-detsize_y", [], [S("-detsize_y")], Fixed(1), "<mm>", "detector size along the slow axis", |o, v, c| { o.detsize[1] = mm(c, v)?; Ok(()) }),
+    flag!("-detpixels", [], [E("-detpixels")], Fixed(1), "<n>", "pixels along both axes", |o, v, c| { let n = int(c, v[0])?; o.detpixels = [n, n]; Ok(()) }),
+    flag!("-detpixels_x", ["-detpixels_f"], [S("-detpixels_f"), S("-detpixels_x")], Fixed(1), "<n>", "pixels along the fast axis", |o, v, c| { o.detpixels[0] = int(c, v[0])?; Ok(()) }),
+    flag!("-detpixels_y", ["-detpixels_s"], [S("-detpixels_s"), S("-detpixels_y")], Fixed(1), "<n>", "pixels along the slow axis", |o, v, c| { o.detpixels[1] = int(c, v[0])?; Ok(()) }),
+    flag!("-curved_det", [], [S("-curved_det")], Fixed(0), "", "every pixel at the same distance from the sample (nonBragg.c ignores it as the last argument; -c_parity too)", |o, _, c| {
+        if !(c.is_last && c.mode == Mode::CParity) {
             o.curved = true;
         }
         Ok(())
     }),
-    nb!("-pixel", [S("-pixel")], 1, "<mm>", "pixel size (default 0.1)", |o, f, v, _| { o.pixel = mm(f, v)?; Ok(()) }),
-    nb!("-point_pixel", [S("-point_pixel")], 0, "", "solid angle 1/R² (no obliquity)", |o, _, _, _| { o.point_pixel = true; Ok(()) }),
-    nb!("-Fmap", [S("-Fmap")], 0, "", "write the structure factor F(stol) at each pixel instead of photons", |o, _, _, _| { o.fmap = true; Ok(()) }),
-    nb!("-polar", [], 1, "<factor>", "Kahn polarisation factor (default 0: unpolarised)", |o, f, v, _| { o.polarization = num(f, v)?; o.nopolar = false; Ok(()) }),
-    nb!("-nopolar", [S("-nopolar")], 0, "", "no polarisation factor", |o, _, _, _| { o.nopolar = true; Ok(()) }),
-    nb!("-oversample", [S("-oversample")], 1, "<n>", "sub-pixels per pixel edge (default 1)", |o, f, v, _| { o.oversample = int(o, f, v)?; Ok(()) }),
-    nb!("-roi", [S("-roi")], 4, "<xmin xmax ymin ymax>", "render only these pixels (inclusive); the rest are 0", |o, f, v, _| {
-        let limits = v.iter().map(|s| int(o, f, &[s])).collect::<Result<Vec<i64>>>()?;
+    flag!("-pixel", [], [S("-pixel")], Fixed(1), "<mm>", "pixel size (default 0.1)", |o, v, c| { o.pixel = mm(c, v)?; Ok(()) }),
+    flag!("-point_pixel", [], [S("-point_pixel")], Fixed(0), "", "solid angle 1/R² (no obliquity)", |o, _, _| { o.point_pixel = true; Ok(()) }),
+    flag!("-Fmap", [], [S("-Fmap")], Fixed(0), "", "write the structure factor F(stol) at each pixel instead of photons", |o, _, _| { o.fmap = true; Ok(()) }),
+    flag!("-polar", [], [E("-polar")], Fixed(1), "<factor>", "Kahn polarisation factor (default 0: unpolarised)", |o, v, c| { o.polarization = num(c, v)?; o.nopolar = false; Ok(()) }),
+    flag!("-nopolar", [], [S("-nopolar")], Fixed(0), "", "no polarisation factor", |o, _, _| { o.nopolar = true; Ok(()) }),
+    flag!("-oversample", [], [S("-oversample")], Fixed(1), "<n>", "sub-pixels per pixel edge (default 1)", |o, v, c| { o.oversample = int(c, v[0])?; Ok(()) }),
+    flag!("-roi", [], [S("-roi")], Fixed(4), "<xmin xmax ymin ymax>", "render only these pixels (inclusive); the rest are 0", |o, v, c| {
+        let limits = v.iter().map(|s| int(c, s)).collect::<Result<Vec<i64>>>()?;
         o.roi.iter_mut().zip(limits).for_each(|(slot, n)| *slot = n);
         Ok(())
     }),
-    nb!("-lambda", [S("-lambda"), S("-wave")], 1, "<Å>", "wavelength (default 1); also -wavelength", |o, f, v, _| { o.lambda0 = num(f, v)? / 1e10; Ok(()) }),
-    nb!("-energy", [S("-energy")], 1, "<eV>", "photon energy (sets the wavelength)", |o, f, v, _| { o.lambda0 = 12398.42 / num(f, v)? / 1e10; Ok(()) }),
-    nb!("-fluence", [S("-fluence")], 1, "<photons/m²>", "integrated incident fluence (default 1.26e29)", |o, f, v, _| { o.fluence = num(f, v)?; Ok(()) }),
-    nb!("-flux", [S("-flux")], 1, "<photons/s>", "incident flux (with -exposure and -beamsize sets the fluence)", |o, f, v, _| { o.flux = num(f, v)?; Ok(()) }),
-    nb!("-exposure", [S("-exposure")], 1, "<s>", "exposure time (default 1)", |o, f, v, _| { o.exposure = num(f, v)?; Ok(()) }),
-    nb!("-beamsize", [S("-beamsize")], 1, "<mm>", "edge of the square beam (default 0.1); clips the sample", |o, f, v, _| { o.beamsize = mm(f, v)?; Ok(()) }),
-    nb!("-dispersion", [S("-dispersion")], 1, "<percent>", "spectral width Δλ/λ (default 0)", |o, f, v, _| { o.dispersion = num(f, v)? / 100.0; Ok(()) }),
-    nb!("-dispsteps", [S("-dispsteps")], 1, "<n>", "wavelengths across the width", |o, f, v, _| { o.dispsteps = int(o, f, v)?; Ok(()) }),
-    nb!("-divergence", [S("-divergence")], 1, "<mrad>", "beam divergence, both directions", |o, f, v, _| { let d = mm(f, v)?; o.hdivrange = d; o.vdivrange = d; Ok(()) }),
-    nb!("-hdivrange", [S("-hdivrange")], 1, "<mrad>", "horizontal divergence", |o, f, v, _| { o.hdivrange = mm(f, v)?; Ok(()) }),
-    nb!("-vdivrange", [S("-vdivrange")], 1, "<mrad>", "vertical divergence", |o, f, v, _| { o.vdivrange = mm(f, v)?; Ok(()) }),
-    nb!("-hdivstep", [], 1, "<mrad>", "horizontal divergence step", |o, f, v, _| { o.hdivstep = mm(f, v)?; Ok(()) }),
-    nb!("-hdivsteps", [S("-hdivsteps")], 1, "<n>", "horizontal divergence steps", |o, f, v, _| { o.hdivsteps = int(o, f, v)?; Ok(()) }),
-    nb!("-vdivstep", [], 1, "<mrad>", "vertical divergence step", |o, f, v, _| { o.vdivstep = mm(f, v)?; Ok(()) }),
-    nb!("-vdivsteps", [S("-vdivsteps")], 1, "<n>", "vertical divergence steps", |o, f, v, _| { o.vdivsteps = int(o, f, v)?; Ok(()) }),
-    nb!("-divsteps", [S("-divsteps")], 1, "<n>", "divergence steps, both directions", |o, f, v, _| { let n = int(o, f, v)?; o.hdivsteps = n; o.vdivsteps = n; Ok(()) }),
-    nb!("-round_div", [S("-round_div")], 0, "", "trim the divergence grid to an ellipse (default)", |o, _, _, _| { o.round_div = true; Ok(()) }),
-    nb!("-square_div", [S("-square_div")], 0, "", "keep the whole divergence grid", |o, _, _, _| { o.round_div = false; Ok(()) }),
-    nb!("-adc", [S("-adc")], 1, "<ADU>", "offset added to the integer images (default 40)", |o, f, v, _| { o.adc = num(f, v)?; Ok(()) }),
-    nb!("-gain", [S("-gain")], 1, "<ADU/photon>", "accepted; nonBragg.c uses it only with -img", |_, f, v, _| num(f, v).map(drop)),
-    nb!("-phi", [], 1, "<deg>", "PHI and OSC_START of the SMV header (default 0)", |o, f, v, _| { o.phi0 = num(f, v)? / RTD; Ok(()) }),
-    nb!("-osc", [S("-osc")], 1, "<deg>", "OSC_RANGE of the SMV header", |o, f, v, _| { o.osc = num(f, v)? / RTD; Ok(()) }),
-    nb!("-phistep", [], 1, "<deg>", "for the header's OSC_RANGE, as nonBragg.c resolves it", |o, f, v, _| { o.phistep = num(f, v)? / RTD; Ok(()) }),
-    nb!("-phisteps", [S("-phisteps")], 1, "<n>", "for the header's OSC_RANGE, as nonBragg.c resolves it", |o, f, v, _| { o.phisteps = int(o, f, v)?; Ok(()) }),
-    nb!("-img", [S("-img")], 1, "<file>", "not supported (nonBragg.c's F(stol) extraction from an image)", |_, f, _, _| unsupported(f)),
-    nb!("-ignore", [S("-ignore")], 1, "<value>", "not supported (only for -img)", |_, f, _, _| unsupported(f)),
-    nb!("-stolout", [], 1, "<file>", "not supported (only for -img)", |_, f, _, _| unsupported(f)),
-    nb!("-stol", [], 1, "<file>", "the amorphous material's table: lines of sin(θ)/λ (Å⁻¹) and F (electrons)", |o, _, v, _| { o.stol = Some((v[0].into(), StolUnit::Stol)); Ok(()) }),
-    nb!("-4stol", [], 1, "<file>", "as -stol with 4·sin(θ)/λ in the first column", |o, _, v, _| { o.stol = Some((v[0].into(), StolUnit::FourStol)); Ok(()) }),
-    nb!("-Q", [], 1, "<file>", "as -stol with Q = 4π·sin(θ)/λ in the first column", |o, _, v, _| { o.stol = Some((v[0].into(), StolUnit::Q)); Ok(()) }),
-    nb!("-sourcefile", [S("-sourcefile")], 1, "<file>", "sources: lines of X Y Z (position) weight λ(m)", |o, _, v, _| { o.sourcefile = Some(v[0].into()); Ok(()) }),
-    nb!("-floatfile", [S("-floatfile"), S("-floatimage")], 1, "<file>", "photons/pixel as 4-byte floats (default floatimage.bin); also -floatimage", |o, _, v, _| { o.floatfile = v[0].into(); Ok(()) }),
-    nb!("-intfile", [S("-intfile"), S("-intimage")], 1, "<file>", "scaled SMV image (default intimage.img); also -intimage", |o, _, v, _| { o.intfile = v[0].into(); Ok(()) }),
-    nb!("-pgmfile", [S("-pgmfile"), S("-pgmimage")], 1, "<file>", "PGM image (default image.pgm); also -pgmimage", |o, _, v, _| { o.pgmfile = v[0].into(); Ok(()) }),
-    nb!("-noisefile", [S("-noisefile"), S("-noiseimage")], 1, "<file>", "SMV image with Poisson noise (default noiseimage.img); also -noiseimage", |o, _, v, _| { o.noisefile = v[0].into(); o.calculate_noise = true; Ok(()) }),
-    nb!("-nonoise", [S("-nonoise")], 0, "", "no noise image", |o, _, _, _| { o.calculate_noise = false; Ok(()) }),
-    nb!("-nopgm", [S("-nopgm")], 0, "", "no PGM image (nonBragg.c writes it anyway; -c_parity too)", |o, _, _, _| { o.write_pgm = false; Ok(()) }),
-    nb!("-noreject", [S("-noreject")], 0, "", "accepted (outlier rejection is off; only for -img)", |_, _, _, _| Ok(())),
-    nb!("-scale", [S("-scale")], 1, "<factor>", "scale of the SMV image (default 55000/max)", |o, f, v, _| { o.intfile_scale = num(f, v)?; Ok(()) }),
-    nb!("-pgmscale", [S("-pgmscale")], 1, "<factor>", "scale of the PGM image (default 250/(5·rmsd))", |o, f, v, _| { o.pgm_scale = num(f, v)?; Ok(()) }),
-    nb!("-coherent", [S("-coherent")], 0, "", "accepted and unused, as in nonBragg.c", |_, _, _, _| Ok(())),
-    nb!("-printout", [S("-printout")], 0, "", "not supported (per-pixel printing)", |_, f, _, _| unsupported(f)),
-    nb!("-noprogress", [S("-noprogress")], 0, "", "no progress lines", |o, _, _, _| { o.progress = false; Ok(()) }),
-    nb!("-progress", [S("-progress")], 0, "", "progress lines (default)", |o, _, _, _| { o.progress = true; Ok(()) }),
-    nb!("-seed", [S("-seed")], 1, "<n>", "seed of the noise image (default: the time)", |o, f, v, _| { o.seed = Some(-int(o, f, v)?); Ok(()) }),
-    nb!("-c_parity", [E("-c_parity")], 0, "", "+ nonBragg.c's serial state, generator and slips: images equal the C program's", |o, _, _, _| { o.c_parity = true; Ok(()) }),
+    flag!("-lambda", ["-wavelength"], [S("-lambda"), S("-wave")], Fixed(1), "<Å>", "wavelength (default 1)", |o, v, c| { o.lambda0 = num(c, v)? / 1e10; Ok(()) }),
+    flag!("-energy", [], [S("-energy")], Fixed(1), "<eV>", "photon energy (sets the wavelength)", |o, v, c| { o.lambda0 = 12398.42 / num(c, v)? / 1e10; Ok(()) }),
+    flag!("-fluence", [], [S("-fluence")], Fixed(1), "<photons/m²>", "integrated incident fluence (default 1.26e29)", |o, v, c| { o.fluence = num(c, v)?; Ok(()) }),
+    flag!("-flux", [], [S("-flux")], Fixed(1), "<photons/s>", "incident flux (with -exposure and -beamsize sets the fluence)", |o, v, c| { o.flux = num(c, v)?; Ok(()) }),
+    flag!("-exposure", [], [S("-exposure")], Fixed(1), "<s>", "exposure time (default 1)", |o, v, c| { o.exposure = num(c, v)?; Ok(()) }),
+    flag!("-beamsize", [], [S("-beamsize")], Fixed(1), "<mm>", "edge of the square beam (default 0.1); clips the sample", |o, v, c| { o.beamsize = mm(c, v)?; Ok(()) }),
+    flag!("-dispersion", [], [S("-dispersion")], Fixed(1), "<percent>", "spectral width Δλ/λ (default 0)", |o, v, c| { o.dispersion = num(c, v)? / 100.0; Ok(()) }),
+    flag!("-dispsteps", [], [S("-dispsteps")], Fixed(1), "<n>", "wavelengths across the width", |o, v, c| { o.dispsteps = int(c, v[0])?; Ok(()) }),
+    flag!("-divergence", [], [S("-divergence")], Fixed(1), "<mrad>", "beam divergence, both directions", |o, v, c| { let d = mm(c, v)?; o.hdivrange = d; o.vdivrange = d; Ok(()) }),
+    flag!("-hdivrange", [], [S("-hdivrange")], Fixed(1), "<mrad>", "horizontal divergence", |o, v, c| { o.hdivrange = mm(c, v)?; Ok(()) }),
+    flag!("-vdivrange", [], [S("-vdivrange")], Fixed(1), "<mrad>", "vertical divergence", |o, v, c| { o.vdivrange = mm(c, v)?; Ok(()) }),
+    flag!("-hdivstep", [], [E("-hdivstep")], Fixed(1), "<mrad>", "horizontal divergence step", |o, v, c| { o.hdivstep = mm(c, v)?; Ok(()) }),
+    flag!("-hdivsteps", [], [S("-hdivsteps")], Fixed(1), "<n>", "horizontal divergence steps", |o, v, c| { o.hdivsteps = int(c, v[0])?; Ok(()) }),
+    flag!("-vdivstep", [], [E("-vdivstep")], Fixed(1), "<mrad>", "vertical divergence step", |o, v, c| { o.vdivstep = mm(c, v)?; Ok(()) }),
+    flag!("-vdivsteps", [], [S("-vdivsteps")], Fixed(1), "<n>", "vertical divergence steps", |o, v, c| { o.vdivsteps = int(c, v[0])?; Ok(()) }),
+    flag!("-divsteps", [], [S("-divsteps")], Fixed(1), "<n>", "divergence steps, both directions", |o, v, c| { let n = int(c, v[0])?; o.hdivsteps = n; o.vdivsteps = n; Ok(()) }),
+    flag!("-round_div", [], [S("-round_div")], Fixed(0), "", "trim the divergence grid to an ellipse (default)", |o, _, _| { o.round_div = true; Ok(()) }),
+    flag!("-square_div", [], [S("-square_div")], Fixed(0), "", "keep the whole divergence grid", |o, _, _| { o.round_div = false; Ok(()) }),
+    flag!("-adc", [], [S("-adc")], Fixed(1), "<ADU>", "offset added to the integer images (default 40)", |o, v, c| { o.adc = num(c, v)?; Ok(()) }),
+    flag!("-gain", [], [S("-gain")], Fixed(1), "<ADU/photon>", "accepted; nonBragg.c uses it only with -img", |_, v, c| num(c, v).map(drop)),
+    flag!("-phi", [], [E("-phi")], Fixed(1), "<deg>", "PHI and OSC_START of the SMV header (default 0)", |o, v, c| { o.phi0 = num(c, v)? / RTD; Ok(()) }),
+    flag!("-osc", [], [S("-osc")], Fixed(1), "<deg>", "OSC_RANGE of the SMV header", |o, v, c| { o.osc = num(c, v)? / RTD; Ok(()) }),
+    flag!("-phistep", [], [E("-phistep")], Fixed(1), "<deg>", "for the header's OSC_RANGE, as nonBragg.c resolves it", |o, v, c| { o.phistep = num(c, v)? / RTD; Ok(()) }),
+    flag!("-phisteps", [], [S("-phisteps")], Fixed(1), "<n>", "for the header's OSC_RANGE, as nonBragg.c resolves it", |o, v, c| { o.phisteps = int(c, v[0])?; Ok(()) }),
+    flag!("-img", [], [S("-img")], Fixed(1), "<file>", "not supported (nonBragg.c's F(stol) extraction from an image)", |_, _, c| unsupported(c)),
+    flag!("-ignore", [], [S("-ignore")], Fixed(1), "<value>", "not supported (only for -img)", |_, _, c| unsupported(c)),
+    flag!("-stolout", [], [S("-stolout")], Fixed(1), "<file>", "not supported (only for -img)", |_, _, c| unsupported(c)),
+    flag!("-stol", [], [E("-stol")], Fixed(1), "<file>", "the amorphous material's table: lines of sin(θ)/λ (Å⁻¹) and F (electrons)", |o, v, _| { o.stol = Some((v[0].into(), StolUnit::Stol)); Ok(()) }),
+    flag!("-4stol", [], [E("-4stol")], Fixed(1), "<file>", "as -stol with 4·sin(θ)/λ in the first column", |o, v, _| { o.stol = Some((v[0].into(), StolUnit::FourStol)); Ok(()) }),
+    flag!("-Q", [], [E("-Q")], Fixed(1), "<file>", "as -stol with Q = 4π·sin(θ)/λ in the first column", |o, v, _| { o.stol = Some((v[0].into(), StolUnit::Q)); Ok(()) }),
+    flag!("-sourcefile", [], [S("-sourcefile")], Fixed(1), "<file>", "sources: lines of X Y Z (position) weight λ(m)", |o, v, _| { o.sourcefile = Some(v[0].into()); Ok(()) }),
+    flag!("-floatfile", ["-floatimage"], [S("-floatfile"), S("-floatimage")], Fixed(1), "<file>", "photons/pixel as 4-byte floats (default floatimage.bin)", |o, v, _| { o.floatfile = v[0].into(); Ok(()) }),
+    flag!("-intfile", ["-intimage"], [S("-intfile"), S("-intimage")], Fixed(1), "<file>", "scaled SMV image (default intimage.img)", |o, v, _| { o.intfile = v[0].into(); Ok(()) }),
+    flag!("-pgmfile", ["-pgmimage"], [S("-pgmfile"), S("-pgmimage")], Fixed(1), "<file>", "PGM image (default image.pgm)", |o, v, _| { o.pgmfile = v[0].into(); Ok(()) }),
+    flag!("-noisefile", ["-noiseimage"], [S("-noisefile"), S("-noiseimage")], Fixed(1), "<file>", "SMV image with Poisson noise (default noiseimage.img)", |o, v, _| { o.noisefile = v[0].into(); o.calculate_noise = true; Ok(()) }),
+    flag!("-nonoise", [], [S("-nonoise")], Fixed(0), "", "no noise image", |o, _, _| { o.calculate_noise = false; Ok(()) }),
+    flag!("-nopgm", [], [S("-nopgm")], Fixed(0), "", "no PGM image (nonBragg.c writes it anyway; -c_parity too)", |o, _, _| { o.write_pgm = false; Ok(()) }),
+    flag!("-noreject", [], [S("-noreject")], Fixed(0), "", "accepted (outlier rejection is off; only for -img)", |_, _, _| Ok(())),
+    flag!("-scale", [], [S("-scale")], Fixed(1), "<factor>", "scale of the SMV image (default 55000/max)", |o, v, c| { o.intfile_scale = num(c, v)?; Ok(()) }),
+    flag!("-pgmscale", [], [S("-pgmscale")], Fixed(1), "<factor>", "scale of the PGM image (default 250/(5·rmsd))", |o, v, c| { o.pgm_scale = num(c, v)?; Ok(()) }),
+    flag!("-coherent", [], [S("-coherent")], Fixed(0), "", "accepted and unused, as in nonBragg.c", |_, _, _| Ok(())),
+    flag!("-printout", [], [S("-printout")], Fixed(0), "", "not supported (per-pixel printing)", |_, _, c| unsupported(c)),
+    flag!("-noprogress", [], [S("-noprogress")], Fixed(0), "", "no progress lines", |o, _, _| { o.progress = false; Ok(()) }),
+    flag!("-progress", [], [S("-progress")], Fixed(0), "", "progress lines (default)", |o, _, _| { o.progress = true; Ok(()) }),
+    flag!("-seed", [], [S("-seed")], Fixed(1), "<n>", "seed of the noise image (default: the time)", |o, v, c| { o.seed = Some(-int(c, v[0])?); Ok(()) }),
+    // decided before the walk (`Program::c_parity`)
+    flag!("-c_parity", [], [E("-c_parity")], Fixed(0), "", "+ nonBragg.c's serial state, generator and slips: images equal the C program's", |_, _, _| Ok(())),
 ];
 
-fn matches(f: &NonBraggFlag, arg: &str) -> bool {
-    match GUARDED.iter().find(|(name, _)| *name == f.name) {
-        Some((_, g)) => guarded(arg, *g),
-        None => f.patterns.iter().any(|p| p.matches(arg)),
-    }
-}
+/// nonBragg.c's command line: its flags matched as nonBragg.c matches them in both modes,
+/// anything else refused; the help in the table's order.
+static NONBRAGG: Program<Options> = Program {
+    invocation: "nanobragg nonBragg",
+    flags: FLAGS,
+    c_parity: &["-c_parity"],
+    exact_by_default: false,
+    c_parity_skips_unknown: false,
+    operand: None,
+    help: Help {
+        intro: || {
+            "usage: nanobragg nonBragg -stol FILE [flags]\n\
+             Renders the diffuse scattering of an amorphous sample, like nonBragg.c.\n\
+             Flags match as in nonBragg.c (any argument containing the text); + marks ours.\n\n"
+                .into()
+        },
+        sections: &[],
+        column: 34,
+        width: usize::MAX,
+    },
+};
 
-/// Help generated from the table.
-pub fn help_text() -> String {
-    let mut out = String::from(
-        "usage: nanobragg nonBragg -stol FILE [flags]\n\
-         Renders the diffuse scattering of an amorphous sample, like nonBragg.c.\n\
-         Flags match as in nonBragg.c (any argument containing the text); + marks ours.\n\n",
-    );
-    for f in FLAGS {
-        let head = format!("  {} {}", f.name, f.value_names);
-        out.push_str(&format!("{:<34}{}\n", head.trim_end(), f.help));
-    }
-    out
-}
-
-fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options { c_parity: args.iter().any(|a| a == "-c_parity"), ..Options::default() };
-    let mut i = 0;
-    while i < args.len() {
-        let arg = args[i].as_str();
-        if !arg.starts_with('-') {
-            return Err(Error::Usage(format!("nonBragg: unexpected argument '{arg}'")));
-        }
-        let matched: Vec<&NonBraggFlag> = FLAGS.iter().filter(|f| matches(f, arg)).collect();
-        if matched.is_empty() {
-            return Err(Error::Usage(format!("nonBragg: unknown flag '{arg}' (nanobragg nonBragg -h lists them)")));
-        }
-        let count = matched.iter().map(|f| f.values).max().unwrap_or(0);
-        if i + count >= args.len() && count > 0 {
-            return Err(Error::Usage(format!("{arg}: missing value ({count} expected)")));
-        }
-        let values: Vec<&str> = args[i + 1..i + 1 + count].iter().map(String::as_str).collect();
-        let ctx = Ctx { is_last: i + 1 == args.len() };
-        for f in matched {
-            (f.apply)(&mut o, arg, &values[..f.values], &ctx)?;
-        }
-        i += 1 + count;
-    }
-    Ok(o)
+/// The options nonBragg.c starts from, in `mode`.
+fn initial(mode: Mode) -> Options {
+    Options { c_parity: mode == Mode::CParity, ..Options::default() }
 }
 
 /// Entry point: the exit status.
 pub fn main(args: &[String]) -> i32 {
-    super::companion_main("nonBragg", args, help_text, parse, run)
+    super::companion_main(&NONBRAGG, args, initial, run)
 }
 
 /// Every file the run reads and writes, in the registry the main command uses
@@ -461,18 +394,9 @@ const BYTES_PER_PIXEL: u64 = 40;
 /// Counts bounded as the main command bounds them, before anything is built: the generated
 /// sources (divergence × dispersion steps) at its table limit, the terms per pixel countable,
 /// the detector within the memory available.
-fn check_counts(o: &Options, steps: [i64; 3], pixels: usize) -> Result<()> {
+fn check_counts(o: &Options, div: &Divergence, dispsteps: i64, pixels: usize) -> Result<()> {
     if o.sourcefile.is_none() {
-        let entries = steps.iter().try_fold(1u64, |acc, &n| acc.checked_mul(u64::try_from(n.max(0)).ok()?));
-        if entries.is_none_or(|n| n > crate::model::MAX_TABLE) {
-            return Err(Error::Resource(format!(
-                "sources (-hdivsteps × -vdivsteps × -dispsteps): {} × {} × {} entries are more than the limit of {}",
-                steps[0],
-                steps[1],
-                steps[2],
-                crate::model::MAX_TABLE
-            )));
-        }
+        crate::model::check_table("sources (-hdivsteps × -vdivsteps × -dispsteps)", &[div.hdivsteps, div.vdivsteps, dispsteps])?;
     }
     let oversample = o.oversample.max(1) as u64;
     if oversample.checked_mul(oversample).and_then(|os2| os2.checked_mul(crate::model::MAX_TABLE)).is_none() {
@@ -491,126 +415,75 @@ fn refuse_or_warn(o: &Options, why: String) -> Result<()> {
     Err(Error::Usage(why))
 }
 
-/// Axes that define no direction (a zero vector) or detector axes that span no plane (fast ∥
-/// slow) place a meaningless detector: refused as the main command refuses them.
-fn check_axes(o: &Options) -> Result<()> {
-    use crate::physics::magnitude;
-    let named = [("-beam_vector", o.beam), ("-fdet_vector", o.fdet), ("-sdet_vector", o.sdet), ("-polar_vector", o.polar_vector), ("-twotheta_axis", o.twotheta_axis)];
-    if let Some((flag, v)) = named.iter().find(|(_, v)| !(magnitude(*v) > 0.0)) {
-        return refuse_or_warn(o, format!("{flag} {} {} {}: the vector has no length, so it defines no direction", v[0], v[1], v[2]));
-    }
-    let sine = magnitude(cross(o.fdet, o.sdet)) / (magnitude(o.fdet) * magnitude(o.sdet));
-    if !(sine > 1e-9) {
-        let (f, s) = (o.fdet, o.sdet);
-        return refuse_or_warn(o, format!("-fdet_vector {} {} {} and -sdet_vector {} {} {} are parallel: the detector axes span no plane", f[0], f[1], f[2], s[0], s[1], s[2]));
-    }
-    Ok(())
-}
-
-/// The detector as nonBragg.c places it.
-struct Placement {
-    pix0: V3,
-    fdet: V3,
-    sdet: V3,
-    odet: V3,
-    beam: V3,
-    polar: V3,
-    vert: V3,
-    distance: f64,
-    close_distance: f64,
-    xbeam: f64,
-    ybeam: f64,
-    xclose: f64,
-    yclose: f64,
-}
-
-fn place_detector(o: &Options, detsize: [f64; 2]) -> Placement {
-    let (beam, _) = unitize(o.beam);
-    let (fdet, _) = unitize(o.fdet);
-    let (sdet, _) = unitize(o.sdet);
-    let (odet, _) = unitize(cross(fdet, sdet));
-    let (polar, _) = unitize(o.polar_vector);
-    let (vert, _) = unitize(cross(beam, polar));
+/// The detector as nonBragg.c places it: nanoBragg.c's placement (`model::detector::place`,
+/// CUSTOM convention: the beam centre and near point are the detector coordinates typed) from
+/// nonBragg.c's own basis and defaults, which differ from nanoBragg.c's:
+/// - the normal is always fast × slow (`cross_product(fdet_vector,sdet_vector,odet_vector)`:
+///   `-odet_vector` is read and overwritten);
+/// - `-ORGX`/`-ORGY` are `Xclose = ORGX*pixel_size` (nanoBragg.c: (ORGX − ½)·pixel), and the
+///   near point defaults to `Xclose = (detsize_x - pixel_size)/2.0`,
+///   `Yclose = (detsize_y + pixel_size)/2.0`, the beam centre to the near point;
+/// - the close distance defaults to `close_distance = ratio*distance`, signed (nanoBragg.c takes
+///   its absolute value).
+fn place_detector(o: &Options, detsize: [f64; 2]) -> (Basis, Placement) {
+    let beam = unitize(o.beam).0;
+    let fdet = unitize(o.fdet).0;
+    let sdet = unitize(o.sdet).0;
+    let odet = unitize(cross(fdet, sdet)).0;
     let xclose = o.orgx.map(|x| x * o.pixel).or(o.xclose).unwrap_or((detsize[0] - o.pixel) / 2.0);
     let yclose = o.orgy.map(|y| y * o.pixel).or(o.yclose).unwrap_or((detsize[1] + o.pixel) / 2.0);
     let xbeam = o.xbeam.unwrap_or(xclose);
     let ybeam = o.ybeam.unwrap_or(yclose);
-    let mut ratio = dot(beam, rotate_xyz(odet, o.rot));
-    if ratio == 0.0 {
-        ratio = f64::MIN_POSITIVE;
-    }
-    let close_distance = o.close_distance.unwrap_or(ratio * o.distance);
-    let distance = close_distance / ratio;
-    let mut pix0 = [0.0; 3];
-    if o.pivot == Pivot::Sample {
-        pix0 = std::array::from_fn(|k| -xclose * fdet[k] - yclose * sdet[k] + close_distance * odet[k]);
-        pix0 = rotate_axis(rotate_xyz(pix0, o.rot), o.twotheta_axis, o.twotheta);
-    }
-    let [fdet, sdet, odet] = [fdet, sdet, odet].map(|v| rotate_axis(rotate_xyz(v, o.rot), o.twotheta_axis, o.twotheta));
-    if o.pivot == Pivot::Beam {
-        pix0 = std::array::from_fn(|k| -xbeam * fdet[k] - ybeam * sdet[k] + distance * beam[k]);
-    }
-    let xclose = -dot(pix0, fdet);
-    let yclose = -dot(pix0, sdet);
-    let close_distance = dot(pix0, odet);
-    let toward: V3 = std::array::from_fn(|k| close_distance / ratio * beam[k] - pix0[k]);
-    Placement {
-        pix0,
+    let basis = Basis {
+        convention: Convention::Custom,
+        pivot: o.pivot,
+        beam,
         fdet,
         sdet,
         odet,
-        beam,
-        polar,
-        vert,
-        distance: close_distance / ratio,
-        close_distance,
-        xbeam: dot(fdet, toward),
-        ybeam: dot(sdet, toward),
+        twotheta_axis: o.twotheta_axis,
+        polar_vector: unitize(o.polar_vector).0,
+        spindle: [0.0, 0.0, 1.0],
+        xbeam,
+        ybeam,
+        fbeam: xbeam,
+        sbeam: ybeam,
         xclose,
         yclose,
-    }
+        fclose: xclose,
+        sclose: yclose,
+    };
+    let close_distance = o.close_distance.unwrap_or_else(|| beam_ratio(beam, odet, o.rot) * o.distance);
+    let placed = place(&PlaceInput { basis: &basis, rot: o.rot, twotheta: o.twotheta, distance: o.distance, close_distance, pixel: o.pixel, pix0: None });
+    (basis, placed)
 }
 
-/// nonBragg.c's sources: the `-sourcefile` rows (weights and wavelengths used), or the
-/// divergence grid (trimmed to an ellipse with `-round_div`) × the dispersion wavelengths.
-/// Returns the sources, the number of divergence directions (−1 with a source file, as C
-/// prints it) and the report lines.
-fn make_sources(o: &Options, p: &Placement, div: [(f64, f64, i64); 2], disp: (f64, f64, i64), lines: &mut Vec<String>) -> Result<(Vec<BackgroundSource>, i64)> {
-    let (dispersion, dispstep, dispsteps) = disp;
+/// nonBragg.c's sources (`model::sources`, as nanoBragg.c makes them): the `-sourcefile` rows,
+/// their weights used (nanoBragg.c ignores them) and missing positions `-source_distance`
+/// up-beam, or the divergence grid (trimmed to an ellipse with `-round_div`) × the dispersion
+/// wavelengths. Returns the sources, the number of divergence directions (−1 with a source
+/// file, as C prints it) and the report lines.
+fn make_sources(o: &Options, b: &Basis, div: &Divergence, disp: (f64, f64, i64), lines: &mut Vec<String>) -> Result<(Vec<BackgroundSource>, i64)> {
     if let Some(path) = &o.sourcefile {
         let rows = crate::io::sourcefile::read_sourcefile(path, o.c_parity).map_err(|e| e.from_flag("-sourcefile"))?;
         let sources = rows
             .iter()
-            .map(|r| BackgroundSource {
-                position: std::array::from_fn(|k| r.position[k].unwrap_or(-o.source_distance * p.beam[k])),
-                weight: r.weight.unwrap_or(1.0),
-                lambda: r.lambda_m.unwrap_or(o.lambda0),
-            })
+            .map(|r| BackgroundSource { position: sources::listed_position(r, b.beam, o.source_distance), weight: r.weight.unwrap_or(1.0), lambda: r.lambda_m.unwrap_or(o.lambda0) })
             .collect();
         return Ok((sources, -1));
     }
-    let [(hrange, hstep, hsteps), (vrange, vstep, vsteps)] = div;
-    let mut directions = Vec::new();
-    for h in 0..hsteps {
-        for v in 0..vsteps {
-            let hdiv = hstep * h as f64 - hrange / 2.0;
-            let vdiv = vstep * v as f64 - vrange / 2.0;
-            let mut test = (hdiv * hdiv - hstep * hstep / 4.0 * (1 - hsteps % 2) as f64) / hrange / hrange;
-            test += (vdiv * vdiv - vstep * vstep / 4.0 * (1 - vsteps % 2) as f64) / vrange / vrange;
-            if o.round_div && test * 4.0 > 1.1 {
-                continue;
-            }
-            lines.push(format!("divergence deviation: {} {}", fmt_g(hdiv), fmt_g(vdiv)));
-            let start: V3 = std::array::from_fn(|k| -o.source_distance * p.beam[k]);
-            directions.push(rotate_axis(rotate_axis(start, p.polar, vdiv), p.vert, hdiv));
-        }
+    let vert = unitize(cross(b.beam, b.polar_vector)).0;
+    let mut positions = Vec::new();
+    for (hdiv, vdiv) in div.angles() {
+        lines.push(format!("divergence deviation: {} {}", fmt_g(hdiv), fmt_g(vdiv)));
+        positions.push(sources::position(hdiv, vdiv, o.source_distance, b.beam, b.polar_vector, vert));
     }
-    let lambdas: Vec<f64> = (0..dispsteps).map(|t| o.lambda0 * (1.0 + dispstep * t as f64 - dispersion / 2.0)).collect();
+    let lambdas = sources::wavelengths(o.lambda0, disp);
     for (t, l) in lambdas.iter().enumerate() {
         lines.push(format!("lambda{t} = {}", fmt_g_precision(*l, 15)));
     }
-    let sources = directions.iter().flat_map(|&position| lambdas.iter().map(move |&lambda| BackgroundSource { position, lambda, weight: 1.0 })).collect();
-    Ok((sources, directions.len() as i64))
+    let sources = positions.iter().flat_map(|&position| lambdas.iter().map(move |&lambda| BackgroundSource { position, lambda, weight: 1.0 })).collect();
+    Ok((sources, positions.len() as i64))
 }
 
 /// The header's OSC_RANGE as nonBragg.c's φ logic leaves `osc` (it renders no rotation).
@@ -637,6 +510,16 @@ fn progress_lines(rendered: u64, total: u64) -> Vec<String> {
     out
 }
 
+/// Axes that define no direction (a zero vector) or detector axes that span no plane (fast ∥
+/// slow) place a meaningless detector: refused as the main command refuses them.
+fn check_axes(o: &Options) -> Result<()> {
+    let named = [("-beam_vector", o.beam), ("-fdet_vector", o.fdet), ("-sdet_vector", o.sdet), ("-polar_vector", o.polar_vector), ("-twotheta_axis", o.twotheta_axis)];
+    match crate::model::axes_problem(&named, o.fdet, o.sdet) {
+        Some(why) => refuse_or_warn(o, why),
+        None => Ok(()),
+    }
+}
+
 fn run(o: &Options) -> Result<()> {
     outln!("nonBragg amorphous material diffraction simulator - James Holton and Ken Frankel 3-19-16");
     let Some((stol_path, unit)) = o.stol.clone() else {
@@ -650,6 +533,7 @@ fn run(o: &Options) -> Result<()> {
         return Err(Error::Usage("-lambda: the wavelength must be greater than 0".into()));
     }
     // pixel counts as nonBragg.c settles them: a given count sets the size, the size the count
+    // (`fpixels = ceil(detsize_x/pixel_size)`; nanoBragg.c rounds ½ pixel down)
     let mut detsize = o.detsize;
     for axis in 0..2 {
         if o.detpixels[axis] < 0 {
@@ -678,9 +562,10 @@ fn run(o: &Options) -> Result<()> {
     if !fluence.is_finite() {
         return Err(Error::Usage(format!("-beamsize {} mm with -flux: the fluence flux·exposure/beamsize² is not finite", o.beamsize * 1e3)));
     }
-    let div = [range_steps(o.hdivrange, o.hdivstep, o.hdivsteps), range_steps(o.vdivrange, o.vdivstep, o.vdivsteps)];
+    let [(hdivrange, hdivstep, hdivsteps), (vdivrange, vdivstep, vdivsteps)] = [range_steps(o.hdivrange, o.hdivstep, o.hdivsteps), range_steps(o.vdivrange, o.vdivstep, o.vdivsteps)];
+    let div = Divergence { hdivrange, hdivstep, hdivsteps, vdivrange, vdivstep, vdivsteps, round: o.round_div };
     let disp = range_steps(o.dispersion, -1.0, o.dispsteps);
-    check_counts(o, [div[0].2, div[1].2, disp.2], fpixels * spixels)?;
+    check_counts(o, &div, disp.2, fpixels * spixels)?;
     if fluence < 0.0 {
         // a negative image: refused as the main command refuses it; -c_parity renders it
         let why = if o.flux != 0.0 { format!("-flux {}: the flux must not be negative", fmt_g(o.flux)) } else { format!("-fluence {}: the fluence must not be negative", fmt_g(o.fluence)) };
@@ -692,11 +577,11 @@ fn run(o: &Options) -> Result<()> {
     for w in &warnings {
         outln!("WARNING: {w}");
     }
-    let p = place_detector(o, detsize);
+    let (basis, p) = place_detector(o, detsize);
     outln!("pivoting detector around {}", if o.pivot == Pivot::Sample { "sample" } else { "direct beam spot" });
     outln!("reading {}", stol_path.display());
     let mut lines = Vec::new();
-    let (sources, divsteps) = make_sources(o, &p, div, disp, &mut lines)?;
+    let (sources, divsteps) = make_sources(o, &basis, &div, disp, &mut lines)?;
     for l in &lines {
         outln!("{l}");
     }
@@ -736,20 +621,20 @@ fn run(o: &Options) -> Result<()> {
         fmt_g(sample.molecules)
     );
     outln!("  distance={} detsize={}x{}  pixel={} meters ({}x{} pixels)", fmt_g(p.distance), fmt_g(detsize[0]), fmt_g(detsize[1]), fmt_g(o.pixel), fpixels, spixels);
-    outln!("  Xbeam={} Ybeam={}", fmt_g(p.xbeam), fmt_g(p.ybeam));
+    outln!("  Xbeam={} Ybeam={}", fmt_g(p.fbeam), fmt_g(p.sbeam));
     let v3 = |v: V3| format!("{} {} {}", fmt_g(v[0]), fmt_g(v[1]), fmt_g(v[2]));
     outln!("  detector origin: {}", v3(p.pix0));
     outln!("  DIRECTION_OF_DETECTOR_X-AXIS= {}", v3(p.fdet));
     outln!("  DIRECTION_OF_DETECTOR_Y-AXIS= {}", v3(p.sdet));
-    outln!("  INCIDENT_BEAM_DIRECTION= {}", v3(p.beam));
-    outln!("  POLARIZATION_PLANE_NORMAL= {}", v3(p.polar));
+    outln!("  INCIDENT_BEAM_DIRECTION= {}", v3(basis.beam));
+    outln!("  POLARIZATION_PLANE_NORMAL= {}", v3(basis.polar_vector));
     outln!("  roi: {} < x < {} && {} < y < {}", roi[0], roi[1], roi[2], roi[3]);
-    outln!("  hdivrange={} hdivstep={}  radians", fmt_g(div[0].0), fmt_g(div[0].1));
-    outln!("  vdivrange={} vdivstep={}  radians", fmt_g(div[1].0), fmt_g(div[1].1));
+    outln!("  hdivrange={} hdivstep={}  radians", fmt_g(div.hdivrange), fmt_g(div.hdivstep));
+    outln!("  vdivrange={} vdivstep={}  radians", fmt_g(div.vdivrange), fmt_g(div.vdivstep));
     outln!("  {divsteps} divergence steps");
     outln!("  {} sources", sources.len());
     outln!("  {oversample} pixel oversample steps");
-    let seed = o.seed.unwrap_or_else(|| -(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1)));
+    let seed = o.seed.unwrap_or_else(super::time_seed);
     if o.calculate_noise {
         outln!();
         outln!("  noise image paramters:");
@@ -768,7 +653,7 @@ fn run(o: &Options) -> Result<()> {
         fdet: p.fdet,
         sdet: p.sdet,
         odet: p.odet,
-        beam: p.beam,
+        beam: basis.beam,
         pixel_size: o.pixel,
         oversample,
         distance: p.distance,
@@ -782,15 +667,16 @@ fn run(o: &Options) -> Result<()> {
         sources,
         kahn: o.polarization,
         nopolar: o.nopolar,
-        polar_axis: p.polar,
+        polar_axis: basis.polar_vector,
     };
     let scale = BackgroundScale { r_e_sqr: R_E_SQR, fluence, molecules: sample.molecules, steps: steps as f64 };
     let bg = render(&geometry, &sample.table, &scale, o.c_parity);
-    let rendered = |idx: usize| geometry_renders(&roi, idx % fpixels, idx / fpixels);
     let image: Vec<f32> = if o.fmap { bg.last_f.iter().map(|&f| f as f32).collect() } else { bg.image.iter().map(|&v| v as f32).collect() };
+    let region = StatsRegion { fpixels, spixels, roi, mask: None };
     if o.progress {
-        let count = (0..image.len()).filter(|&i| rendered(i)).count() as u64;
-        for l in progress_lines(count, progress_total) {
+        let [x0, x1, y0, y1] = roi;
+        let rendered = (0..image.len()).filter(|&i| (x0..=x1).contains(&(i % fpixels)) && (y0..=y1).contains(&(i / fpixels))).count() as u64;
+        for l in progress_lines(rendered, progress_total) {
             outln!("{l}");
         }
     }
@@ -800,180 +686,78 @@ fn run(o: &Options) -> Result<()> {
     let omega = if o.c_parity { bg.omega_sum } else { bg.omega_sum / (oversample * oversample) as f64 };
     outln!("solid angle subtended by detector = {} steradian ( {}% sphere)", fmt_g(omega), fmt_g(100.0 * omega / 4.0 / std::f64::consts::PI));
 
-    // statistics over the rendered pixels, as nonBragg.c works them out
-    let (mut max_i, mut max_at, mut sum, mut sumsqr, mut n) = (0.0f64, None, 0.0f64, 0.0f64, 0u64);
-    for (i, &v) in image.iter().enumerate() {
-        if !rendered(i) {
-            continue;
-        }
-        let v = f64::from(v);
-        if v > max_i {
-            max_i = v;
-            max_at = Some(i);
-        }
-        sum += v;
-        sumsqr += v * v;
-        n += 1;
-    }
-    let avg = sum / n.max(1) as f64;
-    let rms = (sumsqr / (n.max(2) - 1) as f64).sqrt();
-    let mut dev = 0.0;
-    let mut m = 0u64;
-    for i in 0..image.len() {
-        if !rendered(i) {
-            continue;
-        }
-        // C: its second loop steps the index before reading, so each pixel's deviation is
-        // taken from the next pixel's value (and the last from the zero past the image)
-        let v = if o.c_parity { image.get(i + 1).map_or(0.0, |&x| f64::from(x)) } else { f64::from(image[i]) };
-        dev += (v - avg) * (v - avg);
-        m += 1;
-    }
-    let rmsd = (dev / (m.max(2) - 1) as f64).sqrt();
-    let (max_x, max_y) = match max_at {
-        // C reports the position of the pixel's last sub-pixel
-        Some(i) => {
-            let last = |pixel: usize| geometry.subpixel_grid().subpixel_coordinate(pixel, oversample - 1);
-            (last(i % fpixels), last(i / fpixels))
-        }
-        None => (0.0, 0.0),
-    };
-    if o.fluence == crate::cli::raw::C_FLUENCE && o.flux == 0.0 && !o.fmap && max_i > 65535.0 {
+    // the statistics over the rendered pixels, as the main command's; nonBragg.c's rmsd loop
+    // reads each pixel's successor (`-c_parity`)
+    let stats = image_statistics(&image, &region, if o.c_parity { DeviationRead::Successor } else { DeviationRead::Own });
+    let (max_x, max_y) = stats.max_position(fpixels, &geometry.subpixel_grid());
+    if o.fluence == crate::cli::raw::C_FLUENCE && o.flux == 0.0 && !o.fmap && stats.max_i > 65535.0 {
         // the default fluence puts ~1e11 photons into every pixel (see app::hint_background_fluence)
         log::warn!(
             "rendered at the default fluence ({} photons/m^2): the brightest pixel holds {} photons, past a 16-bit detector's 65535; \
              give the beam's -fluence (photons/m^2), or -flux with -exposure and -beamsize",
             fmt_g(fluence),
-            fmt_g(max_i)
+            fmt_g(stats.max_i)
         );
     }
-    let float_bytes: Vec<u8> = image.iter().flat_map(|v| v.to_le_bytes()).collect();
+    // the integer, PGM and noise images as the main command's (`response::record`): photon
+    // noise and the ADC offset, no detector model
+    let recorder = Recorder {
+        mode: if o.c_parity { Mode::CParity } else { Mode::Default },
+        settings: crate::model::Response { seed, adc_offset: o.adc, intfile_scale: o.intfile_scale, calculate_noise: o.calculate_noise, noise: DetectorNoise::default() },
+        fpixels,
+        spixels,
+        roi,
+        pixel_size: o.pixel,
+    };
+    let photons = Rendered { image, stats, interpolation_switched_at: None, engine: EngineUsed::Cpu, kernel_seconds: None };
+    let recorded = recorder.record_on_cpu(photons, seed, 0)?;
+    let image = &recorded.photons.image;
     outln!("writing {} as {} 4-byte floats", o.floatfile.display(), image.len());
-    outln!("max_I = {}  at {} {}", fmt_g(max_i), fmt_g(max_x), fmt_g(max_y));
-    outln!("mean= {} rms= {} rmsd= {}", fmt_g(avg), fmt_g(rms), fmt_g(rmsd));
-    let mut intfile_scale = o.intfile_scale;
-    if intfile_scale <= 0.0 {
-        intfile_scale = 1.0;
-        if max_i > 0.0 {
-            intfile_scale = 55000.0 / max_i;
-        }
-    }
-    outln!("intfile_scale = {}", fmt_g(intfile_scale));
-    let ints: Vec<u16> = image
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            if !rendered(i) {
-                return 0;
-            }
-            let test = (f64::from(v) * intfile_scale + o.adc).clamp(0.0, 65535.0);
-            // C: floorf(test + 0.5), the sum rounded to float first
-            ((test + 0.5) as f32).floor() as u16
-        })
-        .collect();
-    let header = SmvHeader { o, fpixels, spixels, detsize_y: detsize[1], p: &p, osc: osc_range(o) };
-    let mut outputs: Vec<(PathBuf, Vec<u8>)> = vec![(o.floatfile.clone(), float_bytes)];
+    outln!("max_I = {}  at {} {}", fmt_g(stats.max_i), fmt_g(max_x), fmt_g(max_y));
+    outln!("mean= {} rms= {} rmsd= {}", fmt_g(stats.mean), fmt_g(stats.rms), fmt_g(stats.rmsd));
+    outln!("intfile_scale = {}", fmt_g(recorded.int_scale));
+    let header = SmvHeader {
+        keys: SmvKeys::NonBragg,
+        fpixels,
+        spixels,
+        pixel_size_mm: o.pixel * 1000.0,
+        distance_mm: p.distance * 1000.0,
+        wavelength_a: o.lambda0 * 1e10,
+        beam_center_x_mm: p.fbeam * 1000.0,
+        beam_center_y_mm: (detsize[1] - p.sbeam) * 1000.0,
+        // nonBragg.c's ORGX is Xclose/pixel_size (nanoBragg.c's XDS_ORGX adds ½)
+        xds_orgx: p.fclose / o.pixel,
+        xds_orgy: p.sclose / o.pixel,
+        close_distance_mm: p.close_distance * 1000.0,
+        phi_deg: o.phi0 * RTD,
+        osc_start_deg: o.phi0 * RTD,
+        osc_range_deg: osc_range(o) * RTD,
+        twotheta_deg: o.twotheta * RTD,
+        ..SmvHeader::default()
+    };
+    let mut outputs: Vec<(PathBuf, Vec<u8>)> = vec![(o.floatfile.clone(), encode_float_image(image))];
     outln!("writing {} as 2-byte integers", o.intfile.display());
-    outputs.push((o.intfile.clone(), header.encode(&ints)));
-    let mut pgm_scale = o.pgm_scale;
-    if pgm_scale <= 0.0 {
-        pgm_scale = intfile_scale;
-        if rmsd > 0.0 {
-            pgm_scale = 250.0 / (5.0 * rmsd);
-        }
-    }
+    outputs.push((o.intfile.clone(), encode_smv(&header, &recorded.int_image)));
+    let pgm_scale = Recorder::pgm_scale(o.pgm_scale, &stats, recorded.int_scale);
     outln!("pgm_scale = {}", fmt_g(pgm_scale));
-    let grey: Vec<u8> = image
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            if !rendered(i) {
-                return 0;
-            }
-            let test = (f64::from(v) * pgm_scale).min(255.0);
-            // C converts to unsigned char through a 32-bit int, so a negative value wraps; the
-            // default mode clamps it at 0
-            if o.c_parity { (test as i32) as u8 } else { test.max(0.0) as u8 }
-        })
-        .collect();
-    // nonBragg.c parses -nopgm and writes the PGM regardless
+    // nonBragg.c parses -nopgm and writes the PGM regardless; its (unsigned char) conversion
+    // wraps a negative value, the default mode's clamps it at 0
     if o.write_pgm || o.c_parity {
         outln!("writing {} as 1-byte integers", o.pgmfile.display());
+        let grey = recorder.pgm_image(image, pgm_scale, o.c_parity);
         outputs.push((o.pgmfile.clone(), encode_pgm(fpixels, spixels, &grey, pgm_scale)));
     }
-    if o.calculate_noise {
-        let (noise, photons, overloads) = if o.c_parity {
-            let n = crate::rng::noise_image(&image, rendered, seed, o.adc);
-            (n.pixels, n.photons, n.overloads)
-        } else {
-            counter_noise(&image, rendered, seed, o.adc)
-        };
-        outln!("{photons:.0} photons on noise image ({overloads} overloads)");
+    if let Some(noise) = &recorded.noise {
+        noise.report().iter().for_each(|l| outln!("{l}"));
         outln!("writing {} as 2-byte integers", o.noisefile.display());
-        outputs.push((o.noisefile.clone(), header.encode(&noise)));
+        let bytes = match &noise.pixels {
+            NoisePixels::Bits16(pixels) => encode_smv(&header, pixels),
+            NoisePixels::Bits32(pixels) => encode_smv_u32(&header, pixels),
+        };
+        outputs.push((o.noisefile.clone(), bytes));
     }
     let files: Vec<(&Path, &[u8])> = outputs.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
     OutputsToWrite::open(&files)?.write()
-}
-
-fn geometry_renders(roi: &[usize; 4], fast: usize, slow: usize) -> bool {
-    fast >= roi[0] && fast <= roi[1] && slow >= roi[2] && slow <= roi[3]
-}
-
-/// The default mode's noise image: each pixel's Poisson count from the counter-based
-/// generator at (seed, frame 0, pixel), plus the ADC offset, clamped at 65535, truncated.
-fn counter_noise(image: &[f32], rendered: impl Fn(usize) -> bool, seed: i64, adc: f64) -> (Vec<u16>, f64, u64) {
-    let mut photons = 0.0;
-    let mut overloads = 0;
-    let pixels = image
-        .iter()
-        .enumerate()
-        .map(|(i, &mean)| {
-            if !rendered(i) {
-                return 0;
-            }
-            let count = crate::response::sample::poisson(mean, &mut Draws::new(seed, 0, i as u32, Stage::Poisson));
-            photons += f64::from(count);
-            let mut value = f64::from(count) + adc;
-            if value > 65535.0 {
-                value = 65535.0;
-                overloads += 1;
-            }
-            (value.max(0.0) as i32) as u16
-        })
-        .collect();
-    (pixels, photons, overloads)
-}
-
-/// nonBragg.c's SMV header (its own key list), padded to 512 bytes, then the pixels.
-struct SmvHeader<'a> {
-    o: &'a Options,
-    fpixels: usize,
-    spixels: usize,
-    detsize_y: f64,
-    p: &'a Placement,
-    osc: f64,
-}
-
-impl SmvHeader<'_> {
-    fn encode(&self, pixels: &[u16]) -> Vec<u8> {
-        let (o, p) = (self.o, self.p);
-        let mut t = String::from("{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE=unsigned_short;\n");
-        t.push_str(&format!("SIZE1={};\nSIZE2={};\nPIXEL_SIZE={};\nDISTANCE={};\n", self.fpixels, self.spixels, fmt_g(o.pixel * 1000.0), fmt_g(p.distance * 1000.0)));
-        t.push_str(&format!("WAVELENGTH={};\n", fmt_g(o.lambda0 * 1e10)));
-        t.push_str(&format!("BEAM_CENTER_X={};\nBEAM_CENTER_Y={};\n", fmt_g(p.xbeam * 1000.0), fmt_g((self.detsize_y - p.ybeam) * 1000.0)));
-        t.push_str(&format!("ORGX={};\nORGY={};\n", fmt_g(p.xclose / o.pixel), fmt_g(p.yclose / o.pixel)));
-        t.push_str(&format!("CLOSE_DISTANCE={};\n", fmt_g(p.close_distance * 1000.0)));
-        t.push_str(&format!("PHI={};\nOSC_START={};\nOSC_RANGE={};\n", fmt_g(o.phi0 * RTD), fmt_g(o.phi0 * RTD), fmt_g(self.osc * RTD)));
-        t.push_str(&format!("TWOTHETA={};\n", fmt_g(o.twotheta * RTD)));
-        t.push_str("DETECTOR_SN=000;\nBEAMLINE=fake;\n}\u{c}");
-        while t.len() < 512 {
-            t.push(' ');
-        }
-        let mut bytes = t.into_bytes();
-        pixels.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
-        bytes
-    }
 }
 
 #[cfg(test)]
@@ -982,6 +766,10 @@ mod tests {
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
+    }
+
+    fn parse(args: &[String]) -> Result<Options> {
+        crate::cli::parse::parse_program(&NONBRAGG, args, initial).map(|o| o.expect("no help asked for"))
     }
 
     #[test]
@@ -1011,8 +799,8 @@ mod tests {
     #[test]
     fn bad_command_lines_name_the_flag() {
         for (line, want) in [
-            ("-thick", "-thick: missing value"),
-            ("-roi 1 2 3", "-roi: missing value"),
+            ("-thick", "-thick: expects 1 value <mm>; the command line ends"),
+            ("-roi 1 2 3", "-roi: expects 4 values <xmin xmax ymin ymax>; the command line ends"),
             ("-density abc", "-density: value 'abc' is not a number"),
             ("-frobnicate 1", "unknown flag '-frobnicate'"),
             ("-img x.img", "-img is not supported"),
@@ -1035,7 +823,7 @@ mod tests {
 
     #[test]
     fn help_lists_every_flag() {
-        let h = help_text();
+        let h = NONBRAGG.help_text();
         for f in FLAGS {
             assert!(h.contains(f.name), "{}", f.name);
         }

@@ -1,8 +1,9 @@
-//! The command-line walk: header pre-pass (`-mask`, then `-img`, as nanoBragg.c does), then the
-//! flags in order. In c-parity mode an argument applies every flag the C `strstr` tests would
-//! apply; in the default mode only the exact names and synonyms of the flag table.
+//! The command-line walk, one for the three programs (`defs::Program`): in c-parity mode an
+//! argument applies every flag the C `strstr` tests would apply; in the default mode only the
+//! exact names and synonyms of the flag table (the companion programs: the C tests in both
+//! modes). The main command first reads the `-mask` then the `-img` header, as nanoBragg.c does.
 
-use super::defs::{self, Arity, Ctx, Flag};
+use super::defs::{self, Arity, Ctx, Flag, Program};
 use super::raw::{Mode, RawArgs};
 use crate::error::{Error, Result, shown};
 use crate::io::smv;
@@ -20,15 +21,33 @@ fn is_flag_token(t: &str) -> bool {
     t.starts_with('-') && t.len() > 1 && t.parse::<f64>().is_err()
 }
 
+/// Whether `args` ask for the help (`-h`, `--help`, `-help`), which every program answers
+/// instead of running.
+pub fn wants_help(args: &[String]) -> bool {
+    args.iter().any(|a| a == "-h" || a == "--help" || a == "-help")
+}
+
 pub fn parse(args: &[String], time_seed: i64) -> Result<Command> {
-    if args.iter().any(|a| a == "-h" || a == "--help" || a == "-help") {
+    if wants_help(args) {
         return Ok(Command::Help);
     }
-    let mode = if args.iter().any(|a| a == "-c_parity" || a == "--c-parity") { Mode::CParity } else { Mode::Default };
+    let mode = defs::NANOBRAGG.mode_of(args);
     let mut raw = RawArgs::c_initial(mode, time_seed);
     read_headers(&mut raw, args)?;
     apply_args(&mut raw, args)?;
     Ok(Command::Run(Box::new(raw)))
+}
+
+/// A companion program's options from its arguments (`None`: the help was asked for):
+/// `initial` in the mode the arguments ask for, then the walk.
+pub fn parse_program<T>(program: &Program<T>, args: &[String], initial: impl FnOnce(Mode) -> T) -> Result<Option<T>> {
+    if wants_help(args) {
+        return Ok(None);
+    }
+    let mode = program.mode_of(args);
+    let mut options = initial(mode);
+    walk(program, &mut options, mode, args)?;
+    Ok(Some(options))
 }
 
 /// Applies the flags of `args` to `raw` in order, in `raw`'s mode, through the flag table:
@@ -36,31 +55,36 @@ pub fn parse(args: &[String], time_seed: i64) -> Result<Command> {
 /// command line (`dataset::shots`), which thus get every flag's checks and messages.
 pub fn apply_args(raw: &mut RawArgs, args: &[String]) -> Result<()> {
     let mode = raw.mode;
+    walk(&defs::NANOBRAGG, raw, mode, args)
+}
+
+/// Applies the flags of `args` to `target` in order, as `program` reads them in `mode`.
+pub fn walk<T>(program: &Program<T>, target: &mut T, mode: Mode, args: &[String]) -> Result<()> {
     let mut i = 0;
     // the last flag applied, to explain a stray value after it
-    let mut previous: Option<&'static Flag> = None;
+    let mut previous: Option<&'static Flag<T>> = None;
     while i < args.len() {
-        let (token, inline) = split_inline_value(args[i].as_str());
-        let flags = match mode {
-            _ if !is_flag_token(token) => Vec::new(),
-            Mode::CParity => defs::find_c_matches(token),
-            Mode::Default => defs::find_exact(token).into_iter().collect(),
-        };
+        let (token, inline) = split_inline_value(program, args[i].as_str());
+        let flags = if is_flag_token(token) { program.matches(token, mode) } else { Vec::new() };
         if flags.is_empty() {
-            if mode == Mode::CParity {
+            if !is_flag_token(token) && program.operand.is_some_and(|take| take(target, token)) {
+                i += 1;
+                continue;
+            }
+            if mode == Mode::CParity && program.c_parity_skips_unknown {
                 // nanoBragg.c tests each argument against its flags and goes on when none
                 // matches: a stray value or an unknown flag changes nothing there
                 log::warn!("ignoring '{}', as nanoBragg.c does", shown(token));
                 i += 1;
                 continue;
             }
-            return Err(refusal(token, previous));
+            return Err(refusal(program, token, previous));
         }
         let mut consumed = 0;
         for &flag in &flags {
             let (values, used) = take_values(flag, token, inline, &args[i + 1..])?;
-            let ctx = Ctx { mode, is_last: i + 1 == args.len() };
-            (flag.apply)(raw, &values, &ctx)?;
+            let ctx = Ctx { mode, is_last: i + 1 == args.len(), typed: token };
+            (flag.apply)(target, &values, &ctx)?;
             consumed = consumed.max(used);
         }
         previous = flags.first().copied();
@@ -69,8 +93,8 @@ pub fn apply_args(raw: &mut RawArgs, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Why the default mode refuses `token`, which is no flag it knows, with the likely intent.
-fn refusal(token: &str, previous: Option<&Flag>) -> Error {
+/// Why `program` refuses `token`, which is no flag it knows, with the likely intent.
+fn refusal<T>(program: &Program<T>, token: &str, previous: Option<&Flag<T>>) -> Error {
     if !is_flag_token(token) {
         let why = match previous {
             Some(f) => format!("{} takes {}", f.name, describe_arity(f)),
@@ -78,19 +102,21 @@ fn refusal(token: &str, previous: Option<&Flag>) -> Error {
         };
         return Error::Usage(format!("unexpected argument '{token}' ({why})"));
     }
-    let hint = match (defs::find_c_matches(token).first(), defs::nearest_spelling(token)) {
+    // what the C program's matching would make of it, where the default mode read it exactly
+    let c_reading = if program.exact_by_default { program.find_c_matches(token).first().copied() } else { None };
+    let hint = match (c_reading, program.nearest_spelling(token)) {
         (Some(c), _) => format!(
             "nanoBragg.c would read it as {}: write {}, or add -c_parity for nanoBragg.c's matching",
             c.name, c.name
         ),
         (None, Some(near)) => format!("did you mean {near}?"),
-        (None, None) => "nanobragg -h lists every flag".into(),
+        (None, None) => format!("{} -h lists every flag", program.invocation),
     };
     Error::Usage(format!("unknown flag '{token}' ({hint})"))
 }
 
 /// How many values a flag takes, in words.
-fn describe_arity(flag: &Flag) -> String {
+fn describe_arity<T>(flag: &Flag<T>) -> String {
     match flag.arity {
         Arity::Fixed(0) | Arity::OptionalInline => "no value".into(),
         Arity::Fixed(1) => format!("1 value {}", flag.values),
@@ -101,17 +127,17 @@ fn describe_arity(flag: &Flag) -> String {
 }
 
 /// `-flag=value` split in two, for the flags whose optional value is written that way (none of
-/// nanoBragg.c's flags contains '=', so nothing else is affected).
-fn split_inline_value(token: &str) -> (&str, Option<&str>) {
+/// the C programs' flags contains '=', so nothing else is affected).
+fn split_inline_value<'a, T>(program: &Program<T>, token: &'a str) -> (&'a str, Option<&'a str>) {
     match token.split_once('=') {
-        Some((name, value)) if defs::find_exact(name).is_some_and(|f| f.arity == Arity::OptionalInline) => (name, Some(value)),
+        Some((name, value)) if program.find_exact(name).is_some_and(|f| f.arity == Arity::OptionalInline) => (name, Some(value)),
         _ => (token, None),
     }
 }
 
 /// The values of a flag and how many following arguments they used, checked for count (C
 /// silently skips a flag whose values are missing; we refuse).
-fn take_values<'a>(flag: &Flag, token: &str, inline: Option<&'a str>, rest: &'a [String]) -> Result<(Vec<&'a str>, usize)> {
+fn take_values<'a, T>(flag: &Flag<T>, token: &str, inline: Option<&'a str>, rest: &'a [String]) -> Result<(Vec<&'a str>, usize)> {
     if flag.arity == Arity::OptionalInline {
         return Ok((inline.into_iter().collect(), 0));
     }

@@ -6,7 +6,7 @@
 //! from any directory while that directory exists.
 #![allow(dead_code)]
 
-use nanobragg::io::smv::{SmvHeader, encode_smv};
+use nanobragg::io::smv::{SmvHeader, SmvKeys, encode_smv};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -511,6 +511,7 @@ pub fn generate(seed: u64, index: usize, dir: &Path) -> Sample {
         // flags then override)
         let centre = (fpix as f64 * pixel / 2.0, spix as f64 * pixel / 2.0);
         let header = SmvHeader {
+            keys: SmvKeys::NanoBragg,
             fpixels: fpix,
             spixels: spix,
             pixel_size_mm: pixel,

@@ -18,6 +18,14 @@ const NTAB: usize = 32;
 const NDIV: i64 = 1 + (IM - 1) / NTAB as i64;
 const RNMX: f64 = 1.0 - 1.2e-7;
 
+/// The seed variable when no `-seed` is given: nanoBragg.c, nonBragg.c and noisify.c all start
+/// from `seed = -time((time_t *)0)`, the clock's seconds since 1970 negated (so the first
+/// `ran1` call loads its table). The caller reads the clock and passes `unix_seconds`: the
+/// library reads no clock.
+pub fn seed_of_time(unix_seconds: i64) -> i64 {
+    -unix_seconds
+}
+
 /// Park–Miller minimal standard generator with a Bays–Durham shuffle table (C `ran1`).
 #[derive(Clone, Debug)]
 pub struct Ran1 {

@@ -27,9 +27,28 @@ pub struct SmvImage {
     pub data: Vec<u16>,
 }
 
-/// The values nanoBragg.c prints into its SMV headers, in header units (mm, Å, degrees, pixels).
-#[derive(Clone, Debug, PartialEq)]
+/// Whose key list a header carries: each of the three C programs writes its own, all in the
+/// same layout (the opening keys, SIZE1/SIZE2, then the keys below, DETECTOR_SN and BEAMLINE,
+/// the closing `}` and form feed, spaces to 512 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SmvKeys {
+    /// nanoBragg.c: PIXEL_SIZE … BEAM_CENTER_Y, the beam centre in ADXV's, MOSFLM's, DENZO's and
+    /// DIALS's conventions, XDS_ORGX/XDS_ORGY, CLOSE_DISTANCE, PHI, OSC_START, OSC_RANGE, TWOTHETA
+    #[default]
+    NanoBragg,
+    /// nonBragg.c: PIXEL_SIZE … BEAM_CENTER_Y, then ORGX/ORGY (`xds_orgx`/`xds_orgy`, without
+    /// the XDS_ prefix), CLOSE_DISTANCE, PHI, OSC_START, OSC_RANGE, TWOTHETA
+    NonBragg,
+    /// noisify.c: PIXEL_SIZE … BEAM_CENTER_Y, then PHI, OSC_START, OSC_RANGE
+    Noisify,
+}
+
+/// The values the C programs print into their SMV headers, in header units (mm, Å, degrees,
+/// pixels); `keys` says which of them a header carries.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SmvHeader {
+    /// whose key list (nanoBragg.c's unless a companion program writes the header)
+    pub keys: SmvKeys,
     pub fpixels: usize,
     pub spixels: usize,
     pub pixel_size_mm: f64,
@@ -63,6 +82,7 @@ impl SmvHeader {
         let d = &e.detector;
         let s = &e.sampling;
         SmvHeader {
+            keys: SmvKeys::NanoBragg,
             fpixels: d.fpixels,
             spixels: d.spixels,
             pixel_size_mm: d.pixel_size * 1000.0,
@@ -90,8 +110,9 @@ impl SmvHeader {
 }
 
 /// The C header text followed by the pixels, little-endian. Key order, `%g` formatting, the
-/// closing `}` + form feed and the space padding to 512 bytes are all as nanoBragg.c writes
-/// them; so is the missing `;` after DIALS_ORIGIN when `h.c_parity`.
+/// closing `}` + form feed and the space padding to 512 bytes are all as the C programs write
+/// them (`h.keys`: whose keys); so is nanoBragg.c's missing `;` after DIALS_ORIGIN when
+/// `h.c_parity`.
 pub fn encode_smv(h: &SmvHeader, data: &[u16]) -> Vec<u8> {
     let mut bytes = header_bytes(h, "unsigned_short");
     bytes.reserve(data.len() * 2);
@@ -111,45 +132,51 @@ pub fn encode_smv_u32(h: &SmvHeader, data: &[u32]) -> Vec<u8> {
     bytes
 }
 
+/// The one SMV header writer, for the three programs' key lists.
 fn header_bytes(h: &SmvHeader, pixel_type: &str) -> Vec<u8> {
-    let before_dials = [
-        ("PIXEL_SIZE", h.pixel_size_mm),
-        ("DISTANCE", h.distance_mm),
-        ("WAVELENGTH", h.wavelength_a),
-        ("BEAM_CENTER_X", h.beam_center_x_mm),
-        ("BEAM_CENTER_Y", h.beam_center_y_mm),
-        ("ADXV_CENTER_X", h.adxv_center_x_mm),
-        ("ADXV_CENTER_Y", h.adxv_center_y_mm),
-        ("MOSFLM_CENTER_X", h.mosflm_center_x_mm),
-        ("MOSFLM_CENTER_Y", h.mosflm_center_y_mm),
-        ("DENZO_X_BEAM", h.denzo_x_beam_mm),
-        ("DENZO_Y_BEAM", h.denzo_y_beam_mm),
-    ];
-    let after_dials = [
-        ("XDS_ORGX", h.xds_orgx),
-        ("XDS_ORGY", h.xds_orgy),
-        ("CLOSE_DISTANCE", h.close_distance_mm),
-        ("PHI", h.phi_deg),
-        ("OSC_START", h.osc_start_deg),
-        ("OSC_RANGE", h.osc_range_deg),
-        ("TWOTHETA", h.twotheta_deg),
-    ];
     let keyed = |pairs: &[(&str, f64)]| -> String {
         pairs
             .iter()
             .map(|(key, value)| format!("{key}={};\n", fmt_g(*value)))
             .collect()
     };
-    let [o1, o2, o3] = h.dials_origin_mm.map(fmt_g);
     let mut text = format!(
         "{{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE={pixel_type};\n\
          SIZE1={};\nSIZE2={};\n",
         h.fpixels, h.spixels
     );
-    text.push_str(&keyed(&before_dials));
-    let end = if h.c_parity { "" } else { ";" };
-    text.push_str(&format!("DIALS_ORIGIN={o1},{o2},{o3}{end}\n"));
-    text.push_str(&keyed(&after_dials));
+    text.push_str(&keyed(&[
+        ("PIXEL_SIZE", h.pixel_size_mm),
+        ("DISTANCE", h.distance_mm),
+        ("WAVELENGTH", h.wavelength_a),
+        ("BEAM_CENTER_X", h.beam_center_x_mm),
+        ("BEAM_CENTER_Y", h.beam_center_y_mm),
+    ]));
+    let phi = [("PHI", h.phi_deg), ("OSC_START", h.osc_start_deg), ("OSC_RANGE", h.osc_range_deg)];
+    match h.keys {
+        SmvKeys::NanoBragg => {
+            text.push_str(&keyed(&[
+                ("ADXV_CENTER_X", h.adxv_center_x_mm),
+                ("ADXV_CENTER_Y", h.adxv_center_y_mm),
+                ("MOSFLM_CENTER_X", h.mosflm_center_x_mm),
+                ("MOSFLM_CENTER_Y", h.mosflm_center_y_mm),
+                ("DENZO_X_BEAM", h.denzo_x_beam_mm),
+                ("DENZO_Y_BEAM", h.denzo_y_beam_mm),
+            ]));
+            let [o1, o2, o3] = h.dials_origin_mm.map(fmt_g);
+            let end = if h.c_parity { "" } else { ";" };
+            text.push_str(&format!("DIALS_ORIGIN={o1},{o2},{o3}{end}\n"));
+            text.push_str(&keyed(&[("XDS_ORGX", h.xds_orgx), ("XDS_ORGY", h.xds_orgy), ("CLOSE_DISTANCE", h.close_distance_mm)]));
+            text.push_str(&keyed(&phi));
+            text.push_str(&keyed(&[("TWOTHETA", h.twotheta_deg)]));
+        }
+        SmvKeys::NonBragg => {
+            text.push_str(&keyed(&[("ORGX", h.xds_orgx), ("ORGY", h.xds_orgy), ("CLOSE_DISTANCE", h.close_distance_mm)]));
+            text.push_str(&keyed(&phi));
+            text.push_str(&keyed(&[("TWOTHETA", h.twotheta_deg)]));
+        }
+        SmvKeys::Noisify => text.push_str(&keyed(&phi)),
+    }
     text.push_str("DETECTOR_SN=000;\nBEAMLINE=fake;\n}\u{c}");
     // C: `while (ftell(outfile) < 512) fprintf(" ")` — pads, never truncates, so a long header
     // pushes the pixels past byte 512 while still claiming HEADER_BYTES=512 (golden a52).
@@ -365,6 +392,7 @@ mod tests {
 
     fn sample_header() -> SmvHeader {
         SmvHeader {
+            keys: SmvKeys::NanoBragg,
             fpixels: 3,
             spixels: 2,
             pixel_size_mm: 0.1,
@@ -569,6 +597,7 @@ mod tests {
             .map(|t| t.trim().parse().expect("DIALS_ORIGIN value"))
             .collect();
         SmvHeader {
+            keys: SmvKeys::NanoBragg,
             fpixels: v("SIZE1") as usize,
             spixels: v("SIZE2") as usize,
             pixel_size_mm: v("PIXEL_SIZE"),

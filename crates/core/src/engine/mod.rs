@@ -24,6 +24,18 @@ pub struct RenderStats {
     pub omega_sum: f64,
 }
 
+impl RenderStats {
+    /// Where nanoBragg.c and nonBragg.c report the brightest pixel: at its last sub-pixel's
+    /// detector coordinates (m) on `grid`, (0, 0) when no pixel is above 0.
+    pub fn max_position(&self, fpixels: usize, grid: &subpixel::SubpixelGrid) -> (f64, f64) {
+        if self.max_i <= 0.0 {
+            return (0.0, 0.0);
+        }
+        let last = |pixel: usize| grid.subpixel_coordinate(pixel, grid.oversample - 1);
+        (last(self.max_at % fpixels), last(self.max_at / fpixels))
+    }
+}
+
 /// Which engine produced an image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EngineUsed {

@@ -132,14 +132,19 @@ pub struct PlaceInput<'a> {
     pub pix0: Option<V3>,
 }
 
+/// How the distance along the beam and the close distance relate: the beam · the detector
+/// normal after the detector rotations (`distance = close_distance / ratio`), DBL_MIN where
+/// they are perpendicular, as nanoBragg.c and nonBragg.c take it.
+pub fn beam_ratio(beam: V3, odet: V3, rot: V3) -> f64 {
+    let ratio = dot(beam, rotate_xyz(odet, rot));
+    if ratio == 0.0 { f64::MIN_POSITIVE } else { ratio }
+}
+
 /// Rotate the detector and locate its origin, keeping the beam spot (BEAM pivot) or the near
 /// point (SAMPLE pivot) fixed.
 pub fn place(p: &PlaceInput) -> Placement {
     let b = p.basis;
-    let mut ratio = dot(b.beam, rotate_xyz(b.odet, p.rot));
-    if ratio == 0.0 {
-        ratio = f64::MIN_POSITIVE;
-    }
+    let ratio = beam_ratio(b.beam, b.odet, p.rot);
     let close_distance = if p.close_distance.is_nan() { (ratio * p.distance).abs() } else { p.close_distance };
     let distance = close_distance / ratio;
     let swing = |v: V3| rotate_axis(rotate_xyz(v, p.rot), b.twotheta_axis, p.twotheta);

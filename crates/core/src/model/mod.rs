@@ -4,13 +4,14 @@
 
 pub mod amorphous;
 mod cell;
-mod detector;
+pub mod detector;
 mod inputs;
 mod resolve;
 pub mod sampling;
+pub mod sources;
 
 pub use inputs::{Inputs, Mask, SourceRow};
-pub use resolve::{BYTES_PER_PIXEL, BYTES_PER_PIXEL_GPU, InputsToLoad, MAX_PIXELS, MAX_TABLE, preflight, resolve};
+pub use resolve::{BYTES_PER_PIXEL, BYTES_PER_PIXEL_GPU, InputsToLoad, MAX_PIXELS, MAX_TABLE, axes_problem, check_table, preflight, resolve};
 
 use crate::params::{Convention, Mode, Pivot, XtalShape};
 use crate::structure::StructureFactors;

@@ -4,11 +4,12 @@
 use super::cell::build_lattice;
 use super::detector::{Basis, PlaceInput, convention_basis, place, straighten};
 use super::sampling::{mosaic_domains, phi_steps, range_steps, thickness_steps};
+use super::sources::{self, Divergence};
 use super::{Beam, Crystal, Detector, Experiment, Inputs, Response, Sampling, Source, SourceRow, Warning};
 use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::params::{ExperimentParams, InterpolateRequest, Mode, RTD};
-use crate::physics::{V3, cross, magnitude, rotate_axis, unitize};
+use crate::physics::{V3, cross, magnitude, unitize};
 use crate::rng::{Ran1, mosaic_rotation_umat};
 
 /// Distance of generated sources from the sample (m).
@@ -343,7 +344,7 @@ fn check_mask(inputs: &Inputs, fpixels: usize, spixels: usize) -> Result<()> {
 
 /// Refuses a table (sources, mosaic domains, orientations) whose entry count, the product of
 /// `counts`, exceeds MAX_TABLE; checked before the table is built.
-fn check_table(what: &str, counts: &[i64]) -> Result<()> {
+pub fn check_table(what: &str, counts: &[i64]) -> Result<()> {
     let entries = counts.iter().try_fold(1u64, |acc, &n| acc.checked_mul(u64::try_from(n.max(0)).ok()?));
     match entries {
         Some(n) if n <= MAX_TABLE => Ok(()),
@@ -427,16 +428,7 @@ fn check_axes(r: &ExperimentParams, b: &Basis, warnings: &mut Vec<Warning>) -> R
         ("-twotheta_axis", b.twotheta_axis),
         ("-polar_vector", b.polar_vector),
     ];
-    let mut problem = named.iter().find(|(_, v)| !(magnitude(*v) > 0.0) || v.iter().any(|x| !x.is_finite())).map(|(flag, v)| {
-        format!("{flag} {} {} {}: the vector has no length, so it defines no direction", v[0], v[1], v[2])
-    });
-    let sine = magnitude(cross(b.fdet, b.sdet)) / (magnitude(b.fdet) * magnitude(b.sdet));
-    if problem.is_none() && !(sine > 1e-9) {
-        problem = Some(format!(
-            "-fdet_vector {} {} {} and -sdet_vector {} {} {} are parallel: the detector axes span no plane",
-            b.fdet[0], b.fdet[1], b.fdet[2], b.sdet[0], b.sdet[1], b.sdet[2]
-        ));
-    }
+    let problem = axes_problem(&named, b.fdet, b.sdet);
     match (problem, r.mode) {
         (None, _) => Ok(()),
         (Some(why), Mode::Default) => Err(Error::Usage(why)),
@@ -445,6 +437,23 @@ fn check_axes(r: &ExperimentParams, b: &Basis, warnings: &mut Vec<Warning>) -> R
             Ok(())
         }
     }
+}
+
+/// What is wrong with a detector's axes, if anything: the first of the `named` vectors (each
+/// with its flag) that has no length or is not finite, else fast and slow axes that are
+/// parallel. Both programs with a detector check theirs so.
+pub fn axes_problem(named: &[(&str, V3)], fdet: V3, sdet: V3) -> Option<String> {
+    let no_direction = named.iter().find(|(_, v)| !(magnitude(*v) > 0.0) || v.iter().any(|x| !x.is_finite()));
+    if let Some((flag, v)) = no_direction {
+        return Some(format!("{flag} {} {} {}: the vector has no length, so it defines no direction", v[0], v[1], v[2]));
+    }
+    let sine = magnitude(cross(fdet, sdet)) / (magnitude(fdet) * magnitude(sdet));
+    (!(sine > 1e-9)).then(|| {
+        format!(
+            "-fdet_vector {} {} {} and -sdet_vector {} {} {} are parallel: the detector axes span no plane",
+            fdet[0], fdet[1], fdet[2], sdet[0], sdet[1], sdet[2]
+        )
+    })
 }
 
 /// Unit cells along a, b, c: from the crystal size when given, never below one.
@@ -503,45 +512,19 @@ fn file_cell(r: &ExperimentParams, inputs: &Inputs) -> Option<[f64; 6]> {
     Some([a, b, c, alpha / RTD, beta / RTD, gamma / RTD])
 }
 
-struct Divergence {
-    hdivrange: f64,
-    hdivstep: f64,
-    hdivsteps: i64,
-    vdivrange: f64,
-    vdivstep: f64,
-    vdivsteps: i64,
-    round: bool,
-}
-
 /// The grid of divergence angles × wavelengths nanoBragg.c generates (elliptically trimmed
-/// with `-round_div`).
+/// with `-round_div`), each source a direction.
 fn generated_sources(d: &Divergence, disp: (f64, f64, i64), lambda0: f64, beam: V3, polar: V3, vert: V3) -> Vec<Source> {
-    let (dispersion, dispstep, dispsteps) = disp;
-    let mut angles = Vec::new();
-    for h in 0..d.hdivsteps {
-        for v in 0..d.vdivsteps {
-            let hdiv = d.hdivstep * h as f64 - d.hdivrange / 2.0;
-            let vdiv = d.vdivstep * v as f64 - d.vdivrange / 2.0;
-            let mut test = (hdiv * hdiv - d.hdivstep * d.hdivstep / 4.0 * (1 - d.hdivsteps % 2) as f64) / d.hdivrange / d.hdivrange;
-            test += (vdiv * vdiv - d.vdivstep * d.vdivstep / 4.0 * (1 - d.vdivsteps % 2) as f64) / d.vdivrange / d.vdivrange;
-            if d.round && test * 4.0 > 1.1 {
-                continue;
-            }
-            angles.push((hdiv, vdiv));
-        }
-    }
+    let lambdas = sources::wavelengths(lambda0, disp);
     // C stores 1/n here but never uses it; every generated source counts once
     let weight = 1.0;
-    let mut sources = Vec::with_capacity(angles.len() * dispsteps as usize);
+    let angles = d.angles();
+    let mut out = Vec::with_capacity(angles.len() * lambdas.len());
     for (hdiv, vdiv) in angles {
-        let toward_source = [-SOURCE_DISTANCE * beam[0], -SOURCE_DISTANCE * beam[1], -SOURCE_DISTANCE * beam[2]];
-        let position = rotate_axis(rotate_axis(toward_source, polar, vdiv), vert, hdiv);
-        for t in 0..dispsteps {
-            let lambda = lambda0 * (1.0 + dispstep * t as f64 - dispersion / 2.0);
-            sources.push(Source { direction: unitize(position).0, lambda, weight });
-        }
+        let direction = unitize(sources::position(hdiv, vdiv, SOURCE_DISTANCE, beam, polar, vert)).0;
+        out.extend(lambdas.iter().map(|&lambda| Source { direction, lambda, weight }));
     }
-    sources
+    out
 }
 
 /// Sources from `-sourcefile`: missing columns default to a source 10 m up-beam, weight 1
@@ -550,12 +533,11 @@ fn file_sources(r: &ExperimentParams, rows: &[SourceRow], beam: V3) -> Vec<Sourc
     rows
         .iter()
         .map(|row| {
-            let position: V3 = std::array::from_fn(|i| row.position[i].unwrap_or(-SOURCE_DISTANCE * beam[i]));
             let weight = match r.mode {
                 Mode::CParity => 1.0,
                 Mode::Default => row.weight.unwrap_or(1.0),
             };
-            Source { direction: unitize(position).0, lambda: row.lambda_m.unwrap_or(r.lambda0), weight }
+            Source { direction: unitize(sources::listed_position(row, beam, SOURCE_DISTANCE)).0, lambda: row.lambda_m.unwrap_or(r.lambda0), weight }
         })
         .collect()
 }

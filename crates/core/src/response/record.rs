@@ -156,6 +156,36 @@ impl Recorder {
         out
     }
 
+    /// The PGM image's scale: `typed` (`-pgmscale`) when above 0, else 250/(5·rmsd), else the
+    /// integer image's scale (nanoBragg.c and nonBragg.c).
+    pub fn pgm_scale(typed: f64, stats: &RenderStats, int_scale: f64) -> f64 {
+        if typed > 0.0 {
+            typed
+        } else if stats.rmsd > 0.0 {
+            250.0 / (5.0 * stats.rmsd)
+        } else {
+            int_scale
+        }
+    }
+
+    /// The PGM image's grey levels: value·scale capped at 255 and truncated; 0 outside the ROI.
+    /// A negative value is 0, or with `wrap_negative` what C's `(unsigned char)` conversion
+    /// through an int makes of it, wrapped (nonBragg.c's images are negative where F is).
+    pub fn pgm_image(&self, photons: &[f32], scale: f64, wrap_negative: bool) -> Vec<u8> {
+        let [x0, x1, y0, y1] = self.roi;
+        let mut out = vec![0u8; photons.len()];
+        for (slow, (row, pixels)) in out.chunks_mut(self.fpixels).zip(photons.chunks(self.fpixels)).enumerate() {
+            if slow < y0 || slow > y1 {
+                continue;
+            }
+            for (o, &v) in row.iter_mut().zip(pixels).take(x1.saturating_add(1)).skip(x0) {
+                let grey = (v as f64 * scale).min(255.0);
+                *o = if wrap_negative { (grey as i32) as u8 } else { grey as u8 };
+            }
+        }
+        out
+    }
+
     /// The default mode's detector model (docs/realism.md) for the frame whose noise seed is
     /// `seed` (the C variable) and whose number the counters hold is `frame`.
     pub fn noise_model(&self, seed: i64, frame: u64) -> Result<NoiseModel> {

@@ -139,12 +139,17 @@ fn render_pass(plan: &Plan, prep: &Prepared, image: &mut [f32], start: usize, in
 /// The ROI as ranges of fast and slow indices inside the detector (the ROI may reach past
 /// the edge: C's default does).
 fn roi_ranges(plan: &Plan) -> (Range<usize>, Range<usize>) {
+    region_ranges(&StatsRegion { fpixels: plan.fpixels, spixels: plan.spixels, roi: plan.roi, mask: None })
+}
+
+/// The ROI's columns and rows, clipped to the detector.
+fn region_ranges(region: &StatsRegion) -> (Range<usize>, Range<usize>) {
     let clamp = |lo: usize, hi: usize, n: usize| {
         let end = (hi + 1).min(n);
         lo.min(end)..end
     };
-    let [x0, x1, y0, y1] = plan.roi;
-    (clamp(x0, x1, plan.fpixels), clamp(y0, y1, plan.spixels))
+    let [x0, x1, y0, y1] = region.roi;
+    (clamp(x0, x1, region.fpixels), clamp(y0, y1, region.spixels))
 }
 
 /// Sum one pixel (even a masked one). `tracer` receives the C trace quantities as nanoBragg.c
@@ -203,10 +208,38 @@ impl Prepared {
     }
 }
 
-/// Image statistics as nanoBragg.c computes them (over rendered pixels only). Rows are summed
-/// in parallel and the row sums added in row order, so the result does not depend on the
-/// thread count (C's OpenMP reduction does; the values are printed to 6 digits).
+/// Image statistics as nanoBragg.c computes them (over rendered pixels only), for a render of
+/// `plan` (`image_statistics` over its ROI and mask).
 pub fn statistics(plan: &Plan, image: &[f32]) -> RenderStats {
+    let region = StatsRegion { fpixels: plan.fpixels, spixels: plan.spixels, roi: plan.roi, mask: plan.mask.as_deref() };
+    image_statistics(image, &region, DeviationRead::Own)
+}
+
+/// The pixels statistics are taken over: the ROI ([fast0, fast1, slow0, slow1], inclusive,
+/// clipped to the detector) less the pixels the mask zeroes.
+#[derive(Clone, Copy, Debug)]
+pub struct StatsRegion<'a> {
+    pub fpixels: usize,
+    pub spixels: usize,
+    pub roi: [usize; 4],
+    pub mask: Option<&'a [u16]>,
+}
+
+/// Which value the rmsd's deviation pass reads at a pixel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviationRead {
+    /// the pixel's own
+    Own,
+    /// its successor's (0 past the image): nonBragg.c's second loop steps its index before
+    /// reading (`-c_parity` of `nanobragg nonBragg`)
+    Successor,
+}
+
+/// Image statistics as nanoBragg.c and nonBragg.c compute them: the brightest pixel, mean and
+/// rms over the region's pixels, the rmsd over its ROI. Rows are summed in parallel and the
+/// row sums added in row order, so the result does not depend on the thread count (C's
+/// OpenMP reduction does; the values are printed to 6 digits).
+pub fn image_statistics(image: &[f32], region: &StatsRegion, deviation: DeviationRead) -> RenderStats {
     #[derive(Clone, Copy, Default)]
     struct Row {
         max_i: f64,
@@ -215,19 +248,20 @@ pub fn statistics(plan: &Plan, image: &[f32]) -> RenderStats {
         sumsqr: f64,
         n: usize,
     }
-    let (cols, slows) = roi_ranges(plan);
-    let roi_rows = || image.par_chunks(plan.fpixels).enumerate().skip(slows.start).take(slows.len());
+    let fpixels = region.fpixels;
+    let (cols, slows) = region_ranges(region);
+    let roi_rows = || image.par_chunks(fpixels).enumerate().skip(slows.start).take(slows.len());
     let rows: Vec<Row> = roi_rows()
         .map(|(slow, row)| {
             let mut r = Row::default();
             for fast in cols.clone() {
-                if plan.mask.as_ref().is_some_and(|m| m[slow * plan.fpixels + fast] == 0) {
+                if region.mask.is_some_and(|m| m[slow * fpixels + fast] == 0) {
                     continue;
                 }
                 let v = row[fast] as f64;
                 if v > r.max_i {
                     r.max_i = v;
-                    r.max_at = slow * plan.fpixels + fast;
+                    r.max_at = slow * fpixels + fast;
                 }
                 r.sum += v;
                 r.sumsqr += v * v;
@@ -247,7 +281,11 @@ pub fn statistics(plan: &Plan, image: &[f32]) -> RenderStats {
     let mean = total.sum / total.n.max(1) as f64;
     let rms = (total.sumsqr / (total.n.max(2) - 1) as f64).sqrt();
     // C's second pass tests only the ROI (masked pixels are zero and count)
-    let devs: Vec<f64> = roi_rows().map(|(_, row)| row[cols.clone()].iter().map(|&v| (v as f64 - mean) * (v as f64 - mean)).sum()).collect();
+    let read = |idx: usize| match deviation {
+        DeviationRead::Own => image[idx] as f64,
+        DeviationRead::Successor => image.get(idx + 1).map_or(0.0, |&v| v as f64),
+    };
+    let devs: Vec<f64> = roi_rows().map(|(slow, _)| cols.clone().map(|fast| read(slow * fpixels + fast)).map(|v| (v - mean) * (v - mean)).sum()).collect();
     let m = slows.len() * cols.len();
     let rmsd = (devs.iter().sum::<f64>() / (m.max(2) - 1) as f64).sqrt();
     RenderStats { max_i: total.max_i, max_at: total.max_at, mean, rms, rmsd, omega_sum: 0.0 }
