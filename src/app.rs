@@ -3,6 +3,7 @@
 //! any output exists, the report lines, the progress bar and the writing.
 
 use crate::cli::parse::{Command, parse};
+use crate::cli::Resolve;
 use crate::cli::raw::RawArgs;
 use crate::dataset::series::Series;
 use crate::dataset::shard::DatasetRun;

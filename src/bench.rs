@@ -3,6 +3,7 @@
 //! another program given the same flags, such as nanoBragg.c. The criterion benches in
 //! `benches/` use the same workloads.
 
+use crate::cli::Resolve;
 use crate::cli::parse::{Command, parse};
 use crate::cli::raw::EngineChoice;
 use crate::engine::{self, plan::Plan};

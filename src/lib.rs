@@ -4,7 +4,8 @@
 //! The library is three crates below this one (docs/architecture.md): `nanobragg-core`
 //! (parameters, the resolved experiment, the plan, the f64 CPU engine, the detector response;
 //! no files, no command line), `nanobragg-gpu` (the WebGPU engine and the `Simulator`) and
-//! `nanobragg-io` (file formats). This crate is the face: `cli` (flag table → parameters),
+//! `nanobragg-io` (file formats); `nanobragg-args` above them is nanoBragg.c's command line
+//! (the flag table, shared with the Python package). This crate is the face: `cli` (flag table → parameters),
 //! `app` (the run: one frame or a series, outputs, reports, progress, Ctrl-C), `dataset`
 //! (series, shot lists, shards, manifests) and the subcommands.
 
@@ -15,15 +16,14 @@ pub mod compare;
 pub mod console;
 pub mod dataset;
 pub mod diagnostics;
-pub mod gpu_env;
 pub mod io;
-pub mod limits;
 pub mod output;
 pub mod preview;
 pub mod progress;
 pub mod trace;
 
 // the library's modules under the names this crate (and its tests) use
+pub use nanobragg_args::{gpu_env, limits};
 pub use nanobragg_core::{error, model, params, physics, response, rng};
 pub use nanobragg_gpu::simulator;
 

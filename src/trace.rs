@@ -224,6 +224,7 @@ fn trace_on_gpu(plan: &Plan, fast: usize, slow: usize, gpu: &crate::engine::gpu:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Resolve;
     use crate::cli::parse::{Command, parse};
     use crate::engine::cpu::PixelContext;
 

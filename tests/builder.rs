@@ -4,6 +4,7 @@
 //! resolved `Experiment` and its CPU image. Each case here writes the experiment both ways
 //! (the builder calls in the flags' order, since some flags set the pivot as C's do).
 
+use nanobragg::cli::Resolve;
 use nanobragg::cli::parse::{Command, parse};
 use nanobragg::cli::raw::RawArgs;
 use nanobragg_core::control::RenderControl;

@@ -12,6 +12,7 @@
 
 mod common;
 
+use nanobragg::cli::Resolve;
 use nanobragg::cli::parse::{Command, parse};
 use nanobragg::error::Error;
 use nanobragg::io::{fdump, hkl, mat, smv, sourcefile};

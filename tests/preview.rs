@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use nanobragg::cli::Resolve;
 use nanobragg::cli::parse::{Command, parse};
 use nanobragg::engine::plan::Plan;
 use nanobragg::engine::{EngineUsed, cpu};

@@ -3,6 +3,7 @@
 //! writes for it, byte for byte (default mode with the detector model, both noise widths,
 //! `-scale`, `-c_parity`), and `-nonoise` makes none.
 
+use nanobragg::cli::Resolve;
 use nanobragg::cli::parse::{Command, parse};
 use nanobragg::engine::gpu::{NoisePixels, Recorded, Simulator};
 use nanobragg::io::smv::{SmvHeader, encode_smv, encode_smv_u32};

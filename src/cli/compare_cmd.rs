@@ -8,6 +8,7 @@
 //! external program missing or failing), 3 correlation below `--threshold`, 4 image sizes
 //! differ, 5 I/O or parse error.
 
+use crate::cli::Resolve;
 use crate::cli::parse::{Command, parse};
 use crate::compare::{ImageDiff, RELATIVE_FLOOR, RelativeDiff, SAMPLE_SEED, Sample, diff, recompute, relative_diff, sample_pixels};
 use crate::engine::plan::Plan;

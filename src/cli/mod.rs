@@ -1,15 +1,48 @@
-//! Command line: the flag table (`defs`), the raw values as typed (`raw`), the walk over the
-//! arguments (`parse`), and the subcommands that are not a simulation run (`compare`,
+//! Command line: the flag table (`defs`), the raw values as typed (`raw`) and the walk over the
+//! arguments (`parse`), which live in the `nanobragg-args` crate (the Python package's
+//! `Simulator.from_args` takes the same); here the printing of what resolving a command line
+//! says (`Resolve`), and the subcommands that are not a simulation run (`compare`,
 //! `trace-diff`, `bench`), each with its own options and exit statuses.
 
 pub mod compare_cmd;
-pub mod defs;
 pub mod manifest_cmd;
 pub mod noisify_cmd;
 pub mod nonbragg_cmd;
-pub mod parse;
-pub mod raw;
 pub mod trace_diff_cmd;
+
+pub use nanobragg_args::{defs, parse, raw};
+
+use crate::model::{Experiment, Inputs};
+use nanobragg_core::budget::Budget;
+use raw::{RawArgs, Said};
+
+/// A command line's experiment as the program resolves it: `RawArgs::load_and_resolve` with
+/// what it says said on the way — what reading the inputs says printed unless `-quiet`, the
+/// set-up's warnings through the logger (`raw::report`) — also before a refusal.
+pub trait Resolve {
+    /// Within the budget of this machine and the command line's engine (`RawArgs::budget`).
+    fn resolve(&self) -> crate::error::Result<(Experiment, Inputs)>;
+    /// `resolve` within `budget`.
+    fn resolve_within(&self, budget: &Budget) -> crate::error::Result<(Experiment, Inputs)>;
+}
+
+impl Resolve for RawArgs {
+    fn resolve(&self) -> crate::error::Result<(Experiment, Inputs)> {
+        self.resolve_within(&self.budget())
+    }
+
+    fn resolve_within(&self, budget: &Budget) -> crate::error::Result<(Experiment, Inputs)> {
+        let mut said = Said::default();
+        let outcome = self.load_and_resolve(budget, &mut said);
+        if !self.quiet {
+            for note in &said.notes {
+                crate::outln!("{note}");
+            }
+        }
+        raw::report(&said.warnings);
+        outcome
+    }
+}
 
 /// Run the subcommand `args` starts with, if any; returns its exit status.
 pub fn run_subcommand(args: &[String]) -> Option<i32> {

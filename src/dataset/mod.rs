@@ -14,4 +14,4 @@ pub mod shots;
 pub mod template;
 
 /// The largest frame number (nine digits): counts and numbers beyond it are refused.
-pub const MAX_FRAME_NUMBER: u64 = 999_999_999;
+pub use nanobragg_args::MAX_FRAME_NUMBER;

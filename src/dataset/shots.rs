@@ -355,12 +355,7 @@ pub fn uniform_rotation(u: [f64; 3]) -> [f64; 9] {
     ]
 }
 
-/// The misset angles (radians) of rotation `u` as `-misset` applies them
-/// (`physics::rotate_xyz`: about x, then y, then z, so U = Rz·Ry·Rx); y in [−π/2, π/2].
-pub fn xyz_angles(u: &[f64; 9]) -> [f64; 3] {
-    let beta = (-u[6]).clamp(-1.0, 1.0).asin();
-    [u[7].atan2(u[8]), beta, u[3].atan2(u[0])]
-}
+pub use crate::physics::xyz_angles;
 
 /// Shot `number`'s random orientation as `-misset` degrees: a uniform rotation drawn from the
 /// orientation stream of (run seed, shot number). The shot applies these degrees as printed,

@@ -2,6 +2,7 @@
 //! command line, and the GPU-vs-CPU acceptance metrics.
 #![allow(dead_code)] // each test binary uses its own subset
 
+use nanobragg::cli::Resolve;
 use nanobragg::cli::parse::{Command, parse};
 use nanobragg::compare::{self, ImageDiff, RelativeDiff};
 use nanobragg::engine::gpu::{self, Fetch, GpuOptions, Precision};

@@ -38,6 +38,14 @@ pub fn rescale(v: V3, new_magnitude: f64) -> V3 {
     [new_magnitude / old * v[0], new_magnitude / old * v[1], new_magnitude / old * v[2]]
 }
 
+/// The misset angles (radians) of rotation `u` (row-major) as `-misset` applies them
+/// (`rotate_xyz`: about x, then y, then z, so U = Rz·Ry·Rx); y in [−π/2, π/2]. A shot list's
+/// random orientation and the Python package's `orientation=` become `-misset` through it.
+pub fn xyz_angles(u: &[f64; 9]) -> [f64; 3] {
+    let beta = (-u[6]).clamp(-1.0, 1.0).asin();
+    [u[7].atan2(u[8]), beta, u[3].atan2(u[0])]
+}
+
 /// Rotation about x, then y, then z (radians); a zero angle is skipped exactly as in C.
 pub fn rotate_xyz(v: V3, angles: V3) -> V3 {
     let [mut x, mut y, mut z] = v;

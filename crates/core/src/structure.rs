@@ -81,6 +81,31 @@ impl GridRanges {
 }
 
 impl StructureFactors {
+    /// The grid of a reflection list, as nanoBragg.c fills it from an HKL file: spanning the
+    /// indices listed, cells not listed `default_f`, a reflection listed twice keeping its last
+    /// value. HKL text (`nanobragg-io`) and arrays (the Python package) both come through here,
+    /// so the same reflections make the same grid. Err: why not (none listed, or a grid larger
+    /// than `MAX_GRID_CELLS`).
+    pub fn from_reflections(reflections: &[([i32; 3], f64)], default_f: f64) -> Result<StructureFactors, String> {
+        let (first, _) = reflections.first().ok_or("no reflections")?;
+        let (mut lo, mut hi) = (*first, *first);
+        for (hkl, _) in reflections {
+            for d in 0..3 {
+                lo[d] = lo[d].min(hkl[d]);
+                hi[d] = hi[d].max(hkl[d]);
+            }
+        }
+        let ranges = GridRanges { h: (lo[0], hi[0]), k: (lo[1], hi[1]), l: (lo[2], hi[2]) };
+        let cells = ranges.cells(0).ok_or_else(|| ranges.too_large_message(0))?;
+        let mut grid = ranges.with_values(vec![default_f; cells]);
+        for &([h, k, l], f) in reflections {
+            if let Some(i) = grid.index(h, k, l) {
+                grid.values[i] = f;
+            }
+        }
+        Ok(grid)
+    }
+
     /// (h, k, l) counts of the inclusive ranges.
     pub fn counts(&self) -> (usize, usize, usize) {
         self.ranges().counts()

@@ -140,6 +140,13 @@ impl GpuDevice {
         pollster::block_on(GpuDevice::open_async(opts))
     }
 
+    /// `open`, but the adapter found must pass `accept` first (`open_if_async`): with
+    /// `crate::hardware_only`, `-engine auto`'s device, declined without opening anything
+    /// on a software adapter.
+    pub fn open_if(opts: &GpuOptions, accept: &dyn Fn(&wgpu::AdapterInfo) -> Result<()>) -> Result<GpuDevice> {
+        pollster::block_on(GpuDevice::open_if_async(opts, accept))
+    }
+
     /// `open`, as a future (a browser face awaits it; see the crate docs for what still blocks).
     pub async fn open_async(opts: &GpuOptions) -> Result<GpuDevice> {
         GpuDevice::open_if_async(opts, &|_| Ok(())).await
@@ -248,10 +255,32 @@ impl GpuDevice {
         self.context.is_lost()
     }
 
-    /// The device behind this holder, without keeping it alive (tests that it is freed).
-    #[cfg(test)]
-    pub(crate) fn downgrade(&self) -> std::sync::Weak<GpuContext> {
-        Arc::downgrade(&self.context)
+    /// A handle on this device that does not keep it open: a face's cache of devices (the
+    /// Python package's, shared by its simulators) frees each with its last holder.
+    pub fn downgrade(&self) -> WeakGpuDevice {
+        WeakGpuDevice { context: Arc::downgrade(&self.context), binding_cap: self.binding_cap, why: self.why.clone() }
+    }
+}
+
+/// A `GpuDevice` that is not kept open by this handle (`GpuDevice::downgrade`).
+#[derive(Clone)]
+pub struct WeakGpuDevice {
+    context: std::sync::Weak<GpuContext>,
+    binding_cap: Option<u64>,
+    why: Arc<str>,
+}
+
+impl WeakGpuDevice {
+    /// The device, while any holder keeps it open and it was not lost.
+    pub fn upgrade(&self) -> Option<GpuDevice> {
+        let context = self.context.upgrade().filter(|c| !c.is_lost())?;
+        Some(GpuDevice { context, binding_cap: self.binding_cap, why: self.why.clone() })
+    }
+}
+
+impl std::fmt::Debug for WeakGpuDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WeakGpuDevice({})", self.why)
     }
 }
 

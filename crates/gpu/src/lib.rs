@@ -77,7 +77,7 @@ mod tests;
 mod trace;
 mod variant;
 
-pub use context::{AdapterChoice, GpuDevice, GpuOptions, Transfers};
+pub use context::{AdapterChoice, GpuDevice, GpuOptions, Transfers, WeakGpuDevice};
 pub use engine::{EngineChoice, RenderedImage};
 pub use gather::DeviceImage;
 pub use nanobragg_core::response::record::{NoisePixels, Recorded, RecordedNoise};
@@ -126,7 +126,7 @@ pub fn adapter_keeps_pipelines(backend: Option<&str>) -> Result<bool> {
 /// `-engine auto`'s test of an adapter: a software adapter (lavapipe/llvmpipe, WARP) runs on
 /// the same CPU cores as the CPU engine and much slower (docs/performance.md), so auto declines
 /// it; `-engine gpu` still uses it.
-pub(crate) fn hardware_only(info: &wgpu::AdapterInfo) -> Result<()> {
+pub fn hardware_only(info: &wgpu::AdapterInfo) -> Result<()> {
     if context::is_software(info) {
         return Err(crate::error::Error::Gpu(format!(
             "only a software adapter ({}) is available, slower than the CPU engine (-engine gpu uses it anyway)",

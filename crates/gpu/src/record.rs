@@ -34,6 +34,14 @@ impl DetectorResponse {
         DetectorResponse { recorder: Recorder::of(exp), gpu }
     }
 
+    /// This response with its settings changed by `change` (the experiment's `response`: a noise
+    /// image or not, the integer image's scale, ...), the experiment and its render untouched:
+    /// for a caller that chooses per frame (the Python package's `render(noise=True)`).
+    pub fn with_settings(mut self, change: impl FnOnce(&mut crate::model::Response)) -> DetectorResponse {
+        change(&mut self.recorder.settings);
+        self
+    }
+
     /// The CPU side: the settings and the image they apply to.
     pub fn recorder(&self) -> &Recorder {
         &self.recorder

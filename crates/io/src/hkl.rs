@@ -98,23 +98,11 @@ pub fn parse_hkl(path: &Path, bytes: &[u8], default_f: f64) -> Result<(Structure
             entries.push(entry);
         }
     }
-    let ranges = index_ranges(&entries).ok_or_else(|| {
-        Error::parse(
-            path,
-            "whole file",
-            "no reflections (expected lines of `h k l F`)",
-        )
-    })?;
-    let cells = ranges
-        .cells(0)
-        .ok_or_else(|| Error::parse(path, "whole file", ranges.too_large_message(0)))?;
-    let mut grid = ranges.with_values(vec![default_f; cells]);
-    for entry in &entries {
-        let [h, k, l] = entry.hkl;
-        if let Some(i) = grid.index(h, k, l) {
-            grid.values[i] = entry.f;
-        }
+    if entries.is_empty() {
+        return Err(Error::parse(path, "whole file", "no reflections (expected lines of `h k l F`)"));
     }
+    let reflections: Vec<([i32; 3], f64)> = entries.iter().map(|e| (e.hkl, e.f)).collect();
+    let grid = StructureFactors::from_reflections(&reflections, default_f).map_err(|why| Error::parse(path, "whole file", why))?;
     Ok((grid, entries.len()))
 }
 
@@ -169,23 +157,6 @@ fn miller(x: f64, name: &str) -> std::result::Result<i32, String> {
         return Err(format!("{name} = {x} is out of range"));
     }
     Ok(rounded as i32)
-}
-
-fn index_ranges(entries: &[Entry]) -> Option<GridRanges> {
-    let first = entries.first()?.hkl;
-    let mut lo = first;
-    let mut hi = first;
-    for e in entries {
-        for d in 0..3 {
-            lo[d] = lo[d].min(e.hkl[d]);
-            hi[d] = hi[d].max(e.hkl[d]);
-        }
-    }
-    Some(GridRanges {
-        h: (lo[0], hi[0]),
-        k: (lo[1], hi[1]),
-        l: (lo[2], hi[2]),
-    })
 }
 
 #[cfg(test)]

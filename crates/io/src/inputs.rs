@@ -31,10 +31,35 @@ pub type Notes = Vec<String>;
 /// file's cell (when neither `-cell` nor `-mat` gives one), the matrix, the sources and the
 /// `-stol` table (not in c-parity, where nanoBragg.c never uses it).
 pub fn load(files: &InputFiles, r: &ExperimentParams) -> Result<(Inputs, Notes)> {
+    load_given(files, r, None)
+}
+
+/// Structure factors a caller holds as values instead of an `-hkl` file (the Python package's
+/// arrays and tables): the grid, the reflections listed, and the cell that came with them (used
+/// as an MTZ file's: when neither `-cell` nor `-mat` gives one).
+#[derive(Clone, Debug)]
+pub struct GivenStructureFactors {
+    pub grid: Arc<hkl::StructureFactors>,
+    pub reflections: usize,
+    pub cell: Option<[f64; 6]>,
+}
+
+/// `load`, the structure factors `given` (then `files.hkl` and `mtz_column` must be None) rather
+/// than read; every other input read as `load` reads it.
+pub fn load_given(files: &InputFiles, r: &ExperimentParams, given: Option<GivenStructureFactors>) -> Result<(Inputs, Notes)> {
     let mut notes = Notes::new();
-    let file_cell = mtz_cell(files, r, &mut notes)?;
+    let file_cell = match &given {
+        Some(g) => g.cell,
+        None => mtz_cell(files, r, &mut notes)?,
+    };
     let matrix = read_matrix(files)?;
-    let (structure_factors, reflections) = structure_factors(files, r, &mut notes)?;
+    let (structure_factors, reflections) = match given {
+        Some(g) => (Some(g.grid), g.reflections),
+        None => {
+            let (grid, reflections) = structure_factors(files, r, &mut notes)?;
+            (grid.map(Arc::new), reflections)
+        }
+    };
     let sources = read_sources(files, r)?;
     let stol = match &files.stol {
         Some((path, unit)) if r.mode == Mode::Default => Some(stol::read_stol(path, *unit, false)?),
@@ -45,7 +70,7 @@ pub fn load(files: &InputFiles, r: &ExperimentParams) -> Result<(Inputs, Notes)>
         }
         None => None,
     };
-    let inputs = Inputs { structure_factors: structure_factors.map(Arc::new), reflections, file_cell, matrix, sources, stol, mask: None };
+    let inputs = Inputs { structure_factors, reflections, file_cell, matrix, sources, stol, mask: None };
     Ok((inputs, notes))
 }
 

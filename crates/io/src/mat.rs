@@ -72,7 +72,9 @@ pub fn parse_mosflm_matrix(path: &Path, bytes: &[u8]) -> Result<[[f64; 3]; 3]> {
     Ok(vectors)
 }
 
-fn check_not_singular(v: &[[f64; 3]; 3]) -> std::result::Result<(), String> {
+/// Refuses three reciprocal vectors that span no cell (also for a matrix given as an array: the
+/// Python package's `matrix=`).
+pub fn check_not_singular(v: &[[f64; 3]; 3]) -> std::result::Result<(), String> {
     let [a, b, c] = v;
     let det = a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
         + a[2] * (b[0] * c[1] - b[1] * c[0]);

@@ -184,34 +184,23 @@ impl RawArgs {
     }
 
     /// The experiment this command line describes, and the inputs it read: the command line
-    /// checked on its own, the input files (what reading them says printed unless `-quiet`),
-    /// then `resolve`, its warnings reported.
-    pub fn resolve(&self) -> crate::error::Result<(crate::model::Experiment, crate::model::Inputs)> {
-        self.resolve_within(&self.budget())
-    }
-
-    /// `resolve` within `budget`.
-    pub fn resolve_within(&self, budget: &nanobragg_core::budget::Budget) -> crate::error::Result<(crate::model::Experiment, crate::model::Inputs)> {
-        let budget = *budget;
+    /// checked on its own, the input files, then `model::resolve`, within `budget`. What it
+    /// has to say goes into `said`, also when it fails (for the face to say, in that order:
+    /// nanoBragg.c printed it on its way): what reading the inputs says, and the set-up's
+    /// warnings (those of the first checks only with their refusal, since resolve gives them
+    /// again).
+    pub fn load_and_resolve(&self, budget: &nanobragg_core::budget::Budget, said: &mut Said) -> crate::error::Result<(crate::model::Experiment, crate::model::Inputs)> {
         // a command line no input can mend is refused before any input file is read (a
-        // structure-factor file can take minutes); the warnings of these checks are said only
-        // with their refusal, since resolve gives them again
+        // structure-factor file can take minutes)
         let mut warnings = Vec::new();
-        if let Err(e) = crate::model::preflight(&self.params, self.inputs_to_load(), &budget, &mut warnings) {
-            report(&warnings);
+        if let Err(e) = crate::model::preflight(&self.params, self.inputs_to_load(), budget, &mut warnings) {
+            said.warnings.extend(warnings);
             return Err(e);
         }
         let (mut inputs, notes) = nanobragg_io::inputs::load(&self.input_files(), &self.params)?;
-        if !self.quiet {
-            for note in notes {
-                crate::outln!("{note}");
-            }
-        }
+        said.notes.extend(notes);
         inputs.mask = self.mask_input();
-        let mut warnings = Vec::new();
-        let exp = crate::model::resolve(&self.params, &inputs, &budget, &mut warnings);
-        // said before a refusal too, as nanoBragg.c printed them on its way
-        report(&warnings);
+        let exp = crate::model::resolve(&self.params, &inputs, budget, &mut said.warnings);
         Ok((exp?, inputs))
     }
 
@@ -225,15 +214,23 @@ impl RawArgs {
     }
 
     /// Which inputs this command line names that change what `preflight` may check.
-    fn inputs_to_load(&self) -> crate::model::InputsToLoad {
+    pub fn inputs_to_load(&self) -> crate::model::InputsToLoad {
         crate::model::InputsToLoad { sources: self.sourcefile.is_some(), stol: self.stolfile.is_some() }
     }
 
     /// The mask read with the command line's headers (`-mask`), as the core takes it.
-    fn mask_input(&self) -> Option<crate::model::Mask> {
+    pub fn mask_input(&self) -> Option<crate::model::Mask> {
         let (path, pixels) = (self.mask.as_ref()?, self.mask_pixels.as_ref()?);
         Some(crate::model::Mask { name: path.display().to_string(), width: self.mask_size.0, height: self.mask_size.1, pixels: pixels.clone() })
     }
+}
+
+/// What loading and resolving a command line says besides its result (`load_and_resolve`):
+/// what reading the inputs says (`reading Fs from ...`), and the set-up's warnings and notes.
+#[derive(Clone, Debug, Default)]
+pub struct Said {
+    pub notes: Vec<String>,
+    pub warnings: Vec<crate::model::Warning>,
 }
 
 /// The set-up's warnings and notes, said as nanobragg always has said them: through the logger

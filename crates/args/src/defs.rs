@@ -13,7 +13,7 @@ use crate::response::detector::NoiseOrder;
 use crate::response::psf::PsfShape;
 use nanobragg_core::params::Set;
 
-pub(crate) use crate::physics::constants::RTD;
+pub use crate::physics::constants::RTD;
 
 /// How the C program recognises a flag: `strstr` (any argument containing the text) or an
 /// exact comparison (`strcmp`, or `strstr` guarded by the exact length). REFERENCE §1.
@@ -170,17 +170,19 @@ fn vector(flag: &str, v: &[&str]) -> Result<[f64; 3]> {
     Ok([number(flag, v[0])?, number(flag, v[1])?, number(flag, v[2])?])
 }
 
+/// One entry of a flag table (`Flag`), for this crate's table and the companion programs'.
+#[macro_export]
 macro_rules! flag {
     ($name:literal, [$($alias:literal),*], [$($pat:expr),*], $arity:expr, $values:literal, $help:literal, $apply:expr) => {
-        Flag { name: $name, aliases: &[$($alias),*], c_patterns: &[$($pat),*], arity: $arity,
+        $crate::defs::Flag { name: $name, aliases: &[$($alias),*], c_patterns: &[$($pat),*], arity: $arity,
                values: $values, help: $help, apply: $apply, stop: false }
     };
     ($name:literal, [$($alias:literal),*], [$($pat:expr),*], $arity:expr, $values:literal, $help:literal, $apply:expr, stop) => {
-        Flag { name: $name, aliases: &[$($alias),*], c_patterns: &[$($pat),*], arity: $arity,
+        $crate::defs::Flag { name: $name, aliases: &[$($alias),*], c_patterns: &[$($pat),*], arity: $arity,
                values: $values, help: $help, apply: $apply, stop: true }
     };
 }
-pub(crate) use flag;
+pub use crate::flag;
 
 use Arity::Fixed;
 use CPattern::{Exact as E, Sub as S};
