@@ -56,6 +56,10 @@ fn the_gpu_and_io_crates_sit_on_the_core_and_below_the_faces() {
     for (package, not_below) in [
         ("nanobragg-gpu", &["nanobragg-io", "nanobragg", "clap", "ctrlc", "indicatif", "env_logger", "rust-hdf5"][..]),
         ("nanobragg-io", &["nanobragg-gpu", "nanobragg", "clap", "ctrlc", "indicatif", "env_logger", "wgpu"][..]),
+        // the command line as a library: below both faces, none of the program's own crates
+        ("nanobragg-args", &["nanobragg", "nanobragg-python", "clap", "ctrlc", "indicatif", "env_logger", "pyo3"][..]),
+        // the Python face sits on the library and the command line's table, not on the program
+        ("nanobragg-python", &["nanobragg", "clap", "ctrlc", "indicatif", "env_logger"][..]),
     ] {
         let deps = dependencies(package);
         assert!(deps.iter().any(|d| d == "nanobragg-core"), "{package} does not depend on the core: {deps:?}");

@@ -6,7 +6,7 @@ use common::*;
 
 fn flags_doc(help: &str) -> String {
     format!(
-        "# Flags\n\nGenerated from the flag table (`src/cli/defs.rs`) by `nanobragg -h`; \
+        "# Flags\n\nGenerated from the flag table (`crates/args/src/defs.rs`) by `nanobragg -h`; \
          `NANOBRAGG_BLESS=1 cargo test --release --test cli` rewrites this file.\n\n```text\n{help}```\n"
     )
 }

@@ -443,7 +443,7 @@ fn whole_numbers_with_a_decimal_point_are_read_as_nanobragg_c_reads_them() {
 // ---- docs claim only what exists
 
 #[test]
-fn the_docs_promise_no_python_wheel_or_browser_build() {
+fn the_docs_promise_no_browser_build() {
     let mut texts = vec![("README.md".to_string(), std::fs::read_to_string(repo("README.md")).unwrap())];
     for e in std::fs::read_dir(repo("docs")).unwrap().flatten() {
         if e.path().extension().is_some_and(|x| x == "md") {
@@ -453,7 +453,8 @@ fn the_docs_promise_no_python_wheel_or_browser_build() {
     for (name, text) in texts {
         let flat = text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
         // (the core's wasm32-unknown-unknown build exists and is tested: tests/architecture.rs)
-        for claim in ["python wheel", "wasm-bindgen", "webassembly", "the browser", "python package"] {
+        // (the Python package exists and is tested: tests/python.rs)
+        for claim in ["wasm-bindgen", "webassembly", "the browser"] {
             assert!(!flat.contains(claim), "{name} mentions a {claim}, which does not exist");
         }
     }
