@@ -231,3 +231,35 @@ def test_ctrl_c_interrupts_a_render_and_leaves_the_simulator_usable():
     assert np.array_equal(bits(small.render()), bits(nanobragg.Simulator(**SMALL, engine="cpu").render()))
     sim.set(detpixels=32)
     assert sim.render().shape == (32, 32)
+
+
+def test_a_thousand_renders_do_not_grow_the_process():
+    import resource
+
+    # 128² float32 is 64 KiB a frame: a thousand kept frames would be 64 MiB
+    sim = nanobragg.Simulator(**dict(SMALL, detpixels=128), engine="cpu")
+    for _ in range(100):
+        sim.render()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(1000):
+        sim.render(noise=True)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 16 * 1024, f"the process grew by {grown_kib} KiB over 1000 renders"
+
+
+def test_deleting_the_last_simulator_frees_its_gpu_device():
+    import gc
+
+    gpu_or_skip()
+    gc.collect()
+    assert nanobragg.gpu_devices() == [], "a device outlived the simulators of earlier tests"
+    first = nanobragg.Simulator(**SMALL, engine="gpu")
+    second = nanobragg.Simulator(**dict(SMALL, N=3), engine="gpu")
+    first.render(), second.render()
+    assert len(nanobragg.gpu_devices()) == 1, "two simulators of the same options hold one device"
+    del first
+    gc.collect()
+    assert len(nanobragg.gpu_devices()) == 1, "the device went while a simulator held it"
+    del second
+    gc.collect()
+    assert nanobragg.gpu_devices() == [], "the device outlived its last simulator"
