@@ -143,6 +143,9 @@ def test_structure_factors_from_numpy_equal_the_hkl_file(tmp_path):
     from_file = nanobragg.Simulator(**params, hkl=str(path), engine="cpu").render()
     from_arrays = nanobragg.Simulator(**params, hkl=hkl, F=f, engine="cpu").render()
     assert np.array_equal(bits(from_file), bits(from_arrays))
+    # a table of columns (as a dict; pandas and reciprocalspaceship tables go the same way)
+    from_table = nanobragg.Simulator(**params, hkl={"H": hkl[:, 0], "K": hkl[:, 1], "L": hkl[:, 2], "F": f}, engine="cpu").render()
+    assert np.array_equal(bits(from_file), bits(from_table))
 
 
 def test_errors_carry_the_command_lines_message(tmp_path):
