@@ -221,8 +221,11 @@ def test_a_series_rotates_the_crystal_frame_by_frame(tmp_path):
 def test_ctrl_c_interrupts_a_render_and_leaves_the_simulator_usable():
     import signal
 
-    # long enough on the CPU engine that the signal lands inside it (seconds on 2 cores)
-    sim = nanobragg.Simulator(**dict(SMALL, detpixels=1024, oversample=4, N=10), engine="cpu")
+    # long enough on the CPU engine that the signal lands inside it (tens of seconds on 2
+    # cores, were it not stopped); Python's own handler, whatever the parent process left
+    # (a SIGINT ignored by the process that started pytest stays ignored)
+    sim = nanobragg.Simulator(**dict(SMALL, detpixels=2048, oversample=6, N=10), engine="cpu")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -230,6 +233,7 @@ def test_ctrl_c_interrupts_a_render_and_leaves_the_simulator_usable():
             sim.render()
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     small = nanobragg.Simulator(**SMALL, engine="cpu")
     assert np.array_equal(bits(small.render()), bits(nanobragg.Simulator(**SMALL, engine="cpu").render()))
     sim.set(detpixels=32)
