@@ -123,7 +123,7 @@ const SMOOTH: [Param; 21] = Param::ALL;
 #[test]
 fn triclinic_cell_every_parameter() {
     let which: Vec<Param> = SMOOTH.into_iter().filter(|&p| p != Param::Mosaic).collect();
-    check("-cell 70 80 90 85 95 105 -N 5 -default_F 100 -detpixels 32 -pixel 1 -distance 80 -misset 3 -7 11 -lambda 1.2 -fluence 1e24", (15.3, 17.1), &Inputs::default(), &which);
+    check("-cell 70 80 90 85 95 105 -N 5 -default_F 100 -detpixels 32 -pixel 1 -distance 80 -misset 3 -7 11 -lambda 1.2 -oversample 1 -fluence 1e24", (15.3, 17.1), &Inputs::default(), &which);
 }
 
 #[test]
@@ -133,7 +133,7 @@ fn rotated_two_theta_detector_oversampled() {
 
 #[test]
 fn gaussian_crystal_every_parameter() {
-    check("-cell 60 70 80 90 90 90 -N 10 -gauss_xtal -default_F 100 -detpixels 24 -pixel 1 -distance 70 -misset 1 2 3 -polar 0.9 -fluence 1e24", (12.2, 11.7), &Inputs::default(), &SMOOTH.into_iter().filter(|&p| p != Param::Mosaic).collect::<Vec<_>>());
+    check("-cell 60 70 80 90 90 90 -N 10 -gauss_xtal -default_F 100 -detpixels 24 -pixel 1 -distance 70 -misset 1 2 3 -polar 0.9 -oversample 1 -fluence 1e24", (12.2, 11.7), &Inputs::default(), &SMOOTH.into_iter().filter(|&p| p != Param::Mosaic).collect::<Vec<_>>());
 }
 
 #[test]
@@ -147,4 +147,16 @@ fn c_parity_is_refused() {
     let p = params("-c_parity -cell 60 70 80 90 90 90 -N 5 -default_F 100 -detpixels 8");
     let e = render(&p, &Inputs::default(), &[Param::Na]).unwrap_err();
     assert!(e.to_string().contains("-c_parity"), "{e}");
+}
+
+#[test]
+fn divergence_and_dispersion() {
+    check("-cell 60 70 80 90 90 90 -N 5 -default_F 100 -detpixels 16 -pixel 1.5 -distance 70 -misset 1 2 3 -divergence 0.3 -divsteps 3 -dispersion 2 -dispsteps 3 -oversample 1 -fluence 1e24", (12.2, 11.7), &Inputs::default(), &SMOOTH.into_iter().filter(|&p| p != Param::Mosaic).collect::<Vec<_>>());
+}
+
+#[test]
+fn water_background() {
+    // a thin water layer: with a thick one the image is nearly all water, and the finite
+    // differences' rounding (1e-16·I/h) exceeds 1e-6 of the spots' derivatives
+    check("-cell 60 70 80 90 90 90 -N 5 -default_F 100 -detpixels 16 -pixel 1.5 -distance 70 -misset 1 2 3 -water 0.1 -fluence 1e24", (12.2, 11.7), &Inputs::default(), &[Param::MissetX, Param::Distance, Param::Xbeam, Param::Fluence, Param::Lambda]);
 }
