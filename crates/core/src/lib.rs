@@ -16,6 +16,7 @@ pub mod budget;
 pub mod cfmt;
 pub mod control;
 pub mod engine;
+pub mod gradients;
 pub mod error;
 pub mod model;
 pub(crate) mod par;
