@@ -16,6 +16,7 @@
 //! needs on the WGSL side are noted where they occur.
 
 pub mod detector;
+mod lanes;
 pub mod noisify;
 pub mod philox;
 pub mod psf;

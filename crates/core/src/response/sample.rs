@@ -22,12 +22,14 @@ const TWO_M23: f32 = 1.0 / 8_388_608.0;
 
 /// A uniform deviate in (0, 1) from the top 23 bits of a word: (m + ½)·2⁻²³, exact in `f32`,
 /// never 0 or 1 (so `ln` is always finite).
+#[inline]
 pub fn uniform(word: u32) -> f32 {
     ((word >> 9) as f32 + 0.5) * TWO_M23
 }
 
 /// ln x for finite x > 0 (Cephes `logf` scheme: exponent split, mantissa in [√½, √2),
 /// degree-9 polynomial). Absolute error below 1e-7 near 1, relative below 2e-7 elsewhere.
+#[inline]
 pub fn ln(x: f32) -> f32 {
     let bits = x.to_bits();
     let mut e = ((bits >> 23) & 0xff) as i32 - 126;
@@ -53,6 +55,7 @@ pub fn ln(x: f32) -> f32 {
 
 /// eˣ for x in [-87, 88] (Cephes `expf` scheme: x = n·ln2 + r with ln2 split in two, degree-5
 /// polynomial, scale by 2ⁿ through the exponent bits). Relative error below 2e-7.
+#[inline]
 pub fn exp(x: f32) -> f32 {
     let n = (1.442_695_f32 * x + 0.5).floor();
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
@@ -69,6 +72,7 @@ pub fn exp(x: f32) -> f32 {
 /// cos(2π·u) for the uniform made from `word` (see [`uniform`]), reduced exactly through the
 /// word's integer bits: the top two of the 23 bits give the quadrant, the rest the angle inside
 /// it, folded to at most π/4 where short Taylor series are accurate to 3e-8.
+#[inline]
 pub fn cos_two_pi(word: u32) -> f32 {
     let m = word >> 9;
     let quadrant = m >> 21;
@@ -81,12 +85,10 @@ pub fn cos_two_pi(word: u32) -> f32 {
     let cos = 1.0 + a2 * (-0.5 + a2 * (1.0 / 24.0 + a2 * (-1.0 / 720.0 + a2 * (1.0 / 40_320.0))));
     let sin = a * (1.0 + a2 * (-1.0 / 6.0 + a2 * (1.0 / 120.0 + a2 * (-1.0 / 5040.0 + a2 * (1.0 / 362_880.0)))));
     let (c, s) = if swapped { (sin, cos) } else { (cos, sin) };
-    match quadrant {
-        0 => c,
-        1 => -s,
-        2 => -c,
-        _ => s,
-    }
+    // quadrants 0, 1, 2, 3: c, −s, −c, s; written as two selects (no branch, so that the noise
+    // lanes vectorise it), negation being exact
+    let v = if quadrant & 1 == 0 { c } else { s };
+    if (quadrant ^ (quadrant >> 1)) & 1 == 1 { -v } else { v }
 }
 
 /// A unit normal deviate by Box–Muller from one draw block (words 0 and 1):
@@ -104,10 +106,11 @@ pub const INVERSION_BELOW: f32 = 16.0;
 /// λ + √λ·z is used (its skewness, 1/√λ < 4e-4, is far below what any image can show).
 pub const NORMAL_FROM: f32 = 8_388_608.0;
 /// The inversion walk stops here; P(k ≥ 64 | λ < 16) < 1e-17.
-const INVERSION_CAP: usize = 64;
+pub(super) const INVERSION_CAP: usize = 64;
 
 /// 1/k for k = 0..64 (entry 0 unused), so the inversion walk multiplies instead of divides.
-fn reciprocal(k: usize) -> f32 {
+#[inline]
+pub(super) fn reciprocal(k: usize) -> f32 {
     const TABLE: [f32; INVERSION_CAP + 1] = {
         let mut t = [0.0f32; INVERSION_CAP + 1];
         let mut k = 1;
@@ -178,10 +181,39 @@ pub struct Ptrs {
     ln_inv_alpha: f32,
 }
 
+/// Hörmann's a, b and v_r for the mean λ.
+#[inline(always)]
+fn ptrs_shape(lambda: f32) -> (f32, f32, f32) {
+    let b = 0.931 + 2.53 * lambda.sqrt();
+    let a = -0.059 + 0.024_83 * b;
+    (a, b, 0.9277 - 3.6224 / (b - 2.0))
+}
+
+/// One PTRS trial from the words `w0`, `w1`: the candidate count k, u, v, u_s, and whether
+/// the quick test (u_s ≥ 0.07, v ≤ v_r) accepts k.
+#[inline(always)]
+fn ptrs_candidate(lambda: f32, two_a: f32, b: f32, v_r: f32, w0: u32, w1: u32) -> (f32, f32, f32, bool) {
+    let u = uniform(w0) - 0.5;
+    let v = uniform(w1);
+    let us = 0.5 - u.abs();
+    let k = ((two_a / us + b) * u + lambda + 0.43).floor();
+    (k, v, us, us >= 0.07 && v <= v_r)
+}
+
+/// The first PTRS trial of the mean λ (16 ≤ λ < 2²³) from its first block's words 0 and 1:
+/// `Some(count)` when the quick test accepts it (≈ 89 % of pixels), the count
+/// [`poisson`] returns; `None` when only the full sampler can say. Branch-free, so that the
+/// noise lanes (`response::lanes`) run it on many pixels at once, set-up included.
+#[inline(always)]
+pub fn ptrs_first_trial(lambda: f32, w0: u32, w1: u32) -> (f32, bool) {
+    let (a, b, v_r) = ptrs_shape(lambda);
+    let (k, _, _, quick) = ptrs_candidate(lambda, 2.0 * a, b, v_r, w0, w1);
+    (k, quick)
+}
+
 impl Ptrs {
     pub fn new(lambda: f32) -> Ptrs {
-        let b = 0.931 + 2.53 * lambda.sqrt();
-        let a = -0.059 + 0.024_83 * b;
+        let (a, b, v_r) = ptrs_shape(lambda);
         Ptrs {
             lambda,
             ln_lambda: ln(lambda),
@@ -189,7 +221,7 @@ impl Ptrs {
             a,
             b,
             two_a: 2.0 * a,
-            v_r: 0.9277 - 3.6224 / (b - 2.0),
+            v_r,
             ln_inv_alpha: ln(1.1239 + 1.1328 / (b - 3.4)),
         }
     }
@@ -200,11 +232,8 @@ impl Ptrs {
     fn sample(&self, draws: &mut Draws) -> f32 {
         loop {
             let w = draws.next_block();
-            let u = uniform(w[0]) - 0.5;
-            let v = uniform(w[1]);
-            let us = 0.5 - u.abs();
-            let k = ((self.two_a / us + self.b) * u + self.lambda + 0.43).floor();
-            if us >= 0.07 && v <= self.v_r {
+            let (k, v, us, quick) = ptrs_candidate(self.lambda, self.two_a, self.b, self.v_r, w[0], w[1]);
+            if quick {
                 return k;
             }
             if k < 0.0 || (us < 0.013 && v > us) {
