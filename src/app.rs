@@ -879,6 +879,8 @@ fn max_position(p: &Plan, max_i: f64, at: usize) -> (f64, f64) {
     if max_i <= 0.0 {
         return (0.0, 0.0);
     }
-    let last = |pixel: usize| p.subpixel_coordinate(pixel, p.oversample - 1);
-    (last(at % p.fpixels), last(at / p.fpixels))
+    // on its panel's grid (nanoBragg.c's one panel: the detector's)
+    let (panel, row) = p.panel_of(at / p.fpixels);
+    let grid = p.subpixel_grid(panel);
+    (grid.grid_coordinate(0, at % p.fpixels, p.oversample - 1), grid.grid_coordinate(1, row, p.oversample - 1))
 }

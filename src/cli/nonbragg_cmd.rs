@@ -783,6 +783,7 @@ fn run(o: &Options) -> Result<()> {
         kahn: o.polarization,
         nopolar: o.nopolar,
         polar_axis: p.polar,
+        panels: Vec::new(),
     };
     let scale = BackgroundScale { r_e_sqr: R_E_SQR, fluence, molecules: sample.molecules, steps: steps as f64 };
     let bg = render(&geometry, &sample.table, &scale, o.c_parity);

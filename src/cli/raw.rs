@@ -226,7 +226,7 @@ impl RawArgs {
 
     /// Which inputs this command line names that change what `preflight` may check.
     fn inputs_to_load(&self) -> crate::model::InputsToLoad {
-        crate::model::InputsToLoad { sources: self.sourcefile.is_some(), stol: self.stolfile.is_some() }
+        crate::model::InputsToLoad { sources: self.sourcefile.is_some(), stol: self.stolfile.is_some(), panels: false }
     }
 
     /// The mask read with the command line's headers (`-mask`), as the core takes it.

@@ -45,7 +45,7 @@ pub fn load(files: &InputFiles, r: &ExperimentParams) -> Result<(Inputs, Notes)>
         }
         None => None,
     };
-    let inputs = Inputs { structure_factors: structure_factors.map(Arc::new), reflections, file_cell, matrix, sources, stol, mask: None };
+    let inputs = Inputs { structure_factors: structure_factors.map(Arc::new), reflections, file_cell, matrix, sources, stol, mask: None, panels: None };
     Ok((inputs, notes))
 }
 

@@ -207,6 +207,29 @@ impl Prepared {
 /// in parallel and the row sums added in row order, so the result does not depend on the
 /// thread count (C's OpenMP reduction does; the values are printed to 6 digits).
 pub fn statistics(plan: &Plan, image: &[f32]) -> RenderStats {
+    let (cols, slows) = roi_ranges(plan);
+    statistics_over(image, plan.fpixels, cols, slows, plan.mask.as_deref())
+}
+
+/// `statistics` of each panel of the detector alone (its rows of the image, the ROI and mask
+/// there), in the image's order; `max_at` is the index on the panel (`slow·fpixels + fast`).
+/// A one-panel detector's is `statistics`.
+pub fn panel_statistics(plan: &Plan, image: &[f32]) -> Vec<RenderStats> {
+    let (cols, slows) = roi_ranges(plan);
+    let (rows, panel_pixels) = (plan.panel_rows, plan.panel_rows * plan.fpixels);
+    (0..plan.panels.len())
+        .map(|p| {
+            let r0 = p * rows;
+            let (lo, hi) = (slows.start.clamp(r0, r0 + rows) - r0, slows.end.clamp(r0, r0 + rows) - r0);
+            let mask = plan.mask.as_deref().map(|m| &m[p * panel_pixels..(p + 1) * panel_pixels]);
+            statistics_over(&image[p * panel_pixels..(p + 1) * panel_pixels], plan.fpixels, cols.clone(), lo..hi, mask)
+        })
+        .collect()
+}
+
+/// Statistics over the pixels `cols` × `slows` of an image `fpixels` wide, masked ones left out
+/// of the first pass (nanoBragg.c's two passes).
+fn statistics_over(image: &[f32], fpixels: usize, cols: Range<usize>, slows: Range<usize>, mask: Option<&[u16]>) -> RenderStats {
     #[derive(Clone, Copy, Default)]
     struct Row {
         max_i: f64,
@@ -215,19 +238,18 @@ pub fn statistics(plan: &Plan, image: &[f32]) -> RenderStats {
         sumsqr: f64,
         n: usize,
     }
-    let (cols, slows) = roi_ranges(plan);
-    let roi_rows = || image.par_chunks(plan.fpixels).enumerate().skip(slows.start).take(slows.len());
+    let roi_rows = || image.par_chunks(fpixels).enumerate().skip(slows.start).take(slows.len());
     let rows: Vec<Row> = roi_rows()
         .map(|(slow, row)| {
             let mut r = Row::default();
             for fast in cols.clone() {
-                if plan.mask.as_ref().is_some_and(|m| m[slow * plan.fpixels + fast] == 0) {
+                if mask.is_some_and(|m| m[slow * fpixels + fast] == 0) {
                     continue;
                 }
                 let v = row[fast] as f64;
                 if v > r.max_i {
                     r.max_i = v;
-                    r.max_at = slow * plan.fpixels + fast;
+                    r.max_at = slow * fpixels + fast;
                 }
                 r.sum += v;
                 r.sumsqr += v * v;
