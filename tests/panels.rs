@@ -32,8 +32,11 @@ fn experiment(line: &str, panels: Option<Vec<PanelSpec>>) -> Experiment {
 /// A cheap crystal on a 512² detector of 0.1 mm pixels, oversampled, with a thick sensor (the
 /// normal enters the capture fraction) and `detector` flags.
 fn line(detector: &str) -> String {
-    format!("-cell 40 50 60 90 90 90 -default_F 10 -N 2 -lambda 1 -distance 60 -pixel 0.1 -detpixels 512 -oversample 2 -detector_thick 50 -detector_thicksteps 2 -mosaic 0 {detector}")
+    format!("{CRYSTAL} -distance 60 -pixel 0.1 -detpixels 512 {detector}")
 }
+
+/// What `line` says besides placing the detector.
+const CRYSTAL: &str = "-cell 40 50 60 90 90 90 -default_F 10 -N 2 -lambda 1 -oversample 2 -detector_thick 50 -detector_thicksteps 2 -mosaic 0";
 
 const DETECTORS: [&str; 2] = ["", "-detector_rotx 3 -detector_roty -2 -detector_rotz 5 -twotheta 12"];
 
@@ -128,4 +131,78 @@ fn each_panel_has_its_statistics() {
         assert!((st.mean - mean).abs() <= 1e-12 * mean.abs(), "panel {p}: {} vs {mean}", st.mean);
     }
     assert_eq!(panels.iter().map(|s| s.max_i).fold(0.0, f64::max), whole.max_i);
+}
+
+/// A DIALS experiment list of one panel, written from the panel the flags place, renders the
+/// flags' pixels bit for bit through `-detector` (flat, and rotated with a 2θ offset); its
+/// cut into 4 tiles too.
+#[test]
+fn a_one_panel_expt_is_the_equivalent_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    for (k, detector) in DETECTORS.iter().enumerate() {
+        let flags = experiment(&line(detector), None);
+        let reference = render_on_cpu(&Plan::new(&flags), &RenderControl::default()).unwrap().image;
+        let whole = PanelSpec::of_panel(&flags.detector.panels[0]);
+        for (name, panels) in [("one", vec![whole.clone()]), ("four", whole.tiles(2, 2).unwrap())] {
+            let path = dir.path().join(format!("{name}{k}.expt"));
+            std::fs::write(&path, nanobragg_io::dials::write_expt(&panels, flags.beam.direction, 1.0)).unwrap();
+            let raw = argv(&format!("{CRYSTAL} -detector {}", path.display()));
+            let (exp, _) = raw.resolve().unwrap_or_else(|e| panic!("{detector}: {e}"));
+            assert_eq!(exp.detector.panels.len(), panels.len());
+            let image = render_on_cpu(&Plan::new(&exp), &RenderControl::default()).unwrap().image;
+            let across = if panels.len() == 4 { 2 } else { 1 };
+            assert_eq!(bits(&reassembled(&image, across, across, 512, 512)), bits(&reference), "{detector}: {name}");
+        }
+    }
+}
+
+/// Bad files and bad combinations: one message naming the file and the panel (or the flag).
+#[test]
+fn bad_detector_files_are_refused_naming_file_and_panel() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = experiment(&line(""), None);
+    let good = nanobragg_io::dials::write_expt(&[PanelSpec::of_panel(&flags.detector.panels[0])], flags.beam.direction, 1.0);
+    let cases: [(&str, String, &str); 7] = [
+        ("unknown", good.replace("\"fast_axis\"", "\"fast_axiz\""), "panel detector: unknown key \"fast_axiz\""),
+        ("missing", good.replace("\"origin\"", "\"identifier\""), "panel detector: missing field \"origin\""),
+        ("nofield", good.replace("\"image_size\"", "\"material2\""), "panel detector: unknown key"),
+        ("notjson", "{ nope".into(), "not a DIALS experiment list"),
+        ("nodet", "{\"beam\": []}".into(), "missing field \"detector\""),
+        ("parallel", good.replacen("\"slow_axis\": [", "\"slow_axis\": [1.0, 0.0, 0.0], \"x\": [", 1), "panel detector: unknown key \"x\""),
+        ("flat", good.replacen("\"image_size\": [", "\"image_size\": [0, ", 1), "image_size"),
+    ];
+    for (name, text, want) in cases {
+        let path = dir.path().join(format!("{name}.expt"));
+        std::fs::write(&path, text).unwrap();
+        let e = argv(&format!("{CRYSTAL} -detector {}", path.display())).resolve().map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains(&format!("{name}.expt")) && e.contains(want), "{name}: {e}");
+    }
+    // geometry: both axes along one line
+    let mut spec = PanelSpec::of_panel(&flags.detector.panels[0]);
+    spec.slow = spec.fast;
+    let path = dir.path().join("axes.expt");
+    std::fs::write(&path, nanobragg_io::dials::write_expt(&[spec], flags.beam.direction, 1.0)).unwrap();
+    let e = argv(&format!("{CRYSTAL} -detector {}", path.display())).resolve().map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("axes.expt") && e.contains("panel detector: its fast and slow axes are parallel"), "{e}");
+    // the flags that place nanoBragg.c's panel, and -c_parity
+    let path = dir.path().join("good.expt");
+    std::fs::write(&path, &good).unwrap();
+    let e = argv(&format!("{CRYSTAL} -distance 80 -detector {}", path.display())).resolve().map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("-distance") && e.contains("good.expt"), "{e}");
+    let e = argv(&format!("{CRYSTAL} -c_parity -detector {}", path.display())).resolve().map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("-c_parity") || e.contains("ignor"), "{e}");
+}
+
+/// The file's wavelength and sensor apply where no flag gives them; a flag overrides the file.
+#[test]
+fn flags_override_the_detector_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = experiment(&line(""), None);
+    let path = dir.path().join("beam.expt");
+    std::fs::write(&path, nanobragg_io::dials::write_expt(&[PanelSpec::of_panel(&flags.detector.panels[0])], flags.beam.direction, 1.5)).unwrap();
+    let no_lambda = CRYSTAL.replace("-lambda 1 ", "");
+    let (exp, _) = argv(&format!("{no_lambda} -detector {}", path.display())).resolve().unwrap();
+    assert_eq!(exp.beam.lambda0, 1.5e-10);
+    let (exp, _) = argv(&format!("{no_lambda} -detector {} -lambda 1.2", path.display())).resolve().unwrap();
+    assert_eq!(exp.beam.lambda0, 1.2e-10);
 }

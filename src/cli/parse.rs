@@ -61,6 +61,7 @@ pub fn apply_args(raw: &mut RawArgs, args: &[String]) -> Result<()> {
             let (values, used) = take_values(flag, token, inline, &args[i + 1..])?;
             let ctx = Ctx { mode, is_last: i + 1 == args.len() };
             (flag.apply)(raw, &values, &ctx)?;
+            raw.typed.push(flag.name);
             consumed = consumed.max(used);
         }
         previous = flags.first().copied();
@@ -177,6 +178,7 @@ pub fn with_input_flag(raw: &RawArgs, e: Error) -> Error {
         ("-img", &raw.img),
         ("-mask", &raw.mask),
         ("-sourcefile", &raw.sourcefile),
+        ("-detector", &raw.detector_file),
         ("-stol", &raw.stolfile),
     ];
     let flag = e.file_path().and_then(|p| typed.iter().find(|(_, typed)| typed.as_deref() == Some(p)).map(|(f, _)| *f));
