@@ -206,3 +206,21 @@ fn flags_override_the_detector_file() {
     let (exp, _) = argv(&format!("{no_lambda} -detector {} -lambda 1.2", path.display())).resolve().unwrap();
     assert_eq!(exp.beam.lambda0, 1.2e-10);
 }
+
+/// The program end to end: a `-detector` of 4 tiles writes the stacked image (`[panel, slow,
+/// fast]`) to the float file, and an SMV image whose header says so (SIZE1 × SIZE2 = one
+/// panel's width × all panels' rows).
+#[test]
+fn the_program_writes_the_stacked_panels() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = experiment(&line(""), None);
+    let expt = dir.path().join("tiles.expt");
+    std::fs::write(&expt, nanobragg_io::dials::write_expt(&PanelSpec::of_panel(&flags.detector.panels[0]).tiles(2, 2).unwrap(), flags.beam.direction, 1.0)).unwrap();
+    let args = format!("{CRYSTAL} -detector {} -floatfile f.bin -intfile i.img -nopgm -nonoise", expt.display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nanobragg")).args(args.split_whitespace()).current_dir(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::metadata(dir.path().join("f.bin")).unwrap().len(), 4 * 256 * 256 * 4);
+    let img = std::fs::read(dir.path().join("i.img")).unwrap();
+    let header = String::from_utf8_lossy(&img[..512]);
+    assert!(header.contains("SIZE1=256;") && header.contains("SIZE2=1024;"), "{header}");
+}
