@@ -823,7 +823,9 @@ fn encode_outputs(e: &Experiment, o: &Output, p: &Plan, r: &Recorded) -> Result<
         print_pixels(p, &photons.image, o.printout_pixel);
     }
     let mut files = vec![(o.floatfile.clone(), rawfloat::encode_float_image(&photons.image))];
-    let (max_x, max_y) = st.max_position(p.fpixels, &p.subpixel_grid());
+    // on its panel's grid (nanoBragg.c's one panel: the detector's)
+    let (panel, row) = p.panel_of(st.max_at / p.fpixels);
+    let (max_x, max_y) = st.max_position(p.fpixels, &p.subpixel_grid(panel), row);
     say(format!("max_I = {}  at {} {}", fmt_g(st.max_i), fmt_g(max_x), fmt_g(max_y)));
     say(format!("mean= {} rms= {} rmsd= {}", fmt_g(st.mean), fmt_g(st.rms), fmt_g(st.rmsd)));
     say(format!("intfile_scale = {}", fmt_g(r.int_scale)));

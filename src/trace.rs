@@ -86,7 +86,8 @@ impl<'a> Recorder<'a> {
 
     /// Run constants C prints just before `name`.
     fn constants_before(&self, name: &str) -> Vec<(&'static str, Vec<f64>)> {
-        let p = self.plan;
+        // the traced pixel's panel (nanoBragg.c's one panel)
+        let p = &self.plan.panels[self.plan.panel_of(self.slow).0];
         match name {
             "pixel_pos_meters" => vec![("pix0_vector_meters", p.pix0.to_vec()), ("fdet_vec", p.fdet.to_vec()), ("sdet_vec", p.sdet.to_vec())],
             "diffracted_vec" => vec![

@@ -16,10 +16,10 @@ use pyo3::prelude::*;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-/// The image's shape as numpy has it: (slow, fast). A detector of several panels will render
-/// (panel, slow, fast); a one-panel detector keeps (slow, fast).
+/// The image's shape as numpy has it: (slow, fast). A detector of several panels (`-detector`)
+/// gives its panels stacked as the command line writes them: (panels × slow, fast).
 pub fn shape(exp: &Experiment) -> (usize, usize) {
-    (exp.detector.spixels, exp.detector.fpixels)
+    (exp.detector.image_rows(), exp.detector.fpixels)
 }
 
 /// `pixels` (fast-major, `fast` wide) as a (slow, fast) numpy array, the vector handed over

@@ -573,7 +573,7 @@ impl Simulator {
             _ => None,
         };
         let (matrix, mask) = (objects.matrix, objects.mask.clone());
-        let to_load = InputsToLoad { sources: files.sourcefile.is_some(), stol: files.stol.is_some() };
+        let to_load = InputsToLoad { sources: files.sourcefile.is_some(), stol: files.stol.is_some(), panels: false };
         let params = p.clone();
         let built = py.detach(move || {
             let mut said = Said::default();

@@ -668,6 +668,7 @@ fn run(o: &Options) -> Result<()> {
         kahn: o.polarization,
         nopolar: o.nopolar,
         polar_axis: basis.polar_vector,
+        panels: Vec::new(),
     };
     let scale = BackgroundScale { r_e_sqr: R_E_SQR, fluence, molecules: sample.molecules, steps: steps as f64 };
     let bg = render(&geometry, &sample.table, &scale, o.c_parity);
@@ -689,7 +690,7 @@ fn run(o: &Options) -> Result<()> {
     // the statistics over the rendered pixels, as the main command's; nonBragg.c's rmsd loop
     // reads each pixel's successor (`-c_parity`)
     let stats = image_statistics(&image, &region, if o.c_parity { DeviationRead::Successor } else { DeviationRead::Own });
-    let (max_x, max_y) = stats.max_position(fpixels, &geometry.subpixel_grid());
+    let (max_x, max_y) = stats.max_position(fpixels, &geometry.subpixel_grid(), stats.max_at / fpixels);
     if o.fluence == crate::cli::raw::C_FLUENCE && o.flux == 0.0 && !o.fmap && stats.max_i > 65535.0 {
         // the default fluence puts ~1e11 photons into every pixel (see app::hint_background_fluence)
         log::warn!(
@@ -706,6 +707,8 @@ fn run(o: &Options) -> Result<()> {
         settings: crate::model::Response { seed, adc_offset: o.adc, intfile_scale: o.intfile_scale, calculate_noise: o.calculate_noise, noise: DetectorNoise::default() },
         fpixels,
         spixels,
+        // nonBragg.c's one panel
+        panel_rows: spixels,
         roi,
         pixel_size: o.pixel,
     };

@@ -530,6 +530,8 @@ pub static FLAGS: &[Flag] = &[
         |r, v, _| { r.stolfile = Some(v[0].into()); r.stol_unit = crate::model::amorphous::StolUnit::Q; Ok(()) }),
     flag!("-sourcefile", [], [S("-sourcefile")], Fixed(1), "<file>", "sources: X Y Z weight λ per line",
         |r, v, _| { r.sourcefile = Some(v[0].into()); Ok(()) }),
+    flag!("-detector", [], [], Fixed(1), "<file>", "detector of panels: a DIALS experiment list (.expt); flags override its beam and sensor",
+        |r, v, _| { r.detector_file = Some(v[0].into()); Ok(()) }),
     // ---- output files
     flag!("-floatfile", ["-floatimage"], [S("-floatfile"), S("-floatimage")], Fixed(1), "<file>", "raw float32 image (default floatimage.bin)",
         |r, v, _| { r.floatfile = v[0].into(); Ok(()) }),
@@ -851,7 +853,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("Rotation", &["-phi", "-osc", "-phistep", "-phisteps", "-spindle_axis"]),
     ("Datasets (nanobragg's own)", &["-frames", "-first_frame", "-shots", "-random_orientation", "-shard", "-manifest", "-resume"]),
     ("Sampling", &["-oversample", "-oversample_thick", "-oversample_polar", "-oversample_omega"]),
-    ("Files in", &["-hkl", "-mtz_column", "-mat", "-img", "-mask", "-sourcefile"]),
+    ("Files in", &["-hkl", "-mtz_column", "-mat", "-img", "-mask", "-sourcefile", "-detector"]),
     ("Files out", &[
         "-floatfile", "-intfile", "-pgmfile", "-noisefile", "-nopgm", "-nonoise", "-scale", "-pgmscale", "-adc",
         "-pngfile", "-pngscale", "-png_log", "-png_colormap", "-cbffile", "-nexusfile", "-nexus_float", "-nofdump",

@@ -53,13 +53,18 @@ pub fn parse_program<T>(program: &Program<T>, args: &[String], initial: impl FnO
 /// Applies the flags of `args` to `raw` in order, in `raw`'s mode, through the flag table:
 /// the command line's walk (after the header pre-pass), and a shot's overrides on top of the
 /// command line (`dataset::shots`), which thus get every flag's checks and messages.
+/// The flags applied are recorded in `raw.typed` (what a `-detector` file may not override).
 pub fn apply_args(raw: &mut RawArgs, args: &[String]) -> Result<()> {
     let mode = raw.mode;
-    walk(&defs::NANOBRAGG, raw, mode, args)
+    let applied = walk(&defs::NANOBRAGG, raw, mode, args)?;
+    raw.typed.extend(applied);
+    Ok(())
 }
 
-/// Applies the flags of `args` to `target` in order, as `program` reads them in `mode`.
-pub fn walk<T>(program: &Program<T>, target: &mut T, mode: Mode, args: &[String]) -> Result<()> {
+/// Applies the flags of `args` to `target` in order, as `program` reads them in `mode`;
+/// returns the names of the flags applied, in order.
+pub fn walk<T>(program: &Program<T>, target: &mut T, mode: Mode, args: &[String]) -> Result<Vec<&'static str>> {
+    let mut applied = Vec::new();
     let mut i = 0;
     // the last flag applied, to explain a stray value after it
     let mut previous: Option<&'static Flag<T>> = None;
@@ -85,12 +90,13 @@ pub fn walk<T>(program: &Program<T>, target: &mut T, mode: Mode, args: &[String]
             let (values, used) = take_values(flag, token, inline, &args[i + 1..])?;
             let ctx = Ctx { mode, is_last: i + 1 == args.len(), typed: token };
             (flag.apply)(target, &values, &ctx)?;
+            applied.push(flag.name);
             consumed = consumed.max(used);
         }
         previous = flags.first().copied();
         i += 1 + consumed;
     }
-    Ok(())
+    Ok(applied)
 }
 
 /// Why `program` refuses `token`, which is no flag it knows, with the likely intent.
@@ -203,6 +209,7 @@ pub fn with_input_flag(raw: &RawArgs, e: Error) -> Error {
         ("-img", &raw.img),
         ("-mask", &raw.mask),
         ("-sourcefile", &raw.sourcefile),
+        ("-detector", &raw.detector_file),
         ("-stol", &raw.stolfile),
     ];
     let flag = e.file_path().and_then(|p| typed.iter().find(|(_, typed)| typed.as_deref() == Some(p)).map(|(f, _)| *f));

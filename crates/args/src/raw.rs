@@ -35,6 +35,9 @@ pub struct RawArgs {
     /// the mask's own width × height, for the message when it does not fit the detector
     pub mask_size: (usize, usize),
     pub sourcefile: Option<PathBuf>,
+    /// `-detector FILE`: the detector's panels (and its beam and sensor, where no flag gives
+    /// them) from a DIALS experiment list
+    pub detector_file: Option<PathBuf>,
     pub stolfile: Option<PathBuf>,
     /// first-column unit of the `-stol`/`-4stol`/`-Q` table
     pub stol_unit: crate::model::amorphous::StolUnit,
@@ -87,6 +90,8 @@ pub struct RawArgs {
     pub shots_file: Option<PathBuf>,
     pub shots_count: Option<u64>,
     pub random_orientation: bool,
+    /// the flags applied, in order (which values a `-detector` file may give: those no flag gave)
+    pub typed: Vec<&'static str>,
 }
 
 impl std::ops::Deref for RawArgs {
@@ -101,6 +106,14 @@ impl std::ops::DerefMut for RawArgs {
         &mut self.params
     }
 }
+
+/// The flags that place nanoBragg.c's single panel: refused with `-detector`, whose file places
+/// the panels (docs/detectors.md).
+const PLACEMENT_FLAGS: [&str; 26] = [
+    "-Xbeam", "-Ybeam", "-Xclose", "-Yclose", "-ORGX", "-ORGY", "-pivot", "-fdet_vector", "-sdet_vector", "-odet_vector", "-pix0_vector", "-pix0_vector_mm", "-distance",
+    "-close_distance", "-twotheta", "-twotheta_axis", "-detector_rotx", "-detector_roty", "-detector_rotz", "-detsize", "-detsize_f", "-detsize_s", "-detpixels", "-detpixels_f",
+    "-detpixels_s", "-pixel",
+];
 
 /// nanoBragg.c's (and nonBragg.c's) default fluence, photons/m².
 pub use nanobragg_core::params::C_FLUENCE;
@@ -128,6 +141,8 @@ impl RawArgs {
             mask_pixels: None,
             mask_size: (0, 0),
             sourcefile: None,
+            detector_file: None,
+            typed: Vec::new(),
             stolfile: None,
             stol_unit: crate::model::amorphous::StolUnit::Stol,
             fdump: DEFAULT_FDUMP.into(),
@@ -197,10 +212,12 @@ impl RawArgs {
             said.warnings.extend(warnings);
             return Err(e);
         }
-        let (mut inputs, notes) = nanobragg_io::inputs::load(&self.input_files(), &self.params)?;
+        let (params, panels) = self.with_detector_file()?;
+        let (mut inputs, notes) = nanobragg_io::inputs::load(&self.input_files(), &params)?;
         said.notes.extend(notes);
+        inputs.panels = panels;
         inputs.mask = self.mask_input();
-        let exp = crate::model::resolve(&self.params, &inputs, budget, &mut said.warnings);
+        let exp = crate::model::resolve(&params, &inputs, budget, &mut said.warnings);
         Ok((exp?, inputs))
     }
 
@@ -209,13 +226,54 @@ impl RawArgs {
     /// `budget`: the run's, read once for every shot. The set-up's warnings are not reported:
     /// the command line's own resolve said them (a list of 10⁴ shots would say them 10⁴ times).
     pub fn resolve_reusing(&self, shared: &crate::model::Inputs, budget: &nanobragg_core::budget::Budget) -> crate::error::Result<crate::model::Experiment> {
-        let inputs = nanobragg_io::inputs::load_reusing(&self.input_files(), &self.params, shared)?;
-        crate::model::resolve(&self.params, &inputs, budget, &mut Vec::new())
+        let (params, _) = self.with_detector_file()?;
+        let inputs = nanobragg_io::inputs::load_reusing(&self.input_files(), &params, shared)?;
+        crate::model::resolve(&params, &inputs, budget, &mut Vec::new())
     }
 
     /// Which inputs this command line names that change what `preflight` may check.
     pub fn inputs_to_load(&self) -> crate::model::InputsToLoad {
-        crate::model::InputsToLoad { sources: self.sourcefile.is_some(), stol: self.stolfile.is_some() }
+        crate::model::InputsToLoad { sources: self.sourcefile.is_some(), stol: self.stolfile.is_some(), panels: self.detector_file.is_some() }
+    }
+
+    /// The parameters with what a `-detector` file gives and no flag typed (docs/detectors.md):
+    /// the beam's direction (`-beam_vector`) and wavelength (`-lambda`, `-energy`), the sensor's
+    /// thickness and attenuation (`-detector_thick`, `-detector_abs`); and the file's panels.
+    /// Without `-detector`, the parameters as typed.
+    pub fn with_detector_file(&self) -> crate::error::Result<(nanobragg_core::params::ExperimentParams, Option<std::sync::Arc<crate::model::PanelLayout>>)> {
+        let mut params = self.params.clone();
+        let Some(path) = &self.detector_file else {
+            return Ok((params, None));
+        };
+        if let Some(flag) = self.typed.iter().find(|f| PLACEMENT_FLAGS.contains(f)) {
+            return Err(crate::error::Error::Usage(format!(
+                "{flag}: places nanoBragg.c's single panel; the panels of -detector {} are placed by the file (move them there)",
+                path.display()
+            )));
+        }
+        let g = nanobragg_io::dials::read_expt(path)?;
+        let typed = |names: &[&str]| names.iter().any(|n| self.typed.contains(n));
+        let from_file = |e: nanobragg_core::params::ParamError| crate::error::Error::Usage(format!("-detector {}: {e}", path.display()));
+        if let Some(beam) = g.beam
+            && !typed(&["-beam_vector"])
+            && beam != params.beam
+        {
+            params.beam_vector(beam).map_err(from_file)?;
+        }
+        if let Some(w) = g.wavelength
+            && !typed(&["-lambda", "-wavelength", "-energy"])
+        {
+            params.lambda(w).map_err(from_file)?;
+        }
+        if !typed(&["-detector_thick", "-detector_abs"]) {
+            if let Some(t) = g.thickness {
+                params.detector_thick = t;
+            }
+            if let Some(mu) = g.mu {
+                params.detector_mu = mu;
+            }
+        }
+        Ok((params, Some(std::sync::Arc::new(g.layout))))
     }
 
     /// The mask read with the command line's headers (`-mask`), as the core takes it.

@@ -169,7 +169,7 @@ fn background_add(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wor
     let thickstep = w_f32(bg.thickstep);
     let odet = w3_f32(bg.odet);
     let kahn = bg.kahn;
-    let grid = SubpixelGrid(bg.pix0, bg.fdet, bg.sdet, bg.odet, bg.beam, bg.subpixel_size, bg.thickstep, bg.distance, os, (bg.flags & FLAG_CURVED) != 0u);
+    let grid = SubpixelGrid(bg.pix0, bg.fdet, bg.sdet, bg.odet, bg.beam, bg.subpixel_size, bg.thickstep, bg.distance, os, (bg.flags & FLAG_CURVED) != 0u, vec2<i32>(0, 0));
     var sum = 0.0f;
     for (var sub_s = 0u; sub_s < os; sub_s++) {
         for (var sub_f = 0u; sub_f < os; sub_f++) {

@@ -8,7 +8,9 @@
 // a wide-arithmetic file, physics.wgsl and subpixel.wgsl in front of it.
 //
 // One dispatch covers one tile: `job.count` consecutive pixels of the rectangle
-// (job.x0, job.y0, job.width), numbered row by row from `job.start`.
+// (job.x0, job.y0, job.width), numbered row by row from `job.start`. The image's rows are the
+// detector's panels' stacked (`params.panel_rows` each): each invocation reads its pixel's
+// panel from `panels`, so one dispatch renders pixels of every panel.
 
 // ---- host-shared layouts: keep in sync with src/engine/gpu/layout.rs ----
 
@@ -16,10 +18,6 @@
 // buffer's value lane by lane even at a constant offset). Uniform layout rules: a struct member
 // starts on 16 bytes and what follows it 16-aligned too, hence the @align(16).
 struct Params {
-    @align(16) pix0: W3,
-    @align(16) fdet: W3,
-    @align(16) sdet: W3,
-    @align(16) odet: W3,
     @align(16) beam: W3,
     @align(16) polar_axis: W3,
     @align(16) a_star: W3,
@@ -28,7 +26,6 @@ struct Params {
     @align(16) subpixel_size: W,
     pixel_size: W,
     distance: W,
-    close_distance: W,
     thickstep: W,
     mu: W,
     dmin: W,
@@ -38,6 +35,8 @@ struct Params {
     fudge: f32,
     default_f: f32,
     fpixels: u32,
+    // rows of each panel
+    panel_rows: u32,
     oversample: u32,
     thicksteps: u32,
     source_count: u32,
@@ -77,6 +76,18 @@ struct Dispatch {
     bits: u32,
 }
 
+
+// One panel: the pixel grid it lies on (corner, axes) and its first pixel there, and the
+// distance of its plane from the sample (nanobragg_core::engine::plan::PlanPanel).
+struct Panel {
+    pix0: W3,
+    fdet: W3,
+    sdet: W3,
+    odet: W3,
+    close_distance: W,
+    first_fast: i32,
+    first_slow: i32,
+}
 
 struct Source {
     incident: W3,
@@ -177,6 +188,9 @@ var<private> job: Dispatch;
 @group(0) @binding(6) var<storage, read> mask_bits: array<u32>;
 @group(0) @binding(7) var<storage, read_write> pixels_out: array<PixelOut>;
 @group(0) @binding(8) var<storage, read_write> trace: array<TraceSlot>;
+@group(0) @binding(9) var<storage, read> panels: array<Panel>;
+// the invocation's pixel's panel, read once
+var<private> panel: Panel;
 
 // ---- trace ----
 
@@ -209,15 +223,16 @@ fn trace_w3(slot: u32, v: W3) {
 
 // ---- geometry ----
 
-/// The detector as the sub-pixel position formula reads it (subpixel.wgsl, shared with the
+/// The pixel's panel as the sub-pixel position formula reads it (subpixel.wgsl, shared with the
 /// background stage). CPU twin: `Plan::subpixel_grid`, whose positions the lanes take
 /// (cpu/lanes.rs `subpixel_rays`).
 fn detector_grid() -> SubpixelGrid {
-    return SubpixelGrid(params.pix0, params.fdet, params.sdet, params.odet, params.beam, params.subpixel_size, params.thickstep, params.distance, params.oversample, CURVED);
+    return SubpixelGrid(panel.pix0, panel.fdet, panel.sdet, panel.odet, params.beam, params.subpixel_size, params.thickstep, params.distance, params.oversample, CURVED, vec2<i32>(panel.first_fast, panel.first_slow));
 }
 
-/// Solid angle of the pixel seen from the sample. CPU twin: cpu/lanes.rs `update_omega`, in
-/// C's order pixel²/R/R·close/R; here one division in W, rounded to f32.
+/// Solid angle of the pixel seen from the sample (the panel's plane distance). CPU twin:
+/// cpu/lanes.rs `update_omega`, in C's order pixel²/R/R·close/R; here one division in W,
+/// rounded to f32.
 fn solid_angle(airpath: W) -> f32 {
     let airpath_sqr = w_mul(airpath, airpath);
     if POINT_PIXEL {
@@ -225,13 +240,13 @@ fn solid_angle(airpath: W) -> f32 {
     }
     // pixel² · close_distance / airpath³, with one division
     let area = w_mul(params.pixel_size, params.pixel_size);
-    return w_f32(w_div(w_mul(area, params.close_distance), w_mul(airpath_sqr, airpath)));
+    return w_f32(w_div(w_mul(area, panel.close_distance), w_mul(airpath_sqr, airpath)));
 }
 
 /// Fraction of the photons along `diffracted` absorbed in detector layer `layer`. CPU twin:
 /// cpu/lanes.rs `update_capture` (same formula in f64).
 fn capture_fraction(diffracted: vec3<f32>, layer: u32) -> f32 {
-    let parallax = dot(diffracted, w3_f32(params.odet));
+    let parallax = dot(diffracted, w3_f32(panel.odet));
     let depth = w_f32(w_mul(params.thickstep, params.mu)) / parallax;
     return exp(-f32(layer) * depth) - exp(-f32(layer + 1u) * depth);
 }
@@ -552,6 +567,7 @@ fn sum_sources(st: ptr<function, PixelState>, diffracted_in: W3, pixel: u32, lay
     }
 }
 
+/// Pixel (fast, slow) of `panel` (`slow` on the panel; `pixel` its image index).
 fn render_pixel(fast: u32, slow: u32, pixel: u32, wanted: bool) -> PixelOut {
     let tracing = TRACE && wanted && pixel == job.trace_pixel;
     var st = PixelState(select(w(0.0), params.i_bg, COMPOUND), select(0.0, 1.0, NOPOLAR), 0.0, 0.0, 0.0, INTERPOLATE && (job.bits & JOB_INTERPOLATE) != 0u, false);
@@ -616,10 +632,11 @@ fn render_invocation(gid: u32) {
     let valid = gid < job.count;
     let index = job.start + min(gid, job.count - 1u);
     let fast = job.x0 + index % job.width;
-    let slow = job.y0 + index / job.width;
-    let pixel = slow * params.fpixels + fast;
+    let row = job.y0 + index / job.width;
+    let pixel = row * params.fpixels + fast;
     let wanted = valid && pixel >= job.first_index && !masked(pixel);
-    var out = render_pixel(fast, slow, pixel, wanted);
+    panel = panels[row / params.panel_rows];
+    var out = render_pixel(fast, row % params.panel_rows, pixel, wanted);
     if !wanted {
         out = PixelOut(0.0, 0.0, 0u);
     }

@@ -91,6 +91,10 @@ pub fn upload_data(bg: &Background, precision: Precision) -> Result<Option<(GpuB
     if points.is_empty() || points.windows(2).any(|w| w[1][0] <= w[0][0]) || points.iter().any(|p| !p[0].is_finite() || !p[1].is_finite()) {
         return Ok(None);
     }
+    if !g.panels.is_empty() {
+        // the stage places one panel's sub-pixels; a detector of panels gets the host's stage
+        return Ok(None);
+    }
     let pixels = g.fpixels * g.spixels;
     let mut flags = 0;
     for (on, flag) in [(g.curved, BG_FLAG_CURVED), (g.point_pixel, BG_FLAG_POINT_PIXEL), (g.nopolar, BG_FLAG_NOPOLAR), (g.mask.is_some(), BG_FLAG_MASK), (g.thick > 0.0, BG_FLAG_CAPTURE)] {

@@ -4,8 +4,8 @@
 use super::context::{DeviceGrid, GpuContext, GridSlot, Pooled};
 use super::gather::{Gather, GpuGatherParams};
 use super::layout::{
-    GpuDispatch, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, NO_TRACE, Wide, binding, lattice_words, overrides, padded_wide3,
-    wide, wide3,
+    GpuDispatch, GpuPanel, GpuParams, GpuPixelOut, GpuSource, GpuTraceSlot, JOB_INTERPOLATE, NO_TRACE, Wide, binding, lattice_words, overrides,
+    padded_wide3, wide, wide3,
 };
 use super::shader::Precision;
 use crate::params::XtalShape;
@@ -114,15 +114,12 @@ fn params(plan: &Plan, precision: Precision, grid_split: u32) -> Result<GpuParam
     };
     let first = plan.first_term.map_or([0; 4], |f| [f.pixel, f.layer, f.sub, f.source]);
     let source0 = plan.sources.first().ok_or_else(|| Error::Gpu("the experiment has no source".into()))?;
-    // sub-pixel indices fast·oversample + sub reach the kernel as i32
-    if plan.fpixels.max(plan.spixels) * plan.oversample > i32::MAX as usize {
+    // sub-pixel indices (first + fast)·oversample + sub reach the kernel as i32
+    let reach = plan.panels.iter().map(|p| p.first[0].unsigned_abs().max(p.first[1].unsigned_abs())).max().unwrap_or(0) as usize;
+    if (plan.fpixels.max(plan.panel_rows) + reach) * plan.oversample > i32::MAX as usize {
         return Err(Error::Gpu("detector size × oversample is too large for the GPU kernel".into()));
     }
     Ok(GpuParams {
-        pix0: w3(plan.pix0),
-        fdet: w3(plan.fdet),
-        sdet: w3(plan.sdet),
-        odet: w3(plan.odet),
         beam: w3(plan.beam),
         polar_axis: w3(plan.polar_axis),
         a_star: w3(plan.a_star),
@@ -131,7 +128,6 @@ fn params(plan: &Plan, precision: Precision, grid_split: u32) -> Result<GpuParam
         subpixel_size: w(plan.subpixel_size),
         pixel_size: w(plan.pixel_size),
         distance: w(plan.distance),
-        close_distance: w(plan.close_distance),
         thickstep: w(plan.thickstep),
         mu: w(plan.mu),
         dmin: w(plan.dmin),
@@ -141,6 +137,7 @@ fn params(plan: &Plan, precision: Precision, grid_split: u32) -> Result<GpuParam
         fudge: plan.fudge as f32,
         default_f: plan.default_f as f32,
         fpixels: u32_of("detector width", plan.fpixels)?,
+        panel_rows: u32_of("panel rows", plan.panel_rows)?,
         oversample: u32_of("oversample", plan.oversample)?,
         thicksteps: u32_of("detector layers", plan.thicksteps)?,
         source_count: u32_of("source count", plan.sources.len())?,
@@ -158,7 +155,7 @@ fn params(plan: &Plan, precision: Precision, grid_split: u32) -> Result<GpuParam
         first_sub: first[2] as u32,
         first_source: first[3] as u32,
         zero: 0,
-        pad0: 0,
+        pad0: [0; 2],
         incident0: w3(source0.incident),
         lambda0: w(source0.lambda),
         weight0: source0.weight as f32,
@@ -173,6 +170,22 @@ fn lattices(plan: &Plan, precision: Precision) -> Vec<Wide> {
     // c-parity: the first term's lattice set follows the regular one
     let first: &[_] = if plan.first_term.is_some() { &plan.lattice_first } else { &[] };
     plan.lattice.iter().chain(first).flat_map(|abc| lattice_words(abc, precision)).collect()
+}
+
+fn panels(plan: &Plan, precision: Precision) -> Vec<GpuPanel> {
+    plan.panels
+        .iter()
+        .map(|p| GpuPanel {
+            pix0: wide3(p.pix0, precision),
+            fdet: wide3(p.fdet, precision),
+            sdet: wide3(p.sdet, precision),
+            odet: wide3(p.odet, precision),
+            close_distance: wide(p.close_distance, precision),
+            // within i32: checked in `params`
+            first_fast: p.first[0] as i32,
+            first_slow: p.first[1] as i32,
+        })
+        .collect()
 }
 
 fn sources(plan: &Plan, precision: Precision) -> Vec<GpuSource> {
@@ -269,13 +282,15 @@ impl<'a> Job<'a> {
         let lattices = lattices(plan, precision);
         let sources = sources(plan, precision);
         let mask = mask_bits(plan);
+        let panels = panels(plan, precision);
         let no_grid = [0.0f32];
-        let inputs: [(&'static str, &[u8]); 5] = [
+        let inputs: [(&'static str, &[u8]); 6] = [
             ("lattice vectors", bytemuck::cast_slice(&lattices)),
             ("sources", bytemuck::cast_slice(&sources)),
             ("structure factors", bytemuck::cast_slice(&no_grid)),
             ("structure factors (second part)", bytemuck::cast_slice(&no_grid)),
             ("mask", bytemuck::cast_slice(&mask)),
+            ("panels", bytemuck::cast_slice(&panels)),
         ];
         for (label, bytes) in inputs {
             if bytes.len() as u64 > limit {
@@ -285,7 +300,7 @@ impl<'a> Job<'a> {
         let (storage, upload, uniform) = (wgpu::BufferUsages::STORAGE, wgpu::BufferUsages::COPY_DST, wgpu::BufferUsages::UNIFORM);
         let out_bytes = (tile * size_of::<GpuPixelOut>()) as u64;
         let trace_bytes = (trace_slots * size_of::<GpuTraceSlot>()) as u64;
-        let [lattice_input, source_input, mut grid_lo_input, mut grid_hi_input, mask_input] = inputs.map(Role::input);
+        let [lattice_input, source_input, mut grid_lo_input, mut grid_hi_input, mask_input, panel_input] = inputs.map(Role::input);
         if let Some(g) = &grid {
             // bound from the context's copy below: the sizes the kernel reads, nothing to upload
             (grid_lo_input.bytes, grid_lo_input.contents) = (g.lo_bytes, None);
@@ -302,6 +317,7 @@ impl<'a> Job<'a> {
             (binding::MASK, mask_input),
             (binding::PIXELS, Role { label: "pixels", bytes: out_bytes, usage: storage | wgpu::BufferUsages::COPY_SRC, contents: None }),
             (binding::TRACE, Role { label: "trace", bytes: trace_bytes, usage: storage | wgpu::BufferUsages::COPY_SRC, contents: None }),
+            (binding::PANELS, panel_input),
             (READ_BACK, Role { label: "read-back", bytes: out_bytes.max(trace_bytes), usage: wgpu::BufferUsages::MAP_READ | upload, contents: None }),
         ];
         let roles: Vec<Role> = placed

@@ -47,10 +47,6 @@ pub fn padded_wide3(v: V3, precision: Precision) -> PaddedW3 {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct GpuParams {
-    pub pix0: PaddedW3,
-    pub fdet: PaddedW3,
-    pub sdet: PaddedW3,
-    pub odet: PaddedW3,
     pub beam: PaddedW3,
     pub polar_axis: PaddedW3,
     pub a_star: PaddedW3,
@@ -59,7 +55,6 @@ pub struct GpuParams {
     pub subpixel_size: Wide,
     pub pixel_size: Wide,
     pub distance: Wide,
-    pub close_distance: Wide,
     pub thickstep: Wide,
     pub mu: Wide,
     pub dmin: Wide,
@@ -69,6 +64,8 @@ pub struct GpuParams {
     pub fudge: f32,
     pub default_f: f32,
     pub fpixels: u32,
+    /// rows of each panel (the image's rows are the panels' stacked)
+    pub panel_rows: u32,
     pub oversample: u32,
     pub thicksteps: u32,
     pub source_count: u32,
@@ -87,7 +84,8 @@ pub struct GpuParams {
     pub first_source: u32,
     /// always 0: the kernel's runtime-opaque zero (wide_df.wgsl)
     pub zero: u32,
-    pub pad0: u32,
+    /// to `incident0`'s 16-byte alignment
+    pub pad0: [u32; 2],
     /// the one source (ONE_SOURCE) and lattice (ONE_TERM), also read from here
     pub incident0: PaddedW3,
     pub lambda0: Wide,
@@ -171,6 +169,20 @@ pub struct GpuSource {
     pub pad: u32,
 }
 
+/// WGSL `Panel`: one panel's pixel grid (corner, axes, the panel's first pixel on it) and
+/// plane distance (`PlanPanel`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct GpuPanel {
+    pub pix0: [Wide; 3],
+    pub fdet: [Wide; 3],
+    pub sdet: [Wide; 3],
+    pub odet: [Wide; 3],
+    pub close_distance: Wide,
+    pub first_fast: i32,
+    pub first_slow: i32,
+}
+
 /// What the kernel writes per pixel (WGSL `PixelOut`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
@@ -209,8 +221,10 @@ pub mod binding {
     /// storage, written: `pixels_out` (`GpuPixelOut`) and `trace` (`GpuTraceSlot`)
     pub const PIXELS: usize = 7;
     pub const TRACE: usize = 8;
+    /// storage `panels`: `GpuPanel` per panel of the detector
+    pub const PANELS: usize = 9;
     /// how many bindings there are
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     /// (WGSL variable name, binding) of each, for the layout test
     #[cfg(test)]
     pub const NAMES: [(&str, usize); COUNT] = [
@@ -223,6 +237,7 @@ pub mod binding {
         ("mask_bits", MASK),
         ("pixels_out", PIXELS),
         ("trace", TRACE),
+        ("panels", PANELS),
     ];
 }
 
@@ -329,10 +344,6 @@ mod tests {
                 "Params",
                 GpuParams,
                 [
-                    pix0,
-                    fdet,
-                    sdet,
-                    odet,
                     beam,
                     polar_axis,
                     a_star,
@@ -341,7 +352,6 @@ mod tests {
                     subpixel_size,
                     pixel_size,
                     distance,
-                    close_distance,
                     thickstep,
                     mu,
                     dmin,
@@ -351,6 +361,7 @@ mod tests {
                     fudge,
                     default_f,
                     fpixels,
+                    panel_rows,
                     oversample,
                     thicksteps,
                     source_count,
@@ -378,6 +389,7 @@ mod tests {
             );
             check_layout!(m, "Dispatch", GpuDispatch, [x0, y0, width, start, count, first_index, trace_pixel, bits]);
             check_layout!(m, "Source", GpuSource, [incident, lambda, weight, pad]);
+            check_layout!(m, "Panel", GpuPanel, [pix0, fdet, sdet, odet, close_distance, first_fast, first_slow]);
             check_layout!(m, "PixelOut", GpuPixelOut, [value, omega_sum, left_grid]);
             check_layout!(m, "TraceSlot", GpuTraceSlot, [hi, lo, written]);
         }

@@ -6,8 +6,9 @@
 //! CPU (its draws follow pixel order, which no device can replay); the default mode's
 //! counter-based detector model runs on the GPU after a GPU render (the photons are read on the
 //! device, nothing is uploaded) unless the image is larger than one storage binding, which the
-//! stages need whole (then on the CPU, with a note: the same counts), and on the CPU after a
-//! CPU render.
+//! stages need whole (then on the CPU, with a note: the same counts), or the detector has
+//! several panels and a PSF (the device's PSF stage blurs one image; the CPU's blurs each panel
+//! alone), and on the CPU after a CPU render.
 
 use crate::GpuOptions;
 use crate::engine::RenderedImage;
@@ -74,6 +75,11 @@ impl DetectorResponse {
     /// render, when the image fits one storage binding.
     fn noise_stages_on_device(&self, rendered: &RenderedImage) -> Result<bool> {
         if rendered.engine == EngineUsed::Cpu {
+            return Ok(false);
+        }
+        let r = &self.recorder;
+        if r.panel_rows < r.spixels && r.settings.noise.psf.is_some() && r.settings.noise.psf_fwhm > 0.0 {
+            log::info!("a detector of panels with a PSF: the noise stages run on the CPU, which spreads each panel's photons within it");
             return Ok(false);
         }
         // the stages run where the image is: on its device (a simulator's own, or the shared

@@ -666,7 +666,7 @@ fn nothing_is_written_to_disk_without_a_cache_folder() {
 const SUBPIXEL_PROBE: &str = "
 // per case: pix0, fdet, sdet, odet, beam (15 values), subpixel size, thickstep, distance
 @group(0) @binding(0) var<storage, read> geometry: array<W>;
-// per case: fast, slow, sub_s, sub_f, layer, oversample, curved
+// per case: fast, slow, sub_s, sub_f, layer, oversample, curved, first fast, first slow
 @group(0) @binding(1) var<storage, read> indices: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(64)
@@ -677,8 +677,8 @@ fn probe(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let v = 18u * c;
-    let i = 7u * c;
-    let grid = SubpixelGrid(w3_at(v), w3_at(v + 3u), w3_at(v + 6u), w3_at(v + 9u), w3_at(v + 12u), geometry[v + 15u], geometry[v + 16u], geometry[v + 17u], indices[i + 5u], indices[i + 6u] != 0u);
+    let i = 9u * c;
+    let grid = SubpixelGrid(w3_at(v), w3_at(v + 3u), w3_at(v + 6u), w3_at(v + 9u), w3_at(v + 12u), geometry[v + 15u], geometry[v + 16u], geometry[v + 17u], indices[i + 5u], indices[i + 6u] != 0u, vec2<i32>(i32(indices[i + 7u]), i32(indices[i + 8u])));
     let p = subpixel_position(grid, indices[i], indices[i + 1u], indices[i + 2u], indices[i + 3u], indices[i + 4u]);
     let x = w_parts(p.x);
     let y = w_parts(p.y);
@@ -698,7 +698,8 @@ fn w3_at(k: u32) -> W3 {
 /// subpixel.wgsl, the formula the render kernel and the background stage share, against its
 /// Rust mirror (`SubpixelGrid::position`, what the CPU engine and the CPU background use):
 /// flat detectors to W precision, curved ones to W precision of the kernel's sine (a Taylor
-/// series where the mirror calls libm), over rotated detectors, oversampling and sensor layers.
+/// series where the mirror calls libm), over rotated detectors, oversampling, sensor layers and
+/// panels placed on a shared grid (`first`).
 #[test]
 fn subpixel_positions_are_the_mirror() {
     use nanobragg_core::engine::subpixel::SubpixelGrid;
@@ -720,10 +721,13 @@ fn subpixel_positions_are_the_mirror() {
                 thickstep,
                 distance: 0.1,
                 curved,
+                first: [0, 0],
             };
-            for (fast, slow, sub_s, sub_f, layer) in [(0, 0, 0, 0, 0), (511, 7, 1, 2, 1), (1023, 2047, 2, 0, 2), (37, 801, 0, 1, 0)] {
-                let sub = |s: u32| s.min(oversample as u32 - 1);
-                cases.push((grid, [fast, slow, sub(sub_s), sub(sub_f), if thickstep > 0.0 { layer } else { 0 }]));
+            for first in [[0, 0], [256, 512], [-3, 1029]] {
+                for (fast, slow, sub_s, sub_f, layer) in [(0, 0, 0, 0, 0), (511, 7, 1, 2, 1), (1023, 2047, 2, 0, 2), (37, 801, 0, 1, 0)] {
+                    let sub = |s: u32| s.min(oversample as u32 - 1);
+                    cases.push((SubpixelGrid { first, ..grid }, [fast, slow, sub(sub_s), sub(sub_f), if thickstep > 0.0 { layer } else { 0 }]));
+                }
             }
         }
     }
@@ -733,7 +737,7 @@ fn subpixel_positions_are_the_mirror() {
             .iter()
             .flat_map(|(g, _)| [g.pix0, g.fdet, g.sdet, g.odet, g.beam].into_iter().flatten().copied().chain([g.subpixel_size, g.thickstep, g.distance]))
             .collect();
-        let indices: Vec<u32> = cases.iter().flat_map(|(g, i)| i.iter().copied().chain([g.oversample as u32, u32::from(g.curved)])).collect();
+        let indices: Vec<u32> = cases.iter().flat_map(|(g, i)| i.iter().copied().chain([g.oversample as u32, u32::from(g.curved), g.first[0] as u32, g.first[1] as u32])).collect();
         let out = run_kernel(&ctx, &format!("{}\n{SUBPIXEL_PROBE}", super::shader::SUBPIXEL), &[bytemuck::cast_slice(&wides(&geometry, precision)), bytemuck::cast_slice(&indices)], cases.len() * 6);
         let mut worst = 0.0f64;
         for (c, (g, [fast, slow, sub_s, sub_f, layer])) in cases.iter().enumerate() {

@@ -49,7 +49,9 @@ impl CbfHeader {
         let d = &e.detector;
         CbfHeader {
             fpixels: d.fpixels,
-            spixels: d.spixels,
+            // the image's rows: a detector of panels is one image of its panels stacked
+            // (docs/detectors.md), panel 0 described
+            spixels: d.image_rows(),
             pixel_size_m: d.pixel_size,
             distance_m: d.distance,
             wavelength_a: e.beam.lambda0 * 1e10,

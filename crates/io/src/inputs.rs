@@ -70,7 +70,7 @@ pub fn load_given(files: &InputFiles, r: &ExperimentParams, given: Option<GivenS
         }
         None => None,
     };
-    let inputs = Inputs { structure_factors, reflections, file_cell, matrix, sources, stol, mask: None };
+    let inputs = Inputs { structure_factors, reflections, file_cell, matrix, sources, stol, mask: None, panels: None };
     Ok((inputs, notes))
 }
 

@@ -6,6 +6,7 @@
 
 pub mod cbf;
 pub mod colormap;
+pub mod dials;
 pub mod fdump;
 pub mod hkl;
 pub mod inputs;

@@ -103,7 +103,9 @@ impl NexusHeader {
         NexusHeader {
             frames,
             fpixels: d.fpixels,
-            spixels: d.spixels,
+            // the image's rows: a detector of panels is one image of its panels stacked
+            // (docs/detectors.md), panel 0 described
+            spixels: d.image_rows(),
             pixel_size_m: tidy(d.pixel_size),
             spectrum: spectrum(e.beam.sources.iter().map(|s| (tidy(s.lambda * 1e10), s.weight)), tidy(e.beam.lambda0 * 1e10)),
             origin_m: frame.map(d.pix0),

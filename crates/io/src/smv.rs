@@ -84,7 +84,9 @@ impl SmvHeader {
         SmvHeader {
             keys: SmvKeys::NanoBragg,
             fpixels: d.fpixels,
-            spixels: d.spixels,
+            // the image's rows: a detector of panels is one image of its panels stacked
+            // (docs/detectors.md), panel 0 described
+            spixels: d.image_rows(),
             pixel_size_mm: d.pixel_size * 1000.0,
             distance_mm: d.distance * 1000.0,
             wavelength_a: e.beam.lambda0 * 1e10,

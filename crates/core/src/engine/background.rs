@@ -62,6 +62,10 @@ pub struct BackgroundGeometry {
     pub kahn: f64,
     pub nopolar: bool,
     pub polar_axis: V3,
+    /// a detector of several panels (`model::Panel`): each panel's grid, plane and normal, in
+    /// place of `pix0`, `fdet`, `sdet`, `odet` and `close_distance`, the image's `spixels`
+    /// rows the panels' stacked; empty for the one panel those fields describe
+    pub panels: Vec<crate::engine::plan::PlanPanel>,
 }
 
 /// The scale applied to every pixel's sum: r_e²·fluence·molecules/steps, kept as factors so
@@ -111,7 +115,20 @@ impl BackgroundGeometry {
             thickstep: self.thickstep,
             distance: self.distance,
             curved: self.curved,
+            first: [0, 0],
         }
+    }
+
+    /// The panel holding image row `row`: its sub-pixel grid, plane distance and normal, and
+    /// the row on the panel.
+    pub fn panel_at(&self, row: usize) -> (SubpixelGrid<'_>, f64, V3, usize) {
+        if self.panels.is_empty() {
+            return (self.subpixel_grid(), self.close_distance, self.odet, row);
+        }
+        let rows = self.spixels / self.panels.len();
+        let p = &self.panels[row / rows];
+        let grid = SubpixelGrid { pix0: &p.pix0, fdet: &p.fdet, sdet: &p.sdet, odet: &p.odet, first: p.first, ..self.subpixel_grid() };
+        (grid, p.close_distance, p.odet, row % rows)
     }
 }
 
@@ -143,17 +160,17 @@ fn pixel(g: &BackgroundGeometry, table: &StolTable, fast: usize, slow: usize, mu
     let mut sum = 0.0;
     let mut omega_sum = 0.0;
     let mut last_f = 0.0;
-    let grid = g.subpixel_grid();
+    let (grid, close_distance, odet, row) = g.panel_at(slow);
     for sub_s in 0..g.oversample {
         for sub_f in 0..g.oversample {
             for layer in 0..g.thicksteps {
-                let pos = grid.position(fast, slow, sub_s, sub_f, layer);
+                let pos = grid.position(fast, row, sub_s, sub_f, layer);
                 let (mut diffracted, airpath) = unitize(pos);
-                let omega = if g.point_pixel { 1.0 / airpath / airpath } else { g.pixel_size * g.pixel_size / airpath / airpath * g.close_distance / airpath };
+                let omega = if g.point_pixel { 1.0 / airpath / airpath } else { g.pixel_size * g.pixel_size / airpath / airpath * close_distance / airpath };
                 omega_sum += omega;
                 let capture = if g.thick > 0.0 {
                     // the spots' capture fraction (engine::cpu::lanes `update_capture`)
-                    let depth = g.thickstep * g.mu / dot(diffracted, g.odet);
+                    let depth = g.thickstep * g.mu / dot(diffracted, odet);
                     (-(layer as f64) * depth).exp() - (-((layer + 1) as f64) * depth).exp()
                 } else {
                     1.0
@@ -206,20 +223,21 @@ impl Background {
     /// The sources' count (not their weights) divides, as for the spots; φ steps and mosaic
     /// domains do not, the amorphous sample having neither.
     pub fn for_plan(plan: &crate::engine::plan::Plan, sample: &AmorphousSample, fluence: f64) -> Background {
+        let p0 = plan.panels[0];
         let geometry = BackgroundGeometry {
             fpixels: plan.fpixels,
             spixels: plan.spixels,
             roi: plan.roi,
             mask: plan.mask.clone(),
-            pix0: plan.pix0,
-            fdet: plan.fdet,
-            sdet: plan.sdet,
-            odet: plan.odet,
+            pix0: p0.pix0,
+            fdet: p0.fdet,
+            sdet: p0.sdet,
+            odet: p0.odet,
             beam: plan.beam,
             pixel_size: plan.pixel_size,
             oversample: plan.oversample,
             distance: plan.distance,
-            close_distance: plan.close_distance,
+            close_distance: p0.close_distance,
             curved: plan.curved,
             point_pixel: plan.point_pixel,
             thicksteps: plan.thicksteps,
@@ -230,6 +248,7 @@ impl Background {
             kahn: plan.kahn,
             nopolar: plan.nopolar,
             polar_axis: plan.polar_axis,
+            panels: if plan.panels.len() > 1 { plan.panels.clone() } else { Vec::new() },
         };
         let steps = (plan.sources.len() * plan.oversample * plan.oversample) as f64;
         let scale = BackgroundScale { r_e_sqr: crate::physics::constants::R_E_SQR, fluence, molecules: sample.molecules, steps };
@@ -336,6 +355,7 @@ pub fn test_detector(w: usize, h: usize, pixel: f64, distance: f64, oversample: 
         kahn: 0.0,
         nopolar: false,
         polar_axis: [0.0, 0.0, 1.0],
+        panels: Vec::new(),
     }
 }
 

@@ -26,13 +26,14 @@ pub struct RenderStats {
 
 impl RenderStats {
     /// Where nanoBragg.c and nonBragg.c report the brightest pixel: at its last sub-pixel's
-    /// detector coordinates (m) on `grid`, (0, 0) when no pixel is above 0.
-    pub fn max_position(&self, fpixels: usize, grid: &subpixel::SubpixelGrid) -> (f64, f64) {
+    /// detector coordinates (m) on `grid`, the grid of its panel, `row` its row on that panel
+    /// (nanoBragg.c's one panel: the image's row); (0, 0) when no pixel is above 0.
+    pub fn max_position(&self, fpixels: usize, grid: &subpixel::SubpixelGrid, row: usize) -> (f64, f64) {
         if self.max_i <= 0.0 {
             return (0.0, 0.0);
         }
-        let last = |pixel: usize| grid.subpixel_coordinate(pixel, grid.oversample - 1);
-        (last(self.max_at % fpixels), last(self.max_at / fpixels))
+        let last = grid.oversample - 1;
+        (grid.grid_coordinate(0, self.max_at % fpixels, last), grid.grid_coordinate(1, row, last))
     }
 }
 

@@ -90,24 +90,39 @@ impl StructureGrid {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct Plan {
-    pub mode: Mode,
-    pub fpixels: usize,
-    pub spixels: usize,
-    /// inclusive fast min, fast max, slow min, slow max
-    pub roi: [usize; 4],
-    pub mask: Option<Vec<u16>>,
+/// One panel as the engines read it: the pixel grid it lies on (corner `pix0`, axes) and its
+/// first pixel there, and its plane's distance from the sample (the solid angle's
+/// `close_distance`). Panels tiling one grid share `pix0` and `close_distance` (model::panels).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlanPanel {
     pub pix0: V3,
     pub fdet: V3,
     pub sdet: V3,
     pub odet: V3,
+    pub close_distance: f64,
+    /// the panel's first pixel on the grid (fast, slow)
+    pub first: [i64; 2],
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub mode: Mode,
+    /// the image: `fpixels` wide, `spixels` rows, the panels' rows stacked (`panel_rows` each;
+    /// one panel: its rows)
+    pub fpixels: usize,
+    pub spixels: usize,
+    pub panel_rows: usize,
+    /// every panel of the detector, in the image's order
+    pub panels: Vec<PlanPanel>,
+    /// inclusive fast min, fast max, slow min, slow max, on the image
+    pub roi: [usize; 4],
+    pub mask: Option<Vec<u16>>,
     pub beam: V3,
     pub pixel_size: f64,
     pub subpixel_size: f64,
     pub oversample: usize,
+    /// nanoBragg.c's distance along the beam (the curved detector's radius)
     pub distance: f64,
-    pub close_distance: f64,
     pub curved: bool,
     pub point_pixel: bool,
     pub thick: f64,
@@ -189,19 +204,20 @@ impl Plan {
         let mut plan = Plan {
             mode: e.mode,
             fpixels: d.fpixels,
-            spixels: d.spixels,
+            spixels: d.image_rows(),
+            panel_rows: d.spixels,
+            panels: d
+                .panels
+                .iter()
+                .map(|p| PlanPanel { pix0: p.pix0, fdet: p.fdet, sdet: p.sdet, odet: p.odet, close_distance: p.close_distance, first: p.first })
+                .collect(),
             roi: d.roi,
             mask: d.mask.clone(),
-            pix0: d.pix0,
-            fdet: d.fdet,
-            sdet: d.sdet,
-            odet: d.odet,
             beam: e.beam.direction,
             pixel_size: d.pixel_size,
             subpixel_size: d.pixel_size / s.oversample as f64,
             oversample: s.oversample,
             distance: d.distance,
-            close_distance: d.close_distance,
             curved: d.curved,
             point_pixel: d.point_pixel,
             thick: d.thick,
@@ -275,30 +291,40 @@ impl Plan {
         fast >= x0 && fast <= x1 && slow >= y0 && slow <= y1 && self.mask.as_ref().is_none_or(|m| m[slow * self.fpixels + fast] != 0)
     }
 
-    /// The detector as the sub-pixel position formula reads it (`engine::subpixel`).
+    /// The panel holding image row `row`, and the row on that panel.
     #[inline(always)]
-    pub fn subpixel_grid(&self) -> SubpixelGrid<'_> {
+    pub fn panel_of(&self, row: usize) -> (usize, usize) {
+        (row / self.panel_rows, row % self.panel_rows)
+    }
+
+    /// Panel `panel` as the sub-pixel position formula reads it (`engine::subpixel`).
+    #[inline(always)]
+    pub fn subpixel_grid(&self, panel: usize) -> SubpixelGrid<'_> {
+        let p = &self.panels[panel];
         SubpixelGrid {
-            pix0: &self.pix0,
-            fdet: &self.fdet,
-            sdet: &self.sdet,
-            odet: &self.odet,
+            pix0: &p.pix0,
+            fdet: &p.fdet,
+            sdet: &p.sdet,
+            odet: &p.odet,
             beam: &self.beam,
             subpixel_size: self.subpixel_size,
             oversample: self.oversample,
             thickstep: self.thickstep,
             distance: self.distance,
             curved: self.curved,
+            first: p.first,
         }
     }
 
-    /// Sub-pixel position relative to the sample (m), curved detectors included.
+    /// Sub-pixel position relative to the sample (m) of pixel (fast, slow) of the image
+    /// (`slow` counts the stacked panels' rows), curved detectors included.
     pub fn subpixel_position(&self, fast: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> V3 {
-        self.subpixel_grid().position(fast, slow, sub_s, sub_f, layer)
+        let (panel, row) = self.panel_of(slow);
+        self.subpixel_grid(panel).position(fast, row, sub_s, sub_f, layer)
     }
 
     /// Detector coordinate (m) of the centre of sub-pixel `sub` of pixel `pixel` along one
-    /// axis (the Fdet or Sdet of the position formula).
+    /// axis of a panel that is its own grid (the Fdet or Sdet of the position formula).
     pub fn subpixel_coordinate(&self, pixel: usize, sub: usize) -> f64 {
         subpixel_coordinate(self.subpixel_size, self.oversample, pixel, sub)
     }

@@ -10,6 +10,12 @@
 //! of `cpu::lanes`) and the amorphous background (`background`, nonBragg) all place their
 //! sub-pixels here.
 //!
+//! A detector of several panels places each panel on a pixel grid of its own, or on one it
+//! shares with panels that tile the same plane (`model::Panel`): `pix0` is the grid's corner
+//! and `first` the panel's first pixel on it, so `fast`, `slow` above are the panel's pixel
+//! plus `first`. A panel split into tiles on one grid gives the same positions bit for bit
+//! (the indices are integers, exact in f64).
+//!
 //! Twin: shaders/subpixel.wgsl of nanobragg-gpu (same formula and order in W, shared by the
 //! render kernel and the background stage). There the curve's sin/cos come from `w_sin_cos`,
 //! a Taylor series in W, here from libm, so curved positions agree to W precision, not bit
@@ -36,6 +42,9 @@ pub struct SubpixelGrid<'a> {
     pub thickstep: f64,
     pub distance: f64,
     pub curved: bool,
+    /// the panel's first pixel on the grid whose corner is `pix0` (fast, slow); 0, 0 for a
+    /// panel that is its own grid
+    pub first: [i64; 2],
 }
 
 /// Detector coordinate (m) of the centre of sub-pixel `sub` of pixel `pixel` along one axis:
@@ -45,11 +54,25 @@ pub fn subpixel_coordinate(subpixel_size: f64, oversample: usize, pixel: usize, 
     subpixel_size * (pixel * oversample + sub) as f64 + subpixel_size / 2.0
 }
 
+/// `subpixel_coordinate` of a pixel `first` pixels along the grid from the panel's own
+/// (`first` may be negative: a panel left of or above the grid's corner).
+#[inline(always)]
+fn grid_coordinate(subpixel_size: f64, oversample: usize, first: i64, pixel: usize, sub: usize) -> f64 {
+    subpixel_size * ((first + pixel as i64) * oversample as i64 + sub as i64) as f64 + subpixel_size / 2.0
+}
+
 impl SubpixelGrid<'_> {
-    /// `subpixel_coordinate` on this detector: the Fdet or Sdet of the formula.
+    /// `subpixel_coordinate` on this detector, for a panel that is its own grid.
     #[inline(always)]
     pub fn subpixel_coordinate(&self, pixel: usize, sub: usize) -> f64 {
         subpixel_coordinate(self.subpixel_size, self.oversample, pixel, sub)
+    }
+
+    /// `subpixel_coordinate` on this detector along fast (`axis` 0) or slow (1) of the panel's
+    /// pixel `pixel`, counted on the grid (`first`): the Fdet or Sdet of the formula.
+    #[inline(always)]
+    pub fn grid_coordinate(&self, axis: usize, pixel: usize, sub: usize) -> f64 {
+        grid_coordinate(self.subpixel_size, self.oversample, self.first[axis], pixel, sub)
     }
 
     /// The positions of sub-pixel (sub_s, sub_f) in layer `layer` of the `L` pixels
@@ -64,12 +87,12 @@ impl SubpixelGrid<'_> {
         // `subpixel_coordinate` per pixel: the sub-pixel indices are integers far below 2⁵³,
         // so adding the pixels' offsets in f64 is exact, and the offsets are constants of the
         // unrolled lane loop
-        let first = (fast0 * os + sub_f) as f64;
+        let first_index = ((self.first[0] + fast0 as i64) * os as i64 + sub_f as i64) as f64;
         let mut fdet = [0.0; L];
         for (l, f) in fdet.iter_mut().enumerate() {
-            *f = size * (first + (l * os) as f64) + size / 2.0;
+            *f = size * (first_index + (l * os) as f64) + size / 2.0;
         }
-        let sdet = subpixel_coordinate(size, os, slow, sub_s);
+        let sdet = grid_coordinate(size, os, self.first[1], slow, sub_s);
         let odet = layer as f64 * self.thickstep;
         // a loop, not a closure: closures do not inherit the caller's SIMD target features
         let mut pos = [[0.0; L]; 3];
@@ -122,6 +145,7 @@ mod tests {
             thickstep: 2.5e-5,
             distance: 0.1,
             curved,
+            first: [0, 0],
         }
     }
 
@@ -145,6 +169,27 @@ mod tests {
                     }
                     assert_eq!(one, want);
                 }
+            }
+        }
+    }
+
+    /// A panel on a shared grid, `first` pixels from its corner, places its pixels where the
+    /// grid's own pixels lie, bit for bit (the split-invariance of multi-panel detectors).
+    #[test]
+    fn a_panel_on_a_shared_grid_is_the_grid_shifted_exactly() {
+        let whole = grid(false);
+        for first in [[256i64, 0], [0, 256], [300, 17], [-5, 3]] {
+            let tile = SubpixelGrid { first, ..whole };
+            for (fast, slow, sub_s, sub_f, layer) in [(0usize, 0usize, 0, 0, 0), (7, 13, 2, 1, 1), (100, 3, 1, 2, 4)] {
+                if fast as i64 + first[0] < 0 {
+                    continue;
+                }
+                let (f, s) = ((fast as i64 + first[0]) as usize, (slow as i64 + first[1]) as usize);
+                assert_eq!(tile.position(fast, slow, sub_s, sub_f, layer), whole.position(f, s, sub_s, sub_f, layer), "{first:?}");
+                let lanes = tile.positions::<16>(fast, slow, sub_s, sub_f, layer);
+                let want = whole.positions::<16>(f, s, sub_s, sub_f, layer);
+                assert_eq!(lanes, want);
+                assert_eq!(tile.grid_coordinate(1, slow, sub_s), whole.subpixel_coordinate(s, sub_s));
             }
         }
     }

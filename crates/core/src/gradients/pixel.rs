@@ -12,6 +12,9 @@ use std::f64::consts::PI;
 /// What the dual pixel code cannot carry yet, refused with the reason.
 pub(super) fn supported(plan: &Plan) -> Result<(), GradientError> {
     let no = |why: &str| Err(GradientError::Unsupported("the image", why.to_string()));
+    if plan.panels.len() != 1 || plan.panels[0].first != [0, 0] {
+        return no("a detector of several panels (-detector) is not carried in derivatives yet");
+    }
     if plan.thick != 0.0 {
         return no("a thick sensor (-detector_thick) is not carried in derivatives yet");
     }
@@ -27,15 +30,16 @@ pub(super) fn supported(plan: &Plan) -> Result<(), GradientError> {
     Ok(())
 }
 
-/// The plan numbers the per-term arithmetic reads, flat: pix0, fdet, sdet, odet,
-/// close_distance, per source (incident, λ), per φ × domain the lattice (a, b, c), N, a*, b*,
+/// The plan numbers the per-term arithmetic reads, flat: the one panel's (`supported`) pix0,
+/// fdet, sdet, odet, close_distance, per source (incident, λ), per φ × domain the lattice (a, b, c), N, a*, b*,
 /// c*, scale.
 pub(super) fn flatten(p: &Plan) -> Vec<f64> {
     let mut v = Vec::new();
-    for x in [p.pix0, p.fdet, p.sdet, p.odet] {
+    let panel = &p.panels[0];
+    for x in [panel.pix0, panel.fdet, panel.sdet, panel.odet] {
         v.extend(x);
     }
-    v.push(p.close_distance);
+    v.push(panel.close_distance);
     for s in &p.sources {
         v.extend(s.incident);
         v.push(s.lambda);

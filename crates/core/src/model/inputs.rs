@@ -28,6 +28,9 @@ pub struct Inputs {
     pub stol: Option<StolTable>,
     /// the pixels rendered (`-mask`)
     pub mask: Option<Mask>,
+    /// the detector's panels (`-detector`: a DIALS or CrystFEL geometry file), in place of the
+    /// one panel the flags place
+    pub panels: Option<Arc<super::PanelLayout>>,
 }
 
 /// One line of a source list: any column may be missing (nanoBragg.c's defaults apply).

@@ -6,11 +6,13 @@ pub mod amorphous;
 mod cell;
 pub mod detector;
 mod inputs;
+pub mod panels;
 mod resolve;
 pub mod sampling;
 pub mod sources;
 
 pub use inputs::{Inputs, Mask, SourceRow};
+pub use panels::{Panel, PanelLayout, PanelSpec};
 pub use resolve::{BYTES_PER_PIXEL, BYTES_PER_PIXEL_GPU, InputsToLoad, MAX_PIXELS, MAX_TABLE, axes_problem, check_table, preflight, resolve};
 
 use crate::params::{Convention, Mode, Pivot, XtalShape};
@@ -61,8 +63,17 @@ pub struct Experiment {
     pub amorphous: Option<amorphous::AmorphousSample>,
 }
 
+/// The detector: its panels (`panels`, what the engines render, stacked as `[panel, slow,
+/// fast]` in the image) and the nanoBragg.c description of a single flat panel: convention,
+/// pivot, beam centre and distances (headers and reports). A detector built from the flags
+/// (nanoBragg.c's conventions and pivots: the one-panel constructor in `resolve`) has one
+/// panel, which these fields describe whole; one read from a geometry file (`-detector`) has
+/// its file's panels, and these fields describe panel 0 (`Detector::of_panel` any other).
+/// `fpixels`, `spixels`, `pixel_size` and the sensor are every panel's; `roi` and `mask` are
+/// the stacked image's (rows `0..image_rows()`).
 #[derive(Clone, Debug)]
 pub struct Detector {
+    pub panels: Vec<Panel>,
     pub convention: Convention,
     pub pivot: Pivot,
     pub fpixels: usize,
@@ -102,8 +113,13 @@ pub struct Detector {
 }
 
 impl Detector {
+    /// Pixels of the image: every panel's.
     pub fn pixels(&self) -> usize {
-        self.fpixels * self.spixels
+        self.fpixels * self.image_rows()
+    }
+    /// Rows of the image: the panels' rows stacked.
+    pub fn image_rows(&self) -> usize {
+        self.spixels * self.panels.len()
     }
     /// Whether the pixel at (fast, slow) is rendered: inside the ROI and not masked.
     pub fn renders(&self, fast: usize, slow: usize) -> bool {

@@ -4,6 +4,7 @@
 use super::cell::build_lattice;
 use super::detector::{Basis, PlaceInput, convention_basis, place, straighten};
 use super::sampling::{mosaic_domains, phi_steps, range_steps, thickness_steps};
+use super::panels::{Panel, PanelLayout, Sensor, resolve_panels, stacked_mask};
 use super::sources::{self, Divergence};
 use super::{Beam, Crystal, Detector, Experiment, Inputs, Response, Sampling, Source, SourceRow, Warning};
 use crate::budget::Budget;
@@ -55,7 +56,7 @@ pub fn resolve(r: &ExperimentParams, inputs: &Inputs, budget: &Budget, warnings:
     let counts = sampling_counts(r, inputs.sources.is_some(), warnings)?;
     let (fluence, flux, sample_size) = beam_intensity(r, warnings)?;
     let file_cell = file_cell(r, inputs);
-    let (lattice, n, oversample) = crystal_size(r, inputs, sample_size, detector.distance, file_cell, warnings)?;
+    let (lattice, n, oversample) = crystal_size(r, inputs, sample_size, oversample_distance(&detector, inputs), file_cell, warnings)?;
     let interpolate = interpolates(r, n, inputs.reflections);
     let grid_cells = inputs.structure_factors.as_ref().map_or(0, |sf| sf.values.len() as u64);
     let beam = beam(r, inputs, &basis, &counts, fluence, flux)?;
@@ -105,6 +106,9 @@ pub struct InputsToLoad {
     pub sources: bool,
     /// a scattering table (`-stol`): the amorphous sample must then make sense
     pub stol: bool,
+    /// a detector of panels (`-detector`): the flags' detector size and region are then not
+    /// the detector's (the panels are checked by `resolve`)
+    pub panels: bool,
 }
 
 /// The checks of `resolve` that need no input's contents, in its order, at a fraction of its
@@ -115,9 +119,13 @@ pub struct InputsToLoad {
 /// same checks again (and gives the same warnings, so a caller that goes on to `resolve`
 /// reports the warnings of one of the two).
 pub fn preflight(r: &ExperimentParams, to_load: InputsToLoad, budget: &Budget, warnings: &mut Vec<Warning>) -> Result<()> {
-    let (fpixels, spixels, detsize_f, detsize_s) = detector_size(r, budget)?;
-    region_of_interest(r, fpixels, spixels)?;
-    detector_basis(r, detsize_f, detsize_s, warnings)?;
+    if to_load.panels {
+        detector_basis(r, 0.0, 0.0, warnings)?;
+    } else {
+        let (fpixels, spixels, detsize_f, detsize_s) = detector_size(r, budget)?;
+        region_of_interest(r, fpixels, spixels)?;
+        detector_basis(r, detsize_f, detsize_s, warnings)?;
+    }
     thickness_steps(r.detector_thick, r.detector_thicksteps, r.detector_mu, warnings);
     sampling_counts(r, to_load.sources, warnings)?;
     beam_intensity(r, warnings)?;
@@ -132,8 +140,12 @@ pub fn preflight(r: &ExperimentParams, to_load: InputsToLoad, budget: &Budget, w
     Ok(())
 }
 
-/// Step 1, the detector: size, mask, region, the convention's basis and its placement.
+/// Step 1, the detector: size, mask, region, the convention's basis and its placement; or the
+/// panels of a geometry file (`panel_detector`).
 fn detector(r: &ExperimentParams, inputs: &Inputs, budget: &Budget, warnings: &mut Vec<Warning>) -> Result<(Detector, Basis)> {
+    if let Some(layout) = &inputs.panels {
+        return panel_detector(r, inputs, layout, budget, warnings);
+    }
     let (fpixels, spixels, detsize_f, detsize_s) = detector_size(r, budget)?;
     check_mask(inputs, fpixels, spixels)?;
     let roi = region_of_interest(r, fpixels, spixels)?;
@@ -149,7 +161,24 @@ fn detector(r: &ExperimentParams, inputs: &Inputs, budget: &Budget, warnings: &m
         pixel: r.pixel_size,
         pix0: user_pix0,
     });
+    // nanoBragg.c's detector: one panel, its own pixel grid
+    let panel = Panel {
+        name: "detector".into(),
+        fpixels,
+        spixels,
+        pixel_size: r.pixel_size,
+        pix0: placed.pix0,
+        first: [0, 0],
+        fdet: placed.fdet,
+        sdet: placed.sdet,
+        odet: placed.odet,
+        close_distance: placed.close_distance,
+        thick,
+        mu,
+        roi,
+    };
     let detector = Detector {
+        panels: vec![panel],
         convention: basis.convention,
         pivot: basis.pivot,
         fpixels,
@@ -185,6 +214,86 @@ fn detector(r: &ExperimentParams, inputs: &Inputs, budget: &Budget, warnings: &m
         mask: inputs.mask.as_ref().map(|m| m.pixels.clone()),
     };
     Ok((detector, basis))
+}
+
+/// The detector of a geometry file's panels (`-detector`): each panel checked and placed
+/// (`model::panels`), the sensor and `-roi` of the flags applied to every panel, and the
+/// nanoBragg.c description fields taken from panel 0. The convention's basis still gives the
+/// beam, polarization and spindle (the file's, set as CUSTOM vectors, or the flags').
+fn panel_detector(r: &ExperimentParams, inputs: &Inputs, layout: &PanelLayout, budget: &Budget, warnings: &mut Vec<Warning>) -> Result<(Detector, Basis)> {
+    let source = crate::error::shown(&layout.source);
+    if r.mode == Mode::CParity {
+        return Err(Error::Usage(format!("-detector {source}: -c_parity renders nanoBragg.c's single panel; give the detector with its flags")));
+    }
+    if r.curved_det {
+        return Err(Error::Usage(format!("-curved_det: the detector of -detector {source} is flat panels")));
+    }
+    if let Some(mask) = &inputs.mask {
+        return Err(Error::Usage(format!(
+            "-mask {}: a detector of panels (-detector {source}) takes its masked pixels from the geometry file's bad regions",
+            crate::error::shown(&mask.name)
+        )));
+    }
+    let basis = detector_basis(r, 0.0, 0.0, warnings)?;
+    let (thick, thickstep, thicksteps, mu) = thickness_steps(r.detector_thick, r.detector_thicksteps, r.detector_mu, warnings);
+    let roi = (r.roi[0] >= 0).then_some(r.roi);
+    let panels = resolve_panels(layout, basis.beam, Sensor { thick, mu }, roi)?;
+    let p0 = panels[0].clone();
+    let (fpixels, spixels, count) = (p0.fpixels, p0.spixels, panels.len());
+    let what = format!("the {count} panels of {fpixels} × {spixels} pixels of -detector {source}");
+    let pixels = (fpixels * spixels) as f64 * count as f64;
+    budget.check_fits(&what, pixels * BYTES_PER_PIXEL as f64)?;
+    if pixels > MAX_PIXELS as f64 {
+        return Err(Error::Resource(format!("{what} are {pixels} pixels; the limit is {MAX_PIXELS}")));
+    }
+    let mask = stacked_mask(layout, &panels);
+    let mut detector = Detector {
+        panels,
+        convention: basis.convention,
+        pivot: basis.pivot,
+        fpixels,
+        spixels,
+        pixel_size: p0.pixel_size,
+        detsize_f: fpixels as f64 * p0.pixel_size,
+        detsize_s: spixels as f64 * p0.pixel_size,
+        fdet: p0.fdet,
+        sdet: p0.sdet,
+        odet: p0.odet,
+        pix0: p0.origin(),
+        distance: 0.0,
+        close_distance: 0.0,
+        xbeam: 0.0,
+        ybeam: 0.0,
+        fbeam: 0.0,
+        sbeam: 0.0,
+        xclose: 0.0,
+        yclose: 0.0,
+        fclose: 0.0,
+        sclose: 0.0,
+        orgx: 0.0,
+        orgy: 0.0,
+        dials_origin: [0.0; 3],
+        twotheta: 0.0,
+        curved: false,
+        point_pixel: r.point_pixel,
+        thick,
+        thickstep,
+        thicksteps: thicksteps as usize,
+        mu,
+        roi: [0, fpixels - 1, 0, spixels * count - 1],
+        mask,
+    };
+    detector.describe_panel(&p0, basis.beam);
+    Ok((detector, basis))
+}
+
+/// The distance the automatic oversampling is worked out for: nanoBragg.c's distance, or with
+/// panels the nearest panel's plane (where a pixel subtends the most).
+fn oversample_distance(detector: &Detector, inputs: &Inputs) -> f64 {
+    if inputs.panels.is_none() {
+        return detector.distance;
+    }
+    detector.panels.iter().map(|p| p.close_distance).fold(f64::INFINITY, f64::min)
 }
 
 /// The convention's unit basis, its typed axes checked.
@@ -290,7 +399,7 @@ fn mosaic_orientations(seed: i64, spread: f64, domains: i64) -> Vec<[f64; 9]> {
 
 /// Step 6: the terms per pixel must be countable and the run must fit in memory.
 fn check_memory(r: &ExperimentParams, budget: &Budget, detector: &Detector, beam: &Beam, crystal: &Crystal, sampling: &Sampling, grid_cells: u64) -> Result<()> {
-    let (fpixels, spixels) = (detector.fpixels, detector.spixels);
+    let (fpixels, spixels) = (detector.fpixels, detector.image_rows());
     let (phisteps, domains, oversample) = (sampling.phisteps, crystal.mosaic_umats.len(), sampling.oversample);
     let sources = &beam.sources;
     let counts = [sources.len() as u64, domains as u64, phisteps as u64, oversample as u64, oversample as u64, detector.thicksteps as u64];

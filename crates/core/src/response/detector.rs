@@ -11,7 +11,7 @@
 //! `-c_parity` keeps nanoBragg.c's own noise (`crate::rng::noise_image`), which knows none of
 //! these flags; they are refused there (`refuse_in_c_parity`).
 
-use super::noisify::{Generator, NoiseModel, NoiseResult, Psf, noise_image_where};
+use super::noisify::{Generator, NoiseModel, NoiseResult, Psf};
 use super::psf::PsfShape;
 use crate::error::{Error, Result};
 
@@ -106,6 +106,13 @@ impl DetectorNoise {
     /// model, pixels outside `roi` ([fast0, fast1, slow0, slow1], inclusive) left 0.
     #[allow(clippy::too_many_arguments)]
     pub fn frame_noise(&self, image: &[f32], width: usize, height: usize, roi: [usize; 4], pixel_m: f64, seed: i64, adc: f64, frame: u64) -> Result<NoiseResult> {
+        self.frame_noise_of_panels(image, width, height, height, roi, pixel_m, seed, adc, frame)
+    }
+
+    /// `frame_noise` of an image of panels stacked as `[panel, slow, fast]`, `panel_rows`
+    /// rows each (of the image's `height`): the PSF stays within each panel.
+    #[allow(clippy::too_many_arguments)]
+    pub fn frame_noise_of_panels(&self, image: &[f32], width: usize, height: usize, panel_rows: usize, roi: [usize; 4], pixel_m: f64, seed: i64, adc: f64, frame: u64) -> Result<NoiseResult> {
         let model = self.model(pixel_m, seed, adc, frame)?;
         let [x0, x1, y0, y1] = roi;
         // a whole-detector ROI (the usual case) needs no division per pixel
@@ -117,7 +124,7 @@ impl DetectorNoise {
                 fast >= x0 && fast <= x1 && slow >= y0 && slow <= y1
             }
         };
-        Ok(noise_image_where(image, width, height, &model, self.bits32, in_roi))
+        Ok(super::noisify::noise_image_of_panels(image, width, panel_rows, &model, self.bits32, in_roi))
     }
 }
 

@@ -180,9 +180,23 @@ pub fn noise_image_where(
     bits32: bool,
     rendered: impl Fn(usize) -> bool + Sync,
 ) -> NoiseResult {
+    noise_image_of_panels(photons, width, height, model, bits32, rendered)
+}
+
+/// As [`noise_image_where`] for an image of panels stacked as `[panel, slow, fast]`, each
+/// `panel_rows` rows of `width`: the PSF spreads each panel's photons within that panel, never
+/// across a gap or onto another panel (each panel is blurred as an image of its own).
+pub fn noise_image_of_panels(
+    photons: &[f32],
+    width: usize,
+    panel_rows: usize,
+    model: &NoiseModel,
+    bits32: bool,
+    rendered: impl Fn(usize) -> bool + Sync,
+) -> NoiseResult {
     match model.generator {
-        Generator::CParity => noise_image_serial(photons, width, height, model, bits32, rendered),
-        Generator::Counter { frame } => noise_image_parallel(photons, width, height, model, bits32, rendered, frame),
+        Generator::CParity => noise_image_serial(photons, width, panel_rows, model, bits32, rendered),
+        Generator::Counter { frame } => noise_image_parallel(photons, width, panel_rows, model, bits32, rendered, frame),
     }
 }
 
@@ -225,22 +239,47 @@ pub(super) fn adu_of(signal: f32, model: &NoiseModel, bits32: bool, readout: imp
     (int32, to_ushort(adu), overloads)
 }
 
-fn apply_model_psf(counts: Vec<f32>, width: usize, height: usize, model: &NoiseModel) -> (Vec<f32>, Option<PsfReport>) {
-    match model.psf.as_ref().filter(|p| p.fwhm_pixels > 0.0) {
-        Some(psf) => {
-            let c_parity = model.generator == Generator::CParity;
-            let (blurred, report) = apply_psf(&counts, width, height, psf.shape, psf.fwhm_pixels, psf.radius, c_parity);
-            (blurred, Some(report))
-        }
-        None => (counts, None),
+/// The PSF over each panel of `panel_rows` rows (the whole image when it is one panel); the
+/// panels' reports as one: the brightest input and the widest automatic radius, the lost
+/// photons summed.
+fn apply_model_psf(counts: Vec<f32>, width: usize, panel_rows: usize, model: &NoiseModel) -> (Vec<f32>, Option<PsfReport>) {
+    let Some(psf) = model.psf.as_ref().filter(|p| p.fwhm_pixels > 0.0) else {
+        return (counts, None);
+    };
+    let c_parity = model.generator == Generator::CParity;
+    let panel = (width * panel_rows).max(1);
+    if counts.len() <= panel {
+        let (blurred, report) = apply_psf(&counts, width, panel_rows, psf.shape, psf.fwhm_pixels, psf.radius, c_parity);
+        return (blurred, Some(report));
     }
+    let mut out = Vec::with_capacity(counts.len());
+    let mut merged: Option<PsfReport> = None;
+    for chunk in counts.chunks(panel) {
+        let (blurred, report) = apply_psf(chunk, width, panel_rows, psf.shape, psf.fwhm_pixels, psf.radius, c_parity);
+        out.extend_from_slice(&blurred);
+        merged = Some(match merged {
+            None => report,
+            Some(m) => PsfReport {
+                max_input: match (m.max_input, report.max_input) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                },
+                auto_radius: m.auto_radius.max(report.auto_radius),
+                lost_photons: match (m.lost_photons, report.lost_photons) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                },
+            },
+        });
+    }
+    (out, merged)
 }
 
 /// The pixel loop in pixel order: the only order noisify.c's serial generators allow.
 fn noise_image_serial(
     photons: &[f32],
     width: usize,
-    height: usize,
+    panel_rows: usize,
     model: &NoiseModel,
     bits32: bool,
     rendered: impl Fn(usize) -> bool,
@@ -257,7 +296,7 @@ fn noise_image_serial(
         photons_before_psf += f64::from(count);
         counts.push(count);
     }
-    let (mut counts, psf_report) = apply_model_psf(counts, width, height, model);
+    let (mut counts, psf_report) = apply_model_psf(counts, width, panel_rows, model);
     let mut image = IntImages { int16: Vec::with_capacity(counts.len()), int32: Vec::with_capacity(counts.len()) };
     let (mut sum, mut overloads) = (0.0f64, 0u64);
     for (i, signal) in counts.iter_mut().enumerate() {
@@ -293,7 +332,7 @@ fn ordered_sum(values: &[f32], rendered: impl Fn(usize) -> bool) -> f64 {
 fn noise_image_parallel(
     photons: &[f32],
     width: usize,
-    height: usize,
+    panel_rows: usize,
     model: &NoiseModel,
     bits32: bool,
     rendered: impl Fn(usize) -> bool + Sync,
@@ -332,7 +371,7 @@ fn noise_image_parallel(
     if !psf {
         return NoiseResult { image, photons_before_psf, psf: None, photons: photons_before_psf, overloads: before.overloads, counts };
     }
-    let (mut counts, psf_report) = apply_model_psf(counts, width, height, model);
+    let (mut counts, psf_report) = apply_model_psf(counts, width, panel_rows, model);
     let after = counts
         .par_chunks_mut(CHUNK)
         .zip(image.int32.par_chunks_mut(CHUNK).zip(image.int16.par_chunks_mut(CHUNK)))
@@ -467,6 +506,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The PSF of a detector of panels spreads each panel's photons within that panel: a
+    /// spike on panel 0's last row leaves panel 1 dark, and panel 0 is blurred as alone.
+    #[test]
+    fn the_psf_stays_within_each_panel() {
+        let (w, rows) = (9usize, 7usize);
+        let mut counts = vec![0.0f32; w * rows * 2];
+        counts[(rows - 1) * w + 4] = 1.0e4;
+        let m = NoiseModel { psf: Some(Psf { shape: PsfShape::Gauss, fwhm_pixels: 2.0, radius: 0 }), ..model(Generator::Counter { frame: 0 }) };
+        let (stacked, _) = apply_model_psf(counts.clone(), w, rows, &m);
+        assert!(stacked[..w * rows].iter().filter(|&&v| v > 0.0).count() > 5);
+        assert!(stacked[w * rows..].iter().all(|&v| v == 0.0));
+        let (alone, _) = apply_model_psf(counts[..w * rows].to_vec(), w, rows, &m);
+        assert_eq!(&stacked[..w * rows], &alone[..]);
+        // one image of the same rows: the spike reaches the rows below
+        let (whole, _) = apply_model_psf(counts, w, 2 * rows, &m);
+        assert!(whole[w * rows..].iter().any(|&v| v > 0.0));
     }
 
     #[test]

@@ -104,7 +104,10 @@ pub struct Recorder {
     /// the response settings; each frame's noise seed is passed to the calls that draw noise
     pub settings: Response,
     pub fpixels: usize,
+    /// the image's rows: the panels' stacked
     pub spixels: usize,
+    /// rows per panel (`spixels` for one panel): the PSF spreads within a panel
+    pub panel_rows: usize,
     /// [fast0, fast1, slow0, slow1], inclusive: pixels outside are 0 in every integer image
     pub roi: [usize; 4],
     /// metres (the PSF's width is typed in metres)
@@ -114,7 +117,7 @@ pub struct Recorder {
 impl Recorder {
     pub fn of(exp: &Experiment) -> Recorder {
         let d = &exp.detector;
-        Recorder { mode: exp.mode, settings: exp.response.clone(), fpixels: d.fpixels, spixels: d.spixels, roi: d.roi, pixel_size: d.pixel_size }
+        Recorder { mode: exp.mode, settings: exp.response.clone(), fpixels: d.fpixels, spixels: d.image_rows(), panel_rows: d.spixels, roi: d.roi, pixel_size: d.pixel_size }
     }
 
     /// Whether a pixel lies in the ROI (C's output loops test only the ROI, not the mask).
@@ -214,7 +217,7 @@ impl Recorder {
             });
         }
         let noise = &self.settings.noise;
-        let result = noise.frame_noise(photons, self.fpixels, self.spixels, self.roi, self.pixel_size, seed, adc, frame)?;
+        let result = noise.frame_noise_of_panels(photons, self.fpixels, self.spixels, self.panel_rows, self.roi, self.pixel_size, seed, adc, frame)?;
         Ok(RecordedNoise::of(result, noise.bits32, EngineUsed::Cpu))
     }
 

@@ -8,7 +8,7 @@
 use super::lattice::{LatticeShape, grating, lattice_factors};
 use super::structure::structure_factors;
 use super::{PixelContext, PixelOut, Prepared, Source, Totals, Tracer, roi_ranges};
-use crate::engine::plan::{FirstTerm, Plan};
+use crate::engine::plan::{FirstTerm, Plan, PlanPanel};
 use crate::physics::{V3, dot, sincg};
 use std::f64::consts::PI;
 
@@ -153,11 +153,14 @@ pub(super) fn sum_pixels<const L: usize, const FUSED: bool>(
         omega_sum: [0.0; L],
     };
     let pixel0 = slow * plan.fpixels + fast0;
+    // the lanes are one row of one panel
+    let (panel, row) = plan.panel_of(slow);
+    let geometry = &plan.panels[panel];
     let os = plan.oversample;
     for layer in 0..plan.thicksteps {
         st.capture = [if plan.thick == 0.0 { 1.0 } else { 0.0 }; L];
         for sub in 0..os * os {
-            let (pos, airpath) = subpixel_rays(plan, fast0, slow, sub / os, sub % os, layer);
+            let (pos, airpath) = subpixel_rays(plan, panel, fast0, row, sub / os, sub % os, layer);
             // unit vector by dividing each component by the length, as C's `unitize`. Twin:
             // physics.wgsl `unitize`, which multiplies by the reciprocal in W (one division; the
             // components can differ in the last bit of W)
@@ -168,12 +171,12 @@ pub(super) fn sum_pixels<const L: usize, const FUSED: bool>(
                     c[l] = if airpath[l] != 0.0 { unit } else { 0.0 };
                 }
             }
-            update_omega(plan, &mut st, &airpath);
+            update_omega(plan, geometry, &mut st, &airpath);
             for l in 0..L {
                 st.omega_sum[l] += st.omega[l];
             }
             if plan.thick != 0.0 || plan.oversample_thick {
-                update_capture(plan, &mut st, &diffracted, layer);
+                update_capture(plan, geometry, &mut st, &diffracted, layer);
             }
             if tracing {
                 tracer.vector("pixel_pos_meters", lane(&pos, 0));
@@ -240,12 +243,12 @@ pub(super) fn sum_pixels<const L: usize, const FUSED: bool>(
     out
 }
 
-/// Sub-pixel positions of the lanes (m), from the one position formula
-/// (`SubpixelGrid::positions`, twin of shaders/subpixel.wgsl), and their distances from the
-/// sample.
+/// Sub-pixel positions of the lanes (m) on row `row` of panel `panel`, from the one position
+/// formula (`SubpixelGrid::positions`, twin of shaders/subpixel.wgsl), and their distances
+/// from the sample.
 #[inline(always)]
-fn subpixel_rays<const L: usize>(plan: &Plan, fast0: usize, slow: usize, sub_s: usize, sub_f: usize, layer: usize) -> (Lv<L>, [f64; L]) {
-    let pos: Lv<L> = plan.subpixel_grid().positions::<L>(fast0, slow, sub_s, sub_f, layer);
+fn subpixel_rays<const L: usize>(plan: &Plan, panel: usize, fast0: usize, row: usize, sub_s: usize, sub_f: usize, layer: usize) -> (Lv<L>, [f64; L]) {
+    let pos: Lv<L> = plan.subpixel_grid(panel).positions::<L>(fast0, row, sub_s, sub_f, layer);
     let mut airpath = [0.0; L];
     for l in 0..L {
         airpath[l] = (pos[0][l] * pos[0][l] + pos[1][l] * pos[1][l] + pos[2][l] * pos[2][l]).sqrt();
@@ -310,12 +313,13 @@ fn update_polar<const L: usize>(plan: &Plan, src: &Source, st: &mut PixelState<L
     }
 }
 
-/// Solid angle: worked out at a pixel's first sub-pixel, or at every one with -oversample_omega.
+/// Solid angle: worked out at a pixel's first sub-pixel, or at every one with -oversample_omega
+/// (`close_distance`: the panel's).
 ///
 /// Twin: render.wgsl `solid_angle`. Here in C's order, pixel²/R/R·close/R (three divisions);
 /// there pixel²·close/(R²·R) with one division in W, then rounded to f32.
 #[inline(always)]
-fn update_omega<const L: usize>(plan: &Plan, st: &mut PixelState<L>, airpath: &[f64; L]) {
+fn update_omega<const L: usize>(plan: &Plan, panel: &PlanPanel, st: &mut PixelState<L>, airpath: &[f64; L]) {
     // computed for every lane and then selected: divisions under a branch stay scalar
     let mut fresh = [0.0; L];
     if plan.point_pixel {
@@ -325,7 +329,7 @@ fn update_omega<const L: usize>(plan: &Plan, st: &mut PixelState<L>, airpath: &[
     } else {
         let pix_sqr = plan.pixel_size * plan.pixel_size;
         for l in 0..L {
-            fresh[l] = pix_sqr / airpath[l] / airpath[l] * plan.close_distance / airpath[l];
+            fresh[l] = pix_sqr / airpath[l] / airpath[l] * panel.close_distance / airpath[l];
         }
     }
     for l in 0..L {
@@ -338,10 +342,10 @@ fn update_omega<const L: usize>(plan: &Plan, st: &mut PixelState<L>, airpath: &[
 ///
 /// Twin: render.wgsl `capture_fraction`: the same formula in f32 (here f64).
 #[inline(always)]
-fn update_capture<const L: usize>(plan: &Plan, st: &mut PixelState<L>, diffracted: &Lv<L>, layer: usize) {
+fn update_capture<const L: usize>(plan: &Plan, panel: &PlanPanel, st: &mut PixelState<L>, diffracted: &Lv<L>, layer: usize) {
     for l in 0..L {
         if st.capture[l] == 0.0 || plan.oversample_thick {
-            let parallax = dot(lane(diffracted, l), plan.odet);
+            let parallax = dot(lane(diffracted, l), panel.odet);
             let depth = plan.thickstep * plan.mu / parallax;
             st.capture[l] = (-(layer as f64) * depth).exp() - (-((layer + 1) as f64) * depth).exp();
         }
@@ -481,7 +485,7 @@ mod tests {
     fn lane_positions_are_the_plan_positions_bit_for_bit() {
         let p = plan("-cell 100 100 100 90 90 90 -default_F 10 -detpixels 37 -oversample 3 -detector_thick 50 -detector_thicksteps 2 -detector_rotx 3 -twotheta 10");
         for (slow, sub, layer) in [(0, 0, 0), (17, 5, 1), (36, 8, 0)] {
-            let (pos, airpath) = subpixel_rays::<LANES>(&p, 9, slow, sub / 3, sub % 3, layer);
+            let (pos, airpath) = subpixel_rays::<LANES>(&p, 0, 9, slow, sub / 3, sub % 3, layer);
             for l in 0..LANES {
                 let want = p.subpixel_position(9 + l, slow, sub / 3, sub % 3, layer);
                 assert_eq!(lane(&pos, l), want);

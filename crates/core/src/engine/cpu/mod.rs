@@ -215,6 +215,22 @@ pub fn statistics(plan: &Plan, image: &[f32]) -> RenderStats {
     image_statistics(image, &region, DeviationRead::Own)
 }
 
+/// `statistics` of each panel of the detector alone (its rows of the image, the ROI and mask
+/// there), in the image's order; `max_at` is the index on the panel (`slow·fpixels + fast`).
+/// A one-panel detector's is `statistics`.
+pub fn panel_statistics(plan: &Plan, image: &[f32]) -> Vec<RenderStats> {
+    let (cols, slows) = roi_ranges(plan);
+    let (rows, panel_pixels) = (plan.panel_rows, plan.panel_rows * plan.fpixels);
+    (0..plan.panels.len())
+        .map(|p| {
+            let r0 = p * rows;
+            let (lo, hi) = (slows.start.clamp(r0, r0 + rows) - r0, slows.end.clamp(r0, r0 + rows) - r0);
+            let mask = plan.mask.as_deref().map(|m| &m[p * panel_pixels..(p + 1) * panel_pixels]);
+            statistics_over(&image[p * panel_pixels..(p + 1) * panel_pixels], plan.fpixels, cols.clone(), lo..hi, mask, DeviationRead::Own)
+        })
+        .collect()
+}
+
 /// The pixels statistics are taken over: the ROI ([fast0, fast1, slow0, slow1], inclusive,
 /// clipped to the detector) less the pixels the mask zeroes.
 #[derive(Clone, Copy, Debug)]
@@ -240,6 +256,13 @@ pub enum DeviationRead {
 /// row sums added in row order, so the result does not depend on the thread count (C's
 /// OpenMP reduction does; the values are printed to 6 digits).
 pub fn image_statistics(image: &[f32], region: &StatsRegion, deviation: DeviationRead) -> RenderStats {
+    let (cols, slows) = region_ranges(region);
+    statistics_over(image, region.fpixels, cols, slows, region.mask, deviation)
+}
+
+/// Statistics over the pixels `cols` × `slows` of an image `fpixels` wide, masked ones left out
+/// of the first pass (nanoBragg.c's two passes).
+fn statistics_over(image: &[f32], fpixels: usize, cols: Range<usize>, slows: Range<usize>, mask: Option<&[u16]>, deviation: DeviationRead) -> RenderStats {
     #[derive(Clone, Copy, Default)]
     struct Row {
         max_i: f64,
@@ -248,14 +271,12 @@ pub fn image_statistics(image: &[f32], region: &StatsRegion, deviation: Deviatio
         sumsqr: f64,
         n: usize,
     }
-    let fpixels = region.fpixels;
-    let (cols, slows) = region_ranges(region);
     let roi_rows = || image.par_chunks(fpixels).enumerate().skip(slows.start).take(slows.len());
     let rows: Vec<Row> = roi_rows()
         .map(|(slow, row)| {
             let mut r = Row::default();
             for fast in cols.clone() {
-                if region.mask.is_some_and(|m| m[slow * fpixels + fast] == 0) {
+                if mask.is_some_and(|m| m[slow * fpixels + fast] == 0) {
                     continue;
                 }
                 let v = row[fast] as f64;
