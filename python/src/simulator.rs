@@ -631,7 +631,8 @@ impl Simulator {
     }
 
     /// Renders the experiment: a float32 numpy array of the photons per pixel, (slow, fast)
-    /// (a detector of several panels will give (panel, slow, fast)). `phi`: the crystal's φ at
+    /// (a detector of several panels, `-detector`, gives them stacked as the command line writes
+    /// them: (panels × slow, fast)). `phi`: the crystal's φ at
     /// the start of the frame (degrees) instead of the experiment's. With `noise=True`, the
     /// frame as the detector records it: a `Recorded` (photons, integer image, noise image,
     /// counts). The render's statistics are `stats` afterwards.

@@ -445,6 +445,20 @@ mod tests {
         h
     }
 
+    /// The companions' key lists through the same writer: nonBragg.c's ORGX/ORGY without the
+    /// XDS_ prefix and no ADXV…DIALS keys; noisify.c's beam centre then PHI…OSC_RANGE only.
+    #[test]
+    fn companion_key_lists() {
+        let text = |keys| String::from_utf8_lossy(&encode_smv(&SmvHeader { keys, ..sample_header() }, &[0; 6])[..512]).into_owned();
+        let nonbragg = text(SmvKeys::NonBragg);
+        assert!(nonbragg.contains("BEAM_CENTER_Y=51.25;\nORGX=513.5;\n"), "{nonbragg}");
+        assert!(nonbragg.contains("OSC_RANGE=0;\nTWOTHETA=0;\nDETECTOR_SN=000;"), "{nonbragg}");
+        assert!(!nonbragg.contains("XDS_") && !nonbragg.contains("DIALS") && !nonbragg.contains("ADXV"), "{nonbragg}");
+        let noisify = text(SmvKeys::Noisify);
+        assert!(noisify.contains("BEAM_CENTER_Y=51.25;\nPHI=0;\nOSC_START=0;\nOSC_RANGE=0;\nDETECTOR_SN=000;\nBEAMLINE=fake;\n}\u{c} "), "{noisify}");
+        assert!(!noisify.contains("ORG") && !noisify.contains("TWOTHETA") && !noisify.contains("CLOSE_DISTANCE"), "{noisify}");
+    }
+
     #[test]
     fn encode_then_read_round_trip() {
         let data = [0u16, 1, 40, 0x1234, 65535, 7];
