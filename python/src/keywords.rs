@@ -8,6 +8,7 @@
 //! The flag table (`nanobragg_args::defs`) gives each keyword its help and units and the near
 //! spellings an unknown keyword is told about; no argument text is built or parsed here.
 
+use nanobragg_args::defs::edit_distance;
 use nanobragg_core::params::{Convention, ExperimentParams as P, Mode, Pivot, Set, XtalShape};
 use nanobragg_core::response::detector::NoiseOrder;
 use nanobragg_core::response::psf::PsfShape;
@@ -371,22 +372,6 @@ pub fn unknown(name: &str) -> String {
     }
 }
 
-/// Levenshtein distance on characters (the command line's `nearest_spelling` does the same for
-/// flags).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (diagonal + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
-            diagonal = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
 
 /// Every parameter keyword with the flag it stands for and that flag's help (values and
 /// units): `{"distance": ("-distance", "<mm>", "sample to detector distance ...")}`.

@@ -929,8 +929,9 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// Edit distance (Levenshtein, on characters) between two spellings.
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Edit distance (Levenshtein, on characters) between two spellings (also the Python
+/// package's, for its keywords).
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
