@@ -219,12 +219,8 @@ mod tests {
     fn structs_match_the_wgsl() {
         for precision in [Precision::F64, Precision::DoubleFloat] {
             let source = background_source(precision);
-            let m = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("background, {}: {}", precision.name(), e.emit_to_string(source)));
-            let layout = |name: &str| -> (usize, Vec<(String, usize)>) {
-                let ty = m.types.iter().find(|(_, t)| t.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no struct {name}")).1;
-                let naga::TypeInner::Struct { members, span } = &ty.inner else { panic!("{name} is not a struct") };
-                (*span as usize, members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect())
-            };
+            let what = format!("background, {}", precision.name());
+            let layout = |name: &str| crate::shader::struct_layout(&source, &what, name);
             macro_rules! fields {
                 ($t:ty: $($f:ident),*) => { (size_of::<$t>(), vec![$((stringify!($f).to_string(), offset_of!($t, $f))),*]) };
             }

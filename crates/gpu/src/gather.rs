@@ -317,10 +317,7 @@ mod tests {
     use std::mem::offset_of;
 
     fn layout(source: &str, name: &str) -> (usize, Vec<(String, usize)>) {
-        let m = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("gather.wgsl: {}", e.emit_to_string(source)));
-        let ty = m.types.iter().find(|(_, t)| t.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no struct {name}")).1;
-        let naga::TypeInner::Struct { members, span } = &ty.inner else { panic!("{name} is not a struct") };
-        (*span as usize, members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect())
+        crate::shader::struct_layout(source, "gather.wgsl", name)
     }
 
     /// `GpuGatherParams` and `GpuPixelOut` have naga's layouts of their WGSL twins, and the

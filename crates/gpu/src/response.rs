@@ -529,12 +529,7 @@ mod tests {
     /// `GpuPsfParams`, `GpuPsfState` and `GpuSpread` have naga's layouts of their WGSL twins.
     #[test]
     fn psf_structs_match_the_wgsl() {
-        let m = naga::front::wgsl::parse_str(PSF_SHADER).unwrap_or_else(|e| panic!("psf.wgsl: {}", e.emit_to_string(PSF_SHADER)));
-        let layout = |name: &str| -> (usize, Vec<(String, usize)>) {
-            let ty = m.types.iter().find(|(_, t)| t.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no struct {name}")).1;
-            let naga::TypeInner::Struct { members, span } = &ty.inner else { panic!("{name} is not a struct") };
-            (*span as usize, members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect())
-        };
+        let layout = |name: &str| crate::shader::struct_layout(PSF_SHADER, "psf.wgsl", name);
         macro_rules! fields {
             ($t:ty: $($f:ident),*) => { (size_of::<$t>(), vec![$((stringify!($f).to_string(), offset_of!($t, $f))),*]) };
         }

@@ -124,6 +124,17 @@ pub fn validate(source: &str, precision: Precision, fetch: Fetch) -> Result<(nag
     Ok((module, info))
 }
 
+/// The size and the (field, offset) list naga gives the struct `name` of the WGSL `source`
+/// (`what` names the shader in a parse error): what the host structs' layouts are checked
+/// against (`structs_match_the_wgsl` of each stage).
+#[cfg(test)]
+pub fn struct_layout(source: &str, what: &str, name: &str) -> (usize, Vec<(String, usize)>) {
+    let m = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(source)));
+    let ty = m.types.iter().find(|(_, t)| t.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("{what}: no struct {name}")).1;
+    let naga::TypeInner::Struct { members, span } = &ty.inner else { panic!("{what}: {name} is not a struct") };
+    (*span as usize, members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
